@@ -1,0 +1,257 @@
+"""Settings: defaults, then an optional YAML file, then the environment, into frozen types.
+
+One pure function, `load_settings(path, env)`, so tests hand it a dict instead of patching
+`os.environ`. Every field is declared once in `FIELDS` with its YAML key, its environment
+variable and its default; the README's table and `context-bot.example.yaml` follow it.
+A bad value raises `ConfigError` naming the setting (YAML key and variable) and the fix.
+Secrets are `repr=False` and never appear in an error message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from context_bot.errors import ConfigError
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_FORMATS = ("auto", "console", "json")
+
+
+@dataclass(frozen=True)
+class LiveKitSettings:
+    url: str = ""
+    """`livekit.url` / `LIVEKIT_URL`: the server's WebSocket URL, e.g. ws://127.0.0.1:7880."""
+    api_key: str = field(default="", repr=False)
+    """`livekit.api_key` / `LIVEKIT_API_KEY`."""
+    api_secret: str = field(default="", repr=False)
+    """`livekit.api_secret` / `LIVEKIT_API_SECRET`; never logged."""
+
+    def missing(self) -> list[str]:
+        names = {"LIVEKIT_URL": self.url, "LIVEKIT_API_KEY": self.api_key}
+        names["LIVEKIT_API_SECRET"] = self.api_secret
+        return [name for name, value in names.items() if not value]
+
+
+@dataclass(frozen=True)
+class Settings:
+    livekit: LiveKitSettings = field(default_factory=LiveKitSettings)
+    host: str = "127.0.0.1"
+    """`http.host` / `CONTEXT_BOT_HOST`: where the HTTP endpoint listens."""
+    port: int = 8080
+    """`http.port` / `PORT`: the HTTP endpoint's port (0 picks a free one)."""
+    bot_identity: str = "context-bot"
+    """`bot.identity` / `CONTEXT_BOT_IDENTITY`: the bot's participant identity in every room."""
+    bot_name: str = "Context Bot"
+    """`bot.name` / `CONTEXT_BOT_NAME`: the bot's display name."""
+    repo: Path = Path()
+    """`knowledge.repo` / `CONTEXT_BOT_REPO`: the repository whose files are served."""
+    knowledge_dir: Path = Path("knowledge")
+    """`knowledge.dir` / `CONTEXT_BOT_KNOWLEDGE_DIR`: documents; relative to the repo."""
+    max_file_bytes: int = 2 * 1024 * 1024
+    """`knowledge.max_file_bytes` / `CONTEXT_BOT_MAX_FILE_BYTES`: largest file served."""
+    token_ttl_s: int = 3600
+    """`tokens.ttl_seconds` / `CONTEXT_BOT_TOKEN_TTL`: lifetime of tokens handed out."""
+    departure_timeout_s: int = 20
+    """`rooms.departure_timeout` / `CONTEXT_BOT_DEPARTURE_TIMEOUT`: seconds a room we create
+    lives on after its last participant leaves (LiveKit's own default is 20)."""
+    empty_timeout_s: int = 300
+    """`rooms.empty_timeout` / `CONTEXT_BOT_EMPTY_TIMEOUT`: seconds a room we create waits
+    for its first participant."""
+    log_level: str = "info"
+    """`log.level` / `CONTEXT_BOT_LOG_LEVEL`: debug, info, warning or error."""
+    log_format: str = "auto"
+    """`log.format` / `CONTEXT_BOT_LOG_FORMAT`: auto (console on a TTY, else JSON)."""
+
+    @property
+    def knowledge_path(self) -> Path:
+        return self.repo / self.knowledge_dir
+
+    def require_livekit(self) -> LiveKitSettings:
+        """The LiveKit settings, or one error line naming what is missing and `--dev`."""
+        missing = self.livekit.missing()
+        if missing:
+            raise ConfigError(
+                f"missing LiveKit settings: {', '.join(missing)} "
+                "(set them in the environment or the config file's `livekit:` section, "
+                "or run `context-bot run --dev` to start a local livekit-server)"
+            )
+        return self.livekit
+
+
+@dataclass(frozen=True)
+class Field:
+    """One setting: where it lives in YAML and the environment, and how to parse it."""
+
+    section: str
+    key: str
+    env: str
+    attr: str
+    parse: Callable[[str, Any], Any]
+
+    @property
+    def yaml_name(self) -> str:
+        return f"{self.section}.{self.key}"
+
+
+def _text(name: str, value: Any) -> str:
+    if not isinstance(value, str | int) or isinstance(value, bool):
+        raise ConfigError(f"{name} must be a string, got {type(value).__name__}")
+    text = str(value).strip()
+    if not text:
+        raise ConfigError(f"{name} must not be empty")
+    return text
+
+
+def _secret(name: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(f"{name} must be a string (value hidden)")
+    return value
+
+
+def _url(name: str, value: Any) -> str:
+    text = _text(name, value)
+    if not text.startswith(("ws://", "wss://", "http://", "https://")):
+        raise ConfigError(f"{name} must start with ws://, wss://, http:// or https://")
+    return text
+
+
+def _int_in(low: int, high: int) -> Callable[[str, Any], int]:
+    def parse(name: str, value: Any) -> int:
+        if isinstance(value, bool):
+            raise ConfigError(f"{name} must be a whole number, got a boolean")
+        try:
+            number = int(str(value).strip())
+        except ValueError:
+            raise ConfigError(f"{name} must be a whole number, got {value!r}") from None
+        if not low <= number <= high:
+            raise ConfigError(f"{name} must be between {low} and {high}, got {number}")
+        return number
+
+    return parse
+
+
+def _choice(options: tuple[str, ...]) -> Callable[[str, Any], str]:
+    def parse(name: str, value: Any) -> str:
+        text = _text(name, value).lower()
+        if text not in options:
+            raise ConfigError(f"{name} must be one of {', '.join(options)}, got {text!r}")
+        return text
+
+    return parse
+
+
+def _path(name: str, value: Any) -> Path:
+    return Path(_text(name, value)).expanduser()
+
+
+FIELDS: tuple[Field, ...] = (
+    Field("livekit", "url", "LIVEKIT_URL", "livekit.url", _url),
+    Field("livekit", "api_key", "LIVEKIT_API_KEY", "livekit.api_key", _secret),
+    Field("livekit", "api_secret", "LIVEKIT_API_SECRET", "livekit.api_secret", _secret),
+    Field("http", "host", "CONTEXT_BOT_HOST", "host", _text),
+    Field("http", "port", "PORT", "port", _int_in(0, 65535)),
+    Field("bot", "identity", "CONTEXT_BOT_IDENTITY", "bot_identity", _text),
+    Field("bot", "name", "CONTEXT_BOT_NAME", "bot_name", _text),
+    Field("knowledge", "repo", "CONTEXT_BOT_REPO", "repo", _path),
+    Field("knowledge", "dir", "CONTEXT_BOT_KNOWLEDGE_DIR", "knowledge_dir", _path),
+    Field(
+        "knowledge",
+        "max_file_bytes",
+        "CONTEXT_BOT_MAX_FILE_BYTES",
+        "max_file_bytes",
+        _int_in(1, 1 << 30),
+    ),
+    Field("tokens", "ttl_seconds", "CONTEXT_BOT_TOKEN_TTL", "token_ttl_s", _int_in(60, 86400 * 7)),
+    Field(
+        "rooms",
+        "departure_timeout",
+        "CONTEXT_BOT_DEPARTURE_TIMEOUT",
+        "departure_timeout_s",
+        _int_in(0, 86400),
+    ),
+    Field(
+        "rooms",
+        "empty_timeout",
+        "CONTEXT_BOT_EMPTY_TIMEOUT",
+        "empty_timeout_s",
+        _int_in(1, 86400),
+    ),
+    Field("log", "level", "CONTEXT_BOT_LOG_LEVEL", "log_level", _choice(LOG_LEVELS)),
+    Field("log", "format", "CONTEXT_BOT_LOG_FORMAT", "log_format", _choice(LOG_FORMATS)),
+)
+
+CONFIG_ENV = "CONTEXT_BOT_CONFIG"
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"config file {path} does not exist; fix the path or omit --config"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc.__class__.__name__}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"config file {path} is not valid YAML{where}; fix the syntax") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of sections, not a list or text")
+    return data
+
+
+def _yaml_values(data: Mapping[str, Any], source: Path) -> dict[Field, Any]:
+    known = {(f.section, f.key): f for f in FIELDS}
+    sections = {f.section for f in FIELDS}
+    values: dict[Field, Any] = {}
+    for section, body in data.items():
+        if section not in sections:
+            raise ConfigError(
+                f"config file {source}: unknown section {section!r} "
+                f"(known: {', '.join(sorted(sections))})"
+            )
+        if body is None:  # a section whose settings are all commented out
+            continue
+        if not isinstance(body, dict):
+            raise ConfigError(f"config file {source}: section {section!r} must be a mapping")
+        for key, value in body.items():
+            spec = known.get((section, key))
+            if spec is None:
+                raise ConfigError(f"config file {source}: unknown setting {section}.{key}")
+            values[spec] = value
+    return values
+
+
+def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Defaults, then the YAML file (`path` or `$CONTEXT_BOT_CONFIG`), then the environment."""
+    env = {} if env is None else env
+    if path is None and env.get(CONFIG_ENV):
+        path = Path(env[CONFIG_ENV])
+    raw: dict[Field, Any] = _yaml_values(_read_yaml(path), path) if path else {}
+    for spec in FIELDS:
+        if spec.env in env and env[spec.env] != "":
+            raw[spec] = env[spec.env]
+
+    parsed: dict[str, Any] = {}
+    for spec, value in raw.items():
+        name = f"{spec.yaml_name} ({spec.env})"
+        parsed[spec.attr] = spec.parse(name, value)
+
+    livekit = LiveKitSettings(
+        **{
+            attr.split(".", 1)[1]: parsed.pop(attr)
+            for attr in list(parsed)
+            if attr.startswith("livekit.")
+        }
+    )
+    return Settings(livekit=livekit, **parsed)

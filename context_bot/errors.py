@@ -1,0 +1,151 @@
+"""Every error context-bot raises on purpose, with the stable code it carries.
+
+The hierarchy::
+
+    ContextBotError                      base; never raised itself
+    ├── ConfigError                      bad or missing settings (the CLI exits 2)
+    ├── LiveKitUnavailable               the LiveKit server cannot be reached (HTTP 503)
+    ├── LiveKitFailure                   LiveKit answered, but refused or failed (HTTP 500)
+    └── RequestError                     a request we will not serve; goes back on the wire
+        ├── BadRequest         4000      malformed JSON, wrong types, missing fields
+        ├── UnsupportedVersion 4001      a protocol version this bot does not speak
+        ├── UnknownMethod      4004      a method this bot does not have
+        ├── PayloadTooLarge    4013      a request larger than the bot accepts
+        ├── RateLimited        4029      too many requests from one participant
+        ├── FileError                    reading from the repository failed
+        │   ├── InvalidPath    4100      absolute, `..`, `~`, NUL, empty
+        │   ├── PathDenied     4103      deny-listed (secrets, `.git/`, ignored files)
+        │   ├── NotFound       4104      no such file or document
+        │   ├── NotAFile       4105      a directory, FIFO, device...
+        │   ├── FileTooLarge   4113      over the size cap
+        │   └── BinaryFile     4115      not text
+        └── InternalError      5000      a bug on our side; the message says no more
+
+Wire codes live outside LiveKit's reserved 1001–1999 so a client can tell our refusals
+from the SDK's own RPC errors. They are part of the protocol (PROTOCOL.md): never renumber.
+Messages never carry a host path, a token or a secret: they go to remote participants.
+
+This module imports nothing outside the standard library, so the client can use it.
+"""
+
+from __future__ import annotations
+
+
+class ContextBotError(Exception):
+    """Base of every error raised on purpose by context-bot."""
+
+
+class ConfigError(ContextBotError):
+    """A setting is missing or wrong; the message names the setting and the fix."""
+
+
+class LiveKitUnavailable(ContextBotError):
+    """The LiveKit server did not answer (connection refused, timeout)."""
+
+
+class LiveKitFailure(ContextBotError):
+    """The LiveKit server answered with an error."""
+
+
+class RequestError(ContextBotError):
+    """A request the bot refuses; `code` and `name` go back to the asker unchanged."""
+
+    code: int = 5000
+    name: str = "internal_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def to_wire(self) -> dict[str, object]:
+        return {"code": self.code, "name": self.name, "message": self.message}
+
+
+class BadRequest(RequestError):
+    code = 4000
+    name = "bad_request"
+
+
+class UnsupportedVersion(RequestError):
+    code = 4001
+    name = "unsupported_version"
+
+
+class UnknownMethod(RequestError):
+    code = 4004
+    name = "unknown_method"
+
+
+class PayloadTooLarge(RequestError):
+    code = 4013
+    name = "payload_too_large"
+
+
+class RateLimited(RequestError):
+    code = 4029
+    name = "rate_limited"
+
+
+class FileError(RequestError):
+    """Reading a repository file or its knowledge failed."""
+
+
+class InvalidPath(FileError):
+    code = 4100
+    name = "invalid_path"
+
+
+class PathDenied(FileError):
+    code = 4103
+    name = "path_denied"
+
+
+class NotFound(FileError):
+    code = 4104
+    name = "not_found"
+
+
+class NotAFile(FileError):
+    code = 4105
+    name = "not_a_file"
+
+
+class FileTooLarge(FileError):
+    code = 4113
+    name = "file_too_large"
+
+
+class BinaryFile(FileError):
+    code = 4115
+    name = "binary_file"
+
+
+class InternalError(RequestError):
+    code = 5000
+    name = "internal_error"
+
+
+def _all_request_errors() -> dict[int, type[RequestError]]:
+    found: dict[int, type[RequestError]] = {}
+    pending: list[type[RequestError]] = [RequestError]
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        if "code" in cls.__dict__:
+            found[cls.code] = cls
+    return found
+
+
+#: Wire code → exception class, so the client raises the same types the bot refused with.
+ERRORS_BY_CODE: dict[int, type[RequestError]] = _all_request_errors()
+
+
+def error_from_wire(code: int, message: str) -> RequestError:
+    """Rebuild the exception a bot answered with; unknown codes become `RequestError`."""
+    cls = ERRORS_BY_CODE.get(code)
+    if cls is None:
+        err = RequestError(message)
+        err.code = code
+        err.name = "unknown"
+        return err
+    return cls(message)

@@ -1,0 +1,156 @@
+"""The wire format between clients and the bot, version 1 (PROTOCOL.md is its prose).
+
+Everything travels as LiveKit text streams, because answers can be any size and RPC into
+or out of a hidden participant is capped at 15 KiB or fails outright (DESIGN.md, facts 5
+and 6). Three topics:
+
+- `context-bot/request`: a client to the bot, addressed to the bot's identity;
+- `context-bot/response`: the bot's answer, addressed only to the asker;
+- `context-bot/push`: the bot's unsolicited messages (the overview for someone who did
+  not ask), addressed only to their receiver.
+
+Every message is one JSON object. The request id also rides in the stream's attributes so
+the bot can still answer a request whose body it refused to read (too large).
+Pure: the standard library only, so the client imports it with only `livekit` installed.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from context_bot.errors import (
+    BadRequest,
+    RequestError,
+    UnsupportedVersion,
+    error_from_wire,
+)
+
+PROTOCOL_VERSION = 1
+TOPIC_REQUEST = "context-bot/request"
+TOPIC_RESPONSE = "context-bot/response"
+TOPIC_PUSH = "context-bot/push"
+DEFAULT_BOT_IDENTITY = "context-bot"
+
+MAX_REQUEST_BYTES = 64 * 1024
+"""Largest request body the bot reads; a larger one is answered with 4013."""
+MAX_ID_CHARS = 128
+ID_ATTRIBUTE = "id"
+METHOD_ATTRIBUTE = "method"
+
+
+@dataclass(frozen=True)
+class Request:
+    id: str
+    method: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Response:
+    id: str | None
+    result: dict[str, Any] | None = None
+    error: RequestError | None = None
+
+
+@dataclass(frozen=True)
+class Push:
+    event: str
+    data: dict[str, Any]
+
+
+def _load_object(text: str, what: str) -> dict[str, Any]:
+    try:
+        data = json.loads(text)
+    except (json.JSONDecodeError, RecursionError):
+        raise BadRequest(f"{what} is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise BadRequest(f"{what} must be a JSON object")
+    return data
+
+
+def request_id_of(text: str) -> str | None:
+    """The id of a request we may be about to refuse, if one can be read at all."""
+    try:
+        data = json.loads(text)
+    except (json.JSONDecodeError, RecursionError):
+        return None
+    value = data.get("id") if isinstance(data, dict) else None
+    return value if isinstance(value, str) and 0 < len(value) <= MAX_ID_CHARS else None
+
+
+def parse_request(text: str) -> Request:
+    """Validate a request body; raises `BadRequest` or `UnsupportedVersion` saying why."""
+    data = _load_object(text, "request")
+    version = data.get("v", PROTOCOL_VERSION)
+    if version != PROTOCOL_VERSION or isinstance(version, bool):
+        raise UnsupportedVersion(
+            f"protocol version {version!r} is not supported; this bot speaks {PROTOCOL_VERSION}"
+        )
+    request_id = data.get("id")
+    if not isinstance(request_id, str) or not request_id:
+        raise BadRequest("`id` must be a non-empty string")
+    if len(request_id) > MAX_ID_CHARS:
+        raise BadRequest(f"`id` must be at most {MAX_ID_CHARS} characters")
+    method = data.get("method")
+    if not isinstance(method, str) or not method:
+        raise BadRequest("`method` must be a non-empty string")
+    params = data.get("params", {})
+    if params is None:
+        params = {}
+    if not isinstance(params, dict):
+        raise BadRequest("`params` must be a JSON object")
+    return Request(id=request_id, method=method, params=params)
+
+
+def encode_request(request: Request) -> str:
+    body = {"v": PROTOCOL_VERSION, "id": request.id, "method": request.method}
+    body["params"] = request.params
+    return json.dumps(body, ensure_ascii=False)
+
+
+def encode_result(request_id: str | None, result: dict[str, Any]) -> str:
+    return json.dumps(
+        {"v": PROTOCOL_VERSION, "id": request_id, "ok": True, "result": result},
+        ensure_ascii=False,
+    )
+
+
+def encode_error(request_id: str | None, error: RequestError) -> str:
+    return json.dumps(
+        {"v": PROTOCOL_VERSION, "id": request_id, "ok": False, "error": error.to_wire()},
+        ensure_ascii=False,
+    )
+
+
+def decode_response(text: str) -> Response:
+    """Parse the bot's answer; a malformed one raises `BadRequest` (the client drops it)."""
+    data = _load_object(text, "response")
+    request_id = data.get("id")
+    if request_id is not None and not isinstance(request_id, str):
+        raise BadRequest("response `id` must be a string or null")
+    if data.get("ok") is True:
+        result = data.get("result")
+        if not isinstance(result, dict):
+            raise BadRequest("response `result` must be an object")
+        return Response(id=request_id, result=result)
+    error = data.get("error")
+    if not isinstance(error, dict):
+        raise BadRequest("response `error` must be an object")
+    code, message = error.get("code"), error.get("message")
+    if not isinstance(code, int) or not isinstance(message, str):
+        raise BadRequest("response error needs an integer `code` and a string `message`")
+    return Response(id=request_id, error=error_from_wire(code, message))
+
+
+def encode_push(event: str, data: dict[str, Any]) -> str:
+    return json.dumps({"v": PROTOCOL_VERSION, "event": event, "data": data}, ensure_ascii=False)
+
+
+def decode_push(text: str) -> Push:
+    data = _load_object(text, "push")
+    event, body = data.get("event"), data.get("data")
+    if not isinstance(event, str) or not isinstance(body, dict):
+        raise BadRequest("push needs a string `event` and an object `data`")
+    return Push(event=event, data=body)

@@ -1,0 +1,89 @@
+"""The wire format: requests parse strictly, answers round-trip, errors keep their codes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from context_bot.errors import BadRequest, NotFound, RequestError, UnsupportedVersion
+from context_bot.protocol import (
+    Request,
+    decode_push,
+    decode_response,
+    encode_error,
+    encode_push,
+    encode_request,
+    encode_result,
+    parse_request,
+    request_id_of,
+)
+
+
+def test_a_request_round_trips() -> None:
+    request = Request(id="r1", method="file", params={"path": "a.py", "lines": [1, 2]})
+    assert parse_request(encode_request(request)) == request
+
+
+@pytest.mark.parametrize(
+    ("body", "error", "words"),
+    [
+        ("{not json", BadRequest, "not valid JSON"),
+        ("[1, 2]", BadRequest, "JSON object"),
+        ('{"id": 5, "method": "file"}', BadRequest, "`id`"),
+        ('{"id": "", "method": "file"}', BadRequest, "`id`"),
+        ('{"id": "' + "x" * 200 + '", "method": "file"}', BadRequest, "at most 128"),
+        ('{"id": "a"}', BadRequest, "`method`"),
+        ('{"id": "a", "method": "file", "params": [1]}', BadRequest, "`params`"),
+        ('{"v": 2, "id": "a", "method": "file"}', UnsupportedVersion, "version 2"),
+        ('{"v": true, "id": "a", "method": "file"}', UnsupportedVersion, "version True"),
+    ],
+)
+def test_malformed_requests_are_refused_with_a_reason(
+    body: str, error: type[RequestError], words: str
+) -> None:
+    with pytest.raises(error, match=words):
+        parse_request(body)
+
+
+def test_a_deeply_nested_request_is_refused_not_crashed() -> None:
+    with pytest.raises(BadRequest):
+        parse_request("[" * 100_000 + "]" * 100_000)
+
+
+def test_the_id_of_a_refused_request_is_still_found_when_readable() -> None:
+    assert request_id_of('{"id": "abc", "method": 3}') == "abc"
+    assert request_id_of("{broken") is None
+    assert request_id_of('{"id": 7}') is None
+
+
+def test_results_and_errors_decode_to_what_was_encoded() -> None:
+    ok = decode_response(encode_result("r1", {"text": "héllo"}))
+    assert ok.id == "r1"
+    assert ok.result == {"text": "héllo"}
+    failed = decode_response(encode_error("r2", NotFound("no such file")))
+    assert isinstance(failed.error, NotFound)
+    assert failed.error.code == 4104
+    assert failed.error.message == "no such file"
+
+
+def test_an_unknown_error_code_still_decodes_with_its_code() -> None:
+    body = json.dumps({"v": 1, "id": "x", "ok": False, "error": {"code": 4999, "message": "m"}})
+    error = decode_response(body).error
+    assert error is not None
+    assert error.code == 4999
+    assert type(error) is RequestError
+
+
+def test_a_push_round_trips() -> None:
+    push = decode_push(encode_push("overview", {"text": "t", "knowledge_version": "v"}))
+    assert push.event == "overview"
+    assert push.data["text"] == "t"
+
+
+def test_our_error_codes_stay_outside_livekits_reserved_range() -> None:
+    from context_bot.errors import ERRORS_BY_CODE
+
+    assert ERRORS_BY_CODE, "the registry of codes is empty"
+    assert all(not 1001 <= code <= 1999 for code in ERRORS_BY_CODE)
+    assert len({cls.name for cls in ERRORS_BY_CODE.values()}) == len(ERRORS_BY_CODE)
