@@ -1,0 +1,347 @@
+"""Loading a knowledge folder: version choice against a real git repository, links, listings."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from context_bot.errors import BadRequest, ConfigError, InvalidPath
+from context_bot.knowledge import load_knowledge
+
+SEEDS = Path(__file__).parent.parent / "data" / "seeds"
+TARGET = "src/server/api/livekit.ts"
+SOURCE = "export function setupLiveKitRoutes() {}\n"
+GIT_ENV = {
+    **os.environ,
+    "GIT_AUTHOR_NAME": "t",
+    "GIT_AUTHOR_EMAIL": "t@example.com",
+    "GIT_COMMITTER_NAME": "t",
+    "GIT_COMMITTER_EMAIL": "t@example.com",
+    "GIT_CONFIG_NOSYSTEM": "1",
+}
+
+
+def git(repo: Path, *args: str) -> str:
+    out = subprocess.run(
+        ["git", "-C", str(repo), *args], capture_output=True, text=True, check=True, env=GIT_ENV
+    )
+    return out.stdout.strip()
+
+
+def seed_text(prefix: str) -> str:
+    return next(SEEDS.glob(f"{prefix}_*.txt")).read_text()
+
+
+def with_version(text: str, version: str) -> str:
+    return re.sub(r"(?m)^fileVersion: .*$", f"fileVersion: {version}", text, count=1)
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """A real git repository holding the seeds' file, committed once."""
+    root = tmp_path / "repo"
+    (root / "src/server/api").mkdir(parents=True)
+    (root / TARGET).write_text(SOURCE)
+    (root / "src/config").mkdir()
+    (root / "src/config/loader.ts").write_text("export const load = () => ({})\n")
+    (root / "README.md").write_text("# Demo\n\nDemo serves onboarding rooms with context.\n")
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "first")
+    (root / "knowledge").mkdir()
+    return root
+
+
+def write_seeds(repo: Path, **versions: str) -> None:
+    """Copy seeds 000-004 into the knowledge folder, replacing fileVersion where asked."""
+    for prefix in ("000", "001", "002", "003", "004"):
+        text = seed_text(prefix)
+        if prefix in versions:
+            text = with_version(text, versions[prefix])
+        (repo / "knowledge" / f"{prefix}.md").write_text(text)
+
+
+def test_the_version_whose_file_version_is_the_working_tree_blob_is_served(repo: Path) -> None:
+    blob = git(repo, "hash-object", TARGET)
+    write_seeds(repo, **{"001": blob})
+    knowledge = load_knowledge(repo / "knowledge", repo)
+    doc = knowledge.document(TARGET)
+    assert doc is not None
+    assert doc.source == "001.md"
+    assert doc.stale is False
+    assert doc.version_match == "blob"
+    assert doc.file_version == blob
+    assert doc.text == (repo / "knowledge/001.md").read_text()
+    assert [h.source for h in doc.history] == ["000.md", "002.md"]  # newest first
+    assert knowledge.diagnostics == []
+
+
+def test_a_file_version_that_is_the_commit_of_the_file_is_served_as_current(repo: Path) -> None:
+    commit = git(repo, "log", "--format=%H", "--", TARGET)
+    write_seeds(repo, **{"002": commit})
+    doc = load_knowledge(repo / "knowledge", repo).document(TARGET)
+    assert doc is not None
+    assert (doc.source, doc.stale, doc.version_match) == ("002.md", False, "commit")
+
+
+def test_a_commit_version_goes_stale_once_the_file_changes_after_it(repo: Path) -> None:
+    commit = git(repo, "rev-parse", "HEAD")
+    write_seeds(repo, **{"002": commit})
+    (repo / TARGET).write_text(SOURCE + "// edited\n")
+    doc = load_knowledge(repo / "knowledge", repo).document(TARGET)
+    assert doc is not None
+    assert doc.stale is True
+    assert doc.stale_reason == "no_matching_version"
+    assert doc.source == "000.md"  # newest lastUpdated
+
+
+def test_a_head_commit_from_after_the_file_changed_still_matches(repo: Path) -> None:
+    (repo / "other.txt").write_text("unrelated\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "second")
+    write_seeds(repo, **{"001": git(repo, "rev-parse", "HEAD")})
+    doc = load_knowledge(repo / "knowledge", repo).document(TARGET)
+    assert doc is not None and doc.source == "001.md" and doc.version_match == "commit"
+
+
+def test_without_a_matching_version_the_newest_is_served_and_marked_stale(repo: Path) -> None:
+    write_seeds(repo)
+    knowledge = load_knowledge(repo / "knowledge", repo)
+    doc = knowledge.document(TARGET)
+    assert doc is not None
+    assert doc.source == "000.md"
+    assert doc.stale is True and doc.stale_reason == "no_matching_version"
+    assert doc.last_updated == "2026-01-12T04:20:22.723Z"
+    assert {h.source for h in doc.history} == {"001.md", "002.md"}
+
+
+def test_a_document_for_a_missing_file_is_stale_with_that_reason(repo: Path) -> None:
+    write_seeds(repo)
+    (repo / TARGET).unlink()
+    doc = load_knowledge(repo / "knowledge", repo).document(TARGET)
+    assert doc is not None and doc.stale_reason == "file_missing"
+
+
+def test_blob_matching_works_outside_a_git_repository(tmp_path: Path) -> None:
+    root = tmp_path / "plain"
+    (root / "src/server/api").mkdir(parents=True)
+    (root / TARGET).write_text(SOURCE)
+    (root / "knowledge").mkdir()
+    blob = subprocess.run(
+        ["git", "hash-object", str(root / TARGET)], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    write_seeds(root, **{"002": blob})
+    knowledge = load_knowledge(root / "knowledge", root)
+    doc = knowledge.document(TARGET)
+    assert doc is not None and doc.source == "002.md" and not doc.stale
+    assert knowledge.revision is None
+
+
+def test_history_versions_stay_reachable_by_version_and_by_name(repo: Path) -> None:
+    write_seeds(repo)
+    knowledge = load_knowledge(repo / "knowledge", repo)
+    old = knowledge.document(TARGET, version="58f84348b1e49d79670af734ad811a0504f9e922")
+    assert old is not None and old.source == "001.md" and old.stale_reason == "older_version"
+    by_name = knowledge.document(TARGET, version="002.md")
+    assert (
+        by_name is not None and by_name.file_version == "9674f2f871b9b2558c7acd2b813bcfa34f2cea42"
+    )
+    assert knowledge.document(TARGET, version="ffffffff") is None
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["./src/server/api/livekit.ts", "src//server/api/livekit.ts", "src/server/api/livekit.ts/"],
+)
+def test_document_paths_are_normalised(repo: Path, path: str) -> None:
+    write_seeds(repo)
+    doc = load_knowledge(repo / "knowledge", repo).document(path)
+    assert doc is not None and doc.path == TARGET
+
+
+@pytest.mark.parametrize("path", ["src/nothing.ts", "../x", "/src/server/api/livekit.ts", ""])
+def test_unknown_or_invalid_paths_have_no_document(repo: Path, path: str) -> None:
+    write_seeds(repo)
+    assert load_knowledge(repo / "knowledge", repo).document(path) is None
+
+
+def test_free_documents_are_served_by_their_name(repo: Path) -> None:
+    write_seeds(repo)
+    doc = load_knowledge(repo / "knowledge", repo).document("003.md")
+    assert doc is not None and doc.kind == "doc" and doc.stale is False
+    assert doc.text.startswith("Generates a LiveKit JWT token")
+
+
+def test_related_files_resolve_against_the_document_folder_and_keep_backlinks(repo: Path) -> None:
+    blob = git(repo, "hash-object", TARGET)
+    write_seeds(repo, **{"001": blob})
+    (repo / "knowledge/loader.md").write_text(
+        "---\nfilePath: src/config/loader.ts\nrelatedFiles:\n  - src/server/api/livekit.ts\n---\n## Purpose\nLoads config.\n"
+    )
+    knowledge = load_knowledge(repo / "knowledge", repo)
+    doc = knowledge.document(TARGET)
+    assert doc is not None
+    assert doc.related[0].raw == "../../config/loader.js"
+    assert doc.related[0].path == "src/config/loader.ts"  # the .ts source of the .js name
+    assert doc.related[0].has_document is True
+    loader = knowledge.document("src/config/loader.ts")
+    assert loader is not None
+    assert loader.backlinks == (TARGET,)
+    assert loader.related[0].path == TARGET  # from the repo root, as the folder has no such file
+    assert doc.backlinks == ("src/config/loader.ts",)
+
+
+def test_an_unresolvable_related_file_is_kept_unresolved(repo: Path) -> None:
+    write_seeds(repo)
+    doc = load_knowledge(repo / "knowledge", repo).document(TARGET)
+    assert doc is not None
+    assert doc.related[0].path == "src/server/api/livekit-server-sdk.ts"
+    assert doc.related[0].exists is False
+
+
+def test_bad_documents_become_diagnostics_and_the_rest_still_load(repo: Path) -> None:
+    write_seeds(repo)
+    k = repo / "knowledge"
+    (k / "broken.md").write_text("---\nfilePath: a.ts\ntags: [x\n---\n")
+    (k / "empty.md").write_text("")
+    (k / "latin.txt").write_bytes(b"caf\xe9")
+    (k / "dup.md").write_text(seed_text("000"))
+    (k / "nested").mkdir()
+    (k / "nested/ok.md").write_text("---\nfilePath: src/config/loader.ts\n---\n## Purpose\nok\n")
+    (k / "image.png").write_bytes(b"\x89PNG")
+    (k / ".hidden").mkdir()
+    (k / ".hidden/x.md").write_text("---\nbroken: [\n---\n")
+    knowledge = load_knowledge(k, repo)
+    files = sorted({d.file for d in knowledge.diagnostics})
+    assert files == ["broken.md", "dup.md", "empty.md", "latin.txt"]
+    assert knowledge.document("src/config/loader.ts") is not None
+    assert knowledge.document(TARGET) is not None
+    assert knowledge.stats()["files"] == 2
+
+
+def test_a_symlinked_document_pointing_outside_is_refused(repo: Path, tmp_path: Path) -> None:
+    write_seeds(repo)
+    outside = tmp_path / "outside.md"
+    outside.write_text("---\nfilePath: x.ts\n---\nsecret\n")
+    (repo / "knowledge/link.md").symlink_to(outside)
+    knowledge = load_knowledge(repo / "knowledge", repo)
+    assert [d.file for d in knowledge.diagnostics] == ["link.md"]
+    assert knowledge.document("x.ts") is None
+
+
+@pytest.mark.parametrize("make", ["missing", "file"])
+def test_a_knowledge_folder_that_is_not_a_folder_is_a_config_error(
+    tmp_path: Path, make: str
+) -> None:
+    target = tmp_path / "knowledge"
+    if make == "file":
+        target.write_text("x")
+    with pytest.raises(ConfigError):
+        load_knowledge(target, tmp_path)
+
+
+def test_the_version_is_stable_and_changes_only_when_served_knowledge_changes(repo: Path) -> None:
+    write_seeds(repo)
+    k = repo / "knowledge"
+    first = load_knowledge(k, repo).version
+    assert load_knowledge(k, repo).version == first
+    assert re.fullmatch(r"[0-9a-f]{16}", first)
+    (repo / "unrelated.txt").write_text("x\n")
+    assert load_knowledge(k, repo).version == first
+    shutil.copy(k / "002.md", k / "002.md.bak")  # not a document suffix: ignored
+    assert load_knowledge(k, repo).version == first
+    (k / "002.md").write_text(seed_text("002") + "\n## More\nextra\n")
+    second = load_knowledge(k, repo).version
+    assert second != first
+    (k / "001.md").write_text(with_version(seed_text("001"), git(repo, "hash-object", TARGET)))
+    third = load_knowledge(k, repo).version
+    assert third not in (first, second)
+    (repo / TARGET).write_text("changed\n")  # the served choice flips back to stale
+    assert load_knowledge(k, repo).version not in (first, second, third)
+
+
+def test_listing_shows_folders_and_files_under_a_prefix(repo: Path) -> None:
+    write_seeds(repo)
+    (repo / "knowledge/loader.md").write_text("---\nfilePath: src/config/loader.ts\n---\nx\n")
+    knowledge = load_knowledge(repo / "knowledge", repo)
+    top = knowledge.listing()
+    assert [(e.path, e.kind) for e in top.entries] == [
+        ("003.md", "doc"),
+        ("004.md", "doc"),
+        ("src", "dir"),
+        ("src/config", "dir"),
+        ("src/server", "dir"),
+    ]
+    assert top.entries[2].documents == 2
+    deep = knowledge.listing("src/", depth=3)
+    assert ("src/server/api/livekit.ts", "file") in [(e.path, e.kind) for e in deep.entries]
+    assert ("src/config/loader.ts", "file") in [(e.path, e.kind) for e in deep.entries]
+    one = knowledge.listing("src/server/api/livekit.ts")
+    assert [e.path for e in one.entries] == [TARGET]
+    assert one.entries[0].stale is True
+    capped = knowledge.listing(depth=3, limit=2)
+    assert capped.truncated is True and len(capped.entries) == 2 and capped.total > 2
+    assert knowledge.listing("nothing/here").entries == ()
+    json.dumps(deep.to_wire())
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [
+        ({"depth": 0}, BadRequest),
+        ({"limit": 0}, BadRequest),
+        ({"prefix": "../x"}, InvalidPath),
+        ({"depth": True}, BadRequest),
+    ],
+)
+def test_listing_rejects_bad_arguments(
+    repo: Path, kwargs: dict[str, object], error: type[Exception]
+) -> None:
+    write_seeds(repo)
+    knowledge = load_knowledge(repo / "knowledge", repo)
+    with pytest.raises(error):
+        knowledge.listing(**kwargs)  # type: ignore[arg-type]
+
+
+def test_features_group_served_files_with_roles_and_flows(repo: Path) -> None:
+    blob = git(repo, "hash-object", TARGET)
+    write_seeds(repo, **{"001": blob})
+    (repo / "knowledge/loader.md").write_text(
+        "---\nfilePath: src/config/loader.ts\nfeature: livekit-integration\nfeatureRole: service\nuserFlows: [Loads settings]\n---\nx\n"
+    )
+    knowledge = load_knowledge(repo / "knowledge", repo)
+    [feature] = knowledge.features()
+    assert feature.name == "livekit-integration"
+    assert feature.entry_points == (TARGET,)
+    assert feature.services == ("src/config/loader.ts",)
+    assert "Loads settings" in feature.user_flows
+    assert knowledge.feature("livekit-integration") is feature
+    assert knowledge.feature("nope") is None
+    json.dumps(feature.to_wire())
+
+
+def test_wire_forms_are_json_serialisable(repo: Path) -> None:
+    write_seeds(repo)
+    knowledge = load_knowledge(repo / "knowledge", repo)
+    doc = knowledge.document(TARGET)
+    assert doc is not None
+    wire = json.loads(json.dumps(doc.to_wire()))
+    assert wire["path"] == TARGET and wire["stale"] is True and len(wire["history"]) == 2
+    hits = knowledge.search("token")
+    assert hits
+    json.dumps([h.to_wire() for h in hits])
+    json.dumps([d.to_wire() for d in knowledge.diagnostics])
+
+
+def test_the_overview_is_built_at_load_with_the_git_revision(repo: Path) -> None:
+    write_seeds(repo)
+    knowledge = load_knowledge(repo / "knowledge", repo, overview_budget=4_000)
+    assert git(repo, "rev-parse", "HEAD")[:12] in knowledge.overview
+    assert "Demo serves onboarding rooms with context." in knowledge.overview
+    assert len(knowledge.overview.encode()) <= 4_000
