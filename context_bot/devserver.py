@@ -1,0 +1,213 @@
+"""A local `livekit-server` for development and tests: find it, build it, run it.
+
+Finding: `$LIVEKIT_SERVER_BIN`, then `livekit-server` on PATH, then our per-user cache.
+Building: release v1.13.5 from its Go module into that cache (outside any clone, so the
+second run costs nothing; a cold build takes about two minutes). The design notes' LiveKit
+facts were measured on exactly this release, so we pin it.
+
+Running: `--dev` mode (keys `devkey`/`secret`) bound to loopback on free ports, waiting
+until it answers HTTP, with its log in a file a failing test can show.
+
+Standard library only: `scripts/livekit-server-path` runs this before any virtualenv exists.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from context_bot.errors import ContextBotError
+
+LIVEKIT_SERVER_VERSION = "v1.13.5"
+LIVEKIT_SERVER_MODULE = "github.com/livekit/livekit-server/cmd/server"
+DEV_API_KEY = "devkey"
+DEV_API_SECRET = "secret"  # noqa: S105 - livekit-server's published --dev key pair
+START_TIMEOUT_S = 20.0
+
+
+class DevServerError(ContextBotError):
+    """No livekit-server could be found, built or started; the message says what to do."""
+
+
+def cache_dir() -> Path:
+    """Where built binaries live: `$CONTEXT_BOT_CACHE`, else the XDG cache."""
+    root = os.environ.get("CONTEXT_BOT_CACHE") or os.environ.get("XDG_CACHE_HOME")
+    base = Path(root) if root else Path.home() / ".cache"
+    if not os.environ.get("CONTEXT_BOT_CACHE"):
+        base = base / "context-bot"
+    return base / f"livekit-server-{LIVEKIT_SERVER_VERSION}"
+
+
+def find_binary() -> Path | None:
+    """The first usable livekit-server, without building anything."""
+    explicit = os.environ.get("LIVEKIT_SERVER_BIN")
+    if explicit:
+        path = Path(explicit)
+        if not (path.is_file() and os.access(path, os.X_OK)):
+            raise DevServerError(
+                f"LIVEKIT_SERVER_BIN={explicit} is not an executable file; fix or unset it"
+            )
+        return path
+    on_path = shutil.which("livekit-server")
+    if on_path:
+        return Path(on_path)
+    cached = cache_dir() / "server"
+    if cached.is_file() and os.access(cached, os.X_OK):
+        return cached
+    return None
+
+
+def build_binary(log: IO[str] = sys.stderr) -> Path:
+    """Build the pinned release with `go install` into the cache and return its path."""
+    go = shutil.which("go")
+    if go is None:
+        raise DevServerError(
+            "no livekit-server found and Go is not installed: install Go 1.22+ "
+            "(Debian: apt-get install golang) or put livekit-server on PATH, "
+            "or set LIVEKIT_SERVER_BIN"
+        )
+    target = cache_dir()
+    target.mkdir(parents=True, exist_ok=True)
+    print(
+        f"building livekit-server {LIVEKIT_SERVER_VERSION} into {target} (once; about two minutes)",
+        file=log,
+        flush=True,
+    )
+    env = {**os.environ, "GOBIN": str(target)}
+    result = subprocess.run(
+        [go, "install", f"{LIVEKIT_SERVER_MODULE}@{LIVEKIT_SERVER_VERSION}"],
+        env=env,
+        cwd=target,
+        stdout=log,
+        stderr=log,
+        check=False,
+    )
+    binary = target / "server"
+    if result.returncode != 0 or not binary.is_file():
+        raise DevServerError(
+            f"building livekit-server failed (go install exited {result.returncode}); "
+            "see the output above"
+        )
+    return binary
+
+
+def ensure_binary(log: IO[str] = sys.stderr) -> Path:
+    """A working livekit-server: found, or built once into the cache."""
+    return find_binary() or build_binary(log)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class DevServer:
+    """A running `livekit-server --dev`; use `start_dev_server` to get one."""
+
+    process: subprocess.Popen[bytes]
+    port: int
+    log_path: Path
+    config_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    api_key: str = DEV_API_KEY
+    api_secret: str = DEV_API_SECRET
+
+    def log_text(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def _config_yaml(port: int, rtc_port: int, extra: str) -> str:
+    # A config file rather than flags: webhooks and room defaults (later issues) need one.
+    return (
+        f"port: {port}\n"
+        "bind_addresses: ['127.0.0.1']\n"
+        "rtc:\n"
+        f"  tcp_port: {rtc_port}\n"
+        f"  udp_port: {rtc_port}\n"
+        "  use_external_ip: false\n"
+        "  node_ip: 127.0.0.1\n" + extra
+    )
+
+
+def start_dev_server(
+    workdir: Path, *, binary: Path | None = None, extra_config: str = ""
+) -> DevServer:
+    """Start `livekit-server --dev` on free loopback ports and wait until it answers."""
+    binary = binary or ensure_binary()
+    workdir.mkdir(parents=True, exist_ok=True)
+    port, rtc_port = free_port(), free_port()
+    config_path = workdir / "livekit.yaml"
+    config_path.write_text(_config_yaml(port, rtc_port, extra_config))
+    log_path = workdir / "livekit-server.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [str(binary), "--dev", "--config", str(config_path)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    server = DevServer(process=process, port=port, log_path=log_path, config_path=config_path)
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise DevServerError(
+                f"livekit-server exited with {process.returncode} at start:\n{server.log_text()}"
+            )
+        with (
+            contextlib.suppress(OSError),
+            urllib.request.urlopen(server.http_url, timeout=1) as response,  # noqa: S310
+        ):
+            if response.status == 200:
+                return server
+        time.sleep(0.05)
+    server.stop()
+    raise DevServerError(
+        f"livekit-server did not answer within {START_TIMEOUT_S}s:\n{server.log_text()}"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`scripts/livekit-server-path`: print the binary's path, building it if needed."""
+    del argv
+    try:
+        print(ensure_binary())
+    except DevServerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
