@@ -177,6 +177,9 @@ def start_dev_server(
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
+            # Its own session: a Ctrl+C in the terminal reaches only us, and we stop the
+            # server after the bot has left its rooms, not before.
+            start_new_session=True,
         )
     server = DevServer(process=process, port=port, log_path=log_path, config_path=config_path)
     deadline = time.monotonic() + START_TIMEOUT_S

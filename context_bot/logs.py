@@ -81,6 +81,7 @@ def configure_logging(level: str = "info", fmt: str = "auto", stream: TextIO | N
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
+    logging.captureWarnings(True)  # `warnings` go through the same renderer
     for name, floor in _NOISY_LOGGERS.items():
         logging.getLogger(name).setLevel(max(floor, logging.getLevelName(level.upper())))
 

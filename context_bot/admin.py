@@ -1,0 +1,154 @@
+"""The server-API side of LiveKit: join tokens and the room service.
+
+The only module that imports `livekit.api`. It turns the SDK's failures into our two
+errors: `LiveKitUnavailable` when the server cannot be reached (HTTP 503 upstream) and
+`LiveKitFailure` when it answered with an error (HTTP 500). Neither message carries a
+key, a secret or a token.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import aiohttp
+from livekit import api
+
+from context_bot.config import LiveKitSettings
+from context_bot.errors import LiveKitFailure, LiveKitUnavailable
+from context_bot.protocol import PROTOCOL_VERSION
+
+API_TIMEOUT_S = 10.0
+BOT_TOKEN_TTL = timedelta(hours=24)
+"""Long enough for any session; the bot re-mints a token for every (re)join anyway."""
+
+
+@dataclass(frozen=True)
+class RoomInfo:
+    name: str
+    metadata: dict[str, Any]
+    num_participants: int
+
+
+def bot_token(settings: LiveKitSettings, room: str, identity: str, name: str) -> str:
+    """The bot's token: hidden, agent kind, data only (DESIGN.md, fact 1).
+
+    Agent kind makes the bot a *dependent* participant: it never keeps a room alive.
+    `hidden` keeps it out of everyone's participant list; it still receives streams
+    addressed to its identity.
+    """
+    grants = api.VideoGrants(
+        room_join=True,
+        room=room,
+        hidden=True,
+        can_publish=False,
+        can_publish_data=True,
+        can_subscribe=True,
+    )
+    return (
+        api.AccessToken(settings.api_key, settings.api_secret)
+        .with_identity(identity)
+        .with_name(name)
+        .with_kind("agent")
+        .with_grants(grants)
+        .with_ttl(BOT_TOKEN_TTL)
+        .to_jwt()
+    )
+
+
+def participant_token(
+    settings: LiveKitSettings, room: str, identity: str, name: str, ttl: timedelta
+) -> str:
+    """A user's token: this room only; join, publish, subscribe, publish data. Never hidden."""
+    grants = api.VideoGrants(
+        room_join=True,
+        room=room,
+        can_publish=True,
+        can_subscribe=True,
+        can_publish_data=True,
+    )
+    return (
+        api.AccessToken(settings.api_key, settings.api_secret)
+        .with_identity(identity)
+        .with_name(name)
+        .with_grants(grants)
+        .with_ttl(ttl)
+        .to_jwt()
+    )
+
+
+def room_metadata(bot_identity: str, repo: str) -> dict[str, Any]:
+    """What a room created by us records: who serves it and how to reach the bot."""
+    return {
+        "context_bot": {"bot_identity": bot_identity, "protocol": PROTOCOL_VERSION, "repo": repo}
+    }
+
+
+class Admin:
+    """Room-service calls with one HTTP session for the process's lifetime."""
+
+    def __init__(self, settings: LiveKitSettings) -> None:
+        self._settings = settings
+        self._api: api.LiveKitAPI | None = None
+
+    def _client(self) -> api.LiveKitAPI:
+        if self._api is None:
+            self._api = api.LiveKitAPI(
+                self._settings.url,
+                self._settings.api_key,
+                self._settings.api_secret,
+                timeout=aiohttp.ClientTimeout(total=API_TIMEOUT_S),
+            )
+        return self._api
+
+    async def aclose(self) -> None:
+        if self._api is not None:
+            await self._api.aclose()
+            self._api = None
+
+    async def ensure_room(
+        self,
+        name: str,
+        metadata: dict[str, Any],
+        *,
+        departure_timeout_s: int = 20,
+        empty_timeout_s: int = 300,
+    ) -> RoomInfo:
+        """Create the room if missing; an existing room keeps its metadata (fact 7)."""
+        request = api.CreateRoomRequest(
+            name=name,
+            metadata=json.dumps(metadata),
+            departure_timeout=departure_timeout_s,
+            empty_timeout=empty_timeout_s,
+        )
+        room = await self._call(self._client().room.create_room(request))
+        return RoomInfo(room.name, _parse_metadata(room.metadata), room.num_participants)
+
+    async def list_rooms(self, names: list[str] | None = None) -> list[RoomInfo]:
+        response = await self._call(
+            self._client().room.list_rooms(api.ListRoomsRequest(names=names or []))
+        )
+        return [
+            RoomInfo(r.name, _parse_metadata(r.metadata), r.num_participants)
+            for r in response.rooms
+        ]
+
+    async def _call(self, awaitable: Any) -> Any:
+        try:
+            return await awaitable
+        except api.TwirpError as exc:
+            raise LiveKitFailure(f"LiveKit refused the call: {exc.code}: {exc.message}") from None
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            raise LiveKitUnavailable(
+                f"LiveKit server unreachable ({exc.__class__.__name__})"
+            ) from None
+
+
+def _parse_metadata(text: str) -> dict[str, Any]:
+    try:
+        data = json.loads(text) if text else {}
+    except json.JSONDecodeError:
+        return {}
+    return data if isinstance(data, dict) else {}

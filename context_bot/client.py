@@ -1,0 +1,239 @@
+"""The agent-side API: the repository's context from the room's bot, a line per question.
+
+    client = ContextClient(room)          # right after `await room.connect(...)`
+    overview = await client.overview()
+    source = await client.file("context_bot/rooms.py")
+    print(source.knowledge, source.content)
+
+Creating the client asks for the overview at once (the server would tell the bot about us
+only on its next 3-second tick; asking is immediate: DESIGN.md, facts 2 and 3). A pushed
+overview is accepted too, so a client that joins before the bot still gets one.
+
+Messages from the bot are recognised by topic and by their sender: the bot is hidden, so
+its streams arrive with a blank sender identity (fact 4), and the token endpoint never
+gives anyone else the hidden grant. A request whose answer does not come within
+`attempt_timeout` is sent again with the same id (a request can vanish while the bot
+reconnects: fact 8), until `timeout` runs out.
+
+Imports only `livekit` and our standard-library-only protocol modules; works with
+`livekit>=1.1.21` (the version `livekit-agents` pins).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from livekit import rtc
+
+from context_bot.errors import BadRequest, ContextBotError, RequestError, error_from_wire
+from context_bot.protocol import (
+    DEFAULT_BOT_IDENTITY,
+    ID_ATTRIBUTE,
+    METHOD_ATTRIBUTE,
+    TOPIC_PUSH,
+    TOPIC_REQUEST,
+    TOPIC_RESPONSE,
+    Request,
+    decode_push,
+    decode_response,
+    encode_request,
+)
+
+__all__ = ["ContextClient", "ContextTimeout", "FileResult", "RequestError"]
+
+DEFAULT_TIMEOUT_S = 15.0
+DEFAULT_ATTEMPT_TIMEOUT_S = 3.0
+
+
+class ContextTimeout(ContextBotError, TimeoutError):
+    """No answer from the bot in time: it may not be in the room."""
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """A file as the bot knows it: its knowledge document and its contents."""
+
+    path: str
+    knowledge: str | None
+    """The knowledge document's full text, or None when the file has none."""
+    content: str | None
+    """The file's text (or the requested lines), or None when it cannot be served."""
+    stale: bool
+    """True when the document was written for another version of the file."""
+    size: int | None
+    sha: str | None
+    content_error: RequestError | None
+    raw: dict[str, Any]
+
+
+class ContextClient:
+    """Talks to the context bot in one connected `rtc.Room`."""
+
+    def __init__(
+        self,
+        room: rtc.Room,
+        *,
+        bot_identity: str = DEFAULT_BOT_IDENTITY,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        attempt_timeout: float = DEFAULT_ATTEMPT_TIMEOUT_S,
+        prefetch: bool = True,
+    ) -> None:
+        self._room = room
+        self.bot_identity = bot_identity
+        self.timeout = timeout
+        self.attempt_timeout = attempt_timeout
+        self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._overview: dict[str, Any] | None = None
+        self._overview_arrived = asyncio.Event()
+        self._prefetch: asyncio.Task[None] | None = None
+        room.register_text_stream_handler(TOPIC_RESPONSE, self._on_response)
+        room.register_text_stream_handler(TOPIC_PUSH, self._on_push)
+        if prefetch:
+            self._prefetch = self._start_prefetch()
+
+    async def overview(self) -> str:
+        """The repository overview: the one pushed or prefetched, else asked for now."""
+        if self._overview is None:
+            prefetch = self._prefetch
+            if prefetch is None or (prefetch.done() and prefetch.exception() is not None):
+                prefetch = self._prefetch = self._start_prefetch()
+            pushed = asyncio.ensure_future(self._overview_arrived.wait())
+            try:
+                await asyncio.wait({pushed, prefetch}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                pushed.cancel()
+            if self._overview is None:
+                prefetch.result()  # raises the request's error
+        assert self._overview is not None
+        return str(self._overview["text"])
+
+    @property
+    def knowledge_version(self) -> str | None:
+        return None if self._overview is None else str(self._overview["knowledge_version"])
+
+    async def file(self, path: str, *, lines: tuple[int, int] | None = None) -> FileResult:
+        """A file's knowledge document and contents (or lines `first..last`, 1-based)."""
+        params: dict[str, Any] = {"path": path}
+        if lines is not None:
+            params["lines"] = list(lines)
+        result = await self.request("file", params)
+        knowledge = result.get("knowledge") or None
+        content = result.get("content") or None
+        error = result.get("content_error")
+        return FileResult(
+            path=str(result.get("path", path)),
+            knowledge=None if knowledge is None else str(knowledge["text"]),
+            content=None if content is None else str(content["text"]),
+            stale=bool(knowledge and knowledge.get("stale")),
+            size=None if content is None else int(content["size"]),
+            sha=None if content is None else str(content["sha"]),
+            content_error=_error(error),
+            raw=result,
+        )
+
+    async def request(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Send one request and wait for its answer; raises the bot's error as a typed one."""
+        request = Request(id=uuid.uuid4().hex, method=method, params=params or {})
+        body = encode_request(request)
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._pending[request.id] = future
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout
+        try:
+            while True:
+                await self._room.local_participant.send_text(
+                    body,
+                    topic=TOPIC_REQUEST,
+                    destination_identities=[self.bot_identity],
+                    attributes={ID_ATTRIBUTE: request.id, METHOD_ATTRIBUTE: method},
+                )
+                left = deadline - loop.time()
+                try:
+                    return await asyncio.wait_for(
+                        asyncio.shield(future), min(self.attempt_timeout, max(left, 0))
+                    )
+                except TimeoutError:
+                    if loop.time() >= deadline:
+                        raise ContextTimeout(
+                            f"no answer to {method!r} from {self.bot_identity!r} "
+                            f"within {self.timeout}s; is the bot in the room?"
+                        ) from None
+        finally:
+            self._pending.pop(request.id, None)
+            future.cancel()
+
+    async def aclose(self) -> None:
+        self._room.unregister_text_stream_handler(TOPIC_RESPONSE)
+        self._room.unregister_text_stream_handler(TOPIC_PUSH)
+        for task in [*self._tasks, *([self._prefetch] if self._prefetch else [])]:
+            task.cancel()
+
+    def _start_prefetch(self) -> asyncio.Task[None]:
+        async def fetch() -> None:
+            self._remember_overview(await self.request("overview"))
+
+        task = asyncio.create_task(fetch(), name="context_bot_overview")
+        task.add_done_callback(_consume)
+        return task
+
+    # -- incoming -----------------------------------------------------------------------
+
+    def _from_bot(self, sender: str) -> bool:
+        return sender in ("", self.bot_identity)
+
+    def _on_response(self, reader: rtc.TextStreamReader, sender: str) -> None:
+        if self._from_bot(sender):
+            self._spawn(self._read_response(reader))
+
+    def _on_push(self, reader: rtc.TextStreamReader, sender: str) -> None:
+        if self._from_bot(sender):
+            self._spawn(self._read_push(reader))
+
+    def _spawn(self, coro: Any) -> None:
+        task: asyncio.Task[None] = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _read_response(self, reader: rtc.TextStreamReader) -> None:
+        try:
+            response = decode_response(await reader.read_all())
+        except (BadRequest, rtc.StreamError):
+            return  # not ours to answer; a real answer or the timeout will follow
+        future = self._pending.get(response.id or "")
+        if future is None or future.done():
+            return
+        if response.error is not None:
+            future.set_exception(response.error)
+        else:
+            assert response.result is not None
+            future.set_result(response.result)
+
+    async def _read_push(self, reader: rtc.TextStreamReader) -> None:
+        try:
+            push = decode_push(await reader.read_all())
+        except (BadRequest, rtc.StreamError):
+            return
+        if push.event == "overview" and "text" in push.data:
+            self._remember_overview(push.data)
+
+    def _remember_overview(self, data: dict[str, Any]) -> None:
+        self._overview = data
+        self._overview_arrived.set()
+
+
+def _consume(task: asyncio.Task[Any]) -> None:
+    """The prefetch's failure is reported by `overview()`; don't log it as unretrieved."""
+    if not task.cancelled():
+        with contextlib.suppress(BaseException):
+            task.exception()
+
+
+def _error(wire: Any) -> RequestError | None:
+    if not isinstance(wire, dict):
+        return None
+    return error_from_wire(int(wire.get("code", 5000)), str(wire.get("message", "")))

@@ -1,0 +1,122 @@
+"""What each protocol method does: validated params in, a JSON-ready result out.
+
+Pure request handling: no `livekit`, no `aiohttp`. The room adapter hands every parsed
+request to `Handlers.handle` and sends back whatever it returns or raises; a
+`RequestError` becomes a wire error with its code, anything else an `InternalError` (and a
+log line with the traceback, which the asker never sees).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+
+from context_bot.errors import BadRequest, FileError, NotFound, UnknownMethod
+from context_bot.files import RepoFiles
+from context_bot.knowledge import Knowledge
+from context_bot.protocol import Request
+
+log = structlog.get_logger(__name__)
+
+Result = dict[str, Any]
+Handler = Callable[[dict[str, Any]], Awaitable[Result]]
+
+
+def _str_param(params: dict[str, Any], name: str, *, required: bool = True) -> str | None:
+    value = params.get(name)
+    if value is None:
+        if required:
+            raise BadRequest(f"`params.{name}` is required")
+        return None
+    if not isinstance(value, str):
+        raise BadRequest(f"`params.{name}` must be a string")
+    return value
+
+
+def _bool_param(params: dict[str, Any], name: str, default: bool) -> bool:
+    value = params.get(name, default)
+    if not isinstance(value, bool):
+        raise BadRequest(f"`params.{name}` must be true or false")
+    return value
+
+
+def _lines_param(params: dict[str, Any]) -> tuple[int, int] | None:
+    value = params.get("lines")
+    if value is None:
+        return None
+    if (
+        not isinstance(value, list)
+        or len(value) != 2
+        or not all(isinstance(n, int) and not isinstance(n, bool) for n in value)
+    ):
+        raise BadRequest("`params.lines` must be [first, last], two whole numbers")
+    first, last = value
+    if first < 1 or last < first:
+        raise BadRequest("`params.lines` must satisfy 1 <= first <= last")
+    return first, last
+
+
+class Handlers:
+    """The bot's methods over one repository; knowledge is read fresh on every call."""
+
+    def __init__(self, knowledge: Callable[[], Knowledge], files: RepoFiles) -> None:
+        self._knowledge = knowledge
+        self._files = files
+        self._methods: dict[str, Handler] = {
+            "overview": self.overview,
+            "file": self.file,
+        }
+
+    @property
+    def methods(self) -> list[str]:
+        return sorted(self._methods)
+
+    async def handle(self, request: Request) -> Result:
+        handler = self._methods.get(request.method)
+        if handler is None:
+            raise UnknownMethod(
+                f"unknown method {request.method[:64]!r}; known: {', '.join(self.methods)}"
+            )
+        return await handler(request.params)
+
+    def overview_result(self) -> Result:
+        knowledge = self._knowledge()
+        return {"knowledge_version": knowledge.version, "text": knowledge.overview}
+
+    async def overview(self, params: dict[str, Any]) -> Result:
+        del params  # the overview takes none yet; unknown params are ignored by design
+        return self.overview_result()
+
+    async def file(self, params: dict[str, Any]) -> Result:
+        """A file's knowledge document and its contents; either may be missing, not both."""
+        path = _str_param(params, "path")
+        assert path is not None  # required=True
+        want_knowledge = _bool_param(params, "knowledge", True)
+        want_content = _bool_param(params, "content", True)
+        lines = _lines_param(params)
+        knowledge = self._knowledge()
+        result: Result = {"path": path, "knowledge_version": knowledge.version}
+
+        result["knowledge"] = None
+        if want_knowledge:
+            document = knowledge.document(path)
+            result["knowledge"] = document.to_wire() if document else None
+
+        result["content"] = None
+        result["content_error"] = None
+        if want_content:
+            try:
+                result["content"] = (await self._files.read(path, lines=lines)).to_wire()
+            except NotFound:
+                if result["knowledge"] is None:
+                    raise NotFound(f"no file and no knowledge for {path!r}") from None
+                result["content_error"] = NotFound(f"{path!r} is not in the repository").to_wire()
+            except FileError as exc:
+                if result["knowledge"] is None:
+                    raise
+                result["content_error"] = exc.to_wire()
+        elif result["knowledge"] is None:
+            raise NotFound(f"no knowledge document for {path!r}")
+        return result

@@ -1,0 +1,153 @@
+"""`context-bot` as an operator runs it: a real process, real signals, clear failures."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from context_bot.config import LiveKitSettings
+from tests.integration.conftest import REPO_ROOT
+
+pytestmark = pytest.mark.integration
+
+CLEAN_ENV = {
+    k: v for k, v in os.environ.items() if not k.startswith(("LIVEKIT_", "CONTEXT_BOT_", "PORT"))
+}
+
+
+def start(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "context_bot", *args],
+        cwd=REPO_ROOT,
+        env={**CLEAN_ENV, "CONTEXT_BOT_LOG_FORMAT": "json", **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_for_event(process: subprocess.Popen[str], event: str, timeout: float = 20) -> dict:
+    assert process.stderr is not None
+    deadline = time.monotonic() + timeout
+    seen = []
+    while time.monotonic() < deadline:
+        line = process.stderr.readline()
+        if not line:
+            break
+        seen.append(line)
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if record.get("event") == event:
+            return record
+    raise AssertionError(f"no {event!r} log line; stderr was:\n{''.join(seen)}")
+
+
+def post_json(url: str, body: dict[str, str]) -> tuple[int, dict]:
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"content-type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
+        return response.status, json.loads(response.read())
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_stops_the_process_cleanly_after_leaving_its_rooms(
+    livekit: LiveKitSettings, sig: signal.Signals
+) -> None:
+    env = {
+        "LIVEKIT_URL": livekit.url,
+        "LIVEKIT_API_KEY": livekit.api_key,
+        "LIVEKIT_API_SECRET": livekit.api_secret,
+        "PORT": "0",
+    }
+    process = start(env, "run")
+    try:
+        started = wait_for_event(process, "started")
+        status, body = post_json(
+            f"{started['url']}/token",
+            {
+                "room_name": f"cli-{sig.name}",
+                "participant_name": "Op",
+                "participant_identity": "op",
+            },
+        )
+        assert status == 200
+        assert body["token"]
+        assert livekit.api_secret not in json.dumps(started)
+        process.send_signal(sig)
+        stopped = wait_for_event(process, "stopped")
+        assert process.wait(timeout=15) == 0
+        assert stopped["rooms_left"] == 1
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.communicate(timeout=10)  # drains and closes the pipes
+
+
+def run_to_end(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "context_bot", *args],
+        cwd=REPO_ROOT,
+        env={**CLEAN_ENV, **env},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
+def test_missing_livekit_settings_fail_with_one_line_naming_them_and_dev_mode() -> None:
+    result = run_to_end({}, "run")
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "LIVEKIT_URL" in lines[0]
+    assert "--dev" in lines[0]
+
+
+def test_bad_yaml_fails_with_one_line_and_exit_2(tmp_path: Path) -> None:
+    config = tmp_path / "bad.yaml"
+    config.write_text("http:\n  port: [\n")
+    result = run_to_end({}, "--config", str(config), "run")
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "not valid YAML" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_wrong_type_fails_with_one_line_naming_the_setting() -> None:
+    result = run_to_end({"PORT": "eighty"}, "run")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "context-bot: http.port (PORT) must be a whole number, got 'eighty'"
+    ]
+
+
+def test_a_port_in_use_fails_with_one_line(livekit: LiveKitSettings) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        env = {
+            "LIVEKIT_URL": livekit.url,
+            "LIVEKIT_API_KEY": livekit.api_key,
+            "LIVEKIT_API_SECRET": livekit.api_secret,
+            "PORT": str(port),
+            "CONTEXT_BOT_LOG_LEVEL": "error",
+        }
+        result = run_to_end(env, "run")
+    assert result.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "Traceback" not in result.stderr

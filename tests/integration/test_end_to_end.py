@@ -1,0 +1,173 @@
+"""The thin path, end to end: token from the endpoint, bot in the room, overview, a file.
+
+Everything is real: livekit-server, the app (HTTP endpoint and bot in one process), and
+the `livekit` SDK as the agent, using `context_bot.client`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+import aiohttp
+import pytest
+from livekit import rtc
+
+from context_bot.app import ContextBotApp
+from context_bot.client import ContextClient
+from context_bot.config import LiveKitSettings
+from context_bot.protocol import TOPIC_PUSH
+from tests.integration.conftest import REPO_ROOT
+
+pytestmark = pytest.mark.integration
+
+
+async def post_token(app: ContextBotApp, **body: Any) -> tuple[int, dict[str, Any]]:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"http://127.0.0.1:{app.port}/token", json=body) as response,
+    ):
+        return response.status, await response.json()
+
+
+async def join_with_token(
+    app: ContextBotApp, connect: Any, room_name: str, identity: str
+) -> rtc.Room:
+    """Join through the endpoint, as a user would; `connect` disconnects it at the end."""
+    status, body = await post_token(
+        app, room_name=room_name, participant_name=identity.title(), participant_identity=identity
+    )
+    assert status == 200, body
+    room: rtc.Room = await connect(room_name, identity, token=body["token"])
+    return room
+
+
+async def test_an_agent_gets_the_overview_and_a_file_through_the_token_endpoint(
+    running_app: Any,
+) -> None:
+    app: ContextBotApp = await running_app()
+    status, body = await post_token(
+        app, room_name="onboarding-1", participant_name="Agent", participant_identity="agent-1"
+    )
+    assert status == 200, body
+    assert body["room_name"] == "onboarding-1"
+    assert body["participant_identity"] == "agent-1"
+    assert body["livekit_url"] == app.settings.livekit.url
+    assert app.rooms is not None
+    assert app.rooms.active_rooms == ["onboarding-1"]
+
+    room = rtc.Room()
+    await room.connect(body["livekit_url"], body["token"], rtc.RoomOptions(auto_subscribe=False))
+    try:
+        assert room.name == "onboarding-1"
+        assert "context-bot" not in room.remote_participants  # the bot is hidden
+        client = ContextClient(room)
+        overview = await asyncio.wait_for(client.overview(), 5)
+        assert app.knowledge is not None
+        assert overview == app.knowledge.overview
+        assert client.knowledge_version == app.knowledge.version
+
+        source = await client.file("context_bot/protocol.py")
+        on_disk = (REPO_ROOT / "context_bot" / "protocol.py").read_bytes()
+        assert source.content is not None
+        assert source.content.encode("utf-8") == on_disk
+        assert source.size == len(on_disk)
+        document = app.knowledge.document("context_bot/protocol.py")
+        assert document is not None, "knowledge/ must document context_bot/protocol.py"
+        assert source.knowledge == document.text
+    finally:
+        await room.disconnect()
+
+
+async def test_a_client_holds_the_overview_within_tens_of_milliseconds(
+    running_app: Any, connect: Any
+) -> None:
+    app: ContextBotApp = await running_app()
+    await join_with_token(app, connect, "warm-room", "first")  # the bot is in and warmed up
+    room = await join_with_token(app, connect, "warm-room", "second")
+    started = time.monotonic()
+    client = ContextClient(room)
+    await asyncio.wait_for(client.overview(), 5)
+    elapsed = time.monotonic() - started
+    await room.disconnect()
+    assert elapsed < 0.5, f"overview took {elapsed:.3f}s; pull should take tens of ms"
+
+
+async def test_a_plain_participant_that_never_asks_gets_the_overview_pushed(
+    running_app: Any,
+) -> None:
+    app: ContextBotApp = await running_app()
+    room = rtc.Room()
+    pushed: asyncio.Future[tuple[str, dict[str, Any]]] = asyncio.get_running_loop().create_future()
+
+    def on_push(reader: rtc.TextStreamReader, sender: str) -> None:
+        async def read() -> None:
+            pushed.set_result((sender, json.loads(await reader.read_all())))
+
+        asyncio.ensure_future(read())
+
+    room.register_text_stream_handler(TOPIC_PUSH, on_push)
+    status, body = await post_token(
+        app, room_name="push-room", participant_name="Plain", participant_identity="plain"
+    )
+    assert status == 200
+    await room.connect(body["livekit_url"], body["token"])
+    sender, message = await asyncio.wait_for(pushed, 8)  # the server's tick is 3 s
+    await room.disconnect()
+    assert sender == ""
+    assert message["event"] == "overview"
+    assert app.knowledge is not None
+    assert message["data"]["text"] == app.knowledge.overview
+
+
+async def test_a_participant_present_before_the_bot_gets_the_overview_when_it_joins(
+    running_app: Any, connect: Any, livekit: LiveKitSettings
+) -> None:
+    early: rtc.Room = await connect("early-room", "early-bird")
+    pushed: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+    def on_push(reader: rtc.TextStreamReader, sender: str) -> None:
+        async def read() -> None:
+            pushed.set_result(await reader.read_all())
+
+        asyncio.ensure_future(read())
+
+    early.register_text_stream_handler(TOPIC_PUSH, on_push)
+    app: ContextBotApp = await running_app()
+    await join_with_token(app, connect, "early-room", "latecomer")
+    message = json.loads(await asyncio.wait_for(pushed, 5))
+    assert message["event"] == "overview"
+
+
+async def test_the_bot_leaves_and_forgets_a_room_when_everyone_has_gone(
+    running_app: Any, connect: Any
+) -> None:
+    app: ContextBotApp = await running_app(departure_timeout_s=1)
+    room = await join_with_token(app, connect, "short-room", "visitor")
+    assert app.rooms is not None
+    assert app.rooms.active_rooms == ["short-room"]
+    await room.disconnect()
+    deadline = time.monotonic() + 10
+    while app.rooms.active_rooms and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+    assert app.rooms.active_rooms == []
+
+
+async def test_a_missing_file_is_a_typed_error_and_the_bot_keeps_serving(
+    running_app: Any,
+    connect: Any,
+) -> None:
+    from context_bot.errors import InvalidPath, NotFound
+
+    app: ContextBotApp = await running_app()
+    room = await join_with_token(app, connect, "errors-room", "curious")
+    client = ContextClient(room)
+    with pytest.raises(NotFound):
+        await client.file("no/such/file.py")
+    with pytest.raises(InvalidPath):
+        await client.file("../etc/passwd")
+    good = await client.file("README.md")
+    assert good.content == (REPO_ROOT / "README.md").read_text()
+    await room.disconnect()

@@ -1,0 +1,115 @@
+"""The LiveKit facts the design rests on (DESIGN.md), re-checked on the real server.
+
+If an upgrade of livekit-server or the SDK changes one of these, this file says which
+design decision to revisit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import pytest
+from livekit import api, rtc
+
+from context_bot.admin import bot_token
+from context_bot.config import LiveKitSettings
+from context_bot.rooms import room_options
+
+pytestmark = pytest.mark.integration
+
+BOT = "fact-bot"
+
+
+async def connect_bot(livekit: LiveKitSettings, room_name: str) -> rtc.Room:
+    room = rtc.Room()
+    await room.connect(livekit.url, bot_token(livekit, room_name, BOT, "Bot"), room_options())
+    return room
+
+
+async def test_the_bot_is_hidden_and_never_keeps_a_room_alive(
+    livekit: LiveKitSettings, connect: object
+) -> None:
+    """Fact 1: hidden + agent kind. Others cannot see it, and the room closes without them."""
+    async with api.LiveKitAPI(livekit.url, livekit.api_key, livekit.api_secret) as lk:
+        await lk.room.create_room(api.CreateRoomRequest(name="fact1", departure_timeout=1))
+        human = await connect("fact1", "human")  # type: ignore[operator]
+        bot = await connect_bot(livekit, "fact1")
+        gone = asyncio.Event()
+        bot.on("disconnected", lambda *_: gone.set())
+        listed = await lk.room.list_participants(api.ListParticipantsRequest(room="fact1"))
+        bot_info = next(p for p in listed.participants if p.identity == BOT)
+        assert bot_info.kind == api.ParticipantInfo.Kind.AGENT
+        assert bot_info.permission.hidden
+        await asyncio.sleep(0.5)
+        assert BOT not in human.remote_participants
+        assert "human" in bot.remote_participants or await _eventually_sees(bot, "human")
+
+        left_at = time.monotonic()
+        await human.disconnect()
+        await asyncio.wait_for(gone.wait(), timeout=10)
+        assert time.monotonic() - left_at < 8
+        rooms = await lk.room.list_rooms(api.ListRoomsRequest(names=["fact1"]))
+        assert not rooms.rooms
+
+
+async def _eventually_sees(room: rtc.Room, identity: str, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if identity in room.remote_participants:
+            return True
+        await asyncio.sleep(0.05)
+    return False
+
+
+async def test_a_stream_to_the_hidden_bot_arrives_at_once_and_its_answer_has_no_sender(
+    livekit: LiveKitSettings, connect: object
+) -> None:
+    """Facts 3 and 4: pull is immediate; the bot's streams arrive with a blank sender;
+    a stream addressed to one identity reaches only it."""
+    bot = await connect_bot(livekit, "fact3")
+    asked: asyncio.Queue[str] = asyncio.Queue()
+
+    def on_ask(reader: rtc.TextStreamReader, sender: str) -> None:
+        async def answer() -> None:
+            await reader.read_all()
+            await asked.put(sender)
+            await bot.local_participant.send_text(
+                "x" * 32_000, topic="answer", destination_identities=[sender]
+            )
+
+        asyncio.ensure_future(answer())
+
+    bot.register_text_stream_handler("ask", on_ask)
+    bystander = await connect("fact3", "bystander")  # type: ignore[operator]
+    overheard: list[str] = []
+    bystander.register_text_stream_handler("answer", lambda r, s: overheard.append(s))
+
+    asker = rtc.Room()
+    got: asyncio.Future[tuple[str, int]] = asyncio.get_running_loop().create_future()
+
+    def on_answer(reader: rtc.TextStreamReader, sender: str) -> None:
+        async def read() -> None:
+            got.set_result((sender, len(await reader.read_all())))
+
+        asyncio.ensure_future(read())
+
+    asker.register_text_stream_handler("answer", on_answer)
+    from tests.integration.conftest import user_token
+
+    await asker.connect(livekit.url, user_token(livekit, "fact3", "asker"))
+    connected_at = time.monotonic()
+    await asker.local_participant.send_text(
+        json.dumps({}), topic="ask", destination_identities=[BOT]
+    )
+    sender, size = await asyncio.wait_for(got, timeout=5)
+    elapsed = time.monotonic() - connected_at
+    assert await asyncio.wait_for(asked.get(), 1) == "asker"
+    assert sender == ""
+    assert size == 32_000
+    assert elapsed < 1.0, f"pull took {elapsed:.3f}s; fact 3 measured about 0.05s"
+    await asyncio.sleep(0.3)
+    assert overheard == []
+    await asker.disconnect()
+    await bot.disconnect()
