@@ -53,7 +53,7 @@ def wait_for_event(process: subprocess.Popen[str], event: str, timeout: float = 
 
 
 def post_json(url: str, body: dict[str, str]) -> tuple[int, dict]:
-    request = urllib.request.Request(
+    request = urllib.request.Request(  # noqa: S310 - loopback, http only
         url, data=json.dumps(body).encode(), headers={"content-type": "application/json"}
     )
     with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback

@@ -20,6 +20,7 @@ from context_bot.client import ContextClient
 from context_bot.config import LiveKitSettings
 from context_bot.protocol import TOPIC_PUSH
 from tests.integration.conftest import REPO_ROOT
+from tests.integration.streams import Inbox
 
 pytestmark = pytest.mark.integration
 
@@ -100,21 +101,14 @@ async def test_a_plain_participant_that_never_asks_gets_the_overview_pushed(
 ) -> None:
     app: ContextBotApp = await running_app()
     room = rtc.Room()
-    pushed: asyncio.Future[tuple[str, dict[str, Any]]] = asyncio.get_running_loop().create_future()
-
-    def on_push(reader: rtc.TextStreamReader, sender: str) -> None:
-        async def read() -> None:
-            pushed.set_result((sender, json.loads(await reader.read_all())))
-
-        asyncio.ensure_future(read())
-
-    room.register_text_stream_handler(TOPIC_PUSH, on_push)
+    inbox = Inbox(room, TOPIC_PUSH)
     status, body = await post_token(
         app, room_name="push-room", participant_name="Plain", participant_identity="plain"
     )
     assert status == 200
     await room.connect(body["livekit_url"], body["token"])
-    sender, message = await asyncio.wait_for(pushed, 8)  # the server's tick is 3 s
+    sender, text = await inbox.next(8)  # the server's tick is 3 s
+    message = json.loads(text)
     await room.disconnect()
     assert sender == ""
     assert message["event"] == "overview"
@@ -126,18 +120,11 @@ async def test_a_participant_present_before_the_bot_gets_the_overview_when_it_jo
     running_app: Any, connect: Any, livekit: LiveKitSettings
 ) -> None:
     early: rtc.Room = await connect("early-room", "early-bird")
-    pushed: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-
-    def on_push(reader: rtc.TextStreamReader, sender: str) -> None:
-        async def read() -> None:
-            pushed.set_result(await reader.read_all())
-
-        asyncio.ensure_future(read())
-
-    early.register_text_stream_handler(TOPIC_PUSH, on_push)
+    inbox = Inbox(early, TOPIC_PUSH)
     app: ContextBotApp = await running_app()
     await join_with_token(app, connect, "early-room", "latecomer")
-    message = json.loads(await asyncio.wait_for(pushed, 5))
+    _, text = await inbox.next(5)
+    message = json.loads(text)
     assert message["event"] == "overview"
 
 
@@ -149,10 +136,9 @@ async def test_the_bot_leaves_and_forgets_a_room_when_everyone_has_gone(
     assert app.rooms is not None
     assert app.rooms.active_rooms == ["short-room"]
     await room.disconnect()
-    deadline = time.monotonic() + 10
-    while app.rooms.active_rooms and time.monotonic() < deadline:
-        await asyncio.sleep(0.2)
-    assert app.rooms.active_rooms == []
+    async with asyncio.timeout(10):
+        while app.rooms.active_rooms:  # noqa: ASYNC110 - polling state we do not own an event for
+            await asyncio.sleep(0.1)
 
 
 async def test_a_missing_file_is_a_typed_error_and_the_bot_keeps_serving(

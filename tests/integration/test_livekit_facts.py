@@ -7,7 +7,7 @@ design decision to revisit.
 from __future__ import annotations
 
 import asyncio
-import json
+import contextlib
 import time
 
 import pytest
@@ -16,6 +16,8 @@ from livekit import api, rtc
 from context_bot.admin import bot_token
 from context_bot.config import LiveKitSettings
 from context_bot.rooms import room_options
+from tests.integration.conftest import user_token
+from tests.integration.streams import Inbox
 
 pytestmark = pytest.mark.integration
 
@@ -54,13 +56,12 @@ async def test_the_bot_is_hidden_and_never_keeps_a_room_alive(
         assert not rooms.rooms
 
 
-async def _eventually_sees(room: rtc.Room, identity: str, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if identity in room.remote_participants:
-            return True
-        await asyncio.sleep(0.05)
-    return False
+async def _eventually_sees(room: rtc.Room, identity: str) -> bool:
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(5):
+            while identity not in room.remote_participants:  # noqa: ASYNC110 - SDK state
+                await asyncio.sleep(0.05)
+    return identity in room.remote_participants
 
 
 async def test_a_stream_to_the_hidden_bot_arrives_at_once_and_its_answer_has_no_sender(
@@ -69,47 +70,26 @@ async def test_a_stream_to_the_hidden_bot_arrives_at_once_and_its_answer_has_no_
     """Facts 3 and 4: pull is immediate; the bot's streams arrive with a blank sender;
     a stream addressed to one identity reaches only it."""
     bot = await connect_bot(livekit, "fact3")
-    asked: asyncio.Queue[str] = asyncio.Queue()
-
-    def on_ask(reader: rtc.TextStreamReader, sender: str) -> None:
-        async def answer() -> None:
-            await reader.read_all()
-            await asked.put(sender)
-            await bot.local_participant.send_text(
-                "x" * 32_000, topic="answer", destination_identities=[sender]
-            )
-
-        asyncio.ensure_future(answer())
-
-    bot.register_text_stream_handler("ask", on_ask)
+    asks = Inbox(bot, "ask")
     bystander = await connect("fact3", "bystander")  # type: ignore[operator]
-    overheard: list[str] = []
-    bystander.register_text_stream_handler("answer", lambda r, s: overheard.append(s))
-
+    overheard = Inbox(bystander, "answer")
     asker = rtc.Room()
-    got: asyncio.Future[tuple[str, int]] = asyncio.get_running_loop().create_future()
-
-    def on_answer(reader: rtc.TextStreamReader, sender: str) -> None:
-        async def read() -> None:
-            got.set_result((sender, len(await reader.read_all())))
-
-        asyncio.ensure_future(read())
-
-    asker.register_text_stream_handler("answer", on_answer)
-    from tests.integration.conftest import user_token
+    answers = Inbox(asker, "answer")
 
     await asker.connect(livekit.url, user_token(livekit, "fact3", "asker"))
     connected_at = time.monotonic()
-    await asker.local_participant.send_text(
-        json.dumps({}), topic="ask", destination_identities=[BOT]
+    await asker.local_participant.send_text("{}", topic="ask", destination_identities=[BOT])
+    asked_by, _ = await asks.next(5)
+    await bot.local_participant.send_text(
+        "x" * 32_000, topic="answer", destination_identities=[asked_by]
     )
-    sender, size = await asyncio.wait_for(got, timeout=5)
+    sender, text = await answers.next(5)
     elapsed = time.monotonic() - connected_at
-    assert await asyncio.wait_for(asked.get(), 1) == "asker"
+    assert asked_by == "asker"
     assert sender == ""
-    assert size == 32_000
+    assert len(text) == 32_000
     assert elapsed < 1.0, f"pull took {elapsed:.3f}s; fact 3 measured about 0.05s"
     await asyncio.sleep(0.3)
-    assert overheard == []
+    assert overheard.empty()
     await asker.disconnect()
     await bot.disconnect()
