@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from difflib import get_close_matches
+from functools import cached_property
 from typing import Any, Literal
 
 import yaml
@@ -58,12 +59,7 @@ class Diagnostic:
     severity: Severity = "error"
 
     def to_wire(self) -> dict[str, object]:
-        return {
-            "file": self.file,
-            "line": self.line,
-            "reason": self.reason,
-            "severity": self.severity,
-        }
+        return asdict(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,15 +71,18 @@ class Section:
     line: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Document:
-    """One parsed knowledge document; `file_path` is None for a free document."""
+    """One parsed knowledge document; `file_path` is None for a free document.
+
+    `sections` and `title` are worked out on first use: at 10,000 documents only the few
+    the overview shows ever need them, and search indexes the Markdown body as it is."""
 
     source: str  # path of the document inside the knowledge folder, POSIX form
     text: str  # the whole document, front-matter included, exactly as on disk
     digest: str  # sha256 of the document bytes
-    title: str
-    sections: tuple[Section, ...]
+    body_start: int = 0  # offset in `text` where the Markdown after the front-matter starts
+    body_line: int = 1  # the document line that offset is on
     file_path: str | None = None
     file_version: str | None = None
     last_updated: str | None = None
@@ -99,6 +98,18 @@ class Document:
     related_files: tuple[str, ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)  # unknown front-matter fields
     front_matter_text: str = ""  # the raw YAML, for search
+
+    @property
+    def body(self) -> str:
+        return self.text[self.body_start :]
+
+    @cached_property
+    def sections(self) -> tuple[Section, ...]:
+        return split_sections(self.body, self.body_line)
+
+    @cached_property
+    def title(self) -> str:
+        return _title(self.source, self.body)
 
     @property
     def is_free(self) -> bool:
@@ -126,10 +137,15 @@ def normalise_repo_path(raw: str) -> str | None:
     """`./a//b/` → `a/b`; None for absolute paths, `..` escapes, `~`, NUL or empty."""
     if not raw or "\0" in raw or raw.startswith(("/", "~", "\\")):
         return None
+    if not any(bad in raw for bad in _UNCLEAN) and raw[0] != "." and raw[-1] != "/":
+        return raw  # already clean: the common case, and a hot path at load
     parts = [p for p in raw.replace("\\", "/").split("/") if p not in ("", ".")]
     if not parts or ".." in parts:
         return None
     return "/".join(parts)
+
+
+_UNCLEAN = ("//", "/.", "\\")
 
 
 def parse_document(
@@ -138,9 +154,8 @@ def parse_document(
     """Parse one document's bytes; the document is None when nothing servable is left."""
     diags: list[Diagnostic] = []
     if len(data) > max_bytes:
-        return None, [
-            Diagnostic(source, None, f"document is {len(data)} bytes; the cap is {max_bytes}")
-        ]
+        reason = f"document is {len(data)} bytes; the cap is {max_bytes}"
+        return None, [Diagnostic(source, None, reason)]
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -149,15 +164,14 @@ def parse_document(
     if not text.strip():
         return None, [Diagnostic(source, None, "document is empty")]
     digest = hashlib.sha256(data).hexdigest()
-    body = text[1:] if text.startswith("\ufeff") else text
-    lines = body.splitlines(keepends=True)
-    if not lines or lines[0].rstrip() != "---":
-        sections = split_sections(lines, 1)
-        return Document(source, text, digest, _title(source, lines), sections), diags
-    end = next((i for i in range(1, len(lines)) if lines[i].rstrip() in ("---", "...")), None)
-    if end is None:
+    bom = 1 if text.startswith("\ufeff") else 0
+    opening = _OPEN.match(text, bom)
+    if opening is None:
+        return Document(source, text, digest, bom), diags
+    closing = _CLOSE.search(text, opening.end() - 1)
+    if closing is None:
         return None, [Diagnostic(source, 1, "front-matter opened with '---' is never closed")]
-    fm_text = "".join(lines[1:end])
+    fm_text = text[opening.end() : closing.start() + 1]
     meta, error = load_front_matter(fm_text)
     if error is not None:
         at, reason = error
@@ -167,50 +181,76 @@ def parse_document(
     if not isinstance(meta, dict):
         return None, [Diagnostic(source, 2, "front-matter is not a mapping of fields")]
     fields = _check_fields(source, meta, fm_text, diags)
-    sections = split_sections(lines[end + 1 :], end + 2)
-    doc = Document(
-        source,
-        text,
-        digest,
-        _title(source, lines[end + 1 :]),
-        sections,
-        front_matter_text=fm_text,
-        **fields,
-    )
+    line = text.count("\n", 0, closing.end()) + 1
+    doc = Document(source, text, digest, closing.end(), line, front_matter_text=fm_text, **fields)
     return doc, diags
 
 
-def split_sections(lines: Iterable[str], first_line: int) -> tuple[Section, ...]:
-    """Split Markdown lines at `## ` headings outside fenced code; text before the first
-    heading becomes a section with an empty heading (if it holds anything)."""
-    sections: list[Section] = []
-    heading, start = "", first_line
-    buf: list[str] = []
-    fence: str | None = None
-    for number, line in enumerate(lines, first_line):
-        stripped = line.lstrip()
-        if stripped.startswith(("```", "~~~")):
-            marker = stripped[:3]
-            fence = marker if fence is None else (None if marker == fence else fence)
-        elif fence is None and line.startswith("## "):
-            if heading or "".join(buf).strip():
-                sections.append(Section(heading, "".join(buf).strip(), start))
-            heading, start, buf = line[3:].strip(), number, []
+_OPEN = re.compile(r"---[ \t]*\r?\n")
+_CLOSE = re.compile(r"\n(?:---|\.\.\.)[ \t]*(?:\r?\n|\Z)")
+_FENCE = re.compile(r"^[ \t]*(```|~~~)", re.MULTILINE)
+# Python's `re` scans `^## ` line by line slowly; `str.find` on "\n## " is a C loop. Both
+# matter at 10,000 documents, where parsing is half the load budget.
+
+
+def _line_starts(text: str, marker: str) -> list[int]:
+    """Offsets of every line of `text` that starts with `marker`."""
+    found = [0] if text.startswith(marker) else []
+    at = text.find("\n" + marker)
+    while at != -1:
+        found.append(at + 1)
+        at = text.find("\n" + marker, at + 1)
+    return found
+
+
+def split_sections(text: str, first_line: int) -> tuple[Section, ...]:
+    """Split Markdown at `## ` headings outside fenced code; text before the first heading
+    becomes a section with an empty heading (if it holds anything). `first_line` is the
+    document line `text` starts on, so each section knows its own line."""
+    fenced = "```" in text or "~~~" in text
+    fences = [(m.start(), m.group(1)) for m in _FENCE.finditer(text)] if fenced else []
+    heads: list[tuple[int, int, str]] = []
+    for start in _line_starts(text, "## "):
+        if fences and _inside_fence(fences, start):
             continue
-        buf.append(line)
-    if heading or "".join(buf).strip():
-        sections.append(Section(heading, "".join(buf).strip(), start))
+        end = text.find("\n", start)
+        end = len(text) if end == -1 else end
+        heads.append((start, end, text[start + 3 : end].strip()))
+    sections: list[Section] = []
+    preamble = text[: heads[0][0] if heads else len(text)].strip()
+    if preamble:
+        sections.append(Section("", preamble, first_line))
+    line, pos = first_line, 0
+    for i, (start, end, heading) in enumerate(heads):
+        line += text.count("\n", pos, start)
+        pos = start
+        stop = heads[i + 1][0] if i + 1 < len(heads) else len(text)
+        sections.append(Section(heading, text[end:stop].strip(), line))
     return tuple(sections)
 
 
-def _title(source: str, lines: list[str]) -> str:
-    for line in lines:
-        if line.startswith("# "):
-            return line[2:].strip()
-    for line in lines:
-        if line.strip() and line.strip() != "---":
-            text = line.strip().lstrip("#").strip()
-            return text if len(text) <= 80 else text[:79] + "…"
+def _inside_fence(fences: list[tuple[int, str]], offset: int) -> bool:
+    open_marker: str | None = None
+    for start, marker in fences:
+        if start >= offset:
+            break
+        if open_marker is None:
+            open_marker = marker
+        elif marker == open_marker:
+            open_marker = None
+    return open_marker is not None
+
+
+def _title(source: str, text: str) -> str:
+    """The first `# ` heading, else the first non-empty line (clipped), else the name."""
+    h1 = _line_starts(text, "# ")[:1]
+    if h1:
+        end = text.find("\n", h1[0])
+        return text[h1[0] + 2 : end if end != -1 else len(text)].strip()
+    for line in text.split("\n", 20):
+        clean = line.strip().lstrip("#").strip()
+        if clean and clean != "---":
+            return clean if len(clean) <= 80 else clean[:79] + "…"
     return posixpath.basename(source)
 
 
@@ -223,6 +263,7 @@ def _field_line(fm_text: str, key: str) -> int | None:
 def _check_fields(
     source: str, meta: dict[Any, Any], fm_text: str, diags: list[Diagnostic]
 ) -> dict[str, Any]:
+    """Typed Document fields from the front-matter mapping, with a diagnostic per problem."""
     out: dict[str, Any] = {}
     extra: dict[str, Any] = {}
 
@@ -234,66 +275,62 @@ def _check_fields(
         attr, kind = FIELDS.get(name, ("", ""))
         if not attr:
             extra[name] = value
-            near = get_close_matches(name, FIELDS, n=1, cutoff=0.8)
+            lowered = {f.lower(): f for f in FIELDS}
+            near = get_close_matches(name.lower(), lowered, n=1, cutoff=0.8)
             if near:
-                warn(name, f"unknown field '{name}' (did you mean '{near[0]}'?); kept as extra")
-            continue
-        if value is None:
-            continue
-        if kind == "list":
-            if isinstance(value, str):
-                value = [value]
-            if not isinstance(value, list) or not all(
-                isinstance(v, str | int | float) and not isinstance(v, bool) for v in value
-            ):
-                warn(name, f"field '{name}' must be a list of strings; ignored")
-                continue
-            out[attr] = tuple(str(v) for v in value)
-        elif kind == "bool":
-            if not isinstance(value, bool):
-                warn(name, f"field '{name}' must be true or false; ignored")
-                continue
+                meant = lowered[near[0]]
+                warn(name, f"unknown field '{name}' (did you mean '{meant}'?); kept as extra")
+        elif type(value) is str and kind == "str":  # the common cases, checked first
             out[attr] = value
-        else:
-            if isinstance(value, datetime | date) and name == "lastUpdated":
-                value = value.isoformat()
-            elif (
-                isinstance(value, int | float)
-                and not isinstance(value, bool)
-                and name in ("fileVersion", "filePath")
-            ):
-                warn(name, f"field '{name}' should be a quoted string; read as text")
-                value = str(value)
-            if not isinstance(value, str):
-                sev: Severity = "error" if name == "filePath" else "warning"
-                warn(name, f"field '{name}' must be a string; ignored", sev)
-                continue
-            out[attr] = value
+        elif type(value) is list and kind == "list" and all(type(v) is str for v in value):
+            out[attr] = tuple(value)
+        elif value is not None:
+            kept, problem = _coerce(name, kind, value)
+            if problem:
+                warn(name, problem, "error" if kept is None and name == "filePath" else "warning")
+            if kept is not None:
+                out[attr] = kept
     if extra:
         out["extra"] = extra
-    if "file_path" in out:
-        norm = normalise_repo_path(out["file_path"].strip())
-        if norm is None:
-            warn(
-                "filePath",
-                "filePath must be a repository-relative path; served as a free document",
-                "error",
-            )
-            del out["file_path"]
-        else:
-            out["file_path"] = norm
-    elif "filePath" not in meta or meta.get("filePath") is None:
-        diags.append(
-            Diagnostic(
-                source, 1, "front-matter has no filePath; served as a free document", "error"
-            )
-        )
-    if "importance" in out and out["importance"].lower() not in IMPORTANCE_RANK:
-        warn(
-            "importance",
-            f"importance '{out['importance']}' is not one of low, medium, high, critical",
-        )
+    raw_path = out.pop("file_path", None)
+    if raw_path is not None:
+        out["file_path"] = normalise_repo_path(raw_path.strip())
+        if out["file_path"] is None:
+            reason = "filePath must be a repository-relative path; served as a free document"
+            warn("filePath", reason, "error")
+    elif meta.get("filePath") is None:
+        reason = "front-matter has no filePath; served as a free document"
+        diags.append(Diagnostic(source, 1, reason, "error"))
+    level = out.get("importance")
+    if level is not None and level.lower() not in IMPORTANCE_RANK:
+        warn("importance", f"importance '{level}' is not one of low, medium, high, critical")
     return out
+
+
+_EXPECTED = {"list": "a list of strings", "bool": "true or false", "str": "a string"}
+
+
+def _coerce(name: str, kind: str, value: Any) -> tuple[Any, str | None]:
+    """(the value to keep, or None to drop it; the warning to give, or None)."""
+    if kind == "list":
+        items = [value] if isinstance(value, str) else value
+        if isinstance(items, list) and all(
+            isinstance(v, str | int | float) and not isinstance(v, bool) for v in items
+        ):
+            return tuple(str(v) for v in items), None
+    elif kind == "bool":
+        if isinstance(value, bool):
+            return value, None
+    elif isinstance(value, str):
+        return value, None
+    elif isinstance(value, datetime | date) and name == "lastUpdated":
+        return value.isoformat(), None
+    elif isinstance(value, int | float) and not isinstance(value, bool) and name in _TEXTUAL:
+        return str(value), f"field '{name}' should be a quoted string; read as text"
+    return None, f"field '{name}' must be {_EXPECTED[kind]}; ignored"
+
+
+_TEXTUAL = ("fileVersion", "filePath")
 
 
 def duplicate_diagnostics(docs: Iterable[Document]) -> list[Diagnostic]:
@@ -319,23 +356,42 @@ def duplicate_diagnostics(docs: Iterable[Document]) -> list[Diagnostic]:
 # --- front-matter: fast path for flat documents, PyYAML for everything else -------------
 
 _RESOLVER = yaml.resolver.Resolver()
-_KEY_LINE = re.compile(r"([A-Za-z_][A-Za-z0-9_-]*):(?: +(.*?))?\s*$")
-_ITEM_LINE = re.compile(r"( *)- +(.*?)\s*$")
+_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 _PLAIN_BAD_START = tuple("-?:,[]{}#&*!|>'\"%@`")
+# First characters for which PyYAML's implicit resolvers may type a plain scalar as
+# something other than a string (bool, null, int, float, timestamp, merge, value).
+_MAYBE_TYPED = frozenset("yYnNtTfFoO~-+.0123456789<=")
 
 
 def _fast_scalar(raw: str) -> tuple[bool, Any]:
     """(True, value) when `raw` is a scalar whose meaning is unambiguous without PyYAML."""
-    if len(raw) >= 2 and raw[0] == "'" and raw[-1] == "'" and "'" not in raw[1:-1]:
-        return True, raw[1:-1]
-    if (
-        not raw
-        or raw.startswith(_PLAIN_BAD_START)
-        or ": " in raw
-        or " #" in raw
-        or raw.endswith(":")
-    ):
+    known = _SCALARS.get(raw)
+    if known is None:
+        known = _SCALARS[raw] = _classify_scalar(raw)
+        if len(_SCALARS) > _SCALAR_CACHE:
+            _SCALARS.clear()
+    return known
+
+
+# Tags, tool names, importance levels and features repeat across thousands of documents.
+_SCALARS: dict[str, tuple[bool, Any]] = {}
+_SCALAR_CACHE = 50_000
+
+
+def _classify_scalar(raw: str) -> tuple[bool, Any]:
+    if not raw or not raw.isprintable():
         return False, None
+    if raw[0] == "'":
+        inner = raw[1:-1]
+        return (
+            (True, inner)
+            if len(raw) >= 2 and raw[-1] == "'" and "'" not in inner
+            else (False, None)
+        )
+    if raw.startswith(_PLAIN_BAD_START) or ": " in raw or " #" in raw or raw[-1] == ":":
+        return False, None
+    if raw[0] not in _MAYBE_TYPED:
+        return True, raw
     tag = _RESOLVER.resolve(yaml.ScalarNode, raw, (True, False))  # type: ignore[no-untyped-call]
     if tag == "tag:yaml.org,2002:str":
         return True, raw
@@ -346,33 +402,35 @@ def _fast_scalar(raw: str) -> tuple[bool, Any]:
 
 def _fast_front_matter(fm_text: str) -> dict[str, Any] | None:
     """Parse the flat subset real documents use; None means 'ask PyYAML'."""
+    if "\t" in fm_text or "\r" in fm_text:
+        return None
     out: dict[str, Any] = {}
     current: list[Any] | None = None
-    for line in fm_text.splitlines():
-        if not line.strip() or "\t" in line:
-            if "\t" in line:
-                return None
+    for line in fm_text.split("\n"):
+        if not line or line.isspace():
             continue
-        if current is not None:
-            item = _ITEM_LINE.match(line)
-            if item is not None and len(item.group(1)) <= 4:
-                ok, value = _fast_scalar(item.group(2))
-                if not ok:
-                    return None
-                current.append(value)
-                continue
-        key = _KEY_LINE.match(line)
-        if key is None or key.group(1) in out:
+        if line[0] in " -":
+            item = line.lstrip(" ")
+            if current is None or not item.startswith("- ") or len(line) - len(item) > 4:
+                return None
+            ok, value = _fast_scalar(item[2:].strip())
+            if not ok:
+                return None
+            current.append(value)
+            continue
+        key, sep, raw = line.partition(":")
+        if not sep or key in out or raw[:1] not in ("", " "):
             return None
-        raw = key.group(2)
-        if raw is None or raw == "":
-            current = []
-            out[key.group(1)] = current
+        if key not in FIELDS and _KEY.fullmatch(key) is None:
+            return None
+        raw = raw.strip()
+        if not raw:
+            current = out[key] = []
             continue
         ok, value = _fast_scalar(raw)
         if not ok:
             return None
-        out[key.group(1)] = value
+        out[key] = value
         current = None
     return {k: (None if v == [] else v) for k, v in out.items()}
 
@@ -395,80 +453,3 @@ def load_front_matter(fm_text: str) -> tuple[Any, tuple[int | None, str] | None]
 
 
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-# --- what the knowledge snapshot serves ----------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class VersionRef:
-    """Another version of a file's document, kept reachable as history."""
-
-    source: str
-    file_version: str | None
-    last_updated: str | None
-
-    def to_wire(self) -> dict[str, object]:
-        return asdict(self)
-
-
-@dataclass(frozen=True, slots=True)
-class RelatedFile:
-    """One relatedFiles entry: as written, resolved repo path, and what exists there."""
-
-    raw: str
-    path: str | None  # None when the entry cannot be a repository path (e.g. `../../..`)
-    has_document: bool
-    exists: bool  # a document or a repository file is there
-
-    def to_wire(self) -> dict[str, object]:
-        return asdict(self)
-
-
-@dataclass(frozen=True, slots=True)
-class ServedDocument:
-    """What `Knowledge.document()` answers: a document plus what loading learned about it."""
-
-    path: str  # repo-relative file path, or a free document's name in the knowledge folder
-    kind: Literal["file", "doc"]
-    text: str  # the full original document, front-matter included, exactly as on disk
-    stale: bool
-    stale_reason: str | None  # no_matching_version, file_missing, older_version
-    version_match: str | None  # "blob" or "commit" when verified against the working tree
-    file_version: str | None
-    last_updated: str | None
-    source: str  # the document's file inside the knowledge folder
-    history: tuple[VersionRef, ...]  # the other versions, newest first
-    related: tuple[RelatedFile, ...]
-    backlinks: tuple[str, ...]  # served files whose relatedFiles point here
-    document: Document
-
-    @property
-    def feature(self) -> str | None:
-        return self.document.feature
-
-    @property
-    def title(self) -> str:
-        return self.document.title
-
-    def to_wire(self) -> dict[str, object]:
-        d = self.document
-        return {
-            "path": self.path,
-            "kind": self.kind,
-            "text": self.text,
-            "stale": self.stale,
-            "stale_reason": self.stale_reason,
-            "version_match": self.version_match,
-            "version": self.file_version,
-            "last_updated": self.last_updated,
-            "source": self.source,
-            "title": d.title,
-            "feature": d.feature,
-            "feature_role": d.feature_role,
-            "importance": d.importance,
-            "tags": list(d.tags),
-            "history": [h.to_wire() for h in self.history],
-            "related": [r.to_wire() for r in self.related],
-            "backlinks": list(self.backlinks),
-        }

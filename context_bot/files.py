@@ -13,7 +13,11 @@ Anyone in a room can ask for any path, so every read goes through the same gate:
 
 Ignored files are matched in-process by `GitIgnore`, a small matcher for the root
 `.gitignore` (negation, anchoring, `**`, directory-only patterns): no subprocess per read
-and no dependency. Error messages carry only the path the user gave, never a host path.
+and no dependency (only the root `.gitignore`: nested ones and `.git/info/exclude` are not
+read). Error messages carry only the path the user gave, never a host path.
+
+The module also answers the two repository questions the knowledge loader asks: the blob
+id of a working-tree file, and (through git, best-effort) the blob of a file at a commit.
 """
 
 from __future__ import annotations
@@ -329,15 +333,21 @@ def _slice(full: FileContent, span: tuple[int, int]) -> FileContent:
 
 
 def worktree_blob(root: Path, rel: str) -> str | None:
-    """The blob id of `root/rel` if it is a regular file inside the repository, else None."""
+    """The blob id git would give `root/rel` now, or None when it is no regular file.
+
+    Like git, a symlink is hashed as its target text and never followed, so hashing cannot
+    read outside the repository through the last component; only regular files are
+    opened (never a FIFO or device), and files over MAX_HASHED_FILE_BYTES are skipped."""
+    full = os.path.join(root, rel)  # noqa: PTH118 - hot path at load, plain strings
     try:
-        target = (root / rel).resolve()
-        if not target.is_relative_to(root) or not target.is_file():
+        st = os.lstat(full)
+        if stat.S_ISLNK(st.st_mode):
+            return git_blob_sha(os.fsencode(os.readlink(full)))  # noqa: PTH115
+        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_HASHED_FILE_BYTES:
             return None
-        if target.stat().st_size > MAX_HASHED_FILE_BYTES:
-            return None
-        return git_blob_sha(target.read_bytes())
-    except OSError:
+        with open(full, "rb", opener=_safe_opener) as fh:
+            return git_blob_sha(fh.read(MAX_HASHED_FILE_BYTES + 1))
+    except (OSError, ValueError):
         return None
 
 
@@ -364,7 +374,9 @@ def blobs_at_commits(root: Path, pairs: list[tuple[str, str]]) -> list[str | Non
 
 def git_output(root: Path, args: list[str], *, stdin: str | None = None) -> str | None:
     """Run one git command in `root`; None on any failure (git is optional)."""
-    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_OPTIONAL_LOCKS": "0"}
+    # Inherited GIT_DIR/GIT_WORK_TREE (say, from a hook) would point git at another repo.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env |= {"GIT_TERMINAL_PROMPT": "0", "GIT_OPTIONAL_LOCKS": "0"}
     try:
         proc = subprocess.run(
             ["git", "-C", str(root), *args],

@@ -18,10 +18,12 @@ import hashlib
 import os
 import posixpath
 import re
+import stat
 from collections import defaultdict
-from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal
 
 import structlog
 
@@ -30,17 +32,21 @@ from context_bot.documents import (
     MAX_DOCUMENT_BYTES,
     Diagnostic,
     Document,
-    RelatedFile,
-    ServedDocument,
-    VersionRef,
     duplicate_diagnostics,
     normalise_repo_path,
     parse_document,
 )
 from context_bot.errors import ConfigError
 from context_bot.files import blobs_at_commits, git_output, worktree_blob
-from context_bot.overview import Feature, build_features
-from context_bot.search import IndexEntry, Listing, SearchHit, SearchIndex, build_listing
+from context_bot.search import (
+    Feature,
+    Listing,
+    SearchHit,
+    SearchIndex,
+    build_features,
+    build_listing,
+    index_entries,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -51,33 +57,99 @@ _HEX = re.compile(r"[0-9a-fA-F]{7,64}")
 _SOURCE_TWINS = {".js": (".ts", ".tsx"), ".jsx": (".tsx",), ".mjs": (".mts",), ".cjs": (".cts",)}
 
 
-class Knowledge:
-    """An immutable snapshot of a loaded knowledge folder; safe to share between tasks."""
+@dataclass(frozen=True, slots=True)
+class VersionRef:
+    """Another version of a file's document, kept reachable as history."""
 
-    def __init__(
-        self,
-        *,
-        version: str,
-        overview: str,
-        diagnostics: list[Diagnostic],
-        served: dict[str, ServedDocument],
-        free: dict[str, ServedDocument],
-        history: dict[tuple[str, str], ServedDocument],
-        index: SearchIndex,
-        features: tuple[Feature, ...],
-        revision: str | None,
-    ) -> None:
-        self.version = version
-        self.overview = overview
-        self.diagnostics = diagnostics
-        self.revision = revision
-        self._served = served
-        self._free = free
-        self._history = history
-        self._index = index
-        self._features = features
-        self._feature_by_name = {f.name: f for f in features}
-        self._paths = sorted([(p, "file") for p in served] + [(n, "doc") for n in free])
+    source: str
+    file_version: str | None
+    last_updated: str | None
+
+    def to_wire(self) -> dict[str, object]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class RelatedFile:
+    """One relatedFiles entry: as written, resolved repo path, and what exists there."""
+
+    raw: str
+    path: str | None  # None when the entry cannot be a repository path (e.g. `../../..`)
+    has_document: bool
+    exists: bool  # a document or a repository file is there
+
+    def to_wire(self) -> dict[str, object]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class ServedDocument:
+    """What `Knowledge.document()` answers: a document plus what loading learned about it."""
+
+    path: str  # repo-relative file path, or a free document's name in the knowledge folder
+    kind: Literal["file", "doc"]
+    text: str  # the full original document, front-matter included, exactly as on disk
+    stale: bool
+    stale_reason: str | None  # no_matching_version, file_missing, older_version
+    version_match: str | None  # "blob" or "commit" when verified against the working tree
+    file_version: str | None
+    last_updated: str | None
+    source: str  # the document's file inside the knowledge folder
+    history: tuple[VersionRef, ...]  # the other versions, newest first
+    related: tuple[RelatedFile, ...]
+    backlinks: tuple[str, ...]  # served files whose relatedFiles point here
+    document: Document
+
+    @property
+    def feature(self) -> str | None:
+        return self.document.feature
+
+    @property
+    def title(self) -> str:
+        return self.document.title
+
+    def to_wire(self) -> dict[str, object]:
+        d = self.document
+        return {
+            "path": self.path,
+            "kind": self.kind,
+            "text": self.text,
+            "stale": self.stale,
+            "stale_reason": self.stale_reason,
+            "version_match": self.version_match,
+            "version": self.file_version,
+            "last_updated": self.last_updated,
+            "source": self.source,
+            "title": d.title,
+            "feature": d.feature,
+            "feature_role": d.feature_role,
+            "importance": d.importance,
+            "tags": list(d.tags),
+            "history": [h.to_wire() for h in self.history],
+            "related": [r.to_wire() for r in self.related],
+            "backlinks": list(self.backlinks),
+        }
+
+
+@dataclass(frozen=True, eq=False)
+class Knowledge:
+    """An immutable snapshot of a loaded knowledge folder; safe to share between tasks.
+    Built by `load_knowledge`; the underscored fields are its precomputed lookups."""
+
+    version: str
+    overview: str
+    diagnostics: list[Diagnostic]
+    revision: str | None
+    _served: dict[str, ServedDocument] = field(repr=False)
+    _free: dict[str, ServedDocument] = field(repr=False)
+    _history: dict[tuple[str, str], ServedDocument] = field(repr=False)
+    _index: SearchIndex = field(repr=False)
+    _features: tuple[Feature, ...] = field(repr=False)
+    _paths: list[tuple[str, str]] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        paths = [(p, "file") for p in self._served] + [(n, "doc") for n in self._free]
+        object.__setattr__(self, "_paths", sorted(paths))
 
     def document(self, path: str, *, version: str | None = None) -> ServedDocument | None:
         """The serving document for a repo path (or a free document's name); with `version`
@@ -108,7 +180,15 @@ class Knowledge:
         return self._features
 
     def feature(self, name: str) -> Feature | None:
-        return self._feature_by_name.get(name)
+        return next((f for f in self._features if f.name == name), None)
+
+    def served_documents(self) -> tuple[ServedDocument, ...]:
+        """Every serving file document, by path."""
+        return tuple(self._served[p] for p in sorted(self._served))
+
+    def free_documents(self) -> tuple[ServedDocument, ...]:
+        """Every free document, by name."""
+        return tuple(self._free[n] for n in sorted(self._free))
 
     def stats(self) -> dict[str, int | str]:
         """Counts for health and metrics."""
@@ -116,7 +196,7 @@ class Knowledge:
             "version": self.version,
             "files": len(self._served),
             "free_documents": len(self._free),
-            "historic_versions": len(self._history),
+            "historic_versions": sum(len(d.history) for d in self._served.values()),
             "stale": sum(1 for d in self._served.values() if d.stale),
             "diagnostics": len(self.diagnostics),
         }
@@ -162,19 +242,14 @@ def load_knowledge(
     free = {d.source: _serve(d, d.source, False, None, None, (), (), ()) for d in free_docs}
     features = build_features(served.values())
     revision = git_output(root, ["rev-parse", "HEAD"])
-    index = SearchIndex(_index_entries(served, free))
-    digest = hashlib.sha256()
-    for doc in sorted(docs, key=lambda d: d.source):
-        digest.update(f"{doc.source}\0{doc.digest}\n".encode())
-    for path in sorted(served):
-        doc_s = served[path]
-        digest.update(f"{path}\0{doc_s.source}\0{doc_s.stale}\0{doc_s.version_match}\n".encode())
-    version = digest.hexdigest()[:16]
+    index = SearchIndex(index_entries(served, free))
+    readme = overview_mod.read_readme(root)
+    version = _version(docs, served, revision, readme, overview_budget)
     text = overview_mod.build_overview(
         overview_mod.OverviewInput(
             repo_name=root.name,
             revision=revision,
-            readme=_read_readme(root),
+            readme=readme,
             files=tuple(served.values()),
             free=tuple(free.values()),
             features=features,
@@ -191,54 +266,62 @@ def load_knowledge(
         stale=sum(1 for d in served.values() if d.stale),
         diagnostics=len(diags),
     )
-    return Knowledge(
-        version=version,
-        overview=text,
-        diagnostics=diags,
-        served=served,
-        free=free,
-        history=history,
-        index=index,
-        features=features,
-        revision=revision,
-    )
+    return Knowledge(version, text, diags, revision, served, free, history, index, features)
 
 
 def read_folder(
     knowledge_dir: Path, repo_root: Path, *, max_bytes: int = MAX_DOCUMENT_BYTES
 ) -> tuple[list[Document], list[Diagnostic]]:
-    """Parse every document file under the folder, in a stable (sorted) order."""
+    """Parse every document file under the folder, in a stable (sorted) order.
+
+    Hidden files and folders are skipped; symlinked folders are not entered; a symlinked
+    document is read only if it points inside the knowledge folder or the repository."""
     base = knowledge_dir.resolve()
     allowed = (base, repo_root.resolve())
+    found: list[tuple[str, str, bool]] = []  # (name inside the folder, host path, is symlink)
+    pending = [("", str(base))]
+    while pending:
+        prefix, folder = pending.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                pending.append((f"{prefix}{entry.name}/", entry.path))
+            elif entry.name.lower().endswith(DOCUMENT_SUFFIXES):
+                found.append((prefix + entry.name, entry.path, entry.is_symlink()))
     docs: list[Document] = []
     diags: list[Diagnostic] = []
-    found: list[str] = []
-    for dirpath, dirnames, filenames in os.walk(base):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        rel_dir = os.path.relpath(dirpath, base)
-        for name in filenames:
-            if not name.startswith(".") and name.lower().endswith(DOCUMENT_SUFFIXES):
-                found.append(name if rel_dir == "." else f"{rel_dir}/{name}".replace(os.sep, "/"))
-    for source in sorted(found):
-        path = base / source
+    for source, host, is_link in sorted(found):
         try:
-            if path.is_symlink() and not any(path.resolve().is_relative_to(a) for a in allowed):
+            if is_link and not any(Path(host).resolve().is_relative_to(a) for a in allowed):
                 diags.append(
                     Diagnostic(source, None, "symlink points outside the knowledge folder")
                 )
                 continue
-            with path.open("rb") as fh:
-                data = fh.read(max_bytes + 1)
+            with open(host, "rb", opener=_nonblocking) as fh:
+                st = os.fstat(fh.fileno())
+                if not stat.S_ISREG(st.st_mode):
+                    diags.append(Diagnostic(source, None, "not a regular file"))
+                    continue
+                data = fh.read(min(st.st_size, max_bytes) + 1)  # no 1 MB buffer per file
         except OSError as exc:
-            diags.append(
-                Diagnostic(source, None, f"cannot read document: {exc.strerror or 'I/O error'}")
-            )
+            reason = f"cannot read document: {exc.strerror or 'I/O error'}"
+            diags.append(Diagnostic(source, None, reason))
             continue
         doc, problems = parse_document(source, data, max_bytes=max_bytes)
         diags.extend(problems)
         if doc is not None:
             docs.append(doc)
     return docs, diags
+
+
+def _nonblocking(path: str, flags: int) -> int:
+    """A FIFO named `*.md` in the knowledge folder must not hang the loader."""
+    return os.open(path, flags | os.O_NONBLOCK)
 
 
 def choose_versions(
@@ -289,13 +372,35 @@ def resolve_related(doc: Document, known: set[str], root: Path) -> tuple[Related
             stem, ext = posixpath.splitext(cand)
             for option in (cand, *(stem + twin for twin in _SOURCE_TWINS.get(ext, ()))):
                 has_doc = option in known
-                if has_doc or (root / option).is_file():
+                host = os.path.join(root, option)  # noqa: PTH118 - hot path, plain strings
+                if has_doc or os.path.isfile(host):  # noqa: PTH113
                     found = RelatedFile(raw, option, has_doc, True)
                     break
             if found:
                 break
         out.append(found or RelatedFile(raw, valid[0] if valid else None, False, False))
     return tuple(out)
+
+
+def _version(
+    docs: list[Document],
+    served: dict[str, ServedDocument],
+    revision: str | None,
+    readme: str | None,
+    budget: int,
+) -> str:
+    """A short hash of everything served: every document's bytes, which version each path
+    serves and why, where its links resolve, and what the overview is built from."""
+    digest = hashlib.sha256(f"{revision}\0{budget}\0{readme}\n".encode())
+    for doc in sorted(docs, key=lambda d: d.source):
+        digest.update(f"{doc.source}\0{doc.digest}\n".encode())
+    for path in sorted(served):
+        s = served[path]
+        links = "\0".join(f"{r.path}:{r.has_document}:{r.exists}" for r in s.related)
+        digest.update(
+            f"{path}\0{s.source}\0{s.stale_reason}\0{s.version_match}\0{links}\n".encode()
+        )
+    return digest.hexdigest()[:16]
 
 
 def _newest_first(doc: Document) -> tuple[float, str]:
@@ -315,35 +420,6 @@ def _timestamp(value: str | None) -> float:
     return stamp.timestamp()
 
 
-def _read_readme(root: Path) -> str | None:
-    try:
-        names = {p.name.lower(): p for p in root.iterdir() if p.is_file()}
-    except OSError:
-        return None
-    for wanted in ("readme.md", "readme", "readme.txt", "readme.rst"):
-        if wanted in names:
-            try:
-                return names[wanted].read_bytes()[:65_536].decode("utf-8", "replace")
-            except OSError:
-                return None
-    return None
-
-
-def _index_entries(
-    served: dict[str, ServedDocument], free: dict[str, ServedDocument]
-) -> Iterable[IndexEntry]:
-    for doc in (*served.values(), *free.values()):
-        d = doc.document
-        yield IndexEntry(
-            path=doc.path,
-            kind=doc.kind,
-            feature=d.feature or "",
-            tags=" ".join(d.tags),
-            meta=" ".join((*d.user_flows, d.feature_role or "", d.title)),
-            body="\n\n".join(f"{s.heading}\n{s.body}" for s in d.sections),
-        )
-
-
 def _serve(
     doc: Document,
     path: str,
@@ -354,18 +430,8 @@ def _serve(
     related: tuple[RelatedFile, ...],
     backlinks: tuple[str, ...],
 ) -> ServedDocument:
+    kind: Literal["file", "doc"] = "doc" if doc.file_path is None else "file"
     return ServedDocument(
-        path=path,
-        kind="doc" if doc.file_path is None else "file",
-        text=doc.text,
-        stale=stale,
-        stale_reason=reason,
-        version_match=match,
-        file_version=doc.file_version,
-        last_updated=doc.last_updated,
-        source=doc.source,
-        history=history,
-        related=related,
-        backlinks=backlinks,
-        document=doc,
-    )
+        path, kind, doc.text, stale, reason, match, doc.file_version, doc.last_updated,
+        doc.source, history, related, backlinks, doc,
+    )  # fmt: skip

@@ -13,10 +13,15 @@ from __future__ import annotations
 import posixpath
 import re
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-from context_bot.documents import ServedDocument
+from context_bot.search import Feature
+
+if TYPE_CHECKING:
+    from context_bot.knowledge import ServedDocument
 
 #: Default size of the overview, in UTF-8 bytes.
 DEFAULT_BUDGET = 32_000
@@ -48,59 +53,6 @@ _SNIPPET_CHARS = 160
 
 
 @dataclass(frozen=True, slots=True)
-class FeatureFile:
-    path: str
-    role: str | None
-
-    def to_wire(self) -> dict[str, object]:
-        return {"path": self.path, "role": self.role}
-
-
-@dataclass(frozen=True, slots=True)
-class Feature:
-    """A feature named in front-matter, its files with their roles, and its user flows."""
-
-    name: str
-    files: tuple[FeatureFile, ...]
-    user_flows: tuple[str, ...]
-
-    @property
-    def entry_points(self) -> tuple[str, ...]:
-        return tuple(f.path for f in self.files if _role(f.role) == "entry_point")
-
-    @property
-    def services(self) -> tuple[str, ...]:
-        return tuple(f.path for f in self.files if _role(f.role) == "service")
-
-    def to_wire(self) -> dict[str, object]:
-        return {
-            "name": self.name,
-            "files": [f.to_wire() for f in self.files],
-            "entry_points": list(self.entry_points),
-            "services": list(self.services),
-            "user_flows": list(self.user_flows),
-        }
-
-
-def _role(role: str | None) -> str:
-    return (role or "").strip().lower().replace("-", "_").replace(" ", "_")
-
-
-def build_features(served: Iterable[ServedDocument]) -> tuple[Feature, ...]:
-    """Group served file documents by their `feature` field, sorted by name."""
-    files: dict[str, list[FeatureFile]] = defaultdict(list)
-    flows: dict[str, dict[str, None]] = defaultdict(dict)
-    for doc in sorted(served, key=lambda d: d.path):
-        name = doc.document.feature
-        if doc.kind != "file" or not name:
-            continue
-        files[name].append(FeatureFile(doc.path, doc.document.feature_role))
-        for flow in doc.document.user_flows:
-            flows[name].setdefault(flow, None)
-    return tuple(Feature(n, tuple(files[n]), tuple(flows[n])) for n in sorted(files))
-
-
-@dataclass(frozen=True, slots=True)
 class OverviewInput:
     repo_name: str
     revision: str | None
@@ -112,72 +64,126 @@ class OverviewInput:
     diagnostics: int
 
 
+class _Feed:
+    """One section's lines, produced lazily in rank order: a 32 kB overview of 10,000 files
+    shows a few hundred lines, so only those are ever formatted."""
+
+    def __init__(self, total: int, lines: Iterator[str], order: list[str] | None = None) -> None:
+        self.total = total
+        self.taken: list[str] = []
+        self.used = 0
+        self._lines = lines
+        self._next: str | None = None
+        self._order = order  # sort keys of the lines, when shown in another order than taken
+        self._keys: list[str] = []
+
+    def peek(self) -> str | None:
+        if self._next is None:
+            self._next = next(self._lines, None)
+        return self._next
+
+    def take(self, cost: int) -> None:
+        if self._next is not None:
+            if self._order is not None:
+                self._keys.append(self._order[len(self.taken)])
+            self.taken.append(self._next)
+            self.used += cost
+            self._next = None
+
+    def shown(self) -> list[str]:
+        if self._order is None:
+            return self.taken
+        return [line for _, line in sorted(zip(self._keys, self.taken, strict=True))]
+
+
+def read_readme(root: Path) -> str | None:
+    """The repository README's text (first 64 KiB), if there is one at the root."""
+    try:
+        names = {p.name.lower(): p for p in root.iterdir() if p.is_file()}
+    except OSError:
+        return None
+    for wanted in ("readme.md", "readme", "readme.txt", "readme.rst"):
+        if wanted in names:
+            try:
+                return names[wanted].read_bytes()[:65_536].decode("utf-8", "replace")
+            except OSError:
+                return None
+    return None
+
+
 def build_overview(data: OverviewInput, *, budget: int = DEFAULT_BUDGET) -> str:
     """The overview Markdown, at most `budget` UTF-8 bytes."""
     files = sorted(data.files, key=lambda d: d.path)
+    ranked = sorted(files, key=_rank)
     head = _head(data, files)
     tail = ["", "## Asking for more", ASK_LINE]
-    items = {
-        "features": _feature_items(data.features),
-        "flows": _flow_items(files),
-        "important": _important_items(files),
-        "tree": _tree_items(files),
-        "gotchas": _gotcha_items(files),
-        "guides": [
-            f"- `{d.path}` — {d.document.title}" for d in sorted(data.free, key=lambda d: d.path)
-        ],
+    guides = sorted(data.free, key=lambda d: d.path)
+    flows = _flows(files)
+    tree = _tree_counts(files)
+    # A plain substring test first: parsing every document's sections would cost more than
+    # the rest of the overview at 10,000 files.
+    with_gotchas = [d for d in ranked if _GOTCHAS in d.text or _GOTCHAS_LOW in d.text]
+    feeds = {
+        "features": _Feed(len(data.features), _feature_items(data.features)),
+        "flows": _Feed(len(flows), _flow_items(flows)),
+        "important": _Feed(len(ranked), _important_items(ranked)),
+        "tree": _Feed(len(tree), _tree_items(tree), [path for path, _ in tree]),
+        "gotchas": _Feed(len(with_gotchas), _gotcha_items(with_gotchas)),
+        "guides": _Feed(len(guides), (f"- `{d.path}` — {d.document.title}" for d in guides)),
     }
-    fixed = _size(head) + _size(tail) + 200  # 200: room for the "left out" line
-    room = budget - fixed
-    taken: dict[str, int] = dict.fromkeys(ORDER, 0)
-    headers = {k: 2 + len(TITLES[k].encode()) + 4 for k in ORDER}
+    worst = _left_line(budget, {k: f.total for k, f in feeds.items()})
+    room = budget - _size(head) - _size(tail) - _line_size(worst)
     used = 0
     for final_pass in (False, True):
         for key in sorted(SHARES, key=lambda k: -SHARES[k]):
-            cap = room if final_pass else int(room * SHARES[key])
-            section_used = sum(_line_size(x) for x in items[key][: taken[key]])
-            for item in items[key][taken[key] :]:
-                cost = _line_size(item) + (headers[key] if taken[key] == 0 else 0)
-                if used + cost > room or (not final_pass and section_used + cost > cap):
+            feed, cap = feeds[key], room if final_pass else int(room * SHARES[key])
+            while (line := feed.peek()) is not None:
+                cost = _line_size(line) + (0 if feed.taken else 4 + len(TITLES[key].encode()))
+                if used + cost > room or (not final_pass and feed.used + cost > cap):
                     break
                 used += cost
-                section_used += cost
-                taken[key] += 1
+                feed.take(cost)
     body: list[str] = []
     for key in ORDER:
-        if taken[key]:
-            body += ["", f"## {TITLES[key]}", *items[key][: taken[key]]]
-    left = [
-        f"{len(items[k]) - taken[k]} {TITLES[k].lower()} lines"
-        for k in ORDER
-        if taken[k] < len(items[k])
-    ]
+        if feeds[key].taken:
+            body += ["", f"## {TITLES[key]}", *feeds[key].shown()]
+    left = {k: f.total - len(f.taken) for k, f in feeds.items() if len(f.taken) < f.total}
     if left:
-        tail.append(f"_Left out to fit {budget} bytes: {', '.join(left)}. Use `search` or `list`._")
+        tail.append(_left_line(budget, left))
     return _fit("\n".join([*head, *body, *tail]) + "\n", budget)
+
+
+def _left_line(budget: int, left: dict[str, int]) -> str:
+    parts = ", ".join(f"{n} {TITLES[k].lower()} entries" for k, n in left.items())
+    return f"_Left out to fit {budget} bytes: {parts}. Use `search`, `list` or `feature`._"
 
 
 def _head(data: OverviewInput, files: list[ServedDocument]) -> list[str]:
     stale = [d for d in files if d.stale]
+    by_match = {m: sum(1 for d in files if d.version_match == m) for m in ("blob", "commit")}
+    missing = sum(1 for d in stale if d.stale_reason == "file_missing")
     rev = f"`{data.revision[:12]}`" if data.revision else "unknown (not a git checkout)"
     lines = [
         f"# {data.repo_name}: onboarding overview",
         "",
-        f"Revision {rev} · knowledge `{data.knowledge_version}` · {len(files)} files documented, "
-        f"{len(data.free)} guides, {len(data.features)} features.",
+        f"Revision {rev} · knowledge `{data.knowledge_version}` · "
+        f"{_count(len(files), 'file')} documented · {_count(len(data.free), 'guide')} · "
+        f"{_count(len(data.features), 'feature')}",
         "",
         "## What this product does",
         _product(data),
         "",
         "## Freshness",
-        f"{len(files) - len(stale)} of {len(files)} file documents match the working tree; "
-        f"{len(stale)} are stale (written for another version of their file).",
+        f"{len(files) - len(stale)} of {len(files)} file documents match the working tree "
+        f"({by_match['blob']} by blob id, {by_match['commit']} by commit); {len(stale)} stale "
+        f"({missing} for files that no longer exist). A stale document was written for "
+        "another version of its file: check it against the source.",
     ]
     if stale:
-        shown = ", ".join(f"`{d.path}`" for d in stale[:5])
-        lines.append(f"Stale: {shown}{' and more' if len(stale) > 5 else ''}.")
+        shown = ", ".join(f"`{d.path}`" for d in sorted(stale, key=_rank)[:5])
+        lines.append(f"Stale, most important first: {shown}{' …' if len(stale) > 5 else ''}")
     if data.diagnostics:
-        lines.append(f"{data.diagnostics} problems were found in the knowledge folder.")
+        lines.append(f"{_count(data.diagnostics, 'problem')} found in the knowledge folder.")
     return lines
 
 
@@ -215,69 +221,82 @@ def first_paragraph(text: str) -> str:
     return " ".join(out)
 
 
-def _feature_items(features: tuple[Feature, ...]) -> list[str]:
-    out = []
+def _feature_items(features: tuple[Feature, ...]) -> Iterator[str]:
     for f in sorted(features, key=lambda f: (-len(f.files), f.name)):
-        parts = [f"- **{f.name}** ({len(f.files)} files)"]
+        parts = [f"- **{f.name}** ({_count(len(f.files), 'file')})"]
         if f.entry_points:
             parts.append("entry points " + _paths(f.entry_points))
         if f.services:
             parts.append("services " + _paths(f.services))
         if not f.entry_points and not f.services:
             parts.append("files " + _paths(tuple(x.path for x in f.files)))
-        out.append("; ".join(parts))
-    return out
+        yield "; ".join(parts)
 
 
-def _flow_items(files: list[ServedDocument]) -> list[str]:
+def _flows(files: list[ServedDocument]) -> list[tuple[str, list[str]]]:
+    """Each user flow with the files that serve it, most files first."""
     flows: dict[str, list[str]] = defaultdict(list)
     for doc in files:
         for flow in doc.document.user_flows:
             if doc.path not in flows[flow]:
                 flows[flow].append(doc.path)
-    ordered = sorted(flows.items(), key=lambda kv: (-len(kv[1]), kv[0]))
-    return [f"- {_clip(flow, 160)} → {_paths(tuple(paths))}" for flow, paths in ordered]
+    return sorted(flows.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+
+
+def _flow_items(flows: list[tuple[str, list[str]]]) -> Iterator[str]:
+    for flow, paths in flows:
+        yield f"- {_clip(flow, 160)} → {_paths(tuple(paths))}"
 
 
 def _rank(doc: ServedDocument) -> tuple[int, int, str]:
+    """Most important first: importance level, then how many files link here, then path."""
     return (-doc.document.importance_rank, -len(doc.backlinks), doc.path)
 
 
-def _important_items(files: list[ServedDocument]) -> list[str]:
-    out = []
-    for doc in sorted(files, key=_rank):
+def _important_items(ranked: list[ServedDocument]) -> Iterator[str]:
+    for doc in ranked:
         d = doc.document
         purpose = d.section("purpose")
         what = f" — {_clip(purpose.body, _SNIPPET_CHARS)}" if purpose else ""
-        level = d.importance or "unrated"
-        out.append(f"- `{doc.path}` ({level}, {len(doc.backlinks)} backlinks){what}")
-    return out
+        links = _count(len(doc.backlinks), "backlink")
+        yield f"- `{doc.path}` ({d.importance or 'unrated'}, {links}){what}"
 
 
-def _tree_items(files: list[ServedDocument]) -> list[str]:
+def _tree_counts(files: list[ServedDocument]) -> list[tuple[str, int]]:
+    """Folders down to TREE_DEPTH with their file counts, shallowest first: a cut keeps
+    the whole top of the tree. Shown sorted by path, so it still reads as a tree."""
     counts: dict[str, int] = defaultdict(int)
     for doc in files:
         parts = doc.path.split("/")
         for depth in range(1, min(len(parts), TREE_DEPTH + 1)):
             counts["/".join(parts[:depth])] += 1
-    return [
-        f"{'  ' * p.count('/')}- {posixpath.basename(p)}/ ({n} files)"
-        for p, n in sorted(counts.items())
-    ]
+    return sorted(counts.items(), key=lambda kv: (kv[0].count("/"), kv[0]))
 
 
-def _gotcha_items(files: list[ServedDocument]) -> list[str]:
-    out = []
-    for doc in sorted(files, key=_rank):
+def _tree_items(counts: list[tuple[str, int]]) -> Iterator[str]:
+    for path, n in counts:
+        indent = "  " * path.count("/")
+        yield f"{indent}- {posixpath.basename(path)}/ ({_count(n, 'file')})"
+
+
+_GOTCHAS, _GOTCHAS_LOW = "\n## Gotchas", "\n## gotchas"
+
+
+def _gotcha_items(docs: list[ServedDocument]) -> Iterator[str]:
+    """One entry per file: its path, then at most two of its gotchas."""
+    for doc in docs:
         section = doc.document.section("gotchas")
         if section is None:
             continue
-        bullets = [
-            b.strip()[2:] for b in section.body.splitlines() if b.strip().startswith(("- ", "* "))
-        ]
-        for bullet in bullets[:2] or [section.body]:
-            out.append(f"- `{doc.path}`: {_clip(bullet, 220)}")
-    return out
+        text = section.body
+        bullets = [b.strip()[2:] for b in text.splitlines() if b.strip().startswith(("- ", "* "))]
+        shown = [f"  - {_clip(b, 220)}" for b in (bullets or [text])[:2] if b.strip()]
+        if shown:
+            yield "\n".join([f"- `{doc.path}`", *shown])
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _paths(paths: tuple[str, ...], limit: int = 4) -> str:

@@ -15,11 +15,16 @@ import itertools
 import re
 import sqlite3
 import threading
+from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from context_bot.documents import ServedDocument, normalise_repo_path
+from context_bot.documents import normalise_repo_path
 from context_bot.errors import BadRequest, InvalidPath
+
+if TYPE_CHECKING:
+    from context_bot.knowledge import ServedDocument
 
 #: BM25 weight per column: path, feature, tags, front-matter text, section text, idents.
 COLUMN_WEIGHTS = (10.0, 5.0, 4.0, 2.0, 1.0, 2.0)
@@ -31,6 +36,18 @@ MAX_LIMIT = 100
 
 _WORD = re.compile(r"\w+")
 _CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
+#: Words dropped from a query when it has other words: they match nearly every document,
+#: add nothing to the ranking and make FTS5 score thousands of rows.
+# fmt: off
+STOPWORDS = frozenset({
+    "a", "an", "and", "are", "as", "at", "be", "by", "can", "did", "do", "does", "for", "from",
+    "has", "have", "how", "i", "if", "in", "into", "is", "it", "its", "of", "on", "or", "should",
+    "so", "that", "the", "their", "then", "there", "these", "this", "to", "was", "we", "what",
+    "when", "where", "which", "who", "why", "will", "with", "you", "your",
+})
+# fmt: on
+#: Results remembered per index (the index never changes, so entries never go stale).
+CACHE_QUERIES = 512
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,19 +89,60 @@ def identifier_parts(word: str) -> list[str]:
 
 
 def expand_identifiers(*texts: str) -> str:
-    """The pieces and adjacent pairs of every splittable identifier in `texts`."""
-    seen: set[str] = set()
+    """The pieces and adjacent pairs of every splittable identifier in `texts`.
+
+    Runs over every indexed byte, so it avoids a per-character regex: the text is mapped to
+    character classes with `bytes.translate` and case changes are found with `bytes.find`."""
+    seen: set[bytes] = set()
     out: list[str] = []
     for text in texts:
-        for word in _WORD.findall(text):
-            if word in seen or word.islower() or word.isupper() or word.isdigit():
-                continue
-            seen.add(word)
-            parts = identifier_parts(word)
-            if parts:
-                out.append(" ".join(parts))
-                out.append(" ".join(a + b for a, b in itertools.pairwise(parts)))
+        data = text.encode()
+        shape = data.translate(_SHAPE)
+        for pattern in (b"aA", b"AAa"):
+            at = shape.find(pattern)
+            while at != -1:
+                start = shape.rfind(b" ", 0, at) + 1
+                end = shape.find(b" ", at)
+                end = len(shape) if end == -1 else end
+                word = data[start:end]
+                at = shape.find(pattern, end)
+                if word in seen:
+                    continue
+                seen.add(word)
+                expanded = _EXPANDED.get(word)
+                if expanded is None:
+                    expanded = _EXPANDED[word] = _expand(word.decode("utf-8", "ignore"))
+                    if len(_EXPANDED) > _EXPANDED_CACHE:
+                        _EXPANDED.clear()
+                if expanded:
+                    out.append(expanded)
     return "\n".join(out)
+
+
+# The same identifiers recur across many documents (a function and everything calling it).
+_EXPANDED: dict[bytes, str] = {}
+_EXPANDED_CACHE = 100_000
+
+
+def _expand(word: str) -> str:
+    parts = identifier_parts(word)
+    if not parts:
+        return ""
+    return " ".join(parts) + "\n" + " ".join(a + b for a, b in itertools.pairwise(parts))
+
+
+def _shape_table() -> bytes:
+    """Byte → class: `a` lower-case letter or digit, `A` capital, `_` itself, space other."""
+    table = bytearray(b" " * 256)
+    for c in b"abcdefghijklmnopqrstuvwxyz0123456789":
+        table[c] = ord("a")
+    for c in b"ABCDEFGHIJKLMNOPQRSTUVWXYZ":
+        table[c] = ord("A")
+    table[ord("_")] = ord("_")
+    return bytes(table)
+
+
+_SHAPE = _shape_table()
 
 
 def _quote(term: str) -> str:
@@ -92,22 +150,41 @@ def _quote(term: str) -> str:
 
 
 def build_match(query: str) -> tuple[str, str] | None:
-    """(AND expression, OR expression) for FTS5 MATCH, or None when the query has no words."""
+    """(AND expression, OR expression) for FTS5 MATCH, or None when the query has no words.
+
+    Every word becomes a quoted string (so no user text is ever FTS5 syntax); a camelCase
+    word also matches its pieces as a phrase; stopwords are dropped unless nothing else is
+    left; a lone word of three letters or more also matches as a prefix."""
+    words = _WORD.findall(query)[:MAX_QUERY_TOKENS]
+    kept = [w for w in words if w.lower() not in STOPWORDS] or words
     groups: list[str] = []
-    for word in _WORD.findall(query)[:MAX_QUERY_TOKENS]:
+    for word in dict.fromkeys(kept):
         lowered = word.lower()
         variants = [_quote(lowered)]
         parts = identifier_parts(word) or [p for p in lowered.split("_") if p]
         if len(parts) > 1:
             variants.append(_quote(" ".join(parts)))
+        if len(kept) == 1 and len(parts) <= 1 and len(lowered) >= 3:
+            variants.append(_quote(lowered) + "*")
         groups.append(variants[0] if len(variants) == 1 else "(" + " OR ".join(variants) + ")")
     if not groups:
         return None
-    # A prefix on the last word helps people who are still typing (`livek`).
-    last = _WORD.findall(query)[:MAX_QUERY_TOKENS][-1].lower()
-    if len(groups) == 1 and len(last) >= 3 and groups[0] == _quote(last):
-        groups[0] = f"({_quote(last)} OR {_quote(last)}*)"
     return " AND ".join(groups), " OR ".join(groups)
+
+
+def index_entries(
+    served: dict[str, ServedDocument], free: dict[str, ServedDocument]
+) -> Iterable[IndexEntry]:
+    for doc in (*served.values(), *free.values()):
+        d = doc.document
+        yield IndexEntry(
+            path=doc.path,
+            kind=doc.kind,
+            feature=d.feature or "",
+            tags=" ".join(d.tags),
+            meta=" ".join((*d.user_flows, d.feature_role or "")),
+            body=d.body,
+        )
 
 
 class SearchIndex:
@@ -117,71 +194,87 @@ class SearchIndex:
         self._lock = threading.Lock()
         self._db = sqlite3.connect(":memory:", check_same_thread=False)
         self._db.execute(
-            "CREATE VIRTUAL TABLE docs USING fts5("
-            "path, feature, tags, meta, body, idents, kind UNINDEXED, "
+            "CREATE VIRTUAL TABLE docs USING fts5(path, feature, tags, meta, body, idents, "
             "tokenize = 'unicode61 remove_diacritics 2')"
         )
-        self._feature: dict[int, str | None] = {}
-        rows = []
-        for rowid, entry in enumerate(entries, 1):
-            self._feature[rowid] = entry.feature or None
-            idents = expand_identifiers(entry.path, entry.meta, entry.body)
-            rows.append(
-                (
-                    rowid,
-                    entry.path,
-                    entry.feature,
-                    entry.tags,
-                    entry.meta,
-                    entry.body,
-                    idents,
-                    entry.kind,
-                )
+        self._entries: list[IndexEntry] = list(entries)
+        rows = (
+            (
+                n,
+                e.path,
+                e.feature,
+                e.tags,
+                e.meta,
+                e.body,
+                expand_identifiers(e.path, e.meta, e.body),
             )
+            for n, e in enumerate(self._entries)
+        )
         with self._db:
             self._db.executemany(
-                "INSERT INTO docs(rowid, path, feature, tags, meta, body, idents, kind) "
-                "VALUES (?,?,?,?,?,?,?,?)",
+                "INSERT INTO docs(rowid, path, feature, tags, meta, body, idents) "
+                "VALUES (?,?,?,?,?,?,?)",
                 rows,
             )
             self._db.execute("INSERT INTO docs(docs) VALUES ('optimize')")
-        self.size = len(rows)
+        self._cache: OrderedDict[tuple[str, int], tuple[SearchHit, ...]] = OrderedDict()
+
+    @property
+    def size(self) -> int:
+        return len(self._entries)
 
     def search(self, query: str, *, limit: int = 10) -> list[SearchHit]:
+        """Best hits first; raises BadRequest for an empty or oversized query or bad limit."""
         if not isinstance(query, str) or not query.strip():
             raise BadRequest("search query is empty")
         if len(query) > MAX_QUERY_CHARS:
             raise BadRequest(f"search query is longer than {MAX_QUERY_CHARS} characters")
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
             raise BadRequest(f"limit must be an integer from 1 to {MAX_LIMIT}")
+        key = (" ".join(query.split()), limit)
+        with self._lock:
+            cached = self._cache.get(key)
+            if cached is None:
+                cached = self._cache[key] = self._search(query, limit)
+                if len(self._cache) > CACHE_QUERIES:
+                    self._cache.popitem(last=False)
+            else:
+                self._cache.move_to_end(key)
+        return list(cached)
+
+    def _search(self, query: str, limit: int) -> tuple[SearchHit, ...]:
         match = build_match(query)
         if match is None:
-            return []
-        hits = self._run(match[0], limit)
-        if not hits and match[1] != match[0]:
-            hits = self._run(match[1], limit)
-        return hits
-
-    def _run(self, expression: str, limit: int) -> list[SearchHit]:
-        weights = ", ".join(str(w) for w in COLUMN_WEIGHTS)
-        sql = (
-            f"SELECT rowid, path, kind, bm25(docs, {weights}) AS r, "  # noqa: S608 - constants
-            "snippet(docs, 4, '**', '**', '…', 16) FROM docs WHERE docs MATCH ? "
-            "ORDER BY r LIMIT ?"
-        )
-        with self._lock:
-            try:
-                rows = self._db.execute(sql, (expression, limit)).fetchall()
-            except sqlite3.OperationalError:
-                return []  # cannot happen with quoted tokens; never let a query crash a caller
-        return [
-            SearchHit(path, kind, self._feature.get(rowid), -float(rank), _clean(snippet))
-            for rowid, path, kind, rank, snippet in rows
-        ]
+            return ()
+        try:
+            ranked = self._db.execute(_RANK_SQL, (match[0], limit)).fetchall()
+            if not ranked and match[1] != match[0]:
+                match = (match[1], match[1])
+                ranked = self._db.execute(_RANK_SQL, (match[0], limit)).fetchall()
+            ids = [row for row, _ in ranked]
+            marks = ",".join("?" * len(ids))
+            sql = f"{_SNIPPET_SQL} AND rowid IN ({marks})"
+            snippets = dict(self._db.execute(sql, (match[0], *ids)).fetchall()) if ids else {}
+        except sqlite3.OperationalError:
+            return ()  # cannot happen with quoted tokens; never let a query crash a caller
+        hits = []
+        for row, rank in ranked:
+            e = self._entries[row]
+            snippet = _clean(snippets.get(row, ""))
+            hits.append(SearchHit(e.path, e.kind, e.feature or None, -float(rank), snippet))
+        return tuple(hits)
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+_WEIGHTS = ", ".join(str(w) for w in COLUMN_WEIGHTS)
+_RANK_SQL = (
+    f"SELECT rowid, bm25(docs, {_WEIGHTS}) AS r FROM docs "  # noqa: S608 - constants only
+    "WHERE docs MATCH ? ORDER BY r LIMIT ?"
+)
+_SNIPPET_SQL = "SELECT rowid, snippet(docs, 4, '**', '**', '…', 16) FROM docs WHERE docs MATCH ?"
 
 
 def _clean(snippet: str) -> str:
@@ -272,3 +365,59 @@ def build_listing(
         )
     entries.sort(key=lambda e: (e.path, e.kind != "dir"))
     return Listing(norm, depth, tuple(entries[:limit]), len(entries) > limit, len(entries))
+
+
+# --- features: files grouped by their `feature` field ----------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureFile:
+    path: str
+    role: str | None
+
+    def to_wire(self) -> dict[str, object]:
+        return {"path": self.path, "role": self.role}
+
+
+@dataclass(frozen=True, slots=True)
+class Feature:
+    """A feature named in front-matter, its files with their roles, and its user flows."""
+
+    name: str
+    files: tuple[FeatureFile, ...]
+    user_flows: tuple[str, ...]
+
+    @property
+    def entry_points(self) -> tuple[str, ...]:
+        return tuple(f.path for f in self.files if _role(f.role) == "entry_point")
+
+    @property
+    def services(self) -> tuple[str, ...]:
+        return tuple(f.path for f in self.files if _role(f.role) == "service")
+
+    def to_wire(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "files": [f.to_wire() for f in self.files],
+            "entry_points": list(self.entry_points),
+            "services": list(self.services),
+            "user_flows": list(self.user_flows),
+        }
+
+
+def _role(role: str | None) -> str:
+    return (role or "").strip().lower().replace("-", "_").replace(" ", "_")
+
+
+def build_features(served: Iterable[ServedDocument]) -> tuple[Feature, ...]:
+    """Group served file documents by their `feature` field, sorted by name."""
+    files: dict[str, list[FeatureFile]] = defaultdict(list)
+    flows: dict[str, dict[str, None]] = defaultdict(dict)
+    for doc in sorted(served, key=lambda d: d.path):
+        name = doc.document.feature
+        if doc.kind != "file" or not name:
+            continue
+        files[name].append(FeatureFile(doc.path, doc.document.feature_role))
+        for flow in doc.document.user_flows:
+            flows[name].setdefault(flow, None)
+    return tuple(Feature(n, tuple(files[n]), tuple(flows[n])) for n in sorted(files))

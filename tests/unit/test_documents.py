@@ -212,6 +212,24 @@ def test_unknown_fields_are_kept_without_a_diagnostic() -> None:
     assert doc is not None and doc.extra == {"owner": "team-rtc"}
 
 
+@pytest.mark.parametrize(
+    ("field", "meant"),
+    [
+        ("filepath", "filePath"),
+        ("userflows", "userFlows"),
+        ("FileVersion", "fileVersion"),
+        ("relatedFile", "relatedFiles"),
+    ],
+)
+def test_a_misspelt_field_is_kept_and_warned_with_the_field_it_probably_meant(
+    field: str, meant: str
+) -> None:
+    doc, diags = parse_document("m.md", f"---\nfilePath: a.ts\n{field}: x\n---\nx\n".encode())
+    assert doc is not None and doc.extra == {field: "x"}
+    assert [(d.severity, d.line) for d in diags] == [("warning", 3)]
+    assert f"'{meant}'" in diags[0].reason
+
+
 def test_an_unknown_importance_level_is_warned() -> None:
     doc, diags = parse_document("i.md", b"---\nfilePath: a.ts\nimportance: huge\n---\nx\n")
     assert doc is not None and doc.importance_rank == 0
@@ -244,6 +262,15 @@ def test_two_documents_with_the_same_path_and_version_are_reported_once() -> Non
     diags = duplicate_diagnostics(docs)
     assert [d.file for d in diags] == ["two.md", "three.md"]
     assert all("one.md" in d.reason and d.line == 3 for d in diags)
+
+
+def test_text_before_the_first_heading_is_an_untitled_section_and_h1_is_the_title() -> None:
+    doc = parse_ok("p.md", b"---\nfilePath: a.ts\n---\n# The cart\nintro\n## Purpose\np\n")
+    assert doc.title == "The cart"
+    assert [(s.heading, s.body, s.line) for s in doc.sections] == [
+        ("", "# The cart\nintro", 4),
+        ("Purpose", "p", 6),
+    ]
 
 
 def test_headings_inside_code_fences_do_not_split_sections() -> None:

@@ -182,7 +182,8 @@ def test_related_files_resolve_against_the_document_folder_and_keep_backlinks(re
     blob = git(repo, "hash-object", TARGET)
     write_seeds(repo, **{"001": blob})
     (repo / "knowledge/loader.md").write_text(
-        "---\nfilePath: src/config/loader.ts\nrelatedFiles:\n  - src/server/api/livekit.ts\n---\n## Purpose\nLoads config.\n"
+        "---\nfilePath: src/config/loader.ts\nrelatedFiles:\n"
+        "  - src/server/api/livekit.ts\n---\n## Purpose\nLoads config.\n"
     )
     knowledge = load_knowledge(repo / "knowledge", repo)
     doc = knowledge.document(TARGET)
@@ -266,6 +267,49 @@ def test_the_version_is_stable_and_changes_only_when_served_knowledge_changes(re
     assert load_knowledge(k, repo).version not in (first, second, third)
 
 
+def test_a_readme_change_or_a_new_commit_changes_the_version(repo: Path) -> None:
+    write_seeds(repo)
+    k = repo / "knowledge"
+    first = load_knowledge(k, repo).version
+    (repo / "README.md").write_text("# Demo\n\nNow it does more.\n")
+    second = load_knowledge(k, repo).version
+    assert second != first
+    git(repo, "commit", "-q", "-am", "readme")
+    assert load_knowledge(k, repo).version not in (first, second)
+
+
+def test_a_fifo_in_the_knowledge_folder_is_reported_without_blocking(repo: Path) -> None:
+    write_seeds(repo)
+    os.mkfifo(repo / "knowledge" / "pipe.md")
+    knowledge = load_knowledge(repo / "knowledge", repo)
+    assert [(d.file, d.reason) for d in knowledge.diagnostics] == [
+        ("pipe.md", "not a regular file")
+    ]
+
+
+def test_feature_roles_are_recognised_in_their_usual_spellings(repo: Path) -> None:
+    k = repo / "knowledge"
+    for i, role in enumerate(["entry-point", "Entry Point", "service", "model"]):
+        (k / f"r{i}.md").write_text(
+            f"---\nfilePath: src/r{i}.ts\nfeature: f\nfeatureRole: {role}\n---\nx\n"
+        )
+    [feature] = load_knowledge(k, repo).features()
+    assert feature.entry_points == ("src/r0.ts", "src/r1.ts")
+    assert feature.services == ("src/r2.ts",)
+    assert [f.role for f in feature.files] == ["entry-point", "Entry Point", "service", "model"]
+
+
+def test_a_symlinked_working_tree_file_is_hashed_as_git_does(repo: Path) -> None:
+    (repo / "src/link.ts").symlink_to("config/loader.ts")
+    git(repo, "add", "src/link.ts")
+    blob = git(repo, "ls-files", "-s", "src/link.ts").split()[1]
+    (repo / "knowledge/link.md").write_text(
+        f"---\nfilePath: src/link.ts\nfileVersion: {blob}\n---\nx\n"
+    )
+    doc = load_knowledge(repo / "knowledge", repo).document("src/link.ts")
+    assert doc is not None and doc.stale is False and doc.version_match == "blob"
+
+
 def test_listing_shows_folders_and_files_under_a_prefix(repo: Path) -> None:
     write_seeds(repo)
     (repo / "knowledge/loader.md").write_text("---\nfilePath: src/config/loader.ts\n---\nx\n")
@@ -313,7 +357,8 @@ def test_features_group_served_files_with_roles_and_flows(repo: Path) -> None:
     blob = git(repo, "hash-object", TARGET)
     write_seeds(repo, **{"001": blob})
     (repo / "knowledge/loader.md").write_text(
-        "---\nfilePath: src/config/loader.ts\nfeature: livekit-integration\nfeatureRole: service\nuserFlows: [Loads settings]\n---\nx\n"
+        "---\nfilePath: src/config/loader.ts\nfeature: livekit-integration\n"
+        "featureRole: service\nuserFlows: [Loads settings]\n---\nx\n"
     )
     knowledge = load_knowledge(repo / "knowledge", repo)
     [feature] = knowledge.features()

@@ -1,0 +1,249 @@
+"""The onboarding overview: what a newcomer reads first, within its byte budget."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from context_bot.knowledge import Knowledge, load_knowledge
+from context_bot.overview import OverviewInput, build_overview, first_paragraph
+from context_bot.search import build_features
+
+SEEDS = Path(__file__).parent.parent / "data" / "seeds"
+README = (
+    "# Shop\n\n[![ci](badge.svg)](ci)\n\nShop sells tea online and ships it the same day.\n"
+    "It has a web shop and an admin.\n\n## Install\n\nnpm i\n"
+)
+
+
+def write(folder: Path, name: str, fm: str, body: str = "## Purpose\nDoes a thing.\n") -> None:
+    (folder / name).write_text(f"---\n{fm}\n---\n{body}")
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    root = tmp_path / "shop"
+    (root / "knowledge").mkdir(parents=True)
+    (root / "README.md").write_text(README)
+    (root / "src/web").mkdir(parents=True)
+    (root / "src/web/cart.ts").write_text("export const cart = 1\n")
+    k = root / "knowledge"
+    blob = subprocess.run(
+        ["git", "hash-object", str(root / "src/web/cart.ts")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    write(
+        k,
+        "cart.md",
+        f"filePath: src/web/cart.ts\nfileVersion: {blob}\nimportance: critical\n"
+        f"feature: checkout\nfeatureRole: entry_point\n"
+        "userFlows:\n  - User can pay for tea\nrelatedFiles:\n  - ../pay/stripe.ts",
+        "## Purpose\nHolds the cart.\n\n## Gotchas\n- Prices are in cents.\n"
+        "- Never trust the client total.\n- Third gotcha.\n",
+    )
+    write(
+        k,
+        "stripe.md",
+        "filePath: src/pay/stripe.ts\nimportance: high\nfeature: checkout\n"
+        "featureRole: service\nuserFlows:\n  - User can pay for tea",
+        "## Purpose\nTalks to Stripe.\n",
+    )
+    write(
+        k, "util.md", "filePath: src/lib/deep/er/util.ts\nimportance: low", "## Purpose\nHelpers.\n"
+    )
+    write(
+        k,
+        "admin.md",
+        "filePath: src/admin/page.ts\nimportance: high\nfeature: admin\nfeatureRole: entry_point",
+    )
+    (k / "guide.md").write_text("# Deploying\n\nRun the deploy script.\n")
+    return root
+
+
+@pytest.fixture
+def knowledge(repo: Path) -> Knowledge:
+    return load_knowledge(repo / "knowledge", repo)
+
+
+def section(text: str, title: str) -> str:
+    match = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## |\Z)", text, re.S | re.M)
+    assert match, f"no section {title!r}"
+    return match.group(1)
+
+
+def test_it_names_the_repository_and_says_when_there_is_no_git_revision(
+    knowledge: Knowledge,
+) -> None:
+    assert knowledge.overview.startswith("# shop: onboarding overview\n")
+    assert "Revision unknown (not a git checkout)" in knowledge.overview
+    assert f"knowledge `{knowledge.version}`" in knowledge.overview
+
+
+def test_what_the_product_does_comes_from_the_readme_first_paragraph(knowledge: Knowledge) -> None:
+    product = section(knowledge.overview, "What this product does")
+    assert (
+        "Shop sells tea online and ships it the same day. It has a web shop and an admin."
+        in product
+    )
+    assert "npm i" not in product and "badge" not in product
+
+
+def test_without_a_readme_the_product_comes_from_a_free_document(repo: Path) -> None:
+    (repo / "README.md").unlink()
+    text = load_knowledge(repo / "knowledge", repo).overview
+    assert "From `guide.md`: Run the deploy script." in section(text, "What this product does")
+
+
+def test_features_list_their_entry_points_and_services(knowledge: Knowledge) -> None:
+    features = section(knowledge.overview, "Features")
+    assert (
+        "- **checkout** (2 files); entry points `src/web/cart.ts`; services `src/pay/stripe.ts`"
+        in features
+    )
+    assert "- **admin** (1 file); entry points `src/admin/page.ts`" in features
+    assert features.index("checkout") < features.index("admin")
+
+
+def test_user_flows_are_mapped_to_their_files(knowledge: Knowledge) -> None:
+    flows = section(knowledge.overview, "User flows")
+    assert "- User can pay for tea → `src/pay/stripe.ts`, `src/web/cart.ts`" in flows
+
+
+def test_important_files_are_ranked_by_importance_then_backlinks(knowledge: Knowledge) -> None:
+    lines = [
+        line for line in section(knowledge.overview, "Most important files").splitlines() if line
+    ]
+    assert [re.search(r"`([^`]+)`", line).group(1) for line in lines] == [  # type: ignore[union-attr]
+        "src/web/cart.ts",
+        "src/pay/stripe.ts",  # high with one backlink (from the cart)
+        "src/admin/page.ts",  # high, no backlinks
+        "src/lib/deep/er/util.ts",
+    ]
+    assert "(high, 1 backlink) — Talks to Stripe." in lines[1]
+
+
+def test_the_tree_is_capped_in_depth(knowledge: Knowledge) -> None:
+    tree = section(knowledge.overview, "Layout")
+    assert "- src/ (4 files)" in tree
+    assert "    - deep/ (1 file)" in tree
+    assert "er/" not in tree
+
+
+def test_gotchas_show_at_most_two_per_file(knowledge: Knowledge) -> None:
+    gotchas = section(knowledge.overview, "Gotchas")
+    assert "- `src/web/cart.ts`\n  - Prices are in cents.\n  - Never trust" in gotchas
+    assert "Never trust the client total." in gotchas
+    assert "Third gotcha" not in gotchas
+
+
+def test_freshness_counts_stale_documents(knowledge: Knowledge) -> None:
+    fresh = section(knowledge.overview, "Freshness")
+    assert (
+        "1 of 4 file documents match the working tree (1 by blob id, 0 by commit); "
+        "3 stale (3 for files that no longer exist)"
+    ) in fresh
+    assert (
+        "Stale, most important first: "
+        "`src/pay/stripe.ts`, `src/admin/page.ts`, `src/lib/deep/er/util.ts`"
+    ) in fresh
+
+
+def test_it_ends_with_how_to_ask_for_more_using_the_protocol_names(knowledge: Knowledge) -> None:
+    ask = section(knowledge.overview, "Asking for more")
+    for name in ("overview", "file", "search", "list", "feature"):
+        assert f"`{name}`" in ask
+
+
+def test_guides_are_listed(knowledge: Knowledge) -> None:
+    assert "- `guide.md` — Deploying" in section(knowledge.overview, "Guides and API notes")
+
+
+def test_nothing_is_left_out_when_everything_fits(knowledge: Knowledge) -> None:
+    assert "Left out" not in knowledge.overview
+
+
+@pytest.mark.parametrize("budget", [300, 1_000, 2_000, 4_000, 32_000])
+def test_the_overview_fits_its_byte_budget(repo: Path, budget: int) -> None:
+    k = repo / "knowledge"
+    for i in range(300):
+        write(
+            k,
+            f"gen{i:03d}.md",
+            f"filePath: src/gen/é{i:03d}.ts\nimportance: medium\nfeature: f{i % 7}\n"
+            f"userFlows:\n  - Flow ünïcode {i}",
+            "## Purpose\nGenerated — ünïcode text.\n## Gotchas\n- Watch out.\n",
+        )
+    text = load_knowledge(k, repo, overview_budget=budget).overview
+    assert len(text.encode("utf-8")) <= budget
+    if budget >= 2_000:
+        assert "_Left out to fit" in text
+        assert "## Asking for more" in text
+
+
+def test_a_cut_tree_keeps_every_top_level_folder_before_going_deeper(repo: Path) -> None:
+    k = repo / "knowledge"
+    for top in "abcdefgh":
+        for sub in range(12):
+            write(k, f"{top}{sub}.md", f"filePath: {top}dir/sub{sub:02d}/x.ts")
+    text = load_knowledge(k, repo, overview_budget=3_000).overview
+    tree = section(text, "Layout")
+    assert all(f"- {top}dir/ (12 files)" in tree for top in "abcdefgh")
+    assert "  - sub11/ (1 file)" not in tree
+    assert "layout entries" in text
+
+
+def test_a_large_budget_leaves_nothing_out_of_a_large_folder(repo: Path) -> None:
+    k = repo / "knowledge"
+    for i in range(50):
+        write(k, f"gen{i:03d}.md", f"filePath: src/gen/{i:03d}.ts")
+    text = load_knowledge(k, repo, overview_budget=200_000).overview
+    assert "_Left out" not in text
+    assert "`src/gen/049.ts`" in text
+
+
+def test_the_same_input_in_any_order_gives_the_same_text(knowledge: Knowledge) -> None:
+    served, free = knowledge.served_documents(), knowledge.free_documents()
+    data = OverviewInput("shop", "abc", README, served, free, knowledge.features(), "v1", 0)
+    shuffled = dataclasses.replace(
+        data, files=tuple(reversed(served)), features=build_features(reversed(served))
+    )
+    assert build_overview(data) == build_overview(shuffled)
+    assert "Revision `abc`" in build_overview(data)
+
+
+def test_the_revision_is_the_git_head(repo: Path) -> None:
+    env = {
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@e",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@e",
+        "PATH": "/usr/bin:/bin",
+    }
+    subprocess.run(["git", "-C", str(repo), "init", "-q"], check=True, env=env)
+    subprocess.run(["git", "-C", str(repo), "add", "-A"], check=True, env=env)
+    subprocess.run(["git", "-C", str(repo), "commit", "-q", "-m", "x"], check=True, env=env)
+    head = subprocess.run(
+        ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert f"Revision `{head[:12]}`" in load_knowledge(repo / "knowledge", repo).overview
+
+
+def test_first_paragraph_skips_front_matter_headings_and_code() -> None:
+    text = "---\na: b\n---\n# T\n```\ncode\n```\n<img>\nFirst line\nsecond line\n\nNext.\n"
+    assert first_paragraph(text) == "First line second line"
+
+
+def test_the_real_seeds_make_an_overview(tmp_path: Path) -> None:
+    folder = tmp_path / "knowledge"
+    folder.mkdir()
+    for seed in SEEDS.iterdir():
+        (folder / seed.name).write_bytes(seed.read_bytes())
+    text = load_knowledge(folder, tmp_path).overview
+    assert "- **livekit-integration** (1 file); services `src/server/api/livekit.ts`" in text
+    assert "From `003_da99b4c0c1254561.txt`: Generates a LiveKit JWT token" in text
