@@ -1,4 +1,4 @@
-"""The server-API side of LiveKit: join tokens and the room service.
+"""The server-API side of LiveKit: join tokens, the room service, webhook signatures.
 
 The only module that imports `livekit.api`. It turns the SDK's failures into our two
 errors: `LiveKitUnavailable` when the server cannot be reached (HTTP 503 upstream) and
@@ -62,6 +62,22 @@ def participant_token(
     settings: LiveKitSettings, room: str, identity: str, name: str, ttl: timedelta
 ) -> str:
     """A user's token: this room only; join, publish, subscribe, publish data. Never hidden."""
+    return join_token(settings, room, identity, name, ttl)
+
+
+def join_token(
+    settings: LiveKitSettings,
+    room: str,
+    identity: str,
+    name: str,
+    ttl: timedelta,
+    metadata: str = "",
+) -> str:
+    """`participant_token` with the participant's metadata, as `POST /token` hands out.
+
+    No admin, create, list, record or hidden grant: the holder can join this one room and
+    nothing else, and is never mistaken for the bot (DESIGN.md, fact 4).
+    """
     grants = api.VideoGrants(
         room_join=True,
         room=room,
@@ -69,14 +85,16 @@ def participant_token(
         can_subscribe=True,
         can_publish_data=True,
     )
-    return (
+    token = (
         api.AccessToken(settings.api_key, settings.api_secret)
         .with_identity(identity)
         .with_name(name)
         .with_grants(grants)
         .with_ttl(ttl)
-        .to_jwt()
     )
+    if metadata:
+        token = token.with_metadata(metadata)
+    return token.to_jwt()
 
 
 def room_metadata(bot_identity: str, repo: str) -> dict[str, Any]:
@@ -135,6 +153,9 @@ class Admin:
             for r in response.rooms
         ]
 
+    async def room_exists(self, name: str) -> bool:
+        return bool(await self.list_rooms([name]))
+
     async def _call(self, awaitable: Any) -> Any:
         try:
             return await awaitable
@@ -152,3 +173,39 @@ def _parse_metadata(text: str) -> dict[str, Any]:
     except json.JSONDecodeError:
         return {}
     return data if isinstance(data, dict) else {}
+
+
+@dataclass(frozen=True)
+class WebhookNotice:
+    """What we use of one LiveKit webhook event."""
+
+    event: str
+    room: str
+    room_metadata: dict[str, Any]
+    participant_identity: str
+    participant_is_agent: bool
+
+
+def verify_webhook(
+    settings: LiveKitSettings, body: bytes, authorization: str
+) -> WebhookNotice | None:
+    """The event if LiveKit signed it with our key (a JWT over the body's SHA-256), else None.
+
+    LiveKit sends the JWT bare in `Authorization`; a `Bearer ` prefix is tolerated. Any
+    failure (bad signature, other key, hash mismatch, expired, not UTF-8) is a refusal:
+    the caller answers 401 without saying more.
+    """
+    token = authorization.removeprefix("Bearer ").strip()
+    receiver = api.WebhookReceiver(api.TokenVerifier(settings.api_key, settings.api_secret))
+    try:
+        event = receiver.receive(body.decode("utf-8"), token)
+    except Exception:  # the SDK raises bare Exception for a hash mismatch
+        return None
+    participant = event.participant
+    return WebhookNotice(
+        event=event.event,
+        room=event.room.name,
+        room_metadata=_parse_metadata(event.room.metadata),
+        participant_identity=participant.identity,
+        participant_is_agent=participant.kind == api.ParticipantInfo.Kind.AGENT,
+    )

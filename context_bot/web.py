@@ -1,146 +1,273 @@
-"""The HTTP endpoint: join tokens that also send the bot in, and a health check.
+"""The HTTP endpoint: join tokens that send the bot in, LiveKit's webhooks, health, spec.
 
-The only module that imports `aiohttp.web`. `create_app(...)` builds the application from
-its collaborators (no module globals), so tests hand it fakes of our own seams or real ones.
+The only module that imports `aiohttp.web`. `create_app(TokenService)` builds the
+application from its collaborators (no module globals). The rules live in pure modules:
+`tokens` (what a request may say, room naming), `tenants` (who is asking), `ownership`
+(which tenant owns a room), `ratelimit`, `openapi`; LiveKit calls go through `admin`.
 
-Every error is a JSON body `{"error": {"code": "...", "message": "..."}}` with a stable
-code; messages name what to fix and never carry a secret.
+Routes: `POST /token`, `POST /webhook`, `GET /healthz`, `GET /readyz`, `GET /openapi.json`.
+Every error is `{"error": {"code": "...", "message": "..."}}` with a stable code (the list
+is in `openapi.py` and the README); messages name what to fix and never carry a secret.
+Middlewares, outermost first: CORS (so browsers can read errors too), then errors.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import math
 import re
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 import structlog
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 
-from context_bot.admin import Admin, participant_token, room_metadata
+from context_bot.admin import (
+    Admin,
+    RoomInfo,
+    WebhookNotice,
+    join_token,
+    room_metadata,
+    verify_webhook,
+)
 from context_bot.config import Settings
 from context_bot.errors import ConfigError, LiveKitFailure, LiveKitUnavailable
+from context_bot.openapi import build_spec
+from context_bot.ownership import InMemoryOwnershipStore, OwnershipStore, RoomOwnership
+from context_bot.ratelimit import RateLimiter
+from context_bot.readiness import Readiness
 from context_bot.rooms import RoomManager
+from context_bot.tasks import spawn
+from context_bot.tenants import Authenticator, Tenant
+from context_bot.tokens import ApiError, TokenRequest, parse_token_request
 
 log = structlog.get_logger(__name__)
 
 MAX_BODY_BYTES = 16 * 1024
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.:@=+\-]{1,128}$")
-"""Room names and identities: what LiveKit accepts and what survives a URL unescaped."""
-MAX_DISPLAY_NAME = 128
+"""`POST /token` bodies; a request is a handful of short fields."""
+MAX_WEBHOOK_BYTES = 128 * 1024
+"""`POST /webhook` bodies: an event carries the room's metadata, up to LiveKit's 64 KB."""
+CORS_MAX_AGE_S = 600
+CORS_ALLOW_HEADERS = "Content-Type, Authorization, X-API-Key"
+HttpError = ApiError  # the name the rest of this module speaks
+
+
+def _knowledge_unknown() -> bool:
+    return False
 
 
 @dataclass(frozen=True)
 class TokenService:
-    """What `/token` needs: settings, the room service, and the bot's rooms."""
+    """What the endpoint needs from the process: settings, LiveKit, the bot's rooms."""
 
     settings: Settings
     admin: Admin | None
     rooms: RoomManager | None
+    knowledge_loaded: Callable[[], bool] = _knowledge_unknown
+    """For `/readyz`; the default says "not loaded" until the app says otherwise."""
+    ownership: OwnershipStore = field(default_factory=InMemoryOwnershipStore)
+    """Room owners in authenticated mode; share one store between instances (issue 8)."""
+
+
+@dataclass
+class WebState:
+    """Per-app state built from the settings once, at `create_app`."""
+
+    auth: Authenticator
+    ownership: RoomOwnership
+    limiter: RateLimiter | None
+    repos: tuple[str, ...]
+    onboarding: re.Pattern[str] | None
+    readiness: Readiness
+    spec: dict[str, Any]
+    tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
 
 SERVICE = web.AppKey("service", TokenService)
+STATE = web.AppKey("state", WebState)
 
 
-class HttpError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
-
-
-def error_response(status: int, code: str, message: str) -> web.Response:
-    return web.json_response({"error": {"code": code, "message": message}}, status=status)
+def error_response(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> web.Response:
+    body = {"error": {"code": code, "message": message}}
+    return web.json_response(body, status=status, headers=headers)
 
 
 @web.middleware
-async def errors_middleware(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-) -> web.StreamResponse:
+async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
-    except HttpError as exc:
+    except ApiError as exc:
         log.info("http_refused", path=request.path, status=exc.status, code=exc.code)
-        return error_response(exc.status, exc.code, exc.message)
+        return error_response(exc.status, exc.code, exc.message, exc.headers)
     except web.HTTPRequestEntityTooLarge:
-        return error_response(413, "body_too_large", f"body over {MAX_BODY_BYTES} bytes")
+        return error_response(413, "body_too_large", f"body over {_limit_of(request)} bytes")
     except web.HTTPException as exc:
-        if exc.status >= 400:
-            return error_response(exc.status, "http_error", exc.reason)
-        raise
+        if exc.status < 400:
+            raise
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status, "http_error")
+        allow = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+        return error_response(exc.status, code, exc.reason, allow)
     except Exception:
         log.exception("http_crashed", path=request.path)
         return error_response(500, "internal_error", "the server failed; it has been logged")
+
+
+def _limit_of(request: web.Request) -> int:
+    return MAX_BODY_BYTES if request.path == "/token" else MAX_WEBHOOK_BYTES
+
+
+def cors_middleware(origins: tuple[str, ...]) -> Middleware:
+    """Browsers from `origins` may call us: preflights answered, errors readable."""
+
+    def allowed(origin: str | None) -> bool:
+        return origin is not None and ("*" in origins or origin in origins)
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        origin = request.headers.get("Origin")
+        preflight = (
+            request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers
+        )
+        if preflight and origin is not None:
+            if not allowed(origin):
+                return error_response(403, "cors_origin_denied", "this origin may not call here")
+            response: web.StreamResponse = web.Response(status=204)
+            response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+            response.headers["Access-Control-Allow-Headers"] = CORS_ALLOW_HEADERS
+            response.headers["Access-Control-Max-Age"] = str(CORS_MAX_AGE_S)
+        else:
+            response = await handler(request)
+        if allowed(origin):
+            response.headers["Access-Control-Allow-Origin"] = "*" if "*" in origins else str(origin)
+            response.headers["Access-Control-Expose-Headers"] = "Retry-After"
+            response.headers.add("Vary", "Origin")
+        return response
+
+    return middleware
 
 
 async def _json_body(request: web.Request) -> dict[str, Any]:
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
         raise HttpError(413, "body_too_large", f"body over {MAX_BODY_BYTES} bytes")
     raw = await request.read()
+    if len(raw) > MAX_BODY_BYTES:
+        raise HttpError(413, "body_too_large", f"body over {MAX_BODY_BYTES} bytes")
     try:
         data = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
         raise HttpError(400, "bad_json", "body must be a JSON object") from None
     if not isinstance(data, dict):
         raise HttpError(400, "bad_json", "body must be a JSON object")
     return data
 
 
-def _field(data: dict[str, Any], name: str, pattern: re.Pattern[str] | None) -> str:
-    value = data.get(name)
-    if value is None or value == "":
-        raise HttpError(400, "missing_field", f"`{name}` is required and must not be empty")
-    if not isinstance(value, str):
-        raise HttpError(400, "invalid_field", f"`{name}` must be a string")
-    if pattern is not None and not pattern.fullmatch(value):
+def _rate_limit(request: web.Request, state: WebState) -> None:
+    if state.limiter is None:
+        return
+    decision = state.limiter.check(request.remote or "unknown")
+    if not decision.allowed:
+        wait = max(1, math.ceil(decision.retry_after_s))
         raise HttpError(
-            400, "invalid_field", f"`{name}` must be 1-128 of A-Z a-z 0-9 _ . : @ = + -"
+            429, "rate_limited", f"too many requests; retry in {wait}s", {"Retry-After": str(wait)}
         )
-    if pattern is None and (len(value) > MAX_DISPLAY_NAME or not value.isprintable()):
-        raise HttpError(
-            400, "invalid_field", f"`{name}` must be printable and at most {MAX_DISPLAY_NAME}"
-        )
-    return value
 
 
 async def post_token(request: web.Request) -> web.Response:
-    """Create the room if missing, send the bot in, and hand out a join token."""
-    service = request.app[SERVICE]
-    data = await _json_body(request)
-    room_name = _field(data, "room_name", NAME_PATTERN)
-    identity = _field(data, "participant_identity", NAME_PATTERN)
-    display_name = _field(data, "participant_name", None)
+    """Create the room if missing (owned by the caller), send the bot in, hand out a token."""
+    service, state = request.app[SERVICE], request.app[STATE]
+    _rate_limit(request, state)
+    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+        raise HttpError(413, "body_too_large", f"body over {MAX_BODY_BYTES} bytes")
+    tenant = state.auth.authenticate(
+        request.headers.get("Authorization"), request.headers.get("X-API-Key")
+    )
+    asked = parse_token_request(await _json_body(request), state.repos)
     if service.admin is None or service.rooms is None:
         raise HttpError(500, "livekit_not_configured", _not_configured(service.settings))
     settings = service.settings
-    try:
-        metadata = room_metadata(settings.bot_identity, settings.repo.resolve().name)
-        await service.admin.ensure_room(
-            room_name,
+    with structlog.contextvars.bound_contextvars(room=asked.room_name):
+        await _ensure_room(service.admin, state, settings, asked, tenant)
+        try:
+            await service.rooms.join(asked.room_name)
+        except Exception as exc:
+            log.warning("bot_join_failed", error=exc.__class__.__name__)
+            raise HttpError(
+                503, "bot_join_failed", "the bot could not join the room; retry shortly"
+            ) from None
+        livekit = settings.livekit
+        try:
+            token = join_token(
+                livekit,
+                asked.room_name,
+                asked.participant_identity,
+                asked.participant_name,
+                timedelta(seconds=settings.token_ttl_s),
+                asked.participant_metadata,
+            )
+        except Exception as exc:
+            log.error("token_failed", error=exc.__class__.__name__)
+            raise HttpError(500, "token_error", "the join token could not be made") from None
+        log.info(
+            "token_issued",
+            participant=asked.participant_identity,
+            tenant=tenant.id if tenant else None,
+            named_by=asked.room_named_by,
+        )
+    return web.json_response(
+        {
+            "token": token,
+            "room_name": asked.room_name,
+            "participant_identity": asked.participant_identity,
+            "livekit_url": livekit.url,
+            "server_url": livekit.url,
+            "participant_token": token,
+            "bot_identity": settings.bot_identity,
+        }
+    )
+
+
+async def _ensure_room(
+    admin: Admin, state: WebState, settings: Settings, asked: TokenRequest, tenant: Tenant | None
+) -> None:
+    """The room exists afterwards and, in authenticated mode, belongs to `tenant`."""
+    metadata = room_metadata(settings.bot_identity, asked.repo)
+    if asked.session_id is not None:
+        metadata["context_bot"]["session_id"] = asked.session_id
+    if tenant is not None:
+        metadata["auth_id"] = tenant.id
+
+    async def create() -> str | None:
+        info: RoomInfo = await admin.ensure_room(
+            asked.room_name,
             metadata,
             departure_timeout_s=settings.departure_timeout_s,
             empty_timeout_s=settings.empty_timeout_s,
         )
-        await service.rooms.join(room_name)
+        owner = info.metadata.get("auth_id")
+        return owner if isinstance(owner, str) else None
+
+    try:
+        if tenant is None:
+            await create()
+            return
+        verdict = await state.ownership.settle(asked.room_name, tenant.id, create)
     except LiveKitUnavailable as exc:
         raise HttpError(503, "livekit_unavailable", str(exc)) from None
     except LiveKitFailure as exc:
         raise HttpError(500, "livekit_error", str(exc)) from None
-    livekit = settings.livekit
-    token = participant_token(
-        livekit, room_name, identity, display_name, timedelta(seconds=settings.token_ttl_s)
-    )
-    log.info("token_issued", room=room_name, participant=identity)
-    return web.json_response(
-        {
-            "token": token,
-            "room_name": room_name,
-            "participant_identity": identity,
-            "livekit_url": livekit.url,
-            "bot_identity": settings.bot_identity,
-        }
-    )
+    if verdict.granted:
+        return
+    if verdict.owner is None:
+        raise HttpError(
+            403, "room_unowned", "this room has no owner on record; choose another room name"
+        )
+    raise HttpError(403, "room_owned_by_other_tenant", "this room belongs to another tenant")
 
 
 def _not_configured(settings: Settings) -> str:
@@ -151,15 +278,103 @@ def _not_configured(settings: Settings) -> str:
     return "LiveKit is not configured"
 
 
+async def post_webhook(request: web.Request) -> web.Response:
+    """LiveKit's events: onboarding rooms get the bot on `room_started`; finished ones are
+    forgotten. Answers fast; joins run as owned background tasks."""
+    service, state = request.app[SERVICE], request.app[STATE]
+    authorization = request.headers.get("Authorization", "")
+    raw = await request.read()
+    if service.admin is None:
+        raise HttpError(500, "livekit_not_configured", _not_configured(service.settings))
+    if not authorization.strip():
+        raise HttpError(401, "webhook_unsigned", "webhooks must carry LiveKit's Authorization")
+    notice = verify_webhook(service.settings.livekit, raw, authorization)
+    if notice is None:
+        log.warning("webhook_rejected", remote=request.remote)
+        raise HttpError(401, "webhook_invalid", "the webhook's signature does not verify")
+    log.info("webhook_received", webhook_event=notice.event, room=notice.room)
+    rooms, bot = service.rooms, service.settings.bot_identity
+    if notice.event == "room_started" and rooms is not None and _is_onboarding(notice, state):
+        spawn(_join_from_webhook(rooms, notice.room), f"webhook_join:{notice.room}", state.tasks)
+    elif notice.event == "room_finished":
+        owner = notice.room_metadata.get("auth_id")
+        if isinstance(owner, str):
+            await state.ownership.forget(notice.room, owner)
+        session = rooms.session(notice.room) if rooms is not None else None
+        if session is not None:
+            spawn(session.aclose(), f"webhook_leave:{notice.room}", state.tasks)
+        log.info("room_forgotten", room=notice.room, owner=owner)
+    elif notice.event == "participant_joined" and notice.participant_identity == bot:
+        log.debug("webhook_ignored", room=notice.room, reason="bot_itself")
+    return web.json_response({"received": notice.event})
+
+
+def _is_onboarding(notice: WebhookNotice, state: WebState) -> bool:
+    """Rooms this service created (our metadata key), or matching the operator's pattern."""
+    if "context_bot" in notice.room_metadata:
+        return True
+    return state.onboarding is not None and state.onboarding.fullmatch(notice.room) is not None
+
+
+async def _join_from_webhook(rooms: RoomManager, room: str) -> None:
+    try:
+        await rooms.join(room)
+    except Exception as exc:
+        log.warning("webhook_join_failed", room=room, error=exc.__class__.__name__)
+        return
+    log.info("bot_sent_by_webhook", room=room)
+
+
 async def get_healthz(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     rooms = service.rooms.active_rooms if service.rooms else []
     return web.json_response({"status": "ok", "active_rooms": len(rooms)})
 
 
+async def get_readyz(request: web.Request) -> web.Response:
+    answer = await request.app[STATE].readiness.check()
+    return web.json_response(answer, status=200 if answer["status"] == "ready" else 503)
+
+
+async def get_openapi(request: web.Request) -> web.Response:
+    return web.json_response(request.app[STATE].spec)
+
+
+async def _background_tasks(app: web.Application) -> AsyncIterator[None]:
+    yield
+    tasks = app[STATE].tasks
+    for task in list(tasks):
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
 def create_app(service: TokenService) -> web.Application:
-    app = web.Application(middlewares=[errors_middleware], client_max_size=MAX_BODY_BYTES)
+    """The aiohttp app; raises `ConfigError` for settings that cannot work together."""
+    settings, admin = service.settings, service.admin
+    repos = (settings.repo.resolve().name,)
+    per_s = settings.rate_limit_per_min / 60
+    state = WebState(
+        auth=Authenticator.from_settings(settings),
+        ownership=RoomOwnership(service.ownership),
+        limiter=RateLimiter(per_s, settings.rate_limit_burst) if per_s > 0 else None,
+        repos=repos,
+        onboarding=re.compile(settings.onboarding_pattern) if settings.onboarding_pattern else None,
+        readiness=Readiness(
+            (lambda: admin.list_rooms(["readyz-probe"])) if admin is not None else None,
+            service.knowledge_loaded,
+        ),
+        spec=build_spec(list(repos), auth_required=settings.auth_required),
+    )
+    app = web.Application(
+        middlewares=[cors_middleware(settings.cors_origins), errors_middleware],
+        client_max_size=MAX_WEBHOOK_BYTES,
+    )
     app[SERVICE] = service
+    app[STATE] = state
+    app.cleanup_ctx.append(_background_tasks)
     app.router.add_post("/token", post_token)
+    app.router.add_post("/webhook", post_webhook)
     app.router.add_get("/healthz", get_healthz)
+    app.router.add_get("/readyz", get_readyz)
+    app.router.add_get("/openapi.json", get_openapi)
     return app
