@@ -23,6 +23,8 @@ from context_bot.files import RepoFiles
 from context_bot.handlers import Handlers
 from context_bot.knowledge import Knowledge, load_knowledge
 from context_bot.rooms import BotIdentity, RoomManager
+from context_bot.tasks import spawn
+from context_bot.watch import watch_knowledge
 from context_bot.web import TokenService, create_app
 
 log = structlog.get_logger(__name__)
@@ -31,6 +33,8 @@ HANDLED_SIGNALS = (
     signal.SIGINT,  # Ctrl+C in a terminal
     signal.SIGTERM,  # what systemd, Procfile runners and `kill` send
 )
+DRAIN_TIMEOUT_S = 5.0
+"""How long requests in flight get to finish at shutdown before they are cut."""
 SHUTDOWN_TIMEOUT_S = 10.0
 
 
@@ -47,25 +51,32 @@ class ContextBotApp:
         self.rooms: RoomManager | None = None
         self.knowledge: Knowledge | None = None
         self.port: int | None = None
+        self._watcher: asyncio.Task[None] | None = None
 
     # -- phases -------------------------------------------------------------------------
 
     async def startup(self) -> None:
         settings = self.settings
         started = time.monotonic()
-        self.knowledge = await asyncio.to_thread(
-            load_knowledge, settings.knowledge_path, settings.repo
-        )
-        for diagnostic in self.knowledge.diagnostics:
-            log.warning("knowledge_diagnostic", **diagnostic.to_wire())
+        self.knowledge = await asyncio.to_thread(self._load_knowledge)
         files = RepoFiles(settings.repo, max_bytes=settings.max_file_bytes)
         handlers = Handlers(self._current_knowledge, files)
         livekit = settings.require_livekit()
         self.admin = Admin(livekit)
         self.rooms = RoomManager(
-            livekit, BotIdentity(settings.bot_identity, settings.bot_name), handlers
+            livekit,
+            BotIdentity(settings.bot_identity, settings.bot_name),
+            handlers,
+            room_exists=self.admin.room_exists,
         )
-        app = create_app(TokenService(settings, self.admin, self.rooms))
+        app = create_app(
+            TokenService(
+                settings,
+                self.admin,
+                self.rooms,
+                knowledge_loaded=lambda: self.knowledge is not None,
+            )
+        )
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, settings.host, settings.port)
@@ -77,6 +88,16 @@ class ContextBotApp:
                 "set PORT or --port to a free port"
             ) from None
         self.port = _bound_port(self._runner, settings.port)
+        if settings.watch:
+            self._watcher = spawn(
+                watch_knowledge(
+                    [settings.knowledge_path, settings.repo],
+                    self._current_knowledge,
+                    self._load_knowledge,
+                    self._knowledge_changed,
+                ),
+                "knowledge_watcher",
+            )
         if self._handle_signals:
             loop = asyncio.get_running_loop()
             for sig in HANDLED_SIGNALS:
@@ -99,17 +120,25 @@ class ContextBotApp:
             loop = asyncio.get_running_loop()
             for sig in HANDLED_SIGNALS:
                 loop.remove_signal_handler(sig)
-        rooms_left = 0
+        rooms_left = cut_short = 0
+        if self._watcher is not None:
+            self._watcher.cancel()
         if self._runner is not None:
             await self._runner.cleanup()
         if self.rooms is not None:
+            cut_short = await self.rooms.drain(DRAIN_TIMEOUT_S)
             try:
                 rooms_left = await asyncio.wait_for(self.rooms.aclose(), SHUTDOWN_TIMEOUT_S)
             except TimeoutError:
                 log.warning("rooms_close_timed_out", timeout_s=SHUTDOWN_TIMEOUT_S)
         if self.admin is not None:
             await self.admin.aclose()
-        log.info("stopped", rooms_left=rooms_left, seconds=round(time.monotonic() - started, 3))
+        log.info(
+            "stopped",
+            rooms_left=rooms_left,
+            requests_cut_short=cut_short,
+            seconds=round(time.monotonic() - started, 3),
+        )
 
     async def serve(self) -> None:
         try:
@@ -128,6 +157,22 @@ class ContextBotApp:
             os._exit(1)
         log.info("stopping", signal=signal.Signals(sig).name)
         self._stop.set()
+
+    def _load_knowledge(self) -> Knowledge:
+        knowledge = load_knowledge(self.settings.knowledge_path, self.settings.repo)
+        for diagnostic in knowledge.diagnostics:
+            log.warning("knowledge_diagnostic", **diagnostic.to_wire())
+        return knowledge
+
+    async def _knowledge_changed(self, fresh: Knowledge, change: dict[str, object]) -> None:
+        self.knowledge = fresh
+        log.info(
+            "knowledge_reloaded",
+            knowledge_version=fresh.version,
+            **{key: len(change[key]) for key in ("added", "changed", "removed")},  # type: ignore[arg-type]
+        )
+        if self.rooms is not None:
+            await self.rooms.knowledge_changed(change)
 
     def _current_knowledge(self) -> Knowledge:
         assert self.knowledge is not None, "startup() loads knowledge before serving"

@@ -3,7 +3,7 @@
     client = ContextClient(room)          # right after `await room.connect(...)`
     overview = await client.overview()
     source = await client.file("context_bot/rooms.py")
-    print(source.knowledge, source.content)
+    hits = await client.search("token endpoint")
 
 Creating the client asks for the overview at once (the server would tell the bot about us
 only on its next 3-second tick; asking is immediate: DESIGN.md, facts 2 and 3). A pushed
@@ -13,7 +13,8 @@ Messages from the bot are recognised by topic and by their sender: the bot is hi
 its streams arrive with a blank sender identity (fact 4), and the token endpoint never
 gives anyone else the hidden grant. A request whose answer does not come within
 `attempt_timeout` is sent again with the same id (a request can vanish while the bot
-reconnects: fact 8), until `timeout` runs out.
+reconnects: fact 8), and a rate-limited one after the wait the bot asks for, until
+`timeout` runs out.
 
 Imports only `livekit` and our standard-library-only protocol modules; works with
 `livekit>=1.1.21` (the version `livekit-agents` pins).
@@ -24,12 +25,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from livekit import rtc
 
-from context_bot.errors import BadRequest, ContextBotError, RequestError, error_from_wire
+from context_bot.errors import (
+    BadRequest,
+    ContextBotError,
+    RateLimited,
+    RequestError,
+    error_from_wire,
+)
 from context_bot.protocol import (
     DEFAULT_BOT_IDENTITY,
     ID_ATTRIBUTE,
@@ -43,7 +51,14 @@ from context_bot.protocol import (
     encode_request,
 )
 
-__all__ = ["ContextClient", "ContextTimeout", "FileResult", "RequestError"]
+__all__ = [
+    "ContextClient",
+    "ContextTimeout",
+    "FileResult",
+    "KnowledgeUpdate",
+    "RequestError",
+    "SearchHit",
+]
 
 DEFAULT_TIMEOUT_S = 15.0
 DEFAULT_ATTEMPT_TIMEOUT_S = 3.0
@@ -67,7 +82,28 @@ class FileResult:
     size: int | None
     sha: str | None
     content_error: RequestError | None
-    raw: dict[str, Any]
+    raw: dict[str, Any] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    path: str
+    kind: str
+    """"file" for a file's knowledge document, "doc" for a free document."""
+    feature: str | None
+    score: float
+    snippet: str
+
+
+@dataclass(frozen=True)
+class KnowledgeUpdate:
+    """The bot's knowledge changed: what to refresh."""
+
+    knowledge_version: str
+    previous_version: str | None
+    changed: list[str]
+    added: list[str]
+    removed: list[str]
 
 
 class ContextClient:
@@ -90,11 +126,14 @@ class ContextClient:
         self._tasks: set[asyncio.Task[None]] = set()
         self._overview: dict[str, Any] | None = None
         self._overview_arrived = asyncio.Event()
+        self._subscribers: list[asyncio.Queue[KnowledgeUpdate]] = []
         self._prefetch: asyncio.Task[None] | None = None
         room.register_text_stream_handler(TOPIC_RESPONSE, self._on_response)
         room.register_text_stream_handler(TOPIC_PUSH, self._on_push)
         if prefetch:
             self._prefetch = self._start_prefetch()
+
+    # -- the questions ------------------------------------------------------------------
 
     async def overview(self) -> str:
         """The repository overview: the one pushed or prefetched, else asked for now."""
@@ -116,56 +155,115 @@ class ContextClient:
     def knowledge_version(self) -> str | None:
         return None if self._overview is None else str(self._overview["knowledge_version"])
 
-    async def file(self, path: str, *, lines: tuple[int, int] | None = None) -> FileResult:
+    async def file(
+        self,
+        path: str,
+        *,
+        lines: tuple[int, int] | None = None,
+        knowledge: bool = True,
+        content: bool = True,
+    ) -> FileResult:
         """A file's knowledge document and contents (or lines `first..last`, 1-based)."""
-        params: dict[str, Any] = {"path": path}
+        params: dict[str, Any] = {"path": path, "knowledge": knowledge, "content": content}
         if lines is not None:
             params["lines"] = list(lines)
         result = await self.request("file", params)
-        knowledge = result.get("knowledge") or None
-        content = result.get("content") or None
+        document = result.get("knowledge") or None
+        body = result.get("content") or None
         error = result.get("content_error")
         return FileResult(
             path=str(result.get("path", path)),
-            knowledge=None if knowledge is None else str(knowledge["text"]),
-            content=None if content is None else str(content["text"]),
-            stale=bool(knowledge and knowledge.get("stale")),
-            size=None if content is None else int(content["size"]),
-            sha=None if content is None else str(content["sha"]),
+            knowledge=None if document is None else str(document["text"]),
+            content=None if body is None else str(body["text"]),
+            stale=bool(document and document.get("stale")),
+            size=None if body is None else int(body["size"]),
+            sha=None if body is None else str(body["sha"]),
             content_error=_error(error),
             raw=result,
         )
 
-    async def request(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Send one request and wait for its answer; raises the bot's error as a typed one."""
-        request = Request(id=uuid.uuid4().hex, method=method, params=params or {})
-        body = encode_request(request)
-        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._pending[request.id] = future
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.timeout
+    async def search(self, query: str, *, limit: int = 10) -> list[SearchHit]:
+        """Ranked knowledge documents matching `query`, best first."""
+        result = await self.request("search", {"query": query, "limit": limit})
+        return [
+            SearchHit(
+                path=str(hit["path"]),
+                kind=str(hit.get("kind", "file")),
+                feature=hit.get("feature"),
+                score=float(hit.get("score", 0.0)),
+                snippet=str(hit.get("snippet", "")),
+            )
+            for hit in result.get("hits", [])
+        ]
+
+    async def list(self, prefix: str = "", *, depth: int = 2, limit: int = 200) -> dict[str, Any]:
+        """Documented files and folders under `prefix` (`entries`, `truncated`, `total`)."""
+        return await self.request("list", {"prefix": prefix, "depth": depth, "limit": limit})
+
+    async def feature(self, name: str | None = None) -> dict[str, Any]:
+        """One feature's files, entry points, services and user flows; all without a name."""
+        return await self.request("feature", {} if name is None else {"name": name})
+
+    async def updates(self) -> AsyncIterator[KnowledgeUpdate]:
+        """Every knowledge change from now on, as the bot announces it."""
+        queue: asyncio.Queue[KnowledgeUpdate] = asyncio.Queue()
+        self._subscribers.append(queue)
         try:
             while True:
+                yield await queue.get()
+        finally:
+            self._subscribers.remove(queue)
+
+    # -- the wire -----------------------------------------------------------------------
+
+    async def request(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Send one request and wait for its answer; raises the bot's error as a typed one."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout
+        while True:
+            request = Request(id=uuid.uuid4().hex, method=method, params=params or {})
+            future: asyncio.Future[dict[str, Any]] = loop.create_future()
+            self._pending[request.id] = future
+            try:
+                return await self._attempts(request, encode_request(request), future, deadline)
+            except RateLimited as exc:
+                retry_after_ms = exc.details.get("retry_after_ms", 100)
+                wait_s = float(retry_after_ms) / 1000 if isinstance(retry_after_ms, int) else 0.1
+                if loop.time() + wait_s >= deadline:
+                    raise
+            finally:
+                self._pending.pop(request.id, None)
+                future.cancel()
+            await asyncio.sleep(wait_s)
+
+    async def _attempts(
+        self,
+        request: Request,
+        body: str,
+        future: asyncio.Future[dict[str, Any]],
+        deadline: float,
+    ) -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        while True:
+            # A send fails while the room reconnects: wait this attempt out, then resend.
+            with contextlib.suppress(rtc.StreamError):
                 await self._room.local_participant.send_text(
                     body,
                     topic=TOPIC_REQUEST,
                     destination_identities=[self.bot_identity],
-                    attributes={ID_ATTRIBUTE: request.id, METHOD_ATTRIBUTE: method},
+                    attributes={ID_ATTRIBUTE: request.id, METHOD_ATTRIBUTE: request.method},
                 )
-                left = deadline - loop.time()
-                try:
-                    return await asyncio.wait_for(
-                        asyncio.shield(future), min(self.attempt_timeout, max(left, 0))
-                    )
-                except TimeoutError:
-                    if loop.time() >= deadline:
-                        raise ContextTimeout(
-                            f"no answer to {method!r} from {self.bot_identity!r} "
-                            f"within {self.timeout}s; is the bot in the room?"
-                        ) from None
-        finally:
-            self._pending.pop(request.id, None)
-            future.cancel()
+            left = deadline - loop.time()
+            try:
+                return await asyncio.wait_for(
+                    asyncio.shield(future), min(self.attempt_timeout, max(left, 0))
+                )
+            except TimeoutError:
+                if loop.time() >= deadline:
+                    raise ContextTimeout(
+                        f"no answer to {request.method!r} from {self.bot_identity!r} "
+                        f"within {self.timeout}s; is the bot in the room?"
+                    ) from None
 
     async def aclose(self) -> None:
         self._room.unregister_text_stream_handler(TOPIC_RESPONSE)
@@ -203,10 +301,10 @@ class ContextClient:
         try:
             response = decode_response(await reader.read_all())
         except (BadRequest, rtc.StreamError):
-            return  # not ours to answer; a real answer or the timeout will follow
+            return  # not an answer we can use; a real one or the timeout will follow
         future = self._pending.get(response.id or "")
         if future is None or future.done():
-            return
+            return  # a late duplicate, or an answer to a request we gave up on
         if response.error is not None:
             future.set_exception(response.error)
         else:
@@ -220,6 +318,16 @@ class ContextClient:
             return
         if push.event == "overview" and "text" in push.data:
             self._remember_overview(push.data)
+        elif push.event == "knowledge_changed":
+            update = KnowledgeUpdate(
+                knowledge_version=str(push.data.get("knowledge_version", "")),
+                previous_version=push.data.get("previous_version"),
+                changed=list(push.data.get("changed", [])),
+                added=list(push.data.get("added", [])),
+                removed=list(push.data.get("removed", [])),
+            )
+            for queue in self._subscribers:
+                queue.put_nowait(update)
 
     def _remember_overview(self, data: dict[str, Any]) -> None:
         self._overview = data
@@ -236,4 +344,5 @@ def _consume(task: asyncio.Task[Any]) -> None:
 def _error(wire: Any) -> RequestError | None:
     if not isinstance(wire, dict):
         return None
-    return error_from_wire(int(wire.get("code", 5000)), str(wire.get("message", "")))
+    details = {k: v for k, v in wire.items() if k not in ("code", "message", "name")}
+    return error_from_wire(int(wire.get("code", 5000)), str(wire.get("message", "")), **details)

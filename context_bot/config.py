@@ -9,6 +9,7 @@ Secrets are `repr=False` and never appear in an error message.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +53,8 @@ class Settings:
     """`knowledge.repo` / `CONTEXT_BOT_REPO`: the repository whose files are served."""
     knowledge_dir: Path = Path("knowledge")
     """`knowledge.dir` / `CONTEXT_BOT_KNOWLEDGE_DIR`: documents; relative to the repo."""
+    watch: bool = True
+    """`knowledge.watch` / `CONTEXT_BOT_WATCH`: reload when documents or files change."""
     max_file_bytes: int = 2 * 1024 * 1024
     """`knowledge.max_file_bytes` / `CONTEXT_BOT_MAX_FILE_BYTES`: largest file served."""
     token_ttl_s: int = 3600
@@ -66,6 +69,34 @@ class Settings:
     """`log.level` / `CONTEXT_BOT_LOG_LEVEL`: debug, info, warning or error."""
     log_format: str = "auto"
     """`log.format` / `CONTEXT_BOT_LOG_FORMAT`: auto (console on a TTY, else JSON)."""
+    auth_required: bool = False
+    """`tokens.auth_required` / `CONTEXT_BOT_AUTH_REQUIRED`: refuse `POST /token` without a
+    bearer JWT or an API key, and keep each room to the tenant that created it."""
+    jwt_key: str = field(default="", repr=False)
+    """`tokens.jwt_key` / `CONTEXT_BOT_JWT_KEY`: the auth service's HMAC secret, or its PEM
+    public key for RS256/ES256; empty turns bearer JWTs off."""
+    jwt_algorithm: str = "HS256"
+    """`tokens.jwt_algorithm` / `CONTEXT_BOT_JWT_ALGORITHM`: the one algorithm accepted."""
+    jwt_issuer: str = ""
+    """`tokens.jwt_issuer` / `CONTEXT_BOT_JWT_ISSUER`: the `iss` every bearer JWT must carry."""
+    jwt_audience: str = ""
+    """`tokens.jwt_audience` / `CONTEXT_BOT_JWT_AUDIENCE`: the `aud` every bearer JWT must carry."""
+    api_keys: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    """`tokens.api_keys` / `CONTEXT_BOT_API_KEYS`: tenant → key for `X-API-Key` (YAML mapping,
+    or `tenant=key,tenant2=key2` in the environment)."""
+    cors_origins: tuple[str, ...] = ()
+    """`http.cors_origins` / `CONTEXT_BOT_CORS_ORIGINS`: browser origins allowed to call the
+    endpoint (list, or comma-separated; `*` for any); empty means same-origin only."""
+    rate_limit_per_min: int = 60
+    """`http.rate_limit` / `CONTEXT_BOT_RATE_LIMIT`: `POST /token` requests a minute per
+    client address; 0 turns the limit off."""
+    rate_limit_burst: int = 20
+    """`http.rate_limit_burst` / `CONTEXT_BOT_RATE_LIMIT_BURST`: requests a client may send at
+    once before the per-minute rate applies."""
+    onboarding_pattern: str = ""
+    """`rooms.onboarding_pattern` / `CONTEXT_BOT_ONBOARDING_ROOMS`: a regular expression; a
+    room whose whole name matches gets the bot on LiveKit's `room_started` webhook, besides
+    the rooms this service created. Empty: only those."""
 
     @property
     def knowledge_path(self) -> Path:
@@ -145,8 +176,79 @@ def _choice(options: tuple[str, ...]) -> Callable[[str, Any], str]:
     return parse
 
 
+def _bool(name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, got {value!r}")
+
+
 def _path(name: str, value: Any) -> Path:
     return Path(_text(name, value)).expanduser()
+
+
+JWT_ALGORITHMS = ("HS256", "HS384", "HS512", "RS256", "ES256", "EdDSA")
+TENANT_PATTERN = re.compile(r"[A-Za-z0-9_.:@=+\-]{1,128}")
+MIN_API_KEY_CHARS = 16
+
+
+def _jwt_algorithm(name: str, value: Any) -> str:
+    text = _text(name, value)
+    if text not in JWT_ALGORITHMS:
+        raise ConfigError(f"{name} must be one of {', '.join(JWT_ALGORITHMS)}, got {text!r}")
+    return text
+
+
+def _api_keys(name: str, value: Any) -> tuple[tuple[str, str], ...]:
+    """Tenant → key pairs; messages name tenants, never a key."""
+    if isinstance(value, str):
+        pairs: list[tuple[Any, Any]] = []
+        for item in filter(None, (part.strip() for part in value.split(","))):
+            tenant, sep, key = item.partition("=")
+            if not sep:
+                raise ConfigError(f"{name} must look like tenant=key,tenant2=key2 (value hidden)")
+            pairs.append((tenant.strip(), key.strip()))
+    elif isinstance(value, dict):
+        pairs = list(value.items())
+    else:
+        raise ConfigError(f"{name} must be a mapping of tenant to key (value hidden)")
+    seen: set[str] = set()
+    for tenant, key in pairs:
+        if not isinstance(tenant, str) or not TENANT_PATTERN.fullmatch(tenant):
+            raise ConfigError(f"{name}: tenant names must be 1-128 of A-Z a-z 0-9 _ . : @ = + -")
+        if not isinstance(key, str) or len(key) < MIN_API_KEY_CHARS:
+            raise ConfigError(
+                f"{name}: the key of tenant {tenant!r} must be a string of at least "
+                f"{MIN_API_KEY_CHARS} characters (value hidden)"
+            )
+        if key in seen:
+            raise ConfigError(f"{name}: two tenants share one key; give each its own")
+        seen.add(key)
+    return tuple((str(tenant), str(key)) for tenant, key in pairs)
+
+
+def _origins(name: str, value: Any) -> tuple[str, ...]:
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list):
+        raise ConfigError(f"{name} must be a list of origins or a comma-separated string")
+    origins = tuple(_text(name, item).rstrip("/") for item in items if str(item).strip())
+    for origin in origins:
+        if origin != "*" and not origin.startswith(("http://", "https://")):
+            raise ConfigError(f"{name}: {origin!r} must be `*` or start with http:// or https://")
+    return origins
+
+
+def _regex(name: str, value: Any) -> str:
+    text = _text(name, value)
+    try:
+        re.compile(text)
+    except re.error as exc:
+        raise ConfigError(f"{name} is not a valid regular expression: {exc}") from None
+    return text
 
 
 FIELDS: tuple[Field, ...] = (
@@ -159,6 +261,7 @@ FIELDS: tuple[Field, ...] = (
     Field("bot", "name", "CONTEXT_BOT_NAME", "bot_name", _text),
     Field("knowledge", "repo", "CONTEXT_BOT_REPO", "repo", _path),
     Field("knowledge", "dir", "CONTEXT_BOT_KNOWLEDGE_DIR", "knowledge_dir", _path),
+    Field("knowledge", "watch", "CONTEXT_BOT_WATCH", "watch", _bool),
     Field(
         "knowledge",
         "max_file_bytes",
@@ -183,6 +286,27 @@ FIELDS: tuple[Field, ...] = (
     ),
     Field("log", "level", "CONTEXT_BOT_LOG_LEVEL", "log_level", _choice(LOG_LEVELS)),
     Field("log", "format", "CONTEXT_BOT_LOG_FORMAT", "log_format", _choice(LOG_FORMATS)),
+    # The token endpoint's tenants, CORS, rate limit and webhook rule (issue 7).
+    Field("tokens", "auth_required", "CONTEXT_BOT_AUTH_REQUIRED", "auth_required", _bool),
+    Field("tokens", "jwt_key", "CONTEXT_BOT_JWT_KEY", "jwt_key", _secret),
+    Field("tokens", "jwt_algorithm", "CONTEXT_BOT_JWT_ALGORITHM", "jwt_algorithm", _jwt_algorithm),
+    Field("tokens", "jwt_issuer", "CONTEXT_BOT_JWT_ISSUER", "jwt_issuer", _text),
+    Field("tokens", "jwt_audience", "CONTEXT_BOT_JWT_AUDIENCE", "jwt_audience", _text),
+    Field("tokens", "api_keys", "CONTEXT_BOT_API_KEYS", "api_keys", _api_keys),
+    Field("http", "cors_origins", "CONTEXT_BOT_CORS_ORIGINS", "cors_origins", _origins),
+    Field(
+        "http", "rate_limit", "CONTEXT_BOT_RATE_LIMIT", "rate_limit_per_min", _int_in(0, 1 << 20)
+    ),
+    Field(
+        "http",
+        "rate_limit_burst",
+        "CONTEXT_BOT_RATE_LIMIT_BURST",
+        "rate_limit_burst",
+        _int_in(1, 1 << 20),
+    ),
+    Field(
+        "rooms", "onboarding_pattern", "CONTEXT_BOT_ONBOARDING_ROOMS", "onboarding_pattern", _regex
+    ),
 )
 
 CONFIG_ENV = "CONTEXT_BOT_CONFIG"

@@ -53,12 +53,14 @@ class RequestError(ContextBotError):
     code: int = 5000
     name: str = "internal_error"
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, **details: object) -> None:
         super().__init__(message)
         self.message = message
+        self.details = details
+        """Extra JSON-ready fields for the wire, e.g. `retry_after_ms` on 4029."""
 
     def to_wire(self) -> dict[str, object]:
-        return {"code": self.code, "name": self.name, "message": self.message}
+        return {**self.details, "code": self.code, "name": self.name, "message": self.message}
 
 
 class BadRequest(RequestError):
@@ -140,12 +142,12 @@ def _all_request_errors() -> dict[int, type[RequestError]]:
 ERRORS_BY_CODE: dict[int, type[RequestError]] = _all_request_errors()
 
 
-def error_from_wire(code: int, message: str) -> RequestError:
+def error_from_wire(code: int, message: str, **details: object) -> RequestError:
     """Rebuild the exception a bot answered with; unknown codes become `RequestError`."""
     cls = ERRORS_BY_CODE.get(code)
     if cls is None:
-        err = RequestError(message)
+        err = RequestError(message, **details)
         err.code = code
         err.name = "unknown"
         return err
-    return cls(message)
+    return cls(message, **details)

@@ -21,6 +21,8 @@ from context_bot.protocol import Request
 log = structlog.get_logger(__name__)
 
 Result = dict[str, Any]
+MAX_QUERY_CHARS = 512
+MAX_SEARCH_LIMIT = 50
 Handler = Callable[[dict[str, Any]], Awaitable[Result]]
 
 
@@ -39,6 +41,13 @@ def _bool_param(params: dict[str, Any], name: str, default: bool) -> bool:
     value = params.get(name, default)
     if not isinstance(value, bool):
         raise BadRequest(f"`params.{name}` must be true or false")
+    return value
+
+
+def _int_param(params: dict[str, Any], name: str, default: int, low: int, high: int) -> int:
+    value = params.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise BadRequest(f"`params.{name}` must be a whole number from {low} to {high}")
     return value
 
 
@@ -67,6 +76,9 @@ class Handlers:
         self._methods: dict[str, Handler] = {
             "overview": self.overview,
             "file": self.file,
+            "search": self.search,
+            "list": self.listing,
+            "feature": self.feature,
         }
 
     @property
@@ -120,3 +132,40 @@ class Handlers:
         elif result["knowledge"] is None:
             raise NotFound(f"no knowledge document for {path!r}")
         return result
+
+    async def search(self, params: dict[str, Any]) -> Result:
+        """Ranked full-text hits over paths, front-matter and sections."""
+        query = _str_param(params, "query")
+        assert query is not None  # required=True
+        if len(query) > MAX_QUERY_CHARS:
+            raise BadRequest(f"`params.query` must be at most {MAX_QUERY_CHARS} characters")
+        limit = _int_param(params, "limit", 10, 1, MAX_SEARCH_LIMIT)
+        knowledge = self._knowledge()
+        hits = knowledge.search(query, limit=limit)
+        return {
+            "query": query,
+            "hits": [hit.to_wire() for hit in hits],
+            "knowledge_version": knowledge.version,
+        }
+
+    async def listing(self, params: dict[str, Any]) -> Result:
+        """Documented files and folders under a prefix, capped in depth and count."""
+        prefix = _str_param(params, "prefix", required=False) or ""
+        depth = _int_param(params, "depth", 2, 1, 20)
+        limit = _int_param(params, "limit", 200, 1, 5000)
+        knowledge = self._knowledge()
+        listing = knowledge.listing(prefix, depth=depth, limit=limit)
+        return {**listing.to_wire(), "knowledge_version": knowledge.version}
+
+    async def feature(self, params: dict[str, Any]) -> Result:
+        """One feature's files, roles and user flows; without a name, every feature."""
+        name = _str_param(params, "name", required=False)
+        knowledge = self._knowledge()
+        if name is None:
+            features = [f.to_wire() for f in knowledge.features()]
+            return {"features": features, "knowledge_version": knowledge.version}
+        found = knowledge.feature(name)
+        if found is None:
+            known = ", ".join(f.name for f in knowledge.features()[:20])
+            raise NotFound(f"no feature named {name[:64]!r}; known: {known}")
+        return {**found.to_wire(), "knowledge_version": knowledge.version}

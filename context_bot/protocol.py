@@ -36,6 +36,8 @@ DEFAULT_BOT_IDENTITY = "context-bot"
 MAX_REQUEST_BYTES = 64 * 1024
 """Largest request body the bot reads; a larger one is answered with 4013."""
 MAX_ID_CHARS = 128
+PACKET_PART_BYTES = 6_000
+"""Body bytes per data-packet part: even fully escaped JSON stays under LiveKit's ~15 KiB."""
 ID_ATTRIBUTE = "id"
 METHOD_ATTRIBUTE = "method"
 
@@ -141,7 +143,8 @@ def decode_response(text: str) -> Response:
     code, message = error.get("code"), error.get("message")
     if not isinstance(code, int) or not isinstance(message, str):
         raise BadRequest("response error needs an integer `code` and a string `message`")
-    return Response(id=request_id, error=error_from_wire(code, message))
+    details = {k: v for k, v in error.items() if k not in ("code", "message", "name")}
+    return Response(id=request_id, error=error_from_wire(code, message, **details))
 
 
 def encode_push(event: str, data: dict[str, Any]) -> str:
@@ -154,3 +157,38 @@ def decode_push(text: str) -> Push:
     if not isinstance(event, str) or not isinstance(body, dict):
         raise BadRequest("push needs a string `event` and an object `data`")
     return Push(event=event, data=body)
+
+
+def packet_parts(answer: str) -> list[bytes]:
+    """An answer split for clients that only speak data packets, in numbered parts.
+
+    Each part is `{"v": 1, "part": i, "parts": n, "body": "<slice of the answer>"}`;
+    concatenating the `body` strings in `part` order gives the answer. Slices are cut on
+    character boundaries of at most `PACKET_PART_BYTES` UTF-8 bytes.
+    """
+    data = answer.encode("utf-8")
+    slices: list[str] = []
+    start = 0
+    while True:
+        end = min(start + PACKET_PART_BYTES, len(data))
+        while end < len(data) and data[end] & 0xC0 == 0x80:  # inside a UTF-8 sequence
+            end -= 1
+        slices.append(data[start:end].decode("utf-8"))
+        if end >= len(data):
+            break
+        start = end
+    total = len(slices)
+    return [
+        json.dumps(
+            {"v": PROTOCOL_VERSION, "part": i, "parts": total, "body": body}, ensure_ascii=False
+        ).encode("utf-8")
+        for i, body in enumerate(slices)
+    ]
+
+
+def join_packet_parts(parts: list[bytes]) -> str:
+    """The inverse of `packet_parts`, for tests and Python clients that need it."""
+    decoded = sorted((json.loads(p) for p in parts), key=lambda d: int(d["part"]))
+    if not decoded or len(decoded) != int(decoded[0]["parts"]):
+        raise BadRequest("incomplete set of packet parts")
+    return "".join(str(d["body"]) for d in decoded)

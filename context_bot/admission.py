@@ -1,0 +1,131 @@
+"""Which requests a room session serves, and what it does with repeats.
+
+Pure policy, no LiveKit: the room adapter asks `admit(participant, request_id)` before
+serving and reports `finished(...)` after. Three rules:
+
+- **Rate**: each participant has a token bucket (`RateLimiter`); over it, the request is
+  refused with 4029 and a `retry_after_ms`.
+- **Concurrency**: at most `max_in_flight` requests per participant are served at once;
+  more is refused with 4029 too. One participant cannot occupy the bot.
+- **Repeats**: clients resend a request with the *same id* when an answer is late (a
+  request or answer can vanish while either side reconnects: DESIGN.md, fact 8). A
+  repeat of a request still in flight is dropped (its answer is on the way); a repeat of
+  an answered one gets the same answer again, from a bounded cache, without running the
+  method twice. A repeat whose answer has left the cache is served again.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+
+from context_bot.ratelimit import RateLimiter
+
+DEFAULT_RATE_PER_S = 20.0
+DEFAULT_BURST = 40
+DEFAULT_MAX_IN_FLIGHT = 8
+DEFAULT_REPLAY_BYTES = 8 * 1024 * 1024
+"""Answers kept for replay, per room, in bytes of encoded answer."""
+DEFAULT_REPLAY_TTL_S = 120.0
+
+
+class Verdict(Enum):
+    SERVE = "serve"
+    REPLAY = "replay"  # send the cached answer again
+    DROP = "drop"  # the same request is being served right now
+    RATE_LIMITED = "rate_limited"
+    TOO_MANY_IN_FLIGHT = "too_many_in_flight"
+
+
+@dataclass(frozen=True)
+class Admission:
+    verdict: Verdict
+    answer: str | None = None
+    retry_after_s: float = 0.0
+
+
+class AdmissionPolicy:
+    """Per-room bookkeeping of participants' requests."""
+
+    def __init__(
+        self,
+        *,
+        rate_per_s: float = DEFAULT_RATE_PER_S,
+        burst: int = DEFAULT_BURST,
+        max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+        replay_bytes: int = DEFAULT_REPLAY_BYTES,
+        replay_ttl_s: float = DEFAULT_REPLAY_TTL_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._limiter = RateLimiter(rate_per_s, burst, clock=clock)
+        self._max_in_flight = max_in_flight
+        self._replay_bytes = replay_bytes
+        self._replay_ttl_s = replay_ttl_s
+        self._clock = clock
+        self._in_flight: dict[str, set[str]] = {}
+        self._answers: OrderedDict[tuple[str, str], tuple[float, str]] = OrderedDict()
+        self._answer_bytes = 0
+
+    def admit(self, participant: str, request_id: str | None) -> Admission:
+        if request_id is not None:
+            if request_id in self._in_flight.get(participant, ()):
+                return Admission(Verdict.DROP)
+            cached = self._cached(participant, request_id)
+            if cached is not None:
+                return Admission(Verdict.REPLAY, answer=cached)
+        decision = self._limiter.check(participant)
+        if not decision.allowed:
+            return Admission(Verdict.RATE_LIMITED, retry_after_s=decision.retry_after_s)
+        in_flight = self._in_flight.setdefault(participant, set())
+        if len(in_flight) >= self._max_in_flight:
+            return Admission(Verdict.TOO_MANY_IN_FLIGHT, retry_after_s=0.1)
+        if request_id is not None:
+            in_flight.add(request_id)
+        return Admission(Verdict.SERVE)
+
+    def finished(self, participant: str, request_id: str | None, answer: str | None) -> None:
+        """The request was answered (`answer` is what was sent) or abandoned (`None`)."""
+        if request_id is None:
+            return
+        self._in_flight.get(participant, set()).discard(request_id)
+        if answer is not None and len(answer) <= self._replay_bytes // 4:
+            self._remember(participant, request_id, answer)
+
+    def forget(self, participant: str) -> None:
+        """The participant left: its requests and bucket go."""
+        self._in_flight.pop(participant, None)
+        self._limiter.forget(participant)
+        for key in [k for k in self._answers if k[0] == participant]:
+            self._drop(key)
+
+    def in_flight(self, participant: str) -> int:
+        return len(self._in_flight.get(participant, ()))
+
+    # -- the replay cache ---------------------------------------------------------------
+
+    def _cached(self, participant: str, request_id: str) -> str | None:
+        key = (participant, request_id)
+        entry = self._answers.get(key)
+        if entry is None:
+            return None
+        stored_at, answer = entry
+        if self._clock() - stored_at > self._replay_ttl_s:
+            self._drop(key)
+            return None
+        return answer
+
+    def _remember(self, participant: str, request_id: str, answer: str) -> None:
+        key = (participant, request_id)
+        if key in self._answers:
+            self._drop(key)
+        self._answers[key] = (self._clock(), answer)
+        self._answer_bytes += len(answer)
+        while self._answer_bytes > self._replay_bytes and self._answers:
+            self._drop(next(iter(self._answers)))
+
+    def _drop(self, key: tuple[str, str]) -> None:
+        _, answer = self._answers.pop(key)
+        self._answer_bytes -= len(answer)

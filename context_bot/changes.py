@@ -1,0 +1,33 @@
+"""What changed between two knowledge snapshots, in the words clients refresh by.
+
+Pure: compares the documents each snapshot serves (file documents by repository path,
+free documents by name) by their text and staleness, so a file edited on disk that turns
+its document stale counts as a change to that path too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from context_bot.knowledge import Knowledge
+
+
+def _fingerprints(knowledge: Knowledge) -> dict[str, str]:
+    prints: dict[str, str] = {}
+    for doc in (*knowledge.served_documents(), *knowledge.free_documents()):
+        digest = hashlib.sha1(doc.text.encode("utf-8"), usedforsecurity=False).hexdigest()
+        prints[doc.path] = f"{digest}:{int(doc.stale)}"
+    return prints
+
+
+def knowledge_change(old: Knowledge, new: Knowledge) -> dict[str, Any]:
+    """The `knowledge_changed` push's data: versions and the paths added, changed, removed."""
+    before, after = _fingerprints(old), _fingerprints(new)
+    return {
+        "knowledge_version": new.version,
+        "previous_version": old.version,
+        "added": sorted(after.keys() - before.keys()),
+        "removed": sorted(before.keys() - after.keys()),
+        "changed": sorted(p for p in before.keys() & after.keys() if before[p] != after[p]),
+    }

@@ -1,0 +1,311 @@
+"""The bot in one room: answers requests, pushes the overview, tracks who holds it.
+
+What it builds on (DESIGN.md, re-checked in tests/integration/test_livekit_facts.py):
+
+- the server tells the bot about a newcomer only on a 3-second tick (fact 2), so clients
+  ask on connect (pull); the bot also pushes on `participant_active`, and to everyone
+  present when it joins, only to those who do not hold the current knowledge version;
+- a stream addressed to one identity reaches only it (fact 4), so every answer and push
+  is addressed to exactly one participant;
+- requests may also come as data packets (clients whose SDK has no text streams); those
+  are answered with data packets in numbered parts, each under LiveKit's packet limit;
+- a request can vanish while either side reconnects (fact 8): clients resend with the
+  same id, and `AdmissionPolicy` makes the repeat cheap and the answer identical.
+
+A failure while serving one request is logged and answered with 5000; it never reaches
+another request, and never another room.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import structlog
+from livekit import rtc
+
+from context_bot.admission import AdmissionPolicy, Verdict
+from context_bot.errors import InternalError, PayloadTooLarge, RateLimited, RequestError
+from context_bot.handlers import Handlers
+from context_bot.protocol import (
+    ID_ATTRIBUTE,
+    MAX_REQUEST_BYTES,
+    TOPIC_PUSH,
+    TOPIC_REQUEST,
+    TOPIC_RESPONSE,
+    encode_error,
+    encode_push,
+    encode_result,
+    packet_parts,
+    parse_request,
+    request_id_of,
+)
+from context_bot.tasks import spawn
+
+log = structlog.get_logger(__name__)
+
+WARMUP_TOPIC = "context-bot/warmup"
+EMPTY_GRACE_S = 20.0
+"""How long the bot stays once only agents remain, in case someone comes back."""
+
+SENDER_WAIT_S = 4.0
+"""Longest wait for the server to tell the bot about a data-packet sender (tick: 3 s)."""
+
+Sender = Callable[[str, str], Coroutine[Any, Any, None]]
+
+
+class RoomSession:
+    """One room's connection and state. Created and owned by `RoomManager`."""
+
+    def __init__(
+        self,
+        name: str,
+        bot_identity: str,
+        handlers: Handlers,
+        *,
+        on_empty: Callable[[RoomSession], None],
+        empty_grace_s: float = EMPTY_GRACE_S,
+        admission: AdmissionPolicy | None = None,
+    ) -> None:
+        self.name = name
+        self.room = rtc.Room()
+        self._bot_identity = bot_identity
+        self._handlers = handlers
+        self._on_empty = on_empty
+        self._empty_grace_s = empty_grace_s
+        self._admission = admission or AdmissionPolicy()
+        self._holds: dict[str, str] = {}  # identity → knowledge version it holds
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._empty_timer: asyncio.TimerHandle | None = None
+        self.log = log.bind(room=name)
+        self.room.register_text_stream_handler(TOPIC_REQUEST, self._on_request_stream)
+        self.room.on("data_received", self._on_data_packet)
+        self.room.on("participant_active", self._on_participant_active)
+        self.room.on("participant_connected", self._on_participant_connected)
+        self.room.on("participant_disconnected", self._on_participant_disconnected)
+
+    @property
+    def connected(self) -> bool:
+        return self.room.isconnected()
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._tasks)
+
+    async def started(self) -> None:
+        """Right after connecting: open the send path, greet whoever is already here."""
+        # With two peer connections the publisher side opens on the first send; opening it
+        # now makes the first answer as fast as the rest (DESIGN.md, fact 9).
+        await self.room.local_participant.publish_data(
+            b"{}", topic=WARMUP_TOPIC, destination_identities=[self._bot_identity]
+        )
+        # No event fires for those already here (fact 3): walk them once.
+        for participant in list(self.room.remote_participants.values()):
+            self._spawn(self.push_overview(participant.identity), "push_overview")
+        self._check_empty()
+
+    async def drain(self, within_s: float) -> int:
+        """Wait up to `within_s` for requests in flight; cancel the rest; return how many."""
+        pending = set(self._tasks)
+        if pending:
+            _, late = await asyncio.wait(pending, timeout=within_s)
+            for task in late:
+                task.cancel()
+            return len(late)
+        return 0
+
+    async def aclose(self) -> None:
+        if self._empty_timer is not None:
+            self._empty_timer.cancel()
+        for task in list(self._tasks):
+            task.cancel()
+        await self.room.disconnect()
+
+    # -- participants -------------------------------------------------------------------
+
+    def _on_participant_active(self, participant: rtc.RemoteParticipant) -> None:
+        self._spawn(self.push_overview(participant.identity), "push_overview")
+
+    def _on_participant_connected(self, participant: rtc.RemoteParticipant) -> None:
+        self._check_empty()
+
+    def _on_participant_disconnected(self, participant: rtc.RemoteParticipant) -> None:
+        self._holds.pop(participant.identity, None)
+        self._admission.forget(participant.identity)
+        self._check_empty()
+
+    def _check_empty(self) -> None:
+        """Leave after a grace period once nobody but agents (other bots) is left."""
+        people = [
+            p
+            for p in self.room.remote_participants.values()
+            if p.kind != rtc.ParticipantKind.PARTICIPANT_KIND_AGENT
+        ]
+        if people and self._empty_timer is not None:
+            self._empty_timer.cancel()
+            self._empty_timer = None
+        elif not people and self._empty_timer is None:
+            loop = asyncio.get_running_loop()
+            self._empty_timer = loop.call_later(self._empty_grace_s, self._on_empty, self)
+
+    # -- pushes -------------------------------------------------------------------------
+
+    async def push_overview(self, identity: str) -> None:
+        """The overview to `identity` unless it holds the current version already."""
+        result = self._handlers.overview_result()
+        version = str(result["knowledge_version"])
+        if identity == self._bot_identity or self._holds.get(identity) == version:
+            return
+        self._holds[identity] = version
+        await self._send_text(identity, TOPIC_PUSH, encode_push("overview", result))
+        self.log.info("overview_pushed", participant=identity, knowledge_version=version)
+
+    async def knowledge_changed(self, change: dict[str, Any]) -> None:
+        """Tell everyone what changed, then give them the new overview."""
+        body = encode_push("knowledge_changed", change)
+        # Those who asked are here even if the server has not told us yet (fact 2).
+        for identity in sorted({*self.room.remote_participants, *self._holds}):
+            await self._send_text(identity, TOPIC_PUSH, body)
+            await self.push_overview(identity)
+
+    # -- requests -----------------------------------------------------------------------
+
+    def _on_request_stream(self, reader: rtc.TextStreamReader, sender: str) -> None:
+        attributes = reader.info.attributes or {}
+        request_id = attributes.get(ID_ATTRIBUTE) or None
+
+        async def read() -> str:
+            return await reader.read_all()
+
+        self._spawn(self._serve(read, sender, request_id, self._send_response), "request")
+
+    def _on_data_packet(self, packet: rtc.DataPacket) -> None:
+        """A request as a data packet, from a client whose SDK has no text streams.
+
+        The SDK names a packet's sender only once the server has told the bot about that
+        participant, up to 3 s after it joined (fact 2). So such requests carry their
+        sender's identity in `reply_to`; the bot answers only once that identity is
+        really in the room.
+        """
+        if packet.topic != TOPIC_REQUEST:
+            return
+        data = packet.data
+        sender = packet.participant.identity if packet.participant else _reply_to(data)
+        if sender is None:
+            log.warning("data_request_without_sender", room=self.name, bytes=len(data))
+            return
+
+        async def read() -> str:
+            if len(data) > MAX_REQUEST_BYTES:
+                raise rtc.StreamError("data packet over the request limit")
+            return data.decode("utf-8", errors="replace")
+
+        async def serve() -> None:
+            if not await self._present(sender):
+                log.warning("data_request_sender_absent", room=self.name, participant=sender)
+                return
+            await self._serve(read, sender, None, self._send_packets)
+
+        self._spawn(serve(), "request_packet")
+
+    async def _present(self, identity: str) -> bool:
+        """Whether `identity` is in the room, waiting out the server's participant tick."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + SENDER_WAIT_S
+        while identity not in self.room.remote_participants:
+            if loop.time() >= deadline:
+                return False
+            await asyncio.sleep(0.05)
+        return True
+
+    async def _serve(
+        self,
+        read: Callable[[], Coroutine[Any, Any, str]],
+        sender: str,
+        request_id: str | None,
+        send: Sender,
+    ) -> None:
+        with structlog.contextvars.bound_contextvars(
+            room=self.name, participant=sender, request_id=request_id
+        ):
+            try:
+                text = await read()
+            except rtc.StreamError as exc:
+                log.warning("request_unreadable", reason=str(exc))
+                too_large = PayloadTooLarge(
+                    f"request unreadable: over {MAX_REQUEST_BYTES} bytes or cut off"
+                )
+                await send(sender, encode_error(request_id, too_large))
+                return
+            request_id = request_id_of(text) or request_id
+            admission = self._admission.admit(sender, request_id)
+            if admission.verdict is Verdict.DROP:
+                log.info("request_repeat_in_flight")
+                return
+            if admission.verdict is Verdict.REPLAY:
+                assert admission.answer is not None
+                log.info("request_replayed")
+                await send(sender, admission.answer)
+                return
+            if admission.verdict in (Verdict.RATE_LIMITED, Verdict.TOO_MANY_IN_FLIGHT):
+                limited = RateLimited(
+                    "too many requests"
+                    if admission.verdict is Verdict.RATE_LIMITED
+                    else "too many requests in flight",
+                    retry_after_ms=max(1, round(admission.retry_after_s * 1000)),
+                )
+                log.info("request_limited", verdict=admission.verdict.value)
+                await send(sender, encode_error(request_id, limited))
+                return
+            answer: str | None = None
+            try:
+                answer = await self._answer(text, sender, request_id)
+                await send(sender, answer)
+            finally:
+                self._admission.finished(sender, request_id, answer)
+
+    async def _answer(self, text: str, sender: str, request_id: str | None) -> str:
+        try:
+            request = parse_request(text)
+            result = await self._handlers.handle(request)
+        except RequestError as exc:
+            log.info("request_refused", code=exc.code, reason=exc.message)
+            return encode_error(request_id, exc)
+        except Exception:
+            log.exception("request_crashed")
+            return encode_error(request_id, InternalError("the bot failed; it has been logged"))
+        if request.method == "overview":
+            self._holds[sender] = str(result.get("knowledge_version", ""))
+        log.info("request_served", method=request.method)
+        return encode_result(request.id, result)
+
+    # -- sending ------------------------------------------------------------------------
+
+    async def _send_text(self, identity: str, topic: str, body: str) -> None:
+        await self.room.local_participant.send_text(
+            body, topic=topic, destination_identities=[identity]
+        )
+
+    async def _send_response(self, identity: str, body: str) -> None:
+        await self._send_text(identity, TOPIC_RESPONSE, body)
+
+    async def _send_packets(self, identity: str, body: str) -> None:
+        for part in packet_parts(body):
+            await self.room.local_participant.publish_data(
+                part, topic=TOPIC_RESPONSE, destination_identities=[identity]
+            )
+
+    # -- tasks --------------------------------------------------------------------------
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], what: str) -> None:
+        spawn(coro, f"{what}:{self.name}", self._tasks)
+
+
+def _reply_to(data: bytes) -> str | None:
+    try:
+        value = json.loads(data).get("reply_to")
+    except (ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) and 0 < len(value) <= 128 else None
