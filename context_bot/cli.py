@@ -41,7 +41,57 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--host", help="HTTP host (overrides settings)")
     run.add_argument("--port", type=int, help="HTTP port (overrides settings and $PORT)")
+
+    check = commands.add_parser("check", help="diagnose the knowledge folder; exit 1 on errors")
+    check.add_argument("dir", nargs="?", type=Path, help="knowledge folder (default: settings)")
+
+    asks = {
+        "overview": "print the onboarding overview",
+        "get": "print a file's knowledge document and contents",
+        "search": "search the knowledge",
+        "list": "list documented files and folders",
+    }
+    for name, help_text in asks.items():
+        ask = commands.add_parser(name, help=help_text + " (locally, or from a room's bot)")
+        if name == "get":
+            ask.add_argument("path", help="repository-relative path")
+            ask.add_argument("--lines", help="a line range, FIRST-LAST (1-based)")
+        elif name == "search":
+            ask.add_argument("query")
+            ask.add_argument("--limit", type=int, default=10)
+        elif name == "list":
+            ask.add_argument("prefix", nargs="?", default="")
+            ask.add_argument("--depth", type=int, default=2)
+        else:
+            ask.add_argument("dir", nargs="?", type=Path, help="knowledge folder (local only)")
+        ask.add_argument("--room", help="ask the bot in this LiveKit room instead of locally")
+        ask.add_argument("--endpoint", help="token endpoint URL (default: mint from the keys)")
+        ask.add_argument("--json", action="store_true", help="print the protocol's JSON result")
     return parser
+
+
+def _ask(settings: Settings, args: argparse.Namespace) -> int:
+    from context_bot.commands import Remote, ask, render
+
+    method = {"get": "file"}.get(args.command, args.command)
+    params: dict[str, object] = {}
+    if args.command == "get":
+        params["path"] = args.path
+        if args.lines:
+            first, _, last = args.lines.partition("-")
+            try:
+                params["lines"] = [int(first), int(last or first)]
+            except ValueError:
+                raise ConfigError(f"--lines must be FIRST-LAST, got {args.lines!r}") from None
+    elif args.command == "search":
+        params = {"query": args.query, "limit": args.limit}
+    elif args.command == "list":
+        params = {"prefix": args.prefix, "depth": args.depth}
+    elif args.dir is not None:
+        settings = replace(settings, knowledge_dir=args.dir.resolve())
+    remote = Remote(args.room, args.endpoint) if args.room else None
+    print(render(method, ask(settings, method, params, remote), args.json))
+    return EXIT_OK
 
 
 def _run(settings: Settings, args: argparse.Namespace) -> int:
@@ -82,10 +132,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from context_bot.logs import configure_logging
 
-    configure_logging(settings.log_level, settings.log_format)
+    # Terminal commands print results on stdout; only problems belong on stderr.
+    level = (
+        settings.log_level if args.command == "run" or settings.log_level != "info" else "warning"
+    )
+    configure_logging(level, settings.log_format)
     try:
         if args.command == "run":
             return _run(settings, args)
+        if args.command == "check":
+            from context_bot.commands import check
+
+            folder = args.dir.resolve() if args.dir else settings.knowledge_path
+            return check(folder, settings.repo, sys.stdout)
+        return _ask(settings, args)
     except KeyboardInterrupt:
         return EXIT_OK
     except ContextBotError as exc:

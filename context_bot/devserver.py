@@ -164,9 +164,32 @@ def _config_yaml(port: int, rtc_port: int, extra: str) -> str:
 def start_dev_server(
     workdir: Path, *, binary: Path | None = None, extra_config: str = ""
 ) -> DevServer:
-    """Start `livekit-server --dev` on free loopback ports and wait until it answers."""
+    """Start `livekit-server --dev` on free loopback ports and wait until it answers.
+
+    A port found free can be taken by another process before the server binds it; then
+    the server exits at once, and we try again on new ports, up to `START_ATTEMPTS`.
+    """
     binary = binary or ensure_binary()
     workdir.mkdir(parents=True, exist_ok=True)
+    for attempt in range(1, START_ATTEMPTS + 1):
+        try:
+            return _start_once(workdir, binary, extra_config)
+        except _PortTaken:
+            if attempt == START_ATTEMPTS:
+                raise DevServerError(
+                    f"livekit-server found its ports taken {START_ATTEMPTS} times"
+                ) from None
+    raise AssertionError("unreachable")
+
+
+START_ATTEMPTS = 3
+
+
+class _PortTaken(Exception):
+    pass
+
+
+def _start_once(workdir: Path, binary: Path, extra_config: str) -> DevServer:
     port, rtc_port = free_port(), free_port()
     config_path = workdir / "livekit.yaml"
     config_path.write_text(_config_yaml(port, rtc_port, extra_config))
@@ -182,18 +205,25 @@ def start_dev_server(
             start_new_session=True,
         )
     server = DevServer(process=process, port=port, log_path=log_path, config_path=config_path)
+    # Ours is up when *it* says it listens on the port and the port answers: a 200 alone
+    # could come from another process that took the port first.
+    listening = f'"portHttp": {port}'
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
+            log_text = server.log_text()
+            if "address already in use" in log_text:
+                raise _PortTaken
             raise DevServerError(
-                f"livekit-server exited with {process.returncode} at start:\n{server.log_text()}"
+                f"livekit-server exited with {process.returncode} at start:\n{log_text}"
             )
-        with (
-            contextlib.suppress(OSError),
-            urllib.request.urlopen(server.http_url, timeout=1) as response,  # noqa: S310
-        ):
-            if response.status == 200:
-                return server
+        if listening in server.log_text():
+            with (
+                contextlib.suppress(OSError),
+                urllib.request.urlopen(server.http_url, timeout=1) as response,  # noqa: S310
+            ):
+                if response.status == 200 and process.poll() is None:
+                    return server
         time.sleep(0.05)
     server.stop()
     raise DevServerError(

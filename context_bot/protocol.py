@@ -20,6 +20,23 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+try:  # the bot depends on orjson; a client with only `livekit` installed uses the stdlib
+    import orjson
+
+    def dumps(value: Any) -> str:
+        return orjson.dumps(value).decode("utf-8")
+
+    def loads(text: str | bytes) -> Any:
+        return orjson.loads(text)
+except ImportError:  # pragma: no cover - exercised by clients without orjson
+
+    def dumps(value: Any) -> str:
+        return json.dumps(value, ensure_ascii=False)
+
+    def loads(text: str | bytes) -> Any:
+        return json.loads(text)
+
+
 from context_bot.errors import (
     BadRequest,
     RequestError,
@@ -64,8 +81,8 @@ class Push:
 
 def _load_object(text: str, what: str) -> dict[str, Any]:
     try:
-        data = json.loads(text)
-    except (json.JSONDecodeError, RecursionError):
+        data = loads(text)
+    except (ValueError, RecursionError):  # orjson's and json's decode errors are ValueErrors
         raise BadRequest(f"{what} is not valid JSON") from None
     if not isinstance(data, dict):
         raise BadRequest(f"{what} must be a JSON object")
@@ -75,8 +92,8 @@ def _load_object(text: str, what: str) -> dict[str, Any]:
 def request_id_of(text: str) -> str | None:
     """The id of a request we may be about to refuse, if one can be read at all."""
     try:
-        data = json.loads(text)
-    except (json.JSONDecodeError, RecursionError):
+        data = loads(text)
+    except (ValueError, RecursionError):  # orjson's and json's decode errors are ValueErrors
         return None
     value = data.get("id") if isinstance(data, dict) else None
     return value if isinstance(value, str) and 0 < len(value) <= MAX_ID_CHARS else None
@@ -109,21 +126,15 @@ def parse_request(text: str) -> Request:
 def encode_request(request: Request) -> str:
     body = {"v": PROTOCOL_VERSION, "id": request.id, "method": request.method}
     body["params"] = request.params
-    return json.dumps(body, ensure_ascii=False)
+    return dumps(body)
 
 
 def encode_result(request_id: str | None, result: dict[str, Any]) -> str:
-    return json.dumps(
-        {"v": PROTOCOL_VERSION, "id": request_id, "ok": True, "result": result},
-        ensure_ascii=False,
-    )
+    return dumps({"v": PROTOCOL_VERSION, "id": request_id, "ok": True, "result": result})
 
 
 def encode_error(request_id: str | None, error: RequestError) -> str:
-    return json.dumps(
-        {"v": PROTOCOL_VERSION, "id": request_id, "ok": False, "error": error.to_wire()},
-        ensure_ascii=False,
-    )
+    return dumps({"v": PROTOCOL_VERSION, "id": request_id, "ok": False, "error": error.to_wire()})
 
 
 def decode_response(text: str) -> Response:
@@ -148,7 +159,7 @@ def decode_response(text: str) -> Response:
 
 
 def encode_push(event: str, data: dict[str, Any]) -> str:
-    return json.dumps({"v": PROTOCOL_VERSION, "event": event, "data": data}, ensure_ascii=False)
+    return dumps({"v": PROTOCOL_VERSION, "event": event, "data": data})
 
 
 def decode_push(text: str) -> Push:

@@ -1,0 +1,318 @@
+"""Room-protocol benchmark: the bot beside plain-SDK floors measured in the same run.
+
+Prints, against a real livekit-server started here:
+
+1. connect → overview held, with `ContextClient`, beside a plain SDK pair where one
+   participant connects, asks, and the other answers with the same bytes (target ≤ 1.3×);
+2. a file request's round trip for 1 KB, 32 KB and 1 MB files, beside a plain SDK echo of
+   the same bytes (target ≤ 1.3×);
+3. the bot process's resident memory and idle CPU with 1, 10 and 50 active rooms, beside a
+   process holding bare SDK connections to as many rooms with the same room options
+   (DESIGN.md, fact 9; target ≤ 1.2×).
+
+Usage: `.venv/bin/python benchmarks/room_bench.py [--trials 15] [--rooms 1,10,50]`.
+Not a test: numbers vary with the machine; the ratios are what to read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from livekit import api, rtc
+
+from context_bot.app import ContextBotApp
+from context_bot.client import ContextClient
+from context_bot.config import LiveKitSettings, Settings
+from context_bot.devserver import start_dev_server
+
+REPO = Path(__file__).resolve().parents[1]
+SIZES = {"1 KB": 1024, "32 KB": 32 * 1024, "1 MB": 1024 * 1024}
+
+
+def user_token(lk: LiveKitSettings, room: str, identity: str) -> str:
+    grants = api.VideoGrants(room_join=True, room=room, can_publish_data=True)
+    return (
+        api.AccessToken(lk.api_key, lk.api_secret)
+        .with_identity(identity)
+        .with_grants(grants)
+        .to_jwt()
+    )
+
+
+def text_of(size: int) -> str:
+    line = "def handler(request):  # a line of plausible source text\n"
+    return (line * (size // len(line) + 1))[:size]
+
+
+def p50(values: list[float]) -> float:
+    return statistics.median(values) * 1000
+
+
+class Answerer:
+    """The floor's other participant: answers every `ask` with fixed bytes."""
+
+    def __init__(self, room: rtc.Room, answers: dict[str, str]) -> None:
+        self.room, self.answers = room, answers
+        self._tasks: set[asyncio.Task[None]] = set()
+        room.register_text_stream_handler("ask", self._on_ask)
+
+    def _on_ask(self, reader: rtc.TextStreamReader, sender: str) -> None:
+        async def answer() -> None:
+            key = await reader.read_all()
+            await self.room.local_participant.send_text(
+                self.answers[key], topic="answer", destination_identities=[sender]
+            )
+
+        task = asyncio.create_task(answer())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+async def ask_plain(room: rtc.Room, inbox: asyncio.Queue[str], key: str) -> str:
+    await room.local_participant.send_text(key, topic="ask", destination_identities=["answerer"])
+    return await inbox.get()
+
+
+def plain_asker(inbox: asyncio.Queue[str]) -> rtc.Room:
+    room = rtc.Room()
+    tasks: set[asyncio.Task[None]] = set()
+
+    def on_answer(reader: rtc.TextStreamReader, _sender: str) -> None:
+        async def read() -> None:
+            await inbox.put(await reader.read_all())
+
+        task = asyncio.create_task(read())
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    room.register_text_stream_handler("answer", on_answer)
+    return room
+
+
+async def latency(lk: LiveKitSettings, repo: Path, trials: int) -> None:
+    app = ContextBotApp(Settings(livekit=lk, port=0, repo=repo, watch=False), handle_signals=False)
+    await app.startup()
+    assert app.knowledge is not None and app.rooms is not None
+    overview = json.dumps({"text": app.knowledge.overview})
+    answers = {"overview": overview} | {n: text_of(s) for n, s in SIZES.items()}
+    try:
+        await app.rooms.join("bench-bot")
+        floor_room = rtc.Room()
+        Answerer(floor_room, answers)
+        await floor_room.connect(lk.url, user_token(lk, "bench-floor", "answerer"))
+        ours, floor = [], []
+        for n in range(trials):
+            room = rtc.Room()
+            await room.connect(lk.url, user_token(lk, "bench-bot", f"agent-{n}"))
+            started = time.perf_counter()
+            await ContextClient(room).overview()
+            ours.append(time.perf_counter() - started)
+            await room.disconnect()
+
+            inbox: asyncio.Queue[str] = asyncio.Queue()
+            room = plain_asker(inbox)
+            await room.connect(lk.url, user_token(lk, "bench-floor", f"asker-{n}"))
+            started = time.perf_counter()
+            await ask_plain(room, inbox, "overview")
+            floor.append(time.perf_counter() - started)
+            await room.disconnect()
+        report("connect → overview held", ours, floor, 1.3, f"{len(overview):,} B")
+
+        client_room = rtc.Room()
+        await client_room.connect(lk.url, user_token(lk, "bench-bot", "reader"))
+        client = ContextClient(client_room)
+        inbox = asyncio.Queue()
+        asker = plain_asker(inbox)
+        await asker.connect(lk.url, user_token(lk, "bench-floor", "echo-asker"))
+        for name in SIZES:
+            await client.file(f"bench/{name.replace(' ', '')}.txt", knowledge=False)  # warm
+            await ask_plain(asker, inbox, name)
+            ours, floor = [], []
+            for _ in range(trials):
+                started = time.perf_counter()
+                await client.file(f"bench/{name.replace(' ', '')}.txt", knowledge=False)
+                ours.append(time.perf_counter() - started)
+                started = time.perf_counter()
+                await ask_plain(asker, inbox, name)
+                floor.append(time.perf_counter() - started)
+            report(f"file round trip, {name}", ours, floor, 1.3, "")
+        await client_room.disconnect()
+        await asker.disconnect()
+        await floor_room.disconnect()
+    finally:
+        await app.shutdown()
+
+
+def report(what: str, ours: list[float], floor: list[float], target: float, note: str) -> None:
+    ratio = p50(ours) / p50(floor)
+    verdict = "ok" if ratio <= target else "OVER TARGET"
+    print(
+        f"{what:<28} ours p50 {p50(ours):7.1f} ms  floor p50 {p50(floor):7.1f} ms  "
+        f"ratio {ratio:4.2f} (target ≤ {target}) {verdict} {note}",
+        flush=True,
+    )
+
+
+# -- resources ------------------------------------------------------------------------
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def idle_usage(pid: int, seconds: float) -> tuple[float, float]:
+    start = cpu_seconds(pid)
+    time.sleep(seconds)
+    return (cpu_seconds(pid) - start) / seconds * 100, rss_mb(pid)
+
+
+BARE = """
+import asyncio, sys
+from livekit import rtc
+from context_bot.admin import bot_token
+from context_bot.config import LiveKitSettings
+from context_bot.rooms import room_options
+async def main(url, key, secret, count):
+    lk = LiveKitSettings(url, key, secret)
+    rooms = []
+    for n in range(count):
+        room = rtc.Room()
+        await room.connect(url, bot_token(lk, f"bare-{n}", "bare-bot", "Bare"), room_options())
+        rooms.append(room)
+    print("ready", flush=True)
+    await asyncio.Event().wait()
+asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])))
+"""
+
+
+async def hold_people(lk: LiveKitSettings, prefix: str, count: int) -> list[rtc.Room]:
+    people = []
+    for n in range(count):
+        room = rtc.Room()
+        await room.connect(lk.url, user_token(lk, f"{prefix}-{n}", "person"))
+        people.append(room)
+    return people
+
+
+async def resources(lk: LiveKitSettings, counts: list[int], settle_s: float, idle_s: float) -> None:
+    env = {
+        **os.environ,
+        "LIVEKIT_URL": lk.url,
+        "LIVEKIT_API_KEY": lk.api_key,
+        "LIVEKIT_API_SECRET": lk.api_secret,
+        "PORT": "0",
+        "CONTEXT_BOT_LOG_LEVEL": "warning",
+        "CONTEXT_BOT_WATCH": "false",
+        "CONTEXT_BOT_LOG_FORMAT": "json",
+    }
+    for count in counts:
+        bot = subprocess.Popen(
+            [sys.executable, "-c", "from context_bot.cli import main; main(['run'])"],
+            cwd=REPO,
+            env=env,
+            stderr=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+        )
+        await asyncio.sleep(2)
+        people = await hold_people(lk, f"res{count}", count)
+        # Send the bot in through the same code the endpoint uses, from outside its process.
+        bare = subprocess.Popen(
+            [sys.executable, "-c", BARE, lk.url, lk.api_key, lk.api_secret, str(count)],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        await dispatch(lk, bot.pid, f"res{count}", count)
+        assert bare.stdout is not None
+        await asyncio.to_thread(bare.stdout.readline)
+        await asyncio.sleep(settle_s)
+        bot_cpu, bot_rss = await asyncio.to_thread(idle_usage, bot.pid, idle_s)
+        bare_cpu, bare_rss = await asyncio.to_thread(idle_usage, bare.pid, idle_s)
+        print(
+            f"{count:>3} rooms: bot {bot_rss:6.1f} MB {bot_cpu:5.1f} % CPU | "
+            f"bare SDK {bare_rss:6.1f} MB {bare_cpu:5.1f} % CPU | "
+            f"memory ratio {bot_rss / bare_rss:4.2f}, CPU ratio "
+            f"{(bot_cpu / bare_cpu) if bare_cpu > 0.5 else float('nan'):4.2f} (target ≤ 1.2)",
+            flush=True,
+        )
+        for proc in (bot, bare):
+            proc.terminate()
+            proc.wait(10)
+        await asyncio.gather(*(p.disconnect() for p in people))
+
+
+async def dispatch(lk: LiveKitSettings, pid: int, prefix: str, count: int) -> None:
+    """Ask the bot process's endpoint for a token per room, which sends the bot in."""
+    import aiohttp
+
+    port = _listening_port(pid)
+    async with aiohttp.ClientSession() as http:
+        for n in range(count):
+            body = {
+                "room_name": f"{prefix}-{n}",
+                "participant_name": "p",
+                "participant_identity": "person",
+            }
+            async with http.post(f"http://127.0.0.1:{port}/token", json=body) as response:
+                response.raise_for_status()
+
+
+def _listening_port(pid: int) -> int:
+    out = subprocess.run(["ss", "-ltnpH"], capture_output=True, text=True, check=True).stdout
+    for line in out.splitlines():
+        if f"pid={pid}," in line:
+            return int(line.split()[3].rsplit(":", 1)[1])
+    raise RuntimeError("the bot process is not listening")
+
+
+def make_repo(root: Path) -> Path:
+    repo = root / "repo"
+    shutil.copytree(REPO / "knowledge", repo / "knowledge")
+    (repo / "bench").mkdir(parents=True)
+    for name, size in SIZES.items():
+        (repo / "bench" / f"{name.replace(' ', '')}.txt").write_text(text_of(size))
+    return repo
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=15)
+    parser.add_argument("--rooms", default="1,10,50")
+    parser.add_argument("--idle-seconds", type=float, default=10.0)
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="room-bench-"))
+    server = start_dev_server(workdir / "livekit")
+    lk = LiveKitSettings(server.url, server.api_key, server.api_secret)
+    print(f"livekit-server at {server.url}; {args.trials} trials each", flush=True)
+    try:
+        await latency(lk, make_repo(workdir), args.trials)
+        await resources(lk, [int(c) for c in args.rooms.split(",")], 3.0, args.idle_seconds)
+    finally:
+        server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    import warnings
+
+    warnings.filterwarnings("ignore", message="The HMAC key is")
+    asyncio.run(main())

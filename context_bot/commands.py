@@ -1,0 +1,163 @@
+"""What the terminal commands do: check, and ask (locally or in a room), and print.
+
+`context-bot overview|get|search|list` answer from the local knowledge folder through the
+same `Handlers` the bot uses, or, with `--room`, from the bot in a LiveKit room through
+`ContextClient`: a developer in a session sees exactly what agents see. Rendering is
+plain text for people, `--json` for scripts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, TextIO
+
+import aiohttp
+from livekit import rtc
+
+from context_bot.admin import participant_token
+from context_bot.client import ContextClient
+from context_bot.config import Settings
+from context_bot.errors import ContextBotError
+from context_bot.files import RepoFiles
+from context_bot.handlers import Handlers
+from context_bot.knowledge import Knowledge, load_knowledge
+from context_bot.protocol import Request
+
+JOIN_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True)
+class Remote:
+    """Where to ask: a room, and an endpoint for its token (else minted from the keys)."""
+
+    room: str
+    endpoint: str | None = None
+    identity: str | None = None
+
+
+def check(knowledge_dir: Path, repo: Path, out: TextIO) -> int:
+    """Print every diagnostic and a summary; 1 when any is an error, else 0."""
+    knowledge = load_knowledge(knowledge_dir, repo)
+    errors = 0
+    for diagnostic in knowledge.diagnostics:
+        where = diagnostic.file + (f":{diagnostic.line}" if diagnostic.line else "")
+        print(f"{where}: {diagnostic.severity}: {diagnostic.reason}", file=out)
+        errors += diagnostic.severity == "error"
+    stats = knowledge.stats()
+    warnings = len(knowledge.diagnostics) - errors
+    print(
+        f"{stats['files']} file documents, {stats['free_documents']} free documents, "
+        f"{stats['stale']} stale; {errors} errors, {warnings} warnings",
+        file=out,
+    )
+    return 1 if errors else 0
+
+
+def ask(
+    settings: Settings, method: str, params: dict[str, Any], remote: Remote | None
+) -> dict[str, Any]:
+    """One request, answered locally or by the bot in `remote.room`."""
+    if remote is None:
+        return asyncio.run(_ask_local(settings, method, params))
+    return asyncio.run(_ask_remote(settings, method, params, remote))
+
+
+async def _ask_local(settings: Settings, method: str, params: dict[str, Any]) -> dict[str, Any]:
+    knowledge = load_knowledge(settings.knowledge_path, settings.repo)
+    files = RepoFiles(settings.repo, max_bytes=settings.max_file_bytes)
+    current: Callable[[], Knowledge] = lambda: knowledge  # noqa: E731 - a fixed snapshot
+    request = Request(id="local", method=method, params=params)
+    return await Handlers(current, files).handle(request)
+
+
+async def _ask_remote(
+    settings: Settings, method: str, params: dict[str, Any], remote: Remote
+) -> dict[str, Any]:
+    identity = remote.identity or f"cli-{os.environ.get('USER', 'dev')}-{uuid.uuid4().hex[:6]}"
+    url, token = await _join_credentials(settings, remote, identity)
+    room = rtc.Room()
+    await asyncio.wait_for(
+        room.connect(url, token, rtc.RoomOptions(auto_subscribe=False)), JOIN_TIMEOUT_S
+    )
+    try:
+        client = ContextClient(room, bot_identity=settings.bot_identity, prefetch=False)
+        return await client.request(method, params)
+    finally:
+        await room.disconnect()
+
+
+async def _join_credentials(settings: Settings, remote: Remote, identity: str) -> tuple[str, str]:
+    if remote.endpoint:
+        body = {
+            "room_name": remote.room,
+            "participant_name": identity,
+            "participant_identity": identity,
+        }
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(f"{remote.endpoint.rstrip('/')}/token", json=body) as response,
+        ):
+            answer = await response.json()
+            if response.status != 200:
+                error = answer.get("error", {}) if isinstance(answer, dict) else {}
+                raise ContextBotError(
+                    f"the token endpoint refused ({response.status} {error.get('code', '')}): "
+                    f"{error.get('message', '')}"
+                )
+            return str(answer["livekit_url"]), str(answer["token"])
+    livekit = settings.require_livekit()
+    token = participant_token(livekit, remote.room, identity, identity, timedelta(minutes=10))
+    return livekit.url, token
+
+
+def render(method: str, result: dict[str, Any], as_json: bool) -> str:
+    """People get text; `--json` gets the protocol's result unchanged."""
+    if as_json:
+        return json.dumps(result, indent=2, ensure_ascii=False)
+    if method == "overview":
+        return str(result["text"])
+    if method == "file":
+        return _render_file(result)
+    if method == "search":
+        lines = [
+            f"{hit['score']:>8.3f}  {hit['path']}  [{hit.get('feature') or '-'}]\n"
+            f"          {hit['snippet']}"
+            for hit in result["hits"]
+        ]
+        return "\n".join(lines) or "no matches"
+    if method == "list":
+        lines = [
+            f"{entry['path']}/  ({entry['documents']} documents)"
+            if entry["kind"] == "dir"
+            else f"{entry['path']}{'  (stale)' if entry.get('stale') else ''}"
+            for entry in result["entries"]
+        ]
+        if result.get("truncated"):
+            lines.append(f"… {result['total'] - len(result['entries'])} more (raise --limit)")
+        return "\n".join(lines)
+    return json.dumps(result, indent=2, ensure_ascii=False)
+
+
+def _render_file(result: dict[str, Any]) -> str:
+    parts: list[str] = []
+    document = result.get("knowledge")
+    if document:
+        stale = " (stale: written for another version)" if document.get("stale") else ""
+        parts.append(f"===== knowledge: {result['path']}{stale} =====\n{document['text']}")
+    content = result.get("content")
+    if content:
+        span = f" lines {content['lines'][0]}-{content['lines'][1]}" if content.get("lines") else ""
+        header = (
+            f"===== {result['path']}{span}: {content['size']} bytes, blob {content['sha']} ====="
+        )
+        parts.append(f"{header}\n{content['text']}")
+    elif result.get("content_error"):
+        parts.append(f"===== {result['path']}: {result['content_error']['message']} =====")
+    return "\n\n".join(parts)
