@@ -14,12 +14,15 @@ newest by `lastUpdated` is served and marked stale. See KNOWLEDGE.md.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import os
 import posixpath
 import re
 import stat
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -212,6 +215,25 @@ def load_knowledge(
         raise ConfigError(
             "knowledge folder does not exist or is not a directory; set knowledge_dir"
         )
+    with _gc_paused():
+        return _load(knowledge_dir, repo_root, overview_budget)
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """A load allocates a million long-lived objects and no cyclic garbage; CPython's cyclic
+    collector would rescan them over and over while they pile up, so it waits until the
+    load is done (the process-wide pause lasts as long as one load)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _load(knowledge_dir: Path, repo_root: Path, overview_budget: int) -> Knowledge:
     docs, diags = read_folder(knowledge_dir, repo_root)
     diags.extend(duplicate_diagnostics(docs))
     root = repo_root.resolve()
