@@ -22,6 +22,7 @@ from context_bot.errors import ConfigError
 from context_bot.files import RepoFiles
 from context_bot.handlers import Handlers
 from context_bot.knowledge import Knowledge, load_knowledge
+from context_bot.metrics import Metrics
 from context_bot.rooms import BotIdentity, RoomManager
 from context_bot.tasks import spawn
 from context_bot.watch import watch_knowledge
@@ -52,6 +53,9 @@ class ContextBotApp:
         self.knowledge: Knowledge | None = None
         self.port: int | None = None
         self._watcher: asyncio.Task[None] | None = None
+        self._reconciler: asyncio.Task[None] | None = None
+        self._lag_probe: asyncio.Task[None] | None = None
+        self.metrics = Metrics()
 
     # -- phases -------------------------------------------------------------------------
 
@@ -68,6 +72,7 @@ class ContextBotApp:
             BotIdentity(settings.bot_identity, settings.bot_name),
             handlers,
             room_exists=self.admin.room_exists,
+            metrics=self.metrics,
         )
         app = create_app(
             TokenService(
@@ -75,6 +80,7 @@ class ContextBotApp:
                 self.admin,
                 self.rooms,
                 knowledge_loaded=lambda: self.knowledge is not None,
+                metrics=self.metrics,
             )
         )
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
@@ -98,6 +104,8 @@ class ContextBotApp:
                 ),
                 "knowledge_watcher",
             )
+        self._reconciler = spawn(self._reconcile_forever(), "rooms_reconciler")
+        self._lag_probe = spawn(self.metrics.probe_loop_lag(), "loop_lag_probe")
         if self._handle_signals:
             loop = asyncio.get_running_loop()
             for sig in HANDLED_SIGNALS:
@@ -121,8 +129,9 @@ class ContextBotApp:
             for sig in HANDLED_SIGNALS:
                 loop.remove_signal_handler(sig)
         rooms_left = cut_short = 0
-        if self._watcher is not None:
-            self._watcher.cancel()
+        for task in (self._watcher, self._reconciler, self._lag_probe):
+            if task is not None:
+                task.cancel()
         if self._runner is not None:
             await self._runner.cleanup()
         if self.rooms is not None:
@@ -158,14 +167,40 @@ class ContextBotApp:
         log.info("stopping", signal=signal.Signals(sig).name)
         self._stop.set()
 
+    async def _reconcile_forever(self) -> None:
+        """At start and then every interval: rejoin rooms we serve that have people.
+
+        After a restart this is what brings the bot back into its rooms; later it catches
+        rooms that the endpoint and webhooks did not announce to this process."""
+        assert self.admin is not None and self.rooms is not None
+        admin, identity = self.admin, self.settings.bot_identity
+
+        async def has_people(room: str) -> bool:
+            return await admin.has_people(room, identity)
+
+        while True:
+            try:
+                await self.rooms.reconcile(await admin.list_rooms(), has_people)
+            except Exception as exc:
+                log.warning("reconcile_failed", error=exc.__class__.__name__)
+            await asyncio.sleep(self.settings.reconcile_interval_s)
+
     def _load_knowledge(self) -> Knowledge:
         knowledge = load_knowledge(self.settings.knowledge_path, self.settings.repo)
         for diagnostic in knowledge.diagnostics:
             log.warning("knowledge_diagnostic", **diagnostic.to_wire())
+        stats = knowledge.stats()
+        self.metrics.knowledge_loaded(
+            knowledge.version,
+            int(stats["files"]),
+            int(stats["free_documents"]),
+            int(stats["stale"]),
+        )
         return knowledge
 
     async def _knowledge_changed(self, fresh: Knowledge, change: dict[str, object]) -> None:
         self.knowledge = fresh
+        self.metrics.knowledge_reloads.inc()
         log.info(
             "knowledge_reloaded",
             knowledge_version=fresh.version,

@@ -62,6 +62,9 @@ class Settings:
     departure_timeout_s: int = 20
     """`rooms.departure_timeout` / `CONTEXT_BOT_DEPARTURE_TIMEOUT`: seconds a room we create
     lives on after its last participant leaves (LiveKit's own default is 20)."""
+    reconcile_interval_s: int = 30
+    """`rooms.reconcile_interval` / `CONTEXT_BOT_RECONCILE_INTERVAL`: seconds between checks
+    of the server's room list for rooms we serve but are not in (also run at start)."""
     empty_timeout_s: int = 300
     """`rooms.empty_timeout` / `CONTEXT_BOT_EMPTY_TIMEOUT`: seconds a room we create waits
     for its first participant."""
@@ -282,6 +285,13 @@ FIELDS: tuple[Field, ...] = (
         "empty_timeout",
         "CONTEXT_BOT_EMPTY_TIMEOUT",
         "empty_timeout_s",
+        _int_in(1, 86400),
+    ),
+    Field(
+        "rooms",
+        "reconcile_interval",
+        "CONTEXT_BOT_RECONCILE_INTERVAL",
+        "reconcile_interval_s",
         _int_in(1, 86400),
     ),
     Field("log", "level", "CONTEXT_BOT_LOG_LEVEL", "log_level", _choice(LOG_LEVELS)),

@@ -243,6 +243,18 @@ def build_spec(repos: list[str], *, auth_required: bool) -> dict[str, Any]:
                     },
                 }
             },
+            "/metrics": {
+                "get": {
+                    "operationId": "metrics",
+                    "summary": "Counters, gauges and histograms in Prometheus's text format.",
+                    "responses": {
+                        "200": {
+                            "description": "The metrics.",
+                            "content": {"text/plain": {"schema": {"type": "string"}}},
+                        }
+                    },
+                }
+            },
             "/readyz": {
                 "get": {
                     "operationId": "ready",

@@ -24,9 +24,10 @@ from typing import Any
 import structlog
 from livekit import rtc
 
-from context_bot.admin import bot_token
+from context_bot.admin import RoomInfo, bot_token
 from context_bot.config import LiveKitSettings
 from context_bot.handlers import Handlers
+from context_bot.metrics import Metrics
 from context_bot.protocol import MAX_REQUEST_BYTES
 from context_bot.session import EMPTY_GRACE_S, RoomSession
 from context_bot.tasks import spawn
@@ -83,6 +84,7 @@ class RoomManager:
         *,
         room_exists: RoomExists | None = None,
         empty_grace_s: float = EMPTY_GRACE_S,
+        metrics: Metrics | None = None,
     ) -> None:
         self._livekit = livekit
         self._bot = bot
@@ -93,7 +95,8 @@ class RoomManager:
         self._locks: dict[str, asyncio.Lock] = {}
         self._rejoins: dict[str, asyncio.Task[None]] = {}
         self._accepting = True
-        self.rejoined = 0
+        self.metrics = metrics or Metrics()
+        self.metrics.track_rooms(lambda: len(self._sessions))
 
     @property
     def active_rooms(self) -> list[str]:
@@ -116,6 +119,7 @@ class RoomManager:
                 self._handlers,
                 on_empty=self._leave_empty,
                 empty_grace_s=self._empty_grace_s,
+                metrics=self.metrics,
             )
             session.room.on("disconnected", lambda reason: self._ended(session, reason))
             token = bot_token(self._livekit, name, self._bot.identity, self._bot.name)
@@ -129,12 +133,41 @@ class RoomManager:
                 raise
             self._sessions[name] = session
             log.info("room_joined", room=name, participants=len(session.room.remote_participants))
-            try:
-                await session.started()
-            except Exception:
-                # The bot is in and answers requests; only the warm-up or a greeting failed.
-                log.exception("room_start_incomplete", room=name)
+            # Warm-up and greetings run in the background: the caller (a `/token` request)
+            # needs the bot in the room, not its publisher connection open (~200 ms).
+            session.start_in_background()
             return session
+
+    async def reconcile(
+        self, rooms: list[RoomInfo], has_people: Callable[[str], Awaitable[bool]]
+    ) -> list[str]:
+        """Join every room the server lists that we serve, are not in, and that has people.
+
+        Run at start (a restarted process finds its rooms again) and periodically (a room
+        the webhook or the endpoint missed). Returns the rooms joined.
+        """
+        candidates = [
+            room.name
+            for room in rooms
+            if serves(room, self._bot.identity)
+            and room.name not in self._sessions
+            and room.name not in self._rejoins
+        ]
+        joined = []
+        for name in candidates:
+            if not self._accepting:
+                break
+            try:
+                if not await has_people(name):
+                    continue
+                await self.join(name)
+            except Exception as exc:
+                log.warning("reconcile_join_failed", room=name, error=exc.__class__.__name__)
+                continue
+            joined.append(name)
+        if joined:
+            log.info("rooms_reconciled", joined=len(joined), active=len(self._sessions))
+        return joined
 
     async def knowledge_changed(self, change: dict[str, Any]) -> None:
         """Tell every participant in every room; one room's failure stays there."""
@@ -200,12 +233,18 @@ class RoomManager:
                     log.warning("rejoin_failed", room=name, error=exc.__class__.__name__)
                     delay = min(delay * 2, REJOIN_MAX_DELAY_S)
                     continue
-                self.rejoined += 1
+                self.metrics.rejoins.inc()
                 log.info("room_rejoined", room=name)
                 return
             log.warning("rejoin_gave_up", room=name)
         finally:
             self._rejoins.pop(name, None)
+
+
+def serves(room: RoomInfo, bot_identity: str) -> bool:
+    """Whether `room` was created for this bot: its metadata names our identity."""
+    marker = room.metadata.get("context_bot")
+    return isinstance(marker, dict) and marker.get("bot_identity") == bot_identity
 
 
 def _reason_name(reason: Any) -> str:

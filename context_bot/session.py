@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -29,6 +30,7 @@ from livekit import rtc
 from context_bot.admission import AdmissionPolicy, Verdict
 from context_bot.errors import InternalError, PayloadTooLarge, RateLimited, RequestError
 from context_bot.handlers import Handlers
+from context_bot.metrics import Metrics
 from context_bot.protocol import (
     ID_ATTRIBUTE,
     MAX_REQUEST_BYTES,
@@ -68,6 +70,7 @@ class RoomSession:
         on_empty: Callable[[RoomSession], None],
         empty_grace_s: float = EMPTY_GRACE_S,
         admission: AdmissionPolicy | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.name = name
         self.room = rtc.Room()
@@ -76,6 +79,7 @@ class RoomSession:
         self._on_empty = on_empty
         self._empty_grace_s = empty_grace_s
         self._admission = admission or AdmissionPolicy()
+        self._metrics = metrics or Metrics()
         self._holds: dict[str, str] = {}  # identity → knowledge version it holds
         self._tasks: set[asyncio.Task[None]] = set()
         self._empty_timer: asyncio.TimerHandle | None = None
@@ -105,6 +109,9 @@ class RoomSession:
         for participant in list(self.room.remote_participants.values()):
             self._spawn(self.push_overview(participant.identity), "push_overview")
         self._check_empty()
+
+    def start_in_background(self) -> None:
+        self._spawn(self.started(), "started")
 
     async def drain(self, within_s: float) -> int:
         """Wait up to `within_s` for requests in flight; cancel the rest; return how many."""
@@ -160,6 +167,7 @@ class RoomSession:
             return
         self._holds[identity] = version
         await self._send_text(identity, TOPIC_PUSH, encode_push("overview", result))
+        self._metrics.overviews.labels(how="push").inc()
         self.log.info("overview_pushed", participant=identity, knowledge_version=version)
 
     async def knowledge_changed(self, change: dict[str, Any]) -> None:
@@ -227,59 +235,73 @@ class RoomSession:
         request_id: str | None,
         send: Sender,
     ) -> None:
+        started = time.perf_counter()
         with structlog.contextvars.bound_contextvars(
             room=self.name, participant=sender, request_id=request_id
         ):
-            try:
-                text = await read()
-            except rtc.StreamError as exc:
-                log.warning("request_unreadable", reason=str(exc))
-                too_large = PayloadTooLarge(
-                    f"request unreadable: over {MAX_REQUEST_BYTES} bytes or cut off"
-                )
-                await send(sender, encode_error(request_id, too_large))
-                return
-            request_id = request_id_of(text) or request_id
-            admission = self._admission.admit(sender, request_id)
-            if admission.verdict is Verdict.DROP:
-                log.info("request_repeat_in_flight")
-                return
-            if admission.verdict is Verdict.REPLAY:
-                assert admission.answer is not None
-                log.info("request_replayed")
-                await send(sender, admission.answer)
-                return
-            if admission.verdict in (Verdict.RATE_LIMITED, Verdict.TOO_MANY_IN_FLIGHT):
-                limited = RateLimited(
-                    "too many requests"
-                    if admission.verdict is Verdict.RATE_LIMITED
-                    else "too many requests in flight",
-                    retry_after_ms=max(1, round(admission.retry_after_s * 1000)),
-                )
-                log.info("request_limited", verdict=admission.verdict.value)
-                await send(sender, encode_error(request_id, limited))
-                return
-            answer: str | None = None
-            try:
-                answer = await self._answer(text, sender, request_id)
-                await send(sender, answer)
-            finally:
-                self._admission.finished(sender, request_id, answer)
+            body, method, code = await self._respond(read, sender, request_id)
+            if body is None:
+                return  # a repeat of a request in flight: its answer is on the way
+            await send(sender, body)
+            self._metrics.requests.labels(method=method, code=str(code)).inc()
+            self._metrics.request_seconds.labels(method=method).observe(
+                time.perf_counter() - started
+            )
 
-    async def _answer(self, text: str, sender: str, request_id: str | None) -> str:
+    async def _respond(
+        self, read: Callable[[], Coroutine[Any, Any, str]], sender: str, request_id: str | None
+    ) -> tuple[str | None, str, int]:
+        """The answer to send (None: send nothing), the method label and the result code."""
+        try:
+            text = await read()
+        except rtc.StreamError as exc:
+            log.warning("request_unreadable", reason=str(exc))
+            too_large = PayloadTooLarge(
+                f"request unreadable: over {MAX_REQUEST_BYTES} bytes or cut off"
+            )
+            return encode_error(request_id, too_large), "unreadable", too_large.code
+        request_id = request_id_of(text) or request_id
+        admission = self._admission.admit(sender, request_id)
+        if admission.verdict is Verdict.DROP:
+            log.info("request_repeat_in_flight")
+            return None, "", 0
+        if admission.verdict is Verdict.REPLAY:
+            log.info("request_replayed")
+            return admission.answer, "replay", 0
+        if admission.verdict in (Verdict.RATE_LIMITED, Verdict.TOO_MANY_IN_FLIGHT):
+            limited = RateLimited(
+                "too many requests"
+                if admission.verdict is Verdict.RATE_LIMITED
+                else "too many requests in flight",
+                retry_after_ms=max(1, round(admission.retry_after_s * 1000)),
+            )
+            log.info("request_limited", verdict=admission.verdict.value)
+            return encode_error(request_id, limited), "limited", limited.code
+        answer: str | None = None
+        try:
+            answer, method, code = await self._answer(text, sender, request_id)
+            return answer, method, code
+        finally:
+            self._admission.finished(sender, request_id, answer)
+
+    async def _answer(self, text: str, sender: str, request_id: str | None) -> tuple[str, str, int]:
+        method = "invalid"
         try:
             request = parse_request(text)
+            method = request.method if request.method in self._handlers.methods else "unknown"
             result = await self._handlers.handle(request)
         except RequestError as exc:
             log.info("request_refused", code=exc.code, reason=exc.message)
-            return encode_error(request_id, exc)
+            return encode_error(request_id, exc), method, exc.code
         except Exception:
             log.exception("request_crashed")
-            return encode_error(request_id, InternalError("the bot failed; it has been logged"))
+            crashed = InternalError("the bot failed; it has been logged")
+            return encode_error(request_id, crashed), method, crashed.code
         if request.method == "overview":
             self._holds[sender] = str(result.get("knowledge_version", ""))
+            self._metrics.overviews.labels(how="pull").inc()
         log.info("request_served", method=request.method)
-        return encode_result(request.id, result)
+        return encode_result(request.id, result), method, 0
 
     # -- sending ------------------------------------------------------------------------
 
@@ -287,6 +309,8 @@ class RoomSession:
         await self.room.local_participant.send_text(
             body, topic=topic, destination_identities=[identity]
         )
+        kind = "push" if topic == TOPIC_PUSH else "response"
+        self._metrics.bytes_sent.labels(kind=kind).inc(_utf8_length(body))
 
     async def _send_response(self, identity: str, body: str) -> None:
         await self._send_text(identity, TOPIC_RESPONSE, body)
@@ -296,6 +320,7 @@ class RoomSession:
             await self.room.local_participant.publish_data(
                 part, topic=TOPIC_RESPONSE, destination_identities=[identity]
             )
+            self._metrics.bytes_sent.labels(kind="packet").inc(len(part))
 
     # -- tasks --------------------------------------------------------------------------
 
@@ -309,3 +334,8 @@ def _reply_to(data: bytes) -> str | None:
     except (ValueError, AttributeError):
         return None
     return value if isinstance(value, str) and 0 < len(value) <= 128 else None
+
+
+def _utf8_length(text: str) -> int:
+    """Bytes on the wire, without encoding the common all-ASCII case."""
+    return len(text) if text.isascii() else len(text.encode("utf-8"))

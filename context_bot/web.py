@@ -36,6 +36,8 @@ from context_bot.admin import (
 )
 from context_bot.config import Settings
 from context_bot.errors import ConfigError, LiveKitFailure, LiveKitUnavailable
+from context_bot.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from context_bot.metrics import Metrics
 from context_bot.openapi import build_spec
 from context_bot.ownership import InMemoryOwnershipStore, OwnershipStore, RoomOwnership
 from context_bot.ratelimit import RateLimiter
@@ -53,7 +55,6 @@ MAX_WEBHOOK_BYTES = 128 * 1024
 """`POST /webhook` bodies: an event carries the room's metadata, up to LiveKit's 64 KB."""
 CORS_MAX_AGE_S = 600
 CORS_ALLOW_HEADERS = "Content-Type, Authorization, X-API-Key"
-HttpError = ApiError  # the name the rest of this module speaks
 
 
 def _knowledge_unknown() -> bool:
@@ -71,6 +72,8 @@ class TokenService:
     """For `/readyz`; the default says "not loaded" until the app says otherwise."""
     ownership: OwnershipStore = field(default_factory=InMemoryOwnershipStore)
     """Room owners in authenticated mode; share one store between instances (issue 8)."""
+    metrics: Metrics = field(default_factory=Metrics)
+    """The process's metrics, served at `/metrics`."""
 
 
 @dataclass
@@ -146,7 +149,8 @@ def cors_middleware(origins: tuple[str, ...]) -> Middleware:
         if allowed(origin):
             response.headers["Access-Control-Allow-Origin"] = "*" if "*" in origins else str(origin)
             response.headers["Access-Control-Expose-Headers"] = "Retry-After"
-            response.headers.add("Vary", "Origin")
+        if origins and "*" not in origins:
+            response.headers.add("Vary", "Origin")  # caches must not hand one origin's answer on
         return response
 
     return middleware
@@ -154,16 +158,16 @@ def cors_middleware(origins: tuple[str, ...]) -> Middleware:
 
 async def _json_body(request: web.Request) -> dict[str, Any]:
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
-        raise HttpError(413, "body_too_large", f"body over {MAX_BODY_BYTES} bytes")
+        raise ApiError(413, "body_too_large", f"body over {MAX_BODY_BYTES} bytes")
     raw = await request.read()
     if len(raw) > MAX_BODY_BYTES:
-        raise HttpError(413, "body_too_large", f"body over {MAX_BODY_BYTES} bytes")
+        raise ApiError(413, "body_too_large", f"body over {MAX_BODY_BYTES} bytes")
     try:
         data = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
-        raise HttpError(400, "bad_json", "body must be a JSON object") from None
+        raise ApiError(400, "bad_json", "body must be a JSON object") from None
     if not isinstance(data, dict):
-        raise HttpError(400, "bad_json", "body must be a JSON object")
+        raise ApiError(400, "bad_json", "body must be a JSON object")
     return data
 
 
@@ -173,7 +177,7 @@ def _rate_limit(request: web.Request, state: WebState) -> None:
     decision = state.limiter.check(request.remote or "unknown")
     if not decision.allowed:
         wait = max(1, math.ceil(decision.retry_after_s))
-        raise HttpError(
+        raise ApiError(
             429, "rate_limited", f"too many requests; retry in {wait}s", {"Retry-After": str(wait)}
         )
 
@@ -183,13 +187,13 @@ async def post_token(request: web.Request) -> web.Response:
     service, state = request.app[SERVICE], request.app[STATE]
     _rate_limit(request, state)
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
-        raise HttpError(413, "body_too_large", f"body over {MAX_BODY_BYTES} bytes")
+        raise ApiError(413, "body_too_large", f"body over {MAX_BODY_BYTES} bytes")
     tenant = state.auth.authenticate(
         request.headers.get("Authorization"), request.headers.get("X-API-Key")
     )
     asked = parse_token_request(await _json_body(request), state.repos)
     if service.admin is None or service.rooms is None:
-        raise HttpError(500, "livekit_not_configured", _not_configured(service.settings))
+        raise ApiError(500, "livekit_not_configured", _not_configured(service.settings))
     settings = service.settings
     with structlog.contextvars.bound_contextvars(room=asked.room_name):
         await _ensure_room(service.admin, state, settings, asked, tenant)
@@ -197,7 +201,7 @@ async def post_token(request: web.Request) -> web.Response:
             await service.rooms.join(asked.room_name)
         except Exception as exc:
             log.warning("bot_join_failed", error=exc.__class__.__name__)
-            raise HttpError(
+            raise ApiError(
                 503, "bot_join_failed", "the bot could not join the room; retry shortly"
             ) from None
         livekit = settings.livekit
@@ -212,7 +216,8 @@ async def post_token(request: web.Request) -> web.Response:
             )
         except Exception as exc:
             log.error("token_failed", error=exc.__class__.__name__)
-            raise HttpError(500, "token_error", "the join token could not be made") from None
+            raise ApiError(500, "token_error", "the join token could not be made") from None
+        service.metrics.tokens_issued.inc()
         log.info(
             "token_issued",
             participant=asked.participant_identity,
@@ -258,16 +263,16 @@ async def _ensure_room(
             return
         verdict = await state.ownership.settle(asked.room_name, tenant.id, create)
     except LiveKitUnavailable as exc:
-        raise HttpError(503, "livekit_unavailable", str(exc)) from None
+        raise ApiError(503, "livekit_unavailable", str(exc)) from None
     except LiveKitFailure as exc:
-        raise HttpError(500, "livekit_error", str(exc)) from None
+        raise ApiError(500, "livekit_error", str(exc)) from None
     if verdict.granted:
         return
     if verdict.owner is None:
-        raise HttpError(
+        raise ApiError(
             403, "room_unowned", "this room has no owner on record; choose another room name"
         )
-    raise HttpError(403, "room_owned_by_other_tenant", "this room belongs to another tenant")
+    raise ApiError(403, "room_owned_by_other_tenant", "this room belongs to another tenant")
 
 
 def _not_configured(settings: Settings) -> str:
@@ -285,13 +290,13 @@ async def post_webhook(request: web.Request) -> web.Response:
     authorization = request.headers.get("Authorization", "")
     raw = await request.read()
     if service.admin is None:
-        raise HttpError(500, "livekit_not_configured", _not_configured(service.settings))
+        raise ApiError(500, "livekit_not_configured", _not_configured(service.settings))
     if not authorization.strip():
-        raise HttpError(401, "webhook_unsigned", "webhooks must carry LiveKit's Authorization")
+        raise ApiError(401, "webhook_unsigned", "webhooks must carry LiveKit's Authorization")
     notice = verify_webhook(service.settings.livekit, raw, authorization)
     if notice is None:
         log.warning("webhook_rejected", remote=request.remote)
-        raise HttpError(401, "webhook_invalid", "the webhook's signature does not verify")
+        raise ApiError(401, "webhook_invalid", "the webhook's signature does not verify")
     log.info("webhook_received", webhook_event=notice.event, room=notice.room)
     rooms, bot = service.rooms, service.settings.bot_identity
     if notice.event == "room_started" and rooms is not None and _is_onboarding(notice, state):
@@ -336,6 +341,11 @@ async def get_readyz(request: web.Request) -> web.Response:
     return web.json_response(answer, status=200 if answer["status"] == "ready" else 503)
 
 
+async def get_metrics(request: web.Request) -> web.Response:
+    body = request.app[SERVICE].metrics.render()
+    return web.Response(body=body, headers={"Content-Type": METRICS_CONTENT_TYPE})
+
+
 async def get_openapi(request: web.Request) -> web.Response:
     return web.json_response(request.app[STATE].spec)
 
@@ -377,4 +387,5 @@ def create_app(service: TokenService) -> web.Application:
     app.router.add_get("/healthz", get_healthz)
     app.router.add_get("/readyz", get_readyz)
     app.router.add_get("/openapi.json", get_openapi)
+    app.router.add_get("/metrics", get_metrics)
     return app

@@ -43,7 +43,8 @@ def pytest_runtest_makereport(
     report: pytest.TestReport = outcome.get_result()
     server = getattr(item, "funcargs", {}).get("livekit_server")
     if report.failed and isinstance(server, DevServer):
-        tail = server.log_text()[-20_000:]
+        lines = server.log_text().splitlines()[-60:]
+        tail = "\n".join(line[:400] for line in lines)  # SDP lines run to kilobytes
         report.sections.append(("livekit-server log (tail)", tail))
 
 

@@ -18,6 +18,7 @@ from livekit import rtc
 from context_bot.app import ContextBotApp
 from context_bot.client import ContextClient
 from context_bot.config import LiveKitSettings
+from context_bot.errors import RequestError
 from context_bot.protocol import TOPIC_PUSH
 from tests.integration.conftest import REPO_ROOT
 from tests.integration.streams import Inbox
@@ -123,7 +124,7 @@ async def test_a_participant_present_before_the_bot_gets_the_overview_when_it_jo
     inbox = Inbox(early, TOPIC_PUSH)
     app: ContextBotApp = await running_app()
     await join_with_token(app, connect, "early-room", "latecomer")
-    _, text = await inbox.next(5)
+    _, text = await inbox.next(10)
     message = json.loads(text)
     assert message["event"] == "overview"
 
@@ -157,3 +158,26 @@ async def test_a_missing_file_is_a_typed_error_and_the_bot_keeps_serving(
     good = await client.file("README.md")
     assert good.content == (REPO_ROOT / "README.md").read_text()
     await room.disconnect()
+
+
+async def test_metrics_count_what_the_bot_did(running_app: Any, connect: Any) -> None:
+    app: ContextBotApp = await running_app()
+    room = await join_with_token(app, connect, "metrics-room", "counted")
+    client = ContextClient(room)
+    await client.overview()
+    await client.file("README.md")
+    with pytest.raises(RequestError):
+        await client.file("no/such/file")
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"http://127.0.0.1:{app.port}/metrics") as response,
+    ):
+        assert response.status == 200
+        assert response.content_type == "text/plain"
+        text = await response.text()
+    assert 'context_bot_requests_total{code="0",method="file"} 1.0' in text
+    assert 'context_bot_requests_total{code="4104",method="file"} 1.0' in text
+    assert 'context_bot_overviews_total{how="pull"} 1.0' in text
+    assert "context_bot_active_rooms 1.0" in text
+    assert "context_bot_tokens_issued_total 1.0" in text
+    assert 'context_bot_sent_bytes_total{kind="response"}' in text

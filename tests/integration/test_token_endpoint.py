@@ -18,7 +18,9 @@ from livekit import api, rtc
 from context_bot.admin import Admin
 from context_bot.app import ContextBotApp
 from context_bot.config import LiveKitSettings, Settings
+from context_bot.devserver import free_port
 from context_bot.ownership import InMemoryOwnershipStore
+from context_bot.rooms import BotIdentity, RoomManager
 from context_bot.web import TokenService, create_app
 from tests.integration.conftest import REPO_ROOT
 from tests.integration.web_helpers import (
@@ -270,3 +272,21 @@ async def test_a_room_with_no_owner_on_record_is_refused_to_every_tenant(
         )
         assert (status, body["error"]["code"]) == (403, "room_unowned")
     assert await owner_in_livekit(livekit, "made-elsewhere") is None
+
+
+async def test_a_bot_that_cannot_join_is_503_bot_join_failed(livekit: LiveKitSettings) -> None:
+    """CreateRoom works but the bot's connection goes to a port nobody listens on."""
+    nowhere = LiveKitSettings(f"ws://127.0.0.1:{free_port()}", livekit.api_key, livekit.api_secret)
+    admin = Admin(livekit)
+    rooms = RoomManager(nowhere, BotIdentity("context-bot", "Bot"), handlers=None)  # type: ignore[arg-type]
+    service = TokenService(Settings(livekit=livekit, repo=REPO_ROOT), admin, rooms)
+    runner = web.AppRunner(create_app(service))
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        port = runner.addresses[0][1]
+        status, body = await post(port, "/token", who("ada", room_name="no-bot-1"))
+    finally:
+        await runner.cleanup()
+        await admin.aclose()
+    assert (status, body["error"]["code"]) == (503, "bot_join_failed")

@@ -1,0 +1,83 @@
+"""Admission: rate, concurrency, and what happens to a repeated request id."""
+
+from __future__ import annotations
+
+from context_bot.admission import AdmissionPolicy, Verdict
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_repeat_while_in_flight_is_dropped_and_after_the_answer_replayed() -> None:
+    policy = AdmissionPolicy(clock=Clock())
+    assert policy.admit("alice", "r1").verdict is Verdict.SERVE
+    assert policy.admit("alice", "r1").verdict is Verdict.DROP
+    policy.finished("alice", "r1", "the answer")
+    again = policy.admit("alice", "r1")
+    assert again.verdict is Verdict.REPLAY
+    assert again.answer == "the answer"
+
+
+def test_ids_are_per_participant() -> None:
+    policy = AdmissionPolicy(clock=Clock())
+    policy.admit("alice", "r1")
+    assert policy.admit("bob", "r1").verdict is Verdict.SERVE
+
+
+def test_a_replay_expires_and_the_request_is_served_again() -> None:
+    clock = Clock()
+    policy = AdmissionPolicy(replay_ttl_s=10, clock=clock)
+    policy.admit("alice", "r1")
+    policy.finished("alice", "r1", "old")
+    clock.now = 11
+    assert policy.admit("alice", "r1").verdict is Verdict.SERVE
+
+
+def test_the_replay_cache_keeps_to_its_byte_budget_dropping_the_oldest() -> None:
+    policy = AdmissionPolicy(replay_bytes=400, clock=Clock())
+    for n in range(5):
+        policy.admit("alice", f"r{n}")
+        policy.finished("alice", f"r{n}", "x" * 100)
+    assert policy.admit("alice", "r0").verdict is Verdict.SERVE  # evicted
+    assert policy.admit("alice", "r4").verdict is Verdict.REPLAY
+
+
+def test_too_many_in_flight_is_refused_with_a_short_wait() -> None:
+    policy = AdmissionPolicy(max_in_flight=2, clock=Clock())
+    assert policy.admit("alice", "a").verdict is Verdict.SERVE
+    assert policy.admit("alice", "b").verdict is Verdict.SERVE
+    third = policy.admit("alice", "c")
+    assert third.verdict is Verdict.TOO_MANY_IN_FLIGHT
+    assert third.retry_after_s > 0
+    policy.finished("alice", "a", None)
+    assert policy.admit("alice", "c").verdict is Verdict.SERVE
+
+
+def test_over_the_rate_is_refused_with_the_time_to_wait() -> None:
+    clock = Clock()
+    policy = AdmissionPolicy(rate_per_s=1, burst=2, max_in_flight=100, clock=clock)
+    verdicts = [policy.admit("alice", f"r{n}").verdict for n in range(3)]
+    assert verdicts == [Verdict.SERVE, Verdict.SERVE, Verdict.RATE_LIMITED]
+    assert policy.admit("alice", "r9").retry_after_s == 1.0
+
+
+def test_an_abandoned_request_is_not_replayed() -> None:
+    policy = AdmissionPolicy(clock=Clock())
+    policy.admit("alice", "r1")
+    policy.finished("alice", "r1", None)
+    assert policy.admit("alice", "r1").verdict is Verdict.SERVE
+
+
+def test_forgetting_a_participant_clears_its_state() -> None:
+    policy = AdmissionPolicy(clock=Clock())
+    policy.admit("alice", "r1")
+    policy.finished("alice", "r1", "answer")
+    policy.admit("alice", "r2")
+    policy.forget("alice")
+    assert policy.in_flight("alice") == 0
+    assert policy.admit("alice", "r1").verdict is Verdict.SERVE
