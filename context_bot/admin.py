@@ -30,6 +30,8 @@ class RoomInfo:
     name: str
     metadata: dict[str, Any]
     num_participants: int
+    created_at: float = 0.0
+    """Unix time the server created the room."""
 
 
 def bot_token(settings: LiveKitSettings, room: str, identity: str, name: str) -> str:
@@ -97,6 +99,15 @@ def join_token(
     return token.to_jwt()
 
 
+def worker_token(settings: LiveKitSettings) -> str:
+    """What a dispatch worker presents to the server's `/agent` endpoint."""
+    return (
+        api.AccessToken(settings.api_key, settings.api_secret)
+        .with_grants(api.VideoGrants(agent=True))
+        .to_jwt()
+    )
+
+
 def room_metadata(bot_identity: str, repo: str) -> dict[str, Any]:
     """What a room created by us records: who serves it and how to reach the bot."""
     return {
@@ -142,29 +153,37 @@ class Admin:
             empty_timeout=empty_timeout_s,
         )
         room = await self._call(self._client().room.create_room(request))
-        return RoomInfo(room.name, _parse_metadata(room.metadata), room.num_participants)
+        return _room_info(room)
 
     async def list_rooms(self, names: list[str] | None = None) -> list[RoomInfo]:
         response = await self._call(
             self._client().room.list_rooms(api.ListRoomsRequest(names=names or []))
         )
-        return [
-            RoomInfo(r.name, _parse_metadata(r.metadata), r.num_participants)
-            for r in response.rooms
-        ]
+        return [_room_info(r) for r in response.rooms]
 
-    async def has_people(self, room: str, bot_identity: str) -> bool:
-        """Whether anyone but agents (ours included) is in `room`.
+    async def needs_bot(self, room: str, bot_identity: str) -> bool:
+        """Whether `room` has people (not agents) in it and no bot of ours.
 
         Asked per room because `ListRooms`' participant count stayed 0 with a participant
-        connected for 4 s (livekit-server 1.13.5, measured in tests/integration)."""
+        connected for 4 s (livekit-server 1.13.5, measured in tests/integration). Checking
+        for our identity keeps several bot processes from taking rooms off each other."""
         response = await self._call(
             self._client().room.list_participants(api.ListParticipantsRequest(room=room))
         )
-        return any(
-            p.identity != bot_identity and p.kind != api.ParticipantInfo.Kind.AGENT
-            for p in response.participants
-        )
+        identities = {p.identity for p in response.participants}
+        people = any(p.kind != api.ParticipantInfo.Kind.AGENT for p in response.participants)
+        return people and bot_identity not in identities
+
+    async def ensure_dispatch(self, room: str, agent_name: str) -> bool:
+        """Ask LiveKit's agent dispatch to send a worker of `agent_name` into `room`,
+        unless a dispatch for it exists already. Returns whether one was created."""
+        dispatch = self._client().agent_dispatch
+        existing = await self._call(dispatch.list_dispatch(room))
+        if any(d.agent_name == agent_name for d in existing):
+            return False
+        request = api.CreateAgentDispatchRequest(room=room, agent_name=agent_name)
+        await self._call(dispatch.create_dispatch(request))
+        return True
 
     async def room_exists(self, name: str) -> bool:
         return bool(await self.list_rooms([name]))
@@ -178,6 +197,12 @@ class Admin:
             raise LiveKitUnavailable(
                 f"LiveKit server unreachable ({exc.__class__.__name__})"
             ) from None
+
+
+def _room_info(room: api.Room) -> RoomInfo:
+    return RoomInfo(
+        room.name, _parse_metadata(room.metadata), room.num_participants, float(room.creation_time)
+    )
 
 
 def _parse_metadata(text: str) -> dict[str, Any]:

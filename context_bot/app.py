@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import signal
 import time
 
@@ -23,10 +24,11 @@ from context_bot.files import RepoFiles
 from context_bot.handlers import Handlers
 from context_bot.knowledge import Knowledge, load_knowledge
 from context_bot.metrics import Metrics
-from context_bot.rooms import BotIdentity, RoomManager
+from context_bot.rooms import RECONCILE_MIN_AGE_S, BotIdentity, RoomManager
 from context_bot.tasks import spawn
 from context_bot.watch import watch_knowledge
 from context_bot.web import TokenService, create_app
+from context_bot.worker import DispatchWorker
 
 log = structlog.get_logger(__name__)
 
@@ -55,6 +57,8 @@ class ContextBotApp:
         self._watcher: asyncio.Task[None] | None = None
         self._reconciler: asyncio.Task[None] | None = None
         self._lag_probe: asyncio.Task[None] | None = None
+        self.worker: DispatchWorker | None = None
+        self._worker_task: asyncio.Task[None] | None = None
         self.metrics = Metrics()
 
     # -- phases -------------------------------------------------------------------------
@@ -66,14 +70,21 @@ class ContextBotApp:
         files = RepoFiles(settings.repo, max_bytes=settings.max_file_bytes)
         handlers = Handlers(self._current_knowledge, files)
         livekit = settings.require_livekit()
+        settings.check_role()
         self.admin = Admin(livekit)
-        self.rooms = RoomManager(
-            livekit,
-            BotIdentity(settings.bot_identity, settings.bot_name),
-            handlers,
-            room_exists=self.admin.room_exists,
-            metrics=self.metrics,
-        )
+        bot = BotIdentity(settings.bot_identity, settings.bot_name)
+        if settings.role != "web":  # the web role only hands out tokens and dispatches
+            self.rooms = RoomManager(
+                livekit, bot, handlers, room_exists=self.admin.room_exists, metrics=self.metrics
+            )
+        if settings.agent_name and self.rooms is not None and settings.role != "web":
+            self.worker = DispatchWorker(
+                livekit,
+                bot,
+                self.rooms,
+                agent_name=settings.agent_name,
+                max_rooms=settings.max_rooms,
+            )
         app = create_app(
             TokenService(
                 settings,
@@ -81,6 +92,7 @@ class ContextBotApp:
                 self.rooms,
                 knowledge_loaded=lambda: self.knowledge is not None,
                 metrics=self.metrics,
+                send_bot=self._dispatch if settings.agent_name else None,
             )
         )
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
@@ -104,7 +116,10 @@ class ContextBotApp:
                 ),
                 "knowledge_watcher",
             )
-        self._reconciler = spawn(self._reconcile_forever(), "rooms_reconciler")
+        if self.rooms is not None:
+            self._reconciler = spawn(self._reconcile_forever(), "rooms_reconciler")
+        if self.worker is not None:
+            self._worker_task = spawn(self.worker.run(), "dispatch_worker")
         self._lag_probe = spawn(self.metrics.probe_loop_lag(), "loop_lag_probe")
         if self._handle_signals:
             loop = asyncio.get_running_loop()
@@ -114,6 +129,8 @@ class ContextBotApp:
             "started",
             url=f"http://{settings.host}:{self.port}",
             livekit_url=livekit.url,
+            role=settings.role,
+            agent_name=settings.agent_name or None,
             knowledge=str(settings.knowledge_path),
             knowledge_version=self.knowledge.version,
             seconds=round(time.monotonic() - started, 3),
@@ -129,7 +146,9 @@ class ContextBotApp:
             for sig in HANDLED_SIGNALS:
                 loop.remove_signal_handler(sig)
         rooms_left = cut_short = 0
-        for task in (self._watcher, self._reconciler, self._lag_probe):
+        if self.worker is not None:
+            await self.worker.drain()  # the dispatch sends new rooms elsewhere from now on
+        for task in (self._watcher, self._reconciler, self._lag_probe, self._worker_task):
             if task is not None:
                 task.cancel()
         if self._runner is not None:
@@ -140,6 +159,8 @@ class ContextBotApp:
                 rooms_left = await asyncio.wait_for(self.rooms.aclose(), SHUTDOWN_TIMEOUT_S)
             except TimeoutError:
                 log.warning("rooms_close_timed_out", timeout_s=SHUTDOWN_TIMEOUT_S)
+        if self.worker is not None:
+            await self.worker.aclose()
         if self.admin is not None:
             await self.admin.aclose()
         log.info(
@@ -167,6 +188,11 @@ class ContextBotApp:
         log.info("stopping", signal=signal.Signals(sig).name)
         self._stop.set()
 
+    async def _dispatch(self, room: str) -> None:
+        assert self.admin is not None
+        if await self.admin.ensure_dispatch(room, self.settings.agent_name):
+            log.info("bot_dispatched", room=room, agent_name=self.settings.agent_name)
+
     async def _reconcile_forever(self) -> None:
         """At start and then every interval: rejoin rooms we serve that have people.
 
@@ -175,15 +201,22 @@ class ContextBotApp:
         assert self.admin is not None and self.rooms is not None
         admin, identity = self.admin, self.settings.bot_identity
 
-        async def has_people(room: str) -> bool:
-            return await admin.has_people(room, identity)
+        async def needs_bot(room: str) -> bool:
+            return await admin.needs_bot(room, identity)
 
         while True:
             try:
-                await self.rooms.reconcile(await admin.list_rooms(), has_people)
+                await self.rooms.reconcile(
+                    await admin.list_rooms(),
+                    needs_bot,
+                    min_age_s=RECONCILE_MIN_AGE_S if self.settings.agent_name else 0.0,
+                )
             except Exception as exc:
                 log.warning("reconcile_failed", error=exc.__class__.__name__)
-            await asyncio.sleep(self.settings.reconcile_interval_s)
+            # Jitter spreads the checks of several workers over the interval, so an orphaned
+            # room is usually taken by one of them, not all at once.
+            interval = self.settings.reconcile_interval_s
+            await asyncio.sleep(interval * random.uniform(0.8, 1.2))  # noqa: S311 - not crypto
 
     def _load_knowledge(self) -> Knowledge:
         knowledge = load_knowledge(self.settings.knowledge_path, self.settings.repo)

@@ -21,6 +21,7 @@ from context_bot.errors import ConfigError
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("auto", "console", "json")
+ROLES = ("all", "web", "worker")
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,16 @@ class Settings:
     """`bot.identity` / `CONTEXT_BOT_IDENTITY`: the bot's participant identity in every room."""
     bot_name: str = "Context Bot"
     """`bot.name` / `CONTEXT_BOT_NAME`: the bot's display name."""
+    role: str = "all"
+    """`bot.role` / `CONTEXT_BOT_ROLE`: `all` (endpoint and bot in one process), `web`
+    (endpoint only; bots come through dispatch) or `worker` (bot only, taking rooms from
+    LiveKit's agent dispatch; HTTP serves health and metrics)."""
+    agent_name: str = ""
+    """`bot.agent_name` / `CONTEXT_BOT_AGENT_NAME`: register with LiveKit's agent dispatch
+    under this name and send bots into rooms through it; empty: no dispatch."""
+    max_rooms: int = 200
+    """`bot.max_rooms` / `CONTEXT_BOT_MAX_ROOMS`: rooms one worker takes before it reports
+    itself full to the dispatch."""
     repo: Path = Path()
     """`knowledge.repo` / `CONTEXT_BOT_REPO`: the repository whose files are served."""
     knowledge_dir: Path = Path("knowledge")
@@ -104,6 +115,14 @@ class Settings:
     @property
     def knowledge_path(self) -> Path:
         return self.repo / self.knowledge_dir
+
+    def check_role(self) -> None:
+        """Roles that split the product need the dispatch that joins them up."""
+        if self.role != "all" and not self.agent_name:
+            raise ConfigError(
+                f"bot.role {self.role} (CONTEXT_BOT_ROLE) needs bot.agent_name "
+                "(CONTEXT_BOT_AGENT_NAME): split processes meet through LiveKit's agent dispatch"
+            )
 
     def require_livekit(self) -> LiveKitSettings:
         """The LiveKit settings, or one error line naming what is missing and `--dev`."""
@@ -262,6 +281,9 @@ FIELDS: tuple[Field, ...] = (
     Field("http", "port", "PORT", "port", _int_in(0, 65535)),
     Field("bot", "identity", "CONTEXT_BOT_IDENTITY", "bot_identity", _text),
     Field("bot", "name", "CONTEXT_BOT_NAME", "bot_name", _text),
+    Field("bot", "role", "CONTEXT_BOT_ROLE", "role", _choice(ROLES)),
+    Field("bot", "agent_name", "CONTEXT_BOT_AGENT_NAME", "agent_name", _text),
+    Field("bot", "max_rooms", "CONTEXT_BOT_MAX_ROOMS", "max_rooms", _int_in(1, 100_000)),
     Field("knowledge", "repo", "CONTEXT_BOT_REPO", "repo", _path),
     Field("knowledge", "dir", "CONTEXT_BOT_KNOWLEDGE_DIR", "knowledge_dir", _path),
     Field("knowledge", "watch", "CONTEXT_BOT_WATCH", "watch", _bool),

@@ -17,6 +17,7 @@ source of truth: `join` adds, a session's end removes, and nothing else keeps ro
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +39,9 @@ CONNECT_TIMEOUT_S = 10.0
 REJOIN_FIRST_DELAY_S = 0.5
 REJOIN_MAX_DELAY_S = 30.0
 REJOIN_GIVE_UP_S = 300.0
+RECONCILE_MIN_AGE_S = 10.0
+"""With agent dispatch, rooms younger than this are left to the dispatch that is sending
+a bot in right now, so a worker's reconcile does not race it."""
 """Stop trying to rejoin a room after this long without success."""
 
 FINAL_REASONS = frozenset(
@@ -102,11 +106,28 @@ class RoomManager:
     def active_rooms(self) -> list[str]:
         return sorted(self._sessions)
 
+    @property
+    def accepting(self) -> bool:
+        return self._accepting
+
+    async def leave(self, name: str) -> bool:
+        """Leave `name` for good (no rejoin); whether the bot was there."""
+        session = self._sessions.get(name)
+        if session is None:
+            return False
+        await session.aclose()
+        return True
+
     def session(self, name: str) -> RoomSession | None:
         return self._sessions.get(name)
 
-    async def join(self, name: str) -> RoomSession:
-        """Send the bot into `name` unless it is there already; safe to call concurrently."""
+    async def join(
+        self, name: str, *, token: str | None = None, url: str | None = None
+    ) -> RoomSession:
+        """Send the bot into `name` unless it is there already; safe to call concurrently.
+
+        `token` and `url` come from LiveKit's agent dispatch (worker mode); otherwise the
+        bot mints its own token from the configured keys."""
         if not self._accepting:
             raise RuntimeError("the bot is shutting down and takes no new rooms")
         async with self._locks.setdefault(name, asyncio.Lock()):
@@ -122,10 +143,10 @@ class RoomManager:
                 metrics=self.metrics,
             )
             session.room.on("disconnected", lambda reason: self._ended(session, reason))
-            token = bot_token(self._livekit, name, self._bot.identity, self._bot.name)
+            token = token or bot_token(self._livekit, name, self._bot.identity, self._bot.name)
             try:
                 await asyncio.wait_for(
-                    session.room.connect(self._livekit.url, token, room_options()),
+                    session.room.connect(url or self._livekit.url, token, room_options()),
                     CONNECT_TIMEOUT_S,
                 )
             except BaseException:
@@ -139,17 +160,23 @@ class RoomManager:
             return session
 
     async def reconcile(
-        self, rooms: list[RoomInfo], has_people: Callable[[str], Awaitable[bool]]
+        self,
+        rooms: list[RoomInfo],
+        needs_bot: Callable[[str], Awaitable[bool]],
+        *,
+        min_age_s: float = 0.0,
     ) -> list[str]:
-        """Join every room the server lists that we serve, are not in, and that has people.
+        """Join every room the server lists that we serve, that has people and no bot.
 
         Run at start (a restarted process finds its rooms again) and periodically (a room
         the webhook or the endpoint missed). Returns the rooms joined.
         """
+        settled = time.time() - min_age_s
         candidates = [
             room.name
             for room in rooms
             if serves(room, self._bot.identity)
+            and room.created_at <= settled
             and room.name not in self._sessions
             and room.name not in self._rejoins
         ]
@@ -158,7 +185,7 @@ class RoomManager:
             if not self._accepting:
                 break
             try:
-                if not await has_people(name):
+                if not await needs_bot(name):
                     continue
                 await self.join(name)
             except Exception as exc:

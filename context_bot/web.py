@@ -17,7 +17,7 @@ import asyncio
 import json
 import math
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -40,6 +40,7 @@ from context_bot.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from context_bot.metrics import Metrics
 from context_bot.openapi import build_spec
 from context_bot.ownership import InMemoryOwnershipStore, OwnershipStore, RoomOwnership
+from context_bot.page import add_page_routes
 from context_bot.ratelimit import RateLimiter
 from context_bot.readiness import Readiness
 from context_bot.rooms import RoomManager
@@ -74,6 +75,21 @@ class TokenService:
     """Room owners in authenticated mode; share one store between instances (issue 8)."""
     metrics: Metrics = field(default_factory=Metrics)
     """The process's metrics, served at `/metrics`."""
+    send_bot: Callable[[str], Awaitable[object]] | None = None
+    """How a room gets its bot: LiveKit's agent dispatch in worker mode; by default the
+    bot in this process joins (`rooms.join`)."""
+
+    async def bot_into(self, room: str) -> None:
+        if self.send_bot is not None:
+            await self.send_bot(room)
+        elif self.rooms is not None:
+            await self.rooms.join(room)
+        else:
+            raise RuntimeError("this process can neither dispatch nor join rooms")
+
+    @property
+    def can_send_bot(self) -> bool:
+        return self.send_bot is not None or self.rooms is not None
 
 
 @dataclass
@@ -192,13 +208,13 @@ async def post_token(request: web.Request) -> web.Response:
         request.headers.get("Authorization"), request.headers.get("X-API-Key")
     )
     asked = parse_token_request(await _json_body(request), state.repos)
-    if service.admin is None or service.rooms is None:
+    if service.admin is None or not service.can_send_bot:
         raise ApiError(500, "livekit_not_configured", _not_configured(service.settings))
     settings = service.settings
     with structlog.contextvars.bound_contextvars(room=asked.room_name):
         await _ensure_room(service.admin, state, settings, asked, tenant)
         try:
-            await service.rooms.join(asked.room_name)
+            await service.bot_into(asked.room_name)
         except Exception as exc:
             log.warning("bot_join_failed", error=exc.__class__.__name__)
             raise ApiError(
@@ -299,8 +315,8 @@ async def post_webhook(request: web.Request) -> web.Response:
         raise ApiError(401, "webhook_invalid", "the webhook's signature does not verify")
     log.info("webhook_received", webhook_event=notice.event, room=notice.room)
     rooms, bot = service.rooms, service.settings.bot_identity
-    if notice.event == "room_started" and rooms is not None and _is_onboarding(notice, state):
-        spawn(_join_from_webhook(rooms, notice.room), f"webhook_join:{notice.room}", state.tasks)
+    if notice.event == "room_started" and service.can_send_bot and _is_onboarding(notice, state):
+        spawn(_join_from_webhook(service, notice.room), f"webhook_join:{notice.room}", state.tasks)
     elif notice.event == "room_finished":
         owner = notice.room_metadata.get("auth_id")
         if isinstance(owner, str):
@@ -321,9 +337,9 @@ def _is_onboarding(notice: WebhookNotice, state: WebState) -> bool:
     return state.onboarding is not None and state.onboarding.fullmatch(notice.room) is not None
 
 
-async def _join_from_webhook(rooms: RoomManager, room: str) -> None:
+async def _join_from_webhook(service: TokenService, room: str) -> None:
     try:
-        await rooms.join(room)
+        await service.bot_into(room)
     except Exception as exc:
         log.warning("webhook_join_failed", room=room, error=exc.__class__.__name__)
         return
@@ -388,4 +404,5 @@ def create_app(service: TokenService) -> web.Application:
     app.router.add_get("/readyz", get_readyz)
     app.router.add_get("/openapi.json", get_openapi)
     app.router.add_get("/metrics", get_metrics)
+    add_page_routes(app)
     return app

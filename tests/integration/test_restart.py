@@ -68,7 +68,7 @@ async def test_reconcile_leaves_rooms_of_other_services_alone(
         assert app.admin is not None and app.rooms is not None
         admin = app.admin
         joined = await app.rooms.reconcile(
-            await admin.list_rooms(), lambda room: admin.has_people(room, "context-bot")
+            await admin.list_rooms(), lambda room: admin.needs_bot(room, "context-bot")
         )
         assert "not-ours" not in joined
         assert "not-ours" not in app.rooms.active_rooms

@@ -1,0 +1,134 @@
+"""Scale-out on LiveKit's agent dispatch: worker processes share the rooms, one bot each.
+
+What this rests on, measured here with livekit-server 1.13.5: the dispatch spreads new
+rooms over registered workers; when a worker dies (SIGKILL) the server drops its bots
+after about 20 s and does *not* dispatch those rooms again (observed for 90 s), so the
+workers' periodic reconcile is what brings them back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from livekit import api, rtc
+
+from context_bot.app import ContextBotApp
+from context_bot.config import LiveKitSettings
+from tests.integration.workers import BotProcess, start_bot
+
+pytestmark = pytest.mark.integration
+
+AGENT = "ctx-test"
+ROOMS = 30
+
+
+async def bots_per_room(livekit: LiveKitSettings, rooms: list[str]) -> dict[str, list[str]]:
+    """Each room's bot connections, by participant sid (a rejoin gets a new sid)."""
+    async with api.LiveKitAPI(livekit.url, livekit.api_key, livekit.api_secret) as lk:
+        bots = {}
+        for room in rooms:
+            listed = await lk.room.list_participants(api.ListParticipantsRequest(room=room))
+            bots[room] = [p.sid for p in listed.participants if p.identity == "context-bot"]
+        return bots
+
+
+async def until_one_bot_each(
+    livekit: LiveKitSettings,
+    rooms: list[str],
+    within: float,
+    not_sids: frozenset[str] = frozenset(),
+) -> dict[str, str]:
+    """Wait until every room has exactly one bot, none of them one of `not_sids`."""
+    bots: dict[str, list[str]] = {}
+    try:
+        async with asyncio.timeout(within):
+            while True:
+                bots = await bots_per_room(livekit, rooms)
+                if all(len(s) == 1 and s[0] not in not_sids for s in bots.values()):
+                    return {room: sids[0] for room, sids in bots.items()}
+                await asyncio.sleep(0.5)
+    except TimeoutError:
+        wrong = {r: s for r, s in bots.items() if len(s) != 1 or s[0] in not_sids}
+        raise AssertionError(f"rooms without exactly one live bot: {wrong}") from None
+
+
+async def test_three_workers_share_thirty_rooms_and_cover_a_dead_one(
+    livekit: LiveKitSettings, running_app: Any, tmp_path: Path
+) -> None:
+    workers: list[BotProcess] = [
+        start_bot(
+            livekit,
+            tmp_path / f"worker-{n}.log",
+            CONTEXT_BOT_ROLE="worker",
+            CONTEXT_BOT_AGENT_NAME=AGENT,
+            CONTEXT_BOT_RECONCILE_INTERVAL="2",
+        )
+        for n in range(3)
+    ]
+    people: list[rtc.Room] = []
+    try:
+        for worker in workers:
+            await asyncio.to_thread(worker.wait_for, "worker_registered")
+        web: ContextBotApp = await running_app(role="web", agent_name=AGENT, rate_limit_per_min=0)
+        rooms = [f"scale-{n}" for n in range(ROOMS)]
+        async with aiohttp.ClientSession() as http:
+            for room in rooms:
+                body = {"room_name": room, "participant_name": "P", "participant_identity": "p"}
+                async with http.post(f"http://127.0.0.1:{web.port}/token", json=body) as r:
+                    assert r.status == 200, await r.text()
+                    token = (await r.json())["token"]
+                person = rtc.Room()
+                await person.connect(livekit.url, token, rtc.RoomOptions(auto_subscribe=False))
+                people.append(person)
+
+        before = await until_one_bot_each(livekit, rooms, within=30)
+        joined = [sum(1 for r in w.records() if r.get("event") == "room_joined") for w in workers]
+        assert sum(joined) == ROOMS, joined
+        assert sum(1 for n in joined if n > 0) >= 2, f"the dispatch used one worker: {joined}"
+
+        victim = max(range(3), key=lambda n: joined[n])
+        orphaned = {r["room"] for r in workers[victim].records() if r.get("event") == "room_joined"}
+        workers[victim].kill(signal.SIGKILL)
+        # The server notices the dead bots after ~20 s; a survivor's reconcile (2 s here)
+        # takes their rooms. Their old connections (sids) must be gone, not just counted.
+        dead = frozenset(before[room] for room in orphaned)
+        after = await until_one_bot_each(livekit, rooms, within=60, not_sids=dead)
+        assert all(after[room] == before[room] for room in set(rooms) - orphaned)
+    finally:
+        await asyncio.gather(*(p.disconnect() for p in people), return_exceptions=True)
+        for worker in workers:
+            worker.kill(signal.SIGTERM)
+
+
+async def test_a_draining_worker_takes_no_new_rooms(
+    livekit: LiveKitSettings, running_app: Any, tmp_path: Path
+) -> None:
+    first = start_bot(
+        livekit, tmp_path / "first.log", CONTEXT_BOT_ROLE="worker", CONTEXT_BOT_AGENT_NAME="drain"
+    )
+    second = start_bot(
+        livekit, tmp_path / "second.log", CONTEXT_BOT_ROLE="worker", CONTEXT_BOT_AGENT_NAME="drain"
+    )
+    try:
+        await asyncio.to_thread(first.wait_for, "worker_registered")
+        await asyncio.to_thread(second.wait_for, "worker_registered")
+        first.process.send_signal(signal.SIGTERM)
+        await asyncio.to_thread(first.wait_for, "stopped")
+        web: ContextBotApp = await running_app(role="web", agent_name="drain")
+        assert web.admin is not None
+        rooms = [f"drain-{n}" for n in range(4)]
+        for room in rooms:
+            await web.admin.ensure_room(room, {"context_bot": {"bot_identity": "context-bot"}})
+            assert await web.admin.ensure_dispatch(room, "drain")
+            assert not await web.admin.ensure_dispatch(room, "drain"), "dispatched twice"
+        await until_one_bot_each(livekit, rooms, within=20)
+        taken = sum(1 for r in second.records() if r.get("event") == "room_joined")
+        assert taken == len(rooms)
+    finally:
+        first.kill(signal.SIGTERM)
+        second.kill(signal.SIGTERM)
