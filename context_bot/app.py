@@ -24,6 +24,8 @@ from context_bot.files import RepoFiles
 from context_bot.handlers import Handlers
 from context_bot.knowledge import Knowledge, load_knowledge
 from context_bot.metrics import Metrics
+from context_bot.ownership import InMemoryOwnershipStore
+from context_bot.ownership_redis import RedisOwnershipStore
 from context_bot.rooms import RECONCILE_MIN_AGE_S, BotIdentity, RoomManager
 from context_bot.tasks import spawn
 from context_bot.watch import watch_knowledge
@@ -58,6 +60,7 @@ class ContextBotApp:
         self._reconciler: asyncio.Task[None] | None = None
         self._lag_probe: asyncio.Task[None] | None = None
         self.worker: DispatchWorker | None = None
+        self.ownership: RedisOwnershipStore | None = None
         self._worker_task: asyncio.Task[None] | None = None
         self.metrics = Metrics()
 
@@ -85,11 +88,14 @@ class ContextBotApp:
                 agent_name=settings.agent_name,
                 max_rooms=settings.max_rooms,
             )
+        if settings.redis_url:
+            self.ownership = RedisOwnershipStore(settings.redis_url)
         app = create_app(
             TokenService(
                 settings,
                 self.admin,
                 self.rooms,
+                ownership=self.ownership or InMemoryOwnershipStore(),
                 knowledge_loaded=lambda: self.knowledge is not None,
                 metrics=self.metrics,
                 send_bot=self._dispatch if settings.agent_name else None,
@@ -161,6 +167,8 @@ class ContextBotApp:
                 log.warning("rooms_close_timed_out", timeout_s=SHUTDOWN_TIMEOUT_S)
         if self.worker is not None:
             await self.worker.aclose()
+        if self.ownership is not None:
+            await self.ownership.aclose()
         if self.admin is not None:
             await self.admin.aclose()
         log.info(

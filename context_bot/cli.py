@@ -62,6 +62,7 @@ def _parser() -> argparse.ArgumentParser:
         elif name == "list":
             ask.add_argument("prefix", nargs="?", default="")
             ask.add_argument("--depth", type=int, default=2)
+            ask.add_argument("--limit", type=int, default=200)
         else:
             ask.add_argument("dir", nargs="?", type=Path, help="knowledge folder (local only)")
         ask.add_argument("--room", help="ask the bot in this LiveKit room instead of locally")
@@ -86,7 +87,7 @@ def _ask(settings: Settings, args: argparse.Namespace) -> int:
     elif args.command == "search":
         params = {"query": args.query, "limit": args.limit}
     elif args.command == "list":
-        params = {"prefix": args.prefix, "depth": args.depth}
+        params = {"prefix": args.prefix, "depth": args.depth, "limit": args.limit}
     elif args.dir is not None:
         settings = replace(settings, knowledge_dir=args.dir.resolve())
     remote = Remote(args.room, args.endpoint) if args.room else None

@@ -36,6 +36,7 @@ from context_bot.errors import (
     ContextBotError,
     RateLimited,
     RequestError,
+    ShuttingDown,
     error_from_wire,
 )
 from context_bot.protocol import (
@@ -62,6 +63,7 @@ __all__ = [
 
 DEFAULT_TIMEOUT_S = 15.0
 DEFAULT_ATTEMPT_TIMEOUT_S = 3.0
+SHUTDOWN_RETRY_MS = 1000
 
 
 class ContextTimeout(ContextBotError, TimeoutError):
@@ -226,8 +228,10 @@ class ContextClient:
             self._pending[request.id] = future
             try:
                 return await self._attempts(request, encode_request(request), future, deadline)
-            except RateLimited as exc:
-                retry_after_ms = exc.details.get("retry_after_ms", 100)
+            except (RateLimited, ShuttingDown) as exc:
+                # Both say "not now": a rate limit names its wait; a leaving bot is replaced
+                # (or back) within seconds.
+                retry_after_ms = exc.details.get("retry_after_ms", SHUTDOWN_RETRY_MS)
                 wait_s = float(retry_after_ms) / 1000 if isinstance(retry_after_ms, int) else 0.1
                 if loop.time() + wait_s >= deadline:
                     raise

@@ -50,10 +50,14 @@ class Settings:
     """`bot.identity` / `CONTEXT_BOT_IDENTITY`: the bot's participant identity in every room."""
     bot_name: str = "Context Bot"
     """`bot.name` / `CONTEXT_BOT_NAME`: the bot's display name."""
+    redis_url: str = field(default="", repr=False)
+    """`tokens.redis_url` / `CONTEXT_BOT_REDIS_URL`: room owners in this Redis, shared by
+    every endpoint instance (needs `context-bot[redis]`); empty: kept in the process."""
     role: str = "all"
     """`bot.role` / `CONTEXT_BOT_ROLE`: `all` (endpoint and bot in one process), `web`
-    (endpoint only; bots come through dispatch) or `worker` (bot only, taking rooms from
-    LiveKit's agent dispatch; HTTP serves health and metrics)."""
+    (endpoint only; bots come through dispatch) or `worker` (the bot, taking rooms from
+    LiveKit's agent dispatch; its HTTP port serves health and metrics, and `/token` too,
+    which dispatches like the web role)."""
     agent_name: str = ""
     """`bot.agent_name` / `CONTEXT_BOT_AGENT_NAME`: register with LiveKit's agent dispatch
     under this name and send bots into rooms through it; empty: no dispatch."""
@@ -209,6 +213,13 @@ def _bool(name: str, value: Any) -> bool:
     raise ConfigError(f"{name} must be true or false, got {value!r}")
 
 
+def _redis_url(name: str, value: Any) -> str:
+    text = _secret(name, value).strip()
+    if not text.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError(f"{name} must start with redis://, rediss:// or unix:// (value hidden)")
+    return text
+
+
 def _path(name: str, value: Any) -> Path:
     return Path(_text(name, value)).expanduser()
 
@@ -282,6 +293,7 @@ FIELDS: tuple[Field, ...] = (
     Field("bot", "identity", "CONTEXT_BOT_IDENTITY", "bot_identity", _text),
     Field("bot", "name", "CONTEXT_BOT_NAME", "bot_name", _text),
     Field("bot", "role", "CONTEXT_BOT_ROLE", "role", _choice(ROLES)),
+    Field("tokens", "redis_url", "CONTEXT_BOT_REDIS_URL", "redis_url", _redis_url),
     Field("bot", "agent_name", "CONTEXT_BOT_AGENT_NAME", "agent_name", _text),
     Field("bot", "max_rooms", "CONTEXT_BOT_MAX_ROOMS", "max_rooms", _int_in(1, 100_000)),
     Field("knowledge", "repo", "CONTEXT_BOT_REPO", "repo", _path),

@@ -6,6 +6,7 @@ The hierarchy::
     ├── ConfigError                      bad or missing settings (the CLI exits 2)
     ├── LiveKitUnavailable               the LiveKit server cannot be reached (HTTP 503)
     ├── LiveKitFailure                   LiveKit answered, but refused or failed (HTTP 500)
+    ├── StoreUnavailable                 the shared ownership store (Redis) is unreachable (503)
     └── RequestError                     a request we will not serve; goes back on the wire
         ├── BadRequest         4000      malformed JSON, wrong types, missing fields
         ├── UnsupportedVersion 4001      a protocol version this bot does not speak
@@ -19,7 +20,8 @@ The hierarchy::
         │   ├── NotAFile       4105      a directory, FIFO, device...
         │   ├── FileTooLarge   4113      over the size cap
         │   └── BinaryFile     4115      not text
-        └── InternalError      5000      a bug on our side; the message says no more
+        ├── InternalError      5000      a bug on our side; the message says no more
+        └── ShuttingDown       5003      the bot is leaving; ask again (another bot may come)
 
 Wire codes live outside LiveKit's reserved 1001–1999 so a client can tell our refusals
 from the SDK's own RPC errors. They are part of the protocol (PROTOCOL.md): never renumber.
@@ -45,6 +47,10 @@ class LiveKitUnavailable(ContextBotError):
 
 class LiveKitFailure(ContextBotError):
     """The LiveKit server answered with an error."""
+
+
+class StoreUnavailable(ContextBotError):
+    """The shared ownership store did not answer."""
 
 
 class RequestError(ContextBotError):
@@ -125,6 +131,11 @@ class BinaryFile(FileError):
 class InternalError(RequestError):
     code = 5000
     name = "internal_error"
+
+
+class ShuttingDown(RequestError):
+    code = 5003
+    name = "shutting_down"
 
 
 def _all_request_errors() -> dict[int, type[RequestError]]:

@@ -17,6 +17,7 @@ from context_bot.errors import BadRequest, FileError, NotFound, UnknownMethod
 from context_bot.files import RepoFiles
 from context_bot.knowledge import Knowledge
 from context_bot.protocol import Request
+from context_bot.search import MAX_LIST_DEPTH, MAX_LIST_LIMIT
 
 log = structlog.get_logger(__name__)
 
@@ -151,8 +152,8 @@ class Handlers:
     async def listing(self, params: dict[str, Any]) -> Result:
         """Documented files and folders under a prefix, capped in depth and count."""
         prefix = _str_param(params, "prefix", required=False) or ""
-        depth = _int_param(params, "depth", 2, 1, 20)
-        limit = _int_param(params, "limit", 200, 1, 5000)
+        depth = _int_param(params, "depth", 2, 1, MAX_LIST_DEPTH)
+        limit = _int_param(params, "limit", 200, 1, MAX_LIST_LIMIT)
         knowledge = self._knowledge()
         listing = knowledge.listing(prefix, depth=depth, limit=limit)
         return {**listing.to_wire(), "knowledge_version": knowledge.version}

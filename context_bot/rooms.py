@@ -39,10 +39,12 @@ CONNECT_TIMEOUT_S = 10.0
 REJOIN_FIRST_DELAY_S = 0.5
 REJOIN_MAX_DELAY_S = 30.0
 REJOIN_GIVE_UP_S = 300.0
+"""Stop trying to rejoin a room after this long without success."""
+FLUSH_S = 0.5
+"""How long answers sent just before leaving get to reach their participants."""
 RECONCILE_MIN_AGE_S = 10.0
 """With agent dispatch, rooms younger than this are left to the dispatch that is sending
 a bot in right now, so a worker's reconcile does not race it."""
-"""Stop trying to rejoin a room after this long without success."""
 
 FINAL_REASONS = frozenset(
     {
@@ -98,6 +100,7 @@ class RoomManager:
         self._sessions: dict[str, RoomSession] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._rejoins: dict[str, asyncio.Task[None]] = {}
+        self._leaving: set[asyncio.Task[Any]] = set()
         self._accepting = True
         self.metrics = metrics or Metrics()
         self.metrics.track_rooms(lambda: len(self._sessions))
@@ -198,11 +201,11 @@ class RoomManager:
 
     async def knowledge_changed(self, change: dict[str, Any]) -> None:
         """Tell every participant in every room; one room's failure stays there."""
+        sessions = list(self._sessions.values())
         results = await asyncio.gather(
-            *(s.knowledge_changed(change) for s in list(self._sessions.values())),
-            return_exceptions=True,
+            *(s.knowledge_changed(change) for s in sessions), return_exceptions=True
         )
-        for name, result in zip(list(self._sessions), results, strict=False):
+        for name, result in zip((s.name for s in sessions), results, strict=True):
             if isinstance(result, BaseException):
                 log.error("knowledge_notify_failed", room=name, exc_info=result)
 
@@ -222,6 +225,10 @@ class RoomManager:
             task.cancel()
         sessions = list(self._sessions.values())
         self._sessions.clear()
+        if any(s.sent_recently(FLUSH_S) for s in sessions):
+            # A sent answer is only queued in the data channel; leaving at once drops it
+            # (seen in tests/integration/test_shutdown.py). Give the queue time to drain.
+            await asyncio.sleep(FLUSH_S)
         await asyncio.gather(*(s.aclose() for s in sessions), return_exceptions=True)
         return len(sessions)
 
@@ -229,7 +236,7 @@ class RoomManager:
 
     def _leave_empty(self, session: RoomSession) -> None:
         log.info("room_empty_leaving", room=session.name)
-        spawn(session.aclose(), f"leave:{session.name}")
+        spawn(session.aclose(), f"leave:{session.name}", self._leaving)
 
     def _ended(self, session: RoomSession, reason: Any) -> None:
         if self._sessions.get(session.name) is not session:

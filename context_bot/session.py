@@ -28,7 +28,13 @@ import structlog
 from livekit import rtc
 
 from context_bot.admission import AdmissionPolicy, Verdict
-from context_bot.errors import InternalError, PayloadTooLarge, RateLimited, RequestError
+from context_bot.errors import (
+    InternalError,
+    PayloadTooLarge,
+    RateLimited,
+    RequestError,
+    ShuttingDown,
+)
 from context_bot.handlers import Handlers
 from context_bot.metrics import Metrics
 from context_bot.protocol import (
@@ -83,6 +89,8 @@ class RoomSession:
         self._holds: dict[str, str] = {}  # identity → knowledge version it holds
         self._tasks: set[asyncio.Task[None]] = set()
         self._empty_timer: asyncio.TimerHandle | None = None
+        self._draining = False
+        self._last_sent = float("-inf")
         self.log = log.bind(room=name)
         self.room.register_text_stream_handler(TOPIC_REQUEST, self._on_request_stream)
         self.room.on("data_received", self._on_data_packet)
@@ -114,7 +122,9 @@ class RoomSession:
         self._spawn(self.started(), "started")
 
     async def drain(self, within_s: float) -> int:
-        """Wait up to `within_s` for requests in flight; cancel the rest; return how many."""
+        """Refuse new requests (5003), wait up to `within_s` for those in flight, cancel
+        the rest; return how many were cut short."""
+        self._draining = True
         pending = set(self._tasks)
         if pending:
             _, late = await asyncio.wait(pending, timeout=within_s)
@@ -261,6 +271,10 @@ class RoomSession:
             )
             return encode_error(request_id, too_large), "unreadable", too_large.code
         request_id = request_id_of(text) or request_id
+        if self._draining:
+            leaving = ShuttingDown("the bot is leaving this room; ask again shortly")
+            log.info("request_refused", code=leaving.code, reason=leaving.message)
+            return encode_error(request_id, leaving), "refused", leaving.code
         admission = self._admission.admit(sender, request_id)
         if admission.verdict is Verdict.DROP:
             log.info("request_repeat_in_flight")
@@ -305,10 +319,14 @@ class RoomSession:
 
     # -- sending ------------------------------------------------------------------------
 
+    def sent_recently(self, within_s: float) -> bool:
+        return time.monotonic() - self._last_sent <= within_s
+
     async def _send_text(self, identity: str, topic: str, body: str) -> None:
         await self.room.local_participant.send_text(
             body, topic=topic, destination_identities=[identity]
         )
+        self._last_sent = time.monotonic()
         kind = "push" if topic == TOPIC_PUSH else "response"
         self._metrics.bytes_sent.labels(kind=kind).inc(_utf8_length(body))
 
@@ -320,6 +338,7 @@ class RoomSession:
             await self.room.local_participant.publish_data(
                 part, topic=TOPIC_RESPONSE, destination_identities=[identity]
             )
+            self._last_sent = time.monotonic()
             self._metrics.bytes_sent.labels(kind="packet").inc(len(part))
 
     # -- tasks --------------------------------------------------------------------------

@@ -35,7 +35,7 @@ from context_bot.admin import (
     verify_webhook,
 )
 from context_bot.config import Settings
-from context_bot.errors import ConfigError, LiveKitFailure, LiveKitUnavailable
+from context_bot.errors import ConfigError, LiveKitFailure, LiveKitUnavailable, StoreUnavailable
 from context_bot.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from context_bot.metrics import Metrics
 from context_bot.openapi import build_spec
@@ -279,6 +279,8 @@ async def _ensure_room(
         verdict = await state.ownership.settle(asked.room_name, tenant.id, create)
     except LiveKitUnavailable as exc:
         raise ApiError(503, "livekit_unavailable", str(exc)) from None
+    except StoreUnavailable as exc:
+        raise ApiError(503, "ownership_store_unavailable", str(exc)) from None
     except LiveKitFailure as exc:
         raise ApiError(500, "livekit_error", str(exc)) from None
     if verdict.granted:

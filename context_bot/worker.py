@@ -86,6 +86,9 @@ class DispatchWorker:
                     delay = RETRY_FIRST_S
                 except (TimeoutError, aiohttp.ClientError, OSError, ConnectionError) as exc:
                     log.warning("worker_connection_lost", error=exc.__class__.__name__)
+                except Exception:
+                    # A message we could not handle must not end the worker for good.
+                    log.exception("worker_session_failed")
                 finally:
                     self.registered.clear()
                     self._ws = None

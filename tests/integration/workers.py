@@ -33,11 +33,12 @@ class BotProcess:
     def wait_for(self, event: str, timeout: float = 20) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"bot process exited:\n{self.log_path.read_text()}")
+            exited = self.process.poll() is not None
             for record in self.records():
                 if record.get("event") == event:
                     return record
+            if exited:
+                raise AssertionError(f"bot process exited:\n{self.log_path.read_text()}")
             time.sleep(0.05)
         raise AssertionError(
             f"no {event!r} within {timeout}s:\n{self.log_path.read_text()[-4000:]}"
