@@ -190,16 +190,17 @@ from livekit import rtc
 from context_bot.admin import bot_token
 from context_bot.config import LiveKitSettings
 from context_bot.rooms import room_options
-async def main(url, key, secret, count):
+async def main(url, key, secret, count, prefix):
     lk = LiveKitSettings(url, key, secret)
     rooms = []
     for n in range(count):
         room = rtc.Room()
-        await room.connect(url, bot_token(lk, f"bare-{n}", "bare-bot", "Bare"), room_options())
+        await room.connect(url, bot_token(lk, f"{prefix}-{n}", "bare-bot", "Bare"), room_options())
         rooms.append(room)
     print("ready", flush=True)
     await asyncio.Event().wait()
-asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])))
+prefix = sys.argv[5] if len(sys.argv) > 5 else "bare"
+asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), prefix))
 """
 
 

@@ -78,7 +78,12 @@ class ContextBotApp:
         bot = BotIdentity(settings.bot_identity, settings.bot_name)
         if settings.role != "web":  # the web role only hands out tokens and dispatches
             self.rooms = RoomManager(
-                livekit, bot, handlers, room_exists=self.admin.room_exists, metrics=self.metrics
+                livekit,
+                bot,
+                handlers,
+                room_exists=self.admin.room_exists,
+                empty_grace_s=settings.empty_grace_s,
+                metrics=self.metrics,
             )
         if settings.agent_name and self.rooms is not None and settings.role != "web":
             self.worker = DispatchWorker(

@@ -80,6 +80,9 @@ class Settings:
     reconcile_interval_s: int = 30
     """`rooms.reconcile_interval` / `CONTEXT_BOT_RECONCILE_INTERVAL`: seconds between checks
     of the server's room list for rooms we serve but are not in (also run at start)."""
+    empty_grace_s: int = 20
+    """`rooms.empty_grace` / `CONTEXT_BOT_EMPTY_GRACE`: seconds the bot stays in a room where
+    only agents (other bots) remain, in case someone comes back."""
     empty_timeout_s: int = 300
     """`rooms.empty_timeout` / `CONTEXT_BOT_EMPTY_TIMEOUT`: seconds a room we create waits
     for its first participant."""
@@ -320,6 +323,13 @@ FIELDS: tuple[Field, ...] = (
         "CONTEXT_BOT_EMPTY_TIMEOUT",
         "empty_timeout_s",
         _int_in(1, 86400),
+    ),
+    Field(
+        "rooms",
+        "empty_grace",
+        "CONTEXT_BOT_EMPTY_GRACE",
+        "empty_grace_s",
+        _int_in(0, 86400),
     ),
     Field(
         "rooms",
