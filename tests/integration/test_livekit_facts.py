@@ -93,3 +93,58 @@ async def test_a_stream_to_the_hidden_bot_arrives_at_once_and_its_answer_has_no_
     assert overheard.empty()
     await asker.disconnect()
     await bot.disconnect()
+
+
+async def test_rpc_into_the_hidden_bot_works_up_to_about_15_kib_and_out_of_it_fails(
+    livekit: LiveKitSettings, connect: object
+) -> None:
+    """Fact 5, the reason the protocol uses text streams: RPC into the hidden bot works
+    but is capped near 15 KiB each way; RPC from it times out (its answer goes back to a
+    blank identity)."""
+    bot = await connect_bot(livekit, "fact5")
+
+    async def echo(data: rtc.RpcInvocationData) -> str:
+        return "y" * int(data.payload) if data.payload.isdigit() else data.payload
+
+    bot.local_participant.register_rpc_method("echo", echo)
+    caller: rtc.Room = await connect("fact5", "caller")  # type: ignore[operator]
+
+    assert (
+        await caller.local_participant.perform_rpc(
+            destination_identity=BOT, method="echo", payload="hello"
+        )
+        == "hello"
+    )
+    assert (
+        len(
+            await caller.local_participant.perform_rpc(
+                destination_identity=BOT, method="echo", payload="x" * 14_000
+            )
+        )
+        == 14_000
+    )
+    with pytest.raises(rtc.RpcError) as too_big_answer:
+        await caller.local_participant.perform_rpc(
+            destination_identity=BOT, method="echo", payload="20000"
+        )
+    assert too_big_answer.value.code == rtc.RpcError.ErrorCode.RESPONSE_PAYLOAD_TOO_LARGE
+    with pytest.raises(rtc.RpcError) as too_big_request:
+        await caller.local_participant.perform_rpc(
+            destination_identity=BOT, method="echo", payload="x" * 20_024
+        )
+    assert too_big_request.value.code == rtc.RpcError.ErrorCode.REQUEST_PAYLOAD_TOO_LARGE
+
+    async def pong(data: rtc.RpcInvocationData) -> str:
+        return "pong"
+
+    caller.local_participant.register_rpc_method("ping", pong)
+    await asyncio.sleep(3.5)  # the bot learns of the caller on the server's tick (fact 2)
+    with pytest.raises(rtc.RpcError) as from_hidden:
+        await bot.local_participant.perform_rpc(
+            destination_identity="caller", method="ping", payload="", response_timeout=2.0
+        )
+    assert from_hidden.value.code in (
+        rtc.RpcError.ErrorCode.CONNECTION_TIMEOUT,
+        rtc.RpcError.ErrorCode.RESPONSE_TIMEOUT,
+    )
+    await bot.disconnect()
