@@ -232,33 +232,48 @@ async def resources(lk: LiveKitSettings, counts: list[int], settle_s: float, idl
             stderr=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
         )
-        await asyncio.sleep(2)
-        people = await hold_people(lk, f"res{count}", count)
-        # Send the bot in through the same code the endpoint uses, from outside its process.
-        bare = subprocess.Popen(
-            [sys.executable, "-c", BARE, lk.url, lk.api_key, lk.api_secret, str(count)],
-            cwd=REPO,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
-        await dispatch(lk, bot.pid, f"res{count}", count)
-        assert bare.stdout is not None
-        await asyncio.to_thread(bare.stdout.readline)
-        await asyncio.sleep(settle_s)
-        bot_cpu, bot_rss = await asyncio.to_thread(idle_usage, bot.pid, idle_s)
-        bare_cpu, bare_rss = await asyncio.to_thread(idle_usage, bare.pid, idle_s)
-        print(
-            f"{count:>3} rooms: bot {bot_rss:6.1f} MB {bot_cpu:5.1f} % CPU | "
-            f"bare SDK {bare_rss:6.1f} MB {bare_cpu:5.1f} % CPU | "
-            f"memory ratio {bot_rss / bare_rss:4.2f}, CPU ratio "
-            f"{(bot_cpu / bare_cpu) if bare_cpu > 0.5 else float('nan'):4.2f} (target ≤ 1.2)",
-            flush=True,
-        )
-        for proc in (bot, bare):
-            proc.terminate()
-            proc.wait(10)
-        await asyncio.gather(*(p.disconnect() for p in people))
+        bare: subprocess.Popen[str] | None = None
+        people: list[rtc.Room] = []
+        try:
+            await asyncio.sleep(2)
+            people = await hold_people(lk, f"res{count}", count)
+            await dispatch(lk, bot.pid, f"res{count}", count)
+            # The floor: bare SDK connections with the same options, hidden agents in the
+            # same rooms, so both see the same participants and events.
+            bare = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-c",
+                    BARE,
+                    lk.url,
+                    lk.api_key,
+                    lk.api_secret,
+                    str(count),
+                    f"res{count}",
+                ],
+                cwd=REPO,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
+            )
+            assert bare.stdout is not None
+            await asyncio.to_thread(bare.stdout.readline)
+            await asyncio.sleep(settle_s)
+            bot_cpu, bot_rss = await asyncio.to_thread(idle_usage, bot.pid, idle_s)
+            bare_cpu, bare_rss = await asyncio.to_thread(idle_usage, bare.pid, idle_s)
+            cpu_ratio = f"{bot_cpu / bare_cpu:4.2f}" if bare_cpu > 0.5 else "n/a (floor < 0.5 %)"
+            print(
+                f"{count:>3} rooms: bot {bot_rss:6.1f} MB {bot_cpu:5.1f} % CPU | "
+                f"bare SDK {bare_rss:6.1f} MB {bare_cpu:5.1f} % CPU | "
+                f"memory ratio {bot_rss / bare_rss:4.2f}, CPU ratio {cpu_ratio} (target ≤ 1.2)",
+                flush=True,
+            )
+        finally:
+            for proc in (bot, bare):
+                if proc is not None:
+                    proc.terminate()
+                    proc.wait(10)
+            await asyncio.gather(*(p.disconnect() for p in people))
 
 
 async def dispatch(lk: LiveKitSettings, pid: int, prefix: str, count: int) -> None:
