@@ -43,7 +43,7 @@ OnChange = Callable[[Knowledge, dict[str, object]], Awaitable[None]]
 
 def _relevant(change: watchfiles.Change, path: str) -> bool:
     del change
-    return not any(part in IGNORED_DIRS for part in Path(path).parts)
+    return not any(part in IGNORED_DIRS or part.startswith(".venv") for part in Path(path).parts)
 
 
 async def reload_once(

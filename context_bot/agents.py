@@ -1,0 +1,492 @@
+"""The repository's context for `livekit-agents` voice agents: tools, instructions, refresh.
+
+In an agent's entrypoint, once the room is connected::
+
+    context = await repository_context(ctx.room, budget_tokens=4000)
+    agent = Agent(instructions=MY_PROMPT + "\\n\\n" + context.instructions, tools=[context.tools])
+
+`context.tools` is a `Toolset` of four function tools the LLM can call (`read_file`,
+`search_knowledge`, `list_folder`, `describe_feature`); `context.instructions` is the
+repository's onboarding overview cut to `budget_tokens`, so the agent starts the
+conversation already knowing the repository. When the knowledge changes mid-session the
+instructions are rewritten in place, in the same room connection (see `RepositoryContext`).
+
+Everything goes through `context_bot.client` over the room's protocol; nothing of the
+server side is imported. Install with `pip install 'context-bot[agents]'`.
+
+Sizes are counted in tokens of about four characters (livekit-agents ships no LLM
+tokenizer, and an estimate is all a budget needs). Every answer that does not fit is cut
+with a note saying what was left out and how to get it: a model that is silently given
+half a file reasons about the half as if it were all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import re
+from typing import Any
+
+from livekit import rtc
+from livekit.agents import Agent, AgentSession, JobContext, function_tool, get_job_context, llm
+
+from context_bot.client import ContextClient, ContextTimeout, KnowledgeUpdate, RequestError
+
+__all__ = ["ContextTools", "RepositoryContext", "repository_context"]
+
+# The agent's process logs through livekit-agents' standard-library handlers (JSON in a
+# worker); structlog, which the bot configures for itself, is not set up there.
+log = logging.getLogger(__name__)
+
+CHARS_PER_TOKEN = 4
+"""The token estimate: about four characters of English or code per token."""
+DEFAULT_BUDGET_TOKENS = 4000
+"""Instructions: the overview block, all included."""
+DEFAULT_ANSWER_TOKENS = 3000
+"""One tool answer (about 300 lines of code)."""
+MIN_BUDGET_TOKENS = 200
+"""Below this, the block's frame and notes leave no room for the overview."""
+DOCUMENT_SHARE = 2 / 3
+"""The most of an answer a knowledge document takes when the file's contents follow it."""
+MAX_CHANGED_PATHS = 8
+"""Changed paths named in the instructions after a knowledge change."""
+
+_OPEN_TAG = '<repository_context knowledge_version="{version}">'
+_CLOSE_TAG = "</repository_context>"
+_GUIDE = (
+    "You can read this code repository through tools: read_file (a file's knowledge "
+    "document and source), search_knowledge (words), list_folder (a folder) and "
+    "describe_feature (a feature). Use them rather than guessing; paths are relative to "
+    "the repository root. The repository's onboarding overview follows."
+)
+_HINTS = {  # what the model can do about each refusal
+    "invalid_path": "give a path relative to the repository root, like 'src/app.py'",
+    "path_denied": "it is never served (secrets, .git/, ignored files); try a different path",
+    "not_found": "check the spelling, or find the path with search_knowledge or list_folder",
+    "not_a_file": "it is a folder: call list_folder with it",
+    "file_too_large": "the bot does not serve files this large; search the knowledge instead",
+    "binary_file": "it is not a text file; only its knowledge document, if any, can be read",
+    "rate_limited": "too many requests at once; wait a second and try again",
+    "shutting_down": "the context bot is restarting; try again in a few seconds",
+    "bad_request": "check the arguments and call again",
+}
+
+
+class ContextTools(llm.Toolset):
+    """The four repository tools, as one `Toolset` for `Agent(tools=[...])`.
+
+    Each answer is plain text of at most `answer_tokens`, and a refusal from the bot comes
+    back as text that names the problem and what to do instead (``path_denied: ...; try
+    a different path``): the model can recover from it, where an exception would become
+    the framework's bare "An internal error occurred". The tools ask the bot on every
+    call, so a knowledge change is in the next answer with nothing to refresh here.
+    """
+
+    def __init__(self, client: ContextClient, *, answer_tokens: int = DEFAULT_ANSWER_TOKENS):
+        if answer_tokens < MIN_BUDGET_TOKENS:
+            raise ValueError(f"answer_tokens must be at least {MIN_BUDGET_TOKENS}")
+        self.client = client
+        self.answer_chars = answer_tokens * CHARS_PER_TOKEN
+        super().__init__(id="repository_context")  # finds the @function_tool methods below
+
+    @function_tool
+    async def read_file(
+        self, path: str, first_line: int | None = None, last_line: int | None = None
+    ) -> str:
+        """Read a file of the repository: its knowledge document (what it is for, how it
+        works, its pitfalls) and its source. Without a line range you get both; with one,
+        only those lines of the source. A guide's path (from search_knowledge or
+        list_folder) reads the guide. Long answers are cut to fit, and then say which
+        lines were shown and the first_line to ask for next.
+
+        Args:
+            path: Repository-relative path, e.g. "context_bot/client.py".
+            first_line: First line to read (1-based). Leave empty for the whole file.
+            last_line: Last line to read (inclusive). Leave empty to read on to the end.
+        """
+        lines = None
+        if first_line is not None or last_line is not None:
+            first = first_line or 1
+            # Without a last line, ask for more lines than can fit (unless they are very
+            # short) rather than for the whole rest of a possibly large file.
+            lines = (first, last_line or first + self.answer_chars // 8)
+        try:
+            # The document is asked for even with a range: a guide has no source, and
+            # its lines are the document's.
+            found = await self.client.file(path, lines=lines)
+        except (RequestError, ContextTimeout) as exc:
+            return _refusal(exc)
+        return _render_file(found.raw, lines, self.answer_chars)
+
+    @function_tool
+    async def search_knowledge(self, query: str, limit: int = 8) -> str:
+        """Search the repository's knowledge documents by words (names, concepts, error
+        messages); identifiers are split, so "setupLiveKitRoutes" matches "live kit".
+        Returns the best matching paths with a snippet each; read one with read_file.
+
+        Args:
+            query: The words to look for.
+            limit: The most results to return (1 to 50).
+        """
+        try:
+            hits = await self.client.search(query, limit=min(max(limit, 1), 50))
+        except (RequestError, ContextTimeout) as exc:
+            return _refusal(exc)
+        if not hits:
+            return f"No knowledge matches {query!r}. Try other words, or browse with list_folder."
+        rows = [f"Results for {query!r}, best first:"]
+        for n, hit in enumerate(hits, 1):
+            where = hit.kind if hit.feature is None else f"{hit.kind}, feature {hit.feature}"
+            rows.append(f"{n}. {hit.path} ({where}): {hit.snippet}")
+        return _fit("\n".join(rows), self.answer_chars, "Ask for fewer results.")
+
+    @function_tool
+    async def list_folder(self, folder: str = "", depth: int = 2) -> str:
+        """List the documented files and folders under a folder of the repository, folders
+        first, to find your way around before reading files.
+
+        Args:
+            folder: Repository-relative folder, e.g. "context_bot"; empty for the root.
+            depth: How many levels below the folder to show (1 to 20).
+        """
+        limit = min(max(self.answer_chars // 25, 20), 5000)
+        try:
+            listing = await self.client.list(folder, depth=min(max(depth, 1), 20), limit=limit)
+        except (RequestError, ContextTimeout) as exc:
+            return _refusal(exc)
+        entries: list[dict[str, Any]] = listing.get("entries", [])
+        total = int(listing.get("total", len(entries)))
+        rows = [f"{folder or 'The repository root'}: {total} entries."]
+        rows += [_entry_line(entry) for entry in entries]
+        if len(entries) < total:
+            rows.append(
+                f"[Only {len(entries)} of {total} entries are shown; list a subfolder or "
+                "use a smaller depth for the rest.]"
+            )
+        return _fit("\n".join(rows), self.answer_chars, "List a subfolder for the rest.")
+
+    @function_tool
+    async def describe_feature(self, name: str | None = None) -> str:
+        """Describe a feature of the product: its files and their roles, entry points,
+        services and user flows. Without a name, list all features.
+
+        Args:
+            name: The feature's name, as describe_feature without a name lists them.
+        """
+        try:
+            answer = await self.client.feature(name or None)
+        except (RequestError, ContextTimeout) as exc:
+            return _refusal(exc, not_found="call describe_feature without a name to list them")
+        if name:
+            text = _feature_text(answer)
+        else:
+            rows = ["Features (describe one by name for its files and user flows):"]
+            for feature in answer.get("features", []):
+                files, flows = feature.get("files", []), feature.get("user_flows", [])
+                rows.append(f"- {feature['name']}: {_n(files, 'file')}, {_n(flows, 'user flow')}")
+            text = "\n".join(rows)
+        return _fit(text, self.answer_chars, "Describe one feature at a time.")
+
+
+class RepositoryContext:
+    """Tools, instructions and their refresh for one agent session; from `repository_context`.
+
+    When the bot announces a knowledge change, the overview is fetched again and
+    `instructions` changes. Every agent it is following gets it too: the block this
+    object wrote into the agent's instructions is swapped for the new one through
+    `Agent.update_instructions`, keeping the developer's own text around it. Which agents:
+    those given to `keep_fresh`, or, when none were and it was created inside a job, the
+    current agent of the job's primary `AgentSession` (so handoffs are followed). Agents
+    whose instructions are an `Instructions` object rather than a string are left alone.
+    """
+
+    def __init__(
+        self,
+        client: ContextClient,
+        *,
+        budget_tokens: int = DEFAULT_BUDGET_TOKENS,
+        answer_tokens: int = DEFAULT_ANSWER_TOKENS,
+        job: JobContext | None = None,
+    ) -> None:
+        if budget_tokens < MIN_BUDGET_TOKENS:
+            raise ValueError(f"budget_tokens must be at least {MIN_BUDGET_TOKENS}")
+        self.client = client
+        self.tools = ContextTools(client, answer_tokens=answer_tokens)
+        self.budget_tokens = budget_tokens
+        self._job = job
+        self._targets: list[Agent | AgentSession[Any]] = []
+        self._overview = ""
+        self._version: str | None = None
+        self._last_change: KnowledgeUpdate | None = None
+        self._written: list[str] = []  # the last blocks handed out, newest last
+        self._follower: asyncio.Task[None] | None = None
+
+    @property
+    def instructions(self) -> str:
+        """The overview block for an agent's instructions, at most `budget_tokens` long."""
+        return self._written[-1] if self._written else ""
+
+    @property
+    def knowledge_version(self) -> str | None:
+        """The knowledge version the instructions describe."""
+        return self._version
+
+    def keep_fresh(self, target: Agent | AgentSession[Any]) -> None:
+        """Rewrite this agent's instructions (or a session's current agent's) on a change."""
+        self._targets.append(target)
+
+    async def start(self) -> None:
+        """Follow knowledge changes, then fetch the overview; raises if no bot answers."""
+        if self._follower is None:
+            # Owned here and cancelled by `aclose`; `_follow` logs each failed refresh.
+            self._follower = asyncio.create_task(self._follow(), name="context_bot_refresh")
+            await asyncio.sleep(0)  # subscribed before asking: no change falls in between
+        await self._take(await self.client.overview(), self.client.knowledge_version)
+
+    async def refresh(self) -> None:
+        """Fetch the overview now and rewrite the instructions of the agents followed."""
+        answer = await self.client.request("overview")
+        await self._take(str(answer["text"]), str(answer["knowledge_version"]))
+
+    async def aclose(self) -> None:
+        """Stop following changes and stop listening to the bot; idempotent."""
+        if self._follower is not None:
+            self._follower.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._follower
+        await self.client.aclose()
+
+    async def _follow(self) -> None:
+        async for change in self.client.updates():
+            self._last_change = change
+            try:
+                await self.refresh()
+            except Exception:  # one failed refresh must not end the following
+                log.warning("context_refresh_failed", exc_info=True)
+
+    async def _take(self, overview: str, version: str | None) -> None:
+        self._overview, self._version = overview, version
+        old, new = self._written[-4:], self._render()
+        self._written = [*old, new]
+        for agent in self._agents():
+            current = agent.instructions
+            if not isinstance(current, str):
+                continue
+            # The exact text handed out, not a pattern: the overview may quote our tags.
+            block = next((b for b in reversed(old) if b in current), None)
+            if block is not None and block != new:
+                await agent.update_instructions(current.replace(block, new, 1))
+                log.info("context_instructions_refreshed", extra={"agent": agent.id})
+
+    def _agents(self) -> list[Agent]:
+        targets = list(self._targets)
+        if not targets and self._job is not None:
+            with contextlib.suppress(RuntimeError):  # no session started in the job yet
+                targets.append(self._job.primary_session)
+        agents: list[Agent] = []
+        for target in targets:
+            if isinstance(target, Agent):
+                agents.append(target)
+            else:
+                with contextlib.suppress(RuntimeError):  # the session is not running
+                    agents.append(target.current_agent)
+        return agents
+
+    def _render(self) -> str:
+        budget = self.budget_tokens * CHARS_PER_TOKEN
+        head = f"{_OPEN_TAG.format(version=self._version or 'unknown')}\n{_GUIDE}\n\n"
+        tail = f"\n{_CLOSE_TAG}"
+        change = self._last_change
+        if change is not None:
+            paths = [*change.changed, *change.added, *change.removed]
+            named = ", ".join(paths[:MAX_CHANGED_PATHS])
+            named += " …" if len(paths) > MAX_CHANGED_PATHS else ""
+            tail = (
+                f"\n\nThe knowledge changed during this conversation ({named or 'no paths'});"
+                f" read those files again before relying on what you read earlier.{tail}"
+            )
+        room, note = budget - len(head) - len(tail), ""
+        for _ in range(3):  # the note's length depends on the sections it names
+            shown, cut = _clip(self._overview, room - len(note))
+            note = _overview_note(self._overview, shown, self.budget_tokens) if cut else ""
+            if len(shown) + len(note) <= room:
+                break
+        else:
+            shown = shown[: max(room - len(note), 0)]
+        return head + shown + note + tail
+
+
+async def repository_context(
+    room: rtc.Room,
+    *,
+    budget_tokens: int = DEFAULT_BUDGET_TOKENS,
+    answer_tokens: int = DEFAULT_ANSWER_TOKENS,
+    bot_identity: str | None = None,
+    request_timeout: float = 15.0,
+) -> RepositoryContext:
+    """The repository's context for an agent in `room`: `tools`, `instructions`, refresh.
+
+    `room` must be connected (in an entrypoint: after `await ctx.connect()`) to a room the
+    context bot is in. `budget_tokens` bounds the instructions block, `answer_tokens` each
+    tool answer. The bot's identity comes from the room's metadata when the token endpoint
+    created the room, else the default. Raises `ContextTimeout` when no bot answers within
+    `request_timeout` seconds (each tool call waits as long at most). Inside a job it
+    closes itself when the job shuts down; elsewhere call `aclose()`.
+    """
+    if not room.isconnected():
+        raise RuntimeError("connect the room before asking for its context: await ctx.connect()")
+    identity = bot_identity or _bot_identity(room)
+    client = (
+        ContextClient(room, timeout=request_timeout)
+        if identity is None
+        else ContextClient(room, bot_identity=identity, timeout=request_timeout)
+    )
+    job = get_job_context(required=False)
+    context = RepositoryContext(
+        client, budget_tokens=budget_tokens, answer_tokens=answer_tokens, job=job
+    )
+    try:
+        await context.start()
+    except BaseException:
+        await context.aclose()
+        raise
+    if job is not None:
+        job.add_shutdown_callback(context.aclose)
+    return context
+
+
+# -- the text the model reads -------------------------------------------------------------
+
+
+def _clip(text: str, limit: int) -> tuple[str, bool]:
+    """`text` cut to at most `limit` characters, at a line end unless one line is too long."""
+    if len(text) <= limit:
+        return text, False
+    limit = max(limit, 0)
+    cut = text.rfind("\n", 0, limit) + 1
+    return text[: cut if cut > limit // 2 else limit], True
+
+
+def _fit(text: str, limit: int, more: str) -> str:
+    """`text`, or as much as fits in `limit` with a note saying so and how to get more."""
+    note = "\n[Cut here to fit: {shown:,} of {total:,} characters shown. {more}]"
+    longest = note.format(shown=len(text), total=len(text), more=more)
+    shown, cut = _clip(text, limit - len(longest))
+    return shown + note.format(shown=len(shown), total=len(text), more=more) if cut else text
+
+
+def _overview_note(overview: str, shown: str, budget_tokens: int) -> str:
+    left_out = re.findall(r"^## (.+)$", overview[len(shown) :], flags=re.MULTILINE)
+    partly = re.findall(r"^## (.+)$", shown, flags=re.MULTILINE)[-1:]
+    if partly and not overview[len(shown) :].startswith("## "):
+        left_out = [f"the rest of {partly[0]}", *left_out]
+    return (
+        f"\n[Overview cut to fit {budget_tokens:,} tokens: {len(shown):,} of "
+        f"{len(overview):,} characters shown; left out: {', '.join(left_out) or 'its end'}. "
+        "The tools give the rest.]"
+    )
+
+
+def _render_file(raw: dict[str, Any], lines: tuple[int, int] | None, limit: int) -> str:
+    path, document, body = raw["path"], raw.get("knowledge"), raw.get("content")
+    if body is None and document is not None and document.get("kind") == "doc":
+        return _render_lines(path, _as_body(str(document["text"]), lines), limit, "guide")
+    parts = [f"{path}: {body['size']:,} bytes, {body['line_count']:,} lines."] if body else []
+    if document is not None and lines is None:
+        if document.get("stale"):
+            parts.append(
+                "Note: this knowledge document was written for another version of the file; "
+                "where it disagrees with the source, the source is right."
+            )
+        text = str(document["text"])
+        shown, cut = _clip(text, int(limit * DOCUMENT_SHARE) if body else limit - 200)
+        if cut:
+            shown += f"\n[Document cut: {len(shown):,} of {len(text):,} characters shown.]"
+        parts.append(f"--- knowledge document for {path} ---\n{shown}")
+    if body is not None:
+        room = limit - sum(len(part) + 2 for part in parts)
+        parts.append(_render_lines(path, body, room))
+    elif raw.get("content_error"):
+        error = raw["content_error"]
+        parts.append(f"The source cannot be shown: {error.get('name')}: {error.get('message')}.")
+    return "\n\n".join(parts)
+
+
+def _as_body(text: str, lines: tuple[int, int] | None) -> dict[str, Any]:
+    """A guide's text in the shape the bot sends a file's lines, so it pages the same way."""
+    all_lines = text.splitlines(keepends=True)
+    first, last = lines or (1, len(all_lines))
+    first, last = min(first, len(all_lines) + 1), min(last, len(all_lines))
+    return {
+        "text": "".join(all_lines[first - 1 : last]),
+        "line_count": len(all_lines),
+        "lines": (first, last),
+    }
+
+
+def _render_lines(path: str, body: dict[str, Any], room: int, what: str = "source of") -> str:
+    """The lines the bot sent, cut at a line end to fit `room`, saying how to read on."""
+    text, total = str(body["text"]), int(body["line_count"])
+    first, last = body.get("lines") or (1, total)
+    if first > max(total, 1):
+        return f"bad_request: {path} has {total:,} lines; ask for an earlier first_line."
+    shown, cut = _clip(text, room - 300)  # 300: the header and the note below
+    note = ""
+    if cut:
+        whole = shown.count("\n")
+        last = first + whole - 1 if shown.endswith("\n") else first + whole
+        partial = "" if shown.endswith("\n") else f" [line {last} is cut short]"
+        note = (
+            f"{partial}\n[Cut here to fit: lines {first}–{last} of {total:,} shown. To read on, "
+            f"call read_file with path={path!r} and first_line={last if partial else last + 1}.]"
+        )
+    elif last < total:
+        note = f"[Lines {last + 1}–{total:,} not shown: read_file with first_line={last + 1}.]"
+    return f"--- {what} {path}, lines {first}–{last} of {total:,} ---\n{shown}{note}"
+
+
+def _entry_line(entry: dict[str, Any]) -> str:
+    if entry.get("kind") == "dir":
+        return f"{entry['path']}/ — folder, {_n(entry.get('documents', 0), 'documented file')}"
+    if entry.get("kind") == "doc":
+        return f"{entry['path']} — guide"
+    facts = [f"feature {entry['feature']}"] if entry.get("feature") else []
+    facts += ["document stale"] if entry.get("stale") else []
+    return f"{entry['path']}" + (f" — {', '.join(facts)}" if facts else "")
+
+
+def _feature_text(feature: dict[str, Any]) -> str:
+    rows = [f"Feature {feature['name']}.", "Files:"]
+    rows += [f"- {f['path']} ({f.get('role') or 'no role'})" for f in feature.get("files", [])]
+    for title, key in (("Entry points", "entry_points"), ("Services", "services")):
+        rows.append(f"{title}: {', '.join(feature.get(key, [])) or 'none'}.")
+    rows.append("User flows:")
+    rows += [f"- {flow}" for flow in feature.get("user_flows", [])] or ["- none"]
+    return "\n".join(rows)
+
+
+def _refusal(exc: RequestError | ContextTimeout, **hints: str) -> str:
+    """The bot's refusal as the model reads it: what went wrong, then what to do instead."""
+    if isinstance(exc, ContextTimeout):
+        return (
+            "context_unavailable: the repository's context bot did not answer in time. "
+            "Try again in a moment; if it keeps failing, say you cannot see the repository."
+        )
+    hint = hints.get(exc.name) or _HINTS.get(exc.name, "try again, or try something else")
+    return f"{exc.name}: {exc.message.rstrip('.')}; {hint}."
+
+
+def _n(items: list[Any] | int, noun: str) -> str:
+    count = items if isinstance(items, int) else len(items)
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def _bot_identity(room: rtc.Room) -> str | None:
+    """The bot's identity from the room's metadata, where the token endpoint records it."""
+    try:
+        value = json.loads(room.metadata or "{}")["context_bot"]["bot_identity"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    return value if isinstance(value, str) and value else None
