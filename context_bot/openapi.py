@@ -126,6 +126,48 @@ RETRY_AFTER = {
 }
 
 
+PAGE_ASSETS = ("app.css", "app.js", "licenses.txt")
+"""The developer page's files at `GET /page/{asset}`, built from `web/` (`page.py`)."""
+
+PAGE_PATHS: dict[str, Any] = {
+    "/": {
+        "get": {
+            "operationId": "page",
+            "summary": "The developer page: join a room and browse the bot's knowledge.",
+            "responses": {
+                "200": {"description": "HTML.", "content": {"text/html": {"schema": {}}}},
+                "304": {"description": "Not modified: `If-None-Match` named the ETag."},
+            },
+        }
+    },
+    "/page/{asset}": {
+        "get": {
+            "operationId": "pageAsset",
+            "summary": "The page's script, style sheet and bundled licenses.",
+            "parameters": [
+                {
+                    "name": "asset",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"enum": list(PAGE_ASSETS)},
+                }
+            ],
+            "responses": {
+                "200": {
+                    "description": "The file; cached for a year under `?v=<its hash>`.",
+                    "content": {
+                        media: {"schema": {}}
+                        for media in ("text/javascript", "text/css", "text/plain")
+                    },
+                },
+                "304": {"description": "Not modified: `If-None-Match` named the ETag."},
+                "404": _error("No such asset.", ["not_found"]),
+            },
+        }
+    },
+}
+
+
 def _token_operation(repos: list[str], auth_required: bool) -> dict[str, Any]:
     request = {**TOKEN_REQUEST, "properties": dict(TOKEN_REQUEST["properties"])}
     request["properties"]["repo"] = {
@@ -219,6 +261,7 @@ def build_spec(repos: list[str], *, auth_required: bool) -> dict[str, Any]:
         },
         "paths": {
             "/token": {"post": _token_operation(repos, auth_required)},
+            **PAGE_PATHS,
             "/webhook": {"post": WEBHOOK_OPERATION},
             "/healthz": {
                 "get": {

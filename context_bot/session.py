@@ -26,6 +26,7 @@ from typing import Any
 
 import structlog
 from livekit import rtc
+from livekit.rtc.participant import PublishDataError
 
 from context_bot.admission import AdmissionPolicy, Verdict
 from context_bot.errors import (
@@ -110,9 +111,14 @@ class RoomSession:
         """Right after connecting: open the send path, greet whoever is already here."""
         # With two peer connections the publisher side opens on the first send; opening it
         # now makes the first answer as fast as the rest (DESIGN.md, fact 9).
-        await self.room.local_participant.publish_data(
-            b"{}", topic=WARMUP_TOPIC, destination_identities=[self._bot_identity]
-        )
+        try:
+            await self.room.local_participant.publish_data(
+                b"{}", topic=WARMUP_TOPIC, destination_identities=[self._bot_identity]
+            )
+        except PublishDataError:
+            # The room went away right after the join (removed, closed): nothing to warm.
+            self.log.info("warmup_skipped")
+            return
         # No event fires for those already here (fact 3): walk them once.
         for participant in list(self.room.remote_participants.values()):
             self._spawn(self.push_overview(participant.identity), "push_overview")

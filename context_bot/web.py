@@ -40,6 +40,7 @@ from context_bot.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from context_bot.metrics import Metrics
 from context_bot.openapi import build_spec
 from context_bot.ownership import InMemoryOwnershipStore, OwnershipStore, RoomOwnership
+from context_bot.page import add_page_routes
 from context_bot.ratelimit import RateLimiter
 from context_bot.readiness import Readiness
 from context_bot.rooms import RoomManager
@@ -405,4 +406,5 @@ def create_app(service: TokenService) -> web.Application:
     app.router.add_get("/readyz", get_readyz)
     app.router.add_get("/openapi.json", get_openapi)
     app.router.add_get("/metrics", get_metrics)
+    add_page_routes(app)
     return app

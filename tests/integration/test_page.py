@@ -1,0 +1,218 @@
+"""The developer page end to end: Debian's Chromium, the real livekit-server, the real bot.
+
+The page is the committed build in `context_bot/page/`, served by the app under test; the
+browser joins through `POST /token` and speaks the room protocol with livekit-client, as a
+developer's browser would. Each state the issue names is asserted and photographed into
+`docs/screenshots/`. The last test checks that the committed build is what `web/` builds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import subprocess
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from livekit import api
+
+from context_bot.app import ContextBotApp
+from tests.integration.page_helpers import REPO_ROOT, SETUP_HINT, Browser, missing_tools
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    missing = missing_tools()
+    assert not missing, f"missing {', '.join(missing)}: {SETUP_HINT}"
+    browser = await Browser.start()
+    try:
+        yield browser
+    finally:
+        await browser.close()
+
+
+async def join(browser: Browser, app: ContextBotApp, room: str, name: str, query: str = "") -> None:
+    """Open the page with `?room=`, type the name and press Enter: the keyboard path."""
+    await browser.do("goto", url=f"http://127.0.0.1:{app.port}/?room={room}{query}")
+    await browser.do("fill", selector="#name", value=name)
+    await browser.do("press", selector="#name", key="Enter")
+
+
+async def until(check: Callable[[], Any], timeout_s: float = 10) -> None:
+    """Poll `check` (sync or async) until it is truthy."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = check()
+        if inspect.isawaitable(value):
+            value = await value
+        if value:
+            return
+        assert time.monotonic() < deadline, f"still false after {timeout_s} s"
+        await asyncio.sleep(0.05)
+
+
+async def remove_bot(app: ContextBotApp, room: str) -> None:
+    """What an operator does with LiveKit's room service: take the bot out of `room`."""
+    livekit = app.settings.livekit
+    lk = api.LiveKitAPI(livekit.url, livekit.api_key, livekit.api_secret)
+    try:
+        identity = api.RoomParticipantIdentity(room=room, identity=app.settings.bot_identity)
+        await lk.room.remove_participant(identity)
+    finally:
+        await lk.aclose()
+
+
+def make_stale(repo: Path, path: str) -> None:
+    """Change a documented file so its document was written for another version of it."""
+    with (repo / path).open("a", encoding="utf-8") as file:
+        file.write("\n# changed by the page test\n")
+
+
+async def test_a_developer_joins_and_browses_overview_tree_file_search_and_a_change(
+    running_app: Any, repo_copy: Path, browser: Browser
+) -> None:
+    make_stale(repo_copy, "context_bot/errors.py")
+    app: ContextBotApp = await running_app(repo=repo_copy, watch=True)
+    assert app.knowledge is not None
+
+    # Joins and shows the overview the bot sends, rendered as Markdown.
+    await join(browser, app, "page-browse", "Ada Lovelace")
+    await browser.wait("body[data-connection='connected']")
+    title = app.knowledge.overview.splitlines()[0].removeprefix("# ")
+    assert await browser.wait("#overview h1", text=title) == title
+    assert await browser.do("count", selector="#overview h2") >= 3
+    assert "Ada Lovelace in page-browse" in await browser.wait("#where")
+    await browser.screenshot("page-overview")
+
+    # Opens a file by clicking it in the tree: the document beside numbered, highlighted lines.
+    await browser.do("click", selector="button.node.dir[data-path='context_bot']")
+    await browser.do("click", selector="button.node[data-path='context_bot/protocol.py']")
+    assert await browser.wait("#file-view .file-head h2") == "context_bot/protocol.py"
+    await browser.wait("#file-view .contents .source", text="PROTOCOL_VERSION = 1")
+    await browser.wait("#file-view .document .markdown h2", text="Purpose")
+    lines = (repo_copy / "context_bot/protocol.py").read_text().count("\n")
+    gutter = await browser.do("text", selector="#file-view .gutter")
+    assert gutter.split() == [str(n) for n in range(1, lines + 1)]
+    assert await browser.do("count", selector="#file-view .source .hljs-keyword") > 10
+    await browser.screenshot("page-file")
+
+    # A stale document is marked as such.
+    await browser.do("click", selector="button.node[data-path='context_bot/errors.py']")
+    await browser.wait("#file-view .file-head .badge.stale", text="stale")
+    await browser.wait("#file-view .document .stale-warning", text="another version")
+    tree_row = "button.node[data-path='context_bot/errors.py']"
+    assert await browser.do("count", selector=f"{tree_row} .badge.stale") == 1
+    await browser.screenshot("page-stale")
+
+    # `/` focuses search; ranked hits with marked snippets; ArrowDown and Enter open one.
+    await browser.do("press", key="/")
+    assert await browser.do("eval", expression="document.activeElement.id") == "search"
+    await browser.do("type", text="text streams")
+    first = app.knowledge.search("text streams", limit=20)[0].path
+    assert await browser.wait("#results .hit .hit-path") == first
+    assert await browser.do("count", selector="#results .hit-snippet mark") > 0
+    await browser.screenshot("page-search")
+    await browser.do("press", selector="#search", key="ArrowDown")
+    await browser.do("press", key="Enter")
+    assert await browser.wait("#file-view .file-head h2", text=first) == first
+
+    # Editing a document on disk: a notice naming it, and the open file refreshed. The
+    # edit carries raw HTML and a script link, which the page must show inert.
+    await browser.do("click", selector="button.node[data-path='context_bot/protocol.py']")
+    await browser.wait("#file-view .file-head h2", text="context_bot/protocol.py")
+    document = repo_copy / "knowledge/context_bot/protocol.py.md"
+    hostile = "<img src=x onerror=\"document.title='owned'\"> [run](javascript:alert(1))"
+    document.write_text(document.read_text() + f"\n## Seen in the browser\nEdited. {hostile}\n")
+    notice = await browser.wait("[data-notice='knowledge_changed']", timeout_ms=20000)
+    assert "Changed: context_bot/protocol.py" in notice
+    assert await browser.do("text", selector="#tree button[aria-current]") == "protocol.py"
+    section = await browser.wait("#file-view .document p", text="Edited.")
+    assert "<img src=x" in section  # shown as text
+    assert await browser.do("count", selector="#file-view img, a[href^='javascript']") == 0
+    assert await browser.do("eval", expression="document.title") == "context-bot"
+    await browser.screenshot("page-knowledge-changed")
+
+    # Readable in a narrow window: one column, nothing wider than the window.
+    await browser.do("viewport", width=390, height=844)
+    await browser.do("click", selector="#file-view .back")
+    await browser.wait("#overview h1")
+    await browser.do("eval", expression="window.scrollTo(0, 0)")
+    assert await browser.do(
+        "eval", expression="document.documentElement.scrollWidth <= window.innerWidth"
+    )
+    await browser.screenshot("page-narrow")
+
+
+async def test_the_page_explains_a_refused_token_and_an_absent_bot(
+    running_app: Any, browser: Browser
+) -> None:
+    # No reconciling during the test: it would bring the removed bot back into its room.
+    app: ContextBotApp = await running_app(reconcile_interval_s=3600)
+
+    # The endpoint refuses a room name with a space; the page shows its code and message.
+    await browser.do("goto", url=f"http://127.0.0.1:{app.port}/")
+    await browser.do("fill", selector="#room", value="not a room")
+    await browser.do("fill", selector="#name", value="Grace")
+    await browser.do("click", selector="#join button[type='submit']")
+    refused = await browser.wait("[data-alert='token']")
+    assert "400 invalid_field" in refused
+    assert "`room_name` must be 1-128 of" in refused
+    await browser.screenshot("page-token-refused")
+
+    # An operator removes the bot between the token and the join: the page is in the room
+    # and nothing answers. (`/token` always sends the bot in; holding its answer back in the
+    # browser is how the test gets a room without the bot, with nothing faked.)
+    await browser.do("holdTokens")
+    await join(browser, app, "page-no-bot", "Grace")
+    await until(lambda: browser.do("heldTokens"))
+    assert app.rooms is not None and "page-no-bot" in app.rooms.active_rooms
+    await remove_bot(app, "page-no-bot")
+    await until(lambda: "page-no-bot" not in app.rooms.active_rooms)  # type: ignore[union-attr]
+    await browser.do("releaseTokens")
+    await browser.wait("body[data-connection='connected']")
+    absent = await browser.wait("[data-alert='bot']", timeout_ms=10000)
+    assert "The bot is not answering" in absent
+    assert "context-bot" in absent
+    assert await browser.do("count", selector="#overview h1") == 0
+    await browser.screenshot("page-bot-absent")
+
+
+async def test_the_page_shows_a_dropped_connection_and_reconnects(
+    running_app: Any, browser: Browser
+) -> None:
+    app: ContextBotApp = await running_app()
+    await browser.do("routeSignal")
+    await join(browser, app, "page-drop", "Linus")
+    await browser.wait("body[data-connection='connected']")
+    await browser.wait("#overview h1")
+
+    assert await browser.do("dropSignal", ms=2500) >= 1
+    await browser.wait("body[data-connection='reconnecting']", timeout_ms=5000)
+    await browser.wait("[data-alert='connection']", text="Reconnecting")
+    await browser.screenshot("page-reconnecting")
+    await browser.wait("body[data-connection='connected']", timeout_ms=20000)
+    assert await browser.do("count", selector="[data-alert='connection']") == 0
+
+    # The bot still answers after the reconnect.
+    await browser.do("press", key="/")
+    await browser.do("type", text="token endpoint")
+    await browser.wait("#results .hit")
+
+
+async def test_the_committed_page_is_what_web_builds() -> None:
+    missing = missing_tools()
+    assert not missing, f"missing {', '.join(missing)}: {SETUP_HINT}"
+    process = await asyncio.create_subprocess_exec(
+        "node",
+        str(REPO_ROOT / "web" / "build.mjs"),
+        "--check",
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    output, _ = await process.communicate()
+    assert process.returncode == 0, output.decode()

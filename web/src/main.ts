@@ -1,0 +1,414 @@
+// The developer page: join a room through `POST /token`, then browse the bot's knowledge.
+//
+// State lives here; protocol.ts speaks to the bot, tree.ts lists folders, files.ts lays
+// out a file, render.ts turns Markdown and code into safe HTML. Every failure a developer
+// can meet has a message of its own in `#alerts`, keyed by what failed (`token`, `bot`,
+// `connection`), so one clearing never hides another.
+
+import {
+  ConnectionState, DisconnectReason, LogLevel, Room, RoomEvent, setLogLevel,
+} from 'livekit-client';
+import { byId, h, html } from './dom';
+import { fileHead, fileView, type FileAnswer } from './files';
+import { BotClient, BotError, NoAnswer, type Push } from './protocol';
+import { fileHref, markdown, snippet } from './render';
+import { FileTree, type Listing } from './tree';
+
+interface TokenAnswer {
+  token: string;
+  room_name: string;
+  participant_identity: string;
+  livekit_url: string;
+  bot_identity?: string;
+}
+
+interface Overview {
+  knowledge_version: string;
+  text: string;
+}
+
+interface Hit {
+  path: string;
+  kind: string;
+  feature?: string | null;
+  score: number;
+  snippet: string;
+}
+
+interface Change {
+  knowledge_version: string;
+  previous_version: string;
+  added: string[];
+  changed: string[];
+  removed: string[];
+}
+
+setLogLevel(LogLevel.warn); // livekit-client's info lines would drown the page's own
+const params = new URLSearchParams(location.search);
+const NAME_KEY = 'context-bot.name';
+const SEARCH_DELAY_MS = 250;
+
+const ui = {
+  join: byId<HTMLFormElement>('join'),
+  room: byId<HTMLInputElement>('room'),
+  name: byId<HTMLInputElement>('name'),
+  session: byId('session'),
+  where: byId('where'),
+  status: byId('status'),
+  leave: byId<HTMLButtonElement>('leave'),
+  alerts: byId('alerts'),
+  notices: byId('notices'),
+  app: byId('app'),
+  search: byId<HTMLInputElement>('search'),
+  searchForm: byId<HTMLFormElement>('search-form'),
+  results: byId('results'),
+  tree: byId('tree'),
+  main: byId('main'),
+  overview: byId('overview'),
+  overviewView: byId('overview-view'),
+  fileView: byId('file-view'),
+};
+
+let room: Room | null = null;
+let bot: BotClient | null = null;
+let tree: FileTree | null = null;
+let leaving = false;
+let openPath: string | null = null;
+const superseded = new Set<string>();
+
+// -- messages --------------------------------------------------------------------------
+
+type AlertKey = 'token' | 'bot' | 'connection';
+
+type Action = [label: string, run: () => void];
+
+/** Shows the message for `key`, replacing the previous one for the same key. */
+function showAlert(
+  key: AlertKey, level: 'error' | 'warning', title: string, detail: string, action?: Action,
+): void {
+  clearAlert(key);
+  const button = action ? h('button', { type: 'button', onclick: action[1] }, action[0]) : null;
+  const role = level === 'error' ? 'alert' : 'status';
+  ui.alerts.append(h('div', { class: `alert ${level}`, 'data-alert': key, role },
+    h('strong', {}, title), ' ', h('span', {}, detail), button));
+}
+
+function clearAlert(key: AlertKey): void {
+  ui.alerts.querySelector(`[data-alert="${key}"]`)?.remove();
+}
+
+function describe(error: unknown): string {
+  if (error instanceof BotError || error instanceof NoAnswer) return error.message;
+  return error instanceof Error ? error.message : String(error);
+}
+
+function setStatus(state: string, text: string): void {
+  document.body.dataset.connection = state;
+  ui.status.textContent = text;
+}
+
+// -- joining ---------------------------------------------------------------------------
+
+/** An identity the endpoint accepts (1–128 of `A-Z a-z 0-9 _ . : @ = + -`), unique per tab. */
+function identityFor(name: string): string {
+  const slug = name.normalize('NFKD').replace(/[^A-Za-z0-9_.:@=+-]+/g, '-')
+    .replace(/^-+|-+$/g, '');
+  const suffix = Math.random().toString(16).slice(2, 8);
+  return `${(slug || 'developer').slice(0, 100)}-${suffix}`;
+}
+
+async function requestToken(roomName: string, name: string): Promise<TokenAnswer | null> {
+  const body = {
+    room_name: roomName, participant_name: name, participant_identity: identityFor(name),
+  };
+  let response: Response;
+  try {
+    response = await fetch('/token', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+  } catch (error) {
+    showAlert('token', 'error', 'The token endpoint did not answer.', describe(error));
+    return null;
+  }
+  const answer: unknown = await response.json().catch(() => null);
+  if (response.ok) return answer as TokenAnswer;
+  const error = (answer as { error?: { code?: string; message?: string } } | null)?.error;
+  const code = error?.code ?? response.statusText;
+  const message = error?.message ?? 'no explanation given';
+  showAlert('token', 'error', `The token was refused (${response.status} ${code}):`, message);
+  return null;
+}
+
+async function join(roomName: string, name: string): Promise<void> {
+  for (const key of ['token', 'bot', 'connection'] as const) clearAlert(key);
+  ui.notices.replaceChildren();
+  setStatus('token', 'Getting a token…');
+  const answer = await requestToken(roomName, name);
+  if (answer === null) {
+    setStatus('idle', '');
+    return;
+  }
+  const botIdentity = params.get('bot') || answer.bot_identity || 'context-bot';
+  const joined = new Room({ adaptiveStream: false, dynacast: false });
+  room = joined;
+  leaving = false;
+  bot = new BotClient(joined, botIdentity, {
+    answered: () => clearAlert('bot'),
+    slow: () => showAlert('bot', 'warning', 'The bot is not answering.',
+      `No answer yet from ${botIdentity}: it may not be in room ${answer.room_name}. `
+      + 'Still trying…'),
+    push: onPush,
+  });
+  watchConnection(joined, answer.room_name, name);
+  setStatus('connecting', 'Connecting…');
+  try {
+    await joined.connect(answer.livekit_url, answer.token, { autoSubscribe: false });
+  } catch (error) {
+    setStatus('disconnected', 'Not connected');
+    const where = `Could not connect to LiveKit at ${answer.livekit_url}:`;
+    showAlert('connection', 'error', where, describe(error));
+    return;
+  }
+  const url = new URL(location.href);
+  url.searchParams.set('room', answer.room_name);
+  history.replaceState(null, '', url);
+  ui.where.textContent = `${name} in ${answer.room_name}`;
+  ui.join.hidden = true;
+  ui.session.hidden = false;
+  ui.app.hidden = false;
+  tree = new FileTree(ui.tree, (p) => ask<Listing>('list', p), openFile, describe);
+  await Promise.all([loadOverview(), tree.load().then(markCurrent), route()]);
+}
+
+function watchConnection(joined: Room, roomName: string, name: string): void {
+  const lost = () => {
+    setStatus('reconnecting', 'Reconnecting…');
+    showAlert('connection', 'warning', 'Connection lost.', 'Reconnecting to the room…');
+  };
+  joined
+    .on(RoomEvent.ConnectionStateChanged, (state: ConnectionState) => {
+      if (state === ConnectionState.Connected) setStatus('connected', 'Connected');
+    })
+    .on(RoomEvent.Reconnecting, lost) // media and signal
+    .on(RoomEvent.SignalReconnecting, lost) // the signal connection only
+    .on(RoomEvent.Reconnected, () => {
+      setStatus('connected', 'Connected');
+      clearAlert('connection');
+      void loadOverview(); // a push may have been lost while we were away
+    })
+    .on(RoomEvent.Disconnected, (reason?: DisconnectReason) => {
+      if (leaving || joined !== room) return;
+      setStatus('disconnected', 'Disconnected');
+      const why = reason === undefined ? 'no reason' : (DisconnectReason[reason] ?? String(reason));
+      showAlert('connection', 'error', 'Disconnected from the room.', `LiveKit says: ${why}.`,
+        ['Rejoin', () => void rejoin(roomName, name)]);
+    });
+}
+
+async function leave(): Promise<void> {
+  leaving = true;
+  const current = room;
+  room = bot = tree = null;
+  await current?.disconnect();
+  ui.app.hidden = true;
+  ui.session.hidden = true;
+  ui.join.hidden = false;
+  setStatus('idle', '');
+  for (const key of ['bot', 'connection'] as const) clearAlert(key);
+}
+
+async function rejoin(roomName: string, name: string): Promise<void> {
+  await leave();
+  await join(roomName, name);
+}
+
+// -- the bot's answers -----------------------------------------------------------------
+
+async function ask<T>(method: string, p: Record<string, unknown> = {}): Promise<T> {
+  if (bot === null) throw new Error('not in a room');
+  return bot.request<T>(method, p);
+}
+
+function showOverview(overview: Overview): void {
+  if (superseded.has(overview.knowledge_version)) return; // an answer older than a push
+  ui.overview.innerHTML = markdown(overview.text);
+  ui.overview.dataset.version = overview.knowledge_version;
+}
+
+async function loadOverview(): Promise<void> {
+  try {
+    showOverview(await ask<Overview>('overview'));
+  } catch (error) {
+    if (error instanceof NoAnswer) {
+      showAlert('bot', 'error', 'The bot is not in this room.', `${describe(error)}.`,
+        ['Try again', () => void Promise.all([loadOverview(), tree?.load().then(markCurrent)])]);
+    } else {
+      ui.overview.replaceChildren(h('p', { class: 'error' }, describe(error)));
+    }
+  }
+}
+
+function onPush(push: Push): void {
+  if (push.event === 'overview') showOverview(push.data as unknown as Overview);
+  else if (push.event === 'knowledge_changed') {
+    void knowledgeChanged(push.data as unknown as Change);
+  }
+}
+
+async function knowledgeChanged(change: Change): Promise<void> {
+  superseded.add(change.previous_version);
+  const link = (path: string, i: number) => [i ? ', ' : '', h('a', { href: fileHref(path) }, path)];
+  const paths = (label: string, list: string[] = []) => list.length === 0 ? null
+    : h('p', {}, `${label}: `, ...list.slice(0, 20).flatMap(link),
+      list.length > 20 ? ` and ${list.length - 20} more` : '');
+  const dismiss = h('button', { type: 'button', class: 'dismiss' }, 'Dismiss');
+  const notice = h('div', { class: 'notice', 'data-notice': 'knowledge_changed', role: 'status' },
+    dismiss, h('strong', {}, 'The knowledge changed.'),
+    ` Version ${change.previous_version} → ${change.knowledge_version}.`,
+    paths('Changed', change.changed), paths('Added', change.added),
+    paths('Removed', change.removed));
+  dismiss.addEventListener('click', () => notice.remove());
+  ui.notices.replaceChildren(notice);
+  const touched = new Set([...change.changed, ...change.added, ...change.removed]);
+  const refresh: Promise<unknown>[] = [(tree?.load() ?? Promise.resolve()).then(markCurrent)];
+  if (openPath !== null && touched.has(openPath)) refresh.push(showFile(openPath));
+  if (ui.search.value.trim()) refresh.push(runSearch());
+  await Promise.all(refresh);
+}
+
+// -- files -----------------------------------------------------------------------------
+
+/** Opening goes through the URL's hash, so Back returns to the previous view. */
+function openFile(path: string): void {
+  const href = fileHref(path);
+  if (location.hash === href) void route();
+  else location.hash = href;
+}
+
+async function route(): Promise<void> {
+  const match = /^#file=(.+)$/.exec(location.hash);
+  if (match === null) {
+    openPath = null;
+    markCurrent();
+    ui.fileView.hidden = true;
+    ui.overviewView.hidden = false;
+    ui.main.scrollTop = 0;
+    return;
+  }
+  await showFile(decodeURIComponent(match[1]));
+  ui.main.focus({ preventScroll: true }); // the keyboard continues in the file
+  ui.main.scrollTop = 0;
+  const top = ui.main.getBoundingClientRect().top;
+  if (top < 0 || top > innerHeight / 2) ui.main.scrollIntoView(); // narrow: below the files
+}
+
+async function showFile(path: string): Promise<void> {
+  openPath = path;
+  ui.overviewView.hidden = true;
+  ui.fileView.hidden = false;
+  ui.fileView.replaceChildren(h('p', { class: 'note' }, `Loading ${path}…`));
+  markCurrent();
+  let answer: FileAnswer;
+  try {
+    answer = await ask<FileAnswer>('file', { path });
+  } catch (error) {
+    const message = h('p', { class: 'error' }, describe(error));
+    if (openPath === path) ui.fileView.replaceChildren(fileHead(path), message);
+    return;
+  }
+  if (openPath === path) ui.fileView.replaceChildren(...fileView(answer));
+}
+
+/** The open file's row in the tree, marked; after the tree reloads too. */
+function markCurrent(): void {
+  for (const node of ui.tree.querySelectorAll('button.node[aria-current]')) {
+    node.removeAttribute('aria-current');
+  }
+  if (openPath === null) return;
+  const row = ui.tree.querySelector(`button[data-path="${CSS.escape(openPath)}"]`);
+  row?.setAttribute('aria-current', 'true');
+}
+
+// -- search ----------------------------------------------------------------------------
+
+let searchTimer: ReturnType<typeof setTimeout> | undefined;
+let searchSeq = 0;
+
+async function runSearch(): Promise<void> {
+  clearTimeout(searchTimer);
+  const query = ui.search.value.trim();
+  const seq = ++searchSeq;
+  if (query === '') {
+    ui.results.hidden = true;
+    ui.results.replaceChildren();
+    return;
+  }
+  let hits: Hit[];
+  try {
+    hits = (await ask<{ hits: Hit[] }>('search', { query: query.slice(0, 512), limit: 20 })).hits;
+  } catch (error) {
+    const message = h('li', { class: 'note error' }, describe(error));
+    if (seq === searchSeq) ui.results.replaceChildren(message);
+    ui.results.hidden = false;
+    return;
+  }
+  if (seq !== searchSeq) return; // a newer query is on its way
+  ui.results.hidden = false;
+  if (hits.length === 0) {
+    ui.results.replaceChildren(h('li', { class: 'note' }, `Nothing matches “${query}”.`));
+    return;
+  }
+  ui.results.replaceChildren(...hits.map((hit) => h('li', {}, hitButton(hit))));
+}
+
+function hitButton(hit: Hit): HTMLButtonElement {
+  const meta = [hit.kind, hit.feature, `score ${hit.score.toFixed(2)}`].filter(Boolean);
+  return h('button',
+    { type: 'button', class: 'hit', 'data-path': hit.path, onclick: () => openFile(hit.path) },
+    h('span', { class: 'hit-path' }, hit.path),
+    h('span', { class: 'hit-meta' }, meta.join(' · ')),
+    html('span', { class: 'hit-snippet' }, snippet(hit.snippet)));
+}
+
+// -- wiring ----------------------------------------------------------------------------
+
+ui.room.value = params.get('room') ?? '';
+ui.name.value = params.get('name') ?? localStorage.getItem(NAME_KEY) ?? '';
+ui.join.addEventListener('submit', (event) => {
+  event.preventDefault();
+  const name = ui.name.value.trim();
+  localStorage.setItem(NAME_KEY, name);
+  void join(ui.room.value.trim(), name);
+});
+ui.leave.addEventListener('click', () => void leave());
+ui.searchForm.addEventListener('submit', (event) => {
+  event.preventDefault();
+  void runSearch();
+});
+ui.search.addEventListener('input', () => {
+  clearTimeout(searchTimer);
+  searchTimer = setTimeout(() => void runSearch(), SEARCH_DELAY_MS);
+});
+ui.search.addEventListener('keydown', (event) => {
+  if (event.key === 'ArrowDown') ui.results.querySelector<HTMLElement>('button')?.focus();
+  if (event.key === 'Escape') {
+    ui.search.value = '';
+    void runSearch();
+  }
+});
+document.addEventListener('keydown', (event) => {
+  const target = event.target;
+  const typing = target instanceof HTMLInputElement || target instanceof HTMLTextAreaElement;
+  if (event.key === '/' && !typing && !ui.app.hidden) {
+    event.preventDefault();
+    ui.search.focus();
+    ui.search.select();
+  }
+});
+window.addEventListener('hashchange', () => void route());
+window.addEventListener('pagehide', () => void room?.disconnect());
+
+if (ui.room.value && ui.name.value) void join(ui.room.value, ui.name.value);
+else (ui.room.value ? ui.name : ui.room).focus();
