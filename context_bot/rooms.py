@@ -113,12 +113,16 @@ class RoomManager:
     def accepting(self) -> bool:
         return self._accepting
 
-    async def leave(self, name: str) -> bool:
-        """Leave `name` for good (no rejoin); whether the bot was there."""
-        session = self._sessions.get(name)
+    async def leave(self, name: str, reason: str = "asked") -> bool:
+        """Leave `name` for good (no rejoin); whether the bot was there.
+
+        The session leaves the map first: the SDK's `disconnected` event is not a
+        dependable signal for a disconnect we started ourselves."""
+        session = self._sessions.pop(name, None)
         if session is None:
             return False
         await session.aclose()
+        log.info("room_left", room=name, reason=reason, rejoin=False)
         return True
 
     def session(self, name: str) -> RoomSession | None:
@@ -236,7 +240,7 @@ class RoomManager:
 
     def _leave_empty(self, session: RoomSession) -> None:
         log.info("room_empty_leaving", room=session.name)
-        spawn(session.aclose(), f"leave:{session.name}", self._leaving)
+        spawn(self.leave(session.name, "empty"), f"leave:{session.name}", self._leaving)
 
     def _ended(self, session: RoomSession, reason: Any) -> None:
         if self._sessions.get(session.name) is not session:

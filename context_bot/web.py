@@ -323,9 +323,9 @@ async def post_webhook(request: web.Request) -> web.Response:
         owner = notice.room_metadata.get("auth_id")
         if isinstance(owner, str):
             await state.ownership.forget(notice.room, owner)
-        session = rooms.session(notice.room) if rooms is not None else None
-        if session is not None:
-            spawn(session.aclose(), f"webhook_leave:{notice.room}", state.tasks)
+        if rooms is not None and rooms.session(notice.room) is not None:
+            leaving = rooms.leave(notice.room, "room_finished")
+            spawn(leaving, f"webhook_leave:{notice.room}", state.tasks)
         log.info("room_forgotten", room=notice.room, owner=owner)
     elif notice.event == "participant_joined" and notice.participant_identity == bot:
         log.debug("webhook_ignored", room=notice.room, reason="bot_itself")
