@@ -190,17 +190,21 @@ from livekit import rtc
 from context_bot.admin import bot_token
 from context_bot.config import LiveKitSettings
 from context_bot.rooms import room_options
-async def main(url, key, secret, count, prefix):
+async def main(url, key, secret, count, prefix, warm):
     lk = LiveKitSettings(url, key, secret)
     rooms = []
+    me = "bare-warm" if warm else "bare-bot"
     for n in range(count):
         room = rtc.Room()
-        await room.connect(url, bot_token(lk, f"{prefix}-{n}", "bare-bot", "Bare"), room_options())
+        await room.connect(url, bot_token(lk, f"{prefix}-{n}", me, "Bare"), room_options())
+        if warm:  # open the publisher connection, as the bot's warm-up does
+            await room.local_participant.publish_data(b"{}", destination_identities=[me])
         rooms.append(room)
     print("ready", flush=True)
     await asyncio.Event().wait()
 prefix = sys.argv[5] if len(sys.argv) > 5 else "bare"
-asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), prefix))
+warm = len(sys.argv) > 6 and sys.argv[6] == "warm"
+asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), prefix, warm))
 """
 
 
@@ -211,6 +215,24 @@ async def hold_people(lk: LiveKitSettings, prefix: str, count: int) -> list[rtc.
         await room.connect(lk.url, user_token(lk, f"{prefix}-{n}", "person"))
         people.append(room)
     return people
+
+
+def spawn_bare(
+    lk: LiveKitSettings, count: int, prefix: str, *, warm: bool
+) -> subprocess.Popen[str]:
+    """Bare SDK connections with the bot's room options, hidden agents in the same rooms."""
+    mode = "warm" if warm else "cold"
+    return subprocess.Popen(
+        [sys.executable, "-c", BARE, lk.url, lk.api_key, lk.api_secret, str(count), prefix, mode],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+
+
+def _ratio(ours: float, floor: float) -> str:
+    return f"{ours / floor:4.2f}" if floor > 0.5 else "n/a (floor under 0.5 %)"
 
 
 async def resources(lk: LiveKitSettings, counts: list[int], settle_s: float, idle_s: float) -> None:
@@ -232,47 +254,34 @@ async def resources(lk: LiveKitSettings, counts: list[int], settle_s: float, idl
             stderr=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
         )
-        bare: subprocess.Popen[str] | None = None
+        floors: list[subprocess.Popen[str]] = []
         people: list[rtc.Room] = []
         try:
             await asyncio.sleep(2)
             people = await hold_people(lk, f"res{count}", count)
             await dispatch(lk, bot.pid, f"res{count}", count)
-            # The floor: bare SDK connections with the same options, hidden agents in the
-            # same rooms, so both see the same participants and events.
-            bare = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-c",
-                    BARE,
-                    lk.url,
-                    lk.api_key,
-                    lk.api_secret,
-                    str(count),
-                    f"res{count}",
-                ],
-                cwd=REPO,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-                text=True,
-            )
-            assert bare.stdout is not None
-            await asyncio.to_thread(bare.stdout.readline)
+            # The floors: bare SDK connections with the same options in the same rooms,
+            # without and with the publisher connection the bot's warm-up opens.
+            floors = [spawn_bare(lk, count, f"res{count}", warm=w) for w in (False, True)]
+            for proc in floors:
+                assert proc.stdout is not None
+                await asyncio.to_thread(proc.stdout.readline)
             await asyncio.sleep(settle_s)
             bot_cpu, bot_rss = await asyncio.to_thread(idle_usage, bot.pid, idle_s)
-            bare_cpu, bare_rss = await asyncio.to_thread(idle_usage, bare.pid, idle_s)
-            cpu_ratio = f"{bot_cpu / bare_cpu:4.2f}" if bare_cpu > 0.5 else "n/a (floor < 0.5 %)"
+            bare_cpu, bare_rss = await asyncio.to_thread(idle_usage, floors[0].pid, idle_s)
+            warm_cpu, warm_rss = await asyncio.to_thread(idle_usage, floors[1].pid, idle_s)
             print(
-                f"{count:>3} rooms: bot {bot_rss:6.1f} MB {bot_cpu:5.1f} % CPU | "
-                f"bare SDK {bare_rss:6.1f} MB {bare_cpu:5.1f} % CPU | "
-                f"memory ratio {bot_rss / bare_rss:4.2f}, CPU ratio {cpu_ratio} (target ≤ 1.2)",
+                f"{count:>3} rooms: bot {bot_rss:6.1f} MB {bot_cpu:5.1f} % CPU | bare SDK "
+                f"{bare_rss:6.1f} MB {bare_cpu:5.1f} % | bare with its publisher connection "
+                f"open {warm_rss:6.1f} MB {warm_cpu:5.1f} % | bot / bare: memory "
+                f"{bot_rss / bare_rss:4.2f}, CPU {_ratio(bot_cpu, bare_cpu)}; bot / warm bare: "
+                f"memory {bot_rss / warm_rss:4.2f}, CPU {_ratio(bot_cpu, warm_cpu)} (target 1.2)",
                 flush=True,
             )
         finally:
-            for proc in (bot, bare):
-                if proc is not None:
-                    proc.terminate()
-                    proc.wait(10)
+            for proc in (bot, *floors):
+                proc.terminate()
+                proc.wait(10)
             await asyncio.gather(*(p.disconnect() for p in people))
 
 

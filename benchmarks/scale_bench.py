@@ -40,12 +40,12 @@ from tests.integration.workers import BotProcess, start_bot
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from room_bench import (
-    BARE,
     Answerer,
     ask_plain,
     cpu_seconds,
     plain_asker,
     rss_mb,
+    spawn_bare,
     user_token,
 )
 
@@ -115,21 +115,7 @@ async def run_count(
 
         for n in range(workers_n):
             share = min(per_worker, count - n * per_worker)
-            proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-c",
-                    BARE,
-                    lk.url,
-                    lk.api_key,
-                    lk.api_secret,
-                    str(share),
-                    f"bare{count}-{n}",
-                ],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-                text=True,
-            )
+            proc = spawn_bare(lk, share, f"bare{count}-{n}", warm=False)
             bare.append(proc)
         for proc in bare:
             assert proc.stdout is not None

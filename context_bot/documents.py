@@ -97,11 +97,16 @@ class Document:
     user_flows: tuple[str, ...] = ()
     related_files: tuple[str, ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)  # unknown front-matter fields
-    front_matter_text: str = ""  # the raw YAML, for search
+    front_matter_end: int = 0  # `text[4:front_matter_end]` is the YAML (offsets, not a copy)
 
     @property
     def body(self) -> str:
         return self.text[self.body_start :]
+
+    @property
+    def front_matter_text(self) -> str:
+        start = self.text.find("\n") + 1 if self.front_matter_end else 0
+        return self.text[start : self.front_matter_end]
 
     @cached_property
     def sections(self) -> tuple[Section, ...]:
@@ -182,7 +187,8 @@ def parse_document(
         return None, [Diagnostic(source, 2, "front-matter is not a mapping of fields")]
     fields = _check_fields(source, meta, fm_text, diags)
     line = text.count("\n", 0, closing.end()) + 1
-    doc = Document(source, text, digest, closing.end(), line, front_matter_text=fm_text, **fields)
+    end = closing.start() + 1
+    doc = Document(source, text, digest, closing.end(), line, front_matter_end=end, **fields)
     return doc, diags
 
 
@@ -367,9 +373,11 @@ def _fast_scalar(raw: str) -> tuple[bool, Any]:
     """(True, value) when `raw` is a scalar whose meaning is unambiguous without PyYAML."""
     known = _SCALARS.get(raw)
     if known is None:
-        known = _SCALARS[raw] = _classify_scalar(raw)
-        if len(_SCALARS) > _SCALAR_CACHE:
-            _SCALARS.clear()
+        known = _classify_scalar(raw)
+        if len(raw) <= 24:  # ids and timestamps are unique per document: not worth keeping
+            _SCALARS[raw] = known
+            if len(_SCALARS) > _SCALAR_CACHE:
+                _SCALARS.clear()
     return known
 
 

@@ -41,15 +41,8 @@ from context_bot.documents import (
 )
 from context_bot.errors import ConfigError
 from context_bot.files import blobs_at_commits, git_output, worktree_blob
-from context_bot.search import (
-    Feature,
-    Listing,
-    SearchHit,
-    SearchIndex,
-    build_features,
-    build_listing,
-    index_entries,
-)
+from context_bot.overview import Feature, build_features
+from context_bot.search import Listing, SearchHit, SearchIndex, build_listing, index_entries
 
 log = structlog.get_logger(__name__)
 
@@ -234,7 +227,7 @@ def _gc_paused() -> Iterator[None]:
 
 
 def _load(knowledge_dir: Path, repo_root: Path, overview_budget: int) -> Knowledge:
-    docs, diags = read_folder(knowledge_dir, repo_root)
+    docs, diags = read_folder(knowledge_dir)
     diags.extend(duplicate_diagnostics(docs))
     root = repo_root.resolve()
     groups: dict[str, list[Document]] = defaultdict(list)
@@ -292,14 +285,14 @@ def _load(knowledge_dir: Path, repo_root: Path, overview_budget: int) -> Knowled
 
 
 def read_folder(
-    knowledge_dir: Path, repo_root: Path, *, max_bytes: int = MAX_DOCUMENT_BYTES
+    knowledge_dir: Path, *, max_bytes: int = MAX_DOCUMENT_BYTES
 ) -> tuple[list[Document], list[Diagnostic]]:
     """Parse every document file under the folder, in a stable (sorted) order.
 
     Hidden files and folders are skipped; symlinked folders are not entered; a symlinked
-    document is read only if it points inside the knowledge folder or the repository."""
+    document is read only if it points inside the knowledge folder (a link to `../.env`
+    must not turn a secret into a searchable document)."""
     base = knowledge_dir.resolve()
-    allowed = (base, repo_root.resolve())
     found: list[tuple[str, str, bool]] = []  # (name inside the folder, host path, is symlink)
     pending = [("", str(base))]
     while pending:
@@ -319,7 +312,7 @@ def read_folder(
     diags: list[Diagnostic] = []
     for source, host, is_link in sorted(found):
         try:
-            if is_link and not any(Path(host).resolve().is_relative_to(a) for a in allowed):
+            if is_link and not Path(host).resolve().is_relative_to(base):
                 diags.append(
                     Diagnostic(source, None, "symlink points outside the knowledge folder")
                 )

@@ -13,12 +13,10 @@ from __future__ import annotations
 import posixpath
 import re
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
-
-from context_bot.search import Feature
 
 if TYPE_CHECKING:
     from context_bot.knowledge import ServedDocument
@@ -50,6 +48,59 @@ ASK_LINE = (
     "`list` (a folder), `feature` (a name), `overview` (this text again)."
 )
 _SNIPPET_CHARS = 160
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureFile:
+    path: str
+    role: str | None
+
+    def to_wire(self) -> dict[str, object]:
+        return {"path": self.path, "role": self.role}
+
+
+@dataclass(frozen=True, slots=True)
+class Feature:
+    """A feature named in front-matter, its files with their roles, and its user flows."""
+
+    name: str
+    files: tuple[FeatureFile, ...]
+    user_flows: tuple[str, ...]
+    entry_points: tuple[str, ...] = ()  # files whose role is entry_point (any spelling)
+    services: tuple[str, ...] = ()  # files whose role is service
+
+    def to_wire(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "files": [f.to_wire() for f in self.files],
+            "entry_points": list(self.entry_points),
+            "services": list(self.services),
+            "user_flows": list(self.user_flows),
+        }
+
+
+def _role(role: str | None) -> str:
+    return (role or "").strip().lower().replace("-", "_").replace(" ", "_")
+
+
+def build_features(served: Iterable[ServedDocument]) -> tuple[Feature, ...]:
+    """Group served file documents by their `feature` field, sorted by name."""
+    files: dict[str, list[FeatureFile]] = defaultdict(list)
+    flows: dict[str, dict[str, None]] = defaultdict(dict)
+    for doc in sorted(served, key=lambda d: d.path):
+        name = doc.document.feature
+        if doc.kind != "file" or not name:
+            continue
+        files[name].append(FeatureFile(doc.path, doc.document.feature_role))
+        for flow in doc.document.user_flows:
+            flows[name].setdefault(flow, None)
+    out = []
+    for name in sorted(files):
+        roles = [(f.path, _role(f.role)) for f in files[name]]
+        entry = tuple(p for p, r in roles if r == "entry_point")
+        services = tuple(p for p, r in roles if r == "service")
+        out.append(Feature(name, tuple(files[name]), tuple(flows[name]), entry, services))
+    return tuple(out)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,8 +155,12 @@ def read_readme(root: Path) -> str | None:
         return None
     for wanted in ("readme.md", "readme", "readme.txt", "readme.rst"):
         if wanted in names:
-            try:
-                return names[wanted].read_bytes()[:65_536].decode("utf-8", "replace")
+            try:  # a README symlinked out of the repository is not shown to anyone
+                real = names[wanted].resolve()
+                if not real.is_relative_to(root.resolve()) or not real.is_file():
+                    return None
+                with real.open("rb") as fh:
+                    return fh.read(65_536).decode("utf-8", "replace")
             except OSError:
                 return None
     return None
@@ -115,7 +170,7 @@ def build_overview(data: OverviewInput, *, budget: int = DEFAULT_BUDGET) -> str:
     """The overview Markdown, at most `budget` UTF-8 bytes."""
     files = sorted(data.files, key=lambda d: d.path)
     ranked = sorted(files, key=_rank)
-    head = _head(data, files)
+    head = _head(data, files, ranked)
     tail = ["", "## Asking for more", ASK_LINE]
     guides = sorted(data.free, key=lambda d: d.path)
     flows = _flows(files)
@@ -158,8 +213,10 @@ def _left_line(budget: int, left: dict[str, int]) -> str:
     return f"_Left out to fit {budget} bytes: {parts}. Use `search`, `list` or `feature`._"
 
 
-def _head(data: OverviewInput, files: list[ServedDocument]) -> list[str]:
-    stale = [d for d in files if d.stale]
+def _head(
+    data: OverviewInput, files: list[ServedDocument], ranked: list[ServedDocument]
+) -> list[str]:
+    stale = [d for d in ranked if d.stale]  # most important first
     by_match = {m: sum(1 for d in files if d.version_match == m) for m in ("blob", "commit")}
     missing = sum(1 for d in stale if d.stale_reason == "file_missing")
     rev = f"`{data.revision[:12]}`" if data.revision else "unknown (not a git checkout)"
@@ -180,7 +237,7 @@ def _head(data: OverviewInput, files: list[ServedDocument]) -> list[str]:
         "another version of its file: check it against the source.",
     ]
     if stale:
-        shown = ", ".join(f"`{d.path}`" for d in sorted(stale, key=_rank)[:5])
+        shown = ", ".join(f"`{d.path}`" for d in stale[:5])
         lines.append(f"Stale, most important first: {shown}{' …' if len(stale) > 5 else ''}")
     if data.diagnostics:
         lines.append(f"{_count(data.diagnostics, 'problem')} found in the knowledge folder.")
@@ -266,9 +323,12 @@ def _tree_counts(files: list[ServedDocument]) -> list[tuple[str, int]]:
     the whole top of the tree. Shown sorted by path, so it still reads as a tree."""
     counts: dict[str, int] = defaultdict(int)
     for doc in files:
-        parts = doc.path.split("/")
-        for depth in range(1, min(len(parts), TREE_DEPTH + 1)):
-            counts["/".join(parts[:depth])] += 1
+        path, cut = doc.path, -1
+        for _ in range(TREE_DEPTH):
+            cut = path.find("/", cut + 1)
+            if cut == -1:
+                break
+            counts[path[:cut]] += 1
     return sorted(counts.items(), key=lambda kv: (kv[0].count("/"), kv[0]))
 
 

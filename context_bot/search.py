@@ -15,8 +15,8 @@ import itertools
 import re
 import sqlite3
 import threading
-from collections import OrderedDict, defaultdict
-from collections.abc import Iterable, Mapping
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -73,14 +73,20 @@ class SearchHit:
 
 @dataclass(frozen=True, slots=True)
 class IndexEntry:
-    """What the index needs of one document."""
+    """What the index needs of one document. The Markdown body is kept as the document's
+    text plus an offset, so the index holds no second copy of every document."""
 
     path: str
     kind: str
     feature: str
     tags: str
     meta: str
-    body: str
+    text: str
+    body_start: int = 0
+
+    @property
+    def body(self) -> str:
+        return self.text[self.body_start :]
 
 
 def identifier_parts(word: str) -> list[str]:
@@ -184,7 +190,8 @@ def index_entries(
             feature=d.feature or "",
             tags=" ".join(d.tags),
             meta=" ".join((*d.user_flows, d.feature_role or "")),
-            body=d.body,
+            text=d.text,
+            body_start=d.body_start,
         )
 
 
@@ -203,18 +210,7 @@ class SearchIndex:
         self._db.execute("INSERT INTO docs(docs, rank) VALUES ('automerge', 0)")
         self._db.execute("INSERT INTO docs(docs, rank) VALUES ('hashsize', ?)", (_HASH_BYTES,))
         self._entries: list[IndexEntry] = list(entries)
-        rows = (
-            (
-                n,
-                e.path,
-                e.feature,
-                e.tags,
-                e.meta,
-                e.body,
-                expand_identifiers(e.path, e.meta, e.body),
-            )
-            for n, e in enumerate(self._entries)
-        )
+        rows = _rows(self._entries)
         with self._db:
             self._db.executemany(
                 "INSERT INTO docs(rowid, path, feature, tags, meta, body, idents) "
@@ -258,17 +254,23 @@ class SearchIndex:
                 ranked = self._db.execute(_RANK_SQL, (match[0], limit)).fetchall()
         except sqlite3.OperationalError:
             return ()  # cannot happen with quoted tokens; never let a query crash a caller
-        finder = _term_finder(query)
+        words = snippet_words(query)
         hits = []
         for row, rank in ranked:
             e = self._entries[row]
-            snippet = make_snippet(e.body, finder)
+            snippet = make_snippet(e.body, words)
             hits.append(SearchHit(e.path, e.kind, e.feature or None, -float(rank), snippet))
         return tuple(hits)
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def _rows(entries: list[IndexEntry]) -> Iterator[tuple[object, ...]]:
+    for n, e in enumerate(entries):
+        body = e.body
+        yield (n, e.path, e.feature, e.tags, e.meta, body, expand_identifiers(e.path, e.meta, body))
 
 
 _WEIGHTS = ", ".join(str(w) for w in COLUMN_WEIGHTS)
@@ -282,44 +284,62 @@ _RANK_SQL = (
 SNIPPET_CHARS = 160
 
 
-def _term_finder(query: str) -> re.Pattern[str] | None:
-    """A case-insensitive pattern for the query's words and their identifier pieces."""
-    words = {w.lower() for w in _WORD.findall(query)[:MAX_QUERY_TOKENS]} - STOPWORDS
-    for word in _WORD.findall(query)[:MAX_QUERY_TOKENS]:
+def snippet_words(query: str) -> tuple[str, ...]:
+    """The query's words and their identifier pieces, lower-cased, longest first."""
+    raw = _WORD.findall(query)[:MAX_QUERY_TOKENS]
+    words = {w.lower() for w in raw} - STOPWORDS
+    for word in raw:
         words.update(identifier_parts(word))
-    words = {w for w in words if len(w) > 1}
-    if not words:
-        return None
-    return re.compile("|".join(re.escape(w) for w in sorted(words, key=len, reverse=True)), re.I)
+    return tuple(sorted((w for w in words if len(w) > 1), key=lambda w: (-len(w), w)))
 
 
-def make_snippet(body: str, finder: re.Pattern[str] | None) -> str:
+def make_snippet(body: str, words: tuple[str, ...]) -> str:
     """About SNIPPET_CHARS of `body` around the window with the most distinct query words,
-    matches in **bold**. Done here rather than with FTS5's snippet(): a second FTS query per
-    search cost as much as the ranking itself."""
-    matches = list(itertools.islice(finder.finditer(body), 200)) if finder else []
-    if finder is None or not matches:
+    matches in **bold**. Done here with `str.find` on the lower-cased text: FTS5's
+    snippet() needs a second query per search, and a case-blind regex over every hit's
+    text cost more than the ranking itself."""
+    low = body.lower()
+    if len(low) != len(body):  # a few characters change length when lower-cased
+        low = "".join(c if len(c.lower()) != 1 else c.lower() for c in body)
+    found: list[tuple[int, str]] = []
+    for word in words:
+        at = low.find(word)
+        while at != -1 and len(found) < 400:
+            found.append((at, word))
+            at = low.find(word, at + len(word))
+    if not found:
         return _squash(body[:SNIPPET_CHARS]) + ("…" if len(body) > SNIPPET_CHARS else "")
-    best, best_count, ahead = matches[0].start(), 0, 0
+    found.sort(key=lambda f: (f[0], -len(f[1])))  # at one place, the longest word first
+    best, best_count, ahead = found[0][0], 0, 0
     seen: dict[str, int] = {}  # words in the window starting at match i, with their counts
-    for m in matches:
-        while ahead < len(matches) and matches[ahead].start() < m.start() + SNIPPET_CHARS:
-            word = matches[ahead].group().lower()
-            seen[word] = seen.get(word, 0) + 1
+    for at, word in found:
+        while ahead < len(found) and found[ahead][0] < at + SNIPPET_CHARS:
+            seen[found[ahead][1]] = seen.get(found[ahead][1], 0) + 1
             ahead += 1
         if len(seen) > best_count:
-            best, best_count = m.start(), len(seen)
-        word = m.group().lower()
+            best, best_count = at, len(seen)
         seen[word] -= 1
         if not seen[word]:
             del seen[word]
     start = max(0, best - SNIPPET_CHARS // 4)
     start = body.rfind(" ", 0, start) + 1 if start else 0
     end = min(len(body), start + SNIPPET_CHARS)
-    text = body[start:end]
-    runs = re.compile(f"(?:{finder.pattern})+", re.I)  # `LiveKitRoutes` is one bold run
-    marked = runs.sub(lambda m: f"**{m.group()}**", text)
-    return ("…" if start else "") + _squash(marked) + ("…" if end < len(body) else "")
+    out: list[str] = []
+    pos = start
+    for at, word in found:  # bold each run of matches; runs that touch are merged
+        stop = at + len(word)
+        if at < pos or at >= end:
+            continue
+        if out and at == pos and out[-1] == "**":
+            out.pop()
+        else:
+            out.append(body[pos:at])
+            out.append("**")
+        out.extend((body[at : min(stop, end)], "**"))
+        pos = min(stop, end)
+    out.append(body[pos:end])
+    text = _squash("".join(out))
+    return ("…" if start else "") + text + ("…" if end < len(body) else "")
 
 
 def _squash(text: str) -> str:
@@ -410,59 +430,3 @@ def build_listing(
         )
     entries.sort(key=lambda e: (e.path, e.kind != "dir"))
     return Listing(norm, depth, tuple(entries[:limit]), len(entries) > limit, len(entries))
-
-
-# --- features: files grouped by their `feature` field ----------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class FeatureFile:
-    path: str
-    role: str | None
-
-    def to_wire(self) -> dict[str, object]:
-        return {"path": self.path, "role": self.role}
-
-
-@dataclass(frozen=True, slots=True)
-class Feature:
-    """A feature named in front-matter, its files with their roles, and its user flows."""
-
-    name: str
-    files: tuple[FeatureFile, ...]
-    user_flows: tuple[str, ...]
-
-    @property
-    def entry_points(self) -> tuple[str, ...]:
-        return tuple(f.path for f in self.files if _role(f.role) == "entry_point")
-
-    @property
-    def services(self) -> tuple[str, ...]:
-        return tuple(f.path for f in self.files if _role(f.role) == "service")
-
-    def to_wire(self) -> dict[str, object]:
-        return {
-            "name": self.name,
-            "files": [f.to_wire() for f in self.files],
-            "entry_points": list(self.entry_points),
-            "services": list(self.services),
-            "user_flows": list(self.user_flows),
-        }
-
-
-def _role(role: str | None) -> str:
-    return (role or "").strip().lower().replace("-", "_").replace(" ", "_")
-
-
-def build_features(served: Iterable[ServedDocument]) -> tuple[Feature, ...]:
-    """Group served file documents by their `feature` field, sorted by name."""
-    files: dict[str, list[FeatureFile]] = defaultdict(list)
-    flows: dict[str, dict[str, None]] = defaultdict(dict)
-    for doc in sorted(served, key=lambda d: d.path):
-        name = doc.document.feature
-        if doc.kind != "file" or not name:
-            continue
-        files[name].append(FeatureFile(doc.path, doc.document.feature_role))
-        for flow in doc.document.user_flows:
-            flows[name].setdefault(flow, None)
-    return tuple(Feature(n, tuple(files[n]), tuple(flows[n])) for n in sorted(files))

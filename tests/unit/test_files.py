@@ -11,6 +11,7 @@ import pytest
 from context_bot.errors import (
     BadRequest,
     BinaryFile,
+    FileError,
     FileTooLarge,
     InvalidPath,
     NotAFile,
@@ -293,3 +294,25 @@ def test_check_relative_normalises_and_rejects() -> None:
     assert check_relative("./a//b/") == "a/b"
     with pytest.raises(InvalidPath):
         check_relative(42)
+
+
+async def test_a_symlink_loop_is_not_found(repo: Path) -> None:
+    (repo / "loop-a").symlink_to(repo / "loop-b")
+    (repo / "loop-b").symlink_to(repo / "loop-a")
+    with pytest.raises(NotFound):
+        await RepoFiles(repo).read("loop-a")
+
+
+async def test_no_refusal_ever_names_a_host_path(tmp_path: Path, repo: Path) -> None:
+    outside = tmp_path / "outside.txt"
+    outside.write_text("x\n")
+    (repo / "out-link").symlink_to(outside)
+    (repo / "big.txt").write_bytes(b"a" * 100)
+    (repo / "bin.dat").write_bytes(b"\0\1")
+    os.mkfifo(repo / "fifo")
+    files = RepoFiles(repo, max_bytes=50)
+    for path in ["out-link", ".env", "big.txt", "bin.dat", "fifo", "src", "nope", "../x", "/etc"]:
+        with pytest.raises(FileError) as caught:
+            await files.read(path)
+        assert str(tmp_path) not in caught.value.message, path
+        assert str(repo) not in str(caught.value.to_wire()), path

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
 import shutil
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -236,6 +238,17 @@ def test_a_symlinked_document_pointing_outside_is_refused(repo: Path, tmp_path: 
     assert knowledge.document("x.ts") is None
 
 
+def test_a_symlinked_document_pointing_at_a_repository_secret_is_refused(repo: Path) -> None:
+    (repo / ".env").write_text("API_KEY=hunter2\n")
+    (repo / "knowledge/env.md").symlink_to(repo / ".env")
+    (repo / "knowledge/alias.md").symlink_to(repo / "knowledge/003.md")
+    write_seeds(repo)
+    knowledge = load_knowledge(repo / "knowledge", repo)
+    assert [d.file for d in knowledge.diagnostics] == ["env.md"]
+    assert knowledge.search("hunter2") == []
+    assert knowledge.document("alias.md") is not None
+
+
 @pytest.mark.parametrize("make", ["missing", "file"])
 def test_a_knowledge_folder_that_is_not_a_folder_is_a_config_error(
     tmp_path: Path, make: str
@@ -390,3 +403,24 @@ def test_the_overview_is_built_at_load_with_the_git_revision(repo: Path) -> None
     assert git(repo, "rev-parse", "HEAD")[:12] in knowledge.overview
     assert "Demo serves onboarding rooms with context." in knowledge.overview
     assert len(knowledge.overview.encode()) <= 4_000
+
+
+def test_the_snapshot_cannot_be_changed(repo: Path) -> None:
+    write_seeds(repo)
+    knowledge = load_knowledge(repo / "knowledge", repo)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        knowledge.version = "other"  # type: ignore[misc]
+    doc = knowledge.document(TARGET)
+    assert doc is not None
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        doc.stale = False  # type: ignore[misc]
+
+
+def test_one_snapshot_serves_many_threads_at_once(repo: Path) -> None:
+    write_seeds(repo)
+    knowledge = load_knowledge(repo / "knowledge", repo)
+    queries = ["token", "room creation", "livekit", "tenant auth_id", "credits"] * 40
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(lambda q: [h.path for h in knowledge.search(q)], queries))
+    assert results == [[h.path for h in knowledge.search(q)] for q in queries]
+    assert all(results)

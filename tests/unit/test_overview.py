@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 
 from context_bot.knowledge import Knowledge, load_knowledge
-from context_bot.overview import OverviewInput, build_overview, first_paragraph
-from context_bot.search import build_features
+from context_bot.overview import OverviewInput, build_features, build_overview, first_paragraph
 
 SEEDS = Path(__file__).parent.parent / "data" / "seeds"
 README = (
@@ -98,6 +97,16 @@ def test_without_a_readme_the_product_comes_from_a_free_document(repo: Path) -> 
     (repo / "README.md").unlink()
     text = load_knowledge(repo / "knowledge", repo).overview
     assert "From `guide.md`: Run the deploy script." in section(text, "What this product does")
+
+
+def test_a_readme_symlinked_out_of_the_repository_is_not_shown(repo: Path, tmp_path: Path) -> None:
+    secret = tmp_path / "secret.md"
+    secret.write_text("Top secret plans.\n")
+    (repo / "README.md").unlink()
+    (repo / "README.md").symlink_to(secret)
+    text = load_knowledge(repo / "knowledge", repo).overview
+    assert "Top secret" not in text
+    assert "From `guide.md`" in text
 
 
 def test_features_list_their_entry_points_and_services(knowledge: Knowledge) -> None:

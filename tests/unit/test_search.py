@@ -14,6 +14,8 @@ from context_bot.search import (
     build_match,
     expand_identifiers,
     identifier_parts,
+    make_snippet,
+    snippet_words,
 )
 
 SEEDS = Path(__file__).parent.parent / "data" / "seeds"
@@ -223,3 +225,36 @@ def test_the_real_seeds_are_searchable(tmp_path: Path) -> None:
     assert knowledge.search("credits pipeline realtime")[0].path == "004_3d200ed35e359c28.txt"
     top = knowledge.search("room creation access tokens")[0]
     assert (top.path, top.feature) == ("src/server/api/livekit.ts", "livekit-integration")
+
+
+def test_a_snippet_shows_the_window_with_the_most_query_words_in_bold() -> None:
+    body = (
+        "filler " * 60
+        + "cart alone. "
+        + "filler " * 60
+        + "the cart total is in cents. "
+        + "x " * 90
+    )
+    snippet = make_snippet(body, snippet_words("cart cents"))
+    assert "**cart** total is in **cents**" in snippet
+    assert snippet.startswith("…") and snippet.endswith("…")
+
+
+def test_a_snippet_bolds_an_identifier_as_one_run() -> None:
+    snippet = make_snippet("call setupLiveKitRoutes now", snippet_words("live kit routes"))
+    assert snippet == "call setup**LiveKitRoutes** now"
+
+
+def test_a_snippet_prefers_the_longer_word_where_two_start_together() -> None:
+    assert (
+        make_snippet("rooms and a room", snippet_words("room rooms")) == "**rooms** and a **room**"
+    )
+
+
+def test_a_snippet_without_a_match_is_the_start_of_the_text() -> None:
+    assert make_snippet("abc " * 100, ("zzz",)).startswith("abc abc")
+    assert make_snippet("short", ()) == "short"
+
+
+def test_a_snippet_survives_text_whose_lower_case_is_longer() -> None:
+    assert make_snippet("İİ token", ("token",)) == "İİ **token**"
