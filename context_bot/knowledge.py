@@ -262,7 +262,7 @@ def _load(knowledge_dir: Path, repo_root: Path, overview_budget: int) -> Knowled
     version = _version(docs, served, revision, readme, overview_budget)
     text = overview_mod.build_overview(
         overview_mod.OverviewInput(
-            repo_name=root.name,
+            repo_name=overview_mod.repo_title(root, readme),
             revision=revision,
             readme=readme,
             files=tuple(served.values()),

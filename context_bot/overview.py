@@ -166,6 +166,15 @@ def read_readme(root: Path) -> str | None:
     return None
 
 
+def repo_title(root: Path, readme: str | None) -> str:
+    """The README's first `# ` heading when it names the project; else the folder's name,
+    which for a clone can be anything (CI clones into `fresh/`)."""
+    for line in (readme or "").splitlines()[:20]:
+        if line.startswith("# ") and 0 < len(line[2:].strip()) <= 60:
+            return line[2:].strip()
+    return root.name
+
+
 def build_overview(data: OverviewInput, *, budget: int = DEFAULT_BUDGET) -> str:
     """The overview Markdown, at most `budget` UTF-8 bytes."""
     files = sorted(data.files, key=lambda d: d.path)

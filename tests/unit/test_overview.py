@@ -79,7 +79,7 @@ def section(text: str, title: str) -> str:
 def test_it_names_the_repository_and_says_when_there_is_no_git_revision(
     knowledge: Knowledge,
 ) -> None:
-    assert knowledge.overview.startswith("# shop: onboarding overview\n")
+    assert knowledge.overview.startswith("# Shop: onboarding overview\n")  # the README heading
     assert "Revision unknown (not a git checkout)" in knowledge.overview
     assert f"knowledge `{knowledge.version}`" in knowledge.overview
 
@@ -256,3 +256,11 @@ def test_the_real_seeds_make_an_overview(tmp_path: Path) -> None:
     text = load_knowledge(folder, tmp_path).overview
     assert "- **livekit-integration** (1 file); services `src/server/api/livekit.ts`" in text
     assert "From `003_da99b4c0c1254561.txt`: Generates a LiveKit JWT token" in text
+
+
+def test_the_title_is_the_readme_heading_not_the_clone_folder(tmp_path: Path) -> None:
+    from context_bot.overview import repo_title
+
+    assert repo_title(tmp_path, "intro\n# my-project\n\ntext") == "my-project"
+    assert repo_title(tmp_path, "no heading here") == tmp_path.name
+    assert repo_title(tmp_path, None) == tmp_path.name
