@@ -127,7 +127,11 @@ async def test_a_draining_worker_takes_no_new_rooms(
             assert await web.admin.ensure_dispatch(room, "drain")
             assert not await web.admin.ensure_dispatch(room, "drain"), "dispatched twice"
         await until_one_bot_each(livekit, rooms, within=20)
-        taken = sum(1 for r in second.records() if r.get("event") == "room_joined")
+        taken = 0
+        async with asyncio.timeout(5):  # the last "room_joined" lines reach the log
+            while taken < len(rooms):
+                taken = sum(1 for r in second.records() if r.get("event") == "room_joined")
+                await asyncio.sleep(0.1)
         assert taken == len(rooms)
     finally:
         first.kill(signal.SIGTERM)
