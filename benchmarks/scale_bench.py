@@ -32,6 +32,8 @@ from pathlib import Path
 
 from livekit import api, rtc
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ helpers, run from anywhere
+
 from context_bot.admin import Admin
 from context_bot.client import ContextClient
 from context_bot.config import LiveKitSettings

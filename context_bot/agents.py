@@ -149,11 +149,11 @@ class ContextTools(llm.Toolset):
 
         Args:
             folder: Repository-relative folder, e.g. "context_bot"; empty for the root.
-            depth: How many levels below the folder to show (1 to 20).
+            depth: How many levels below the folder to show (1 to 16).
         """
         limit = min(max(self.answer_chars // 25, 20), 5000)
         try:
-            listing = await self.client.list(folder, depth=min(max(depth, 1), 20), limit=limit)
+            listing = await self.client.list(folder, depth=min(max(depth, 1), 16), limit=limit)
         except (RequestError, ContextTimeout) as exc:
             return _refusal(exc)
         entries: list[dict[str, Any]] = listing.get("entries", [])

@@ -200,7 +200,7 @@ def _token_operation(repos: list[str], auth_required: bool) -> dict[str, Any]:
             ),
             "503": _error(
                 "LiveKit cannot be reached, or the bot could not join.",
-                ["livekit_unavailable", "bot_join_failed"],
+                ["livekit_unavailable", "bot_join_failed", "ownership_store_unavailable"],
             ),
         },
     }

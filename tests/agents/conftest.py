@@ -2,10 +2,9 @@
 
 These tests need `livekit-agents`, which pins `livekit==1.1.21` and brings heavy packages,
 so they run in their own virtualenv (`scripts/test-agents`, which sets
-`CONTEXT_BOT_AGENTS_TESTS=1`). In the main virtualenv the folder is left out (`--ignore`
-in `scripts/test`); were it collected there anyway, this file keeps its tests out of the
-collection instead of failing on the import. With the variable set, a missing
-`livekit-agents` is an error, never a quiet pass.
+`CONTEXT_BOT_AGENTS_TESTS=1`). The main virtualenv's pytest run collects this folder too:
+there this file keeps its tests out of the collection instead of failing on the import.
+With the variable set, a missing `livekit-agents` is an error, never a quiet pass.
 
 The bot runs as a separate process from `$CONTEXT_BOT_BOT_PYTHON` (the main virtualenv,
 newest `livekit`), as in production and as `tests/compat` does, serving a temporary copy
