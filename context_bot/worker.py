@@ -38,6 +38,8 @@ STATUS_INTERVAL_S = 2.5
 HEARTBEAT_S = 30.0
 RETRY_FIRST_S = 0.5
 RETRY_MAX_S = 10.0
+PROMISE_TTL_S = 10.0
+"""How long an accepted offer counts against the room limit while its assignment is due."""
 
 
 def agent_url(livekit_url: str) -> str:
@@ -71,10 +73,15 @@ class DispatchWorker:
         self._send_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
         self._jobs: dict[str, str] = {}  # job id → room
+        self._promised: set[str] = set()  # job ids accepted, awaiting their assignment
 
     @property
     def available(self) -> bool:
-        return not self._draining and len(self._rooms.active_rooms) < self.max_rooms
+        return not self._draining and self._load() < self.max_rooms
+
+    def _load(self) -> int:
+        """Rooms held or joining, plus offers accepted and not yet assigned."""
+        return self._rooms.load + len(self._promised)
 
     async def run(self) -> None:
         """Stay registered: reconnect with backoff whenever the server goes away."""
@@ -168,17 +175,21 @@ class DispatchWorker:
     async def _answer_offer(self, offer: agent.AvailabilityRequest) -> None:
         reply = agent.WorkerMessage()
         reply.availability.job_id = offer.job.id
-        reply.availability.available = self.available
-        if self.available:
+        accept = self.available
+        reply.availability.available = accept
+        if accept:
             reply.availability.participant_identity = self._bot.identity
             reply.availability.participant_name = self._bot.name
-        log.info(
-            "worker_offer", room=offer.job.room.name, job_id=offer.job.id, accepted=self.available
-        )
+            job_id = offer.job.id
+            self._promised.add(job_id)
+            # The server may give the job to another worker: forget the promise later.
+            asyncio.get_running_loop().call_later(PROMISE_TTL_S, self._promised.discard, job_id)
+        log.info("worker_offer", room=offer.job.room.name, job_id=offer.job.id, accepted=accept)
         await self._send(reply)
 
     async def _take_job(self, assignment: agent.JobAssignment) -> None:
         room = assignment.job.room.name
+        self._promised.discard(assignment.job.id)
         self._jobs[assignment.job.id] = room
         status = agent.JobStatus.JS_RUNNING
         try:
@@ -206,7 +217,7 @@ class DispatchWorker:
             await asyncio.sleep(STATUS_INTERVAL_S)
 
     async def _send_status(self) -> None:
-        rooms = len(self._rooms.active_rooms)
+        rooms = self._load()
         update = agent.WorkerMessage()
         update.update_worker.status = (
             agent.WorkerStatus.WS_AVAILABLE if self.available else agent.WorkerStatus.WS_FULL
