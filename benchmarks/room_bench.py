@@ -34,8 +34,10 @@ from context_bot.app import ContextBotApp
 from context_bot.client import ContextClient
 from context_bot.config import LiveKitSettings, Settings
 from context_bot.devserver import start_dev_server
+from context_bot.rooms import room_options
 
 REPO = Path(__file__).resolve().parents[1]
+FLOOR_OPTIONS = "default"
 SIZES = {"1 KB": 1024, "32 KB": 32 * 1024, "1 MB": 1024 * 1024}
 
 
@@ -109,7 +111,10 @@ async def latency(lk: LiveKitSettings, repo: Path, trials: int) -> None:
         await app.rooms.join("bench-bot")
         floor_room = rtc.Room()
         Answerer(floor_room, answers)
-        await floor_room.connect(lk.url, user_token(lk, "bench-floor", "answerer"))
+        # The answerer uses the bot's room options when asked (--floor-options bot), to
+        # tell the cost of our code from the cost of the options we chose (fact 9).
+        options = room_options() if FLOOR_OPTIONS == "bot" else rtc.RoomOptions()
+        await floor_room.connect(lk.url, user_token(lk, "bench-floor", "answerer"), options)
         ours, floor = [], []
         for n in range(trials):
             room = rtc.Room()
@@ -245,6 +250,7 @@ async def resources(lk: LiveKitSettings, counts: list[int], settle_s: float, idl
         "CONTEXT_BOT_LOG_LEVEL": "warning",
         "CONTEXT_BOT_WATCH": "false",
         "CONTEXT_BOT_LOG_FORMAT": "json",
+        "CONTEXT_BOT_RATE_LIMIT": "0",  # the harness asks for a token per room at once
     }
     for count in counts:
         bot = subprocess.Popen(
@@ -323,7 +329,15 @@ async def main() -> None:
     parser.add_argument("--trials", type=int, default=15)
     parser.add_argument("--rooms", default="1,10,50")
     parser.add_argument("--idle-seconds", type=float, default=10.0)
+    parser.add_argument(
+        "--floor-options",
+        choices=("default", "bot"),
+        default="default",
+        help="room options of the floor's answerer: the SDK's defaults, or the bot's",
+    )
     args = parser.parse_args()
+    global FLOOR_OPTIONS
+    FLOOR_OPTIONS = args.floor_options
     workdir = Path(tempfile.mkdtemp(prefix="room-bench-"))
     server = start_dev_server(workdir / "livekit")
     lk = LiveKitSettings(server.url, server.api_key, server.api_secret)
