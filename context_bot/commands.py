@@ -24,6 +24,7 @@ from livekit import rtc
 from context_bot.admin import participant_token
 from context_bot.client import ContextClient
 from context_bot.config import Settings
+from context_bot.connecting import connect_within
 from context_bot.errors import ContextBotError
 from context_bot.files import RepoFiles
 from context_bot.handlers import Handlers
@@ -83,9 +84,7 @@ async def _ask_remote(
     identity = remote.identity or f"cli-{os.environ.get('USER', 'dev')}-{uuid.uuid4().hex[:6]}"
     url, token = await _join_credentials(settings, remote, identity)
     room = rtc.Room()
-    await asyncio.wait_for(
-        room.connect(url, token, rtc.RoomOptions(auto_subscribe=False)), JOIN_TIMEOUT_S
-    )
+    await connect_within(room, url, token, rtc.RoomOptions(auto_subscribe=False), JOIN_TIMEOUT_S)
     try:
         client = ContextClient(room, bot_identity=settings.bot_identity, prefetch=False)
         return await client.request(method, params)

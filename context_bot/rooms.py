@@ -27,6 +27,7 @@ from livekit import rtc
 
 from context_bot.admin import RoomInfo, bot_token
 from context_bot.config import LiveKitSettings
+from context_bot.connecting import connect_within
 from context_bot.handlers import Handlers
 from context_bot.metrics import Metrics
 from context_bot.protocol import MAX_REQUEST_BYTES
@@ -165,10 +166,15 @@ class RoomManager:
                 # A few connects at a time: hundreds at once (a worker offered 250 rooms in
                 # 3 s) timed out by the score (scale_bench: 84 of 500 joined).
                 async with self._join_slots:
-                    await asyncio.wait_for(
-                        session.room.connect(url or self._livekit.url, token, room_options()),
+                    await connect_within(
+                        session.room,
+                        url or self._livekit.url,
+                        token,
+                        room_options(),
                         CONNECT_TIMEOUT_S,
                     )
+            except (TimeoutError, asyncio.CancelledError):
+                raise  # connect_within disconnects the room once its connect is over
             except BaseException:
                 await session.room.disconnect()
                 raise

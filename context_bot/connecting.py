@@ -1,0 +1,41 @@
+"""Joining a LiveKit room with a deadline, without ever cancelling `Room.connect()`.
+
+Cancelling `connect()` (what `asyncio.wait_for` does at its deadline) leaves the SDK's
+native side waiting for a handshake the Python side will never send; 15 s later the SDK
+reports that as a panic and sends its own process SIGTERM (livekit/python-sdks #784; it
+took our test suite down three times before we found it). So the connect runs as its own
+task: past the deadline we stop waiting, let it finish, and disconnect it then.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from livekit import rtc
+
+from context_bot.tasks import spawn
+
+_abandoned: set[asyncio.Task[None]] = set()
+
+
+async def connect_within(
+    room: rtc.Room, url: str, token: str, options: rtc.RoomOptions, within_s: float
+) -> None:
+    """`room.connect(...)`, or `TimeoutError` after `within_s` with the room left behind
+    to finish connecting and then disconnect, on its own."""
+    connecting = asyncio.ensure_future(room.connect(url, token, options))
+    try:
+        await asyncio.wait_for(asyncio.shield(connecting), within_s)
+    except TimeoutError:
+        spawn(_close_when_done(room, connecting), "abandoned_connect", _abandoned)
+        raise
+    except asyncio.CancelledError:
+        spawn(_close_when_done(room, connecting), "abandoned_connect", _abandoned)
+        raise
+
+
+async def _close_when_done(room: rtc.Room, connecting: asyncio.Future[None]) -> None:
+    with contextlib.suppress(Exception):
+        await connecting
+    await room.disconnect()
