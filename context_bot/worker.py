@@ -191,21 +191,17 @@ class DispatchWorker:
         room = assignment.job.room.name
         self._promised.discard(assignment.job.id)
         self._jobs[assignment.job.id] = room
-        # Running from the moment it is ours: the join may wait its turn behind others
-        # (joins are paced), and a job left "pending" that long was seen ended by the server.
-        await self._job_status(assignment.job.id, agent.JobStatus.JS_RUNNING)
+        status = agent.JobStatus.JS_RUNNING
         try:
             await self._rooms.join(room, token=assignment.token, url=assignment.url or None)
         except Exception as exc:
             log.warning("worker_job_failed", room=room, error=exc.__class__.__name__)
-            await self._job_status(assignment.job.id, agent.JobStatus.JS_FAILED)
-        await self._send_status()
-
-    async def _job_status(self, job_id: str, status: agent.JobStatus) -> None:
+            status = agent.JobStatus.JS_FAILED
         update = agent.WorkerMessage()
-        update.update_job.job_id = job_id
+        update.update_job.job_id = assignment.job.id
         update.update_job.status = status
         await self._send(update)
+        await self._send_status()
 
     async def _end_job(self, job_id: str) -> None:
         room = self._jobs.pop(job_id, None)
