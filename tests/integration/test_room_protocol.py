@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -167,12 +168,21 @@ async def test_requests_over_the_rate_limit_are_refused_with_a_wait_not_dropped(
         app.settings.livekit.url, user_token(app.settings.livekit, "rate-room", "greedy")
     )
     total = 60
-    for n in range(total):
-        await ask_raw(room, json.dumps({"id": f"r{n}", "method": "overview"}), f"r{n}")
+    started = time.monotonic()
+    await asyncio.gather(
+        *(
+            ask_raw(room, json.dumps({"id": f"r{n}", "method": "overview"}), f"r{n}")
+            for n in range(total)
+        )
+    )
+    sending_s = time.monotonic() - started
     outcomes = [json.loads((await answers.next(20))[1]) for _ in range(total)]
     refused = [a for a in outcomes if not a["ok"]]
     assert len({a["id"] for a in outcomes}) == total, "every request got exactly one answer"
-    assert refused, "sixty requests at once should pass the burst of forty"
+    # The bucket holds 40 and refills 20 a second: on a machine slow enough to spread the
+    # sixty sends over a second or more, all of them may fairly pass.
+    if total > 40 + 20 * sending_s:
+        assert refused, f"sixty requests in {sending_s:.2f} s should pass the burst of forty"
     assert {a["error"]["code"] for a in refused} == {4029}
     assert all(a["error"]["retry_after_ms"] > 0 for a in refused)
     await room.disconnect()

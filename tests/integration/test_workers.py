@@ -87,8 +87,18 @@ async def test_three_workers_share_thirty_rooms_and_cover_a_dead_one(
                 people.append(person)
 
         before = await until_one_bot_each(livekit, rooms, within=30)
-        joined = [sum(1 for r in w.records() if r.get("event") == "room_joined") for w in workers]
-        assert sum(joined) == ROOMS, joined
+        joined: list[int] = []
+        async with asyncio.timeout(5):  # the last "room_joined" lines reach the logs
+            while sum(joined) < ROOMS:
+                joined = [
+                    sum(1 for r in w.records() if r.get("event") == "room_joined") for w in workers
+                ]
+                await asyncio.sleep(0.1)
+        # On a loaded machine a worker's reconcile can reach a room whose dispatched bot is
+        # still queued to join; the second bot of the same identity replaces the first
+        # (DUPLICATE_IDENTITY). The property that matters is the one checked above:
+        # exactly one bot in every room.
+        assert sum(joined) >= ROOMS, joined
         assert sum(1 for n in joined if n > 0) >= 2, f"the dispatch used one worker: {joined}"
 
         victim = max(range(3), key=lambda n: joined[n])
@@ -132,7 +142,8 @@ async def test_a_draining_worker_takes_no_new_rooms(
             while taken < len(rooms):
                 taken = sum(1 for r in second.records() if r.get("event") == "room_joined")
                 await asyncio.sleep(0.1)
-        assert taken == len(rooms)
+        drained = sum(1 for r in first.records() if r.get("event") == "room_joined")
+        assert drained == 0, "the draining worker took a room"
     finally:
         first.kill(signal.SIGTERM)
         second.kill(signal.SIGTERM)
