@@ -183,7 +183,7 @@ async def test_requests_over_the_rate_limit_are_refused_with_a_wait_not_dropped(
     # sixty sends over a second or more, all of them may fairly pass.
     if total > 40 + 20 * sending_s:
         assert refused, f"sixty requests in {sending_s:.2f} s should pass the burst of forty"
-    assert {a["error"]["code"] for a in refused} == {4029}
+    assert {a["error"]["code"] for a in refused} <= {4029}, "a refusal that is not a rate limit"
     assert all(a["error"]["retry_after_ms"] > 0 for a in refused)
     await room.disconnect()
 
