@@ -175,14 +175,16 @@ async def test_requests_over_the_rate_limit_are_refused_with_a_wait_not_dropped(
             for n in range(total)
         )
     )
-    sending_s = time.monotonic() - started
     outcomes = [json.loads((await answers.next(20))[1]) for _ in range(total)]
+    # The bot admits each request when it reads it, so the bucket refills over the whole
+    # span until the last answer, not just while we send.
+    spread_s = time.monotonic() - started
     refused = [a for a in outcomes if not a["ok"]]
     assert len({a["id"] for a in outcomes}) == total, "every request got exactly one answer"
     # The bucket holds 40 and refills 20 a second: on a machine slow enough to spread the
-    # sixty sends over a second or more, all of them may fairly pass.
-    if total > 40 + 20 * sending_s:
-        assert refused, f"sixty requests in {sending_s:.2f} s should pass the burst of forty"
+    # sixty over a second or more, all of them may fairly pass.
+    if total > 40 + 20 * spread_s:
+        assert refused, f"sixty requests in {spread_s:.2f} s should pass the burst of forty"
     assert {a["error"]["code"] for a in refused} <= {4029}, "a refusal that is not a rate limit"
     assert all(a["error"]["retry_after_ms"] > 0 for a in refused)
     await room.disconnect()
