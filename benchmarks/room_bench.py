@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from livekit import api, rtc
+from livekit import rtc
 
 from context_bot.app import ContextBotApp
 from context_bot.client import ContextClient
@@ -37,18 +37,11 @@ from context_bot.devserver import start_dev_server
 from context_bot.rooms import room_options
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # the tests' helpers, run from anywhere
+from tests.integration.conftest import user_token  # noqa: E402 - needs the path above
+
 FLOOR_OPTIONS = "default"
 SIZES = {"1 KB": 1024, "32 KB": 32 * 1024, "1 MB": 1024 * 1024}
-
-
-def user_token(lk: LiveKitSettings, room: str, identity: str) -> str:
-    grants = api.VideoGrants(room_join=True, room=room, can_publish_data=True)
-    return (
-        api.AccessToken(lk.api_key, lk.api_secret)
-        .with_identity(identity)
-        .with_grants(grants)
-        .to_jwt()
-    )
 
 
 def text_of(size: int) -> str:
