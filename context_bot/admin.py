@@ -74,11 +74,13 @@ def join_token(
     name: str,
     ttl: timedelta,
     metadata: str = "",
+    room_config: api.RoomConfiguration | None = None,
 ) -> str:
     """`participant_token` with the participant's metadata, as `POST /token` hands out.
 
     No admin, create, list, record or hidden grant: the holder can join this one room and
-    nothing else, and is never mistaken for the bot (DESIGN.md, fact 4).
+    nothing else, and is never mistaken for the bot (DESIGN.md, fact 4). `room_config` is
+    what the server applies when this token's join has to create the room.
     """
     grants = api.VideoGrants(
         room_join=True,
@@ -96,7 +98,33 @@ def join_token(
     )
     if metadata:
         token = token.with_metadata(metadata)
+    if room_config is not None:
+        token = token.with_room_config(room_config)
     return token.to_jwt()
+
+
+def room_configuration(
+    metadata: dict[str, Any],
+    *,
+    departure_timeout_s: int,
+    empty_timeout_s: int,
+    agent_name: str = "",
+) -> api.RoomConfiguration:
+    """The room as we create it, carried in every participant's token.
+
+    livekit-server applies a token's room configuration when that token's join creates
+    the room (livekit-server 1.13.5, `SetRoomConfiguration`). A restarted server has no
+    rooms: the first participant to reconnect recreates theirs, and with this it comes
+    back with our metadata, our timeouts and, in worker mode, its agent dispatch, as a
+    room recreated after it closed does."""
+    config = api.RoomConfiguration(
+        metadata=json.dumps(metadata),
+        departure_timeout=departure_timeout_s,
+        empty_timeout=empty_timeout_s,
+    )
+    if agent_name:
+        config.agents.append(api.RoomAgentDispatch(agent_name=agent_name))
+    return config
 
 
 def worker_token(settings: LiveKitSettings) -> str:
@@ -188,6 +216,20 @@ class Admin:
     async def room_exists(self, name: str) -> bool:
         return bool(await self.list_rooms([name]))
 
+    async def restore_metadata(self, name: str, metadata: str) -> bool:
+        """Give `name` back the metadata we created it with, if it has lost our key.
+
+        A restarted livekit-server remembers no room: the first participant to reconnect
+        recreates it with empty metadata, and without our key the reconcile, the
+        webhooks and the ownership check no longer know it as ours. Returns whether the
+        metadata was written."""
+        listed = await self.list_rooms([name])
+        if not listed or "context_bot" in listed[0].metadata:
+            return False
+        request = api.UpdateRoomMetadataRequest(room=name, metadata=metadata)
+        await self._call(self._client().room.update_room_metadata(request))
+        return True
+
     async def _call(self, awaitable: Any) -> Any:
         try:
             return await awaitable
@@ -201,11 +243,11 @@ class Admin:
 
 def _room_info(room: api.Room) -> RoomInfo:
     return RoomInfo(
-        room.name, _parse_metadata(room.metadata), room.num_participants, float(room.creation_time)
+        room.name, parse_metadata(room.metadata), room.num_participants, float(room.creation_time)
     )
 
 
-def _parse_metadata(text: str) -> dict[str, Any]:
+def parse_metadata(text: str) -> dict[str, Any]:
     try:
         data = json.loads(text) if text else {}
     except json.JSONDecodeError:
@@ -243,7 +285,7 @@ def verify_webhook(
     return WebhookNotice(
         event=event.event,
         room=event.room.name,
-        room_metadata=_parse_metadata(event.room.metadata),
+        room_metadata=parse_metadata(event.room.metadata),
         participant_identity=participant.identity,
         participant_is_agent=participant.kind == api.ParticipantInfo.Kind.AGENT,
     )

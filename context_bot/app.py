@@ -82,6 +82,7 @@ class ContextBotApp:
                 bot,
                 handlers,
                 room_exists=self.admin.room_exists,
+                restore_metadata=self.admin.restore_metadata,
                 empty_grace_s=settings.empty_grace_s,
                 metrics=self.metrics,
             )

@@ -119,6 +119,7 @@ class DevServer:
     port: int
     log_path: Path
     config_path: Path
+    binary: Path
 
     @property
     def url(self) -> str:
@@ -146,6 +147,44 @@ class DevServer:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+    def restart(self, *, down_s: float = 0.0, stop_timeout: float = 3.0) -> None:
+        """Stop the server and start it again on the same ports, as an operator's restart
+        does: every room and participant it held is gone from the new process.
+
+        `down_s` keeps it down that long in between. The log continues in the same file."""
+        self.stop(stop_timeout)
+        time.sleep(down_s)
+        since = len(self.log_text())
+        self.process = _launch(self.binary, self.config_path, self.log_path)
+        self.wait_ready(since=since)
+
+    def wait_ready(self, *, since: int) -> None:
+        """Until *this* process says it listens on our port and the port answers 200 (a
+        200 alone could come from another process that took the port first); `since` is
+        where this process's part of the log begins."""
+        listening = f'"portHttp": {self.port}'
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                log_text = self.log_text()[since:]
+                if "address already in use" in log_text:
+                    raise _PortTaken
+                raise DevServerError(
+                    f"livekit-server exited with {self.process.returncode} at start:\n{log_text}"
+                )
+            if listening in self.log_text()[since:]:
+                with (
+                    contextlib.suppress(OSError),
+                    urllib.request.urlopen(self.http_url, timeout=1) as response,  # noqa: S310
+                ):
+                    if response.status == 200 and self.process.poll() is None:
+                        return
+            time.sleep(0.05)
+        self.stop()
+        raise DevServerError(
+            f"livekit-server did not answer within {START_TIMEOUT_S}s:\n{self.log_text()}"
+        )
 
 
 def _config_yaml(port: int, rtc_port: int, extra: str) -> str:
@@ -194,8 +233,21 @@ def _start_once(workdir: Path, binary: Path, extra_config: str) -> DevServer:
     config_path = workdir / "livekit.yaml"
     config_path.write_text(_config_yaml(port, rtc_port, extra_config))
     log_path = workdir / "livekit-server.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
+    log_path.write_bytes(b"")
+    server = DevServer(
+        process=_launch(binary, config_path, log_path),
+        port=port,
+        log_path=log_path,
+        config_path=config_path,
+        binary=binary,
+    )
+    server.wait_ready(since=0)
+    return server
+
+
+def _launch(binary: Path, config_path: Path, log_path: Path) -> subprocess.Popen[bytes]:
+    with log_path.open("ab") as log:
+        return subprocess.Popen(
             [str(binary), "--dev", "--config", str(config_path)],
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -204,31 +256,6 @@ def _start_once(workdir: Path, binary: Path, extra_config: str) -> DevServer:
             # server after the bot has left its rooms, not before.
             start_new_session=True,
         )
-    server = DevServer(process=process, port=port, log_path=log_path, config_path=config_path)
-    # Ours is up when *it* says it listens on the port and the port answers: a 200 alone
-    # could come from another process that took the port first.
-    listening = f'"portHttp": {port}'
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            log_text = server.log_text()
-            if "address already in use" in log_text:
-                raise _PortTaken
-            raise DevServerError(
-                f"livekit-server exited with {process.returncode} at start:\n{log_text}"
-            )
-        if listening in server.log_text():
-            with (
-                contextlib.suppress(OSError),
-                urllib.request.urlopen(server.http_url, timeout=1) as response,  # noqa: S310
-            ):
-                if response.status == 200 and process.poll() is None:
-                    return server
-        time.sleep(0.05)
-    server.stop()
-    raise DevServerError(
-        f"livekit-server did not answer within {START_TIMEOUT_S}s:\n{server.log_text()}"
-    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -25,7 +25,7 @@ from typing import Any
 import structlog
 from livekit import rtc
 
-from context_bot.admin import RoomInfo, bot_token
+from context_bot.admin import RoomInfo, bot_token, parse_metadata
 from context_bot.config import LiveKitSettings
 from context_bot.connecting import connect_within
 from context_bot.handlers import Handlers
@@ -60,6 +60,7 @@ FINAL_REASONS = frozenset(
 )
 
 RoomExists = Callable[[str], Awaitable[bool]]
+RestoreMetadata = Callable[[str, str], Awaitable[bool]]
 
 
 def room_options() -> rtc.RoomOptions:
@@ -92,6 +93,7 @@ class RoomManager:
         handlers: Handlers,
         *,
         room_exists: RoomExists | None = None,
+        restore_metadata: RestoreMetadata | None = None,
         empty_grace_s: float = EMPTY_GRACE_S,
         metrics: Metrics | None = None,
     ) -> None:
@@ -99,6 +101,8 @@ class RoomManager:
         self._bot = bot
         self._handlers = handlers
         self._room_exists = room_exists
+        self._restore_metadata = restore_metadata
+        self._metadata: dict[str, str] = {}  # room → its metadata naming us, as first seen
         self._empty_grace_s = empty_grace_s
         self._sessions: dict[str, RoomSession] = {}
         self._locks: dict[str, asyncio.Lock] = {}
@@ -129,6 +133,7 @@ class RoomManager:
         The session leaves the map first: the SDK's `disconnected` event is not a
         dependable signal for a disconnect we started ourselves."""
         session = self._sessions.pop(name, None)
+        self._metadata.pop(name, None)
         if session is None:
             return False
         await session.aclose()
@@ -182,6 +187,7 @@ class RoomManager:
                 self._joining -= 1
             self._sessions[name] = session
             log.info("room_joined", room=name, participants=len(session.room.remote_participants))
+            self._keep_metadata(session)
             # Warm-up and greetings run in the background: the caller (a `/token` request)
             # needs the bot in the room, not its publisher connection open (~200 ms).
             session.start_in_background()
@@ -257,6 +263,33 @@ class RoomManager:
         await asyncio.gather(*(s.aclose() for s in sessions), return_exceptions=True)
         return len(sessions)
 
+    # -- a restarted server ------------------------------------------------------------
+
+    def _keep_metadata(self, session: RoomSession) -> None:
+        """Remember the metadata that names us; put it back whenever the room lost it.
+
+        After a livekit-server restart, rooms come back empty-handed (recreated by the
+        first participant to reconnect), with the bot reconnecting by itself or
+        rejoining; both paths end here or in the `reconnected` event."""
+        seen = session.room.metadata
+        if "context_bot" in parse_metadata(seen):
+            self._metadata[session.name] = seen
+        elif session.name in self._metadata:
+            self._spawn_restore(session.name)
+        session.room.on("reconnected", lambda: self._spawn_restore(session.name))
+
+    def _spawn_restore(self, name: str) -> None:
+        if self._restore_metadata is not None and name in self._metadata:
+            spawn(self._restore(name), f"restore_metadata:{name}", self._leaving)
+
+    async def _restore(self, name: str) -> None:
+        assert self._restore_metadata is not None
+        try:
+            if await self._restore_metadata(name, self._metadata[name]):
+                log.info("room_metadata_restored", room=name)
+        except Exception as exc:
+            log.warning("room_metadata_restore_failed", room=name, error=exc.__class__.__name__)
+
     # -- ends and rejoins ---------------------------------------------------------------
 
     def _leave_empty(self, session: RoomSession) -> None:
@@ -270,6 +303,8 @@ class RoomManager:
         name = _reason_name(reason)
         final = reason in FINAL_REASONS or not self._accepting or self._room_exists is None
         log.info("room_left", room=session.name, reason=name, rejoin=not final)
+        if final:
+            self._metadata.pop(session.name, None)
         if not final and session.name not in self._rejoins:
             self._rejoins[session.name] = spawn(
                 self._rejoin(session.name), f"rejoin:{session.name}"
