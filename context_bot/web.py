@@ -31,6 +31,7 @@ from context_bot.admin import (
     RoomInfo,
     WebhookNotice,
     join_token,
+    room_configuration,
     room_metadata,
     verify_webhook,
 )
@@ -212,7 +213,8 @@ async def post_token(request: web.Request) -> web.Response:
         raise ApiError(500, "livekit_not_configured", _not_configured(service.settings))
     settings = service.settings
     with structlog.contextvars.bound_contextvars(room=asked.room_name):
-        await _ensure_room(service.admin, state, settings, asked, tenant)
+        metadata = _metadata(settings, asked, tenant)
+        await _ensure_room(service.admin, state, settings, asked, tenant, metadata)
         try:
             await service.bot_into(asked.room_name)
         except Exception as exc:
@@ -229,6 +231,12 @@ async def post_token(request: web.Request) -> web.Response:
                 asked.participant_name,
                 timedelta(seconds=settings.token_ttl_s),
                 asked.participant_metadata,
+                room_configuration(
+                    metadata,
+                    departure_timeout_s=settings.departure_timeout_s,
+                    empty_timeout_s=settings.empty_timeout_s,
+                    agent_name=settings.agent_name,
+                ),
             )
         except Exception as exc:
             log.error("token_failed", error=exc.__class__.__name__)
@@ -253,15 +261,25 @@ async def post_token(request: web.Request) -> web.Response:
     )
 
 
-async def _ensure_room(
-    admin: Admin, state: WebState, settings: Settings, asked: TokenRequest, tenant: Tenant | None
-) -> None:
-    """The room exists afterwards and, in authenticated mode, belongs to `tenant`."""
+def _metadata(settings: Settings, asked: TokenRequest, tenant: Tenant | None) -> dict[str, Any]:
+    """What the room records: our key, the session, and in authenticated mode its owner."""
     metadata = room_metadata(settings.bot_identity, asked.repo)
     if asked.session_id is not None:
         metadata["context_bot"]["session_id"] = asked.session_id
     if tenant is not None:
         metadata["auth_id"] = tenant.id
+    return metadata
+
+
+async def _ensure_room(
+    admin: Admin,
+    state: WebState,
+    settings: Settings,
+    asked: TokenRequest,
+    tenant: Tenant | None,
+    metadata: dict[str, Any],
+) -> None:
+    """The room exists afterwards and, in authenticated mode, belongs to `tenant`."""
 
     async def create() -> str | None:
         info: RoomInfo = await admin.ensure_room(

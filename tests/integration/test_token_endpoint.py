@@ -7,6 +7,7 @@ livekit-server, and joins with the real SDK where a join is the point.
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import aiohttp
@@ -290,3 +291,30 @@ async def test_a_bot_that_cannot_join_is_503_bot_join_failed(livekit: LiveKitSet
         await runner.cleanup()
         await admin.aclose()
     assert (status, body["error"]["code"]) == (503, "bot_join_failed")
+
+
+async def test_a_room_recreated_by_a_token_comes_back_as_we_made_it(
+    running_app: Any, livekit: LiveKitSettings
+) -> None:
+    """A restarted server, or a room closed meanwhile: the participant's join recreates
+    the room, and the token's room configuration gives it our metadata and timeouts."""
+    app: ContextBotApp = await running_app(departure_timeout_s=7, empty_timeout_s=77)
+    status, body = await post(app.port, "/token", who("ada", room_name="recreated-1"))
+    assert status == 200, body
+    assert app.admin is not None and app.rooms is not None
+    first = (await app.admin.list_rooms(["recreated-1"]))[0].metadata
+    await app.rooms.leave("recreated-1")
+    async with api.LiveKitAPI(livekit.url, livekit.api_key, livekit.api_secret) as lk:
+        await lk.room.delete_room(api.DeleteRoomRequest(room="recreated-1"))
+        assert not (await lk.room.list_rooms(api.ListRoomsRequest(names=["recreated-1"]))).rooms
+
+        room = rtc.Room()
+        await room.connect(body["server_url"], body["token"])
+        try:
+            listed = await lk.room.list_rooms(api.ListRoomsRequest(names=["recreated-1"]))
+        finally:
+            await room.disconnect()
+    again = listed.rooms[0]
+    assert json.loads(again.metadata) == first
+    assert first["context_bot"]["bot_identity"] == "context-bot"
+    assert (again.departure_timeout, again.empty_timeout) == (7, 77)
