@@ -93,6 +93,7 @@ class ContextBotApp:
                 self.rooms,
                 agent_name=settings.agent_name,
                 max_rooms=settings.max_rooms,
+                metrics=self.metrics,
             )
         if settings.redis_url:
             self.ownership = RedisOwnershipStore(settings.redis_url)

@@ -95,6 +95,29 @@ class Metrics:
             registry=r,
         )
 
+        self.worker_registered = Gauge(
+            "context_bot_worker_registered",
+            "1 while registered with LiveKit's agent dispatch (worker mode), else 0",
+            registry=r,
+        )
+        self.worker_registrations = Counter(
+            "context_bot_worker_registrations_total",
+            "Registrations with the agent dispatch; more than one means reconnects",
+            registry=r,
+        )
+        self.worker_offers = Counter(
+            "context_bot_worker_offers_total",
+            "Job offers from the agent dispatch, by answer (accepted or declined)",
+            ["answer"],
+            registry=r,
+        )
+        self.worker_jobs = Counter(
+            "context_bot_worker_jobs_total",
+            "Jobs assigned to this worker, by outcome (running, failed, terminated)",
+            ["outcome"],
+            registry=r,
+        )
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
 

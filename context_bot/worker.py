@@ -29,6 +29,7 @@ from livekit.protocol import agent, models
 from context_bot import __version__
 from context_bot.admin import worker_token
 from context_bot.config import LiveKitSettings
+from context_bot.metrics import Metrics
 from context_bot.rooms import BotIdentity, RoomManager
 from context_bot.tasks import spawn
 
@@ -60,6 +61,7 @@ class DispatchWorker:
         *,
         agent_name: str,
         max_rooms: int,
+        metrics: Metrics | None = None,
     ) -> None:
         self._livekit = livekit
         self._bot = bot
@@ -72,8 +74,15 @@ class DispatchWorker:
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._send_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
-        self._jobs: dict[str, str] = {}  # job id → room
+        self._jobs: dict[str, str] = {}  # job id → room, while the bot is there
+        self._starting: set[str] = set()  # job ids whose room is being joined
         self._promised: set[str] = set()  # job ids accepted, awaiting their assignment
+        self.metrics = metrics or rooms.metrics
+
+    @property
+    def jobs(self) -> dict[str, str]:
+        """Job id → room, for the jobs this worker holds now."""
+        return dict(self._jobs)
 
     @property
     def available(self) -> bool:
@@ -98,6 +107,7 @@ class DispatchWorker:
                     log.exception("worker_session_failed")
                 finally:
                     self.registered.clear()
+                    self.metrics.worker_registered.set(0)
                     self._ws = None
                 if self._draining:
                     break
@@ -159,6 +169,8 @@ class DispatchWorker:
             raise ConnectionError("the server did not answer the registration")
         self.worker_id = reply.register.worker_id
         self.registered.set()
+        self.metrics.worker_registered.set(1)
+        self.metrics.worker_registrations.inc()
         log.info("worker_registered", worker_id=self.worker_id, agent_name=self.agent_name)
 
     def _on_server_message(self, data: bytes) -> None:
@@ -184,19 +196,27 @@ class DispatchWorker:
             self._promised.add(job_id)
             # The server may give the job to another worker: forget the promise later.
             asyncio.get_running_loop().call_later(PROMISE_TTL_S, self._promised.discard, job_id)
+        self.metrics.worker_offers.labels(answer="accepted" if accept else "declined").inc()
         log.info("worker_offer", room=offer.job.room.name, job_id=offer.job.id, accepted=accept)
         await self._send(reply)
 
     async def _take_job(self, assignment: agent.JobAssignment) -> None:
-        room = assignment.job.room.name
-        self._promised.discard(assignment.job.id)
-        self._jobs[assignment.job.id] = room
+        room, job_id = assignment.job.room.name, assignment.job.id
+        self._promised.discard(job_id)
+        self._jobs[job_id] = room
+        self._starting.add(job_id)
         status = agent.JobStatus.JS_RUNNING
         try:
             await self._rooms.join(room, token=assignment.token, url=assignment.url or None)
         except Exception as exc:
             log.warning("worker_job_failed", room=room, error=exc.__class__.__name__)
             status = agent.JobStatus.JS_FAILED
+            self._jobs.pop(job_id, None)
+        finally:
+            self._starting.discard(job_id)
+        self.metrics.worker_jobs.labels(
+            outcome="running" if status == agent.JobStatus.JS_RUNNING else "failed"
+        ).inc()
         update = agent.WorkerMessage()
         update.update_job.job_id = assignment.job.id
         update.update_job.status = status
@@ -206,13 +226,24 @@ class DispatchWorker:
     async def _end_job(self, job_id: str) -> None:
         room = self._jobs.pop(job_id, None)
         if room is not None:
+            self.metrics.worker_jobs.labels(outcome="terminated").inc()
             await self._rooms.leave(room)
             log.info("worker_job_ended", room=room, job_id=job_id)
+
+    def _forget_ended_jobs(self) -> None:
+        """Drop jobs whose room the bot left by itself (empty room, replaced, closed):
+        a worker runs for months, and the server tells it of no such end."""
+        self._jobs = {
+            job: room
+            for job, room in self._jobs.items()
+            if job in self._starting or self._rooms.session(room) is not None
+        }
 
     # -- status -------------------------------------------------------------------------
 
     async def _report_status(self) -> None:
         while True:
+            self._forget_ended_jobs()
             await self._send_status()
             await asyncio.sleep(STATUS_INTERVAL_S)
 

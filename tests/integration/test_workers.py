@@ -57,6 +57,19 @@ async def until_one_bot_each(
         raise AssertionError(f"rooms without exactly one live bot: {wrong}") from None
 
 
+async def scrape(process: BotProcess) -> dict[str, float]:
+    """A bot process's `/metrics`, sample name (with labels) → value."""
+    url = (await asyncio.to_thread(process.wait_for, "started"))["url"]
+    async with aiohttp.ClientSession() as http, http.get(f"{url}/metrics") as response:
+        text = await response.text()
+    samples = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            samples[name] = float(value)
+    return samples
+
+
 async def test_three_workers_share_thirty_rooms_and_cover_a_dead_one(
     livekit: LiveKitSettings, running_app: Any, tmp_path: Path
 ) -> None:
@@ -146,6 +159,12 @@ async def test_a_draining_worker_takes_no_new_rooms(
                 await asyncio.sleep(0.1)
         drained = sum(1 for r in first.records() if r.get("event") == "room_joined")
         assert drained == 0, "the draining worker took a room"
+        metrics = await scrape(second)
+        assert metrics["context_bot_worker_registered"] == 1
+        assert metrics["context_bot_worker_registrations_total"] == 1
+        assert metrics['context_bot_worker_offers_total{answer="accepted"}'] >= len(rooms)
+        assert metrics['context_bot_worker_jobs_total{outcome="running"}'] >= len(rooms)
+        assert metrics["context_bot_active_rooms"] >= len(rooms)
     finally:
         first.kill(signal.SIGTERM)
         second.kill(signal.SIGTERM)
