@@ -3,10 +3,16 @@
 The same two atomic operations as `InMemoryOwnershipStore`, on the Redis a multi-node
 LiveKit deployment already runs (DESIGN.md, fact 7):
 
-- `claim`: `SET key owner NX GET` — records the owner unless one exists and returns the
-  previous value in one round trip (Redis 7.0 or newer); nil means the claim is ours;
+- `claim`: `SET key owner NX GET EX ttl` — records the owner unless one exists and
+  returns the previous value in one round trip (Redis 7.0 or newer); nil means the claim
+  is ours. The owner's later claims push the expiry back;
 - `release`: a compare-and-delete script, so an instance never deletes a record that
   another tenant took after ours was released.
+
+Records expire (`RECORD_TTL_S`, a week by default) so that a room whose `room_finished`
+webhook never arrived does not keep its name taken for ever. Expiry is safe while the room
+still runs: the next claim finds no record, and the room's own metadata (its `auth_id`)
+decides and corrects the record, as after a restart (`ownership.py`, rule 2).
 
 Needs the `redis` package (`pip install 'context-bot[redis]'`); imported only when
 `tokens.redis_url` is set. Failures become `StoreUnavailable` (HTTP 503). The URL may hold a
@@ -21,6 +27,7 @@ from context_bot.errors import ConfigError, StoreUnavailable
 
 KEY_PREFIX = "context-bot:room-owner:"
 TIMEOUT_S = 2.0
+RECORD_TTL_S = 7 * 24 * 3600
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
@@ -30,7 +37,7 @@ return 0
 class RedisOwnershipStore:
     """`OwnershipStore` over Redis; one connection pool per process."""
 
-    def __init__(self, url: str, *, prefix: str = KEY_PREFIX) -> None:
+    def __init__(self, url: str, *, prefix: str = KEY_PREFIX, ttl_s: int = RECORD_TTL_S) -> None:
         try:
             import redis.asyncio as redis_asyncio
         except ImportError:
@@ -47,10 +54,14 @@ class RedisOwnershipStore:
             url, decode_responses=True, socket_timeout=TIMEOUT_S, socket_connect_timeout=TIMEOUT_S
         )
         self._prefix = prefix
+        self._ttl_s = ttl_s
 
     async def claim(self, room: str, owner: str) -> str:
+        key = self._prefix + room
         try:
-            previous = await self._redis.set(self._prefix + room, owner, nx=True, get=True)
+            previous = await self._redis.set(key, owner, nx=True, get=True, ex=self._ttl_s)
+            if previous == owner:
+                await self._redis.expire(key, self._ttl_s)  # the owner is still using it
         except self._errors as exc:
             raise StoreUnavailable(
                 f"ownership store unreachable ({exc.__class__.__name__})"

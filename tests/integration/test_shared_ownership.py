@@ -76,6 +76,21 @@ async def test_the_store_claims_once_and_releases_only_for_its_owner(redis_url: 
         await store.aclose()
 
 
+async def test_records_expire_and_the_owner_keeps_theirs_alive(redis_url: str) -> None:
+    """A room whose `room_finished` never arrived frees its name; one in use does not."""
+    store = RedisOwnershipStore(redis_url, prefix="ttl:", ttl_s=2)
+    try:
+        assert await store.claim("kept", "acme") == "acme"
+        assert await store.claim("dropped", "acme") == "acme"
+        for _ in range(3):  # the owner comes back every second, past the 2 s expiry
+            await asyncio.sleep(1)
+            assert await store.claim("kept", "acme") == "acme"
+        assert await store.claim("dropped", "globex") == "globex"
+        assert await store.claim("kept", "globex") == "acme"
+    finally:
+        await store.aclose()
+
+
 async def test_two_instances_sharing_redis_leave_one_owner_per_raced_room(
     running_app: Any, livekit: LiveKitSettings, redis_url: str
 ) -> None:
