@@ -84,6 +84,7 @@ class ContextBotApp:
                 room_exists=self.admin.room_exists,
                 restore_metadata=self.admin.restore_metadata,
                 empty_grace_s=settings.empty_grace_s,
+                warmup=settings.warmup,
                 metrics=self.metrics,
             )
         if settings.agent_name and self.rooms is not None and settings.role != "web":

@@ -83,6 +83,10 @@ class Settings:
     empty_grace_s: int = 20
     """`rooms.empty_grace` / `CONTEXT_BOT_EMPTY_GRACE`: seconds the bot stays in a room where
     only agents (other bots) remain, in case someone comes back."""
+    warmup: bool = True
+    """`rooms.warmup` / `CONTEXT_BOT_WARMUP`: open the bot's send path as it joins a room,
+    so its first answer there is as fast as the rest; off saves idle CPU per room and
+    makes each room's first answer ~200 ms slower (benchmarks/RESULTS.md)."""
     empty_timeout_s: int = 300
     """`rooms.empty_timeout` / `CONTEXT_BOT_EMPTY_TIMEOUT`: seconds a room we create waits
     for its first participant."""
@@ -331,6 +335,7 @@ FIELDS: tuple[Field, ...] = (
         "empty_grace_s",
         _int_in(0, 86400),
     ),
+    Field("rooms", "warmup", "CONTEXT_BOT_WARMUP", "warmup", _bool),
     Field(
         "rooms",
         "reconcile_interval",

@@ -95,6 +95,7 @@ class RoomManager:
         room_exists: RoomExists | None = None,
         restore_metadata: RestoreMetadata | None = None,
         empty_grace_s: float = EMPTY_GRACE_S,
+        warmup: bool = True,
         metrics: Metrics | None = None,
     ) -> None:
         self._livekit = livekit
@@ -104,6 +105,7 @@ class RoomManager:
         self._restore_metadata = restore_metadata
         self._metadata: dict[str, str] = {}  # room → its metadata naming us, as first seen
         self._empty_grace_s = empty_grace_s
+        self._warmup = warmup
         self._sessions: dict[str, RoomSession] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._rejoins: dict[str, asyncio.Task[None]] = {}
@@ -162,6 +164,7 @@ class RoomManager:
                 self._handlers,
                 on_empty=self._leave_empty,
                 empty_grace_s=self._empty_grace_s,
+                warmup=self._warmup,
                 metrics=self.metrics,
             )
             session.room.on("disconnected", lambda reason: self._ended(session, reason))

@@ -76,6 +76,7 @@ class RoomSession:
         *,
         on_empty: Callable[[RoomSession], None],
         empty_grace_s: float = EMPTY_GRACE_S,
+        warmup: bool = True,
         admission: AdmissionPolicy | None = None,
         metrics: Metrics | None = None,
     ) -> None:
@@ -85,6 +86,7 @@ class RoomSession:
         self._handlers = handlers
         self._on_empty = on_empty
         self._empty_grace_s = empty_grace_s
+        self._warmup = warmup
         self._admission = admission or AdmissionPolicy()
         self._metrics = metrics or Metrics()
         self._holds: dict[str, str] = {}  # identity → knowledge version it holds
@@ -110,11 +112,14 @@ class RoomSession:
     async def started(self) -> None:
         """Right after connecting: open the send path, greet whoever is already here."""
         # With two peer connections the publisher side opens on the first send; opening it
-        # now makes the first answer as fast as the rest (DESIGN.md, fact 9).
+        # now makes the first answer as fast as the rest (DESIGN.md, fact 9). An open
+        # publisher connection costs idle CPU in every room (benchmarks/RESULTS.md), so
+        # `rooms.warmup: false` leaves it to the first answer (~200 ms slower).
         try:
-            await self.room.local_participant.publish_data(
-                b"{}", topic=WARMUP_TOPIC, destination_identities=[self._bot_identity]
-            )
+            if self._warmup:
+                await self.room.local_participant.publish_data(
+                    b"{}", topic=WARMUP_TOPIC, destination_identities=[self._bot_identity]
+                )
         except PublishDataError:
             # The room went away right after the join (removed, closed): nothing to warm.
             self.log.info("warmup_skipped")

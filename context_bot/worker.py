@@ -12,7 +12,8 @@ What the server gets from us:
 - registration as a room worker that asks for the bot's permissions (hidden, data only);
 - an answer to every job offer: accepted, with the bot's identity, while below the room
   limit and not draining; declined otherwise;
-- the load (rooms / limit) every few seconds, and "full" while draining;
+- the load (rooms / limit, scaled to the server's target load) every few seconds, and
+  "full" when at the limit or draining;
 - a new registration after losing the server, with backoff.
 """
 
@@ -41,6 +42,11 @@ RETRY_FIRST_S = 0.5
 RETRY_MAX_S = 10.0
 PROMISE_TTL_S = 10.0
 """How long an accepted offer counts against the room limit while its assignment is due."""
+SERVER_TARGET_LOAD = 0.7
+"""livekit-server's `agents.target_load` default (1.13.5, pkg/agent/config.go). The server
+offers a job only while some available worker reports a load below it, so a load of
+rooms / max_rooms would stop offers at 70 % of `max_rooms`; we report our fill scaled to
+it, and say `WS_FULL` (never offered) when we are full."""
 
 
 def agent_url(livekit_url: str) -> str:
@@ -253,7 +259,7 @@ class DispatchWorker:
         update.update_worker.status = (
             agent.WorkerStatus.WS_AVAILABLE if self.available else agent.WorkerStatus.WS_FULL
         )
-        update.update_worker.load = min(1.0, rooms / self.max_rooms)
+        update.update_worker.load = min(1.0, rooms / self.max_rooms) * SERVER_TARGET_LOAD
         update.update_worker.job_count = rooms
         update.update_worker.draining = self._draining
         await self._send(update)

@@ -97,6 +97,30 @@ async def test_a_client_holds_the_overview_within_tens_of_milliseconds(
     assert elapsed < 0.5, f"overview took {elapsed:.3f}s; pull should take tens of ms"
 
 
+async def test_without_warm_up_the_first_answer_and_the_push_still_arrive(
+    running_app: Any, connect: Any
+) -> None:
+    """`rooms.warmup: false` trades each room's first answer's speed for idle CPU; the
+    bot's send path then opens on its first send, which must still arrive whole."""
+    app: ContextBotApp = await running_app(warmup=False)
+    quiet = rtc.Room()
+    pushes = Inbox(quiet, TOPIC_PUSH)
+    status, body = await post_token(
+        app, room_name="cold-room", participant_name="Quiet", participant_identity="quiet"
+    )
+    assert status == 200, body
+    await quiet.connect(body["livekit_url"], body["token"])
+    try:
+        _, text = await pushes.next(10)  # the first send of the bot in this room
+        assert app.knowledge is not None
+        assert json.loads(text)["data"]["text"] == app.knowledge.overview
+        asker = await join_with_token(app, connect, "cold-room", "asker")
+        source = await asyncio.wait_for(ContextClient(asker).file("context_bot/protocol.py"), 10)
+        assert source.content == (REPO_ROOT / "context_bot" / "protocol.py").read_text()
+    finally:
+        await quiet.disconnect()
+
+
 async def test_a_plain_participant_that_never_asks_gets_the_overview_pushed(
     running_app: Any,
 ) -> None:

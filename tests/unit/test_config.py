@@ -120,3 +120,8 @@ def test_the_example_config_file_loads() -> None:
     example = Path(__file__).resolve().parents[2] / "context-bot.example.yaml"
     settings = load_settings(example, {})
     assert settings.port == 8080
+
+
+def test_warmup_is_on_by_default_and_a_switch_in_the_environment() -> None:
+    assert load_settings(None, {}).warmup is True
+    assert load_settings(None, {"CONTEXT_BOT_WARMUP": "false"}).warmup is False
