@@ -183,12 +183,14 @@ def idle_usage(pid: int, seconds: float) -> tuple[float, float]:
 
 
 BARE = """
-import asyncio, sys
+import asyncio, os, sys
 from livekit import rtc
 from context_bot.admin import bot_token
 from context_bot.config import LiveKitSettings
+from context_bot.native_logs import route_native_logs
 from context_bot.rooms import room_options
 async def main(url, key, secret, count, prefix, warm):
+    route_native_logs(os.environ.get("CONTEXT_BOT_NATIVE_LOGS", "stderr"))  # as the bot does
     lk = LiveKitSettings(url, key, secret)
     rooms = []
     me = "bare-warm" if warm else "bare-bot"
@@ -216,13 +218,15 @@ async def hold_people(lk: LiveKitSettings, prefix: str, count: int) -> list[rtc.
 
 
 def spawn_bare(
-    lk: LiveKitSettings, count: int, prefix: str, *, warm: bool
+    lk: LiveKitSettings, count: int, prefix: str, *, warm: bool, native_logs: str = "stderr"
 ) -> subprocess.Popen[str]:
-    """Bare SDK connections with the bot's room options, hidden agents in the same rooms."""
+    """Bare SDK connections with the bot's room options and native-log routing, hidden
+    agents in the same rooms."""
     mode = "warm" if warm else "cold"
     return subprocess.Popen(
         [sys.executable, "-c", BARE, lk.url, lk.api_key, lk.api_secret, str(count), prefix, mode],
         cwd=REPO,
+        env={**os.environ, "CONTEXT_BOT_NATIVE_LOGS": native_logs},
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,

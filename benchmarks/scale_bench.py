@@ -73,7 +73,12 @@ async def bots_present(lk: LiveKitSettings, rooms: list[str]) -> set[str]:
 
 
 async def run_count(
-    lk: LiveKitSettings, server: DevServer, count: int, per_worker: int, workdir: Path
+    lk: LiveKitSettings,
+    server: DevServer,
+    count: int,
+    per_worker: int,
+    workdir: Path,
+    options: argparse.Namespace,
 ) -> None:
     workers_n = math.ceil(count / per_worker)
     workers: list[BotProcess] = [
@@ -85,6 +90,8 @@ async def run_count(
             CONTEXT_BOT_MAX_ROOMS=str(per_worker),
             CONTEXT_BOT_EMPTY_GRACE="3600",  # no people in these rooms: keep the bot there
             CONTEXT_BOT_RECONCILE_INTERVAL="3600",
+            CONTEXT_BOT_WARMUP=str(options.warmup).lower(),
+            CONTEXT_BOT_NATIVE_LOGS=options.native_logs,
         )
         for n in range(workers_n)
     ]
@@ -117,7 +124,9 @@ async def run_count(
 
         for n in range(workers_n):
             share = min(per_worker, count - n * per_worker)
-            proc = spawn_bare(lk, share, f"bare{count}-{n}", warm=False)
+            proc = spawn_bare(
+                lk, share, f"bare{count}-{n}", warm=options.warmup, native_logs=options.native_logs
+            )
             bare.append(proc)
         for proc in bare:
             assert proc.stdout is not None
@@ -187,14 +196,22 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rooms", default="50,200,500,1000")
     parser.add_argument("--rooms-per-worker", type=int, default=250)
+    parser.add_argument(
+        "--warmup", action=argparse.BooleanOptionalAction, default=True, help="rooms.warmup"
+    )
+    parser.add_argument("--native-logs", choices=("stderr", "forward"), default="stderr")
     args = parser.parse_args()
     print(f"machine: {os.cpu_count()} cores; livekit-server, workers and harness share them")
+    print(
+        f"settings: {args.rooms_per_worker} rooms a worker, warmup {args.warmup}, native logs "
+        f"{args.native_logs}; floors use the same warm-up and native-log routing"
+    )
     for count in (int(c) for c in args.rooms.split(",")):
         workdir = Path(tempfile.mkdtemp(prefix=f"scale-{count}-"))
         server = start_dev_server(workdir / "livekit")
         lk = LiveKitSettings(server.url, server.api_key, server.api_secret)
         try:
-            await run_count(lk, server, count, args.rooms_per_worker, workdir)
+            await run_count(lk, server, count, args.rooms_per_worker, workdir, args)
         except Exception as exc:  # a count that breaks reports it and the next one runs
             print(f"{count:>5} rooms: stopped by {exc.__class__.__name__}: {exc}", flush=True)
         finally:

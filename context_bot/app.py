@@ -24,6 +24,7 @@ from context_bot.files import RepoFiles
 from context_bot.handlers import Handlers
 from context_bot.knowledge import Knowledge, load_knowledge
 from context_bot.metrics import Metrics
+from context_bot.native_logs import route_native_logs
 from context_bot.ownership import InMemoryOwnershipStore
 from context_bot.ownership_redis import RedisOwnershipStore
 from context_bot.rooms import RECONCILE_MIN_AGE_S, BotIdentity, RoomManager
@@ -69,6 +70,9 @@ class ContextBotApp:
     async def startup(self) -> None:
         settings = self.settings
         started = time.monotonic()
+        if settings.role != "web":  # before the first room: the SDK reads it at each record
+            native = route_native_logs(settings.native_logs)
+            log.info("native_logs", mode=settings.native_logs, applied=native)
         self.knowledge = await asyncio.to_thread(self._load_knowledge)
         files = RepoFiles(settings.repo, max_bytes=settings.max_file_bytes)
         handlers = Handlers(self._current_knowledge, files)

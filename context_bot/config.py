@@ -21,6 +21,7 @@ from context_bot.errors import ConfigError
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("auto", "console", "json")
+NATIVE_LOGS = ("stderr", "forward")
 ROLES = ("all", "web", "worker")
 
 
@@ -94,6 +95,11 @@ class Settings:
     """`log.level` / `CONTEXT_BOT_LOG_LEVEL`: debug, info, warning or error."""
     log_format: str = "auto"
     """`log.format` / `CONTEXT_BOT_LOG_FORMAT`: auto (console on a TTY, else JSON)."""
+    native_logs: str = "stderr"
+    """`log.native` / `CONTEXT_BOT_NATIVE_LOGS`: `stderr` (the LiveKit SDK's native library
+    logs to stderr, `RUST_LOG` filtered, errors only by default) or `forward` (the SDK's
+    default: every native record, trace level included, through our logs, at a CPU cost
+    that grows faster than the rooms held; see `context_bot/native_logs.py`)."""
     auth_required: bool = False
     """`tokens.auth_required` / `CONTEXT_BOT_AUTH_REQUIRED`: refuse `POST /token` without a
     bearer JWT or an API key, and keep each room to the tenant that created it."""
@@ -345,6 +351,7 @@ FIELDS: tuple[Field, ...] = (
     ),
     Field("log", "level", "CONTEXT_BOT_LOG_LEVEL", "log_level", _choice(LOG_LEVELS)),
     Field("log", "format", "CONTEXT_BOT_LOG_FORMAT", "log_format", _choice(LOG_FORMATS)),
+    Field("log", "native", "CONTEXT_BOT_NATIVE_LOGS", "native_logs", _choice(NATIVE_LOGS)),
     # The token endpoint's tenants, CORS, rate limit and webhook rule (issue 7).
     Field("tokens", "auth_required", "CONTEXT_BOT_AUTH_REQUIRED", "auth_required", _bool),
     Field("tokens", "jwt_key", "CONTEXT_BOT_JWT_KEY", "jwt_key", _secret),
