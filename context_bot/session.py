@@ -94,16 +94,23 @@ class RoomSession:
         self._empty_timer: asyncio.TimerHandle | None = None
         self._draining = False
         self._last_sent = float("-inf")
+        self.connection_losses = 0
+        """How often the SDK has had to reconnect this room since the bot joined."""
         self.log = log.bind(room=name)
         self.room.register_text_stream_handler(TOPIC_REQUEST, self._on_request_stream)
         self.room.on("data_received", self._on_data_packet)
         self.room.on("participant_active", self._on_participant_active)
         self.room.on("participant_connected", self._on_participant_connected)
         self.room.on("participant_disconnected", self._on_participant_disconnected)
+        self.room.on("reconnecting", self._on_reconnecting)
 
     @property
     def connected(self) -> bool:
         return self.room.isconnected()
+
+    def _on_reconnecting(self) -> None:
+        self.connection_losses += 1
+        self.log.info("room_reconnecting", losses=self.connection_losses)
 
     @property
     def in_flight(self) -> int:

@@ -230,11 +230,26 @@ class DispatchWorker:
         await self._send_status()
 
     async def _end_job(self, job_id: str) -> None:
+        """The server ended a job: leave its room, unless the server ended it because it
+        lost our participant.
+
+        The server also ends a job when the job's participant drops (livekit-server
+        1.13.5 terminates it as the agent leaving the room), and the termination carries
+        no reason. If our connection to that room has been lost since we joined, that is
+        what happened: the SDK is reconnecting, or our rejoin takes over if it gives up,
+        and leaving would strand the room without a bot (seen at 1,000 rooms on an
+        overloaded machine: 258 rooms left this way). Otherwise the job was ended on
+        purpose (its dispatch deleted): leave."""
         room = self._jobs.pop(job_id, None)
-        if room is not None:
-            self.metrics.worker_jobs.labels(outcome="terminated").inc()
-            await self._rooms.leave(room)
-            log.info("worker_job_ended", room=room, job_id=job_id)
+        if room is None:
+            return
+        self.metrics.worker_jobs.labels(outcome="terminated").inc()
+        session = self._rooms.session(room)
+        if session is not None and session.connection_losses > 0:
+            log.info("worker_job_lost_kept_room", room=room, job_id=job_id)
+            return
+        await self._rooms.leave(room)
+        log.info("worker_job_ended", room=room, job_id=job_id)
 
     def _forget_ended_jobs(self) -> None:
         """Drop jobs whose room the bot left by itself (empty room, replaced, closed):

@@ -18,7 +18,9 @@ import pytest
 from livekit import api, rtc
 
 from context_bot.app import ContextBotApp
+from context_bot.client import ContextClient
 from context_bot.config import LiveKitSettings
+from tests.integration.conftest import REPO_ROOT
 from tests.integration.workers import BotProcess, start_bot
 
 pytestmark = pytest.mark.integration
@@ -168,3 +170,37 @@ async def test_a_draining_worker_takes_no_new_rooms(
     finally:
         first.kill(signal.SIGTERM)
         second.kill(signal.SIGTERM)
+
+
+async def test_a_worker_keeps_a_room_whose_bot_reconnected_in_full(
+    livekit: LiveKitSettings, running_app: Any
+) -> None:
+    """A full reconnect gives the bot a new participant in the room; the worker keeps the
+    room and its session answers (livekit-server 1.13.5 sent no termination for the
+    replaced participant here; tests/unit/test_worker.py covers the one it sends when it
+    loses a participant)."""
+    worker: ContextBotApp = await running_app(role="worker", agent_name="full", watch=False)
+    assert worker.worker is not None and worker.rooms is not None
+    await asyncio.wait_for(worker.worker.registered.wait(), 10)
+    web: ContextBotApp = await running_app(role="web", agent_name="full", watch=False)
+    async with aiohttp.ClientSession() as http:
+        body = {"room_name": "full-1", "participant_name": "P", "participant_identity": "p"}
+        async with http.post(f"http://127.0.0.1:{web.port}/token", json=body) as response:
+            token = (await response.json())["token"]
+    person = rtc.Room()
+    await person.connect(livekit.url, token, rtc.RoomOptions(auto_subscribe=False))
+    try:
+        before = await until_one_bot_each(livekit, ["full-1"], within=20)
+        session = worker.rooms.session("full-1")
+        assert session is not None
+        await session.room.simulate_scenario(rtc.SimulateScenarioKind.SIMULATE_FULL_RECONNECT)
+        replaced = frozenset(before.values())
+        await until_one_bot_each(livekit, ["full-1"], within=20, not_sids=replaced)
+        await asyncio.sleep(3)  # the termination of the replaced participant's job arrives
+        assert worker.rooms.session("full-1") is not None, "the worker left the room"
+        bots = await bots_per_room(livekit, ["full-1"])
+        assert len(bots["full-1"]) == 1, bots
+        answer = await ContextClient(person).file("README.md")
+        assert answer.content == (REPO_ROOT / "README.md").read_text()
+    finally:
+        await person.disconnect()
