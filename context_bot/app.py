@@ -89,6 +89,7 @@ class ContextBotApp:
                 restore_metadata=self.admin.restore_metadata,
                 empty_grace_s=settings.empty_grace_s,
                 warmup=settings.warmup,
+                join_concurrency=settings.join_concurrency,
                 metrics=self.metrics,
             )
         if settings.agent_name and self.rooms is not None and settings.role != "web":

@@ -62,6 +62,10 @@ class Settings:
     agent_name: str = ""
     """`bot.agent_name` / `CONTEXT_BOT_AGENT_NAME`: register with LiveKit's agent dispatch
     under this name and send bots into rooms through it; empty: no dispatch."""
+    join_concurrency: int = 8
+    """`bot.join_concurrency` / `CONTEXT_BOT_JOIN_CONCURRENCY`: rooms one process connects
+    to at once; the rest queue. Lower it when many workers share a machine: 20 workers
+    joining 8 rooms each at once timed out on 2 cores (benchmarks/RESULTS.md)."""
     max_rooms: int = 200
     """`bot.max_rooms` / `CONTEXT_BOT_MAX_ROOMS`: rooms one worker takes before it reports
     itself full to the dispatch."""
@@ -309,6 +313,13 @@ FIELDS: tuple[Field, ...] = (
     Field("tokens", "redis_url", "CONTEXT_BOT_REDIS_URL", "redis_url", _redis_url),
     Field("bot", "agent_name", "CONTEXT_BOT_AGENT_NAME", "agent_name", _text),
     Field("bot", "max_rooms", "CONTEXT_BOT_MAX_ROOMS", "max_rooms", _int_in(1, 100_000)),
+    Field(
+        "bot",
+        "join_concurrency",
+        "CONTEXT_BOT_JOIN_CONCURRENCY",
+        "join_concurrency",
+        _int_in(1, 64),
+    ),
     Field("knowledge", "repo", "CONTEXT_BOT_REPO", "repo", _path),
     Field("knowledge", "dir", "CONTEXT_BOT_KNOWLEDGE_DIR", "knowledge_dir", _path),
     Field("knowledge", "watch", "CONTEXT_BOT_WATCH", "watch", _bool),

@@ -96,6 +96,7 @@ class RoomManager:
         restore_metadata: RestoreMetadata | None = None,
         empty_grace_s: float = EMPTY_GRACE_S,
         warmup: bool = True,
+        join_concurrency: int = MAX_CONCURRENT_JOINS,
         metrics: Metrics | None = None,
     ) -> None:
         self._livekit = livekit
@@ -110,7 +111,7 @@ class RoomManager:
         self._locks: dict[str, asyncio.Lock] = {}
         self._rejoins: dict[str, asyncio.Task[None]] = {}
         self._leaving: set[asyncio.Task[Any]] = set()
-        self._join_slots = asyncio.Semaphore(MAX_CONCURRENT_JOINS)
+        self._join_slots = asyncio.Semaphore(join_concurrency)
         self._joining = 0
         self._accepting = True
         self.metrics = metrics or Metrics()

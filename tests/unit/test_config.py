@@ -125,3 +125,9 @@ def test_the_example_config_file_loads() -> None:
 def test_warmup_is_on_by_default_and_a_switch_in_the_environment() -> None:
     assert load_settings(None, {}).warmup is True
     assert load_settings(None, {"CONTEXT_BOT_WARMUP": "false"}).warmup is False
+
+
+def test_join_concurrency_is_bounded() -> None:
+    assert load_settings(None, {"CONTEXT_BOT_JOIN_CONCURRENCY": "2"}).join_concurrency == 2
+    with pytest.raises(ConfigError, match="CONTEXT_BOT_JOIN_CONCURRENCY"):
+        load_settings(None, {"CONTEXT_BOT_JOIN_CONCURRENCY": "0"})
