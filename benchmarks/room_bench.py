@@ -196,7 +196,14 @@ async def main(url, key, secret, count, prefix, warm):
     me = "bare-warm" if warm else "bare-bot"
     for n in range(count):
         room = rtc.Room()
-        await room.connect(url, bot_token(lk, f"{prefix}-{n}", me, "Bare"), room_options())
+        for attempt in range(3):  # a connect can time out on a busy machine; the bot retries too
+            try:
+                await room.connect(url, bot_token(lk, f"{prefix}-{n}", me, "Bare"), room_options())
+                break
+            except rtc.ConnectError:
+                if attempt == 2:
+                    raise
+                room = rtc.Room()
         if warm:  # open the publisher connection, as the bot's warm-up does
             await room.local_participant.publish_data(b"{}", destination_identities=[me])
         rooms.append(room)
@@ -228,9 +235,16 @@ def spawn_bare(
         cwd=REPO,
         env={**os.environ, "CONTEXT_BOT_NATIVE_LOGS": native_logs},
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def wait_ready(proc: subprocess.Popen[str]) -> None:
+    """Until a `spawn_bare` process holds its rooms; its error if it died instead."""
+    assert proc.stdout is not None and proc.stderr is not None
+    if proc.stdout.readline().strip() != "ready":
+        raise RuntimeError(f"bare SDK floor failed: {proc.stderr.read()[-600:]}")
 
 
 def _ratio(ours: float, floor: float) -> str:
@@ -267,8 +281,7 @@ async def resources(lk: LiveKitSettings, counts: list[int], settle_s: float, idl
             # without and with the publisher connection the bot's warm-up opens.
             floors = [spawn_bare(lk, count, f"res{count}", warm=w) for w in (False, True)]
             for proc in floors:
-                assert proc.stdout is not None
-                await asyncio.to_thread(proc.stdout.readline)
+                await asyncio.to_thread(wait_ready, proc)
             await asyncio.sleep(settle_s)
             bot_cpu, bot_rss = await asyncio.to_thread(idle_usage, bot.pid, idle_s)
             bare_cpu, bare_rss = await asyncio.to_thread(idle_usage, floors[0].pid, idle_s)

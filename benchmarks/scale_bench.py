@@ -4,8 +4,10 @@ For each room count (default 50, 200, 500, 1000) on this machine, with livekit-s
 started here (its CPU is part of the budget):
 
 - starts ceil(rooms / --rooms-per-worker) worker processes (`CONTEXT_BOT_ROLE=worker`);
-- creates the rooms and dispatches the bot into each; reports how long dispatch took,
-  token to bot present, for the whole batch and per room (p50/p99);
+- creates the rooms and dispatches the bot into each, as `POST /token` does in worker
+  mode; reports how long the whole batch took to have its bots, and then, with every
+  room up, the dispatch time of single new rooms, room created to bot present (p50, max
+  of 10);
 - measures the workers' resident memory and idle CPU per room, beside a process per
   worker holding bare SDK connections to as many rooms with the same room options
   (DESIGN.md, fact 9);
@@ -49,10 +51,13 @@ from room_bench import (
     rss_mb,
     spawn_bare,
     user_token,
+    wait_ready,
 )
 
 AGENT = "scale-bench"
 IDLE_S = 10.0
+PROBES = 10
+FLOOR_BATCH = 4
 
 
 def total_usage(pids: list[int], seconds: float) -> tuple[float, float]:
@@ -87,10 +92,11 @@ async def run_count(
             workdir / f"w{count}-{n}.log",
             CONTEXT_BOT_ROLE="worker",
             CONTEXT_BOT_AGENT_NAME=AGENT,
-            CONTEXT_BOT_MAX_ROOMS=str(per_worker),
+            CONTEXT_BOT_MAX_ROOMS=str(per_worker + PROBES),  # room for the dispatch probes
             CONTEXT_BOT_EMPTY_GRACE="3600",  # no people in these rooms: keep the bot there
             CONTEXT_BOT_RECONCILE_INTERVAL="3600",
             CONTEXT_BOT_WARMUP=str(options.warmup).lower(),
+            CONTEXT_BOT_JOIN_CONCURRENCY=str(options.join_concurrency),
             CONTEXT_BOT_NATIVE_LOGS=options.native_logs,
         )
         for n in range(workers_n)
@@ -122,15 +128,31 @@ async def run_count(
         if len(present) < count:
             print(f"      stopped short: {count - len(present)} rooms without a bot", flush=True)
 
+        if options.no_bare_floor:
+            cpu, rss = await asyncio.to_thread(
+                total_usage, [w.process.pid for w in workers], IDLE_S
+            )
+            print(
+                f"      workers {rss:7.0f} MB {cpu:6.1f} % CPU ({rss / count:.2f} MB, "
+                f"{cpu / count:.3f} % a room) | bare SDK floor skipped",
+                flush=True,
+            )
+            await latency(lk, rooms[0])
+            await dispatch_probes(lk, admin, count)
+            return
+        # The floor's processes join a few at a time: twenty joining at once on top of the
+        # rooms already held overloaded this machine (run 6 in RESULTS.md).
         for n in range(workers_n):
             share = min(per_worker, count - n * per_worker)
             proc = spawn_bare(
                 lk, share, f"bare{count}-{n}", warm=options.warmup, native_logs=options.native_logs
             )
             bare.append(proc)
-        for proc in bare:
-            assert proc.stdout is not None
-            await asyncio.to_thread(proc.stdout.readline)
+            if len(bare) % FLOOR_BATCH == 0:
+                for started in bare[-FLOOR_BATCH:]:
+                    await asyncio.to_thread(wait_ready, started)
+        for proc in bare[len(bare) - len(bare) % FLOOR_BATCH :]:
+            await asyncio.to_thread(wait_ready, proc)
         await asyncio.sleep(3.0)
         server_pid = server.process.pid
         bot_cpu, bot_rss = await asyncio.to_thread(
@@ -150,12 +172,34 @@ async def run_count(
         for proc in bare:
             proc.terminate()
         await latency(lk, rooms[0])
+        await dispatch_probes(lk, admin, count)
     finally:
         for proc in bare:
             proc.kill()
         for worker in workers:
             worker.kill()
         await admin.aclose()
+
+
+async def dispatch_probes(lk: LiveKitSettings, admin: Admin, count: int) -> None:
+    """One new room at a time while all the others are held: created to bot present."""
+    times = []
+    for n in range(PROBES):
+        room = f"probe{count}-{n}"
+        started = time.monotonic()
+        await admin.ensure_room(room, {"context_bot": {"bot_identity": "context-bot"}})
+        await admin.ensure_dispatch(room, AGENT)
+        while not await bots_present(lk, [room]):
+            if time.monotonic() - started > 30:
+                break
+            await asyncio.sleep(0.02)
+        times.append(time.monotonic() - started)
+    print(
+        f"      dispatch of a new room, created to bot present: p50 "
+        f"{statistics.median(times) * 1000:.0f} ms, max {max(times) * 1000:.0f} ms "
+        f"({PROBES} rooms, one at a time)",
+        flush=True,
+    )
 
 
 async def latency(lk: LiveKitSettings, busy_room: str) -> None:
@@ -200,11 +244,19 @@ async def main() -> None:
         "--warmup", action=argparse.BooleanOptionalAction, default=True, help="rooms.warmup"
     )
     parser.add_argument("--native-logs", choices=("stderr", "forward"), default="stderr")
+    parser.add_argument("--join-concurrency", type=int, default=8, help="per worker")
+    parser.add_argument("--keep", action="store_true", help="keep the logs (printed path)")
+    parser.add_argument(
+        "--no-bare-floor",
+        action="store_true",
+        help="skip the bare SDK processes (the machine may not hold twice the connections)",
+    )
     args = parser.parse_args()
     print(f"machine: {os.cpu_count()} cores; livekit-server, workers and harness share them")
     print(
-        f"settings: {args.rooms_per_worker} rooms a worker, warmup {args.warmup}, native logs "
-        f"{args.native_logs}; floors use the same warm-up and native-log routing"
+        f"settings: {args.rooms_per_worker} rooms a worker, {args.join_concurrency} joins at once "
+        f"each, warmup {args.warmup}, native logs {args.native_logs}; floors use the same "
+        "warm-up and native-log routing"
     )
     for count in (int(c) for c in args.rooms.split(",")):
         workdir = Path(tempfile.mkdtemp(prefix=f"scale-{count}-"))
@@ -216,7 +268,10 @@ async def main() -> None:
             print(f"{count:>5} rooms: stopped by {exc.__class__.__name__}: {exc}", flush=True)
         finally:
             server.stop()
-            shutil.rmtree(workdir, ignore_errors=True)
+            if args.keep:
+                print(f"      logs kept in {workdir}", flush=True)
+            else:
+                shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

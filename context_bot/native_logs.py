@@ -6,10 +6,12 @@ captures logs for Python, sends every record across the FFI as an event of its o
 batching task flushes after each record). An idle room produces about 20 such records a
 second, almost all trace lines of the signalling WebSocket's frames, and each one is a
 callback into Python on a native thread (GIL, protobuf parse) before the SDK drops it.
-Idle rooms held by one process with bare SDK connections: 100 rooms 18 %, 250 rooms
-77–88 % of a core; the same 250 rooms with capture off: 12 %. The cost grows faster than
-the room count, and it was the whole of the "super-linear" idle CPU that DESIGN.md,
-fact 9, could not place.
+Idle rooms held by one process with bare SDK connections, settled
+(`benchmarks/native_log_bench.py`): 100 rooms 16.9 % of a core forwarding, 7.2 % not;
+250 rooms 29–34 % against 10–12 %. In the first seconds after a burst of joins the
+records come faster (connection set-up) and the gap is wider: 250 rooms measured 5 s
+after joining took 73–92 % forwarding, 12 % not. That early window is what made idle CPU
+look super-linear in DESIGN.md, fact 9.
 
 `stderr` turns capture off with the library's own public entry point,
 `livekit_ffi_initialize(callback, capture_logs=False, ...)`, called again with the SDK's
