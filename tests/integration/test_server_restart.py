@@ -117,6 +117,18 @@ async def test_after_a_server_restart_every_room_has_its_bot_and_answers(
         for client in clients:
             answer = await client.file("README.md")
             assert answer.content == readme
+
+        # A room created after the restart gets its bot too: in worker mode that takes the
+        # workers registered again with the new server.
+        for token in await tokens(web, ["restart-new"]):
+            person = rtc.Room()
+            await person.connect(livekit.url, token, rtc.RoomOptions(auto_subscribe=False))
+            people.append(person)
+        await until_one_bot_each(livekit, ["restart-new"], within=30)
+        assert (await ContextClient(people[-1]).file("README.md")).content == readme
+        for worker in processes[:-1] if deployment != "one-process" else []:
+            registrations = [r for r in worker.records() if r.get("event") == "worker_registered"]
+            assert len(registrations) >= 2, "a worker did not register with the new server"
         for process in processes:
             assert process.process.poll() is None, process.log_path.read_text()[-3000:]
     finally:
