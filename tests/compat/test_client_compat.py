@@ -11,7 +11,7 @@ from livekit import rtc
 
 from context_bot.client import ContextClient
 from context_bot.errors import InvalidPath, NotFound
-from tests.compat.conftest import REPO_ROOT, BotService
+from tests.bot_service import REPO_ROOT, BotService
 
 pytestmark = pytest.mark.integration
 
