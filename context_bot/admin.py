@@ -136,11 +136,19 @@ def worker_token(settings: LiveKitSettings) -> str:
     )
 
 
+METADATA_KEY = "context_bot"
+
+
 def room_metadata(bot_identity: str, repo: str) -> dict[str, Any]:
     """What a room created by us records: who serves it and how to reach the bot."""
     return {
-        "context_bot": {"bot_identity": bot_identity, "protocol": PROTOCOL_VERSION, "repo": repo}
+        METADATA_KEY: {"bot_identity": bot_identity, "protocol": PROTOCOL_VERSION, "repo": repo}
     }
+
+
+def created_by_us(metadata: dict[str, Any]) -> bool:
+    """Whether a room's (parsed) metadata carries our key, whoever the bot is."""
+    return METADATA_KEY in metadata
 
 
 class Admin:
@@ -224,7 +232,7 @@ class Admin:
         webhooks and the ownership check no longer know it as ours. Returns whether the
         metadata was written."""
         listed = await self.list_rooms([name])
-        if not listed or "context_bot" in listed[0].metadata:
+        if not listed or created_by_us(listed[0].metadata):
             return False
         request = api.UpdateRoomMetadataRequest(room=name, metadata=metadata)
         await self._call(self._client().room.update_room_metadata(request))

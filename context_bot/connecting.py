@@ -27,10 +27,7 @@ async def connect_within(
     connecting = asyncio.ensure_future(room.connect(url, token, options))
     try:
         await asyncio.wait_for(asyncio.shield(connecting), within_s)
-    except TimeoutError:
-        spawn(_close_when_done(room, connecting), "abandoned_connect", _abandoned)
-        raise
-    except asyncio.CancelledError:
+    except (TimeoutError, asyncio.CancelledError):
         spawn(_close_when_done(room, connecting), "abandoned_connect", _abandoned)
         raise
 

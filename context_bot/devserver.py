@@ -166,14 +166,14 @@ class DevServer:
         listening = f'"portHttp": {self.port}'
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
+            log_text = self.log_text()[since:]
             if self.process.poll() is not None:
-                log_text = self.log_text()[since:]
                 if "address already in use" in log_text:
                     raise _PortTaken
                 raise DevServerError(
                     f"livekit-server exited with {self.process.returncode} at start:\n{log_text}"
                 )
-            if listening in self.log_text()[since:]:
+            if listening in log_text:
                 with (
                     contextlib.suppress(OSError),
                     urllib.request.urlopen(self.http_url, timeout=1) as response,  # noqa: S310

@@ -25,7 +25,7 @@ from typing import Any
 import structlog
 from livekit import rtc
 
-from context_bot.admin import RoomInfo, bot_token, parse_metadata
+from context_bot.admin import METADATA_KEY, RoomInfo, bot_token, created_by_us, parse_metadata
 from context_bot.config import LiveKitSettings
 from context_bot.connecting import connect_within
 from context_bot.handlers import Handlers
@@ -276,7 +276,7 @@ class RoomManager:
         first participant to reconnect), with the bot reconnecting by itself or
         rejoining; both paths end here or in the `reconnected` event."""
         seen = session.room.metadata
-        if "context_bot" in parse_metadata(seen):
+        if created_by_us(parse_metadata(seen)):
             self._metadata[session.name] = seen
         elif session.name in self._metadata:
             self._spawn_restore(session.name)
@@ -341,7 +341,7 @@ class RoomManager:
 
 def serves(room: RoomInfo, bot_identity: str) -> bool:
     """Whether `room` was created for this bot: its metadata names our identity."""
-    marker = room.metadata.get("context_bot")
+    marker = room.metadata.get(METADATA_KEY)
     return isinstance(marker, dict) and marker.get("bot_identity") == bot_identity
 
 

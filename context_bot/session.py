@@ -122,19 +122,24 @@ class RoomSession:
         # now makes the first answer as fast as the rest (DESIGN.md, fact 9). An open
         # publisher connection costs idle CPU in every room (benchmarks/RESULTS.md), so
         # `rooms.warmup: false` leaves it to the first answer (~200 ms slower).
-        try:
-            if self._warmup:
-                await self.room.local_participant.publish_data(
-                    b"{}", topic=WARMUP_TOPIC, destination_identities=[self._bot_identity]
-                )
-        except PublishDataError:
-            # The room went away right after the join (removed, closed): nothing to warm.
-            self.log.info("warmup_skipped")
+        if self._warmup and not await self._warm_up():
             return
         # No event fires for those already here (fact 3): walk them once.
         for participant in list(self.room.remote_participants.values()):
             self._spawn(self.push_overview(participant.identity), "push_overview")
         self._check_empty()
+
+    async def _warm_up(self) -> bool:
+        """Open the publisher connection with one packet to ourselves; False if the room
+        went away right after the join (removed, closed): nothing to warm or greet."""
+        try:
+            await self.room.local_participant.publish_data(
+                b"{}", topic=WARMUP_TOPIC, destination_identities=[self._bot_identity]
+            )
+        except PublishDataError:
+            self.log.info("warmup_skipped")
+            return False
+        return True
 
     def start_in_background(self) -> None:
         self._spawn(self.started(), "started")

@@ -30,6 +30,7 @@ from context_bot.admin import (
     Admin,
     RoomInfo,
     WebhookNotice,
+    created_by_us,
     join_token,
     room_configuration,
     room_metadata,
@@ -357,7 +358,7 @@ async def post_webhook(request: web.Request) -> web.Response:
 
 def _is_onboarding(notice: WebhookNotice, state: WebState) -> bool:
     """Rooms this service created (our metadata key), or matching the operator's pattern."""
-    if "context_bot" in notice.room_metadata:
+    if created_by_us(notice.room_metadata):
         return True
     return state.onboarding is not None and state.onboarding.fullmatch(notice.room) is not None
 
