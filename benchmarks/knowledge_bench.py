@@ -31,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from context_bot.documents import git_blob_sha
+from context_bot.knowledge.documents import git_blob_sha
 
 AREAS = [
     "server",
@@ -194,9 +194,9 @@ def _pct(values: list[float], p: float) -> float:
 
 def measure(root: Path) -> dict[str, object]:
     """Run in a child process: load, search, overview, reads; return the figures."""
-    from context_bot.files import RepoFiles
-    from context_bot.knowledge import load_knowledge
-    from context_bot.overview import OverviewInput, build_overview
+    from context_bot.knowledge.loading import load_knowledge
+    from context_bot.knowledge.overview import OverviewInput, build_overview
+    from context_bot.knowledge.sandbox import RepoFiles
 
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     start = time.perf_counter()
@@ -307,7 +307,7 @@ def main() -> None:
                 import cProfile
                 import pstats
 
-                from context_bot.knowledge import load_knowledge
+                from context_bot.knowledge.loading import load_knowledge
 
                 prof = cProfile.Profile()
                 prof.runcall(load_knowledge, root / "knowledge", root)

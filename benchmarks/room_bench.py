@@ -31,10 +31,10 @@ from pathlib import Path
 from livekit import rtc
 
 from context_bot.app import ContextBotApp
+from context_bot.bot.rooms import room_options
 from context_bot.client import ContextClient
 from context_bot.config import LiveKitSettings, Settings
 from context_bot.devserver import start_dev_server
-from context_bot.rooms import room_options
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # the tests' helpers, run from anywhere
@@ -187,8 +187,8 @@ import asyncio, os, sys
 from livekit import rtc
 from context_bot.admin import bot_token
 from context_bot.config import LiveKitSettings
-from context_bot.native_logs import route_native_logs
-from context_bot.rooms import room_options
+from context_bot.bot.native_logs import route_native_logs
+from context_bot.bot.rooms import room_options
 async def main(url, key, secret, count, prefix, warm):
     route_native_logs(os.environ.get("CONTEXT_BOT_NATIVE_LOGS", "stderr"))  # as the bot does
     lk = LiveKitSettings(url, key, secret)

@@ -36,10 +36,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from context_bot.admin import Admin, bot_token, join_token
 from context_bot.app import ContextBotApp
+from context_bot.bot.rooms import room_options
 from context_bot.config import LiveKitSettings, Settings
 from context_bot.devserver import start_dev_server
 from context_bot.logs import configure_logging
-from context_bot.rooms import room_options
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 API_KEY = "bench-key-0123456789abcdef"

@@ -18,20 +18,20 @@ import structlog
 from aiohttp import web
 
 from context_bot.admin import Admin
+from context_bot.bot.handlers import Handlers
+from context_bot.bot.native_logs import route_native_logs
+from context_bot.bot.rooms import RECONCILE_MIN_AGE_S, BotIdentity, RoomManager
+from context_bot.bot.worker import DispatchWorker
 from context_bot.config import Settings
+from context_bot.endpoint.ownership import InMemoryOwnershipStore
+from context_bot.endpoint.ownership_redis import RedisOwnershipStore
+from context_bot.endpoint.routes import TokenService, create_app
 from context_bot.errors import ConfigError
-from context_bot.files import RepoFiles
-from context_bot.handlers import Handlers
-from context_bot.knowledge import Knowledge, load_knowledge
+from context_bot.knowledge.loading import Knowledge, load_knowledge
+from context_bot.knowledge.sandbox import RepoFiles
+from context_bot.knowledge.watch import watch_knowledge
 from context_bot.metrics import Metrics
-from context_bot.native_logs import route_native_logs
-from context_bot.ownership import InMemoryOwnershipStore
-from context_bot.ownership_redis import RedisOwnershipStore
-from context_bot.rooms import RECONCILE_MIN_AGE_S, BotIdentity, RoomManager
 from context_bot.tasks import spawn
-from context_bot.watch import watch_knowledge
-from context_bot.web import TokenService, create_app
-from context_bot.worker import DispatchWorker
 
 log = structlog.get_logger(__name__)
 

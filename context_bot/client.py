@@ -2,7 +2,7 @@
 
     client = ContextClient(room)          # right after `await room.connect(...)`
     overview = await client.overview()
-    source = await client.file("context_bot/rooms.py")
+    source = await client.file("context_bot/bot/rooms.py")
     hits = await client.search("token endpoint")
 
 Creating the client asks for the overview at once (the server would tell the bot about us

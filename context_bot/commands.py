@@ -22,13 +22,13 @@ import aiohttp
 from livekit import rtc
 
 from context_bot.admin import participant_token
+from context_bot.bot.connecting import connect_within
+from context_bot.bot.handlers import Handlers
 from context_bot.client import ContextClient
 from context_bot.config import Settings
-from context_bot.connecting import connect_within
 from context_bot.errors import ContextBotError
-from context_bot.files import RepoFiles
-from context_bot.handlers import Handlers
-from context_bot.knowledge import Knowledge, load_knowledge
+from context_bot.knowledge.loading import Knowledge, load_knowledge
+from context_bot.knowledge.sandbox import RepoFiles
 from context_bot.protocol import Request
 
 JOIN_TIMEOUT_S = 10.0

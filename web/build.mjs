@@ -1,6 +1,6 @@
-// Builds the page into context_bot/page/, the files the Python package serves.
+// Builds the page into context_bot/endpoint/page/, the files the Python package serves.
 //
-//   node build.mjs            type-check, bundle, write context_bot/page/
+//   node build.mjs            type-check, bundle, write context_bot/endpoint/page/
 //   node build.mjs --check    the same into a temporary folder; exit 1 when the committed
 //                             files differ (the test suite runs this)
 //
@@ -20,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const committed = join(here, '..', 'context_bot', 'page');
+const committed = join(here, '..', 'context_bot', 'endpoint', 'page');
 const check = process.argv.includes('--check');
 
 function typecheck() {

@@ -199,7 +199,7 @@ async def test_describe_feature_lists_then_describes_and_refuses_an_unknown_one(
 
     feature = await call(context.tools, "describe_feature", name="room-protocol")
     assert feature.startswith("Feature room-protocol.\nFiles:\n")
-    assert "- context_bot/session.py (" in feature
+    assert "- context_bot/bot/session.py (" in feature
 
     unknown = await call(context.tools, "describe_feature", name="no-such-feature")
     assert unknown.startswith("not_found: ")

@@ -14,8 +14,8 @@ import pytest
 from livekit import api, rtc
 
 from context_bot.admin import bot_token
+from context_bot.bot.rooms import room_options
 from context_bot.config import LiveKitSettings
-from context_bot.rooms import room_options
 from tests.integration.conftest import user_token
 from tests.integration.streams import Inbox
 

@@ -1,6 +1,6 @@
 """The developer page end to end: Debian's Chromium, the real livekit-server, the real bot.
 
-The page is the committed build in `context_bot/page/`, served by the app under test; the
+The page is the committed build in `context_bot/endpoint/page/`, served by the app under test; the
 browser joins through `POST /token` and speaks the room protocol with livekit-client, as a
 developer's browser would. Each state the issue names is asserted and photographed into
 `docs/screenshots/`. The last test checks that the committed build is what `web/` builds.

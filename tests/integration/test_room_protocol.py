@@ -294,10 +294,10 @@ async def test_a_knowledge_change_reaches_a_connected_participant(
 async def test_the_bot_leaves_when_only_agents_remain(livekit: Any, connect: Any) -> None:
     from livekit import api
 
-    from context_bot.files import RepoFiles
-    from context_bot.handlers import Handlers
-    from context_bot.knowledge import load_knowledge
-    from context_bot.rooms import BotIdentity, RoomManager
+    from context_bot.bot.handlers import Handlers
+    from context_bot.bot.rooms import BotIdentity, RoomManager
+    from context_bot.knowledge.loading import load_knowledge
+    from context_bot.knowledge.sandbox import RepoFiles
     from tests.integration.conftest import REPO_ROOT
 
     knowledge = load_knowledge(REPO_ROOT / "knowledge", REPO_ROOT)

@@ -20,10 +20,10 @@ import pytest
 from livekit import rtc
 
 from context_bot.admin import Admin
+from context_bot.bot.rooms import serves
 from context_bot.client import ContextClient
 from context_bot.config import LiveKitSettings
 from context_bot.devserver import DevServer, start_dev_server
-from context_bot.rooms import serves
 from tests.integration.conftest import REPO_ROOT
 from tests.integration.test_workers import until_one_bot_each
 from tests.integration.workers import BotProcess, start_bot

@@ -18,7 +18,7 @@ import pytest
 from context_bot.app import ContextBotApp
 from context_bot.config import LiveKitSettings
 from context_bot.devserver import free_port
-from context_bot.ownership_redis import RedisOwnershipStore
+from context_bot.endpoint.ownership_redis import RedisOwnershipStore
 from tests.integration.test_token_endpoint import owner_in_livekit
 from tests.integration.web_helpers import AUTH_SETTINGS, api_key_of, post, who
 

@@ -18,11 +18,11 @@ from livekit import api, rtc
 
 from context_bot.admin import Admin
 from context_bot.app import ContextBotApp
+from context_bot.bot.rooms import BotIdentity, RoomManager
 from context_bot.config import LiveKitSettings, Settings
 from context_bot.devserver import free_port
-from context_bot.ownership import InMemoryOwnershipStore
-from context_bot.rooms import BotIdentity, RoomManager
-from context_bot.web import TokenService, create_app
+from context_bot.endpoint.ownership import InMemoryOwnershipStore
+from context_bot.endpoint.routes import TokenService, create_app
 from tests.integration.conftest import REPO_ROOT
 from tests.integration.web_helpers import (
     AUTH_SETTINGS,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from context_bot.admission import AdmissionPolicy, Verdict
+from context_bot.bot.admission import AdmissionPolicy, Verdict
 
 
 class Clock:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from context_bot.documents import (
+from context_bot.knowledge.documents import (
     Document,
     duplicate_diagnostics,
     git_blob_sha,

@@ -18,7 +18,7 @@ from context_bot.errors import (
     NotFound,
     PathDenied,
 )
-from context_bot.files import GitIgnore, RepoFiles, check_relative
+from context_bot.knowledge.sandbox import GitIgnore, RepoFiles, check_relative
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from context_bot.bot.handlers import Handlers
 from context_bot.errors import (
     BadRequest,
     BinaryFile,
@@ -17,9 +18,8 @@ from context_bot.errors import (
     RequestError,
     UnknownMethod,
 )
-from context_bot.files import RepoFiles
-from context_bot.handlers import Handlers
-from context_bot.knowledge import load_knowledge
+from context_bot.knowledge.loading import load_knowledge
+from context_bot.knowledge.sandbox import RepoFiles
 from context_bot.protocol import Request
 
 SEEDS = Path(__file__).resolve().parents[1] / "data" / "seeds"

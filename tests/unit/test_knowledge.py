@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from context_bot.errors import BadRequest, ConfigError, InvalidPath
-from context_bot.knowledge import load_knowledge
+from context_bot.knowledge.loading import load_knowledge
 
 SEEDS = Path(__file__).parent.parent / "data" / "seeds"
 TARGET = "src/server/api/livekit.ts"

@@ -15,7 +15,7 @@ import pytest
 SCRIPT = """
 import asyncio, logging, sys
 from livekit import rtc
-from context_bot.native_logs import route_native_logs
+from context_bot.bot.native_logs import route_native_logs
 records = []
 class Keep(logging.Handler):
     def emit(self, record):

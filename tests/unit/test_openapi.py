@@ -7,9 +7,9 @@ from typing import Any
 import schemathesis
 
 from context_bot.config import Settings
-from context_bot.openapi import build_spec
-from context_bot.tokens import FIELDS, MAX_NAME, MAX_PARTICIPANT_METADATA
-from context_bot.web import TokenService, create_app
+from context_bot.endpoint.openapi import build_spec
+from context_bot.endpoint.routes import TokenService, create_app
+from context_bot.endpoint.token_request import FIELDS, MAX_NAME, MAX_PARTICIPANT_METADATA
 
 
 def routes_of_the_app() -> set[tuple[str, str]]:

@@ -9,8 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from context_bot.knowledge import Knowledge, load_knowledge
-from context_bot.overview import OverviewInput, build_features, build_overview, first_paragraph
+from context_bot.knowledge.loading import Knowledge, load_knowledge
+from context_bot.knowledge.overview import (
+    OverviewInput,
+    build_features,
+    build_overview,
+    first_paragraph,
+)
 
 SEEDS = Path(__file__).parent.parent / "data" / "seeds"
 README = (
@@ -259,7 +264,7 @@ def test_the_real_seeds_make_an_overview(tmp_path: Path) -> None:
 
 
 def test_the_title_is_the_readme_heading_not_the_clone_folder(tmp_path: Path) -> None:
-    from context_bot.overview import repo_title
+    from context_bot.knowledge.overview import repo_title
 
     assert repo_title(tmp_path, "intro\n# my-project\n\ntext") == "my-project"
     assert repo_title(tmp_path, "no heading here") == tmp_path.name

@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
+from context_bot.endpoint.ownership import InMemoryOwnershipStore, KeyedLocks, RoomOwnership
 from context_bot.errors import LiveKitUnavailable
-from context_bot.ownership import InMemoryOwnershipStore, KeyedLocks, RoomOwnership
 
 
 class FakeLiveKit:

@@ -16,9 +16,9 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from context_bot.config import Settings
-from context_bot.openapi import PAGE_ASSETS
-from context_bot.page import IMMUTABLE, PAGE_DIR, REVALIDATE, Asset, add_page_routes
-from context_bot.web import TokenService, create_app
+from context_bot.endpoint.openapi import PAGE_ASSETS
+from context_bot.endpoint.page import IMMUTABLE, PAGE_DIR, REVALIDATE, Asset, add_page_routes
+from context_bot.endpoint.routes import TokenService, create_app
 
 Client = TestClient[Any, Any]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+from context_bot.endpoint.readiness import READY_TIMEOUT_S, READY_TTL_S, Readiness
 from context_bot.errors import LiveKitUnavailable
-from context_bot.readiness import READY_TIMEOUT_S, READY_TTL_S, Readiness
 
 
 class Probe:

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from context_bot.errors import BadRequest
-from context_bot.knowledge import Knowledge, load_knowledge
-from context_bot.search import (
+from context_bot.knowledge.loading import Knowledge, load_knowledge
+from context_bot.knowledge.search import (
     IndexEntry,
     SearchIndex,
     build_match,

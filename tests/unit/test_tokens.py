@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from context_bot.tokens import (
+from context_bot.endpoint.token_request import (
     ApiError,
     generated_room_name,
     parse_token_request,

@@ -6,9 +6,9 @@ import asyncio
 import shutil
 from pathlib import Path
 
-from context_bot.changes import knowledge_change
-from context_bot.knowledge import Knowledge, load_knowledge
-from context_bot.watch import reload_once, watch_knowledge
+from context_bot.knowledge.changes import knowledge_change
+from context_bot.knowledge.loading import Knowledge, load_knowledge
+from context_bot.knowledge.watch import reload_once, watch_knowledge
 
 SEEDS = Path(__file__).resolve().parents[1] / "data" / "seeds"
 

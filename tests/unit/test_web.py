@@ -23,11 +23,11 @@ from aiohttp.test_utils import TestClient, TestServer
 from livekit import api
 
 from context_bot.admin import Admin
+from context_bot.bot.rooms import BotIdentity, RoomManager
 from context_bot.config import LiveKitSettings, Settings
+from context_bot.endpoint.openapi import build_spec
+from context_bot.endpoint.routes import MAX_BODY_BYTES, MAX_WEBHOOK_BYTES, TokenService, create_app
 from context_bot.errors import ConfigError
-from context_bot.openapi import build_spec
-from context_bot.rooms import BotIdentity, RoomManager
-from context_bot.web import MAX_BODY_BYTES, MAX_WEBHOOK_BYTES, TokenService, create_app
 
 GOOD = {"room_name": "r1", "participant_name": "Ada L.", "participant_identity": "ada"}
 JWT_KEY = "an-hmac-key-of-at-least-thirty-two-bytes!"

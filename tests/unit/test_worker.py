@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from context_bot.bot.rooms import BotIdentity
+from context_bot.bot.worker import DispatchWorker, agent_url
 from context_bot.config import LiveKitSettings
 from context_bot.metrics import Metrics
-from context_bot.rooms import BotIdentity
-from context_bot.worker import DispatchWorker, agent_url
 
 
 class FakeRooms:

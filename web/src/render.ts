@@ -109,7 +109,7 @@ const marked = new Marked({
       return `<a href="${fileHref(resolve(base, url))}"${tip}>${inner}</a>`;
     },
     codespan({ text }: Tokens.Codespan): string {
-      // Paths in the overview (`context_bot/rooms.py`) open the file in the page.
+      // Paths in the overview (`context_bot/bot/rooms.py`) open the file in the page.
       const code = `<code>${escapeHtml(text)}</code>`;
       return looksLikePath(text) ? `<a href="${fileHref(text)}">${code}</a>` : code;
     },

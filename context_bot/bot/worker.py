@@ -29,9 +29,9 @@ from livekit.protocol import agent, models
 
 from context_bot import __version__
 from context_bot.admin import worker_token
+from context_bot.bot.rooms import BotIdentity, RoomManager
 from context_bot.config import LiveKitSettings
 from context_bot.metrics import Metrics
-from context_bot.rooms import BotIdentity, RoomManager
 from context_bot.tasks import spawn
 
 log = structlog.get_logger(__name__)

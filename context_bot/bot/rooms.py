@@ -26,12 +26,12 @@ import structlog
 from livekit import rtc
 
 from context_bot.admin import METADATA_KEY, RoomInfo, bot_token, created_by_us, parse_metadata
+from context_bot.bot.connecting import connect_within
+from context_bot.bot.handlers import Handlers
+from context_bot.bot.session import EMPTY_GRACE_S, RoomSession
 from context_bot.config import LiveKitSettings
-from context_bot.connecting import connect_within
-from context_bot.handlers import Handlers
 from context_bot.metrics import Metrics
 from context_bot.protocol import MAX_REQUEST_BYTES
-from context_bot.session import EMPTY_GRACE_S, RoomSession
 from context_bot.tasks import spawn
 
 log = structlog.get_logger(__name__)

@@ -28,7 +28,8 @@ import structlog
 from livekit import rtc
 from livekit.rtc.participant import PublishDataError
 
-from context_bot.admission import AdmissionPolicy, Verdict
+from context_bot.bot.admission import AdmissionPolicy, Verdict
+from context_bot.bot.handlers import Handlers
 from context_bot.errors import (
     InternalError,
     PayloadTooLarge,
@@ -36,7 +37,6 @@ from context_bot.errors import (
     RequestError,
     ShuttingDown,
 )
-from context_bot.handlers import Handlers
 from context_bot.metrics import Metrics
 from context_bot.protocol import (
     ID_ATTRIBUTE,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from context_bot.knowledge import Knowledge
+from context_bot.knowledge.loading import Knowledge
 
 
 def _fingerprints(knowledge: Knowledge) -> dict[str, str]:

@@ -34,7 +34,6 @@ from pathlib import Path
 import aiofiles
 import structlog
 
-from context_bot.documents import git_blob_sha
 from context_bot.errors import (
     BadRequest,
     BinaryFile,
@@ -44,6 +43,7 @@ from context_bot.errors import (
     NotFound,
     PathDenied,
 )
+from context_bot.knowledge.documents import git_blob_sha
 
 log = structlog.get_logger(__name__)
 

@@ -30,8 +30,9 @@ from typing import Literal
 
 import structlog
 
-from context_bot import overview as overview_mod
-from context_bot.documents import (
+from context_bot.errors import ConfigError
+from context_bot.knowledge import overview as overview_mod
+from context_bot.knowledge.documents import (
     MAX_DOCUMENT_BYTES,
     Diagnostic,
     Document,
@@ -39,10 +40,15 @@ from context_bot.documents import (
     normalise_repo_path,
     parse_document,
 )
-from context_bot.errors import ConfigError
-from context_bot.files import blobs_at_commits, git_output, worktree_blob
-from context_bot.overview import Feature, build_features
-from context_bot.search import Listing, SearchHit, SearchIndex, build_listing, index_entries
+from context_bot.knowledge.overview import Feature, build_features
+from context_bot.knowledge.sandbox import blobs_at_commits, git_output, worktree_blob
+from context_bot.knowledge.search import (
+    Listing,
+    SearchHit,
+    SearchIndex,
+    build_listing,
+    index_entries,
+)
 
 log = structlog.get_logger(__name__)
 

@@ -36,19 +36,19 @@ from context_bot.admin import (
     room_metadata,
     verify_webhook,
 )
+from context_bot.bot.rooms import RoomManager
 from context_bot.config import Settings
+from context_bot.endpoint.openapi import build_spec
+from context_bot.endpoint.ownership import InMemoryOwnershipStore, OwnershipStore, RoomOwnership
+from context_bot.endpoint.page import add_page_routes
+from context_bot.endpoint.readiness import Readiness
+from context_bot.endpoint.tenants import Authenticator, Tenant
+from context_bot.endpoint.token_request import ApiError, TokenRequest, parse_token_request
 from context_bot.errors import ConfigError, LiveKitFailure, LiveKitUnavailable, StoreUnavailable
 from context_bot.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from context_bot.metrics import Metrics
-from context_bot.openapi import build_spec
-from context_bot.ownership import InMemoryOwnershipStore, OwnershipStore, RoomOwnership
-from context_bot.page import add_page_routes
 from context_bot.ratelimit import RateLimiter
-from context_bot.readiness import Readiness
-from context_bot.rooms import RoomManager
 from context_bot.tasks import spawn
-from context_bot.tenants import Authenticator, Tenant
-from context_bot.tokens import ApiError, TokenRequest, parse_token_request
 
 log = structlog.get_logger(__name__)
 

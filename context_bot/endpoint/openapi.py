@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from context_bot import __version__
-from context_bot.tokens import (
+from context_bot.endpoint.token_request import (
     MAX_DISPLAY_NAME,
     MAX_NAME,
     MAX_PARTICIPANT_METADATA,

@@ -1,6 +1,6 @@
 """The developer page: `GET /` and its files at `GET /page/{asset}`.
 
-The page is built from `web/` by `scripts/build-page` and committed in `context_bot/page/`,
+The page is built from `web/` by `scripts/build-page` and committed in `context_bot/endpoint/page/`,
 so running the service needs no Node. The files are read once, at app creation, and kept
 in memory with their gzip form: together they are under a megabyte, and serving from
 memory keeps a page load off the disk and off the event loop.
@@ -20,7 +20,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from context_bot.openapi import PAGE_ASSETS
+from context_bot.endpoint.openapi import PAGE_ASSETS
 
 PAGE_DIR = Path(__file__).with_name("page")
 CONTENT_TYPES = {

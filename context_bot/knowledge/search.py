@@ -20,11 +20,11 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from context_bot.documents import normalise_repo_path
 from context_bot.errors import BadRequest, InvalidPath
+from context_bot.knowledge.documents import normalise_repo_path
 
 if TYPE_CHECKING:
-    from context_bot.knowledge import ServedDocument
+    from context_bot.knowledge.loading import ServedDocument
 
 #: BM25 weight per column: path, feature, tags, front-matter text, section text, idents.
 COLUMN_WEIGHTS = (10.0, 5.0, 4.0, 2.0, 1.0, 2.0)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from context_bot.knowledge import ServedDocument
+    from context_bot.knowledge.loading import ServedDocument
 
 #: Default size of the overview, in UTF-8 bytes.
 DEFAULT_BUDGET = 32_000

@@ -15,8 +15,8 @@ from pathlib import Path
 import structlog
 import watchfiles
 
-from context_bot.changes import knowledge_change
-from context_bot.knowledge import Knowledge
+from context_bot.knowledge.changes import knowledge_change
+from context_bot.knowledge.loading import Knowledge
 
 log = structlog.get_logger(__name__)
 
