@@ -14,9 +14,9 @@ from typing import Any
 import structlog
 
 from context_bot.errors import BadRequest, FileError, NotFound, UnknownMethod
+from context_bot.knowledge.listing import MAX_LIST_DEPTH, MAX_LIST_LIMIT
 from context_bot.knowledge.loading import Knowledge
 from context_bot.knowledge.sandbox import RepoFiles
-from context_bot.knowledge.search import MAX_LIST_DEPTH, MAX_LIST_LIMIT
 from context_bot.protocol import Request
 
 log = structlog.get_logger(__name__)

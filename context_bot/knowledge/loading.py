@@ -23,7 +23,7 @@ import stat
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
@@ -40,15 +40,11 @@ from context_bot.knowledge.documents import (
     normalise_repo_path,
     parse_document,
 )
-from context_bot.knowledge.overview import Feature, build_features
+from context_bot.knowledge.listing import Listing, build_listing
+from context_bot.knowledge.model import Feature, RelatedFile, ServedDocument, VersionRef
+from context_bot.knowledge.overview import build_features
 from context_bot.knowledge.sandbox import blobs_at_commits, git_output, worktree_blob
-from context_bot.knowledge.search import (
-    Listing,
-    SearchHit,
-    SearchIndex,
-    build_listing,
-    index_entries,
-)
+from context_bot.knowledge.search import SearchHit, SearchIndex, index_entries
 
 log = structlog.get_logger(__name__)
 
@@ -57,80 +53,6 @@ DOCUMENT_SUFFIXES = (".md", ".txt")
 _HEX = re.compile(r"[0-9a-fA-F]{7,64}")
 # relatedFiles written for a bundler often name the compiled `.js` of a `.ts` source.
 _SOURCE_TWINS = {".js": (".ts", ".tsx"), ".jsx": (".tsx",), ".mjs": (".mts",), ".cjs": (".cts",)}
-
-
-@dataclass(frozen=True, slots=True)
-class VersionRef:
-    """Another version of a file's document, kept reachable as history."""
-
-    source: str
-    file_version: str | None
-    last_updated: str | None
-
-    def to_wire(self) -> dict[str, object]:
-        return asdict(self)
-
-
-@dataclass(frozen=True, slots=True)
-class RelatedFile:
-    """One relatedFiles entry: as written, resolved repo path, and what exists there."""
-
-    raw: str
-    path: str | None  # None when the entry cannot be a repository path (e.g. `../../..`)
-    has_document: bool
-    exists: bool  # a document or a repository file is there
-
-    def to_wire(self) -> dict[str, object]:
-        return asdict(self)
-
-
-@dataclass(frozen=True, slots=True)
-class ServedDocument:
-    """What `Knowledge.document()` answers: a document plus what loading learned about it."""
-
-    path: str  # repo-relative file path, or a free document's name in the knowledge folder
-    kind: Literal["file", "doc"]
-    text: str  # the full original document, front-matter included, exactly as on disk
-    stale: bool
-    stale_reason: str | None  # no_matching_version, file_missing, older_version
-    version_match: str | None  # "blob" or "commit" when verified against the working tree
-    file_version: str | None
-    last_updated: str | None
-    source: str  # the document's file inside the knowledge folder
-    history: tuple[VersionRef, ...]  # the other versions, newest first
-    related: tuple[RelatedFile, ...]
-    backlinks: tuple[str, ...]  # served files whose relatedFiles point here
-    document: Document
-
-    @property
-    def feature(self) -> str | None:
-        return self.document.feature
-
-    @property
-    def title(self) -> str:
-        return self.document.title
-
-    def to_wire(self) -> dict[str, object]:
-        d = self.document
-        return {
-            "path": self.path,
-            "kind": self.kind,
-            "text": self.text,
-            "stale": self.stale,
-            "stale_reason": self.stale_reason,
-            "version_match": self.version_match,
-            "version": self.file_version,
-            "last_updated": self.last_updated,
-            "source": self.source,
-            "title": d.title,
-            "feature": d.feature,
-            "feature_role": d.feature_role,
-            "importance": d.importance,
-            "tags": list(d.tags),
-            "history": [h.to_wire() for h in self.history],
-            "related": [r.to_wire() for r in self.related],
-            "backlinks": list(self.backlinks),
-        }
 
 
 @dataclass(frozen=True, eq=False)

@@ -16,10 +16,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from context_bot.knowledge.loading import ServedDocument
+from context_bot.knowledge.model import Feature, FeatureFile, ServedDocument
 
 #: Default size of the overview, in UTF-8 bytes.
 DEFAULT_BUDGET = 32_000
@@ -48,35 +46,6 @@ ASK_LINE = (
     "`list` (a folder), `feature` (a name), `overview` (this text again)."
 )
 _SNIPPET_CHARS = 160
-
-
-@dataclass(frozen=True, slots=True)
-class FeatureFile:
-    path: str
-    role: str | None
-
-    def to_wire(self) -> dict[str, object]:
-        return {"path": self.path, "role": self.role}
-
-
-@dataclass(frozen=True, slots=True)
-class Feature:
-    """A feature named in front-matter, its files with their roles, and its user flows."""
-
-    name: str
-    files: tuple[FeatureFile, ...]
-    user_flows: tuple[str, ...]
-    entry_points: tuple[str, ...] = ()  # files whose role is entry_point (any spelling)
-    services: tuple[str, ...] = ()  # files whose role is service
-
-    def to_wire(self) -> dict[str, object]:
-        return {
-            "name": self.name,
-            "files": [f.to_wire() for f in self.files],
-            "entry_points": list(self.entry_points),
-            "services": list(self.services),
-            "user_flows": list(self.user_flows),
-        }
 
 
 def _role(role: str | None) -> str:
