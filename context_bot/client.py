@@ -33,7 +33,7 @@ from livekit import rtc
 
 from context_bot.errors import (
     BadRequest,
-    ContextBotError,
+    ContextTimeout,
     RateLimited,
     RequestError,
     ShuttingDown,
@@ -64,10 +64,6 @@ __all__ = [
 DEFAULT_TIMEOUT_S = 15.0
 DEFAULT_ATTEMPT_TIMEOUT_S = 3.0
 SHUTDOWN_RETRY_MS = 1000
-
-
-class ContextTimeout(ContextBotError, TimeoutError):
-    """No answer from the bot in time: it may not be in the room."""
 
 
 @dataclass(frozen=True)

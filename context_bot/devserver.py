@@ -25,17 +25,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from context_bot.errors import ContextBotError
+from context_bot.errors import DevServerError
 
 LIVEKIT_SERVER_VERSION = "v1.13.5"
 LIVEKIT_SERVER_MODULE = "github.com/livekit/livekit-server/cmd/server"
 DEV_API_KEY = "devkey"
 DEV_API_SECRET = "secret"  # noqa: S105 - livekit-server's published --dev key pair
 START_TIMEOUT_S = 20.0
-
-
-class DevServerError(ContextBotError):
-    """No livekit-server could be found, built or started; the message says what to do."""
 
 
 def cache_dir() -> Path:

@@ -4,6 +4,9 @@ The hierarchy::
 
     ContextBotError                      base; never raised itself
     ├── ConfigError                      bad or missing settings (the CLI exits 2)
+    ├── DevServerError                   no livekit-server could be found, built or started
+    ├── ApiError                         an HTTP refusal of the endpoint: status and stable code
+    ├── ContextTimeout                   the client got no answer from the bot in time
     ├── LiveKitUnavailable               the LiveKit server cannot be reached (HTTP 503)
     ├── LiveKitFailure                   LiveKit answered, but refused or failed (HTTP 500)
     ├── StoreUnavailable                 the shared ownership store (Redis) is unreachable (503)
@@ -39,6 +42,26 @@ class ContextBotError(Exception):
 
 class ConfigError(ContextBotError):
     """A setting is missing or wrong; the message names the setting and the fix."""
+
+
+class DevServerError(ContextBotError):
+    """No livekit-server could be found, built or started; the message says what to do."""
+
+
+class ApiError(ContextBotError):
+    """A refusal of the HTTP endpoint: status, stable code and a message safe to send."""
+
+    def __init__(
+        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+        self.headers = headers or {}
+        """Sent with the error: `Retry-After` on 429, `WWW-Authenticate` on 401."""
+
+
+class ContextTimeout(ContextBotError, TimeoutError):
+    """No answer from the bot in time (the client's); it may not be in the room."""
 
 
 class LiveKitUnavailable(ContextBotError):

@@ -43,8 +43,14 @@ from context_bot.endpoint.ownership import InMemoryOwnershipStore, OwnershipStor
 from context_bot.endpoint.page import add_page_routes
 from context_bot.endpoint.readiness import Readiness
 from context_bot.endpoint.tenants import Authenticator, Tenant
-from context_bot.endpoint.token_request import ApiError, TokenRequest, parse_token_request
-from context_bot.errors import ConfigError, LiveKitFailure, LiveKitUnavailable, StoreUnavailable
+from context_bot.endpoint.token_request import TokenRequest, parse_token_request
+from context_bot.errors import (
+    ApiError,
+    ConfigError,
+    LiveKitFailure,
+    LiveKitUnavailable,
+    StoreUnavailable,
+)
 from context_bot.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from context_bot.metrics import Metrics
 from context_bot.ratelimit import RateLimiter

@@ -22,8 +22,7 @@ from dataclasses import dataclass
 import jwt
 
 from context_bot.config import TENANT_PATTERN, Settings
-from context_bot.endpoint.token_request import ApiError
-from context_bot.errors import ConfigError
+from context_bot.errors import ApiError, ConfigError
 
 JWT_LEEWAY_S = 30
 """Clock skew tolerated between the auth service and us, on `exp`, `nbf` and `iat`."""

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from context_bot.errors import ContextBotError
+from context_bot.errors import ApiError
 
 NAME_CHARS = "A-Za-z0-9_.:@=+\\-"
 MAX_NAME = 128
@@ -53,18 +53,6 @@ FIELDS = (
     "repo",
 )
 """Every field a request may carry; any other is refused, not silently dropped."""
-
-
-class ApiError(ContextBotError):
-    """A refusal of the HTTP endpoint: status, stable code and a message safe to send."""
-
-    def __init__(
-        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
-    ) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
-        self.headers = headers or {}
-        """Sent with the error: `Retry-After` on 429, `WWW-Authenticate` on 401."""
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,7 @@ import pytest
 
 from context_bot.config import load_settings
 from context_bot.endpoint.tenants import Authenticator, Tenant
-from context_bot.endpoint.token_request import ApiError
-from context_bot.errors import ConfigError
+from context_bot.errors import ApiError, ConfigError
 
 KEY = "an-hmac-key-of-at-least-thirty-two-bytes!"
 ACME_KEY = "acme-key-0123456789abcdef"
