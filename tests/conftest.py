@@ -1,14 +1,29 @@
-"""Suite-wide rules: a skipped test is a failed test.
+"""Suite-wide rules and the one real livekit-server every suite shares.
 
-Integration tests must always run against the real livekit-server; a skip would hide a
-missing binary or a broken fixture, so every skip is turned into a failure here.
+A skipped test is a failed test: integration tests must always run against the real
+livekit-server; a skip would hide a missing binary or a broken fixture, so every skip is
+turned into a failure here.
+
+`livekit_server` is the session's real server (`--dev` keys, loopback, free ports),
+started by `context_bot.devserver` (the code `context-bot run --dev` uses) the first time
+a test of any folder (integration, compat, agents) asks for it. Its log is attached to
+the report of any failing test that used it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 
 import pytest
+
+from context_bot.devserver import DevServer, start_dev_server
+
+
+@pytest.fixture(scope="session")
+def livekit_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
+    server = start_dev_server(tmp_path_factory.mktemp("livekit"))
+    yield server
+    server.stop(timeout=3)  # a clean stop waits for rooms to drain; tests are done
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -20,6 +35,11 @@ def pytest_runtest_makereport(
     if report.skipped and not hasattr(report, "wasxfail"):
         report.outcome = "failed"
         report.longrepr = f"skipped tests count as failures in this suite: {report.longrepr}"
+    server = getattr(item, "funcargs", {}).get("livekit_server")
+    if report.failed and isinstance(server, DevServer):
+        lines = server.log_text().splitlines()[-60:]
+        tail = "\n".join(line[:400] for line in lines)  # SDP lines run to kilobytes
+        report.sections.append(("livekit-server log (tail)", tail))
 
 
 # The livekit SDK answers a panic in its native library by printing it to stderr (which

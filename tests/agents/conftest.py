@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 from livekit import rtc
 
-from context_bot.devserver import DevServer, start_dev_server
+from context_bot.devserver import DevServer
 from tests.bot_service import BotService, bot_process
 
 if importlib.util.find_spec("livekit.agents") is None:
@@ -61,13 +61,6 @@ def served_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     big.write_text("".join(big_file_line(n) for n in range(1, BIG_FILE_LINES + 1)))
     (repo / ".env").write_text("API_TOKEN=a-test-value-the-bot-must-never-serve\n")
     return repo
-
-
-@pytest.fixture(scope="session")
-def livekit_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
-    server = start_dev_server(tmp_path_factory.mktemp("livekit"))
-    yield server
-    server.stop(timeout=3)
 
 
 @pytest.fixture(scope="session")

@@ -13,15 +13,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from context_bot.devserver import DevServer, start_dev_server
+from context_bot.devserver import DevServer
 from tests.bot_service import BotService, bot_process
-
-
-@pytest.fixture(scope="session")
-def livekit_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
-    server = start_dev_server(tmp_path_factory.mktemp("livekit"))
-    yield server
-    server.stop(timeout=3)
 
 
 @pytest.fixture(scope="session")

@@ -1,22 +1,20 @@
-"""A real livekit-server for the integration tests, and helpers to join it.
+"""Helpers to join the real livekit-server of the integration tests.
 
-The server is started once per test session (`--dev` keys, loopback, free ports) by
-`context_bot.devserver`, the same code `context-bot run --dev` uses. Its log is kept in a
-file and attached to the report of any failing test.
+The server itself (`livekit_server`) is the suite's one, from `tests/conftest.py`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import shutil
-from collections.abc import AsyncIterator, Generator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from livekit import api, rtc
 
 from context_bot.config import LiveKitSettings
-from context_bot.devserver import DevServer, start_dev_server
+from context_bot.devserver import DevServer
 
 pytestmark = pytest.mark.integration
 
@@ -24,28 +22,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="session")
-def livekit_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
-    server = start_dev_server(tmp_path_factory.mktemp("livekit"))
-    yield server
-    server.stop(timeout=3)  # a clean stop waits for rooms to drain; tests are done
-
-
-@pytest.fixture(scope="session")
 def livekit(livekit_server: DevServer) -> LiveKitSettings:
     return LiveKitSettings(livekit_server.url, livekit_server.api_key, livekit_server.api_secret)
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(
-    item: pytest.Item, call: pytest.CallInfo[None]
-) -> Generator[None, pytest.TestReport, None]:
-    outcome = yield
-    report: pytest.TestReport = outcome.get_result()
-    server = getattr(item, "funcargs", {}).get("livekit_server")
-    if report.failed and isinstance(server, DevServer):
-        lines = server.log_text().splitlines()[-60:]
-        tail = "\n".join(line[:400] for line in lines)  # SDP lines run to kilobytes
-        report.sections.append(("livekit-server log (tail)", tail))
 
 
 def user_token(settings: LiveKitSettings, room: str, identity: str) -> str:
