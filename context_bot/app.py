@@ -9,10 +9,10 @@ sending signals; `handle_signals=False` makes the app embeddable.
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import signal
 import time
+from typing import Any
 
 import structlog
 from aiohttp import web
@@ -52,6 +52,10 @@ class ContextBotApp:
         self._handle_signals = handle_signals
         self._stop = asyncio.Event()
         self._signals_seen = 0
+        self._first_signal_at: float | None = None
+        self._main_task: asyncio.Task[Any] | None = None
+        self.forced_exit = False
+        """A second signal cut the graceful stop short (the CLI then exits 1)."""
         self._runner: web.AppRunner | None = None
         self.admin: Admin | None = None
         self.rooms: RoomManager | None = None
@@ -160,10 +164,6 @@ class ContextBotApp:
 
     async def shutdown(self) -> None:
         started = time.monotonic()
-        if self._handle_signals:
-            loop = asyncio.get_running_loop()
-            for sig in HANDLED_SIGNALS:
-                loop.remove_signal_handler(sig)
         rooms_left = cut_short = 0
         if self.worker is not None:
             await self.worker.drain()  # the dispatch sends new rooms elsewhere from now on
@@ -184,6 +184,7 @@ class ContextBotApp:
             await self.ownership.aclose()
         if self.admin is not None:
             await self.admin.aclose()
+        self._remove_signal_handlers()  # kept until now: a second signal forces the exit
         log.info(
             "stopped",
             rooms_left=rooms_left,
@@ -192,22 +193,48 @@ class ContextBotApp:
         )
 
     async def serve(self) -> None:
+        """Start, run until a signal, stop. A second signal cuts the graceful stop short
+        and returns at once, so the caller's own cleanup (the dev server) still runs."""
+        self._main_task = asyncio.current_task()
         try:
             await self.startup()
             await self.wait()
         finally:
-            await self.shutdown()
+            try:
+                await self.shutdown()
+            except asyncio.CancelledError:
+                if not self.forced_exit:
+                    raise
+                self._remove_signal_handlers()
+                log.warning("stopped_forcibly", seconds_after_signal=self._since_signal())
 
     # -- control ------------------------------------------------------------------------
 
     def handle_exit(self, sig: int) -> None:
-        """First signal: stop gracefully. Second: exit now, as a second Ctrl+C means."""
+        """First signal: stop gracefully. Second: stop now, as a second Ctrl+C means.
+
+        As uvicorn does, the forced stop cancels the graceful one and lets `serve` return,
+        rather than `os._exit`: the process that started a dev livekit-server in its own
+        session must still stop it, or the server outlives us."""
         self._signals_seen += 1
         if self._signals_seen > 1:
             log.warning("forced_exit", signal=signal.Signals(sig).name)
-            os._exit(1)
+            self.forced_exit = True
+            if self._main_task is not None:
+                self._main_task.cancel()
+            return
+        self._first_signal_at = time.monotonic()
         log.info("stopping", signal=signal.Signals(sig).name)
         self._stop.set()
+
+    def _remove_signal_handlers(self) -> None:
+        if self._handle_signals:
+            loop = asyncio.get_running_loop()
+            for sig in HANDLED_SIGNALS:
+                loop.remove_signal_handler(sig)
+
+    def _since_signal(self) -> float:
+        return round(time.monotonic() - (self._first_signal_at or time.monotonic()), 3)
 
     async def _dispatch(self, room: str) -> None:
         assert self.admin is not None

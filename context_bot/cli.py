@@ -115,12 +115,13 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
         settings = replace(settings, livekit=LiveKitSettings(dev.url, dev.api_key, dev.api_secret))
     else:
         settings.require_livekit()
+    app = ContextBotApp(settings)
     try:
-        asyncio.run(ContextBotApp(settings).serve())
+        asyncio.run(app.serve())
     finally:
         if dev is not None:
             dev.stop()
-    return EXIT_OK
+    return 1 if app.forced_exit else EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -151,3 +151,60 @@ def test_a_port_in_use_fails_with_one_line(livekit: LiveKitSettings) -> None:
     assert result.returncode == 2
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def _processes_mentioning(text: str) -> list[int]:
+    """Pids whose command line contains `text` (the dev server's config path is unique)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if text in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+def _dev_server_config(process: subprocess.Popen[str]) -> str:
+    """The dev server's config path, from the line `run --dev` prints once it is up."""
+    assert process.stderr is not None
+    for _ in range(200):
+        line = process.stderr.readline()
+        if line.startswith("livekit-server (dev) at"):
+            log_path = Path(line.rsplit("log: ", 1)[1].strip())
+            return str(log_path.with_name("livekit.yaml"))
+        if not line:
+            break
+    raise AssertionError("`run --dev` did not say where its livekit-server runs")
+
+
+def test_a_second_ctrl_c_forces_the_exit_and_still_stops_the_dev_server() -> None:
+    """`run --dev` starts livekit-server in its own session (so Ctrl+C reaches only us);
+    a forced exit must not leave it running."""
+    process = start({"PORT": "0"}, "run", "--dev")
+    try:
+        config = _dev_server_config(process)
+        started = wait_for_event(process, "started", timeout=60)
+        assert _processes_mentioning(config), "the dev server should be running"
+        status, _ = post_json(
+            f"{started['url']}/token",
+            {"room_name": "ctrl-c", "participant_name": "Op", "participant_identity": "op"},
+        )
+        assert status == 200  # the bot holds a room: the graceful stop has work to do
+        process.send_signal(signal.SIGINT)
+        wait_for_event(process, "stopping")  # signals sent together would merge into one
+        process.send_signal(signal.SIGINT)
+        wait_for_event(process, "stopped_forcibly")
+        code = process.wait(timeout=30)
+        deadline = time.monotonic() + 15
+        while _processes_mentioning(config) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _processes_mentioning(config) == [], "the dev livekit-server outlived us"
+        assert code == 1  # forced: not the clean exit of a graceful stop
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.communicate(timeout=10)
