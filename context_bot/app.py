@@ -77,14 +77,15 @@ class ContextBotApp:
         if settings.role != "web":  # before the first room: the SDK reads it at each record
             native = route_native_logs(settings.native_logs)
             log.info("native_logs", mode=settings.native_logs, applied=native)
-        self.knowledge = await asyncio.to_thread(self._load_knowledge)
-        files = RepoFiles(settings.repo, max_bytes=settings.max_file_bytes)
-        handlers = Handlers(self._current_knowledge, files)
         livekit = settings.require_livekit()
         settings.check_role()
         self.admin = Admin(livekit)
         bot = BotIdentity(settings.bot_identity, settings.bot_name)
-        if settings.role != "web":  # the web role only hands out tokens and dispatches
+        serves_rooms = settings.role != "web"  # the web role hands out tokens and dispatches
+        if serves_rooms:  # only a process in rooms answers from the knowledge
+            self.knowledge = await asyncio.to_thread(self._load_knowledge)
+            files = RepoFiles(settings.repo, max_bytes=settings.max_file_bytes)
+            handlers = Handlers(self._current_knowledge, files)
             self.rooms = RoomManager(
                 livekit,
                 bot,
@@ -96,7 +97,7 @@ class ContextBotApp:
                 join_concurrency=settings.join_concurrency,
                 metrics=self.metrics,
             )
-        if settings.agent_name and self.rooms is not None and settings.role != "web":
+        if settings.agent_name and self.rooms is not None:
             self.worker = DispatchWorker(
                 livekit,
                 bot,
@@ -113,7 +114,7 @@ class ContextBotApp:
                 self.admin,
                 self.rooms,
                 ownership=self.ownership or InMemoryOwnershipStore(),
-                knowledge_loaded=lambda: self.knowledge is not None,
+                knowledge_loaded=(lambda: self.knowledge is not None) if serves_rooms else None,
                 metrics=self.metrics,
                 send_bot=self._dispatch if settings.agent_name else None,
             )
@@ -129,7 +130,7 @@ class ContextBotApp:
                 "set PORT or --port to a free port"
             ) from None
         self.port = _bound_port(self._runner, settings.port)
-        if settings.watch:
+        if settings.watch and serves_rooms:
             self._watcher = spawn(
                 watch_knowledge(
                     [settings.knowledge_path, settings.repo],
@@ -154,8 +155,8 @@ class ContextBotApp:
             livekit_url=livekit.url,
             role=settings.role,
             agent_name=settings.agent_name or None,
-            knowledge=str(settings.knowledge_path),
-            knowledge_version=self.knowledge.version,
+            knowledge=str(settings.knowledge_path) if serves_rooms else None,
+            knowledge_version=self.knowledge.version if self.knowledge else None,
             seconds=round(time.monotonic() - started, 3),
         )
 

@@ -114,7 +114,7 @@ READINESS: dict[str, Any] = {
     "properties": {
         "status": {"enum": ["ready", "not_ready"]},
         "livekit": {"enum": ["ok", "unreachable", "not_configured"]},
-        "knowledge": {"enum": ["loaded", "not_loaded"]},
+        "knowledge": {"enum": ["loaded", "not_loaded", "not_served"]},
     },
 }
 

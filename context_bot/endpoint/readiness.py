@@ -26,7 +26,7 @@ class Readiness:
     def __init__(
         self,
         probe_livekit: Callable[[], Awaitable[object]] | None,
-        knowledge_loaded: Callable[[], bool],
+        knowledge_loaded: Callable[[], bool] | None,
         *,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -52,8 +52,12 @@ class Readiness:
                 livekit = "ok"
             except (TimeoutError, LiveKitUnavailable, LiveKitFailure):
                 livekit = "unreachable"
-        knowledge = "loaded" if self._knowledge_loaded() else "not_loaded"
-        ready = livekit == "ok" and knowledge == "loaded"
+        # A process that serves no room (the web role) loads no knowledge: not its job.
+        if self._knowledge_loaded is None:
+            knowledge = "not_served"
+        else:
+            knowledge = "loaded" if self._knowledge_loaded() else "not_loaded"
+        ready = livekit == "ok" and knowledge in ("loaded", "not_served")
         return {
             "status": "ready" if ready else "not_ready",
             "livekit": livekit,

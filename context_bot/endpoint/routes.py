@@ -77,8 +77,9 @@ class TokenService:
     settings: Settings
     admin: Admin | None
     rooms: RoomManager | None
-    knowledge_loaded: Callable[[], bool] = _knowledge_unknown
-    """For `/readyz`; the default says "not loaded" until the app says otherwise."""
+    knowledge_loaded: Callable[[], bool] | None = _knowledge_unknown
+    """For `/readyz`; the default says "not loaded" until the app says otherwise; None:
+    this process serves no knowledge (the web role)."""
     ownership: OwnershipStore = field(default_factory=InMemoryOwnershipStore)
     """Room owners in authenticated mode; share one store between instances (issue 8)."""
     metrics: Metrics = field(default_factory=Metrics)

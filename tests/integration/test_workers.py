@@ -90,8 +90,12 @@ async def test_three_workers_share_thirty_rooms_and_cover_a_dead_one(
         for worker in workers:
             await asyncio.to_thread(worker.wait_for, "worker_registered")
         web: ContextBotApp = await running_app(role="web", agent_name=AGENT, rate_limit_per_min=0)
+        assert web.knowledge is None and web.rooms is None  # the web role serves no room
         rooms = [f"scale-{n}" for n in range(ROOMS)]
         async with aiohttp.ClientSession() as http:
+            async with http.get(f"http://127.0.0.1:{web.port}/readyz") as r:
+                assert r.status == 200
+                assert (await r.json())["knowledge"] == "not_served"
             for room in rooms:
                 body = {"room_name": room, "participant_name": "P", "participant_identity": "p"}
                 async with http.post(f"http://127.0.0.1:{web.port}/token", json=body) as r:

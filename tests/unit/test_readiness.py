@@ -36,6 +36,16 @@ async def test_not_ready_says_which_part_is_missing() -> None:
     assert (await Readiness(None, lambda: True).check())["livekit"] == "not_configured"
 
 
+async def test_a_process_that_serves_no_knowledge_is_ready_without_it() -> None:
+    """The web role loads no knowledge; it is ready once LiveKit answers."""
+    assert (await Readiness(Probe(), None).check()) == {
+        "status": "ready",
+        "livekit": "ok",
+        "knowledge": "not_served",
+    }
+    assert (await Readiness(Probe("down"), None).check())["status"] == "not_ready"
+
+
 async def test_a_livekit_slower_than_the_timeout_is_unreachable() -> None:
     loop = asyncio.get_running_loop()
     started = loop.time()
