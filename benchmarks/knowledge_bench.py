@@ -10,7 +10,7 @@ matching the working-tree blob for most paths), about 1 % free documents, realis
 front-matter and `##` sections with code identifiers. Each size is measured in a fresh
 child process so peak memory (ru_maxrss) belongs to that size alone.
 
-Targets (DESIGN.md, "Performance bar"): load and index ≤ 2 s and search p50 ≤ 2 ms at 10k.
+Targets (docs/design.md, "The performance bar"): load and index ≤ 2 s and search p50 ≤ 2 ms at 10k.
 """
 
 # ruff: noqa: S311 - random text for a benchmark, not for security

@@ -8,7 +8,7 @@ Prints, against a real livekit-server started here:
    the same bytes (target ≤ 1.3×);
 3. the bot process's resident memory and idle CPU with 1, 10 and 50 active rooms, beside a
    process holding bare SDK connections to as many rooms with the same room options
-   (DESIGN.md, fact 9; target ≤ 1.2×).
+   (docs/design.md, fact 9; target ≤ 1.2×).
 
 Usage: `.venv/bin/python benchmarks/room_bench.py [--trials 15] [--rooms 1,10,50]`.
 Not a test: numbers vary with the machine; the ratios are what to read.

@@ -10,7 +10,7 @@ started here (its CPU is part of the budget):
   of 10);
 - measures the workers' resident memory and idle CPU per room, beside a process per
   worker holding bare SDK connections to as many rooms with the same room options
-  (DESIGN.md, fact 9);
+  (docs/design.md, fact 9);
 - measures a file request's round trip in one room while all rooms are up, beside a plain
   SDK echo of the same bytes between two participants of another room (target ≤ 1.5×).
 

@@ -35,7 +35,7 @@ class RoomInfo:
 
 
 def bot_token(settings: LiveKitSettings, room: str, identity: str, name: str) -> str:
-    """The bot's token: hidden, agent kind, data only (DESIGN.md, fact 1).
+    """The bot's token: hidden, agent kind, data only (docs/design.md, fact 1).
 
     Agent kind makes the bot a *dependent* participant: it never keeps a room alive.
     `hidden` keeps it out of everyone's participant list; it still receives streams
@@ -79,7 +79,7 @@ def join_token(
     """`participant_token` with the participant's metadata, as `POST /token` hands out.
 
     No admin, create, list, record or hidden grant: the holder can join this one room and
-    nothing else, and is never mistaken for the bot (DESIGN.md, fact 4). `room_config` is
+    nothing else, and is never mistaken for the bot (docs/design.md, fact 4). `room_config` is
     what the server applies when this token's join has to create the room.
     """
     grants = api.VideoGrants(

@@ -6,7 +6,7 @@
     hits = await client.search("token endpoint")
 
 Creating the client asks for the overview at once (the server would tell the bot about us
-only on its next 3-second tick; asking is immediate: DESIGN.md, facts 2 and 3). A pushed
+only on its next 3-second tick; asking is immediate: docs/design.md, facts 2 and 3). A pushed
 overview is accepted too, so a client that joins before the bot still gets one.
 
 Messages from the bot are recognised by topic and by their sender: the bot is hidden, so

@@ -1,7 +1,7 @@
 """The wire format between clients and the bot, version 1 (PROTOCOL.md is its prose).
 
 Everything travels as LiveKit text streams, because answers can be any size and RPC into
-or out of a hidden participant is capped at 15 KiB or fails outright (DESIGN.md, facts 5
+or out of a hidden participant is capped at 15 KiB or fails outright (docs/design.md, facts 5
 and 6). Three topics:
 
 - `context-bot/request`: a client to the bot, addressed to the bot's identity;

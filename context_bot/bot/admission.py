@@ -8,7 +8,7 @@ serving and reports `finished(...)` after. Three rules:
 - **Concurrency**: at most `max_in_flight` requests per participant are served at once;
   more is refused with 4029 too. One participant cannot occupy the bot.
 - **Repeats**: clients resend a request with the *same id* when an answer is late (a
-  request or answer can vanish while either side reconnects: DESIGN.md, fact 8). A
+  request or answer can vanish while either side reconnects: docs/design.md, fact 8). A
   repeat of a request still in flight is dropped (its answer is on the way); a repeat of
   an answered one gets the same answer again, from a bounded cache, without running the
   method twice. A repeat whose answer has left the cache is served again.

@@ -11,7 +11,7 @@ Idle rooms held by one process with bare SDK connections, settled
 250 rooms 29–34 % against 10–12 %. In the first seconds after a burst of joins the
 records come faster (connection set-up) and the gap is wider: 250 rooms measured 5 s
 after joining took 73–92 % forwarding, 12 % not. That early window is what made idle CPU
-look super-linear in DESIGN.md, fact 9.
+look super-linear in docs/design.md, fact 9.
 
 `stderr` turns capture off with the library's own public entry point,
 `livekit_ffi_initialize(callback, capture_logs=False, ...)`, called again with the SDK's

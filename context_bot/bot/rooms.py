@@ -11,7 +11,7 @@ source of truth: `join` adds, a session's end removes, and nothing else keeps ro
   is forgotten.
 - A failure in one room is logged and handled there; it never reaches another room.
 - The bot connects hidden, as an agent, data only, with the room options that make an
-  idle room cheapest (DESIGN.md, facts 1 and 9).
+  idle room cheapest (docs/design.md, facts 1 and 9).
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ RestoreMetadata = Callable[[str, str], Awaitable[bool]]
 
 def room_options() -> rtc.RoomOptions:
     """Two peer connections and one-time ICE gathering: a fifth of the CPU of the SDK
-    defaults for idle rooms (DESIGN.md, fact 9); incoming streams capped at the
+    defaults for idle rooms (docs/design.md, fact 9); incoming streams capped at the
     protocol's request limit."""
     return rtc.RoomOptions(
         auto_subscribe=False,

@@ -1,6 +1,6 @@
 """The bot in one room: answers requests, pushes the overview, tracks who holds it.
 
-What it builds on (DESIGN.md, re-checked in tests/integration/test_livekit_facts.py):
+What it builds on (docs/design.md, re-checked in tests/integration/test_livekit_facts.py):
 
 - the server tells the bot about a newcomer only on a 3-second tick (fact 2), so clients
   ask on connect (pull); the bot also pushes on `participant_active`, and to everyone
@@ -119,7 +119,7 @@ class RoomSession:
     async def started(self) -> None:
         """Right after connecting: open the send path, greet whoever is already here."""
         # With two peer connections the publisher side opens on the first send; opening it
-        # now makes the first answer as fast as the rest (DESIGN.md, fact 9). An open
+        # now makes the first answer as fast as the rest (docs/design.md, fact 9). An open
         # publisher connection costs idle CPU in every room (benchmarks/RESULTS.md), so
         # `rooms.warmup: false` leaves it to the first answer (~200 ms slower).
         if self._warmup and not await self._warm_up():

@@ -1,7 +1,7 @@
 """Worker mode: take rooms from LiveKit's own agent dispatch instead of a home-made one.
 
 Beyond one process, rooms spread over processes and machines through the server's agent
-dispatch (DESIGN.md, fact 9): each worker registers over a WebSocket at `<url>/agent`
+dispatch (docs/design.md, fact 9): each worker registers over a WebSocket at `<url>/agent`
 under an agent name, the server offers it jobs (one per room) while it reports itself
 available, and assigns each job to exactly one worker with a join token. This module
 speaks that protocol (the messages are `livekit.protocol.agent`'s) with nothing of

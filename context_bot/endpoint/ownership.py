@@ -1,6 +1,6 @@
 """Which tenant owns a room, decided before LiveKit is touched.
 
-LiveKit's `CreateRoom` is not an ownership primitive (DESIGN.md, fact 7): when two creates
+LiveKit's `CreateRoom` is not an ownership primitive (docs/design.md, fact 7): when two creates
 race for a new room with different metadata, the room can end up with the metadata of the
 create whose response said it lost. So ownership is decided here, in two layers:
 

@@ -1,7 +1,7 @@
 """Room ownership shared by several endpoint instances, in Redis.
 
 The same two atomic operations as `InMemoryOwnershipStore`, on the Redis a multi-node
-LiveKit deployment already runs (DESIGN.md, fact 7):
+LiveKit deployment already runs (docs/design.md, fact 7):
 
 - `claim`: `SET key owner NX GET EX ttl` — records the owner unless one exists and
   returns the previous value in one round trip (Redis 7.0 or newer); nil means the claim

@@ -1,4 +1,4 @@
-"""The LiveKit facts the design rests on (DESIGN.md), re-checked on the real server.
+"""The LiveKit facts the design rests on (docs/design.md), re-checked on the real server.
 
 If an upgrade of livekit-server or the SDK changes one of these, this file says which
 design decision to revisit.

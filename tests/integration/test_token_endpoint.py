@@ -174,7 +174,7 @@ async def test_the_owner_gets_tokens_and_another_tenant_gets_403(
 async def test_two_tenants_racing_for_twenty_new_rooms_leave_one_owner_each(
     running_app: Any, livekit: LiveKitSettings
 ) -> None:
-    """DESIGN.md fact 7: CreateRoom alone lost this race in 5 of 20 trials."""
+    """docs/design.md fact 7: CreateRoom alone lost this race in 5 of 20 trials."""
     app: ContextBotApp = await running_app(**AUTH_SETTINGS)
     rooms = [f"race-{i}" for i in range(20)]
     async with aiohttp.ClientSession() as http:

@@ -1,4 +1,4 @@
-"""`POST /webhook` with a real livekit-server configured to call it (DESIGN.md, fact 8).
+"""`POST /webhook` with a real livekit-server configured to call it (docs/design.md, fact 8).
 
 Each test gets a livekit-server of its own whose config sends every event to the app's
 port, chosen before either starts. Forged calls are refused; real ones send the bot into

@@ -59,7 +59,7 @@ def who(identity: str, **more: Any) -> dict[str, Any]:
 
 
 def start_webhook_server(workdir: Path, app_port: int) -> DevServer:
-    """A livekit-server of its own that calls the app's `/webhook` (DESIGN.md, fact 8)."""
+    """A livekit-server of its own that calls the app's `/webhook` (docs/design.md, fact 8)."""
     return start_dev_server(
         workdir,
         extra_config=(
