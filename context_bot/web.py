@@ -134,9 +134,26 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status, "http_error")
         allow = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
         return error_response(exc.status, code, exc.reason, allow)
-    except Exception:
+    except asyncio.CancelledError:
+        if _peer_gone(request):
+            log.info("client_gone", path=request.path, error="CancelledError")
+        raise
+    except Exception as exc:
+        if isinstance(exc, ConnectionResetError) and _peer_gone(request):
+            # Also aiohttp's ClientConnectionResetError, a subclass: what reading the body
+            # of a client that hung up raises. Ordinary traffic, nothing to fix.
+            log.info("client_gone", path=request.path, error=exc.__class__.__name__)
+            return error_response(400, "client_gone", "the client closed the connection")
         log.exception("http_crashed", path=request.path)
         return error_response(500, "internal_error", "the server failed; it has been logged")
+
+
+def _peer_gone(request: web.Request) -> bool:
+    """Whether the client closed its connection: then a reset or a cancellation is its
+    doing, and one info line (no traceback) says so. A reset from a call of ours to
+    another service, with the client still there, stays a crash."""
+    transport = request.transport
+    return transport is None or transport.is_closing()
 
 
 def _limit_of(request: web.Request) -> int:
