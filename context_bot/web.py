@@ -235,6 +235,8 @@ async def post_token(request: web.Request) -> web.Response:
         await _ensure_room(service.admin, state, settings, asked, tenant, metadata)
         try:
             await service.bot_into(asked.room_name)
+        except LiveKitUnavailable as exc:  # the dispatch call in worker mode
+            raise ApiError(503, "livekit_unavailable", str(exc)) from None
         except Exception as exc:
             log.warning("bot_join_failed", error=exc.__class__.__name__)
             raise ApiError(
