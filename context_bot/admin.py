@@ -281,6 +281,12 @@ class WebhookNotice:
     room_metadata: dict[str, Any]
     participant_identity: str
     participant_is_agent: bool
+    event_id: str = ""
+    """LiveKit's unique id of the event: the same id twice is a replay."""
+    created_at: float = 0.0
+    """Unix seconds when LiveKit made the event."""
+    room_sid: str = ""
+    """Which instance of the room named `room` (a name is reused after a room closes)."""
 
 
 def verify_webhook(
@@ -305,4 +311,7 @@ def verify_webhook(
         room_metadata=parse_metadata(event.room.metadata),
         participant_identity=participant.identity,
         participant_is_agent=participant.kind == api.ParticipantInfo.Kind.AGENT,
+        event_id=event.id,
+        created_at=float(event.created_at),
+        room_sid=event.room.sid,
     )

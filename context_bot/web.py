@@ -49,6 +49,7 @@ from context_bot.rooms import RoomManager
 from context_bot.tasks import spawn
 from context_bot.tenants import Authenticator, Tenant
 from context_bot.tokens import ApiError, TokenRequest, parse_token_request
+from context_bot.webhooks import ReplayGuard, Verdict
 
 log = structlog.get_logger(__name__)
 
@@ -106,6 +107,7 @@ class WebState:
     readiness: Readiness
     spec: dict[str, Any]
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    webhooks: ReplayGuard = field(default_factory=ReplayGuard)
 
 
 SERVICE = web.AppKey("service", TokenService)
@@ -341,7 +343,8 @@ def _not_configured(settings: Settings) -> str:
 
 async def post_webhook(request: web.Request) -> web.Response:
     """LiveKit's events: onboarding rooms get the bot on `room_started`; finished ones are
-    forgotten. Answers fast; joins run as owned background tasks."""
+    forgotten. Each signed event is taken once and only while fresh (`webhooks.py`).
+    Answers fast; joins and leaves run as owned background tasks."""
     service, state = request.app[SERVICE], request.app[STATE]
     authorization = request.headers.get("Authorization", "")
     raw = await request.read()
@@ -353,7 +356,24 @@ async def post_webhook(request: web.Request) -> web.Response:
     if notice is None:
         log.warning("webhook_rejected", remote=request.remote)
         raise ApiError(401, "webhook_invalid", "the webhook's signature does not verify")
+    verdict = state.webhooks.admit(notice.event_id, notice.created_at)
+    if verdict is Verdict.REPLAYED:
+        log.warning("webhook_replayed", webhook_event=notice.event, room=notice.room)
+        raise ApiError(409, "webhook_replayed", "this event was received before")
+    if verdict is Verdict.STALE:
+        log.warning("webhook_stale", webhook_event=notice.event, room=notice.room)
+        raise ApiError(400, "webhook_stale", "the event is too old, or has no id or time")
     log.info("webhook_received", webhook_event=notice.event, room=notice.room)
+    try:
+        await _act_on(service, state, notice)
+    except BaseException:
+        state.webhooks.forget(notice.event_id)  # LiveKit retries what we fail to take
+        raise
+    return web.json_response({"received": notice.event})
+
+
+async def _act_on(service: TokenService, state: WebState, notice: WebhookNotice) -> None:
+    """What an admitted event changes; joins and leaves are spawned, LiveKit waits for us."""
     rooms, bot = service.rooms, service.settings.bot_identity
     if notice.event == "room_started" and service.can_send_bot and _is_onboarding(notice, state):
         spawn(_join_from_webhook(service, notice.room), f"webhook_join:{notice.room}", state.tasks)
@@ -367,12 +387,12 @@ async def post_webhook(request: web.Request) -> web.Response:
                 # LiveKit's metadata still decides for rooms older than the record.
                 log.warning("ownership_release_failed", room=notice.room)
         if rooms is not None and rooms.session(notice.room) is not None:
-            leaving = rooms.leave(notice.room, "room_finished")
+            # Only if it is the instance the bot is in: the name may be in use again.
+            leaving = rooms.finished(notice.room, notice.room_sid)
             spawn(leaving, f"webhook_leave:{notice.room}", state.tasks)
         log.info("room_forgotten", room=notice.room, owner=owner)
     elif notice.event == "participant_joined" and notice.participant_identity == bot:
         log.debug("webhook_ignored", room=notice.room, reason="bot_itself")
-    return web.json_response({"received": notice.event})
 
 
 def _is_onboarding(notice: WebhookNotice, state: WebState) -> bool:

@@ -319,7 +319,14 @@ async def test_an_options_request_that_is_not_a_preflight_is_405(client: Client)
 
 # -- webhook signatures ------------------------------------------------------------------
 
-EVENT = json.dumps({"event": "room_started", "room": {"name": "walk-in-1"}, "id": "EV_1"})
+EVENT = json.dumps(
+    {
+        "event": "room_started",
+        "room": {"name": "walk-in-1"},
+        "id": "EV_1",
+        "createdAt": str(int(time.time())),
+    }
+)
 
 
 def livekit_signature(
@@ -355,6 +362,23 @@ async def test_a_webhook_signed_with_our_key_is_received(make_client: MakeClient
     response = await client.post("/webhook", data=EVENT, headers=headers)
     assert response.status == 200
     assert await response.json() == {"received": "room_started"}
+
+
+async def test_a_signed_webhook_sent_again_is_409_and_an_old_one_400(
+    make_client: MakeClient,
+) -> None:
+    client = await make_client(Settings(livekit=UNREACHABLE), admin=True)
+    headers = {"Authorization": livekit_signature(EVENT)}
+    assert (await client.post("/webhook", data=EVENT, headers=headers)).status == 200
+    again = await client.post("/webhook", data=EVENT, headers=headers)
+    assert await error_of(again) == (409, "webhook_replayed")
+    hour_old = EVENT.replace('"EV_1"', '"EV_2"').replace(
+        json.loads(EVENT)["createdAt"], str(int(time.time()) - 3600)
+    )
+    old = await client.post(
+        "/webhook", data=hour_old, headers={"Authorization": livekit_signature(hour_old)}
+    )
+    assert await error_of(old) == (400, "webhook_stale")
 
 
 # -- clients that go away -----------------------------------------------------------------
