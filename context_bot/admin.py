@@ -8,6 +8,7 @@ key, a secret or a token.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass
 from datetime import timedelta
@@ -21,6 +22,7 @@ from context_bot.errors import LiveKitFailure, LiveKitUnavailable
 from context_bot.protocol import PROTOCOL_VERSION
 
 API_TIMEOUT_S = 10.0
+"""The most any one call to LiveKit's server API may take, enforced by `Admin._call`."""
 BOT_TOKEN_TTL = timedelta(hours=24)
 """Long enough for any session; the bot re-mints a token for every (re)join anyway."""
 
@@ -239,8 +241,15 @@ class Admin:
         return True
 
     async def _call(self, awaitable: Any) -> Any:
+        """Every server-API call goes through here: one deadline, our two errors.
+
+        The deadline is ours, not the HTTP session's: livekit-api 1.2.2 passes
+        `timeout=None` to each request, which tells aiohttp "no timeout" and overrides
+        the session's. A stopped livekit-server (SIGSTOP) accepts the connection and
+        never answers, so `/token` waited until it resumed (issue 14, item 8)."""
         try:
-            return await awaitable
+            async with asyncio.timeout(API_TIMEOUT_S):
+                return await awaitable
         except api.TwirpError as exc:
             raise LiveKitFailure(f"LiveKit refused the call: {exc.code}: {exc.message}") from None
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
@@ -272,6 +281,12 @@ class WebhookNotice:
     room_metadata: dict[str, Any]
     participant_identity: str
     participant_is_agent: bool
+    event_id: str = ""
+    """LiveKit's unique id of the event: the same id twice is a replay."""
+    created_at: float = 0.0
+    """Unix seconds when LiveKit made the event."""
+    room_sid: str = ""
+    """Which instance of the room named `room` (a name is reused after a room closes)."""
 
 
 def verify_webhook(
@@ -296,4 +311,7 @@ def verify_webhook(
         room_metadata=parse_metadata(event.room.metadata),
         participant_identity=participant.identity,
         participant_is_agent=participant.kind == api.ParticipantInfo.Kind.AGENT,
+        event_id=event.id,
+        created_at=float(event.created_at),
+        room_sid=event.room.sid,
     )

@@ -143,6 +143,24 @@ class RoomManager:
         log.info("room_left", room=name, reason=reason, rejoin=False)
         return True
 
+    async def finished(self, name: str, sid: str) -> bool:
+        """LiveKit says the room instance `sid` named `name` finished: leave it if that is
+        the instance the bot is in; whether the bot left.
+
+        A name outlives its rooms: a signed `room_finished` of an earlier room by the same
+        name once made the bot leave a live one (issue 14, item 7). A room that really
+        finishes disconnects the bot anyway, so an instance we cannot identify is kept."""
+        session = self._sessions.get(name)
+        if session is None:
+            return False
+        ours = await room_sid(session.room)
+        if not sid or ours != sid:
+            log.info("room_finished_ignored", room=name, reason="another_instance")
+            return False
+        if self._sessions.get(name) is not session:  # it ended while we asked
+            return False
+        return await self.leave(name, "room_finished")
+
     def session(self, name: str) -> RoomSession | None:
         return self._sessions.get(name)
 
@@ -343,6 +361,22 @@ def serves(room: RoomInfo, bot_identity: str) -> bool:
     """Whether `room` was created for this bot: its metadata names our identity."""
     marker = room.metadata.get(METADATA_KEY)
     return isinstance(marker, dict) and marker.get("bot_identity") == bot_identity
+
+
+SID_WAIT_S = 2.0
+"""How long to wait for a connected room's sid; it comes with the join, so rarely at all."""
+
+
+async def room_sid(room: rtc.Room) -> str | None:
+    """The room instance's sid, or None when the SDK cannot tell in time.
+
+    `Room.sid` is an async property (livekit 1.1.21 to 1.2.x). In 1.1.21 it awaits a
+    future shared by every caller, which a timeout around it would cancel for good:
+    hence the shield."""
+    try:
+        return await asyncio.wait_for(asyncio.shield(room.sid), SID_WAIT_S)
+    except (TimeoutError, RuntimeError):  # RuntimeError: disconnected before any sid
+        return None
 
 
 def _reason_name(reason: Any) -> str:

@@ -241,9 +241,14 @@ WEBHOOK_OPERATION: dict[str, Any] = {
                 }
             },
         },
+        "400": _error(
+            "Signed, but older than 10 minutes or without LiveKit's event id or time.",
+            ["webhook_stale"],
+        ),
         "401": _error(
             "Unsigned, or not signed by our key.", ["webhook_unsigned", "webhook_invalid"]
         ),
+        "409": _error("This signed event was received before.", ["webhook_replayed"]),
         "413": _error("The body is larger than 128 KiB.", ["body_too_large"]),
         "500": _error("LiveKit is not configured here.", ["livekit_not_configured"]),
     },

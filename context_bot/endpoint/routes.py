@@ -44,6 +44,7 @@ from context_bot.endpoint.page import add_page_routes
 from context_bot.endpoint.readiness import Readiness
 from context_bot.endpoint.tenants import Authenticator, Tenant
 from context_bot.endpoint.token_request import TokenRequest, parse_token_request
+from context_bot.endpoint.webhooks import ReplayGuard, Verdict
 from context_bot.errors import (
     ApiError,
     ConfigError,
@@ -113,6 +114,7 @@ class WebState:
     readiness: Readiness
     spec: dict[str, Any]
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    webhooks: ReplayGuard = field(default_factory=ReplayGuard)
 
 
 SERVICE = web.AppKey("service", TokenService)
@@ -141,9 +143,26 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status, "http_error")
         allow = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
         return error_response(exc.status, code, exc.reason, allow)
-    except Exception:
+    except asyncio.CancelledError:
+        if _peer_gone(request):
+            log.info("client_gone", path=request.path, error="CancelledError")
+        raise
+    except Exception as exc:
+        if isinstance(exc, ConnectionResetError) and _peer_gone(request):
+            # Also aiohttp's ClientConnectionResetError, a subclass: what reading the body
+            # of a client that hung up raises. Ordinary traffic, nothing to fix.
+            log.info("client_gone", path=request.path, error=exc.__class__.__name__)
+            return error_response(400, "client_gone", "the client closed the connection")
         log.exception("http_crashed", path=request.path)
         return error_response(500, "internal_error", "the server failed; it has been logged")
+
+
+def _peer_gone(request: web.Request) -> bool:
+    """Whether the client closed its connection: then a reset or a cancellation is its
+    doing, and one info line (no traceback) says so. A reset from a call of ours to
+    another service, with the client still there, stays a crash."""
+    transport = request.transport
+    return transport is None or transport.is_closing()
 
 
 def _limit_of(request: web.Request) -> int:
@@ -225,6 +244,8 @@ async def post_token(request: web.Request) -> web.Response:
         await _ensure_room(service.admin, state, settings, asked, tenant, metadata)
         try:
             await service.bot_into(asked.room_name)
+        except LiveKitUnavailable as exc:  # the dispatch call in worker mode
+            raise ApiError(503, "livekit_unavailable", str(exc)) from None
         except Exception as exc:
             log.warning("bot_join_failed", error=exc.__class__.__name__)
             raise ApiError(
@@ -329,7 +350,8 @@ def _not_configured(settings: Settings) -> str:
 
 async def post_webhook(request: web.Request) -> web.Response:
     """LiveKit's events: onboarding rooms get the bot on `room_started`; finished ones are
-    forgotten. Answers fast; joins run as owned background tasks."""
+    forgotten. Each signed event is taken once and only while fresh (`webhooks.py`).
+    Answers fast; joins and leaves run as owned background tasks."""
     service, state = request.app[SERVICE], request.app[STATE]
     authorization = request.headers.get("Authorization", "")
     raw = await request.read()
@@ -341,7 +363,24 @@ async def post_webhook(request: web.Request) -> web.Response:
     if notice is None:
         log.warning("webhook_rejected", remote=request.remote)
         raise ApiError(401, "webhook_invalid", "the webhook's signature does not verify")
+    verdict = state.webhooks.admit(notice.event_id, notice.created_at)
+    if verdict is Verdict.REPLAYED:
+        log.warning("webhook_replayed", webhook_event=notice.event, room=notice.room)
+        raise ApiError(409, "webhook_replayed", "this event was received before")
+    if verdict is Verdict.STALE:
+        log.warning("webhook_stale", webhook_event=notice.event, room=notice.room)
+        raise ApiError(400, "webhook_stale", "the event is too old, or has no id or time")
     log.info("webhook_received", webhook_event=notice.event, room=notice.room)
+    try:
+        await _act_on(service, state, notice)
+    except BaseException:
+        state.webhooks.forget(notice.event_id)  # LiveKit retries what we fail to take
+        raise
+    return web.json_response({"received": notice.event})
+
+
+async def _act_on(service: TokenService, state: WebState, notice: WebhookNotice) -> None:
+    """What an admitted event changes; joins and leaves are spawned, LiveKit waits for us."""
     rooms, bot = service.rooms, service.settings.bot_identity
     if notice.event == "room_started" and service.can_send_bot and _is_onboarding(notice, state):
         spawn(_join_from_webhook(service, notice.room), f"webhook_join:{notice.room}", state.tasks)
@@ -355,12 +394,12 @@ async def post_webhook(request: web.Request) -> web.Response:
                 # LiveKit's metadata still decides for rooms older than the record.
                 log.warning("ownership_release_failed", room=notice.room)
         if rooms is not None and rooms.session(notice.room) is not None:
-            leaving = rooms.leave(notice.room, "room_finished")
+            # Only if it is the instance the bot is in: the name may be in use again.
+            leaving = rooms.finished(notice.room, notice.room_sid)
             spawn(leaving, f"webhook_leave:{notice.room}", state.tasks)
         log.info("room_forgotten", room=notice.room, owner=owner)
     elif notice.event == "participant_joined" and notice.participant_identity == bot:
         log.debug("webhook_ignored", room=notice.room, reason="bot_itself")
-    return web.json_response({"received": notice.event})
 
 
 def _is_onboarding(notice: WebhookNotice, state: WebState) -> bool:

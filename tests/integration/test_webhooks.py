@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
+import time
 from base64 import b64encode
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -39,6 +41,15 @@ class Setup:
         await room.connect(self.livekit.url, token or user_token(self.livekit, room_name, identity))
         self.rooms.append(room)
         return room
+
+    async def sid(self, room_name: str) -> str:
+        """The sid of the live room by that name, as LiveKit lists it."""
+        async with api.LiveKitAPI(
+            self.livekit.url, self.livekit.api_key, self.livekit.api_secret
+        ) as lk:
+            response = await lk.room.list_rooms(api.ListRoomsRequest(names=[room_name]))
+        (room,) = response.rooms
+        return str(room.sid)
 
     async def participants(self, room_name: str) -> list[str]:
         async with api.LiveKitAPI(
@@ -175,3 +186,72 @@ async def test_a_finished_room_frees_its_name_for_another_tenant(webhooks: Setup
     assert forgotten["owner"] == "acme"
     status, body = await post(port, "/token", who("g1", room_name="finish-1"), api_key_of("globex"))
     assert status == 200, body
+
+
+def room_finished(room: str, sid: str, event_id: str, created_at: float) -> bytes:
+    """A `room_finished` as livekit-server sends it (protojson, int64 as a string)."""
+    event = {
+        "event": "room_finished",
+        "room": {"sid": sid, "name": room},
+        "id": event_id,
+        "createdAt": str(int(created_at)),
+    }
+    return json.dumps(event).encode()
+
+
+async def send_webhook(port: int, body: bytes, authorization: str) -> tuple[int, Any]:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            f"http://127.0.0.1:{port}/webhook", data=body, headers={"Authorization": authorization}
+        ) as response,
+    ):
+        return response.status, await response.json()
+
+
+async def test_a_stale_room_finished_keeps_the_bot_and_a_replayed_one_is_refused(
+    webhooks: Setup,
+) -> None:
+    """Issue 14, item 7: a signed `room_finished` of an earlier room by the same name made
+    the bot leave the live one; the same signed event could be sent again for minutes."""
+    port, rooms, secret = webhooks.app.port, webhooks.app.rooms, webhooks.server.api_secret
+    assert port is not None and rooms is not None
+    status, body = await post(port, "/token", who("a1", room_name="stale-1"), api_key_of("acme"))
+    assert status == 200, body
+    await webhooks.join("stale-1", "a1", token=body["token"])
+    live_sid = await webhooks.sid("stale-1")
+
+    stale = room_finished("stale-1", "RM_an_earlier_room", "EV_stale_1", time.time())
+    with capture_logs() as logs:
+        assert await send_webhook(port, stale, signed(stale, secret)) == (
+            200,
+            {"received": "room_finished"},
+        )
+        await until(
+            lambda: any(e["event"] in ("room_finished_ignored", "room_left") for e in logs),
+            10,
+            "the bot decides about the stale room_finished",
+        )
+    assert [e["event"] for e in logs if e.get("room") == "stale-1"].count("room_left") == 0
+    assert "stale-1" in rooms.active_rooms
+    assert "context-bot" in await webhooks.participants("stale-1")
+
+    status, answer = await send_webhook(port, stale, signed(stale, secret))
+    assert (status, answer["error"]["code"]) == (409, "webhook_replayed")
+    old = room_finished("stale-1", live_sid, "EV_old_1", time.time() - 3600)
+    status, answer = await send_webhook(port, old, signed(old, secret))
+    assert (status, answer["error"]["code"]) == (400, "webhook_stale")
+    assert "stale-1" in rooms.active_rooms
+
+    # The same event for the instance the bot is in does make it leave.
+    current = room_finished("stale-1", live_sid, "EV_current_1", time.time())
+    with capture_logs() as logs:
+        assert (await send_webhook(port, current, signed(current, secret)))[0] == 200
+        await until(
+            lambda: any(e["event"] == "room_left" and e["room"] == "stale-1" for e in logs),
+            10,
+            "the bot leaves stale-1",
+        )
+    left = next(e for e in logs if e["event"] == "room_left")
+    assert left["reason"] == "room_finished"
+    assert "stale-1" not in rooms.active_rooms

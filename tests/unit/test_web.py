@@ -7,8 +7,11 @@ decided before LiveKit is called. What needs a server is in tests/integration.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import io
 import json
+import logging
 import socket
 import time
 from base64 import b64encode
@@ -18,7 +21,7 @@ from typing import Any
 
 import jwt
 import pytest
-from aiohttp import ClientResponse
+from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient, TestServer
 from livekit import api
 
@@ -28,6 +31,7 @@ from context_bot.config import LiveKitSettings, Settings
 from context_bot.endpoint.openapi import build_spec
 from context_bot.endpoint.routes import MAX_BODY_BYTES, MAX_WEBHOOK_BYTES, TokenService, create_app
 from context_bot.errors import ConfigError
+from context_bot.logs import configure_logging
 
 GOOD = {"room_name": "r1", "participant_name": "Ada L.", "participant_identity": "ada"}
 JWT_KEY = "an-hmac-key-of-at-least-thirty-two-bytes!"
@@ -315,7 +319,14 @@ async def test_an_options_request_that_is_not_a_preflight_is_405(client: Client)
 
 # -- webhook signatures ------------------------------------------------------------------
 
-EVENT = json.dumps({"event": "room_started", "room": {"name": "walk-in-1"}, "id": "EV_1"})
+EVENT = json.dumps(
+    {
+        "event": "room_started",
+        "room": {"name": "walk-in-1"},
+        "id": "EV_1",
+        "createdAt": str(int(time.time())),
+    }
+)
 
 
 def livekit_signature(
@@ -351,3 +362,78 @@ async def test_a_webhook_signed_with_our_key_is_received(make_client: MakeClient
     response = await client.post("/webhook", data=EVENT, headers=headers)
     assert response.status == 200
     assert await response.json() == {"received": "room_started"}
+
+
+async def test_a_signed_webhook_sent_again_is_409_and_an_old_one_400(
+    make_client: MakeClient,
+) -> None:
+    client = await make_client(Settings(livekit=UNREACHABLE), admin=True)
+    headers = {"Authorization": livekit_signature(EVENT)}
+    assert (await client.post("/webhook", data=EVENT, headers=headers)).status == 200
+    again = await client.post("/webhook", data=EVENT, headers=headers)
+    assert await error_of(again) == (409, "webhook_replayed")
+    hour_old = EVENT.replace('"EV_1"', '"EV_2"').replace(
+        json.loads(EVENT)["createdAt"], str(int(time.time()) - 3600)
+    )
+    old = await client.post(
+        "/webhook", data=hour_old, headers={"Authorization": livekit_signature(hour_old)}
+    )
+    assert await error_of(old) == (400, "webhook_stale")
+
+
+# -- clients that go away -----------------------------------------------------------------
+
+
+async def send_half_a_body(port: int, path: str) -> None:
+    """Headers announcing 1000 bytes, 400 of them, then the connection closes."""
+    _reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        "Content-Length: 1000\r\n\r\n"
+    )
+    writer.write(head.encode() + b'{"room_name": "' + b"r" * 385)
+    await writer.drain()
+    await asyncio.sleep(0.2)  # the handler is waiting for the rest of the body
+    writer.close()
+    await writer.wait_closed()
+
+
+@pytest.mark.parametrize("cancel", [False, True], ids=["as-served", "handler-cancellation"])
+@pytest.mark.parametrize("path", ["/token", "/webhook"])
+async def test_a_client_gone_mid_upload_is_one_info_line_without_a_traceback(
+    path: str, cancel: bool
+) -> None:
+    """A peer that closes while we read its body is ordinary traffic, not a crash (issue 14,
+    item 11: 100 slow clients made 59 error entries with full tracebacks).
+
+    Served the way `ContextBotApp` serves it (the read raises a reset), and with aiohttp's
+    handler cancellation on (the handler is cancelled instead), as its test server does."""
+    settings = Settings(livekit=UNREACHABLE)
+    admin = Admin(settings.livekit)
+    runner = web.AppRunner(
+        create_app(TokenService(settings, admin=admin, rooms=None)),
+        access_log=None,
+        handle_signals=False,
+        handler_cancellation=cancel,
+    )
+    stream = io.StringIO()
+    configure_logging("debug", "json", stream)
+    try:
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        await send_half_a_body(runner.addresses[0][1], path)
+        for _ in range(200):  # up to 10 s for the line to appear
+            if '"path"' in stream.getvalue():
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)  # anything logged after it would show up now
+    finally:
+        await runner.cleanup()
+        await admin.aclose()
+        logging.getLogger().handlers.clear()
+    lines = [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
+    ours = [line for line in lines if line["level"] in ("info", "warning", "error", "critical")]
+    assert [(line["event"], line["level"]) for line in ours] == [("client_gone", "info")], lines
+    assert ours[0]["path"] == path
+    assert not any("exception" in line or "Traceback" in str(line) for line in lines), lines

@@ -1,0 +1,73 @@
+"""A livekit-server that hangs (issue 14, item 8): every call to it has a deadline that holds.
+
+The server is stopped with SIGSTOP, so it accepts connections and never answers: the case
+where an HTTP client's own timeout is all that stands between a request and forever. This
+test stops a livekit-server of its own, never the suite's shared one.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from context_bot.admin import API_TIMEOUT_S
+from context_bot.app import ContextBotApp
+from context_bot.config import LiveKitSettings, Settings
+from context_bot.devserver import DevServer, start_dev_server
+from tests.integration.conftest import REPO_ROOT
+from tests.integration.web_helpers import who
+
+pytestmark = pytest.mark.integration
+
+MARGIN_S = 5.0
+"""On top of the deadline: a loaded 2-core machine, never the hang itself (that is forever)."""
+
+
+@pytest.fixture
+def own_server(tmp_path: Path) -> Iterator[DevServer]:
+    server = start_dev_server(tmp_path / "livekit")
+    yield server
+    os.kill(server.process.pid, signal.SIGCONT)  # harmless if it runs; a stopped one must
+    server.stop(timeout=3)
+
+
+@pytest.fixture
+async def app(own_server: DevServer) -> AsyncIterator[ContextBotApp]:
+    livekit = LiveKitSettings(own_server.url, own_server.api_key, own_server.api_secret)
+    app = ContextBotApp(Settings(livekit=livekit, port=0, repo=REPO_ROOT), handle_signals=False)
+    await app.startup()
+    try:
+        yield app
+    finally:
+        os.kill(own_server.process.pid, signal.SIGCONT)
+        await app.shutdown()
+
+
+async def test_token_answers_503_livekit_unavailable_in_time_while_livekit_hangs(
+    own_server: DevServer, app: ContextBotApp
+) -> None:
+    url = f"http://127.0.0.1:{app.port}"
+    patience = aiohttp.ClientTimeout(total=API_TIMEOUT_S + 3 * MARGIN_S)
+    async with aiohttp.ClientSession(timeout=patience) as http:
+        os.kill(own_server.process.pid, signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            async with http.post(f"{url}/token", json=who("ada", room_name="hang-1")) as response:
+                status, body = response.status, await response.json()
+            took = time.monotonic() - started
+            async with http.get(f"{url}/healthz") as health:
+                assert health.status == 200  # the loop was never held
+        finally:
+            os.kill(own_server.process.pid, signal.SIGCONT)
+        assert (status, body["error"]["code"]) == (503, "livekit_unavailable"), body
+        assert took < API_TIMEOUT_S + MARGIN_S, f"answered after {took:.1f}s"
+        assert "secret" not in body["error"]["message"]
+        # The server runs again: the next request goes through.
+        async with http.post(f"{url}/token", json=who("ada", room_name="hang-1")) as response:
+            assert response.status == 200, await response.text()
