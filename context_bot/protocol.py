@@ -53,6 +53,11 @@ DEFAULT_BOT_IDENTITY = "context-bot"
 MAX_REQUEST_BYTES = 64 * 1024
 """Largest request body the bot reads; a larger one is answered with 4013."""
 MAX_ID_CHARS = 128
+MAX_PATH_CHARS = 1024
+"""Longest repository path a request may name; a longer one is 4100 `invalid_path`."""
+MAX_PATH_DEPTH = 64
+"""Most `/`-separated components in such a path (the same error). Both are checked before
+anything else looks at the path, so a hostile one costs the bot nothing."""
 PACKET_PART_BYTES = 6_000
 """Body bytes per data-packet part: even fully escaped JSON stays under LiveKit's ~15 KiB."""
 ID_ATTRIBUTE = "id"

@@ -16,7 +16,7 @@ import structlog
 from context_bot.errors import BadRequest, FileError, NotFound, UnknownMethod
 from context_bot.knowledge.listing import MAX_LIST_DEPTH, MAX_LIST_LIMIT
 from context_bot.knowledge.loading import Knowledge
-from context_bot.knowledge.sandbox import RepoFiles
+from context_bot.knowledge.sandbox import RepoFiles, check_relative
 from context_bot.protocol import Request
 
 log = structlog.get_logger(__name__)
@@ -106,6 +106,7 @@ class Handlers:
         """A file's knowledge document and its contents; either may be missing, not both."""
         path = _str_param(params, "path")
         assert path is not None  # required=True
+        check_relative(path)  # length, depth and shape first: nothing below sees a bad path
         want_knowledge = _bool_param(params, "knowledge", True)
         want_content = _bool_param(params, "content", True)
         lines = _lines_param(params)

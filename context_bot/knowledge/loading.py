@@ -30,7 +30,7 @@ from typing import Literal
 
 import structlog
 
-from context_bot.errors import ConfigError
+from context_bot.errors import ConfigError, FileError, InvalidPath, PathDenied
 from context_bot.knowledge import overview as overview_mod
 from context_bot.knowledge.documents import (
     MAX_DOCUMENT_BYTES,
@@ -43,7 +43,7 @@ from context_bot.knowledge.documents import (
 from context_bot.knowledge.listing import Listing, build_listing
 from context_bot.knowledge.model import Feature, RelatedFile, ServedDocument, VersionRef
 from context_bot.knowledge.overview import build_features
-from context_bot.knowledge.sandbox import blobs_at_commits, git_output, worktree_blob
+from context_bot.knowledge.sandbox import RepoFiles, blobs_at_commits, git_output, worktree_blob
 from context_bot.knowledge.search import SearchHit, SearchIndex, index_entries
 
 log = structlog.get_logger(__name__)
@@ -127,17 +127,23 @@ class Knowledge:
 
 
 def load_knowledge(
-    knowledge_dir: Path, repo_root: Path, *, overview_budget: int = 32_000
+    knowledge_dir: Path,
+    repo_root: Path,
+    *,
+    overview_budget: int = 32_000,
+    files: RepoFiles | None = None,
 ) -> Knowledge:
     """Load every `.md`/`.txt` under `knowledge_dir`; bad documents become diagnostics.
 
+    Every file read on the product's own account (documents, the README) goes through
+    `files`, the gate of a participant's `file` request (by default one over `repo_root`).
     Raises ConfigError only when `knowledge_dir` is missing or is not a directory."""
     if not knowledge_dir.is_dir():
         raise ConfigError(
             "knowledge folder does not exist or is not a directory; set knowledge_dir"
         )
     with _gc_paused():
-        return _load(knowledge_dir, repo_root, overview_budget)
+        return _load(knowledge_dir, files or RepoFiles(repo_root), overview_budget)
 
 
 @contextmanager
@@ -154,10 +160,10 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _load(knowledge_dir: Path, repo_root: Path, overview_budget: int) -> Knowledge:
-    docs, diags = read_folder(knowledge_dir)
+def _load(knowledge_dir: Path, files: RepoFiles, overview_budget: int) -> Knowledge:
+    docs, diags = read_folder(knowledge_dir, files=files)
     diags.extend(duplicate_diagnostics(docs))
-    root = repo_root.resolve()
+    root = files.root
     groups: dict[str, list[Document]] = defaultdict(list)
     free_docs: list[Document] = []
     for doc in docs:
@@ -186,7 +192,7 @@ def _load(knowledge_dir: Path, repo_root: Path, overview_budget: int) -> Knowled
     features = build_features(served.values())
     revision = git_output(root, ["rev-parse", "HEAD"])
     index = SearchIndex(index_entries(served, free))
-    readme = overview_mod.read_readme(root)
+    readme = overview_mod.read_readme(files)
     version = _version(docs, served, revision, readme, overview_budget)
     text = overview_mod.build_overview(
         overview_mod.OverviewInput(
@@ -213,13 +219,15 @@ def _load(knowledge_dir: Path, repo_root: Path, overview_budget: int) -> Knowled
 
 
 def read_folder(
-    knowledge_dir: Path, *, max_bytes: int = MAX_DOCUMENT_BYTES
+    knowledge_dir: Path, *, max_bytes: int = MAX_DOCUMENT_BYTES, files: RepoFiles | None = None
 ) -> tuple[list[Document], list[Diagnostic]]:
     """Parse every document file under the folder, in a stable (sorted) order.
 
     Hidden files and folders are skipped; symlinked folders are not entered; a symlinked
     document is read only if it points inside the knowledge folder (a link to `../.env`
-    must not turn a secret into a searchable document)."""
+    must not turn a secret into a searchable document). With `files`, each document must
+    also pass its gate, as a participant's `file` request for it would: the whole gate
+    when the folder is inside the repository, the deny-list when it is elsewhere."""
     base = knowledge_dir.resolve()
     found: list[tuple[str, str, bool]] = []  # (name inside the folder, host path, is symlink)
     pending = [("", str(base))]
@@ -245,6 +253,10 @@ def read_folder(
                     Diagnostic(source, None, "symlink points outside the knowledge folder")
                 )
                 continue
+            refused = _gate(files, base, source) if files is not None else None
+            if refused is not None:
+                diags.append(Diagnostic(source, None, f"not read: {refused}"))
+                continue
             with open(host, "rb", opener=_nonblocking) as fh:
                 st = os.fstat(fh.fileno())
                 if not stat.S_ISREG(st.st_mode):
@@ -260,6 +272,23 @@ def read_folder(
         if doc is not None:
             docs.append(doc)
     return docs, diags
+
+
+def _gate(files: RepoFiles, base: Path, source: str) -> str | None:
+    """Why `files` refuses the document `source` of the folder `base`, or None."""
+    inside = base.is_relative_to(files.root)
+    try:
+        if inside:
+            files.locate((base / source).relative_to(files.root).as_posix())
+        else:
+            real = (base / source).resolve().relative_to(base).as_posix()
+            if files.deny_listed(source) or files.deny_listed(real):
+                raise PathDenied(f"path is not served: {source}")
+    except (PathDenied, InvalidPath) as exc:
+        return exc.message
+    except (FileError, OSError, ValueError, RuntimeError):
+        return None  # not a regular file, too large, gone: the reader reports it itself
+    return None
 
 
 def _nonblocking(path: str, flags: int) -> int:

@@ -16,8 +16,13 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from context_bot.errors import FileError
 from context_bot.knowledge.model import Feature, FeatureFile, ServedDocument
+
+if TYPE_CHECKING:
+    from context_bot.knowledge.sandbox import RepoFiles
 
 #: Default size of the overview, in UTF-8 bytes.
 DEFAULT_BUDGET = 32_000
@@ -116,22 +121,22 @@ class _Feed:
         return [line for _, line in sorted(zip(self._keys, self.taken, strict=True))]
 
 
-def read_readme(root: Path) -> str | None:
-    """The repository README's text (first 64 KiB), if there is one at the root."""
+def read_readme(files: RepoFiles) -> str | None:
+    """The repository README's text (first 64 KiB), if there is one at the root.
+
+    Read through the same gate as a participant's `file` request (deny-list, ignore rules,
+    inside the root, a regular text file): everyone in a room gets the overview, so a
+    README that is a symlink to `.env`, or is git-ignored, must never be quoted."""
     try:
-        names = {p.name.lower(): p for p in root.iterdir() if p.is_file()}
+        names = {p.name.lower(): p.name for p in files.root.iterdir()}
     except OSError:
         return None
     for wanted in ("readme.md", "readme", "readme.txt", "readme.rst"):
         if wanted in names:
-            try:  # a README symlinked out of the repository is not shown to anyone
-                real = names[wanted].resolve()
-                if not real.is_relative_to(root.resolve()) or not real.is_file():
-                    return None
-                with real.open("rb") as fh:
-                    return fh.read(65_536).decode("utf-8", "replace")
-            except OSError:
-                return None
+            try:
+                return files.read_sync(names[wanted]).text[:65_536]
+            except FileError:
+                continue  # not served to a participant, so not quoted either
     return None
 
 

@@ -2,19 +2,29 @@
 
 Anyone in a room can ask for any path, so every read goes through the same gate:
 
-1. the path as given must be repository-relative (no absolute path, `..`, `~`, NUL, empty);
+1. the path as given must be repository-relative (no absolute path, `..`, `~`, NUL, empty)
+   and within MAX_PATH_CHARS and MAX_PATH_DEPTH (protocol.py), checked before anything
+   else looks at it: every later step costs time in the path's length;
 2. it is resolved (symlinks followed) and must stay inside the root by `Path.is_relative_to`
    (a string prefix check lets `/repo-evil` pass for `/repo`: CVE-2025-53110);
-3. the deny-list is checked on the path as given AND on the resolved path relative to the
-   root, so a symlink to `.env` is `.env` (CVE-2025-53109);
+3. the deny-list and the ignore rules are checked on the path as given AND on the resolved
+   path relative to the root, so a symlink to `.env` is `.env` (CVE-2025-53109);
 4. only regular files: stat before opening, then open with O_NONBLOCK|O_NOFOLLOW and fstat
-   the open descriptor, so a FIFO can never block the loop and a swapped symlink fails;
+   the open descriptor, so a FIFO can never block and a swapped symlink fails;
 5. size cap, then binary sniffing (NUL in the first 8 KiB, or not UTF-8).
 
-Ignored files are matched in-process by `GitIgnore`, a small matcher for the root
-`.gitignore` (negation, anchoring, `**`, directory-only patterns): no subprocess per read
-and no dependency (only the root `.gitignore`: nested ones and `.git/info/exclude` are not
-read). Error messages carry only the path the user gave, never a host path.
+Steps 2–5 touch the disk (and hash up to 2 MiB), so a request runs them in a worker thread
+(`asyncio.to_thread`): a slow disk or a large file never holds the event loop. The product's
+own reads (the README, knowledge documents) take the same gate through `read_sync`.
+
+Ignore rules are every source git honours, in git's order of precedence: the global
+excludes file (`core.excludesFile`, default `$XDG_CONFIG_HOME/git/ignore`), the
+repository's `info/exclude`, and each `.gitignore` from the root down to the file's folder.
+Patterns are matched by `pathspec` (its `GitIgnoreSpec`), with git's rule that nothing
+inside an excluded folder can be re-included applied folder by folder (`ignored`). The
+deny-list is matched the same way but without regard to case: on a case-insensitive file
+system `.ENV` opens `.env`. Error messages carry only the path the user gave, never a host
+path.
 
 The module also answers the two repository questions the knowledge loader asks: the blob
 id of a working-tree file, and (through git, best-effort) the blob of a file at a commit.
@@ -22,17 +32,20 @@ id of a working-tree file, and (through git, best-effort) the blob of a file at 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import stat
 import subprocess
+import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import aiofiles
 import structlog
+from pathspec import GitIgnoreSpec
+from pathspec.patterns.gitignore.spec import GitIgnoreSpecPattern
 
 from context_bot.errors import (
     BadRequest,
@@ -44,6 +57,7 @@ from context_bot.errors import (
     PathDenied,
 )
 from context_bot.knowledge.documents import git_blob_sha
+from context_bot.protocol import MAX_PATH_CHARS, MAX_PATH_DEPTH
 
 log = structlog.get_logger(__name__)
 
@@ -57,8 +71,56 @@ CACHE_BYTES = 32 * 1024 * 1024
 MAX_HASHED_FILE_BYTES = 64 * 1024 * 1024
 #: Seconds the best-effort git calls may take before we give up on them.
 GIT_TIMEOUT_S = 10.0
-#: Always denied, whatever `.gitignore` says (gitignore syntax, matched at any depth).
-DEFAULT_DENY = (".env*", "*.pem", "*.key", "id_rsa*", "*.p12", "*.pfx", ".git")
+#: Bytes of one ignore file read (git itself reads any size; a larger one is cut here).
+MAX_IGNORE_FILE_BYTES = 1024 * 1024
+#: Parsed `.gitignore` files kept, by folder (each re-read when its stat changes).
+IGNORE_CACHE_ENTRIES = 1024
+
+#: Secret files, from shhgit's signatures (github.com/eth0izzle/shhgit, `config.yaml` at
+#: commit 3ce4418 of 2020-12-29; they grew out of gitrob's `core/signatures.go`, v2.0.0-beta),
+#: every filename, extension and path signature written as a gitignore pattern. Left out on
+#: purpose: names of ordinary source and configuration a walkthrough needs (`settings.py`,
+#: `database.yml`, `mongoid.yml`, `config.php`, `LocalSettings.php`, `carrierwave.rb`,
+#: `omniauth.rb`, `knife.rb`, `salesforce.js`, `journal.txt`, `*.sql`), and the dotless
+#: forms of generic words (`history`, `profile`, `aliases`, `env`, `trc`, `tugboat`): as
+#: gitignore patterns they would deny whole source folders of those names.
+SHHGIT_SECRET_FILES = (
+    "*.pem", "*.log", "*.pkcs12", "*.p12", "*.pfx", "*.asc", "otr.private_key", "*.ovpn",
+    "*.cscfg", "*.rdp", "*.mdf", "*.sdf", "*.sqlite", "*.sqlite3", "*.bek", "*.tpm", "*.fve",
+    "*.jks", "*.psafe3", "secret_token.rb", "*.agilekeychain", "*.keychain", "*.pcap",
+    "*.gnucash", "jenkins.plugins.publish_over_ssh.BapSshPublisherPlugin.xml",
+    "credentials.xml", "*.kwallet", "*.tblk", "Favorites.plist", "configuration.user.xpl",
+    "*.dayone", "proftpdpasswd", "robomongo.json", "filezilla.xml", "recentservers.xml",
+    "ventrilo_srv.ini", "terraform.tfvars", ".exports", ".functions", ".extra",
+    "*_rsa", "*_dsa", "*_ed25519", "*_ecdsa", "**/.ssh/config", "**/ssh/config",
+    "*.key", "*.keypair", ".history", ".bash_history", "bash_history", ".zsh_history",
+    "zsh_history", ".sh_history", "sh_history", ".zhistory", "zhistory", ".mysql_history",
+    "mysql_history", ".psql_history", "psql_history", ".pgpass", "pgpass", ".irb_history",
+    "irb_history", "**/.purple/accounts.xml", "**/purple/accounts.xml", "servlist.conf",
+    "servlist_.conf", "**/.irssi/config", "**/irssi/config", "**/.recon-ng/keys.db",
+    "**/recon-ng/keys.db", ".dbeaver-data-sources.xml", "dbeaver-data-sources.xml",
+    ".muttrc", "muttrc", ".s3cfg", "s3cfg", "**/.aws/credentials", "**/aws/credentials",
+    "sftp-config", "sftp-config.json", ".trc", ".gitrobrc", "gitrobrc", ".bashrc", "bashrc",
+    ".zshrc", "zshrc", ".cshrc", "cshrc", ".profile", ".bash_profile", "bash_profile",
+    ".zsh_profile", "zsh_profile", ".aliases", ".bash_aliases", "bash_aliases",
+    ".zsh_aliases", "zsh_aliases", "*.keystore", "*.keyring", "*.kdb", "*.kdbx",
+    "*.sqldump", ".htpasswd", "htpasswd", ".netrc", "_netrc", "netrc", "*.netrc",
+    "**/.gem/credentials", "**/gem/credentials", ".tugboat", "**/doctl/config.yaml",
+    ".git-credentials", "git-credentials", "**/config/hub", ".gitconfig", "gitconfig",
+    "**/etc/shadow", "**/etc/passwd", ".dockercfg", "dockercfg", ".npmrc", "npmrc", ".env",
+    "*.ppk", "heroku.json", "dump.sql", "id_rsa_pub", "*remote-sync.json", "*esmtprc",
+    "deployment-config.json", "*ftpconfig", "**/.idea/WebServers.xml",
+    "**/.vscode/sftp.json", "**/web/ruby/secrets.yml", "**/.docker/config.json",
+    "**/ruby/config/master.key", "**/.mozilla/firefox/logins.json",
+)  # fmt: skip
+#: Always denied, whatever the ignore files say (gitignore syntax, any depth, any case):
+#: shhgit's list, plus what it misses: git's own folder (or worktree file), every `.env`
+#: variant, every ssh key pair file, `.pypirc`, and the folders of ssh, GnuPG and kubectl.
+DEFAULT_DENY = (
+    *SHHGIT_SECRET_FILES,
+    ".git", ".env.*", "*.env", "id_rsa*", "id_dsa*", "id_ecdsa*", "id_ed25519*", ".pypirc",
+    ".ssh/", ".gnupg/", "**/.kube/config",
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,95 +146,89 @@ class FileContent:
 
 
 class GitIgnore:
-    """Match repo-relative POSIX paths against gitignore-syntax patterns.
+    """One source of gitignore-syntax patterns (a file, or the deny-list), by `pathspec`.
 
-    As in git: the last matching pattern wins, `!` re-includes, a trailing `/` matches
-    directories only, a pattern with a `/` before its end is anchored at the root, and a
-    file inside an excluded directory stays excluded (no negation can bring it back)."""
+    `ignores` answers as git does for this source alone; `ignored` combines sources. With
+    `fold_case` both the patterns and the paths are lower-cased before matching."""
 
-    def __init__(self, lines: Sequence[str]) -> None:
-        self._rules: list[tuple[re.Pattern[str], bool, bool]] = []  # (regex, negate, dir_only)
-        for raw in lines:
-            rule = _compile_rule(raw)
-            if rule is not None:
-                self._rules.append(rule)
+    def __init__(self, lines: Iterable[str], *, fold_case: bool = False) -> None:
+        self._fold = fold_case
+        texts = [line.lower() if fold_case else line for line in lines]
+        self.patterns: tuple[GitIgnoreSpecPattern, ...] = tuple(
+            p for p in GitIgnoreSpec.from_lines(texts).patterns if p.include is not None
+        )
 
     def __bool__(self) -> bool:
-        return bool(self._rules)
+        return bool(self.patterns)
 
-    def _match(self, path: str, is_dir: bool) -> bool:
-        ignored = False
-        for regex, negate, dir_only in self._rules:
-            if dir_only and not is_dir:
-                continue
-            if regex.fullmatch(path):
-                ignored = not negate
-        return ignored
+    def subject(self, path: str) -> str:
+        return path.lower() if self._fold else path
+
+    def candidates(self, subject: str) -> GitIgnoreSpec | None:
+        """The patterns that can decide anything about `subject` or a folder above it.
+
+        `pathspec` compiles each pattern to a regex matched from the start of the path that
+        also matches everything below what the pattern names, so a pattern that matches a
+        folder of `subject` matches `subject` itself: one pass over the patterns finds all
+        that can matter. None when none matches."""
+        hits = [p for p in self.patterns if p.regex is not None and p.regex.match(subject)]
+        return GitIgnoreSpec(hits) if hits else None
 
     def ignores(self, path: str, *, is_dir: bool = False) -> bool:
-        parts = path.split("/")
-        for i in range(1, len(parts)):
-            if self._match("/".join(parts[:i]), True):
-                return True
-        return self._match(path, is_dir)
+        return ignored([("", self)], path, is_dir=is_dir)
 
 
-def _compile_rule(raw: str) -> tuple[re.Pattern[str], bool, bool] | None:
-    line = raw.rstrip("\n").rstrip("\r")
-    while line.endswith(" ") and not line.endswith("\\ "):
-        line = line[:-1]
-    if not line or line.startswith("#"):
-        return None
-    negate = line.startswith("!")
-    if negate or line.startswith(("\\!", "\\#")):
-        line = line[1:]
-    dir_only = line.endswith("/")
-    line = line.rstrip("/")
-    if not line:
-        return None
-    anchored = "/" in line
-    line = line.lstrip("/")
-    body = _glob_to_regex(line)
-    return re.compile(body if anchored else f"(?:.*/)?{body}", re.DOTALL), negate, dir_only
+def ignored(sources: Sequence[tuple[str, GitIgnore]], path: str, *, is_dir: bool) -> bool:
+    """Whether git would ignore the repo-relative `path` under these sources.
+
+    `sources` are (folder prefix, rules) pairs, lowest precedence first, each folder prefix
+    `""` or ending in `/`: its rules see paths relative to that folder. As git walks the
+    tree: each folder above `path`, from the top, is checked as a folder, and an excluded
+    one ends the walk (nothing below it can be re-included); at each step the
+    highest-precedence source with a matching pattern decides, its last match winning.
+
+    Cost: one regex pass per source over the whole path to find the few patterns that can
+    decide anything, then one check per folder level with only those; the path's length
+    and depth are bounded before it gets here (`check_relative`)."""
+    full = path + "/" if is_dir else path
+    live: list[tuple[str, GitIgnore, GitIgnoreSpec]] = []
+    for base, rules in sources:
+        if base and not full.startswith(base):
+            continue
+        spec = rules.candidates(rules.subject(full[len(base) :]))
+        if spec is not None:
+            live.append((base, rules, spec))
+    if not any(p.include for _, _, spec in live for p in spec.patterns):
+        return False  # negations alone never ignore anything
+    start = 0
+    while (cut := path.find("/", start)) != -1:
+        if _decide(live, path[: cut + 1]):
+            return True
+        start = cut + 1
+    return _decide(live, full) is True
 
 
-def _glob_to_regex(glob: str) -> str:
-    out: list[str] = []
-    i = 0
-    while i < len(glob):
-        c = glob[i]
-        if glob.startswith("**/", i):
-            out.append("(?:.*/)?")
-            i += 3
-        elif glob.startswith("/**", i) and i + 3 == len(glob):
-            out.append("/.*")
-            i += 3
-        elif glob.startswith("**", i):
-            out.append(".*")
-            i += 2
-        elif c == "*":
-            out.append("[^/]*")
-            i += 1
-        elif c == "?":
-            out.append("[^/]")
-            i += 1
-        elif c == "[" and (end := glob.find("]", i + 2)) != -1:
-            cls = glob[i + 1 : end].replace("\\", "\\\\")
-            out.append("[^" + cls[1:] + "]" if cls[:1] in "!^" and cls else "[" + cls + "]")
-            i = end + 1
-        elif c == "\\" and i + 1 < len(glob):
-            out.append(re.escape(glob[i + 1]))
-            i += 2
-        else:
-            out.append(re.escape(c))
-            i += 1
-    return "".join(out)
+def _decide(live: list[tuple[str, GitIgnore, GitIgnoreSpec]], subject: str) -> bool | None:
+    for base, rules, spec in reversed(live):
+        if len(subject) <= len(base) or not subject.startswith(base):
+            continue
+        verdict = spec.check_file(rules.subject(subject[len(base) :])).include
+        if verdict is not None:
+            return verdict
+    return None
 
 
 def check_relative(path: object) -> str:
-    """Normalise a user-given repo-relative path (`./a//b` → `a/b`) or raise InvalidPath."""
+    """Normalise a user-given repo-relative path (`./a//b` → `a/b`) or raise InvalidPath.
+
+    Length and depth are checked first, in time independent of the path's contents, so an
+    oversized path costs nothing more."""
     if not isinstance(path, str):
         raise InvalidPath("path must be a string")
+    if len(path) > MAX_PATH_CHARS:
+        raise InvalidPath(f"path is longer than {MAX_PATH_CHARS} characters")
+    if path.count("/") + path.count("\\") >= MAX_PATH_DEPTH:
+        raise InvalidPath(f"path has more than {MAX_PATH_DEPTH} components")
     shown = path[:200]
     if not path.strip():
         raise InvalidPath("path is empty")
@@ -188,17 +244,27 @@ def check_relative(path: object) -> str:
     return "/".join(parts)
 
 
+@dataclass(frozen=True, slots=True)
+class _IgnoreFile:
+    key: tuple[int, int, int]  # (inode, mtime_ns, size) when read
+    rules: GitIgnore
+
+
 class RepoFiles:
-    """Reads files under one repository root, refusing everything unsafe."""
+    """Reads files under one repository root, refusing everything unsafe.
+
+    `read` is for requests (its disk work runs in a thread); `locate` and `read_sync`
+    block, for code already off the event loop (the knowledge loader)."""
 
     def __init__(
         self, root: Path, *, max_bytes: int = MAX_FILE_BYTES, extra_deny: Sequence[str] = ()
     ) -> None:
         self._root = root.resolve()
         self._max = max_bytes
-        self._deny = GitIgnore([*DEFAULT_DENY, *extra_deny])
-        self._ignore = GitIgnore([])
-        self._ignore_key: tuple[int, int] | None = None
+        self._deny = GitIgnore([*DEFAULT_DENY, *extra_deny], fold_case=True)
+        self._lock = threading.Lock()  # the caches below, shared by worker threads
+        self._ignore_files: OrderedDict[str, _IgnoreFile | None] = OrderedDict()
+        self._git_facts: tuple[Path | None, Path | None, bool] | None = None
         self._cache: OrderedDict[tuple[str, int, int, int], FileContent] = OrderedDict()
         self._cached_bytes = 0
 
@@ -206,30 +272,90 @@ class RepoFiles:
     def root(self) -> Path:
         return self._root
 
-    def _gitignore(self) -> GitIgnore:
-        """The root `.gitignore`, re-read whenever its mtime or size changes."""
-        path = self._root / ".gitignore"
+    # -- ignore rules -------------------------------------------------------------------
+
+    def _facts(self) -> tuple[Path | None, Path | None, bool]:
+        """(global excludes file, info/exclude, core.ignoreCase), asked of git once.
+
+        Without git (or outside a repository) the global file is git's default,
+        `$XDG_CONFIG_HOME/git/ignore`, and `.git/info/exclude` is read if present."""
+        if self._git_facts is None:
+            root = self._root
+            configured = git_output(root, ["config", "--type=path", "--get", "core.excludesFile"])
+            if configured:
+                excludes: Path | None = Path(configured)
+            else:
+                xdg = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+                excludes = Path(xdg) / "git" / "ignore"
+            info = git_output(root, ["rev-parse", "--git-path", "info/exclude"])
+            exclude = root / info if info else root / ".git" / "info" / "exclude"
+            fold = git_output(root, ["config", "--type=bool", "--get", "core.ignoreCase"])
+            self._git_facts = (excludes, exclude, fold == "true")
+        return self._git_facts
+
+    def _ignore_file(self, host: Path, *, fold_case: bool) -> GitIgnore | None:
+        """The parsed ignore file at `host`, re-read whenever its inode, mtime or size
+        changes; None when there is none. A symlinked ignore file is not read (as git)."""
+        name = str(host)
         try:
-            st = path.stat()
-            key = (st.st_mtime_ns, st.st_size)
+            st = os.lstat(name)
         except OSError:
-            key = None
-        if key != self._ignore_key:
-            try:
-                text = path.read_text("utf-8", "replace") if key else ""
-            except OSError:
-                text = ""
-            self._ignore, self._ignore_key = GitIgnore(text.splitlines()), key
-        return self._ignore
+            st = None
+        key = (st.st_ino, st.st_mtime_ns, st.st_size) if st and stat.S_ISREG(st.st_mode) else None
+        with self._lock:
+            known = self._ignore_files.get(name)
+            if known is not None and known.key == key:
+                self._ignore_files.move_to_end(name)
+                return known.rules
+        if key is None:
+            return None
+        try:
+            with open(name, "rb", opener=_safe_opener) as fh:
+                text = fh.read(MAX_IGNORE_FILE_BYTES).decode("utf-8", "replace")
+        except OSError:
+            return None
+        rules = GitIgnore(text.splitlines(), fold_case=fold_case)
+        with self._lock:
+            self._ignore_files[name] = _IgnoreFile(key, rules)
+            self._ignore_files.move_to_end(name)
+            while len(self._ignore_files) > IGNORE_CACHE_ENTRIES:
+                self._ignore_files.popitem(last=False)
+        return rules
+
+    def _ignore_sources(self, rel: str) -> list[tuple[str, GitIgnore]]:
+        """Every ignore source that applies to `rel`, lowest precedence first."""
+        excludes, exclude, fold = self._facts()
+        sources: list[tuple[str, GitIgnore]] = []
+        for host in (excludes, exclude):
+            rules = self._ignore_file(host, fold_case=fold) if host else None
+            if rules:
+                sources.append(("", rules))
+        folder = ""
+        for part in ["", *rel.split("/")[:-1]]:
+            folder = f"{folder}{part}/" if part else ""
+            rules = self._ignore_file(self._root / folder / ".gitignore", fold_case=fold)
+            if rules:
+                sources.append((folder, rules))
+        return sources
+
+    def deny_listed(self, rel: str, *, is_dir: bool = False) -> bool:
+        """True when a normalised path matches the deny-list (no disk access)."""
+        return ignored([("", self._deny)], rel, is_dir=is_dir)
 
     def denied(self, rel: str, *, is_dir: bool = False) -> bool:
-        """True when a normalised repo-relative path is deny-listed or ignored."""
-        return self._deny.ignores(rel, is_dir=is_dir) or self._gitignore().ignores(
-            rel, is_dir=is_dir
+        """True when a normalised repo-relative path is deny-listed or git-ignored.
+
+        Blocking (reads ignore files): call it off the event loop."""
+        return self.deny_listed(rel, is_dir=is_dir) or ignored(
+            self._ignore_sources(rel), rel, is_dir=is_dir
         )
 
+    # -- reading ------------------------------------------------------------------------
+
     def locate(self, path: str) -> tuple[str, Path, os.stat_result]:
-        """Validate `path` and return (its normalised form, the resolved host path, its stat)."""
+        """Validate `path` and return (its normalised form, the resolved host path, its stat).
+
+        Blocking: resolves, stats and reads ignore files."""
         rel = check_relative(path)
         if self.denied(rel):
             raise PathDenied(f"path is not served: {rel}")
@@ -248,7 +374,8 @@ class RepoFiles:
             st = target.stat()
         except OSError:
             raise NotFound(f"no such file: {rel}") from None
-        if self.denied(real, is_dir=stat.S_ISDIR(st.st_mode)):
+        is_dir = stat.S_ISDIR(st.st_mode)
+        if (real != rel or is_dir) and self.denied(real, is_dir=is_dir):
             raise PathDenied(f"path is not served: {rel}")
         if not stat.S_ISREG(st.st_mode):
             raise NotAFile(f"not a regular file: {rel}")
@@ -257,28 +384,39 @@ class RepoFiles:
         return rel, target, st
 
     async def read(self, path: str, *, lines: tuple[int, int] | None = None) -> FileContent:
-        """The file's text (or a 1-based inclusive line range of it); raises FileError."""
+        """The file's text (or a 1-based inclusive line range of it); raises FileError.
+
+        The path's shape is checked here, the rest in a worker thread."""
+        span = _check_lines(lines)
+        rel = check_relative(path)
+        return await asyncio.to_thread(self.read_sync, rel, lines=span)
+
+    def read_sync(self, path: str, *, lines: tuple[int, int] | None = None) -> FileContent:
+        """`read`, blocking: for code that already runs off the event loop."""
         span = _check_lines(lines)
         rel, target, st = self.locate(path)
         key = (rel, st.st_ino, st.st_mtime_ns, st.st_size)
-        full = self._cache.get(key)
+        with self._lock:
+            full = self._cache.get(key)
+            if full is not None:
+                self._cache.move_to_end(key)
         if full is None:
-            full = await self._load(rel, target)
-            self._cache[key] = full
-            self._cached_bytes += full.size
-            while self._cached_bytes > CACHE_BYTES and len(self._cache) > 1:
-                self._cached_bytes -= self._cache.popitem(last=False)[1].size
-        else:
-            self._cache.move_to_end(key)
+            full = self._load(rel, target)
+            with self._lock:
+                if key not in self._cache:
+                    self._cache[key] = full
+                    self._cached_bytes += full.size
+                while self._cached_bytes > CACHE_BYTES and len(self._cache) > 1:
+                    self._cached_bytes -= self._cache.popitem(last=False)[1].size
         return full if span is None else _slice(full, span)
 
-    async def _load(self, rel: str, target: Path) -> FileContent:
+    def _load(self, rel: str, target: Path) -> FileContent:
         try:
-            async with aiofiles.open(target, "rb", opener=_safe_opener) as fh:
+            with open(target, "rb", opener=_safe_opener) as fh:
                 st = os.fstat(fh.fileno())
                 if not stat.S_ISREG(st.st_mode):
                     raise NotAFile(f"not a regular file: {rel}")
-                data: bytes = await fh.read(self._max + 1)
+                data = fh.read(self._max + 1)
         except FileNotFoundError:
             raise NotFound(f"no such file: {rel}") from None
         except OSError:  # ELOOP from O_NOFOLLOW (swapped to a symlink), permissions, ...

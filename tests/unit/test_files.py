@@ -28,11 +28,11 @@ def repo(tmp_path: Path) -> Path:
     (root / "src" / "server" / "app.ts").write_text("line 1\nline 2\nline 3\n")
     (root / "README.md").write_text("# Demo\n")
     (root / ".env").write_text("SECRET=1\n")
-    (root / ".gitignore").write_text("build/\n*.log\n!keep.log\n/secrets.txt\n")
+    (root / ".gitignore").write_text("build/\n*.tmp\n!keep.tmp\n/secrets.txt\n")
     (root / "build").mkdir()
     (root / "build" / "out.js").write_text("compiled\n")
-    (root / "debug.log").write_text("log\n")
-    (root / "keep.log").write_text("kept\n")
+    (root / "debug.tmp").write_text("log\n")
+    (root / "keep.tmp").write_text("kept\n")
     (root / "secrets.txt").write_text("ignored at the root only\n")
     (root / "src" / "secrets.txt").write_text("not ignored here\n")
     return root
@@ -190,13 +190,13 @@ async def test_the_git_directory_is_denied(repo: Path) -> None:
         await RepoFiles(repo).read(".git/config")
 
 
-@pytest.mark.parametrize("path", ["build/out.js", "debug.log", "secrets.txt"])
+@pytest.mark.parametrize("path", ["build/out.js", "debug.tmp", "secrets.txt"])
 async def test_gitignored_files_are_denied(files: RepoFiles, path: str) -> None:
     with pytest.raises(PathDenied):
         await files.read(path)
 
 
-@pytest.mark.parametrize("path", ["keep.log", "src/secrets.txt"])
+@pytest.mark.parametrize("path", ["keep.tmp", "src/secrets.txt"])
 async def test_negated_and_unanchored_gitignore_cases_are_served(
     files: RepoFiles, path: str
 ) -> None:
@@ -316,3 +316,188 @@ async def test_no_refusal_ever_names_a_host_path(tmp_path: Path, repo: Path) -> 
             await files.read(path)
         assert str(tmp_path) not in caught.value.message, path
         assert str(repo) not in str(caught.value.to_wire()), path
+
+
+# --- issue 14: bounded paths, every ignore source, a maintained deny-list ---------------
+
+
+def test_the_reported_hostile_path_is_invalid_before_any_matching(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from context_bot.knowledge import sandbox as files_mod
+
+    def no_matching(*args: object, **kwargs: object) -> bool:
+        raise AssertionError("the matcher ran on a path past the bounds")
+
+    monkeypatch.setattr(files_mod, "ignored", no_matching, raising=False)
+    hostile = "/".join(["a"] * 32_700)  # 65 KB: what froze the old bot for 108 s
+    with pytest.raises(InvalidPath) as caught:
+        check_relative(hostile)
+    assert caught.value.code == 4100
+    assert len(caught.value.message) < 100
+
+
+def test_paths_are_bounded_in_length_and_depth() -> None:
+    from context_bot.protocol import MAX_PATH_CHARS, MAX_PATH_DEPTH
+
+    for path in ("a" * (MAX_PATH_CHARS + 1), "/".join(["a"] * (MAX_PATH_DEPTH + 1))):
+        with pytest.raises(InvalidPath):
+            check_relative(path)
+    assert check_relative("a" * MAX_PATH_CHARS) == "a" * MAX_PATH_CHARS
+    assert check_relative("/".join(["a"] * MAX_PATH_DEPTH)).count("/") == MAX_PATH_DEPTH - 1
+
+
+async def test_a_hostile_path_is_refused_by_read_without_touching_the_matcher(
+    files: RepoFiles, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from context_bot.knowledge import sandbox as files_mod
+
+    def no_matching(*args: object, **kwargs: object) -> bool:
+        raise AssertionError("the matcher ran on a path past the bounds")
+
+    monkeypatch.setattr(files_mod, "ignored", no_matching)
+    with pytest.raises(InvalidPath):
+        await files.read("/".join(["a"] * 32_700))
+
+
+def test_a_deep_path_is_matched_with_a_bounded_number_of_matcher_calls(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from context_bot.knowledge import sandbox as files_mod
+    from context_bot.protocol import MAX_PATH_DEPTH
+
+    calls = {"passes": 0, "checks": 0}
+    candidates, check_file = files_mod.GitIgnore.candidates, files_mod.GitIgnoreSpec.check_file
+
+    def counted_candidates(self: GitIgnore, subject: str) -> object:
+        calls["passes"] += 1
+        return candidates(self, subject)
+
+    def counted_check(self: object, file: str) -> object:
+        calls["checks"] += 1
+        return check_file(self, file)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(files_mod.GitIgnore, "candidates", counted_candidates)
+    monkeypatch.setattr(files_mod.GitIgnoreSpec, "check_file", counted_check)
+    # Every folder level matches a rule and its negation, so no level ends the walk early.
+    ignore = GitIgnore(["*.tmp", "!keep.tmp", *[f"unrelated-{i}/" for i in range(200)]])
+    depth = MAX_PATH_DEPTH
+    path = "/".join(["keep.tmp"] * (depth - 1) + ["last.tmp"])
+    assert ignore.ignores(path)
+    assert calls["passes"] == 1  # one regex pass over the whole path per source
+    assert calls["checks"] <= depth  # then one check per level, with the few candidates
+
+
+def test_a_nested_gitignore_applies_below_its_folder_and_overrides_the_root(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "repo"
+    (root / "sub" / "deeper").mkdir(parents=True)
+    (root / ".gitignore").write_text("*.txt\n")
+    (root / "sub" / ".gitignore").write_text("local.md\n!notes.txt\n")
+    (root / "sub" / "deeper" / "local.md").write_text("ignored by sub/.gitignore\n")
+    (root / "local.md").write_text("served: the rule lives in sub/\n")
+    (root / "sub" / "notes.txt").write_text("re-included by the deeper file\n")
+    (root / "sub" / "other.txt").write_text("ignored by the root\n")
+    files = RepoFiles(root)
+    assert files.denied("sub/deeper/local.md")
+    assert not files.denied("local.md")
+    assert not files.denied("sub/notes.txt")
+    assert files.denied("sub/other.txt")
+
+
+def test_nothing_inside_an_excluded_folder_is_re_included(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    (root / "logs").mkdir(parents=True)
+    (root / ".gitignore").write_text("logs/\n!logs/keep.txt\n")
+    (root / "logs" / ".gitignore").write_text("!*\n")  # git never reads it: logs/ is out
+    (root / "logs" / "keep.txt").write_text("x\n")
+    assert RepoFiles(root).denied("logs/keep.txt")
+
+
+async def test_git_info_exclude_and_the_global_excludes_file_are_honoured(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "repo"
+    root.mkdir()
+    subprocess.run(["git", "init", "-q", str(root)], check=True)  # noqa: ASYNC221 - fixture
+    (root / ".git" / "info").mkdir(exist_ok=True)
+    (root / ".git" / "info" / "exclude").write_text("excluded.txt\n")
+    config = tmp_path / "config"
+    (config / "git").mkdir(parents=True)
+    (config / "git" / "ignore").write_text("global.txt\n")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(config))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for name in ("excluded.txt", "global.txt", "served.txt"):
+        (root / name).write_text(f"{name}\n")
+    files = RepoFiles(root)
+    for name in ("excluded.txt", "global.txt"):
+        with pytest.raises(PathDenied):
+            await files.read(name)
+    assert (await files.read("served.txt")).text == "served.txt\n"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "id_ed25519",
+        "keys/id_ecdsa",
+        "id_dsa",
+        "deploy_rsa",
+        ".netrc",
+        "_netrc",
+        ".git-credentials",
+        ".npmrc",
+        ".pypirc",
+        ".aws/credentials",
+        ".ENV",
+        ".Env.Local",
+        "prod.env",
+        "cert.PEM",
+        "TLS.KEY",
+        "store.P12",
+        "app.jks",
+        "release.keystore",
+        ".htpasswd",
+        ".ssh/known_hosts",
+        "ID_ED25519",
+        "db.kdbx",
+        ".docker/config.json",
+        "putty.ppk",
+        ".git/HEAD",
+    ],
+)
+async def test_secret_files_the_old_list_missed_are_denied_in_any_case(
+    repo: Path, name: str
+) -> None:
+    target = repo / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text("secret\n")
+    with pytest.raises(PathDenied):
+        await RepoFiles(repo).read(name)
+
+
+@pytest.mark.parametrize("name", ["src/history/index.ts", "src/env/config.ts", "profile.md"])
+async def test_ordinary_sources_with_secret_sounding_names_are_served(
+    repo: Path, name: str
+) -> None:
+    target = repo / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text("code\n")
+    assert (await RepoFiles(repo).read(name)).text == "code\n"
+
+
+async def test_reads_run_off_the_event_loop(files: RepoFiles) -> None:
+    import threading
+
+    loop_thread = threading.get_ident()
+    seen: list[int] = []
+    locate = files.locate
+
+    def spying_locate(path: str) -> object:
+        seen.append(threading.get_ident())
+        return locate(path)
+
+    files.locate = spying_locate  # type: ignore[method-assign,assignment]
+    await files.read("src/server/app.ts")
+    assert seen and all(ident != loop_thread for ident in seen)

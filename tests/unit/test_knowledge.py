@@ -424,3 +424,47 @@ def test_one_snapshot_serves_many_threads_at_once(repo: Path) -> None:
         results = list(pool.map(lambda q: [h.path for h in knowledge.search(q)], queries))
     assert results == [[h.path for h in knowledge.search(q)] for q in queries]
     assert all(results)
+
+
+# --- issue 14, item 3: what the product reads on its own takes the `file` gate ----------
+
+SECRET = "hunter2-do-not-serve"
+
+
+def _overview_and_search(repo: Path) -> str:
+    knowledge = load_knowledge(repo / "knowledge", repo)
+    hits = knowledge.search("hunter2", limit=50)
+    texts = [d.text for d in (*knowledge.served_documents(), *knowledge.free_documents())]
+    return "\n".join([knowledge.overview, *texts, *(h.snippet for h in hits)])
+
+
+@pytest.mark.parametrize("target", [".env", "config/.ENV.production", "private/notes.md"])
+def test_a_readme_linked_to_a_denied_or_ignored_file_is_never_quoted(
+    repo: Path, target: str
+) -> None:
+    (repo / ".gitignore").write_text("private/\n")
+    secret = repo / target
+    secret.parent.mkdir(parents=True, exist_ok=True)
+    secret.write_text(f"# Secret\n\nTOKEN={SECRET} is what this product does.\n")
+    (repo / "README.md").unlink()
+    (repo / "README.md").symlink_to(target)
+    assert SECRET not in _overview_and_search(repo)
+
+
+def test_a_git_ignored_readme_is_never_quoted(repo: Path) -> None:
+    (repo / ".gitignore").write_text("README.md\n")
+    (repo / "README.md").write_text(f"# Demo\n\nTOKEN={SECRET} is what this product does.\n")
+    assert SECRET not in _overview_and_search(repo)
+
+
+def test_a_knowledge_document_the_gate_refuses_is_a_diagnostic_not_served(repo: Path) -> None:
+    (repo / ".gitignore").write_text("knowledge/drafts/\n")
+    (repo / "knowledge" / "drafts").mkdir()
+    (repo / "knowledge" / "drafts" / "guide.md").write_text(f"# Draft\n\n{SECRET} here.\n")
+    (repo / "knowledge" / "id_ed25519.md").write_text(f"# Key\n\n{SECRET} here.\n")
+    (repo / "knowledge" / "fine.md").write_text("# Fine\n\nServed as a guide.\n")
+    knowledge = load_knowledge(repo / "knowledge", repo)
+    assert SECRET not in _overview_and_search(repo)
+    refused = {d.file for d in knowledge.diagnostics if d.reason.startswith("not read")}
+    assert refused == {"drafts/guide.md", "id_ed25519.md"}
+    assert [d.source for d in knowledge.free_documents()] == ["fine.md"]
