@@ -4,13 +4,28 @@ The watching is `watchfiles` (kernel notifications through Rust's `notify`, with
 debounce): a burst of changes, such as a `git checkout`, becomes one reload. The reload
 runs `load_knowledge` in a thread; if it fails, the last good snapshot keeps serving and
 the reason is logged. Only a new knowledge *version* is announced.
+
+Only the tree itself is watched, never through a symlink. `notify`'s recursive mode
+follows symlinked folders (its `follow_symlinks` defaults to on and `watchfiles` does not
+expose it), so a repository holding `dir_up -> ../..` had the whole ancestor watched and
+every line of a log written there reloaded the knowledge. Instead this module lists the
+real folders itself (`os.scandir` without following links, ignored folders pruned, in a
+thread) and watches each one non-recursively; the filter then keeps only entries of those
+folders. A folder created or removed changes the list, so after such a batch the list is
+taken again and, if it moved, the watcher is rebuilt. A change that lands while the new
+watcher is being set up is caught by one more reload on its first quiet tick.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import os
+import threading
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
 import structlog
 import watchfiles
@@ -22,6 +37,9 @@ log = structlog.get_logger(__name__)
 
 DEBOUNCE_MS = 300
 """Changes closer together than this become one reload."""
+QUIET_TICK_MS = 1_000
+"""How long the watcher waits without changes before yielding a quiet tick (the point
+where a rebuilt watcher is known to be registered, so the catch-up reload runs)."""
 IGNORED_DIRS = frozenset(
     {
         ".git",
@@ -39,11 +57,60 @@ IGNORED_DIRS = frozenset(
 
 Loader = Callable[[], Knowledge]
 OnChange = Callable[[Knowledge, dict[str, object]], Awaitable[None]]
+T = TypeVar("T")
 
 
-def _relevant(change: watchfiles.Change, path: str) -> bool:
-    del change
-    return not any(part in IGNORED_DIRS or part.startswith(".venv") for part in Path(path).parts)
+def _ignored(name: str) -> bool:
+    return name in IGNORED_DIRS or name.startswith(".venv")
+
+
+def watched_dirs(roots: Sequence[Path]) -> list[str]:
+    """The roots and every real folder under them, without following a symlink.
+
+    Ignored folders are pruned by their name inside a root (a root's own ancestors may
+    be named anything). Blocking: run it in a thread."""
+    found: dict[str, None] = {}
+    for root in roots:
+        stack = [str(root)]
+        while stack:
+            folder = stack.pop()
+            if folder in found:
+                continue
+            try:
+                with os.scandir(folder) as entries:
+                    subfolders = [
+                        entry.path
+                        for entry in entries
+                        if entry.is_dir(follow_symlinks=False) and not _ignored(entry.name)
+                    ]
+            except OSError:  # vanished or unreadable since it was listed: not watchable
+                continue
+            found[folder] = None
+            stack.extend(subfolders)
+    return list(found)
+
+
+def _roots(paths: Sequence[Path]) -> list[Path]:
+    """The configured folders that exist, resolved: the operator chose them, links and all."""
+    return [p.resolve() for p in paths if p.is_dir()]
+
+
+def _entries_of(folders: frozenset[str]) -> Callable[[watchfiles.Change, str], bool]:
+    """A filter keeping a change only when it names a watched folder or an entry of one.
+
+    The watches are non-recursive, so this is what they report anyway; the filter makes
+    it a rule rather than a consequence of how `notify` registers watches."""
+
+    def relevant(change: watchfiles.Change, path: str) -> bool:
+        del change
+        parent, name = os.path.split(path)
+        return not _ignored(name) and (parent in folders or path in folders)
+
+    return relevant
+
+
+def _may_move_folders(changes: set[tuple[watchfiles.Change, str]]) -> bool:
+    return any(change is not watchfiles.Change.modified for change, _ in changes)
 
 
 async def reload_once(
@@ -60,6 +127,18 @@ async def reload_once(
     return fresh, knowledge_change(current, fresh)
 
 
+class _Halt:
+    """What the watching thread polls (every `watchfiles` step) to know it should return:
+    the caller's `stop`, or this watcher being rebuilt or cancelled."""
+
+    def __init__(self, stop: asyncio.Event | None) -> None:
+        self.stop = stop
+        self.halted = threading.Event()
+
+    def is_set(self) -> bool:
+        return self.halted.is_set() or (self.stop is not None and self.stop.is_set())
+
+
 async def watch_knowledge(
     paths: list[Path],
     current: Callable[[], Knowledge],
@@ -68,16 +147,62 @@ async def watch_knowledge(
     *,
     stop: asyncio.Event | None = None,
 ) -> None:
-    """Run until cancelled (or `stop` is set): reload after every burst of changes."""
-    watched = [p for p in paths if p.exists()]
-    async for changes in watchfiles.awatch(
-        *watched,
-        watch_filter=_relevant,
-        debounce=DEBOUNCE_MS,
-        stop_event=stop,
-        recursive=True,
-    ):
+    """Run until cancelled (or `stop` is set): reload after every burst of changes.
+
+    The watcher lives on a thread of its own: registering thousands of folders takes tens
+    of milliseconds, and waiting would otherwise hold a thread of the default pool, which
+    the file reads share."""
+    loop = asyncio.get_running_loop()
+    thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="knowledge-watch")
+
+    async def in_thread(call: Callable[[], T]) -> T:
+        return await loop.run_in_executor(thread, call)
+
+    async def reload(files: int) -> None:
         fresh, change = await reload_once(current(), load)
-        log.info("knowledge_files_changed", files=len(changes), new_version=change is not None)
+        log.info("knowledge_files_changed", files=files, new_version=change is not None)
         if change is not None:
             await on_change(fresh, change)
+
+    try:
+        roots = await in_thread(lambda: _roots(paths))
+        catch_up = False
+        while stop is None or not stop.is_set():
+            folders = frozenset(await in_thread(lambda: watched_dirs(roots)))
+            halt = _Halt(stop)
+            batches = watchfiles.watch(
+                *sorted(folders),
+                watch_filter=_entries_of(folders),
+                debounce=DEBOUNCE_MS,
+                stop_event=halt,
+                rust_timeout=QUIET_TICK_MS,
+                yield_on_timeout=True,
+                raise_interrupt=False,
+                recursive=False,
+            )
+            waiting = False
+            try:
+                while True:
+                    waiting = True
+                    changes = await in_thread(partial(next, batches, None))
+                    waiting = False
+                    if changes is None:  # stopped
+                        break
+                    if changes or catch_up:
+                        catch_up = False
+                        await reload(len(changes))
+                    if not _may_move_folders(changes):
+                        continue
+                    listed = await in_thread(lambda: watched_dirs(roots))
+                    if frozenset(listed) != folders:
+                        catch_up = True  # changes while the next watcher registers
+                        break
+            except FileNotFoundError:  # a folder went away between listing and watching
+                catch_up = True
+                await asyncio.sleep(DEBOUNCE_MS / 1000)
+            finally:
+                halt.halted.set()
+                if not waiting:  # else the thread returns within a step and closes it there
+                    batches.close()
+    finally:
+        thread.shutdown(wait=False)

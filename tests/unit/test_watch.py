@@ -13,9 +13,9 @@ from context_bot.knowledge.watch import reload_once, watch_knowledge
 SEEDS = Path(__file__).resolve().parents[1] / "data" / "seeds"
 
 
-def make_repo(tmp_path: Path) -> Path:
-    shutil.copytree(SEEDS, tmp_path / "knowledge")
-    return tmp_path
+def make_repo(root: Path) -> Path:
+    shutil.copytree(SEEDS, root / "knowledge")
+    return root
 
 
 async def test_a_failed_reload_keeps_the_last_good_snapshot(tmp_path: Path) -> None:
@@ -89,3 +89,126 @@ async def test_a_burst_of_edits_becomes_one_reload(tmp_path: Path) -> None:
     assert state["loads"] == 1
     assert len(changes) == 1
     assert len(changes[0]["added"]) == 5  # type: ignore[arg-type]
+
+
+class Reloads:
+    """A real watcher on `[repo/knowledge, repo]` (as the app wires it), counting reloads."""
+
+    def __init__(self, repo: Path) -> None:
+        self.repo = repo
+        self.knowledge = load_knowledge(repo / "knowledge", repo)
+        self.loads = 0
+        self.stop = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+
+    def load(self) -> Knowledge:
+        self.loads += 1
+        return load_knowledge(self.repo / "knowledge", self.repo)
+
+    async def on_change(self, fresh: Knowledge, change: dict[str, object]) -> None:
+        del change
+        self.knowledge = fresh
+
+    async def __aenter__(self) -> Reloads:
+        self.task = asyncio.create_task(
+            watch_knowledge(
+                [self.repo / "knowledge", self.repo],
+                lambda: self.knowledge,
+                self.load,
+                self.on_change,
+                stop=self.stop,
+            )
+        )
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.stop.set()
+        assert self.task is not None
+        await asyncio.wait_for(self.task, 10)
+
+    async def edit_inside(self, relative: str) -> None:
+        """Write a file in the tree until the watcher has reloaded for it.
+
+        Rewriting (rather than sleeping a guessed time first) makes this the readiness
+        check too: the watcher registers its folders in the background."""
+        before = self.loads
+        target = self.repo / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        async with asyncio.timeout(20):
+            n = 0
+            while self.loads == before:
+                n += 1
+                target.write_text(f"edit {n}\n")
+                await asyncio.sleep(0.5)
+        await asyncio.sleep(0.6)  # longer than the debounce: the burst's reload is over
+
+    async def settle(self) -> None:
+        """Wait well past the debounce, so a reload for earlier writes would have happened."""
+        await asyncio.sleep(1.5)
+
+
+async def test_writes_through_a_symlink_out_of_the_tree_do_not_reload(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo")
+    outside = tmp_path / "outside"
+    (outside / "deep").mkdir(parents=True)
+    (repo / "dir_out").symlink_to(outside, target_is_directory=True)
+    async with Reloads(repo) as watcher:
+        await watcher.edit_inside("src/ready.py")
+        loads = watcher.loads
+        for n in range(5):
+            (outside / f"file-{n}.md").write_text("outside\n")
+            (outside / "deep" / f"file-{n}.md").write_text("outside\n")
+        await watcher.settle()
+        assert watcher.loads == loads
+        await watcher.edit_inside("src/after.py")  # and the watcher still works
+        assert watcher.loads == loads + 1
+
+
+async def test_a_log_in_an_ancestor_reached_through_a_symlink_does_not_reload(
+    tmp_path: Path,
+) -> None:
+    ancestor = tmp_path / "ancestor"
+    repo = make_repo(ancestor / "parent" / "repo")
+    (repo / "dir_up").symlink_to("../..", target_is_directory=True)
+    log_file = ancestor / "bot.log"
+    async with Reloads(repo) as watcher:
+        await watcher.edit_inside("src/ready.py")
+        loads = watcher.loads
+        with log_file.open("a") as lines:
+            for n in range(20):
+                lines.write(f'{{"event": "line {n}"}}\n')
+                lines.flush()
+                await asyncio.sleep(0.05)
+        await watcher.settle()
+        assert watcher.loads == loads
+
+
+async def test_a_folder_created_after_start_is_watched(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo")
+    async with Reloads(repo) as watcher:
+        await watcher.edit_inside("src/ready.py")
+        (repo / "late" / "deeper").mkdir(parents=True)
+        await watcher.settle()
+        loads = watcher.loads
+        await watcher.edit_inside("late/deeper/new.py")
+        assert watcher.loads > loads
+
+
+async def test_a_repository_inside_a_folder_named_like_an_ignored_one_is_watched(
+    tmp_path: Path,
+) -> None:
+    repo = make_repo(tmp_path / "build" / "repo")  # "build" is skipped inside the tree only
+    async with Reloads(repo) as watcher:
+        await watcher.edit_inside("src/ready.py")
+        assert watcher.loads == 1
+
+
+async def test_ignored_folders_inside_the_tree_do_not_reload(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo")
+    (repo / "node_modules" / "pkg").mkdir(parents=True)
+    async with Reloads(repo) as watcher:
+        await watcher.edit_inside("src/ready.py")
+        loads = watcher.loads
+        (repo / "node_modules" / "pkg" / "index.js").write_text("x\n")
+        await watcher.settle()
+        assert watcher.loads == loads
