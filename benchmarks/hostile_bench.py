@@ -55,13 +55,15 @@ from typing import Any
 import aiohttp
 from livekit import rtc
 
-from context_bot.bot.handlers import MAX_QUERY_CHARS, MAX_SEARCH_LIMIT
 from context_bot.client import ContextClient, ContextTimeout
 from context_bot.devserver import DevServer, start_dev_server
-from context_bot.knowledge.search import MAX_LIST_DEPTH, MAX_LIST_LIMIT
 from context_bot.protocol import (
     DEFAULT_BOT_IDENTITY,
+    MAX_LIST_DEPTH,
+    MAX_LIST_LIMIT,
+    MAX_QUERY_CHARS,
     MAX_REQUEST_BYTES,
+    MAX_SEARCH_LIMIT,
     TOPIC_REQUEST,
     TOPIC_RESPONSE,
 )

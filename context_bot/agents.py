@@ -33,6 +33,7 @@ from livekit import rtc
 from livekit.agents import Agent, AgentSession, JobContext, function_tool, get_job_context, llm
 
 from context_bot.client import ContextClient, ContextTimeout, KnowledgeUpdate, RequestError
+from context_bot.protocol import MAX_LIST_DEPTH, MAX_LIST_LIMIT, MAX_SEARCH_LIMIT
 
 __all__ = ["ContextTools", "RepositoryContext", "repository_context"]
 
@@ -131,7 +132,7 @@ class ContextTools(llm.Toolset):
             limit: The most results to return (1 to 50).
         """
         try:
-            hits = await self.client.search(query, limit=min(max(limit, 1), 50))
+            hits = await self.client.search(query, limit=min(max(limit, 1), MAX_SEARCH_LIMIT))
         except (RequestError, ContextTimeout) as exc:
             return _refusal(exc)
         if not hits:
@@ -151,9 +152,11 @@ class ContextTools(llm.Toolset):
             folder: Repository-relative folder, e.g. "context_bot"; empty for the root.
             depth: How many levels below the folder to show (1 to 16).
         """
-        limit = min(max(self.answer_chars // 25, 20), 5000)
+        limit = min(max(self.answer_chars // 25, 20), MAX_LIST_LIMIT)
         try:
-            listing = await self.client.list(folder, depth=min(max(depth, 1), 16), limit=limit)
+            listing = await self.client.list(
+                folder, depth=min(max(depth, 1), MAX_LIST_DEPTH), limit=limit
+            )
         except (RequestError, ContextTimeout) as exc:
             return _refusal(exc)
         entries: list[dict[str, Any]] = listing.get("entries", [])

@@ -58,6 +58,15 @@ MAX_PATH_CHARS = 1024
 MAX_PATH_DEPTH = 64
 """Most `/`-separated components in such a path (the same error). Both are checked before
 anything else looks at the path, so a hostile one costs the bot nothing."""
+MAX_QUERY_CHARS = 512
+"""Longest `search` query; only its first MAX_QUERY_WORDS words are matched."""
+MAX_QUERY_WORDS = 16
+MAX_SEARCH_LIMIT = 50
+"""Most hits one `search` answers."""
+MAX_LIST_DEPTH = 16
+"""Deepest `list` (levels below the prefix)."""
+MAX_LIST_LIMIT = 5_000
+"""Most entries one `list` answers (then `truncated`)."""
 PACKET_PART_BYTES = 6_000
 """Body bytes per data-packet part: even fully escaped JSON stays under LiveKit's ~15 KiB."""
 ID_ATTRIBUTE = "id"
@@ -208,3 +217,23 @@ def join_packet_parts(parts: list[bytes]) -> str:
     if not decoded or len(decoded) != int(decoded[0]["parts"]):
         raise BadRequest("incomplete set of packet parts")
     return "".join(str(d["body"]) for d in decoded)
+
+
+def line_range(value: object, *, name: str = "lines") -> tuple[int, int] | None:
+    """A request's 1-based inclusive line range `[first, last]`, or None when absent.
+
+    The one check of a line range, for requests on the wire and for the library's own
+    callers alike; a range that starts past the end of the file is the reader's to refuse,
+    since only it knows the file's length."""
+    if value is None:
+        return None
+    if (
+        not isinstance(value, list | tuple)
+        or len(value) != 2
+        or not all(isinstance(n, int) and not isinstance(n, bool) for n in value)
+    ):
+        raise BadRequest(f"`{name}` must be [first, last], two whole numbers")
+    first, last = int(value[0]), int(value[1])
+    if first < 1 or last < first:
+        raise BadRequest(f"`{name}` must satisfy 1 <= first <= last")
+    return first, last

@@ -14,16 +14,21 @@ from typing import Any
 import structlog
 
 from context_bot.errors import BadRequest, FileError, NotFound, UnknownMethod
-from context_bot.knowledge.listing import MAX_LIST_DEPTH, MAX_LIST_LIMIT
 from context_bot.knowledge.loading import Knowledge
-from context_bot.knowledge.sandbox import RepoFiles, check_relative
-from context_bot.protocol import Request
+from context_bot.knowledge.paths import check_relative
+from context_bot.knowledge.sandbox import RepoFiles
+from context_bot.protocol import (
+    MAX_LIST_DEPTH,
+    MAX_LIST_LIMIT,
+    MAX_QUERY_CHARS,
+    MAX_SEARCH_LIMIT,
+    Request,
+    line_range,
+)
 
 log = structlog.get_logger(__name__)
 
 Result = dict[str, Any]
-MAX_QUERY_CHARS = 512
-MAX_SEARCH_LIMIT = 50
 Handler = Callable[[dict[str, Any]], Awaitable[Result]]
 
 
@@ -50,22 +55,6 @@ def _int_param(params: dict[str, Any], name: str, default: int, low: int, high: 
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise BadRequest(f"`params.{name}` must be a whole number from {low} to {high}")
     return value
-
-
-def _lines_param(params: dict[str, Any]) -> tuple[int, int] | None:
-    value = params.get("lines")
-    if value is None:
-        return None
-    if (
-        not isinstance(value, list)
-        or len(value) != 2
-        or not all(isinstance(n, int) and not isinstance(n, bool) for n in value)
-    ):
-        raise BadRequest("`params.lines` must be [first, last], two whole numbers")
-    first, last = value
-    if first < 1 or last < first:
-        raise BadRequest("`params.lines` must satisfy 1 <= first <= last")
-    return first, last
 
 
 class Handlers:
@@ -109,7 +98,7 @@ class Handlers:
         check_relative(path)  # length, depth and shape first: nothing below sees a bad path
         want_knowledge = _bool_param(params, "knowledge", True)
         want_content = _bool_param(params, "content", True)
-        lines = _lines_param(params)
+        lines = line_range(params.get("lines"), name="params.lines")
         knowledge = self._knowledge()
         result: Result = {"path": path, "knowledge_version": knowledge.version}
 

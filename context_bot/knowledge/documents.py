@@ -25,6 +25,8 @@ from typing import Any, Literal
 
 import yaml
 
+from context_bot.knowledge.paths import normalise_repo_path
+
 #: Default cap on one document's size, in bytes; larger files are refused with a diagnostic.
 MAX_DOCUMENT_BYTES = 1_000_000
 #: Known front-matter fields → (attribute on Document, type: "str", "bool" or "list" of str).
@@ -136,21 +138,6 @@ class Document:
 def git_blob_sha(data: bytes) -> str:
     """The object id `git hash-object` gives these bytes (SHA-1 of the blob header + data)."""
     return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
-
-
-def normalise_repo_path(raw: str) -> str | None:
-    """`./a//b/` → `a/b`; None for absolute paths, `..` escapes, `~`, NUL or empty."""
-    if not raw or "\0" in raw or raw.startswith(("/", "~", "\\")):
-        return None
-    if not any(bad in raw for bad in _UNCLEAN) and raw[0] != "." and raw[-1] != "/":
-        return raw  # already clean: the common case, and a hot path at load
-    parts = [p for p in raw.replace("\\", "/").split("/") if p not in ("", ".")]
-    if not parts or ".." in parts:
-        return None
-    return "/".join(parts)
-
-
-_UNCLEAN = ("//", "/.", "\\")
 
 
 def parse_document(

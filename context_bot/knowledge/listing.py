@@ -10,13 +10,10 @@ import bisect
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from context_bot.errors import BadRequest, InvalidPath
-from context_bot.knowledge.documents import normalise_repo_path
+from context_bot.errors import BadRequest
 from context_bot.knowledge.model import ServedDocument
-
-#: Caps on what one listing may ask for.
-MAX_LIST_DEPTH = 16
-MAX_LIST_LIMIT = 5_000
+from context_bot.knowledge.paths import check_relative
+from context_bot.protocol import MAX_LIST_DEPTH, MAX_LIST_LIMIT
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,9 +66,8 @@ def build_listing(
             raise BadRequest(f"{name} must be an integer from 1 to {top}")
     if not isinstance(prefix, str):
         raise BadRequest("prefix must be a string")
-    norm = "" if prefix.strip() in ("", ".", "./", "/") else normalise_repo_path(prefix)
-    if norm is None:
-        raise InvalidPath(f"not a repository-relative path: {prefix[:200]!r}")
+    # The root, or a path bounded and checked as any path a request names.
+    norm = "" if prefix.strip() in ("", ".", "./", "/") else check_relative(prefix)
     base = f"{norm}/" if norm else ""
     dirs: dict[str, int] = {}
     leaves: dict[str, str] = {}

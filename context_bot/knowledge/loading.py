@@ -37,12 +37,12 @@ from context_bot.knowledge.documents import (
     Diagnostic,
     Document,
     duplicate_diagnostics,
-    normalise_repo_path,
     parse_document,
 )
 from context_bot.knowledge.listing import Listing, build_listing
 from context_bot.knowledge.model import Feature, RelatedFile, ServedDocument, VersionRef
 from context_bot.knowledge.overview import build_features
+from context_bot.knowledge.paths import normalise_repo_path
 from context_bot.knowledge.sandbox import RepoFiles, blobs_at_commits, git_output, worktree_blob
 from context_bot.knowledge.search import SearchHit, SearchIndex, index_entries
 

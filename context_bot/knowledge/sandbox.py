@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import stat
 import subprocess
 import threading
@@ -51,13 +50,13 @@ from context_bot.errors import (
     BadRequest,
     BinaryFile,
     FileTooLarge,
-    InvalidPath,
     NotAFile,
     NotFound,
     PathDenied,
 )
 from context_bot.knowledge.documents import git_blob_sha
-from context_bot.protocol import MAX_PATH_CHARS, MAX_PATH_DEPTH
+from context_bot.knowledge.paths import check_relative
+from context_bot.protocol import line_range
 
 log = structlog.get_logger(__name__)
 
@@ -218,32 +217,6 @@ def _decide(live: list[tuple[str, GitIgnore, GitIgnoreSpec]], subject: str) -> b
     return None
 
 
-def check_relative(path: object) -> str:
-    """Normalise a user-given repo-relative path (`./a//b` → `a/b`) or raise InvalidPath.
-
-    Length and depth are checked first, in time independent of the path's contents, so an
-    oversized path costs nothing more."""
-    if not isinstance(path, str):
-        raise InvalidPath("path must be a string")
-    if len(path) > MAX_PATH_CHARS:
-        raise InvalidPath(f"path is longer than {MAX_PATH_CHARS} characters")
-    if path.count("/") + path.count("\\") >= MAX_PATH_DEPTH:
-        raise InvalidPath(f"path has more than {MAX_PATH_DEPTH} components")
-    shown = path[:200]
-    if not path.strip():
-        raise InvalidPath("path is empty")
-    if "\0" in path:
-        raise InvalidPath("path contains a NUL character")
-    if path.startswith(("/", "\\", "~")) or re.match(r"[A-Za-z]:[\\/]", path):
-        raise InvalidPath(f"path must be relative to the repository: {shown!r}")
-    parts = [p for p in path.replace("\\", "/").split("/") if p not in ("", ".")]
-    if ".." in parts:
-        raise InvalidPath(f"path must not contain '..': {shown!r}")
-    if not parts:
-        raise InvalidPath(f"path names the repository itself: {shown!r}")
-    return "/".join(parts)
-
-
 @dataclass(frozen=True, slots=True)
 class _IgnoreFile:
     key: tuple[int, int, int]  # (inode, mtime_ns, size) when read
@@ -387,13 +360,13 @@ class RepoFiles:
         """The file's text (or a 1-based inclusive line range of it); raises FileError.
 
         The path's shape is checked here, the rest in a worker thread."""
-        span = _check_lines(lines)
+        span = line_range(lines)
         rel = check_relative(path)
         return await asyncio.to_thread(self.read_sync, rel, lines=span)
 
     def read_sync(self, path: str, *, lines: tuple[int, int] | None = None) -> FileContent:
         """`read`, blocking: for code that already runs off the event loop."""
-        span = _check_lines(lines)
+        span = line_range(lines)
         rel, target, st = self.locate(path)
         key = (rel, st.st_ino, st.st_mtime_ns, st.st_size)
         with self._lock:
@@ -439,21 +412,6 @@ def _safe_opener(path: str, flags: int) -> int:
 
 def _count_lines(text: str) -> int:
     return text.count("\n") + (1 if text and not text.endswith("\n") else 0)
-
-
-def _check_lines(lines: object) -> tuple[int, int] | None:
-    if lines is None:
-        return None
-    if (
-        not isinstance(lines, tuple | list)
-        or len(lines) != 2
-        or not all(isinstance(n, int) and not isinstance(n, bool) for n in lines)
-    ):
-        raise BadRequest("lines must be two integers: [first, last]")
-    first, last = int(lines[0]), int(lines[1])
-    if first < 1 or last < first:
-        raise BadRequest("lines must satisfy 1 <= first <= last")
-    return first, last
 
 
 def _slice(full: FileContent, span: tuple[int, int]) -> FileContent:

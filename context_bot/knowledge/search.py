@@ -20,14 +20,10 @@ from dataclasses import dataclass
 
 from context_bot.errors import BadRequest
 from context_bot.knowledge.model import ServedDocument
+from context_bot.protocol import MAX_QUERY_CHARS, MAX_QUERY_WORDS, MAX_SEARCH_LIMIT
 
 #: BM25 weight per column: path, feature, tags, front-matter text, section text, idents.
 COLUMN_WEIGHTS = (10.0, 5.0, 4.0, 2.0, 1.0, 2.0)
-#: Longest query accepted, in characters, and most tokens used from it.
-MAX_QUERY_CHARS = 1_000
-MAX_QUERY_TOKENS = 16
-#: Largest `limit` a caller may ask for.
-MAX_LIMIT = 100
 
 _WORD = re.compile(r"\w+")
 _CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
@@ -157,7 +153,7 @@ def build_match(query: str) -> tuple[str, str] | None:
     Every word becomes a quoted string (so no user text is ever FTS5 syntax); a camelCase
     word also matches its pieces as a phrase; stopwords are dropped unless nothing else is
     left; a lone word of three letters or more also matches as a prefix."""
-    words = _WORD.findall(query)[:MAX_QUERY_TOKENS]
+    words = _WORD.findall(query)[:MAX_QUERY_WORDS]
     kept = [w for w in words if w.lower() not in STOPWORDS] or words
     groups: list[str] = []
     for word in dict.fromkeys(kept):
@@ -225,8 +221,12 @@ class SearchIndex:
             raise BadRequest("search query is empty")
         if len(query) > MAX_QUERY_CHARS:
             raise BadRequest(f"search query is longer than {MAX_QUERY_CHARS} characters")
-        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
-            raise BadRequest(f"limit must be an integer from 1 to {MAX_LIMIT}")
+        if (
+            isinstance(limit, bool)
+            or not isinstance(limit, int)
+            or not 1 <= limit <= MAX_SEARCH_LIMIT
+        ):
+            raise BadRequest(f"limit must be an integer from 1 to {MAX_SEARCH_LIMIT}")
         key = (" ".join(query.split()), limit)
         with self._lock:
             cached = self._cache.get(key)
@@ -281,7 +281,7 @@ SNIPPET_CHARS = 160
 
 def snippet_words(query: str) -> tuple[str, ...]:
     """The query's words and their identifier pieces, lower-cased, longest first."""
-    raw = _WORD.findall(query)[:MAX_QUERY_TOKENS]
+    raw = _WORD.findall(query)[:MAX_QUERY_WORDS]
     words = {w.lower() for w in raw} - STOPWORDS
     for word in raw:
         words.update(identifier_parts(word))

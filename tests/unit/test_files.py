@@ -18,7 +18,8 @@ from context_bot.errors import (
     NotFound,
     PathDenied,
 )
-from context_bot.knowledge.sandbox import GitIgnore, RepoFiles, check_relative
+from context_bot.knowledge.paths import check_relative
+from context_bot.knowledge.sandbox import GitIgnore, RepoFiles
 
 
 @pytest.fixture
