@@ -53,6 +53,17 @@ DEFAULT_BOT_IDENTITY = "context-bot"
 MAX_REQUEST_BYTES = 64 * 1024
 """Largest request body the bot reads; a larger one is answered with 4013."""
 MAX_ID_CHARS = 128
+UNNAMED_REQUESTS_BURST = 8
+"""Data-packet requests whose sender the server has not named yet (answered to their
+`reply_to`) per addressee: this many at once, refilled at `UNNAMED_REQUESTS_PER_S`; more
+are dropped unanswered, so a forger cannot make the bot send more than this."""
+UNNAMED_REQUESTS_PER_S = 1.0
+UNNAMED_ANSWER_BYTES_BURST = 256 * 1024
+"""Bytes of answers to unnamed senders per addressee, refilled at `UNNAMED_ANSWER_BYTES_PER_S`;
+a larger answer is replaced by 4029 (ask again once the server has named you)."""
+UNNAMED_ANSWER_BYTES_PER_S = 64 * 1024
+UNNAMED_RETRY_MS = 3_000
+"""The wait 4029 names for an unnamed sender: by then the server has named it (3 s tick)."""
 PACKET_PART_BYTES = 6_000
 """Body bytes per data-packet part: even fully escaped JSON stays under LiveKit's ~15 KiB."""
 ID_ATTRIBUTE = "id"
