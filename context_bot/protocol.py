@@ -53,6 +53,13 @@ DEFAULT_BOT_IDENTITY = "context-bot"
 MAX_REQUEST_BYTES = 64 * 1024
 """Largest request body the bot reads; a larger one is answered with 4013."""
 MAX_ID_CHARS = 128
+MAX_OPEN_STREAMS_PER_PARTICIPANT = 8
+"""Request streams one participant may have open (begun, not finished) at once; more: 4029."""
+MAX_OPEN_STREAMS = 256
+"""Request streams open at once in the whole process (at most 64 KiB each); more: 4029."""
+REQUEST_STREAM_TIMEOUT_S = 5.0
+"""A request stream not finished this long after it began is dropped and answered with
+4013: a 64 KiB request takes milliseconds, and a client resends a lost one after 3 s."""
 UNNAMED_REQUESTS_BURST = 8
 """Data-packet requests whose sender the server has not named yet (answered to their
 `reply_to`) per addressee: this many at once, refilled at `UNNAMED_REQUESTS_PER_S`; more

@@ -9,6 +9,8 @@ What it builds on (DESIGN.md, re-checked in tests/integration/test_livekit_facts
   is addressed to exactly one participant;
 - requests may also come as data packets (clients whose SDK has no text streams); those
   are answered with data packets in numbered parts, each under LiveKit's packet limit;
+- a request stream takes memory from its header to its end: open ones are bounded
+  (`OpenStreams`), time out, and go when their sender leaves;
 - a request can vanish while either side reconnects (fact 8): clients resend with the
   same id, and `AdmissionPolicy` makes the repeat cheap and the answer identical.
 
@@ -28,7 +30,7 @@ import structlog
 from livekit import rtc
 from livekit.rtc.participant import PublishDataError
 
-from context_bot.admission import AdmissionPolicy, Verdict
+from context_bot.admission import SHARED_OPEN_STREAMS, AdmissionPolicy, OpenStreams, Verdict
 from context_bot.errors import (
     InternalError,
     PayloadTooLarge,
@@ -41,6 +43,7 @@ from context_bot.metrics import Metrics
 from context_bot.protocol import (
     ID_ATTRIBUTE,
     MAX_REQUEST_BYTES,
+    REQUEST_STREAM_TIMEOUT_S,
     TOPIC_PUSH,
     TOPIC_REQUEST,
     TOPIC_RESPONSE,
@@ -87,6 +90,7 @@ class RoomSession:
         warmup: bool = True,
         admission: AdmissionPolicy | None = None,
         metrics: Metrics | None = None,
+        open_streams: OpenStreams | None = None,
     ) -> None:
         self.name = name
         self.room = rtc.Room()
@@ -105,6 +109,9 @@ class RoomSession:
         )
         self._unnamed_bytes = RateLimiter(UNNAMED_ANSWER_BYTES_PER_S, UNNAMED_ANSWER_BYTES_BURST)
         self._unnamed_waiting = 0
+        self._open_streams = open_streams or SHARED_OPEN_STREAMS
+        self._stream_timeout_s = REQUEST_STREAM_TIMEOUT_S
+        self._reading: dict[str, set[asyncio.Task[None]]] = {}  # identity → unfinished reads
         self._metrics = metrics or Metrics()
         self._holds: dict[str, str] = {}  # identity → knowledge version it holds
         self._tasks: set[asyncio.Task[None]] = set()
@@ -193,6 +200,9 @@ class RoomSession:
         self._admission.forget(participant.identity)
         self._unnamed.forget(participant.identity)
         self._unnamed_bytes.forget(participant.identity)
+        # Its unfinished request streams will never finish: nobody is left to answer.
+        for task in self._reading.pop(participant.identity, set()):
+            task.cancel()
         self._check_empty()
 
     def _check_empty(self) -> None:
@@ -235,11 +245,47 @@ class RoomSession:
     def _on_request_stream(self, reader: rtc.TextStreamReader, sender: str) -> None:
         attributes = reader.info.attributes or {}
         request_id = attributes.get(ID_ATTRIBUTE) or None
+        if not self._open_streams.begin(self.name, sender):
+            reader.close()
+            self._spawn(self._refuse_stream(sender, request_id), "request")
+            return
+        released = False
+
+        def release(_: object = None) -> None:
+            """Once, whichever comes first: the read ends, or the task ends unstarted."""
+            nonlocal released
+            if released:
+                return
+            released = True
+            reader.close()
+            self._open_streams.end(self.name, sender)
+            reading = self._reading.get(sender)
+            if reading is not None:
+                reading.discard(task)
+                if not reading:
+                    del self._reading[sender]
 
         async def read() -> str:
-            return await reader.read_all()
+            try:
+                async with asyncio.timeout(self._stream_timeout_s):
+                    return await reader.read_all()
+            except TimeoutError:
+                if sender not in self.room.remote_participants:
+                    raise _SenderGone from None
+                raise rtc.StreamError(f"not finished within {self._stream_timeout_s:g} s") from None
+            finally:
+                release()
 
-        self._spawn(self._serve(read, sender, request_id, self._send_response), "request")
+        task = self._spawn(self._serve(read, sender, request_id, self._send_response), "request")
+        task.add_done_callback(release)
+        self._reading.setdefault(sender, set()).add(task)
+
+    async def _refuse_stream(self, sender: str, request_id: str | None) -> None:
+        """Answer a stream over the bounds of `OpenStreams` without reading it."""
+        limited = RateLimited("too many unfinished request streams", retry_after_ms=1000)
+        log.info("request_limited", room=self.name, participant=sender, verdict="open_streams")
+        await self._send_response(sender, encode_error(request_id, limited))
+        self._metrics.requests.labels(method="limited", code=str(limited.code)).inc()
 
     def _on_data_packet(self, packet: rtc.DataPacket) -> None:
         """A request as a data packet, from a client whose SDK has no text streams.
@@ -361,6 +407,9 @@ class RoomSession:
         count as the addressee holding the overview."""
         try:
             text = await read()
+        except _SenderGone:
+            log.info("request_abandoned", reason="sender left before finishing its stream")
+            return None, "", 0
         except rtc.StreamError as exc:
             log.warning("request_unreadable", reason=str(exc))
             too_large = PayloadTooLarge(
@@ -449,6 +498,10 @@ class RoomSession:
 
     def _spawn(self, coro: Coroutine[Any, Any, None], what: str) -> asyncio.Task[None]:
         return spawn(coro, f"{what}:{self.name}", self._tasks)
+
+
+class _SenderGone(Exception):
+    """A request stream timed out and its sender has left: nobody to answer."""
 
 
 def _reply_to(data: bytes) -> str | None:

@@ -13,8 +13,11 @@ from typing import Any
 import pytest
 from livekit import rtc
 
+import context_bot.session
 from context_bot.app import ContextBotApp
+from context_bot.client import ContextClient
 from context_bot.protocol import (
+    MAX_OPEN_STREAMS_PER_PARTICIPANT,
     TOPIC_REQUEST,
     TOPIC_RESPONSE,
     UNNAMED_ANSWER_BYTES_BURST,
@@ -145,3 +148,72 @@ async def test_a_packet_from_a_named_sender_is_answered_to_it_whatever_reply_to_
         assert answer["ok"] is True
     assert not overheard
     await sender.disconnect()
+
+
+async def test_unfinished_request_streams_are_bounded_and_go_when_their_sender_leaves(
+    running_app: Any, connect: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Streams begun and never finished: past the bound they are refused with 4029 while
+    another participant is served as usual, and they all go when their sender leaves
+    (the timeout is set long here, so only the departure can end them)."""
+    monkeypatch.setattr(context_bot.session, "REQUEST_STREAM_TIMEOUT_S", 600.0)
+    app: ContextBotApp = await running_app()
+    other = ContextClient(await join_with_token(app, connect, "open-room", "other"))
+    await other.overview()
+    holder = rtc.Room()
+    refusals = Inbox(holder, TOPIC_RESPONSE)
+    await holder.connect(
+        app.settings.livekit.url, user_token(app.settings.livekit, "open-room", "holder")
+    )
+    session = session_of(app, "open-room")
+    # The bot hears of a departure only for a participant the server has named to it.
+    assert await until(lambda: "holder" in session.room.remote_participants, 10)
+    assert await until(lambda: session.in_flight == 0, 10)
+
+    extra = 3
+    writers = []
+    for n in range(MAX_OPEN_STREAMS_PER_PARTICIPANT + extra):
+        writer = await holder.local_participant.stream_text(
+            destination_identities=[BOT], topic=TOPIC_REQUEST, attributes={"id": f"h{n}"}
+        )
+        await writer.write(json.dumps({"id": f"h{n}", "method": "overview"})[:-1])
+        writers.append(writer)  # never closed
+    refused = [json.loads((await refusals.next(10))[1]) for _ in range(extra)]
+    assert {a["error"]["code"] for a in refused} == {4029}
+    assert all(a["error"]["retry_after_ms"] > 0 for a in refused)
+    assert len({a["id"] for a in refused}) == extra
+    assert session.in_flight == MAX_OPEN_STREAMS_PER_PARTICIPANT
+
+    readme = (app.settings.repo / "README.md").read_text()
+    assert (await other.file("README.md")).content == readme
+
+    await holder.disconnect()
+    assert await until(lambda: session.in_flight == 0, 15), (
+        f"{session.in_flight} requests still in flight after their sender left"
+    )
+    assert refusals.empty()
+
+
+async def test_a_request_stream_that_does_not_finish_in_time_is_answered_4013(
+    running_app: Any, connect: Any
+) -> None:
+    app: ContextBotApp = await running_app()
+    await join_with_token(app, connect, "slow-room", "warm")
+    slow = rtc.Room()
+    answers = Inbox(slow, TOPIC_RESPONSE)
+    await slow.connect(
+        app.settings.livekit.url, user_token(app.settings.livekit, "slow-room", "slow")
+    )
+    session = session_of(app, "slow-room")
+    assert await until(lambda: "slow" in session.room.remote_participants, 10)
+    writer = await slow.local_participant.stream_text(
+        destination_identities=[BOT], topic=TOPIC_REQUEST, attributes={"id": "s1"}
+    )
+    await writer.write('{"id": "s1", "method": "overview"')  # and nothing more
+    _, text = await answers.next(context_bot.session.REQUEST_STREAM_TIMEOUT_S + 15)
+    answer = json.loads(text)
+    assert answer["id"] == "s1"
+    assert answer["ok"] is False
+    assert answer["error"]["code"] == 4013
+    assert await until(lambda: session.in_flight == 0, 5)
+    await slow.disconnect()
