@@ -155,7 +155,8 @@ async def test_unfinished_request_streams_are_bounded_and_go_when_their_sender_l
 ) -> None:
     """Streams begun and never finished: past the bound they are refused with 4029 while
     another participant is served as usual, and they all go when their sender leaves
-    (the timeout is set long here, so only the departure can end them)."""
+    (the timeout is set long here, so only the departure can end them: livekit 1.2.1
+    ends them itself with a StreamError, and the bot cancels them on the event)."""
     monkeypatch.setattr(context_bot.session, "REQUEST_STREAM_TIMEOUT_S", 600.0)
     app: ContextBotApp = await running_app()
     other = ContextClient(await join_with_token(app, connect, "open-room", "other"))
@@ -217,3 +218,26 @@ async def test_a_request_stream_that_does_not_finish_in_time_is_answered_4013(
     assert answer["error"]["code"] == 4013
     assert await until(lambda: session.in_flight == 0, 5)
     await slow.disconnect()
+
+
+async def test_streams_of_a_sender_that_left_before_the_bot_heard_of_it_go_too(
+    running_app: Any, connect: Any
+) -> None:
+    """A participant that opens streams and leaves within the server's 3-second tick is
+    never named to the bot, so no departure event can end them: the timeout does."""
+    app: ContextBotApp = await running_app()
+    await join_with_token(app, connect, "gone-room", "warm")
+    session = session_of(app, "gone-room")
+    assert await until(lambda: session.in_flight == 0, 10)
+    ghost = await joined(app, "gone-room", "ghost")
+    for n in range(MAX_OPEN_STREAMS_PER_PARTICIPANT):
+        writer = await ghost.local_participant.stream_text(
+            destination_identities=[BOT], topic=TOPIC_REQUEST, attributes={"id": f"g{n}"}
+        )
+        await writer.write(json.dumps({"id": f"g{n}", "method": "overview"})[:-1])
+    assert await until(lambda: session.in_flight > 0, 5)
+    await ghost.disconnect()
+    within_s = context_bot.session.REQUEST_STREAM_TIMEOUT_S + 10
+    assert await until(lambda: session.in_flight == 0, within_s), (
+        f"{session.in_flight} requests still in flight {within_s:g} s after their sender left"
+    )
