@@ -67,6 +67,24 @@ MAX_LIST_DEPTH = 16
 """Deepest `list` (levels below the prefix)."""
 MAX_LIST_LIMIT = 5_000
 """Most entries one `list` answers (then `truncated`)."""
+MAX_OPEN_STREAMS_PER_PARTICIPANT = 8
+"""Request streams one participant may have open (begun, not finished) at once; more: 4029."""
+MAX_OPEN_STREAMS = 256
+"""Request streams open at once in the whole process (at most 64 KiB each); more: 4029."""
+REQUEST_STREAM_TIMEOUT_S = 5.0
+"""A request stream not finished this long after it began is dropped and answered with
+4013: a 64 KiB request takes milliseconds, and a client resends a lost one after 3 s."""
+UNNAMED_REQUESTS_BURST = 8
+"""Data-packet requests whose sender the server has not named yet (answered to their
+`reply_to`) per addressee: this many at once, refilled at `UNNAMED_REQUESTS_PER_S`; more
+are dropped unanswered, so a forger cannot make the bot send more than this."""
+UNNAMED_REQUESTS_PER_S = 1.0
+UNNAMED_ANSWER_BYTES_BURST = 256 * 1024
+"""Bytes of answers to unnamed senders per addressee, refilled at `UNNAMED_ANSWER_BYTES_PER_S`;
+a larger answer is replaced by 4029 (ask again once the server has named you)."""
+UNNAMED_ANSWER_BYTES_PER_S = 64 * 1024
+UNNAMED_RETRY_MS = 3_000
+"""The wait 4029 names for an unnamed sender: by then the server has named it (3 s tick)."""
 PACKET_PART_BYTES = 6_000
 """Body bytes per data-packet part: even fully escaped JSON stays under LiveKit's ~15 KiB."""
 ID_ATTRIBUTE = "id"

@@ -1,10 +1,10 @@
 """Token-bucket rate limits per key, shared by the HTTP endpoint and the room protocol.
 
 Pure: the clock is injected, so tests step time instead of sleeping. A bucket holds up to
-`burst` tokens and refills at `rate` tokens a second; a request takes one token or is
-refused with the time until one is back (HTTP `Retry-After`, the protocol's
-`retry_after_ms`). Idle buckets are dropped so a stream of new keys cannot grow memory
-without bound.
+`burst` tokens and refills at `rate` tokens a second; a request takes one token (or
+`cost` tokens, for a budget of bytes) or is refused with the time until they are back
+(HTTP `Retry-After`, the protocol's `retry_after_ms`). Idle buckets are dropped so a
+stream of new keys cannot grow memory without bound.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ class RateLimiter:
         self._buckets: dict[str, _Bucket] = {}
         self._checks = 0
 
-    def check(self, key: str) -> Decision:
+    def check(self, key: str, cost: float = 1.0) -> Decision:
         now = self._clock()
         bucket = self._buckets.get(key)
         if bucket is None:
@@ -54,10 +54,10 @@ class RateLimiter:
         self._checks += 1
         if self._checks % IDLE_SWEEP_EVERY == 0:
             self._sweep(now)
-        if bucket.tokens >= 1:
-            bucket.tokens -= 1
+        if bucket.tokens >= cost:
+            bucket.tokens -= cost
             return Decision(True)
-        return Decision(False, (1 - bucket.tokens) / self.rate)
+        return Decision(False, (cost - bucket.tokens) / self.rate)
 
     def forget(self, key: str) -> None:
         self._buckets.pop(key, None)

@@ -12,6 +12,8 @@ serving and reports `finished(...)` after. Three rules:
   repeat of a request still in flight is dropped (its answer is on the way); a repeat of
   an answered one gets the same answer again, from a bounded cache, without running the
   method twice. A repeat whose answer has left the cache is served again.
+
+`OpenStreams` bounds what comes before all this: request streams begun but not finished.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
+from context_bot.protocol import MAX_OPEN_STREAMS, MAX_OPEN_STREAMS_PER_PARTICIPANT
 from context_bot.ratelimit import RateLimiter
 
 DEFAULT_RATE_PER_S = 20.0
@@ -129,3 +132,55 @@ class AdmissionPolicy:
     def _drop(self, key: tuple[str, str]) -> None:
         _, answer = self._answers.pop(key)
         self._answer_bytes -= len(answer)
+
+
+class OpenStreams:
+    """Request streams begun and not yet finished: per participant, and in total.
+
+    A text stream holds memory and a task from its header until its end, before its body
+    can be read, let alone admitted: one begun and never finished would be kept forever.
+    One instance is shared by every room of the process (`SHARED_OPEN_STREAMS`), so the
+    total bounds the process, however many rooms a caller can join.
+    """
+
+    def __init__(
+        self,
+        *,
+        per_participant: int = MAX_OPEN_STREAMS_PER_PARTICIPANT,
+        total: int = MAX_OPEN_STREAMS,
+    ) -> None:
+        self._per_participant = per_participant
+        self._total = total
+        self._open: dict[tuple[str, str], int] = {}
+        self._count = 0
+
+    def begin(self, room: str, participant: str) -> bool:
+        """Count one more open stream, or False (and count nothing) when over a bound."""
+        key = (room, participant)
+        held = self._open.get(key, 0)
+        if held >= self._per_participant or self._count >= self._total:
+            return False
+        self._open[key] = held + 1
+        self._count += 1
+        return True
+
+    def end(self, room: str, participant: str) -> None:
+        key = (room, participant)
+        held = self._open.get(key, 0)
+        if held <= 0:
+            return
+        self._count -= 1
+        if held == 1:
+            del self._open[key]
+        else:
+            self._open[key] = held - 1
+
+    def held(self, room: str, participant: str) -> int:
+        return self._open.get((room, participant), 0)
+
+    @property
+    def total(self) -> int:
+        return self._count
+
+
+SHARED_OPEN_STREAMS = OpenStreams()

@@ -9,6 +9,8 @@ What it builds on (docs/design.md, re-checked in tests/integration/test_livekit_
   is addressed to exactly one participant;
 - requests may also come as data packets (clients whose SDK has no text streams); those
   are answered with data packets in numbered parts, each under LiveKit's packet limit;
+- a request stream takes memory from its header to its end: open ones are bounded
+  (`OpenStreams`), time out, and go when their sender leaves;
 - a request can vanish while either side reconnects (fact 8): clients resend with the
   same id, and `AdmissionPolicy` makes the repeat cheap and the answer identical.
 
@@ -28,7 +30,7 @@ import structlog
 from livekit import rtc
 from livekit.rtc.participant import PublishDataError
 
-from context_bot.bot.admission import AdmissionPolicy, Verdict
+from context_bot.bot.admission import SHARED_OPEN_STREAMS, AdmissionPolicy, OpenStreams, Verdict
 from context_bot.bot.handlers import Handlers
 from context_bot.errors import (
     InternalError,
@@ -41,9 +43,15 @@ from context_bot.metrics import Metrics
 from context_bot.protocol import (
     ID_ATTRIBUTE,
     MAX_REQUEST_BYTES,
+    REQUEST_STREAM_TIMEOUT_S,
     TOPIC_PUSH,
     TOPIC_REQUEST,
     TOPIC_RESPONSE,
+    UNNAMED_ANSWER_BYTES_BURST,
+    UNNAMED_ANSWER_BYTES_PER_S,
+    UNNAMED_REQUESTS_BURST,
+    UNNAMED_REQUESTS_PER_S,
+    UNNAMED_RETRY_MS,
     encode_error,
     encode_push,
     encode_result,
@@ -51,6 +59,7 @@ from context_bot.protocol import (
     parse_request,
     request_id_of,
 )
+from context_bot.ratelimit import RateLimiter
 from context_bot.tasks import spawn
 
 log = structlog.get_logger(__name__)
@@ -61,6 +70,8 @@ EMPTY_GRACE_S = 20.0
 
 SENDER_WAIT_S = 4.0
 """Longest wait for the server to tell the bot about a data-packet sender (tick: 3 s)."""
+MAX_UNNAMED_WAITING = 32
+"""Unnamed data-packet requests waiting, per room, for their `reply_to` to be in the room."""
 
 Sender = Callable[[str, str], Coroutine[Any, Any, None]]
 
@@ -79,6 +90,7 @@ class RoomSession:
         warmup: bool = True,
         admission: AdmissionPolicy | None = None,
         metrics: Metrics | None = None,
+        open_streams: OpenStreams | None = None,
     ) -> None:
         self.name = name
         self.room = rtc.Room()
@@ -88,6 +100,18 @@ class RoomSession:
         self._empty_grace_s = empty_grace_s
         self._warmup = warmup
         self._admission = admission or AdmissionPolicy()
+        # Requests from data packets whose sender the server has not named yet, keyed by
+        # the `reply_to` they claim: an allowance of their own, never the addressee's.
+        self._unnamed = AdmissionPolicy(
+            rate_per_s=UNNAMED_REQUESTS_PER_S,
+            burst=UNNAMED_REQUESTS_BURST,
+            max_in_flight=UNNAMED_REQUESTS_BURST,
+        )
+        self._unnamed_bytes = RateLimiter(UNNAMED_ANSWER_BYTES_PER_S, UNNAMED_ANSWER_BYTES_BURST)
+        self._unnamed_waiting = 0
+        self._open_streams = open_streams or SHARED_OPEN_STREAMS
+        self._stream_timeout_s = REQUEST_STREAM_TIMEOUT_S
+        self._reading: dict[str, set[asyncio.Task[None]]] = {}  # identity → unfinished reads
         self._metrics = metrics or Metrics()
         self._holds: dict[str, str] = {}  # identity → knowledge version it holds
         self._tasks: set[asyncio.Task[None]] = set()
@@ -174,6 +198,11 @@ class RoomSession:
     def _on_participant_disconnected(self, participant: rtc.RemoteParticipant) -> None:
         self._holds.pop(participant.identity, None)
         self._admission.forget(participant.identity)
+        self._unnamed.forget(participant.identity)
+        self._unnamed_bytes.forget(participant.identity)
+        # Its unfinished request streams will never finish: nobody is left to answer.
+        for task in self._reading.pop(participant.identity, set()):
+            task.cancel()
         self._check_empty()
 
     def _check_empty(self) -> None:
@@ -216,40 +245,116 @@ class RoomSession:
     def _on_request_stream(self, reader: rtc.TextStreamReader, sender: str) -> None:
         attributes = reader.info.attributes or {}
         request_id = attributes.get(ID_ATTRIBUTE) or None
+        if not self._open_streams.begin(self.name, sender):
+            reader.close()
+            self._spawn(self._refuse_stream(sender, request_id), "request")
+            return
+        released = False
+
+        def release(_: object = None) -> None:
+            """Once, whichever comes first: the read ends, or the task ends unstarted."""
+            nonlocal released
+            if released:
+                return
+            released = True
+            reader.close()
+            self._open_streams.end(self.name, sender)
+            reading = self._reading.get(sender)
+            if reading is not None:
+                reading.discard(task)
+                if not reading:
+                    del self._reading[sender]
 
         async def read() -> str:
-            return await reader.read_all()
+            try:
+                async with asyncio.timeout(self._stream_timeout_s):
+                    return await reader.read_all()
+            except TimeoutError:
+                if sender not in self.room.remote_participants:
+                    raise _SenderGone from None
+                raise rtc.StreamError(f"not finished within {self._stream_timeout_s:g} s") from None
+            finally:
+                release()
 
-        self._spawn(self._serve(read, sender, request_id, self._send_response), "request")
+        task = self._spawn(self._serve(read, sender, request_id, self._send_response), "request")
+        task.add_done_callback(release)
+        self._reading.setdefault(sender, set()).add(task)
+
+    async def _refuse_stream(self, sender: str, request_id: str | None) -> None:
+        """Answer a stream over the bounds of `OpenStreams` without reading it."""
+        limited = RateLimited("too many unfinished request streams", retry_after_ms=1000)
+        log.info("request_limited", room=self.name, participant=sender, verdict="open_streams")
+        await self._send_response(sender, encode_error(request_id, limited))
+        self._metrics.requests.labels(method="limited", code=str(limited.code)).inc()
 
     def _on_data_packet(self, packet: rtc.DataPacket) -> None:
         """A request as a data packet, from a client whose SDK has no text streams.
 
-        The SDK names a packet's sender only once the server has told the bot about that
-        participant, up to 3 s after it joined (fact 2). So such requests carry their
-        sender's identity in `reply_to`; the bot answers only once that identity is
-        really in the room.
+        Its sender is the participant the SDK names, whatever `reply_to` says. The SDK
+        names nobody until the server has told the bot about the sender, up to 3 s after
+        it joined (fact 2), and its FFI event then carries no identity at all (checked in
+        tests/integration/test_livekit_facts.py). Only such an unnamed packet is answered
+        to its `reply_to`, on an allowance of its own (`_serve_unnamed`).
         """
         if packet.topic != TOPIC_REQUEST:
             return
         data = packet.data
-        sender = packet.participant.identity if packet.participant else _reply_to(data)
-        if sender is None:
-            log.warning("data_request_without_sender", room=self.name, bytes=len(data))
-            return
 
         async def read() -> str:
             if len(data) > MAX_REQUEST_BYTES:
                 raise rtc.StreamError("data packet over the request limit")
             return data.decode("utf-8", errors="replace")
 
-        async def serve() -> None:
-            if not await self._present(sender):
-                log.warning("data_request_sender_absent", room=self.name, participant=sender)
+        if packet.participant is not None:
+            sender = packet.participant.identity
+            self._spawn(self._serve(read, sender, None, self._send_packets), "request_packet")
+            return
+        reply_to = _reply_to(data)
+        if reply_to is None:
+            log.warning("data_request_without_sender", room=self.name, bytes=len(data))
+            return
+        if reply_to not in self.room.remote_participants:
+            if self._unnamed_waiting >= MAX_UNNAMED_WAITING:
+                log.warning("data_request_dropped", room=self.name, reason="too many waiting")
                 return
-            await self._serve(read, sender, None, self._send_packets)
+            self._unnamed_waiting += 1
+            waiting = self._spawn(self._serve_unnamed(read, reply_to, data), "request_packet")
+            waiting.add_done_callback(self._done_waiting)
+            return
+        self._spawn(self._serve_unnamed(read, reply_to, data), "request_packet")
 
-        self._spawn(serve(), "request_packet")
+    def _done_waiting(self, _: object) -> None:
+        self._unnamed_waiting -= 1
+
+    async def _serve_unnamed(
+        self, read: Callable[[], Coroutine[Any, Any, str]], reply_to: str, data: bytes
+    ) -> None:
+        """Answer a packet whose sender is unnamed to the `reply_to` it claims.
+
+        The claim cannot be checked: any participant that joined under 3 s ago could
+        name another one. So such requests are charged to an allowance per addressee
+        that is not the addressee's own rate limit (`UNNAMED_*` in protocol.py): over it
+        in requests they are dropped unanswered, over it in bytes the answer is a short
+        4029. Whatever the forger sends, the addressee gets at most that much.
+        """
+        if not await self._present(reply_to):
+            log.warning("data_request_sender_absent", room=self.name, participant=reply_to)
+            return
+        request_id = request_id_of(data.decode("utf-8", errors="replace"))
+
+        async def send(identity: str, body: str) -> None:
+            parts = packet_parts(body)
+            size = sum(len(part) for part in parts)
+            if not self._unnamed_bytes.check(identity, size).allowed:
+                log.info("request_limited", verdict="unnamed_bytes", bytes=size)
+                limited = RateLimited(
+                    "answers to a sender the server has not named yet are limited; ask again",
+                    retry_after_ms=UNNAMED_RETRY_MS,
+                )
+                parts = packet_parts(encode_error(request_id, limited))
+            await self._publish_parts(identity, parts)
+
+        await self._serve(read, reply_to, None, send, admission=self._unnamed, unnamed=True)
 
     async def _present(self, identity: str) -> bool:
         """Whether `identity` is in the room, waiting out the server's participant tick."""
@@ -267,14 +372,20 @@ class RoomSession:
         sender: str,
         request_id: str | None,
         send: Sender,
+        *,
+        admission: AdmissionPolicy | None = None,
+        unnamed: bool = False,
     ) -> None:
         started = time.perf_counter()
+        unnamed_field = {"unnamed_sender": True} if unnamed else {}
         with structlog.contextvars.bound_contextvars(
-            room=self.name, participant=sender, request_id=request_id
+            room=self.name, participant=sender, request_id=request_id, **unnamed_field
         ):
-            body, method, code = await self._respond(read, sender, request_id)
+            body, method, code = await self._respond(
+                read, sender, request_id, admission or self._admission, unnamed
+            )
             if body is None:
-                return  # a repeat of a request in flight: its answer is on the way
+                return  # a repeat of a request in flight, or a refusal nobody should get
             await send(sender, body)
             self._metrics.requests.labels(method=method, code=str(code)).inc()
             self._metrics.request_seconds.labels(method=method).observe(
@@ -282,11 +393,23 @@ class RoomSession:
             )
 
     async def _respond(
-        self, read: Callable[[], Coroutine[Any, Any, str]], sender: str, request_id: str | None
+        self,
+        read: Callable[[], Coroutine[Any, Any, str]],
+        sender: str,
+        request_id: str | None,
+        policy: AdmissionPolicy,
+        unnamed: bool,
     ) -> tuple[str | None, str, int]:
-        """The answer to send (None: send nothing), the method label and the result code."""
+        """The answer to send (None: send nothing), the method label and the result code.
+
+        `unnamed`: the sender is only claimed (`reply_to`); a refusal is not answered, so
+        a forger's flood costs the claimed addressee nothing, and its answer does not
+        count as the addressee holding the overview."""
         try:
             text = await read()
+        except _SenderGone:
+            log.info("request_abandoned", reason="sender left before finishing its stream")
+            return None, "", 0
         except rtc.StreamError as exc:
             log.warning("request_unreadable", reason=str(exc))
             too_large = PayloadTooLarge(
@@ -298,7 +421,7 @@ class RoomSession:
             leaving = ShuttingDown("the bot is leaving this room; ask again shortly")
             log.info("request_refused", code=leaving.code, reason=leaving.message)
             return encode_error(request_id, leaving), "refused", leaving.code
-        admission = self._admission.admit(sender, request_id)
+        admission = policy.admit(sender, request_id)
         if admission.verdict is Verdict.DROP:
             log.info("request_repeat_in_flight")
             return None, "", 0
@@ -313,15 +436,19 @@ class RoomSession:
                 retry_after_ms=max(1, round(admission.retry_after_s * 1000)),
             )
             log.info("request_limited", verdict=admission.verdict.value)
+            if unnamed:
+                return None, "", 0
             return encode_error(request_id, limited), "limited", limited.code
         answer: str | None = None
         try:
-            answer, method, code = await self._answer(text, sender, request_id)
+            answer, method, code = await self._answer(text, None if unnamed else sender, request_id)
             return answer, method, code
         finally:
-            self._admission.finished(sender, request_id, answer)
+            policy.finished(sender, request_id, answer)
 
-    async def _answer(self, text: str, sender: str, request_id: str | None) -> tuple[str, str, int]:
+    async def _answer(
+        self, text: str, sender: str | None, request_id: str | None
+    ) -> tuple[str, str, int]:
         method = "invalid"
         try:
             request = parse_request(text)
@@ -334,7 +461,7 @@ class RoomSession:
             log.exception("request_crashed")
             crashed = InternalError("the bot failed; it has been logged")
             return encode_error(request_id, crashed), method, crashed.code
-        if request.method == "overview":
+        if request.method == "overview" and sender is not None:
             self._holds[sender] = str(result.get("knowledge_version", ""))
             self._metrics.overviews.labels(how="pull").inc()
         log.info("request_served", method=request.method)
@@ -357,7 +484,10 @@ class RoomSession:
         await self._send_text(identity, TOPIC_RESPONSE, body)
 
     async def _send_packets(self, identity: str, body: str) -> None:
-        for part in packet_parts(body):
+        await self._publish_parts(identity, packet_parts(body))
+
+    async def _publish_parts(self, identity: str, parts: list[bytes]) -> None:
+        for part in parts:
             await self.room.local_participant.publish_data(
                 part, topic=TOPIC_RESPONSE, destination_identities=[identity]
             )
@@ -366,8 +496,12 @@ class RoomSession:
 
     # -- tasks --------------------------------------------------------------------------
 
-    def _spawn(self, coro: Coroutine[Any, Any, None], what: str) -> None:
-        spawn(coro, f"{what}:{self.name}", self._tasks)
+    def _spawn(self, coro: Coroutine[Any, Any, None], what: str) -> asyncio.Task[None]:
+        return spawn(coro, f"{what}:{self.name}", self._tasks)
+
+
+class _SenderGone(Exception):
+    """A request stream timed out and its sender has left: nobody to answer."""
 
 
 def _reply_to(data: bytes) -> str | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from typing import Any
 
 import pytest
 from livekit import api, rtc
@@ -152,4 +153,50 @@ async def test_rpc_into_the_hidden_bot_works_up_to_about_15_kib_and_out_of_it_fa
         rtc.RpcError.ErrorCode.CONNECTION_TIMEOUT,
         rtc.RpcError.ErrorCode.RESPONSE_TIMEOUT,
     )
+    await bot.disconnect()
+
+
+class _RawSenders(rtc.Room):
+    """A room that also keeps the sender identity the SDK's native side reports for each
+    data packet, before the Python side maps it to a participant (or to None)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.raw_senders: list[str] = []
+
+    def _on_room_event(self, event: Any) -> None:
+        if event.WhichOneof("message") == "data_packet_received":
+            self.raw_senders.append(event.data_packet_received.participant_identity)
+        super()._on_room_event(event)
+
+
+async def test_a_data_packet_from_a_newcomer_reaches_the_bot_without_any_sender(
+    livekit: LiveKitSettings,
+) -> None:
+    """Fact 2 for data packets: until the server's tick names a newcomer to the bot, its
+    packets arrive with no participant, and the native event has no identity either, so
+    nothing in the SDK can say who sent them (the bot then has only `reply_to`). A text
+    stream from the same newcomer names it at once; after the tick, packets do too."""
+    bot = _RawSenders()
+    await bot.connect(livekit.url, bot_token(livekit, "fact2p", BOT, "Bot"), room_options())
+    streams = Inbox(bot, "ask")
+    packets: asyncio.Queue[rtc.DataPacket] = asyncio.Queue()
+    bot.on("data_received", packets.put_nowait)
+    newcomer = rtc.Room()
+    await newcomer.connect(livekit.url, user_token(livekit, "fact2p", "newcomer"))
+    await newcomer.local_participant.publish_data(b"{}", topic="ask", destination_identities=[BOT])
+    await newcomer.local_participant.send_text("{}", topic="ask", destination_identities=[BOT])
+    early = await asyncio.wait_for(packets.get(), 5)
+    streamed_by, _ = await streams.next(5)
+    known_early = "newcomer" in bot.remote_participants
+    assert await _eventually_sees(bot, "newcomer")
+    await newcomer.local_participant.publish_data(b"{}", topic="ask", destination_identities=[BOT])
+    late = await asyncio.wait_for(packets.get(), 5)
+    if not known_early:  # the tick can fall between the join and the first packet
+        assert early.participant is None
+        assert bot.raw_senders[0] == ""
+    assert streamed_by == "newcomer"
+    assert late.participant is not None and late.participant.identity == "newcomer"
+    assert bot.raw_senders[-1] == "newcomer"
+    await newcomer.disconnect()
     await bot.disconnect()

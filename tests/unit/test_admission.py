@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from context_bot.bot.admission import AdmissionPolicy, Verdict
+from context_bot.bot.admission import AdmissionPolicy, OpenStreams, Verdict
 
 
 class Clock:
@@ -81,3 +81,25 @@ def test_forgetting_a_participant_clears_its_state() -> None:
     policy.forget("alice")
     assert policy.in_flight("alice") == 0
     assert policy.admit("alice", "r1").verdict is Verdict.SERVE
+
+
+def test_open_streams_are_bounded_per_participant_and_in_total() -> None:
+    streams = OpenStreams(per_participant=2, total=3)
+    assert streams.begin("r1", "alice")
+    assert streams.begin("r1", "alice")
+    assert not streams.begin("r1", "alice"), "a third for one participant"
+    assert streams.begin("r2", "alice"), "the same identity in another room is another"
+    assert not streams.begin("r1", "bob"), "over the total"
+    assert streams.held("r1", "alice") == 2
+    assert streams.total == 3
+
+
+def test_an_ended_stream_frees_its_place_and_an_extra_end_frees_nothing() -> None:
+    streams = OpenStreams(per_participant=1, total=1)
+    assert streams.begin("r", "alice")
+    streams.end("r", "alice")
+    streams.end("r", "alice")
+    assert streams.total == 0
+    assert streams.held("r", "alice") == 0
+    assert streams.begin("r", "bob")
+    assert not streams.begin("r", "alice")

@@ -48,3 +48,15 @@ def test_nonsense_settings_are_refused() -> None:
         RateLimiter(rate=0, burst=1)
     with pytest.raises(ValueError):
         RateLimiter(rate=1, burst=0)
+
+
+def test_a_cost_takes_that_many_tokens_and_the_wait_is_for_all_of_them() -> None:
+    clock = Clock()
+    bytes_out = RateLimiter(rate=100.0, burst=1_000, clock=clock)
+    assert bytes_out.check("a", cost=800).allowed
+    refused = bytes_out.check("a", cost=500)
+    assert not refused.allowed
+    assert refused.retry_after_s == pytest.approx(3.0)  # 300 more tokens at 100 a second
+    assert bytes_out.check("a", cost=200).allowed  # a refusal takes nothing
+    clock.now = 5.0
+    assert bytes_out.check("a", cost=500).allowed
