@@ -1,9 +1,11 @@
 """The HTTP endpoint: join tokens that send the bot in, LiveKit's webhooks, health, spec.
 
-The only module that imports `aiohttp.web`. `create_app(TokenService)` builds the
-application from its collaborators (no module globals). The rules live in pure modules:
-`tokens` (what a request may say, room naming), `tenants` (who is asking), `ownership`
-(which tenant owns a room), `ratelimit`, `openapi`; LiveKit calls go through `admin`.
+The endpoint's adapter to `aiohttp.web` (with `page.py`, which serves the page's files;
+the import contracts in `pyproject.toml` list who may import it). `create_app(TokenService)`
+builds the application from its collaborators (no module globals). The rules live in pure
+modules: `token_request` (what a request may say, room naming), `tenants` (who is asking),
+`ownership` (which tenant owns a room), `webhooks` (which events to act on), `ratelimit`,
+`openapi`; LiveKit calls go through `admin`.
 
 Routes: `POST /token`, `POST /webhook`, `GET /healthz`, `GET /readyz`, `GET /openapi.json`.
 Every error is `{"error": {"code": "...", "message": "..."}}` with a stable code (the list

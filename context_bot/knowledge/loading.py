@@ -1,8 +1,9 @@
 """Load a knowledge folder into one immutable, shareable snapshot: versions, links, index.
 
-Loading is the only place that touches the disk and git; everything a request needs
-afterwards (the serving document of a path, search, listings, features, the overview) is
-precomputed here, so answering never blocks and a reload swaps one object atomically.
+Of the knowledge, loading is the only part that touches the disk and git (through the
+sandbox, the gate every file read passes); everything a request needs afterwards (the
+serving document of a path, search, listings, features, the overview) is precomputed
+here, so answering never blocks and a reload swaps one object atomically.
 
 Which version is served: a document whose `fileVersion` is the git blob id of the working
 tree file (what `git hash-object` prints) is current. Failing that, `fileVersion` may be a
