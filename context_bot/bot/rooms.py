@@ -30,6 +30,7 @@ from context_bot.bot.connecting import connect_within
 from context_bot.bot.handlers import Handlers
 from context_bot.bot.session import EMPTY_GRACE_S, RoomSession
 from context_bot.config import LiveKitSettings
+from context_bot.locks import KeyedLocks
 from context_bot.metrics import Metrics
 from context_bot.protocol import MAX_REQUEST_BYTES
 from context_bot.tasks import spawn
@@ -108,7 +109,7 @@ class RoomManager:
         self._empty_grace_s = empty_grace_s
         self._warmup = warmup
         self._sessions: dict[str, RoomSession] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._locks = KeyedLocks()  # a lock per room name while joins for it run
         self._rejoins: dict[str, asyncio.Task[None]] = {}
         self._leaving: set[asyncio.Task[Any]] = set()
         self._join_slots = asyncio.Semaphore(join_concurrency)
@@ -155,7 +156,7 @@ class RoomManager:
         bot mints its own token from the configured keys."""
         if not self._accepting:
             raise RuntimeError("the bot is shutting down and takes no new rooms")
-        async with self._locks.setdefault(name, asyncio.Lock()):
+        async with self._locks.hold(name):
             session = self._sessions.get(name)
             if session is not None and session.connected:
                 return session
