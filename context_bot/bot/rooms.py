@@ -28,7 +28,7 @@ from livekit import rtc
 from context_bot.admin import METADATA_KEY, RoomInfo, bot_token, created_by_us, parse_metadata
 from context_bot.bot.connecting import connect_within
 from context_bot.bot.handlers import Handlers
-from context_bot.bot.session import EMPTY_GRACE_S, RoomSession
+from context_bot.bot.session import EMPTY_GRACE_S, RoomFactory, RoomSession
 from context_bot.config import LiveKitSettings
 from context_bot.locks import KeyedLocks
 from context_bot.metrics import Metrics
@@ -99,6 +99,7 @@ class RoomManager:
         warmup: bool = True,
         join_concurrency: int = MAX_CONCURRENT_JOINS,
         metrics: Metrics | None = None,
+        room_factory: RoomFactory = rtc.Room,
     ) -> None:
         self._livekit = livekit
         self._bot = bot
@@ -108,6 +109,7 @@ class RoomManager:
         self._metadata: dict[str, str] = {}  # room → its metadata naming us, as first seen
         self._empty_grace_s = empty_grace_s
         self._warmup = warmup
+        self._room_factory = room_factory
         self._sessions: dict[str, RoomSession] = {}
         self._locks = KeyedLocks()  # a lock per room name while joins for it run
         self._rejoins: dict[str, asyncio.Task[None]] = {}
@@ -168,6 +170,7 @@ class RoomManager:
                 empty_grace_s=self._empty_grace_s,
                 warmup=self._warmup,
                 metrics=self.metrics,
+                room_factory=self._room_factory,
             )
             session.room.on("disconnected", lambda reason: self._ended(session, reason))
             token = token or bot_token(self._livekit, name, self._bot.identity, self._bot.name)

@@ -63,6 +63,8 @@ SENDER_WAIT_S = 4.0
 """Longest wait for the server to tell the bot about a data-packet sender (tick: 3 s)."""
 
 Sender = Callable[[str, str], Coroutine[Any, Any, None]]
+RoomFactory = Callable[[], rtc.Room]
+"""Makes the session's room: `rtc.Room` itself, or a fake of it in unit tests."""
 
 
 class RoomSession:
@@ -79,9 +81,10 @@ class RoomSession:
         warmup: bool = True,
         admission: AdmissionPolicy | None = None,
         metrics: Metrics | None = None,
+        room_factory: RoomFactory = rtc.Room,
     ) -> None:
         self.name = name
-        self.room = rtc.Room()
+        self.room = room_factory()
         self._bot_identity = bot_identity
         self._handlers = handlers
         self._on_empty = on_empty
