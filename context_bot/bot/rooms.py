@@ -28,8 +28,9 @@ from livekit import rtc
 from context_bot.admin import METADATA_KEY, RoomInfo, bot_token, created_by_us, parse_metadata
 from context_bot.bot.connecting import connect_within
 from context_bot.bot.handlers import Handlers
-from context_bot.bot.session import EMPTY_GRACE_S, RoomSession
+from context_bot.bot.session import EMPTY_GRACE_S, RoomFactory, RoomSession
 from context_bot.config import LiveKitSettings
+from context_bot.locks import KeyedLocks
 from context_bot.metrics import Metrics
 from context_bot.protocol import MAX_REQUEST_BYTES
 from context_bot.tasks import spawn
@@ -98,6 +99,7 @@ class RoomManager:
         warmup: bool = True,
         join_concurrency: int = MAX_CONCURRENT_JOINS,
         metrics: Metrics | None = None,
+        room_factory: RoomFactory = rtc.Room,
     ) -> None:
         self._livekit = livekit
         self._bot = bot
@@ -107,8 +109,9 @@ class RoomManager:
         self._metadata: dict[str, str] = {}  # room → its metadata naming us, as first seen
         self._empty_grace_s = empty_grace_s
         self._warmup = warmup
+        self._room_factory = room_factory
         self._sessions: dict[str, RoomSession] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._locks = KeyedLocks()  # a lock per room name while joins for it run
         self._rejoins: dict[str, asyncio.Task[None]] = {}
         self._leaving: set[asyncio.Task[Any]] = set()
         self._join_slots = asyncio.Semaphore(join_concurrency)
@@ -173,7 +176,7 @@ class RoomManager:
         bot mints its own token from the configured keys."""
         if not self._accepting:
             raise RuntimeError("the bot is shutting down and takes no new rooms")
-        async with self._locks.setdefault(name, asyncio.Lock()):
+        async with self._locks.hold(name):
             session = self._sessions.get(name)
             if session is not None and session.connected:
                 return session
@@ -185,6 +188,7 @@ class RoomManager:
                 empty_grace_s=self._empty_grace_s,
                 warmup=self._warmup,
                 metrics=self.metrics,
+                room_factory=self._room_factory,
             )
             session.room.on("disconnected", lambda reason: self._ended(session, reason))
             token = token or bot_token(self._livekit, name, self._bot.identity, self._bot.name)

@@ -74,6 +74,8 @@ MAX_UNNAMED_WAITING = 32
 """Unnamed data-packet requests waiting, per room, for their `reply_to` to be in the room."""
 
 Sender = Callable[[str, str], Coroutine[Any, Any, None]]
+RoomFactory = Callable[[], rtc.Room]
+"""Makes the session's room: `rtc.Room` itself, or a fake of it in unit tests."""
 
 
 class RoomSession:
@@ -91,9 +93,10 @@ class RoomSession:
         admission: AdmissionPolicy | None = None,
         metrics: Metrics | None = None,
         open_streams: OpenStreams | None = None,
+        room_factory: RoomFactory = rtc.Room,
     ) -> None:
         self.name = name
-        self.room = rtc.Room()
+        self.room = room_factory()
         self._bot_identity = bot_identity
         self._handlers = handlers
         self._on_empty = on_empty

@@ -4,7 +4,8 @@ LiveKit's `CreateRoom` is not an ownership primitive (docs/design.md, fact 7): w
 race for a new room with different metadata, the room can end up with the metadata of the
 create whose response said it lost. So ownership is decided here, in two layers:
 
-- inside one process, a lock per room name (`KeyedLocks`) serialises claim-then-create;
+- inside one process, a lock per room name (`KeyedLocks`, from `context_bot/locks.py`)
+  serialises claim-then-create;
 - across processes, an `OwnershipStore` whose `claim` is atomic set-if-absent. This
   module's `InMemoryOwnershipStore` serves one process; a shared store (Redis `SET NX`,
   issue 8) implements the same two methods for several endpoint instances.
@@ -32,13 +33,13 @@ of the in-memory store. Pure: no aiohttp, no livekit.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 import structlog
+
+from context_bot.locks import KeyedLocks
 
 log = structlog.get_logger(__name__)
 
@@ -72,30 +73,6 @@ class InMemoryOwnershipStore:
 
     def __len__(self) -> int:
         return len(self._owners)
-
-
-class KeyedLocks:
-    """One `asyncio.Lock` per key, dropped when nobody holds or waits for it."""
-
-    def __init__(self) -> None:
-        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
-
-    @asynccontextmanager
-    async def hold(self, key: str) -> AsyncIterator[None]:
-        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
-        self._locks[key] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[key]
-            if users == 1:
-                del self._locks[key]
-            else:
-                self._locks[key] = (lock, users - 1)
-
-    def __len__(self) -> int:
-        return len(self._locks)
 
 
 @dataclass(frozen=True)

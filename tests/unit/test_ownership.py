@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from context_bot.endpoint.ownership import InMemoryOwnershipStore, KeyedLocks, RoomOwnership
+from context_bot.endpoint.ownership import InMemoryOwnershipStore, RoomOwnership
 from context_bot.errors import LiveKitUnavailable
 
 
@@ -101,20 +101,3 @@ async def test_a_finished_room_is_free_for_the_next_tenant() -> None:
     assert await ownership.forget("r", "acme") is True
     del livekit.rooms["r"]
     assert (await ownership.settle("r", "globex", lambda: livekit.create("r", "globex"))).granted
-
-
-async def test_keyed_locks_serialise_one_key_and_are_dropped_when_unused() -> None:
-    locks, inside, most = KeyedLocks(), 0, 0
-
-    async def hold(key: str) -> None:
-        nonlocal inside, most
-        async with locks.hold(key):
-            inside += 1
-            most = max(most, inside)
-            await asyncio.sleep(0.001)
-            inside -= 1
-
-    await asyncio.gather(*(hold("same") for _ in range(10)))
-    assert most == 1
-    await asyncio.gather(*(hold(f"k{i}") for i in range(10)))
-    assert len(locks) == 0

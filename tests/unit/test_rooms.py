@@ -1,0 +1,266 @@
+"""The active-rooms map over fake rooms: joins, rejoins, leaves, the empty-room grace.
+
+Rooms are `tests/unit/fake_room.py`'s (the parts of `rtc.Room` that `rooms.py` and
+`session.py` use), made by a `FakeServer` passed as `room_factory`. The same paths against
+a real livekit-server are in tests/integration (test_room_protocol.py, test_restart.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from livekit import rtc
+
+from context_bot.bot import rooms
+from context_bot.bot.rooms import BotIdentity, RoomManager
+from context_bot.config import LiveKitSettings
+from context_bot.protocol import TOPIC_PUSH
+from tests.unit.fake_room import AGENT, FakeRoom, FakeServer, eventually
+from tests.unit.served import Served
+
+BOT = BotIdentity("context-bot", "Bot")
+LIVEKIT = LiveKitSettings("ws://fake", "devkey", "a-secret-long-enough-for-hs256-signing")
+
+
+@pytest.fixture(autouse=True)
+def quick(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rejoins and the flush before leaving in milliseconds, not half a second."""
+    monkeypatch.setattr(rooms, "REJOIN_FIRST_DELAY_S", 0.01)
+    monkeypatch.setattr(rooms, "FLUSH_S", 0.01)
+
+
+@pytest.fixture
+def server() -> FakeServer:
+    return FakeServer()
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Served:
+    return Served(tmp_path)
+
+
+class Existing:
+    """`room_exists` for the manager: the names in `names` exist on the server."""
+
+    def __init__(self, *names: str) -> None:
+        self.names = set(names)
+
+    async def __call__(self, name: str) -> bool:
+        return name in self.names
+
+
+Make = Callable[..., RoomManager]
+
+
+@pytest.fixture
+async def make(server: FakeServer, served: Served) -> AsyncIterator[Make]:
+    made: list[RoomManager] = []
+
+    def make_(**options: Any) -> RoomManager:
+        manager = RoomManager(
+            LIVEKIT, BOT, served.handlers, room_factory=server.room_factory, **options
+        )
+        made.append(manager)
+        return manager
+
+    yield make_
+    for manager in made:
+        await manager.aclose()
+
+
+def room_of(manager: RoomManager, name: str) -> FakeRoom:
+    session = manager.session(name)
+    assert session is not None, f"no session for {name}"
+    assert isinstance(session.room, FakeRoom)
+    return session.room
+
+
+# -- joins -------------------------------------------------------------------------------
+
+
+async def test_a_join_connects_one_room_with_the_bots_token(make: Make, server: FakeServer) -> None:
+    manager = make()
+    await manager.join("r1")
+    assert manager.active_rooms == ["r1"]
+    room = room_of(manager, "r1")
+    assert len(server.made) == 1
+    assert server.made[0] is room
+    assert room.name == "r1"
+    assert room.local_participant.identity == BOT.identity
+    url, _, options = room.connect_calls[0]
+    assert url == LIVEKIT.url
+    assert options.auto_subscribe is False
+
+
+async def test_concurrent_joins_of_one_room_make_one_session(
+    make: Make, server: FakeServer
+) -> None:
+    manager = make()
+    server.gate = asyncio.Event()
+    joins = [asyncio.create_task(manager.join("r1")) for _ in range(5)]
+    await eventually(lambda: server.connects == 1)
+    await asyncio.sleep(0.01)
+    assert server.connects == 1, "a second join connected while the first was in flight"
+    server.gate.set()
+    sessions = await asyncio.gather(*joins)
+    assert all(s is sessions[0] for s in sessions)
+    assert len(server.made) == 1
+    assert manager.active_rooms == ["r1"]
+    assert await manager.join("r1") is sessions[0]  # and later joins find it too
+    assert server.connects == 1
+
+
+async def test_the_lock_map_holds_no_lock_once_joins_finish(make: Make, server: FakeServer) -> None:
+    manager = make()
+    await asyncio.gather(*(manager.join(f"r{i}") for i in range(5)), manager.join("r0"))
+    server.refuse = 1
+    with pytest.raises(rtc.ConnectError):
+        await manager.join("refused")
+    assert manager.active_rooms == [f"r{i}" for i in range(5)]
+    assert len(manager._locks) == 0
+
+
+async def test_a_refused_connect_leaves_no_session(make: Make, server: FakeServer) -> None:
+    manager = make()
+    server.refuse = 1
+    with pytest.raises(rtc.ConnectError):
+        await manager.join("r1")
+    assert manager.active_rooms == []
+    assert manager.load == 0
+    await manager.join("r1")  # the next try is a fresh room
+    assert len(server.made) == 2
+    assert manager.active_rooms == ["r1"]
+
+
+async def test_joining_greets_everyone_present_with_the_overview(
+    make: Make, server: FakeServer, served: Served
+) -> None:
+    server.join("r1", "ada")
+    server.join("r1", "bob")
+    manager = make()
+    await manager.join("r1")
+    room = room_of(manager, "r1")
+    await eventually(lambda: len(room.sent_on(TOPIC_PUSH)) == 2)
+    assert sorted(s.destination_identities for s in room.sent_on(TOPIC_PUSH)) == [
+        ("ada",),
+        ("bob",),
+    ]
+
+
+async def test_a_knowledge_change_reaches_every_room(
+    make: Make, server: FakeServer, served: Served
+) -> None:
+    server.join("r1", "ada")
+    server.join("r2", "bob")
+    manager = make()
+    await manager.join("r1")
+    await manager.join("r2")
+    one, two = room_of(manager, "r1"), room_of(manager, "r2")
+    await eventually(lambda: len(one.sent_on(TOPIC_PUSH)) == 1 == len(two.sent_on(TOPIC_PUSH)))
+    new = served.change()
+    await manager.knowledge_changed({"knowledge_version": new})
+    for room, person in ((one, "ada"), (two, "bob")):
+        events = [
+            (s.destination_identities, json.loads(s.payload)["event"])
+            for s in room.sent_on(TOPIC_PUSH)
+        ]
+        assert events[1:] == [((person,), "knowledge_changed"), ((person,), "overview")]
+
+
+# -- ends and rejoins ----------------------------------------------------------------------
+
+
+async def test_a_transient_disconnect_is_rejoined_while_the_room_exists(
+    make: Make, server: FakeServer
+) -> None:
+    manager = make(room_exists=Existing("r1"))
+    first = await manager.join("r1")
+    room_of(manager, "r1").lose_connection(rtc.DisconnectReason.SIGNAL_CLOSE)
+    assert manager.active_rooms == []
+    await eventually(lambda: manager.session("r1") not in (None, first))
+    second = manager.session("r1")
+    assert second is not None and second.connected
+    assert len(server.made) == 2
+    assert len(server.clients("r1")) == 1
+    assert server.clients("r1")[0] is room_of(manager, "r1")
+    assert manager.metrics.registry.get_sample_value("context_bot_room_rejoins_total") == 1
+
+
+async def test_no_rejoin_once_the_room_is_gone(make: Make, server: FakeServer) -> None:
+    exists = Existing("r1")
+    manager = make(room_exists=exists)
+    await manager.join("r1")
+    exists.names.clear()
+    room_of(manager, "r1").lose_connection(rtc.DisconnectReason.SIGNAL_CLOSE)
+    await asyncio.sleep(0.1)
+    assert manager.active_rooms == []
+    assert server.connects == 1
+
+
+@pytest.mark.parametrize(
+    "reason",
+    [
+        rtc.DisconnectReason.ROOM_DELETED,
+        rtc.DisconnectReason.ROOM_CLOSED,
+        rtc.DisconnectReason.CLIENT_INITIATED,
+        rtc.DisconnectReason.DUPLICATE_IDENTITY,
+        rtc.DisconnectReason.PARTICIPANT_REMOVED,
+    ],
+    ids=lambda reason: rtc.DisconnectReason.Name(reason),
+)
+async def test_no_rejoin_after_a_final_reason(make: Make, server: FakeServer, reason: int) -> None:
+    manager = make(room_exists=Existing("r1"))  # the room still exists: the reason decides
+    await manager.join("r1")
+    room_of(manager, "r1").lose_connection(reason)
+    await asyncio.sleep(0.1)
+    assert manager.active_rooms == []
+    assert server.connects == 1
+
+
+async def test_leave_disconnects_for_good(make: Make, server: FakeServer) -> None:
+    manager = make(room_exists=Existing("r1"))
+    await manager.join("r1")
+    room = room_of(manager, "r1")
+    assert await manager.leave("r1") is True
+    assert not room.isconnected()
+    assert server.clients("r1") == []
+    await asyncio.sleep(0.1)
+    assert manager.active_rooms == [], "rejoined a room it was asked to leave"
+    assert server.connects == 1
+    assert await manager.leave("r1") is False
+
+
+# -- the empty-room grace ------------------------------------------------------------------
+
+
+async def test_the_bot_leaves_once_only_agents_remain(make: Make, server: FakeServer) -> None:
+    server.join("r1", "ada")
+    server.join("r1", "helper-agent", AGENT)
+    manager = make(empty_grace_s=0.05, room_exists=Existing("r1"))
+    await manager.join("r1")
+    room = room_of(manager, "r1")
+    await asyncio.sleep(0.1)
+    assert manager.active_rooms == ["r1"], "left while a person was there"
+    server.leave("r1", "ada")
+    await eventually(lambda: manager.active_rooms == [] and not room.isconnected())
+    await asyncio.sleep(0.1)
+    assert server.connects == 1, "rejoined a room it left for being empty"
+
+
+async def test_a_person_back_within_the_grace_keeps_the_bot(make: Make, server: FakeServer) -> None:
+    server.join("r1", "ada")
+    manager = make(empty_grace_s=0.1)
+    await manager.join("r1")
+    room = room_of(manager, "r1")
+    await eventually(lambda: len(room.sent_on(TOPIC_PUSH)) == 1)  # started: ada greeted
+    server.leave("r1", "ada")  # the timer starts...
+    await asyncio.sleep(0)
+    server.join("r1", "bob")  # ...and stops
+    await asyncio.sleep(0.25)
+    assert manager.active_rooms == ["r1"]
+    assert room.isconnected()

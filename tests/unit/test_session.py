@@ -1,0 +1,278 @@
+"""One room's session over a fake room: overview pushes, answers, the empty-room timer.
+
+The room is `tests/unit/fake_room.py` (the parts of `rtc.Room` the session uses); the
+knowledge is real, a tiny folder served by `Handlers`. The same behaviour against a real
+livekit-server is in tests/integration/test_room_protocol.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from context_bot.admin import bot_token
+from context_bot.bot.session import WARMUP_TOPIC, RoomSession
+from context_bot.config import LiveKitSettings
+from context_bot.errors import NotFound
+from context_bot.protocol import TOPIC_PUSH, TOPIC_REQUEST, TOPIC_RESPONSE, join_packet_parts
+from tests.unit.fake_room import AGENT, FakeRoom, FakeServer, Sent, eventually
+from tests.unit.served import Served
+
+BOT = "context-bot"
+ROOM = "onboarding-1"
+LIVEKIT = LiveKitSettings("ws://fake", "devkey", "a-secret-long-enough-for-hs256-signing")
+
+
+async def idle(session: RoomSession, within_s: float = 2.0) -> None:
+    """Wait until the session has no task left (pushes, requests) running."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within_s
+    while session.in_flight:
+        assert loop.time() < deadline, "the session's tasks did not finish"
+        await asyncio.sleep(0.001)
+
+
+def pushes(room: FakeRoom, event: str) -> list[tuple[tuple[str, ...], dict[str, Any]]]:
+    """(addressees, data) of each push of `event`."""
+    found = []
+    for sent in room.sent_on(TOPIC_PUSH):
+        body = json.loads(sent.payload)
+        if body["event"] == event:
+            found.append((sent.destination_identities, body["data"]))
+    return found
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Served:
+    return Served(tmp_path)
+
+
+@pytest.fixture
+def server() -> FakeServer:
+    return FakeServer()
+
+
+Open = Callable[..., Any]
+
+
+@pytest.fixture
+async def open_session(server: FakeServer, served: Served) -> AsyncIterator[Open]:
+    """Make a session, connect its room as `RoomManager.join` does, return it."""
+    made: list[RoomSession] = []
+
+    async def open_(
+        on_empty: Callable[[RoomSession], None] = lambda s: None,
+        empty_grace_s: float = 20.0,
+        warmup: bool = False,
+    ) -> RoomSession:
+        session = RoomSession(
+            ROOM,
+            BOT,
+            served.handlers,
+            on_empty=on_empty,
+            empty_grace_s=empty_grace_s,
+            warmup=warmup,
+            room_factory=server.room_factory,
+        )
+        await session.room.connect(LIVEKIT.url, bot_token(LIVEKIT, ROOM, BOT, "Bot"))
+        made.append(session)
+        return session
+
+    yield open_
+    for session in made:
+        await session.aclose()
+
+
+def room_of(session: RoomSession) -> FakeRoom:
+    assert isinstance(session.room, FakeRoom)
+    return session.room
+
+
+async def test_the_room_comes_from_the_factory_and_connects_as_the_bot(
+    open_session: Open, server: FakeServer
+) -> None:
+    session = await open_session()
+    assert len(server.made) == 1
+    assert server.made[0] is session.room
+    assert session.connected
+    assert room_of(session).local_participant.identity == BOT
+    assert room_of(session).name == ROOM
+
+
+async def test_warm_up_is_one_packet_to_the_bot_itself(open_session: Open) -> None:
+    session = await open_session(warmup=True)
+    await session.started()
+    assert room_of(session).sent == [Sent("data", WARMUP_TOPIC, (BOT,), b"{}")]
+
+
+async def test_everyone_present_gets_the_overview_once_per_version(
+    open_session: Open, server: FakeServer, served: Served
+) -> None:
+    server.join(ROOM, "ada")
+    server.join(ROOM, "helper-agent", AGENT)
+    session = await open_session()
+    room = room_of(session)
+    await session.started()
+    await idle(session)
+    first = pushes(room, "overview")
+    assert sorted(to for to, _ in first) == [("ada",), ("helper-agent",)]
+    assert {data["knowledge_version"] for _, data in first} == {served.version}
+
+    server.activate(ROOM, "ada")  # the server's later `participant_active`
+    await session.push_overview("ada")  # and any other push of the same version
+    await idle(session)
+    assert len(pushes(room, "overview")) == 2, "a participant got the same version twice"
+
+    new = served.change()
+    await session.push_overview("ada")
+    await session.push_overview("ada")
+    overviews = pushes(room, "overview")
+    assert overviews[2:] == [
+        (("ada",), {"knowledge_version": new, "text": served.knowledge.overview})
+    ]
+
+
+async def test_a_newcomer_gets_its_own_overview_when_active(
+    open_session: Open, server: FakeServer, served: Served
+) -> None:
+    session = await open_session()
+    room = room_of(session)
+    server.join(ROOM, "bob")
+    server.activate(ROOM, "bob")
+    await idle(session)
+    assert [to for to, _ in pushes(room, "overview")] == [("bob",)]
+
+
+async def test_a_pulled_overview_counts_as_held_and_a_leaver_is_forgotten(
+    open_session: Open, server: FakeServer
+) -> None:
+    session = await open_session()
+    room = room_of(session)
+    server.join(ROOM, "ada")
+    server.ask(ROOM, "ada", json.dumps({"id": "1", "method": "overview"}), TOPIC_REQUEST)
+    await idle(session)
+    server.activate(ROOM, "ada")
+    await idle(session)
+    assert pushes(room, "overview") == [], "pushed an overview the participant had pulled"
+
+    server.leave(ROOM, "ada")  # back later with a fresh client: it holds nothing
+    server.join(ROOM, "ada")
+    server.activate(ROOM, "ada")
+    await idle(session)
+    assert [to for to, _ in pushes(room, "overview")] == [("ada",)]
+
+
+async def test_the_bot_pushes_nothing_to_itself(open_session: Open) -> None:
+    session = await open_session()
+    await session.push_overview(BOT)
+    assert room_of(session).sent == []
+
+
+async def test_a_change_is_told_to_everyone_then_the_new_overview(
+    open_session: Open, server: FakeServer, served: Served
+) -> None:
+    server.join(ROOM, "ada")
+    session = await open_session()
+    room = room_of(session)
+    await session.started()
+    await idle(session)
+    new = served.change()
+    await session.knowledge_changed({"knowledge_version": new, "changed": ["x"]})
+    told = pushes(room, "knowledge_changed")
+    assert told == [(("ada",), {"knowledge_version": new, "changed": ["x"]})]
+    assert [(to, data["knowledge_version"]) for to, data in pushes(room, "overview")][-1] == (
+        ("ada",),
+        new,
+    )
+
+
+async def test_an_answer_goes_only_to_the_asker(open_session: Open, server: FakeServer) -> None:
+    server.join(ROOM, "ada")
+    server.join(ROOM, "bob")
+    session = await open_session()
+    room = room_of(session)
+    server.ask(
+        ROOM,
+        "ada",
+        json.dumps({"id": "q1", "method": "file", "params": {"path": "src/none.ts"}}),
+        TOPIC_REQUEST,
+        {"id": "q1"},
+    )
+    server.ask(ROOM, "bob", json.dumps({"id": "q2", "method": "overview"}), TOPIC_REQUEST)
+    await idle(session)
+    answers = {
+        sent.destination_identities: json.loads(sent.payload)
+        for sent in room.sent_on(TOPIC_RESPONSE)
+    }
+    assert set(answers) == {("ada",), ("bob",)}
+    assert answers[("ada",)]["id"] == "q1"
+    assert answers[("ada",)]["error"]["code"] == NotFound.code  # a refusal is answered too
+    assert answers[("bob",)]["id"] == "q2"
+    assert "result" in answers[("bob",)]
+
+
+async def test_a_data_packet_request_is_answered_in_packets_to_the_asker_only(
+    open_session: Open, server: FakeServer
+) -> None:
+    server.join(ROOM, "old-sdk")
+    server.join(ROOM, "bob")
+    session = await open_session()
+    room = room_of(session)
+    request = {"id": "p1", "method": "overview", "reply_to": "old-sdk"}
+    server.publish(ROOM, "old-sdk", json.dumps(request).encode(), TOPIC_REQUEST)
+    await idle(session)
+    parts = room.sent_on(TOPIC_RESPONSE)
+    assert parts, "no answer"
+    assert {sent.destination_identities for sent in parts} == {("old-sdk",)}
+    assert {sent.how for sent in parts} == {"data"}
+    answer = json.loads(join_packet_parts([bytes(sent.payload) for sent in parts]))  # type: ignore[arg-type]
+    assert answer["id"] == "p1"
+
+
+# -- the empty-room timer ---------------------------------------------------------------
+
+
+async def test_once_only_agents_remain_the_session_asks_to_leave_after_the_grace(
+    open_session: Open, server: FakeServer
+) -> None:
+    server.join(ROOM, "ada")
+    server.join(ROOM, "helper-agent", AGENT)
+    emptied: list[RoomSession] = []
+    session = await open_session(on_empty=emptied.append, empty_grace_s=0.05)
+    await session.started()
+    await asyncio.sleep(0.15)
+    assert emptied == [], "left a room with a person in it"
+    server.leave(ROOM, "ada")
+    assert emptied == [], "left without a grace period"
+    await eventually(lambda: emptied == [session])
+
+
+async def test_a_person_coming_back_within_the_grace_cancels_the_leave(
+    open_session: Open, server: FakeServer
+) -> None:
+    server.join(ROOM, "ada")
+    emptied: list[RoomSession] = []
+    session = await open_session(on_empty=emptied.append, empty_grace_s=0.1)
+    await session.started()
+    server.leave(ROOM, "ada")  # the timer starts...
+    await asyncio.sleep(0)
+    server.join(ROOM, "bob")  # ...and stops
+    await asyncio.sleep(0.25)
+    assert emptied == []
+    server.leave(ROOM, "bob")  # and starts afresh
+    await eventually(lambda: emptied == [session])
+
+
+async def test_a_room_with_only_agents_at_the_join_is_left_after_the_grace(
+    open_session: Open, server: FakeServer
+) -> None:
+    server.join(ROOM, "helper-agent", AGENT)
+    emptied: list[RoomSession] = []
+    session = await open_session(on_empty=emptied.append, empty_grace_s=0.05)
+    await session.started()  # no event fires for those already there: the start checks
+    await eventually(lambda: emptied == [session])
