@@ -48,7 +48,12 @@ from context_bot.readiness import Readiness
 from context_bot.rooms import RoomManager
 from context_bot.tasks import spawn
 from context_bot.tenants import Authenticator, Tenant
-from context_bot.tokens import ApiError, TokenRequest, parse_token_request
+from context_bot.tokens import (
+    ApiError,
+    TokenRequest,
+    parse_token_request,
+    reserved_identities,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -105,6 +110,8 @@ class WebState:
     onboarding: re.Pattern[str] | None
     readiness: Readiness
     spec: dict[str, Any]
+    reserved: frozenset[str] = frozenset()
+    """Identities `/token` never hands out: the bot's (`tokens.reserved_identities`)."""
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
 
@@ -209,7 +216,7 @@ async def post_token(request: web.Request) -> web.Response:
     tenant = state.auth.authenticate(
         request.headers.get("Authorization"), request.headers.get("X-API-Key")
     )
-    asked = parse_token_request(await _json_body(request), state.repos)
+    asked = parse_token_request(await _json_body(request), state.repos, state.reserved)
     if service.admin is None or not service.can_send_bot:
         raise ApiError(500, "livekit_not_configured", _not_configured(service.settings))
     settings = service.settings
@@ -416,6 +423,7 @@ def create_app(service: TokenService) -> web.Application:
             service.knowledge_loaded,
         ),
         spec=build_spec(list(repos), auth_required=settings.auth_required),
+        reserved=reserved_identities(settings.bot_identity),
     )
     app = web.Application(
         middlewares=[cors_middleware(settings.cors_origins), errors_middleware],
