@@ -87,6 +87,7 @@ class ContextBotApp:
                 handlers,
                 room_exists=self.admin.room_exists,
                 restore_metadata=self.admin.restore_metadata,
+                who_is_there=self.admin.presence,
                 empty_grace_s=settings.empty_grace_s,
                 warmup=settings.warmup,
                 join_concurrency=settings.join_concurrency,
