@@ -1,5 +1,5 @@
-"""Nobody becomes the bot: `/token` refuses its identity, and a bot put out of its room by
-an impostor is back at once.
+"""Nobody becomes the bot: `/token` refuses its identity, clients trust only the hidden bot,
+and a bot put out of its room by an impostor is back at once.
 
 The impostor holds a token minted with the API keys under the bot's identity: the one way
 left to take that identity once `/token` refuses it, and what a leaked key or a token
@@ -193,3 +193,39 @@ async def test_another_bot_of_ours_that_takes_the_room_keeps_it(
     finally:
         await second.shutdown()
         await first.shutdown()
+
+
+async def test_a_client_ignores_an_impostors_answers_and_the_real_bot_answers(
+    livekit: LiveKitSettings, connect: Any
+) -> None:
+    first = await start_app(livekit)
+    try:
+        person = await join_with_token(first, connect, "forged-1", "linus")
+        client = ContextClient(person)
+        real_overview = await client.overview()
+    finally:
+        await first.shutdown()  # the bot leaves; the room lives on with its participant
+
+    # With no bot in the room, the impostor takes the identity without displacing anyone,
+    # receives the request addressed to it, and answers first.
+    impostor = Impostor()
+    await impostor.join(livekit, "forged-1")
+    try:
+        pending = asyncio.create_task(client.file("README.md"))
+        await asyncio.wait_for(impostor.forged.wait(), 10)
+        await asyncio.sleep(1)  # the forged answer and push have arrived, and were dropped
+        assert not pending.done()
+        assert await client.overview() == real_overview
+
+        # A new bot process finds the room held by someone who is not a bot, joins (which
+        # puts the impostor out) and answers the pending request on its next attempt.
+        second = await start_app(livekit)
+        try:
+            result = await pending
+            assert result.content == (REPO_ROOT / "README.md").read_text()
+            reason = await asyncio.wait_for(asyncio.shield(impostor.ended), 10)
+            assert reason == rtc.DisconnectReason.DUPLICATE_IDENTITY
+        finally:
+            await second.shutdown()
+    finally:
+        await impostor.leave()
