@@ -63,7 +63,12 @@ __all__ = [
     "SearchHit",
 ]
 
-DEFAULT_TIMEOUT_S = 15.0
+DEFAULT_TIMEOUT_S = 30.0
+"""Long enough to ride out a restart of the bot: a process manager's restart delay (2 s in
+deploy/), the new process's start (a few seconds), its rejoin of the room, and the wait
+of the attempt under way. A request sent at a SIGKILL was answered 3-6 s later with a 2 s
+restart delay (tests/integration/test_restart.py); the margin is for loaded machines. A
+room with no bot at all is reported this late too."""
 DEFAULT_ATTEMPT_TIMEOUT_S = 3.0
 SHUTDOWN_RETRY_MS = 1000
 
