@@ -153,6 +153,38 @@ def created_by_us(metadata: dict[str, Any]) -> bool:
     return METADATA_KEY in metadata
 
 
+def is_bot_connection(participant: api.ParticipantInfo) -> bool:
+    """Whether a participant under the bot's identity is one of our bot processes.
+
+    Our bots connect hidden and of kind agent (`bot_token`; a worker registers with those
+    permissions), and a hidden grant comes only from a token minted with the API keys,
+    which `/token` never gives out (`join_token`). Anything else holding the identity is
+    an impostor (a key-minted token of another kind, or a leak from before identities were
+    reserved), and the bot takes the room back."""
+    return participant.permission.hidden and participant.kind == api.ParticipantInfo.Kind.AGENT
+
+
+@dataclass(frozen=True)
+class Presence:
+    """A room's participants as the bot sees them: is anyone there to serve, and who
+    holds the bot's identity."""
+
+    people: bool
+    """Someone who is not an agent, besides whoever holds the bot's identity."""
+    holder_sid: str | None
+    """The connection under the bot's identity, if any."""
+    held_by_bot: bool
+    """That connection is one of our bots (`is_bot_connection`), perhaps a stale one."""
+    holder_active: bool = False
+    """That connection is up (ACTIVE), not still joining."""
+
+    @property
+    def needs_bot(self) -> bool:
+        """People to serve and no bot serving them (nobody under our identity, or an
+        impostor, whom a join puts out)."""
+        return self.people and not self.held_by_bot
+
+
 class Admin:
     """Room-service calls with one HTTP session for the process's lifetime."""
 
@@ -204,13 +236,28 @@ class Admin:
 
         Asked per room because `ListRooms`' participant count stayed 0 with a participant
         connected for 4 s (livekit-server 1.13.5, measured in tests/integration). Checking
-        for our identity keeps several bot processes from taking rooms off each other."""
+        for a bot connection keeps several bot processes from taking rooms off each other;
+        an impostor under our identity is no bot, and joining puts it out."""
+        return (await self.presence(room, bot_identity)).needs_bot
+
+    async def presence(self, room: str, bot_identity: str) -> Presence:
+        """Who is in `room`, as far as the bot cares (`Presence`)."""
         response = await self._call(
             self._client().room.list_participants(api.ListParticipantsRequest(room=room))
         )
-        identities = {p.identity for p in response.participants}
-        people = any(p.kind != api.ParticipantInfo.Kind.AGENT for p in response.participants)
-        return people and bot_identity not in identities
+        holder = next((p for p in response.participants if p.identity == bot_identity), None)
+        people = any(
+            p.kind != api.ParticipantInfo.Kind.AGENT and p.identity != bot_identity
+            for p in response.participants
+        )
+        if holder is None:
+            return Presence(people, None, held_by_bot=False)
+        return Presence(
+            people,
+            holder.sid,
+            held_by_bot=is_bot_connection(holder),
+            holder_active=holder.state == api.ParticipantInfo.State.ACTIVE,
+        )
 
     async def ensure_dispatch(self, room: str, agent_name: str) -> bool:
         """Ask LiveKit's agent dispatch to send a worker of `agent_name` into `room`,

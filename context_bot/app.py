@@ -92,6 +92,7 @@ class ContextBotApp:
                 handlers,
                 room_exists=self.admin.room_exists,
                 restore_metadata=self.admin.restore_metadata,
+                who_is_there=self.admin.presence,
                 empty_grace_s=settings.empty_grace_s,
                 warmup=settings.warmup,
                 join_concurrency=settings.join_concurrency,
@@ -246,12 +247,23 @@ class ContextBotApp:
         """At start and then every interval: rejoin rooms we serve that have people.
 
         After a restart this is what brings the bot back into its rooms; later it catches
-        rooms that the endpoint and webhooks did not announce to this process."""
+        rooms that the endpoint and webhooks did not announce to this process.
+
+        A process that died without leaving (SIGKILL, a crash) stays listed in its rooms
+        until the server times its connections out (about 20 s), and a pass that counted
+        it as the bot put the rooms off until the pass after (34–37 s in all). Without
+        agent dispatch this process is the only bot, so at start a bot connection in a
+        room it is not in is a dead predecessor's (or one about to leave): the first pass
+        joins anyway, which replaces it. Workers cannot tell a dead sibling's connection
+        from a live one's, and leave those rooms to the server's timeout."""
         assert self.admin is not None and self.rooms is not None
         admin, identity = self.admin, self.settings.bot_identity
+        replace_stale = not self.settings.agent_name
 
         async def needs_bot(room: str) -> bool:
-            return await admin.needs_bot(room, identity)
+            presence = await admin.presence(room, identity)
+            stale = replace_stale and presence.people and presence.held_by_bot
+            return presence.needs_bot or stale
 
         while True:
             try:
@@ -260,6 +272,7 @@ class ContextBotApp:
                     needs_bot,
                     min_age_s=RECONCILE_MIN_AGE_S if self.settings.agent_name else 0.0,
                 )
+                replace_stale = False  # only at start: later, a bot there is a live one
             except Exception as exc:
                 log.warning("reconcile_failed", error=exc.__class__.__name__)
             # Jitter spreads the checks of several workers over the interval, so an orphaned

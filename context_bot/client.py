@@ -11,10 +11,12 @@ overview is accepted too, so a client that joins before the bot still gets one.
 
 Messages from the bot are recognised by topic and by their sender: the bot is hidden, so
 its streams arrive with a blank sender identity (fact 4), and the token endpoint never
-gives anyone else the hidden grant. A request whose answer does not come within
-`attempt_timeout` is sent again with the same id (a request can vanish while the bot
-reconnects: fact 8), and a rate-limited one after the wait the bot asks for, until
-`timeout` runs out.
+gives anyone else the hidden grant. A sender with a name is a participant the room lists,
+so never the bot, even one named like it (anyone holding the API keys can mint a token
+under the bot's identity; `/token` refuses it to everyone else). A request whose answer
+does not come within `attempt_timeout` is sent again with the same id (a request can
+vanish while the bot reconnects: fact 8), and a rate-limited one after the wait the bot
+asks for, until `timeout` runs out.
 
 Imports only `livekit` and our standard-library-only protocol modules; works with
 `livekit>=1.1.21` (the version `livekit-agents` pins).
@@ -61,7 +63,12 @@ __all__ = [
     "SearchHit",
 ]
 
-DEFAULT_TIMEOUT_S = 15.0
+DEFAULT_TIMEOUT_S = 30.0
+"""Long enough to ride out a restart of the bot: a process manager's restart delay (2 s in
+deploy/), the new process's start (a few seconds), its rejoin of the room, and the wait
+of the attempt under way. A request sent at a SIGKILL was answered 3-6 s later with a 2 s
+restart delay (tests/integration/test_restart.py); the margin is for loaded machines. A
+room with no bot at all is reported this late too."""
 DEFAULT_ATTEMPT_TIMEOUT_S = 3.0
 SHUTDOWN_RETRY_MS = 1000
 
@@ -282,7 +289,9 @@ class ContextClient:
     # -- incoming -----------------------------------------------------------------------
 
     def _from_bot(self, sender: str) -> bool:
-        return sender in ("", self.bot_identity)
+        """Only the hidden bot sends without an identity (fact 4); anyone named, even
+        `bot_identity` (an impostor that displaced the bot), is a listed participant."""
+        return sender == ""
 
     def _on_response(self, reader: rtc.TextStreamReader, sender: str) -> None:
         if self._from_bot(sender):

@@ -9,6 +9,9 @@ source of truth: `join` adds, a session's end removes, and nothing else keeps ro
   rejoined with exponential backoff while the room still exists on the server; one that
   ends for good (the room closed or was deleted, we left, another bot took our identity)
   is forgotten.
+- A session put out by a connection under our identity (DUPLICATE_IDENTITY) asks the
+  server who holds it now: another bot of ours keeps the room; anyone else is an impostor,
+  and the bot joins again at once, which puts the impostor out.
 - A failure in one room is logged and handled there; it never reaches another room.
 - The bot connects hidden, as an agent, data only, with the room options that make an
   idle room cheapest (docs/design.md, facts 1 and 9).
@@ -25,7 +28,14 @@ from typing import Any
 import structlog
 from livekit import rtc
 
-from context_bot.admin import METADATA_KEY, RoomInfo, bot_token, created_by_us, parse_metadata
+from context_bot.admin import (
+    METADATA_KEY,
+    Presence,
+    RoomInfo,
+    bot_token,
+    created_by_us,
+    parse_metadata,
+)
 from context_bot.bot.connecting import connect_within
 from context_bot.bot.handlers import Handlers
 from context_bot.bot.session import EMPTY_GRACE_S, RoomFactory, RoomSession
@@ -50,10 +60,24 @@ RECONCILE_MIN_AGE_S = 10.0
 """With agent dispatch, rooms younger than this are left to the dispatch that is sending
 a bot in right now, so a worker's reconcile does not race it."""
 
+RECLAIM_CHECKS = 20
+RECLAIM_CHECK_S = 0.1
+"""After DUPLICATE_IDENTITY, how often and how far apart to ask who holds our identity
+while the server still lists our own, displaced connection, or lists an impostor still
+joining. Put out before its connection is up, the impostor's SDK retries its connect
+15 s later and puts the bot out again (livekit 1.2.1, measured): wait until it is ACTIVE
+(0.1-0.2 s after its join on loopback), so that it is put out for good."""
+RECLAIM_AT_ONCE = 3
+RECLAIM_WINDOW_S = 60.0
+"""An impostor is put out at once up to this many times a window; beyond, the rejoins
+back off as after a lost connection, so two parties that keep displacing each other do
+not become a busy loop."""
+
 FINAL_REASONS = frozenset(
     {
         rtc.DisconnectReason.CLIENT_INITIATED,  # we left
         rtc.DisconnectReason.DUPLICATE_IDENTITY,  # another bot process took the room
+        # (unless it was an impostor: `_reclaim` decides when the server can be asked)
         rtc.DisconnectReason.PARTICIPANT_REMOVED,  # an operator removed the bot
         rtc.DisconnectReason.ROOM_DELETED,
         rtc.DisconnectReason.ROOM_CLOSED,
@@ -62,6 +86,8 @@ FINAL_REASONS = frozenset(
 
 RoomExists = Callable[[str], Awaitable[bool]]
 RestoreMetadata = Callable[[str, str], Awaitable[bool]]
+WhoIsThere = Callable[[str, str], Awaitable[Presence]]
+"""`Admin.presence`: a room's people, and who holds an identity there."""
 
 
 def room_options() -> rtc.RoomOptions:
@@ -95,6 +121,7 @@ class RoomManager:
         *,
         room_exists: RoomExists | None = None,
         restore_metadata: RestoreMetadata | None = None,
+        who_is_there: WhoIsThere | None = None,
         empty_grace_s: float = EMPTY_GRACE_S,
         warmup: bool = True,
         join_concurrency: int = MAX_CONCURRENT_JOINS,
@@ -106,6 +133,8 @@ class RoomManager:
         self._handlers = handlers
         self._room_exists = room_exists
         self._restore_metadata = restore_metadata
+        self._who_is_there = who_is_there
+        self._displaced: dict[str, list[float]] = {}  # room → recent displacement times
         self._metadata: dict[str, str] = {}  # room → its metadata naming us, as first seen
         self._empty_grace_s = empty_grace_s
         self._warmup = warmup
@@ -140,6 +169,7 @@ class RoomManager:
         dependable signal for a disconnect we started ourselves."""
         session = self._sessions.pop(name, None)
         self._metadata.pop(name, None)
+        self._displaced.pop(name, None)
         if session is None:
             return False
         await session.aclose()
@@ -327,21 +357,65 @@ class RoomManager:
             return
         del self._sessions[session.name]
         name = _reason_name(reason)
-        final = reason in FINAL_REASONS or not self._accepting or self._room_exists is None
+        can_rejoin = self._accepting and self._room_exists is not None
+        displaced = reason == rtc.DisconnectReason.DUPLICATE_IDENTITY
+        reclaim = can_rejoin and displaced and self._who_is_there is not None
+        final = not reclaim and (reason in FINAL_REASONS or not can_rejoin)
         log.info("room_left", room=session.name, reason=name, rejoin=not final)
         if final:
             self._metadata.pop(session.name, None)
+            self._displaced.pop(session.name, None)
         if not final and session.name not in self._rejoins:
             self._rejoins[session.name] = spawn(
-                self._rejoin(session.name), f"rejoin:{session.name}"
+                self._rejoin(session.name, displaced_sid=_sid(session) if reclaim else None),
+                f"rejoin:{session.name}",
             )
 
-    async def _rejoin(self, name: str) -> None:
+    async def _reclaim(self, name: str, displaced_sid: str) -> float | None:
+        """Who took our identity in `name`? None when another bot of ours did (or nobody
+        is left to serve): the room is its. Otherwise an impostor: the delay before joining
+        again, at once unless this keeps happening (`RECLAIM_AT_ONCE`)."""
+        assert self._who_is_there is not None
+        presence = None
+        for _ in range(RECLAIM_CHECKS):
+            presence = await self._who_is_there(name, self._bot.identity)
+            still_us = presence.holder_sid == displaced_sid
+            joining = presence.holder_sid is not None and not presence.holder_active
+            if not still_us and not joining:
+                break
+            await asyncio.sleep(RECLAIM_CHECK_S)
+        assert presence is not None
+        if presence.held_by_bot and presence.holder_sid != displaced_sid:
+            log.info("room_taken_by_other_bot", room=name)
+            self._metadata.pop(name, None)
+            self._displaced.pop(name, None)
+            return None
+        if presence.holder_sid is None and not presence.people:
+            self._metadata.pop(name, None)
+            return None
+        log.warning("bot_identity_taken", room=name, by_bot=presence.held_by_bot)
+        now = time.monotonic()
+        recent = [t for t in self._displaced.get(name, []) if now - t < RECLAIM_WINDOW_S]
+        recent.append(now)
+        self._displaced[name] = recent
+        excess = len(recent) - RECLAIM_AT_ONCE
+        return 0.0 if excess <= 0 else min(REJOIN_FIRST_DELAY_S * 2**excess, REJOIN_MAX_DELAY_S)
+
+    async def _rejoin(self, name: str, *, displaced_sid: str | None = None) -> None:
         assert self._room_exists is not None
         delay = REJOIN_FIRST_DELAY_S
         loop = asyncio.get_running_loop()
         give_up_at = loop.time() + REJOIN_GIVE_UP_S
         try:
+            if displaced_sid is not None:
+                try:
+                    reclaim_after = await self._reclaim(name, displaced_sid)
+                except Exception as exc:  # the server cannot say: rejoin as after a loss
+                    log.warning("reclaim_check_failed", room=name, error=exc.__class__.__name__)
+                    reclaim_after = REJOIN_FIRST_DELAY_S
+                if reclaim_after is None:
+                    return
+                delay = reclaim_after
             while self._accepting and loop.time() < give_up_at:
                 await asyncio.sleep(delay)
                 try:
@@ -351,7 +425,7 @@ class RoomManager:
                     await self.join(name)
                 except Exception as exc:
                     log.warning("rejoin_failed", room=name, error=exc.__class__.__name__)
-                    delay = min(delay * 2, REJOIN_MAX_DELAY_S)
+                    delay = min(max(delay, REJOIN_FIRST_DELAY_S) * 2, REJOIN_MAX_DELAY_S)
                     continue
                 self.metrics.rejoins.inc()
                 log.info("room_rejoined", room=name)
@@ -381,6 +455,14 @@ async def room_sid(room: rtc.Room) -> str | None:
         return await asyncio.wait_for(asyncio.shield(room.sid), SID_WAIT_S)
     except (TimeoutError, RuntimeError):  # RuntimeError: disconnected before any sid
         return None
+
+
+def _sid(session: RoomSession) -> str:
+    """Our connection's sid in the session's room; "" if it never had one."""
+    try:
+        return session.room.local_participant.sid
+    except Exception:  # the SDK raises a bare Exception before a connect
+        return ""
 
 
 def _reason_name(reason: Any) -> str:

@@ -55,7 +55,10 @@ TOKEN_REQUEST: dict[str, Any] = {
             "The room to join. Omitted: `session-<session_id>` with a session id, "
             "else a new `onboarding-<yyyymmdd>-<12 hex>`."
         ),
-        "participant_identity": _name("The participant's unique identity in the room."),
+        "participant_identity": _name(
+            "The participant's unique identity in the room; never the bot's (403 "
+            "`reserved_identity`)."
+        ),
         "participant_name": {
             "type": "string",
             "minLength": 1,
@@ -189,8 +192,8 @@ def _token_operation(repos: list[str], auth_required: bool) -> dict[str, Any]:
             ),
             "401": _error("Missing or bad credentials.", ["auth_required", "invalid_credentials"]),
             "403": _error(
-                "The room belongs to another tenant, or to none.",
-                ["room_owned_by_other_tenant", "room_unowned"],
+                "The room belongs to another tenant, or to none; or the identity is the bot's.",
+                ["room_owned_by_other_tenant", "room_unowned", "reserved_identity"],
             ),
             "413": _error("The body is larger than 16 KiB.", ["body_too_large"]),
             "429": _error("Too many requests from this client.", ["rate_limited"], RETRY_AFTER),

@@ -45,7 +45,11 @@ from context_bot.endpoint.ownership import InMemoryOwnershipStore, OwnershipStor
 from context_bot.endpoint.page import add_page_routes
 from context_bot.endpoint.readiness import Readiness
 from context_bot.endpoint.tenants import Authenticator, Tenant
-from context_bot.endpoint.token_request import TokenRequest, parse_token_request
+from context_bot.endpoint.token_request import (
+    TokenRequest,
+    parse_token_request,
+    reserved_identities,
+)
 from context_bot.endpoint.webhooks import ReplayGuard, Verdict
 from context_bot.errors import (
     ApiError,
@@ -115,6 +119,8 @@ class WebState:
     onboarding: re.Pattern[str] | None
     readiness: Readiness
     spec: dict[str, Any]
+    reserved: frozenset[str] = frozenset()
+    """Identities `/token` never hands out: the bot's (`tokens.reserved_identities`)."""
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     webhooks: ReplayGuard = field(default_factory=ReplayGuard)
 
@@ -237,7 +243,7 @@ async def post_token(request: web.Request) -> web.Response:
     tenant = state.auth.authenticate(
         request.headers.get("Authorization"), request.headers.get("X-API-Key")
     )
-    asked = parse_token_request(await _json_body(request), state.repos)
+    asked = parse_token_request(await _json_body(request), state.repos, state.reserved)
     if service.admin is None or not service.can_send_bot:
         raise ApiError(500, "livekit_not_configured", _not_configured(service.settings))
     settings = service.settings
@@ -464,6 +470,7 @@ def create_app(service: TokenService) -> web.Application:
             service.knowledge_loaded,
         ),
         spec=build_spec(list(repos), auth_required=settings.auth_required),
+        reserved=reserved_identities(settings.bot_identity),
     )
     app = web.Application(
         middlewares=[cors_middleware(settings.cors_origins), errors_middleware],

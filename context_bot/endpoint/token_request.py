@@ -12,6 +12,14 @@ Room naming, when `room_name` is absent (documented in the README):
 - with neither: ``onboarding-<yyyymmdd>-<12 hex digits>`` from 48 random bits (UTC date).
   The prefix lets an operator's `rooms.onboarding_pattern` match these rooms too.
 
+Reserved identities: nobody gets a token under an identity the bot uses (the bot's own,
+which is also the only one a dispatch worker answers its job offers with). LiveKit lets one
+connection per identity into a room, so such a token would put the bot out of the room
+(DUPLICATE_IDENTITY). The comparison is exact, as LiveKit's is: `Context-Bot` or
+`context-bot-2` is another participant, which cannot displace the bot, and clients never
+trust a sender by its name (they trust only the hidden bot's blank sender; PROTOCOL.md),
+so reserving look-alikes would refuse people without protecting anything.
+
 Every refusal is an `ApiError` with an HTTP status and a stable snake_case code; `web.py`
 turns it into `{"error": {"code", "message"}}`. Messages name the field and the rule, never
 a secret.
@@ -69,8 +77,11 @@ class TokenRequest:
     """`request`, `session` or `generated`: logged, and useful to tests."""
 
 
-def parse_token_request(data: dict[str, Any], repos: tuple[str, ...]) -> TokenRequest:
-    """Validate the JSON object of a request; `repos` are the repositories served."""
+def parse_token_request(
+    data: dict[str, Any], repos: tuple[str, ...], reserved: frozenset[str] = frozenset()
+) -> TokenRequest:
+    """Validate the JSON object of a request; `repos` are the repositories served,
+    `reserved` the identities nobody may ask for (`reserved_identities`)."""
     unknown = sorted(set(data) - set(FIELDS))
     if unknown:
         raise ApiError(
@@ -78,6 +89,12 @@ def parse_token_request(data: dict[str, Any], repos: tuple[str, ...]) -> TokenRe
         )
     identity = _name(data, "participant_identity", required=True)
     assert identity is not None
+    if identity in reserved:
+        raise ApiError(
+            403,
+            "reserved_identity",
+            "`participant_identity` is reserved for the bot; choose another",
+        )
     display = _display_name(data)
     metadata = _optional_text(data, "participant_metadata", MAX_PARTICIPANT_METADATA) or ""
     session_id = _optional_session(data)
@@ -90,6 +107,12 @@ def parse_token_request(data: dict[str, Any], repos: tuple[str, ...]) -> TokenRe
     else:
         room, named_by = generated_room_name(), "generated"
     return TokenRequest(room, identity, display, metadata, repo, session_id, named_by)
+
+
+def reserved_identities(bot_identity: str) -> frozenset[str]:
+    """The identities the bot connects under, in every mode: its own (a worker accepts job
+    offers with it too; `worker.py`). One place, so `/token` refuses them all."""
+    return frozenset({bot_identity})
 
 
 def room_for_session(session_id: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 import subprocess
 import time
 from collections.abc import AsyncIterator, Callable
@@ -17,10 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from livekit import api
+from livekit import api, rtc
 
 from context_bot.app import ContextBotApp
+from context_bot.protocol import TOPIC_PUSH
 from tests.integration.page_helpers import REPO_ROOT, SETUP_HINT, Browser, missing_tools
+from tests.integration.test_bot_identity import FORGED, impostor_token
 
 pytestmark = pytest.mark.integration
 
@@ -202,6 +205,37 @@ async def test_the_page_shows_a_dropped_connection_and_reconnects(
     await browser.do("press", key="/")
     await browser.do("type", text="token endpoint")
     await browser.wait("#results .hit")
+
+
+async def test_the_page_ignores_a_participant_named_like_the_bot(
+    running_app: Any, browser: Browser
+) -> None:
+    """Only the hidden bot sends without an identity: a visible `context-bot` (here with a
+    token minted from the keys, as `/token` refuses the identity) is not trusted."""
+    app: ContextBotApp = await running_app(reconcile_interval_s=3600)
+    assert app.knowledge is not None and app.rooms is not None
+    await join(browser, app, "page-impostor", "Ada")
+    title = app.knowledge.overview.splitlines()[0].removeprefix("# ")
+    await browser.wait("#overview h1", text=title)
+    # The bot out of the way (nothing brings it back here), so nothing it sends later
+    # could cover up an accepted forgery.
+    await remove_bot(app, "page-impostor")
+    await until(lambda: "page-impostor" not in app.rooms.active_rooms)  # type: ignore[union-attr]
+
+    impostor = rtc.Room()
+    livekit = app.settings.livekit
+    await impostor.connect(livekit.url, impostor_token(livekit, "page-impostor"))
+    try:
+        await until(lambda: len(impostor.remote_participants) == 1)
+        (page_identity,) = impostor.remote_participants
+        push = {"v": 1, "event": "overview", "data": {"knowledge_version": "x", "text": FORGED}}
+        await impostor.local_participant.send_text(
+            json.dumps(push), topic=TOPIC_PUSH, destination_identities=[page_identity]
+        )
+        await asyncio.sleep(1.5)  # an accepted push is rendered within milliseconds
+        assert await browser.do("text", selector="#overview h1") == title
+    finally:
+        await impostor.disconnect()
 
 
 async def test_the_committed_page_is_what_web_builds() -> None:

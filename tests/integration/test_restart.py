@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
+from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from livekit import rtc
 
@@ -16,6 +19,7 @@ from context_bot.protocol import TOPIC_PUSH
 from tests.integration.conftest import REPO_ROOT, user_token
 from tests.integration.streams import Inbox
 from tests.integration.test_end_to_end import join_with_token
+from tests.integration.workers import start_bot
 
 pytestmark = pytest.mark.integration
 
@@ -74,3 +78,41 @@ async def test_reconcile_leaves_rooms_of_other_services_alone(
         assert "not-ours" not in app.rooms.active_rooms
     finally:
         await app.shutdown()
+
+
+RESTART_DELAY_S = 2.0
+"""What deploy/context-bot.service waits before restarting a failed bot (`RestartSec`)."""
+
+
+async def test_a_request_pending_when_the_bot_is_killed_is_answered_after_its_restart(
+    livekit: LiveKitSettings, tmp_path: Path
+) -> None:
+    """SIGKILL leaves the dead bot listed in its rooms for a while; the restarted bot
+    replaces that stale connection at once, within the client's default timeout."""
+    first = start_bot(livekit, tmp_path / "first.log")
+    second = None
+    person = rtc.Room()
+    try:
+        url = (await asyncio.to_thread(first.wait_for, "started"))["url"]
+        body = {"room_name": "sigkill-1", "participant_name": "S", "participant_identity": "s"}
+        async with aiohttp.ClientSession() as http, http.post(f"{url}/token", json=body) as r:
+            assert r.status == 200, await r.text()
+            token = (await r.json())["token"]
+        await person.connect(livekit.url, token, rtc.RoomOptions(auto_subscribe=False))
+        client = ContextClient(person)  # the defaults are what is under test
+        await client.overview()
+
+        first.kill(signal.SIGKILL)
+        loop = asyncio.get_running_loop()
+        asked_at = loop.time()
+        pending = asyncio.create_task(client.file("README.md"))
+        await asyncio.sleep(RESTART_DELAY_S)
+        second = start_bot(livekit, tmp_path / "second.log")
+        result = await pending  # ContextTimeout if the restart outlasts the client's patience
+        assert result.content == (REPO_ROOT / "README.md").read_text()
+        print(f"answered {loop.time() - asked_at:.1f} s after the kill")
+    finally:
+        await person.disconnect()
+        first.kill(signal.SIGKILL)
+        if second is not None:
+            second.kill(signal.SIGTERM)

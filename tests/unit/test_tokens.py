@@ -11,6 +11,7 @@ from context_bot.endpoint.token_request import (
     ApiError,
     generated_room_name,
     parse_token_request,
+    reserved_identities,
     room_for_session,
 )
 
@@ -97,3 +98,15 @@ def test_a_repo_not_served_is_refused_naming_the_ones_that_are() -> None:
     assert caught.value.code == "unknown_repo"
     assert "a, b" in caught.value.message
     assert parse_token_request({**WHO, "repo": "b"}, ("a", "b")).repo == "b"
+
+
+def test_the_bots_identity_is_refused_exactly_and_look_alikes_are_not() -> None:
+    reserved = reserved_identities("context-bot")
+    with pytest.raises(ApiError) as refused:
+        parse_token_request({**WHO, "participant_identity": "context-bot"}, REPOS, reserved)
+    assert (refused.value.status, refused.value.code) == (403, "reserved_identity")
+    # LiveKit compares identities exactly: these are other participants, who cannot
+    # displace the bot and whom no client trusts as the bot.
+    for other in ("Context-Bot", "context-bot-2", "context-bot."):
+        asked = parse_token_request({**WHO, "participant_identity": other}, REPOS, reserved)
+        assert asked.participant_identity == other

@@ -1,8 +1,10 @@
 // The context-bot protocol, version 1, as PROTOCOL.md describes it, over livekit-client.
 //
 // Requests are text streams to the bot's identity on `context-bot/request` with the
-// attributes `id` and `method`; answers and pushes are text streams from an empty sender
-// (the hidden bot) or the bot's own identity. A request unanswered after ~3 s is sent
+// attributes `id` and `method`; answers and pushes count only from an empty sender: the bot
+// is hidden, and only a hidden participant sends without an identity. A sender with a name,
+// even the bot's, is a participant the room lists (an impostor that put the bot out), never
+// the bot. A request unanswered after ~3 s is sent
 // again with the same id (the bot answers an id once and replays that answer); a 4029
 // refusal is sent again after `retry_after_ms` under a new id, since the same id would only
 // replay the refusal.
@@ -82,9 +84,9 @@ export class BotClient {
     });
   }
 
-  /** An empty sender is the hidden bot; the bot's identity is a bot deployed unhidden. */
+  /** Only the hidden bot sends without an identity; anyone named is not the bot. */
   private fromBot(identity: string): boolean {
-    return identity === '' || identity === this.botIdentity;
+    return identity === '';
   }
 
   private async read(reader: TextStreamReader, use: (text: string) => void): Promise<void> {
