@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
+import re
 import subprocess
 import time
 from collections.abc import AsyncIterator, Callable
@@ -21,6 +22,7 @@ import pytest
 from livekit import api, rtc
 
 from context_bot.app import ContextBotApp
+from context_bot.knowledge.documents import git_blob_sha
 from context_bot.protocol import TOPIC_PUSH
 from tests.integration.page_helpers import REPO_ROOT, SETUP_HINT, Browser, missing_tools
 from tests.integration.test_bot_identity import FORGED, impostor_token
@@ -70,6 +72,15 @@ async def remove_bot(app: ContextBotApp, room: str) -> None:
         await lk.aclose()
 
 
+def make_current(repo: Path, path: str) -> None:
+    """Point the document of `path` at the file as it is in the copy, whatever state this
+    repository's own knowledge is in: the test needs one current, documented file."""
+    document = repo / "knowledge" / f"{path}.md"
+    blob = git_blob_sha((repo / path).read_bytes())
+    text = re.sub(r"(?m)^fileVersion: .*$", f"fileVersion: '{blob}'", document.read_text())
+    document.write_text(text)
+
+
 def make_stale(repo: Path, path: str) -> None:
     """Change a documented file so its document was written for another version of it."""
     with (repo / path).open("a", encoding="utf-8") as file:
@@ -79,6 +90,7 @@ def make_stale(repo: Path, path: str) -> None:
 async def test_a_developer_joins_and_browses_overview_tree_file_search_and_a_change(
     running_app: Any, repo_copy: Path, browser: Browser
 ) -> None:
+    make_current(repo_copy, "context_bot/protocol.py")
     make_stale(repo_copy, "context_bot/errors.py")
     app: ContextBotApp = await running_app(repo=repo_copy, watch=True)
     assert app.knowledge is not None
