@@ -1,6 +1,7 @@
 """The active-rooms map: at most one bot session per room in this process.
 
-The only module besides `session.py` that imports `livekit.rtc`. The map is the single
+One of the room side's adapters to `livekit.rtc` (with `session.py` and `connecting.py`;
+the import contracts in `pyproject.toml` say who may import it). The map is the single
 source of truth: `join` adds, a session's end removes, and nothing else keeps room state.
 
 - Joins are serialised per room name, so concurrent `/token` calls for one room send
