@@ -40,11 +40,12 @@ from context_bot.knowledge.documents import (
     duplicate_diagnostics,
     parse_document,
 )
+from context_bot.knowledge.git import blobs_at_commits, git_output
 from context_bot.knowledge.listing import Listing, build_listing
 from context_bot.knowledge.model import Feature, RelatedFile, ServedDocument, VersionRef
 from context_bot.knowledge.overview import build_features
 from context_bot.knowledge.paths import normalise_repo_path
-from context_bot.knowledge.sandbox import RepoFiles, blobs_at_commits, git_output, worktree_blob
+from context_bot.knowledge.sandbox import RepoFiles, worktree_blob
 from context_bot.knowledge.search import SearchHit, SearchIndex, index_entries
 
 log = structlog.get_logger(__name__)

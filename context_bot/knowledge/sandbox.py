@@ -26,8 +26,8 @@ deny-list is matched the same way but without regard to case: on a case-insensit
 system `.ENV` opens `.env`. Error messages carry only the path the user gave, never a host
 path.
 
-The module also answers the two repository questions the knowledge loader asks: the blob
-id of a working-tree file, and (through git, best-effort) the blob of a file at a commit.
+The module also gives the blob id git would give a working-tree file (`worktree_blob`),
+read with the same care; asking git itself is `git.py`'s.
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ from __future__ import annotations
 import asyncio
 import os
 import stat
-import subprocess
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
@@ -55,6 +54,7 @@ from context_bot.errors import (
     PathDenied,
 )
 from context_bot.knowledge.documents import git_blob_sha
+from context_bot.knowledge.git import git_output
 from context_bot.knowledge.paths import check_relative
 from context_bot.protocol import line_range
 
@@ -68,8 +68,6 @@ SNIFF_BYTES = 8 * 1024
 CACHE_BYTES = 32 * 1024 * 1024
 #: Working-tree files larger than this are not hashed (their document is served as stale).
 MAX_HASHED_FILE_BYTES = 64 * 1024 * 1024
-#: Seconds the best-effort git calls may take before we give up on them.
-GIT_TIMEOUT_S = 10.0
 #: Bytes of one ignore file read (git itself reads any size; a larger one is cut here).
 MAX_IGNORE_FILE_BYTES = 1024 * 1024
 #: Parsed `.gitignore` files kept, by folder (each re-read when its stat changes).
@@ -425,7 +423,7 @@ def _slice(full: FileContent, span: tuple[int, int]) -> FileContent:
     return FileContent(full.path, text, full.size, full.sha, full.line_count, (first, last))
 
 
-# --- repository facts the knowledge loader needs (blob ids, git lookups) -----------------
+# --- the blob id of a working-tree file (git's, without git) ------------------------------
 
 
 def worktree_blob(root: Path, rel: str) -> str | None:
@@ -445,47 +443,3 @@ def worktree_blob(root: Path, rel: str) -> str | None:
             return git_blob_sha(fh.read(MAX_HASHED_FILE_BYTES + 1))
     except (OSError, ValueError):
         return None
-
-
-def blobs_at_commits(root: Path, pairs: list[tuple[str, str]]) -> list[str | None]:
-    """For each (commit-ish, path), the blob id of that path at that commit, or None.
-
-    One `git cat-file --batch-check` for all pairs; any failure (not a git repository, git
-    missing, timeout) answers None for every pair: the documents are then served as stale."""
-    lines = [f"{rev}:./{path}" for rev, path in pairs]
-    if any("\n" in line for line in lines):
-        return [None] * len(pairs)
-    out = git_output(root, ["cat-file", "--batch-check"], stdin="\n".join(lines) + "\n")
-    if out is None:
-        return [None] * len(pairs)
-    answers = out.splitlines()
-    if len(answers) != len(pairs):
-        return [None] * len(pairs)
-    result: list[str | None] = []
-    for answer in answers:
-        fields = answer.split()
-        result.append(fields[0] if len(fields) == 3 and fields[1] == "blob" else None)
-    return result
-
-
-def git_output(root: Path, args: list[str], *, stdin: str | None = None) -> str | None:
-    """Run one git command in `root`; None on any failure (git is optional)."""
-    # Inherited GIT_DIR/GIT_WORK_TREE (say, from a hook) would point git at another repo.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-    env |= {"GIT_TERMINAL_PROMPT": "0", "GIT_OPTIONAL_LOCKS": "0"}
-    try:
-        proc = subprocess.run(
-            ["git", "-C", str(root), *args],
-            input=stdin,
-            capture_output=True,
-            text=True,
-            timeout=GIT_TIMEOUT_S,
-            env=env,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    if proc.returncode != 0:
-        log.debug("git_unavailable", command=args[0], returncode=proc.returncode)
-        return None
-    return proc.stdout.strip() if stdin is None else proc.stdout
