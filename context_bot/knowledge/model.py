@@ -113,3 +113,21 @@ class Feature:
             "services": list(self.services),
             "user_flows": list(self.user_flows),
         }
+
+
+@dataclass(frozen=True, slots=True)
+class RepoFile:
+    """One file of the repository's inventory, documented or not."""
+
+    path: str
+    size: int
+    language: str | None  # "python", "typescript", ...; None when unknown or binary
+    binary: bool
+
+    def to_wire(self) -> dict[str, object]:
+        return {
+            "path": self.path,
+            "size": self.size,
+            "language": self.language,
+            "binary": self.binary,
+        }

@@ -281,7 +281,7 @@ class RepoFiles:
         if key is None:
             return None
         try:
-            with open(name, "rb", opener=_safe_opener) as fh:
+            with open(name, "rb", opener=safe_opener) as fh:
                 text = fh.read(MAX_IGNORE_FILE_BYTES).decode("utf-8", "replace")
         except OSError:
             return None
@@ -313,13 +313,17 @@ class RepoFiles:
         """True when a normalised path matches the deny-list (no disk access)."""
         return ignored([("", self._deny)], rel, is_dir=is_dir)
 
+    def git_ignored(self, rel: str, *, is_dir: bool = False) -> bool:
+        """True when git would ignore a normalised repo-relative path (every ignore source).
+
+        Blocking (reads ignore files): call it off the event loop."""
+        return ignored(self._ignore_sources(rel), rel, is_dir=is_dir)
+
     def denied(self, rel: str, *, is_dir: bool = False) -> bool:
         """True when a normalised repo-relative path is deny-listed or git-ignored.
 
         Blocking (reads ignore files): call it off the event loop."""
-        return self.deny_listed(rel, is_dir=is_dir) or ignored(
-            self._ignore_sources(rel), rel, is_dir=is_dir
-        )
+        return self.deny_listed(rel, is_dir=is_dir) or self.git_ignored(rel, is_dir=is_dir)
 
     # -- reading ------------------------------------------------------------------------
 
@@ -383,7 +387,7 @@ class RepoFiles:
 
     def _load(self, rel: str, target: Path) -> FileContent:
         try:
-            with open(target, "rb", opener=_safe_opener) as fh:
+            with open(target, "rb", opener=safe_opener) as fh:
                 st = os.fstat(fh.fileno())
                 if not stat.S_ISREG(st.st_mode):
                     raise NotAFile(f"not a regular file: {rel}")
@@ -403,7 +407,7 @@ class RepoFiles:
         return FileContent(rel, text, len(data), git_blob_sha(data), _count_lines(text), None)
 
 
-def _safe_opener(path: str, flags: int) -> int:
+def safe_opener(path: str, flags: int) -> int:
     """Open without following a final symlink and without ever blocking on a FIFO."""
     return os.open(path, flags | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
 
@@ -439,7 +443,7 @@ def worktree_blob(root: Path, rel: str) -> str | None:
             return git_blob_sha(os.fsencode(os.readlink(full)))  # noqa: PTH115
         if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_HASHED_FILE_BYTES:
             return None
-        with open(full, "rb", opener=_safe_opener) as fh:
+        with open(full, "rb", opener=safe_opener) as fh:
             return git_blob_sha(fh.read(MAX_HASHED_FILE_BYTES + 1))
     except (OSError, ValueError):
         return None

@@ -1,0 +1,238 @@
+"""Every file of the repository, documented or not: what a newcomer can list, read and search.
+
+Which files: in a git repository, exactly what `git ls-files --cached --others
+--exclude-standard` lists (tracked files, and untracked ones no ignore rule covers: nested
+`.gitignore` files, `.git/info/exclude` and the global excludes file, as git itself reads
+them); elsewhere, a walk of the folder with the same rules, matched by the sandbox
+(`pathspec`). Either way the sandbox's deny-list (secrets, keys, `.git/`) still applies, so
+the inventory never names a file a `file` request would refuse, and no symlink is followed
+out of the tree.
+
+What each file is: its size, its language (from its name, then its shebang; `identify`,
+the library pre-commit uses), and whether it is text. Reading the first 8 KiB of each file
+is the price of knowing text from binary and of reading shebangs; the walk runs at load,
+off the event loop, and skips what it cannot read, counting why.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import structlog
+from identify import identify
+
+from context_bot.knowledge.git import git_output
+from context_bot.knowledge.model import RepoFile
+from context_bot.knowledge.sandbox import SNIFF_BYTES, RepoFiles, safe_opener
+
+log = structlog.get_logger(__name__)
+
+MAX_INVENTORY_FILES = 500_000
+"""More files than this are not listed (the rest is counted as `over_limit`)."""
+WALK_SKIP = frozenset({".git", ".hg", ".svn"})
+"""Folders a walk never enters, whatever the ignore rules say (git's own data)."""
+
+#: identify's tags that say what a file is, not which language it is in.
+_NOT_LANGUAGES = frozenset(
+    {
+        "file",
+        "text",
+        "binary",
+        "executable",
+        "non-executable",
+        "symlink",
+        "directory",
+        "socket",
+        "header",
+        "image",
+        "audio",
+        "video",
+        "archive",
+        "font",
+    }
+)
+#: Names shown for identify's tags where the tag is not the usual name of the language.
+_LANGUAGE_NAMES = {
+    "ts": "typescript",
+    "tsx": "typescript",
+    "jsx": "javascript",
+    "pyi": "python",
+    "c++": "c++",
+    "plain-text": "text",
+    "shell": "shell",
+    "bash": "shell",
+    "zsh": "shell",
+    "sh": "shell",
+}
+
+
+@dataclass(frozen=True)
+class Inventory:
+    """An immutable list of the repository's files, sorted by path, and what was left out."""
+
+    files: tuple[RepoFile, ...]
+    source: str
+    """"git" when git listed the files, "walk" when the folder was walked."""
+    skipped: dict[str, int] = field(default_factory=dict)
+    """Files left out, by reason: `denied`, `not_regular`, `unreadable`, `over_limit`."""
+    _by_path: dict[str, RepoFile] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_by_path", {f.path: f for f in self.files})
+
+    def get(self, path: str) -> RepoFile | None:
+        return self._by_path.get(path)
+
+    def __contains__(self, path: object) -> bool:
+        return path in self._by_path
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def languages(self) -> Counter[str]:
+        """Text files per language (files without a known language are not counted)."""
+        return Counter(f.language for f in self.files if f.language and not f.binary)
+
+
+def empty_inventory() -> Inventory:
+    return Inventory((), "none")
+
+
+def build_inventory(files: RepoFiles, *, limit: int = MAX_INVENTORY_FILES) -> Inventory:
+    """List and describe every file under `files.root` that the sandbox would serve.
+
+    Blocking (runs git, stats and reads files): call it at load or in a worker thread."""
+    root = files.root
+    listed = _git_files(root)
+    source = "git" if listed is not None else "walk"
+    candidates = listed if listed is not None else _walk(root, files)
+    skipped: Counter[str] = Counter()
+    found: list[RepoFile] = []
+    for rel in candidates:
+        if files.deny_listed(rel):
+            skipped["denied"] += 1
+            continue
+        described = _describe(root, rel, read=len(found) < limit)
+        if isinstance(described, str):
+            skipped[described] += 1
+        elif len(found) >= limit:
+            skipped["over_limit"] += 1
+        else:
+            found.append(described)
+    found.sort(key=lambda f: f.path)
+    inventory = Inventory(tuple(found), source, dict(skipped))
+    log.info("inventory_built", files=len(found), source=source, **inventory.skipped)
+    return inventory
+
+
+def _git_files(root: Path) -> list[str] | None:
+    """What git lists for the work tree at `root`, or None when `root` is no git work tree
+    (or git is missing). Only paths under `root` when it is a subfolder of a checkout."""
+    inside = git_output(root, ["rev-parse", "--is-inside-work-tree"])
+    if inside != "true":
+        return None
+    out = git_output(
+        root,
+        [
+            "-c",
+            "core.quotePath=false",
+            "ls-files",
+            "-z",
+            "--cached",
+            "--others",
+            "--exclude-standard",
+        ],
+        stdin="",
+    )
+    if out is None:
+        return None
+    # --cached lists a file with unresolved merge stages more than once.
+    return sorted({path for path in out.split("\0") if path})
+
+
+def _walk(root: Path, files: RepoFiles) -> Iterator[str]:
+    """Every file under `root` that no ignore rule covers, without following symlinked
+    folders, without entering ignored folders (as git does not)."""
+    pending = [""]
+    while pending:
+        folder = pending.pop()
+        try:
+            entries = sorted(os.scandir(root / folder if folder else root), key=lambda e: e.name)
+        except OSError:
+            continue
+        for entry in entries:
+            rel = f"{folder}/{entry.name}" if folder else entry.name
+            try:
+                is_dir = entry.is_dir(follow_symlinks=False)
+            except OSError:
+                continue
+            if is_dir:
+                if entry.name not in WALK_SKIP and not files.denied(rel, is_dir=True):
+                    pending.append(rel)
+            elif not files.git_ignored(rel):
+                yield rel  # a deny-listed file is counted by the caller
+
+
+def _describe(root: Path, rel: str, *, read: bool = True) -> RepoFile | str:
+    """The file's facts, or the reason it is left out; `read=False` stats only (a file
+    past the limit is counted, not read)."""
+    full = os.path.join(root, rel)  # noqa: PTH118 - hot path: 100k files at load
+    try:
+        st = os.lstat(full)
+    except OSError:
+        return "unreadable"  # listed by git but gone (deleted, not yet committed)
+    if stat.S_ISLNK(st.st_mode):
+        # A link inside the tree is listed as the file it leads to; one that leads out of
+        # it (or nowhere) is not listed, as a `file` request would refuse it.
+        try:
+            target = Path(full).resolve(strict=True)
+        except (OSError, RuntimeError):
+            return "not_regular"
+        if not target.is_relative_to(root):
+            return "not_regular"
+        full = str(target)
+        try:
+            st = os.lstat(full)
+        except OSError:
+            return "unreadable"
+    if not stat.S_ISREG(st.st_mode):
+        return "not_regular"  # a submodule (gitlink), FIFO, socket or device
+    if not read:
+        return RepoFile(rel, st.st_size, None, False)
+    try:
+        with open(full, "rb", opener=safe_opener) as fh:
+            head = fh.read(SNIFF_BYTES)
+    except OSError:
+        return "unreadable"
+    binary = b"\0" in head
+    return RepoFile(rel, st.st_size, _language(rel, head, binary), binary)
+
+
+def _language(rel: str, head: bytes, binary: bool) -> str | None:
+    """The file's language from its name, else from its shebang; None when unknown."""
+    if binary:
+        return None
+    tags = identify.tags_from_filename(rel.rsplit("/", 1)[-1])
+    if not tags - _NOT_LANGUAGES and head.startswith(b"#!"):
+        line = head.split(b"\n", 1)[0].decode("utf-8", "replace")
+        tags = identify.tags_from_interpreter(_interpreter(line))
+    names = sorted(_LANGUAGE_NAMES.get(tag, tag) for tag in tags - _NOT_LANGUAGES)
+    if not names:
+        return None
+    return "c" if names == ["c", "c++"] else names[0]  # a `.h` header: C by default
+
+
+def _interpreter(shebang: str) -> str:
+    """`#!/usr/bin/env python3 -u` → `python3`; `#!/bin/sh` → `sh`."""
+    parts = shebang[2:].strip().split()
+    if not parts:
+        return ""
+    if parts[0].rsplit("/", 1)[-1] == "env":
+        rest = [p for p in parts[1:] if not p.startswith("-") and "=" not in p]
+        return rest[0] if rest else ""
+    return parts[0].rsplit("/", 1)[-1]
