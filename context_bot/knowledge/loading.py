@@ -41,6 +41,7 @@ from context_bot.knowledge.documents import (
     parse_document,
 )
 from context_bot.knowledge.git import blobs_at_commits, git_output
+from context_bot.knowledge.inventory import Inventory, build_inventory, empty_inventory
 from context_bot.knowledge.listing import Listing, build_listing
 from context_bot.knowledge.model import Feature, RelatedFile, ServedDocument, VersionRef
 from context_bot.knowledge.overview import build_features
@@ -71,6 +72,8 @@ class Knowledge:
     _history: dict[tuple[str, str], ServedDocument] = field(repr=False)
     _index: SearchIndex = field(repr=False)
     _features: tuple[Feature, ...] = field(repr=False)
+    inventory: Inventory = field(default_factory=empty_inventory, repr=False)
+    """Every file of the repository, documented or not (`inventory.py`)."""
     _paths: list[tuple[str, str]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -139,11 +142,16 @@ def load_knowledge(
 
     Every file read on the product's own account (documents, the README) goes through
     `files`, the gate of a participant's `file` request (by default one over `repo_root`).
-    Raises ConfigError only when `knowledge_dir` is missing or is not a directory."""
-    if not knowledge_dir.is_dir():
+    A missing `knowledge_dir` is no error (the repository is served without documents);
+    raises ConfigError only when it names something that is not a folder."""
+    if knowledge_dir.exists() and not knowledge_dir.is_dir():
         raise ConfigError(
-            "knowledge folder does not exist or is not a directory; set knowledge_dir"
+            f"the knowledge folder {knowledge_dir} is not a folder; set knowledge.dir "
+            "(CONTEXT_BOT_KNOWLEDGE_DIR) to a folder, or remove the file"
         )
+    if not knowledge_dir.exists():
+        # Most repositories have no knowledge folder: the repository itself is served.
+        log.info("knowledge_folder_absent", folder=str(knowledge_dir))
     with _gc_paused():
         return _load(knowledge_dir, files or RepoFiles(repo_root), overview_budget)
 
@@ -163,7 +171,8 @@ def _gc_paused() -> Iterator[None]:
 
 
 def _load(knowledge_dir: Path, files: RepoFiles, overview_budget: int) -> Knowledge:
-    docs, diags = read_folder(knowledge_dir, files=files)
+    docs, diags = read_folder(knowledge_dir, files=files) if knowledge_dir.is_dir() else ([], [])
+    inventory = build_inventory(files)
     diags.extend(duplicate_diagnostics(docs))
     root = files.root
     groups: dict[str, list[Document]] = defaultdict(list)
@@ -195,7 +204,7 @@ def _load(knowledge_dir: Path, files: RepoFiles, overview_budget: int) -> Knowle
     revision = git_output(root, ["rev-parse", "HEAD"])
     index = SearchIndex(index_entries(served, free))
     readme = overview_mod.read_readme(files)
-    version = _version(docs, served, revision, readme, overview_budget)
+    version = _version(docs, served, revision, readme, overview_budget, inventory)
     text = overview_mod.build_overview(
         overview_mod.OverviewInput(
             repo_name=overview_mod.repo_title(root, readme),
@@ -217,7 +226,9 @@ def _load(knowledge_dir: Path, files: RepoFiles, overview_budget: int) -> Knowle
         stale=sum(1 for d in served.values() if d.stale),
         diagnostics=len(diags),
     )
-    return Knowledge(version, text, diags, revision, served, free, history, index, features)
+    return Knowledge(
+        version, text, diags, revision, served, free, history, index, features, inventory
+    )
 
 
 def read_folder(
@@ -362,10 +373,14 @@ def _version(
     revision: str | None,
     readme: str | None,
     budget: int,
+    inventory: Inventory,
 ) -> str:
     """A short hash of everything served: every document's bytes, which version each path
-    serves and why, where its links resolve, and what the overview is built from."""
+    serves and why, where its links resolve, what the overview is built from, and which
+    files the repository has (a file added or grown is a new version)."""
     digest = hashlib.sha256(f"{revision}\0{budget}\0{readme}\n".encode())
+    for f in inventory.files:
+        digest.update(f"{f.path}\0{f.size}\n".encode())
     for doc in sorted(docs, key=lambda d: d.source):
         digest.update(f"{doc.source}\0{doc.digest}\n".encode())
     for path in sorted(served):
