@@ -33,6 +33,7 @@ import structlog
 
 from context_bot.errors import ConfigError, FileError, InvalidPath, PathDenied
 from context_bot.knowledge import overview as overview_mod
+from context_bot.knowledge.codemap import build_codemap
 from context_bot.knowledge.documents import (
     MAX_DOCUMENT_BYTES,
     Diagnostic,
@@ -219,6 +220,15 @@ def _load(knowledge_dir: Path, files: RepoFiles, overview_budget: int) -> Knowle
     code = code_rows(_outside(inventory, knowledge_dir, root), files)
     index = SearchIndex(index_entries(served, free), code, sandbox_reader(files))
     readme = overview_mod.read_readme(files)
+    codemap = build_codemap(
+        (
+            (e.path, e.language, t)
+            for e, t in zip(code.entries, code.texts, strict=True)
+            if e.skipped is None  # an empty `__init__.py` still makes a package
+        ),
+        root,
+        git=revision is not None,
+    )
     version = _version(docs, served, revision, readme, overview_budget, inventory)
     text = overview_mod.build_overview(
         overview_mod.OverviewInput(
@@ -230,6 +240,8 @@ def _load(knowledge_dir: Path, files: RepoFiles, overview_budget: int) -> Knowle
             features=features,
             knowledge_version=version,
             diagnostics=len(diags),
+            inventory=inventory.files,
+            codemap=codemap,
         ),
         budget=overview_budget,
     )
