@@ -123,8 +123,9 @@ class ContextTools(llm.Toolset):
 
     @function_tool
     async def search_knowledge(self, query: str, limit: int = 8) -> str:
-        """Search the repository's knowledge documents by words (names, concepts, error
-        messages); identifiers are split, so "setupLiveKitRoutes" matches "live kit".
+        """Search the repository by words (names, concepts, error messages): its knowledge
+        documents first, then every file by its path and its code (a "code" result names
+        the line); identifiers are split, so "setupLiveKitRoutes" matches "live kit".
         Returns the best matching paths with a snippet each; read one with read_file.
 
         Args:
@@ -140,6 +141,8 @@ class ContextTools(llm.Toolset):
         rows = [f"Results for {query!r}, best first:"]
         for n, hit in enumerate(hits, 1):
             where = hit.kind if hit.feature is None else f"{hit.kind}, feature {hit.feature}"
+            if hit.line is not None:
+                where += f", line {hit.line}"
             rows.append(f"{n}. {hit.path} ({where}): {hit.snippet}")
         return _fit("\n".join(rows), self.answer_chars, "Ask for fewer results.")
 

@@ -94,10 +94,14 @@ class FileResult:
 class SearchHit:
     path: str
     kind: str
-    """"file" for a file's knowledge document, "doc" for a free document."""
+    """"file" for a file's knowledge document, "doc" for a free document, "code" for a
+    file's contents (see `line`), "path" for a file matched by its path only."""
     feature: str | None
     score: float
+    """From 0 to 1 (PROTOCOL.md says what each value means)."""
     snippet: str
+    line: int | None = None
+    """For a "code" hit, the 1-based line the snippet is from."""
 
 
 @dataclass(frozen=True)
@@ -188,7 +192,9 @@ class ContextClient:
         )
 
     async def search(self, query: str, *, limit: int = 10) -> list[SearchHit]:
-        """Ranked knowledge documents matching `query`, best first."""
+        """Ranked hits for `query`, best first: knowledge documents, then files by their
+        path or contents (a bot older than the whole-repository search answers documents
+        only)."""
         result = await self.request("search", {"query": query, "limit": limit})
         return [
             SearchHit(
@@ -197,6 +203,7 @@ class ContextClient:
                 feature=hit.get("feature"),
                 score=float(hit.get("score", 0.0)),
                 snippet=str(hit.get("snippet", "")),
+                line=hit["line"] if isinstance(hit.get("line"), int) else None,
             )
             for hit in result.get("hits", [])
         ]

@@ -8,6 +8,7 @@ log line with the traceback, which the asker never sees).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -132,7 +133,8 @@ class Handlers:
             raise BadRequest(f"`params.query` must be at most {MAX_QUERY_CHARS} characters")
         limit = _int_param(params, "limit", 10, 1, MAX_SEARCH_LIMIT)
         knowledge = self._knowledge()
-        hits = knowledge.search(query, limit=limit)
+        # In a thread: a code hit reads its file for the line that matched.
+        hits = await asyncio.to_thread(knowledge.search, query, limit=limit)
         return {
             "query": query,
             "hits": [hit.to_wire() for hit in hits],

@@ -33,6 +33,7 @@ import structlog
 
 from context_bot.errors import ConfigError, FileError, InvalidPath, PathDenied
 from context_bot.knowledge import overview as overview_mod
+from context_bot.knowledge.codemap import build_codemap
 from context_bot.knowledge.documents import (
     MAX_DOCUMENT_BYTES,
     Diagnostic,
@@ -43,11 +44,23 @@ from context_bot.knowledge.documents import (
 from context_bot.knowledge.git import blobs_at_commits, git_output
 from context_bot.knowledge.inventory import Inventory, build_inventory, empty_inventory
 from context_bot.knowledge.listing import Listing, build_listing
-from context_bot.knowledge.model import Feature, RelatedFile, ServedDocument, VersionRef
+from context_bot.knowledge.model import (
+    Feature,
+    RelatedFile,
+    RepoFile,
+    ServedDocument,
+    VersionRef,
+)
 from context_bot.knowledge.overview import build_features
 from context_bot.knowledge.paths import normalise_repo_path
 from context_bot.knowledge.sandbox import RepoFiles, worktree_blob
-from context_bot.knowledge.search import SearchHit, SearchIndex, index_entries
+from context_bot.knowledge.search import (
+    SearchHit,
+    SearchIndex,
+    code_rows,
+    index_entries,
+    sandbox_reader,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -96,7 +109,9 @@ class Knowledge:
         return self._history.get((norm, version))
 
     def search(self, query: str, *, limit: int = 10) -> list[SearchHit]:
-        """BM25-ranked hits; raises errors.BadRequest for an empty query or a bad limit."""
+        """Ranked hits over documents, paths and code (`search.py`); raises
+        errors.BadRequest for an empty query or a bad limit. Blocking (a code hit reads its
+        file for its line): call it off the event loop."""
         return self._index.search(query, limit=limit)
 
     def listing(self, prefix: str = "", *, depth: int = 2, limit: int = 200) -> Listing:
@@ -202,8 +217,18 @@ def _load(knowledge_dir: Path, files: RepoFiles, overview_budget: int) -> Knowle
     free = {d.source: _serve(d, d.source, False, None, None, (), (), ()) for d in free_docs}
     features = build_features(served.values())
     revision = git_output(root, ["rev-parse", "HEAD"])
-    index = SearchIndex(index_entries(served, free))
+    code = code_rows(_outside(inventory, knowledge_dir, root), files)
+    index = SearchIndex(index_entries(served, free), code, sandbox_reader(files))
     readme = overview_mod.read_readme(files)
+    codemap = build_codemap(
+        (
+            (e.path, e.language, t)
+            for e, t in zip(code.entries, code.texts, strict=True)
+            if e.skipped is None  # an empty `__init__.py` still makes a package
+        ),
+        root,
+        git=revision is not None,
+    )
     version = _version(docs, served, revision, readme, overview_budget, inventory)
     text = overview_mod.build_overview(
         overview_mod.OverviewInput(
@@ -215,6 +240,8 @@ def _load(knowledge_dir: Path, files: RepoFiles, overview_budget: int) -> Knowle
             features=features,
             knowledge_version=version,
             diagnostics=len(diags),
+            inventory=inventory.files,
+            codemap=codemap,
         ),
         budget=overview_budget,
     )
@@ -225,10 +252,23 @@ def _load(knowledge_dir: Path, files: RepoFiles, overview_budget: int) -> Knowle
         free_documents=len(free),
         stale=sum(1 for d in served.values() if d.stale),
         diagnostics=len(diags),
+        indexed_files=index.code_size,
+        indexed_bytes=code.indexed_bytes,
+        **{f"not_indexed_{k}": n for k, n in sorted(code.skipped.items())},
     )
     return Knowledge(
         version, text, diags, revision, served, free, history, index, features, inventory
     )
+
+
+def _outside(inventory: Inventory, knowledge_dir: Path, root: Path) -> Iterator[RepoFile]:
+    """The inventory without the knowledge folder's own files: `search` finds those as
+    documents already (a second hit for each would only repeat it)."""
+    try:
+        inside = knowledge_dir.resolve().relative_to(root).as_posix() + "/"
+    except (ValueError, OSError, RuntimeError):
+        inside = None
+    return (f for f in inventory.files if inside is None or not f.path.startswith(inside))
 
 
 def read_folder(

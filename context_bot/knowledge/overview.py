@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from context_bot.errors import FileError
-from context_bot.knowledge.model import Feature, FeatureFile, ServedDocument
+from context_bot.knowledge.codemap import CodeMap
+from context_bot.knowledge.model import Feature, FeatureFile, RepoFile, ServedDocument
 
 if TYPE_CHECKING:
     from context_bot.knowledge.sandbox import RepoFiles
@@ -29,6 +30,8 @@ DEFAULT_BUDGET = 32_000
 #: Depth of the folder tree shown (1 = top-level folders only).
 TREE_DEPTH = 3
 #: Share of the budget each section may take in the first pass, in priority order.
+#: The sections from the code (entry points, central files, languages, recent activity)
+#: come after the documents' and share what they leave: with documents, theirs come first.
 SHARES = {
     "features": 0.22,
     "important": 0.18,
@@ -36,8 +39,23 @@ SHARES = {
     "gotchas": 0.16,
     "tree": 0.14,
     "guides": 0.08,
+    "entry": 0.07,
+    "central": 0.07,
+    "activity": 0.05,
+    "languages": 0.03,
 }
-ORDER = ("features", "flows", "important", "tree", "gotchas", "guides")
+ORDER = (
+    "features",
+    "flows",
+    "important",
+    "entry",
+    "central",
+    "tree",
+    "languages",
+    "activity",
+    "gotchas",
+    "guides",
+)
 TITLES = {
     "features": "Features",
     "flows": "User flows",
@@ -45,7 +63,17 @@ TITLES = {
     "tree": "Layout",
     "gotchas": "Gotchas",
     "guides": "Guides and API notes",
+    "entry": "Entry points",
+    "central": "Central files",
+    "languages": "Languages",
+    "activity": "Recent activity",
 }
+#: Languages that are prose, data or configuration, not source: not counted in coverage.
+NOT_SOURCE = frozenset(
+    {"markdown", "rst", "text", "json", "yaml", "toml", "xml", "csv", "svg", "ini", "html"}
+    | {"asciidoc", "plain-text", "json5", "jsonnet", "lock", "dotenv", "gitignore", "pem"}
+    | {"pyproject", "setup-cfg", "editorconfig", "gitattributes", "gitmodules", "tsv"}
+)
 ASK_LINE = (
     "Ask for more in the room: `file` (a path: its knowledge and source), `search` (words), "
     "`list` (a folder), `feature` (a name), `overview` (this text again)."
@@ -87,6 +115,8 @@ class OverviewInput:
     features: tuple[Feature, ...]
     knowledge_version: str
     diagnostics: int
+    inventory: tuple[RepoFile, ...] = ()  # every file of the repository, by path
+    codemap: CodeMap | None = None  # what the code says: entry points, imports, history
 
 
 class _Feed:
@@ -143,10 +173,25 @@ def read_readme(files: RepoFiles) -> str | None:
 def repo_title(root: Path, readme: str | None) -> str:
     """The README's first `# ` heading when it names the project; else the folder's name,
     which for a clone can be anything (CI clones into `fresh/`)."""
-    for line in (readme or "").splitlines()[:20]:
+    lines = (readme or "").splitlines()[:20]
+    for n, line in enumerate(lines):
         if line.startswith("# ") and 0 < len(line[2:].strip()) <= 60:
             return line[2:].strip()
+        if _underlined(lines, n) and 0 < len(line.strip()) <= 60:  # reStructuredText
+            return line.strip()
     return root.name
+
+
+def _underlined(lines: list[str], n: int) -> bool:
+    """Whether line `n` is a reStructuredText title: the next line is `===`/`---`/`***`."""
+    nxt = lines[n + 1].strip() if n + 1 < len(lines) else ""
+    return (
+        bool(lines[n].strip())
+        and len(nxt) >= 3
+        and len(set(nxt)) == 1
+        and nxt[0] in "=-*~#"
+        and len(nxt) >= len(lines[n].strip())
+    )
 
 
 def build_overview(data: OverviewInput, *, budget: int = DEFAULT_BUDGET) -> str:
@@ -157,7 +202,9 @@ def build_overview(data: OverviewInput, *, budget: int = DEFAULT_BUDGET) -> str:
     tail = ["", "## Asking for more", ASK_LINE]
     guides = sorted(data.free, key=lambda d: d.path)
     flows = _flows(files)
-    tree = _tree_counts(files)
+    tree = _tree_counts(files, data.inventory)
+    code = data.codemap or CodeMap()
+    languages = _languages(data.inventory)
     # A plain substring test first: parsing every document's sections would cost more than
     # the rest of the overview at 10,000 files.
     with_gotchas = [d for d in ranked if _GOTCHAS in d.text or _GOTCHAS_LOW in d.text]
@@ -168,6 +215,10 @@ def build_overview(data: OverviewInput, *, budget: int = DEFAULT_BUDGET) -> str:
         "tree": _Feed(len(tree), _tree_items(tree), [path for path, _ in tree]),
         "gotchas": _Feed(len(with_gotchas), _gotcha_items(with_gotchas)),
         "guides": _Feed(len(guides), (f"- `{d.path}` — {d.document.title}" for d in guides)),
+        "entry": _Feed(len(code.entry_points), (f"- {e}" for e in code.entry_points)),
+        "central": _Feed(len(code.central), _central_items(code)),
+        "languages": _Feed(len(languages), iter(languages)),
+        "activity": _Feed(len(code.recent), _activity_items(code)),
     }
     worst = _left_line(budget, {k: f.total for k, f in feeds.items()})
     room = budget - _size(head) - _size(tail) - _line_size(worst)
@@ -176,7 +227,8 @@ def build_overview(data: OverviewInput, *, budget: int = DEFAULT_BUDGET) -> str:
         for key in sorted(SHARES, key=lambda k: -SHARES[k]):
             feed, cap = feeds[key], room if final_pass else int(room * SHARES[key])
             while (line := feed.peek()) is not None:
-                cost = _line_size(line) + (0 if feed.taken else 4 + len(TITLES[key].encode()))
+                heading = 4 + len(TITLES[key].encode()) + _size(_intro(key, code))
+                cost = _line_size(line) + (0 if feed.taken else heading)
                 if used + cost > room or (not final_pass and feed.used + cost > cap):
                     break
                 used += cost
@@ -184,7 +236,7 @@ def build_overview(data: OverviewInput, *, budget: int = DEFAULT_BUDGET) -> str:
     body: list[str] = []
     for key in ORDER:
         if feeds[key].taken:
-            body += ["", f"## {TITLES[key]}", *feeds[key].shown()]
+            body += ["", f"## {TITLES[key]}", *_intro(key, code), *feeds[key].shown()]
     left = {k: f.total - len(f.taken) for k, f in feeds.items() if len(f.taken) < f.total}
     if left:
         tail.append(_left_line(budget, left))
@@ -212,6 +264,7 @@ def _head(
         "",
         "## What this product does",
         _product(data),
+        *_coverage(data, files),
         "",
         "## Freshness",
         f"{len(files) - len(stale)} of {len(files)} file documents match the working tree "
@@ -222,6 +275,8 @@ def _head(
     if stale:
         shown = ", ".join(f"`{d.path}`" for d in stale[:5])
         lines.append(f"Stale, most important first: {shown}{' …' if len(stale) > 5 else ''}")
+    if not files and data.inventory:
+        lines = lines[: lines.index("## Freshness") - 1]  # nothing to be fresh or stale
     if data.diagnostics:
         lines.append(f"{_count(data.diagnostics, 'problem')} found in the knowledge folder.")
     return lines
@@ -247,12 +302,13 @@ def first_paragraph(text: str) -> str:
         lines = lines[end + 1 :]
     out: list[str] = []
     fence = False
-    for line in lines:
+    for n, line in enumerate(lines):
         s = line.strip()
         if s.startswith(("```", "~~~")):
             fence = not fence
             continue
         skip = fence or s.startswith(("#", "![", "[![", "<", "|", "---", "===")) or not s
+        skip = skip or _underlined(lines, n) or s.startswith((".. ", ":"))  # rST
         if skip:
             if out:
                 break
@@ -301,24 +357,103 @@ def _important_items(ranked: list[ServedDocument]) -> Iterator[str]:
         yield f"- `{doc.path}` ({d.importance or 'unrated'}, {links}){what}"
 
 
-def _tree_counts(files: list[ServedDocument]) -> list[tuple[str, int]]:
-    """Folders down to TREE_DEPTH with their file counts, shallowest first: a cut keeps
-    the whole top of the tree. Shown sorted by path, so it still reads as a tree."""
+def _tree_counts(
+    files: list[ServedDocument], inventory: tuple[RepoFile, ...] = ()
+) -> list[tuple[str, tuple[int, int | None]]]:
+    """Folders down to TREE_DEPTH with their file counts (the repository's files and the
+    documented paths together) and how many are documented (None when nothing is),
+    shallowest first: a cut keeps the whole top of the tree. Shown sorted by path, so it
+    still reads as a tree."""
     counts: dict[str, int] = defaultdict(int)
-    for doc in files:
-        path, cut = doc.path, -1
+    documented: dict[str, int] = defaultdict(int)
+    doc_paths = {doc.path for doc in files}
+    for path in sorted(doc_paths.union(f.path for f in inventory)):
+        cut = -1
         for _ in range(TREE_DEPTH):
             cut = path.find("/", cut + 1)
             if cut == -1:
                 break
             counts[path[:cut]] += 1
-    return sorted(counts.items(), key=lambda kv: (kv[0].count("/"), kv[0]))
+            if path in doc_paths:
+                documented[path[:cut]] += 1
+    show = bool(doc_paths) and bool(inventory)
+    return sorted(
+        ((k, (n, documented[k] if show else None)) for k, n in counts.items()),
+        key=lambda kv: (kv[0].count("/"), kv[0]),
+    )
 
 
-def _tree_items(counts: list[tuple[str, int]]) -> Iterator[str]:
-    for path, n in counts:
+def _tree_items(counts: list[tuple[str, tuple[int, int | None]]]) -> Iterator[str]:
+    for path, (n, documented) in counts:
         indent = "  " * path.count("/")
-        yield f"{indent}- {posixpath.basename(path)}/ ({_count(n, 'file')})"
+        of = "" if documented is None else f", {documented} documented"
+        yield f"{indent}- {posixpath.basename(path)}/ ({_count(n, 'file')}{of})"
+
+
+def _coverage(data: OverviewInput, files: list[ServedDocument]) -> list[str]:
+    """How much of the source the documents cover, when the repository's files are known."""
+    if not data.inventory:
+        return []
+    source = [f for f in data.inventory if f.language and f.language not in NOT_SOURCE]
+    documented = {d.path for d in files}
+    covered = sum(1 for f in source if f.path in documented)
+    binary = sum(1 for f in data.inventory if f.binary)
+    line = (
+        f"{covered} of {_count(len(source), 'source file')} documented "
+        f"({_count(len(data.inventory), 'file')} in all, {binary} binary)."
+    )
+    if not files:
+        line += (
+            " No knowledge documents: this overview is read from the code. `file` serves any "
+            "file, `search` finds words in paths and code, `list` shows every folder."
+        )
+    return ["", "## Documentation coverage", line]
+
+
+def _languages(inventory: tuple[RepoFile, ...]) -> list[str]:
+    """One line per language, most files first (text files of a known language)."""
+    counts: Counter[str] = Counter()
+    sizes: Counter[str] = Counter()
+    for f in inventory:
+        if f.language and not f.binary:
+            counts[f.language] += 1
+            sizes[f.language] += f.size
+    return [
+        f"- {lang}: {_count(n, 'file')}, {_kib(sizes[lang])}"
+        for lang, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    ]
+
+
+def _kib(n: int) -> str:
+    return f"{n / 1024:.0f} KiB" if n < 1024 * 1024 else f"{n / 1024 / 1024:.1f} MiB"
+
+
+def _central_items(code: CodeMap) -> Iterator[str]:
+    for c in code.central:
+        parts = []
+        if c.imported_by:
+            parts.append(f"imported by {_count(c.imported_by, 'file')}")
+        if c.changes:
+            parts.append(f"changed in {c.changes} of the last {code.history_commits} commits")
+        yield f"- `{c.path}` — {', '.join(parts)}"
+
+
+def _activity_items(code: CodeMap) -> Iterator[str]:
+    for c in code.recent:
+        where = ", ".join(f"`{f}`" for f in c.folders[:4])
+        more = f" and {len(c.folders) - 4} more" if len(c.folders) > 4 else ""
+        touched = f" — {_count(c.files, 'file')} in {where}{more}" if c.files else ""
+        yield f"- `{c.short}` {c.date} {_clip(c.subject, 120)}{touched}"
+
+
+def _intro(key: str, code: CodeMap) -> list[str]:
+    """A line saying how a section from the code was made, so it is read as a heuristic."""
+    if key == "central":
+        how = "what other files import most (a per-language scan)"
+        if code.history_commits:
+            how += f", then what changed most often in the last {code.history_commits} commits"
+        return [f"_By {how}._"]
+    return []
 
 
 _GOTCHAS, _GOTCHAS_LOW = "\n## Gotchas", "\n## gotchas"

@@ -6,24 +6,61 @@ Each document therefore gets an extra `idents` column holding the pieces of ever
 camelCase/PascalCase/digit-joined identifier and each adjacent pair of pieces, so the query
 `live kit routes` and the query `livekit` both find it. User text never reaches FTS5 syntax:
 queries are cut into word tokens and every token is sent as a quoted string.
+
+The whole repository, documented or not: beside the documents, a second FTS5 table holds
+every file of the inventory (its path always; the contents of a text file up to
+MAX_INDEXED_FILE_BYTES, MAX_INDEXED_CODE_BYTES in all). Two tables, not one, because BM25
+normalises by each column's average length over *all* rows: ten documents among 10,000
+source files would be judged against the files' lengths and lose to any long file. That
+table is contentless (`content=''`): it keeps only the index, and a hit's line and snippet
+are read from the file when it is found, through the same gate as a `file` request.
+
+Scores are ours, not BM25's: BM25's IDF is floored at ~0 for a word in more than half the
+rows, so on a small corpus every hit scored 0.000. A hit's score (0 to 1) says where each
+query word was found (see PLACE_WEIGHTS) and how many of them, scaled by how it ranked in
+its table; so a document always outranks a file that merely mentions the words.
 """
 
 from __future__ import annotations
 
+import bisect
+import errno
 import itertools
+import os
 import re
 import sqlite3
+import stat
 import threading
-from collections import OrderedDict
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 
-from context_bot.errors import BadRequest
-from context_bot.knowledge.model import ServedDocument
+import structlog
+
+from context_bot.errors import BadRequest, FileError
+from context_bot.knowledge.model import RepoFile, ServedDocument
+from context_bot.knowledge.sandbox import RepoFiles, safe_opener
 from context_bot.protocol import MAX_QUERY_CHARS, MAX_QUERY_WORDS, MAX_SEARCH_LIMIT
+
+log = structlog.get_logger(__name__)
 
 #: BM25 weight per column: path, feature, tags, front-matter text, section text, idents.
 COLUMN_WEIGHTS = (10.0, 5.0, 4.0, 2.0, 1.0, 2.0)
+#: BM25 weight per column of the files table: path, idents, contents.
+CODE_COLUMN_WEIGHTS = (8.0, 1.0, 1.0)
+MAX_INDEXED_FILE_BYTES = 256 * 1024
+"""Largest file whose contents `search` indexes: bigger files are data, generated or
+vendored far more often than code someone reads; they are still found by path (and `grep`)."""
+MAX_INDEXED_CODE_BYTES = 64 * 1024 * 1024
+"""Most bytes of file contents indexed in all (the index costs about as much memory again):
+past it, files are found by path only, and the load log says how many."""
+#: What a query word found in each place is worth; a hit's score is their mean over the
+#: query's words (0 for a word not found), times 0.75-1 by its rank in its table. A
+#: document's text (0.9 × 0.75 ≥ 0.675) thus always beats a file's contents (≤ 0.5).
+#: "head" is a document's path, feature or tags; a word in a file's path that its contents
+#: also hold is worth PATH_AND_CODE: `client.py` using `Client` beats `client_logo.png`.
+PLACE_WEIGHTS = {"head": 1.0, "document": 0.9, "path": 0.8, "code": 0.5}
+PATH_AND_CODE = 0.85
 
 _WORD = re.compile(r"\w+")
 _CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
@@ -47,10 +84,11 @@ class SearchHit:
     """One result: the repo path (or free document name), its feature, score and snippet."""
 
     path: str
-    kind: str  # "file" for a file's document, "doc" for a free document
+    kind: str  # "file" (a file's document), "doc" (a free one), "path" or "code" (a file)
     feature: str | None
-    score: float  # higher is better
+    score: float  # 0 to 1, higher is better (PLACE_WEIGHTS)
     snippet: str
+    line: int | None = None  # for "code": the 1-based line the snippet is from
 
     def to_wire(self) -> dict[str, object]:
         return {
@@ -59,6 +97,7 @@ class SearchHit:
             "feature": self.feature,
             "score": round(self.score, 4),
             "snippet": self.snippet,
+            "line": self.line,
         }
 
 
@@ -186,21 +225,145 @@ def index_entries(
         )
 
 
-class SearchIndex:
-    """An in-memory FTS5 index; build once, query from any thread (a lock serialises use)."""
+@dataclass(frozen=True, slots=True)
+class CodeEntry:
+    """What the index keeps of one repository file: its path, whether its contents were
+    indexed (else why not: `binary`, `too_large`, `unreadable`, `over_total`)."""
 
-    def __init__(self, entries: Iterable[IndexEntry]) -> None:
+    path: str
+    size: int
+    language: str | None
+    skipped: str | None = None
+
+
+@dataclass(frozen=True)
+class CodeRows:
+    """The repository's files for the index: entries, and one row of text per entry."""
+
+    entries: list[CodeEntry]
+    texts: list[str]  # "" for a file whose contents are not indexed
+    skipped: dict[str, int] = field(default_factory=dict)
+    indexed_bytes: int = 0
+
+
+def code_rows(
+    inventory: Iterable[RepoFile],
+    files: RepoFiles,
+    *,
+    max_file: int = MAX_INDEXED_FILE_BYTES,
+    max_total: int = MAX_INDEXED_CODE_BYTES,
+) -> CodeRows:
+    """Read every text file of the inventory under `max_file` bytes for the index, in path
+    order, up to `max_total` bytes in all. Binary, oversized and unreadable files are kept
+    (found by path) and counted, never fatal. Blocking: call it at load."""
+    entries: list[CodeEntry] = []
+    texts: list[str] = []
+    skipped: Counter[str] = Counter()
+    total = 0
+    for f in inventory:
+        reason: str | None
+        text = ""
+        if f.binary:
+            reason = "binary"
+        elif f.size > max_file:
+            reason = "too_large"
+        elif total + f.size > max_total:
+            reason = "over_total"
+        else:
+            text, reason = read_indexable(files, f.path, max_file)
+            total += f.size if reason is None else 0
+        if reason:
+            skipped[reason] += 1
+        entries.append(CodeEntry(f.path, f.size, f.language, reason))
+        texts.append(text)
+    return CodeRows(entries, texts, dict(skipped), total)
+
+
+def read_indexable(files: RepoFiles, path: str, max_bytes: int) -> tuple[str, str | None]:
+    """(the file's text, None), or ("", why it is not indexed: `binary`, `too_large`,
+    `unreadable`).
+
+    `path` comes from the inventory, which the sandbox's deny-list and ignore rules already
+    passed: the file is opened under the root without following a symlink (and never
+    blocking on a FIFO). A symlink, rare, goes through the sandbox's whole gate (`locate`),
+    as a `file` request; its cache is not used, which a load would flush. The full gate for
+    every file cost 0.5 ms each, 90% of reading Django's 5,400 text files."""
+    host = os.path.join(files.root, path)  # noqa: PTH118 - hot path: every file at load
+    try:
+        try:
+            fh = open(host, "rb", opener=safe_opener)  # noqa: SIM115 - closed below
+        except OSError as exc:
+            if exc.errno != errno.ELOOP:
+                raise
+            fh = open(files.locate(path)[1], "rb", opener=safe_opener)  # noqa: SIM115
+        with fh:
+            st = os.fstat(fh.fileno())
+            if not stat.S_ISREG(st.st_mode):
+                return "", "unreadable"
+            if st.st_size > max_bytes:
+                return "", "too_large"
+            data = fh.read(max_bytes + 1)
+    except (FileError, OSError):
+        return "", "unreadable"
+    if len(data) > max_bytes:
+        return "", "too_large"
+    if b"\0" in data:
+        return "", "binary"
+    try:
+        return data.decode("utf-8"), None
+    except UnicodeDecodeError:
+        return "", "binary"
+
+
+#: Reads a file's text at query time (for a code hit's line and snippet); None when it
+#: cannot be read any more (deleted, denied, grown past the cap).
+Reader = Callable[[str], str | None]
+
+
+def sandbox_reader(files: RepoFiles) -> Reader:
+    def read(path: str) -> str | None:
+        try:
+            return files.read_sync(path).text
+        except (FileError, OSError):
+            return None
+
+    return read
+
+
+class SearchIndex:
+    """In-memory FTS5 indexes of the documents and of the repository's files; build once,
+    query from any thread (a lock serialises use). Querying may read files (a code hit's
+    line): call `search` off the event loop."""
+
+    def __init__(
+        self,
+        entries: Iterable[IndexEntry],
+        code: CodeRows | None = None,
+        reader: Reader | None = None,
+    ) -> None:
         self._lock = threading.Lock()
         self._db = sqlite3.connect(":memory:", check_same_thread=False)
         self._db.execute(
             "CREATE VIRTUAL TABLE docs USING fts5(path, feature, tags, meta, body, idents, "
-            "tokenize = 'unicode61 remove_diacritics 2')"
+            "tokenize = 'porter unicode61 remove_diacritics 2')"
+        )
+        self._db.execute(
+            "CREATE VIRTUAL TABLE code USING fts5(path, idents, body, content='', "
+            "tokenize = 'porter unicode61 remove_diacritics 2')"
         )
         # Merge segments once at the end ('optimize') instead of while inserting, and keep
         # more pending terms in memory: inserting 100k documents took half the time.
-        self._db.execute("INSERT INTO docs(docs, rank) VALUES ('automerge', 0)")
-        self._db.execute("INSERT INTO docs(docs, rank) VALUES ('hashsize', ?)", (_HASH_BYTES,))
+        for table in ("docs", "code"):
+            automerge = f"INSERT INTO {table}({table}, rank) VALUES ('automerge', 0)"  # noqa: S608
+            self._db.execute(automerge)
+            self._db.execute(
+                f"INSERT INTO {table}({table}, rank) VALUES ('hashsize', ?)",  # noqa: S608
+                (_HASH_BYTES,),
+            )
         self._entries: list[IndexEntry] = list(entries)
+        self._code: list[CodeEntry] = code.entries if code else []
+        self._reader = reader
+        self.code_skipped: dict[str, int] = dict(code.skipped) if code else {}
         rows = _rows(self._entries)
         with self._db:
             self._db.executemany(
@@ -209,11 +372,22 @@ class SearchIndex:
                 rows,
             )
             self._db.execute("INSERT INTO docs(docs) VALUES ('optimize')")
+            if code:
+                self._db.executemany(
+                    "INSERT INTO code(rowid, path, idents, body) VALUES (?,?,?,?)",
+                    _code_rows(code),
+                )
+                self._db.execute("INSERT INTO code(code) VALUES ('optimize')")
         self._cache: OrderedDict[tuple[str, int], tuple[SearchHit, ...]] = OrderedDict()
 
     @property
     def size(self) -> int:
         return len(self._entries)
+
+    @property
+    def code_size(self) -> int:
+        """Repository files in the index (by path at least)."""
+        return len(self._code)
 
     def search(self, query: str, *, limit: int = 10) -> list[SearchHit]:
         """Best hits first; raises BadRequest for an empty or oversized query or bad limit."""
@@ -238,28 +412,167 @@ class SearchIndex:
                 self._cache.move_to_end(key)
         return list(cached)
 
+    def _ranked(self, sql: str, match: tuple[str, str], limit: int) -> list[tuple[int, float]]:
+        """(rowid, bm25), best first: the rows with every word, then (while fewer than
+        `limit`) those with any word. A question's words rarely all occur in one file, and
+        its best answer may lack one of them."""
+        try:
+            ranked = self._db.execute(sql, (match[0], limit)).fetchall()
+            if len(ranked) < limit and match[1] != match[0]:
+                seen = {row for row, _ in ranked}
+                more = self._db.execute(sql, (match[1], limit)).fetchall()
+                ranked += [r for r in more if r[0] not in seen][: limit - len(ranked)]
+        except sqlite3.OperationalError:
+            return []  # cannot happen with quoted tokens; never let a query crash a caller
+        return [(int(row), float(rank)) for row, rank in ranked]
+
     def _search(self, query: str, limit: int) -> tuple[SearchHit, ...]:
         match = build_match(query)
         if match is None:
             return ()
-        try:
-            ranked = self._db.execute(_RANK_SQL, (match[0], limit)).fetchall()
-            if not ranked and match[1] != match[0]:
-                match = (match[1], match[1])
-                ranked = self._db.execute(_RANK_SQL, (match[0], limit)).fetchall()
-        except sqlite3.OperationalError:
-            return ()  # cannot happen with quoted tokens; never let a query crash a caller
         words = snippet_words(query)
-        hits = []
-        for row, rank in ranked:
+        terms = query_terms(query)
+        found: list[tuple[float, int, int, SearchHit]] = []  # (-score, table, order, hit)
+        ranked = self._ranked(_RANK_SQL, match, limit)
+        for order, (row, rank) in enumerate(ranked):
             e = self._entries[row]
-            snippet = make_snippet(e.body, words)
-            hits.append(SearchHit(e.path, e.kind, e.feature or None, -float(rank), snippet))
-        return tuple(hits)
+            head = " ".join((e.path, e.feature, e.tags)).lower()
+            body = e.body
+            text = f"{e.meta}\n{body}".lower()
+            quality = _quality(terms, [(head, "head"), (text, "document")])
+            if quality <= 0:
+                quality = PLACE_WEIGHTS["document"] / max(1, len(terms))  # FTS5 alone
+            score = quality * _rank_factor(rank, ranked[0][1])
+            snippet = make_snippet(plain_markdown(body), words)
+            hit = SearchHit(e.path, e.kind, e.feature or None, score, snippet)
+            found.append((-score, 0, order, hit))
+        documented = {h.path for *_, h in found if h.kind == "file"}
+        ranked = self._ranked(_CODE_RANK_SQL, match, limit) if self._code else []
+        for order, (row, rank) in enumerate(ranked):
+            c = self._code[row]
+            if c.path in documented:
+                continue  # its document answered already, and ranks above its code
+            code_hit = self._code_hit(c, terms, words, _rank_factor(rank, ranked[0][1]))
+            if code_hit is not None:
+                found.append((-code_hit.score, 1, order, code_hit))
+        found.sort(key=lambda f: f[:3])
+        return tuple(hit for *_, hit in found[:limit])
+
+    def _code_hit(
+        self,
+        c: CodeEntry,
+        terms: list[tuple[str, list[str]]],
+        words: tuple[str, ...],
+        factor: float,
+    ) -> SearchHit | None:
+        """A file's hit: `code` with the line that matched best when its contents hold a
+        query word, else `path`. None when the file cannot be read any more."""
+        text = None
+        if c.skipped is None and self._reader is not None:
+            text = self._reader(c.path)
+            if text is None:
+                return None  # gone or refused since the load: `file` would not serve it
+        places = [(c.path.lower(), "path")]
+        if text is not None:
+            places.append((text.lower(), "code"))
+        quality = _quality(terms, places)
+        if quality <= 0:
+            quality = PLACE_WEIGHTS["code"] / max(1, len(terms))  # matched by FTS5 alone
+        found = best_line(text, words) if text is not None else None
+        if found is not None:
+            line, source = found
+            if (c.language or "") == "markdown":
+                source = plain_markdown(source)
+            snippet = make_snippet(source.strip(), words)
+            return SearchHit(c.path, "code", None, quality * factor, snippet, line)
+        return SearchHit(c.path, "path", None, quality * factor, _about(c, text))
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def _rank_factor(rank: float, best: float) -> float:
+    """0.75-1: how a hit's BM25 compares with its table's best hit for the query."""
+    return 0.75 + 0.25 * (min(1.0, rank / best) if best < 0 else 1.0)
+
+
+def query_terms(query: str) -> list[tuple[str, list[str]]]:
+    """The query's words as matched (stopwords dropped unless nothing else is left), each
+    as (its crude stem, its identifier pieces): it counts as found where the stem occurs
+    (FTS5 matches by Porter stem: `handled` finds `handler`), or all of its pieces do."""
+    words = _WORD.findall(query)[:MAX_QUERY_WORDS]
+    kept = [w for w in words if w.lower() not in STOPWORDS] or words
+    out: list[tuple[str, list[str]]] = []
+    for word in dict.fromkeys(kept):
+        parts = identifier_parts(word) or [p for p in word.lower().split("_") if p]
+        out.append((_stem(word.lower()), parts if len(parts) > 1 else []))
+    return out
+
+
+_SUFFIXES = ("ing", "ed", "es", "s", "ly")
+
+
+def _stem(word: str) -> str:
+    for suffix in _SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
+            return word[: -len(suffix)]
+    return word
+
+
+def _quality(terms: list[tuple[str, list[str]]], places: list[tuple[str, str]]) -> float:
+    """Mean over the query's words of the best place each is found in (lower-cased texts,
+    best place first); 0 for a word found nowhere."""
+    if not terms:
+        return 0.0
+    total = 0.0
+    for stem, pieces in terms:
+        found = [p for t, p in places if stem in t or (pieces and all(x in t for x in pieces))]
+        if found:
+            total += PATH_AND_CODE if found == ["path", "code"] else PLACE_WEIGHTS[found[0]]
+    return total / len(terms)
+
+
+def best_line(text: str, words: tuple[str, ...]) -> tuple[int, str] | None:
+    """(1-based number, text) of the first line holding the most distinct query words."""
+    low = text.lower()
+    if len(low) != len(text):  # a few characters change length when lower-cased
+        low = "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
+    starts: dict[int, set[str]] = {}
+    breaks: list[int] | None = None
+    for word in words:
+        at, seen = low.find(word), 0
+        while at != -1 and seen < 200:
+            if breaks is None:
+                breaks = [m.start() for m in _NEWLINE.finditer(text)]
+            starts.setdefault(bisect.bisect_left(breaks, at), set()).add(word)
+            at, seen = low.find(word, at + len(word)), seen + 1
+    if not starts or breaks is None:
+        return None
+    best = min(starts, key=lambda n: (-len(starts[n]), n))
+    begin = breaks[best - 1] + 1 if best else 0
+    end = breaks[best] if best < len(breaks) else len(text)
+    return best + 1, text[begin:end]
+
+
+_NEWLINE = re.compile("\n")
+
+
+def _about(c: CodeEntry, text: str | None) -> str:
+    """A path hit's snippet: the file's opening lines, or what kind of file it is."""
+    if text is not None:
+        opening = " ".join(text[:SNIPPET_CHARS].split())
+        return escape_stars(opening) + ("…" if len(text) > SNIPPET_CHARS else "")
+    what = {"binary": "binary file", "too_large": "not indexed: over the size cap"}
+    return f"({what.get(c.skipped or '', 'contents not indexed')}, {_bytes(c.size)})"
+
+
+def _bytes(n: int) -> str:
+    for unit in ("bytes", "KiB", "MiB"):
+        if n < 1024 or unit == "MiB":
+            return f"{n} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return f"{n} bytes"  # pragma: no cover
 
 
 def _rows(entries: list[IndexEntry]) -> Iterator[tuple[object, ...]]:
@@ -268,10 +581,20 @@ def _rows(entries: list[IndexEntry]) -> Iterator[tuple[object, ...]]:
         yield (n, e.path, e.feature, e.tags, e.meta, body, expand_identifiers(e.path, e.meta, body))
 
 
+def _code_rows(code: CodeRows) -> Iterator[tuple[object, ...]]:
+    for n, (e, text) in enumerate(zip(code.entries, code.texts, strict=True)):
+        yield (n, e.path, expand_identifiers(e.path, text), text)
+
+
 _WEIGHTS = ", ".join(str(w) for w in COLUMN_WEIGHTS)
 _RANK_SQL = (
     f"SELECT rowid, bm25(docs, {_WEIGHTS}) AS r FROM docs "  # noqa: S608 - constants only
     "WHERE docs MATCH ? ORDER BY r LIMIT ?"
+)
+_CODE_WEIGHTS = ", ".join(str(w) for w in CODE_COLUMN_WEIGHTS)
+_CODE_RANK_SQL = (
+    f"SELECT rowid, bm25(code, {_CODE_WEIGHTS}) AS r FROM code "  # noqa: S608 - constants
+    "WHERE code MATCH ? ORDER BY r LIMIT ?"
 )
 
 
@@ -290,7 +613,8 @@ def snippet_words(query: str) -> tuple[str, ...]:
 
 def make_snippet(body: str, words: tuple[str, ...]) -> str:
     """About SNIPPET_CHARS of `body` around the window with the most distinct query words,
-    matches in **bold**. Done here with `str.find` on the lower-cased text: FTS5's
+    matches in **bold**, a literal `*` written `\\*` (so `**kwargs` cannot turn into
+    `****kwargs**`). Done here with `str.find` on the lower-cased text: FTS5's
     snippet() needs a second query per search, and a case-blind regex over every hit's
     text cost more than the ranking itself."""
     low = body.lower()
@@ -303,7 +627,8 @@ def make_snippet(body: str, words: tuple[str, ...]) -> str:
             found.append((at, word))
             at = low.find(word, at + len(word))
     if not found:
-        return _squash(body[:SNIPPET_CHARS]) + ("…" if len(body) > SNIPPET_CHARS else "")
+        opening = escape_stars(_squash(body[:SNIPPET_CHARS]))
+        return opening + ("…" if len(body) > SNIPPET_CHARS else "")
     found.sort(key=lambda f: (f[0], -len(f[1])))  # at one place, the longest word first
     best, best_count, ahead = found[0][0], 0, 0
     seen: dict[str, int] = {}  # words in the window starting at match i, with their counts
@@ -328,14 +653,40 @@ def make_snippet(body: str, words: tuple[str, ...]) -> str:
         if out and at == pos and out[-1] == "**":
             out.pop()
         else:
-            out.append(body[pos:at])
+            out.append(escape_stars(body[pos:at]))
             out.append("**")
-        out.extend((body[at : min(stop, end)], "**"))
+        out.extend((escape_stars(body[at : min(stop, end)]), "**"))
         pos = min(stop, end)
-    out.append(body[pos:end])
+    out.append(escape_stars(body[pos:end]))
     text = _squash("".join(out))
     return ("…" if start else "") + text + ("…" if end < len(body) else "")
 
 
 def _squash(text: str) -> str:
     return " ".join(text.split())
+
+
+def escape_stars(text: str) -> str:
+    return text.replace("*", "\\*")
+
+
+_MD_IMAGE = re.compile(r"!\[([^\]\n]*)\]\([^)\n]*\)")
+_MD_LINK = re.compile(r"\[([^\]\n]+)\]\([^)\n]*\)")
+_MD_STRONG = re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1")
+_MD_EM = re.compile(r"(?<![\w*])\*(?=[^\s*])([^*\n]+?)(?<=[^\s*])\*(?![\w*])")
+_MD_CODE = re.compile(r"`+([^`\n]*)`+")
+_MD_LINE = re.compile(r"(?m)^[ \t]*(?:#{1,6}[ \t]+|>[ \t]?|[-*+][ \t]+(?=\S))")
+
+
+def plain_markdown(text: str) -> str:
+    """Markdown as the text it shows: a snippet bolds the query's words itself, so a
+    document's own `**Rate**` must not come out as `****Rate****`. Links and images become
+    their text; emphasis, code ticks, heading, quote and bullet marks go."""
+    if not any(c in text for c in "*_`[#>-+"):
+        return text
+    text = _MD_IMAGE.sub(r"\1", text)
+    text = _MD_LINK.sub(r"\1", text)
+    text = _MD_STRONG.sub(r"\2", text)
+    text = _MD_EM.sub(r"\1", text)
+    text = _MD_CODE.sub(r"\1", text)
+    return _MD_LINE.sub("", text)

@@ -144,8 +144,8 @@ def test_important_files_are_ranked_by_importance_then_backlinks(knowledge: Know
 
 def test_the_tree_is_capped_in_depth(knowledge: Knowledge) -> None:
     tree = section(knowledge.overview, "Layout")
-    assert "- src/ (4 files)" in tree
-    assert "    - deep/ (1 file)" in tree
+    assert "- src/ (4 files, 4 documented)" in tree  # documents and the files on disk
+    assert "    - deep/ (1 file, 1 documented)" in tree
     assert "er/" not in tree
 
 
@@ -202,13 +202,14 @@ def test_the_overview_fits_its_byte_budget(repo: Path, budget: int) -> None:
 
 def test_a_cut_tree_keeps_every_top_level_folder_before_going_deeper(repo: Path) -> None:
     k = repo / "knowledge"
-    for top in "abcdefgh":
+    # Six folders: a line with its documented count is longer, so fewer fit in 3,000 bytes.
+    for top in "abcdef":
         for sub in range(12):
             write(k, f"{top}{sub}.md", f"filePath: {top}dir/sub{sub:02d}/x.ts")
     text = load_knowledge(k, repo, overview_budget=3_000).overview
     tree = section(text, "Layout")
-    assert all(f"- {top}dir/ (12 files)" in tree for top in "abcdefgh")
-    assert "  - sub11/ (1 file)" not in tree
+    assert all(f"- {top}dir/ (12 files, 12 documented)" in tree for top in "abcdef")
+    assert "  - sub11/ (1 file, 1 documented)" not in tree
     assert "layout entries" in text
 
 
@@ -269,3 +270,155 @@ def test_the_title_is_the_readme_heading_not_the_clone_folder(tmp_path: Path) ->
     assert repo_title(tmp_path, "intro\n# my-project\n\ntext") == "my-project"
     assert repo_title(tmp_path, "no heading here") == tmp_path.name
     assert repo_title(tmp_path, None) == tmp_path.name
+
+
+# -- an overview from the code: repositories without (or beside) documents -----------------
+
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "t",
+    "GIT_AUTHOR_EMAIL": "t@e",
+    "GIT_COMMITTER_NAME": "t",
+    "GIT_COMMITTER_EMAIL": "t@e",
+    "GIT_AUTHOR_DATE": "2026-01-02T03:04:05Z",
+    "GIT_COMMITTER_DATE": "2026-01-02T03:04:05Z",
+    "PATH": "/usr/bin:/bin",
+}
+
+
+@pytest.fixture
+def toolbox(tmp_path: Path) -> Path:
+    """A small repository of several languages that nobody documented."""
+    root = tmp_path / "toolbox"
+    files = {
+        "README.md": "# Toolbox\n\nToolbox turns CSV files into reports.\n\n## Install\n",
+        "pyproject.toml": '[project]\nname = "toolbox"\n[project.scripts]\n'
+        'toolbox = "toolbox.cli:main"\n',
+        "package.json": '{"name": "tb-web", "bin": {"tb": "bin/tb.js"}, "main": "lib/index.js",'
+        ' "scripts": {"test": "node t", "build": "esbuild"}}',
+        "Procfile": "web: gunicorn toolbox.app:app\n",
+        "Dockerfile": 'FROM python:3.12\nCMD ["python"]\nCMD ["toolbox", "serve"]\n',
+        "Makefile": ".PHONY: all\nall: build\nbuild:\n\tpython -m build\ntest:\n\tpytest\n",
+        "cmd/tbd/main.go": "package main\n\nfunc main() {}\n",
+        "src/toolbox/__init__.py": "",
+        "src/toolbox/__main__.py": "from toolbox.cli import main\nmain()\n",
+        "src/toolbox/core.py": "import datetime\n\n\ndef run():\n    pass\n",
+        "src/toolbox/cli.py": "from toolbox.core import run\nfrom . import util\n",
+        "src/toolbox/util.py": "from .core import run\n",
+        "src/toolbox/report.py": "from toolbox import core\nimport json\n",
+        "lib/helpers.js": "module.exports = {}\n",
+        "lib/index.js": "const h = require('./helpers')\n",
+        "bin/tb.js": "import { h } from '../lib/helpers.js'\n",
+    }
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    (root / "assets").mkdir()
+    (root / "assets/logo.png").write_bytes(b"\x89PNG\r\n\x1a\n\0\0")
+    return root
+
+
+def git(root: Path, *args: str) -> None:
+    subprocess.run(["git", "-C", str(root), *args], check=True, env=GIT_ENV, capture_output=True)
+
+
+def test_without_documents_the_overview_is_read_from_the_code(toolbox: Path) -> None:
+    text = load_knowledge(toolbox / "knowledge", toolbox).overview
+    assert text.startswith("# Toolbox: onboarding overview\n")
+    assert "Toolbox turns CSV files into reports." in section(text, "What this product does")
+    coverage = section(text, "Documentation coverage")
+    assert re.search(r"^0 of 1\d source files documented \(17 files in all, 1 binary\)\.", coverage)
+    assert "No knowledge documents" in coverage
+    assert "## Freshness" not in text  # nothing to be fresh or stale
+    entry = section(text, "Entry points")
+    for line in [
+        '- `Dockerfile` CMD `["toolbox", "serve"]`',  # the last CMD is the one that runs
+        "- `Makefile` targets: `all`, `build`, `test`",
+        "- `Procfile` web: `gunicorn toolbox.app:app`",
+        "- `package.json` bin `tb` → `bin/tb.js`",
+        "- `package.json` main → `lib/index.js`",
+        "- `package.json` scripts: `build`, `test`",
+        "- `pyproject.toml` script `toolbox` → `toolbox.cli:main`",
+        "- `cmd/tbd/main.go` (Go `main`)",
+        "- `src/toolbox/__main__.py` (`python -m toolbox`)",
+    ]:
+        assert line in entry.splitlines(), line
+    central = section(text, "Central files").splitlines()
+    assert central[1] == "- `src/toolbox/core.py` — imported by 3 files"
+    assert "- `lib/helpers.js` — imported by 2 files" in central
+    assert "- `src/toolbox/cli.py` — imported by 1 file" not in central  # once is no centre
+    assert "- python: 6 files, 0 KiB" in section(text, "Languages")
+    assert "## Recent activity" not in text  # no git
+
+
+def test_git_history_gives_recent_activity_and_the_files_changed_most(toolbox: Path) -> None:
+    git(toolbox, "init", "-q")
+    git(toolbox, "add", "-A")
+    git(toolbox, "commit", "-q", "-m", "Start the toolbox")
+    for n in (1, 2):
+        (toolbox / "lib/index.js").write_text(f"const h = require('./helpers') // {n}\n")
+        (toolbox / "Makefile").write_text(f"all:\n\ttrue {n}\n")
+        git(toolbox, "commit", "-q", "-am", f"Tune the build, step {n}")
+    text = load_knowledge(toolbox / "knowledge", toolbox).overview
+    activity = section(text, "Recent activity").splitlines()
+    assert re.fullmatch(
+        r"- `[0-9a-f]{7,}` 2026-01-02 Tune the build, step 2 — 2 files in `Makefile`, `lib/`",
+        activity[0],
+    )
+    assert "Start the toolbox — 17 files in `src/`, `lib/`" in activity[2]
+    central = section(text, "Central files")
+    assert "then what changed most often in the last 3 commits" in central
+    assert "- `lib/index.js` — changed in 3 of the last 3 commits" in central
+    assert text == load_knowledge(toolbox / "knowledge", toolbox).overview  # deterministic
+
+
+def test_with_documents_their_sections_come_first_and_coverage_counts_them(
+    toolbox: Path,
+) -> None:
+    k = toolbox / "knowledge"
+    k.mkdir()
+    write(k, "core.md", "filePath: src/toolbox/core.py\nfeature: reports\nimportance: high")
+    text = load_knowledge(k, toolbox).overview
+    assert text.index("## Features") < text.index("## Most important files")
+    assert text.index("## Most important files") < text.index("## Entry points")
+    assert re.search(r"^1 of 1\d source files documented", section(text, "Documentation coverage"))
+    assert "No knowledge documents" not in text
+    assert "- src/ (6 files, 1 documented)" in section(text, "Layout")
+    assert "## Freshness" in text
+
+
+@pytest.mark.parametrize("budget", [600, 1_500, 4_000])
+def test_the_code_overview_fits_its_budget_and_says_what_it_left_out(
+    toolbox: Path, budget: int
+) -> None:
+    for i in range(60):
+        (toolbox / f"src/toolbox/mod{i:02d}.py").write_text("from toolbox import core\n")
+        (toolbox / f"cmd/t{i:02d}").mkdir()
+        (toolbox / f"cmd/t{i:02d}/main.go").write_text("package main\nfunc main() {}\n")
+    text = load_knowledge(toolbox / "knowledge", toolbox, overview_budget=budget).overview
+    assert len(text.encode()) <= budget
+    if budget == 1_500:
+        assert "entry points entries" in text and "## Asking for more" in text
+
+
+def test_a_restructuredtext_readme_gives_the_title_and_opening(tmp_path: Path) -> None:
+    (tmp_path / "README.rst").write_text(
+        "======\nDjango\n======\n\nDjango is a high-level Python web framework.\n\n.. note:: x\n"
+    )
+    (tmp_path / "README.rst").rename(tmp_path / "README")
+    text = load_knowledge(tmp_path / "knowledge", tmp_path).overview
+    assert text.startswith("# Django: onboarding overview")
+    assert "Django is a high-level Python web framework." in text
+
+
+def test_module_names_start_at_the_top_package_so_the_stdlib_is_not_claimed() -> None:
+    from context_bot.knowledge.codemap import import_counts
+
+    files = [
+        ("django/__init__.py", "python", ""),
+        ("django/utils/__init__.py", "python", ""),
+        ("django/utils/datetime.py", "python", ""),
+        ("django/a.py", "python", "import datetime\nfrom django.utils import datetime\n"),
+        ("django/b.py", "python", "from datetime import date\nfrom .utils.datetime import x\n"),
+        ("scripts/c.py", "python", "import datetime\n"),
+    ]
+    assert import_counts(files) == {"django/utils/datetime.py": 2}

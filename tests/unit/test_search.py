@@ -258,3 +258,126 @@ def test_a_snippet_without_a_match_is_the_start_of_the_text() -> None:
 
 def test_a_snippet_survives_text_whose_lower_case_is_longer() -> None:
     assert make_snippet("İİ token", ("token",)) == "İİ **token**"
+
+
+# -- the whole repository: undocumented files by path and by contents --------------------
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """A repository with two documents and files nobody documented."""
+    root = tmp_path / "shop"
+    (root / "src/pay").mkdir(parents=True)
+    (root / "src/pay/client.py").write_text(
+        "import os\n\n\nclass Client:\n    def charge(self, **kwargs):\n        pass\n"
+    )
+    (root / "src/pay/worker.py").write_text(
+        "from .client import Client\n\n# invoices invoices invoices invoices\n"
+    )
+    (root / "src/billing.ts").write_text("export const total = 1\n")
+    (root / "assets").mkdir()
+    (root / "assets/client_logo.png").write_bytes(b"\x89PNG\r\n\x1a\n\0\0\0 client")
+    (root / "data").mkdir()
+    (root / "data/client_dump.sql").write_text("-- client\n" + "x" * (300 * 1024))
+    k = root / "knowledge"
+    k.mkdir()
+    (k / "billing.md").write_text(doc("src/billing.ts", "Creates **Rate** cards and invoices."))
+    (k / "guide.md").write_text("# Money guide\n\nEvery *amount* is in cents.\n")
+    return root
+
+
+def test_an_undocumented_file_is_found_by_its_path_and_its_line(repo: Path) -> None:
+    knowledge = load_knowledge(repo / "knowledge", repo)
+    hits = knowledge.search("Client")
+    top = hits[0]
+    assert (top.path, top.kind, top.line) == ("src/pay/client.py", "code", 4)
+    assert top.snippet == "class **Client**:"
+    assert top.to_wire()["line"] == 4
+    kinds = {h.path: h.kind for h in hits}
+    assert kinds["assets/client_logo.png"] == "path"  # binary: by its path only
+    assert kinds["data/client_dump.sql"] == "path"  # over the size cap: by its path only
+    logo = next(h for h in hits if h.path == "assets/client_logo.png")
+    assert logo.snippet.startswith("(binary file, ") and logo.line is None
+
+
+def test_a_word_only_in_a_files_contents_finds_it_below_a_path_match(repo: Path) -> None:
+    hits = load_knowledge(repo / "knowledge", repo).search("Client")
+    paths = [h.path for h in hits]
+    assert paths.index("src/pay/client.py") < paths.index("src/pay/worker.py")
+    worker = hits[paths.index("src/pay/worker.py")]
+    assert (worker.kind, worker.line) == ("code", 1)
+    assert worker.score <= 0.5
+
+
+def test_documents_rank_above_code_that_merely_mentions_the_word(repo: Path) -> None:
+    hits = load_knowledge(repo / "knowledge", repo).search("invoices")
+    assert [(h.path, h.kind) for h in hits] == [
+        ("src/billing.ts", "file"),
+        ("src/pay/worker.py", "code"),
+    ]
+    assert hits[0].score >= 0.675 > 0.5 >= hits[1].score
+
+
+def test_the_knowledge_folder_is_searched_as_documents_only(repo: Path) -> None:
+    hits = load_knowledge(repo / "knowledge", repo).search("cents")
+    assert [(h.path, h.kind) for h in hits] == [("guide.md", "doc")]
+
+
+def test_scores_are_meaningful_on_a_tiny_corpus(tmp_path: Path) -> None:
+    """BM25's IDF is ~0 for a word in most rows: every hit scored 0.000 before."""
+    folder = tmp_path / "knowledge"
+    folder.mkdir()
+    for name in ("a", "b", "c"):
+        (folder / f"{name}.md").write_text(doc(f"src/{name}.ts", f"The token of {name}."))
+    hits = load_knowledge(folder, tmp_path).search("token")
+    assert len(hits) == 3
+    assert all(0.675 <= h.to_wire()["score"] <= 1 for h in hits)  # type: ignore[operator]
+
+
+def test_a_snippet_shows_a_documents_markdown_as_text(repo: Path) -> None:
+    [hit] = load_knowledge(repo / "knowledge", repo).search("rate cards")
+    assert "****" not in hit.snippet
+    assert "**Rate** **cards**" in hit.snippet
+
+
+def test_a_literal_asterisk_in_code_is_escaped_beside_the_bold(repo: Path) -> None:
+    [hit] = load_knowledge(repo / "knowledge", repo).search("kwargs")
+    assert hit.snippet == "def charge(self, \\*\\***kwargs**):"
+    assert hit.line == 5
+
+
+def test_a_documented_files_code_is_found_when_its_document_is_not(repo: Path) -> None:
+    hits = load_knowledge(repo / "knowledge", repo).search("export")
+    assert [(h.path, h.kind, h.line) for h in hits] == [("src/billing.ts", "code", 1)]
+
+
+def test_a_file_gone_since_the_load_is_not_a_hit(repo: Path) -> None:
+    knowledge = load_knowledge(repo / "knowledge", repo)
+    (repo / "src/pay/worker.py").unlink()
+    assert "src/pay/worker.py" not in [h.path for h in knowledge.search("Client")]
+
+
+def test_a_repository_without_git_or_documents_is_searched(tmp_path: Path) -> None:
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib/httpClient.js").write_text("module.exports = function send() {}\n")
+    (tmp_path / ".gitignore").write_text("build/\n")
+    (tmp_path / "build").mkdir()
+    (tmp_path / "build/httpClient.js").write_text("module.exports = 1\n")
+    hits = load_knowledge(tmp_path / "knowledge", tmp_path).search("http client")
+    assert [h.path for h in hits] == ["lib/httpClient.js"]
+    assert hits[0].kind == "path"
+
+
+def test_index_limits_skip_and_count_never_fail(repo: Path) -> None:
+    from context_bot.knowledge.inventory import build_inventory
+    from context_bot.knowledge.sandbox import RepoFiles
+    from context_bot.knowledge.search import code_rows
+
+    files = RepoFiles(repo)
+    rows = code_rows(build_inventory(files).files, files, max_file=1024, max_total=100)
+    assert rows.skipped["binary"] == rows.skipped["too_large"] == 1
+    assert rows.skipped["over_total"] >= 2
+    assert 0 < rows.indexed_bytes <= 100
+    assert len(rows.entries) == len(rows.texts) == 7  # every file, indexed or not
+    indexed = [e.path for e in rows.entries if e.skipped is None]
+    assert indexed and all(rows.texts[i] for i, e in enumerate(rows.entries) if not e.skipped)

@@ -1,0 +1,380 @@
+"""What the code itself says about a repository, for the overview when no document does.
+
+A newcomer's first questions are where it starts, which files everything else leans on,
+and what changed lately. Entry points come from the files that declare them
+(`pyproject.toml` scripts, `package.json` bin/main/scripts, `Procfile`, `Dockerfile`,
+`main.go` and `cmd/`, `Makefile` targets, `__main__.py`); central files from a simple
+per-language import scan (Python, JavaScript/TypeScript, Go packages, C includes) and from
+git history (the files changed most often); recent activity from the last commits.
+
+Pure over its input: the texts come from the search index's read of every text file (no
+second read of the repository), the history from one `git log`. Heuristics, said as such
+in the overview: an import scan is not a resolver, and misses are only missed credit.
+"""
+
+from __future__ import annotations
+
+import configparser
+import json
+import posixpath
+import re
+import tomllib
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from context_bot.knowledge.git import git_output
+
+#: Commits of history read for "changed most often" and recent activity.
+HISTORY_COMMITS = 300
+#: Central files listed at most.
+CENTRAL_FILES = 25
+#: Recent commits shown.
+RECENT_COMMITS = 8
+#: Entry-point declarations are read from files at most this many folders deep.
+ENTRY_DEPTH = 2
+_MAKE_TARGET = re.compile(r"^([A-Za-z0-9][\w.-]*)\s*:(?!=)", re.M)
+_PY_IMPORT = re.compile(
+    r"^[ \t]*(?:from[ \t]+(\.*[\w.]*)[ \t]+import[ \t]+\(?([\w., \t]+)|import[ \t]+([\w., \t]+))",
+    re.M,
+)
+_JS_IMPORT = re.compile(
+    r"""(?:\bfrom\s*|\bimport\s*\(?\s*|\brequire\s*\(\s*)["'](\.{1,2}/[^"'\n]+)["']"""
+)
+_GO_IMPORT_BLOCK = re.compile(r"^import\s*\(([^)]*)\)", re.M)
+_GO_IMPORT_LINE = re.compile(r'^import\s+(?:\w+\s+)?"([^"]+)"', re.M)
+_GO_QUOTED = re.compile(r'"([^"]+)"')
+_C_INCLUDE = re.compile(r'^[ \t]*#[ \t]*include[ \t]+"([^"]+)"', re.M)
+_JS_EXTENSIONS = (".ts", ".tsx", ".js", ".jsx", ".mjs", ".cjs", ".mts", ".cts", ".vue", ".svelte")
+
+
+@dataclass(frozen=True, slots=True)
+class Central:
+    path: str  # a file, or a Go package's folder ending in "/"
+    imported_by: int
+    changes: int
+
+
+@dataclass(frozen=True, slots=True)
+class Commit:
+    short: str
+    date: str
+    subject: str
+    folders: tuple[str, ...]  # top-level folders (or root files) it touched, most first
+    files: int
+
+
+@dataclass(frozen=True)
+class CodeMap:
+    entry_points: tuple[str, ...] = ()  # Markdown list items, without the "- "
+    central: tuple[Central, ...] = ()
+    recent: tuple[Commit, ...] = ()
+    history_commits: int = 0  # how many commits the change counts come from
+
+
+def build_codemap(
+    texts: Iterable[tuple[str, str | None, str]], root: Path, *, git: bool = True
+) -> CodeMap:
+    """From (path, language, text) of every indexed text file, and the git history at
+    `root` (when `git`): entry points, central files, recent commits. Blocking (git)."""
+    files = sorted(texts)
+    commits = _history(root) if git else []
+    changes: Counter[str] = Counter()
+    for _, _, _, paths in commits:
+        changes.update(paths)
+    known = {path for path, _, _ in files}
+    refs = import_counts(files)
+    ranked = sorted(
+        (p for p in set(refs) | (set(changes) & known) if refs.get(p, 0) > 1 or changes[p] > 1),
+        key=lambda p: (-refs.get(p, 0), -changes[p], p),
+    )
+    central = tuple(Central(p, refs.get(p, 0), changes[p]) for p in ranked[:CENTRAL_FILES])
+    recent = tuple(
+        Commit(short, date, subject, _folders(paths), len(paths))
+        for short, date, subject, paths in commits[:RECENT_COMMITS]
+    )
+    return CodeMap(tuple(entry_points(files)), central, recent, len(commits))
+
+
+# -- entry points -------------------------------------------------------------------------
+
+
+def entry_points(files: list[tuple[str, str | None, str]]) -> Iterator[str]:
+    """One line per declared way in, shallowest declaring file first."""
+    shallow = sorted(
+        (f for f in files if f[0].count("/") <= ENTRY_DEPTH), key=lambda f: (f[0].count("/"), f[0])
+    )
+    for path, _, text in shallow:
+        name = posixpath.basename(path)
+        if name == "pyproject.toml":
+            yield from _pyproject(path, text)
+        elif name == "setup.cfg":
+            yield from _setup_cfg(path, text)
+        elif name == "package.json":
+            yield from _package_json(path, text)
+        elif name == "Procfile":
+            for line in text.splitlines():
+                if ":" in line and not line.lstrip().startswith("#"):
+                    kind, command = line.split(":", 1)
+                    yield f"`{path}` {kind.strip()}: `{_clip(command.strip(), 100)}`"
+        elif name == "Dockerfile" or name.startswith("Dockerfile.") or name.endswith(".Dockerfile"):
+            yield from _dockerfile(path, text)
+        elif name in ("Makefile", "makefile", "GNUmakefile"):
+            found = dict.fromkeys(_MAKE_TARGET.findall(text))
+            targets = [t for t in found if not t.startswith(".")]
+            if targets:
+                shown = ", ".join(f"`{t}`" for t in targets[:12])
+                more = f" and {len(targets) - 12} more" if len(targets) > 12 else ""
+                yield f"`{path}` targets: {shown}{more}"
+    go_mains = [
+        p
+        for p, lang, text in files
+        if p.endswith(".go") and re.search(r"^package main\b", text, re.M) and "func main(" in text
+    ]
+    for path in sorted(go_mains, key=lambda p: (p.count("/"), p))[:12]:
+        yield f"`{path}` (Go `main`)"
+    for path, _, _ in files:
+        if path.endswith("__main__.py") and "/" in path:
+            module = posixpath.dirname(path).split("/")
+            module = module[1:] if module[0] == "src" and len(module) > 1 else module
+            yield f"`{path}` (`python -m {'.'.join(module)}`)"
+
+
+def _pyproject(path: str, text: str) -> Iterator[str]:
+    try:
+        data = tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, ValueError):
+        return
+    project = data.get("project") if isinstance(data.get("project"), dict) else {}
+    poetry = data.get("tool", {}).get("poetry", {}) if isinstance(data.get("tool"), dict) else {}
+    for table in ("scripts", "gui-scripts"):
+        scripts = project.get(table) if isinstance(project, dict) else None
+        if isinstance(scripts, dict):
+            for name, target in sorted(scripts.items()):
+                yield f"`{path}` script `{name}` → `{_clip(str(target), 100)}`"
+    scripts = poetry.get("scripts") if isinstance(poetry, dict) else None
+    if isinstance(scripts, dict):
+        for name, target in sorted(scripts.items()):
+            yield f"`{path}` script `{name}` → `{_clip(str(target), 100)}`"
+
+
+def _setup_cfg(path: str, text: str) -> Iterator[str]:
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read_string(text)
+        scripts = parser.get("options.entry_points", "console_scripts", fallback="")
+    except configparser.Error:
+        return
+    for line in scripts.splitlines():
+        name, eq, target = line.partition("=")
+        if eq and name.strip():
+            yield f"`{path}` script `{name.strip()}` → `{_clip(target.strip(), 100)}`"
+
+
+def _package_json(path: str, text: str) -> Iterator[str]:
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return
+    if not isinstance(data, dict):
+        return
+    base = posixpath.dirname(path)
+    bin_ = data.get("bin")
+    if isinstance(bin_, str):
+        yield f"`{path}` bin `{data.get('name', '')}` → `{_join(base, bin_)}`"
+    elif isinstance(bin_, dict):
+        for name, target in sorted(bin_.items()):
+            yield f"`{path}` bin `{name}` → `{_join(base, str(target))}`"
+    if isinstance(data.get("main"), str):
+        yield f"`{path}` main → `{_join(base, data['main'])}`"
+    scripts = data.get("scripts")
+    if isinstance(scripts, dict) and scripts:
+        names = sorted(scripts)
+        shown = ", ".join(f"`{n}`" for n in names[:12])
+        more = f" and {len(names) - 12} more" if len(names) > 12 else ""
+        yield f"`{path}` scripts: {shown}{more}"
+
+
+def _dockerfile(path: str, text: str) -> Iterator[str]:
+    last: dict[str, str] = {}
+    for line in text.splitlines():
+        word, _, rest = line.strip().partition(" ")
+        if word.upper() in ("ENTRYPOINT", "CMD") and rest.strip():
+            last[word.upper()] = rest.strip()
+    for word in ("ENTRYPOINT", "CMD"):
+        if word in last:
+            yield f"`{path}` {word} `{_clip(last[word], 100)}`"
+
+
+def _join(base: str, target: str) -> str:
+    return posixpath.normpath(posixpath.join(base, target)) if base else posixpath.normpath(target)
+
+
+# -- imports ------------------------------------------------------------------------------
+
+
+def import_counts(files: list[tuple[str, str | None, str]]) -> dict[str, int]:
+    """Repository file (or Go package folder) → how many other files import it."""
+    paths = {p for p, _, _ in files}
+    modules = _python_modules(p for p in paths if p.endswith(".py"))
+    go_module = _go_module(files)
+    basenames: dict[str, list[str]] = defaultdict(list)
+    for p in paths:
+        basenames[posixpath.basename(p)].append(p)
+    by: dict[str, set[str]] = defaultdict(set)
+    for path, _, text in files:
+        if path.endswith((".py", ".pyi")):
+            targets = _python_imports(path, text, modules)
+        elif path.endswith(_JS_EXTENSIONS):
+            targets = _js_imports(path, text, paths)
+        elif path.endswith(".go") and go_module:
+            targets = _go_imports(text, go_module)
+        elif path.endswith((".c", ".h", ".cc", ".cpp", ".hpp", ".m", ".mm")):
+            targets = _c_includes(path, text, paths, basenames)
+        else:
+            continue
+        for target in targets:
+            if target != path and not path.startswith(target):  # a package's own files
+                by[target].add(path)
+    return {target: len(importers) for target, importers in by.items()}
+
+
+def _python_modules(paths: Iterable[str]) -> dict[str, str]:
+    """Dotted module name → file: the name from the file's top package (the highest folder
+    of an unbroken run of folders with `__init__.py`: `src/requests/api.py` is
+    `requests.api`), and its full path. Not every suffix: `django/.../datetime.py` must
+    not claim the standard library's `datetime`."""
+    paths = sorted(paths, key=lambda p: (p.count("/"), p))
+    packages = {p.rsplit("/", 1)[0] for p in paths if p.endswith("/__init__.py")}
+    names: dict[str, str] = {}
+    for path in paths:
+        parts = path[:-3].split("/")
+        start = len(parts) - 1
+        while start > 0 and "/".join(parts[:start]) in packages:
+            start -= 1
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        for first in (start, 0):
+            name = ".".join(parts[first:])
+            if name:
+                names.setdefault(name, path)
+    return names
+
+
+def _python_imports(path: str, text: str, modules: dict[str, str]) -> Iterator[str]:
+    package = path.rsplit("/", 1)[0].split("/") if "/" in path else []  # `.` of the file
+    for m in _PY_IMPORT.finditer(text):
+        source, names, plain = m.group(1), m.group(2), m.group(3)
+        if plain is not None:
+            for name in plain.split(","):
+                found = modules.get(name.strip().split(" ")[0])
+                if found:
+                    yield found
+            continue
+        dots = len(source) - len(source.lstrip("."))
+        base = source[dots:]
+        if dots:
+            up = package[: len(package) - (dots - 1)] if dots - 1 <= len(package) else []
+            prefix = ".".join([*up, base] if base else up)
+        else:
+            prefix = base
+        for name in names.split(","):
+            leaf = name.strip().split(" ")[0]
+            full = f"{prefix}.{leaf}" if prefix and leaf else prefix or leaf
+            found = modules.get(full) or modules.get(prefix)
+            if found:
+                yield found
+
+
+def _js_imports(path: str, text: str, paths: set[str]) -> Iterator[str]:
+    base = posixpath.dirname(path)
+    for spec in _JS_IMPORT.findall(text):
+        target = posixpath.normpath(posixpath.join(base, spec))
+        if target in paths:
+            yield target
+            continue
+        stem, ext = posixpath.splitext(target)
+        candidates = [target + e for e in _JS_EXTENSIONS]
+        if ext in (".js", ".mjs", ".cjs", ".jsx"):
+            candidates += [stem + e for e in (".ts", ".tsx", ".mts", ".cts")]
+        candidates += [f"{target}/index{e}" for e in _JS_EXTENSIONS]
+        found = next((c for c in candidates if c in paths), None)
+        if found:
+            yield found
+
+
+def _go_module(files: list[tuple[str, str | None, str]]) -> str | None:
+    for path, _, text in files:
+        if path == "go.mod":
+            m = re.search(r"^module\s+(\S+)", text, re.M)
+            return m.group(1) if m else None
+    return None
+
+
+def _go_imports(text: str, module: str) -> Iterator[str]:
+    specs = _GO_IMPORT_LINE.findall(text)
+    for block in _GO_IMPORT_BLOCK.findall(text):
+        specs += _GO_QUOTED.findall(block)
+    for spec in specs:
+        if spec.startswith(module + "/"):
+            yield spec[len(module) + 1 :] + "/"
+
+
+def _c_includes(
+    path: str, text: str, paths: set[str], basenames: dict[str, list[str]]
+) -> Iterator[str]:
+    base = posixpath.dirname(path)
+    for spec in _C_INCLUDE.findall(text):
+        near = posixpath.normpath(posixpath.join(base, spec))
+        if near in paths:
+            yield near
+        elif spec in paths:
+            yield spec
+        elif len(basenames.get(posixpath.basename(spec), ())) == 1:
+            yield basenames[posixpath.basename(spec)][0]
+
+
+# -- history ------------------------------------------------------------------------------
+
+
+def _history(root: Path) -> list[tuple[str, str, str, list[str]]]:
+    """The last HISTORY_COMMITS commits: (short id, date, subject, paths), newest first."""
+    out = git_output(
+        root,
+        [
+            "-c",
+            "core.quotePath=false",
+            "log",
+            f"-n{HISTORY_COMMITS}",
+            "--no-renames",
+            "--no-merges",
+            "--date=short",
+            "--format=%x00%h%x09%ad%x09%s",
+            "--name-only",
+            "--relative",
+        ],
+    )
+    if not out:
+        return []
+    commits = []
+    for chunk in out.split("\0"):
+        if not chunk.strip():
+            continue
+        head, _, rest = chunk.partition("\n")
+        fields = head.split("\t", 2)
+        if len(fields) != 3:
+            continue
+        paths = [p for p in rest.splitlines() if p.strip()]
+        commits.append((fields[0], fields[1], fields[2], paths))
+    return commits
+
+
+def _folders(paths: list[str]) -> tuple[str, ...]:
+    tops = Counter(p.split("/", 1)[0] + ("/" if "/" in p else "") for p in paths)
+    return tuple(t for t, _ in sorted(tops.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def _clip(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
