@@ -42,7 +42,7 @@ from context_bot.knowledge.documents import (
 )
 from context_bot.knowledge.git import blobs_at_commits, git_output
 from context_bot.knowledge.inventory import Inventory, build_inventory, empty_inventory
-from context_bot.knowledge.listing import Listing, build_listing
+from context_bot.knowledge.listing import Listing, ListingIndex, build_listing_index
 from context_bot.knowledge.model import Feature, RelatedFile, ServedDocument, VersionRef
 from context_bot.knowledge.overview import build_features
 from context_bot.knowledge.paths import normalise_repo_path
@@ -74,11 +74,13 @@ class Knowledge:
     _features: tuple[Feature, ...] = field(repr=False)
     inventory: Inventory = field(default_factory=empty_inventory, repr=False)
     """Every file of the repository, documented or not (`inventory.py`)."""
-    _paths: list[tuple[str, str]] = field(init=False, repr=False)
+    _tree: ListingIndex = field(init=False, repr=False)
+    """The tree in listing order, laid out once (in the loading thread) so `list` costs
+    what it returns (`listing.py`)."""
 
     def __post_init__(self) -> None:
-        paths = [(p, "file") for p in self._served] + [(n, "doc") for n in self._free]
-        object.__setattr__(self, "_paths", sorted(paths))
+        tree = build_listing_index(self.inventory.files, self._served, self._free)
+        object.__setattr__(self, "_tree", tree)
 
     def document(self, path: str, *, version: str | None = None) -> ServedDocument | None:
         """The serving document for a repo path (or a free document's name); with `version`
@@ -100,9 +102,10 @@ class Knowledge:
         return self._index.search(query, limit=limit)
 
     def listing(self, prefix: str = "", *, depth: int = 2, limit: int = 200) -> Listing:
-        """Files and folders that have knowledge under `prefix`, `depth` levels down, at most
-        `limit` entries (then `truncated`). Raises InvalidPath or BadRequest on bad input."""
-        return build_listing(self._paths, self._served, prefix, depth=depth, limit=limit)
+        """Every file (documented or not), free document and folder under `prefix`, `depth`
+        levels down, folders first, at most `limit` entries (then `truncated`). Raises
+        InvalidPath or BadRequest on bad input."""
+        return self._tree.listing(prefix, depth=depth, limit=limit)
 
     def features(self) -> tuple[Feature, ...]:
         """Every feature named by a served document, by name."""
