@@ -49,9 +49,32 @@ async def test_the_change_names_added_changed_and_removed_paths(tmp_path: Path) 
     change = knowledge_change(before, after)
     assert change["previous_version"] == before.version
     assert change["knowledge_version"] == after.version
-    assert change["added"] == ["src/new.ts"]
-    assert change["removed"] == ["003_da99b4c0c1254561.txt"]
+    # The knowledge folder's own files are repository files too, so they show as well.
+    assert change["added"] == ["knowledge/new.md", "src/new.ts"]
+    assert change["removed"] == [
+        "003_da99b4c0c1254561.txt",
+        "knowledge/003_da99b4c0c1254561.txt",
+    ]
     assert "src/server/api/livekit.ts" in change["changed"]
+    assert "knowledge/000_f2bb2dc735d2b115.txt" in change["changed"]
+
+
+async def test_the_change_names_repository_files_added_removed_or_resized(tmp_path: Path) -> None:
+    """Without any document, the repository's own files are what changes."""
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "old.py").write_text("old = 1\n")
+    (tmp_path / "pkg" / "grows.py").write_text("x = 1\n")
+    (tmp_path / "same.py").write_text("same = 1\n")
+    before = load_knowledge(tmp_path / "knowledge", tmp_path)
+    (tmp_path / "pkg" / "old.py").unlink()
+    (tmp_path / "pkg" / "grows.py").write_text("x = 1\ny = 2\n")
+    (tmp_path / "pkg" / "new.py").write_text("new = 1\n")
+    after = load_knowledge(tmp_path / "knowledge", tmp_path)
+    change = knowledge_change(before, after)
+    assert change["knowledge_version"] != change["previous_version"]
+    assert change["added"] == ["pkg/new.py"]
+    assert change["removed"] == ["pkg/old.py"]
+    assert change["changed"] == ["pkg/grows.py"]
 
 
 async def test_a_burst_of_edits_becomes_one_reload(tmp_path: Path) -> None:
@@ -88,7 +111,10 @@ async def test_a_burst_of_edits_becomes_one_reload(tmp_path: Path) -> None:
     await asyncio.wait_for(watcher, 5)
     assert state["loads"] == 1
     assert len(changes) == 1
-    assert len(changes[0]["added"]) == 5  # type: ignore[arg-type]
+    added = changes[0]["added"]  # each guide by its name, and as a file of the repository
+    assert added == sorted(
+        [f"burst-{n}.md" for n in range(5)] + [f"knowledge/burst-{n}.md" for n in range(5)]
+    )
 
 
 class Reloads:
@@ -181,6 +207,18 @@ async def test_a_log_in_an_ancestor_reached_through_a_symlink_does_not_reload(
                 await asyncio.sleep(0.05)
         await watcher.settle()
         assert watcher.loads == loads
+
+
+async def test_a_new_source_file_reloads_a_repository_without_knowledge(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    (repo / "src").mkdir(parents=True)
+    (repo / "src" / "main.py").write_text("print('hi')\n")
+    async with Reloads(repo) as watcher:
+        assert "src/main.py" in watcher.knowledge.inventory
+        await watcher.edit_inside("src/added.py")
+        assert "src/added.py" in watcher.knowledge.inventory
+        listed = [e.path for e in watcher.knowledge.listing("src").entries]
+        assert listed == ["src/added.py", "src/main.py"]
 
 
 async def test_a_folder_created_after_start_is_watched(tmp_path: Path) -> None:
