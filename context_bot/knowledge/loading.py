@@ -146,7 +146,12 @@ def load_knowledge(
     Every file read on the product's own account (documents, the README) goes through
     `files`, the gate of a participant's `file` request (by default one over `repo_root`).
     A missing `knowledge_dir` is no error (the repository is served without documents);
-    raises ConfigError only when it names something that is not a folder."""
+    raises ConfigError only when it, or `repo_root`, names something that is not a folder."""
+    if not repo_root.is_dir():
+        raise ConfigError(
+            f"the repository {repo_root} is not a folder; set knowledge.repo "
+            "(CONTEXT_BOT_REPO) or --repo to the folder to serve"
+        )
     if knowledge_dir.exists() and not knowledge_dir.is_dir():
         raise ConfigError(
             f"the knowledge folder {knowledge_dir} is not a folder; set knowledge.dir "
