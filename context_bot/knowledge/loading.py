@@ -74,6 +74,9 @@ class Knowledge:
     _features: tuple[Feature, ...] = field(repr=False)
     inventory: Inventory = field(default_factory=empty_inventory, repr=False)
     """Every file of the repository, documented or not (`inventory.py`)."""
+    knowledge_folder: str | None = None
+    """The knowledge folder's path in the repository (`knowledge`), None when outside it:
+    its files are in the inventory too, and a change report names them by document."""
     _tree: ListingIndex = field(init=False, repr=False)
     """The tree in listing order, laid out once (in the loading thread) so `list` costs
     what it returns (`listing.py`)."""
@@ -235,8 +238,18 @@ def _load(knowledge_dir: Path, files: RepoFiles, overview_budget: int) -> Knowle
         diagnostics=len(diags),
     )
     return Knowledge(
-        version, text, diags, revision, served, free, history, index, features, inventory
-    )
+        version, text, diags, revision, served, free, history, index, features, inventory,
+        knowledge_folder=_inside(knowledge_dir, root),
+    )  # fmt: skip
+
+
+def _inside(folder: Path, root: Path) -> str | None:
+    """`folder` relative to `root` ("" for the root itself), or None when outside it."""
+    try:
+        rel = folder.resolve().relative_to(root)
+    except (ValueError, OSError, RuntimeError):
+        return None
+    return rel.as_posix() if rel.parts else ""
 
 
 def read_folder(

@@ -49,14 +49,11 @@ async def test_the_change_names_added_changed_and_removed_paths(tmp_path: Path) 
     change = knowledge_change(before, after)
     assert change["previous_version"] == before.version
     assert change["knowledge_version"] == after.version
-    # The knowledge folder's own files are repository files too, so they show as well.
-    assert change["added"] == ["knowledge/new.md", "src/new.ts"]
-    assert change["removed"] == [
-        "003_da99b4c0c1254561.txt",
-        "knowledge/003_da99b4c0c1254561.txt",
-    ]
+    # A document's own file in the knowledge folder is named by its document alone.
+    assert change["added"] == ["src/new.ts"]
+    assert change["removed"] == ["003_da99b4c0c1254561.txt"]
     assert "src/server/api/livekit.ts" in change["changed"]
-    assert "knowledge/000_f2bb2dc735d2b115.txt" in change["changed"]
+    assert not any(path.startswith("knowledge/") for path in change["changed"])
 
 
 async def test_the_change_names_repository_files_added_removed_or_resized(tmp_path: Path) -> None:
@@ -65,16 +62,19 @@ async def test_the_change_names_repository_files_added_removed_or_resized(tmp_pa
     (tmp_path / "pkg" / "old.py").write_text("old = 1\n")
     (tmp_path / "pkg" / "grows.py").write_text("x = 1\n")
     (tmp_path / "same.py").write_text("same = 1\n")
+    (tmp_path / "knowledge").mkdir()
+    (tmp_path / "knowledge" / "notes.png").write_bytes(b"\0")  # in the folder, no document
     before = load_knowledge(tmp_path / "knowledge", tmp_path)
     (tmp_path / "pkg" / "old.py").unlink()
     (tmp_path / "pkg" / "grows.py").write_text("x = 1\ny = 2\n")
     (tmp_path / "pkg" / "new.py").write_text("new = 1\n")
+    (tmp_path / "knowledge" / "notes.png").write_bytes(b"\0\0")
     after = load_knowledge(tmp_path / "knowledge", tmp_path)
     change = knowledge_change(before, after)
     assert change["knowledge_version"] != change["previous_version"]
     assert change["added"] == ["pkg/new.py"]
     assert change["removed"] == ["pkg/old.py"]
-    assert change["changed"] == ["pkg/grows.py"]
+    assert change["changed"] == ["knowledge/notes.png", "pkg/grows.py"]
 
 
 async def test_a_burst_of_edits_becomes_one_reload(tmp_path: Path) -> None:
@@ -111,10 +111,7 @@ async def test_a_burst_of_edits_becomes_one_reload(tmp_path: Path) -> None:
     await asyncio.wait_for(watcher, 5)
     assert state["loads"] == 1
     assert len(changes) == 1
-    added = changes[0]["added"]  # each guide by its name, and as a file of the repository
-    assert added == sorted(
-        [f"burst-{n}.md" for n in range(5)] + [f"knowledge/burst-{n}.md" for n in range(5)]
-    )
+    assert len(changes[0]["added"]) == 5  # type: ignore[arg-type]
 
 
 class Reloads:
