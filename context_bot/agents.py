@@ -148,8 +148,10 @@ class ContextTools(llm.Toolset):
 
     @function_tool
     async def list_folder(self, folder: str = "", depth: int = 2) -> str:
-        """List the documented files and folders under a folder of the repository, folders
-        first, to find your way around before reading files.
+        """List every file and folder under a folder of the repository, folders first,
+        saying which files have a knowledge document (read those first: they explain
+        the code) and each folder's counts. Use it to find your way around before
+        reading files; undocumented files can be read too.
 
         Args:
             folder: Repository-relative folder, e.g. "context_bot"; empty for the root.
@@ -165,6 +167,11 @@ class ContextTools(llm.Toolset):
         entries: list[dict[str, Any]] = listing.get("entries", [])
         total = int(listing.get("total", len(entries)))
         rows = [f"{folder or 'The repository root'}: {total} entries."]
+        if "files" in listing:  # a bot older than the inventory sends no counts
+            rows[0] += (
+                f" {_n(int(listing['files']), 'file')} in all, "
+                f"{int(listing.get('documented', 0)):,} documented."
+            )
         rows += [_entry_line(entry) for entry in entries]
         if len(entries) < total:
             rows.append(
@@ -454,11 +461,22 @@ def _render_lines(path: str, body: dict[str, Any], room: int, what: str = "sourc
 
 
 def _entry_line(entry: dict[str, Any]) -> str:
+    """One row the model reads: a folder with its counts, a file with its language and
+    whether a knowledge document describes it, a guide."""
     if entry.get("kind") == "dir":
+        if "files" in entry:
+            files, documented = int(entry["files"]), int(entry.get("documented", 0))
+            return f"{entry['path']}/ — folder, {_n(files, 'file')}, {documented:,} documented"
         return f"{entry['path']}/ — folder, {_n(entry.get('documents', 0), 'documented file')}"
     if entry.get("kind") == "doc":
         return f"{entry['path']} — guide"
-    facts = [f"feature {entry['feature']}"] if entry.get("feature") else []
+    facts = [str(entry["language"])] if entry.get("language") else []
+    facts += ["binary"] if entry.get("binary") else []
+    if entry.get("documented") is False:
+        facts.append("no document")
+    elif "documented" in entry:
+        facts.append("documented")
+    facts += [f"feature {entry['feature']}"] if entry.get("feature") else []
     facts += ["document stale"] if entry.get("stale") else []
     return f"{entry['path']}" + (f" — {', '.join(facts)}" if facts else "")
 

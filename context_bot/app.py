@@ -128,7 +128,7 @@ class ContextBotApp:
         except OSError as exc:
             raise ConfigError(
                 f"cannot listen on {settings.host}:{settings.port} ({exc.strerror}); "
-                "set PORT or --port to a free port"
+                "set http.port (PORT) or --port to a free port"
             ) from None
         self.port = _bound_port(self._runner, settings.port)
         if settings.watch and serves_rooms:

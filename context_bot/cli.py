@@ -21,6 +21,7 @@ from context_bot.config import LiveKitSettings, Settings, load_settings
 from context_bot.errors import ConfigError, ContextBotError
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
+REPO_HELP = "the repository or folder to serve (default: knowledge.repo, $CONTEXT_BOT_REPO, or .)"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -41,15 +42,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--host", help="HTTP host (overrides settings)")
     run.add_argument("--port", type=int, help="HTTP port (overrides settings and $PORT)")
+    run.add_argument("--repo", type=Path, help=REPO_HELP)
 
     check = commands.add_parser("check", help="diagnose the knowledge folder; exit 1 on errors")
     check.add_argument("dir", nargs="?", type=Path, help="knowledge folder (default: settings)")
+    check.add_argument("--repo", type=Path, help=REPO_HELP)
 
     asks = {
         "overview": "print the onboarding overview",
         "get": "print a file's knowledge document and contents",
         "search": "search the knowledge",
-        "list": "list documented files and folders",
+        "list": "list every file and folder, marking undocumented files",
     }
     for name, help_text in asks.items():
         ask = commands.add_parser(name, help=help_text + " (locally, or from a room's bot)")
@@ -68,6 +71,7 @@ def _parser() -> argparse.ArgumentParser:
         ask.add_argument("--room", help="ask the bot in this LiveKit room instead of locally")
         ask.add_argument("--endpoint", help="token endpoint URL (default: mint from the keys)")
         ask.add_argument("--json", action="store_true", help="print the protocol's JSON result")
+        ask.add_argument("--repo", type=Path, help=REPO_HELP + "; local only")
     return parser
 
 
@@ -131,6 +135,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ContextBotError as exc:
         print(f"context-bot: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    if getattr(args, "repo", None) is not None:
+        # The flag is the setting knowledge.repo for this run; the knowledge folder stays
+        # relative to it (knowledge.dir), so `--repo PATH` serves PATH/knowledge if any.
+        settings = replace(settings, repo=args.repo.expanduser())
 
     from context_bot.logs import configure_logging
 

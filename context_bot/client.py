@@ -209,7 +209,13 @@ class ContextClient:
         ]
 
     async def list(self, prefix: str = "", *, depth: int = 2, limit: int = 200) -> dict[str, Any]:
-        """Documented files and folders under `prefix` (`entries`, `truncated`, `total`)."""
+        """Every file and folder under `prefix`, documented or not, folders first.
+
+        `entries`: folders with `files` and `documented` (how many of those files a
+        knowledge document describes), files with `documented`, `stale`, `feature`,
+        `size`, `language` and `binary`, free documents (`kind` "doc"); `truncated` and
+        `total` when there are more than `limit`; `files` and `documented` for `prefix`
+        itself. PROTOCOL.md describes every field."""
         return await self.request("list", {"prefix": prefix, "depth": depth, "limit": limit})
 
     async def feature(self, name: str | None = None) -> dict[str, Any]:

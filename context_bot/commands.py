@@ -58,6 +58,8 @@ def check(knowledge_dir: Path, repo: Path, out: TextIO) -> int:
         f"{stats['stale']} stale; {errors} errors, {warnings} warnings",
         file=out,
     )
+    root = knowledge.listing("", depth=1, limit=1)
+    print(f"{root.files} files in the repository, {root.documented} documented", file=out)
     return 1 if errors else 0
 
 
@@ -132,16 +134,32 @@ def render(method: str, result: dict[str, Any], as_json: bool) -> str:
         ]
         return "\n".join(lines) or "no matches"
     if method == "list":
-        lines = [
-            f"{entry['path']}/  ({entry['documents']} documents)"
-            if entry["kind"] == "dir"
-            else f"{entry['path']}{'  (stale)' if entry.get('stale') else ''}"
-            for entry in result["entries"]
-        ]
+        lines = [_list_line(entry) for entry in result["entries"]]
         if result.get("truncated"):
             lines.append(f"… {result['total'] - len(result['entries'])} more (raise --limit)")
+        if "files" in result:  # a bot older than the inventory sends no counts
+            where = result.get("prefix") or "the repository"
+            lines.append(f"{where}: {_files(result['files'])}, {result['documented']} documented")
         return "\n".join(lines)
     return json.dumps(result, indent=2, ensure_ascii=False)
+
+
+def _list_line(entry: dict[str, Any]) -> str:
+    """One row: a folder with its counts, a file marked when no document describes it
+    (or when its document is stale), a free document as a guide."""
+    if entry["kind"] == "dir":
+        if "files" in entry:
+            return f"{entry['path']}/  ({_files(entry['files'])}, {entry['documented']} documented)"
+        return f"{entry['path']}/  ({entry['documents']} documents)"
+    if entry["kind"] == "doc":
+        return f"{entry['path']}  (guide)"
+    if entry.get("documented") is False:
+        return f"{entry['path']}  (undocumented)"
+    return f"{entry['path']}{'  (stale)' if entry.get('stale') else ''}"
+
+
+def _files(count: int) -> str:
+    return f"{count} file" if count == 1 else f"{count} files"
 
 
 def _render_file(result: dict[str, Any]) -> str:

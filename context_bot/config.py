@@ -39,6 +39,10 @@ class LiveKitSettings:
         names["LIVEKIT_API_SECRET"] = self.api_secret
         return [name for name, value in names.items() if not value]
 
+    def missing_settings(self) -> list[str]:
+        """The missing settings as users write them: `livekit.url (LIVEKIT_URL)`."""
+        return [f"livekit.{name.split('_', 1)[1].lower()} ({name})" for name in self.missing()]
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -147,11 +151,11 @@ class Settings:
 
     def require_livekit(self) -> LiveKitSettings:
         """The LiveKit settings, or one error line naming what is missing and `--dev`."""
-        missing = self.livekit.missing()
+        missing = self.livekit.missing_settings()
         if missing:
             raise ConfigError(
                 f"missing LiveKit settings: {', '.join(missing)} "
-                "(set them in the environment or the config file's `livekit:` section, "
+                "(set them in the environment or the config file, "
                 "or run `context-bot run --dev` to start a local livekit-server)"
             )
         return self.livekit

@@ -142,7 +142,8 @@ class Handlers:
         }
 
     async def listing(self, params: dict[str, Any]) -> Result:
-        """Documented files and folders under a prefix, capped in depth and count."""
+        """Every file (documented or not) and folder under a prefix, folders first, capped in
+        depth and count; costs what it returns (the tree is laid out at load)."""
         prefix = _str_param(params, "prefix", required=False) or ""
         depth = _int_param(params, "depth", 2, 1, MAX_LIST_DEPTH)
         limit = _int_param(params, "limit", 200, 1, MAX_LIST_LIMIT)

@@ -42,7 +42,8 @@ class RedisOwnershipStore:
             import redis.asyncio as redis_asyncio
         except ImportError:
             raise ConfigError(
-                "tokens.redis_url is set but the redis package is missing: "
+                "tokens.redis_url (CONTEXT_BOT_REDIS_URL) is set but the redis package is "
+                "missing: "
                 "pip install 'context-bot[redis]'"
             ) from None
         self._errors: tuple[type[BaseException], ...] = (

@@ -2,7 +2,12 @@
 
 Pure: compares the documents each snapshot serves (file documents by repository path,
 free documents by name) by their text and staleness, so a file edited on disk that turns
-its document stale counts as a change to that path too.
+its document stale counts as a change to that path too; and the repository's files
+(the inventory) by path and size, so a file added, removed or grown is reported whether a
+document describes it or not (an edit that keeps the size is seen only through its
+document, if any: the inventory holds no content hash). A document's own file in the
+knowledge folder is left to the document: an edit is named once, by the path it
+describes (a file there that is no document, or fails to parse, is named as a file).
 """
 
 from __future__ import annotations
@@ -18,6 +23,17 @@ def _fingerprints(knowledge: Knowledge) -> dict[str, str]:
     for doc in (*knowledge.served_documents(), *knowledge.free_documents()):
         digest = hashlib.sha1(doc.text.encode("utf-8"), usedforsecurity=False).hexdigest()
         prints[doc.path] = f"{digest}:{int(doc.stale)}"
+    # A document's own file in the knowledge folder is named by its document alone.
+    folder = knowledge.knowledge_folder
+    documents = (*knowledge.served_documents(), *knowledge.free_documents())
+    sources = (
+        {f"{folder}/{d.source}" if folder else d.source for d in documents}
+        if folder is not None
+        else set()
+    )
+    for repo_file in knowledge.inventory.files:
+        if repo_file.path not in sources:
+            prints[repo_file.path] = f"{prints.get(repo_file.path, '')}|{repo_file.size}"
     return prints
 
 

@@ -43,7 +43,7 @@ from context_bot.knowledge.documents import (
 )
 from context_bot.knowledge.git import blobs_at_commits, git_output
 from context_bot.knowledge.inventory import Inventory, build_inventory, empty_inventory
-from context_bot.knowledge.listing import Listing, build_listing
+from context_bot.knowledge.listing import Listing, ListingIndex, build_listing_index
 from context_bot.knowledge.model import (
     Feature,
     RelatedFile,
@@ -87,11 +87,16 @@ class Knowledge:
     _features: tuple[Feature, ...] = field(repr=False)
     inventory: Inventory = field(default_factory=empty_inventory, repr=False)
     """Every file of the repository, documented or not (`inventory.py`)."""
-    _paths: list[tuple[str, str]] = field(init=False, repr=False)
+    knowledge_folder: str | None = None
+    """The knowledge folder's path in the repository (`knowledge`), None when outside it:
+    its files are in the inventory too, and a change report names them by document."""
+    _tree: ListingIndex = field(init=False, repr=False)
+    """The tree in listing order, laid out once (in the loading thread) so `list` costs
+    what it returns (`listing.py`)."""
 
     def __post_init__(self) -> None:
-        paths = [(p, "file") for p in self._served] + [(n, "doc") for n in self._free]
-        object.__setattr__(self, "_paths", sorted(paths))
+        tree = build_listing_index(self.inventory.files, self._served, self._free)
+        object.__setattr__(self, "_tree", tree)
 
     def document(self, path: str, *, version: str | None = None) -> ServedDocument | None:
         """The serving document for a repo path (or a free document's name); with `version`
@@ -115,9 +120,10 @@ class Knowledge:
         return self._index.search(query, limit=limit)
 
     def listing(self, prefix: str = "", *, depth: int = 2, limit: int = 200) -> Listing:
-        """Files and folders that have knowledge under `prefix`, `depth` levels down, at most
-        `limit` entries (then `truncated`). Raises InvalidPath or BadRequest on bad input."""
-        return build_listing(self._paths, self._served, prefix, depth=depth, limit=limit)
+        """Every file (documented or not), free document and folder under `prefix`, `depth`
+        levels down, folders first, at most `limit` entries (then `truncated`). Raises
+        InvalidPath or BadRequest on bad input."""
+        return self._tree.listing(prefix, depth=depth, limit=limit)
 
     def features(self) -> tuple[Feature, ...]:
         """Every feature named by a served document, by name."""
@@ -158,7 +164,12 @@ def load_knowledge(
     Every file read on the product's own account (documents, the README) goes through
     `files`, the gate of a participant's `file` request (by default one over `repo_root`).
     A missing `knowledge_dir` is no error (the repository is served without documents);
-    raises ConfigError only when it names something that is not a folder."""
+    raises ConfigError only when it, or `repo_root`, names something that is not a folder."""
+    if not repo_root.is_dir():
+        raise ConfigError(
+            f"the repository {repo_root} is not a folder; set knowledge.repo "
+            "(CONTEXT_BOT_REPO) or --repo to the folder to serve"
+        )
     if knowledge_dir.exists() and not knowledge_dir.is_dir():
         raise ConfigError(
             f"the knowledge folder {knowledge_dir} is not a folder; set knowledge.dir "
@@ -257,18 +268,27 @@ def _load(knowledge_dir: Path, files: RepoFiles, overview_budget: int) -> Knowle
         **{f"not_indexed_{k}": n for k, n in sorted(code.skipped.items())},
     )
     return Knowledge(
-        version, text, diags, revision, served, free, history, index, features, inventory
-    )
+        version, text, diags, revision, served, free, history, index, features, inventory,
+        knowledge_folder=_inside(knowledge_dir, root),
+    )  # fmt: skip
+
+
+def _inside(folder: Path, root: Path) -> str | None:
+    """`folder` relative to `root` ("" for the root itself), or None when outside it."""
+    try:
+        rel = folder.resolve().relative_to(root)
+    except (ValueError, OSError, RuntimeError):
+        return None
+    return rel.as_posix() if rel.parts else ""
 
 
 def _outside(inventory: Inventory, knowledge_dir: Path, root: Path) -> Iterator[RepoFile]:
     """The inventory without the knowledge folder's own files: `search` finds those as
     documents already (a second hit for each would only repeat it)."""
-    try:
-        inside = knowledge_dir.resolve().relative_to(root).as_posix() + "/"
-    except (ValueError, OSError, RuntimeError):
-        inside = None
-    return (f for f in inventory.files if inside is None or not f.path.startswith(inside))
+    inside = _inside(knowledge_dir, root)
+    if not inside:  # elsewhere, or the repository itself: every file is a file
+        return iter(inventory.files)
+    return (f for f in inventory.files if not f.path.startswith(f"{inside}/"))
 
 
 def read_folder(

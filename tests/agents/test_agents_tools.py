@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -182,13 +183,20 @@ async def test_search_finds_the_documents_of_the_served_repository(
     assert nothing.startswith("No knowledge matches 'zzzqqqxxyy'.")
 
 
-async def test_list_folder_shows_what_is_documented(context: RepositoryContext) -> None:
+async def test_list_folder_shows_every_file_and_what_is_documented(
+    context: RepositoryContext,
+) -> None:
     root = await call(context.tools, "list_folder")
-    assert "context_bot/ — folder, " in root
+    assert re.search(r"^context_bot/ — folder, [\d,]+ files, [\d,]+ documented$", root, re.M)
+    assert re.search(r"^The repository root: [\d,]+ entries\. [\d,]+ files in all, ", root)
 
     folder = (await call(context.tools, "list_folder", folder="context_bot", depth=1)).splitlines()
     assert folder[0].startswith("context_bot: ")
-    assert any(line.startswith("context_bot/errors.py — feature room-protocol") for line in folder)
+    errors = next(line for line in folder if line.startswith("context_bot/errors.py — "))
+    assert errors.startswith("context_bot/errors.py — python, documented, feature room-protocol")
+    # A file no document describes is listed too, and says so.
+    typed = next(line for line in folder if line.startswith("context_bot/py.typed — "))
+    assert typed.endswith("no document")
 
 
 async def test_describe_feature_lists_then_describes_and_refuses_an_unknown_one(

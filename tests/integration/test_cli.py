@@ -208,3 +208,52 @@ def test_a_second_ctrl_c_forces_the_exit_and_still_stops_the_dev_server() -> Non
         if process.poll() is None:
             process.kill()
         process.communicate(timeout=10)
+
+
+def test_run_serves_a_folder_without_knowledge_given_by_repo(
+    livekit: LiveKitSettings, tmp_path: Path
+) -> None:
+    """`run --repo PATH` on a plain folder (no git, no knowledge/): an info line, not an
+    error; `list`, in a room and locally, shows every file, marked undocumented."""
+    folder = tmp_path / "plain"
+    (folder / "lib").mkdir(parents=True)
+    (folder / "lib" / "client.py").write_text("class Client:\n    pass\n")
+    (folder / "README.md").write_text("# Plain\n\nNo documents here.\n")
+    env = {
+        "LIVEKIT_URL": livekit.url,
+        "LIVEKIT_API_KEY": livekit.api_key,
+        "LIVEKIT_API_SECRET": livekit.api_secret,
+        "PORT": "0",
+    }
+    process = start(env, "run", "--repo", str(folder))
+    try:
+        absent = wait_for_event(process, "knowledge_folder_absent")
+        assert absent["level"] == "info"
+        assert absent["folder"] == str(folder / "knowledge")
+        started = wait_for_event(process, "started")
+        remote = run_to_end(
+            env, "list", "--room", "cli-plain", "--endpoint", started["url"], "--depth", "3"
+        )
+        assert remote.returncode == 0, remote.stderr
+        assert remote.stdout.splitlines() == [
+            "lib/  (1 file, 0 documented)",
+            "lib/client.py  (undocumented)",
+            "README.md  (undocumented)",
+            "the repository: 2 files, 0 documented",
+        ]
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=15) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.communicate(timeout=10)
+    local = run_to_end({}, "list", "--repo", str(folder), "--json")
+    assert local.returncode == 0, local.stderr
+    assert [e["path"] for e in json.loads(local.stdout)["entries"]] == [
+        "lib",
+        "lib/client.py",
+        "README.md",
+    ]
+    missing = run_to_end({}, "check", "--repo", str(tmp_path / "nowhere"))
+    assert missing.returncode == 2
+    assert "knowledge.repo (CONTEXT_BOT_REPO) or --repo" in missing.stderr

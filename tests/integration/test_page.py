@@ -122,6 +122,10 @@ async def test_a_developer_joins_and_browses_overview_tree_file_search_and_a_cha
     await browser.wait("#file-view .document .stale-warning", text="another version")
     tree_row = "button.node[data-path='context_bot/errors.py']"
     assert await browser.do("count", selector=f"{tree_row} .badge.stale") == 1
+    # Every file is in the tree: one no document describes is there too, marked.
+    undocumented = "button.node.undocumented[data-path='context_bot/py.typed']"
+    assert await browser.do("text", selector=f"{undocumented} .badge.undocumented") == "no doc"
+    assert await browser.do("count", selector=f"{tree_row}.undocumented") == 0
     await browser.screenshot("page-stale")
 
     # `/` focuses search; ranked hits with marked snippets; ArrowDown and Enter open one.

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from context_bot.config import Settings, load_settings
+from context_bot.config import FIELDS, Field, Settings, load_settings
 from context_bot.errors import ConfigError
+from context_bot.knowledge.loading import load_knowledge
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -112,7 +113,10 @@ def test_require_livekit_names_every_missing_setting_and_dev_mode() -> None:
     with pytest.raises(ConfigError) as caught:
         settings.require_livekit()
     message = str(caught.value)
-    assert "LIVEKIT_URL, LIVEKIT_API_KEY, LIVEKIT_API_SECRET" in message
+    assert (
+        "livekit.url (LIVEKIT_URL), livekit.api_key (LIVEKIT_API_KEY), "
+        "livekit.api_secret (LIVEKIT_API_SECRET)"
+    ) in message
     assert "--dev" in message
 
 
@@ -131,3 +135,32 @@ def test_join_concurrency_is_bounded() -> None:
     assert load_settings(None, {"CONTEXT_BOT_JOIN_CONCURRENCY": "2"}).join_concurrency == 2
     with pytest.raises(ConfigError, match="CONTEXT_BOT_JOIN_CONCURRENCY"):
         load_settings(None, {"CONTEXT_BOT_JOIN_CONCURRENCY": "0"})
+
+
+@pytest.mark.parametrize("spec", FIELDS, ids=lambda spec: spec.yaml_name)
+def test_every_bad_value_names_its_setting_as_users_write_it(tmp_path: Path, spec: Field) -> None:
+    """The YAML key and the variable, never the Python field (`knowledge_dir`)."""
+    path = write(tmp_path, f"{spec.section}:\n  {spec.key}: [[1]]\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, {})
+    assert str(caught.value).startswith(f"{spec.yaml_name} ({spec.env})")
+    assert spec.attr.split(".")[-1] not in str(caught.value).replace(spec.key, "")
+
+
+@pytest.mark.parametrize("what", ["missing", "a file"])
+def test_a_repository_that_is_no_folder_names_the_setting_and_the_flag(
+    tmp_path: Path, what: str
+) -> None:
+    repo = tmp_path / "repo"
+    if what == "a file":
+        repo.write_text("not a folder\n")
+    with pytest.raises(ConfigError) as caught:
+        load_knowledge(repo / "knowledge", repo)
+    assert "knowledge.repo (CONTEXT_BOT_REPO) or --repo" in str(caught.value)
+
+
+def test_a_missing_knowledge_folder_is_no_error(tmp_path: Path) -> None:
+    (tmp_path / "main.py").write_text("print('hi')\n")
+    knowledge = load_knowledge(tmp_path / "knowledge", tmp_path)
+    assert [e.path for e in knowledge.listing().entries] == ["main.py"]
+    assert knowledge.listing().entries[0].documented == 0

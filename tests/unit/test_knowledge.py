@@ -338,29 +338,60 @@ def test_a_symlinked_working_tree_file_is_hashed_as_git_does(repo: Path) -> None
     assert doc is not None and doc.stale is False and doc.version_match == "blob"
 
 
-def test_listing_shows_folders_and_files_under_a_prefix(repo: Path) -> None:
+def test_listing_shows_folders_first_then_every_file_documented_or_not(repo: Path) -> None:
     write_seeds(repo)
     (repo / "knowledge/loader.md").write_text("---\nfilePath: src/config/loader.ts\n---\nx\n")
+    (repo / "src/config/plain.ts").write_text("export const plain = 1\n")  # undocumented
     knowledge = load_knowledge(repo / "knowledge", repo)
     top = knowledge.listing()
+    # Depth first, each folder's subfolders before its files; the knowledge folder is
+    # part of the repository too; free documents are listed by their names.
     assert [(e.path, e.kind) for e in top.entries] == [
-        ("003.md", "doc"),
-        ("004.md", "doc"),
+        ("knowledge", "dir"),
+        ("knowledge/000.md", "file"),
+        ("knowledge/001.md", "file"),
+        ("knowledge/002.md", "file"),
+        ("knowledge/003.md", "file"),
+        ("knowledge/004.md", "file"),
+        ("knowledge/loader.md", "file"),
         ("src", "dir"),
         ("src/config", "dir"),
         ("src/server", "dir"),
+        ("003.md", "doc"),
+        ("004.md", "doc"),
+        ("README.md", "file"),
     ]
-    assert top.entries[2].documents == 2
-    deep = knowledge.listing("src/", depth=3)
-    assert ("src/server/api/livekit.ts", "file") in [(e.path, e.kind) for e in deep.entries]
-    assert ("src/config/loader.ts", "file") in [(e.path, e.kind) for e in deep.entries]
+    src = top.entries[7].to_wire()
+    assert src == {"path": "src", "kind": "dir", "documents": 2, "files": 3, "documented": 2}
+    assert (top.total, top.files, top.documented) == (13, 10, 2)
+    deep = {e.path: e.to_wire() for e in knowledge.listing("src/", depth=3).entries}
+    assert list(deep) == [
+        "src/config",
+        "src/config/loader.ts",
+        "src/config/plain.ts",
+        "src/server",
+        "src/server/api",
+        "src/server/api/livekit.ts",
+    ]
+    assert deep["src/config/plain.ts"] == {
+        "path": "src/config/plain.ts",
+        "kind": "file",
+        "stale": None,
+        "feature": None,
+        "documented": False,
+        "size": 23,
+        "language": "typescript",
+        "binary": False,
+    }
+    assert deep["src/config/loader.ts"]["documented"] is True
     one = knowledge.listing("src/server/api/livekit.ts")
     assert [e.path for e in one.entries] == [TARGET]
-    assert one.entries[0].stale is True
+    assert one.entries[0].stale is True and (one.files, one.documented) == (1, 1)
     capped = knowledge.listing(depth=3, limit=2)
-    assert capped.truncated is True and len(capped.entries) == 2 and capped.total > 2
+    assert capped.truncated is True and len(capped.entries) == 2 and capped.total == 16
+    assert knowledge.listing(depth=1).total == 5
     assert knowledge.listing("nothing/here").entries == ()
-    json.dumps(deep.to_wire())
+    json.dumps(knowledge.listing("src/", depth=3).to_wire())
 
 
 @pytest.mark.parametrize(

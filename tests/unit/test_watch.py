@@ -49,9 +49,32 @@ async def test_the_change_names_added_changed_and_removed_paths(tmp_path: Path) 
     change = knowledge_change(before, after)
     assert change["previous_version"] == before.version
     assert change["knowledge_version"] == after.version
+    # A document's own file in the knowledge folder is named by its document alone.
     assert change["added"] == ["src/new.ts"]
     assert change["removed"] == ["003_da99b4c0c1254561.txt"]
     assert "src/server/api/livekit.ts" in change["changed"]
+    assert not any(path.startswith("knowledge/") for path in change["changed"])
+
+
+async def test_the_change_names_repository_files_added_removed_or_resized(tmp_path: Path) -> None:
+    """Without any document, the repository's own files are what changes."""
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "old.py").write_text("old = 1\n")
+    (tmp_path / "pkg" / "grows.py").write_text("x = 1\n")
+    (tmp_path / "same.py").write_text("same = 1\n")
+    (tmp_path / "knowledge").mkdir()
+    (tmp_path / "knowledge" / "notes.png").write_bytes(b"\0")  # in the folder, no document
+    before = load_knowledge(tmp_path / "knowledge", tmp_path)
+    (tmp_path / "pkg" / "old.py").unlink()
+    (tmp_path / "pkg" / "grows.py").write_text("x = 1\ny = 2\n")
+    (tmp_path / "pkg" / "new.py").write_text("new = 1\n")
+    (tmp_path / "knowledge" / "notes.png").write_bytes(b"\0\0")
+    after = load_knowledge(tmp_path / "knowledge", tmp_path)
+    change = knowledge_change(before, after)
+    assert change["knowledge_version"] != change["previous_version"]
+    assert change["added"] == ["pkg/new.py"]
+    assert change["removed"] == ["pkg/old.py"]
+    assert change["changed"] == ["knowledge/notes.png", "pkg/grows.py"]
 
 
 async def test_a_burst_of_edits_becomes_one_reload(tmp_path: Path) -> None:
@@ -181,6 +204,18 @@ async def test_a_log_in_an_ancestor_reached_through_a_symlink_does_not_reload(
                 await asyncio.sleep(0.05)
         await watcher.settle()
         assert watcher.loads == loads
+
+
+async def test_a_new_source_file_reloads_a_repository_without_knowledge(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    (repo / "src").mkdir(parents=True)
+    (repo / "src" / "main.py").write_text("print('hi')\n")
+    async with Reloads(repo) as watcher:
+        assert "src/main.py" in watcher.knowledge.inventory
+        await watcher.edit_inside("src/added.py")
+        assert "src/added.py" in watcher.knowledge.inventory
+        listed = [e.path for e in watcher.knowledge.listing("src").entries]
+        assert listed == ["src/added.py", "src/main.py"]
 
 
 async def test_a_folder_created_after_start_is_watched(tmp_path: Path) -> None:

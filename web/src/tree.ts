@@ -9,8 +9,15 @@ export interface Entry {
   path: string;
   kind: 'dir' | 'file' | 'doc';
   documents?: number;
-  stale?: boolean;
-  feature?: string;
+  stale?: boolean | null;
+  feature?: string | null;
+  // Since the inventory: a folder's files and how many are documented (numbers); a
+  // file's own `documented` (boolean), size, language and binary. Older bots omit them.
+  files?: number;
+  documented?: number | boolean;
+  size?: number | null;
+  language?: string | null;
+  binary?: boolean | null;
 }
 
 export interface Listing {
@@ -55,7 +62,7 @@ export class FileTree {
       const listing = await this.list({ prefix, depth: 1, limit: LIMIT });
       list.replaceChildren(...listing.entries.map((entry) => this.row(entry, prefix)));
       if (listing.entries.length === 0) {
-        list.append(h('li', { class: 'note' }, 'nothing documented'));
+        list.append(h('li', { class: 'note' }, 'empty'));
       }
       if (listing.truncated) {
         const more = listing.total - listing.entries.length;
@@ -79,21 +86,37 @@ export class FileTree {
           onclick: () => void this.toggle(button),
         },
         h('span', { class: 'name' }, `${name}/`),
-        h('span', { class: 'count', title: 'documents' }, String(entry.documents ?? '')),
+        // Documents only (the files they describe are not in the repository): their count.
+        entry.files === undefined || entry.files === 0
+          ? h('span', { class: 'count', title: 'documents' }, String(entry.documents ?? ''))
+          : h(
+              'span',
+              { class: 'count', title: `${entry.documented} of ${entry.files} files documented` },
+              `${entry.documented}/${entry.files}`,
+            ),
       );
       return h('li', {}, button, h('ul', { class: 'tree', role: 'list', hidden: true }));
     }
+    // A file no knowledge document describes is listed and readable, and marked.
+    const undocumented = entry.kind === 'file' && entry.documented === false;
+    const facts = [
+      entry.feature ? `feature: ${entry.feature}` : '',
+      undocumented ? 'no knowledge document' : '',
+      entry.language ?? '',
+      entry.binary ? 'binary' : '',
+    ].filter(Boolean);
     const button = h(
       'button',
       {
-        class: `node ${entry.kind}`,
+        class: `node ${entry.kind}${undocumented ? ' undocumented' : ''}`,
         type: 'button',
         'data-path': entry.path,
-        title: entry.feature ? `feature: ${entry.feature}` : undefined,
+        title: facts.length > 0 ? facts.join(' · ') : undefined,
         onclick: () => this.open(entry.path),
       },
       h('span', { class: 'name' }, name),
       entry.stale ? h('span', { class: 'badge stale' }, 'stale') : null,
+      undocumented ? h('span', { class: 'badge undocumented' }, 'no doc') : null,
     );
     return h('li', {}, button);
   }
