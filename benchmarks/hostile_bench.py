@@ -151,7 +151,10 @@ class Attacker:
 
     def _on_response(self, reader: rtc.TextStreamReader, sender: str) -> None:
         async def read() -> None:
-            answer = json.loads(await reader.read_all())
+            try:
+                answer = json.loads(await reader.read_all())
+            except rtc.StreamError:  # the room closed under an answer at the phase's end
+                return
             future = self._waiting.pop(str(answer.get("id")), None)
             if future is not None and not future.done():
                 future.set_result(answer)
