@@ -29,7 +29,8 @@ Bounded so it ends even when one request freezes the bot: each phase stops after
 is killed; the attacker also stops by itself after `--phase-seconds`. Loopback only.
 
 Usage: `.venv/bin/python benchmarks/hostile_bench.py [--requests 100] [--attacks
-file,search,list,feature] [--deadline 5] [--phase-seconds 40]`. About a minute when the
+file,search,list,feature] [--deadline 5] [--phase-seconds 40] [--profile DIR]` (`--profile`:
+each phase's bot runs under cProfile, written to `DIR/bot-<attack>.prof`). About a minute when the
 bot holds up. Not a test: numbers vary with the machine; the ratios are what to read.
 """
 
@@ -246,9 +247,12 @@ def cpu_seconds(pid: int) -> float:
 
 
 @contextlib.contextmanager
-def bot_process(server: DevServer, repo: Path, log_path: Path) -> Iterator[tuple[int, str]]:
+def bot_process(
+    server: DevServer, repo: Path, log_path: Path, profile: Path | None = None
+) -> Iterator[tuple[int, str]]:
     """`context-bot run` serving `repo`: (pid, endpoint). Killed if SIGTERM is not enough
-    (a frozen event loop cannot run its signal handler)."""
+    (a frozen event loop cannot run its signal handler). With `profile`, under cProfile,
+    written there when the bot stops."""
     env = {
         **os.environ,
         "LIVEKIT_URL": server.url,
@@ -261,7 +265,13 @@ def bot_process(server: DevServer, repo: Path, log_path: Path) -> Iterator[tuple
     }
     with log_path.open("w") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "context_bot", "run"],
+            [
+                sys.executable,
+                *(["-m", "cProfile", "-o", str(profile)] if profile else []),
+                "-m",
+                "context_bot",
+                "run",
+            ],
             cwd=REPO,
             env=env,
             stdout=log,
@@ -368,8 +378,9 @@ async def read_line(process: subprocess.Popen[str], within_s: float) -> str:
 
 def tell(process: subprocess.Popen[str], word: str) -> None:
     assert process.stdin is not None
-    process.stdin.write(word + "\n")
-    process.stdin.flush()
+    with contextlib.suppress(BrokenPipeError):  # it stopped by itself: its summary says so
+        process.stdin.write(word + "\n")
+        process.stdin.flush()
 
 
 async def attacker_main(config: dict[str, Any]) -> None:
@@ -382,7 +393,7 @@ async def attacker_main(config: dict[str, Any]) -> None:
     loop = asyncio.get_running_loop()
     stdin = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(stdin), sys.stdin)
-    give_up = float(config["seconds"])
+    give_up = float(config["seconds"]) + START_TIMEOUT_S  # the phase, and the victim's join
     try:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(give_up):  # bounded even if the parent never says
@@ -409,7 +420,12 @@ async def phase(
 ) -> None:
     room_name = f"hostile-{name}"
     with (
-        bot_process(server, repo, workdir / f"bot-{name}.log") as (pid, endpoint),
+        bot_process(
+            server,
+            repo,
+            workdir / f"bot-{name}.log",
+            Path(args.profile) / f"bot-{name}.prof" if args.profile else None,
+        ) as (pid, endpoint),
         attacker_process(
             server.url, endpoint, room_name, name, repo, args.phase_seconds
         ) as attacker,
@@ -450,6 +466,7 @@ async def main() -> None:
     parser.add_argument("--attacks", default="file,search,list,feature")
     parser.add_argument("--deadline", type=float, default=5.0, help="victim's wait, seconds")
     parser.add_argument("--phase-seconds", type=float, default=40.0)
+    parser.add_argument("--profile", help="a folder: run each phase's bot under cProfile")
     parser.add_argument("--attacker", help=argparse.SUPPRESS)  # the attacker process's mode
     args = parser.parse_args()
     if args.attacker:
