@@ -6,11 +6,13 @@ phase puts two participants in a fresh room:
 
 - the *victim* asks for a documented file (`context_bot/protocol.py`, document and
   contents) with `ContextClient`, one request at a time, paced under the rate limit;
-- the *attacker* keeps 8 requests in flight for the whole phase, each the most expensive
-  one the bot accepts for that phase's method, spoken on the wire directly (no client
-  retries): `file` with a path of about 32,000 components `a/a/…/a` filling the request
-  cap; `search` with a query of the longest length allowed, 16 camelCase words drawn at
-  random from the knowledge (so no answer comes from the cache) and the highest limit;
+- the *attacker*, a process of its own (this script with `--attacker`, so its client work
+  never delays the victim's event loop), keeps 8 requests in flight for the whole phase,
+  each the most expensive one the bot accepts for that phase's method, spoken on the wire
+  directly (no client retries): `file` with a path of about 32,000 components `a/a/…/a`
+  filling the request cap; `search` with a query of the longest length allowed, 16
+  camelCase words drawn at random from the knowledge (so no answer comes from the cache)
+  and the highest limit;
   `list` alternating the largest listing (the whole tree, deepest depth, highest limit)
   and a prefix of about 32,000 components; `feature` alternating every feature and the
   overview. A refused request (4029) waits the `retry_after_ms` it names, as a client
@@ -23,11 +25,12 @@ window, and what the attacker got done. An unanswered request counts as `--deadl
 the percentiles, so a p99 printed with `≥` is a lower bound.
 
 Bounded so it ends even when one request freezes the bot: each phase stops after
-`--phase-seconds`, and a bot that does not stop on SIGTERM within 5 s is killed.
-Loopback only.
+`--phase-seconds`, and a bot or attacker process that does not stop on SIGTERM within 5 s
+is killed; the attacker also stops by itself after `--phase-seconds`. Loopback only.
 
 Usage: `.venv/bin/python benchmarks/hostile_bench.py [--requests 100] [--attacks
-file,search,list,feature] [--deadline 5] [--phase-seconds 40]`. About a minute when the
+file,search,list,feature] [--deadline 5] [--phase-seconds 40] [--profile DIR]` (`--profile`:
+each phase's bot runs under cProfile, written to `DIR/bot-<attack>.prof`). About a minute when the
 bot holds up. Not a test: numbers vary with the machine; the ratios are what to read.
 """
 
@@ -149,7 +152,10 @@ class Attacker:
 
     def _on_response(self, reader: rtc.TextStreamReader, sender: str) -> None:
         async def read() -> None:
-            answer = json.loads(await reader.read_all())
+            try:
+                answer = json.loads(await reader.read_all())
+            except rtc.StreamError:  # the room closed under an answer at the phase's end
+                return
             future = self._waiting.pop(str(answer.get("id")), None)
             if future is not None and not future.done():
                 future.set_result(answer)
@@ -241,9 +247,12 @@ def cpu_seconds(pid: int) -> float:
 
 
 @contextlib.contextmanager
-def bot_process(server: DevServer, repo: Path, log_path: Path) -> Iterator[tuple[int, str]]:
+def bot_process(
+    server: DevServer, repo: Path, log_path: Path, profile: Path | None = None
+) -> Iterator[tuple[int, str]]:
     """`context-bot run` serving `repo`: (pid, endpoint). Killed if SIGTERM is not enough
-    (a frozen event loop cannot run its signal handler)."""
+    (a frozen event loop cannot run its signal handler). With `profile`, under cProfile,
+    written there when the bot stops."""
     env = {
         **os.environ,
         "LIVEKIT_URL": server.url,
@@ -256,7 +265,13 @@ def bot_process(server: DevServer, repo: Path, log_path: Path) -> Iterator[tuple
     }
     with log_path.open("w") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "context_bot", "run"],
+            [
+                sys.executable,
+                *(["-m", "cProfile", "-o", str(profile)] if profile else []),
+                "-m",
+                "context_bot",
+                "run",
+            ],
             cwd=REPO,
             env=env,
             stdout=log,
@@ -314,37 +329,133 @@ def make_repo(root: Path) -> Path:
     return repo
 
 
+@contextlib.contextmanager
+def attacker_process(
+    lk_url: str, endpoint: str, room_name: str, name: str, repo: Path, seconds: float
+) -> Iterator[subprocess.Popen[str]]:
+    """This script with `--attacker`: joins, says `joined`, attacks from `go` to `stop`
+    (or its own `seconds`), then prints one JSON line of what it got done."""
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            __file__,
+            "--attacker",
+            json.dumps(
+                {
+                    "lk_url": lk_url,
+                    "endpoint": endpoint,
+                    "room": room_name,
+                    "attack": name,
+                    "repo": str(repo),
+                    "seconds": seconds,
+                }
+            ),
+        ],
+        cwd=REPO,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(5)
+
+
+async def read_line(process: subprocess.Popen[str], within_s: float) -> str:
+    assert process.stdout is not None
+    line = await asyncio.wait_for(asyncio.to_thread(process.stdout.readline), within_s)
+    if not line:
+        raise RuntimeError(f"the attacker process exited ({process.poll()})")
+    return line.strip()
+
+
+def tell(process: subprocess.Popen[str], word: str) -> None:
+    assert process.stdin is not None
+    with contextlib.suppress(BrokenPipeError):  # it stopped by itself: its summary says so
+        process.stdin.write(word + "\n")
+        process.stdin.flush()
+
+
+async def attacker_main(config: dict[str, Any]) -> None:
+    """The attacker process: one participant, `IN_FLIGHT` requests, bounded in time."""
+    repo = Path(config["repo"])
+    make = attacks(vocabulary(repo / "knowledge"))[config["attack"]]
+    room = await join(config["lk_url"], config["endpoint"], config["room"], "attacker")
+    attacker = Attacker(room, make)
+    print("joined", flush=True)
+    loop = asyncio.get_running_loop()
+    stdin = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(stdin), sys.stdin)
+    give_up = float(config["seconds"]) + START_TIMEOUT_S  # the phase, and the victim's join
+    try:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(give_up):  # bounded even if the parent never says
+                if (await stdin.readline()).strip() == b"go":
+                    stop = asyncio.Event()
+                    attacking = asyncio.create_task(attacker.run(stop))
+                    try:
+                        await stdin.readline()  # "stop", or the parent closed the pipe
+                    finally:
+                        stop.set()
+                        await attacking
+    finally:
+        summary = {
+            "sent": attacker.sent,
+            "answered": dict(attacker.answered),
+            "unanswered": attacker.unanswered,
+        }
+        print(json.dumps(summary), flush=True)
+        await room.disconnect()
+
+
 async def phase(
-    server: DevServer, repo: Path, workdir: Path, name: str, make: Attack, args: argparse.Namespace
+    server: DevServer, repo: Path, workdir: Path, name: str, args: argparse.Namespace
 ) -> None:
-    with bot_process(server, repo, workdir / f"bot-{name}.log") as (pid, endpoint):
-        victim_room = await join(server.url, endpoint, f"hostile-{name}", "victim")
-        attacker_room = await join(server.url, endpoint, f"hostile-{name}", "attacker")
+    room_name = f"hostile-{name}"
+    with (
+        bot_process(
+            server,
+            repo,
+            workdir / f"bot-{name}.log",
+            Path(args.profile) / f"bot-{name}.prof" if args.profile else None,
+        ) as (pid, endpoint),
+        attacker_process(
+            server.url, endpoint, room_name, name, repo, args.phase_seconds
+        ) as attacker,
+    ):
+        victim_room = await join(server.url, endpoint, room_name, "victim")
         try:
+            if await read_line(attacker, START_TIMEOUT_S) != "joined":
+                raise RuntimeError("the attacker process did not join")
             client = ContextClient(victim_room, timeout=args.deadline)
             await client.overview()
             for _ in range(5):  # warm: the file's cache entry, the streams
                 await client.file(VICTIM_PATH)
             phase_end = time.monotonic() + args.phase_seconds
             quiet = await measure(client, pid, args.requests, phase_end)
-            attacker = Attacker(attacker_room, make)
-            stop = asyncio.Event()
-            attacking = asyncio.create_task(attacker.run(stop))
+            tell(attacker, "go")
             await asyncio.sleep(0.5)  # the attacker's 8 requests are in flight
             hostile = await measure(client, pid, args.requests, phase_end)
-            stop.set()
-            await asyncio.wait_for(attacking, 10)
+            tell(attacker, "stop")
+            summary = json.loads(await read_line(attacker, 15))
         finally:
-            await asyncio.gather(victim_room.disconnect(), attacker_room.disconnect())
+            await victim_room.disconnect()
     deadline_ms = args.deadline * 1000
     ratio = hostile.p(0.99) / quiet.p(0.99)
     verdict = "ok" if ratio <= 1.5 else "OVER TARGET"
-    done = ", ".join(f"{k} {v}" for k, v in sorted(attacker.answered.items()))
+    done = ", ".join(f"{k} {v}" for k, v in sorted(summary["answered"].items()))
     print(
         f"{name:<8} quiet  {quiet.text(deadline_ms)}\n"
         f"{'':<8} attack {hostile.text(deadline_ms)}\n"
         f"{'':<8} p99 ratio {ratio:5.2f} (target ≤ 1.5) {verdict}; attacker sent "
-        f"{attacker.sent}, answered: {done or 'none'}; {attacker.unanswered} unanswered",
+        f"{summary['sent']}, answered: {done or 'none'}; {summary['unanswered']} unanswered",
         flush=True,
     )
 
@@ -355,11 +466,15 @@ async def main() -> None:
     parser.add_argument("--attacks", default="file,search,list,feature")
     parser.add_argument("--deadline", type=float, default=5.0, help="victim's wait, seconds")
     parser.add_argument("--phase-seconds", type=float, default=40.0)
+    parser.add_argument("--profile", help="a folder: run each phase's bot under cProfile")
+    parser.add_argument("--attacker", help=argparse.SUPPRESS)  # the attacker process's mode
     args = parser.parse_args()
+    if args.attacker:
+        await attacker_main(json.loads(args.attacker))
+        return
     workdir = Path(tempfile.mkdtemp(prefix="hostile-bench-"))
     server = start_dev_server(workdir / "livekit")
     repo = make_repo(workdir)
-    table = attacks(vocabulary(repo / "knowledge"))
     print(
         f"livekit-server at {server.url}; {args.requests} victim requests a window, "
         f"{IN_FLIGHT} attacker requests in flight; file request of "
@@ -368,7 +483,7 @@ async def main() -> None:
     )
     try:
         for name in args.attacks.split(","):
-            await phase(server, repo, workdir, name, table[name], args)
+            await phase(server, repo, workdir, name, args)
     finally:
         server.stop()
         shutil.rmtree(workdir, ignore_errors=True)

@@ -50,8 +50,11 @@ TOPIC_RESPONSE = "context-bot/response"
 TOPIC_PUSH = "context-bot/push"
 DEFAULT_BOT_IDENTITY = "context-bot"
 
-MAX_REQUEST_BYTES = 64 * 1024
-"""Largest request body the bot reads; a larger one is answered with 4013."""
+MAX_REQUEST_BYTES = 16 * 1024
+"""Largest request body the bot reads; a larger one is answered with 4013, without reading
+it when its stream's header says its size. The largest valid request (a 1,024-character
+path and a 128-character id, every character escaped as JSON's `\\uXXXX` pairs) is under
+14 KiB."""
 MAX_ID_CHARS = 128
 MAX_PATH_CHARS = 1024
 """Longest repository path a request may name; a longer one is 4100 `invalid_path`."""
@@ -71,6 +74,10 @@ MAX_OPEN_STREAMS_PER_PARTICIPANT = 8
 """Request streams one participant may have open (begun, not finished) at once; more: 4029."""
 MAX_OPEN_STREAMS = 256
 """Request streams open at once in the whole process (at most 64 KiB each); more: 4029."""
+MAX_SERVING_PER_PARTICIPANT = 2
+"""Requests of one participant answered at once (worked on and sent); its other admitted
+requests wait their turn, so another participant's request never queues behind all of
+them on the bot's event loop and its one outgoing data channel."""
 REQUEST_STREAM_TIMEOUT_S = 5.0
 """A request stream not finished this long after it began is dropped and answered with
 4013: a 64 KiB request takes milliseconds, and a client resends a lost one after 3 s."""

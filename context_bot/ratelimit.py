@@ -3,7 +3,9 @@
 Pure: the clock is injected, so tests step time instead of sleeping. A bucket holds up to
 `burst` tokens and refills at `rate` tokens a second; a request takes one token (or
 `cost` tokens, for a budget of bytes) or is refused with the time until they are back
-(HTTP `Retry-After`, the protocol's `retry_after_ms`). Idle buckets are dropped so a
+(HTTP `Retry-After`, the protocol's `retry_after_ms`); a refusal can be charged too
+(`penalty`), so a caller that asks before its wait is over is not served sooner by asking
+more often. Idle buckets are dropped so a
 stream of new keys cannot grow memory without bound.
 """
 
@@ -43,7 +45,10 @@ class RateLimiter:
         self._buckets: dict[str, _Bucket] = {}
         self._checks = 0
 
-    def check(self, key: str, cost: float = 1.0) -> Decision:
+    def check(self, key: str, cost: float = 1.0, *, penalty: float = 0.0) -> Decision:
+        """Take `cost` tokens, or refuse; a refusal takes `penalty` tokens all the same
+        (down to `-burst` at most), so asking again before the wait it names only makes
+        the next wait longer."""
         now = self._clock()
         bucket = self._buckets.get(key)
         if bucket is None:
@@ -57,6 +62,7 @@ class RateLimiter:
         if bucket.tokens >= cost:
             bucket.tokens -= cost
             return Decision(True)
+        bucket.tokens = max(-float(self.burst), bucket.tokens - penalty)
         return Decision(False, (cost - bucket.tokens) / self.rate)
 
     def forget(self, key: str) -> None:

@@ -4,7 +4,13 @@ Pure policy, no LiveKit: the room adapter asks `admit(participant, request_id)` 
 serving and reports `finished(...)` after. Three rules:
 
 - **Rate**: each participant has a token bucket (`RateLimiter`); over it, the request is
-  refused with 4029 and a `retry_after_ms`.
+  refused with 4029 and a `retry_after_ms`. A request costs one token, plus one for each
+  further KiB of its body (`request_cost`): a request of the largest size costs what 16
+  small ones do, so bytes, which every participant's requests share on their way to the
+  bot, are rationed as requests are. The room charges a request once, as soon as its size
+  is known (`charge`): from the stream's header, before its body is read, when it says.
+  A refused request is charged too (`REFUSAL_COST`, or its cost), so a participant that
+  asks again before the wait it was told gets a longer one.
 - **Concurrency**: at most `max_in_flight` requests per participant are served at once;
   more is refused with 4029 too. One participant cannot occupy the bot.
 - **Repeats**: clients resend a request with the *same id* when an answer is late (a
@@ -33,6 +39,18 @@ DEFAULT_MAX_IN_FLIGHT = 8
 DEFAULT_REPLAY_BYTES = 8 * 1024 * 1024
 """Answers kept for replay, per room, in bytes of encoded answer."""
 DEFAULT_REPLAY_TTL_S = 120.0
+REFUSAL_COST = 1.0
+"""Tokens a request refused for the rate costs all the same: it was received, read and
+answered. A client that waits the `retry_after_ms` it is told never pays it; one that asks
+again sooner waits longer, so refusals cannot outnumber the rate (the bucket's debt is
+bounded by its burst)."""
+BYTES_PER_TOKEN = 1024
+"""A request's first KiB comes with it; each further KiB costs one more token."""
+
+
+def request_cost(size: int) -> float:
+    """Tokens a request of `size` bytes costs: one, and one for each KiB past the first."""
+    return 1.0 + max(0.0, (size - BYTES_PER_TOKEN) / BYTES_PER_TOKEN)
 
 
 class Verdict(Enum):
@@ -72,22 +90,35 @@ class AdmissionPolicy:
         self._answers: OrderedDict[tuple[str, str], tuple[float, str]] = OrderedDict()
         self._answer_bytes = 0
 
-    def admit(self, participant: str, request_id: str | None) -> Admission:
+    def admit(self, participant: str, request_id: str | None, *, paid: bool = False) -> Admission:
+        """Serve, replay, drop or refuse a request; `paid`: `charge` took its cost already."""
         if request_id is not None:
             if request_id in self._in_flight.get(participant, ()):
                 return Admission(Verdict.DROP)
             cached = self._cached(participant, request_id)
             if cached is not None:
                 return Admission(Verdict.REPLAY, answer=cached)
-        decision = self._limiter.check(participant)
-        if not decision.allowed:
-            return Admission(Verdict.RATE_LIMITED, retry_after_s=decision.retry_after_s)
+        if not paid:
+            decision = self._limiter.check(participant, penalty=REFUSAL_COST)
+            if not decision.allowed:
+                return Admission(Verdict.RATE_LIMITED, retry_after_s=decision.retry_after_s)
         in_flight = self._in_flight.setdefault(participant, set())
         if len(in_flight) >= self._max_in_flight:
             return Admission(Verdict.TOO_MANY_IN_FLIGHT, retry_after_s=0.1)
         if request_id is not None:
             in_flight.add(request_id)
         return Admission(Verdict.SERVE)
+
+    def charge(self, participant: str, size: int) -> Admission | None:
+        """Charge a request of `size` bytes to the participant's bucket as soon as its size
+        is known (`request_cost`): an `Admission` refusing it (4029) when the bucket cannot
+        pay, else None, and `admit(..., paid=True)` after. Refused, it is charged all the
+        same (its bytes came), down to the bucket's debt limit."""
+        cost = min(request_cost(size), float(self._limiter.burst))  # never more than it holds
+        decision = self._limiter.check(participant, cost=cost, penalty=cost)
+        if decision.allowed:
+            return None
+        return Admission(Verdict.RATE_LIMITED, retry_after_s=decision.retry_after_s)
 
     def finished(self, participant: str, request_id: str | None, answer: str | None) -> None:
         """The request was answered (`answer` is what was sent) or abandoned (`None`)."""

@@ -21,9 +21,11 @@ another request, and never another room.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -43,6 +45,7 @@ from context_bot.metrics import Metrics
 from context_bot.protocol import (
     ID_ATTRIBUTE,
     MAX_REQUEST_BYTES,
+    MAX_SERVING_PER_PARTICIPANT,
     REQUEST_STREAM_TIMEOUT_S,
     TOPIC_PUSH,
     TOPIC_REQUEST,
@@ -103,6 +106,7 @@ class RoomSession:
         self._empty_grace_s = empty_grace_s
         self._warmup = warmup
         self._admission = admission or AdmissionPolicy()
+        self._turns = _Turns(MAX_SERVING_PER_PARTICIPANT)
         # Requests from data packets whose sender the server has not named yet, keyed by
         # the `reply_to` they claim: an allowance of their own, never the addressee's.
         self._unnamed = AdmissionPolicy(
@@ -248,6 +252,12 @@ class RoomSession:
     def _on_request_stream(self, reader: rtc.TextStreamReader, sender: str) -> None:
         attributes = reader.info.attributes or {}
         request_id = attributes.get(ID_ATTRIBUTE) or None
+        declared = reader.info.size or 0  # `send_text` says; a stream written piecewise not
+        refusal = self._refuse_by_header(sender, request_id, declared)
+        if refusal is not None:
+            reader.close()
+            self._spawn(refusal, "request")
+            return
         if not self._open_streams.begin(self.name, sender):
             reader.close()
             self._spawn(self._refuse_stream(sender, request_id), "request")
@@ -279,9 +289,39 @@ class RoomSession:
             finally:
                 release()
 
-        task = self._spawn(self._serve(read, sender, request_id, self._send_response), "request")
+        serving = self._serve(
+            read, sender, request_id, self._send_response, bytes_charged=declared > 0
+        )
+        task = self._spawn(serving, "request")
         task.add_done_callback(release)
         self._reading.setdefault(sender, set()).add(task)
+
+    def _refuse_by_header(
+        self, sender: str, request_id: str | None, declared: int
+    ) -> Coroutine[Any, Any, None] | None:
+        """The answer to a stream refused on its header alone, or None to read it: over
+        the request limit (4013), or costing more than the sender's bucket holds (4029,
+        `AdmissionPolicy.charge`, which charges the request here otherwise). Its body is never
+        read, so its bytes cost the bot nothing more."""
+        if declared > MAX_REQUEST_BYTES:
+            too_large = PayloadTooLarge(f"request over {MAX_REQUEST_BYTES} bytes")
+            return self._refuse(sender, request_id, too_large, "too_large")
+        if self._draining:
+            return None  # answered 5003 once read, as every request while leaving
+        over = self._admission.charge(sender, declared)
+        if over is None:
+            return None
+        retry_after_ms = max(1, round(over.retry_after_s * 1000))
+        limited = RateLimited("too many request bytes", retry_after_ms=retry_after_ms)
+        return self._refuse(sender, request_id, limited, "request_bytes")
+
+    async def _refuse(
+        self, sender: str, request_id: str | None, error: RequestError, verdict: str
+    ) -> None:
+        log.info("request_limited", room=self.name, participant=sender, verdict=verdict)
+        await self._send_response(sender, encode_error(request_id, error))
+        label = "unreadable" if isinstance(error, PayloadTooLarge) else "limited"
+        self._metrics.requests.labels(method=label, code=str(error.code)).inc()
 
     async def _refuse_stream(self, sender: str, request_id: str | None) -> None:
         """Answer a stream over the bounds of `OpenStreams` without reading it."""
@@ -378,18 +418,32 @@ class RoomSession:
         *,
         admission: AdmissionPolicy | None = None,
         unnamed: bool = False,
+        bytes_charged: bool = False,
     ) -> None:
         started = time.perf_counter()
         unnamed_field = {"unnamed_sender": True} if unnamed else {}
+        policy = admission or self._admission
         with structlog.contextvars.bound_contextvars(
             room=self.name, participant=sender, request_id=request_id, **unnamed_field
         ):
-            body, method, code = await self._respond(
-                read, sender, request_id, admission or self._admission, unnamed
-            )
-            if body is None:
-                return  # a repeat of a request in flight, or a refusal nobody should get
-            await send(sender, body)
+            outcome = await self._respond(read, sender, request_id, policy, unnamed, bytes_charged)
+            if isinstance(outcome, _Serve):
+                # One participant's requests take turns (`MAX_SERVING_PER_PARTICIPANT`),
+                # answer and sending both: another's never queue behind all of them.
+                async with self._turns.turn(sender):
+                    answer: str | None = None
+                    try:
+                        answer, method, code = await self._answer(
+                            outcome.text, None if unnamed else sender, outcome.request_id
+                        )
+                    finally:
+                        policy.finished(sender, outcome.request_id, answer)
+                    await send(sender, answer)
+            else:
+                answer, method, code = outcome
+                if answer is None:
+                    return  # a repeat of a request in flight, or a refusal nobody should get
+                await send(sender, answer)
             self._metrics.requests.labels(method=method, code=str(code)).inc()
             self._metrics.request_seconds.labels(method=method).observe(
                 time.perf_counter() - started
@@ -402,12 +456,15 @@ class RoomSession:
         request_id: str | None,
         policy: AdmissionPolicy,
         unnamed: bool,
-    ) -> tuple[str | None, str, int]:
-        """The answer to send (None: send nothing), the method label and the result code.
+        bytes_charged: bool,
+    ) -> _Serve | tuple[str | None, str, int]:
+        """Read and admit: `_Serve` when the request is to be answered, else the answer
+        to send (None: send nothing), the method label and the result code.
 
         `unnamed`: the sender is only claimed (`reply_to`); a refusal is not answered, so
         a forger's flood costs the claimed addressee nothing, and its answer does not
-        count as the addressee holding the overview."""
+        count as the addressee holding the overview. `bytes_charged`: the body's size was
+        charged from the stream's header already."""
         try:
             text = await read()
         except _SenderGone:
@@ -424,7 +481,8 @@ class RoomSession:
             leaving = ShuttingDown("the bot is leaving this room; ask again shortly")
             log.info("request_refused", code=leaving.code, reason=leaving.message)
             return encode_error(request_id, leaving), "refused", leaving.code
-        admission = policy.admit(sender, request_id)
+        over = None if bytes_charged else policy.charge(sender, _utf8_length(text))
+        admission = over or policy.admit(sender, request_id, paid=True)
         if admission.verdict is Verdict.DROP:
             log.info("request_repeat_in_flight")
             return None, "", 0
@@ -442,12 +500,7 @@ class RoomSession:
             if unnamed:
                 return None, "", 0
             return encode_error(request_id, limited), "limited", limited.code
-        answer: str | None = None
-        try:
-            answer, method, code = await self._answer(text, None if unnamed else sender, request_id)
-            return answer, method, code
-        finally:
-            policy.finished(sender, request_id, answer)
+        return _Serve(text, request_id)
 
     async def _answer(
         self, text: str, sender: str | None, request_id: str | None
@@ -501,6 +554,38 @@ class RoomSession:
 
     def _spawn(self, coro: Coroutine[Any, Any, None], what: str) -> asyncio.Task[None]:
         return spawn(coro, f"{what}:{self.name}", self._tasks)
+
+
+@dataclass(frozen=True)
+class _Serve:
+    """A request admitted: its body and id, to be answered in its sender's turn."""
+
+    text: str
+    request_id: str | None
+
+
+class _Turns:
+    """At most `per_key` holders at once for each key (a participant); the rest wait in
+    order. A key's semaphore goes when nobody holds or waits for it."""
+
+    def __init__(self, per_key: int) -> None:
+        self._per_key = per_key
+        self._slots: dict[str, tuple[asyncio.Semaphore, list[int]]] = {}
+
+    @contextlib.asynccontextmanager
+    async def turn(self, key: str) -> AsyncIterator[None]:
+        semaphore, users = self._slots.setdefault(key, (asyncio.Semaphore(self._per_key), [0]))
+        users[0] += 1
+        try:
+            async with semaphore:
+                yield
+        finally:
+            users[0] -= 1
+            if users[0] == 0:
+                del self._slots[key]
+
+    def __len__(self) -> int:
+        return len(self._slots)
 
 
 class _SenderGone(Exception):

@@ -116,9 +116,11 @@ class FakeTextStreamReader:
             attachments=[],
         )
         self._text = text
+        self.was_read = False
 
     async def read_all(self) -> str:
         await asyncio.sleep(0)
+        self.was_read = True
         return self._text
 
     def close(self) -> None:
@@ -224,6 +226,8 @@ class FakeServer:
     """Refuse this many of the next connects with `rtc.ConnectError`."""
     gate: asyncio.Event | None = None
     """When set, every connect waits for it (to hold joins in flight)."""
+    streams: list[FakeTextStreamReader] = field(default_factory=list)
+    """Every text stream `ask` opened, in order (whether the bot read it)."""
     _clients: dict[str, list[FakeRoom]] = field(default_factory=dict)
 
     def __call__(self) -> FakeRoom:
@@ -294,7 +298,9 @@ class FakeServer:
         for room in self.clients(name):
             handler = room._text_stream_handlers.get(topic)
             if handler is not None:
-                handler(FakeTextStreamReader(topic, text, attributes), sender)
+                reader = FakeTextStreamReader(topic, text, attributes)
+                self.streams.append(reader)
+                handler(reader, sender)
 
     def publish(self, name: str, sender: str, data: bytes, topic: str) -> None:
         """`sender` publishes a data packet on `topic`."""

@@ -61,9 +61,40 @@ def test_too_many_in_flight_is_refused_with_a_short_wait() -> None:
 def test_over_the_rate_is_refused_with_the_time_to_wait() -> None:
     clock = Clock()
     policy = AdmissionPolicy(rate_per_s=1, burst=2, max_in_flight=100, clock=clock)
-    verdicts = [policy.admit("alice", f"r{n}").verdict for n in range(3)]
-    assert verdicts == [Verdict.SERVE, Verdict.SERVE, Verdict.RATE_LIMITED]
-    assert policy.admit("alice", "r9").retry_after_s == 1.0
+    verdicts = [policy.admit("alice", f"r{n}").verdict for n in range(2)]
+    assert verdicts == [Verdict.SERVE, Verdict.SERVE]
+    refused = policy.admit("alice", "r2")
+    assert refused.verdict is Verdict.RATE_LIMITED
+    assert refused.retry_after_s == 2.0, "its own token, charged though refused, and the next"
+    clock.now = 2.0
+    assert policy.admit("alice", "r2").verdict is Verdict.SERVE, "served after the named wait"
+
+
+def test_asking_again_before_the_wait_only_makes_it_longer() -> None:
+    clock = Clock()
+    policy = AdmissionPolicy(rate_per_s=1, burst=2, max_in_flight=100, clock=clock)
+    for n in range(2):
+        policy.admit("alice", f"r{n}")
+    waits = [policy.admit("alice", f"x{n}").retry_after_s for n in range(6)]
+    assert waits == [2.0, 3.0, 3.0, 3.0, 3.0, 3.0], "debt grows, bounded by the burst"
+    clock.now = 2.9
+    assert policy.admit("alice", "early").verdict is Verdict.RATE_LIMITED
+    assert policy.admit("bob", "b").verdict is Verdict.SERVE, "bob's bucket is his own"
+
+
+def test_a_request_costs_a_token_and_one_per_kib_beyond_the_first() -> None:
+    clock = Clock()
+    policy = AdmissionPolicy(rate_per_s=10, burst=40, max_in_flight=100, clock=clock)
+    assert policy.charge("alice", 900) is None, "a small request: one token"  # 39 left
+    assert policy.admit("alice", "r0", paid=True).verdict is Verdict.SERVE  # nothing more
+    assert policy.charge("alice", 16 * 1024) is None  # 16 tokens: 23 left
+    assert policy.charge("alice", 16 * 1024) is None  # 7 left
+    refused = policy.charge("alice", 16 * 1024)
+    assert refused is not None and refused.verdict is Verdict.RATE_LIMITED
+    assert refused.retry_after_s == 2.5, "16 tokens, 7 held less 16 charged, 10 a second"
+    assert policy.charge("alice", 100) is not None, "the refused bytes were charged"
+    clock.now = 100.0
+    assert policy.charge("alice", 10**9) is None, "never more than the bucket holds"
 
 
 def test_an_abandoned_request_is_not_replayed() -> None:

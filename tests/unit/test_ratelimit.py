@@ -60,3 +60,16 @@ def test_a_cost_takes_that_many_tokens_and_the_wait_is_for_all_of_them() -> None
     assert bytes_out.check("a", cost=200).allowed  # a refusal takes nothing
     clock.now = 5.0
     assert bytes_out.check("a", cost=500).allowed
+
+
+def test_a_penalty_is_taken_from_a_refusal_down_to_minus_the_burst() -> None:
+    clock = Clock()
+    limiter = RateLimiter(rate=2, burst=4, clock=clock)
+    assert limiter.check("k", cost=4).allowed
+    first = limiter.check("k", penalty=1)
+    assert not first.allowed and first.retry_after_s == 1.0  # (1 - -1) / 2
+    assert not limiter.check("k").allowed, "no penalty: nothing taken"
+    waits = [limiter.check("k", penalty=3).retry_after_s for _ in range(3)]
+    assert waits == [2.5, 2.5, 2.5], "down to -4 at most: (1 - -4) / 2"
+    clock.now = 2.5
+    assert limiter.check("k").allowed

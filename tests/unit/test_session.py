@@ -18,8 +18,15 @@ import pytest
 from context_bot.admin import bot_token
 from context_bot.bot.session import WARMUP_TOPIC, RoomSession
 from context_bot.config import LiveKitSettings
-from context_bot.errors import NotFound
-from context_bot.protocol import TOPIC_PUSH, TOPIC_REQUEST, TOPIC_RESPONSE, join_packet_parts
+from context_bot.errors import NotFound, PayloadTooLarge, RateLimited
+from context_bot.protocol import (
+    MAX_REQUEST_BYTES,
+    MAX_SERVING_PER_PARTICIPANT,
+    TOPIC_PUSH,
+    TOPIC_REQUEST,
+    TOPIC_RESPONSE,
+    join_packet_parts,
+)
 from tests.unit.fake_room import AGENT, FakeRoom, FakeServer, Sent, eventually
 from tests.unit.served import Served
 
@@ -214,6 +221,86 @@ async def test_an_answer_goes_only_to_the_asker(open_session: Open, server: Fake
     assert answers[("ada",)]["error"]["code"] == NotFound.code  # a refusal is answered too
     assert answers[("bob",)]["id"] == "q2"
     assert "result" in answers[("bob",)]
+
+
+def answers_to(room: FakeRoom, identity: str) -> dict[str, dict[str, Any]]:
+    """id → answer of every response sent to `identity`."""
+    found = {}
+    for sent in room.sent_on(TOPIC_RESPONSE):
+        if sent.destination_identities == (identity,):
+            body = json.loads(sent.payload)
+            found[body["id"]] = body
+    return found
+
+
+def request(request_id: str, path: str = "src/none.ts") -> str:
+    return json.dumps({"id": request_id, "method": "file", "params": {"path": path}})
+
+
+async def test_a_stream_whose_header_says_it_is_too_large_is_refused_unread(
+    open_session: Open, server: FakeServer
+) -> None:
+    server.join(ROOM, "mallory")
+    session = await open_session()
+    body = request("big", "a/" * MAX_REQUEST_BYTES)
+    server.ask(ROOM, "mallory", body, TOPIC_REQUEST, {"id": "big"})
+    await idle(session)
+    assert answers_to(room_of(session), "mallory")["big"]["error"]["code"] == PayloadTooLarge.code
+    assert not server.streams[-1].was_read
+
+
+async def test_request_bytes_are_charged_from_the_header_and_refused_unread_when_over(
+    open_session: Open, server: FakeServer
+) -> None:
+    server.join(ROOM, "mallory")
+    server.join(ROOM, "ada")
+    session = await open_session()
+    path = "a/" * ((MAX_REQUEST_BYTES - 200) // 2) + "a"  # just under the limit: 15 tokens
+    for n in range(4):  # a burst of 40 pays for two, the third is refused before reading
+        server.ask(ROOM, "mallory", request(f"m{n}", path), TOPIC_REQUEST, {"id": f"m{n}"})
+    server.ask(ROOM, "ada", request("a0"), TOPIC_REQUEST, {"id": "a0"})
+    await idle(session)
+    mallory = answers_to(room_of(session), "mallory")
+    codes = [mallory[f"m{n}"]["error"]["code"] for n in range(4)]
+    assert codes[2:] == [RateLimited.code, RateLimited.code]
+    assert codes[:2] != [RateLimited.code, RateLimited.code]
+    assert mallory["m2"]["error"]["retry_after_ms"] > 0
+    assert [reader.was_read for reader in server.streams[:4]] == [True, True, False, False]
+    assert answers_to(room_of(session), "ada")["a0"]["error"]["code"] == NotFound.code
+
+
+async def test_one_participants_requests_take_turns_while_anothers_are_served(
+    open_session: Open, server: FakeServer
+) -> None:
+    server.join(ROOM, "mallory")
+    server.join(ROOM, "ada")
+    session = await open_session()
+    serving: dict[str, int] = {"mallory": 0, "ada": 0}
+    most: dict[str, int] = {"mallory": 0, "ada": 0}
+    release = asyncio.Event()
+    real = session._handlers.handle
+
+    async def slow(req: Any) -> dict[str, Any]:
+        who = req.id.split("-")[0]
+        serving[who] += 1
+        most[who] = max(most[who], serving[who])
+        if who == "mallory":
+            await release.wait()
+        serving[who] -= 1
+        return await real(req)
+
+    session._handlers.handle = slow  # type: ignore[method-assign]
+    for n in range(6):
+        server.ask(ROOM, "mallory", request(f"mallory-{n}"), TOPIC_REQUEST)
+    await asyncio.sleep(0.05)
+    server.ask(ROOM, "ada", request("ada-0"), TOPIC_REQUEST)
+    await eventually(lambda: "ada-0" in answers_to(room_of(session), "ada"))
+    assert most["mallory"] == MAX_SERVING_PER_PARTICIPANT, "the others wait their turn"
+    assert not answers_to(room_of(session), "mallory"), "ada did not wait behind mallory"
+    release.set()
+    await idle(session)
+    assert len(answers_to(room_of(session), "mallory")) == 6, "every one is answered in turn"
+    assert not session._turns, "a participant's turns go once it has none waiting"
 
 
 async def test_a_data_packet_request_is_answered_in_packets_to_the_asker_only(
