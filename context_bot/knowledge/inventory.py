@@ -79,7 +79,8 @@ class Inventory:
     source: str
     """"git" when git listed the files, "walk" when the folder was walked."""
     skipped: dict[str, int] = field(default_factory=dict)
-    """Files left out, by reason: `denied`, `not_regular`, `unreadable`, `over_limit`."""
+    """Files left out, by reason: `denied`, `ignored` (tracked, yet an ignore rule covers
+    it), `not_regular`, `unreadable`, `over_limit`."""
     _by_path: dict[str, RepoFile] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -110,8 +111,10 @@ def build_inventory(files: RepoFiles, *, limit: int = MAX_INVENTORY_FILES) -> In
     root = files.root
     listed = _git_files(root)
     source = "git" if listed is not None else "walk"
-    candidates = listed if listed is not None else _walk(root, files)
+    candidates = listed[0] if listed is not None else _walk(root, files)
     skipped: Counter[str] = Counter()
+    if listed is not None and listed[1]:
+        skipped["ignored"] = listed[1]
     found: list[RepoFile] = []
     for rel in candidates:
         if files.deny_listed(rel):
@@ -130,9 +133,10 @@ def build_inventory(files: RepoFiles, *, limit: int = MAX_INVENTORY_FILES) -> In
     return inventory
 
 
-def _git_files(root: Path) -> list[str] | None:
-    """What git lists for the work tree at `root`, or None when `root` is no git work tree
-    (or git is missing). Only paths under `root` when it is a subfolder of a checkout."""
+def _git_files(root: Path) -> tuple[list[str], int] | None:
+    """What git lists for the work tree at `root`, and how many tracked files an ignore
+    rule covers (left out); None when `root` is no git work tree (or git is missing). Only
+    paths under `root` when it is a subfolder of a checkout."""
     inside = git_output(root, ["rev-parse", "--is-inside-work-tree"])
     if inside != "true":
         return None
@@ -151,8 +155,14 @@ def _git_files(root: Path) -> list[str] | None:
     )
     if out is None:
         return None
-    # --cached lists a file with unresolved merge stages more than once.
-    return sorted({path for path in out.split("\0") if path})
+    listed = {path for path in out.split("\0") if path}  # a conflicted file comes once a stage
+    # A tracked file that an ignore rule covers (force-added) is refused by the sandbox,
+    # which applies the ignore rules to every path; so it is not listed either: `list`
+    # never names a file that `file` refuses.
+    tracked_ignored = ["ls-files", "-z", "--cached", "--ignored", "--exclude-standard"]
+    covered = git_output(root, ["-c", "core.quotePath=false", *tracked_ignored], stdin="")
+    hidden = {path for path in (covered or "").split("\0") if path}
+    return sorted(listed - hidden), len(listed & hidden)
 
 
 def _walk(root: Path, files: RepoFiles) -> Iterator[str]:

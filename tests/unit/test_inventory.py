@@ -107,3 +107,22 @@ def test_a_fifo_is_not_opened_and_the_limit_is_counted(tmp_path: Path) -> None:
 
     assert len(inventory) == 3
     assert inventory.skipped == {"not_regular": 1, "over_limit": 2}
+
+
+def test_a_tracked_file_an_ignore_rule_covers_is_left_out_as_the_sandbox_refuses_it(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "repo"
+    root.mkdir()
+    (root / ".gitignore").write_text("*.gen\n")
+    (root / "a.gen").write_text("generated, yet committed\n")
+    (root / "b.py").write_text("b = 1\n")
+    git(root, "init", "-q")
+    git(root, "add", "-f", ".")
+
+    files = RepoFiles(root)
+    inventory = build_inventory(files)
+
+    assert [f.path for f in inventory.files] == [".gitignore", "b.py"]
+    assert inventory.skipped == {"ignored": 1}
+    assert files.denied("a.gen")  # what a `file` request would say
