@@ -15,9 +15,14 @@ serving and reports `finished(...)` after. Three rules:
   more is refused with 4029 too. One participant cannot occupy the bot.
 - **Repeats**: clients resend a request with the *same id* when an answer is late (a
   request or answer can vanish while either side reconnects: docs/design.md, fact 8). A
-  repeat of a request still in flight is dropped (its answer is on the way); a repeat of
-  an answered one gets the same answer again, from a bounded cache, without running the
-  method twice. A repeat whose answer has left the cache is served again.
+  repeat is the same sender, the same id *and the same request* (`fingerprint`: a digest
+  of its method and params, `protocol.request_identity`). A repeat of a request still in
+  flight is dropped (its answer is on the way); a repeat of an answered one gets the same
+  answer again, from a bounded cache, without running the method twice. A repeat whose
+  answer has left the cache is served again. A *different* request under an id in
+  flight or answered is refused (`ID_REUSED`, 4009): the id alone once matched, and a
+  client that numbered its requests from 1 after a reconnect got another request's
+  answer. Refused requests (rate, concurrency) are never remembered: their id is free.
 
 `OpenStreams` bounds what comes before all this: request streams begun but not finished.
 """
@@ -59,6 +64,7 @@ class Verdict(Enum):
     DROP = "drop"  # the same request is being served right now
     RATE_LIMITED = "rate_limited"
     TOO_MANY_IN_FLIGHT = "too_many_in_flight"
+    ID_REUSED = "id_reused"  # another request under an id in flight or answered
 
 
 @dataclass(frozen=True)
@@ -86,27 +92,41 @@ class AdmissionPolicy:
         self._replay_bytes = replay_bytes
         self._replay_ttl_s = replay_ttl_s
         self._clock = clock
-        self._in_flight: dict[str, set[str]] = {}
-        self._answers: OrderedDict[tuple[str, str], tuple[float, str]] = OrderedDict()
+        self._in_flight: dict[str, dict[str, str]] = {}  # participant → id → fingerprint
+        self._answers: OrderedDict[tuple[str, str], tuple[float, str, str]] = OrderedDict()
         self._answer_bytes = 0
 
-    def admit(self, participant: str, request_id: str | None, *, paid: bool = False) -> Admission:
-        """Serve, replay, drop or refuse a request; `paid`: `charge` took its cost already."""
+    def admit(
+        self,
+        participant: str,
+        request_id: str | None,
+        *,
+        paid: bool = False,
+        fingerprint: str = "",
+    ) -> Admission:
+        """Serve, replay, drop or refuse a request; `paid`: `charge` took its cost already.
+
+        `fingerprint` says what the request asks (`protocol.request_identity`): a repeat
+        must match it as well as the id, or it is `ID_REUSED`."""
         if request_id is not None:
-            if request_id in self._in_flight.get(participant, ()):
-                return Admission(Verdict.DROP)
+            running = self._in_flight.get(participant, {}).get(request_id)
+            if running is not None:
+                return Admission(Verdict.DROP if running == fingerprint else Verdict.ID_REUSED)
             cached = self._cached(participant, request_id)
             if cached is not None:
-                return Admission(Verdict.REPLAY, answer=cached)
+                asked, answer = cached
+                if asked != fingerprint:
+                    return Admission(Verdict.ID_REUSED)
+                return Admission(Verdict.REPLAY, answer=answer)
         if not paid:
             decision = self._limiter.check(participant, penalty=REFUSAL_COST)
             if not decision.allowed:
                 return Admission(Verdict.RATE_LIMITED, retry_after_s=decision.retry_after_s)
-        in_flight = self._in_flight.setdefault(participant, set())
+        in_flight = self._in_flight.setdefault(participant, {})
         if len(in_flight) >= self._max_in_flight:
             return Admission(Verdict.TOO_MANY_IN_FLIGHT, retry_after_s=0.1)
         if request_id is not None:
-            in_flight.add(request_id)
+            in_flight[request_id] = fingerprint
         return Admission(Verdict.SERVE)
 
     def charge(self, participant: str, size: int) -> Admission | None:
@@ -124,9 +144,11 @@ class AdmissionPolicy:
         """The request was answered (`answer` is what was sent) or abandoned (`None`)."""
         if request_id is None:
             return
-        self._in_flight.get(participant, set()).discard(request_id)
+        fingerprint = self._in_flight.get(participant, {}).pop(request_id, None)
+        if fingerprint is None:
+            return  # not admitted under this id (or forgotten since): nothing to remember
         if answer is not None and len(answer) <= self._replay_bytes // 4:
-            self._remember(participant, request_id, answer)
+            self._remember(participant, request_id, fingerprint, answer)
 
     def forget(self, participant: str) -> None:
         """The participant left: its requests and bucket go."""
@@ -135,33 +157,39 @@ class AdmissionPolicy:
         for key in [k for k in self._answers if k[0] == participant]:
             self._drop(key)
 
+    @property
+    def replay_ttl_s(self) -> float:
+        """How long an answered request's id stays bound to what it asked."""
+        return self._replay_ttl_s
+
     def in_flight(self, participant: str) -> int:
         return len(self._in_flight.get(participant, ()))
 
     # -- the replay cache ---------------------------------------------------------------
 
-    def _cached(self, participant: str, request_id: str) -> str | None:
+    def _cached(self, participant: str, request_id: str) -> tuple[str, str] | None:
+        """The fingerprint and answer of the request answered under this id, if kept."""
         key = (participant, request_id)
         entry = self._answers.get(key)
         if entry is None:
             return None
-        stored_at, answer = entry
+        stored_at, fingerprint, answer = entry
         if self._clock() - stored_at > self._replay_ttl_s:
             self._drop(key)
             return None
-        return answer
+        return fingerprint, answer
 
-    def _remember(self, participant: str, request_id: str, answer: str) -> None:
+    def _remember(self, participant: str, request_id: str, fingerprint: str, answer: str) -> None:
         key = (participant, request_id)
         if key in self._answers:
             self._drop(key)
-        self._answers[key] = (self._clock(), answer)
+        self._answers[key] = (self._clock(), fingerprint, answer)
         self._answer_bytes += len(answer)
         while self._answer_bytes > self._replay_bytes and self._answers:
             self._drop(next(iter(self._answers)))
 
     def _drop(self, key: tuple[str, str]) -> None:
-        _, answer = self._answers.pop(key)
+        _, _, answer = self._answers.pop(key)
         self._answer_bytes -= len(answer)
 
 
