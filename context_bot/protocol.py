@@ -99,6 +99,11 @@ a larger answer is replaced by 4029 (ask again once the server has named you).""
 UNNAMED_ANSWER_BYTES_PER_S = 64 * 1024
 UNNAMED_RETRY_MS = 3_000
 """The wait 4029 names for an unnamed sender: by then the server has named it (3 s tick)."""
+REPLAY_WINDOW_S = 120.0
+"""How long an answered request stays bound to its id, per sender identity (from any of
+its connections): an identical repeat gets the same answer again, a different request
+under the id is 4009 `id_reused`. After it (or once the bot saw the sender leave) the
+id is free."""
 PACKET_PART_BYTES = 6_000
 """Body bytes per data-packet part: even fully escaped JSON stays under LiveKit's ~15 KiB."""
 ID_ATTRIBUTE = "id"

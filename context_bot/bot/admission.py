@@ -35,7 +35,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
-from context_bot.protocol import MAX_OPEN_STREAMS, MAX_OPEN_STREAMS_PER_PARTICIPANT
+from context_bot.protocol import (
+    MAX_OPEN_STREAMS,
+    MAX_OPEN_STREAMS_PER_PARTICIPANT,
+    REPLAY_WINDOW_S,
+)
 from context_bot.ratelimit import RateLimiter
 
 DEFAULT_RATE_PER_S = 20.0
@@ -43,7 +47,11 @@ DEFAULT_BURST = 40
 DEFAULT_MAX_IN_FLIGHT = 8
 DEFAULT_REPLAY_BYTES = 8 * 1024 * 1024
 """Answers kept for replay, per room, in bytes of encoded answer."""
-DEFAULT_REPLAY_TTL_S = 120.0
+DEFAULT_REPLAY_TTL_S = REPLAY_WINDOW_S
+DEFAULT_BOUND_IDS = 16_384
+"""Answered ids remembered per room with what they asked (a fingerprint each, ~200 bytes),
+beyond the answers the byte budget keeps: an id stays bound to its request for the whole
+replay window even when its answer was too large to keep or was evicted."""
 REFUSAL_COST = 1.0
 """Tokens a request refused for the rate costs all the same: it was received, read and
 answered. A client that waits the `retry_after_ms` it is told never pays it; one that asks
@@ -85,15 +93,19 @@ class AdmissionPolicy:
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
         replay_bytes: int = DEFAULT_REPLAY_BYTES,
         replay_ttl_s: float = DEFAULT_REPLAY_TTL_S,
+        bound_ids: int = DEFAULT_BOUND_IDS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._limiter = RateLimiter(rate_per_s, burst, clock=clock)
         self._max_in_flight = max_in_flight
         self._replay_bytes = replay_bytes
         self._replay_ttl_s = replay_ttl_s
+        self._bound_ids = bound_ids
         self._clock = clock
         self._in_flight: dict[str, dict[str, str]] = {}  # participant → id → fingerprint
-        self._answers: OrderedDict[tuple[str, str], tuple[float, str, str]] = OrderedDict()
+        # (participant, id) → (answered at, fingerprint): which request an id is bound to
+        self._bound: OrderedDict[tuple[str, str], tuple[float, str]] = OrderedDict()
+        self._answers: OrderedDict[tuple[str, str], str] = OrderedDict()  # within a budget
         self._answer_bytes = 0
 
     def admit(
@@ -117,7 +129,9 @@ class AdmissionPolicy:
                 asked, answer = cached
                 if asked != fingerprint:
                     return Admission(Verdict.ID_REUSED)
-                return Admission(Verdict.REPLAY, answer=answer)
+                if answer is not None:
+                    return Admission(Verdict.REPLAY, answer=answer)
+                # the same request, its answer not kept: served again below
         if not paid:
             decision = self._limiter.check(participant, penalty=REFUSAL_COST)
             if not decision.allowed:
@@ -147,14 +161,14 @@ class AdmissionPolicy:
         fingerprint = self._in_flight.get(participant, {}).pop(request_id, None)
         if fingerprint is None:
             return  # not admitted under this id (or forgotten since): nothing to remember
-        if answer is not None and len(answer) <= self._replay_bytes // 4:
+        if answer is not None:
             self._remember(participant, request_id, fingerprint, answer)
 
     def forget(self, participant: str) -> None:
         """The participant left: its requests and bucket go."""
         self._in_flight.pop(participant, None)
         self._limiter.forget(participant)
-        for key in [k for k in self._answers if k[0] == participant]:
+        for key in [k for k in self._bound if k[0] == participant]:
             self._drop(key)
 
     @property
@@ -167,30 +181,39 @@ class AdmissionPolicy:
 
     # -- the replay cache ---------------------------------------------------------------
 
-    def _cached(self, participant: str, request_id: str) -> tuple[str, str] | None:
-        """The fingerprint and answer of the request answered under this id, if kept."""
+    def _cached(self, participant: str, request_id: str) -> tuple[str, str | None] | None:
+        """What the request answered under this id asked, and its answer if still kept;
+        None when the id is not bound (never answered, or the window has passed)."""
         key = (participant, request_id)
-        entry = self._answers.get(key)
+        entry = self._bound.get(key)
         if entry is None:
             return None
-        stored_at, fingerprint, answer = entry
+        stored_at, fingerprint = entry
         if self._clock() - stored_at > self._replay_ttl_s:
             self._drop(key)
             return None
-        return fingerprint, answer
+        return fingerprint, self._answers.get(key)
 
     def _remember(self, participant: str, request_id: str, fingerprint: str, answer: str) -> None:
         key = (participant, request_id)
-        if key in self._answers:
+        if key in self._bound:
             self._drop(key)
-        self._answers[key] = (self._clock(), fingerprint, answer)
+        self._bound[key] = (self._clock(), fingerprint)
+        while len(self._bound) > self._bound_ids:
+            self._drop(next(iter(self._bound)))
+        if len(answer) > self._replay_bytes // 4:
+            return  # too large to keep: a repeat is served again
+        self._answers[key] = answer
         self._answer_bytes += len(answer)
         while self._answer_bytes > self._replay_bytes and self._answers:
-            self._drop(next(iter(self._answers)))
+            _, dropped = self._answers.popitem(last=False)  # its id stays bound
+            self._answer_bytes -= len(dropped)
 
     def _drop(self, key: tuple[str, str]) -> None:
-        _, _, answer = self._answers.pop(key)
-        self._answer_bytes -= len(answer)
+        self._bound.pop(key, None)
+        answer = self._answers.pop(key, None)
+        if answer is not None:
+            self._answer_bytes -= len(answer)
 
 
 class OpenStreams:

@@ -176,3 +176,25 @@ def test_a_refused_request_leaves_its_id_free() -> None:
     policy.finished("alice", "x", "answer")
     clock.now = 10
     assert policy.admit("alice", "1", fingerprint="c").verdict is Verdict.SERVE
+
+
+def test_an_id_stays_bound_to_its_request_after_its_answer_left_the_cache() -> None:
+    policy = AdmissionPolicy(replay_bytes=400, clock=Clock())
+    policy.admit("alice", "big", fingerprint="a")
+    policy.finished("alice", "big", "x" * 200)  # over a quarter of the budget: not kept
+    for n in range(5):
+        policy.admit("alice", f"r{n}", fingerprint="b")
+        policy.finished("alice", f"r{n}", "x" * 100)
+    assert policy.admit("alice", "big", fingerprint="z").verdict is Verdict.ID_REUSED
+    assert policy.admit("alice", "r0", fingerprint="z").verdict is Verdict.ID_REUSED  # evicted
+    assert policy.admit("alice", "r0", fingerprint="b").verdict is Verdict.SERVE  # run again
+    assert policy.admit("alice", "big", fingerprint="a").verdict is Verdict.SERVE
+
+
+def test_bound_ids_are_capped_oldest_first() -> None:
+    policy = AdmissionPolicy(bound_ids=3, clock=Clock())
+    for n in range(4):
+        policy.admit("alice", f"r{n}", fingerprint="a")
+        policy.finished("alice", f"r{n}", "answer")
+    assert policy.admit("alice", "r0", fingerprint="b").verdict is Verdict.SERVE
+    assert policy.admit("alice", "r3", fingerprint="b").verdict is Verdict.ID_REUSED
