@@ -216,4 +216,4 @@ async def test_a_free_document_is_read_by_its_name_with_file(
     assert knowledge["path"] == doc["path"] == knowledge["source"]
     assert knowledge["version"] is None
     assert (app.settings.repo / "knowledge" / knowledge["source"]).read_text() == knowledge["text"]
-    assert all(0 <= hit["score"] <= 1 for hit in hits)
+    assert all(0 < hit["score"] <= 1 for hit in hits)

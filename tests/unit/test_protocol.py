@@ -122,3 +122,15 @@ def test_every_packet_part_names_the_request_it_answers() -> None:
     assert json.loads(packet_parts("{}")[0])["id"] is None
     with pytest.raises(BadRequest):
         join_packet_parts([first[0], *second[1:]])
+
+
+def test_the_error_table_of_protocol_md_is_the_errors_the_bot_sends() -> None:
+    import re
+    from pathlib import Path
+
+    from context_bot.errors import ERRORS_BY_CODE
+
+    text = (Path(__file__).parents[2] / "PROTOCOL.md").read_text()
+    table = text[text.index("## Error codes") :]
+    documented = {int(c): n for c, n in re.findall(r"^\| (\d{4}) \| `(\w+)` \|", table, re.M)}
+    assert documented == {code: cls.name for code, cls in ERRORS_BY_CODE.items()}
