@@ -134,6 +134,8 @@ class ContextClient:
         self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._overview: dict[str, Any] | None = None
+        self._announced: str | None = None
+        """The `knowledge_version` of the last `knowledge_changed`: the current one."""
         self._overview_arrived = asyncio.Event()
         self._subscribers: list[asyncio.Queue[KnowledgeUpdate]] = []
         self._prefetch: asyncio.Task[None] | None = None
@@ -341,6 +343,7 @@ class ContextClient:
         if push.event == "overview" and "text" in push.data:
             self._remember_overview(push.data)
         elif push.event == "knowledge_changed":
+            self._announced = str(push.data.get("knowledge_version", "")) or None
             update = KnowledgeUpdate(
                 knowledge_version=str(push.data.get("knowledge_version", "")),
                 previous_version=push.data.get("previous_version"),
@@ -352,6 +355,16 @@ class ContextClient:
                 queue.put_nowait(update)
 
     def _remember_overview(self, data: dict[str, Any]) -> None:
+        """Keep an overview unless it is older than one announced (PROTOCOL.md, Pushes).
+
+        Versions are opaque hashes: only the bot's `knowledge_changed` says which is
+        current. An answer computed before a change can arrive after it (answers and
+        pushes are separate streams), so after a change only its version's overview is
+        kept; the push that follows the change carries it."""
+        version = str(data.get("knowledge_version", ""))
+        stale = self._announced is not None and version != self._announced
+        if stale and self._overview is not None:
+            return  # an overview from before the last change: keep the one held
         self._overview = data
         self._overview_arrived.set()
 

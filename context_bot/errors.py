@@ -14,6 +14,7 @@ The hierarchy::
         ├── BadRequest         4000      malformed JSON, wrong types, missing fields
         ├── UnsupportedVersion 4001      a protocol version this bot does not speak
         ├── UnknownMethod      4004      a method this bot does not have
+        ├── IdReused           4009      another request under an id already used
         ├── PayloadTooLarge    4013      a request larger than the bot accepts
         ├── RateLimited        4029      too many requests from one participant
         ├── FileError                    reading from the repository failed
@@ -105,6 +106,17 @@ class UnsupportedVersion(RequestError):
 class UnknownMethod(RequestError):
     code = 4004
     name = "unknown_method"
+
+
+class IdReused(RequestError):
+    """A request under an id its sender used for a different request, still in flight or
+    answered within the replay window. Answering it with that request's answer would be
+    silently wrong (a client numbering its requests from 1 again after a reconnect);
+    serving it would break the promise that a repeat is run once. So it is refused: the
+    client picks a fresh id."""
+
+    code = 4009
+    name = "id_reused"
 
 
 class PayloadTooLarge(RequestError):

@@ -16,6 +16,7 @@ Pure: the standard library only, so the client imports it with only `livekit` in
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +29,9 @@ try:  # the bot depends on orjson; a client with only `livekit` installed uses t
 
     def loads(text: str | bytes) -> Any:
         return orjson.loads(text)
+
+    def canonical(value: Any) -> bytes:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
 except ImportError:  # pragma: no cover - exercised by clients without orjson
 
     def dumps(value: Any) -> str:
@@ -35,6 +39,9 @@ except ImportError:  # pragma: no cover - exercised by clients without orjson
 
     def loads(text: str | bytes) -> Any:
         return json.loads(text)
+
+    def canonical(value: Any) -> bytes:
+        return json.dumps(value, sort_keys=True, separators=(",", ":")).encode("utf-8")
 
 
 from context_bot.errors import (
@@ -92,6 +99,11 @@ a larger answer is replaced by 4029 (ask again once the server has named you).""
 UNNAMED_ANSWER_BYTES_PER_S = 64 * 1024
 UNNAMED_RETRY_MS = 3_000
 """The wait 4029 names for an unnamed sender: by then the server has named it (3 s tick)."""
+REPLAY_WINDOW_S = 120.0
+"""How long an answered request stays bound to its id, per sender identity (from any of
+its connections): an identical repeat gets the same answer again, a different request
+under the id is 4009 `id_reused`. After it (or once the bot saw the sender leave) the
+id is free."""
 PACKET_PART_BYTES = 6_000
 """Body bytes per data-packet part: even fully escaped JSON stays under LiveKit's ~15 KiB."""
 ID_ATTRIBUTE = "id"
@@ -136,6 +148,36 @@ def request_id_of(text: str) -> str | None:
         return None
     value = data.get("id") if isinstance(data, dict) else None
     return value if isinstance(value, str) and 0 < len(value) <= MAX_ID_CHARS else None
+
+
+def request_identity(text: str) -> tuple[str | None, str]:
+    """A request's id (as `request_id_of`) and a digest of what it asks.
+
+    The digest covers `v`, `method` and `params` (missing and null `params` are `{}`),
+    canonically (keys sorted), and nothing else: a resend is the same request however its
+    encoder ordered keys or spaced them, and a data packet's `reply_to` does not change
+    what was asked. A body that is no JSON object is digested as its text. Repeats are
+    matched on (sender, id, digest), so a different request under a used id is told apart
+    (4009 `id_reused`) rather than answered with the other request's answer."""
+    try:
+        data = loads(text)
+    except (ValueError, RecursionError):
+        data = None
+    if not isinstance(data, dict):
+        return None, hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
+    value = data.get("id")
+    request_id = value if isinstance(value, str) and 0 < len(value) <= MAX_ID_CHARS else None
+    params = data.get("params")
+    asked = {
+        "v": data.get("v", PROTOCOL_VERSION),
+        "method": data.get("method"),
+        "params": {} if params is None else params,
+    }
+    try:
+        digest_of = canonical(asked)
+    except (TypeError, ValueError):  # pragma: no cover - parsed JSON always encodes
+        digest_of = text.encode("utf-8")
+    return request_id, hashlib.blake2b(digest_of, digest_size=16).hexdigest()
 
 
 def parse_request(text: str) -> Request:
@@ -209,12 +251,16 @@ def decode_push(text: str) -> Push:
     return Push(event=event, data=body)
 
 
-def packet_parts(answer: str) -> list[bytes]:
+def packet_parts(answer: str, request_id: str | None = None) -> list[bytes]:
     """An answer split for clients that only speak data packets, in numbered parts.
 
-    Each part is `{"v": 1, "part": i, "parts": n, "body": "<slice of the answer>"}`;
-    concatenating the `body` strings in `part` order gives the answer. Slices are cut on
-    character boundaries of at most `PACKET_PART_BYTES` UTF-8 bytes.
+    Each part is `{"v": 1, "id": <request id>, "part": i, "parts": n, "body": "<slice>"}`;
+    concatenating the `body` strings of one `id` in `part` order gives the answer. The id
+    is in every part because answers to requests in flight at once arrive interleaved
+    (a participant's requests are answered two at a time), and a part alone would not say
+    which answer it belongs to. It is null when the request's id could not be read, as
+    in the answer itself. Slices are cut on character boundaries of at most
+    `PACKET_PART_BYTES` UTF-8 bytes.
     """
     data = answer.encode("utf-8")
     slices: list[str] = []
@@ -230,17 +276,21 @@ def packet_parts(answer: str) -> list[bytes]:
     total = len(slices)
     return [
         json.dumps(
-            {"v": PROTOCOL_VERSION, "part": i, "parts": total, "body": body}, ensure_ascii=False
+            {"v": PROTOCOL_VERSION, "id": request_id, "part": i, "parts": total, "body": body},
+            ensure_ascii=False,
         ).encode("utf-8")
         for i, body in enumerate(slices)
     ]
 
 
 def join_packet_parts(parts: list[bytes]) -> str:
-    """The inverse of `packet_parts`, for tests and Python clients that need it."""
+    """The inverse of `packet_parts` for one answer's parts (all of one `id`), for tests
+    and Python clients that need it."""
     decoded = sorted((json.loads(p) for p in parts), key=lambda d: int(d["part"]))
     if not decoded or len(decoded) != int(decoded[0]["parts"]):
         raise BadRequest("incomplete set of packet parts")
+    if len({d.get("id") for d in decoded}) != 1:
+        raise BadRequest("packet parts of different answers")
     return "".join(str(d["body"]) for d in decoded)
 
 

@@ -15,9 +15,14 @@ serving and reports `finished(...)` after. Three rules:
   more is refused with 4029 too. One participant cannot occupy the bot.
 - **Repeats**: clients resend a request with the *same id* when an answer is late (a
   request or answer can vanish while either side reconnects: docs/design.md, fact 8). A
-  repeat of a request still in flight is dropped (its answer is on the way); a repeat of
-  an answered one gets the same answer again, from a bounded cache, without running the
-  method twice. A repeat whose answer has left the cache is served again.
+  repeat is the same sender, the same id *and the same request* (`fingerprint`: a digest
+  of its method and params, `protocol.request_identity`). A repeat of a request still in
+  flight is dropped (its answer is on the way); a repeat of an answered one gets the same
+  answer again, from a bounded cache, without running the method twice. A repeat whose
+  answer has left the cache is served again. A *different* request under an id in
+  flight or answered is refused (`ID_REUSED`, 4009): the id alone once matched, and a
+  client that numbered its requests from 1 after a reconnect got another request's
+  answer. Refused requests (rate, concurrency) are never remembered: their id is free.
 
 `OpenStreams` bounds what comes before all this: request streams begun but not finished.
 """
@@ -30,7 +35,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
-from context_bot.protocol import MAX_OPEN_STREAMS, MAX_OPEN_STREAMS_PER_PARTICIPANT
+from context_bot.protocol import (
+    MAX_OPEN_STREAMS,
+    MAX_OPEN_STREAMS_PER_PARTICIPANT,
+    REPLAY_WINDOW_S,
+)
 from context_bot.ratelimit import RateLimiter
 
 DEFAULT_RATE_PER_S = 20.0
@@ -38,7 +47,11 @@ DEFAULT_BURST = 40
 DEFAULT_MAX_IN_FLIGHT = 8
 DEFAULT_REPLAY_BYTES = 8 * 1024 * 1024
 """Answers kept for replay, per room, in bytes of encoded answer."""
-DEFAULT_REPLAY_TTL_S = 120.0
+DEFAULT_REPLAY_TTL_S = REPLAY_WINDOW_S
+DEFAULT_BOUND_IDS = 16_384
+"""Answered ids remembered per room with what they asked (a fingerprint each, ~200 bytes),
+beyond the answers the byte budget keeps: an id stays bound to its request for the whole
+replay window even when its answer was too large to keep or was evicted."""
 REFUSAL_COST = 1.0
 """Tokens a request refused for the rate costs all the same: it was received, read and
 answered. A client that waits the `retry_after_ms` it is told never pays it; one that asks
@@ -59,6 +72,7 @@ class Verdict(Enum):
     DROP = "drop"  # the same request is being served right now
     RATE_LIMITED = "rate_limited"
     TOO_MANY_IN_FLIGHT = "too_many_in_flight"
+    ID_REUSED = "id_reused"  # another request under an id in flight or answered
 
 
 @dataclass(frozen=True)
@@ -79,34 +93,54 @@ class AdmissionPolicy:
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
         replay_bytes: int = DEFAULT_REPLAY_BYTES,
         replay_ttl_s: float = DEFAULT_REPLAY_TTL_S,
+        bound_ids: int = DEFAULT_BOUND_IDS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._limiter = RateLimiter(rate_per_s, burst, clock=clock)
         self._max_in_flight = max_in_flight
         self._replay_bytes = replay_bytes
         self._replay_ttl_s = replay_ttl_s
+        self._bound_ids = bound_ids
         self._clock = clock
-        self._in_flight: dict[str, set[str]] = {}
-        self._answers: OrderedDict[tuple[str, str], tuple[float, str]] = OrderedDict()
+        self._in_flight: dict[str, dict[str, str]] = {}  # participant → id → fingerprint
+        # (participant, id) → (answered at, fingerprint): which request an id is bound to
+        self._bound: OrderedDict[tuple[str, str], tuple[float, str]] = OrderedDict()
+        self._answers: OrderedDict[tuple[str, str], str] = OrderedDict()  # within a budget
         self._answer_bytes = 0
 
-    def admit(self, participant: str, request_id: str | None, *, paid: bool = False) -> Admission:
-        """Serve, replay, drop or refuse a request; `paid`: `charge` took its cost already."""
+    def admit(
+        self,
+        participant: str,
+        request_id: str | None,
+        *,
+        paid: bool = False,
+        fingerprint: str = "",
+    ) -> Admission:
+        """Serve, replay, drop or refuse a request; `paid`: `charge` took its cost already.
+
+        `fingerprint` says what the request asks (`protocol.request_identity`): a repeat
+        must match it as well as the id, or it is `ID_REUSED`."""
         if request_id is not None:
-            if request_id in self._in_flight.get(participant, ()):
-                return Admission(Verdict.DROP)
+            running = self._in_flight.get(participant, {}).get(request_id)
+            if running is not None:
+                return Admission(Verdict.DROP if running == fingerprint else Verdict.ID_REUSED)
             cached = self._cached(participant, request_id)
             if cached is not None:
-                return Admission(Verdict.REPLAY, answer=cached)
+                asked, answer = cached
+                if asked != fingerprint:
+                    return Admission(Verdict.ID_REUSED)
+                if answer is not None:
+                    return Admission(Verdict.REPLAY, answer=answer)
+                # the same request, its answer not kept: served again below
         if not paid:
             decision = self._limiter.check(participant, penalty=REFUSAL_COST)
             if not decision.allowed:
                 return Admission(Verdict.RATE_LIMITED, retry_after_s=decision.retry_after_s)
-        in_flight = self._in_flight.setdefault(participant, set())
+        in_flight = self._in_flight.setdefault(participant, {})
         if len(in_flight) >= self._max_in_flight:
             return Admission(Verdict.TOO_MANY_IN_FLIGHT, retry_after_s=0.1)
         if request_id is not None:
-            in_flight.add(request_id)
+            in_flight[request_id] = fingerprint
         return Admission(Verdict.SERVE)
 
     def charge(self, participant: str, size: int) -> Admission | None:
@@ -124,45 +158,62 @@ class AdmissionPolicy:
         """The request was answered (`answer` is what was sent) or abandoned (`None`)."""
         if request_id is None:
             return
-        self._in_flight.get(participant, set()).discard(request_id)
-        if answer is not None and len(answer) <= self._replay_bytes // 4:
-            self._remember(participant, request_id, answer)
+        fingerprint = self._in_flight.get(participant, {}).pop(request_id, None)
+        if fingerprint is None:
+            return  # not admitted under this id (or forgotten since): nothing to remember
+        if answer is not None:
+            self._remember(participant, request_id, fingerprint, answer)
 
     def forget(self, participant: str) -> None:
         """The participant left: its requests and bucket go."""
         self._in_flight.pop(participant, None)
         self._limiter.forget(participant)
-        for key in [k for k in self._answers if k[0] == participant]:
+        for key in [k for k in self._bound if k[0] == participant]:
             self._drop(key)
+
+    @property
+    def replay_ttl_s(self) -> float:
+        """How long an answered request's id stays bound to what it asked."""
+        return self._replay_ttl_s
 
     def in_flight(self, participant: str) -> int:
         return len(self._in_flight.get(participant, ()))
 
     # -- the replay cache ---------------------------------------------------------------
 
-    def _cached(self, participant: str, request_id: str) -> str | None:
+    def _cached(self, participant: str, request_id: str) -> tuple[str, str | None] | None:
+        """What the request answered under this id asked, and its answer if still kept;
+        None when the id is not bound (never answered, or the window has passed)."""
         key = (participant, request_id)
-        entry = self._answers.get(key)
+        entry = self._bound.get(key)
         if entry is None:
             return None
-        stored_at, answer = entry
+        stored_at, fingerprint = entry
         if self._clock() - stored_at > self._replay_ttl_s:
             self._drop(key)
             return None
-        return answer
+        return fingerprint, self._answers.get(key)
 
-    def _remember(self, participant: str, request_id: str, answer: str) -> None:
+    def _remember(self, participant: str, request_id: str, fingerprint: str, answer: str) -> None:
         key = (participant, request_id)
-        if key in self._answers:
+        if key in self._bound:
             self._drop(key)
-        self._answers[key] = (self._clock(), answer)
+        self._bound[key] = (self._clock(), fingerprint)
+        while len(self._bound) > self._bound_ids:
+            self._drop(next(iter(self._bound)))
+        if len(answer) > self._replay_bytes // 4:
+            return  # too large to keep: a repeat is served again
+        self._answers[key] = answer
         self._answer_bytes += len(answer)
         while self._answer_bytes > self._replay_bytes and self._answers:
-            self._drop(next(iter(self._answers)))
+            _, dropped = self._answers.popitem(last=False)  # its id stays bound
+            self._answer_bytes -= len(dropped)
 
     def _drop(self, key: tuple[str, str]) -> None:
-        _, answer = self._answers.pop(key)
-        self._answer_bytes -= len(answer)
+        self._bound.pop(key, None)
+        answer = self._answers.pop(key, None)
+        if answer is not None:
+            self._answer_bytes -= len(answer)
 
 
 class OpenStreams:

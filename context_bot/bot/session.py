@@ -35,6 +35,7 @@ from livekit.rtc.participant import PublishDataError
 from context_bot.bot.admission import SHARED_OPEN_STREAMS, AdmissionPolicy, OpenStreams, Verdict
 from context_bot.bot.handlers import Handlers
 from context_bot.errors import (
+    IdReused,
     InternalError,
     PayloadTooLarge,
     RateLimited,
@@ -60,7 +61,7 @@ from context_bot.protocol import (
     encode_result,
     packet_parts,
     parse_request,
-    request_id_of,
+    request_identity,
 )
 from context_bot.ratelimit import RateLimiter
 from context_bot.tasks import spawn
@@ -76,7 +77,8 @@ SENDER_WAIT_S = 4.0
 MAX_UNNAMED_WAITING = 32
 """Unnamed data-packet requests waiting, per room, for their `reply_to` to be in the room."""
 
-Sender = Callable[[str, str], Coroutine[Any, Any, None]]
+Sender = Callable[[str, str, str | None], Coroutine[Any, Any, None]]
+"""Sends an answer: to whom, the encoded answer, and the request id it answers."""
 RoomFactory = Callable[[], rtc.Room]
 """Makes the session's room: `rtc.Room` itself, or a fake of it in unit tests."""
 
@@ -319,7 +321,7 @@ class RoomSession:
         self, sender: str, request_id: str | None, error: RequestError, verdict: str
     ) -> None:
         log.info("request_limited", room=self.name, participant=sender, verdict=verdict)
-        await self._send_response(sender, encode_error(request_id, error))
+        await self._send_response(sender, encode_error(request_id, error), request_id)
         label = "unreadable" if isinstance(error, PayloadTooLarge) else "limited"
         self._metrics.requests.labels(method=label, code=str(error.code)).inc()
 
@@ -327,7 +329,7 @@ class RoomSession:
         """Answer a stream over the bounds of `OpenStreams` without reading it."""
         limited = RateLimited("too many unfinished request streams", retry_after_ms=1000)
         log.info("request_limited", room=self.name, participant=sender, verdict="open_streams")
-        await self._send_response(sender, encode_error(request_id, limited))
+        await self._send_response(sender, encode_error(request_id, limited), request_id)
         self._metrics.requests.labels(method="limited", code=str(limited.code)).inc()
 
     def _on_data_packet(self, packet: rtc.DataPacket) -> None:
@@ -383,10 +385,9 @@ class RoomSession:
         if not await self._present(reply_to):
             log.warning("data_request_sender_absent", room=self.name, participant=reply_to)
             return
-        request_id = request_id_of(data.decode("utf-8", errors="replace"))
 
-        async def send(identity: str, body: str) -> None:
-            parts = packet_parts(body)
+        async def send(identity: str, body: str, answered_id: str | None) -> None:
+            parts = packet_parts(body, answered_id)
             size = sum(len(part) for part in parts)
             if not self._unnamed_bytes.check(identity, size).allowed:
                 log.info("request_limited", verdict="unnamed_bytes", bytes=size)
@@ -394,7 +395,7 @@ class RoomSession:
                     "answers to a sender the server has not named yet are limited; ask again",
                     retry_after_ms=UNNAMED_RETRY_MS,
                 )
-                parts = packet_parts(encode_error(request_id, limited))
+                parts = packet_parts(encode_error(answered_id, limited), answered_id)
             await self._publish_parts(identity, parts)
 
         await self._serve(read, reply_to, None, send, admission=self._unnamed, unnamed=True)
@@ -438,12 +439,12 @@ class RoomSession:
                         )
                     finally:
                         policy.finished(sender, outcome.request_id, answer)
-                    await send(sender, answer)
+                    await send(sender, answer, outcome.request_id)
             else:
-                answer, method, code = outcome
+                answer, method, code, answered_id = outcome
                 if answer is None:
                     return  # a repeat of a request in flight, or a refusal nobody should get
-                await send(sender, answer)
+                await send(sender, answer, answered_id)
             self._metrics.requests.labels(method=method, code=str(code)).inc()
             self._metrics.request_seconds.labels(method=method).observe(
                 time.perf_counter() - started
@@ -457,9 +458,9 @@ class RoomSession:
         policy: AdmissionPolicy,
         unnamed: bool,
         bytes_charged: bool,
-    ) -> _Serve | tuple[str | None, str, int]:
+    ) -> _Serve | tuple[str | None, str, int, str | None]:
         """Read and admit: `_Serve` when the request is to be answered, else the answer
-        to send (None: send nothing), the method label and the result code.
+        to send (None: send nothing), the method label, the result code and the id answered.
 
         `unnamed`: the sender is only claimed (`reply_to`); a refusal is not answered, so
         a forger's flood costs the claimed addressee nothing, and its answer does not
@@ -469,26 +470,36 @@ class RoomSession:
             text = await read()
         except _SenderGone:
             log.info("request_abandoned", reason="sender left before finishing its stream")
-            return None, "", 0
+            return None, "", 0, request_id
         except rtc.StreamError as exc:
             log.warning("request_unreadable", reason=str(exc))
             too_large = PayloadTooLarge(
                 f"request unreadable: over {MAX_REQUEST_BYTES} bytes or cut off"
             )
-            return encode_error(request_id, too_large), "unreadable", too_large.code
-        request_id = request_id_of(text) or request_id
+            return encode_error(request_id, too_large), "unreadable", too_large.code, request_id
+        found_id, fingerprint = request_identity(text)
+        request_id = found_id or request_id
         if self._draining:
             leaving = ShuttingDown("the bot is leaving this room; ask again shortly")
             log.info("request_refused", code=leaving.code, reason=leaving.message)
-            return encode_error(request_id, leaving), "refused", leaving.code
+            return encode_error(request_id, leaving), "refused", leaving.code, request_id
         over = None if bytes_charged else policy.charge(sender, _utf8_length(text))
-        admission = over or policy.admit(sender, request_id, paid=True)
+        admission = over or policy.admit(sender, request_id, paid=True, fingerprint=fingerprint)
+        if admission.verdict is Verdict.ID_REUSED:
+            log.info("request_id_reused")
+            if unnamed:  # the claim is unchecked: never answer a forger under a real id
+                return None, "", 0, request_id
+            reused = IdReused(
+                "this id was used for a different request in the last "
+                f"{round(policy.replay_ttl_s)} s; send it under a new id"
+            )
+            return encode_error(request_id, reused), "refused", reused.code, request_id
         if admission.verdict is Verdict.DROP:
             log.info("request_repeat_in_flight")
-            return None, "", 0
+            return None, "", 0, request_id
         if admission.verdict is Verdict.REPLAY:
             log.info("request_replayed")
-            return admission.answer, "replay", 0
+            return admission.answer, "replay", 0, request_id
         if admission.verdict in (Verdict.RATE_LIMITED, Verdict.TOO_MANY_IN_FLIGHT):
             limited = RateLimited(
                 "too many requests"
@@ -498,8 +509,8 @@ class RoomSession:
             )
             log.info("request_limited", verdict=admission.verdict.value)
             if unnamed:
-                return None, "", 0
-            return encode_error(request_id, limited), "limited", limited.code
+                return None, "", 0, request_id
+            return encode_error(request_id, limited), "limited", limited.code, request_id
         return _Serve(text, request_id)
 
     async def _answer(
@@ -536,11 +547,12 @@ class RoomSession:
         kind = "push" if topic == TOPIC_PUSH else "response"
         self._metrics.bytes_sent.labels(kind=kind).inc(_utf8_length(body))
 
-    async def _send_response(self, identity: str, body: str) -> None:
+    async def _send_response(self, identity: str, body: str, request_id: str | None) -> None:
+        del request_id  # a text stream's body carries it
         await self._send_text(identity, TOPIC_RESPONSE, body)
 
-    async def _send_packets(self, identity: str, body: str) -> None:
-        await self._publish_parts(identity, packet_parts(body))
+    async def _send_packets(self, identity: str, body: str, request_id: str | None) -> None:
+        await self._publish_parts(identity, packet_parts(body, request_id))
 
     async def _publish_parts(self, identity: str, parts: list[bytes]) -> None:
         for part in parts:

@@ -134,3 +134,67 @@ def test_an_ended_stream_frees_its_place_and_an_extra_end_frees_nothing() -> Non
     assert streams.held("r", "alice") == 0
     assert streams.begin("r", "bob")
     assert not streams.begin("r", "alice")
+
+
+def test_a_different_request_under_an_answered_id_is_refused_not_answered() -> None:
+    policy = AdmissionPolicy(clock=Clock())
+    assert policy.admit("alice", "1", fingerprint="overview").verdict is Verdict.SERVE
+    policy.finished("alice", "1", "the overview")
+    other = policy.admit("alice", "1", fingerprint="list")
+    assert other.verdict is Verdict.ID_REUSED
+    assert other.answer is None
+    same = policy.admit("alice", "1", fingerprint="overview")
+    assert same.verdict is Verdict.REPLAY
+    assert same.answer == "the overview"
+
+
+def test_a_different_request_under_an_id_in_flight_is_refused_the_same_one_dropped() -> None:
+    policy = AdmissionPolicy(clock=Clock())
+    assert policy.admit("alice", "1", fingerprint="a").verdict is Verdict.SERVE
+    assert policy.admit("alice", "1", fingerprint="b").verdict is Verdict.ID_REUSED
+    assert policy.admit("alice", "1", fingerprint="a").verdict is Verdict.DROP
+    policy.finished("alice", "1", "answer to a")  # the refusal took nothing of `a`'s
+    assert policy.admit("alice", "1", fingerprint="a").answer == "answer to a"
+
+
+def test_an_id_is_bound_to_its_request_only_for_the_replay_window() -> None:
+    clock = Clock()
+    policy = AdmissionPolicy(replay_ttl_s=10, clock=clock)
+    policy.admit("alice", "1", fingerprint="a")
+    policy.finished("alice", "1", "answer to a")
+    clock.now = 11
+    assert policy.admit("alice", "1", fingerprint="b").verdict is Verdict.SERVE
+
+
+def test_a_refused_request_leaves_its_id_free() -> None:
+    clock = Clock()
+    policy = AdmissionPolicy(rate_per_s=1, burst=1, max_in_flight=1, clock=clock)
+    assert policy.admit("alice", "x", fingerprint="a").verdict is Verdict.SERVE
+    assert policy.admit("alice", "1", fingerprint="b").verdict is Verdict.RATE_LIMITED
+    clock.now = 5
+    assert policy.admit("alice", "1", fingerprint="b").verdict is Verdict.TOO_MANY_IN_FLIGHT
+    policy.finished("alice", "x", "answer")
+    clock.now = 10
+    assert policy.admit("alice", "1", fingerprint="c").verdict is Verdict.SERVE
+
+
+def test_an_id_stays_bound_to_its_request_after_its_answer_left_the_cache() -> None:
+    policy = AdmissionPolicy(replay_bytes=400, clock=Clock())
+    policy.admit("alice", "big", fingerprint="a")
+    policy.finished("alice", "big", "x" * 200)  # over a quarter of the budget: not kept
+    for n in range(5):
+        policy.admit("alice", f"r{n}", fingerprint="b")
+        policy.finished("alice", f"r{n}", "x" * 100)
+    assert policy.admit("alice", "big", fingerprint="z").verdict is Verdict.ID_REUSED
+    assert policy.admit("alice", "r0", fingerprint="z").verdict is Verdict.ID_REUSED  # evicted
+    assert policy.admit("alice", "r0", fingerprint="b").verdict is Verdict.SERVE  # run again
+    assert policy.admit("alice", "big", fingerprint="a").verdict is Verdict.SERVE
+
+
+def test_bound_ids_are_capped_oldest_first() -> None:
+    policy = AdmissionPolicy(bound_ids=3, clock=Clock())
+    for n in range(4):
+        policy.admit("alice", f"r{n}", fingerprint="a")
+        policy.finished("alice", f"r{n}", "answer")
+    assert policy.admit("alice", "r0", fingerprint="b").verdict is Verdict.SERVE
+    assert policy.admit("alice", "r3", fingerprint="b").verdict is Verdict.ID_REUSED

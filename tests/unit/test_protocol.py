@@ -87,3 +87,50 @@ def test_our_error_codes_stay_outside_livekits_reserved_range() -> None:
     assert ERRORS_BY_CODE, "the registry of codes is empty"
     assert all(not 1001 <= code <= 1999 for code in ERRORS_BY_CODE)
     assert len({cls.name for cls in ERRORS_BY_CODE.values()}) == len(ERRORS_BY_CODE)
+
+
+def test_a_request_is_identified_by_what_it_asks_not_by_how_it_is_written() -> None:
+    from context_bot.protocol import request_identity
+
+    one = request_identity(
+        '{"v": 1, "id": "7", "method": "list", "params": {"prefix": "a", "depth": 1}}'
+    )
+    same = request_identity(
+        '{"params":{"depth":1,"prefix":"a"},"method":"list","id":"7","reply_to":"x"}'
+    )
+    other = request_identity('{"v": 1, "id": "7", "method": "overview"}')
+    assert one == same
+    assert one[0] == other[0] == "7"
+    assert one[1] != other[1]
+    assert request_identity('{"id": "7", "method": "overview", "params": null}') == other
+    assert request_identity("not json")[0] is None
+    assert request_identity("not json")[1] != request_identity("not jsoN")[1]
+
+
+def test_every_packet_part_names_the_request_it_answers() -> None:
+    from context_bot.protocol import PACKET_PART_BYTES, join_packet_parts, packet_parts
+
+    answer = "é" * PACKET_PART_BYTES  # 2 bytes a character: several parts
+    first, second = packet_parts(answer, "a"), packet_parts("x" * 10_000, "b")
+    interleaved = [p for pair in zip(first, second, strict=False) for p in pair]
+    interleaved += first[len(second) :] + second[len(first) :]
+    by_id: dict[str, list[bytes]] = {}
+    for part in interleaved:
+        by_id.setdefault(json.loads(part)["id"], []).append(part)
+    assert join_packet_parts(by_id["a"]) == answer
+    assert join_packet_parts(by_id["b"]) == "x" * 10_000
+    assert json.loads(packet_parts("{}")[0])["id"] is None
+    with pytest.raises(BadRequest):
+        join_packet_parts([first[0], *second[1:]])
+
+
+def test_the_error_table_of_protocol_md_is_the_errors_the_bot_sends() -> None:
+    import re
+    from pathlib import Path
+
+    from context_bot.errors import ERRORS_BY_CODE
+
+    text = (Path(__file__).parents[2] / "PROTOCOL.md").read_text()
+    table = text[text.index("## Error codes") :]
+    documented = {int(c): n for c, n in re.findall(r"^\| (\d{4}) \| `(\w+)` \|", table, re.M)}
+    assert documented == {code: cls.name for code, cls in ERRORS_BY_CODE.items()}
