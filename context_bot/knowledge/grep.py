@@ -68,6 +68,8 @@ RE2_MAX_MEM: Final = 8 * 1024 * 1024
 SKIP_REASONS: Final = ("binary", "too_large", "unreadable")
 CALL_BUDGET_S: Final = 0.02
 """Time one RE2 call is sized for (see `_Pace`): how far past the deadline a search may run."""
+WINDOW_OVERLAP: Final = 1024
+"""Bytes shared by two windows of one long line (see `_scan`)."""
 PROBE_BYTES: Final = 64
 """Bytes timed before a search's first real call, to learn the pattern's rate: at the
 slowest rate measured (0.4 ms a byte) the probe takes about 25 ms."""
@@ -75,6 +77,8 @@ slowest rate measured (0.4 ms a byte) the probe takes about 25 ms."""
 
 class _Found(Protocol):
     def start(self) -> int: ...
+
+    def end(self) -> int: ...
 
 
 class _Pattern(Protocol):
@@ -423,14 +427,22 @@ class _Pace:
         self.seconds_per_byte = (time.monotonic() - started) / max(end - pos, 1)
 
     def took(self, seconds: float, size: int) -> None:
-        """Learn from one call over `size` bytes. A call too short to time (a match in
-        the first line) teaches nothing; a slower rate is taken at once, a faster one
-        halves the gap (one call slowed by the scheduler must not shrink every piece)."""
-        if seconds < 0.001:
+        """Learn from one call over `size` bytes. A call over too little text to time
+        (a match in the first line) teaches nothing; a slower rate is taken at once; a
+        faster one is taken when measured over enough text, else halves the gap (one
+        call slowed by the scheduler must not shrink every piece)."""
+        if size < 1024 and seconds < 0.001:
             return
         rate = seconds / max(size, 1)
         old = self.seconds_per_byte or rate
-        self.seconds_per_byte = rate if rate > old else max(rate, old / 2)
+        if rate >= old or size >= 16 * 1024:
+            self.seconds_per_byte = rate
+        else:
+            self.seconds_per_byte = max(rate, old / 2)
+
+    def fits(self, size: int) -> bool:
+        """Whether one call over `size` bytes is expected within CALL_BUDGET_S."""
+        return size * (self.seconds_per_byte or 0.0) <= CALL_BUDGET_S
 
     def piece(self, budget_s: float) -> int:
         """Bytes one call may search within `budget_s`."""
@@ -452,12 +464,19 @@ def _scan(
 ) -> str | None:
     """Append this file's matches, one per line; "limit" or "deadline" when it stopped.
 
-    The text is searched in pieces that end at a line end (`never_nl`: no match crosses
-    one, so the pieces find exactly what one call would), each sized by `pace`."""
+    The text is searched in pieces sized by `pace`, each ending at a line end
+    (`never_nl`: no match crosses one, so the pieces find exactly what one call would).
+    When the pattern is slow and the next line end is far (a minified file's line), the
+    piece is a window of the line instead, the next one overlapping it by WINDOW_OVERLAP
+    bytes: RE2 reads `^`, `$` and `\b` in the whole text's context, so what a window
+    finds is a match of the line, but a match longer than the overlap that straddles two
+    windows is missed (only for such patterns, on such lines)."""
     pos = 0
     line_no = 1
     counted_to = 0  # `line_no` is the number of the line holding byte `counted_to`
     size = len(data)
+    tail = size - 1 if data.endswith(b"\n") else size  # less the last line end: no line after
+    window_line, window_most = -1, 0  # the long line being searched in windows, their cap
     while pos < size:
         now = time.monotonic()
         if now >= deadline:
@@ -465,17 +484,25 @@ def _scan(
         if pace.seconds_per_byte is None:
             pace.probe(regex, data, pos)
             continue  # the deadline again: the probe took time
-        end = data.find(b"\n", pos + pace.piece(min(CALL_BUDGET_S, deadline - now)))
-        if end < 0:  # the rest of the file, less its last line end (no line after it)
-            end = size - 1 if data.endswith(b"\n") else size
+        reach = pos + pace.piece(min(CALL_BUDGET_S, deadline - now))
+        end = data.find(b"\n", reach)
+        if end < 0:
+            end = tail
+        window = end - reach > WINDOW_OVERLAP  # the line runs on far: a window of it
+        if window:
+            line_start = data.rfind(b"\n", 0, pos) + 1
+            if line_start != window_line:  # a new long line: its windows start small
+                window_line, window_most = line_start, 2 * WINDOW_OVERLAP
+            end = min(pos + min(max(reach - pos, 2 * WINDOW_OVERLAP), window_most), tail)
+            window_most *= 2  # the cost of a byte can grow with the length searched
         rate = pace.seconds_per_byte
         if rate is not None and now + (end - pos) * rate > deadline + CALL_BUDGET_S:
             return "deadline"  # even the next line would run past the deadline
         started = time.monotonic()
         found = regex.search(data, pos, end)
-        pace.took(time.monotonic() - started, (end if found is None else found.start()) - pos)
+        pace.took(time.monotonic() - started, (end if found is None else found.end()) - pos)
         if found is None:
-            pos = end + 1
+            pos = end - WINDOW_OVERLAP if window else end + 1
             continue
         if len(matches) >= want:
             return "limit"  # one more than asked for exists
@@ -484,6 +511,11 @@ def _scan(
         line_end = data.find(b"\n", start)
         if line_end < 0:
             line_end = size
+        if line_start < pos and pace.fits(found.end() - line_start):
+            # A window's match; one starting earlier may straddle windows, and (leftmost
+            # first) it ends by this one's end: the line up to there, once, when cheap.
+            earliest = regex.search(data, line_start, found.end())
+            start = earliest.start() if earliest is not None else start
         line_no += data.count(b"\n", counted_to, line_start)
         counted_to = line_start
         line = data[line_start:line_end].decode("utf-8", "replace")

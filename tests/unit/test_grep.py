@@ -331,6 +331,58 @@ def test_a_pattern_slow_in_linear_time_stops_at_the_deadline(tmp_path: Path) -> 
     assert result.files_total == 3
 
 
+def test_a_slow_pattern_on_a_long_line_stops_at_the_deadline_too(tmp_path: Path) -> None:
+    """Line-aligned pieces cannot bound a call on a line of a megabyte: windows do."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    (root / "a.md").write_text("short lines\nteach the pace a low rate\n" * 50)
+    (root / "b.txt").write_text("a" * 1_000_000 + "\n")
+    files = RepoFiles(root)
+    inventory = build_inventory(files)
+    engine = Grep(files)
+    engine.search(inventory, GrepQuery("zzz"))
+
+    started = time.monotonic()
+    result = engine.search(
+        inventory, GrepQuery("a" + ".{500}" * 64 + "c", regex=True), deadline=started + 0.5
+    )
+
+    assert result.truncated_reason == "deadline"
+    assert time.monotonic() - started < 0.5 + 1.0  # one call over the line: minutes
+
+
+@pytest.mark.parametrize(
+    ("pattern", "found"),
+    [
+        ("needle", [(2, 90_002)]),
+        ("^needle", []),  # a window's start is no line start
+        ("^x{5}", [(2, 1)]),
+        ("y$", [(2, 180_006)]),  # the line's end, in the last window
+        ("x$", []),  # a window's end is no line end
+        (r"\bneedle\b", [(2, 90_002)]),
+        ("tail", [(3, 1)]),
+    ],
+)
+def test_windows_of_a_long_line_find_what_one_call_would(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pattern: str, found: list[tuple[int, int]]
+) -> None:
+    root = tmp_path / "repo"
+    root.mkdir()
+    (root / "a.txt").write_text("head\n" + "x" * 90_000 + " needle " + "x" * 89_997 + "y\ntail\n")
+    monkeypatch.setattr(grep_mod._Pace, "piece", lambda self, budget: 100)  # a slow pattern
+    calls: list[int] = []
+    real = grep_mod._Pace.took
+    monkeypatch.setattr(
+        grep_mod._Pace, "took", lambda self, s, n: calls.append(n) or real(self, s, n)
+    )
+
+    result = search(root, RepoFiles(root), pattern=pattern, regex=True)
+
+    assert [(m.line, m.column) for m in result.matches] == found
+    if not found or found[0][1] > 10_000:
+        assert len(calls) > 50  # searched in windows, not in one call
+
+
 async def test_a_slow_search_is_answered_by_its_deadline(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
