@@ -5,8 +5,8 @@ In an agent's entrypoint, once the room is connected::
     context = await repository_context(ctx.room, budget_tokens=4000)
     agent = Agent(instructions=MY_PROMPT + "\\n\\n" + context.instructions, tools=[context.tools])
 
-`context.tools` is a `Toolset` of four function tools the LLM can call (`read_file`,
-`search_knowledge`, `list_folder`, `describe_feature`); `context.instructions` is the
+`context.tools` is a `Toolset` of five function tools the LLM can call (`read_file`,
+`search_knowledge`, `search_code`, `list_folder`, `describe_feature`); `context.instructions` is the
 repository's onboarding overview cut to `budget_tokens`, so the agent starts the
 conversation already knowing the repository. When the knowledge changes mid-session the
 instructions are rewritten in place, in the same room connection (see `RepositoryContext`).
@@ -33,7 +33,13 @@ from livekit import rtc
 from livekit.agents import Agent, AgentSession, JobContext, function_tool, get_job_context, llm
 
 from context_bot.client import ContextClient, ContextTimeout, KnowledgeUpdate, RequestError
-from context_bot.protocol import MAX_LIST_DEPTH, MAX_LIST_LIMIT, MAX_SEARCH_LIMIT
+from context_bot.protocol import (
+    MAX_GREP_CONTEXT,
+    MAX_GREP_LIMIT,
+    MAX_LIST_DEPTH,
+    MAX_LIST_LIMIT,
+    MAX_SEARCH_LIMIT,
+)
 
 __all__ = ["ContextTools", "RepositoryContext", "repository_context"]
 
@@ -58,7 +64,8 @@ _OPEN_TAG = '<repository_context knowledge_version="{version}">'
 _CLOSE_TAG = "</repository_context>"
 _GUIDE = (
     "You can read this code repository through tools: read_file (a file's knowledge "
-    "document and source), search_knowledge (words), list_folder (a folder) and "
+    "document and source), search_knowledge (words), search_code (exact text or a "
+    "regular expression in every file, like grep), list_folder (a folder) and "
     "describe_feature (a feature). Use them rather than guessing; paths are relative to "
     "the repository root. The repository's onboarding overview follows."
 )
@@ -76,7 +83,7 @@ _HINTS = {  # what the model can do about each refusal
 
 
 class ContextTools(llm.Toolset):
-    """The four repository tools, as one `Toolset` for `Agent(tools=[...])`.
+    """The five repository tools, as one `Toolset` for `Agent(tools=[...])`.
 
     Each answer is plain text of at most `answer_tokens`, and a refusal from the bot comes
     back as text that names the problem and what to do instead (``path_denied: ...; try
@@ -145,6 +152,55 @@ class ContextTools(llm.Toolset):
                 where += f", line {hit.line}"
             rows.append(f"{n}. {hit.path} ({where}): {hit.snippet}")
         return _fit("\n".join(rows), self.answer_chars, "Ask for fewer results.")
+
+    @function_tool
+    async def search_code(
+        self, pattern: str, regex: bool = False, glob: str | None = None, context: int = 0
+    ) -> str:
+        """Search the text of every file in the repository, documented or not, like
+        `grep -n`: each matching line as path:line: text. Use it for exact names
+        (functions, classes, settings, error messages); lower-case text matches any case,
+        text with an upper-case letter matches exactly. Read a hit with read_file.
+
+        Args:
+            pattern: The exact text to find, e.g. "def load_settings", or with regex=true
+                a regular expression (RE2 syntax, no look-around), e.g. "class \\w+Error".
+            regex: True when pattern is a regular expression.
+            glob: Only files whose path matches, e.g. "src/**/*.py" or "*.md".
+            context: Lines to show before and after each match (0 to 5).
+        """
+        room = self.answer_chars // 100  # about a match of 100 characters each
+        limit = min(max(room // (1 + 2 * max(context, 0)), 1), MAX_GREP_LIMIT)
+        try:
+            found = await self.client.grep(
+                pattern,
+                regex=regex,
+                glob=glob or None,
+                context=min(max(context, 0), MAX_GREP_CONTEXT),
+                limit=limit,
+            )
+        except (RequestError, ContextTimeout) as exc:
+            return _refusal(
+                exc, bad_request="check the pattern (RE2 syntax with regex=true) and the glob"
+            )
+        searched = f"{_n(found.files_searched, 'file')} searched"
+        if not found.matches:
+            cut = ", then the search ran out of time" if found.truncated else ""
+            return f"No line matches {pattern!r} ({searched}{cut}). Try other text or a regex."
+        rows = [f"Matches for {pattern!r} ({searched}):"]
+        for match in found.matches:
+            start = match.line - len(match.before)
+            rows += [f"{match.path}-{n}- {t}" for n, t in enumerate(match.before, start)]
+            rows.append(f"{match.path}:{match.line}: {match.text}")
+            rows += [f"{match.path}-{n}- {t}" for n, t in enumerate(match.after, match.line + 1)]
+        if found.truncated_reason == "limit":
+            rows.append(
+                f"[Only the first {len(found.matches)} matches are shown; narrow the pattern "
+                "or pass a glob for the rest.]"
+            )
+        elif found.truncated:
+            rows.append("[The search ran out of time; pass a glob or a simpler pattern.]")
+        return _fit("\n".join(rows), self.answer_chars, "Narrow the pattern or pass a glob.")
 
     @function_tool
     async def list_folder(self, folder: str = "", depth: int = 2) -> str:

@@ -19,6 +19,7 @@ from pathlib import Path
 from context_bot import __version__
 from context_bot.config import LiveKitSettings, Settings, load_settings
 from context_bot.errors import ConfigError, ContextBotError
+from context_bot.protocol import DEFAULT_GREP_LIMIT
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
 REPO_HELP = "the repository or folder to serve (default: knowledge.repo, $CONTEXT_BOT_REPO, or .)"
@@ -53,6 +54,7 @@ def _parser() -> argparse.ArgumentParser:
         "get": "print a file's knowledge document and contents",
         "search": "search the knowledge",
         "list": "list every file and folder, marking undocumented files",
+        "grep": "search every text file for a literal or an RE2 pattern",
     }
     for name, help_text in asks.items():
         ask = commands.add_parser(name, help=help_text + " (locally, or from a room's bot)")
@@ -62,6 +64,19 @@ def _parser() -> argparse.ArgumentParser:
         elif name == "search":
             ask.add_argument("query")
             ask.add_argument("--limit", type=int, default=10)
+        elif name == "grep":
+            ask.add_argument("pattern")
+            ask.add_argument("--regex", action="store_true", help="an RE2 expression")
+            ask.add_argument(
+                "--glob",
+                action="append",
+                help="only paths matching this gitignore pattern (repeatable; !PATTERN excludes)",
+            )
+            ask.add_argument("--context", type=int, default=0, help="lines around (0-5)")
+            ask.add_argument("--limit", type=int, default=DEFAULT_GREP_LIMIT)
+            case = ask.add_mutually_exclusive_group()
+            case.add_argument("--case-sensitive", dest="case", action="store_true", default=None)
+            case.add_argument("--ignore-case", dest="case", action="store_false")
         elif name == "list":
             ask.add_argument("prefix", nargs="?", default="")
             ask.add_argument("--depth", type=int, default=2)
@@ -92,6 +107,17 @@ def _ask(settings: Settings, args: argparse.Namespace) -> int:
         params = {"query": args.query, "limit": args.limit}
     elif args.command == "list":
         params = {"prefix": args.prefix, "depth": args.depth, "limit": args.limit}
+    elif args.command == "grep":
+        params = {
+            "pattern": args.pattern,
+            "regex": args.regex,
+            "context": args.context,
+            "limit": args.limit,
+        }
+        if args.glob:
+            params["glob"] = args.glob
+        if args.case is not None:
+            params["case_sensitive"] = args.case
     elif args.dir is not None:
         settings = replace(settings, knowledge_dir=args.dir.resolve())
     remote = Remote(args.room, args.endpoint) if args.room else None

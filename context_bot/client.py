@@ -4,6 +4,7 @@
     overview = await client.overview()
     source = await client.file("context_bot/bot/rooms.py")
     hits = await client.search("token endpoint")
+    found = await client.grep("ContextClient", glob="*.py")
 
 Creating the client asks for the overview at once (the server would tell the bot about us
 only on its next 3-second tick; asking is immediate: docs/design.md, facts 2 and 3). A pushed
@@ -27,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +44,7 @@ from context_bot.errors import (
 )
 from context_bot.protocol import (
     DEFAULT_BOT_IDENTITY,
+    DEFAULT_GREP_LIMIT,
     ID_ATTRIBUTE,
     METHOD_ATTRIBUTE,
     TOPIC_PUSH,
@@ -58,6 +60,8 @@ __all__ = [
     "ContextClient",
     "ContextTimeout",
     "FileResult",
+    "GrepMatch",
+    "GrepResult",
     "KnowledgeUpdate",
     "RequestError",
     "SearchHit",
@@ -102,6 +106,36 @@ class SearchHit:
     snippet: str
     line: int | None = None
     """For a "code" hit, the 1-based line the snippet is from."""
+
+
+@dataclass(frozen=True)
+class GrepMatch:
+    """One matching line, as `grep -n` shows it, with its context lines."""
+
+    path: str
+    line: int
+    """1-based."""
+    column: int
+    """1-based, in characters, where the match starts on the line."""
+    text: str
+    before: list[str]
+    after: list[str]
+
+
+@dataclass(frozen=True)
+class GrepResult:
+    matches: list[GrepMatch]
+    """In path and line order."""
+    truncated: bool
+    truncated_reason: str | None
+    """"limit" (more matches than asked for) or "deadline" (the bot's time ran out)."""
+    files_searched: int
+    files_skipped: dict[str, int]
+    """By reason: binary, too_large, unreadable."""
+    files_total: int
+    case_sensitive: bool
+    knowledge_version: str
+    raw: dict[str, Any] = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -209,6 +243,52 @@ class ContextClient:
             )
             for hit in result.get("hits", [])
         ]
+
+    async def grep(
+        self,
+        pattern: str,
+        *,
+        regex: bool = False,
+        case_sensitive: bool | None = None,
+        glob: str | Sequence[str] | None = None,
+        context: int = 0,
+        limit: int = DEFAULT_GREP_LIMIT,
+    ) -> GrepResult:
+        """Lines matching `pattern` (a literal, or an RE2 expression with `regex`) in every
+        text file; case-sensitive only when the pattern has an upper-case letter unless
+        `case_sensitive` says; `glob` selects paths (gitignore patterns, `src/**/*.py`)."""
+        params: dict[str, Any] = {
+            "pattern": pattern,
+            "regex": regex,
+            "context": context,
+            "limit": limit,
+        }
+        if case_sensitive is not None:
+            params["case_sensitive"] = case_sensitive
+        if glob is not None:
+            params["glob"] = glob if isinstance(glob, str) else list(glob)
+        result = await self.request("grep", params)
+        return GrepResult(
+            matches=[
+                GrepMatch(
+                    path=str(m["path"]),
+                    line=int(m["line"]),
+                    column=int(m.get("column", 1)),
+                    text=str(m.get("text", "")),
+                    before=[str(x) for x in m.get("before", [])],
+                    after=[str(x) for x in m.get("after", [])],
+                )
+                for m in result.get("matches", [])
+            ],
+            truncated=bool(result.get("truncated")),
+            truncated_reason=result.get("truncated_reason"),
+            files_searched=int(result.get("files_searched", 0)),
+            files_skipped={str(k): int(v) for k, v in result.get("files_skipped", {}).items()},
+            files_total=int(result.get("files_total", 0)),
+            case_sensitive=bool(result.get("case_sensitive")),
+            knowledge_version=str(result.get("knowledge_version", "")),
+            raw=result,
+        )
 
     async def list(self, prefix: str = "", *, depth: int = 2, limit: int = 200) -> dict[str, Any]:
         """Every file and folder under `prefix`, documented or not, folders first.

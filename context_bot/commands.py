@@ -1,6 +1,6 @@
 """What the terminal commands do: check, and ask (locally or in a room), and print.
 
-`context-bot overview|get|search|list` answer from the local knowledge folder through the
+`context-bot overview|get|search|list|grep` answer from the local knowledge folder through the
 same `Handlers` the bot uses, or, with `--room`, from the bot in a LiveKit room through
 `ContextClient`: a developer in a session sees exactly what agents see. Rendering is
 plain text for people, `--json` for scripts.
@@ -133,6 +133,8 @@ def render(method: str, result: dict[str, Any], as_json: bool) -> str:
             for hit in result["hits"]
         ]
         return "\n".join(lines) or "no matches"
+    if method == "grep":
+        return _render_grep(result)
     if method == "list":
         lines = [_list_line(entry) for entry in result["entries"]]
         if result.get("truncated"):
@@ -160,6 +162,32 @@ def _list_line(entry: dict[str, Any]) -> str:
 
 def _files(count: int) -> str:
     return f"{count} file" if count == 1 else f"{count} files"
+
+
+def _render_grep(result: dict[str, Any]) -> str:
+    """As `grep -n` prints: `path:line: text` for a match, `path-line- text` for a line of
+    context, `--` between groups of lines that do not touch."""
+    lines: list[str] = []
+    last: tuple[str, int] | None = None  # the path and number of the last line printed
+    for match in result["matches"]:
+        path, number = match["path"], match["line"]
+        before, after = match.get("before", []), match.get("after", [])
+        first = number - len(before)
+        if last is not None and (before or after) and (last[0] != path or last[1] < first - 1):
+            lines.append("--")
+        for n, text in enumerate(before, first):
+            if last is None or last[0] != path or n > last[1]:
+                lines.append(f"{path}-{n}- {text}")
+        if last is not None and last == (path, number):
+            lines.pop()  # printed as a context line of the match before
+        lines.append(f"{path}:{number}: {match['text']}")
+        lines += [f"{path}-{n}- {text}" for n, text in enumerate(after, number + 1)]
+        last = (path, number + len(after))
+    if result.get("truncated"):
+        why = {"limit": "raise --limit", "deadline": "the search ran out of time"}
+        reason = result.get("truncated_reason") or "limit"
+        lines.append(f"… more matches not shown ({why.get(reason, reason)})")
+    return "\n".join(lines) or "no matches"
 
 
 def _render_file(result: dict[str, Any]) -> str:

@@ -77,6 +77,22 @@ MAX_LIST_DEPTH = 16
 """Deepest `list` (levels below the prefix)."""
 MAX_LIST_LIMIT = 5_000
 """Most entries one `list` answers (then `truncated`)."""
+MAX_GREP_PATTERN_CHARS = 1_000
+"""Longest `grep` pattern; a longer one is 4000 before anything compiles it."""
+MAX_GREP_GLOBS = 16
+"""Most path patterns one `grep` takes in `glob`."""
+MAX_GREP_GLOB_CHARS = 256
+"""Longest one of them."""
+MAX_GREP_CONTEXT = 5
+"""Most lines of context before and after each `grep` match."""
+DEFAULT_GREP_LIMIT = 50
+MAX_GREP_LIMIT = 500
+"""Most matches one `grep` answers (then `truncated`, reason `limit`)."""
+MAX_GREP_LINE_CHARS = 300
+"""Longest line text a `grep` match carries; a longer line is cut around the match."""
+GREP_DEADLINE_S = 2.0
+"""Time one `grep` may take, waiting included; then it answers what it found, with
+`truncated` and reason `deadline` (before a client's first resend, at 3 s)."""
 MAX_OPEN_STREAMS_PER_PARTICIPANT = 8
 """Request streams one participant may have open (begun, not finished) at once; more: 4029."""
 MAX_OPEN_STREAMS = 256

@@ -9,16 +9,30 @@ log line with the traceback, which the asker never sees).
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
 
 from context_bot.errors import BadRequest, FileError, NotFound, UnknownMethod
+from context_bot.knowledge.grep import (
+    Grep,
+    GrepProgress,
+    GrepQuery,
+    GrepResult,
+    check_globs,
+    check_pattern,
+    smart_case,
+)
 from context_bot.knowledge.loading import Knowledge
 from context_bot.knowledge.paths import check_relative
 from context_bot.knowledge.sandbox import RepoFiles
 from context_bot.protocol import (
+    DEFAULT_GREP_LIMIT,
+    GREP_DEADLINE_S,
+    MAX_GREP_CONTEXT,
+    MAX_GREP_LIMIT,
     MAX_LIST_DEPTH,
     MAX_LIST_LIMIT,
     MAX_QUERY_CHARS,
@@ -31,6 +45,15 @@ log = structlog.get_logger(__name__)
 
 Result = dict[str, Any]
 Handler = Callable[[dict[str, Any]], Awaitable[Result]]
+
+GREP_CONCURRENCY = 2
+"""`grep` searches running at once in the process (one per core of a small machine); the
+rest wait, within their deadline. RE2 releases the GIL while it matches, so a search in
+a worker thread leaves the event loop free; this bound keeps searches from taking every
+thread of the default executor, which `file` requests need too."""
+GREP_GRACE_S = 0.25
+"""How long past its deadline a `grep` waits for the search's thread to stop before it
+answers what was found so far (the thread stops after the RE2 call under way)."""
 
 
 def _str_param(params: dict[str, Any], name: str, *, required: bool = True) -> str | None:
@@ -70,7 +93,10 @@ class Handlers:
             "search": self.search,
             "list": self.listing,
             "feature": self.feature,
+            "grep": self.grep,
         }
+        self._grep = Grep(files)
+        self._grep_slots = asyncio.Semaphore(GREP_CONCURRENCY)
 
     @property
     def methods(self) -> list[str]:
@@ -163,3 +189,72 @@ class Handlers:
             known = ", ".join(f.name for f in knowledge.features()[:20])
             raise NotFound(f"no feature named {name[:64]!r}; known: {known}")
         return {**found.to_wire(), "knowledge_version": knowledge.version}
+
+    async def grep(self, params: dict[str, Any]) -> Result:
+        """Lines matching a literal or an RE2 pattern in every text file, path and line
+        order; within GREP_DEADLINE_S (then what was found, `truncated` by "deadline")."""
+        started = time.monotonic()
+        pattern = _str_param(params, "pattern")
+        assert pattern is not None  # required=True
+        check_pattern(pattern)  # its length before anything else looks at it
+        regex = _bool_param(params, "regex", False)
+        case_sensitive = params.get("case_sensitive")
+        if case_sensitive is not None and not isinstance(case_sensitive, bool):
+            raise BadRequest("`params.case_sensitive` must be true, false or null")
+        globs = _globs_param(params)
+        context = _int_param(params, "context", 0, 0, MAX_GREP_CONTEXT)
+        limit = _int_param(params, "limit", DEFAULT_GREP_LIMIT, 1, MAX_GREP_LIMIT)
+        query = GrepQuery(pattern, regex, case_sensitive, globs, context, limit)
+        knowledge = self._knowledge()
+        deadline = started + GREP_DEADLINE_S
+        progress = GrepProgress(case_sensitive=_case(query))
+        try:
+            async with asyncio.timeout_at(_loop_time(deadline)):
+                await self._grep_slots.acquire()
+        except TimeoutError:
+            progress.total = len(knowledge.inventory)
+            found = progress.result("deadline", limit)
+            return {**found.to_wire(), "knowledge_version": knowledge.version}
+        work = asyncio.ensure_future(
+            asyncio.to_thread(
+                self._grep.search, knowledge.inventory, query, deadline=deadline, progress=progress
+            )
+        )
+        # The slot is free when the thread is, not when the answer goes: a search can
+        # only stop between RE2 calls, and the one under way may outlast the deadline.
+        work.add_done_callback(self._grep_done)
+        wait_s = deadline - time.monotonic() + GREP_GRACE_S
+        finished, _ = await asyncio.wait({work}, timeout=max(wait_s, 0))
+        if work in finished:
+            found = work.result()  # BadRequest for a pattern RE2 refuses
+        else:
+            log.warning("grep_overran", pattern_chars=len(pattern), regex=regex)
+            found = progress.result("deadline", limit)
+        return {**found.to_wire(), "knowledge_version": knowledge.version}
+
+    def _grep_done(self, work: asyncio.Future[GrepResult]) -> None:
+        self._grep_slots.release()
+        if not work.cancelled():
+            work.exception()  # retrieved: a late failure is no "never retrieved" warning
+
+
+def _case(query: GrepQuery) -> bool:
+    if query.case_sensitive is not None:
+        return query.case_sensitive
+    return smart_case(query.pattern, regex=query.regex)
+
+
+def _globs_param(params: dict[str, Any]) -> tuple[str, ...]:
+    value = params.get("glob")
+    if value is None:
+        return ()
+    globs = [value] if isinstance(value, str) else value
+    if not isinstance(globs, list) or not all(isinstance(g, str) for g in globs):
+        raise BadRequest("`params.glob` must be a path pattern or a list of them")
+    check_globs(globs)
+    return tuple(globs)
+
+
+def _loop_time(monotonic_instant: float) -> float:
+    """A `time.monotonic()` instant on the running loop's clock."""
+    return asyncio.get_running_loop().time() + (monotonic_instant - time.monotonic())

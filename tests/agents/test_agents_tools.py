@@ -30,7 +30,7 @@ from tests.agents.scripted_llm import ScriptedLLM, ToolCall, instructions_of, la
 pytestmark = pytest.mark.integration
 
 PROMPT = "You are a friendly guide to this codebase for new engineers."
-TOOL_NAMES = {"read_file", "search_knowledge", "list_folder", "describe_feature"}
+TOOL_NAMES = {"read_file", "search_knowledge", "search_code", "list_folder", "describe_feature"}
 
 
 @pytest.fixture
@@ -55,7 +55,7 @@ def served(bot: Bot, path: str) -> str:
     return (bot.repo / path).read_text()
 
 
-async def test_the_entrypoint_one_liner_gives_an_agent_four_described_tools(
+async def test_the_entrypoint_one_liner_gives_an_agent_five_described_tools(
     context: RepositoryContext,
 ) -> None:
     agent = Agent(instructions=f"{PROMPT}\n\n{context.instructions}", tools=[context.tools])
@@ -181,6 +181,26 @@ async def test_search_finds_the_documents_of_the_served_repository(
     assert "context_bot/protocol.py (file, feature room-protocol): " in answer
     nothing = await call(context.tools, "search_knowledge", query="zzzqqqxxyy")
     assert nothing.startswith("No knowledge matches 'zzzqqqxxyy'.")
+
+
+async def test_search_code_finds_lines_in_every_file_as_grep_prints_them(
+    context: RepositoryContext, bot: Bot
+) -> None:
+    source = served(bot, "context_bot/client.py").splitlines()
+    line = next(n for n, text in enumerate(source, 1) if text.startswith("class ContextClient"))
+
+    answer = await call(context.tools, "search_code", pattern="class ContextClient", glob="*.py")
+    assert answer.startswith("Matches for 'class ContextClient' (")
+    assert f"context_bot/client.py:{line}: class ContextClient:" in answer.splitlines()
+
+    regex = await call(
+        context.tools, "search_code", pattern=r"^class \w+Error\(", regex=True, context=1
+    )
+    assert "context_bot/errors.py:" in regex and "context_bot/errors.py-" in regex
+    nothing = await call(context.tools, "search_code", pattern="zzzqqqxxyy")
+    assert nothing.startswith("No line matches 'zzzqqqxxyy' (")
+    refused = await call(context.tools, "search_code", pattern="(", regex=True)
+    assert refused.startswith("bad_request: `params.pattern` is not a valid RE2 expression")
 
 
 async def test_list_folder_shows_every_file_and_what_is_documented(

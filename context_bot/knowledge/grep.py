@@ -1,0 +1,559 @@
+"""Code search over every text file of the repository (`grep`), in linear time.
+
+What is searched: the inventory's text files (`inventory.py`: what git lists, the
+deny-list applied), in path order, each read through the sandbox (`RepoFiles.read_sync`,
+the gate of a `file` request: resolved inside the root, regular files only, UTF-8 text,
+the size cap), so a search never sees a byte a `file` request would refuse. Files the
+inventory knows to be binary, files over the sandbox's size cap (2 MiB by default,
+`max_file_bytes`) and files that cannot be read (gone, denied since, no longer UTF-8)
+are skipped and counted by reason, never fatal.
+
+Why RE2 (`google-re2`) and not `re`: anyone in a room can send a pattern, and Python's
+backtracking `re` takes exponential time on `(a+)+$` against a line of a's while holding
+the GIL, which stops every room of the process. RE2 matches in time linear in the text
+(no backreferences or look-around, which a code search can do without), refuses
+programs over its memory budget (`max_mem`), and releases the GIL while it matches
+(measured: benchmarks/RESULTS-grep.md), so a search in a worker thread leaves the event
+loop free. Literal patterns go through RE2 too (its `literal` option), so one engine has
+one set of semantics: case folding is Unicode's in both modes. Globs are gitignore
+patterns parsed by `pathspec` (as the sandbox's ignore rules are), whose regexes are
+compiled with RE2 as well: a glob like `*a*a*a*a*b` backtracks under `re`.
+
+Matching is per line, as `grep -n`: `never_nl` keeps a match inside one line, `(?m)`
+makes `^` and `$` line anchors (a CRLF line end counts as one), and one match is
+reported per line (its first).
+
+Bounded work: the pattern's length is checked before compiling; each file costs one
+linear RE2 pass over at most the size cap; a deadline is checked between files and
+between matches, and a search past it answers what it found with `truncated_reason`
+"deadline". File bytes are kept between requests (up to `CACHE_BYTES`), keyed by the
+file's device, inode, mtime and size: a request stats each file (microseconds) and
+reads through the gate again only what changed. The index that makes 100k-file
+repositories fast (trigrams, persisted) is a later round's.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final, Protocol
+
+import re2
+from pathspec.patterns.gitignore.spec import GitIgnoreSpecPattern
+
+from context_bot.errors import BadRequest, BinaryFile, FileError, FileTooLarge
+from context_bot.knowledge.inventory import Inventory
+from context_bot.knowledge.sandbox import RepoFiles
+from context_bot.protocol import (
+    DEFAULT_GREP_LIMIT,
+    GREP_DEADLINE_S,
+    MAX_GREP_CONTEXT,
+    MAX_GREP_GLOB_CHARS,
+    MAX_GREP_GLOBS,
+    MAX_GREP_LIMIT,
+    MAX_GREP_LINE_CHARS,
+    MAX_GREP_PATTERN_CHARS,
+)
+
+CACHE_BYTES: Final = 256 * 1024 * 1024
+"""File bytes kept between searches. A repository with more text than this is read
+through the gate again on every search for the files that did not fit (no eviction: a
+search reads every file in order, which would make an LRU cache miss every time)."""
+RE2_MAX_MEM: Final = 8 * 1024 * 1024
+"""RE2's budget for one compiled pattern (its default); a larger program is refused."""
+SKIP_REASONS: Final = ("binary", "too_large", "unreadable")
+CALL_BUDGET_S: Final = 0.02
+"""Time one RE2 call is sized for (see `_Pace`): how far past the deadline a search may run."""
+WINDOW_OVERLAP: Final = 1024
+"""Bytes shared by two windows of one long line (see `_scan`)."""
+PROBE_BYTES: Final = 64
+"""Bytes timed before a search's first real call, to learn the pattern's rate: at the
+slowest rate measured (0.4 ms a byte) the probe takes about 25 ms."""
+
+
+class _Found(Protocol):
+    def start(self) -> int: ...
+
+    def end(self) -> int: ...
+
+
+class _Pattern(Protocol):
+    """What this module uses of a compiled RE2 pattern (google-re2 ships no types)."""
+
+    def search(self, text: bytes, pos: int = ..., endpos: int = ...) -> _Found | None: ...
+
+    def match(self, text: str) -> object | None: ...
+
+
+#: An escape (`\S`, `\p{Lu}`, `\x41`) says nothing about the case of the text sought.
+_ESCAPES = re.compile(r"\\(?:[pP]\{[^}]*\}|[pP].|x\{[^}]*\}|x..|.)", re.DOTALL)
+
+
+@dataclass(frozen=True, slots=True)
+class GrepQuery:
+    """What to look for, as the protocol's `grep` params say it."""
+
+    pattern: str
+    regex: bool = False
+    case_sensitive: bool | None = None
+    """None: smart case, sensitive only when the pattern has an upper-case letter."""
+    globs: tuple[str, ...] = ()
+    context: int = 0
+    limit: int = DEFAULT_GREP_LIMIT
+
+
+@dataclass(frozen=True, slots=True)
+class GrepMatch:
+    path: str
+    line: int
+    """1-based."""
+    column: int
+    """1-based, in characters (code points) of the whole line."""
+    text: str
+    """The line, without its end; a line over MAX_GREP_LINE_CHARS is cut around the match."""
+    before: tuple[str, ...] = ()
+    after: tuple[str, ...] = ()
+
+    def to_wire(self) -> dict[str, object]:
+        return {
+            "path": self.path,
+            "line": self.line,
+            "column": self.column,
+            "text": self.text,
+            "before": list(self.before),
+            "after": list(self.after),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class GrepResult:
+    matches: tuple[GrepMatch, ...]
+    truncated: bool
+    truncated_reason: str | None
+    """"limit" (more matches than asked for) or "deadline" (time ran out), else None."""
+    files_searched: int
+    files_skipped: dict[str, int]
+    """By reason: `binary`, `too_large` (over the size cap), `unreadable`."""
+    files_total: int
+    """Files the glob selected: searched, skipped, or not reached (deadline)."""
+    case_sensitive: bool
+    """How the pattern was matched (the smart-case decision, when it was not given)."""
+    elapsed_ms: float = field(default=0.0, compare=False)
+
+    def to_wire(self) -> dict[str, object]:
+        return {
+            "matches": [m.to_wire() for m in self.matches],
+            "truncated": self.truncated,
+            "truncated_reason": self.truncated_reason,
+            "files_searched": self.files_searched,
+            "files_skipped": dict(self.files_skipped),
+            "files_total": self.files_total,
+            "case_sensitive": self.case_sensitive,
+        }
+
+
+@dataclass
+class GrepProgress:
+    """What a search has done so far, filled by the searching thread and readable from
+    another (appends and counter updates are atomic under the GIL)."""
+
+    matches: list[GrepMatch] = field(default_factory=list)
+    searched: int = 0
+    skipped: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SKIP_REASONS, 0))
+    total: int = 0
+    case_sensitive: bool = False
+
+    def result(self, reason: str | None, limit: int, elapsed_ms: float = 0.0) -> GrepResult:
+        return GrepResult(
+            tuple(self.matches[:limit]),
+            reason is not None,
+            reason,
+            self.searched,
+            dict(self.skipped),
+            self.total,
+            self.case_sensitive,
+            elapsed_ms,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    regex: _Pattern
+    globs: tuple[tuple[_Pattern, bool], ...]
+    include_by_default: bool
+    case_sensitive: bool
+
+    def selects(self, path: str) -> bool:
+        """Gitignore's rule for the globs: the last one that matches decides."""
+        chosen = self.include_by_default
+        for pattern, include in self.globs:
+            if pattern.match(path) is not None:
+                chosen = include
+        return chosen
+
+
+def smart_case(pattern: str, *, regex: bool) -> bool:
+    """True when the pattern asks for case: it has an upper-case letter that is text
+    sought, not part of an escape (`\\S`, `\\p{Lu}`) of a regular expression."""
+    text = _ESCAPES.sub("", pattern) if regex else pattern
+    return any(ch.isupper() for ch in text)
+
+
+def check_pattern(pattern: str) -> None:
+    """The pattern's bounds, before anything compiles it (BadRequest, 4000)."""
+    if not pattern:
+        raise BadRequest("`params.pattern` must not be empty")
+    if len(pattern) > MAX_GREP_PATTERN_CHARS:
+        raise BadRequest(
+            f"`params.pattern` must be at most {MAX_GREP_PATTERN_CHARS} characters "
+            f"(got {len(pattern)})"
+        )
+    if "\0" in pattern:
+        raise BadRequest("`params.pattern` must not contain NUL")
+
+
+def check_globs(globs: Sequence[str]) -> None:
+    if len(globs) > MAX_GREP_GLOBS:
+        raise BadRequest(f"`params.glob` may name at most {MAX_GREP_GLOBS} patterns")
+    for glob in globs:
+        if not glob or len(glob) > MAX_GREP_GLOB_CHARS or "\0" in glob:
+            raise BadRequest(
+                f"each `params.glob` must be 1 to {MAX_GREP_GLOB_CHARS} characters, no NUL"
+            )
+
+
+def compile_query(query: GrepQuery) -> _Compiled:
+    """Check and compile a query; raises BadRequest (4000) saying what is wrong."""
+    check_pattern(query.pattern)
+    check_globs(query.globs)
+    if not 0 <= query.context <= MAX_GREP_CONTEXT:
+        raise BadRequest(f"`params.context` must be a whole number from 0 to {MAX_GREP_CONTEXT}")
+    if not 1 <= query.limit <= MAX_GREP_LIMIT:
+        raise BadRequest(f"`params.limit` must be a whole number from 1 to {MAX_GREP_LIMIT}")
+    sensitive = query.case_sensitive
+    if sensitive is None:
+        sensitive = smart_case(query.pattern, regex=query.regex)
+    options = _options()
+    options.case_sensitive = sensitive
+    options.never_nl = True  # a match stays within one line, as grep's
+    options.never_capture = True  # only where a match is: RE2 needs no submatch engine
+    if query.regex:
+        source = "(?m)" + query.pattern  # ^ and $ at line ends, not only the file's
+    else:
+        options.literal = True
+        source = query.pattern
+    try:
+        regex = re2.compile(source.encode("utf-8"), options)
+    except re2.error as exc:
+        raise BadRequest(
+            f"`params.pattern` is not a valid RE2 expression: {_reason(exc)}"
+        ) from None
+    globs: list[tuple[_Pattern, bool]] = []
+    for glob in query.globs:
+        parsed = GitIgnoreSpecPattern(glob)
+        if parsed.regex is None or parsed.include is None:
+            raise BadRequest(f"`params.glob` {glob[:64]!r} is not a path pattern")
+        try:
+            globs.append((re2.compile(parsed.regex.pattern, _options()), parsed.include))
+        except re2.error:
+            raise BadRequest(f"`params.glob` {glob[:64]!r} is not a path pattern") from None
+    # Only exclusions (`!tests/**`): everything else is searched, as rg's `-g '!x'`.
+    default = not globs or not any(include for _, include in globs)
+    return _Compiled(regex, tuple(globs), default, sensitive)
+
+
+def _options() -> Any:  # re2.Options
+    options = re2.Options()
+    options.max_mem = RE2_MAX_MEM
+    options.log_errors = False  # a refused pattern is the asker's error, not a log line
+    return options
+
+
+def _reason(exc: Exception) -> str:
+    raw = exc.args[0] if exc.args else ""
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+    return text[:200] or "refused"
+
+
+@dataclass(slots=True)
+class _Entry:
+    key: tuple[int, int, int, int]  # (st_dev, st_ino, st_mtime_ns, st_size) when read
+    data: bytes
+
+
+class Grep:
+    """The search engine over one repository: `search` per request, file bytes kept.
+
+    Thread-safe: requests run it in worker threads at once; the cache is guarded."""
+
+    def __init__(self, files: RepoFiles, *, cache_bytes: int = CACHE_BYTES) -> None:
+        self._files = files
+        self._root = str(files.root)
+        self._cache_limit = cache_bytes
+        self._cache: dict[str, _Entry] = {}
+        self._cached_bytes = 0
+        self._lock = threading.Lock()
+        self._pruned_for: int | None = None  # id() of the inventory last pruned against
+
+    def search(
+        self,
+        inventory: Inventory,
+        query: GrepQuery,
+        *,
+        deadline: float | None = None,
+        progress: GrepProgress | None = None,
+    ) -> GrepResult:
+        """Every match of `query` in the inventory's text files, in path and line order.
+
+        Blocking (stats and reads files): run it in a worker thread. `deadline` is a
+        `time.monotonic()` instant (default: GREP_DEADLINE_S from now). `progress`, when
+        given, is filled as the search goes, so a caller that stops waiting can still
+        answer what was found. Raises BadRequest for a query that cannot be compiled."""
+        started = time.monotonic()
+        if deadline is None:
+            deadline = started + GREP_DEADLINE_S
+        compiled = compile_query(query)
+        self._prune(inventory)
+        selected = [entry for entry in inventory.files if compiled.selects(entry.path)]
+        done = progress if progress is not None else GrepProgress()
+        done.total, done.case_sensitive = len(selected), compiled.case_sensitive
+        reason: str | None = None
+        pace = _Pace()
+        for entry in selected:
+            if time.monotonic() >= deadline:
+                reason = "deadline"
+                break
+            if entry.binary:
+                done.skipped["binary"] += 1
+                continue
+            data = self._bytes(entry.path, done.skipped)
+            if data is None:
+                continue
+            done.searched += 1
+            reason = _scan(
+                entry.path, data, compiled.regex, query.context, done.matches, query.limit,
+                deadline, pace,
+            )  # fmt: skip
+            if reason is not None:
+                break
+        return done.result(reason, query.limit, (time.monotonic() - started) * 1000)
+
+    def _bytes(self, rel: str, skipped: dict[str, int]) -> bytes | None:
+        """The file's bytes, from the cache when its stat is unchanged, else through the
+        gate; None (counted in `skipped`) when it cannot be searched."""
+        try:
+            st = os.stat(os.path.join(self._root, rel))  # noqa: PTH116, PTH118 - hot path
+        except (OSError, ValueError):
+            skipped["unreadable"] += 1
+            return None
+        key = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
+        entry = self._cache.get(rel)
+        if entry is not None and entry.key == key:
+            return entry.data
+        try:
+            # The gate of a `file` request: inside the root, not denied, a regular file,
+            # under the cap, UTF-8 text. The same bytes a participant could read.
+            text = self._files.read_sync(rel).text
+        except FileTooLarge:
+            skipped["too_large"] += 1
+            return None
+        except BinaryFile:
+            skipped["binary"] += 1
+            return None
+        except FileError:
+            skipped["unreadable"] += 1
+            return None
+        data = text.encode("utf-8")
+        if b"\r\n" in data:
+            # A CRLF line end is a line end: `$` matches before it, and no line or
+            # column moves (the "\r" is the last byte of its line).
+            data = data.replace(b"\r\n", b"\n")
+        self._remember(rel, key, data)
+        return data
+
+    def _remember(self, rel: str, key: tuple[int, int, int, int], data: bytes) -> None:
+        with self._lock:
+            old = self._cache.pop(rel, None)
+            if old is not None:
+                self._cached_bytes -= len(old.data)
+            if self._cached_bytes + len(data) <= self._cache_limit:
+                self._cache[rel] = _Entry(key, data)
+                self._cached_bytes += len(data)
+
+    def _prune(self, inventory: Inventory) -> None:
+        """Forget files the inventory no longer lists (once per new inventory)."""
+        if self._pruned_for == id(inventory):
+            return
+        with self._lock:
+            for rel in [rel for rel in self._cache if rel not in inventory]:
+                self._cached_bytes -= len(self._cache.pop(rel).data)
+            self._pruned_for = id(inventory)
+
+    @property
+    def cached_bytes(self) -> int:
+        return self._cached_bytes
+
+
+class _Pace:
+    """How long this pattern takes per byte, learnt as the search goes.
+
+    RE2 is linear in the text, but its constant is the pattern's: ordinary patterns run
+    at a gigabyte a second, and a pattern within the length limit that defeats RE2's DFA
+    (`a.{500}.{500}…c`) at a few kilobytes a second (benchmarks/RESULTS-grep.md). RE2
+    cannot be stopped once called, so each call is given a piece of the text, cut at a
+    line end, that this rate says fits in CALL_BUDGET_S, and a piece that would not fit
+    before the deadline is not started. The rate is first learnt from a probe over
+    PROBE_BYTES (a line can be megabytes: even one line is too much to try blind)."""
+
+    __slots__ = ("most", "seconds_per_byte")
+
+    def __init__(self) -> None:
+        self.seconds_per_byte: float | None = None
+        self.most = PROBE_BYTES
+        """The largest piece so far: a piece grows at most fourfold (a pattern's cost per
+        byte can grow with the length of the line searched, so a rate learnt on a short
+        piece may be too low for a long one)."""
+
+    def probe(self, regex: _Pattern, data: bytes, pos: int) -> None:
+        """Time the pattern over the next PROBE_BYTES (its answer is not used: the probe
+        may end inside a line)."""
+        end = min(pos + PROBE_BYTES, len(data))
+        started = time.monotonic()
+        regex.search(data, pos, end)
+        self.seconds_per_byte = (time.monotonic() - started) / max(end - pos, 1)
+
+    def took(self, seconds: float, size: int) -> None:
+        """Learn from one call over `size` bytes. A call over too little text to time
+        (a match in the first line) teaches nothing; a slower rate is taken at once; a
+        faster one is taken when measured over enough text, else halves the gap (one
+        call slowed by the scheduler must not shrink every piece)."""
+        if size < 1024 and seconds < 0.001:
+            return
+        rate = seconds / max(size, 1)
+        old = self.seconds_per_byte or rate
+        if rate >= old or size >= 16 * 1024:
+            self.seconds_per_byte = rate
+        else:
+            self.seconds_per_byte = max(rate, old / 2)
+
+    def fits(self, size: int) -> bool:
+        """Whether one call over `size` bytes is expected within CALL_BUDGET_S."""
+        return size * (self.seconds_per_byte or 0.0) <= CALL_BUDGET_S
+
+    def piece(self, budget_s: float) -> int:
+        """Bytes one call may search within `budget_s`."""
+        fits = int(budget_s / max(self.seconds_per_byte or 0.0, 1e-12))
+        size = max(min(fits, self.most * 4), 1)
+        self.most = max(self.most, size)
+        return size
+
+
+def _scan(
+    path: str,
+    data: bytes,
+    regex: _Pattern,
+    context: int,
+    matches: list[GrepMatch],
+    want: int,
+    deadline: float,
+    pace: _Pace,
+) -> str | None:
+    """Append this file's matches, one per line; "limit" or "deadline" when it stopped.
+
+    The text is searched in pieces sized by `pace`, each ending at a line end
+    (`never_nl`: no match crosses one, so the pieces find exactly what one call would).
+    When the pattern is slow and the next line end is far (a minified file's line), the
+    piece is a window of the line instead, the next one overlapping it by WINDOW_OVERLAP
+    bytes: RE2 reads `^`, `$` and `\b` in the whole text's context, so what a window
+    finds is a match of the line, but a match longer than the overlap that straddles two
+    windows is missed (only for such patterns, on such lines)."""
+    pos = 0
+    line_no = 1
+    counted_to = 0  # `line_no` is the number of the line holding byte `counted_to`
+    size = len(data)
+    tail = size - 1 if data.endswith(b"\n") else size  # less the last line end: no line after
+    window_line, window_most = -1, 0  # the long line being searched in windows, their cap
+    while pos < size:
+        now = time.monotonic()
+        if now >= deadline:
+            return "deadline"
+        if pace.seconds_per_byte is None:
+            pace.probe(regex, data, pos)
+            continue  # the deadline again: the probe took time
+        reach = pos + pace.piece(min(CALL_BUDGET_S, deadline - now))
+        end = data.find(b"\n", reach)
+        if end < 0:
+            end = tail
+        window = end - reach > WINDOW_OVERLAP  # the line runs on far: a window of it
+        if window:
+            line_start = data.rfind(b"\n", 0, pos) + 1
+            if line_start != window_line:  # a new long line: its windows start small
+                window_line, window_most = line_start, 2 * WINDOW_OVERLAP
+            end = min(pos + min(max(reach - pos, 2 * WINDOW_OVERLAP), window_most), tail)
+            window_most *= 2  # the cost of a byte can grow with the length searched
+        rate = pace.seconds_per_byte
+        if rate is not None and now + (end - pos) * rate > deadline + CALL_BUDGET_S:
+            return "deadline"  # even the next line would run past the deadline
+        started = time.monotonic()
+        found = regex.search(data, pos, end)
+        pace.took(time.monotonic() - started, (end if found is None else found.end()) - pos)
+        if found is None:
+            pos = end - WINDOW_OVERLAP if window else end + 1
+            continue
+        if len(matches) >= want:
+            return "limit"  # one more than asked for exists
+        start = found.start()
+        line_start = data.rfind(b"\n", 0, start) + 1
+        line_end = data.find(b"\n", start)
+        if line_end < 0:
+            line_end = size
+        if line_start < pos and pace.fits(found.end() - line_start):
+            # A window's match; one starting earlier may straddle windows, and (leftmost
+            # first) it ends by this one's end: the line up to there, once, when cheap.
+            earliest = regex.search(data, line_start, found.end())
+            start = earliest.start() if earliest is not None else start
+        line_no += data.count(b"\n", counted_to, line_start)
+        counted_to = line_start
+        line = data[line_start:line_end].decode("utf-8", "replace")
+        column = len(data[line_start:start].decode("utf-8", "replace")) + 1
+        before, after = _around(data, line_start, line_end, context) if context else ((), ())
+        matches.append(GrepMatch(path, line_no, column, _cut(line, column - 1), before, after))
+        pos = line_end + 1
+    return None
+
+
+def _around(
+    data: bytes, line_start: int, line_end: int, context: int
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Up to `context` whole lines before and after the line at [line_start, line_end)."""
+    before: list[str] = []
+    end = line_start - 1  # the "\n" ending the previous line
+    while len(before) < context and end >= 0:
+        start = data.rfind(b"\n", 0, end) + 1
+        before.append(_cut(data[start:end].decode("utf-8", "replace"), 0))
+        end = start - 1
+    before.reverse()
+    after: list[str] = []
+    start = line_end + 1
+    while len(after) < context and start < len(data):
+        end = data.find(b"\n", start)
+        if end < 0:
+            end = len(data)
+        after.append(_cut(data[start:end].decode("utf-8", "replace"), 0))
+        start = end + 1
+    return tuple(before), tuple(after)
+
+
+def _cut(line: str, at: int) -> str:
+    """The line without its "\\r"; a long one cut to MAX_GREP_LINE_CHARS around `at`,
+    with "…" where text was left out (a minified file's one line can be megabytes)."""
+    line = line.removesuffix("\r")
+    if len(line) <= MAX_GREP_LINE_CHARS:
+        return line
+    start = max(0, min(at - MAX_GREP_LINE_CHARS // 4, len(line) - MAX_GREP_LINE_CHARS))
+    end = start + MAX_GREP_LINE_CHARS
+    return ("…" if start else "") + line[start:end] + ("…" if end < len(line) else "")

@@ -1,0 +1,577 @@
+"""Code search (`grep`): the engine over repositories made here, and the protocol method."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from context_bot.bot import handlers as handlers_mod
+from context_bot.bot.handlers import Handlers
+from context_bot.errors import BadRequest
+from context_bot.knowledge import grep as grep_mod
+from context_bot.knowledge.grep import Grep, GrepQuery, smart_case
+from context_bot.knowledge.inventory import build_inventory
+from context_bot.knowledge.loading import load_knowledge
+from context_bot.knowledge.sandbox import FileContent, RepoFiles
+from context_bot.protocol import MAX_GREP_LINE_CHARS, Request
+
+CAP = 4096  # the sandbox's size cap in these tests: a "huge" file need not be large
+
+
+def git(root: Path, *args: str) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env |= {"HOME": str(root.parent), "GIT_CONFIG_NOSYSTEM": "1"}
+    subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True, env=env)
+
+
+def make_repo(root: Path, *, with_git: bool) -> Path:
+    root.mkdir()
+    (root / "src" / "util").mkdir(parents=True)
+    (root / "src" / "app.py").write_text(
+        "import os\n"
+        "from client import Client\n"
+        "\n"
+        "def main():\n"
+        "    client = Client()  # the Client\n"
+        "    return client\n"
+    )
+    (root / "src" / "util" / "helpers.py").write_text("def helper():\n    return 'client'\n")
+    (root / "docs").mkdir()
+    (root / "docs" / "guide.md").write_text("# Guide\n\nThe client talks to the server.\n")
+    (root / "logo.png").write_bytes(b"\x89PNG\r\n\x1a\n\0\0client\0binary")
+    (root / "huge.txt").write_text("client\n" * (CAP // 7 + 10))  # over the cap
+    (root / ".env").write_text("CLIENT_SECRET=never-searched\n")  # deny-listed
+    (root / "src" / ".gitignore").write_text("generated/\n")  # a nested ignore file
+    (root / "src" / "generated").mkdir()
+    (root / "src" / "generated" / "client_pb.py").write_text("client = 'ignored'\n")
+    if with_git:
+        git(root, "init", "-q")
+        git(root, "add", "src", "docs", "logo.png")  # the rest stays untracked
+    return root
+
+
+@pytest.fixture(params=[True, False], ids=["git", "no-git"])
+def repo(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    return make_repo(tmp_path / "repo", with_git=request.param)
+
+
+def ab_lines(size: int, seed: int) -> bytes:
+    """Random a's and b's in lines of 10 KB: text on which RE2's DFA gives up for some
+    patterns (so it runs its slower NFA), where repetitive text would not."""
+    chars = random.Random(seed).choices(b"ab", k=size)  # noqa: S311 - test data
+    for at in range(10_000, size, 10_000):
+        chars[at] = ord("\n")
+    return bytes(chars)
+
+
+def search(root: Path, files: RepoFiles | None = None, **query: Any) -> grep_mod.GrepResult:
+    files = files or RepoFiles(root, max_bytes=CAP)
+    return Grep(files).search(build_inventory(files), GrepQuery(**query))
+
+
+def where(result: grep_mod.GrepResult) -> list[tuple[str, int, int]]:
+    return [(m.path, m.line, m.column) for m in result.matches]
+
+
+# -- what is searched ----------------------------------------------------------------------
+
+
+def test_every_text_file_is_searched_in_path_and_line_order(repo: Path) -> None:
+    result = search(repo, pattern="client")
+
+    assert where(result) == [
+        ("docs/guide.md", 3, 5),
+        ("src/app.py", 2, 6),
+        ("src/app.py", 5, 5),  # one match per line: its first
+        ("src/app.py", 6, 12),
+        ("src/util/helpers.py", 2, 13),
+    ]
+    assert result.matches[2].text == "    client = Client()  # the Client"
+    assert not result.truncated and result.truncated_reason is None
+    # Binary and over the cap: skipped and counted, never fatal.
+    assert result.files_skipped == {"binary": 1, "too_large": 1, "unreadable": 0}
+    assert result.files_searched == 4  # app.py, helpers.py, guide.md, src/.gitignore
+    assert result.files_total == 6
+    # Neither the deny-listed `.env` nor what a nested `.gitignore` ignores.
+    assert not any(m.path in (".env", "src/generated/client_pb.py") for m in result.matches)
+
+
+def test_a_file_the_inventory_lists_but_that_changed_since_is_read_as_it_is_now(
+    tmp_path: Path,
+) -> None:
+    root = make_repo(tmp_path / "repo", with_git=True)
+    files = RepoFiles(root, max_bytes=CAP)
+    inventory = build_inventory(files)
+    engine = Grep(files)
+    assert len(engine.search(inventory, GrepQuery("client", globs=("src/**",))).matches) == 4
+
+    (root / "src" / "util" / "helpers.py").unlink()  # gone since the inventory
+    (root / "src" / "app.py").write_text("client\n" * (CAP // 7 + 10))  # now over the cap
+    (root / "docs" / "guide.md").write_text("a new client line\n")  # changed: not the cache
+    result = engine.search(inventory, GrepQuery("client"))
+
+    assert where(result) == [("docs/guide.md", 1, 7)]
+    assert result.files_skipped == {"binary": 1, "too_large": 2, "unreadable": 1}
+
+
+class ChangingFiles(RepoFiles):
+    """Rewrites `victim` while the search reads `trigger`: a file changed mid-search."""
+
+    def __init__(self, root: Path, trigger: str, victim: Path, text: str) -> None:
+        super().__init__(root, max_bytes=CAP)
+        self.trigger, self.victim, self.text = trigger, victim, text
+
+    def read_sync(self, path: str, *, lines: tuple[int, int] | None = None) -> FileContent:
+        if path == self.trigger:
+            self.victim.write_text(self.text)
+        return super().read_sync(path, lines=lines)
+
+
+def test_a_file_changed_while_searching_is_reported_as_read(tmp_path: Path) -> None:
+    root = make_repo(tmp_path / "repo", with_git=True)
+    victim = root / "src" / "util" / "helpers.py"
+    files = ChangingFiles(root, "src/app.py", victim, "x = 1\ny = 'client'\nclient()\n")
+
+    result = search(root, files, pattern="client", globs=("src/**",))
+
+    helpers = [(m.line, m.text) for m in result.matches if m.path == "src/util/helpers.py"]
+    assert helpers == [(2, "y = 'client'"), (3, "client()")]  # the new text, consistently
+    assert result.files_skipped["unreadable"] == 0
+
+
+def test_without_git_the_ignore_rules_still_apply(tmp_path: Path) -> None:
+    root = make_repo(tmp_path / "repo", with_git=False)
+    (root / ".gitignore").write_text("docs/\n")
+
+    result = search(root, pattern="client")
+
+    assert {m.path for m in result.matches} == {"src/app.py", "src/util/helpers.py"}
+
+
+# -- how it matches ------------------------------------------------------------------------
+
+
+def test_smart_case_is_sensitive_only_for_an_upper_case_letter(repo: Path) -> None:
+    lower = search(repo, pattern="client", globs=("src/app.py",))
+    upper = search(repo, pattern="Client", globs=("src/app.py",))
+    forced = search(repo, pattern="Client", globs=("src/app.py",), case_sensitive=False)
+    exact = search(repo, pattern="the client", globs=("src/app.py",), case_sensitive=True)
+    folded = search(repo, pattern="the client", globs=("src/app.py",))
+
+    assert (lower.case_sensitive, upper.case_sensitive) == (False, True)
+    assert [m.line for m in lower.matches] == [2, 5, 6]
+    assert [(m.line, m.column) for m in upper.matches] == [(2, 20), (5, 14)]
+    assert [m.line for m in forced.matches] == [2, 5, 6]
+    assert exact.matches == ()
+    assert [(m.line, m.column) for m in folded.matches] == [(5, 26)]
+
+
+@pytest.mark.parametrize(
+    ("pattern", "regex", "sensitive"),
+    [
+        ("client", False, False),
+        ("Client", False, True),
+        (r"\S+client\W", True, False),  # escapes are not text sought
+        (r"\p{Lu}x", True, False),
+        (r"\bClient", True, True),
+        ("[A-Z]", True, True),
+        ("été", False, False),
+        ("Été", False, True),
+    ],
+)
+def test_smart_case_reads_escapes_as_syntax(pattern: str, regex: bool, sensitive: bool) -> None:
+    assert smart_case(pattern, regex=regex) is sensitive
+
+
+def test_a_literal_is_not_a_regex_and_a_regex_is(repo: Path) -> None:
+    assert search(repo, pattern="Client()").matches[0].line == 5
+    assert where(search(repo, pattern="C.ient", globs=("src/**",))) == []
+    assert [m.line for m in search(repo, pattern=r"^\s+\w+ = C", regex=True).matches] == [5]
+    assert [m.line for m in search(repo, pattern=r"client$", regex=True).matches] == [2, 5, 6]
+    exact = search(repo, pattern=r"client$", regex=True, case_sensitive=True)
+    assert [m.line for m in exact.matches] == [6]
+
+
+def test_unicode_case_folding_and_columns_count_characters(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    root.mkdir()
+    (root / "notes.txt").write_text("un été, ÉTÉ\r\nnaïve café\n")
+
+    result = search(root, pattern="été")
+    assert [(m.line, m.column, m.text) for m in result.matches] == [(1, 4, "un été, ÉTÉ")]
+    assert search(root, pattern="café").matches[0].column == 7
+    # "\r" of a CRLF file is not part of the line.
+    assert search(root, pattern="ÉTÉ$", regex=True).matches[0].text == "un été, ÉTÉ"
+
+
+def test_a_match_never_spans_lines(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    root.mkdir()
+    (root / "a.txt").write_text("end of one\nstart of two\n")
+
+    assert search(root, pattern=r"one\nstart", regex=True).matches == ()
+    assert search(root, pattern=r"one\sstart", regex=True).matches == ()
+    # `^` matches each line once, and not after the file's last line end.
+    assert [m.line for m in search(root, pattern="^", regex=True).matches] == [1, 2]
+
+
+def test_context_lines_stop_at_the_file_s_ends(repo: Path) -> None:
+    result = search(repo, pattern="import", globs=("src/app.py",), context=2)
+
+    first, second = result.matches
+    assert (first.line, first.before, first.after) == (1, (), ("from client import Client", ""))
+    assert second.line == 2
+    assert second.before == ("import os",)
+    assert second.after == ("", "def main():")
+    last = search(repo, pattern="return client", context=5, globs=("src/app.py",)).matches[0]
+    assert last.after == () and len(last.before) == 5
+
+
+def test_a_long_line_is_cut_around_its_match(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    root.mkdir()
+    (root / "min.js").write_text("x" * 5000 + "needle" + "y" * 5000 + "\n")
+
+    match = search(root, RepoFiles(root), pattern="needle").matches[0]
+
+    assert match.column == 5001
+    assert "needle" in match.text
+    assert match.text.startswith("…") and match.text.endswith("…")
+    assert len(match.text) == MAX_GREP_LINE_CHARS + 2
+
+
+# -- which files ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("globs", "paths"),
+    [
+        (("src/**/*.py",), {"src/app.py", "src/util/helpers.py"}),
+        (("*.py",), {"src/app.py", "src/util/helpers.py"}),  # any depth, as gitignore
+        (("*.md",), {"docs/guide.md"}),
+        (("*.py", "!src/util/**"), {"src/app.py"}),  # the last match decides
+        (("!src/**",), {"docs/guide.md"}),  # only exclusions: everything else
+        (("docs/",), {"docs/guide.md"}),
+        (("nothing/**",), set()),
+    ],
+)
+def test_globs_select_paths_as_gitignore_patterns_do(
+    repo: Path, globs: tuple[str, ...], paths: set[str]
+) -> None:
+    assert {m.path for m in search(repo, pattern="client", globs=globs).matches} == paths
+
+
+def test_a_backtracking_glob_costs_nothing(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    root.mkdir()
+    (root / ("a" * 200)).write_text("client\n")
+
+    started = time.monotonic()
+    result = search(root, pattern="client", globs=("*a*a*a*a*a*a*a*a*a*a*a*a*b",))
+
+    assert result.matches == () and result.files_total == 0
+    assert time.monotonic() - started < 1.0  # Python's `re` on this glob: hours
+
+
+# -- bounds --------------------------------------------------------------------------------
+
+
+def test_the_limit_cuts_and_says_so(repo: Path) -> None:
+    cut = search(repo, pattern="client", limit=2)
+    exact = search(repo, pattern="client", limit=5)
+
+    assert where(cut) == [("docs/guide.md", 3, 5), ("src/app.py", 2, 6)]
+    assert (cut.truncated, cut.truncated_reason) == (True, "limit")
+    assert len(exact.matches) == 5 and not exact.truncated
+
+
+def test_a_hostile_regex_runs_in_linear_time(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    root.mkdir()
+    (root / "a.txt").write_text("a" * 1_000_000 + "\n")  # under the default cap
+
+    started = time.monotonic()
+    result = search(root, RepoFiles(root), pattern="(a+)+$", regex=True)
+    nested = search(root, RepoFiles(root), pattern="(x+x+)+y", regex=True)
+
+    assert [(m.line, m.column) for m in result.matches] == [(1, 1)]
+    assert nested.matches == ()
+    assert time.monotonic() - started < 2.0  # backtracking: longer than the universe
+
+
+def test_a_pattern_slow_in_linear_time_stops_at_the_deadline(tmp_path: Path) -> None:
+    """RE2 is linear, but a pattern that defeats its DFA searches a few KB a second: the
+    search is cut into pieces that fit the time left, and answers by its deadline."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    for n in range(3):
+        (root / f"f{n}.txt").write_bytes(ab_lines(240_000, n))
+    files = RepoFiles(root)
+    inventory = build_inventory(files)
+    engine = Grep(files)
+    engine.search(inventory, GrepQuery("zzz"))  # read and cached: time the matching only
+
+    started = time.monotonic()
+    result = engine.search(
+        inventory,
+        GrepQuery("a" + ".{500}" * 64 + "c", regex=True),
+        deadline=started + 0.5,
+    )
+    took = time.monotonic() - started
+
+    assert (result.truncated, result.truncated_reason) == (True, "deadline")
+    assert took < 0.5 + 1.0, took  # one whole file: about 60 s
+    assert result.files_total == 3
+
+
+def test_a_slow_pattern_on_a_long_line_stops_at_the_deadline_too(tmp_path: Path) -> None:
+    """Line-aligned pieces cannot bound a call on a line of a megabyte: windows do."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    (root / "a.md").write_text("short lines\nteach the pace a low rate\n" * 50)
+    (root / "b.txt").write_text("a" * 1_000_000 + "\n")
+    files = RepoFiles(root)
+    inventory = build_inventory(files)
+    engine = Grep(files)
+    engine.search(inventory, GrepQuery("zzz"))
+
+    started = time.monotonic()
+    result = engine.search(
+        inventory, GrepQuery("a" + ".{500}" * 64 + "c", regex=True), deadline=started + 0.5
+    )
+
+    assert result.truncated_reason == "deadline"
+    assert time.monotonic() - started < 0.5 + 1.0  # one call over the line: minutes
+
+
+@pytest.mark.parametrize(
+    ("pattern", "found"),
+    [
+        ("needle", [(2, 90_002)]),
+        ("^needle", []),  # a window's start is no line start
+        ("^x{5}", [(2, 1)]),
+        ("y$", [(2, 180_006)]),  # the line's end, in the last window
+        ("x$", []),  # a window's end is no line end
+        (r"\bneedle\b", [(2, 90_002)]),
+        ("tail", [(3, 1)]),
+    ],
+)
+def test_windows_of_a_long_line_find_what_one_call_would(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pattern: str, found: list[tuple[int, int]]
+) -> None:
+    root = tmp_path / "repo"
+    root.mkdir()
+    (root / "a.txt").write_text("head\n" + "x" * 90_000 + " needle " + "x" * 89_997 + "y\ntail\n")
+    monkeypatch.setattr(grep_mod._Pace, "piece", lambda self, budget: 100)  # a slow pattern
+    calls: list[int] = []
+    real = grep_mod._Pace.took
+    monkeypatch.setattr(
+        grep_mod._Pace, "took", lambda self, s, n: calls.append(n) or real(self, s, n)
+    )
+
+    result = search(root, RepoFiles(root), pattern=pattern, regex=True)
+
+    assert [(m.line, m.column) for m in result.matches] == found
+    if not found or found[0][1] > 10_000:
+        assert len(calls) > 50  # searched in windows, not in one call
+
+
+async def test_a_slow_search_is_answered_by_its_deadline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """However long RE2's call under way takes, the answer goes at the deadline (plus a
+    grace), with what was found; the thread finishes its call and frees its slot."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    (root / "a.txt").write_text("a hit\n")
+    (root / "b.txt").write_bytes(b"a" * 20_000 + b"\n" + ab_lines(200_000, 1))
+    knowledge = load_knowledge(root / "knowledge", root)
+    handlers = Handlers(lambda: knowledge, RepoFiles(root))
+    monkeypatch.setattr(handlers_mod, "GREP_DEADLINE_S", 0.5)
+
+    started = time.monotonic()
+    result = await call(handlers, pattern="(a|hit)" + ".{500}" * 64 + "c|hit", regex=True)
+    took = time.monotonic() - started
+
+    assert took < 0.5 + handlers_mod.GREP_GRACE_S + 0.15, took
+    assert (result["truncated"], result["truncated_reason"]) == (True, "deadline")
+    assert [m["path"] for m in result["matches"]] == ["a.txt"]
+    async with asyncio.timeout(30):  # the slot comes back once the thread is done
+        await handlers._grep_slots.acquire()
+        await handlers._grep_slots.acquire()
+
+
+@pytest.mark.parametrize(
+    ("query", "words"),
+    [
+        ({"pattern": "x" * 10_000}, "at most 1000 characters"),
+        ({"pattern": ""}, "must not be empty"),
+        ({"pattern": "(", "regex": True}, "not a valid RE2 expression"),
+        ({"pattern": "a(?=b)", "regex": True}, "not a valid RE2 expression"),
+        ({"pattern": r"\p{L}{1000}", "regex": True}, "pattern too large"),
+        ({"pattern": "a", "globs": ("x" * 300,)}, "each `params.glob`"),
+        ({"pattern": "a", "globs": ("#comment",)}, "not a path pattern"),
+        ({"pattern": "a", "context": 6}, "context"),
+        ({"pattern": "a", "limit": 501}, "limit"),
+    ],
+)
+def test_bad_queries_are_refused_with_4000(
+    tmp_path: Path, query: dict[str, Any], words: str
+) -> None:
+    with pytest.raises(BadRequest) as refused:
+        search(tmp_path, **query)
+    assert refused.value.code == 4000
+    assert words in refused.value.message
+
+
+def test_a_pattern_over_the_limit_is_refused_before_compiling(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    compiled: list[object] = []
+    real = grep_mod.re2.compile
+    monkeypatch.setattr(grep_mod.re2, "compile", lambda *a: compiled.append(a) or real(*a))
+
+    search(tmp_path, pattern="x" * 1000)
+    assert len(compiled) == 1  # the seam is live
+    with pytest.raises(BadRequest):
+        search(tmp_path, pattern="x" * 1001)
+    assert len(compiled) == 1
+
+
+def test_past_the_deadline_it_answers_what_it_found(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    root.mkdir()
+    for n in range(6):
+        (root / f"f{n}.txt").write_text("client\n")
+
+    class SlowFiles(RepoFiles):
+        def read_sync(self, path: str, *, lines: tuple[int, int] | None = None) -> FileContent:
+            time.sleep(0.1)
+            return super().read_sync(path, lines=lines)
+
+    files = SlowFiles(root)
+    result = Grep(files).search(
+        build_inventory(files), GrepQuery("client"), deadline=time.monotonic() + 0.25
+    )
+
+    assert (result.truncated, result.truncated_reason) == (True, "deadline")
+    assert 1 <= result.files_searched < 6 and result.files_total == 6
+    assert [m.path for m in result.matches] == [f"f{n}.txt" for n in range(len(result.matches))]
+
+
+def test_the_cache_keeps_bytes_only_of_listed_files(tmp_path: Path) -> None:
+    root = make_repo(tmp_path / "repo", with_git=True)
+    files = RepoFiles(root, max_bytes=CAP)
+    engine = Grep(files)
+    engine.search(build_inventory(files), GrepQuery("client"))
+    full = engine.cached_bytes
+    assert full > 0
+
+    (root / "docs" / "guide.md").unlink()
+    engine.search(build_inventory(files), GrepQuery("client"))
+
+    assert engine.cached_bytes == full - len("# Guide\n\nThe client talks to the server.\n")
+
+
+# -- the protocol method -------------------------------------------------------------------
+
+
+@pytest.fixture
+def handlers(tmp_path: Path) -> Handlers:
+    root = make_repo(tmp_path / "repo", with_git=True)
+    knowledge = load_knowledge(root / "knowledge", root)  # no knowledge folder: fine
+    return Handlers(lambda: knowledge, RepoFiles(root, max_bytes=CAP))
+
+
+async def call(handlers: Handlers, **params: Any) -> dict[str, Any]:
+    return await handlers.handle(Request(id="t", method="grep", params=params))
+
+
+async def test_grep_answers_matches_in_the_wire_shape(handlers: Handlers) -> None:
+    result = await call(handlers, pattern="Client", glob="src/**", context=1)
+
+    assert result["matches"][0] == {
+        "path": "src/app.py",
+        "line": 2,
+        "column": 20,
+        "text": "from client import Client",
+        "before": ["import os"],
+        "after": [""],
+    }
+    assert result["truncated"] is False and result["truncated_reason"] is None
+    assert result["files_searched"] == 3  # app.py, helpers.py, .gitignore
+    assert result["files_skipped"] == {"binary": 0, "too_large": 0, "unreadable": 0}
+    assert result["case_sensitive"] is True
+    assert isinstance(result["knowledge_version"], str)
+    assert "grep" in handlers.methods
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},
+        {"pattern": 3},
+        {"pattern": "x" * 10_000},
+        {"pattern": "a", "regex": "yes"},
+        {"pattern": "a", "case_sensitive": "no"},
+        {"pattern": "a", "glob": 7},
+        {"pattern": "a", "glob": ["*.py", 1]},
+        {"pattern": "a", "glob": ["*"] * 17},
+        {"pattern": "a", "context": -1},
+        {"pattern": "a", "context": True},
+        {"pattern": "a", "limit": 0},
+        {"pattern": "(", "regex": True},
+    ],
+)
+async def test_grep_refuses_bad_params_with_4000(
+    handlers: Handlers, params: dict[str, Any]
+) -> None:
+    with pytest.raises(BadRequest) as refused:
+        await call(handlers, **params)
+    assert refused.value.code == 4000
+
+
+async def test_a_search_waiting_past_its_deadline_answers_truncated(
+    handlers: Handlers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(handlers_mod, "GREP_DEADLINE_S", 0.2)
+    for _ in range(handlers_mod.GREP_CONCURRENCY):
+        await handlers._grep_slots.acquire()  # every slot busy
+
+    started = time.monotonic()
+    result = await call(handlers, pattern="client")
+
+    assert 0.15 < time.monotonic() - started < 1.0
+    assert (result["truncated"], result["truncated_reason"]) == (True, "deadline")
+    assert result["matches"] == [] and result["files_searched"] == 0
+    assert result["case_sensitive"] is False
+
+
+async def test_the_event_loop_runs_while_a_search_works(tmp_path: Path) -> None:
+    """The search runs in a worker thread, and RE2 lets go of the GIL while it matches."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    for n in range(2):
+        (root / f"big{n}.txt").write_bytes(ab_lines(400_000, n))
+    knowledge = load_knowledge(root / "knowledge", root)
+    handlers = Handlers(lambda: knowledge, RepoFiles(root))
+    await call(handlers, pattern="zzz")  # warm the cache: measure matching, not reading
+
+    # About 300 ms a megabyte: RE2's DFA gives up on it (benchmarks/RESULTS-grep.md).
+    task = asyncio.create_task(call(handlers, pattern="a[ab]{20}c", regex=True))
+    gaps: list[float] = []
+    while not task.done():
+        tick = time.monotonic()
+        await asyncio.sleep(0.001)
+        gaps.append(time.monotonic() - tick)
+    await task
+
+    assert len(gaps) > 50  # the search took a while
+    assert max(gaps) < 0.1
