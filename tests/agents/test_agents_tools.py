@@ -73,13 +73,15 @@ async def test_the_entrypoint_one_liner_gives_an_agent_five_described_tools(
 async def test_read_file_gives_the_knowledge_document_and_the_exact_source(
     context: RepositoryContext, bot: Bot
 ) -> None:
-    answer = await call(context.tools, "read_file", path="context_bot/errors.py")
+    # A small documented file that fits the default answer budget whole (errors.py grew
+    # past it).
+    answer = await call(context.tools, "read_file", path="context_bot/tasks.py")
 
-    assert "--- knowledge document for context_bot/errors.py ---" in answer
-    assert "filePath: context_bot/errors.py" in answer
-    source = served(bot, "context_bot/errors.py")
+    assert "--- knowledge document for context_bot/tasks.py ---" in answer
+    assert "filePath: context_bot/tasks.py" in answer
+    source = served(bot, "context_bot/tasks.py")
     lines = source.count("\n")
-    assert f"--- source of context_bot/errors.py, lines 1–{lines} of {lines:,} ---\n" in answer
+    assert f"--- source of context_bot/tasks.py, lines 1–{lines} of {lines:,} ---\n" in answer
     assert answer.endswith(source), "the whole file, byte for byte, and no note after it"
     assert "Cut here" not in answer
 
@@ -291,23 +293,23 @@ async def test_a_session_with_a_scripted_llm_reads_a_file_through_the_tools(
     context: RepositoryContext, bot: Bot
 ) -> None:
     model = ScriptedLLM(
-        lambda ctx: ToolCall("read_file", path="context_bot/errors.py"),
+        lambda ctx: ToolCall("read_file", path="context_bot/tasks.py"),
         lambda ctx: "It starts with: " + last_tool_output(ctx).splitlines()[0],
     )
     agent = Agent(instructions=f"{PROMPT}\n\n{context.instructions}", tools=[context.tools])
     async with AgentSession(llm=model) as session:
         await session.start(agent)
-        result = await session.run(user_input="What is in context_bot/errors.py?")
+        result = await session.run(user_input="What is in context_bot/tasks.py?")
 
     result.expect.next_event().is_function_call(
-        name="read_file", arguments={"path": "context_bot/errors.py"}
+        name="read_file", arguments={"path": "context_bot/tasks.py"}
     )
     output = result.expect.next_event().is_function_call_output(is_error=False).event().item
-    assert served(bot, "context_bot/errors.py") in output.output
+    assert served(bot, "context_bot/tasks.py") in output.output
     reply = result.expect.next_event().is_message(role="assistant").event().item
-    source = served(bot, "context_bot/errors.py")
+    source = served(bot, "context_bot/tasks.py")
     lines = source.count("\n")
-    header = f"context_bot/errors.py: {len(source.encode()):,} bytes, {lines} lines."
+    header = f"context_bot/tasks.py: {len(source.encode()):,} bytes, {lines} lines."
     assert reply.text_content == f"It starts with: {header}"
     result.expect.no_more_events()
     assert context.instructions in instructions_of(model.seen[0])
