@@ -8,7 +8,10 @@ In an agent's entrypoint, once the room is connected::
 `context.tools` is a `Toolset` of five function tools the LLM can call (`read_file`,
 `search_knowledge`, `search_code`, `list_folder`, `describe_feature`); `context.instructions` is the
 repository's onboarding overview cut to `budget_tokens`, so the agent starts the
-conversation already knowing the repository. When the knowledge changes mid-session the
+conversation already knowing the repository. The instructions name the tools by the names
+the model sees, taken from the tools themselves (`TOOL_ROLES`), and a small budget keeps the
+overview's sections in `SECTION_PRIORITY` order: coverage, layout and gotchas before long
+lists, with a note naming what was left out. When the knowledge changes mid-session the
 instructions are rewritten in place, in the same room connection (see `RepositoryContext`).
 
 Everything goes through `context_bot.client` over the room's protocol; nothing of the
@@ -63,12 +66,36 @@ MAX_CHANGED_PATHS = 8
 _OPEN_TAG = '<repository_context knowledge_version="{version}">'
 _CLOSE_TAG = "</repository_context>"
 _GUIDE = (
-    "You can read this code repository through tools: read_file (a file's knowledge "
-    "document and source), search_knowledge (words), search_code (exact text or a "
-    "regular expression in every file, like grep), list_folder (a folder) and "
-    "describe_feature (a feature). Use them rather than guessing; paths are relative to "
-    "the repository root. The repository's onboarding overview follows."
+    "You can read this code repository through tools: {tools}. Use them rather than "
+    "guessing; paths are relative to the repository root. A file without a knowledge "
+    "document (list_folder says so) is explained by nothing but its code: read the code "
+    "rather than assuming. The repository's onboarding overview follows, its most useful "
+    "sections first."
 )
+SECTION_PRIORITY = (
+    "What this product does",
+    "Documentation coverage",
+    "Layout",
+    "Gotchas",
+    "Entry points",
+    "Central files",
+    "Most important files",
+    "Features",
+    "Freshness",
+    "Guides and API notes",
+    "Languages",
+    "Recent activity",
+    "User flows",
+)
+"""The overview's sections (`knowledge/overview.py` TITLES) in the order a small budget
+keeps them: what the product is and how much of it is documented, then where things are
+and what bites (layout, gotchas; for a repository without documents, the entry points and
+central files read from the code), and last the lists that run long and that
+describe_feature gives per feature (user flows). A section this list does not know (a
+newer bot's) goes just before the user flows."""
+DROPPED_SECTIONS = frozenset({"Asking for more"})
+"""Sections that name the room protocol's methods (`file`, `list`): the guide above names
+the tools the model actually has instead."""
 _HINTS = {  # what the model can do about each refusal
     "invalid_path": "give a path relative to the repository root, like 'src/app.py'",
     "path_denied": "it is never served (secrets, .git/, ignored files); try a different path",
@@ -259,6 +286,35 @@ class ContextTools(llm.Toolset):
         return _fit(text, self.answer_chars, "Describe one feature at a time.")
 
 
+TOOL_ROLES: dict[llm.FunctionTool[..., Any], tuple[str | None, str]] = {
+    ContextTools.read_file: ("file", "a file's knowledge document and source"),
+    ContextTools.search_knowledge: ("search", "words, in the documents and the code"),
+    ContextTools.search_code: ("grep", "exact text or a regular expression in every file"),
+    ContextTools.list_folder: ("list", "a folder's files, and which have a document"),
+    ContextTools.describe_feature: ("feature", "a feature's files and user flows"),
+}
+"""Each tool's room-protocol method and what the guide says it is for, keyed by the tool
+itself: the names the model reads come from the tools (`info.name`), so renaming one cannot
+leave the instructions naming a tool that no longer exists (they once said `file` and
+`list`, the protocol's names)."""
+
+
+def tool_guide(tools: llm.Toolset) -> str:
+    """The sentence that introduces the tools, each by the name the model sees."""
+    roles = {tool.info.name: role for tool, (_, role) in TOOL_ROLES.items()}
+    named = []
+    for tool in tools.tools:
+        if isinstance(tool, llm.FunctionTool):
+            name = tool.info.name
+            # A tool added without a role is still named, with its description's start.
+            role = roles.get(name) or (tool.info.description or "").split(".")[0].lower()
+            named.append(f"{name} ({role})")
+    order = {tool.info.name: n for n, tool in enumerate(TOOL_ROLES)}
+    named.sort(key=lambda text: order.get(text.split(" ")[0], len(order)))
+    listed = ", ".join(named[:-1]) + f" and {named[-1]}" if len(named) > 1 else "".join(named)
+    return _GUIDE.format(tools=listed)
+
+
 class RepositoryContext:
     """Tools, instructions and their refresh for one agent session; from `repository_context`.
 
@@ -364,27 +420,17 @@ class RepositoryContext:
         return agents
 
     def _render(self) -> str:
-        budget = self.budget_tokens * CHARS_PER_TOKEN
-        head = f"{_OPEN_TAG.format(version=self._version or 'unknown')}\n{_GUIDE}\n\n"
-        tail = f"\n{_CLOSE_TAG}"
         change = self._last_change
+        changed = None
         if change is not None:
-            paths = [*change.changed, *change.added, *change.removed]
-            named = ", ".join(paths[:MAX_CHANGED_PATHS])
-            named += " …" if len(paths) > MAX_CHANGED_PATHS else ""
-            tail = (
-                f"\n\nThe knowledge changed during this conversation ({named or 'no paths'});"
-                f" read those files again before relying on what you read earlier.{tail}"
-            )
-        room, note = budget - len(head) - len(tail), ""
-        for _ in range(3):  # the note's length depends on the sections it names
-            shown, cut = _clip(self._overview, room - len(note))
-            note = _overview_note(self._overview, shown, self.budget_tokens) if cut else ""
-            if len(shown) + len(note) <= room:
-                break
-        else:
-            shown = shown[: max(room - len(note), 0)]
-        return head + shown + note + tail
+            changed = [*change.changed, *change.added, *change.removed]
+        return _render_instructions(
+            self._overview,
+            budget_tokens=self.budget_tokens,
+            tools=self.tools,
+            version=self._version,
+            changed=changed,
+        )
 
 
 async def repository_context(
@@ -429,6 +475,94 @@ async def repository_context(
 # -- the text the model reads -------------------------------------------------------------
 
 
+def _render_instructions(
+    overview: str,
+    *,
+    budget_tokens: int,
+    tools: llm.Toolset,
+    version: str | None,
+    changed: list[str] | None = None,
+) -> str:
+    """The instructions block: the tool guide, then the overview's sections in
+    `SECTION_PRIORITY` order, whole while they fit, the first that does not cut at a line
+    end, later ones skipped; a note names what was left out and what was cut short.
+
+    Only the overview's own Markdown structure is relied on (a `## ` heading per section),
+    so an overview from an older or newer bot still renders: unknown sections rank just
+    before the user flows."""
+    budget = budget_tokens * CHARS_PER_TOKEN
+    head = f"{_OPEN_TAG.format(version=version or 'unknown')}\n{tool_guide(tools)}\n\n"
+    tail = f"\n{_CLOSE_TAG}"
+    if changed is not None:
+        named = ", ".join(changed[:MAX_CHANGED_PATHS])
+        named += " …" if len(changed) > MAX_CHANGED_PATHS else ""
+        tail = (
+            f"\n\nThe knowledge changed during this conversation ({named or 'no paths'});"
+            f" read those files again before relying on what you read earlier.{tail}"
+        )
+    preamble, sections = _sections(overview, tools)
+    room, note = budget - len(head) - len(tail), ""
+    for _ in range(3):  # the note's length depends on the sections it names
+        body, left_out, cut = _pack(preamble, sections, room - len(note))
+        note = ""
+        if left_out or cut:
+            parts = [f"left out: {', '.join(left_out)}"] if left_out else []
+            parts += [f"cut short: {', '.join(cut)}"] if cut else []
+            note = (
+                f"\n[Overview cut to fit {budget_tokens:,} tokens; {'; '.join(parts)}. "
+                "The tools give the rest.]"
+            )
+        if len(body) + len(note) <= room:
+            break
+    else:
+        body = body[: max(room - len(note), 0)]
+    return head + body + note + tail
+
+
+def _sections(overview: str, tools: llm.Toolset) -> tuple[str, list[tuple[str, str]]]:
+    """The overview's text before its first section, and its sections (title, text) in
+    priority order, the protocol's method names in the coverage line made the tools'."""
+    parts = re.split(r"^(?=## )", overview, flags=re.MULTILINE)
+    preamble, sections = parts[0].strip(), []
+    names = {tool.info.name for tool in tools.tools if isinstance(tool, llm.FunctionTool)}
+    methods = {m: t.info.name for t, (m, _) in TOOL_ROLES.items() if m and t.info.name in names}
+    for part in parts[1:]:
+        title = part.splitlines()[0][3:].strip()
+        if title in DROPPED_SECTIONS:
+            continue
+        text = part.strip()
+        if title == "Documentation coverage":  # "`file` serves any file, `list` shows..."
+            text = re.sub(r"`(\w+)`", lambda m: f"`{methods.get(m[1], m[1])}`", text)
+        sections.append((title, text))
+    last = SECTION_PRIORITY.index("User flows")
+    sections.sort(
+        key=lambda s: SECTION_PRIORITY.index(s[0]) if s[0] in SECTION_PRIORITY else last - 0.5
+    )
+    return preamble, sections
+
+
+def _pack(
+    preamble: str, sections: list[tuple[str, str]], room: int
+) -> tuple[str, list[str], list[str]]:
+    """As many sections as fit in `room`: (the text, titles left out, titles cut short)."""
+    body, _ = _clip(preamble, room)
+    left_out: list[str] = []
+    cut: list[str] = []
+    for title, text in sections:
+        free = room - len(body) - 2
+        if len(text) <= free:
+            body += "\n\n" + text
+            continue
+        shown, _ = _clip(text, free)
+        # Worth showing only with a few of its lines: a heading alone says nothing.
+        if shown.count("\n") >= 3:
+            body += "\n\n" + shown.rstrip("\n")
+            cut.append(f"{title} ({shown.count(chr(10))} of {text.count(chr(10))} lines)")
+        else:
+            left_out.append(title)
+    return body, left_out, cut
+
+
 def _clip(text: str, limit: int) -> tuple[str, bool]:
     """`text` cut to at most `limit` characters, at a line end unless one line is too long."""
     if len(text) <= limit:
@@ -444,18 +578,6 @@ def _fit(text: str, limit: int, more: str) -> str:
     longest = note.format(shown=len(text), total=len(text), more=more)
     shown, cut = _clip(text, limit - len(longest))
     return shown + note.format(shown=len(shown), total=len(text), more=more) if cut else text
-
-
-def _overview_note(overview: str, shown: str, budget_tokens: int) -> str:
-    left_out = re.findall(r"^## (.+)$", overview[len(shown) :], flags=re.MULTILINE)
-    partly = re.findall(r"^## (.+)$", shown, flags=re.MULTILINE)[-1:]
-    if partly and not overview[len(shown) :].startswith("## "):
-        left_out = [f"the rest of {partly[0]}", *left_out]
-    return (
-        f"\n[Overview cut to fit {budget_tokens:,} tokens: {len(shown):,} of "
-        f"{len(overview):,} characters shown; left out: {', '.join(left_out) or 'its end'}. "
-        "The tools give the rest.]"
-    )
 
 
 def _render_file(raw: dict[str, Any], lines: tuple[int, int] | None, limit: int) -> str:
