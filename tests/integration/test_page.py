@@ -167,6 +167,87 @@ async def test_a_developer_joins_and_browses_overview_tree_file_search_and_a_cha
     await browser.screenshot("page-narrow")
 
 
+async def test_code_search_finds_a_line_in_an_undocumented_file_and_opens_it_there(
+    running_app: Any, repo_copy: Path, browser: Browser
+) -> None:
+    """The Code switch makes the search box the bot's `grep`: lines grouped by file, a bad
+    RE2 pattern shown as its 4000, and a line opening its file scrolled to and marked."""
+    app: ContextBotApp = await running_app(repo=repo_copy)
+    # The page's own licenses.txt: a long file no document describes, in every copy.
+    target = "context_bot/endpoint/page/licenses.txt"
+    assert not (repo_copy / "knowledge" / f"{target}.md").exists()
+    lines = (repo_copy / target).read_text().splitlines()
+    (line,) = [n for n, text in enumerate(lines, 1) if re.match(r"highlight\.js@\d+\.", text)]
+    assert line > 100  # far enough down that opening the file must scroll to it
+
+    await join(browser, app, "page-grep", "Ken")
+    await browser.wait("#overview h1")
+    assert await browser.do("eval", expression="document.getElementById('grep-regex').disabled")
+    await browser.do("click", selector="#grep-mode")
+    await browser.do("press", key="/")
+    assert await browser.do("eval", expression="document.activeElement.id") == "search"
+
+    # Literal (smart case: all lower case matches any case): every line holding the text,
+    # under a heading per file (the built app.js, licenses.txt, documents), the text marked.
+    await browser.do("type", text="highlight.js")
+    group = f"#results .grep-file:has(button[data-path='{target}'])"
+    await browser.wait(f"{group} .hit-path", text=target)
+    row = f"{group} button.grep-line[data-line='{line}']"
+    assert await browser.do("text", selector=f"{row} .grep-number") == str(line)
+    assert await browser.do("text", selector=f"{row} mark") == "highlight.js"
+    heads = await browser.do(
+        "eval",
+        expression="[...document.querySelectorAll('#results .grep-file')].map((g) => "
+        "[g.querySelector('.hit-path').firstChild.textContent, "
+        "[...g.querySelectorAll('button')].map((b) => b.dataset.path)])",
+    )
+    assert len(heads) >= 3
+    assert len({path for path, _ in heads}) == len(heads)  # one heading per file
+    assert all(set(paths) == {path} for path, paths in heads)  # its lines under it
+    await browser.wait("#results .grep-summary", text="searched")
+    await browser.screenshot("page-grep-results")
+
+    # Regex on: a pattern RE2 refuses comes back as 4000 bad_request, shown as text.
+    await browser.do("click", selector="#grep-regex")
+    await browser.do("fill", selector="#search", value="highlight(")
+    refused = await browser.wait("#results .error", text="4000")
+    assert "bad_request" in refused
+    assert await browser.do("count", selector="#results .grep-file") == 0
+
+    # A valid expression: one line; ArrowDown and Enter open the file at it.
+    await browser.do("fill", selector="#search", value=r"^highlight\.js@\d+\.")
+    await browser.wait(row)
+    assert await browser.do("count", selector="#results button.grep-line") == 1
+    await browser.do("press", selector="#search", key="ArrowDown")
+    await browser.do("press", key="Enter")
+    assert await browser.wait("#file-view .file-head h2", text=target) == target
+    await browser.wait("#file-view .document .note", text="No knowledge document")
+    mark = f"#file-view .code .line-mark[data-line='{line}']"
+    await browser.wait(mark)
+    assert (await browser.do("eval", expression="location.hash")).endswith(f"&line={line}")
+    # Scrolled to: the mark is inside the code's visible box, and the source text under
+    # it (found from the point, as a click would) is that line.
+    where = await browser.do(
+        "eval",
+        expression=f"""(() => {{
+          const code = document.querySelector('#file-view .code');
+          const box = code.getBoundingClientRect();
+          const mark = document.querySelector("{mark}").getBoundingClientRect();
+          const source = document.querySelector('#file-view .source');
+          const y = mark.top + mark.height / 2;
+          const caret = document.caretRangeFromPoint(source.getBoundingClientRect().left + 20, y);
+          const before = document.createRange();
+          before.setStart(source, 0);
+          before.setEnd(caret.startContainer, caret.startOffset);
+          return {{ inside: mark.top >= box.top && mark.bottom <= Math.min(box.bottom, innerHeight),
+                    scrolled: code.scrollTop > 0,
+                    line: before.toString().split('\\n').length }};
+        }})()""",
+    )
+    assert where == {"inside": True, "scrolled": True, "line": line}
+    await browser.screenshot("page-grep")
+
+
 async def test_the_page_explains_a_refused_token_and_an_absent_bot(
     running_app: Any, browser: Browser
 ) -> None:

@@ -81,7 +81,10 @@ function contentsPane(answer: FileAnswer): HTMLElement {
   const facts = [`${content.line_count} lines`, size(content.size), language].filter(Boolean);
   pane.append(
     h('h3', {}, 'Contents ', h('small', {}, facts.join(' · '))),
-    h('div', { class: 'code', tabindex: '0', 'aria-label': `${answer.path}, ${count} lines` },
+    h('div', {
+      class: 'code', tabindex: '0', 'aria-label': `${answer.path}, ${count} lines`,
+      'data-lines': count,
+    },
       h('pre', { class: 'gutter', 'aria-hidden': 'true' }, numbers),
       html('pre', { class: 'hljs source' }, `<code>${highlight(lines, language)}</code>`)),
   );
@@ -92,3 +95,22 @@ function size(bytes: number): string {
   return bytes < 1024 ? `${bytes} B` : `${(bytes / 1024).toFixed(1)} KiB`;
 }
 
+
+/** Marks line `line` of the shown contents and scrolls it to the middle of the view (code
+ * search opens a file here). The mark is one element laid over the line, placed by the
+ * `--line` custom property (set through CSSOM: the page's CSP refuses style attributes),
+ * so the source stays two text nodes however long the file. */
+export function showLine(view: HTMLElement, line: number): void {
+  const code = view.querySelector<HTMLElement>('.contents .code');
+  const source = code?.querySelector('.source');
+  if (!code || !source) return; // no contents (too large, binary): the document only
+  const count = Number(code.dataset.lines);
+  if (!Number.isInteger(line) || line < 1 || line > count) return;
+  code.querySelector('.line-mark')?.remove();
+  const mark = h('div', { class: 'line-mark', 'data-line': line, 'aria-hidden': 'true' });
+  mark.style.setProperty('--line', String(line));
+  const gutter = code.querySelector<HTMLElement>('.gutter');
+  mark.style.setProperty('--gutter', `${gutter?.offsetWidth ?? 0}px`);
+  code.append(mark);
+  mark.scrollIntoView({ block: 'center' });
+}

@@ -9,7 +9,8 @@ import {
   ConnectionState, DisconnectReason, LogLevel, Room, RoomEvent, setLogLevel,
 } from 'livekit-client';
 import { byId, h, html } from './dom';
-import { fileHead, fileView, type FileAnswer } from './files';
+import { fileHead, fileView, showLine, type FileAnswer } from './files';
+import { GREP_LIMIT, grepResults, type GrepAnswer } from './grep';
 import { BotClient, BotError, NoAnswer, type Push } from './protocol';
 import { fileHref, markdown, snippet } from './render';
 import { FileTree, type Listing } from './tree';
@@ -61,6 +62,8 @@ const ui = {
   app: byId('app'),
   search: byId<HTMLInputElement>('search'),
   searchForm: byId<HTMLFormElement>('search-form'),
+  grepMode: byId<HTMLInputElement>('grep-mode'),
+  grepRegex: byId<HTMLInputElement>('grep-regex'),
   results: byId('results'),
   tree: byId('tree'),
   main: byId('main'),
@@ -280,15 +283,17 @@ async function knowledgeChanged(change: Change): Promise<void> {
 
 // -- files -----------------------------------------------------------------------------
 
-/** Opening goes through the URL's hash, so Back returns to the previous view. */
-function openFile(path: string): void {
-  const href = fileHref(path);
+/** Opening goes through the URL's hash, so Back returns to the previous view; `line`
+ * (from code search) becomes `&line=N`, which `route` scrolls to and marks. */
+function openFile(path: string, line?: number): void {
+  const href = fileHref(path) + (line === undefined ? '' : `&line=${line}`);
   if (location.hash === href) void route();
   else location.hash = href;
 }
 
 async function route(): Promise<void> {
-  const match = /^#file=(.+)$/.exec(location.hash);
+  // `encodeURIComponent` escapes `&` in a path, so the first `&` starts the line.
+  const match = /^#file=([^&]+)(?:&line=(\d+))?$/.exec(location.hash);
   if (match === null) {
     openPath = null;
     markCurrent();
@@ -297,11 +302,13 @@ async function route(): Promise<void> {
     ui.main.scrollTop = 0;
     return;
   }
-  await showFile(decodeURIComponent(match[1]));
+  const path = decodeURIComponent(match[1]);
+  await showFile(path);
   ui.main.focus({ preventScroll: true }); // the keyboard continues in the file
   ui.main.scrollTop = 0;
   const top = ui.main.getBoundingClientRect().top;
   if (top < 0 || top > innerHeight / 2) ui.main.scrollIntoView(); // narrow: below the files
+  if (match[2] !== undefined && openPath === path) showLine(ui.fileView, Number(match[2]));
 }
 
 async function showFile(path: string): Promise<void> {
@@ -345,6 +352,10 @@ async function runSearch(): Promise<void> {
     ui.results.replaceChildren();
     return;
   }
+  if (ui.grepMode.checked) {
+    await runGrep(ui.search.value, seq);
+    return;
+  }
   let hits: Hit[];
   try {
     hits = (await ask<{ hits: Hit[] }>('search', { query: query.slice(0, 512), limit: 20 })).hits;
@@ -361,6 +372,32 @@ async function runSearch(): Promise<void> {
     return;
   }
   ui.results.replaceChildren(...hits.map((hit) => h('li', {}, hitButton(hit))));
+}
+
+/** Code search: `pattern` as typed (spaces count), literal unless Regex is on. A bad
+ * pattern comes back as a 4000 with RE2's reason, shown as the answer. */
+async function runGrep(pattern: string, seq: number): Promise<void> {
+  const regex = ui.grepRegex.checked;
+  let answer: GrepAnswer;
+  try {
+    answer = await ask<GrepAnswer>('grep', { pattern, regex, limit: GREP_LIMIT });
+  } catch (error) {
+    const message = h('li', { class: 'note error', role: 'alert' }, describe(error));
+    if (seq === searchSeq) {
+      ui.results.replaceChildren(message);
+      ui.results.hidden = false;
+    }
+    return;
+  }
+  if (seq !== searchSeq) return;
+  ui.results.hidden = false;
+  if (answer.matches.length === 0 && !answer.truncated) {
+    const what = regex ? 'matches the expression' : 'contains';
+    ui.results.replaceChildren(h('li', { class: 'note' },
+      `No line ${what} “${pattern}” (${answer.files_searched} files searched).`));
+    return;
+  }
+  ui.results.replaceChildren(...grepResults(answer, pattern, regex, openFile));
 }
 
 function hitButton(hit: Hit): HTMLButtonElement {
@@ -391,6 +428,16 @@ ui.search.addEventListener('input', () => {
   clearTimeout(searchTimer);
   searchTimer = setTimeout(() => void runSearch(), SEARCH_DELAY_MS);
 });
+/** Code mode: the Regex switch applies, and the placeholder says what is searched. */
+function setMode(): void {
+  ui.grepRegex.disabled = !ui.grepMode.checked;
+  ui.search.placeholder = ui.grepMode.checked ? 'Search code  ( / )' : 'Search  ( / )';
+  ui.search.setAttribute('aria-label',
+    ui.grepMode.checked ? 'Search the code' : 'Search the knowledge');
+  void runSearch();
+}
+ui.grepMode.addEventListener('change', setMode);
+ui.grepRegex.addEventListener('change', () => void runSearch());
 ui.search.addEventListener('keydown', (event) => {
   if (event.key === 'ArrowDown') ui.results.querySelector<HTMLElement>('button')?.focus();
   if (event.key === 'Escape') {
@@ -400,7 +447,9 @@ ui.search.addEventListener('keydown', (event) => {
 });
 document.addEventListener('keydown', (event) => {
   const target = event.target;
-  const typing = target instanceof HTMLInputElement || target instanceof HTMLTextAreaElement;
+  // A switch beside the search box (Code, Regex) is an input, but nothing is typed in it.
+  const typing = target instanceof HTMLTextAreaElement
+    || (target instanceof HTMLInputElement && target.type !== 'checkbox');
   if (event.key === '/' && !typing && !ui.app.hidden) {
     event.preventDefault();
     ui.search.focus();
