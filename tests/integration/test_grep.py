@@ -7,6 +7,7 @@ import random
 import re
 import subprocess
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +21,14 @@ from tests.integration.test_end_to_end import join_with_token
 pytestmark = pytest.mark.integration
 
 UNDOCUMENTED = "tools/undocumented_helper.py"
+FUNCTION = f"frobnicate_{uuid.uuid4().hex[:8]}"
+"""Made at run time: the repository's own documents quote this test, never this name."""
 
 
 def make_git_repo(repo: Path) -> None:
     (repo / "tools").mkdir()
     (repo / UNDOCUMENTED).write_text(
-        "def frobnicate_widgets(count):\n    # no knowledge document describes this file\n"
+        f"def {FUNCTION}(count):\n    # no knowledge document describes this file\n"
         "    return count * 2\n"
     )
     subprocess.run(["git", "-C", str(repo), "init", "-q"], check=True)
@@ -39,7 +42,7 @@ async def test_a_participant_greps_every_file_with_and_without_regex(
     app: ContextBotApp = await running_app(repo=repo_copy)
     client = ContextClient(await join_with_token(app, connect, "grep-room", "searcher"))
 
-    literal = await client.grep("frobnicate_widgets")
+    literal = await client.grep(FUNCTION)
     assert [(m.path, m.line, m.column) for m in literal.matches] == [(UNDOCUMENTED, 1, 5)]
     assert literal.files_searched > 50 and not literal.truncated
 
@@ -55,10 +58,10 @@ async def test_a_participant_greps_every_file_with_and_without_regex(
 
     around = await client.grep("return count * 2", context=2, glob=["tools/**"])
     assert around.matches[0].before == [
-        "def frobnicate_widgets(count):",
+        f"def {FUNCTION}(count):",
         "    # no knowledge document describes this file",
     ]
-    assert not (await client.grep("FROBNICATE_WIDGETS")).matches  # smart case: exact
+    assert not (await client.grep(FUNCTION.upper())).matches  # smart case: exact
 
 
 async def test_hostile_patterns_are_refused_or_cut_while_others_are_answered(
