@@ -20,7 +20,7 @@ import posixpath
 import re
 import tomllib
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,12 +74,28 @@ class CodeMap:
 
 
 def build_codemap(
-    texts: Iterable[tuple[str, str | None, str]], root: Path, *, git: bool = True
+    texts: Iterable[tuple[str, str | None, str]],
+    root: Path,
+    *,
+    denied: Callable[[str], bool],
+    git: bool = True,
 ) -> CodeMap:
     """From (path, language, text) of every indexed text file, and the git history at
-    `root` (when `git`): entry points, central files, recent commits. Blocking (git)."""
+    `root` (when `git`): entry points, central files, recent commits. Blocking (git).
+
+    `denied` (the sandbox's gate) drops paths from the history: a `.env` or key that was
+    committed is still never served, so the overview must not name it either."""
     files = sorted(texts)
     commits = _history(root) if git else []
+    if commits:
+        verdicts: dict[str, bool] = {}  # one verdict per path: 300 commits repeat paths
+
+        def shown(path: str) -> bool:
+            if path not in verdicts:
+                verdicts[path] = not denied(path)
+            return verdicts[path]
+
+        commits = [(h, d, s, [p for p in paths if shown(p)]) for h, d, s, paths in commits]
     changes: Counter[str] = Counter()
     for _, _, _, paths in commits:
         changes.update(paths)

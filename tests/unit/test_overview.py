@@ -410,6 +410,24 @@ def test_a_restructuredtext_readme_gives_the_title_and_opening(tmp_path: Path) -
     assert "Django is a high-level Python web framework." in text
 
 
+def test_recent_activity_never_names_a_deny_listed_file_even_if_committed(toolbox: Path) -> None:
+    git(toolbox, "init", "-q")
+    git(toolbox, "add", "-A")
+    git(toolbox, "commit", "-q", "-m", "Start the toolbox")
+    (toolbox / ".env").write_text("API_TOKEN=hunter2\n")
+    (toolbox / "id_rsa").write_text("-----BEGIN OPENSSH PRIVATE KEY-----\n")
+    git(toolbox, "add", "-f", ".env", "id_rsa")
+    git(toolbox, "commit", "-q", "-m", "Add the settings")
+    (toolbox / ".env").write_text("API_TOKEN=hunter3\n")
+    (toolbox / "Makefile").write_text("all:\n\ttrue\n")
+    git(toolbox, "commit", "-q", "-am", "Rotate the token")
+    text = load_knowledge(toolbox / "knowledge", toolbox).overview
+    assert ".env" not in text and "id_rsa" not in text
+    activity = section(text, "Recent activity").splitlines()
+    assert activity[0].endswith("Rotate the token — 1 file in `Makefile`")
+    assert activity[1].endswith("Add the settings")  # nothing served changed: no file count
+
+
 def test_module_names_start_at_the_top_package_so_the_stdlib_is_not_claimed() -> None:
     from context_bot.knowledge.codemap import import_counts
 
