@@ -26,6 +26,9 @@ from pathlib import Path
 
 from context_bot.knowledge.git import git_output
 
+#: The central "file" naming a Go module's root package (as `doc/` names a subpackage).
+ROOT_PACKAGE = "./"
+
 #: Commits of history read for "changed most often" and recent activity.
 HISTORY_COMMITS = 300
 #: Central files listed at most.
@@ -251,7 +254,8 @@ def import_counts(files: list[tuple[str, str | None, str]]) -> dict[str, int]:
         else:
             continue
         for target in targets:
-            if target != path and not path.startswith(target):  # a package's own files
+            own = "/" not in path if target == ROOT_PACKAGE else path.startswith(target)
+            if target != path and not own:  # a package's own files
                 by[target].add(path)
     return {target: len(importers) for target, importers in by.items()}
 
@@ -333,7 +337,9 @@ def _go_imports(text: str, module: str) -> Iterator[str]:
     for block in _GO_IMPORT_BLOCK.findall(text):
         specs += _GO_QUOTED.findall(block)
     for spec in specs:
-        if spec.startswith(module + "/"):
+        if spec == module:  # the module's root package (cobra, most small libraries)
+            yield ROOT_PACKAGE
+        elif spec.startswith(module + "/"):
             yield spec[len(module) + 1 :] + "/"
 
 

@@ -440,3 +440,18 @@ def test_module_names_start_at_the_top_package_so_the_stdlib_is_not_claimed() ->
         ("scripts/c.py", "python", "import datetime\n"),
     ]
     assert import_counts(files) == {"django/utils/datetime.py": 2}
+
+
+def test_a_go_module_whose_package_is_its_root_counts_the_files_importing_it() -> None:
+    """As cobra: the library is the module's root package, its subpackages import it."""
+    from context_bot.knowledge.codemap import import_counts
+
+    files = [
+        ("go.mod", "go-mod", "module github.com/spf13/cobra\n\ngo 1.15\n"),
+        ("command.go", "go", 'package cobra\n\nimport (\n\t"fmt"\n)\n'),
+        ("cobra_test.go", "go", 'package cobra_test\n\nimport "github.com/spf13/cobra"\n'),
+        ("doc/md_docs.go", "go", 'package doc\n\nimport (\n\t"github.com/spf13/cobra"\n)\n'),
+        ("doc/man_docs.go", "go", 'package doc\n\nimport "github.com/spf13/cobra"\n'),
+        ("cmd/x/main.go", "go", 'package main\n\nimport "github.com/spf13/cobra/doc"\n'),
+    ]
+    assert import_counts(files) == {"./": 2, "doc/": 1}  # not its own (test) files
