@@ -20,11 +20,14 @@ import posixpath
 import re
 import tomllib
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from context_bot.knowledge.git import git_output
+
+#: The central "file" naming a Go module's root package (as `doc/` names a subpackage).
+ROOT_PACKAGE = "./"
 
 #: Commits of history read for "changed most often" and recent activity.
 HISTORY_COMMITS = 300
@@ -74,12 +77,28 @@ class CodeMap:
 
 
 def build_codemap(
-    texts: Iterable[tuple[str, str | None, str]], root: Path, *, git: bool = True
+    texts: Iterable[tuple[str, str | None, str]],
+    root: Path,
+    *,
+    denied: Callable[[str], bool],
+    git: bool = True,
 ) -> CodeMap:
     """From (path, language, text) of every indexed text file, and the git history at
-    `root` (when `git`): entry points, central files, recent commits. Blocking (git)."""
+    `root` (when `git`): entry points, central files, recent commits. Blocking (git).
+
+    `denied` (the sandbox's gate) drops paths from the history: a `.env` or key that was
+    committed is still never served, so the overview must not name it either."""
     files = sorted(texts)
     commits = _history(root) if git else []
+    if commits:
+        verdicts: dict[str, bool] = {}  # one verdict per path: 300 commits repeat paths
+
+        def shown(path: str) -> bool:
+            if path not in verdicts:
+                verdicts[path] = not denied(path)
+            return verdicts[path]
+
+        commits = [(h, d, s, [p for p in paths if shown(p)]) for h, d, s, paths in commits]
     changes: Counter[str] = Counter()
     for _, _, _, paths in commits:
         changes.update(paths)
@@ -235,7 +254,8 @@ def import_counts(files: list[tuple[str, str | None, str]]) -> dict[str, int]:
         else:
             continue
         for target in targets:
-            if target != path and not path.startswith(target):  # a package's own files
+            own = "/" not in path if target == ROOT_PACKAGE else path.startswith(target)
+            if target != path and not own:  # a package's own files
                 by[target].add(path)
     return {target: len(importers) for target, importers in by.items()}
 
@@ -317,7 +337,9 @@ def _go_imports(text: str, module: str) -> Iterator[str]:
     for block in _GO_IMPORT_BLOCK.findall(text):
         specs += _GO_QUOTED.findall(block)
     for spec in specs:
-        if spec.startswith(module + "/"):
+        if spec == module:  # the module's root package (cobra, most small libraries)
+            yield ROOT_PACKAGE
+        elif spec.startswith(module + "/"):
             yield spec[len(module) + 1 :] + "/"
 
 

@@ -250,7 +250,7 @@ def compile_query(query: GrepQuery) -> _Compiled:
         regex = re2.compile(source.encode("utf-8"), options)
     except re2.error as exc:
         raise BadRequest(
-            f"`params.pattern` is not a valid RE2 expression: {_reason(exc)}"
+            f"`params.pattern` is not a valid RE2 expression: {_reason_as_written(exc, query)}"
         ) from None
     globs: list[tuple[_Pattern, bool]] = []
     for glob in query.globs:
@@ -271,6 +271,17 @@ def _options() -> Any:  # re2.Options
     options.max_mem = RE2_MAX_MEM
     options.log_errors = False  # a refused pattern is the asker's error, not a log line
     return options
+
+
+def _reason_as_written(exc: Exception, query: GrepQuery) -> str:
+    """RE2's reason quotes the expression it was given, `(?m)` and all; the asker wrote
+    no `(?m)`, so the reason comes from the expression as written when that fails too."""
+    if query.regex:
+        try:
+            re2.compile(query.pattern.encode("utf-8"), _options())
+        except re2.error as bare:
+            return _reason(bare)
+    return _reason(exc)
 
 
 def _reason(exc: Exception) -> str:

@@ -238,6 +238,7 @@ def _load(knowledge_dir: Path, files: RepoFiles, overview_budget: int) -> Knowle
             if e.skipped is None  # an empty `__init__.py` still makes a package
         ),
         root,
+        denied=files.denied,
         git=revision is not None,
     )
     version = _version(docs, served, revision, readme, overview_budget, inventory)

@@ -112,10 +112,13 @@ SHHGIT_SECRET_FILES = (
 )  # fmt: skip
 #: Always denied, whatever the ignore files say (gitignore syntax, any depth, any case):
 #: shhgit's list, plus what it misses: git's own folder (or worktree file), every `.env`
-#: variant, every ssh key pair file, `.pypirc`, and the folders of ssh, GnuPG and kubectl.
+#: variant (`.env-production`, direnv's `.envrc`: both hold exported secrets), every
+#: netrc copy (`.netrc.bak`), every ssh key pair file, `.pypirc`, and the folders of ssh,
+#: GnuPG and kubectl.
 DEFAULT_DENY = (
     *SHHGIT_SECRET_FILES,
-    ".git", ".env.*", "*.env", "id_rsa*", "id_dsa*", "id_ecdsa*", "id_ed25519*", ".pypirc",
+    ".git", ".env*", "*.env", ".netrc*", "_netrc*",
+    "id_rsa*", "id_dsa*", "id_ecdsa*", "id_ed25519*", ".pypirc",
     ".ssh/", ".gnupg/", "**/.kube/config",
 )  # fmt: skip
 

@@ -168,6 +168,10 @@ async def test_a_symlink_to_a_denied_file_is_denied_like_the_file(repo: Path) ->
         ".env",
         ".env.local",
         "config/.env.production",
+        ".envrc",  # direnv: `export AWS_SECRET_ACCESS_KEY=...` (served before: on express)
+        "deploy/.env-production",
+        ".netrc.bak",
+        "_netrc-old",
         "certs/server.pem",
         "tls.key",
         "id_rsa",

@@ -408,6 +408,14 @@ async def test_a_slow_search_is_answered_by_its_deadline(
         await handlers._grep_slots.acquire()
 
 
+def test_a_refused_expression_is_quoted_as_the_asker_wrote_it(tmp_path: Path) -> None:
+    """The `(?m)` put in front for line anchors is ours: naming it confuses the asker."""
+    with pytest.raises(BadRequest) as refused:
+        search(tmp_path, pattern="func (", regex=True)
+    assert refused.value.message.endswith("missing ): func (")
+    assert "(?m)" not in refused.value.message
+
+
 @pytest.mark.parametrize(
     ("query", "words"),
     [

@@ -410,6 +410,24 @@ def test_a_restructuredtext_readme_gives_the_title_and_opening(tmp_path: Path) -
     assert "Django is a high-level Python web framework." in text
 
 
+def test_recent_activity_never_names_a_deny_listed_file_even_if_committed(toolbox: Path) -> None:
+    git(toolbox, "init", "-q")
+    git(toolbox, "add", "-A")
+    git(toolbox, "commit", "-q", "-m", "Start the toolbox")
+    (toolbox / ".env").write_text("API_TOKEN=hunter2\n")
+    (toolbox / "id_rsa").write_text("-----BEGIN OPENSSH PRIVATE KEY-----\n")
+    git(toolbox, "add", "-f", ".env", "id_rsa")
+    git(toolbox, "commit", "-q", "-m", "Add the settings")
+    (toolbox / ".env").write_text("API_TOKEN=hunter3\n")
+    (toolbox / "Makefile").write_text("all:\n\ttrue\n")
+    git(toolbox, "commit", "-q", "-am", "Rotate the token")
+    text = load_knowledge(toolbox / "knowledge", toolbox).overview
+    assert ".env" not in text and "id_rsa" not in text
+    activity = section(text, "Recent activity").splitlines()
+    assert activity[0].endswith("Rotate the token — 1 file in `Makefile`")
+    assert activity[1].endswith("Add the settings")  # nothing served changed: no file count
+
+
 def test_module_names_start_at_the_top_package_so_the_stdlib_is_not_claimed() -> None:
     from context_bot.knowledge.codemap import import_counts
 
@@ -422,3 +440,18 @@ def test_module_names_start_at_the_top_package_so_the_stdlib_is_not_claimed() ->
         ("scripts/c.py", "python", "import datetime\n"),
     ]
     assert import_counts(files) == {"django/utils/datetime.py": 2}
+
+
+def test_a_go_module_whose_package_is_its_root_counts_the_files_importing_it() -> None:
+    """As cobra: the library is the module's root package, its subpackages import it."""
+    from context_bot.knowledge.codemap import import_counts
+
+    files = [
+        ("go.mod", "go-mod", "module github.com/spf13/cobra\n\ngo 1.15\n"),
+        ("command.go", "go", 'package cobra\n\nimport (\n\t"fmt"\n)\n'),
+        ("cobra_test.go", "go", 'package cobra_test\n\nimport "github.com/spf13/cobra"\n'),
+        ("doc/md_docs.go", "go", 'package doc\n\nimport (\n\t"github.com/spf13/cobra"\n)\n'),
+        ("doc/man_docs.go", "go", 'package doc\n\nimport "github.com/spf13/cobra"\n'),
+        ("cmd/x/main.go", "go", 'package main\n\nimport "github.com/spf13/cobra/doc"\n'),
+    ]
+    assert import_counts(files) == {"./": 2, "doc/": 1}  # not its own (test) files
