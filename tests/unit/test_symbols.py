@@ -1,0 +1,338 @@
+"""The symbol index (knowledge/symbols.py) on small files of each language, written here."""
+
+from __future__ import annotations
+
+import pytest
+import structlog
+
+from context_bot.knowledge import symbols as symbols_mod
+from context_bot.knowledge.model import Symbol
+from context_bot.knowledge.symbols import SymbolIndex, build_symbols
+
+PYTHON = '''import asyncio
+from typing import overload
+
+MAX_RETRIES = 5
+"""How often to try."""
+
+
+class Outer:
+    """Holds things.
+
+    More prose."""
+
+    class Inner:
+        def method(self):
+            return asyncio.Lock()
+
+    @property
+    def size(self) -> int:
+        return MAX_RETRIES
+
+    @overload
+    def get(self, key: int) -> int: ...
+    @overload
+    def get(self, key: str) -> str: ...
+
+
+def helper(a, b):  # MAX_RETRIES in a comment is no use
+    text = "MAX_RETRIES"
+    def inner():
+        pass
+    return inner
+'''
+
+TYPESCRIPT = """/** Sends requests. */
+export class HTTPTransport<T> {
+  send(x: number): void {}
+}
+
+export interface Connection {
+  open(): void;
+}
+
+export type Id = string;
+
+function pick(a: string): string;
+function pick(a: number): number;
+function pick(a: any) { return a; }
+
+export const handler = (e: Event) => new HTTPTransport();
+const LIMIT = 3;
+"""
+
+JAVASCRIPT = """// Counts things.
+class Counter {
+  increment() { return this.n + 1; }
+}
+const double = (x) => x * 2;
+function* ids() { yield 1; }
+module.exports = { Counter, double };
+"""
+
+GO = """package server
+
+// Server serves requests.
+type Server struct {
+	port int
+}
+
+type Handler interface {
+	Serve()
+}
+
+// Run starts the server.
+func (s *Server) Run() error {
+	return nil
+}
+
+func New() *Server {
+	s := &Server{}
+	return s
+}
+
+const DefaultPort = 8080
+"""
+
+RUST = """/// A point on a plane.
+#[derive(Debug)]
+pub struct Point {
+    x: i32,
+}
+
+impl<T> Point {
+    pub fn new() -> Self {
+        Point { x: 0 }
+    }
+}
+
+impl fmt::Display for Point {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result { Ok(()) }
+}
+
+pub trait Shape {
+    fn area(&self) -> f64;
+}
+
+const ORIGIN: i32 = 0;
+"""
+
+JAVA = """package demo;
+
+/** The outer class. */
+public class Outer {
+    public static final int MAX = 10;
+    private int count;
+
+    /** Makes one. */
+    public Outer() {}
+
+    public void run() {
+        new Inner().go();
+    }
+
+    class Inner {
+        void go() {}
+    }
+}
+"""
+
+
+def _index(*files: tuple[str, str | None, str]) -> SymbolIndex:
+    return build_symbols((path, lang, text, None) for path, lang, text in files)
+
+
+def _get(index: SymbolIndex, path: str, name: str) -> list[Symbol]:
+    return [s for s in index.symbols if s.path == path and s.name == name]
+
+
+def _one(index: SymbolIndex, path: str, name: str) -> Symbol:
+    found = _get(index, path, name)
+    assert len(found) == 1, found
+    return found[0]
+
+
+def test_python_classes_nested_decorated_overloads_constants_and_docstrings() -> None:
+    index = _index(("pkg/mod.py", "python", PYTHON))
+    const = _one(index, "pkg/mod.py", "MAX_RETRIES")
+    assert (const.kind, const.line, const.doc) == ("constant", 4, "How often to try.")
+    outer = _one(index, "pkg/mod.py", "Outer")
+    assert (outer.kind, outer.line, outer.end_line, outer.doc) == ("class", 8, 24, "Holds things.")
+    inner = _one(index, "pkg/mod.py", "Inner")
+    assert (inner.kind, inner.container, inner.line) == ("class", "Outer", 13)
+    method = _one(index, "pkg/mod.py", "method")
+    assert (method.kind, method.container, method.line) == ("method", "Outer.Inner", 14)
+    size = _one(index, "pkg/mod.py", "size")  # decorated: the def line, not the decorator's
+    assert (size.kind, size.line, size.signature) == ("method", 18, "def size(self) -> int")
+    assert [s.line for s in _get(index, "pkg/mod.py", "get")] == [22, 24]  # both overloads
+    helper = _one(index, "pkg/mod.py", "helper")
+    assert helper.signature == "def helper(a, b)"  # not the comment after the colon
+    assert _one(index, "pkg/mod.py", "inner").container == "helper"
+    assert not _get(index, "pkg/mod.py", "text")  # a local is no definition
+
+
+def test_typescript_interfaces_types_overloads_and_arrow_functions() -> None:
+    index = _index(("src/net.ts", "typescript", TYPESCRIPT))
+    cls = _one(index, "src/net.ts", "HTTPTransport")
+    assert (cls.kind, cls.line, cls.end_line, cls.doc) == ("class", 2, 4, "Sends requests.")
+    send = _one(index, "src/net.ts", "send")
+    assert (send.kind, send.container, send.line) == ("method", "HTTPTransport", 3)
+    assert _one(index, "src/net.ts", "Connection").kind == "interface"
+    assert _one(index, "src/net.ts", "open").container == "Connection"
+    assert _one(index, "src/net.ts", "Id").kind == "type"
+    assert [s.line for s in _get(index, "src/net.ts", "pick")] == [12, 13, 14]
+    handler = _one(index, "src/net.ts", "handler")
+    assert (handler.kind, handler.line) == ("function", 16)
+    assert _one(index, "src/net.ts", "LIMIT").kind == "constant"
+
+
+def test_tsx_and_javascript() -> None:
+    index = _index(
+        ("ui/App.tsx", "typescript", "export function App() { return <div>{title}</div>; }\n"),
+        ("lib/count.js", "javascript", JAVASCRIPT),
+    )
+    assert _one(index, "ui/App.tsx", "App").kind == "function"
+    counter = _one(index, "lib/count.js", "Counter")
+    assert (counter.kind, counter.doc) == ("class", "Counts things.")
+    assert _one(index, "lib/count.js", "increment").container == "Counter"
+    assert _one(index, "lib/count.js", "double").kind == "function"
+    assert _one(index, "lib/count.js", "ids").kind == "function"
+
+
+def test_go_methods_with_receivers_structs_and_interfaces() -> None:
+    index = _index(("server/server.go", "go", GO))
+    server = _one(index, "server/server.go", "Server")
+    assert (server.kind, server.line, server.end_line) == ("struct", 4, 6)
+    assert server.doc == "Server serves requests."
+    assert _one(index, "server/server.go", "Handler").kind == "interface"
+    run = _one(index, "server/server.go", "Run")
+    assert (run.kind, run.container, run.line, run.doc) == (
+        "method",
+        "Server",
+        13,
+        "Run starts the server.",
+    )
+    assert run.signature == "func (s *Server) Run() error"
+    assert _one(index, "server/server.go", "New").kind == "function"
+    assert _one(index, "server/server.go", "DefaultPort").kind == "constant"
+    assert not _get(index, "server/server.go", "s")  # a local
+
+
+def test_rust_impl_blocks_traits_and_doc_comments() -> None:
+    index = _index(("src/geo.rs", "rust", RUST))
+    points = [(s.kind, s.line, s.doc) for s in _get(index, "src/geo.rs", "Point")]
+    assert points == [("struct", 3, "A point on a plane."), ("impl", 7, None), ("impl", 13, None)]
+    new = _one(index, "src/geo.rs", "new")
+    assert (new.kind, new.container, new.line, new.end_line) == ("method", "Point", 8, 10)
+    assert _one(index, "src/geo.rs", "fmt").container == "Point"  # `impl Display for Point`
+    assert _one(index, "src/geo.rs", "Shape").kind == "trait"
+    area = _one(index, "src/geo.rs", "area")
+    assert (area.kind, area.container) == ("method", "Shape")
+    assert _one(index, "src/geo.rs", "ORIGIN").kind == "constant"
+
+
+def test_java_inner_classes_constructors_and_constants() -> None:
+    index = _index(("src/demo/Outer.java", "java", JAVA))
+    outer = next(s for s in _get(index, "src/demo/Outer.java", "Outer") if s.kind == "class")
+    assert (outer.line, outer.end_line, outer.doc) == (4, 18, "The outer class.")
+    ctor = [s for s in _get(index, "src/demo/Outer.java", "Outer") if s.kind == "constructor"]
+    assert [(c.line, c.doc) for c in ctor] == [(9, "Makes one.")]
+    assert _one(index, "src/demo/Outer.java", "MAX").kind == "constant"
+    assert _one(index, "src/demo/Outer.java", "count").kind == "field"
+    inner = _one(index, "src/demo/Outer.java", "Inner")
+    assert (inner.kind, inner.container, inner.line) == ("class", "Outer", 15)
+    go = _one(index, "src/demo/Outer.java", "go")
+    assert (go.container, go.line) == ("Outer.Inner", 16)
+
+
+def test_outline_is_a_tree_by_line_ranges() -> None:
+    index = _index(("pkg/mod.py", "python", PYTHON))
+    tree = [n.to_wire() for n in index.outline("pkg/mod.py")]
+    assert [n["name"] for n in tree] == ["MAX_RETRIES", "Outer", "helper"]
+    outer = tree[1]
+    assert [c["name"] for c in outer["children"]] == ["Inner", "size", "get", "get"]
+    assert outer["children"][0]["children"][0]["name"] == "method"
+    assert tree[2]["children"][0]["name"] == "inner"
+    assert index.outline("nowhere.py") == []
+
+
+def test_find_ranks_exact_then_prefix_then_camel_humps_then_fuzzy() -> None:
+    index = _index(
+        ("a.ts", "typescript", TYPESCRIPT),
+        ("b.py", "python", "def send(): pass\ndef sender(): pass\ndef resend(): pass\n"),
+        ("c.py", "python", "def s_e_n_d(): pass\nclass HTTP: pass\ndef getUserName(): pass\n"),
+    )
+    found = [(m.symbol.name, m.match) for m in index.find("send")]
+    assert found[:2] == [("send", "exact"), ("send", "exact")]
+    assert found[2:] == [("sender", "prefix"), ("resend", "substring"), ("s_e_n_d", "fuzzy")]
+    assert [(m.symbol.name, m.match) for m in index.find("HTTPTr")] == [("HTTPTransport", "prefix")]
+    assert [(m.symbol.name, m.match) for m in index.find("getUN")] == [("getUserName", "camel")]
+    assert [m.symbol.name for m in index.find("http")] == ["HTTP", "HTTPTransport"]
+    assert [m.symbol.path for m in index.find("send", kind="method")] == ["a.ts"]
+    only_py = index.find("send", selects=lambda p: p.endswith(".py"), limit=2)
+    assert [m.symbol.name for m in only_py] == ["send", "sender"]
+    assert index.find("   ") == []
+    assert index.find("(((") == []  # the query is text, not a pattern
+
+
+def test_references_are_identifiers_not_comments_strings_or_definitions() -> None:
+    index = _index(
+        ("pkg/mod.py", "python", PYTHON),
+        ("server/server.go", "go", GO),
+        ("src/net.ts", "typescript", TYPESCRIPT),
+    )
+    refs, total = index.references("MAX_RETRIES")
+    assert [(r.path, r.line) for r in refs] == [("pkg/mod.py", 19)] and total == 1
+    refs, _ = index.references("Server")
+    assert [(r.path, r.line) for r in refs] == [
+        ("server/server.go", 13),
+        ("server/server.go", 17),
+        ("server/server.go", 18),
+    ]
+    refs, total = index.references("Server", selects=lambda p: p.endswith(".ts"))
+    assert (refs, total) == ([], 0)
+    refs, total = index.references("Server", limit=1)
+    assert (len(refs), total) == (1, 3)
+    assert [r.line for r in index.references("HTTPTransport")[0]] == [16]
+
+
+def test_broken_files_keep_what_the_parser_recovers() -> None:
+    broken = "def ok():\n    pass\n\ndef bad(:\n    x\n\nclass Still:\n    pass\n"
+    index = _index(("broken.py", "python", broken))
+    assert index.partial == 1
+    assert {s.name: s.line for s in index.symbols}["Still"] == 7
+    assert "ok" in {s.name for s in index.symbols}
+
+
+def test_large_minified_unknown_and_unread_files_are_counted_not_parsed() -> None:
+    minified = "var a=1;" * 500  # one 4,000-character line
+    huge = "x = 1\n" * (symbols_mod.MAX_SYMBOL_FILE_BYTES // 6 + 10)
+    index = build_symbols(
+        [
+            ("dist/app.min.js", "javascript", minified, None),
+            ("gen/big.py", "python", huge, None),
+            ("gen/bigger.py", "python", "", "too_large"),
+            ("notes.txt", "text", "def not_code(): pass", None),
+            ("main.c", "c", "int main() {}", None),
+            ("ok.py", "python", "def fine(): pass\n", None),
+        ]
+    )
+    assert index.skipped == {"minified": 1, "too_large": 2}
+    assert [s.name for s in index.symbols] == ["fine"]
+    assert index.files == 1
+
+
+def test_a_grammar_that_fails_to_load_is_logged_once_and_left_out(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    broken = symbols_mod._Spec("no_such_grammar_module", "language", "", "")
+    monkeypatch.setitem(symbols_mod._SPECS, "go", broken)
+    symbols_mod.grammar.cache_clear()
+    try:
+        with structlog.testing.capture_logs() as logs:
+            index = _index(("a.go", "go", GO), ("b.go", "go", GO), ("c.py", "python", PYTHON))
+    finally:
+        symbols_mod.grammar.cache_clear()
+    assert [e["event"] for e in logs].count("symbol_grammar_unavailable") == 1
+    assert index.skipped == {"no_grammar": 2}
+    assert {s.path for s in index.symbols} == {"c.py"}
