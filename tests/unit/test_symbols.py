@@ -1,13 +1,23 @@
-"""The symbol index (knowledge/symbols.py) on small files of each language, written here."""
+"""The symbol index (knowledge/symbols.py) on small files of each language, written here,
+and the `symbols`, `outline` and `references` methods over a repository of them."""
 
 from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
 
 import pytest
 import structlog
 
+from context_bot.bot.handlers import Handlers
+from context_bot.errors import BadRequest, InvalidPath, NotFound
 from context_bot.knowledge import symbols as symbols_mod
+from context_bot.knowledge.loading import load_knowledge
 from context_bot.knowledge.model import Symbol
+from context_bot.knowledge.sandbox import RepoFiles
 from context_bot.knowledge.symbols import SymbolIndex, build_symbols
+from context_bot.protocol import Request
 
 PYTHON = '''import asyncio
 from typing import overload
@@ -336,3 +346,96 @@ def test_a_grammar_that_fails_to_load_is_logged_once_and_left_out(
     assert [e["event"] for e in logs].count("symbol_grammar_unavailable") == 1
     assert index.skipped == {"no_grammar": 2}
     assert {s.path for s in index.symbols} == {"c.py"}
+
+
+@pytest.fixture
+def handlers(tmp_path: Path) -> Handlers:
+    """A repository with a file in each language, and a secret the deny-list hides."""
+    for path, text in {
+        "pkg/mod.py": PYTHON,
+        "src/net.ts": TYPESCRIPT,
+        "lib/count.js": JAVASCRIPT,
+        "server/server.go": GO,
+        "src/geo.rs": RUST,
+        "src/demo/Outer.java": JAVA,
+        "README.md": "# Demo\n\nSee `Server`.\n",
+        ".env": "def leaked(): pass\n",
+    }.items():
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text(text)
+    knowledge = load_knowledge(tmp_path / "knowledge", tmp_path)
+    return Handlers(lambda: knowledge, RepoFiles(tmp_path))
+
+
+async def call(handlers: Handlers, method: str, **params: Any) -> dict[str, Any]:
+    return await handlers.handle(Request(id="t", method=method, params=params))
+
+
+async def test_symbols_method_answers_ranked_definitions(handlers: Handlers) -> None:
+    result = await call(handlers, "symbols", query="HTTPTr")
+    assert [(s["path"], s["line"], s["kind"], s["match"]) for s in result["symbols"]] == [
+        ("src/net.ts", 2, "class", "prefix")
+    ]
+    assert result["truncated"] is False and result["knowledge_version"]
+    runs = await call(handlers, "symbols", query="run", kind="method", limit=1)
+    assert len(runs["symbols"]) == 1 and runs["truncated"] is True
+    go_only = await call(handlers, "symbols", query="run", path_glob="*.go")
+    assert {s["path"] for s in go_only["symbols"]} == {"server/server.go"}
+    assert (await call(handlers, "symbols", query="leaked"))["symbols"] == []
+
+
+async def test_outline_method_answers_a_tree_or_says_the_file_is_not_parsed(
+    handlers: Handlers,
+) -> None:
+    result = await call(handlers, "outline", path="src/demo/Outer.java")
+    assert (result["language"], result["parsed"]) == ("java", True)
+    outer = result["symbols"][0]
+    assert (outer["name"], outer["line"], outer["end_line"]) == ("Outer", 4, 18)
+    inner = next(c for c in outer["children"] if c["name"] == "Inner")
+    assert [c["name"] for c in inner["children"]] == ["go"]
+    readme = await call(handlers, "outline", path="README.md")
+    assert (readme["parsed"], readme["symbols"]) == (False, [])
+    with pytest.raises(NotFound):
+        await call(handlers, "outline", path="nowhere.py")
+    with pytest.raises(NotFound):
+        await call(handlers, "outline", path=".env")  # denied: not in the inventory
+    with pytest.raises(InvalidPath):
+        await call(handlers, "outline", path="../etc/passwd")
+
+
+async def test_references_method_answers_uses_by_name(handlers: Handlers) -> None:
+    result = await call(handlers, "references", name="Server")
+    assert [(r["path"], r["line"]) for r in result["references"]] == [
+        ("server/server.go", 13),
+        ("server/server.go", 17),
+        ("server/server.go", 18),
+    ]  # not README.md's mention, not the definition on line 4
+    assert (result["total"], result["truncated"], result["resolution"]) == (3, False, "name")
+    cut = await call(handlers, "references", name="Server", limit=2)
+    assert (len(cut["references"]), cut["total"], cut["truncated"]) == (2, 3, True)
+    none = await call(handlers, "references", name="Server", path_glob=["*", "!server/"])
+    assert none["references"] == []
+
+
+@pytest.mark.parametrize(
+    ("method", "params", "message"),
+    [
+        ("symbols", {}, "params.query` is required"),
+        ("symbols", {"query": " "}, "not blank"),
+        ("symbols", {"query": "x" * 129}, "1 to 128 characters"),
+        ("symbols", {"query": 3}, "must be a string"),
+        ("symbols", {"query": "a", "kind": "klass"}, "params.kind` must be one of"),
+        ("symbols", {"query": "a", "limit": 201}, "from 1 to 200"),
+        ("symbols", {"query": "a", "path_glob": 5}, "path pattern or a list"),
+        ("symbols", {"query": "a", "path_glob": ["x"] * 17}, "at most 16"),
+        ("references", {"name": "a\0b"}, "no NUL"),
+        ("references", {"name": "a", "limit": 0}, "from 1 to 1000"),
+        ("outline", {}, "params.path` is required"),
+    ],
+)
+async def test_bad_symbol_requests_are_4000(
+    handlers: Handlers, method: str, params: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(BadRequest, match=re.escape(message)) as caught:
+        await call(handlers, method, **params)
+    assert caught.value.code == 4000
