@@ -4,13 +4,16 @@ and the `symbols`, `outline` and `references` methods over a repository of them.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 import structlog
 
+from context_bot import cli
 from context_bot.bot.handlers import Handlers
+from context_bot.config import load_settings
 from context_bot.errors import BadRequest, InvalidPath, NotFound
 from context_bot.knowledge import symbols as symbols_mod
 from context_bot.knowledge.loading import load_knowledge
@@ -439,3 +442,47 @@ async def test_bad_symbol_requests_are_4000(
     with pytest.raises(BadRequest, match=re.escape(message)) as caught:
         await call(handlers, method, **params)
     assert caught.value.code == 4000
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (
+            ["symbols", "Run"],  # the same case first, then any case
+            "server/server.go:13: method Server.Run  func (s *Server) Run() error\n"
+            "src/demo/Outer.java:11: method Outer.run  public void run()\n",
+        ),
+        (
+            ["symbols", "run", "--kind", "method", "--glob", "*.java"],
+            "src/demo/Outer.java:11: method Outer.run  public void run()\n",
+        ),
+        (
+            ["outline", "server/server.go"],
+            "server/server.go:4: struct Server\nserver/server.go:8: interface Handler\n"
+            "server/server.go:13: method Run\nserver/server.go:17: function New\n"
+            "server/server.go:22: constant DefaultPort\n",
+        ),
+        (
+            ["references", "Server"],
+            "server/server.go:13\nserver/server.go:17\nserver/server.go:18\n",
+        ),
+        (
+            ["references", "Server", "--limit", "1"],
+            "server/server.go:13\n… 2 more (raise --limit)\n",
+        ),
+        (["references", "Nothing"], "no uses\n"),
+    ],
+)
+def test_cli_commands_print_path_line_per_hit(
+    handlers: Handlers,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+    expected: str,
+) -> None:
+    del handlers  # its fixture wrote the repository
+    settings = replace(load_settings(None, {}), repo=tmp_path)
+    args = cli._parser().parse_args([*argv, "--repo", str(tmp_path)])
+    with structlog.testing.capture_logs():  # the loader's log lines are not the output
+        assert cli._ask(settings, args) == 0
+    assert capsys.readouterr().out == expected
