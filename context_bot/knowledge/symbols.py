@@ -268,6 +268,8 @@ class SymbolMatch:
         return {**self.symbol.to_wire(), "match": self.match}
 
 
+_LINE_BITS = 24
+_LINE_MASK = (1 << _LINE_BITS) - 1
 _TIERS = ("exact", "exact", "prefix", "camel", "substring", "fuzzy")
 _KIND_ORDER = {k: n for n, k in enumerate(("class", "interface", "struct", "trait", "enum"))}
 
@@ -454,7 +456,10 @@ class SymbolIndex:
     _by_lower: dict[str, list[Symbol]] = field(default_factory=dict, repr=False)
     _sorted: list[str] = field(default_factory=list, repr=False)
     _blob: bytes = field(default=b"", repr=False)
-    _refs: dict[str, list[Reference]] = field(default_factory=dict, repr=False)
+    _refs: dict[str, list[int]] = field(default_factory=dict, repr=False)
+    """Each use packed as `file number << 24 | line` (a plain int is a fraction of a
+    `Reference`'s memory, and uses outnumber definitions forty to one)."""
+    _paths: list[str] = field(default_factory=list, repr=False)
 
     def finish(self) -> SymbolIndex:
         """Lay out the lookups once, in the loading thread."""
@@ -493,17 +498,18 @@ class SymbolIndex:
         lower = q.lower()
         out: list[SymbolMatch] = []
         seen: set[int] = set()
-        tiers: list[Iterable[str]] = [
-            [lower],  # exact: case-sensitive ones are put first below
-            [],
-            self._prefixed(lower),
-            self._regex(_camel_regex(q)),
-            self._regex(b"(?mi)^[^\n]*" + re.escape(q).encode() + b"[^\n]*$"),
-            self._regex(_fuzzy_regex(lower)),
+        # Lazily: a later tier scans every name, and is not run once the limit is met.
+        tiers: list[Callable[[], Iterable[str]]] = [
+            lambda: [lower],  # exact: case-sensitive ones are put first below
+            list,
+            lambda: self._prefixed(lower),
+            lambda: self._regex(_camel_regex(q)),
+            lambda: self._regex(b"(?mi)^[^\n]*" + re.escape(q).encode() + b"[^\n]*$"),
+            lambda: self._regex(_fuzzy_regex(lower)),
         ]
-        for tier, names in enumerate(tiers):
+        for tier, names_of in enumerate(tiers):
             candidates: list[Symbol] = []
-            for name in names:
+            for name in names_of():
                 candidates.extend(self._by_lower.get(name.lower(), ()))
             candidates.sort(key=lambda s: (s.name != q, len(s.name), _kind_rank(s), s.path, s.line))
             for s in candidates:
@@ -547,10 +553,18 @@ class SymbolIndex:
     ) -> tuple[list[Reference], int]:
         """Uses of the identifier `name` (exact spelling), by path and line, and how many
         there are in all (before the limit)."""
-        hits = self._refs.get(name, [])
+        packed = self._refs.get(name, [])
         if selects is not None:
-            hits = [r for r in hits if selects(r.path)]
-        return hits[:limit], len(hits)
+            chosen: dict[int, bool] = {}
+            for use in packed:
+                fid = use >> _LINE_BITS
+                if fid not in chosen:
+                    chosen[fid] = selects(self._paths[fid])
+            packed = [use for use in packed if chosen[use >> _LINE_BITS]]
+        hits = [
+            Reference(self._paths[use >> _LINE_BITS], use & _LINE_MASK) for use in packed[:limit]
+        ]
+        return hits, len(packed)
 
 
 def _kind_rank(s: Symbol) -> int:
@@ -596,7 +610,7 @@ def build_symbols(files: Iterable[tuple[str, str | None, str, str | None]]) -> S
     of every text file. Blocking and CPU-heavy: call it at load."""
     index = SymbolIndex()
     skipped: Counter[str] = Counter()
-    refs: dict[str, list[Reference]] = defaultdict(list)
+    refs: dict[str, list[int]] = defaultdict(list)
     for path, language, text, not_read in files:
         name = grammar_for(path, language)
         if name is None:
@@ -619,7 +633,9 @@ def build_symbols(files: Iterable[tuple[str, str | None, str, str | None]]) -> S
         index.partial += found.partial
         index.symbols.extend(found.symbols)
         for ident, lines in found.references.items():
-            refs[ident].extend(Reference(path, line) for line in lines)
+            base = len(index._paths) << _LINE_BITS
+            refs[ident].extend(base | line for line in lines if line <= _LINE_MASK)
+        index._paths.append(path)
     index.skipped = dict(skipped)
     index._refs = dict(refs)
     return index.finish()
