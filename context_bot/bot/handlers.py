@@ -136,8 +136,13 @@ class Handlers:
         want_knowledge = _bool_param(params, "knowledge", True)
         want_content = _bool_param(params, "content", True)
         lines = line_range(params.get("lines"), name="params.lines")
+        want_outline = _bool_param(params, "outline", False)
         knowledge = self._knowledge()
         result: Result = {"path": path, "knowledge_version": knowledge.version}
+        if want_outline:  # only when asked: older clients see the answer they know
+            norm = normalise_repo_path(path)
+            nodes = knowledge.symbols.outline(norm) if norm is not None else []
+            result["outline"] = [n.to_wire() for n in nodes]
 
         result["knowledge"] = None
         if want_knowledge:

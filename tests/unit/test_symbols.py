@@ -486,3 +486,18 @@ def test_cli_commands_print_path_line_per_hit(
     with structlog.testing.capture_logs():  # the loader's log lines are not the output
         assert cli._ask(settings, args) == 0
     assert capsys.readouterr().out == expected
+
+
+async def test_file_carries_the_outline_only_when_asked(handlers: Handlers) -> None:
+    plain = await call(handlers, "file", path="src/geo.rs")
+    assert "outline" not in plain  # the answer older clients know
+    with_outline = await call(handlers, "file", path="src/geo.rs", outline=True)
+    assert [(n["name"], n["kind"], n["line"]) for n in with_outline["outline"]][:2] == [
+        ("Point", "struct", 3),
+        ("Point", "impl", 7),
+    ]
+    assert with_outline["outline"][1]["children"][0]["name"] == "new"
+    readme = await call(handlers, "file", path="README.md", outline=True)
+    assert readme["outline"] == []
+    with pytest.raises(BadRequest, match="outline"):
+        await call(handlers, "file", path="README.md", outline="yes")
