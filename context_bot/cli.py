@@ -19,7 +19,11 @@ from pathlib import Path
 from context_bot import __version__
 from context_bot.config import LiveKitSettings, Settings, load_settings
 from context_bot.errors import ConfigError, ContextBotError
-from context_bot.protocol import DEFAULT_GREP_LIMIT
+from context_bot.protocol import (
+    DEFAULT_GREP_LIMIT,
+    DEFAULT_REFERENCES_LIMIT,
+    DEFAULT_SYMBOLS_LIMIT,
+)
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
 REPO_HELP = "the repository or folder to serve (default: knowledge.repo, $CONTEXT_BOT_REPO, or .)"
@@ -55,6 +59,9 @@ def _parser() -> argparse.ArgumentParser:
         "search": "search the knowledge",
         "list": "list every file and folder, marking undocumented files",
         "grep": "search every text file for a literal or an RE2 pattern",
+        "symbols": "where a name is defined: path:line of each definition",
+        "outline": "what a file defines, as a tree: path:line of each definition",
+        "references": "where a name is used (by name, not type-resolved): path:line",
     }
     for name, help_text in asks.items():
         ask = commands.add_parser(name, help=help_text + " (locally, or from a room's bot)")
@@ -77,6 +84,19 @@ def _parser() -> argparse.ArgumentParser:
             case = ask.add_mutually_exclusive_group()
             case.add_argument("--case-sensitive", dest="case", action="store_true", default=None)
             case.add_argument("--ignore-case", dest="case", action="store_false")
+        elif name in ("symbols", "references"):
+            ask.add_argument("query" if name == "symbols" else "name")
+            if name == "symbols":
+                ask.add_argument("--kind", help="only this kind: class, function, method, ...")
+            ask.add_argument(
+                "--glob",
+                action="append",
+                help="only paths matching this gitignore pattern (repeatable; !PATTERN excludes)",
+            )
+            default = DEFAULT_SYMBOLS_LIMIT if name == "symbols" else DEFAULT_REFERENCES_LIMIT
+            ask.add_argument("--limit", type=int, default=default)
+        elif name == "outline":
+            ask.add_argument("path", help="repository-relative path")
         elif name == "list":
             ask.add_argument("prefix", nargs="?", default="")
             ask.add_argument("--depth", type=int, default=2)
@@ -118,6 +138,15 @@ def _ask(settings: Settings, args: argparse.Namespace) -> int:
             params["glob"] = args.glob
         if args.case is not None:
             params["case_sensitive"] = args.case
+    elif args.command in ("symbols", "references"):
+        key = "query" if args.command == "symbols" else "name"
+        params = {key: getattr(args, key), "limit": args.limit}
+        if getattr(args, "kind", None):
+            params["kind"] = args.kind
+        if args.glob:
+            params["path_glob"] = args.glob
+    elif args.command == "outline":
+        params = {"path": args.path}
     elif args.dir is not None:
         settings = replace(settings, knowledge_dir=args.dir.resolve())
     remote = Remote(args.room, args.endpoint) if args.room else None

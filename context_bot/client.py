@@ -45,6 +45,8 @@ from context_bot.errors import (
 from context_bot.protocol import (
     DEFAULT_BOT_IDENTITY,
     DEFAULT_GREP_LIMIT,
+    DEFAULT_REFERENCES_LIMIT,
+    DEFAULT_SYMBOLS_LIMIT,
     ID_ATTRIBUTE,
     METHOD_ATTRIBUTE,
     TOPIC_PUSH,
@@ -136,6 +138,23 @@ class GrepResult:
     case_sensitive: bool
     knowledge_version: str
     raw: dict[str, Any] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class SymbolHit:
+    """One definition `symbols` found (PROTOCOL.md, `symbols`)."""
+
+    name: str
+    kind: str
+    container: str | None
+    path: str
+    line: int
+    """1-based, the definition's first line; `end_line` its last."""
+    end_line: int
+    signature: str
+    doc: str | None
+    match: str
+    """exact, prefix, camel, substring or fuzzy."""
 
 
 @dataclass(frozen=True)
@@ -289,6 +308,57 @@ class ContextClient:
             knowledge_version=str(result.get("knowledge_version", "")),
             raw=result,
         )
+
+    async def symbols(
+        self,
+        query: str,
+        *,
+        kind: str | None = None,
+        path_glob: str | Sequence[str] | None = None,
+        limit: int = DEFAULT_SYMBOLS_LIMIT,
+    ) -> list[SymbolHit]:
+        """Definitions whose name matches `query`, best first: exact, prefix, camel humps
+        (`getUN` → `getUserName`), substring, subsequence."""
+        params: dict[str, Any] = {"query": query, "limit": limit}
+        if kind is not None:
+            params["kind"] = kind
+        if path_glob is not None:
+            params["path_glob"] = path_glob if isinstance(path_glob, str) else list(path_glob)
+        result = await self.request("symbols", params)
+        return [
+            SymbolHit(
+                name=str(s["name"]),
+                kind=str(s["kind"]),
+                container=s.get("container"),
+                path=str(s["path"]),
+                line=int(s["line"]),
+                end_line=int(s.get("end_line", s["line"])),
+                signature=str(s.get("signature", "")),
+                doc=s.get("doc"),
+                match=str(s.get("match", "")),
+            )
+            for s in result.get("symbols", [])
+        ]
+
+    async def outline(self, path: str) -> dict[str, Any]:
+        """A file's definitions as a tree: `symbols`, each `name`, `kind`, `line`,
+        `end_line`, `signature`, `doc` and `children`; `parsed` false when no grammar
+        parsed the file."""
+        return await self.request("outline", {"path": path})
+
+    async def references(
+        self,
+        name: str,
+        *,
+        path_glob: str | Sequence[str] | None = None,
+        limit: int = DEFAULT_REFERENCES_LIMIT,
+    ) -> dict[str, Any]:
+        """Where the identifier `name` is used, by name (not type-resolved), definitions
+        excluded: `references` (`path`, `line`), `total`, `truncated`."""
+        params: dict[str, Any] = {"name": name, "limit": limit}
+        if path_glob is not None:
+            params["path_glob"] = path_glob if isinstance(path_glob, str) else list(path_glob)
+        return await self.request("references", params)
 
     async def list(self, prefix: str = "", *, depth: int = 2, limit: int = 200) -> dict[str, Any]:
         """Every file and folder under `prefix`, documented or not, folders first.

@@ -1,9 +1,9 @@
 """What the terminal commands do: check, and ask (locally or in a room), and print.
 
-`context-bot overview|get|search|list|grep` answer from the local knowledge folder through the
-same `Handlers` the bot uses, or, with `--room`, from the bot in a LiveKit room through
-`ContextClient`: a developer in a session sees exactly what agents see. Rendering is
-plain text for people, `--json` for scripts.
+`context-bot overview|get|search|list|grep|symbols|outline|references` answer from the
+local knowledge folder through the same `Handlers` the bot uses, or, with `--room`, from
+the bot in a LiveKit room through `ContextClient`: a developer in a session sees exactly
+what agents see. Rendering is plain text for people, `--json` for scripts.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import asyncio
 import json
 import os
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -135,6 +135,25 @@ def render(method: str, result: dict[str, Any], as_json: bool) -> str:
         return "\n".join(lines) or "no matches"
     if method == "grep":
         return _render_grep(result)
+    if method == "symbols":
+        lines = [
+            f"{s['path']}:{s['line']}: {s['kind']} "
+            f"{s['container'] + '.' if s.get('container') else ''}{s['name']}  {s['signature']}"
+            for s in result["symbols"]
+        ]
+        if result.get("truncated"):
+            lines.append("… more definitions not shown (raise --limit)")
+        return "\n".join(lines) or "no definitions"
+    if method == "outline":
+        lines = list(_outline_lines(result["path"], result["symbols"], 0))
+        return "\n".join(lines) or f"{result['path']}: no definitions" + (
+            "" if result.get("parsed") else " (not a parsed language, or not parsed)"
+        )
+    if method == "references":
+        lines = [f"{r['path']}:{r['line']}" for r in result["references"]]
+        if result.get("truncated"):
+            lines.append(f"… {result['total'] - len(lines)} more (raise --limit)")
+        return "\n".join(lines) or "no uses"
     if method == "list":
         lines = [_list_line(entry) for entry in result["entries"]]
         if result.get("truncated"):
@@ -144,6 +163,12 @@ def render(method: str, result: dict[str, Any], as_json: bool) -> str:
             lines.append(f"{where}: {_files(result['files'])}, {result['documented']} documented")
         return "\n".join(lines)
     return json.dumps(result, indent=2, ensure_ascii=False)
+
+
+def _outline_lines(path: str, nodes: list[dict[str, Any]], depth: int) -> Iterator[str]:
+    for node in nodes:
+        yield f"{path}:{node['line']}: {'  ' * depth}{node['kind']} {node['name']}"
+        yield from _outline_lines(path, node.get("children", []), depth + 1)
 
 
 def _list_line(entry: dict[str, Any]) -> str:

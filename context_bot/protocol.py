@@ -93,6 +93,14 @@ MAX_GREP_LINE_CHARS = 300
 GREP_DEADLINE_S = 2.0
 """Time one `grep` may take, waiting included; then it answers what it found, with
 `truncated` and reason `deadline` (before a client's first resend, at 3 s)."""
+MAX_SYMBOL_QUERY_CHARS = 128
+"""Longest `symbols` query, and longest `references` name."""
+DEFAULT_SYMBOLS_LIMIT = 20
+MAX_SYMBOLS_LIMIT = 200
+"""Most definitions one `symbols` answers."""
+DEFAULT_REFERENCES_LIMIT = 100
+MAX_REFERENCES_LIMIT = 1_000
+"""Most uses one `references` answers (then `truncated`; `total` says how many)."""
 MAX_OPEN_STREAMS_PER_PARTICIPANT = 8
 """Request streams one participant may have open (begun, not finished) at once; more: 4029."""
 MAX_OPEN_STREAMS = 256

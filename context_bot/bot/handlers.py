@@ -23,20 +23,27 @@ from context_bot.knowledge.grep import (
     GrepResult,
     check_globs,
     check_pattern,
+    path_selector,
     smart_case,
 )
 from context_bot.knowledge.loading import Knowledge
-from context_bot.knowledge.paths import check_relative
+from context_bot.knowledge.paths import check_relative, normalise_repo_path
 from context_bot.knowledge.sandbox import RepoFiles
+from context_bot.knowledge.symbols import KINDS, grammar_for
 from context_bot.protocol import (
     DEFAULT_GREP_LIMIT,
+    DEFAULT_REFERENCES_LIMIT,
+    DEFAULT_SYMBOLS_LIMIT,
     GREP_DEADLINE_S,
     MAX_GREP_CONTEXT,
     MAX_GREP_LIMIT,
     MAX_LIST_DEPTH,
     MAX_LIST_LIMIT,
     MAX_QUERY_CHARS,
+    MAX_REFERENCES_LIMIT,
     MAX_SEARCH_LIMIT,
+    MAX_SYMBOL_QUERY_CHARS,
+    MAX_SYMBOLS_LIMIT,
     Request,
     line_range,
 )
@@ -94,6 +101,9 @@ class Handlers:
             "list": self.listing,
             "feature": self.feature,
             "grep": self.grep,
+            "symbols": self.symbols,
+            "outline": self.outline,
+            "references": self.references,
         }
         self._grep = Grep(files)
         self._grep_slots = asyncio.Semaphore(GREP_CONCURRENCY)
@@ -126,8 +136,13 @@ class Handlers:
         want_knowledge = _bool_param(params, "knowledge", True)
         want_content = _bool_param(params, "content", True)
         lines = line_range(params.get("lines"), name="params.lines")
+        want_outline = _bool_param(params, "outline", False)
         knowledge = self._knowledge()
         result: Result = {"path": path, "knowledge_version": knowledge.version}
+        if want_outline:  # only when asked: older clients see the answer they know
+            norm = normalise_repo_path(path)
+            nodes = knowledge.symbols.outline(norm) if norm is not None else []
+            result["outline"] = [n.to_wire() for n in nodes]
 
         result["knowledge"] = None
         if want_knowledge:
@@ -232,6 +247,65 @@ class Handlers:
             found = progress.result("deadline", limit)
         return {**found.to_wire(), "knowledge_version": knowledge.version}
 
+    async def symbols(self, params: dict[str, Any]) -> Result:
+        """Definitions whose name matches the query: exact, prefix, camel humps, substring,
+        subsequence, in that order (`knowledge/symbols.py`)."""
+        query = _name_param(params, "query")
+        kind = _str_param(params, "kind", required=False)
+        if kind is not None and kind not in KINDS:
+            raise BadRequest(f"`params.kind` must be one of {', '.join(sorted(KINDS))}")
+        selects = _path_glob_param(params)
+        limit = _int_param(params, "limit", DEFAULT_SYMBOLS_LIMIT, 1, MAX_SYMBOLS_LIMIT)
+        knowledge = self._knowledge()
+        # In a thread: the camel-hump and fuzzy tiers scan every name (RE2, no GIL).
+        found = await asyncio.to_thread(
+            knowledge.symbols.find, query, kind=kind, selects=selects, limit=limit + 1
+        )
+        return {
+            "query": query,
+            "symbols": [m.to_wire() for m in found[:limit]],
+            "truncated": len(found) > limit,
+            "knowledge_version": knowledge.version,
+        }
+
+    async def outline(self, params: dict[str, Any]) -> Result:
+        """One file's definitions as a tree by line ranges."""
+        path = _str_param(params, "path")
+        assert path is not None  # required=True
+        check_relative(path)
+        knowledge = self._knowledge()
+        norm = normalise_repo_path(path)
+        entry = knowledge.inventory.get(norm) if norm is not None else None
+        if entry is None or norm is None:
+            raise NotFound(f"{path[:200]!r} is not a file of the repository")
+        parsed = knowledge.symbols.has_file(norm)
+        return {
+            "path": norm,
+            "language": grammar_for(norm, entry.language),
+            "parsed": parsed,
+            "symbols": [n.to_wire() for n in knowledge.symbols.outline(norm)],
+            "knowledge_version": knowledge.version,
+        }
+
+    async def references(self, params: dict[str, Any]) -> Result:
+        """Where an identifier is used, by name (not type-resolved), definitions excluded."""
+        name = _name_param(params, "name")
+        selects = _path_glob_param(params)
+        limit = _int_param(params, "limit", DEFAULT_REFERENCES_LIMIT, 1, MAX_REFERENCES_LIMIT)
+        knowledge = self._knowledge()
+        # In a thread: a common name with a path_glob is one pattern match per use.
+        found, total = await asyncio.to_thread(
+            knowledge.symbols.references, name, selects=selects, limit=limit
+        )
+        return {
+            "name": name,
+            "references": [r.to_wire() for r in found],
+            "total": total,
+            "truncated": total > len(found),
+            "resolution": "name",
+            "knowledge_version": knowledge.version,
+        }
+
     def _grep_done(self, work: asyncio.Future[GrepResult]) -> None:
         self._grep_slots.release()
         if not work.cancelled():
@@ -253,6 +327,26 @@ def _globs_param(params: dict[str, Any]) -> tuple[str, ...]:
         raise BadRequest("`params.glob` must be a path pattern or a list of them")
     check_globs(globs)
     return tuple(globs)
+
+
+def _name_param(params: dict[str, Any], name: str) -> str:
+    value = _str_param(params, name)
+    assert value is not None  # required=True
+    if not value.strip() or len(value) > MAX_SYMBOL_QUERY_CHARS or "\0" in value:
+        raise BadRequest(
+            f"`params.{name}` must be 1 to {MAX_SYMBOL_QUERY_CHARS} characters, not blank, no NUL"
+        )
+    return value
+
+
+def _path_glob_param(params: dict[str, Any]) -> Callable[[str], bool] | None:
+    value = params.get("path_glob")
+    if value is None:
+        return None
+    globs = [value] if isinstance(value, str) else value
+    if not isinstance(globs, list) or not all(isinstance(g, str) for g in globs):
+        raise BadRequest("`params.path_glob` must be a path pattern or a list of them")
+    return path_selector(globs)
 
 
 def _loop_time(monotonic_instant: float) -> float:

@@ -38,7 +38,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
@@ -252,18 +252,47 @@ def compile_query(query: GrepQuery) -> _Compiled:
         raise BadRequest(
             f"`params.pattern` is not a valid RE2 expression: {_reason_as_written(exc, query)}"
         ) from None
-    globs: list[tuple[_Pattern, bool]] = []
-    for glob in query.globs:
-        parsed = GitIgnoreSpecPattern(glob)
-        if parsed.regex is None or parsed.include is None:
-            raise BadRequest(f"`params.glob` {glob[:64]!r} is not a path pattern")
-        try:
-            globs.append((re2.compile(parsed.regex.pattern, _options()), parsed.include))
-        except re2.error:
-            raise BadRequest(f"`params.glob` {glob[:64]!r} is not a path pattern") from None
+    globs = _compile_globs(query.globs, "glob")
     # Only exclusions (`!tests/**`): everything else is searched, as rg's `-g '!x'`.
     default = not globs or not any(include for _, include in globs)
-    return _Compiled(regex, tuple(globs), default, sensitive)
+    return _Compiled(regex, globs, default, sensitive)
+
+
+def _compile_globs(globs: Sequence[str], param: str) -> tuple[tuple[_Pattern, bool], ...]:
+    compiled: list[tuple[_Pattern, bool]] = []
+    for glob in globs:
+        parsed = GitIgnoreSpecPattern(glob)
+        if parsed.regex is None or parsed.include is None:
+            raise BadRequest(f"`params.{param}` {glob[:64]!r} is not a path pattern")
+        try:
+            compiled.append((re2.compile(parsed.regex.pattern, _options()), parsed.include))
+        except re2.error:
+            raise BadRequest(f"`params.{param}` {glob[:64]!r} is not a path pattern") from None
+    return tuple(compiled)
+
+
+def path_selector(globs: Sequence[str], *, param: str = "path_glob") -> Callable[[str], bool]:
+    """`grep`'s path rule (gitignore patterns, the last match decides, `!` excludes) for
+    another method's `path_glob`, so one pattern means the same files everywhere. Raises
+    BadRequest (4000) for too many, too long or invalid patterns."""
+    if len(globs) > MAX_GREP_GLOBS:
+        raise BadRequest(f"`params.{param}` may name at most {MAX_GREP_GLOBS} patterns")
+    for glob in globs:
+        if not glob or len(glob) > MAX_GREP_GLOB_CHARS or "\0" in glob:
+            raise BadRequest(
+                f"each `params.{param}` must be 1 to {MAX_GREP_GLOB_CHARS} characters, no NUL"
+            )
+    compiled = _compile_globs(globs, param)
+    default = not compiled or not any(include for _, include in compiled)
+
+    def selects(path: str) -> bool:
+        chosen = default
+        for pattern, include in compiled:
+            if pattern.match(path) is not None:
+                chosen = include
+        return chosen
+
+    return selects
 
 
 def _options() -> Any:  # re2.Options

@@ -61,6 +61,7 @@ from context_bot.knowledge.search import (
     index_entries,
     sandbox_reader,
 )
+from context_bot.knowledge.symbols import SymbolIndex, build_symbols
 
 log = structlog.get_logger(__name__)
 
@@ -90,6 +91,8 @@ class Knowledge:
     knowledge_folder: str | None = None
     """The knowledge folder's path in the repository (`knowledge`), None when outside it:
     its files are in the inventory too, and a change report names them by document."""
+    symbols: SymbolIndex = field(default_factory=SymbolIndex, repr=False)
+    """Definitions and name uses in the parsed languages (`symbols.py`)."""
     _tree: ListingIndex = field(init=False, repr=False)
     """The tree in listing order, laid out once (in the loading thread) so `list` costs
     what it returns (`listing.py`)."""
@@ -230,6 +233,11 @@ def _load(knowledge_dir: Path, files: RepoFiles, overview_budget: int) -> Knowle
     revision = git_output(root, ["rev-parse", "HEAD"])
     code = code_rows(_outside(inventory, knowledge_dir, root), files)
     index = SearchIndex(index_entries(served, free), code, sandbox_reader(files))
+    symbols = build_symbols(
+        (e.path, e.language, t, e.skipped)
+        for e, t in zip(code.entries, code.texts, strict=True)
+        if e.skipped != "binary"
+    )
     readme = overview_mod.read_readme(files)
     codemap = build_codemap(
         (
@@ -266,11 +274,14 @@ def _load(knowledge_dir: Path, files: RepoFiles, overview_budget: int) -> Knowle
         diagnostics=len(diags),
         indexed_files=index.code_size,
         indexed_bytes=code.indexed_bytes,
+        symbols=len(symbols),
+        symbol_files=symbols.files,
+        **{f"symbols_not_parsed_{k}": n for k, n in sorted(symbols.skipped.items())},
         **{f"not_indexed_{k}": n for k, n in sorted(code.skipped.items())},
     )
     return Knowledge(
         version, text, diags, revision, served, free, history, index, features, inventory,
-        knowledge_folder=_inside(knowledge_dir, root),
+        knowledge_folder=_inside(knowledge_dir, root), symbols=symbols,
     )  # fmt: skip
 
 

@@ -131,3 +131,22 @@ class RepoFile:
             "language": self.language,
             "binary": self.binary,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class Symbol:
+    """One definition found by a parser (`symbols.py`): where it is and what it says."""
+
+    name: str
+    kind: str  # class, interface, struct, enum, trait, type, impl, module, namespace,
+    # function, method, constructor, field, constant, variable, macro
+    container: str | None  # the enclosing definitions, dotted (`Outer.Inner`); None at top
+    path: str
+    line: int  # 1-based, the definition's first line
+    end_line: int  # its last line
+    signature: str  # its head on one line: `def f(x: int) -> str`, `func (s *S) Run()`
+    doc: str | None  # its docstring or leading comment, first paragraph, one line
+    language: str
+
+    def to_wire(self) -> dict[str, object]:
+        return asdict(self)

@@ -1,0 +1,641 @@
+"""Where things are defined, what a file holds, where a name is used: a symbol index.
+
+Built at load from the texts the search index already read through the sandbox (no
+second read of the repository), with tree-sitter: a real parser, so a definition inside
+a string or a comment is no definition, a syntax error costs only the broken part (the
+parser recovers and the rest of the file still yields its symbols), and every language
+is one query, not a hand-written scanner. The grammars come as wheels from the package
+registry (`tree-sitter-python`, ...): nothing is downloaded at run time, and a grammar that
+fails to load is logged once and its language left out.
+
+`references` are by name, not type-resolved: every identifier of the parse tree spelled
+like the name (not in comments or strings), definitions excluded. Two unrelated `run`s are
+both found; that is said in PROTOCOL.md.
+
+Blocking and CPU-heavy (parsing): `build_symbols` runs in the loading thread. Lookups
+afterwards are dictionary, bisect and RE2 work over the names, a few milliseconds.
+"""
+
+from __future__ import annotations
+
+import bisect
+import functools
+import importlib
+import posixpath
+import re
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import re2
+import structlog
+
+from context_bot.knowledge.model import Symbol
+
+log = structlog.get_logger(__name__)
+
+MAX_SYMBOL_FILE_BYTES = 256 * 1024
+"""Larger files are not parsed (counted `too_large`): generated code and bundles."""
+MINIFIED_LINE_CHARS = 1_000
+"""A file whose mean line is longer than this is minified (counted `minified`)."""
+MAX_SIGNATURE_CHARS = 200
+MAX_DOC_CHARS = 300
+
+#: Kinds a `symbols` query may ask for.
+KINDS = frozenset(
+    {
+        "class", "interface", "struct", "enum", "trait", "type", "impl", "module",
+        "namespace", "function", "method", "constructor", "field", "constant", "variable",
+        "macro",
+    }
+)  # fmt: skip
+#: Kinds whose members are methods and whose name makes a container.
+_TYPE_KINDS = frozenset({"class", "interface", "struct", "enum", "trait", "impl"})
+_CALLABLE_KINDS = frozenset({"function", "method", "constructor"})
+
+_JS_DEFS = """
+(class_declaration name: (_) @name) @def.class
+(function_declaration name: (_) @name) @def.function
+(generator_function_declaration name: (_) @name) @def.function
+(method_definition name: (_) @name) @def.method
+(variable_declarator name: (identifier) @name
+  value: [(arrow_function) (function_expression) (generator_function)]) @def.function
+(program (lexical_declaration (variable_declarator name: (identifier) @name) @def.variable))
+(program (variable_declaration (variable_declarator name: (identifier) @name) @def.variable))
+(program (export_statement declaration:
+  (lexical_declaration (variable_declarator name: (identifier) @name) @def.variable)))
+"""
+_TS_DEFS = (
+    _JS_DEFS
+    + """
+(abstract_class_declaration name: (_) @name) @def.class
+(interface_declaration name: (_) @name) @def.interface
+(type_alias_declaration name: (_) @name) @def.type
+(enum_declaration name: (_) @name) @def.enum
+(function_signature name: (_) @name) @def.function
+(method_signature name: (_) @name) @def.method
+(abstract_method_signature name: (_) @name) @def.method
+(internal_module name: (_) @name) @def.namespace
+"""
+)
+
+
+@dataclass(frozen=True)
+class _Spec:
+    """One grammar: its wheel, the loader in it, the definitions query, the identifiers."""
+
+    module: str
+    loader: str
+    defs: str
+    refs: str
+
+
+#: Per grammar: patterns earlier in `defs` win when two match one node (a Go struct is a
+#: `type_spec` too; an arrow function in a `const` is a function, not a variable).
+_SPECS: dict[str, _Spec] = {
+    "python": _Spec(
+        "tree_sitter_python",
+        "language",
+        """
+(class_definition name: (identifier) @name) @def.class
+(function_definition name: (identifier) @name) @def.function
+(module (expression_statement (assignment left: (identifier) @name) @def.variable))
+""",
+        "(identifier) @ref",
+    ),
+    "javascript": _Spec(
+        "tree_sitter_javascript",
+        "language",
+        _JS_DEFS,
+        "[(identifier) (property_identifier) (shorthand_property_identifier)] @ref",
+    ),
+    "typescript": _Spec(
+        "tree_sitter_typescript",
+        "language_typescript",
+        _TS_DEFS,
+        "[(identifier) (property_identifier) (shorthand_property_identifier)"
+        " (type_identifier)] @ref",
+    ),
+    "tsx": _Spec(
+        "tree_sitter_typescript",
+        "language_tsx",
+        _TS_DEFS,
+        "[(identifier) (property_identifier) (shorthand_property_identifier)"
+        " (type_identifier)] @ref",
+    ),
+    "go": _Spec(
+        "tree_sitter_go",
+        "language",
+        """
+(function_declaration name: (_) @name) @def.function
+(method_declaration receiver: (parameter_list (parameter_declaration type: (_) @receiver))
+  name: (_) @name) @def.method
+(type_spec name: (_) @name type: (struct_type)) @def.struct
+(type_spec name: (_) @name type: (interface_type)) @def.interface
+(type_spec name: (_) @name) @def.type
+(const_spec name: (_) @name) @def.constant
+(var_spec name: (_) @name) @def.variable
+""",
+        "[(identifier) (field_identifier) (type_identifier) (package_identifier)] @ref",
+    ),
+    "rust": _Spec(
+        "tree_sitter_rust",
+        "language",
+        """
+(function_item name: (_) @name) @def.function
+(function_signature_item name: (_) @name) @def.function
+(struct_item name: (_) @name) @def.struct
+(union_item name: (_) @name) @def.struct
+(enum_item name: (_) @name) @def.enum
+(trait_item name: (_) @name) @def.trait
+(type_item name: (_) @name) @def.type
+(const_item name: (_) @name) @def.constant
+(static_item name: (_) @name) @def.variable
+(mod_item name: (_) @name) @def.module
+(macro_definition name: (_) @name) @def.macro
+(impl_item type: (_) @name) @def.impl
+""",
+        "[(identifier) (field_identifier) (type_identifier)] @ref",
+    ),
+    "java": _Spec(
+        "tree_sitter_java",
+        "language",
+        """
+(class_declaration name: (_) @name) @def.class
+(interface_declaration name: (_) @name) @def.interface
+(enum_declaration name: (_) @name) @def.enum
+(record_declaration name: (_) @name) @def.class
+(annotation_type_declaration name: (_) @name) @def.interface
+(method_declaration name: (_) @name) @def.method
+(constructor_declaration name: (_) @name) @def.constructor
+(field_declaration declarator: (variable_declarator name: (_) @name)) @def.field
+""",
+        "[(identifier) (type_identifier)] @ref",
+    ),
+}
+#: The inventory's language names (`inventory.py`) and file suffixes, to a grammar.
+_BY_LANGUAGE = {"python": "python", "javascript": "javascript", "go": "go", "rust": "rust"}
+_BY_LANGUAGE |= {"java": "java", "typescript": "typescript"}
+_BY_SUFFIX = {".tsx": "tsx", ".jsx": "javascript", ".mjs": "javascript", ".cjs": "javascript"}
+_BY_SUFFIX |= {".mts": "typescript", ".cts": "typescript", ".pyi": "python"}
+
+_SPACE = re.compile(r"\s+")
+_COMMENT_MARKS = re.compile(r"^\s*(?:/\*\*?|\*/|\*(?!/)|///?|//!|#)?\s?", re.M)
+_STRING_QUOTES = re.compile(r"^[rRbBuUfF]*(\"\"\"|'''|\"|')|(\"\"\"|'''|\"|')$")
+_LEAD_NAME = re.compile(r"[A-Za-z_$][\w$]*(?:::[A-Za-z_$][\w$]*)*")
+_CONSTANT = re.compile(r"[A-Z][A-Z0-9_]+")
+_COMMENT_END = re.compile(r"\s*\*+/\s*$", re.M)
+#: Nodes around a definition that its leading comment sits above (`export const f = ...`,
+#: Go's `type X struct` inside `type_declaration`).
+_WRAPPERS = frozenset(
+    {
+        "export_statement", "lexical_declaration", "variable_declaration",
+        "type_declaration", "const_declaration", "var_declaration",
+    }
+)  # fmt: skip
+
+
+@dataclass
+class _Grammar:
+    language: str
+    parser: Any  # tree_sitter.Parser (the bindings' types are loose; kept loose here)
+    defs: Any  # tree_sitter.Query
+    refs: Any
+
+
+@functools.cache
+def grammar(name: str) -> _Grammar | None:
+    """The grammar `name` ready to parse, or None (logged once) when it fails to load."""
+    spec = _SPECS.get(name)
+    if spec is None:
+        return None
+    try:
+        import tree_sitter as ts
+
+        module = importlib.import_module(spec.module)
+        language = ts.Language(getattr(module, spec.loader)())
+        return _Grammar(
+            name, ts.Parser(language), ts.Query(language, spec.defs), ts.Query(language, spec.refs)
+        )
+    except Exception as exc:  # any failure leaves only this language out
+        log.warning("symbol_grammar_unavailable", language=name, error=str(exc)[:200])
+        return None
+
+
+def grammar_for(path: str, language: str | None) -> str | None:
+    """Which grammar parses the file: by suffix where one language has two (TSX), else by
+    the inventory's language; None for a language without one."""
+    suffix = posixpath.splitext(path)[1].lower()
+    return _BY_SUFFIX.get(suffix) or _BY_LANGUAGE.get(language or "")
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    """One use of a name: the file and the 1-based line."""
+
+    path: str
+    line: int
+
+    def to_wire(self) -> dict[str, object]:
+        return {"path": self.path, "line": self.line}
+
+
+@dataclass(frozen=True, slots=True)
+class OutlineNode:
+    symbol: Symbol
+    children: tuple[OutlineNode, ...]
+
+    def to_wire(self) -> dict[str, object]:
+        s = self.symbol
+        return {
+            "name": s.name,
+            "kind": s.kind,
+            "line": s.line,
+            "end_line": s.end_line,
+            "signature": s.signature,
+            "doc": s.doc,
+            "children": [c.to_wire() for c in self.children],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SymbolMatch:
+    symbol: Symbol
+    match: str  # exact, prefix, camel, substring, fuzzy
+
+    def to_wire(self) -> dict[str, object]:
+        return {**self.symbol.to_wire(), "match": self.match}
+
+
+_LINE_BITS = 24
+_LINE_MASK = (1 << _LINE_BITS) - 1
+_TIERS = ("exact", "exact", "prefix", "camel", "substring", "fuzzy")
+_KIND_ORDER = {k: n for n, k in enumerate(("class", "interface", "struct", "trait", "enum"))}
+
+
+@dataclass
+class FileSymbols:
+    """What one file yields: its definitions, and the names it uses with their lines."""
+
+    symbols: list[Symbol]
+    references: dict[str, list[int]]
+    partial: bool  # the parse had errors; what the parser recovered is kept
+
+
+def extract(path: str, text: str, grammar_name: str) -> FileSymbols | None:
+    """Every definition and identifier use of one file; None when its grammar is out."""
+    g = grammar(grammar_name)
+    if g is None:
+        return None
+    import tree_sitter as ts
+
+    source = text.encode("utf-8", "surrogatepass")
+    tree = g.parser.parse(source)
+    root = tree.root_node
+    found: dict[tuple[int, int, int], tuple[int, str, Any, Any, Any]] = {}
+    for pattern, caps in ts.QueryCursor(g.defs).matches(root):
+        kind = next((k[4:] for k in caps if k.startswith("def.")), None)
+        if kind is None or not caps.get("name"):
+            continue
+        node = caps[f"def.{kind}"][0]
+        for name_node in caps["name"]:
+            key = (node.start_byte, node.end_byte, name_node.start_byte)
+            if key not in found or found[key][0] > pattern:
+                receiver = caps.get("receiver", [None])[0]
+                found[key] = (pattern, kind, node, name_node, receiver)
+    defs = sorted(found.values(), key=lambda d: (d[2].start_byte, -d[2].end_byte))
+    symbols: list[Symbol] = []
+    stack: list[tuple[int, str, str]] = []  # (end byte, kind, name) of open definitions
+    def_names: set[int] = set()
+    for _, kind, node, name_node, receiver in defs:
+        while stack and stack[-1][0] <= node.start_byte:
+            stack.pop()
+        name = _text(name_node)
+        def_names.add(name_node.start_byte)
+        if kind == "impl":
+            name = _lead_name(name)
+        inside_callable = any(k in _CALLABLE_KINDS for _, k, _ in stack)
+        if kind in ("variable", "constant", "field") and inside_callable:
+            continue  # a local, not a definition of the module
+        types = [n for _, k, n in stack if k in _TYPE_KINDS]
+        if kind == "function" and stack and stack[-1][1] in _TYPE_KINDS:
+            kind = "method"
+        if kind == "variable" and _CONSTANT.fullmatch(name):
+            kind = "constant"
+        if kind == "field" and _is_static_final(node):
+            kind = "constant"
+        container = ".".join(n for _, _, n in stack) or None
+        if receiver is not None:
+            container = _lead_name(_text(receiver).lstrip("*& "))
+        elif types and kind in ("method", "constructor"):
+            container = ".".join(n for _, _, n in stack)
+        symbols.append(
+            Symbol(
+                name=name,
+                kind=kind,
+                container=container,
+                path=path,
+                line=node.start_point[0] + 1,
+                end_line=node.end_point[0] + 1,
+                signature=_signature(node, source),
+                doc=_doc(node, grammar_name),
+                language=grammar_name,
+            )
+        )
+        stack.append((node.end_byte, kind, name))
+    refs: dict[str, list[int]] = defaultdict(list)
+    for nodes in ts.QueryCursor(g.refs).captures(root).values():
+        for n in nodes:
+            if n.start_byte in def_names:
+                continue
+            line = n.start_point[0] + 1
+            lines = refs[_text(n)]
+            if not lines or lines[-1] != line:
+                lines.append(line)
+    for lines in refs.values():
+        lines.sort()
+    return FileSymbols(symbols, dict(refs), root.has_error)
+
+
+def _text(node: Any) -> str:
+    return bytes(node.text or b"").decode("utf-8", "replace")
+
+
+def _lead_name(text: str) -> str:
+    """`Foo<T>` → `Foo`, `fmt::Display for Foo` keeps the path's head: an impl's type."""
+    if " for " in text:
+        text = text.rsplit(" for ", 1)[1]
+    found = _LEAD_NAME.search(text)
+    return found.group(0).rsplit("::", 1)[-1] if found else text
+
+
+def _is_static_final(node: Any) -> bool:
+    for child in node.children:
+        if child.type == "modifiers":
+            words = _text(child).split()
+            return "static" in words and "final" in words
+    return False
+
+
+def _signature(node: Any, source: bytes) -> str:
+    """The definition's head on one line: up to its body, else its first line."""
+    body = node.child_by_field_name("body")
+    if body is not None and body.start_byte > node.start_byte:
+        end = body.start_byte
+        for child in node.children:  # Python's `:` ends the head; a comment after it not
+            if child.type == ":" and child.end_byte <= body.start_byte:
+                end = child.start_byte
+        head = source[node.start_byte : end].decode("utf-8", "replace")
+    else:
+        head = _text(node).split("\n", 1)[0]
+    head = _SPACE.sub(" ", head).strip().rstrip("{:").rstrip()
+    if len(head) > MAX_SIGNATURE_CHARS:
+        head = head[: MAX_SIGNATURE_CHARS - 1] + "…"
+    return head
+
+
+def _doc(node: Any, language: str) -> str | None:
+    """Python's docstring (or the string after a module variable, as this project
+    writes them); elsewhere the comment block right above the definition."""
+    if language == "python":
+        return _python_doc(node)
+    target = node
+    while target.parent is not None and target.parent.type in _WRAPPERS:
+        target = target.parent
+    lines: list[str] = []
+    row = target.start_point[0]
+    sibling = target.prev_sibling
+    while sibling is not None:
+        if sibling.type in ("attribute_item", "decorator", "annotation"):
+            row = sibling.start_point[0]
+        elif "comment" in sibling.type and sibling.end_point[0] >= row - 1:
+            lines.insert(0, _text(sibling))
+            row = sibling.start_point[0]
+        else:
+            break
+        sibling = sibling.prev_sibling
+    if not lines:
+        return None
+    return _first_paragraph(_COMMENT_MARKS.sub("", _COMMENT_END.sub("", "\n".join(lines))))
+
+
+def _python_doc(node: Any) -> str | None:
+    if node.type == "assignment":
+        stmt = node.parent.next_named_sibling if node.parent is not None else None
+    else:
+        body = node.child_by_field_name("body")
+        stmt = body.named_children[0] if body is not None and body.named_children else None
+    if stmt is None or stmt.type != "expression_statement" or not stmt.named_children:
+        return None
+    string = stmt.named_children[0]
+    if string.type != "string":
+        return None
+    return _first_paragraph(_STRING_QUOTES.sub("", _text(string).strip()))
+
+
+def _first_paragraph(text: str) -> str | None:
+    para = _SPACE.sub(" ", text.strip().split("\n\n", 1)[0]).strip()
+    if not para:
+        return None
+    return para if len(para) <= MAX_DOC_CHARS else para[: MAX_DOC_CHARS - 1] + "…"
+
+
+@dataclass
+class SymbolIndex:
+    """Every definition of the repository's files in the parsed languages, and every use
+    of a name; immutable once built (a reload builds a new one)."""
+
+    symbols: list[Symbol] = field(default_factory=list)
+    skipped: dict[str, int] = field(default_factory=dict)
+    """Files not parsed, by reason: `too_large`, `minified`, `not_read`."""
+    partial: int = 0
+    """Files parsed with syntax errors (what the parser recovered is kept)."""
+    files: int = 0
+    _by_path: dict[str, list[Symbol]] = field(default_factory=dict, repr=False)
+    _by_lower: dict[str, list[Symbol]] = field(default_factory=dict, repr=False)
+    _sorted: list[str] = field(default_factory=list, repr=False)
+    _blob: bytes = field(default=b"", repr=False)
+    _refs: dict[str, list[int]] = field(default_factory=dict, repr=False)
+    """Each use packed as `file number << 24 | line` (a plain int is a fraction of a
+    `Reference`'s memory, and uses outnumber definitions forty to one)."""
+    _paths: list[str] = field(default_factory=list, repr=False)
+
+    def finish(self) -> SymbolIndex:
+        """Lay out the lookups once, in the loading thread."""
+        by_lower: dict[str, list[Symbol]] = defaultdict(list)
+        by_path: dict[str, list[Symbol]] = defaultdict(list)
+        for s in self.symbols:
+            by_lower[s.name.lower()].append(s)
+            by_path[s.path].append(s)
+        self._by_lower = dict(by_lower)
+        self._by_path = dict(by_path)
+        self._sorted = sorted(by_lower)
+        names = sorted({s.name for s in self.symbols})
+        self._blob = "\n".join(names).encode("utf-8")
+        return self
+
+    def __len__(self) -> int:
+        return len(self.symbols)
+
+    def has_file(self, path: str) -> bool:
+        return path in self._by_path
+
+    def find(
+        self,
+        query: str,
+        *,
+        kind: str | None = None,
+        selects: Callable[[str], bool] | None = None,
+        limit: int = 20,
+    ) -> list[SymbolMatch]:
+        """Definitions whose name matches `query`: exactly (case first), then as a prefix,
+        then by camel humps (`HTTPTr` → `HTTPTransport`), as a substring, and as a
+        subsequence; in each tier shorter names first, types before members."""
+        q = query.strip()
+        if not q:
+            return []
+        lower = q.lower()
+        out: list[SymbolMatch] = []
+        seen: set[int] = set()
+        # Lazily: a later tier scans every name, and is not run once the limit is met.
+        tiers: list[Callable[[], Iterable[str]]] = [
+            lambda: [lower],  # exact: case-sensitive ones are put first below
+            list,
+            lambda: self._prefixed(lower),
+            lambda: self._regex(_camel_regex(q)),
+            lambda: self._regex(b"(?mi)^[^\n]*" + re.escape(q).encode() + b"[^\n]*$"),
+            lambda: self._regex(_fuzzy_regex(lower)),
+        ]
+        for tier, names_of in enumerate(tiers):
+            candidates: list[Symbol] = []
+            for name in names_of():
+                candidates.extend(self._by_lower.get(name.lower(), ()))
+            candidates.sort(key=lambda s: (s.name != q, len(s.name), _kind_rank(s), s.path, s.line))
+            for s in candidates:
+                if id(s) in seen:
+                    continue
+                if kind is not None and s.kind != kind:
+                    continue
+                if selects is not None and not selects(s.path):
+                    continue
+                seen.add(id(s))
+                out.append(SymbolMatch(s, _TIERS[tier]))
+                if len(out) >= limit:
+                    return out
+        return out
+
+    def _prefixed(self, lower: str) -> list[str]:
+        start = bisect.bisect_left(self._sorted, lower)
+        end = bisect.bisect_left(self._sorted, lower + "\U0010ffff")
+        return self._sorted[start : min(end, start + 5_000)]
+
+    def _regex(self, pattern: bytes | None) -> list[str]:
+        if pattern is None or not self._blob:
+            return []
+        try:
+            compiled = re2.compile(pattern)
+        except re2.error:
+            return []
+        names = []
+        for m in compiled.finditer(self._blob):
+            names.append(m.group(0).decode("utf-8"))
+            if len(names) >= 5_000:
+                break
+        return names
+
+    def outline(self, path: str) -> list[OutlineNode]:
+        """The file's definitions as a tree by line ranges, in source order."""
+        return _nest(self._by_path.get(path, []))
+
+    def references(
+        self, name: str, *, selects: Callable[[str], bool] | None = None, limit: int = 50
+    ) -> tuple[list[Reference], int]:
+        """Uses of the identifier `name` (exact spelling), by path and line, and how many
+        there are in all (before the limit)."""
+        packed = self._refs.get(name, [])
+        if selects is not None:
+            chosen: dict[int, bool] = {}
+            for use in packed:
+                fid = use >> _LINE_BITS
+                if fid not in chosen:
+                    chosen[fid] = selects(self._paths[fid])
+            packed = [use for use in packed if chosen[use >> _LINE_BITS]]
+        hits = [
+            Reference(self._paths[use >> _LINE_BITS], use & _LINE_MASK) for use in packed[:limit]
+        ]
+        return hits, len(packed)
+
+
+def _kind_rank(s: Symbol) -> int:
+    return _KIND_ORDER.get(s.kind, 9)
+
+
+def _camel_regex(query: str) -> bytes | None:
+    """Each upper-case letter of the query starts a hump; lower-case letters, digits and
+    `_` may follow each hump in the name: `HTTPTr`, `getUN` → `getUserName`."""
+    if not any(c.isupper() for c in query[1:]):
+        return None
+    parts = []
+    for n, ch in enumerate(query):
+        if n and ch.isupper():
+            parts.append("[a-z0-9_]*")
+        parts.append(re.escape(ch))
+    return ("(?m)^" + "".join(parts) + "[^\n]*$").encode()
+
+
+def _fuzzy_regex(lower: str) -> bytes:
+    body = "[^\n]*".join(re.escape(c) for c in lower)
+    return ("(?mi)^[^\n]*" + body + "[^\n]*$").encode()
+
+
+def _nest(symbols: list[Symbol]) -> list[OutlineNode]:
+    roots: list[tuple[Symbol, list[Any]]] = []
+    stack: list[tuple[Symbol, list[Any]]] = []
+    for s in sorted(symbols, key=lambda s: (s.line, -s.end_line)):
+        while stack and not (stack[-1][0].line <= s.line and s.end_line <= stack[-1][0].end_line):
+            stack.pop()
+        entry: tuple[Symbol, list[Any]] = (s, [])
+        (stack[-1][1] if stack else roots).append(entry)
+        stack.append(entry)
+
+    def build(entry: tuple[Symbol, list[Any]]) -> OutlineNode:
+        return OutlineNode(entry[0], tuple(build(c) for c in entry[1]))
+
+    return [build(e) for e in roots]
+
+
+def build_symbols(files: Iterable[tuple[str, str | None, str, str | None]]) -> SymbolIndex:
+    """The index over `(path, language, text, why not read)` rows, the search index's read
+    of every text file. Blocking and CPU-heavy: call it at load."""
+    index = SymbolIndex()
+    skipped: Counter[str] = Counter()
+    refs: dict[str, list[int]] = defaultdict(list)
+    for path, language, text, not_read in files:
+        name = grammar_for(path, language)
+        if name is None:
+            continue
+        if not_read is not None:
+            skipped["too_large" if not_read == "too_large" else "not_read"] += 1
+            continue
+        size = len(text)
+        if size > MAX_SYMBOL_FILE_BYTES:
+            skipped["too_large"] += 1
+            continue
+        if size > MINIFIED_LINE_CHARS and size / (text.count("\n") + 1) > MINIFIED_LINE_CHARS:
+            skipped["minified"] += 1
+            continue
+        found = extract(path, text, name)
+        if found is None:
+            skipped["no_grammar"] += 1
+            continue
+        index.files += 1
+        index.partial += found.partial
+        index.symbols.extend(found.symbols)
+        for ident, lines in found.references.items():
+            base = len(index._paths) << _LINE_BITS
+            refs[ident].extend(base | line for line in lines if line <= _LINE_MASK)
+        index._paths.append(path)
+    index.skipped = dict(skipped)
+    index._refs = dict(refs)
+    return index.finish()
