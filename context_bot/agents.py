@@ -501,9 +501,11 @@ def _render_instructions(
             f" read those files again before relying on what you read earlier.{tail}"
         )
     preamble, sections = _sections(overview, tools)
-    room, note = budget - len(head) - len(tail), ""
-    for _ in range(3):  # the note's length depends on the sections it names
-        body, left_out, cut = _pack(preamble, sections, room - len(note))
+    room, note, shrink = budget - len(head) - len(tail), "", 0
+    # The note's length depends on the sections it names, and packing fewer sections can
+    # lengthen it: pack again with the overshoot taken off until body and note fit.
+    for _ in range(8):
+        body, left_out, cut = _pack(preamble, sections, room - len(note) - shrink)
         note = ""
         if left_out or cut:
             parts = [f"left out: {', '.join(left_out)}"] if left_out else []
@@ -512,10 +514,12 @@ def _render_instructions(
                 f"\n[Overview cut to fit {budget_tokens:,} tokens; {'; '.join(parts)}. "
                 "The tools give the rest.]"
             )
-        if len(body) + len(note) <= room:
+        over = len(body) + len(note) - room
+        if over <= 0:
             break
+        shrink += over
     else:
-        body = body[: max(room - len(note), 0)]
+        body, _ = _clip(body, max(room - len(note), 0))  # still at a line end
     return head + body + note + tail
 
 

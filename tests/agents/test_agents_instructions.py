@@ -113,7 +113,15 @@ def test_a_small_budget_keeps_layout_and_gotchas_before_user_flows(
     assert note.endswith("The tools give the rest.]\n</repository_context>")
     for title in shown:  # a section shown whole or named as cut short, never silently cut
         body = documented.split(f"## {title}\n")[1].split("\n\n## ")[0].strip()
-        assert body in text or f"cut short: {title} (" in note
+        body = body.split("\n\n_")[0]  # the last section: without the overview's own note
+        cut_short = note.split("cut short: ")[1] if "cut short: " in note else ""
+        assert body in text or f"{title} (" in cut_short
+    for line in text.splitlines():  # a cut section ends at a line end, never mid-line
+        assert not line.startswith("- ") or line.rstrip() == line
+    shown_lines = {line for line in text.splitlines() if line.startswith("- ")}
+    assert shown_lines <= set(documented.splitlines()) | {
+        line for line in text.splitlines() if "`read_file`" in line
+    }
 
 
 @pytest.mark.parametrize("budget", [600, 1000])
