@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -12,25 +11,10 @@ import pytest
 
 from context_bot.app import ContextBotApp
 from context_bot.client import ContextClient
+from tests.gitrepo import git
 from tests.integration.test_end_to_end import join_with_token
 
 pytestmark = pytest.mark.integration
-
-GIT_ENV = {
-    **{k: v for k, v in os.environ.items() if not k.startswith("GIT_")},
-    "GIT_AUTHOR_NAME": "t",
-    "GIT_AUTHOR_EMAIL": "t@example.com",
-    "GIT_COMMITTER_NAME": "t",
-    "GIT_COMMITTER_EMAIL": "t@example.com",
-    "GIT_CONFIG_NOSYSTEM": "1",
-}
-
-
-def git(root: Path, *args: str) -> str:
-    out = subprocess.run(
-        ["git", "-C", str(root), *args], check=True, capture_output=True, text=True, env=GIT_ENV
-    )
-    return out.stdout
 
 
 @pytest.fixture

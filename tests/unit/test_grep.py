@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import random
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -21,14 +19,9 @@ from context_bot.knowledge.inventory import build_inventory
 from context_bot.knowledge.loading import load_knowledge
 from context_bot.knowledge.sandbox import FileContent, RepoFiles
 from context_bot.protocol import MAX_GREP_LINE_CHARS, Request
+from tests.gitrepo import git
 
 CAP = 4096  # the sandbox's size cap in these tests: a "huge" file need not be large
-
-
-def git(root: Path, *args: str) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-    env |= {"HOME": str(root.parent), "GIT_CONFIG_NOSYSTEM": "1"}
-    subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True, env=env)
 
 
 def make_repo(root: Path, *, with_git: bool) -> Path:

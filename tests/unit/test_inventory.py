@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from context_bot.knowledge.inventory import build_inventory
 from context_bot.knowledge.sandbox import RepoFiles
-
-
-def git(root: Path, *args: str) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-    env |= {"HOME": str(root.parent), "GIT_CONFIG_NOSYSTEM": "1"}
-    subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True, env=env)
+from tests.gitrepo import git
 
 
 def make_tree(root: Path) -> None:

@@ -14,25 +14,11 @@ import pytest
 
 from context_bot.errors import BadRequest, ConfigError, InvalidPath
 from context_bot.knowledge.loading import load_knowledge
+from tests.gitrepo import git
 
 SEEDS = Path(__file__).parent.parent / "data" / "seeds"
 TARGET = "src/server/api/livekit.ts"
 SOURCE = "export function setupLiveKitRoutes() {}\n"
-GIT_ENV = {
-    **os.environ,
-    "GIT_AUTHOR_NAME": "t",
-    "GIT_AUTHOR_EMAIL": "t@example.com",
-    "GIT_COMMITTER_NAME": "t",
-    "GIT_COMMITTER_EMAIL": "t@example.com",
-    "GIT_CONFIG_NOSYSTEM": "1",
-}
-
-
-def git(repo: Path, *args: str) -> str:
-    out = subprocess.run(
-        ["git", "-C", str(repo), *args], capture_output=True, text=True, check=True, env=GIT_ENV
-    )
-    return out.stdout.strip()
 
 
 def seed_text(prefix: str) -> str:
