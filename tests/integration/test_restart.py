@@ -24,18 +24,20 @@ from tests.integration.workers import start_bot
 pytestmark = pytest.mark.integration
 
 
-async def start_app(livekit: LiveKitSettings) -> ContextBotApp:
+async def start_app(livekit: LiveKitSettings, repo: Path = REPO_ROOT) -> ContextBotApp:
     app = ContextBotApp(
-        Settings(livekit=livekit, port=0, repo=REPO_ROOT, watch=False), handle_signals=False
+        Settings(livekit=livekit, port=0, repo=repo, watch=False), handle_signals=False
     )
     await app.startup()
     return app
 
 
 async def test_a_restarted_bot_rejoins_its_rooms_and_serves_who_arrived_meanwhile(
-    livekit: LiveKitSettings, connect: Any
+    livekit: LiveKitSettings, connect: Any, repo_copy: Path
 ) -> None:
-    first = await start_app(livekit)
+    # A copy nothing else writes to: the knowledge version covers every file of the
+    # repository, and the suite's own page test rewrites screenshots in this one.
+    first = await start_app(livekit, repo_copy)
     try:
         stayer = await join_with_token(first, connect, "restart-room", "stayer")
         client = ContextClient(stayer)
@@ -47,7 +49,7 @@ async def test_a_restarted_bot_rejoins_its_rooms_and_serves_who_arrived_meanwhil
     pushes = Inbox(newcomer, TOPIC_PUSH)
     await newcomer.connect(livekit.url, user_token(livekit, "restart-room", "newcomer"))
 
-    second = await start_app(livekit)
+    second = await start_app(livekit, repo_copy)
     try:
         assert second.rooms is not None
         async with asyncio.timeout(10):
