@@ -61,13 +61,15 @@ RECONCILE_MIN_AGE_S = 10.0
 """With agent dispatch, rooms younger than this are left to the dispatch that is sending
 a bot in right now, so a worker's reconcile does not race it."""
 
-RECLAIM_CHECKS = 20
+RECLAIM_WAIT_S = 10.0
 RECLAIM_CHECK_S = 0.1
-"""After DUPLICATE_IDENTITY, how often and how far apart to ask who holds our identity
-while the server still lists our own, displaced connection, or lists an impostor still
-joining. Put out before its connection is up, the impostor's SDK retries its connect
-15 s later and puts the bot out again (livekit 1.2.1, measured): wait until it is ACTIVE
-(0.1-0.2 s after its join on loopback), so that it is put out for good."""
+"""After DUPLICATE_IDENTITY, how long and how often to ask who holds our identity while
+the server still lists our own, displaced connection, or lists an impostor still joining.
+Put out before its connection is up, the impostor's SDK retries its connect 15 s later and
+puts the bot out again (livekit 1.2.1, measured): wait until it is ACTIVE (0.1-0.2 s after
+its join on loopback), so that it is put out for good. The wait is long because a loaded
+server can take seconds to update its list, and deciding early is what goes wrong: the
+old fixed 2 s made a displaced bot take a room back from another bot of ours."""
 RECLAIM_AT_ONCE = 3
 RECLAIM_WINDOW_S = 60.0
 """An impostor is put out at once up to this many times a window; beyond, the rejoins
@@ -377,15 +379,21 @@ class RoomManager:
         is left to serve): the room is its. Otherwise an impostor: the delay before joining
         again, at once unless this keeps happening (`RECLAIM_AT_ONCE`)."""
         assert self._who_is_there is not None
-        presence = None
-        for _ in range(RECLAIM_CHECKS):
+        loop = asyncio.get_running_loop()
+        give_up_at = loop.time() + RECLAIM_WAIT_S
+        while True:
             presence = await self._who_is_there(name, self._bot.identity)
             still_us = presence.holder_sid == displaced_sid
             joining = presence.holder_sid is not None and not presence.holder_active
             if not still_us and not joining:
                 break
+            if loop.time() >= give_up_at:
+                # Undecided: rejoin as after a lost connection, not at once. If another
+                # bot of ours holds the room after all, our join puts it out and its own
+                # `_reclaim` sees a bot (us) and leaves: a handover, not a fight.
+                log.warning("reclaim_undecided", room=name, still_listed=still_us)
+                return REJOIN_FIRST_DELAY_S
             await asyncio.sleep(RECLAIM_CHECK_S)
-        assert presence is not None
         if presence.held_by_bot and presence.holder_sid != displaced_sid:
             log.info("room_taken_by_other_bot", room=name)
             self._metadata.pop(name, None)

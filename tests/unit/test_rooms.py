@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from livekit import rtc
 
+from context_bot.admin import Presence
 from context_bot.bot import rooms
 from context_bot.bot.rooms import BotIdentity, RoomManager
 from context_bot.config import LiveKitSettings
@@ -220,6 +221,74 @@ async def test_no_rejoin_after_a_final_reason(make: Make, server: FakeServer, re
     await asyncio.sleep(0.1)
     assert manager.active_rooms == []
     assert server.connects == 1
+
+
+class Holders:
+    """`who_is_there` for the manager: answers `Presence` values in turn, the last one
+    for good, as a server that updates its participant list late would."""
+
+    def __init__(self, *answers: Presence, repeat_first: int = 0) -> None:
+        self.answers = [answers[0]] * repeat_first + list(answers)
+        self.calls = 0
+
+    async def __call__(self, room: str, identity: str) -> Presence:
+        self.calls += 1
+        return self.answers[min(self.calls, len(self.answers)) - 1]
+
+
+STILL_US = Presence(people=True, holder_sid="", held_by_bot=True, holder_active=True)
+"""Our displaced connection, still listed (the fake room's connection has no sid: "")."""
+OTHER_BOT = Presence(people=True, holder_sid="PA_other", held_by_bot=True, holder_active=True)
+IMPOSTOR = Presence(people=True, holder_sid="PA_forged", held_by_bot=False, holder_active=True)
+
+
+@pytest.fixture
+def quick_reclaim(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(rooms, "RECLAIM_CHECK_S", 0.001)
+    monkeypatch.setattr(rooms, "RECLAIM_WAIT_S", 1.0)
+
+
+@pytest.mark.usefixtures("quick_reclaim")
+async def test_a_bot_displaced_by_another_of_ours_waits_out_a_slow_list_and_leaves(
+    make: Make, server: FakeServer
+) -> None:
+    # A loaded server lists the displaced connection for many checks (the fixed 20 checks
+    # of before decided "impostor" here, and the two bots fought over the room).
+    holders = Holders(STILL_US, OTHER_BOT, repeat_first=60)
+    manager = make(room_exists=Existing("r1"), who_is_there=holders)
+    await manager.join("r1")
+    room_of(manager, "r1").lose_connection(rtc.DisconnectReason.DUPLICATE_IDENTITY)
+    await eventually(lambda: holders.calls > 60)
+    await asyncio.sleep(0.1)
+    assert manager.active_rooms == []
+    assert server.connects == 1, "took the room back from another bot of ours"
+
+
+@pytest.mark.usefixtures("quick_reclaim")
+async def test_a_bot_displaced_by_an_impostor_rejoins_at_once(
+    make: Make, server: FakeServer
+) -> None:
+    holders = Holders(STILL_US, IMPOSTOR, repeat_first=3)
+    manager = make(room_exists=Existing("r1"), who_is_there=holders)
+    await manager.join("r1")
+    room_of(manager, "r1").lose_connection(rtc.DisconnectReason.DUPLICATE_IDENTITY)
+    await eventually(lambda: manager.active_rooms == ["r1"])
+    assert server.connects == 2
+
+
+@pytest.mark.usefixtures("quick_reclaim")
+async def test_a_bot_that_cannot_tell_who_displaced_it_rejoins_after_a_delay(
+    make: Make, server: FakeServer
+) -> None:
+    holders = Holders(STILL_US)  # the list never changes within RECLAIM_WAIT_S
+    manager = make(room_exists=Existing("r1"), who_is_there=holders)
+    await manager.join("r1")
+    loop = asyncio.get_running_loop()
+    displaced_at = loop.time()
+    room_of(manager, "r1").lose_connection(rtc.DisconnectReason.DUPLICATE_IDENTITY)
+    await eventually(lambda: manager.active_rooms == ["r1"], within_s=5)
+    assert loop.time() - displaced_at >= rooms.RECLAIM_WAIT_S
+    assert server.connects == 2
 
 
 async def test_leave_disconnects_for_good(make: Make, server: FakeServer) -> None:
