@@ -262,6 +262,7 @@ def _load(knowledge_dir: Path, files: RepoFiles, overview_budget: int) -> Knowle
             diagnostics=len(diags),
             inventory=inventory.files,
             codemap=codemap,
+            most_used={c.path: symbols.most_used(c.path) for c in codemap.central},
         ),
         budget=overview_budget,
     )

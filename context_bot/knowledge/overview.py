@@ -13,8 +13,8 @@ from __future__ import annotations
 import posixpath
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -117,6 +117,9 @@ class OverviewInput:
     diagnostics: int
     inventory: tuple[RepoFile, ...] = ()  # every file of the repository, by path
     codemap: CodeMap | None = None  # what the code says: entry points, imports, history
+    most_used: Mapping[str, Sequence[tuple[str, int]]] = field(default_factory=dict)
+    """Per central file, its most used top-level names and their use counts
+    (`SymbolIndex.most_used`), named in the central files' section."""
 
 
 class _Feed:
@@ -208,6 +211,7 @@ def build_overview(data: OverviewInput, *, budget: int = DEFAULT_BUDGET) -> str:
     # A plain substring test first: parsing every document's sections would cost more than
     # the rest of the overview at 10,000 files.
     with_gotchas = [d for d in ranked if _GOTCHAS in d.text or _GOTCHAS_LOW in d.text]
+    named = bool(data.most_used)  # the central files' section names their top-level names
     feeds = {
         "features": _Feed(len(data.features), _feature_items(data.features)),
         "flows": _Feed(len(flows), _flow_items(flows)),
@@ -216,7 +220,7 @@ def build_overview(data: OverviewInput, *, budget: int = DEFAULT_BUDGET) -> str:
         "gotchas": _Feed(len(with_gotchas), _gotcha_items(with_gotchas)),
         "guides": _Feed(len(guides), (f"- `{d.path}` — {d.document.title}" for d in guides)),
         "entry": _Feed(len(code.entry_points), (f"- {e}" for e in code.entry_points)),
-        "central": _Feed(len(code.central), _central_items(code)),
+        "central": _Feed(len(code.central), _central_items(code, data.most_used)),
         "languages": _Feed(len(languages), iter(languages)),
         "activity": _Feed(len(code.recent), _activity_items(code)),
     }
@@ -227,7 +231,7 @@ def build_overview(data: OverviewInput, *, budget: int = DEFAULT_BUDGET) -> str:
         for key in sorted(SHARES, key=lambda k: -SHARES[k]):
             feed, cap = feeds[key], room if final_pass else int(room * SHARES[key])
             while (line := feed.peek()) is not None:
-                heading = 4 + len(TITLES[key].encode()) + _size(_intro(key, code))
+                heading = 4 + len(TITLES[key].encode()) + _size(_intro(key, code, named))
                 cost = _line_size(line) + (0 if feed.taken else heading)
                 if used + cost > room or (not final_pass and feed.used + cost > cap):
                     break
@@ -236,7 +240,7 @@ def build_overview(data: OverviewInput, *, budget: int = DEFAULT_BUDGET) -> str:
     body: list[str] = []
     for key in ORDER:
         if feeds[key].taken:
-            body += ["", f"## {TITLES[key]}", *_intro(key, code), *feeds[key].shown()]
+            body += ["", f"## {TITLES[key]}", *_intro(key, code, named), *feeds[key].shown()]
     left = {k: f.total - len(f.taken) for k, f in feeds.items() if len(f.taken) < f.total}
     if left:
         tail.append(_left_line(budget, left))
@@ -428,14 +432,18 @@ def _kib(n: int) -> str:
     return f"{n / 1024:.0f} KiB" if n < 1024 * 1024 else f"{n / 1024 / 1024:.1f} MiB"
 
 
-def _central_items(code: CodeMap) -> Iterator[str]:
+def _central_items(
+    code: CodeMap, most_used: Mapping[str, Sequence[tuple[str, int]]]
+) -> Iterator[str]:
     for c in code.central:
         parts = []
         if c.imported_by:
             parts.append(f"imported by {_count(c.imported_by, 'file')}")
         if c.changes:
             parts.append(f"changed in {c.changes} of the last {code.history_commits} commits")
-        yield f"- `{c.path}` — {', '.join(parts)}"
+        used = most_used.get(c.path, ())
+        names = "; most used: " + ", ".join(f"`{n}` ({k})" for n, k in used) if used else ""
+        yield f"- `{c.path}` — {', '.join(parts)}{names}"
 
 
 def _activity_items(code: CodeMap) -> Iterator[str]:
@@ -446,12 +454,14 @@ def _activity_items(code: CodeMap) -> Iterator[str]:
         yield f"- `{c.short}` {c.date} {_clip(c.subject, 120)}{touched}"
 
 
-def _intro(key: str, code: CodeMap) -> list[str]:
+def _intro(key: str, code: CodeMap, names: bool = False) -> list[str]:
     """A line saying how a section from the code was made, so it is read as a heuristic."""
     if key == "central":
         how = "what other files import most (a per-language scan)"
         if code.history_commits:
             how += f", then what changed most often in the last {code.history_commits} commits"
+        if names:
+            how += "; the names are each file's top-level definitions used most, counted by name"
         return [f"_By {how}._"]
     return []
 

@@ -41,6 +41,9 @@ MINIFIED_LINE_CHARS = 1_000
 """A file whose mean line is longer than this is minified (counted `minified`)."""
 MAX_SIGNATURE_CHARS = 200
 MAX_DOC_CHARS = 300
+AMBIGUOUS_FILES = 3
+"""A name defined at the top of more files than this is too common to rank by its uses
+(`SymbolIndex.most_used`): its count mixes them all."""
 
 #: Kinds a `symbols` query may ask for.
 KINDS = frozenset(
@@ -547,6 +550,36 @@ class SymbolIndex:
     def outline(self, path: str) -> list[OutlineNode]:
         """The file's definitions as a tree by line ranges, in source order."""
         return _nest(self._by_path.get(path, []))
+
+    def most_used(self, path: str, limit: int = 3) -> list[tuple[str, int]]:
+        """The top-level public definitions of `path` (or of every file directly in it, for
+        a Go package's folder ending in "/") that are used most, with their use counts;
+        names never used are left out. Counted by name, as `references` is: a common name
+        (`run`, `get`) collects the uses of every definition so spelled, which is why
+        only top-level names, the ones other files import, are ranked."""
+        if path.endswith("/"):
+            defined = [
+                s
+                for p, found in self._by_path.items()
+                if p.startswith(path) and "/" not in p[len(path) :]
+                for s in found
+            ]
+        else:
+            defined = self._by_path.get(path, [])
+        uses = {
+            s.name: len(self._refs.get(s.name, ()))
+            for s in defined
+            if s.container is None
+            and s.kind != "variable"
+            and not s.name.startswith("_")
+            and self._top_files(s.name) <= AMBIGUOUS_FILES
+        }
+        ranked = sorted((item for item in uses.items() if item[1]), key=lambda i: (-i[1], i[0]))
+        return ranked[:limit]
+
+    def _top_files(self, name: str) -> int:
+        found = self._by_lower.get(name.lower(), ())
+        return len({s.path for s in found if s.name == name and s.container is None})
 
     def references(
         self, name: str, *, selects: Callable[[str], bool] | None = None, limit: int = 50

@@ -309,6 +309,32 @@ def test_references_are_identifiers_not_comments_strings_or_definitions() -> Non
     assert [r.line for r in index.references("HTTPTransport")[0]] == [16]
 
 
+def test_most_used_ranks_a_files_top_level_names_by_uses_and_skips_common_ones() -> None:
+    lib = (
+        "import logging\nlog = logging.getLogger()\n\n"
+        "class Engine:\n    def run(self): ...\n\n"
+        "def start(): ...\n\ndef helper(): ...\n\ndef _private(): ...\n\ndef main(): ...\n"
+    )
+    user = (
+        "from lib import Engine, start, _private\n"
+        "def main():\n    Engine().run()\n    Engine()\n    start()\n    _private()\n"
+    )
+    users = [(f"app/u{n}.py", "python", user) for n in range(4)]
+    index = _index(("lib.py", "python", lib), *users)
+    # `main` is defined at the top of five files: its count would mix them all.
+    assert index.most_used("lib.py") == [("Engine", 12), ("start", 8)]
+    assert index.most_used("lib.py", limit=1) == [("Engine", 12)]
+    assert index.most_used("missing.py") == []
+    # A Go package's folder: the files directly in it, not those below. (Uses are counted
+    # by line, as `references` lists them.)
+    go = _index(
+        ("pkg/a.go", "go", "package pkg\n\nfunc Open() {}\n"),
+        ("pkg/b.go", "go", "package pkg\n\nfunc Use() {\n\tOpen()\n\tOpen()\n}\n"),
+        ("pkg/sub/c.go", "go", "package sub\n\nfunc Deep() {}\n\nfunc X() { Deep() }\n"),
+    )
+    assert go.most_used("pkg/") == [("Open", 2)]
+
+
 def test_broken_files_keep_what_the_parser_recovers() -> None:
     broken = "def ok():\n    pass\n\ndef bad(:\n    x\n\nclass Still:\n    pass\n"
     index = _index(("broken.py", "python", broken))
