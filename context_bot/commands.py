@@ -118,6 +118,10 @@ async def _join_credentials(settings: Settings, remote: Remote, identity: str) -
     return livekit.url, token
 
 
+def _at(line: object) -> str:
+    return f":{line}" if isinstance(line, int) else ""
+
+
 def render(method: str, result: dict[str, Any], as_json: bool) -> str:
     """People get text; `--json` gets the protocol's result unchanged."""
     if as_json:
@@ -128,8 +132,8 @@ def render(method: str, result: dict[str, Any], as_json: bool) -> str:
         return _render_file(result)
     if method == "search":
         lines = [
-            f"{hit['score']:>8.3f}  {hit['path']}  [{hit.get('feature') or '-'}]\n"
-            f"          {hit['snippet']}"
+            f"{hit['score']:>8.3f}  {hit['path']}{_at(hit.get('line'))}  {hit.get('kind', 'file')}"
+            f"  [{hit.get('feature') or '-'}]\n          {hit['snippet']}"
             for hit in result["hits"]
         ]
         return "\n".join(lines) or "no matches"

@@ -55,11 +55,16 @@ from context_bot.knowledge.overview import build_features
 from context_bot.knowledge.paths import normalise_repo_path
 from context_bot.knowledge.sandbox import RepoFiles, worktree_blob
 from context_bot.knowledge.search import (
+    IDENTIFIER,
+    MAX_DEFINITION_HITS,
     SearchHit,
     SearchIndex,
     code_rows,
+    definitions_first,
     index_entries,
+    make_snippet,
     sandbox_reader,
+    snippet_words,
 )
 from context_bot.knowledge.symbols import SymbolIndex, build_symbols
 
@@ -120,7 +125,27 @@ class Knowledge:
         """Ranked hits over documents, paths and code (`search.py`); raises
         errors.BadRequest for an empty query or a bad limit. Blocking (a code hit reads its
         file for its line): call it off the event loop."""
-        return self._index.search(query, limit=limit)
+        hits = self._index.search(query, limit=limit)
+        return definitions_first(hits, self._definitions(query), limit)
+
+    def _definitions(self, query: str) -> list[SearchHit]:
+        """Where the name the query is, if it is one identifier, is defined."""
+        name = query.strip()
+        if not IDENTIFIER.match(name):
+            return []
+        words = snippet_words(name)
+        found = self.symbols.find(name, limit=MAX_DEFINITION_HITS)
+        return [
+            SearchHit(
+                s.path,
+                "symbol",
+                doc.feature if (doc := self._served.get(s.path)) is not None else None,
+                1.0 if s.name == name else 0.95,
+                make_snippet(s.signature, words),
+                s.line,
+            )
+            for s in (m.symbol for m in found if m.match == "exact")
+        ]
 
     def listing(self, prefix: str = "", *, depth: int = 2, limit: int = 200) -> Listing:
         """Every file (documented or not), free document and folder under `prefix`, `depth`

@@ -84,11 +84,12 @@ class SearchHit:
     """One result: the repo path (or free document name), its feature, score and snippet."""
 
     path: str
-    kind: str  # "file" (a file's document), "doc" (a free one), "path" or "code" (a file)
+    kind: str  # "file" (a file's document), "doc" (a free one), "path", "code" (a file),
+    # "symbol" (a definition of the name the query is)
     feature: str | None
     score: float  # 0 to 1, higher is better (PLACE_WEIGHTS)
     snippet: str
-    line: int | None = None  # for "code": the 1-based line the snippet is from
+    line: int | None = None  # for "code" and "symbol": the 1-based line of the snippet
 
     def to_wire(self) -> dict[str, object]:
         return {
@@ -490,6 +491,25 @@ class SearchIndex:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+IDENTIFIER = re.compile(r"[A-Za-z_$][\w$]*\Z")
+"""A query that is one identifier: `search` puts definitions of that name first."""
+MAX_DEFINITION_HITS = 3
+"""At most this many definitions of the query's name lead the hits (a common method name
+has dozens; the ranked hits follow them)."""
+
+
+def definitions_first(
+    hits: list[SearchHit], definitions: list[SearchHit], limit: int
+) -> list[SearchHit]:
+    """The definitions of the name the query is (kind `symbol`, score 1 for the exact
+    spelling) ahead of the ranked hits, without the code hits on the same lines."""
+    if not definitions:
+        return hits
+    lines = {(d.path, d.line) for d in definitions}
+    rest = [h for h in hits if not (h.kind == "code" and (h.path, h.line) in lines)]
+    return (definitions + rest)[:limit]
 
 
 def _rank_factor(rank: float, best: float) -> float:

@@ -288,16 +288,47 @@ def repo(tmp_path: Path) -> Path:
 
 def test_an_undocumented_file_is_found_by_its_path_and_its_line(repo: Path) -> None:
     knowledge = load_knowledge(repo / "knowledge", repo)
-    hits = knowledge.search("Client")
+    hits = knowledge.search("class Client")  # two words: ranked hits only, no definitions
     top = hits[0]
     assert (top.path, top.kind, top.line) == ("src/pay/client.py", "code", 4)
-    assert top.snippet == "class **Client**:"
+    assert "**Client**" in top.snippet
     assert top.to_wire()["line"] == 4
     kinds = {h.path: h.kind for h in hits}
     assert kinds["assets/client_logo.png"] == "path"  # binary: by its path only
     assert kinds["data/client_dump.sql"] == "path"  # over the size cap: by its path only
     logo = next(h for h in hits if h.path == "assets/client_logo.png")
     assert logo.snippet.startswith("(binary file, ") and logo.line is None
+
+
+def test_a_query_that_is_a_name_gets_its_definition_first(repo: Path) -> None:
+    knowledge = load_knowledge(repo / "knowledge", repo)
+    hits = knowledge.search("Client")
+    top = hits[0]
+    assert (top.path, top.kind, top.line, top.score) == ("src/pay/client.py", "symbol", 4, 1.0)
+    assert top.snippet == "class **Client**"
+    # The code hit on the definition's line is not repeated; other mentions follow.
+    assert not any(h.kind == "code" and (h.path, h.line) == ("src/pay/client.py", 4) for h in hits)
+    assert ("src/pay/worker.py", "code") in [(h.path, h.kind) for h in hits]
+    assert knowledge.search("Client", limit=1) == [top]
+    # Another spelling of the name is a definition too, a little below the exact one.
+    lower = knowledge.search("client")[0]
+    assert (lower.path, lower.kind, lower.line, lower.score) == (
+        "src/pay/client.py",
+        "symbol",
+        4,
+        0.95,
+    )
+    # A method is a definition; a word that names nothing defined gets ranked hits only.
+    assert knowledge.search("charge")[0].kind == "symbol"
+    assert all(h.kind != "symbol" for h in knowledge.search("invoices"))
+
+
+def test_a_common_name_leads_with_a_few_definitions_only(tmp_path: Path) -> None:
+    for n in range(6):
+        (tmp_path / f"m{n}.py").write_text(f"def run():\n    return {n}\n")
+    hits = load_knowledge(tmp_path / "knowledge", tmp_path).search("run", limit=10)
+    assert [h.kind for h in hits[:3]] == ["symbol"] * 3
+    assert all(h.kind != "symbol" for h in hits[3:])
 
 
 def test_a_word_only_in_a_files_contents_finds_it_below_a_path_match(repo: Path) -> None:
