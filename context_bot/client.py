@@ -166,6 +166,8 @@ class KnowledgeUpdate:
     changed: list[str]
     added: list[str]
     removed: list[str]
+    truncated: bool = False
+    """The lists were cut (a change too large to name path by path): refresh everything."""
 
 
 class ContextClient:
@@ -500,6 +502,7 @@ class ContextClient:
                 changed=list(push.data.get("changed", [])),
                 added=list(push.data.get("added", [])),
                 removed=list(push.data.get("removed", [])),
+                truncated=push.data.get("truncated") is True,
             )
             for queue in self._subscribers:
                 queue.put_nowait(update)

@@ -37,13 +37,26 @@ def _fingerprints(knowledge: Knowledge) -> dict[str, str]:
     return prints
 
 
+MAX_CHANGE_PATHS = 1_000
+"""Paths named per list of one `knowledge_changed`. A branch switch can change every file
+of the repository, and each push goes to every participant of every room: past this, the
+lists are cut (in path order), `truncated` is true and `counts` says how many there were,
+which tells a client to refresh everything rather than path by path."""
+
+
 def knowledge_change(old: Knowledge, new: Knowledge) -> dict[str, Any]:
-    """The `knowledge_changed` push's data: versions and the paths added, changed, removed."""
+    """The `knowledge_changed` push's data: versions, the paths added, changed, removed
+    (at most `MAX_CHANGE_PATHS` each), how many there were, and whether any list was cut."""
     before, after = _fingerprints(old), _fingerprints(new)
-    return {
-        "knowledge_version": new.version,
-        "previous_version": old.version,
+    lists = {
         "added": sorted(after.keys() - before.keys()),
         "removed": sorted(before.keys() - after.keys()),
         "changed": sorted(p for p in before.keys() & after.keys() if before[p] != after[p]),
+    }
+    return {
+        "knowledge_version": new.version,
+        "previous_version": old.version,
+        **{name: paths[:MAX_CHANGE_PATHS] for name, paths in lists.items()},
+        "counts": {name: len(paths) for name, paths in lists.items()},
+        "truncated": any(len(paths) > MAX_CHANGE_PATHS for paths in lists.values()),
     }

@@ -11,6 +11,7 @@ import pytest
 
 from context_bot.app import ContextBotApp
 from context_bot.client import ContextClient
+from context_bot.knowledge import changes
 from tests.gitrepo import git
 from tests.integration.test_end_to_end import join_with_token
 
@@ -107,3 +108,24 @@ async def test_a_file_added_or_removed_reaches_the_room(
     assert "src/app/handlers/users.py" in update.removed
     listing = await client.list("src/app/handlers", depth=1)
     assert [e["path"] for e in listing["entries"]] == ["src/app/handlers/orders.py"]
+
+
+async def test_a_change_too_large_to_name_reaches_the_room_cut_and_marked(
+    running_app: Any, connect: Any, project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(changes, "MAX_CHANGE_PATHS", 2)  # the bot runs in this process
+    app: ContextBotApp = await running_app(repo=project)
+    client = ContextClient(await join_with_token(app, connect, "big-change", "watcher"))
+    await client.overview()
+    updates = client.updates()
+    next_update = asyncio.ensure_future(anext(updates))
+    await asyncio.sleep(0.5)  # the watcher registers its folders
+    async with asyncio.timeout(20):
+        while not next_update.done():  # rewrite until the watcher, now up, sees them
+            for n in range(4):
+                (project / "src" / f"gen{n}.py").write_text(f"n = {os.getpid()}\n")
+            await asyncio.wait([next_update], timeout=1.5)
+    update = next_update.result()
+    await updates.aclose()
+    assert update.truncated is True
+    assert update.added == ["src/gen0.py", "src/gen1.py"]

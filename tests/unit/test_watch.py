@@ -6,6 +6,9 @@ import asyncio
 import shutil
 from pathlib import Path
 
+import pytest
+
+from context_bot.knowledge import changes
 from context_bot.knowledge.changes import knowledge_change
 from context_bot.knowledge.loading import Knowledge, load_knowledge
 from context_bot.knowledge.watch import reload_once, watch_knowledge
@@ -75,6 +78,31 @@ async def test_the_change_names_repository_files_added_removed_or_resized(tmp_pa
     assert change["added"] == ["pkg/new.py"]
     assert change["removed"] == ["pkg/old.py"]
     assert change["changed"] == ["knowledge/notes.png", "pkg/grows.py"]
+
+
+async def test_a_change_too_large_to_name_is_cut_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(changes, "MAX_CHANGE_PATHS", 3)
+    (tmp_path / "keep.py").write_text("k = 1\n")
+    before = load_knowledge(tmp_path / "knowledge", tmp_path)
+    for n in range(5):
+        (tmp_path / f"new{n}.py").write_text("n = 1\n")
+    (tmp_path / "keep.py").write_text("k = 12\n")
+    change = knowledge_change(before, load_knowledge(tmp_path / "knowledge", tmp_path))
+    assert change["added"] == ["new0.py", "new1.py", "new2.py"]
+    assert change["changed"] == ["keep.py"]
+    assert change["counts"] == {"added": 5, "changed": 1, "removed": 0}
+    assert change["truncated"] is True
+
+
+async def test_a_change_within_the_cap_is_whole(tmp_path: Path) -> None:
+    before = load_knowledge(tmp_path / "knowledge", tmp_path)
+    (tmp_path / "a.py").write_text("a = 1\n")
+    change = knowledge_change(before, load_knowledge(tmp_path / "knowledge", tmp_path))
+    assert change["added"] == ["a.py"]
+    assert change["counts"] == {"added": 1, "changed": 0, "removed": 0}
+    assert change["truncated"] is False
 
 
 async def test_a_burst_of_edits_becomes_one_reload(tmp_path: Path) -> None:
