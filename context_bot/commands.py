@@ -88,10 +88,9 @@ def draft(settings: Settings, paths: list[str], out: TextIO, *, dry_run: bool, l
         raise ConfigError(f"draft takes repository-relative paths: {exc.message}") from None
     changes = plan.changes
     if llm and changes:
-        from context_bot.llm import summaries_of, write_with_model
+        from context_bot.llm import write_with_model
 
-        summaries = summaries_of(plan.documents)
-        changes = asyncio.run(write_with_model(settings, changes, stamp, out, summaries))
+        changes = asyncio.run(write_with_model(settings, changes, stamp, out, plan.summaries))
     shown = _shown(folder, settings.repo)
     if dry_run:
         for change in changes:

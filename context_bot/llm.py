@@ -25,7 +25,7 @@ import structlog
 
 from context_bot.config import Settings
 from context_bot.errors import ConfigError, ModelError
-from context_bot.knowledge.documents import Document, split_sections
+from context_bot.knowledge.documents import split_sections
 from context_bot.knowledge.draft_plan import Change
 from context_bot.knowledge.drafting import architecture_text, draft_document, purpose_text
 
@@ -221,13 +221,3 @@ def _prose(answer: Any) -> dict[str, str]:
 
 def _first_line(text: str | None) -> str:
     return (text or "").strip().split("\n", 1)[0]
-
-
-def summaries_of(documents: Mapping[str, Document]) -> dict[str, str]:
-    """File → the first line of its document's Purpose, for the neighbours of a prompt."""
-    found = {}
-    for path, doc in documents.items():
-        purpose = doc.section("Purpose")
-        if purpose is not None and purpose.body.strip():
-            found[path] = _first_line(purpose.body)
-    return found

@@ -33,6 +33,7 @@ from context_bot.knowledge.drafting import (
     document_name,
     draft_document,
     feature_of,
+    leading_text,
     refresh_document,
     tags_of,
 )
@@ -176,8 +177,9 @@ class DraftPlan:
     """Files whose document name is taken by another document: not written, reported."""
     current: int = 0
     """Files under the paths whose document is current."""
-    documents: dict[str, Document] = field(default_factory=dict)
-    """File → the document served for it now (the model writer's neighbour summaries)."""
+    summaries: dict[str, str] = field(default_factory=dict)
+    """Each neighbour (import or importer) of a file to write → one line on what it is: its
+    document's Purpose, else its docstring or leading comment (the model writer's context)."""
 
     def count(self, action: Action) -> int:
         return sum(1 for c in self.changes if c.action == action)
@@ -216,7 +218,7 @@ def plan_drafts(
     entries = _entries(entry_points(triples), set(texts))
     top = _top_package(f.path for f in outside if is_source(f, folder))
 
-    plan = DraftPlan(documents={p: choice[0] for p, choice in choices.items()})
+    plan = DraftPlan()
     targets: list[tuple[RepoFile, Action, Document | None]] = []
     for f in outside:
         if wanted and not any(_under(f.path, w) or f.path == w for w in wanted):
@@ -248,6 +250,10 @@ def plan_drafts(
     symbols = build_symbols(
         (p, texts[p][0], texts[p][1], None) for p in sorted(drafted) if p in texts
     )
+    for f, _, _ in targets:
+        for near in (*imports.get(f.path, ()), *importers.get(f.path, ())):
+            if near not in plan.summaries:
+                plan.summaries[near] = _summary(near, choices, texts)
     for f, action, existing in targets:
         blob = worktree_blob(root, f.path)
         if blob is None:
@@ -278,6 +284,21 @@ def plan_drafts(
             change = Change(f.path, existing.source, action, existing.text, new, facts)
             plan.changes.append(change)
     return plan
+
+
+def _summary(
+    path: str,
+    choices: dict[str, tuple[Document, bool, str | None, str | None]],
+    texts: dict[str, tuple[str | None, str]],
+) -> str:
+    """The first line of the file's document's Purpose, else of its leading text."""
+    purpose = choices[path][0].section("Purpose") if path in choices else None
+    if purpose is not None:
+        said: str | None = purpose.body
+    else:
+        language, text = texts.get(path, (None, ""))
+        said = leading_text(text, language)
+    return (said or "").strip().split("\n", 1)[0]
 
 
 def knowledge_folder(knowledge_dir: Path, root: Path) -> str | None:
