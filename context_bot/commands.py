@@ -82,6 +82,11 @@ def draft(settings: Settings, paths: list[str], out: TextIO, *, dry_run: bool, l
     files under `paths`; a summary line of what was written, kept and why."""
     stamp = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     folder = settings.knowledge_path
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(
+            f"the knowledge folder {folder} is not a folder; set knowledge.dir "
+            "(CONTEXT_BOT_KNOWLEDGE_DIR) to a folder, or remove the file"
+        )
     try:
         plan = plan_drafts(settings.repo, folder, stamp, paths)
     except InvalidPath as exc:
@@ -104,14 +109,20 @@ def draft(settings: Settings, paths: list[str], out: TextIO, *, dry_run: bool, l
             )
         written = [c.name for c in changes]
     else:
-        written = write_documents(folder, [(c.name, c.new) for c in changes])
+        try:
+            written = write_documents(folder, [(c.name, c.new) for c in changes])
+        except OSError as exc:
+            raise ContextBotError(
+                f"cannot write documents in {folder}: {exc.strerror or type(exc).__name__}"
+            ) from None
     for path, name in plan.verified:
         print(f"kept (humanVerified): {shown}/{name} is stale for {path}", file=out)
     for name in plan.orphans:
         print(f"left alone: {shown}/{name} describes a file that is gone", file=out)
     for path in plan.conflicts:
         print(f"not written: {path}: its document name is taken by another document", file=out)
-    counts = Counter(c.action for c in changes if c.name in set(written))
+    done = set(written)
+    counts = Counter(c.action for c in changes if c.name in done)
     verb = "would write" if dry_run else "wrote"
     print(
         f"draft: {verb} {len(written)} documents ({counts['create']} new, "

@@ -263,9 +263,12 @@ def test_check_stale_counts_missing_documents_against_a_threshold(shop: Path) ->
     assert code == 1
 
 
-def test_bad_paths_are_refused_with_the_setting_named(shop: Path) -> None:
+def test_bad_paths_and_folders_are_refused_with_the_setting_named(shop: Path) -> None:
     with pytest.raises(ConfigError, match="repository-relative"):
         run_draft(shop, "../etc")
+    (shop / "knowledge").write_text("a file, not a folder\n")
+    with pytest.raises(ConfigError, match=r"knowledge.dir \(CONTEXT_BOT_KNOWLEDGE_DIR\)"):
+        run_draft(shop)
 
 
 def test_without_git_the_version_is_the_blob_git_would_give(tmp_path: Path) -> None:
