@@ -203,6 +203,14 @@ def plan_drafts(
     choices = choose_versions(groups, root)
     names = {doc.source for doc in docs}
     outside = [f for f in inventory.files if folder is None or not _under(f.path, folder)]
+    plan, targets = _targets(outside, wanted, choices, names, folder)
+    plan.orphans = sorted(
+        choices[p][0].source
+        for p in choices
+        if choices[p][2] == "file_missing" and p not in inventory
+    )
+    if not targets:
+        return plan  # nothing to write: no file needs reading
     rows = code_rows(outside, files)
     texts = {
         e.path: (e.language, t)
@@ -217,35 +225,6 @@ def plan_drafts(
             imports[source].add(target)
     entries = _entries(entry_points(triples), set(texts))
     top = _top_package(f.path for f in outside if is_source(f, folder))
-
-    plan = DraftPlan()
-    targets: list[tuple[RepoFile, Action, Document | None]] = []
-    for f in outside:
-        if wanted and not any(_under(f.path, w) or f.path == w for w in wanted):
-            continue
-        choice = choices.get(f.path)
-        if choice is None:
-            if not is_source(f, folder):
-                continue
-            name = document_name(f.path)
-            if name in names:
-                plan.conflicts.append(f.path)
-                continue
-            targets.append((f, "create", None))
-            continue
-        served, stale, reason, _ = choice
-        if not stale:
-            plan.current += 1
-        elif served.human_verified:
-            plan.verified.append((f.path, served.source))
-        elif reason == "no_matching_version":
-            mine = (served.extracted_by or "").startswith(DRAFT_MARK)
-            targets.append((f, "rewrite" if mine else "refresh", served))
-    plan.orphans = sorted(
-        choices[p][0].source
-        for p in choices
-        if choices[p][2] == "file_missing" and p not in inventory
-    )
     drafted = {f.path for f, _, _ in targets}
     symbols = build_symbols(
         (p, texts[p][0], texts[p][1], None) for p in sorted(drafted) if p in texts
@@ -284,6 +263,40 @@ def plan_drafts(
             change = Change(f.path, existing.source, action, existing.text, new, facts)
             plan.changes.append(change)
     return plan
+
+
+def _targets(
+    outside: list[RepoFile],
+    wanted: list[str],
+    choices: dict[str, tuple[Document, bool, str | None, str | None]],
+    names: set[str],
+    folder: str | None,
+) -> tuple[DraftPlan, list[tuple[RepoFile, Action, Document | None]]]:
+    """Which files under `wanted` get a document (new, rewritten or refreshed), and the
+    plan's counts of the rest (current, verified, name taken)."""
+    plan = DraftPlan()
+    targets: list[tuple[RepoFile, Action, Document | None]] = []
+    for f in outside:
+        if wanted and not any(_under(f.path, w) or f.path == w for w in wanted):
+            continue
+        choice = choices.get(f.path)
+        if choice is None:
+            if not is_source(f, folder):
+                continue
+            if document_name(f.path) in names:
+                plan.conflicts.append(f.path)
+            else:
+                targets.append((f, "create", None))
+            continue
+        served, stale, reason, _ = choice
+        if not stale:
+            plan.current += 1
+        elif served.human_verified:
+            plan.verified.append((f.path, served.source))
+        elif reason == "no_matching_version":
+            mine = (served.extracted_by or "").startswith(DRAFT_MARK)
+            targets.append((f, "rewrite" if mine else "refresh", served))
+    return plan, targets
 
 
 def _summary(

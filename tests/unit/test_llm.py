@@ -41,6 +41,8 @@ class ChatServer:
     script: list[str]
     requests: list[dict[str, Any]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
+    delay: float = 0.05
+    """Seconds each answer takes (long enough for concurrent requests to overlap)."""
     in_flight: int = 0
     most_in_flight: int = 0
     url: str = ""
@@ -52,9 +54,9 @@ class ChatServer:
         self.in_flight += 1
         self.most_in_flight = max(self.most_in_flight, self.in_flight)
         try:
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(self.delay)
             if step == "hang":
-                await asyncio.sleep(5)
+                await asyncio.sleep(10)
             if step == "429":
                 return web.json_response(
                     {"error": "slow down"}, status=429, headers={"Retry-After": "0.3"}
@@ -139,7 +141,7 @@ def run(root: Path, server: ChatServer, *paths: str, **settings: Any) -> str:
         "llm_model": "test-model",
         "llm_api_key": KEY,
         "llm_retries": 2,
-        "llm_timeout_s": 1,
+        "llm_timeout_s": 5,  # generous: the machine may be busy; the hang test sets 1
     }
     out = io.StringIO()
     code = draft(Settings(**(values | settings)), list(paths), out, dry_run=False, llm=True)
@@ -208,7 +210,7 @@ def test_a_failing_endpoint_leaves_the_deterministic_draft(
     requests: int,
 ) -> None:
     server = chat(*script)
-    out = run(repo, server, "shop/orders.py")
+    out = run(repo, server, "shop/orders.py", llm_timeout_s=1)
     assert f"model: shop/orders.py: {code}: " in out
     assert "the deterministic draft is kept" in out
     assert len(server.requests) == requests
@@ -222,7 +224,8 @@ def test_requests_stay_within_the_concurrency_limit_and_the_token_budget(
     for n in range(6):
         (repo / "shop" / f"part{n}.py").write_text(f'"""Part {n}."""\n' + "x = 1\n" * 20_000)
     server = chat("ok")
-    run(repo, server, llm_concurrency=2, llm_token_budget=2000)
+    server.delay = 0.5  # every request is still in flight when the next one may start
+    run(repo, server, llm_concurrency=2, llm_token_budget=2000, llm_timeout_s=30)
     assert len(server.requests) == 8
     assert server.most_in_flight == 2
     for body in server.requests:
