@@ -151,7 +151,7 @@ def refresh_document(doc: Document, facts: FileFacts, stamp: str) -> str:
         for s in doc.sections
         if s.heading.strip() != OWNED_SECTION and (s.heading or s.body.strip())
     ]
-    outline = architecture_text(facts)
+    outline = architecture_text(facts, intro=False)
     if outline:
         kept.append((OWNED_SECTION, outline))
     return render(ordered, kept)
@@ -333,11 +333,14 @@ def _markdown_safe(text: str) -> str:
     return _MD_SPECIAL.sub(lambda m: f"{m.group(1)}\\{m.group(2)}", text)
 
 
-def architecture_text(facts: FileFacts) -> str | None:
+def architecture_text(facts: FileFacts, *, intro: bool = True) -> str | None:
+    """The outline, the ways in, what it depends on and what depends on it; `intro`
+    introduces the outline (not needed under a heading `## Outline`)."""
     lines: list[str] = []
     outline = list(_outline_lines(facts.outline, 0))
     if outline:
-        lines.append("Outline (from the symbol index):")
+        if intro:
+            lines.append("Outline (from the symbol index):")
         lines += outline[:MAX_OUTLINE]
         if len(outline) > MAX_OUTLINE:
             left = len(outline) - MAX_OUTLINE
