@@ -52,6 +52,34 @@ def _parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check", help="diagnose the knowledge folder; exit 1 on errors")
     check.add_argument("dir", nargs="?", type=Path, help="knowledge folder (default: settings)")
     check.add_argument("--repo", type=Path, help=REPO_HELP)
+    check.add_argument(
+        "--stale",
+        action="store_true",
+        help="also gate on freshness: exit 1 when a document is stale or source files lack one",
+    )
+    check.add_argument(
+        "--max-missing",
+        type=int,
+        default=0,
+        metavar="N",
+        help="with --stale: source files allowed without a document (default 0)",
+    )
+
+    draft = commands.add_parser(
+        "draft", help="write knowledge documents for undocumented files, refresh stale ones"
+    )
+    draft.add_argument(
+        "paths", nargs="*", help="repository-relative files or folders (default: all)"
+    )
+    draft.add_argument(
+        "--dry-run", action="store_true", help="print what would change as a diff; write nothing"
+    )
+    draft.add_argument(
+        "--llm",
+        action="store_true",
+        help="have the model endpoint (draft.llm_base_url, draft.llm_model) write the prose",
+    )
+    draft.add_argument("--repo", type=Path, help=REPO_HELP)
 
     asks = {
         "overview": "print the onboarding overview",
@@ -209,7 +237,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             from context_bot.commands import check
 
             folder = args.dir.resolve() if args.dir else settings.knowledge_path
-            return check(folder, settings.repo, sys.stdout)
+            if args.max_missing < 0:
+                raise ConfigError(f"--max-missing must be 0 or more, got {args.max_missing}")
+            return check(
+                folder, settings.repo, sys.stdout, stale=args.stale, max_missing=args.max_missing
+            )
+        if args.command == "draft":
+            from context_bot.commands import draft
+
+            return draft(settings, args.paths, sys.stdout, dry_run=args.dry_run, llm=args.llm)
         return _ask(settings, args)
     except KeyboardInterrupt:
         return EXIT_OK

@@ -9,12 +9,14 @@ what agents see. Rendering is plain text for people, `--json` for scripts.
 from __future__ import annotations
 
 import asyncio
+import difflib
 import json
 import os
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -26,7 +28,10 @@ from context_bot.bot.connecting import connect_within
 from context_bot.bot.handlers import Handlers
 from context_bot.client import ContextClient
 from context_bot.config import Settings
-from context_bot.errors import ContextBotError
+from context_bot.errors import ConfigError, ContextBotError, InvalidPath
+from context_bot.knowledge.draft_plan import plan_drafts
+from context_bot.knowledge.draft_writer import write_documents
+from context_bot.knowledge.freshness import freshness
 from context_bot.knowledge.loading import Knowledge, load_knowledge
 from context_bot.knowledge.sandbox import RepoFiles
 from context_bot.protocol import Request
@@ -43,8 +48,12 @@ class Remote:
     identity: str | None = None
 
 
-def check(knowledge_dir: Path, repo: Path, out: TextIO) -> int:
-    """Print every diagnostic and a summary; 1 when any is an error, else 0."""
+def check(
+    knowledge_dir: Path, repo: Path, out: TextIO, *, stale: bool = False, max_missing: int = 0
+) -> int:
+    """Print every diagnostic and a summary; 1 when any is an error, else 0. With `stale`,
+    also the freshness by folder, and 1 when a document is stale or more than
+    `max_missing` source files have none (`knowledge/freshness.py`)."""
     knowledge = load_knowledge(knowledge_dir, repo)
     errors = 0
     for diagnostic in knowledge.diagnostics:
@@ -60,7 +69,76 @@ def check(knowledge_dir: Path, repo: Path, out: TextIO) -> int:
     )
     root = knowledge.listing("", depth=1, limit=1)
     print(f"{root.files} files in the repository, {root.documented} documented", file=out)
-    return 1 if errors else 0
+    fresh = True
+    if stale:
+        report = freshness(knowledge)
+        print(report.render(max_missing), file=out)
+        fresh = report.passes(max_missing)
+    return 1 if errors or not fresh else 0
+
+
+def draft(settings: Settings, paths: list[str], out: TextIO, *, dry_run: bool, llm: bool) -> int:
+    """Write (or with `dry_run`, print as a unified diff) the documents `draft` owes the
+    files under `paths`; a summary line of what was written, kept and why."""
+    stamp = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    folder = settings.knowledge_path
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(
+            f"the knowledge folder {folder} is not a folder; set knowledge.dir "
+            "(CONTEXT_BOT_KNOWLEDGE_DIR) to a folder, or remove the file"
+        )
+    try:
+        plan = plan_drafts(settings.repo, folder, stamp, paths)
+    except InvalidPath as exc:
+        raise ConfigError(f"draft takes repository-relative paths: {exc.message}") from None
+    changes = plan.changes
+    if llm and changes:
+        from context_bot.llm import write_with_model
+
+        changes = asyncio.run(write_with_model(settings, changes, stamp, out, plan.summaries))
+    shown = _shown(folder, settings.repo)
+    if dry_run:
+        for change in changes:
+            out.writelines(
+                difflib.unified_diff(
+                    (change.old or "").splitlines(keepends=True),
+                    change.new.splitlines(keepends=True),
+                    "/dev/null" if change.old is None else f"a/{shown}/{change.name}",
+                    f"b/{shown}/{change.name}",
+                )
+            )
+        written = [c.name for c in changes]
+    else:
+        try:
+            written = write_documents(folder, [(c.name, c.new) for c in changes])
+        except OSError as exc:
+            raise ContextBotError(
+                f"cannot write documents in {folder}: {exc.strerror or type(exc).__name__}"
+            ) from None
+    for path, name in plan.verified:
+        print(f"kept (humanVerified): {shown}/{name} is stale for {path}", file=out)
+    for name in plan.orphans:
+        print(f"left alone: {shown}/{name} describes a file that is gone", file=out)
+    for path in plan.conflicts:
+        print(f"not written: {path}: its document name is taken by another document", file=out)
+    done = set(written)
+    counts = Counter(c.action for c in changes if c.name in done)
+    verb = "would write" if dry_run else "wrote"
+    print(
+        f"draft: {verb} {len(written)} documents ({counts['create']} new, "
+        f"{counts['rewrite']} rewritten, {counts['refresh']} refreshed); "
+        f"{plan.current} current, {len(plan.verified)} verified and stale (kept)",
+        file=out,
+    )
+    return 0
+
+
+def _shown(folder: Path, repo: Path) -> str:
+    """The knowledge folder as a user would name it: relative to the repository if inside."""
+    try:
+        return folder.resolve().relative_to(repo.resolve()).as_posix()
+    except ValueError:
+        return str(folder)
 
 
 def ask(

@@ -136,6 +136,26 @@ class Settings:
     """`rooms.onboarding_pattern` / `CONTEXT_BOT_ONBOARDING_ROOMS`: a regular expression; a
     room whose whole name matches gets the bot on LiveKit's `room_started` webhook, besides
     the rooms this service created. Empty: only those."""
+    llm_base_url: str = ""
+    """`draft.llm_base_url` / `CONTEXT_BOT_LLM_BASE_URL`: an OpenAI-compatible API's base URL
+    (`…/v1`, where `/chat/completions` is) for `context-bot draft --llm`."""
+    llm_model: str = ""
+    """`draft.llm_model` / `CONTEXT_BOT_LLM_MODEL`: the model `draft --llm` asks; written as
+    `model:` in each document it writes."""
+    llm_api_key: str = field(default="", repr=False)
+    """`draft.llm_api_key` / `CONTEXT_BOT_LLM_API_KEY`: sent as a bearer token; never logged.
+    Empty: no `Authorization` header (a local server)."""
+    llm_token_budget: int = 6000
+    """`draft.llm_token_budget` / `CONTEXT_BOT_LLM_TOKEN_BUDGET`: tokens one file may use,
+    prompt and answer together (the file is cut to fit; about 4 characters a token)."""
+    llm_concurrency: int = 4
+    """`draft.llm_concurrency` / `CONTEXT_BOT_LLM_CONCURRENCY`: requests in flight at once."""
+    llm_timeout_s: int = 60
+    """`draft.llm_timeout` / `CONTEXT_BOT_LLM_TIMEOUT`: seconds one request may take."""
+    llm_retries: int = 3
+    """`draft.llm_retries` / `CONTEXT_BOT_LLM_RETRIES`: retries after a timeout, 429 or 5xx
+    (waiting what `Retry-After` says, else backing off), before the file gets the
+    deterministic draft."""
 
     @property
     def knowledge_path(self) -> Path:
@@ -388,6 +408,22 @@ FIELDS: tuple[Field, ...] = (
     Field(
         "rooms", "onboarding_pattern", "CONTEXT_BOT_ONBOARDING_ROOMS", "onboarding_pattern", _regex
     ),
+    # The model writer of `context-bot draft --llm` (issue 18).
+    Field("draft", "llm_base_url", "CONTEXT_BOT_LLM_BASE_URL", "llm_base_url", _url),
+    Field("draft", "llm_model", "CONTEXT_BOT_LLM_MODEL", "llm_model", _text),
+    Field("draft", "llm_api_key", "CONTEXT_BOT_LLM_API_KEY", "llm_api_key", _secret),
+    Field(
+        "draft",
+        "llm_token_budget",
+        "CONTEXT_BOT_LLM_TOKEN_BUDGET",
+        "llm_token_budget",
+        _int_in(500, 1_000_000),
+    ),
+    Field(
+        "draft", "llm_concurrency", "CONTEXT_BOT_LLM_CONCURRENCY", "llm_concurrency", _int_in(1, 64)
+    ),
+    Field("draft", "llm_timeout", "CONTEXT_BOT_LLM_TIMEOUT", "llm_timeout_s", _int_in(1, 3600)),
+    Field("draft", "llm_retries", "CONTEXT_BOT_LLM_RETRIES", "llm_retries", _int_in(0, 10)),
 )
 
 CONFIG_ENV = "CONTEXT_BOT_CONFIG"

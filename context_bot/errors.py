@@ -10,6 +10,8 @@ The hierarchy::
     ├── LiveKitUnavailable               the LiveKit server cannot be reached (HTTP 503)
     ├── LiveKitFailure                   LiveKit answered, but refused or failed (HTTP 500)
     ├── StoreUnavailable                 the shared ownership store (Redis) is unreachable (503)
+    ├── DraftRefused                     `draft` will not write there (outside the folder)
+    ├── ModelError                       the model endpoint of `draft --llm` failed: `code` says how
     └── RequestError                     a request we will not serve; goes back on the wire
         ├── BadRequest         4000      malformed JSON, wrong types, missing fields
         ├── UnsupportedVersion 4001      a protocol version this bot does not speak
@@ -75,6 +77,22 @@ class LiveKitFailure(ContextBotError):
 
 class StoreUnavailable(ContextBotError):
     """The shared ownership store did not answer."""
+
+
+class DraftRefused(ContextBotError):
+    """`draft` refused to write a document: its path would leave the knowledge folder (a
+    `..`, a symlinked folder or document). Nothing outside the folder is ever written."""
+
+
+class ModelError(ContextBotError):
+    """The model endpoint (`draft --llm`) failed; the deterministic draft is written instead.
+
+    `code` is stable: `timeout`, `unreachable`, `rate_limited`, `http_error`, `malformed`.
+    The message never carries the API key."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class RequestError(ContextBotError):

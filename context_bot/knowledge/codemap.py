@@ -235,6 +235,11 @@ def _join(base: str, target: str) -> str:
 
 def import_counts(files: list[tuple[str, str | None, str]]) -> dict[str, int]:
     """Repository file (or Go package folder) → how many other files import it."""
+    return {target: len(importers) for target, importers in import_graph(files).items()}
+
+
+def import_graph(files: list[tuple[str, str | None, str]]) -> dict[str, set[str]]:
+    """Repository file (or Go package folder, ending in "/") → the files that import it."""
     paths = {p for p, _, _ in files}
     modules = _python_modules(p for p in paths if p.endswith(".py"))
     go_module = _go_module(files)
@@ -257,7 +262,7 @@ def import_counts(files: list[tuple[str, str | None, str]]) -> dict[str, int]:
             own = "/" not in path if target == ROOT_PACKAGE else path.startswith(target)
             if target != path and not own:  # a package's own files
                 by[target].add(path)
-    return {target: len(importers) for target, importers in by.items()}
+    return dict(by)
 
 
 def _python_modules(paths: Iterable[str]) -> dict[str, str]:

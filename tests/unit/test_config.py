@@ -91,7 +91,7 @@ def test_an_unknown_setting_is_refused_rather_than_ignored(tmp_path: Path) -> No
 
 def test_an_unknown_section_lists_the_known_ones(tmp_path: Path) -> None:
     path = write(tmp_path, "htp:\n  port: 8080\n")
-    with pytest.raises(ConfigError, match=r"unknown section 'htp' \(known: bot, http"):
+    with pytest.raises(ConfigError, match=r"unknown section 'htp' \(known: bot, draft, http"):
         load_settings(path, {})
 
 
