@@ -13,16 +13,13 @@ defence; call sites already avoid logging secrets.
 from __future__ import annotations
 
 import logging
-import re
 import sys
 from collections.abc import MutableMapping
 from typing import Any, TextIO
 
 import structlog
 
-_SECRET_FIELD = re.compile(r"(token|secret|password|api_key|authorization)", re.IGNORECASE)
-_JWT = re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}")
-REDACTED = "[redacted]"
+from context_bot.knowledge.redaction import JWT, REDACTED, SECRET_NAME, redact_tokens
 
 # The SDK's native layer forwards libwebrtc debug records by the thousand; warnings are
 # what an operator can act on.
@@ -33,10 +30,10 @@ def redact_secrets(
     _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
     for key, value in list(event_dict.items()):
-        if _SECRET_FIELD.search(key) and value not in (None, ""):
+        if SECRET_NAME.search(key) and value not in (None, ""):
             event_dict[key] = REDACTED
-        elif isinstance(value, str) and _JWT.search(value):
-            event_dict[key] = _JWT.sub(REDACTED, value)
+        elif isinstance(value, str) and JWT.search(value):
+            event_dict[key] = redact_tokens(value)
     return event_dict
 
 

@@ -28,6 +28,7 @@ import yaml
 
 from context_bot import __version__
 from context_bot.knowledge.documents import FIELDS, Document, load_front_matter
+from context_bot.knowledge.redaction import redact_assignment
 from context_bot.knowledge.symbols import OutlineNode
 
 #: Who draft says wrote a document (`extractedBy`), and who last updated one (`updatedBy`).
@@ -366,7 +367,7 @@ def _outline_lines(nodes: Iterable[OutlineNode], depth: int) -> Iterable[str]:
         if not _public(s.name) or (depth and s.kind in ("variable", "field")):
             continue
         doc = f": {s.doc}" if s.doc else ""
-        signature = s.signature.replace("`", "'")
+        signature = redact_assignment(s.name, s.kind, s.signature).replace("`", "'")
         yield f"{'  ' * depth}- `{signature}` (line {s.line}){_markdown_line(doc)}"
         if s.kind not in ("function", "method", "constructor"):
             yield from _outline_lines(node.children, depth + 1)

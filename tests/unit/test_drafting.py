@@ -287,6 +287,18 @@ def test_without_git_the_version_is_the_blob_git_would_give(tmp_path: Path) -> N
     assert f"fileVersion: '{expected}'" in change.new
 
 
+def test_a_secret_constants_value_stays_out_of_its_document(tmp_path: Path) -> None:
+    root = tmp_path / "plain"
+    (root / "app").mkdir(parents=True)
+    (root / "app" / "settings.py").write_text(
+        '"""Settings."""\nAPI_KEY = "sk-live-0123456789"\nRETRIES = 3\n'
+    )
+    [change] = plan_drafts(root, root / "knowledge", STAMP).changes
+    assert "sk-live-0123456789" not in change.new
+    assert "`API_KEY = …`" in change.new
+    assert "`RETRIES = 3`" in change.new
+
+
 def test_the_writer_never_leaves_the_knowledge_folder(tmp_path: Path) -> None:
     folder = tmp_path / "knowledge"
     outside = tmp_path / "outside"
