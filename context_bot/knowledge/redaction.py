@@ -13,10 +13,13 @@ from __future__ import annotations
 import re
 
 SECRET_NAME = re.compile(
-    r"(token|secret|passw(or)?d|passwd|api_?key|private_?key|credential|authorization)",
-    re.IGNORECASE,
+    r"(?i:token|secret|passw(?:or)?d|credential|authorization)"
+    r"|(?:^|_)(?i:keys?)(?:$|_)"  # snake case: key, JWT_KEY, signing_key
+    r"|(?<=[a-z0-9])Keys?(?:$|[A-Z0-9_])"  # camel case: apiKey, privateKeyPem
 )
-"""A field or variable name that says it holds a secret (`LIVEKIT_API_SECRET`, `apiKey`)."""
+"""A field or variable name that says it holds a secret (`LIVEKIT_API_SECRET`, `apiKey`,
+`JWT_KEY`, `signing_key`): cautious on purpose, so a `CACHE_KEY` is hidden too; hiding a
+value that was no secret costs a reader little."""
 JWT = re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}")
 """A JSON Web Token: a bearer credential, whatever name it is under."""
 REDACTED = "[redacted]"

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from context_bot.knowledge.redaction import REDACTED, redact_assignment, redact_tokens
+from context_bot.knowledge.redaction import (
+    REDACTED,
+    SECRET_NAME,
+    redact_assignment,
+    redact_tokens,
+)
 
 TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhZGEifQ.c2lnbmF0dXJlLXNpZ25hdHVyZQ"
 
@@ -32,3 +37,24 @@ def test_a_secret_looking_value_never_reaches_an_outline(
 def test_token_shaped_runs_are_redacted_anywhere_in_text() -> None:
     assert redact_tokens(f"sent {TOKEN} to ada") == f"sent {REDACTED} to ada"
     assert redact_tokens("eyJ.not.a-token") == "eyJ.not.a-token"
+
+
+@pytest.mark.parametrize(
+    ("name", "secret"),
+    [
+        ("JWT_KEY", True),
+        ("signing_key", True),
+        ("apiKey", True),
+        ("privateKeyPem", True),
+        ("LIVEKIT_API_SECRET", True),
+        ("db_password", True),
+        ("Authorization", True),
+        ("keyboard", False),
+        ("monkey", False),
+        ("hotkeys", False),
+        ("KeyError", False),
+        ("TIMEOUT_S", False),
+    ],
+)
+def test_names_that_say_they_hold_a_secret(name: str, secret: bool) -> None:
+    assert bool(SECRET_NAME.search(name)) is secret
