@@ -7,12 +7,17 @@ import { sharedTextHandler, type StreamRoom, type Transport } from './transport.
 
 export * from './index.js';
 
+/** Requests are small JSON: deflating them costs a round of the compression stream and
+ * saves next to nothing. */
+const COMPRESS = false;
+
 /** What of livekit-client's `Room` the client uses. */
 export interface BrowserRoom extends StreamRoom {
   localParticipant: {
     identity: string;
     sendText(text: string, options: {
       topic: string; destinationIdentities: string[]; attributes: Record<string, string>;
+      compress: boolean;
     }): Promise<unknown>;
     publishData(payload: Uint8Array, options: {
       reliable: boolean; topic: string; destinationIdentities: string[];
@@ -38,7 +43,7 @@ export function browserTransport(room: BrowserRoom): Transport {
     },
     sendText: async (text, { topic, destination, attributes }) => {
       await room.localParticipant.sendText(text, {
-        topic, destinationIdentities: [destination], attributes,
+        topic, destinationIdentities: [destination], attributes, compress: COMPRESS,
       });
     },
     publishData: (payload, { topic, destination }) => room.localParticipant.publishData(

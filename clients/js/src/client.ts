@@ -36,6 +36,7 @@ export const DEFAULT_ATTEMPT_MS = 3_000;
 const DATA_EARLY_MS = 4_000;
 const DATA_EARLY_ATTEMPT_MS = 5_000;
 const SHUTDOWN_RETRY_MS = 1_000;
+export const DEFAULT_SLOW_MS = 4_500;
 
 export interface ClientOptions {
   /** The bot's identity: from `POST /token`'s `bot_identity` or the room metadata. */
@@ -48,6 +49,8 @@ export interface ClientOptions {
   prefetch?: boolean;
   /** Requests as data packets instead of text streams (for trying the fallback path). */
   dataPackets?: boolean;
+  /** After how long without an answer a request is reported `slow` (4.5 s). */
+  slowMs?: number;
 }
 
 interface Answer {
@@ -61,6 +64,10 @@ interface Events {
   overview: Overview;
   knowledge_changed: KnowledgeChanged;
   push: Push;
+  /** A request has had no answer for `slowMs` (once per request): is the bot there? */
+  slow: { id: string; method: string };
+  /** A message from the bot arrived (an answer of ours or a push): it is in the room. */
+  heard: undefined;
 }
 
 type Listener<T> = (value: T) => void;
@@ -86,10 +93,12 @@ export class ContextClient {
   readonly timeoutMs: number;
   readonly attemptMs: number;
   readonly dataPackets: boolean;
+  readonly slowMs: number;
   private readonly waiting = new Map<string, (answer: Answer) => void>();
   private readonly parts = new Map<string, string[]>();
   private readonly listeners: { [E in keyof Events]: Set<Listener<Events[E]>> } = {
-    overview: new Set(), knowledge_changed: new Set(), push: new Set(),
+    overview: new Set(), knowledge_changed: new Set(), push: new Set(), slow: new Set(),
+    heard: new Set(),
   };
   private readonly stops: (() => void)[];
   private readonly started = Date.now();
@@ -104,6 +113,7 @@ export class ContextClient {
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.attemptMs = options.attemptMs ?? DEFAULT_ATTEMPT_MS;
     this.dataPackets = options.dataPackets ?? false;
+    this.slowMs = options.slowMs ?? DEFAULT_SLOW_MS;
     this.stops = [
       transport.onText(TOPIC_RESPONSE, (text, sender) => {
         if (fromBot(sender)) this.onAnswer(parse(text) as Answer | null);
@@ -121,7 +131,8 @@ export class ContextClient {
   // -- events --------------------------------------------------------------------------
 
   /** `overview` (a newer overview is held), `knowledge_changed` (refresh those paths),
-   * `push` (every push, as sent). Returns what removes the listener. */
+   * `push` (every push, as sent), `slow` and `heard` (for telling people whether the bot
+   * is there). Returns what removes the listener. */
   on<E extends keyof Events>(event: E, listener: Listener<Events[E]>): () => void {
     this.listeners[event].add(listener);
     return () => this.listeners[event].delete(listener);
@@ -265,9 +276,11 @@ export class ContextClient {
     const bytes = this.dataPackets ? new TextEncoder().encode(body) : null;
     return new Promise((resolve, reject) => {
       let timer: ReturnType<typeof setTimeout> | undefined;
+      const slow = setTimeout(() => this.emit('slow', { id, method }), this.slowMs);
       const send = () => {
         const left = deadline - Date.now();
         if (left <= 0 || this.closed) {
+          clearTimeout(slow);
           this.waiting.delete(id);
           reject(new ContextTimeout(
             `no answer to \`${method}\` from '${this.botIdentity}' within ${this.timeoutMs} ms;`
@@ -287,6 +300,7 @@ export class ContextClient {
       };
       this.waiting.set(id, (answer) => {
         clearTimeout(timer);
+        clearTimeout(slow);
         this.waiting.delete(id);
         resolve(answer);
       });
@@ -298,7 +312,10 @@ export class ContextClient {
 
   private onAnswer(answer: Answer | null): void {
     if (answer === null || typeof answer.id !== 'string') return; // null id: never ours
-    this.waiting.get(answer.id)?.(answer); // else a late duplicate, or not ours
+    const settle = this.waiting.get(answer.id);
+    if (settle === undefined) return; // a late duplicate, or not ours
+    this.emit('heard', undefined);
+    settle(answer);
   }
 
   /** One part of a data-packet answer: `{v, id, part, parts, body}`, grouped by `id`. */
@@ -324,6 +341,7 @@ export class ContextClient {
   private onPush(push: Push | null): void {
     if (push === null || typeof push.event !== 'string' || typeof push.data !== 'object'
       || push.data === null) return;
+    this.emit('heard', undefined);
     this.emit('push', push);
     if (push.event === 'overview' && typeof push.data.text === 'string') {
       this.remember(push.data as unknown as Overview);

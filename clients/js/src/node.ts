@@ -37,7 +37,9 @@ export function nodeTransport(room: Room): Transport {
       return local().identity;
     },
     sendText: (text, { topic, destination, attributes }) => sends.run(async () => {
-      await local().sendText(text, { topic, destinationIdentities: [destination], attributes });
+      await local().sendText(text, {
+        topic, destinationIdentities: [destination], attributes, compress: false, // small JSON
+      });
     }),
     publishData: (payload, { topic, destination }) => sends.run(() =>
       local().publishData(payload, { reliable: true, topic, destination_identities: [destination] })),
