@@ -70,11 +70,14 @@ for (const name of Object.keys(input.sizes)) {
   const floor = [];
   const hidden = [];
   for (let n = 0; n < input.trials; n += 1) {
+    // The same pause before each, so none starts warmer than the others.
+    await sleep(input.paceMs);
     const answer = await timed(ours, () => client.file(path, { knowledge: false }));
     if (answer.content.text !== answers[name]) throw new Error(`${path}: not the bytes served`);
-    await timed(floor, () => askPlain(name));
-    await timed(hidden, () => askHidden(name));
     await sleep(input.paceMs);
+    await timed(floor, () => askPlain(name));
+    await sleep(input.paceMs);
+    await timed(hidden, () => askHidden(name));
   }
   results[name] = { ours, floor, hidden };
 }
