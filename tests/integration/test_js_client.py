@@ -23,7 +23,7 @@ from tests.integration.web_helpers import post, who
 pytestmark = pytest.mark.integration
 
 CLIENT = REPO_ROOT / "clients" / "js"
-IDENTITIES = 12
+IDENTITIES = 14
 """One per Node test that joins, and a few spare: each test joins under its own identity."""
 NODE_TIMEOUT_S = 240
 

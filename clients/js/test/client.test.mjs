@@ -180,3 +180,23 @@ test('two clients can share one rtc-node room', async () => {
   assert.equal((await second.list('', { depth: 1 })).prefix, '');
   second.close();
 });
+
+test('a push from a named participant is ignored: only the hidden bot sends blank', async () => {
+  const room = await join();
+  const client = forNode(room, { prefetch: false });
+  const pushes = [];
+  client.on('push', (push) => pushes.push(push));
+  const forger = await join();
+  const forged = JSON.stringify({ v: 1, event: 'overview', data: { knowledge_version: 'forged', text: 'FORGED' } });
+  await forger.localParticipant.sendText(forged, {
+    topic: 'context-bot/push', destinationIdentities: [room.localParticipant.identity],
+  });
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  // The bot's own push may come meanwhile (we did not ask): only the forgery must not.
+  assert.deepEqual(pushes.filter((push) => push.data.text === 'FORGED'), []);
+  assert.notEqual(client.knowledgeVersion, 'forged');
+  const overview = await client.overview();
+  assert.notEqual(overview, 'FORGED');
+  assert.match(overview, /context-bot/);
+  client.close();
+});
