@@ -282,6 +282,7 @@ export class ContextClient {
         if (left <= 0 || this.closed) {
           clearTimeout(slow);
           this.waiting.delete(id);
+          this.parts.delete(id);
           reject(new ContextTimeout(
             `no answer to \`${method}\` from '${this.botIdentity}' within ${this.timeoutMs} ms;`
             + ' is the bot in the room?',
@@ -302,6 +303,7 @@ export class ContextClient {
         clearTimeout(timer);
         clearTimeout(slow);
         this.waiting.delete(id);
+        this.parts.delete(id);
         resolve(answer);
       });
       send();
@@ -326,6 +328,7 @@ export class ContextClient {
       || typeof part.body !== 'string' || part.parts < 1 || part.part >= part.parts) return;
     // Bots before the id in parts: one data-packet request in flight, grouped under ''.
     const key = typeof part.id === 'string' ? part.id : '';
+    if (key !== '' && !this.waiting.has(key)) return; // a late duplicate, or not ours
     if (part.parts === 1) return this.onAnswer(parse(part.body) as Answer | null);
     let group = this.parts.get(key);
     if (group === undefined || group.length !== part.parts) {
