@@ -5,12 +5,15 @@ Prints, against a real livekit-server started here:
 1. connect → overview held, with `ContextClient`, beside a plain SDK pair where one
    participant connects, asks, and the other answers with the same bytes (target ≤ 1.3×);
 2. a file request's round trip for 1 KB, 32 KB and 1 MB files, beside a plain SDK echo of
-   the same bytes (target ≤ 1.3×);
+   the same bytes (target ≤ 1.2×, issue 21) and beside an echo whose answerer is placed as
+   the bot is (hidden, agent, the bot's room options), for the Python client and for the
+   TypeScript client on Node (clients/js/bench/room.mjs, its floors in @livekit/rtc-node);
 3. the bot process's resident memory and idle CPU with 1, 10 and 50 active rooms, beside a
    process holding bare SDK connections to as many rooms with the same room options
    (docs/design.md, fact 9; target ≤ 1.2×).
 
-Usage: `.venv/bin/python benchmarks/room_bench.py [--trials 15] [--rooms 1,10,50]`.
+Usage: `.venv/bin/python benchmarks/room_bench.py [--trials 15] [--rooms 1,10,50]`
+(`--rooms ''`: latency only).
 Not a test: numbers vary with the machine; the ratios are what to read.
 """
 
@@ -185,6 +188,9 @@ async def latency(lk: LiveKitSettings, repo: Path, trials: int) -> None:
 async def node_latency(lk: LiveKitSettings, trials: int) -> None:
     """The TypeScript client on Node (clients/js/bench/room.mjs) against the same bot,
     beside a plain @livekit/rtc-node echo and the hidden answerer above."""
+    if shutil.which("node") is None:
+        print("TypeScript client: node is missing (scripts/setup-browser); not measured")
+        return
     built = await asyncio.create_subprocess_exec(str(REPO / "scripts" / "build-client"))
     if await built.wait() != 0:
         print("TypeScript client: scripts/build-client failed; not measured", flush=True)
