@@ -26,6 +26,8 @@ CLIENT = REPO_ROOT / "clients" / "js"
 IDENTITIES = 14
 """One per Node test that joins, and a few spare: each test joins under its own identity."""
 NODE_TIMEOUT_S = 240
+TEST_TIMEOUT_MS = 60_000
+"""Each Node test's own bound, so one that waits forever fails alone with its name."""
 
 
 async def _run(*command: str, cwd: Path, env: dict[str, str] | None = None) -> tuple[int, str]:
@@ -36,7 +38,12 @@ async def _run(*command: str, cwd: Path, env: dict[str, str] | None = None) -> t
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
-    output, _ = await asyncio.wait_for(process.communicate(), NODE_TIMEOUT_S)
+    try:
+        output, _ = await asyncio.wait_for(process.communicate(), NODE_TIMEOUT_S)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        raise AssertionError(f"{command[0]} still running after {NODE_TIMEOUT_S} s") from None
     assert process.returncode is not None
     return process.returncode, output.decode(errors="replace")
 
@@ -65,7 +72,15 @@ async def test_typescript_client_scenarios(running_app: object, repo_copy: Path)
     }
     tests = sorted(str(path.relative_to(CLIENT)) for path in CLIENT.glob("test/*.test.mjs"))
     assert tests
-    code, output = await _run("node", "--test", "--test-reporter=tap", *tests, cwd=CLIENT, env=env)
+    code, output = await _run(
+        "node",
+        "--test",
+        "--test-reporter=tap",
+        f"--test-timeout={TEST_TIMEOUT_MS}",
+        *tests,
+        cwd=CLIENT,
+        env=env,
+    )
     print(output)  # the TAP report, shown with `pytest -s`
     assert code == 0, f"node --test failed:\n{output}"
     assert "# fail 0" in output, output
