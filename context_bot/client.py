@@ -426,6 +426,7 @@ class ContextClient:
                     topic=TOPIC_REQUEST,
                     destination_identities=[self.bot_identity],
                     attributes={ID_ATTRIBUTE: request.id, METHOD_ATTRIBUTE: request.method},
+                    compress=False,  # a small JSON request: deflating it only costs time
                 )
             left = deadline - loop.time()
             try:

@@ -66,6 +66,8 @@ MAX_FILE_BYTES = 2 * 1024 * 1024
 SNIFF_BYTES = 8 * 1024
 #: Total bytes of file text kept in the read cache (keyed by path, inode, mtime_ns, size).
 CACHE_BYTES = 32 * 1024 * 1024
+SERVED_MEMO_ENTRIES = 4096
+"""Paths whose last full check `read` remembers, to serve them again without a thread."""
 #: Working-tree files larger than this are not hashed (their document is served as stale).
 MAX_HASHED_FILE_BYTES = 64 * 1024 * 1024
 #: Bytes of one ignore file read (git itself reads any size; a larger one is cut here).
@@ -241,6 +243,7 @@ class RepoFiles:
         self._git_facts: tuple[Path | None, Path | None, bool] | None = None
         self._cache: OrderedDict[tuple[str, int, int, int], FileContent] = OrderedDict()
         self._cached_bytes = 0
+        self._served: OrderedDict[str, _Served] = OrderedDict()
 
     @property
     def root(self) -> Path:
@@ -367,11 +370,58 @@ class RepoFiles:
         The path's shape is checked here, the rest in a worker thread."""
         span = line_range(lines)
         rel = check_relative(path)
-        return await asyncio.to_thread(self.read_sync, rel, lines=span)
+        full = self._unchanged(rel)
+        if full is None:
+            return await asyncio.to_thread(self.read_sync, rel, lines=span)
+        return full if span is None else _slice(full, span)
+
+    def _unchanged(self, rel: str) -> FileContent | None:
+        """The cached contents of `rel` when nothing its last full check saw has changed:
+        the same file (device, inode, mtime, size, through any symlink) and the same
+        ignore files (each one's inode, mtime, size, or absence). Else None: `read_sync`
+        checks again in a thread.
+
+        Why on the event loop: a request's hop to a worker thread and back cost 0.5-2 ms
+        on a busy 2-core machine, more than the rest of a small file's answer
+        (benchmarks/RESULTS.md, room protocol). This costs a `stat` of the file and an
+        `lstat` per ignore file that applies (the folders above it, plus two): tens of
+        microseconds on a local disk, no reads. Same inode and size means the very file
+        once checked, wherever a symlink now points, so nothing unchecked is served; a
+        changed ignore file, a file swapped or edited, sends the request the slow way."""
+        with self._lock:
+            served = self._served.get(rel)
+        if served is None:
+            return None
+        try:
+            st = (self._root / rel).stat()
+        except OSError:
+            return None
+        if (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size) != served.file:
+            return None
+        if self._ignore_keys(rel) != served.ignores:
+            return None
+        with self._lock:
+            return self._cache.get((rel, st.st_ino, st.st_mtime_ns, st.st_size))
+
+    def _ignore_keys(self, rel: str) -> tuple[tuple[int, int, int] | None, ...] | None:
+        """What every ignore file that applies to `rel` is now (`_ignore_file`'s keys);
+        None before git was asked where they are (the first full check asks)."""
+        facts = self._git_facts
+        if facts is None:
+            return None
+        excludes, exclude, _ = facts
+        hosts = [str(h) for h in (excludes, exclude) if h]
+        folder = ""
+        for part in ["", *rel.split("/")[:-1]]:
+            folder = f"{folder}{part}/" if part else ""
+            hosts.append(str(self._root / folder / ".gitignore"))
+        return tuple(_stat_key(host) for host in hosts)
 
     def read_sync(self, path: str, *, lines: tuple[int, int] | None = None) -> FileContent:
         """`read`, blocking: for code that already runs off the event loop."""
         span = line_range(lines)
+        self._facts()  # asks git once where the ignore files are, for `_ignore_keys`
+        ignores = self._ignore_keys(check_relative(path))  # before the check: see below
         rel, target, st = self.locate(path)
         key = (rel, st.st_ino, st.st_mtime_ns, st.st_size)
         with self._lock:
@@ -386,7 +436,22 @@ class RepoFiles:
                     self._cached_bytes += full.size
                 while self._cached_bytes > CACHE_BYTES and len(self._cache) > 1:
                     self._cached_bytes -= self._cache.popitem(last=False)[1].size
+        if ignores is not None:
+            self._remember_served(rel, st, ignores)
         return full if span is None else _slice(full, span)
+
+    def _remember_served(
+        self, rel: str, st: os.stat_result, ignores: tuple[tuple[int, int, int] | None, ...]
+    ) -> None:
+        """After a full check passed: what `_unchanged` compares against. The ignore
+        keys were taken before the check, so an ignore file changed during it only
+        costs a needless slow read later, never a skipped check."""
+        served = _Served((st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size), ignores)
+        with self._lock:
+            self._served[rel] = served
+            self._served.move_to_end(rel)
+            while len(self._served) > SERVED_MEMO_ENTRIES:
+                self._served.popitem(last=False)
 
     def _load(self, rel: str, target: Path) -> FileContent:
         try:
@@ -408,6 +473,23 @@ class RepoFiles:
         except UnicodeDecodeError:
             raise BinaryFile(f"file is not UTF-8 text: {rel}") from None
         return FileContent(rel, text, len(data), git_blob_sha(data), _count_lines(text), None)
+
+
+@dataclass(frozen=True, slots=True)
+class _Served:
+    """A path's last full check: its file, and the ignore files that applied."""
+
+    file: tuple[int, int, int, int]
+    ignores: tuple[tuple[int, int, int] | None, ...]
+
+
+def _stat_key(host: str) -> tuple[int, int, int] | None:
+    """An ignore file's key as `RepoFiles._ignore_file` takes it (None: none there)."""
+    try:
+        st = os.lstat(host)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_mtime_ns, st.st_size) if stat.S_ISREG(st.st_mode) else None
 
 
 def safe_opener(path: str, flags: int) -> int:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -506,3 +508,49 @@ async def test_reads_run_off_the_event_loop(files: RepoFiles) -> None:
     files.locate = spying_locate  # type: ignore[method-assign,assignment]
     await files.read("src/server/app.ts")
     assert seen and all(ident != loop_thread for ident in seen)
+
+
+async def test_an_unchanged_file_is_served_again_without_a_worker_thread(
+    files: RepoFiles, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hop to a thread costs more than a small file's whole answer: a file whose last
+    full check still holds is served from the event loop."""
+    from context_bot.knowledge import sandbox
+
+    first = await files.read("src/server/app.ts")
+    hops: list[object] = []
+    real = asyncio.to_thread
+
+    async def counted(func: Any, *args: Any, **kwargs: Any) -> Any:
+        hops.append(func)
+        return await real(func, *args, **kwargs)
+
+    monkeypatch.setattr(sandbox.asyncio, "to_thread", counted)
+    assert await files.read("src/server/app.ts") is first
+    part = await files.read("src/server/app.ts", lines=(2, 2))
+    assert (part.text, part.size, part.lines) == ("line 2\n", first.size, (2, 2))
+    assert hops == []
+    (files.root / "src" / "server" / "app.ts").write_text("edited\n")
+    assert (await files.read("src/server/app.ts")).text == "edited\n"
+    assert len(hops) == 1, "a changed file is checked again in a thread"
+
+
+@pytest.mark.parametrize("gitignore", [".gitignore", "src/.gitignore", "src/server/.gitignore"])
+async def test_a_file_ignored_since_its_last_read_is_refused(
+    files: RepoFiles, gitignore: str
+) -> None:
+    """An edited or new ignore file anywhere above the file is noticed at once."""
+    await files.read("src/server/app.ts")
+    rules = files.root / gitignore
+    previous = rules.read_text() if rules.exists() else ""
+    rules.write_text(previous + "app.ts\n")
+    with pytest.raises(PathDenied):
+        await files.read("src/server/app.ts")
+
+
+async def test_a_file_swapped_for_a_symlink_to_a_secret_is_refused(files: RepoFiles) -> None:
+    await files.read("README.md")
+    (files.root / "README.md").unlink()
+    (files.root / "README.md").symlink_to(files.root / ".env")
+    with pytest.raises(PathDenied):
+        await files.read("README.md")

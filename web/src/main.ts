@@ -1,6 +1,7 @@
 // The developer page: join a room through `POST /token`, then browse the bot's knowledge.
 //
-// State lives here; protocol.ts speaks to the bot, tree.ts lists folders, files.ts lays
+// State lives here; clients/js (the TypeScript client) speaks to the bot, tree.ts lists
+// folders, files.ts lays
 // out a file, render.ts turns Markdown and code into safe HTML. Every failure a developer
 // can meet has a message of its own in `#alerts`, keyed by what failed (`token`, `bot`,
 // `connection`), so one clearing never hides another.
@@ -11,7 +12,9 @@ import {
 import { byId, h, html } from './dom';
 import { fileHead, fileView, showLine, type FileAnswer } from './files';
 import { GREP_LIMIT, grepResults, type GrepAnswer } from './grep';
-import { BotClient, BotError, NoAnswer, type Push } from './protocol';
+import {
+  ContextTimeout, RequestError, forBrowser, type ContextClient, type KnowledgeChanged,
+} from '../../clients/js/src/browser';
 import { fileHref, markdown, snippet } from './render';
 import { FileTree, type Listing } from './tree';
 
@@ -34,14 +37,6 @@ interface Hit {
   feature?: string | null;
   score: number;
   snippet: string;
-}
-
-interface Change {
-  knowledge_version: string;
-  previous_version: string;
-  added: string[];
-  changed: string[];
-  removed: string[];
 }
 
 setLogLevel(LogLevel.warn); // livekit-client's info lines would drown the page's own
@@ -73,7 +68,7 @@ const ui = {
 };
 
 let room: Room | null = null;
-let bot: BotClient | null = null;
+let bot: ContextClient | null = null;
 let tree: FileTree | null = null;
 let leaving = false;
 let openPath: string | null = null;
@@ -101,7 +96,7 @@ function clearAlert(key: AlertKey): void {
 }
 
 function describe(error: unknown): string {
-  if (error instanceof BotError || error instanceof NoAnswer) return error.message;
+  if (error instanceof RequestError || error instanceof ContextTimeout) return error.message;
   return error instanceof Error ? error.message : String(error);
 }
 
@@ -157,13 +152,15 @@ async function join(roomName: string, name: string): Promise<void> {
   const joined = new Room({ adaptiveStream: false, dynacast: false });
   room = joined;
   leaving = false;
-  bot = new BotClient(joined, botIdentity, {
-    answered: () => clearAlert('bot'),
-    slow: () => showAlert('bot', 'warning', 'The bot is not answering.',
-      `No answer yet from ${botIdentity}: it may not be in room ${answer.room_name}. `
-      + 'Still trying…'),
-    push: onPush,
-  });
+  // Created before connecting, so a push sent the moment we arrive is not missed; the
+  // overview is asked for once connected (loadOverview), not by the client's prefetch.
+  bot = forBrowser(joined, { botIdentity, prefetch: false });
+  bot.on('heard', () => clearAlert('bot'));
+  bot.on('slow', () => showAlert('bot', 'warning', 'The bot is not answering.',
+    `No answer yet from ${botIdentity}: it may not be in room ${answer.room_name}. `
+    + 'Still trying…'));
+  bot.on('overview', showOverview);
+  bot.on('knowledge_changed', (change) => void knowledgeChanged(change));
   watchConnection(joined, answer.room_name, name);
   setStatus('connecting', 'Connecting…');
   try {
@@ -213,6 +210,7 @@ function watchConnection(joined: Room, roomName: string, name: string): void {
 async function leave(): Promise<void> {
   leaving = true;
   const current = room;
+  bot?.close();
   room = bot = tree = null;
   await current?.disconnect();
   ui.app.hidden = true;
@@ -244,7 +242,7 @@ async function loadOverview(): Promise<void> {
   try {
     showOverview(await ask<Overview>('overview'));
   } catch (error) {
-    if (error instanceof NoAnswer) {
+    if (error instanceof ContextTimeout) {
       showAlert('bot', 'error', 'The bot is not in this room.', `${describe(error)}.`,
         ['Try again', () => void Promise.all([loadOverview(), tree?.load().then(markCurrent)])]);
     } else {
@@ -253,15 +251,8 @@ async function loadOverview(): Promise<void> {
   }
 }
 
-function onPush(push: Push): void {
-  if (push.event === 'overview') showOverview(push.data as unknown as Overview);
-  else if (push.event === 'knowledge_changed') {
-    void knowledgeChanged(push.data as unknown as Change);
-  }
-}
-
-async function knowledgeChanged(change: Change): Promise<void> {
-  superseded.add(change.previous_version);
+async function knowledgeChanged(change: KnowledgeChanged): Promise<void> {
+  if (change.previous_version !== null) superseded.add(change.previous_version);
   const link = (path: string, i: number) => [i ? ', ' : '', h('a', { href: fileHref(path) }, path)];
   const paths = (label: string, list: string[] = []) => list.length === 0 ? null
     : h('p', {}, `${label}: `, ...list.slice(0, 20).flatMap(link),
