@@ -10,14 +10,23 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DRIVER = Path(__file__).with_name("page_driver.mjs")
 CHROMIUM = Path("/usr/bin/chromium")
-SCREENSHOTS = REPO_ROOT / "docs" / "screenshots"
+SCREENSHOTS = (
+    REPO_ROOT / "docs" / "screenshots"
+    if os.environ.get("CONTEXT_BOT_UPDATE_SCREENSHOTS") == "1"
+    else Path(tempfile.gettempdir()) / "context-bot-screenshots"
+)
+"""Where the page tests save what they saw: a temporary folder, so a test run leaves the
+work tree as it was (every run differs from the last by a few pixels);
+CONTEXT_BOT_UPDATE_SCREENSHOTS=1 writes the committed ones in docs/screenshots/."""
 SETUP_HINT = "run scripts/setup-browser (installs Chromium and web/node_modules)"
 
 

@@ -2,8 +2,9 @@
 
 The page is the committed build in `context_bot/endpoint/page/`, served by the app under test; the
 browser joins through `POST /token` and speaks the room protocol with livekit-client, as a
-developer's browser would. Each state the issue names is asserted and photographed into
-`docs/screenshots/`. The last test checks that the committed build is what `web/` builds.
+developer's browser would. Each state the issue names is asserted and photographed (into
+`docs/screenshots/` with CONTEXT_BOT_UPDATE_SCREENSHOTS=1, else a temporary folder). The
+last test checks that the committed build is what `web/` builds.
 """
 
 from __future__ import annotations

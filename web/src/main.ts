@@ -254,20 +254,26 @@ async function loadOverview(): Promise<void> {
 async function knowledgeChanged(change: KnowledgeChanged): Promise<void> {
   if (change.previous_version !== null) superseded.add(change.previous_version);
   const link = (path: string, i: number) => [i ? ', ' : '', h('a', { href: fileHref(path) }, path)];
-  const paths = (label: string, list: string[] = []) => list.length === 0 ? null
+  // `counts` holds how many paths a list had before the bot cut it (a very large change).
+  const paths = (label: string, list: string[] = [], total = list.length) => list.length === 0
+    ? null
     : h('p', {}, `${label}: `, ...list.slice(0, 20).flatMap(link),
-      list.length > 20 ? ` and ${list.length - 20} more` : '');
+      total > 20 ? ` and ${total - 20} more` : '');
   const dismiss = h('button', { type: 'button', class: 'dismiss' }, 'Dismiss');
   const notice = h('div', { class: 'notice', 'data-notice': 'knowledge_changed', role: 'status' },
     dismiss, h('strong', {}, 'The knowledge changed.'),
     ` Version ${change.previous_version} → ${change.knowledge_version}.`,
-    paths('Changed', change.changed), paths('Added', change.added),
-    paths('Removed', change.removed));
+    paths('Changed', change.changed, change.counts?.changed),
+    paths('Added', change.added, change.counts?.added),
+    paths('Removed', change.removed, change.counts?.removed));
   dismiss.addEventListener('click', () => notice.remove());
   ui.notices.replaceChildren(notice);
   const touched = new Set([...change.changed, ...change.added, ...change.removed]);
   const refresh: Promise<unknown>[] = [(tree?.load() ?? Promise.resolve()).then(markCurrent)];
-  if (openPath !== null && touched.has(openPath)) refresh.push(showFile(openPath));
+  // A cut change names only some paths: the open file may be among the rest.
+  if (openPath !== null && (change.truncated === true || touched.has(openPath))) {
+    refresh.push(showFile(openPath));
+  }
   if (ui.search.value.trim()) refresh.push(runSearch());
   await Promise.all(refresh);
 }

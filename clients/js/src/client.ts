@@ -355,6 +355,8 @@ export class ContextClient {
         knowledge_version: String(data.knowledge_version ?? ''),
         previous_version: data.previous_version ?? null,
         added: data.added ?? [], changed: data.changed ?? [], removed: data.removed ?? [],
+        ...(data.counts !== undefined ? { counts: data.counts } : {}),
+        truncated: data.truncated === true,
       });
     }
   }

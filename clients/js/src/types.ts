@@ -56,7 +56,8 @@ export interface FileAnswer {
 
 export interface SearchHit {
   path: string;
-  kind: 'file' | 'doc' | 'code' | 'path';
+  /** `symbol`: the query is one identifier and this is where it is defined. */
+  kind: 'file' | 'doc' | 'code' | 'path' | 'symbol';
   feature: string | null;
   /** 0 to 1, comparable within one knowledge version. */
   score: number;
@@ -175,6 +176,10 @@ export interface KnowledgeChanged {
   added: string[];
   changed: string[];
   removed: string[];
+  /** How many paths each list had before the bot cut it (absent from older bots). */
+  counts?: { added: number; changed: number; removed: number };
+  /** A list was cut (a change too large to name path by path): refresh everything. */
+  truncated?: boolean;
 }
 
 export interface Push {
