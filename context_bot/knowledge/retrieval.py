@@ -38,7 +38,7 @@ from context_bot.protocol import (
 
 CHARS_PER_TOKEN = 4
 """The token estimate the agents extra uses too: about four characters a token."""
-SEARCH_DEPTH = 15
+SEARCH_DEPTH = 10
 """Search hits considered per turn: more than the block shows, so that a file lifted by a
 symbol definition can pass one that merely mentions the words."""
 SYMBOL_BOOST = 0.12
