@@ -39,7 +39,6 @@ from typing import Any
 import yaml
 from livekit import rtc
 from livekit.agents import Agent, AgentSession, llm
-from livekit.agents.voice.audio_recognition import _EndOfTurnInfo, _EndOfTurnMetrics
 from livekit.agents.voice.speech_handle import SpeechHandle
 
 REPO = Path(__file__).resolve().parents[1]
@@ -51,6 +50,7 @@ from context_bot.agents import (  # noqa: E402 - the tests' helpers need the pat
     repository_context,
 )
 from context_bot.devserver import start_dev_server  # noqa: E402
+from tests.agents.driving import end_user_turn  # noqa: E402
 from tests.agents.scripted_llm import ScriptedLLM  # noqa: E402
 from tests.bot_service import bot_process  # noqa: E402
 
@@ -117,21 +117,9 @@ async def run_turns(
     async with AgentSession(llm=model) as session:
         session.on("speech_created", lambda ev: speeches.put_nowait(ev.speech_handle))
         await session.start(timed_agent(context, timed))
-        activity = session._activity
-        assert activity is not None
         for question in questions:
             ended.append(time.perf_counter())
-            activity.on_end_of_turn(
-                _EndOfTurnInfo(
-                    skip_reply=False,
-                    new_transcript=question,
-                    transcript_confidence=1.0,
-                    metrics=_EndOfTurnMetrics(None, None, None, None),
-                )
-            )
-            task = activity._user_turn_completed_atask
-            assert task is not None
-            await task
+            await end_user_turn(session, question)
             reply = await asyncio.wait_for(speeches.get(), 10)
             await reply.wait_for_playout()
     return [called - end for called, end in zip(timed.llm_called, ended, strict=True)]

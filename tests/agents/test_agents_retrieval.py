@@ -16,13 +16,12 @@ import re
 
 import pytest
 from livekit.agents import Agent, AgentSession, llm
-from livekit.agents.voice.audio_recognition import _EndOfTurnInfo, _EndOfTurnMetrics
 from livekit.agents.voice.speech_handle import SpeechHandle
 
 from context_bot.agents import RETRIEVAL_ID_PREFIX, RepositoryContext
 from tests.agents.conftest import Bot
+from tests.agents.driving import call, end_user_turn
 from tests.agents.scripted_llm import ScriptedLLM
-from tests.agents.tools import call
 
 pytestmark = pytest.mark.integration
 
@@ -38,19 +37,7 @@ async def user_says(
     session: AgentSession, text: str, speeches: asyncio.Queue[SpeechHandle]
 ) -> None:
     """End a user turn as the audio pipeline does, then wait for the reply it caused."""
-    activity = session._activity
-    assert activity is not None
-    activity.on_end_of_turn(
-        _EndOfTurnInfo(
-            skip_reply=False,
-            new_transcript=text,
-            transcript_confidence=1.0,
-            metrics=_EndOfTurnMetrics(None, None, None, None),
-        )
-    )
-    task = activity._user_turn_completed_atask
-    assert task is not None
-    await task
+    await end_user_turn(session, text)
     async with asyncio.timeout(10):
         reply = await speeches.get()
         await reply.wait_for_playout()

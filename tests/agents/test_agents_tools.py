@@ -24,8 +24,8 @@ from context_bot.agents import CHARS_PER_TOKEN, RepositoryContext, repository_co
 from context_bot.client import ContextTimeout
 from context_bot.devserver import DevServer
 from tests.agents.conftest import BIG_FILE, BIG_FILE_LINES, REPO_ROOT, Bot, big_file_line
+from tests.agents.driving import call
 from tests.agents.scripted_llm import ScriptedLLM, ToolCall, instructions_of, last_tool_output
-from tests.agents.tools import call
 
 pytestmark = pytest.mark.integration
 
