@@ -45,8 +45,9 @@ SYMBOL_BOOST = 0.12
 """Added to a file's score per distinct turn word (at most two) it defines as a symbol."""
 PATH_BOOST = 0.15
 """Added to a file's score per distinct turn word (at most two) its name or folder holds:
-`errors.py` answers "where are the error codes" better than a file that mentions errors."""
-TEST_FACTOR = 0.8
+`billing/invoices.py` answers a question about invoices better than a file that mentions
+them."""
+TEST_FACTOR = 0.7
 """A test file's score is multiplied by this unless the turn speaks of tests (then every
 other file's is): a newcomer asks how the code works, and a test that exercises it repeats
 every word of it; one who asks for the tests wants the tests."""
@@ -253,8 +254,8 @@ _SUFFIXES = ("ing", "ed", "es", "s", "er")
 
 
 def stem(word: str) -> str:
-    """A crude English stem, enough to match a word to a file name: `logging` → `log`,
-    `errors` → `error`, `connecting` → `connect`."""
+    """A crude English stem, enough to match a word to a file name: `running` → `run`,
+    `invoices` → `invoic` (which `invoice` holds)."""
     for suffix in _SUFFIXES:
         if word.endswith(suffix) and len(word) - len(suffix) >= 3:
             word = word[: -len(suffix)]
