@@ -510,7 +510,8 @@ class RepositoryContext:
         calls included); one left by earlier code is removed first all the same. Nothing
         is added when nothing matched or the bot took longer than `turn_timeout`.
         Preemptive generation, when on, is discarded for a turn that got a block (the
-        framework's rule for any change the hook makes)."""
+        framework's rule for any change the hook makes). For pipeline agents (STT + LLM +
+        TTS): livekit-agents 1.8.9 does not hand a realtime model the turn's chat context."""
         own = agent.on_user_turn_completed
 
         async def on_user_turn_completed(
