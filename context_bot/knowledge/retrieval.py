@@ -200,7 +200,7 @@ def retrieve(
             shown.append((c, lines))
         purpose = _purpose(knowledge, c.path)
         hits.append(RetrievalHit(c.path, c.kind, c.score, tuple(n for n, _ in lines), purpose))
-    block = _block(knowledge, shown, budget_tokens * CHARS_PER_TOKEN)
+    block = _block(knowledge, shown, texts, budget_tokens * CHARS_PER_TOKEN)
     return Retrieval(block, hits, words)
 
 
@@ -404,6 +404,30 @@ def _purpose(knowledge: Knowledge, path: str) -> str | None:
     return _cut(text[: end.start()] if end else text, MAX_PURPOSE_CHARS)
 
 
+_OPENING = re.compile(
+    r"\A(?:#![^\n]*\n)?(?:#[^\n]*coding[^\n]*\n)?\s*"
+    r'(?:(?:[rRuU]?("""|\'\'\'))(?P<doc>.*?)(?:\1|\Z)'  # a docstring, or
+    r"|(?P<comment>(?:[ \t]*(?:#|//|/\*+|\*|--)[^\n]*\n?)+))",  # a block of comment lines
+    re.DOTALL,
+)
+
+
+def _opening_comment(text: str | None) -> str | None:
+    """The first sentence of a file's opening docstring or comment block, if it has one:
+    what an undocumented file says it is for."""
+    if not text:
+        return None
+    found = _OPENING.match(text[:4_000])
+    if found is None:
+        return None
+    body = found.group("doc") or found.group("comment") or ""
+    body = re.sub(r"(?m)^[ \t]*(?:#+|//+|/\*+|\*+/?|--)[ \t]?", "", body)
+    words = " ".join(body.split())
+    end = re.search(r"(?<=[.!?])\s", words)
+    sentence = words[: end.start()] if end else words
+    return _cut(sentence, MAX_PURPOSE_CHARS) if len(sentence) >= 12 else None
+
+
 def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
@@ -414,13 +438,18 @@ _HEAD = "Repository passages that may answer this turn, best first (path, then n
 def _block(
     knowledge: Knowledge,
     shown: list[tuple[_Candidate, list[tuple[int, str]]]],
+    texts: dict[str, str | None],
     limit: int,
 ) -> str:
-    """The block: a header, then per file its path and purpose and its numbered lines;
-    files and lines are added while they fit in `limit` characters."""
+    """The block: a header, then per file its path and purpose (a file without a document
+    says what its own opening comment says) and its numbered lines; files and lines are
+    added while they fit in `limit` characters."""
     out = _HEAD
     for c, lines in shown:
         purpose = _purpose(knowledge, c.path)
+        if purpose is None and c.kind != "guide":
+            opening = _opening_comment(texts.get(c.path))
+            purpose = f"(no document; it opens with) {opening}" if opening else None
         entry = f"\n- {c.path}" + (f": {purpose}" if purpose else "")
         if len(out) + len(entry) > limit:
             break
