@@ -192,15 +192,18 @@ def retrieve(
         return Retrieval("", [], words)
     if len(words) == 1 and not _names(knowledge, best, words[0]):
         return Retrieval("", [], words)  # "repeat?": one word a document merely uses
-    hits: list[RetrievalHit] = []
-    shown: list[tuple[_Candidate, list[tuple[int, str]]]] = []
-    for n, c in enumerate(ranked[:MAX_HITS]):
-        lines = _lines(c, texts.get(c.path), needles) if n < MAX_BLOCK_FILES else []
-        if n < MAX_BLOCK_FILES and c.score >= RELATIVE_FLOOR * best.score:
-            shown.append((c, lines))
-        purpose = _purpose(knowledge, c.path)
-        hits.append(RetrievalHit(c.path, c.kind, c.score, tuple(n for n, _ in lines), purpose))
-    block = _block(knowledge, shown, texts, budget_tokens * CHARS_PER_TOKEN)
+    shown = [
+        (c, _lines(c, texts.get(c.path), needles))
+        for c in ranked[:MAX_BLOCK_FILES]
+        if c.score >= RELATIVE_FLOOR * best.score
+    ]
+    block, numbers = _block(knowledge, shown, texts, budget_tokens * CHARS_PER_TOKEN)
+    hits = [
+        RetrievalHit(
+            c.path, c.kind, c.score, tuple(numbers.get(c.path, ())), _purpose(knowledge, c.path)
+        )
+        for c in ranked[:MAX_HITS]
+    ]
     return Retrieval(block, hits, words)
 
 
@@ -440,11 +443,12 @@ def _block(
     shown: list[tuple[_Candidate, list[tuple[int, str]]]],
     texts: dict[str, str | None],
     limit: int,
-) -> str:
+) -> tuple[str, dict[str, list[int]]]:
     """The block: a header, then per file its path and purpose (a file without a document
     says what its own opening comment says) and its numbered lines; files and lines are
-    added while they fit in `limit` characters."""
+    added while they fit in `limit` characters. Also the line numbers shown, by path."""
     out = _HEAD
+    numbers: dict[str, list[int]] = {}
     for c, lines in shown:
         purpose = _purpose(knowledge, c.path)
         if purpose is None and c.kind != "guide":
@@ -454,9 +458,11 @@ def _block(
         if len(out) + len(entry) > limit:
             break
         out += entry
+        numbers[c.path] = []
         for n, line in lines:
             row = f"\n  {n}: {line}"
             if len(out) + len(row) > limit:
                 break
             out += row
-    return out if out != _HEAD else ""
+            numbers[c.path].append(n)
+    return (out, numbers) if out != _HEAD else ("", {})

@@ -184,6 +184,12 @@ def test_the_block_fits_its_budget(knowledge: Knowledge, repo: Path) -> None:
     assert len(narrow.text) <= 100 * CHARS_PER_TOKEN
     assert narrow.text.splitlines()[1].startswith(f"- {wide.hits[0].path}")
     assert wide.text.startswith(narrow.text), "cut at a line end, best first"
+    for found in (wide, narrow):  # `lines` are the numbers the block shows, no more
+        rows = [r for r in found.text.splitlines() if r.startswith("  ")]
+        assert sum(len(h.lines) for h in found.hits) == len(rows)
+    assert len(narrow.hits[0].lines) < len(wide.hits[0].lines) or len(narrow.hits[1].lines) < len(
+        wide.hits[1].lines
+    )
 
 
 def test_content_words_drop_filler_contractions_and_stopwords() -> None:
