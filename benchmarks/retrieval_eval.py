@@ -50,6 +50,8 @@ QUESTIONS = HERE / "questions"
 CACHE = Path.home() / ".cache" / "context-bot" / "eval-repos"
 CLICK = ("click", "8.1.7")
 DEPTH = 10
+QUOTING = ("benchmarks/questions/", "benchmarks/RESULTS-retrieval.md")
+"""What the evaluation leaves out of this repository: the question sets and their results."""
 
 
 @dataclass
@@ -88,8 +90,8 @@ def fetch_sdist(name: str, version: str) -> Path:
 
 
 def repo_copy(into: Path, *, documents: bool) -> Path:
-    """This repository's tracked files, without the question sets (they name the answers)
-    and, for code only, without its knowledge folder."""
+    """This repository's tracked files, without the files that quote the question sets
+    (they name the answers) and, for code only, without its knowledge folder."""
     listed = subprocess.run(
         ["git", "ls-files"],
         cwd=REPO,
@@ -98,7 +100,7 @@ def repo_copy(into: Path, *, documents: bool) -> Path:
         check=True,
     ).stdout.splitlines()
     for rel in listed:
-        skip = "benchmarks/questions/", *(() if documents else ("knowledge/",))
+        skip = (*QUOTING, *(() if documents else ("knowledge/",)))
         if rel.startswith(skip) or not (REPO / rel).is_file():
             continue
         (into / rel).parent.mkdir(parents=True, exist_ok=True)
