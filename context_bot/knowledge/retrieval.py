@@ -18,7 +18,6 @@ Pure and blocking (search and the line pick read files): call `retrieve` off the
 
 from __future__ import annotations
 
-import bisect
 import itertools
 import re
 from collections.abc import Callable
@@ -27,6 +26,7 @@ from dataclasses import dataclass
 from context_bot.errors import BadRequest
 from context_bot.knowledge.loading import Knowledge
 from context_bot.knowledge.model import Symbol
+from context_bot.knowledge.passages import holds, pick_lines, purpose, render_block
 from context_bot.knowledge.search import STOPWORDS, SearchHit, identifier_parts
 from context_bot.protocol import (
     DEFAULT_RETRIEVE_BUDGET_TOKENS,
@@ -64,10 +64,6 @@ MAX_BLOCK_FILES = 4
 """Files the block shows at most; fewer when the budget runs out first."""
 RELATIVE_FLOOR = 0.5
 """A file is shown in the block only when it scores at least this share of the best one."""
-MAX_LINES_PER_FILE = 3
-"""Lines shown per file: the ones with the most distinct words of the turn."""
-MAX_LINE_CHARS = 160
-MAX_PURPOSE_CHARS = 220
 MAX_SCANNED_CHARS = 512 * 1024
 """Files longer than this are not scanned for lines (their hit's own line still shows)."""
 
@@ -88,9 +84,6 @@ FILLER = frozenset({
 })
 # fmt: on
 _WORD = re.compile(r"\w+")
-_NEWLINE = re.compile("\n")
-MAX_WORD_HITS = 400
-"""Occurrences of one word looked at per file when picking its lines."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,14 +186,14 @@ def retrieve(
     if len(words) == 1 and not _names(knowledge, best, words[0]):
         return Retrieval("", [], words)  # "repeat?": one word a document merely uses
     shown = [
-        (c, _lines(c, texts.get(c.path), needles))
+        (c.path, c.kind, pick_lines(texts.get(c.path), needles, hit=c.hit, symbols=c.symbols))
         for c in ranked[:MAX_BLOCK_FILES]
         if c.score >= RELATIVE_FLOOR * best.score
     ]
-    block, numbers = _block(knowledge, shown, texts, budget_tokens * CHARS_PER_TOKEN)
+    block, numbers = render_block(knowledge, shown, texts, budget_tokens * CHARS_PER_TOKEN)
     hits = [
         RetrievalHit(
-            c.path, c.kind, c.score, tuple(numbers.get(c.path, ())), _purpose(knowledge, c.path)
+            c.path, c.kind, c.score, tuple(numbers.get(c.path, ())), purpose(knowledge, c.path)
         )
         for c in ranked[:MAX_HITS]
     ]
@@ -319,10 +312,6 @@ def _needles(words: tuple[str, ...]) -> list[tuple[str, ...]]:
     return out
 
 
-def _holds(line: str, needle: tuple[str, ...]) -> bool:
-    return needle[0] in line or (len(needle) > 1 and all(p in line for p in needle[1:]))
-
-
 def _text_of(
     knowledge: Knowledge, c: _Candidate, read: Callable[[str], str | None] | None
 ) -> str | None:
@@ -350,119 +339,4 @@ def _words_held(
             " ".join(s.name.lower() for s in c.symbols),
         )
     )
-    return sum(1 for needle in needles if _holds(place, needle))
-
-
-def _lines(
-    c: _Candidate, text: str | None, needles: list[tuple[str, ...]]
-) -> list[tuple[int, str]]:
-    """The file's lines that matter, in file order: its matched definitions' first lines,
-    then the lines with the most distinct turn words (two at least, or the one word of a
-    one-word turn), at most MAX_LINES_PER_FILE."""
-    if text is None:
-        if c.hit is not None and c.hit.line is not None:
-            return [(c.hit.line, c.hit.snippet.replace("**", ""))]
-        return []
-    breaks = [m.start() for m in _NEWLINE.finditer(text)]
-    picked: dict[int, int] = {}  # line number → weight
-    for s in c.symbols:
-        if 1 <= s.line <= len(breaks) + 1:
-            picked[s.line] = 100
-    # Where each word occurs, by line, with `str.find` on the lower-cased text: a
-    # per-line scan cost ten times as much on a 2,000-line file.
-    low = text.lower() if len(text.lower()) == len(text) else text
-    found: dict[int, set[int]] = {}  # line number → the words it holds
-    for w, needle in enumerate(needles):
-        form = needle[0]  # the stem; an identifier's pieces rarely share a line apart
-        at, seen = low.find(form), 0
-        while at != -1 and seen < MAX_WORD_HITS:
-            found.setdefault(bisect.bisect_left(breaks, at) + 1, set()).add(w)
-            at, seen = low.find(form, at + len(form)), seen + 1
-    need = min(2, len(needles))
-    for n, held in found.items():
-        if len(held) >= need:
-            picked.setdefault(n, len(held))
-    chosen = sorted(picked, key=lambda n: (-picked[n], n))[:MAX_LINES_PER_FILE]
-    return [(n, _cut(_line(text, breaks, n).strip(), MAX_LINE_CHARS)) for n in sorted(chosen)]
-
-
-def _line(text: str, breaks: list[int], n: int) -> str:
-    """Line `n` (1-based) of `text`, whose newlines are at `breaks`."""
-    begin = breaks[n - 2] + 1 if n > 1 else 0
-    return text[begin : breaks[n - 1] if n - 1 < len(breaks) else len(text)]
-
-
-def _purpose(knowledge: Knowledge, path: str) -> str | None:
-    """A knowledge document's one-line purpose: its Purpose section's first sentence, or
-    for a guide its title."""
-    served = knowledge.document(path)
-    if served is None:
-        return None
-    document = served.document
-    section = document.section("purpose")
-    if section is None:
-        return document.title or None
-    text = " ".join(section.body.split())
-    end = re.search(r"(?<=[.!?])\s", text)
-    return _cut(text[: end.start()] if end else text, MAX_PURPOSE_CHARS)
-
-
-_OPENING = re.compile(
-    r"\A(?:#![^\n]*\n)?(?:#[^\n]*coding[^\n]*\n)?\s*"
-    r'(?:(?:[rRuU]?("""|\'\'\'))(?P<doc>.*?)(?:\1|\Z)'  # a docstring, or
-    r"|(?P<comment>(?:[ \t]*(?:#|//|/\*+|\*|--)[^\n]*\n?)+))",  # a block of comment lines
-    re.DOTALL,
-)
-
-
-def _opening_comment(text: str | None) -> str | None:
-    """The first sentence of a file's opening docstring or comment block, if it has one:
-    what an undocumented file says it is for."""
-    if not text:
-        return None
-    found = _OPENING.match(text[:4_000])
-    if found is None:
-        return None
-    body = found.group("doc") or found.group("comment") or ""
-    body = re.sub(r"(?m)^[ \t]*(?:#+|//+|/\*+|\*+/?|--)[ \t]?", "", body)
-    words = " ".join(body.split())
-    end = re.search(r"(?<=[.!?])\s", words)
-    sentence = words[: end.start()] if end else words
-    return _cut(sentence, MAX_PURPOSE_CHARS) if len(sentence) >= 12 else None
-
-
-def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
-
-
-_HEAD = "Repository passages that may answer this turn, best first (path, then numbered lines):"
-
-
-def _block(
-    knowledge: Knowledge,
-    shown: list[tuple[_Candidate, list[tuple[int, str]]]],
-    texts: dict[str, str | None],
-    limit: int,
-) -> tuple[str, dict[str, list[int]]]:
-    """The block: a header, then per file its path and purpose (a file without a document
-    says what its own opening comment says) and its numbered lines; files and lines are
-    added while they fit in `limit` characters. Also the line numbers shown, by path."""
-    out = _HEAD
-    numbers: dict[str, list[int]] = {}
-    for c, lines in shown:
-        purpose = _purpose(knowledge, c.path)
-        if purpose is None and c.kind != "guide":
-            opening = _opening_comment(texts.get(c.path))
-            purpose = f"(no document; it opens with) {opening}" if opening else None
-        entry = f"\n- {c.path}" + (f": {purpose}" if purpose else "")
-        if len(out) + len(entry) > limit:
-            break
-        out += entry
-        numbers[c.path] = []
-        for n, line in lines:
-            row = f"\n  {n}: {line}"
-            if len(out) + len(row) > limit:
-                break
-            out += row
-            numbers[c.path].append(n)
-    return (out, numbers) if out != _HEAD else ("", {})
+    return sum(1 for needle in needles if holds(place, needle))
