@@ -4,15 +4,22 @@ In an agent's entrypoint, once the room is connected::
 
     context = await repository_context(ctx.room, budget_tokens=4000)
     agent = Agent(instructions=MY_PROMPT + "\\n\\n" + context.instructions, tools=[context.tools])
+    agent = context.retrieve_each_turn(agent)   # optional: passages for every user turn
 
-`context.tools` is a `Toolset` of five function tools the LLM can call (`read_file`,
-`search_knowledge`, `search_code`, `list_folder`, `describe_feature`); `context.instructions` is the
+`context.tools` is a `Toolset` of eight function tools the LLM can call (`read_file`,
+`search_knowledge`, `search_code`, `list_folder`, `describe_feature`, and for symbols
+`find_definition`, `file_outline`, `find_references`); `context.instructions` is the
 repository's onboarding overview cut to `budget_tokens`, so the agent starts the
-conversation already knowing the repository. The instructions name the tools by the names
-the model sees, taken from the tools themselves (`TOOL_ROLES`), and a small budget keeps the
-overview's sections in `SECTION_PRIORITY` order: coverage, layout and gotchas before long
-lists, with a note naming what was left out. When the knowledge changes mid-session the
-instructions are rewritten in place, in the same room connection (see `RepositoryContext`).
+conversation already knowing the repository. With `retrieve_each_turn`, each finished user
+turn is sent to the bot's `retrieve` and the passages that answer it (paths, lines,
+documents' purposes) are in that turn's chat context before the model speaks: no tool call,
+no extra turn of latency (see `RepositoryContext.retrieve_each_turn`).
+
+The instructions name the tools by the names the model sees, taken from the tools
+themselves (`TOOL_ROLES`), and a small budget keeps the overview's sections in
+`SECTION_PRIORITY` order: coverage, layout and gotchas before long lists, with a note
+naming what was left out. When the knowledge changes mid-session the instructions are
+rewritten in place, in the same room connection (see `RepositoryContext`).
 
 Everything goes through `context_bot.client` over the room's protocol; nothing of the
 server side is imported. Install with `pip install 'context-bot[agents]'`.
@@ -30,6 +37,7 @@ import contextlib
 import json
 import logging
 import re
+import uuid
 from typing import Any
 
 from livekit import rtc
@@ -37,11 +45,17 @@ from livekit.agents import Agent, AgentSession, JobContext, function_tool, get_j
 
 from context_bot.client import ContextClient, ContextTimeout, KnowledgeUpdate, RequestError
 from context_bot.protocol import (
+    DEFAULT_RETRIEVE_BUDGET_TOKENS,
     MAX_GREP_CONTEXT,
     MAX_GREP_LIMIT,
     MAX_LIST_DEPTH,
     MAX_LIST_LIMIT,
+    MAX_REFERENCES_LIMIT,
+    MAX_RETRIEVE_BUDGET_TOKENS,
+    MAX_RETRIEVE_TEXT_CHARS,
     MAX_SEARCH_LIMIT,
+    MAX_SYMBOLS_LIMIT,
+    MIN_RETRIEVE_BUDGET_TOKENS,
 )
 
 __all__ = ["ContextTools", "RepositoryContext", "repository_context"]
@@ -62,6 +76,11 @@ DOCUMENT_SHARE = 2 / 3
 """The most of an answer a knowledge document takes when the file's contents follow it."""
 MAX_CHANGED_PATHS = 8
 """Changed paths named in the instructions after a knowledge change."""
+TURN_TIMEOUT_S = 1.0
+"""Longest a user's turn waits for its retrieval (about 10 ms in a room on one machine:
+benchmarks/RESULTS-retrieval.md); past it the reply goes without the block."""
+RETRIEVAL_ID_PREFIX = "context_bot_retrieval_"
+"""The id of every chat item a turn's retrieval adds, so the next turn finds and replaces it."""
 
 _OPEN_TAG = '<repository_context knowledge_version="{version}">'
 _CLOSE_TAG = "</repository_context>"
@@ -96,6 +115,12 @@ newer bot's) goes just before the user flows."""
 DROPPED_SECTIONS = frozenset({"Asking for more"})
 """Sections that name the room protocol's methods (`file`, `list`): the guide above names
 the tools the model actually has instead."""
+_TURN_OPEN = "<repository_context_for_this_turn>"
+_TURN_NOTE = (
+    "Passages of the repository that may bear on the user's last turn, found for you (the "
+    "user did not write this). Use them if they help; read more with {read}."
+)
+_TURN_CLOSE = "</repository_context_for_this_turn>"
 _HINTS = {  # what the model can do about each refusal
     "invalid_path": "give a path relative to the repository root, like 'src/app.py'",
     "path_denied": "it is never served (secrets, .git/, ignored files); try a different path",
@@ -110,7 +135,7 @@ _HINTS = {  # what the model can do about each refusal
 
 
 class ContextTools(llm.Toolset):
-    """The five repository tools, as one `Toolset` for `Agent(tools=[...])`.
+    """The eight repository tools, as one `Toolset` for `Agent(tools=[...])`.
 
     Each answer is plain text of at most `answer_tokens`, and a refusal from the bot comes
     back as text that names the problem and what to do instead (``path_denied: ...; try
@@ -285,6 +310,80 @@ class ContextTools(llm.Toolset):
             text = "\n".join(rows)
         return _fit(text, self.answer_chars, "Describe one feature at a time.")
 
+    @function_tool
+    async def find_definition(self, name: str, kind: str | None = None) -> str:
+        """Find where a function, class, method, constant or type is defined, by its name
+        (exact first, then names starting with it, camel-case humps like "getUN" for
+        getUserName, and close spellings). Each result gives path:line, its signature and
+        the first line of its docstring; read the code with read_file at that line.
+
+        Args:
+            name: The name or the start of it, e.g. "ContextClient" or "load_sett".
+            kind: Only this kind: class, function, method, constant, interface, type, ...
+        """
+        limit = min(max(self.answer_chars // 200, 5), MAX_SYMBOLS_LIMIT)
+        try:
+            found = await self.client.symbols(name, kind=kind or None, limit=limit)
+        except (RequestError, ContextTimeout) as exc:
+            return _refusal(exc, bad_request="give a name of 1 to 128 characters and a valid kind")
+        if not found:
+            return (
+                f"No definition matches {name!r}. Try part of the name, or search_code for "
+                "the text."
+            )
+        rows = [f"Definitions matching {name!r}, best first:"]
+        for s in found:
+            owner = f"{s.container}." if s.container else ""
+            doc = f" — {s.doc}" if s.doc else ""
+            rows.append(f"{s.path}:{s.line}: {s.kind} {owner}{s.name}: {s.signature}{doc}")
+        return _fit("\n".join(rows), self.answer_chars, "Give a longer part of the name.")
+
+    @function_tool
+    async def file_outline(self, path: str) -> str:
+        """List what a source file defines (classes, functions, methods, constants), nested
+        as in the file, each with its line range and signature: a file's map before
+        reading it, or to find the lines to read with read_file.
+
+        Args:
+            path: Repository-relative path, e.g. "context_bot/client.py".
+        """
+        try:
+            answer = await self.client.outline(path)
+        except (RequestError, ContextTimeout) as exc:
+            return _refusal(exc)
+        if not answer.get("parsed"):
+            return f"{path}: no outline (not a language the bot parses); read it with read_file."
+        rows = [f"{path} defines:"]
+        rows += list(_outline_rows(answer.get("symbols", []), 0))
+        if len(rows) == 1:
+            rows = [f"{path} defines nothing at the top level; read it with read_file."]
+        return _fit("\n".join(rows), self.answer_chars, "Read the file in parts instead.")
+
+    @function_tool
+    async def find_references(self, name: str, path_glob: str | None = None) -> str:
+        """Find where a name (function, class, variable) is used across the repository,
+        as path:line, definitions left out. Matched by name, not by type: two different
+        things with the same name are both found.
+
+        Args:
+            name: The exact identifier, e.g. "load_settings".
+            path_glob: Only files whose path matches, e.g. "src/**/*.py".
+        """
+        limit = min(max(self.answer_chars // 50, 10), MAX_REFERENCES_LIMIT)
+        try:
+            answer = await self.client.references(name, path_glob=path_glob or None, limit=limit)
+        except (RequestError, ContextTimeout) as exc:
+            return _refusal(exc, bad_request="give an identifier of 1 to 128 characters")
+        uses: list[dict[str, Any]] = answer.get("references", [])
+        total = int(answer.get("total", len(uses)))
+        if not uses:
+            return f"No uses of {name!r} found. Check the spelling, or search_code for it."
+        rows = [f"Uses of {name!r} ({total} in all, by name):"]
+        rows += [f"{use['path']}:{use['line']}" for use in uses]
+        if total > len(uses):
+            rows.append(f"[Only {len(uses)} of {total} shown; pass a path_glob to narrow.]")
+        return _fit("\n".join(rows), self.answer_chars, "Pass a path_glob to narrow.")
+
 
 TOOL_ROLES: dict[llm.FunctionTool[..., Any], tuple[str | None, str]] = {
     ContextTools.read_file: ("file", "a file's knowledge document and source"),
@@ -292,6 +391,9 @@ TOOL_ROLES: dict[llm.FunctionTool[..., Any], tuple[str | None, str]] = {
     ContextTools.search_code: ("grep", "exact text or a regular expression in every file"),
     ContextTools.list_folder: ("list", "a folder's files, and which have a document"),
     ContextTools.describe_feature: ("feature", "a feature's files and user flows"),
+    ContextTools.find_definition: ("symbols", "where a function, class or constant is defined"),
+    ContextTools.file_outline: ("outline", "what a source file defines, by line"),
+    ContextTools.find_references: ("references", "where a name is used"),
 }
 """Each tool's room-protocol method and what the guide says it is for, keyed by the tool
 itself: the names the model reads come from the tools (`info.name`), so renaming one cannot
@@ -333,13 +435,23 @@ class RepositoryContext:
         *,
         budget_tokens: int = DEFAULT_BUDGET_TOKENS,
         answer_tokens: int = DEFAULT_ANSWER_TOKENS,
+        turn_tokens: int = DEFAULT_RETRIEVE_BUDGET_TOKENS,
+        turn_timeout: float = TURN_TIMEOUT_S,
         job: JobContext | None = None,
     ) -> None:
         if budget_tokens < MIN_BUDGET_TOKENS:
             raise ValueError(f"budget_tokens must be at least {MIN_BUDGET_TOKENS}")
+        if not MIN_RETRIEVE_BUDGET_TOKENS <= turn_tokens <= MAX_RETRIEVE_BUDGET_TOKENS:
+            raise ValueError(
+                f"turn_tokens must be from {MIN_RETRIEVE_BUDGET_TOKENS} "
+                f"to {MAX_RETRIEVE_BUDGET_TOKENS}"
+            )
         self.client = client
         self.tools = ContextTools(client, answer_tokens=answer_tokens)
         self.budget_tokens = budget_tokens
+        self.turn_tokens = turn_tokens
+        """The most a turn's retrieval block holds (`retrieve_each_turn`)."""
+        self.turn_timeout = turn_timeout
         self._job = job
         self._targets: list[Agent | AgentSession[Any]] = []
         self._overview = ""
@@ -374,6 +486,66 @@ class RepositoryContext:
         """Fetch the overview now and rewrite the instructions of the agents followed."""
         answer = await self.client.request("overview")
         await self._take(str(answer["text"]), str(answer["knowledge_version"]))
+
+    async def retrieve(self, text: str) -> str:
+        """The repository's passages that answer `text`, as the model reads them (paths
+        with line numbers, documents' purposes, the lines that matter, at most
+        `turn_tokens`), or "" when nothing scores well enough. Raises `RequestError` or
+        `ContextTimeout` as the client does."""
+        found = await self.client.retrieve(text, budget_tokens=self.turn_tokens)
+        if not found.text:
+            return ""
+        read = self.tools.read_file.info.name
+        return f"{_TURN_OPEN}\n{_TURN_NOTE.format(read=read)}\n{found.text}\n{_TURN_CLOSE}"
+
+    def retrieve_each_turn(self, agent: Agent) -> Agent:
+        """Give `agent` the repository's passages for each user turn, before it replies.
+
+        One line in an entrypoint: `agent = context.retrieve_each_turn(MyAgent(...))`.
+        The agent's `on_user_turn_completed` is wrapped (its own override still runs,
+        after): the finished turn is sent to the bot's `retrieve`, and the block is added
+        to that turn's chat context as a system message, never as a user message and
+        without asking for a reply. The framework gives the hook a copy of the agent's
+        history and keeps none of its additions, so a block lives for one turn (its tool
+        calls included); one left by earlier code is removed first all the same. Nothing
+        is added when nothing matched or the bot took longer than `turn_timeout`.
+        Preemptive generation, when on, is discarded for a turn that got a block (the
+        framework's rule for any change the hook makes). For pipeline agents (STT + LLM +
+        TTS): livekit-agents 1.8.9 does not hand a realtime model the turn's chat context."""
+        own = agent.on_user_turn_completed
+
+        async def on_user_turn_completed(
+            turn_ctx: llm.ChatContext, new_message: llm.ChatMessage
+        ) -> None:
+            await self.add_to_turn(turn_ctx, new_message)
+            await own(turn_ctx, new_message)
+
+        agent.on_user_turn_completed = on_user_turn_completed  # type: ignore[method-assign]
+        return agent
+
+    async def add_to_turn(self, turn_ctx: llm.ChatContext, new_message: llm.ChatMessage) -> bool:
+        """Replace the retrieval block in `turn_ctx` with one for `new_message`; whether
+        one was added. For agents that override `on_user_turn_completed` themselves."""
+        turn_ctx.items = [
+            item for item in turn_ctx.items if not item.id.startswith(RETRIEVAL_ID_PREFIX)
+        ]
+        text = (new_message.text_content or "").strip()
+        if not text:
+            return False
+        try:
+            async with asyncio.timeout(self.turn_timeout):
+                # A very long turn: its end is what the reply answers.
+                block = await self.retrieve(text[-MAX_RETRIEVE_TEXT_CHARS:])
+        except (RequestError, ContextTimeout, TimeoutError) as exc:
+            # Never the turn's text: it is the user's words.
+            log.warning("context_retrieval_skipped", extra={"reason": type(exc).__name__})
+            return False
+        if not block:
+            return False
+        turn_ctx.add_message(
+            role="system", content=block, id=f"{RETRIEVAL_ID_PREFIX}{uuid.uuid4().hex[:12]}"
+        )
+        return True
 
     async def aclose(self) -> None:
         """Stop following changes and stop listening to the bot; idempotent."""
@@ -438,6 +610,7 @@ async def repository_context(
     *,
     budget_tokens: int = DEFAULT_BUDGET_TOKENS,
     answer_tokens: int = DEFAULT_ANSWER_TOKENS,
+    turn_tokens: int = DEFAULT_RETRIEVE_BUDGET_TOKENS,
     bot_identity: str | None = None,
     request_timeout: float = 15.0,
 ) -> RepositoryContext:
@@ -445,10 +618,11 @@ async def repository_context(
 
     `room` must be connected (in an entrypoint: after `await ctx.connect()`) to a room the
     context bot is in. `budget_tokens` bounds the instructions block, `answer_tokens` each
-    tool answer. The bot's identity comes from the room's metadata when the token endpoint
-    created the room, else the default. Raises `ContextTimeout` when no bot answers within
-    `request_timeout` seconds (each tool call waits as long at most). Inside a job it
-    closes itself when the job shuts down; elsewhere call `aclose()`.
+    tool answer, `turn_tokens` each turn's retrieval block. The bot's identity comes from
+    the room's metadata when the token endpoint created the room, else the default. Raises
+    `ContextTimeout` when no bot answers within `request_timeout` seconds (each tool call
+    waits as long at most). Inside a job it closes itself when the job shuts down;
+    elsewhere call `aclose()`.
     """
     if not room.isconnected():
         raise RuntimeError("connect the room before asking for its context: await ctx.connect()")
@@ -460,7 +634,11 @@ async def repository_context(
     )
     job = get_job_context(required=False)
     context = RepositoryContext(
-        client, budget_tokens=budget_tokens, answer_tokens=answer_tokens, job=job
+        client,
+        budget_tokens=budget_tokens,
+        answer_tokens=answer_tokens,
+        turn_tokens=turn_tokens,
+        job=job,
     )
     try:
         await context.start()
@@ -661,6 +839,15 @@ def _entry_line(entry: dict[str, Any]) -> str:
     facts += [f"feature {entry['feature']}"] if entry.get("feature") else []
     facts += ["document stale"] if entry.get("stale") else []
     return f"{entry['path']}" + (f" — {', '.join(facts)}" if facts else "")
+
+
+def _outline_rows(nodes: list[dict[str, Any]], depth: int) -> Any:
+    """An outline's definitions, one row each, indented as they nest."""
+    for node in nodes:
+        lines = f"{node['line']}-{node.get('end_line', node['line'])}"
+        signature = node.get("signature") or node["name"]
+        yield f"{'  ' * depth}- lines {lines}: {node['kind']} {signature}"
+        yield from _outline_rows(node.get("children", []), depth + 1)
 
 
 def _feature_text(feature: dict[str, Any]) -> str:

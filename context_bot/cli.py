@@ -90,6 +90,7 @@ def _parser() -> argparse.ArgumentParser:
         "symbols": "where a name is defined: path:line of each definition",
         "outline": "what a file defines, as a tree: path:line of each definition",
         "references": "where a name is used (by name, not type-resolved): path:line",
+        "retrieve": "the passages that answer a question, as an agent's turn gets them",
     }
     for name, help_text in asks.items():
         ask = commands.add_parser(name, help=help_text + " (locally, or from a room's bot)")
@@ -125,6 +126,9 @@ def _parser() -> argparse.ArgumentParser:
             ask.add_argument("--limit", type=int, default=default)
         elif name == "outline":
             ask.add_argument("path", help="repository-relative path")
+        elif name == "retrieve":
+            ask.add_argument("text", help="a question or a user's turn, as said")
+            ask.add_argument("--budget-tokens", type=int, help="size of the block")
         elif name == "list":
             ask.add_argument("prefix", nargs="?", default="")
             ask.add_argument("--depth", type=int, default=2)
@@ -175,6 +179,10 @@ def _ask(settings: Settings, args: argparse.Namespace) -> int:
             params["path_glob"] = args.glob
     elif args.command == "outline":
         params = {"path": args.path}
+    elif args.command == "retrieve":
+        params = {"text": args.text}
+        if args.budget_tokens is not None:
+            params["budget_tokens"] = args.budget_tokens
     elif args.dir is not None:
         settings = replace(settings, knowledge_dir=args.dir.resolve())
     remote = Remote(args.room, args.endpoint) if args.room else None

@@ -66,6 +66,8 @@ __all__ = [
     "GrepResult",
     "KnowledgeUpdate",
     "RequestError",
+    "Retrieved",
+    "RetrievedFile",
     "SearchHit",
 ]
 
@@ -108,6 +110,33 @@ class SearchHit:
     snippet: str
     line: int | None = None
     """For a "code" hit, the 1-based line the snippet is from."""
+
+
+@dataclass(frozen=True)
+class RetrievedFile:
+    """A file (or guide) behind a `retrieve` block: why it was chosen and where."""
+
+    path: str
+    kind: str
+    """"document" (its knowledge document matched), "guide", "code", "path" or "symbol"
+    (it defines a name the text used)."""
+    score: float
+    lines: list[int]
+    """The 1-based lines the block shows for it."""
+    purpose: str | None
+    """Its knowledge document's one-line purpose, if it has one."""
+
+
+@dataclass(frozen=True)
+class Retrieved:
+    """What `retrieve` found for a turn: `text` is the block for a model (empty when
+    nothing scored well enough), `files` the same passages for rendering your own."""
+
+    text: str
+    files: list[RetrievedFile]
+    words: list[str]
+    """The text's words that were matched (filler and stopwords dropped)."""
+    knowledge_version: str
 
 
 @dataclass(frozen=True)
@@ -264,6 +293,31 @@ class ContextClient:
             )
             for hit in result.get("hits", [])
         ]
+
+    async def retrieve(self, text: str, *, budget_tokens: int | None = None) -> Retrieved:
+        """The repository passages that answer `text` (a user's turn, as said): paths
+        with line numbers, documents' purposes and the lines that matter, as one block of
+        at most `budget_tokens` (the bot's default when None); an empty block when nothing
+        scores well enough."""
+        params: dict[str, Any] = {"text": text}
+        if budget_tokens is not None:
+            params["budget_tokens"] = budget_tokens
+        result = await self.request("retrieve", params)
+        return Retrieved(
+            text=str(result.get("text", "")),
+            files=[
+                RetrievedFile(
+                    path=str(h["path"]),
+                    kind=str(h.get("kind", "")),
+                    score=float(h.get("score", 0.0)),
+                    lines=[int(n) for n in h.get("lines", [])],
+                    purpose=h.get("purpose"),
+                )
+                for h in result.get("hits", [])
+            ],
+            words=[str(w) for w in result.get("words", [])],
+            knowledge_version=str(result.get("knowledge_version", "")),
+        )
 
     async def grep(
         self,

@@ -1,6 +1,6 @@
 """What the terminal commands do: check, and ask (locally or in a room), and print.
 
-`context-bot overview|get|search|list|grep|symbols|outline|references` answer from the
+`context-bot overview|get|search|list|grep|symbols|outline|references|retrieve` answer from the
 local knowledge folder through the same `Handlers` the bot uses, or, with `--room`, from
 the bot in a LiveKit room through `ContextClient`: a developer in a session sees exactly
 what agents see. Rendering is plain text for people, `--json` for scripts.
@@ -236,6 +236,8 @@ def render(method: str, result: dict[str, Any], as_json: bool) -> str:
         if result.get("truncated"):
             lines.append(f"… {result['total'] - len(lines)} more (raise --limit)")
         return "\n".join(lines) or "no uses"
+    if method == "retrieve":
+        return str(result["text"]) or "nothing scored well enough"
     if method == "list":
         lines = [_list_line(entry) for entry in result["entries"]]
         if result.get("truncated"):

@@ -101,6 +101,14 @@ MAX_SYMBOLS_LIMIT = 200
 DEFAULT_REFERENCES_LIMIT = 100
 MAX_REFERENCES_LIMIT = 1_000
 """Most uses one `references` answers (then `truncated`; `total` says how many)."""
+MAX_RETRIEVE_TEXT_CHARS = 2_000
+"""Longest `retrieve` text (a user's spoken turn, about two minutes of speech); only its
+first MAX_QUERY_WORDS content words are matched."""
+DEFAULT_RETRIEVE_BUDGET_TOKENS = 600
+"""Size of a `retrieve` block (tokens of about four characters): a few files' purpose and
+lines, small enough to ride along every turn of a voice conversation."""
+MIN_RETRIEVE_BUDGET_TOKENS = 100
+MAX_RETRIEVE_BUDGET_TOKENS = 4_000
 MAX_OPEN_STREAMS_PER_PARTICIPANT = 8
 """Request streams one participant may have open (begun, not finished) at once; more: 4029."""
 MAX_OPEN_STREAMS = 256

@@ -21,7 +21,12 @@ the room and sends the bot in) and join it from any LiveKit client to talk.
 Without any LLM key, print what the model would get: the instructions and tool answers.
 
     .venv-agents/bin/python examples/voice_agent.py try --room onboarding-demo \\
-        --read context_bot/client.py --search "token endpoint" --list context_bot
+        --read context_bot/client.py --search "token endpoint" --list context_bot \\
+        --turn "so how does the bot decide who may join?"
+
+(`--turn` prints the block `context.retrieve_each_turn(agent)` would add to that user turn;
+it reaches pipeline agents, STT + LLM + TTS: livekit-agents 1.8.9 does not hand a realtime
+model the turn's chat context.)
 """
 
 from __future__ import annotations
@@ -83,6 +88,9 @@ async def try_tools(args: argparse.Namespace) -> int:
         for name, arguments in calls:
             print(f"\n>>> {name}({', '.join(f'{k}={v!r}' for k, v in arguments.items())})")
             print(await getattr(context.tools, name)(**arguments))
+        for turn in args.turn:
+            print(f"\n>>> user turn {turn!r} adds:")
+            print(await context.retrieve(turn) or "(nothing: no passage scored well enough)")
     finally:
         await context.aclose()
         await room.disconnect()
@@ -100,4 +108,5 @@ if __name__ == "__main__":
     parser.add_argument("--search", action="append", default=[], metavar="WORDS")
     parser.add_argument("--list", action="append", default=[], metavar="FOLDER")
     parser.add_argument("--feature", action="append", default=[], nargs="?", const="")
+    parser.add_argument("--turn", action="append", default=[], metavar="TEXT")
     sys.exit(asyncio.run(try_tools(parser.parse_args(sys.argv[2:]))))

@@ -28,11 +28,14 @@ from context_bot.knowledge.grep import (
 )
 from context_bot.knowledge.loading import Knowledge
 from context_bot.knowledge.paths import check_relative, normalise_repo_path
+from context_bot.knowledge.retrieval import check_text, retrieve
 from context_bot.knowledge.sandbox import RepoFiles
+from context_bot.knowledge.search import sandbox_reader
 from context_bot.knowledge.symbols import KINDS, grammar_for
 from context_bot.protocol import (
     DEFAULT_GREP_LIMIT,
     DEFAULT_REFERENCES_LIMIT,
+    DEFAULT_RETRIEVE_BUDGET_TOKENS,
     DEFAULT_SYMBOLS_LIMIT,
     GREP_DEADLINE_S,
     MAX_GREP_CONTEXT,
@@ -41,9 +44,11 @@ from context_bot.protocol import (
     MAX_LIST_LIMIT,
     MAX_QUERY_CHARS,
     MAX_REFERENCES_LIMIT,
+    MAX_RETRIEVE_BUDGET_TOKENS,
     MAX_SEARCH_LIMIT,
     MAX_SYMBOL_QUERY_CHARS,
     MAX_SYMBOLS_LIMIT,
+    MIN_RETRIEVE_BUDGET_TOKENS,
     Request,
     line_range,
 )
@@ -104,7 +109,9 @@ class Handlers:
             "symbols": self.symbols,
             "outline": self.outline,
             "references": self.references,
+            "retrieve": self.retrieve,
         }
+        self._read = sandbox_reader(files)
         self._grep = Grep(files)
         self._grep_slots = asyncio.Semaphore(GREP_CONCURRENCY)
 
@@ -305,6 +312,24 @@ class Handlers:
             "resolution": "name",
             "knowledge_version": knowledge.version,
         }
+
+    async def retrieve(self, params: dict[str, Any]) -> Result:
+        """The passages that answer a conversational turn, as one bounded block and the
+        files behind it (`knowledge/retrieval.py`); an empty block when nothing scored."""
+        text = check_text(params.get("text"), name="params.text")
+        budget = _int_param(
+            params,
+            "budget_tokens",
+            DEFAULT_RETRIEVE_BUDGET_TOKENS,
+            MIN_RETRIEVE_BUDGET_TOKENS,
+            MAX_RETRIEVE_BUDGET_TOKENS,
+        )
+        knowledge = self._knowledge()
+        # In a thread: search reads its code hits' files, and the block its files' lines.
+        found = await asyncio.to_thread(
+            retrieve, knowledge, text, budget_tokens=budget, read=self._read
+        )
+        return {**found.to_wire(), "knowledge_version": knowledge.version}
 
     def _grep_done(self, work: asyncio.Future[GrepResult]) -> None:
         self._grep_slots.release()

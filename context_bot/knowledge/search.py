@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import bisect
 import errno
+import functools
 import itertools
 import os
 import re
@@ -444,7 +445,7 @@ class SearchIndex:
             if quality <= 0:
                 quality = PLACE_WEIGHTS["document"] / max(1, len(terms))  # FTS5 alone
             score = quality * _rank_factor(rank, ranked[0][1])
-            snippet = make_snippet(plain_markdown(body), words)
+            snippet = make_snippet(_plain_body(body), words)
             hit = SearchHit(e.path, e.kind, e.feature or None, score, snippet)
             found.append((-score, 0, order, hit))
         documented = {h.path for *_, h in found if h.kind == "file"}
@@ -710,3 +711,10 @@ def plain_markdown(text: str) -> str:
     text = _MD_EM.sub(r"\1", text)
     text = _MD_CODE.sub(r"\1", text)
     return _MD_LINE.sub("", text)
+
+
+#: A document's body as plain text, for its snippets: six regular expressions over a whole
+#: document cost a third of a search's time, and the same documents answer query after
+#: query (retrieval asks on every turn of a conversation). Bodies are immutable; 256 of
+#: them are a few MiB at most.
+_plain_body = functools.lru_cache(maxsize=256)(plain_markdown)

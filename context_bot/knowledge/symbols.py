@@ -528,6 +528,11 @@ class SymbolIndex:
                     return out
         return out
 
+    def named(self, name: str) -> list[Symbol]:
+        """Definitions named exactly `name`, in any case: one dictionary lookup, for
+        callers that must not pay for `find`'s fuzzier tiers (retrieval, on every turn)."""
+        return list(self._by_lower.get(name.lower(), ()))
+
     def _prefixed(self, lower: str) -> list[str]:
         start = bisect.bisect_left(self._sorted, lower)
         end = bisect.bisect_left(self._sorted, lower + "\U0010ffff")

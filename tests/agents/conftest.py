@@ -21,12 +21,16 @@ import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from livekit import rtc
 
 from context_bot.devserver import DevServer
 from tests.bot_service import BotService, bot_process
+
+if TYPE_CHECKING:
+    from context_bot.agents import RepositoryContext
 
 if importlib.util.find_spec("livekit.agents") is None:
     if os.environ.get("CONTEXT_BOT_AGENTS_TESTS"):
@@ -85,3 +89,14 @@ async def room(bot: Bot) -> AsyncIterator[rtc.Room]:
     await room.connect(bot.livekit_url, bot.token(f"agents-{uuid.uuid4().hex[:12]}", "agent"))
     yield room
     await room.disconnect()
+
+
+@pytest.fixture
+async def context(room: rtc.Room) -> AsyncIterator[RepositoryContext]:
+    """The one-line entrypoint's context in that room."""
+    # Imported here: the main virtualenv reads this file too, without livekit-agents.
+    from context_bot.agents import repository_context
+
+    context = await repository_context(room, budget_tokens=4000)
+    yield context
+    await context.aclose()

@@ -10,10 +10,9 @@ with JSON arguments, the path an LLM's tool call takes. The last tests run a rea
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -25,37 +24,29 @@ from context_bot.agents import CHARS_PER_TOKEN, RepositoryContext, repository_co
 from context_bot.client import ContextTimeout
 from context_bot.devserver import DevServer
 from tests.agents.conftest import BIG_FILE, BIG_FILE_LINES, REPO_ROOT, Bot, big_file_line
+from tests.agents.driving import call
 from tests.agents.scripted_llm import ScriptedLLM, ToolCall, instructions_of, last_tool_output
 
 pytestmark = pytest.mark.integration
 
 PROMPT = "You are a friendly guide to this codebase for new engineers."
-TOOL_NAMES = {"read_file", "search_knowledge", "search_code", "list_folder", "describe_feature"}
-
-
-@pytest.fixture
-async def context(room: rtc.Room) -> AsyncIterator[RepositoryContext]:
-    context = await repository_context(room, budget_tokens=4000)
-    yield context
-    await context.aclose()
-
-
-async def call(toolset: llm.Toolset, tool: str, **arguments: object) -> str:
-    """Call a tool as the framework does for an LLM's tool call; return what the model reads."""
-    result = await llm.utils.execute_function_call(
-        llm.FunctionToolCall(name=tool, arguments=json.dumps(arguments), call_id="call_1"),
-        llm.ToolContext([toolset]),
-    )
-    assert result.raw_exception is None, result.raw_exception
-    assert not result.fnc_call_out.is_error
-    return result.fnc_call_out.output
+TOOL_NAMES = {
+    "read_file",
+    "search_knowledge",
+    "search_code",
+    "list_folder",
+    "describe_feature",
+    "find_definition",
+    "file_outline",
+    "find_references",
+}
 
 
 def served(bot: Bot, path: str) -> str:
     return (bot.repo / path).read_text()
 
 
-async def test_the_entrypoint_one_liner_gives_an_agent_five_described_tools(
+async def test_the_entrypoint_one_liner_gives_an_agent_eight_described_tools(
     context: RepositoryContext,
 ) -> None:
     agent = Agent(instructions=f"{PROMPT}\n\n{context.instructions}", tools=[context.tools])

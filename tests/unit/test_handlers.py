@@ -121,6 +121,6 @@ async def test_list_and_feature(handlers: Handlers) -> None:
 async def test_an_unknown_method_names_the_known_ones(handlers: Handlers) -> None:
     with pytest.raises(
         UnknownMethod,
-        match="feature, file, grep, list, outline, overview, references, search, symbols",
+        match="feature, file, grep, list, outline, overview, references, retrieve, search, symbols",
     ):
         await call(handlers, "explode")
