@@ -257,6 +257,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _ask(settings, args)
     except KeyboardInterrupt:
         return EXIT_OK
+    except BrokenPipeError:
+        # The reader went away (`context-bot search x | head`): what it did not read is not
+        # ours to report. Point stdout at nothing, so the interpreter's own flush at exit
+        # does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except ContextBotError as exc:
         print(f"context-bot: {exc}", file=sys.stderr)
         return EXIT_CONFIG if isinstance(exc, ConfigError) else EXIT_FAILURE
