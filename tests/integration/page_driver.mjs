@@ -50,6 +50,37 @@ const ops = {
   goto: ({ url }) => page.goto(url).then(() => null),
   fill: ({ selector, value }) => page.fill(selector, value),
   click: ({ selector }) => page.click(selector),
+  /** Clicks the middle of the first occurrence of `text` in the text under `selector`
+   * (scrolled into view first), holding `modifier` (e.g. 'Control') if given: a click on
+   * a word of the source, which has no element of its own. */
+  clickText: async ({ selector, text, modifier }) => {
+    const box = await page.evaluate(([sel, wanted]) => {
+      const root = document.querySelector(sel);
+      const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+      for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+        const at = node.textContent.indexOf(wanted);
+        if (at < 0) continue;
+        const range = document.createRange();
+        range.setStart(node, at);
+        range.setEnd(node, at + wanted.length);
+        // Bring the words themselves to the middle of their scrolling box (the element
+        // around them can be a whole file, taller than the view), then of the window.
+        const box = node.parentElement.closest('.code') ?? document.scrollingElement;
+        const first = range.getBoundingClientRect();
+        const frame = box.getBoundingClientRect();
+        box.scrollTop += first.top - (frame.top + frame.height / 2);
+        box.scrollLeft += first.left - (frame.left + frame.width / 2);
+        box.scrollIntoView({ block: 'nearest' });
+        const rect = range.getBoundingClientRect();
+        return { x: rect.left + rect.width / 2, y: rect.top + rect.height / 2 };
+      }
+      return null;
+    }, [selector, text]);
+    if (box === null) throw new Error(`no "${text}" under ${selector}`);
+    if (modifier) await page.keyboard.down(modifier);
+    await page.mouse.click(box.x, box.y);
+    if (modifier) await page.keyboard.up(modifier);
+  },
   press: ({ key, selector }) => (selector ? page.press(selector, key) : page.keyboard.press(key)),
   type: ({ text }) => page.keyboard.type(text),
   /** Waits for the first match (with `text` in it, if given) to be visible; its text. */

@@ -249,6 +249,75 @@ async def test_code_search_finds_a_line_in_an_undocumented_file_and_opens_it_the
     await browser.screenshot("page-grep")
 
 
+async def test_a_file_shows_its_outline_and_names_open_where_they_are_defined(
+    running_app: Any, repo_copy: Path, browser: Browser
+) -> None:
+    """The outline of a file opens its lines; a name in a document (`RoomManager`) opens its
+    definition, and one that only looks like a file (`asyncio.Lock`) is a name, not a file
+    link; Ctrl-click on a name in the source opens its definition too."""
+    rooms = "context_bot/bot/rooms.py"
+    source = (repo_copy / rooms).read_text().splitlines()
+    (defined,) = [n for n, text in enumerate(source, 1) if text.startswith("class RoomManager")]
+    (repo_copy / "knowledge" / "guides" / "names.md").write_text(
+        "# Names\n\nRooms are kept by `RoomManager`, each behind an `asyncio.Lock`; "
+        "see `pyproject.toml` and `nothing_defines_this_name`.\n"
+    )
+    app: ContextBotApp = await running_app(repo=repo_copy)
+    await join(browser, app, "page-names", "Rob")
+    await browser.wait("#overview h1")
+
+    # The outline: folded above the contents, one entry per definition; an entry opens its
+    # line, marked, through the URL (so Back works).
+    await browser.do("eval", expression=f"location.hash = '#file={rooms}'")
+    summary = await browser.wait("#file-view .outline summary", text="Outline")
+    assert int(re.search(r"\((\d+)\)", summary).group(1)) > 10
+    await browser.do("click", selector="#file-view .outline summary")
+    await browser.do("click", selector=f"#file-view .outline button[data-line='{defined}']")
+    await browser.wait(f"#file-view .code .line-mark[data-line='{defined}']")
+    assert (await browser.do("eval", expression="location.hash")).endswith(f"&line={defined}")
+    await browser.screenshot("page-outline")
+
+    # A document: a name in code opens where it is defined; a look-alike of a file is a name
+    # too; a path opens its file; a name defined nowhere here says so.
+    await browser.do("eval", expression="location.hash = '#file=guides/names.md'")
+    await browser.wait("#file-view .document a.name", text="RoomManager")
+    links = await browser.do(
+        "eval",
+        expression="[...document.querySelectorAll('#file-view .document code')].map((c) => "
+        "[c.textContent, c.parentElement.tagName === 'A' ? c.parentElement.getAttribute('href')"
+        " : null])",
+    )
+    assert dict(links) == {
+        "RoomManager": "#symbol=RoomManager",
+        "asyncio.Lock": "#symbol=asyncio.Lock",  # not `#file=asyncio.Lock`
+        "pyproject.toml": "#file=pyproject.toml",
+        "nothing_defines_this_name": "#symbol=nothing_defines_this_name",
+    }
+    await browser.do("click", selector="#file-view .document a.name")
+    await browser.wait(f"#file-view .code .line-mark[data-line='{defined}']")
+    assert await browser.do("eval", expression="decodeURIComponent(location.hash)") == (
+        f"#file={rooms}&line={defined}"
+    )
+    await browser.do("eval", expression="history.back()")  # the #symbol= step was replaced
+    await browser.wait("#file-view .file-head h2", text="guides/names.md")
+    await browser.do(
+        "click", selector="#file-view .document a[href='#symbol=nothing_defines_this_name']"
+    )
+    await browser.wait("#file-view [data-missing]", text="is not defined in this repository")
+
+    # Ctrl-click on a name in the source of another file opens its definition.
+    await browser.do("eval", expression="location.hash = '#file=context_bot/app.py'")
+    await browser.wait("#file-view .file-head h2", text="context_bot/app.py")
+    await browser.wait("#file-view .source")
+    await browser.do(
+        "clickText", selector="#file-view .source", text="RoomManager(", modifier="Control"
+    )
+    await browser.wait(f"#file-view .code .line-mark[data-line='{defined}']")
+    assert await browser.do("eval", expression="decodeURIComponent(location.hash)") == (
+        f"#file={rooms}&line={defined}"
+    )
+
+
 async def test_the_page_explains_a_refused_token_and_an_absent_bot(
     running_app: Any, browser: Browser
 ) -> None:

@@ -25,6 +25,16 @@ export interface FileAnswer {
   knowledge: Knowledge | null;
   content: { text: string; size: number; sha: string; line_count: number } | null;
   content_error: { code: number; name: string; message: string } | null;
+  /** The file's definitions (asked with `outline: true`); absent from older bots. */
+  outline?: OutlineEntry[];
+}
+
+export interface OutlineEntry {
+  name: string;
+  kind: string;
+  line: number;
+  signature: string;
+  children: OutlineEntry[];
 }
 
 export function fileHead(path: string, ...badges: (Node | null)[]): HTMLElement {
@@ -79,8 +89,10 @@ function contentsPane(answer: FileAnswer): HTMLElement {
   const numbers = Array.from({ length: count }, (_, i) => i + 1).join('\n');
   const language = languageOf(answer.path, content.text);
   const facts = [`${content.line_count} lines`, size(content.size), language].filter(Boolean);
+  const outline = outlineList(answer.outline ?? []);
   pane.append(
     h('h3', {}, 'Contents ', h('small', {}, facts.join(' · '))),
+    ...(outline ? [outline] : []),
     h('div', {
       class: 'code', tabindex: '0', 'aria-label': `${answer.path}, ${count} lines`,
       'data-lines': count,
@@ -89,6 +101,23 @@ function contentsPane(answer: FileAnswer): HTMLElement {
       html('pre', { class: 'hljs source' }, `<code>${highlight(lines, language)}</code>`)),
   );
   return pane;
+}
+
+/** The file's definitions as a folded tree of buttons: each opens its line (`main.ts`
+ * follows `data-line`). Nothing for a file the symbol index does not parse. */
+function outlineList(entries: OutlineEntry[]): HTMLElement | null {
+  if (entries.length === 0) return null;
+  let count = 0;
+  const list = (nodes: OutlineEntry[]): HTMLElement => h('ul', {}, ...nodes.map((node) => {
+    count += 1;
+    const button = h('button', {
+      type: 'button', class: 'outline-entry', 'data-line': node.line, title: node.signature,
+    }, h('span', { class: 'kind' }, node.kind), ' ', node.name,
+    h('span', { class: 'line' }, ` ${node.line}`));
+    return h('li', {}, button, node.children.length ? list(node.children) : null);
+  }));
+  const tree = list(entries);
+  return h('details', { class: 'outline' }, h('summary', {}, `Outline (${count})`), tree);
 }
 
 function size(bytes: number): string {

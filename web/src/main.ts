@@ -15,7 +15,8 @@ import { GREP_LIMIT, grepResults, type GrepAnswer } from './grep';
 import {
   ContextTimeout, RequestError, forBrowser, type ContextClient, type KnowledgeChanged,
 } from '../../clients/js/src/browser';
-import { fileHref, markdown, snippet } from './render';
+import type { SymbolsAnswer } from '../../clients/js/src/types';
+import { fileHref, markdown, snippet, symbolHref } from './render';
 import { FileTree, type Listing } from './tree';
 
 interface TokenAnswer {
@@ -289,6 +290,11 @@ function openFile(path: string, line?: number): void {
 }
 
 async function route(): Promise<void> {
+  const name = /^#symbol=(.+)$/.exec(location.hash);
+  if (name !== null) {
+    await goToDefinition(decodeURIComponent(name[1]));
+    return;
+  }
   // `encodeURIComponent` escapes `&` in a path, so the first `&` starts the line.
   const match = /^#file=([^&]+)(?:&line=(\d+))?$/.exec(location.hash);
   if (match === null) {
@@ -316,13 +322,58 @@ async function showFile(path: string): Promise<void> {
   markCurrent();
   let answer: FileAnswer;
   try {
-    answer = await ask<FileAnswer>('file', { path });
+    answer = await ask<FileAnswer>('file', { path, outline: true });
   } catch (error) {
     const message = h('p', { class: 'error' }, describe(error));
     if (openPath === path) ui.fileView.replaceChildren(fileHead(path), message);
     return;
   }
   if (openPath === path) ui.fileView.replaceChildren(...fileView(answer));
+}
+
+/** Where `name` (`RoomManager`, `Knowledge.search`, `load_knowledge()`) is defined, asked
+ * of the bot's `symbols`: the exact spelling first, then a definition inside the named
+ * container. The `#symbol=` entry is replaced by the file's, so Back skips it. A name
+ * the repository does not define says so in the file view. */
+async function goToDefinition(name: string): Promise<void> {
+  const parts = name.replace(/\(\)$/, '').split(/\.|::|#/);
+  const wanted = parts[parts.length - 1];
+  const container = parts.length > 1 ? parts[parts.length - 2] : null;
+  ui.overviewView.hidden = true;
+  ui.fileView.hidden = false;
+  ui.fileView.replaceChildren(h('p', { class: 'note' }, `Looking for ${name}…`));
+  let found: SymbolsAnswer;
+  try {
+    found = await ask<SymbolsAnswer>('symbols', { query: wanted, limit: 20 });
+  } catch (error) {
+    ui.fileView.replaceChildren(h('p', { class: 'error' }, describe(error)));
+    return;
+  }
+  const exact = found.symbols.filter((s) => s.match === 'exact');
+  const rank = (s: SymbolsAnswer['symbols'][number]) =>
+    (s.name === wanted ? 0 : 2) + (container !== null && s.container?.endsWith(container) ? 0 : 1);
+  const best = exact.sort((a, b) => rank(a) - rank(b))[0];
+  if (best === undefined) {
+    ui.fileView.replaceChildren(h('p', { class: 'note', 'data-missing': name },
+      h('code', {}, name), ' is not defined in this repository',
+      ' (the symbol index reads Python, TypeScript, JavaScript, Go, Rust and Java).'));
+    return;
+  }
+  location.replace(`${fileHref(best.path)}&line=${best.line}`);
+}
+
+/** The identifier under a point of the shown source, if any. */
+function nameAt(x: number, y: number): string | null {
+  const caret = document.caretRangeFromPoint(x, y);
+  const node = caret?.startContainer;
+  if (!caret || !node || node.nodeType !== Node.TEXT_NODE) return null;
+  const text = node.textContent ?? '';
+  let start = caret.startOffset;
+  let end = caret.startOffset;
+  while (start > 0 && /[\w$]/.test(text[start - 1])) start -= 1;
+  while (end < text.length && /[\w$]/.test(text[end])) end += 1;
+  const word = text.slice(start, end);
+  return /^[A-Za-z_$][\w$]*$/.test(word) ? word : null;
 }
 
 /** The open file's row in the tree, marked; after the tree reloads too. */
@@ -451,6 +502,23 @@ document.addEventListener('keydown', (event) => {
     event.preventDefault();
     ui.search.focus();
     ui.search.select();
+  }
+});
+// In a file: an outline entry opens its line; Ctrl- or Cmd-click on a name in the source
+// opens where it is defined (as in an editor).
+ui.fileView.addEventListener('click', (event) => {
+  const target = event.target as HTMLElement;
+  const entry = target.closest<HTMLElement>('.outline button[data-line]');
+  if (entry !== null && openPath !== null) {
+    openFile(openPath, Number(entry.dataset.line));
+    return;
+  }
+  if ((event.ctrlKey || event.metaKey) && target.closest('.source') !== null) {
+    const name = nameAt(event.clientX, event.clientY);
+    if (name !== null) {
+      event.preventDefault();
+      location.hash = symbolHref(name);
+    }
   }
 });
 window.addEventListener('hashchange', () => void route());

@@ -69,9 +69,27 @@ const PATH_LIKE = /^(?!\/)(?!.*\.\.)[\w.@+-]+(\/[\w.@+-]+)*$/;
 const OTHER_EXTENSIONS = ['txt', 'lock', 'rst', 'c', 'h', 'cpp', 'java', 'kt', 'swift', 'rb'];
 const FILE_EXTENSIONS = new Set([...Object.keys(BY_EXTENSION), ...OTHER_EXTENSIONS]);
 
+/** A path names its extension in lower case (`setup.py`, `Cargo.lock`); `asyncio.Lock`
+ * or `config.Settings` is a name in code, not a file. */
 function looksLikePath(text: string): boolean {
-  const extension = /\.([A-Za-z0-9]+)$/.exec(text)?.[1].toLowerCase();
+  const extension = /\.([a-z0-9]+)$/.exec(text)?.[1];
   return PATH_LIKE.test(text) && extension !== undefined && FILE_EXTENSIONS.has(extension);
+}
+
+/** A name in code as documents quote it: qualified (`Knowledge.search`, `rtc::Room`),
+ * called (`load_knowledge()`), snake or camel case (`RoomManager`, `MAX_PATH_CHARS`). A
+ * plain word (`file`, `list`) is prose, not a link. */
+const QUALIFIED = /^[A-Za-z_$][\w$]*(?:(?:\.|::|#)[A-Za-z_$][\w$]*)*(?:\(\))?$/;
+const CODE_SHAPED = /[._:#(]|[a-z0-9][A-Z]|^[A-Z][A-Z0-9]*_/;
+
+export function looksLikeName(text: string): boolean {
+  return QUALIFIED.test(text) && CODE_SHAPED.test(text);
+}
+
+/** The page's link to where a name is defined: the hash route `main.ts` resolves with the
+ * bot's `symbols`. */
+export function symbolHref(name: string): string {
+  return `#symbol=${encodeURIComponent(name)}`;
 }
 
 /** The page's own link to a file: the hash route that `main.ts` follows. */
@@ -109,9 +127,12 @@ const marked = new Marked({
       return `<a href="${fileHref(resolve(base, url))}"${tip}>${inner}</a>`;
     },
     codespan({ text }: Tokens.Codespan): string {
-      // Paths in the overview (`context_bot/bot/rooms.py`) open the file in the page.
+      // Paths in the overview (`context_bot/bot/rooms.py`) open the file in the page;
+      // names in code (`RoomManager`) open where they are defined.
       const code = `<code>${escapeHtml(text)}</code>`;
-      return looksLikePath(text) ? `<a href="${fileHref(text)}">${code}</a>` : code;
+      if (looksLikePath(text)) return `<a href="${fileHref(text)}">${code}</a>`;
+      if (looksLikeName(text)) return `<a class="name" href="${symbolHref(text)}">${code}</a>`;
+      return code;
     },
     image({ text }: Tokens.Image): string {
       return `<span class="image-alt">[${escapeHtml(text)}]</span>`; // no remote fetches
