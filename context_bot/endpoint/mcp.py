@@ -659,6 +659,9 @@ class McpGuard:
     participant: ParticipantCheck | None
     origins: tuple[str, ...]
     limiter: RateLimiter | None
+    loopback: bool = False
+    """The endpoint listens on loopback only: then the Host must name loopback too, or a
+    page on a rebound name (evil.example → 127.0.0.1) could call it as its own origin."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
@@ -671,8 +674,11 @@ class McpGuard:
 
     def _admit(self, scope: Scope) -> Tenant | None:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        host = headers.get("host", "")
+        if self.loopback and _hostname(host) not in LOOPBACK_NAMES:
+            raise ApiError(421, "host_denied", "this server answers only to a loopback Host")
         origin = headers.get("origin")
-        if origin is not None and not self._origin_allowed(origin, headers.get("host", "")):
+        if origin is not None and not self._origin_allowed(origin, host):
             raise ApiError(403, "origin_denied", "this Origin may not call /mcp")
         length = headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > MCP_MAX_REQUEST_BYTES:
@@ -707,6 +713,16 @@ class McpGuard:
                 if tenant is not None:
                     return tenant
             raise
+
+
+LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def _hostname(host: str) -> str:
+    """`Host`'s name without its port: `[::1]:80` → `::1`, `localhost:8080` → `localhost`."""
+    if host.startswith("["):
+        return host[1:].partition("]")[0]
+    return host.rpartition(":")[0] if host.count(":") == 1 else host
 
 
 async def _send_error(send: Send, exc: ApiError) -> None:

@@ -43,7 +43,7 @@ from context_bot.admin import (
 from context_bot.bot.rooms import RoomManager
 from context_bot.config import Settings
 from context_bot.endpoint.asgi import asgi_handler
-from context_bot.endpoint.mcp import MCP_PATH, McpGuard, McpService
+from context_bot.endpoint.mcp import LOOPBACK_NAMES, MCP_PATH, McpGuard, McpService
 from context_bot.endpoint.openapi import build_spec
 from context_bot.endpoint.ownership import InMemoryOwnershipStore, OwnershipStore, RoomOwnership
 from context_bot.endpoint.page import add_page_routes
@@ -526,5 +526,6 @@ def _mcp_route(
         settings.cors_origins,
         # Its own buckets at the same rate: MCP traffic never uses up a client's `/token`s.
         RateLimiter(per_s, settings.rate_limit_burst) if per_s > 0 else None,
+        loopback=settings.host in LOOPBACK_NAMES,
     )
     return asgi_handler(guard)

@@ -126,14 +126,16 @@ async def _through(guard: McpGuard, headers: dict[str, str]) -> tuple[int, dict[
     return sent[0]["status"], json.loads(body) if body != b"ok" else {}
 
 
-def _guard(app: Recorder, *, auth: bool = False, burst: int = 100) -> McpGuard:
+def _guard(
+    app: Recorder, *, auth: bool = False, burst: int = 100, loopback: bool = False
+) -> McpGuard:
     authenticator = Authenticator(required=auth, api_keys=(("acme", "acme-key-0123456789"),))
 
     def participant(token: str) -> Tenant | None:
         return Tenant("agent-7", "participant_token") if token == "room-token" else None
 
     limiter = RateLimiter(1.0, burst)
-    return McpGuard(app, authenticator, participant, ("https://ok.example",), limiter)
+    return McpGuard(app, authenticator, participant, ("https://ok.example",), limiter, loopback)
 
 
 @pytest.mark.parametrize(
@@ -179,6 +181,20 @@ async def test_with_auth_on_a_participant_token_or_a_tenant_gets_through_and_not
 def _body(code: str, answer: tuple[int, dict[str, Any]]) -> dict[str, Any]:
     assert answer[1]["error"]["code"] == code
     return answer[1]
+
+
+@pytest.mark.parametrize(
+    ("host", "status"),
+    [("127.0.0.1:8080", 200), ("localhost", 200), ("[::1]:80", 200), ("evil.example:8080", 421)],
+)
+async def test_on_loopback_the_host_must_be_loopback_so_a_rebound_name_cannot_call(
+    host: str, status: int
+) -> None:
+    app = Recorder()
+    origin = f"http://{host}"  # a rebinding page's Origin matches its Host
+    assert (await _through(_guard(app, loopback=True), {"host": host, "origin": origin}))[
+        0
+    ] == status
 
 
 async def test_the_guard_rate_limits_per_client() -> None:
