@@ -104,7 +104,15 @@ class ContextBotApp:
             self.mcp = McpService(handlers, self._current_knowledge)
             mcp_started = asyncio.Event()
             self._mcp_task = spawn(self.mcp.run(mcp_started), "mcp_sessions")
-            await mcp_started.wait()  # its session manager before the first request
+            # Its session manager before the first request; if it cannot start, say so.
+            started_or_failed = asyncio.ensure_future(mcp_started.wait())
+            await asyncio.wait(
+                {started_or_failed, self._mcp_task}, return_when=asyncio.FIRST_COMPLETED
+            )
+            started_or_failed.cancel()
+            if self._mcp_task.done():
+                self._mcp_task.result()  # what stopped it
+                raise RuntimeError("the MCP session manager stopped at start")
         if settings.agent_name and self.rooms is not None:
             self.worker = DispatchWorker(
                 livekit,

@@ -39,7 +39,7 @@ def _tool(toolset: mcp.MCPToolset, name: str) -> mcp.MCPTool:
 
 
 async def test_the_toolset_lists_the_tools_and_calls_read_file_search_and_grep(
-    toolset: mcp.MCPToolset, bot: Bot
+    toolset: mcp.MCPToolset,
 ) -> None:
     names = {t.info.name for t in toolset.tools if isinstance(t, mcp.MCPTool)}
     assert {"overview", "read_file", "search", "grep", "list_folder", "symbols"} <= names

@@ -202,6 +202,9 @@ async def test_files_and_documents_are_resources_by_template(
         with pytest.raises(MCPError) as refused:
             await client.read_resource("repo://.env")
         assert "4103" in str(refused.value)
+        with pytest.raises(MCPError) as refused:  # percent-encoded `..` is still `..`
+            await client.read_resource("repo://%2e%2e/%2e%2e/etc/passwd")
+        assert "4100" in str(refused.value)
 
 
 @pytest.mark.parametrize(
@@ -266,6 +269,9 @@ async def test_http_refusals_oversized_foreign_origin_and_the_process_keeps_serv
         assert foreign.status_code == 403 and foreign.json()["error"]["code"] == "origin_denied"
         garbage = await http.post(url, content=b"{not json", headers=headers)
         assert 400 <= garbage.status_code < 500
+        deep = b'{"jsonrpc":"2.0","id":1,"method":"ping","params":' + b"[" * 20_000 + b"]" * 20_000
+        nested = await http.post(url, content=deep + b"}", headers=headers)
+        assert 400 <= nested.status_code < 500
     async with connect(url, "legacy") as client:
         assert not (await client.call_tool("overview", {})).is_error
 
