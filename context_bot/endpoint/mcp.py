@@ -367,7 +367,8 @@ def _fit_file(result: Result, budget: int) -> str:
         knowledge = result.get("knowledge") or {}
         doc = str(knowledge.get("text", ""))
         cut = {**result, "knowledge": {**knowledge, "text": doc[: max(budget - 2000, 0)]}}
-        return _dump({**cut, "more": "the document was cut to fit; ask with content=false"})
+        more = f"the document was cut to fit; ask with max_chars up to {MCP_MAX_ANSWER_CHARS:,}"
+        return _dump({**cut, "more": more})
     text: str = content["text"]
     first = (content.get("lines") or [1])[0]
     base = len(_dump({**result, "content": {**content, "text": ""}})) + 300
@@ -389,6 +390,12 @@ def _fit_file(result: Result, budget: int) -> str:
             f"lines {first}-{last} of {content.get('line_count')} shown; call read_file with "
             f"path={result.get('path')!r}, first_line={last + 1} to read on"
         )
+        if kept and not kept.endswith("\n"):  # one line longer than the whole budget
+            more = (
+                f"line {last} is longer than {budget:,} characters and was cut; ask with a "
+                f"larger max_chars (to {MCP_MAX_ANSWER_CHARS:,}), or read on at "
+                f"first_line={last + 1}"
+            )
         out = _dump({**result, "content": body, "more": more})
         if len(out) <= budget or room == 0:
             return out

@@ -78,6 +78,13 @@ def test_a_line_range_cut_counts_from_its_first_line() -> None:
     assert f"first_line={cut['content']['lines'][1] + 1}" in cut["more"]
 
 
+def test_a_line_longer_than_the_budget_is_cut_and_says_so() -> None:
+    result = {"path": "min.js", "content": {"text": "x" * 50_000, "line_count": 1, "lines": None}}
+    cut = json.loads(fit_answer(TOOLS["read_file"], result, 5_000))
+    assert cut["content"]["lines"] == [1, 1] and len(cut["content"]["text"]) < 5_000
+    assert "line 1 is longer than 5,000 characters" in cut["more"] and "max_chars" in cut["more"]
+
+
 def test_a_long_list_keeps_its_leading_items_and_says_how_to_narrow() -> None:
     matches = [{"path": f"f{n}.py", "line": n, "text": "x" * 80} for n in range(500)]
     answer = fit_answer(TOOLS["grep"], {"matches": matches, "truncated": False}, 4_000)
