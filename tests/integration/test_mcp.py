@@ -305,6 +305,38 @@ async def test_changes_reach_both_eras_as_notifications(bot: BotService, served:
         assert any(e["path"] == "notes/new.md" for e in listed["entries"])
 
 
+async def test_a_changed_file_is_an_update_to_its_subscribers_in_both_eras(
+    bot: BotService, served: Path
+) -> None:
+    updated: list[str] = []
+    got_legacy = asyncio.Event()
+
+    async def on_message(message: Any) -> None:
+        root = getattr(message, "root", message)
+        if getattr(root, "method", None) == "notifications/resources/updated":
+            updated.append(str(root.params.uri))
+            got_legacy.set()
+
+    uri = "repo://notes/changing.txt"
+    (served / "notes" / "changing.txt").write_text("one\n")
+    await asyncio.sleep(2)  # the watcher's reload of the new file, before anyone subscribes
+    async with (
+        connect(f"{bot.endpoint}/mcp", "legacy", message_handler=on_message) as legacy,
+        connect(f"{bot.endpoint}/mcp", "auto") as modern,
+    ):
+        with pytest.warns(MCPDeprecationWarning):
+            await legacy.subscribe_resource(uri)
+        async with modern.listen(resource_subscriptions=[uri]) as events:
+            await asyncio.sleep(0.5)
+            (served / "notes" / "changing.txt").write_text("one\ntwo\n")
+            event = await asyncio.wait_for(anext(aiter(events)), 15)
+            assert getattr(event, "uri", None) == uri
+        await asyncio.wait_for(got_legacy.wait(), 15)
+        assert updated == [uri]
+        text = (await modern.read_resource(uri)).contents[0]
+        assert isinstance(text, types.TextResourceContents) and text.text == "one\ntwo\n"
+
+
 def _participant_token(server: DevServer, secret: str | None = None) -> str:
     token = api.AccessToken(server.api_key, secret or server.api_secret)
     grants = api.VideoGrants(room_join=True, room="mcp-room")
