@@ -362,3 +362,30 @@ def verify_webhook(
         created_at=float(event.created_at),
         room_sid=event.room.sid,
     )
+
+
+@dataclass(frozen=True)
+class RoomPass:
+    """Who a verified room participant token names: its identity and its room."""
+
+    identity: str
+    room: str
+
+
+def verify_participant_token(settings: LiveKitSettings, token: str) -> RoomPass | None:
+    """The identity and room of a join token signed with our API key and secret, else None.
+
+    What lets an agent already in a room use `/mcp` with the token it holds (endpoint/mcp.py):
+    LiveKit's own verifier (HS256, our key as issuer, `exp` required), and a room-join
+    grant naming a room, as LiveKit itself requires to join. Any failure is a refusal; the
+    caller says no more than that."""
+    if not settings.api_key or not settings.api_secret:
+        return None
+    try:
+        claims = api.TokenVerifier(settings.api_key, settings.api_secret).verify(token)
+    except Exception:  # PyJWT's errors and the SDK's ValueError alike: not ours
+        return None
+    video = claims.video
+    if video is None or not video.room_join or not video.room or not claims.identity:
+        return None
+    return RoomPass(claims.identity, video.room)

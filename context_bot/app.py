@@ -23,6 +23,7 @@ from context_bot.bot.native_logs import route_native_logs
 from context_bot.bot.rooms import RECONCILE_MIN_AGE_S, BotIdentity, RoomManager
 from context_bot.bot.worker import DispatchWorker
 from context_bot.config import Settings
+from context_bot.endpoint.mcp import McpService
 from context_bot.endpoint.ownership import InMemoryOwnershipStore
 from context_bot.endpoint.ownership_redis import RedisOwnershipStore
 from context_bot.endpoint.routes import TokenService, create_app
@@ -67,6 +68,8 @@ class ContextBotApp:
         self.worker: DispatchWorker | None = None
         self.ownership: RedisOwnershipStore | None = None
         self._worker_task: asyncio.Task[None] | None = None
+        self.mcp: McpService | None = None
+        self._mcp_task: asyncio.Task[None] | None = None
         self.metrics = Metrics()
 
     # -- phases -------------------------------------------------------------------------
@@ -98,6 +101,18 @@ class ContextBotApp:
                 join_concurrency=settings.join_concurrency,
                 metrics=self.metrics,
             )
+            self.mcp = McpService(handlers, self._current_knowledge)
+            mcp_started = asyncio.Event()
+            self._mcp_task = spawn(self.mcp.run(mcp_started), "mcp_sessions")
+            # Its session manager before the first request; if it cannot start, say so.
+            started_or_failed = asyncio.ensure_future(mcp_started.wait())
+            await asyncio.wait(
+                {started_or_failed, self._mcp_task}, return_when=asyncio.FIRST_COMPLETED
+            )
+            started_or_failed.cancel()
+            if self._mcp_task.done():
+                self._mcp_task.result()  # what stopped it
+                raise RuntimeError("the MCP session manager stopped at start")
         if settings.agent_name and self.rooms is not None:
             self.worker = DispatchWorker(
                 livekit,
@@ -118,6 +133,7 @@ class ContextBotApp:
                 knowledge_loaded=(lambda: self.knowledge is not None) if serves_rooms else None,
                 metrics=self.metrics,
                 send_bot=self._dispatch if settings.agent_name else None,
+                mcp=self.mcp,
             )
         )
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
@@ -172,6 +188,9 @@ class ContextBotApp:
         for task in (self._watcher, self._reconciler, self._lag_probe, self._worker_task):
             if task is not None:
                 task.cancel()
+        if self._mcp_task is not None:  # ends MCP streams, so the HTTP server can close
+            self._mcp_task.cancel()
+            await asyncio.gather(self._mcp_task, return_exceptions=True)
         if self._runner is not None:
             await self._runner.cleanup()
         if self.rooms is not None:
@@ -303,6 +322,8 @@ class ContextBotApp:
         )
         if self.rooms is not None:
             await self.rooms.knowledge_changed(change)
+        if self.mcp is not None:
+            await self.mcp.knowledge_changed(change)
 
     def _current_knowledge(self) -> Knowledge:
         assert self.knowledge is not None, "startup() loads knowledge before serving"

@@ -136,6 +136,13 @@ REPLAY_WINDOW_S = 120.0
 its connections): an identical repeat gets the same answer again, a different request
 under the id is 4009 `id_reused`. After it (or once the bot saw the sender leave) the
 id is free."""
+MCP_MAX_REQUEST_BYTES = 64 * 1024
+"""Largest body `/mcp` reads (endpoint/mcp.py): a tool call is as small as a room request,
+and `initialize` carries the client's capabilities besides; larger is 413 unread."""
+MCP_ANSWER_CHARS = 40_000
+"""What one MCP tool answer holds by default (about 10,000 tokens): past it the answer is
+cut and says how to read on. `read_file` takes `max_chars` up to MCP_MAX_ANSWER_CHARS."""
+MCP_MAX_ANSWER_CHARS = 2_000_000
 PACKET_PART_BYTES = 6_000
 """Body bytes per data-packet part: even fully escaped JSON stays under LiveKit's ~15 KiB."""
 ID_ATTRIBUTE = "id"

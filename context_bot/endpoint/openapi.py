@@ -24,6 +24,14 @@ JSON = "application/json"
 WEBHOOK_MEDIA_TYPE = "application/webhook+json"
 """The content type LiveKit's webhook notifier sends."""
 NO_CONTROL_CHARS = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$"
+MCP_NOTE = (
+    "Join tokens for onboarding rooms, LiveKit webhooks, health. The same port serves the "
+    "Model Context Protocol at `/mcp` (Streamable HTTP: POST, GET, DELETE; protocol versions "
+    "2025-11-25 and 2026-07-28), which MCP itself describes and is not listed under `paths`: "
+    "its tools and resources are in `tools/list` and `resources/templates/list`."
+)
+"""`/mcp` is a protocol of its own, as the room protocol is (PROTOCOL.md): its bodies are
+JSON-RPC messages whose shapes the MCP schema defines, not operations of this document."""
 
 
 def _name(description: str, limit: int = MAX_NAME) -> dict[str, Any]:
@@ -265,7 +273,7 @@ def build_spec(repos: list[str], *, auth_required: bool) -> dict[str, Any]:
         "info": {
             "title": "context-bot",
             "version": __version__,
-            "description": "Join tokens for onboarding rooms, LiveKit webhooks, health.",
+            "description": MCP_NOTE,
         },
         "paths": {
             "/token": {"post": _token_operation(repos, auth_required)},

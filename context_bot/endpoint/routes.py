@@ -7,7 +7,8 @@ modules: `token_request` (what a request may say, room naming), `tenants` (who i
 `ownership` (which tenant owns a room), `webhooks` (which events to act on), `ratelimit`,
 `openapi`; LiveKit calls go through `admin`.
 
-Routes: `POST /token`, `POST /webhook`, `GET /healthz`, `GET /readyz`, `GET /openapi.json`.
+Routes: `POST /token`, `POST /webhook`, `GET /healthz`, `GET /readyz`, `GET /openapi.json`,
+and `/mcp` (the MCP server, `mcp.py`, served through `asgi.py`).
 Every error is `{"error": {"code": "...", "message": "..."}}` with a stable code (the list
 is in `openapi.py` and the README); messages name what to fix and never carry a secret.
 Middlewares, outermost first: CORS (so browsers can read errors too), then errors.
@@ -36,10 +37,13 @@ from context_bot.admin import (
     join_token,
     room_configuration,
     room_metadata,
+    verify_participant_token,
     verify_webhook,
 )
 from context_bot.bot.rooms import RoomManager
 from context_bot.config import Settings
+from context_bot.endpoint.asgi import asgi_handler
+from context_bot.endpoint.mcp import LOOPBACK_NAMES, MCP_PATH, McpGuard, McpService
 from context_bot.endpoint.openapi import build_spec
 from context_bot.endpoint.ownership import InMemoryOwnershipStore, OwnershipStore, RoomOwnership
 from context_bot.endpoint.page import add_page_routes
@@ -94,6 +98,8 @@ class TokenService:
     send_bot: Callable[[str], Awaitable[object]] | None = None
     """How a room gets its bot: LiveKit's agent dispatch in worker mode; by default the
     bot in this process joins (`rooms.join`)."""
+    mcp: McpService | None = None
+    """The MCP server served at `/mcp`; None in a process that serves no knowledge."""
 
     async def bot_into(self, room: str) -> None:
         if self.send_bot is not None:
@@ -485,5 +491,41 @@ def create_app(service: TokenService) -> web.Application:
     app.router.add_get("/readyz", get_readyz)
     app.router.add_get("/openapi.json", get_openapi)
     app.router.add_get("/metrics", get_metrics)
+    app.router.add_route("*", MCP_PATH, _mcp_route(service, state))
     add_page_routes(app)
     return app
+
+
+def _mcp_route(
+    service: TokenService, state: WebState
+) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """`/mcp`: the MCP server behind its guard; in a process that serves no knowledge (the
+    web role), 503 `mcp_not_served` naming where it is served instead."""
+    if service.mcp is None:
+
+        async def not_served(request: web.Request) -> web.StreamResponse:
+            raise ApiError(
+                503,
+                "mcp_not_served",
+                "this process serves no knowledge (web role); use /mcp on a process with "
+                "bot.role all",
+            )
+
+        return not_served
+    settings = service.settings
+    per_s = settings.rate_limit_per_min / 60
+
+    def participant(token: str) -> Tenant | None:
+        found = verify_participant_token(settings.livekit, token)
+        return Tenant(found.identity, "participant_token") if found is not None else None
+
+    guard = McpGuard(
+        service.mcp.app,
+        state.auth,
+        participant,
+        settings.cors_origins,
+        # Its own buckets at the same rate: MCP traffic never uses up a client's `/token`s.
+        RateLimiter(per_s, settings.rate_limit_burst) if per_s > 0 else None,
+        loopback=settings.host in LOOPBACK_NAMES,
+    )
+    return asgi_handler(guard)

@@ -7,6 +7,7 @@ from typing import Any
 import schemathesis
 
 from context_bot.config import Settings
+from context_bot.endpoint.mcp import MCP_PATH
 from context_bot.endpoint.openapi import build_spec
 from context_bot.endpoint.routes import TokenService, create_app
 from context_bot.endpoint.token_request import FIELDS, MAX_NAME, MAX_PARTICIPANT_METADATA
@@ -17,7 +18,10 @@ def routes_of_the_app() -> set[tuple[str, str]]:
     return {
         (route.resource.canonical, route.method.lower())
         for route in app.router.routes()
-        if route.resource is not None and route.method != "HEAD"  # aiohttp adds HEAD to GET
+        if route.resource is not None
+        and route.method != "HEAD"  # aiohttp adds HEAD to GET
+        # MCP describes /mcp itself (JSON-RPC over any method); the spec names it in prose.
+        and route.resource.canonical != MCP_PATH
     }
 
 
@@ -28,6 +32,11 @@ def routes_of_the_spec(spec: dict[str, Any]) -> set[tuple[str, str]]:
 def test_the_spec_describes_exactly_the_routes_the_app_serves() -> None:
     spec = build_spec(["repo"], auth_required=False)
     assert routes_of_the_spec(spec) == routes_of_the_app()
+    app = create_app(TokenService(Settings(), admin=None, rooms=None))
+    assert any(
+        r.resource is not None and r.resource.canonical == MCP_PATH for r in app.router.routes()
+    )
+    assert "`/mcp`" in spec["info"]["description"]
 
 
 def test_the_token_request_lists_the_fields_and_limits_the_server_applies() -> None:
