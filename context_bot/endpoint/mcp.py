@@ -58,11 +58,14 @@ from context_bot.protocol import (
     MAX_LIST_DEPTH,
     MAX_LIST_LIMIT,
     MAX_REFERENCES_LIMIT,
+    MAX_RETRIEVE_BUDGET_TOKENS,
+    MAX_RETRIEVE_TEXT_CHARS,
     MAX_SEARCH_LIMIT,
     MAX_SYMBOLS_LIMIT,
     MCP_ANSWER_CHARS,
     MCP_MAX_ANSWER_CHARS,
     MCP_MAX_REQUEST_BYTES,
+    MIN_RETRIEVE_BUDGET_TOKENS,
     Request,
 )
 from context_bot.ratelimit import RateLimiter
@@ -219,6 +222,32 @@ TOOLS: dict[str, ToolSpec] = {
                 ["query"],
             ),
             "search",
+            _same,
+            items="hits",
+        ),
+        ToolSpec(
+            "retrieve",
+            "Context for a question",
+            "The passages of the repository that bear on a question or a turn of "
+            "conversation, in one block: paths with line numbers, each file's one-line "
+            "purpose, the lines that matter. Empty when nothing matches well (small talk). "
+            "Use it before answering a question about the code; read further with read_file.",
+            _schema(
+                {
+                    "text": {
+                        "type": "string",
+                        "minLength": 1,
+                        "maxLength": MAX_RETRIEVE_TEXT_CHARS,
+                    },
+                    "budget_tokens": _int(
+                        MIN_RETRIEVE_BUDGET_TOKENS,
+                        MAX_RETRIEVE_BUDGET_TOKENS,
+                        "Largest block, in tokens (default 600).",
+                    ),
+                },
+                ["text"],
+            ),
+            "retrieve",
             _same,
             items="hits",
         ),

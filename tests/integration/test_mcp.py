@@ -32,6 +32,7 @@ TOOLS = {
     "overview",
     "read_file",
     "search",
+    "retrieve",
     "grep",
     "list_folder",
     "symbols",
@@ -162,6 +163,12 @@ async def test_both_eras_list_the_tools_and_call_read_file_search_and_grep(
             _text(await client.call_tool("grep", {"pattern": "MAX_REQUEST_BYTES = "}))
         )
         assert any(m["path"] == "context_bot/protocol.py" for m in grep["matches"])
+
+        turn = "where are the limits on a request's size kept?"
+        block = json.loads(_text(await client.call_tool("retrieve", {"text": turn})))
+        assert block["text"] and any(h["path"] == "context_bot/protocol.py" for h in block["hits"])
+        small_talk = json.loads(_text(await client.call_tool("retrieve", {"text": "thanks!"})))
+        assert small_talk["hits"] == []
 
 
 async def test_a_large_file_is_cut_at_a_line_and_says_where_to_read_on(bot: BotService) -> None:
