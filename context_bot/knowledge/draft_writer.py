@@ -2,10 +2,11 @@
 
 Each document is written to a hidden temporary file in its own folder and moved into place
 with `os.replace`, so a reader (the running bot's live reload) sees the old document or the
-new one, never half of one; the loader and the watcher skip hidden names, so the temporary
-file is never loaded. A name that would leave the folder (`..`, an absolute path, a
-symlinked folder on the way, a symlinked document) is refused with `DraftRefused` before
-anything is written. Folders are created as needed, the knowledge folder included.
+new one, never half of one; the temporary file's suffix (`paths.WRITER_TEMP_SUFFIX`) keeps
+it out of the inventory and the watcher, so a running bot never announces it. A name that
+would leave the folder (`..`, an absolute path, a symlinked folder on the way, a symlinked
+document) is refused with `DraftRefused` before anything is written. Folders are created
+as needed, the knowledge folder included.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from context_bot.errors import DraftRefused
-from context_bot.knowledge.paths import normalise_repo_path
+from context_bot.knowledge.paths import WRITER_TEMP_SUFFIX, normalise_repo_path
 
 #: Permissions of a new document (before the umask), as `open()` would give a new file.
 NEW_FILE_MODE = 0o666
@@ -58,7 +59,8 @@ def _target(base: Path, name: str) -> Path:
 
 
 def _replace(target: Path, data: bytes, mode: int) -> None:
-    fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    prefix = f".{target.name}."
+    fd, temp = tempfile.mkstemp(dir=target.parent, prefix=prefix, suffix=WRITER_TEMP_SUFFIX)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)

@@ -56,3 +56,15 @@ def check_relative(path: object) -> str:
     if ".." in path.replace("\\", "/").split("/"):
         raise InvalidPath(f"path must not contain '..': {shown!r}")
     raise InvalidPath(f"path names the repository itself: {shown!r}")
+
+
+WRITER_TEMP_SUFFIX = ".context-bot-tmp"
+"""The suffix of the temporary files our own atomic writes (`draft_writer.py`) leave for a
+moment beside their target. The watcher does not reload for them and the sandbox leaves
+them out of the inventory (`sandbox.DEFAULT_DENY`), so a running bot never announces a
+document's half-written twin as an added file."""
+
+
+def is_writer_temp(name: str) -> bool:
+    """Whether the file name `name` is one of our atomic writes' temporary files."""
+    return name.endswith(WRITER_TEMP_SUFFIX)

@@ -55,7 +55,7 @@ from context_bot.errors import (
 )
 from context_bot.knowledge.documents import git_blob_sha
 from context_bot.knowledge.git import git_output
-from context_bot.knowledge.paths import check_relative
+from context_bot.knowledge.paths import WRITER_TEMP_SUFFIX, check_relative
 from context_bot.protocol import line_range
 
 log = structlog.get_logger(__name__)
@@ -122,6 +122,7 @@ DEFAULT_DENY = (
     ".git", ".env*", "*.env", ".netrc*", "_netrc*",
     "id_rsa*", "id_dsa*", "id_ecdsa*", "id_ed25519*", ".pypirc",
     ".ssh/", ".gnupg/", "**/.kube/config",
+    f"*{WRITER_TEMP_SUFFIX}",  # not a secret: our own writes' half-written files
 )  # fmt: skip
 
 

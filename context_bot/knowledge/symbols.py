@@ -23,6 +23,7 @@ import functools
 import importlib
 import posixpath
 import re
+import threading
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -202,9 +203,22 @@ _WRAPPERS = frozenset(
 @dataclass
 class _Grammar:
     language: str
-    parser: Any  # tree_sitter.Parser (the bindings' types are loose; kept loose here)
+    ts_language: Any  # tree_sitter.Language (the bindings' types are loose; kept loose here)
     defs: Any  # tree_sitter.Query
     refs: Any
+    _local: threading.local = field(default_factory=threading.local, repr=False)
+
+    @property
+    def parser(self) -> Any:
+        """This thread's parser. A tree-sitter parser is not safe to share between threads,
+        and loads run in threads (two apps of one process, a reload beside a retrieve):
+        one shared parser gave two loads of the same files different symbol counts."""
+        parser = getattr(self._local, "parser", None)
+        if parser is None:
+            import tree_sitter as ts
+
+            parser = self._local.parser = ts.Parser(self.ts_language)
+        return parser
 
 
 @functools.cache
@@ -218,9 +232,8 @@ def grammar(name: str) -> _Grammar | None:
 
         module = importlib.import_module(spec.module)
         language = ts.Language(getattr(module, spec.loader)())
-        return _Grammar(
-            name, ts.Parser(language), ts.Query(language, spec.defs), ts.Query(language, spec.refs)
-        )
+        defs, refs = ts.Query(language, spec.defs), ts.Query(language, spec.refs)
+        return _Grammar(name, language, defs, refs)
     except Exception as exc:  # any failure leaves only this language out
         log.warning("symbol_grammar_unavailable", language=name, error=str(exc)[:200])
         return None
@@ -347,18 +360,15 @@ def extract(path: str, text: str, grammar_name: str) -> FileSymbols | None:
             )
         )
         stack.append((node.end_byte, kind, name))
-    refs: dict[str, list[int]] = defaultdict(list)
+    # A set per name: captures come per capture name, not in line order, so "the same line
+    # as the last one" missed repeats (and the counts drifted between loads of one tree).
+    uses: dict[str, set[int]] = defaultdict(set)
     for nodes in ts.QueryCursor(g.refs).captures(root).values():
         for n in nodes:
-            if n.start_byte in def_names:
-                continue
-            line = n.start_point[0] + 1
-            lines = refs[_text(n)]
-            if not lines or lines[-1] != line:
-                lines.append(line)
-    for lines in refs.values():
-        lines.sort()
-    return FileSymbols(symbols, dict(refs), root.has_error)
+            if n.start_byte not in def_names:
+                uses[_text(n)].add(n.start_point[0] + 1)
+    refs = {name: sorted(lines) for name, lines in uses.items()}
+    return FileSymbols(symbols, refs, root.has_error)
 
 
 def _text(node: Any) -> str:

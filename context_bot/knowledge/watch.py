@@ -32,6 +32,7 @@ import watchfiles
 
 from context_bot.knowledge.changes import knowledge_change
 from context_bot.knowledge.loading import Knowledge
+from context_bot.knowledge.paths import is_writer_temp
 
 log = structlog.get_logger(__name__)
 
@@ -61,7 +62,7 @@ T = TypeVar("T")
 
 
 def _ignored(name: str) -> bool:
-    return name in IGNORED_DIRS or name.startswith(".venv")
+    return name in IGNORED_DIRS or name.startswith(".venv") or is_writer_temp(name)
 
 
 def watched_dirs(roots: Sequence[Path]) -> list[str]:

@@ -51,12 +51,15 @@ async def test_a_participant_finds_an_undocumented_file_through_search(
     client = ContextClient(room)
 
     hits = await client.search("Client")
-    top = hits[0]
-    assert (top.path, top.kind, top.line) == ("src/pay/client.py", "code", 4)
-    assert top.snippet == "class **Client**:"
-    assert 0.5 < top.score <= 1
+    top = hits[0]  # the query is a name: where it is defined comes first
+    assert (top.path, top.kind, top.line) == ("src/pay/client.py", "symbol", 4)
+    assert top.snippet == "class **Client**"
+    assert top.score == 1
     paths = [h.path for h in hits]
     assert "src/pay/worker.py" in paths
+    code = (await client.search("class Client"))[0]  # words: the line that holds them
+    assert (code.path, code.kind, code.line) == ("src/pay/client.py", "code", 4)
+    assert 0.5 < code.score <= 1
     assert not any(p.startswith("secret-notes/") for p in paths)  # git-ignored: never served
 
     hits = await client.search("invoices")

@@ -4,6 +4,7 @@ and the `symbols`, `outline` and `references` methods over a repository of them.
 from __future__ import annotations
 
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -333,6 +334,22 @@ def test_most_used_ranks_a_files_top_level_names_by_uses_and_skips_common_ones()
         ("pkg/sub/c.go", "go", "package sub\n\nfunc Deep() {}\n\nfunc X() { Deep() }\n"),
     )
     assert go.most_used("pkg/") == [("Open", 2)]
+
+
+def test_the_index_is_the_same_on_every_build_and_in_threads() -> None:
+    """Uses were once deduplicated against the last line seen, but captures do not come in
+    line order: two builds of one tree counted some names differently (and the overview,
+    which names use counts, changed between restarts). Parsers are per thread, too."""
+    package = Path(__file__).resolve().parents[2] / "context_bot"
+    files = [(str(p), "python", p.read_text(), None) for p in sorted(package.rglob("*.py"))]
+
+    def counts(index: SymbolIndex) -> dict[str, list[int]]:
+        return {name: list(uses) for name, uses in index._refs.items()}
+
+    first = counts(build_symbols(files))
+    assert counts(build_symbols(files)) == first
+    with ThreadPoolExecutor(3) as pool:
+        assert all(counts(i) == first for i in pool.map(lambda _: build_symbols(files), range(3)))
 
 
 def test_broken_files_keep_what_the_parser_recovers() -> None:

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from context_bot.knowledge import changes
+from context_bot.knowledge import changes, watch
 from context_bot.knowledge.changes import knowledge_change
 from context_bot.knowledge.loading import Knowledge, load_knowledge
+from context_bot.knowledge.paths import WRITER_TEMP_SUFFIX
 from context_bot.knowledge.watch import reload_once, watch_knowledge
 
 SEEDS = Path(__file__).resolve().parents[1] / "data" / "seeds"
@@ -78,6 +79,18 @@ async def test_the_change_names_repository_files_added_removed_or_resized(tmp_pa
     assert change["added"] == ["pkg/new.py"]
     assert change["removed"] == ["pkg/old.py"]
     assert change["changed"] == ["knowledge/notes.png", "pkg/grows.py"]
+
+
+async def test_a_half_written_document_is_never_announced(tmp_path: Path) -> None:
+    """An atomic write's temporary twin is neither in the inventory nor a reason to reload."""
+    (tmp_path / "knowledge").mkdir()
+    before = load_knowledge(tmp_path / "knowledge", tmp_path)
+    temp = tmp_path / "knowledge" / f".a.py.md.x1y2{WRITER_TEMP_SUFFIX}"
+    temp.write_text("---\nfilePath: a.py\n---\n")
+    after = load_knowledge(tmp_path / "knowledge", tmp_path)
+    assert [f.path for f in after.inventory.files] == []
+    assert knowledge_change(before, after)["added"] == []
+    assert watch._ignored(temp.name)
 
 
 async def test_a_change_too_large_to_name_is_cut_and_says_so(
