@@ -74,6 +74,33 @@ def proc_status(pid: int | str = "self") -> dict[str, int]:
 
 # ---------------------------------------------------------------------------- the child
 
+SOURCE_LANGUAGES = frozenset(
+    {"python", "go", "javascript", "typescript", "java", "rust", "c", "c++", "kotlin", "scala"}
+)
+DEFINITION = re.compile(
+    rb"\b(?:def|class|func|fn|function|struct|interface|enum|trait|type)\s+"
+    rb"(?:\([^)\n]*\)\s*)?([A-Za-z_][A-Za-z0-9_]{5,40})\b"
+)
+
+
+def draw_names(repo: Path, files: Any, rng: random.Random, count: int) -> list[str]:
+    """`count` distinct names, each defined in a source file drawn at random (seeded) from
+    the inventory: the mix of languages and packages follows the corpus's."""
+    sources = [
+        f.path
+        for f in files
+        if not f.binary and f.language in SOURCE_LANGUAGES and 1_000 <= f.size <= 256_000
+    ]
+    names: list[str] = []
+    for path in rng.sample(sources, min(len(sources), 20 * count)):
+        found = sorted({m.decode() for m in DEFINITION.findall((repo / path).read_bytes())})
+        fresh = [x for x in found if x not in names]
+        if fresh:
+            names.append(rng.choice(fresh))
+        if len(names) >= count:
+            break
+    return names
+
 
 def emit(kind: str, **data: Any) -> None:
     print(MARK + json.dumps({"kind": kind, **data}), flush=True)
@@ -161,15 +188,16 @@ def child(args: argparse.Namespace) -> None:
     if args.restart_only:
         return
 
-    # The query sets, drawn from the corpus's own definitions (seeded, sorted first).
+    # The query sets: names defined in source files drawn from the whole inventory (seeded),
+    # not from our symbol index, so every code version measured gets the same queries.
     rng = random.Random(16)  # noqa: S311 - a fixed draw of queries, not a secret
     syms = sorted(
         (s for s in knowledge.symbols.symbols if IDENT.fullmatch(s.name)),
         key=lambda s: (s.path, s.line),
     )
     n = args.queries
-    names = sorted({s.name for s in rng.sample(syms, min(len(syms), 20 * n))})
-    picked = rng.sample(names, min(len(names), 4 * n))
+    picked = draw_names(repo, knowledge.inventory.files, rng, 4 * n)
+    names = sorted(set(picked))
     literal = picked[:n]
     r = picked[n : 2 * n]
     templates = [
