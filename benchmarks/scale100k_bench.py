@@ -48,6 +48,7 @@ DEFAULT_CORPUS = Path.home() / ".cache" / "context-bot" / "corpus-100k" / "tree"
 QUICK_SUBTREE = "pypi/Django-4.2.7"
 MARK = "@@"  # prefix of the child's result lines on stdout
 CHANGE_TIMEOUT_S = 900.0
+PEER_TIMEOUT_S = 20.0
 IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{5,40}")
 
 
@@ -427,8 +428,15 @@ class Child:
 
 
 def run_peer(args: list[str], cwd: Path) -> tuple[float, int]:
+    """Milliseconds and lines printed; a run past PEER_TIMEOUT_S counts as that long (and
+    -1 lines): `git grep -E -i` with `\\w` goes through glibc's regex, minutes at 1.7 GB."""
     started = time.perf_counter()
-    proc = subprocess.run(args, cwd=cwd, capture_output=True, check=False)
+    try:
+        proc = subprocess.run(
+            args, cwd=cwd, capture_output=True, check=False, timeout=PEER_TIMEOUT_S
+        )
+    except subprocess.TimeoutExpired:
+        return PEER_TIMEOUT_S * 1000, -1
     return ms_since(started), proc.stdout.count(b"\n")
 
 
@@ -464,7 +472,12 @@ def peers_grep(repo: Path, pats: list[str], regex: bool, runs: int) -> dict[str,
                 ms, count = run_peer(cmd, repo)
                 times.append(ms)
                 lines.append(count)
-        out[name] = {"ms": times, "lines_mean": statistics.mean(lines) if lines else 0}
+        done = [x for x in lines if x >= 0]
+        out[name] = {
+            "ms": times,
+            "lines_mean": statistics.mean(done) if done else 0,
+            "timeouts": len(lines) - len(done),
+        }
     return out
 
 
@@ -567,17 +580,35 @@ def parent(args: argparse.Namespace) -> None:
     print("queries:", json.dumps(queries)[:600], "...")
 
     peers: dict[str, Any] = {}
-    peers["literal"] = peers_grep(repo, queries["literal"], False, args.runs)
-    peers["regex"] = peers_grep(repo, queries["regex"], True, args.runs)
-    rg_files = subprocess.run(
-        ["sh", "-c", "rg --files | wc -l"],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    peers["ctags"] = ctags_peer(repo, queries["symbols"], args.runs, work)
-    print(f"peers done; rg lists {rg_files.stdout.strip()} files")
+    if args.peers_from:  # another run's peers over the same corpus and query set
+        peers = json.loads(Path(args.peers_from).read_text())
+        if peers["queries"] != queries:
+            sys.exit("--peers-from: that run drew other queries; measure the peers again")
+        print(f"peers: from {args.peers_from} (measured {peers['when']})")
+    else:
+        peers["literal"] = peers_grep(repo, queries["literal"], False, args.peer_runs)
+        peers["regex"] = peers_grep(repo, queries["regex"], True, args.peer_runs)
+        rg_files = subprocess.run(
+            ["sh", "-c", "rg --files | wc -l"],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        peers["ctags"] = ctags_peer(repo, queries["symbols"], args.peer_runs, work)
+        peers["queries"], peers["when"] = (
+            queries,
+            time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        )
+        (work / "peers.json").write_text(json.dumps(peers))
+        print(
+            f"peers done; rg lists {rg_files.stdout.strip()} files; saved in {work / 'peers.json'}"
+        )
+    for kind in ("literal", "regex"):
+        for name in ("rg", "git grep"):
+            if peers[kind][name]["timeouts"]:
+                over = peers[kind][name]["timeouts"]
+                print(f"{kind} {name}: {over} runs stopped at {PEER_TIMEOUT_S:.0f} s")
 
     first.go()
     measured = first.read("measured")
@@ -757,7 +788,9 @@ def main() -> None:
     parser.add_argument("--python", default=sys.executable, help="interpreter for the child")
     parser.add_argument("--index-dir", default=None, help="where a persistent index is written")
     parser.add_argument("--quick", action="store_true", help=f"only {QUICK_SUBTREE}, fewer runs")
-    parser.add_argument("--runs", type=int, default=2, help="runs of each query")
+    parser.add_argument("--runs", type=int, default=2, help="runs of each query (ours)")
+    parser.add_argument("--peer-runs", type=int, default=1, help="runs of each query (peers)")
+    parser.add_argument("--peers-from", help="peers.json of an earlier run (same corpus, queries)")
     parser.add_argument("--queries", type=int, default=15, help="queries of each kind")
     parser.add_argument("--change-timeout", type=float, default=CHANGE_TIMEOUT_S)
     parser.add_argument("--workdir", default=str(Path(tempfile.gettempdir()) / "scale100k-bench"))
