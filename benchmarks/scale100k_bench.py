@@ -49,6 +49,7 @@ QUICK_SUBTREE = "pypi/Django-4.2.7"
 MARK = "@@"  # prefix of the child's result lines on stdout
 CHANGE_TIMEOUT_S = 900.0
 PEER_TIMEOUT_S = 20.0
+SETTLE_S = 10.0  # after the last reload, how long the change test still polls
 IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{5,40}")
 
 
@@ -82,6 +83,23 @@ DEFINITION = re.compile(
     rb"\b(?:def|class|func|fn|function|struct|interface|enum|trait|type)\s+"
     rb"(?:\([^)\n]*\)\s*)?([A-Za-z_][A-Za-z0-9_]{5,40})\b"
 )
+
+
+APPENDED = {
+    ".go": '\nfunc {0}_fn() string {{ return "{0}" }}\n',
+    ".py": "\n\ndef {0}_fn():\n    return '{0}'\n",
+}
+
+
+def change_target(files: Any) -> str:
+    """The file the change test edits: a small Go file early in path order (inside the
+    first 64 MB that the in-memory code index reads), a Python file when there is none."""
+    for suffix in APPENDED:
+        found = [f.path for f in files if f.path.endswith(suffix) and 2_000 <= f.size <= 20_000]
+        if found:
+            first = found[:200]
+            return first[len(first) // 2]
+    raise SystemExit("no Go or Python file to change")
 
 
 def draw_names(repo: Path, files: Any, rng: random.Random, count: int) -> list[str]:
@@ -330,13 +348,11 @@ def child(args: argparse.Namespace) -> None:
         """One existing indexed file changed, one new file: until each method finds it."""
         k = state["k"]
         token = f"zqbench{int(time.time())}"
-        small = [s.path for s in syms if s.path.endswith(".py")]
-        candidates = [p for p in small if (repo / p).stat().st_size < 20_000]
-        target = candidates[len(candidates) // 2] if candidates else syms[0].path
+        target = change_target(k.inventory.files)
         host = repo / target
         original = host.read_bytes()
         tmp = host.with_name(".bench-change.tmp")
-        tmp.write_bytes(original + f"\n\ndef {token}_fn():\n    return '{token}'\n".encode())
+        tmp.write_bytes(original + APPENDED[Path(target).suffix].format(token).encode())
         new_rel = str(Path(target).parent / f"{token}_new.py")
         reloads.clear()
         started = time.perf_counter()
@@ -358,6 +374,8 @@ def child(args: argparse.Namespace) -> None:
                 seen["search_changed"] = ms_since(started)
             if "symbols_changed" not in seen and now.symbols.find(token + "_fn", limit=1):
                 seen["symbols_changed"] = ms_since(started)
+            if reloads and time.perf_counter() - reloads[-1] > SETTLE_S:
+                break  # reloaded, and no further reload since: what is unseen stays unseen
             await asyncio.sleep(0.02)
         return {
             "file": target,
@@ -582,7 +600,8 @@ def parent(args: argparse.Namespace) -> None:
     peers: dict[str, Any] = {}
     if args.peers_from:  # another run's peers over the same corpus and query set
         peers = json.loads(Path(args.peers_from).read_text())
-        if peers["queries"] != queries:
+        shared = ("literal", "regex", "symbols")  # what the peers ran (outline: ours only)
+        if any(peers["queries"][k] != queries[k] for k in shared):
             sys.exit("--peers-from: that run drew other queries; measure the peers again")
         print(f"peers: from {args.peers_from} (measured {peers['when']})")
     else:
