@@ -1,0 +1,835 @@
+"""Issues 16 and 17 at scale: the ~100k-file corpus, beside rg, git grep and Universal Ctags.
+
+    python benchmarks/scale100k_bench.py [CORPUS] [--code ROOT] [--index-dir DIR] [--quick]
+
+CORPUS defaults to the tree `benchmarks/corpus.py` builds (`~/.cache/context-bot/
+corpus-100k/tree`); `--code` is the checkout whose `context_bot` is measured (default:
+this one), so the same harness measures another branch's work tree; `--index-dir` names
+the folder a persistent index writes (emptied before the first load, measured after;
+without it the index is reported "in memory"). `--quick` measures a subset (one
+package, fewer queries and runs) to smoke-run the harness in a minute or two.
+
+How: this process imports nothing of `context_bot`. It starts a serving child (this
+script with `--child`, `PYTHONPATH=--code`), which loads the knowledge through the public
+API (`load_knowledge`, timing each phase by wrapping the loader's own steps), starts the
+live-reload watcher the bot runs (`watch_knowledge`), and draws the query sets from the
+corpus deterministically (names of its definitions, seeded). With the child idle, this
+process runs the peers over the same files and queries: `rg`, `git grep`, `ctags -R`,
+`readtags`. Then the child times each method in-process (`Grep.search` with the bot's
+2 s deadline and default limit, `Knowledge.search`, `listing`, `symbols.find`,
+`outline`, `references`): no room round trip in any figure, and the peers' figures
+include their process start, as at a terminal. Then one changed file (and one new file)
+is written and the child polls until `grep`, `search` and `symbols` find them through
+the watcher's reload. Memory is the child's own (VmRSS serving, VmHWM peak). A second
+child measures the restart: a new process loading with the index of the first present.
+Last, a table with each target and pass/fail.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import random
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_CORPUS = Path.home() / ".cache" / "context-bot" / "corpus-100k" / "tree"
+QUICK_SUBTREE = "pypi/Django-4.2.7"
+MARK = "@@"  # prefix of the child's result lines on stdout
+CHANGE_TIMEOUT_S = 900.0
+PEER_TIMEOUT_S = 20.0
+SETTLE_S = 10.0  # after the last reload, how long the change test still polls
+IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{5,40}")
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def ms_since(started: float) -> float:
+    return (time.perf_counter() - started) * 1000
+
+
+def proc_status(pid: int | str = "self") -> dict[str, int]:
+    """VmRSS and VmHWM in MB."""
+    out = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            out[key] = int(value.split()[0]) // 1024
+    return out
+
+
+# ---------------------------------------------------------------------------- the child
+
+SOURCE_LANGUAGES = frozenset(
+    {"python", "go", "javascript", "typescript", "java", "rust", "c", "c++", "kotlin", "scala"}
+)
+DEFINITION = re.compile(
+    rb"\b(?:def|class|func|fn|function|struct|interface|enum|trait|type)\s+"
+    rb"(?:\([^)\n]*\)\s*)?([A-Za-z_][A-Za-z0-9_]{5,40})\b"
+)
+
+
+APPENDED = {
+    ".go": '\nfunc {0}_fn() string {{ return "{0}" }}\n',
+    ".py": "\n\ndef {0}_fn():\n    return '{0}'\n",
+}
+
+
+def change_target(files: Any) -> str:
+    """The file the change test edits: a small Go file early in path order (inside the
+    first 64 MB that the in-memory code index reads), a Python file when there is none."""
+    for suffix in APPENDED:
+        found = [f.path for f in files if f.path.endswith(suffix) and 2_000 <= f.size <= 20_000]
+        if found:
+            first = found[:200]
+            return first[len(first) // 2]
+    raise SystemExit("no Go or Python file to change")
+
+
+def draw_names(repo: Path, files: Any, rng: random.Random, count: int) -> list[str]:
+    """`count` distinct names, each defined in a source file drawn at random (seeded) from
+    the inventory: the mix of languages and packages follows the corpus's."""
+    sources = [
+        f.path
+        for f in files
+        if not f.binary and f.language in SOURCE_LANGUAGES and 1_000 <= f.size <= 256_000
+    ]
+    names: list[str] = []
+    for path in rng.sample(sources, min(len(sources), 20 * count)):
+        found = sorted({m.decode() for m in DEFINITION.findall((repo / path).read_bytes())})
+        fresh = [x for x in found if x not in names]
+        if fresh:
+            names.append(rng.choice(fresh))
+        if len(names) >= count:
+            break
+    return names
+
+
+def emit(kind: str, **data: Any) -> None:
+    print(MARK + json.dumps({"kind": kind, **data}), flush=True)
+
+
+def child(args: argparse.Namespace) -> None:
+    import asyncio
+    import importlib
+    import inspect
+
+    import structlog
+
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(file=sys.stderr))
+    import context_bot
+    from context_bot.knowledge import loading
+    from context_bot.knowledge.grep import Grep, GrepQuery
+    from context_bot.knowledge.sandbox import RepoFiles
+    from context_bot.knowledge.watch import watch_knowledge
+    from context_bot.protocol import DEFAULT_GREP_LIMIT
+    from context_bot.protocol import DEFAULT_REFERENCES_LIMIT as REFS_LIMIT
+
+    repo = Path(args.repo)
+    phases: dict[str, float] = {}
+    rss: dict[str, int] = {}
+
+    def timed_phase(name: str, fn: Any) -> Any:
+        def wrapper(*a: Any, **kw: Any) -> Any:
+            before = proc_status()["VmRSS"]
+            started = time.perf_counter()
+            try:
+                return fn(*a, **kw)
+            finally:
+                phases[name] = phases.get(name, 0.0) + ms_since(started)
+                rss[name] = proc_status()["VmRSS"] - before
+
+        return wrapper
+
+    # The loader's own steps, wrapped where it looks them up: timing only, same calls. A
+    # persistent index (`cache_dir`) indexes the files in `indexing.py` (`_index_code`).
+    try:
+        indexing: Any = importlib.import_module("context_bot.knowledge.indexing")
+    except ImportError:
+        indexing = None
+    steps = (
+        "build_inventory",
+        "code_rows",
+        "SearchIndex",
+        "build_symbols",
+        "build_codemap",
+    )
+    for module in (loading, indexing):
+        for name in (*steps, "_index_code"):
+            if module is not None and hasattr(module, name):
+                setattr(module, name, timed_phase(name, getattr(module, name)))
+    persistent = "cache_dir" in inspect.signature(loading.load_knowledge).parameters
+    extra = {"cache_dir": Path(args.index_dir)} if persistent and args.index_dir else {}
+    loading.overview_mod.build_overview = timed_phase(
+        "build_overview", loading.overview_mod.build_overview
+    )
+
+    def load() -> Any:
+        return loading.load_knowledge(repo / "knowledge", repo, **extra)
+
+    started = time.perf_counter()
+    knowledge = load()
+    load_ms = ms_since(started)
+    status = proc_status()
+    emit(
+        "loaded",
+        code=str(Path(context_bot.__file__).parent),
+        persistent=bool(extra),
+        index_stats=getattr(knowledge, "index_stats", None),
+        load_ms=load_ms,
+        phases=dict(phases),
+        phase_rss_mb=dict(rss),
+        rss_mb=status["VmRSS"],
+        hwm_mb=status["VmHWM"],
+        inventory=len(knowledge.inventory),
+        inventory_skipped=knowledge.inventory.skipped,
+        text_bytes=sum(f.size for f in knowledge.inventory.files if not f.binary),
+        symbols=len(knowledge.symbols),
+        symbol_files=knowledge.symbols.files,
+        symbols_skipped=knowledge.symbols.skipped,
+    )
+    if args.restart_only:
+        return
+
+    # The query sets: names defined in source files drawn from the whole inventory (seeded),
+    # not from our symbol index, so every code version measured gets the same queries.
+    rng = random.Random(16)  # noqa: S311 - a fixed draw of queries, not a secret
+    syms = sorted(
+        (s for s in knowledge.symbols.symbols if IDENT.fullmatch(s.name)),
+        key=lambda s: (s.path, s.line),
+    )
+    n = args.queries
+    picked = draw_names(repo, knowledge.inventory.files, rng, 4 * n)
+    names = sorted(set(picked))
+    literal = picked[:n]
+    r = picked[n : 2 * n]
+    templates = [
+        r"{0}\s*\(",
+        r"(class|struct|interface|type|def|func|fn|function)\s+{0}\b",
+        r"\b{0}\.\w+",
+        r"^\s*\w+\s+{1}\w*",
+        r"{1}\w*{2}",
+    ]
+    regexes = [templates[i % len(templates)].format(w, w[:4], w[-3:]) for i, w in enumerate(r)]
+    camel = [re.sub(r"([a-z])([A-Z])", r"\1 \2", w).replace("_", " ").lower() for w in picked]
+    searches = [c.strip() for c in camel[2 * n : 3 * n]]
+    sym_queries = []
+    for i, w in enumerate(picked[3 * n : 4 * n]):
+        humps = "".join(c for c in w if c.isupper())
+        sym_queries.append(w if i % 3 == 0 else w[:5] if i % 3 == 1 else (w[:2] + humps[1:3]))
+    paths = sorted({s.path for s in syms})
+    outline_paths = rng.sample(paths, min(len(paths), n))
+    ref_names = rng.sample(names, min(len(names), n))
+    emit(
+        "queries",
+        literal=literal,
+        regex=regexes,
+        search=searches,
+        symbols=sym_queries,
+        outline=outline_paths,
+        references=ref_names,
+    )
+
+    state = {"k": knowledge}
+    reloads: list[float] = []
+
+    async def main() -> None:
+        stop = asyncio.Event()
+
+        async def changed(fresh: Any, change: dict[str, object]) -> None:
+            del change
+            state["k"] = fresh
+            reloads.append(time.perf_counter())
+
+        def timed_load() -> Any:
+            started = time.perf_counter()
+            try:
+                return load()
+            finally:
+                reload_ms.append(ms_since(started))
+
+        reload_ms: list[float] = []
+        watcher = asyncio.create_task(
+            watch_knowledge(
+                [repo / "knowledge", repo],
+                lambda: state["k"],
+                timed_load,
+                changed,
+                stop=stop,
+            )
+        )
+        await asyncio.to_thread(sys.stdin.readline)  # the parent's peers run meanwhile
+        results = await asyncio.to_thread(measure)
+        emit(
+            "measured",
+            **results,
+            rss_mb=proc_status()["VmRSS"],
+            hwm_mb=proc_status()["VmHWM"],
+        )
+        emit("change", **await change_test(reload_ms))
+        status = proc_status()
+        emit("memory", rss_mb=status["VmRSS"], hwm_mb=status["VmHWM"])
+        stop.set()
+        watcher.cancel()
+
+    files = RepoFiles(repo)
+    engine = Grep(files)
+
+    def grep(pattern: str, regex: bool, globs: tuple[str, ...] = ()) -> Any:
+        # As the handler does: default limit, the 2 s deadline from the call.
+        query = GrepQuery(pattern, regex, None, globs, 0, DEFAULT_GREP_LIMIT)
+        return engine.search(state["k"].inventory, query)
+
+    def series(calls: list[Any], runs: int) -> tuple[list[float], list[Any]]:
+        times, outs = [], []
+        for _ in range(runs):
+            for call in calls:
+                started = time.perf_counter()
+                outs.append(call())
+                times.append(ms_since(started))
+        return times, outs
+
+    def measure() -> dict[str, Any]:
+        k = state["k"]
+        out: dict[str, Any] = {}
+        started = time.perf_counter()
+        first = grep("zqxjkv_never_there", False)
+        out["grep_first_ms"] = ms_since(started)
+        out["grep_first_searched"] = first.files_searched
+        out["grep_first_total"] = first.files_total
+        out["grep_first_truncated"] = first.truncated_reason
+        for kind, pats, regex in (
+            ("literal", literal, False),
+            ("regex", regexes, True),
+        ):
+            times, found = series([lambda p=p, x=regex: grep(p, x) for p in pats], args.runs)
+            out[kind] = {
+                "ms": times,
+                "deadline": sum(1 for f in found if f.truncated_reason == "deadline"),
+                "limit": sum(1 for f in found if f.truncated_reason == "limit"),
+                "complete": sum(1 for f in found if f.truncated_reason is None),
+                "searched_mean": statistics.mean(f.files_searched for f in found),
+                "total": found[0].files_total if found else 0,
+            }
+        out["cache_mb"] = engine.cached_bytes / 1e6
+        # Once each: the index keeps the answers of recent queries, so a second run of the
+        # set would time the cache (measured: p50 0.0 ms) rather than the search.
+        times, found = series([lambda q=q: k.search(q, limit=10) for q in searches], 1)
+        out["search"] = {"ms": times, "hits": sum(1 for f in found if f)}
+        times, _ = series([lambda: k.listing("", depth=2, limit=200)], max(10, args.runs * 5))
+        out["list"] = {"ms": times}
+        times, found = series(
+            [lambda q=q: k.symbols.find(q, limit=21) for q in sym_queries], args.runs
+        )
+        out["symbols"] = {"ms": times, "hits": sum(1 for f in found if f)}
+        times, found = series([lambda p=p: k.symbols.outline(p) for p in outline_paths], args.runs)
+        out["outline"] = {"ms": times, "hits": sum(1 for f in found if f)}
+        refs = [lambda x=x: k.symbols.references(x, limit=REFS_LIMIT) for x in ref_names]
+        times, found = series(refs, args.runs)
+        out["references"] = {"ms": times, "hits": sum(1 for f in found if f[1])}
+        out["overview_chars"] = len(k.overview)  # its build is timed at load (phases)
+        return out
+
+    async def change_test(reload_ms: list[float]) -> dict[str, Any]:
+        """One existing indexed file changed, one new file: until each method finds it."""
+        k = state["k"]
+        token = f"zqbench{int(time.time())}"
+        target = change_target(k.inventory.files)
+        host = repo / target
+        original = host.read_bytes()
+        tmp = host.with_name(".bench-change.tmp")
+        tmp.write_bytes(original + APPENDED[Path(target).suffix].format(token).encode())
+        new_rel = str(Path(target).parent / f"{token}_new.py")
+        reloads.clear()
+        started = time.perf_counter()
+        tmp.replace(host)  # a new inode: the corpus's hard-linked source stays untouched
+        (repo / new_rel).write_text(f"def {token}_new():\n    return 1\n")
+        seen: dict[str, float] = {}
+        deadline = started + args.change_timeout
+        while len(seen) < 4 and time.perf_counter() < deadline:
+            now = state["k"]
+            if "grep_changed" not in seen and any(
+                m.path == target for m in grep(token + "_fn", False, (target,)).matches
+            ):
+                seen["grep_changed"] = ms_since(started)
+            if "grep_new" not in seen and grep(token + "_new", False, (new_rel,)).matches:
+                seen["grep_new"] = ms_since(started)
+            if "search_changed" not in seen and any(
+                h.path == target for h in now.search(token, limit=10)
+            ):
+                seen["search_changed"] = ms_since(started)
+            if "symbols_changed" not in seen and now.symbols.find(token + "_fn", limit=1):
+                seen["symbols_changed"] = ms_since(started)
+            if reloads and time.perf_counter() - reloads[-1] > SETTLE_S:
+                break  # reloaded, and no further reload since: what is unseen stays unseen
+            await asyncio.sleep(0.02)
+        return {
+            "file": target,
+            "new_file": new_rel,
+            "seen_ms": seen,
+            "reload_ms": list(reload_ms),
+            "first_reload_at_ms": (reloads[0] - started) * 1000 if reloads else None,
+            "version_changed": state["k"] is not k,
+        }
+
+    asyncio.run(main())
+
+
+# --------------------------------------------------------------------------- the parent
+
+
+class Child:
+    def __init__(self, args: argparse.Namespace, repo: Path, log: Path, restart: bool) -> None:
+        env = dict(os.environ, PYTHONPATH=str(args.code))
+        cmd = [
+            args.python,
+            str(Path(__file__).resolve()),
+            "--child",
+            "--repo",
+            str(repo),
+            "--runs",
+            str(args.runs),
+            "--queries",
+            str(args.queries),
+            "--change-timeout",
+            str(args.change_timeout),
+            "--index-dir",
+            str(args.index_dir),
+        ]
+        if restart:
+            cmd.append("--restart-only")
+        self.log = log.open("w")
+        self.proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            text=True,
+            env=env,
+        )
+        self.started = time.perf_counter()
+
+    def read(self, kind: str) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            if line.startswith(MARK):
+                data: dict[str, Any] = json.loads(line[len(MARK) :])
+                if data["kind"] == kind:
+                    return data
+        raise RuntimeError(f"the child ended before {kind!r} (exit {self.proc.wait()})")
+
+    def go(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write("go\n")
+        self.proc.stdin.flush()
+
+    def close(self) -> int:
+        if self.proc.stdin:
+            self.proc.stdin.close()
+        code = self.proc.wait()
+        self.log.close()
+        return code
+
+
+def run_peer(args: list[str], cwd: Path) -> tuple[float, int]:
+    """Milliseconds and lines printed; a run past PEER_TIMEOUT_S counts as that long (and
+    -1 lines): `git grep -E -i` with `\\w` goes through glibc's regex, minutes at 1.7 GB."""
+    started = time.perf_counter()
+    try:
+        proc = subprocess.run(
+            args, cwd=cwd, capture_output=True, check=False, timeout=PEER_TIMEOUT_S
+        )
+    except subprocess.TimeoutExpired:
+        return PEER_TIMEOUT_S * 1000, -1
+    return ms_since(started), proc.stdout.count(b"\n")
+
+
+def peers_grep(repo: Path, pats: list[str], regex: bool, runs: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in ("rg", "git grep"):
+        times, lines = [], []
+        for _ in range(runs):
+            for p in pats:
+                lower = p == p.lower()
+                if name == "rg":
+                    cmd = [
+                        "rg",
+                        "-n",
+                        "--no-heading",
+                        "-S",
+                        *([] if regex else ["-F"]),
+                        "-e",
+                        p,
+                    ]
+                else:
+                    case = ["-i"] if lower else []
+                    cmd = [
+                        "git",
+                        "grep",
+                        "-n",
+                        "-I",
+                        *case,
+                        "-E" if regex else "-F",
+                        "-e",
+                        p,
+                    ]
+                ms, count = run_peer(cmd, repo)
+                times.append(ms)
+                lines.append(count)
+        done = [x for x in lines if x >= 0]
+        out[name] = {
+            "ms": times,
+            "lines_mean": statistics.mean(done) if done else 0,
+            "timeouts": len(lines) - len(done),
+        }
+    return out
+
+
+def ctags_peer(repo: Path, sym_queries: list[str], runs: int, workdir: Path) -> dict[str, Any]:
+    tags = workdir / "tags"
+    tags.unlink(missing_ok=True)
+    started = time.perf_counter()
+    proc = subprocess.run(
+        ["ctags", "-R", "--totals=yes", "-f", str(tags), "--exclude=.git", "."],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    took = ms_since(started)
+    totals = (proc.stdout + proc.stderr).strip().splitlines()
+    files = next((int(m.group(1)) for t in totals if (m := re.search(r"(\d+) files?", t))), 0)
+    times = []
+    for _ in range(runs):
+        for q in sym_queries:
+            ms, _ = run_peer(["readtags", "-t", str(tags), "-i", "-p", "-", q], repo)
+            times.append(ms)
+    return {
+        "ms": took,
+        "files": files,
+        "totals": " ".join(totals)[-300:],
+        "tags_bytes": tags.stat().st_size if tags.exists() else 0,
+        "readtags_ms": times,
+    }
+
+
+def du(path: Path) -> int:
+    total = 0
+    for root, _, names in os.walk(path):
+        for n in names:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(root, n)).st_size  # noqa: PTH118
+    return total
+
+
+def fmt(values: list[float]) -> str:
+    return f"{pct(values, 0.5):.1f} / {pct(values, 0.95):.1f} ms"
+
+
+def peer_cell(peer: dict[str, Any]) -> str:
+    return f"rg {fmt(peer['rg']['ms'])}; git grep {fmt(peer['git grep']['ms'])}"
+
+
+def verdict(ok: bool | None) -> str:
+    return "n/a" if ok is None else ("PASS" if ok else "FAIL")
+
+
+def parent(args: argparse.Namespace) -> None:
+    repo = args.corpus.expanduser().resolve()
+    if args.quick:
+        sub = repo / QUICK_SUBTREE
+        repo = sub if sub.is_dir() else repo
+    work = Path(args.workdir)
+    work.mkdir(parents=True, exist_ok=True)
+    started_all = time.perf_counter()
+    lscpu = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
+    rg_v = subprocess.run(["rg", "--version"], capture_output=True, text=True).stdout.split("\n")[0]
+    git_v = subprocess.run(["git", "--version"], capture_output=True, text=True).stdout.strip()
+    ct_v = subprocess.run(["ctags", "--version"], capture_output=True, text=True).stdout
+    print(f"# scale100k_bench on {repo}")
+    print(
+        f"machine: {lscpu} cores, {platform.machine()}, Python {platform.python_version()}, "
+        f"{rg_v}, {git_v}, {ct_v.splitlines()[0] if ct_v else 'no ctags'}; "
+        f"date {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; code {args.code}"
+    )
+    git_files = int(
+        subprocess.run(
+            ["sh", "-c", "git ls-files | wc -l"],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    )
+    args.index_dir = args.index_dir or str(work / "index")
+    shutil.rmtree(args.index_dir, ignore_errors=True)  # the first load starts with none
+
+    first = Child(args, repo, work / "child-1.log", restart=False)
+    loaded = first.read("loaded")
+    print(f"code measured: {loaded['code']}; persistent index: {loaded['persistent']}")
+    print(
+        f"first load: {loaded['load_ms'] / 1000:.1f} s; inventory {loaded['inventory']:,} files "
+        f"(git ls-files {git_files:,}), text {loaded['text_bytes'] / 1e6:,.0f} MB; "
+        f"RSS {loaded['rss_mb']} MB, peak {loaded['hwm_mb']} MB"
+    )
+    phases = loaded["phases"].items()
+    print("load phases (s): " + ", ".join(f"{k} {v / 1000:.1f}" for k, v in phases))
+    grown = loaded["phase_rss_mb"].items()
+    print("RSS growth per phase (MB): " + ", ".join(f"{k} {v}" for k, v in grown))
+    print(f"inventory skipped: {loaded['inventory_skipped']}")
+    print(
+        f"symbols: {loaded['symbols']:,} definitions from {loaded['symbol_files']:,} files; "
+        f"not parsed: {loaded['symbols_skipped']}"
+    )
+    queries = first.read("queries")
+    print("queries:", json.dumps(queries)[:600], "...")
+
+    peers: dict[str, Any] = {}
+    if args.peers_from:  # another run's peers over the same corpus and query set
+        peers = json.loads(Path(args.peers_from).read_text())
+        shared = ("literal", "regex", "symbols")  # what the peers ran (outline: ours only)
+        if any(peers["queries"][k] != queries[k] for k in shared):
+            sys.exit("--peers-from: that run drew other queries; measure the peers again")
+        print(f"peers: from {args.peers_from} (measured {peers['when']})")
+    else:
+        peers["literal"] = peers_grep(repo, queries["literal"], False, args.peer_runs)
+        peers["regex"] = peers_grep(repo, queries["regex"], True, args.peer_runs)
+        rg_files = subprocess.run(
+            ["sh", "-c", "rg --files | wc -l"],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        peers["ctags"] = ctags_peer(repo, queries["symbols"], args.peer_runs, work)
+        peers["queries"], peers["when"] = (
+            queries,
+            time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        )
+        (work / "peers.json").write_text(json.dumps(peers))
+        print(
+            f"peers done; rg lists {rg_files.stdout.strip()} files; saved in {work / 'peers.json'}"
+        )
+    for kind in ("literal", "regex"):
+        for name in ("rg", "git grep"):
+            if peers[kind][name]["timeouts"]:
+                over = peers[kind][name]["timeouts"]
+                print(f"{kind} {name}: {over} runs stopped at {PEER_TIMEOUT_S:.0f} s")
+
+    first.go()
+    measured = first.read("measured")
+    change = first.read("change")
+    memory = first.read("memory")
+    first.close()
+    subprocess.run(["git", "checkout", "-q", "--", change["file"]], cwd=repo, check=False)
+    (repo / change["new_file"]).unlink(missing_ok=True)
+
+    index_bytes = du(Path(args.index_dir)) if loaded["persistent"] else None
+    second = Child(args, repo, work / "child-2.log", restart=True)
+    restarted = second.read("loaded")
+    second.close()
+    print(
+        f"restart: {restarted['load_ms'] / 1000:.1f} s, phases {restarted['phases']}, "
+        f"index stats {restarted['index_stats']}"
+    )
+
+    raw = {"loaded": loaded, "queries": queries, "measured": measured, "change": change}
+    raw |= {"memory": memory, "restarted": restarted, "index_bytes": index_bytes}
+    (work / "results.json").write_text(json.dumps(raw))
+    text = loaded["text_bytes"]
+    seen = change["seen_ms"]
+    lit, rgx = measured["literal"], measured["regex"]
+    srch, sym, outl, refs = (
+        measured[k]["ms"] for k in ("search", "symbols", "outline", "references")
+    )
+    ph = loaded["phases"]
+    extract_s = ph.get("build_symbols", 0) / 1000
+    ctags = peers["ctags"]
+
+    print("\n## grep detail")
+    print(
+        f"first grep (cold cache): {measured['grep_first_ms']:.0f} ms, searched "
+        f"{measured['grep_first_searched']:,} of {measured['grep_first_total']:,} files, "
+        f"truncated: {measured['grep_first_truncated']}; file cache {measured['cache_mb']:.0f} MB"
+    )
+    for kind in ("literal", "regex"):
+        m = measured[kind]
+        print(
+            f"{kind}: {len(m['ms'])} searches: complete {m['complete']}, stopped at the limit "
+            f"{m['limit']}, at the 2 s deadline {m['deadline']}; files searched (mean) "
+            f"{m['searched_mean']:,.0f} of {m['total']:,}; rg lines (mean) "
+            f"{peers[kind]['rg']['lines_mean']:,.0f}, "
+            f"git grep {peers[kind]['git grep']['lines_mean']:,.0f}"
+        )
+    print(
+        f"search hits: {measured['search']['hits']}/{len(srch)}; symbols hits "
+        f"{measured['symbols']['hits']}/{len(sym)}; outline non-empty "
+        f"{measured['outline']['hits']}/{len(outl)}; references non-empty "
+        f"{measured['references']['hits']}/{len(refs)}"
+    )
+    print(f"change test: {json.dumps(change)}")
+    print(f"ctags: {ctags['totals']}")
+
+    rows: list[tuple[str, str, str, str, bool | None]] = [
+        (
+            "first index (load) time",
+            f"{loaded['load_ms'] / 1000:.1f} s",
+            "—",
+            "—",
+            None,
+        ),
+        (
+            "index size on disk",
+            "in memory"
+            if index_bytes is None
+            else f"{index_bytes / 1e6:,.0f} MB ({index_bytes / text:.2f}× text)",
+            f"text {text / 1e6:,.0f} MB",
+            "≤ 4× text",
+            None if index_bytes is None else index_bytes <= 4 * text,
+        ),
+        (
+            "peak memory (VmHWM, load + serve + reload)",
+            f"{memory['hwm_mb']:,} MB",
+            "—",
+            "—",
+            None,
+        ),
+        (
+            "serving memory (VmRSS after queries)",
+            f"{measured['rss_mb']:,} MB",
+            "—",
+            "≤ 500 MB",
+            measured["rss_mb"] <= 500,
+        ),
+        (
+            "restart with index present",
+            f"{restarted['load_ms'] / 1000:.1f} s",
+            "—",
+            "≤ 2 s",
+            restarted["load_ms"] <= 2000,
+        ),
+        (
+            "one changed file searchable (grep / search / symbols)",
+            " / ".join(
+                f"{seen[k] / 1000:.1f} s" if k in seen else "never"
+                for k in ("grep_changed", "search_changed", "symbols_changed")
+            ),
+            "rg, git grep: 0 (no index)",
+            "≤ 1 s",
+            all(k in seen and seen[k] <= 1000 for k in ("grep_changed", "search_changed")),
+        ),
+        (
+            "one new file found by grep",
+            f"{seen['grep_new'] / 1000:.1f} s" if "grep_new" in seen else "never",
+            "rg, git grep: 0",
+            "≤ 1 s",
+            "grep_new" in seen and seen["grep_new"] <= 1000,
+        ),
+        (
+            "literal grep p50 / p95",
+            fmt(lit["ms"]),
+            peer_cell(peers["literal"]),
+            "p50 ≤ 5, p95 ≤ 20 ms",
+            pct(lit["ms"], 0.5) <= 5 and pct(lit["ms"], 0.95) <= 20,
+        ),
+        (
+            "regex grep p50 / p95",
+            fmt(rgx["ms"]),
+            peer_cell(peers["regex"]),
+            "p95 ≤ 50 ms",
+            pct(rgx["ms"], 0.95) <= 50,
+        ),
+        ("ranked search p50 / p95", fmt(srch), "—", "—", None),
+        ("list of the root p50 / p95", fmt(measured["list"]["ms"]), "—", "—", None),
+        (
+            "overview build (codemap + overview)",
+            f"{(ph.get('build_codemap', 0) + ph.get('build_overview', 0)) / 1000:.2f} s",
+            "—",
+            "—",
+            None,
+        ),
+        (
+            "symbol extraction",
+            f"{extract_s:.1f} s, {loaded['symbol_files']:,} files, "
+            f"{loaded['symbol_files'] / extract_s if extract_s else 0:,.0f} files/s/core",
+            f"ctags -R {ctags['ms'] / 1000:.1f} s, {ctags['files']:,} files, "
+            f"{ctags['files'] / (ctags['ms'] / 1000) if ctags['ms'] else 0:,.0f} files/s",
+            "—",
+            None,
+        ),
+        (
+            "symbol index growth (RSS during build_symbols)",
+            f"{loaded['phase_rss_mb'].get('build_symbols', 0):,} MB",
+            f"tags file {ctags['tags_bytes'] / 1e6:,.0f} MB",
+            "—",
+            None,
+        ),
+        (
+            "symbols p50 / p95",
+            fmt(sym),
+            f"readtags {fmt(ctags['readtags_ms'])}",
+            "p50 ≤ 2 ms",
+            pct(sym, 0.5) <= 2,
+        ),
+        ("outline p50", f"{pct(outl, 0.5):.2f} ms", "—", "—", None),
+        (
+            "references p95",
+            f"{pct(refs, 0.95):.1f} ms",
+            "—",
+            "≤ 50 ms",
+            pct(refs, 0.95) <= 50,
+        ),
+    ]
+    print("\n| measure | ours | peer (same run) | target | verdict |")
+    print("|---|---|---|---|---|")
+    for name, ours, peer, target, ok in rows:
+        print(f"| {name} | {ours} | {peer} | {target} | {verdict(ok)} |")
+    print(
+        f"\nwall time of the whole run: {(time.perf_counter() - started_all) / 60:.1f} min; "
+        f"logs in {work}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("corpus", nargs="?", type=Path, default=DEFAULT_CORPUS)
+    parser.add_argument("--code", type=Path, default=HERE.parent, help="checkout to measure")
+    parser.add_argument("--python", default=sys.executable, help="interpreter for the child")
+    parser.add_argument("--index-dir", default=None, help="where a persistent index is written")
+    parser.add_argument("--quick", action="store_true", help=f"only {QUICK_SUBTREE}, fewer runs")
+    parser.add_argument("--runs", type=int, default=2, help="runs of each query (ours)")
+    parser.add_argument("--peer-runs", type=int, default=1, help="runs of each query (peers)")
+    parser.add_argument("--peers-from", help="peers.json of an earlier run (same corpus, queries)")
+    parser.add_argument("--queries", type=int, default=15, help="queries of each kind")
+    parser.add_argument("--change-timeout", type=float, default=CHANGE_TIMEOUT_S)
+    parser.add_argument("--workdir", default=str(Path(tempfile.gettempdir()) / "scale100k-bench"))
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--restart-only", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--repo", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args)
+        return
+    if args.quick:
+        args.runs, args.queries = min(args.runs, 2), min(args.queries, 6)
+        args.change_timeout = min(args.change_timeout, 120.0)
+    parent(args)
+
+
+if __name__ == "__main__":
+    main()
