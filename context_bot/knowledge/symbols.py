@@ -608,34 +608,73 @@ def _nest(symbols: list[Symbol]) -> list[OutlineNode]:
 def build_symbols(files: Iterable[tuple[str, str | None, str, str | None]]) -> SymbolIndex:
     """The index over `(path, language, text, why not read)` rows, the search index's read
     of every text file. Blocking and CPU-heavy: call it at load."""
+    return assemble_symbols(
+        (path, found)
+        for path, language, text, not_read in files
+        if (found := parse_file(path, language, text, not_read)) is not None
+    )
+
+
+def parse_file(
+    path: str, language: str | None, text: str, not_read: str | None
+) -> FileSymbols | str | None:
+    """One file's symbols, or why it was not parsed (`too_large`, `minified`, `not_read`,
+    `no_grammar`); None when no parsed language covers it."""
+    name = grammar_for(path, language)
+    if name is None:
+        return None
+    if not_read is not None:
+        return "too_large" if not_read == "too_large" else "not_read"
+    size = len(text)
+    if size > MAX_SYMBOL_FILE_BYTES:
+        return "too_large"
+    if size > MINIFIED_LINE_CHARS and size / (text.count("\n") + 1) > MINIFIED_LINE_CHARS:
+        return "minified"
+    found = extract(path, text, name)
+    return "no_grammar" if found is None else found
+
+
+def assemble_symbols(files: Iterable[tuple[str, FileSymbols | str]]) -> SymbolIndex:
+    """The index from each file's symbols (or why it has none), in path order."""
     index = SymbolIndex()
     skipped: Counter[str] = Counter()
     refs: dict[str, list[int]] = defaultdict(list)
-    for path, language, text, not_read in files:
-        name = grammar_for(path, language)
-        if name is None:
-            continue
-        if not_read is not None:
-            skipped["too_large" if not_read == "too_large" else "not_read"] += 1
-            continue
-        size = len(text)
-        if size > MAX_SYMBOL_FILE_BYTES:
-            skipped["too_large"] += 1
-            continue
-        if size > MINIFIED_LINE_CHARS and size / (text.count("\n") + 1) > MINIFIED_LINE_CHARS:
-            skipped["minified"] += 1
-            continue
-        found = extract(path, text, name)
-        if found is None:
-            skipped["no_grammar"] += 1
+    for path, found in files:
+        if isinstance(found, str):
+            skipped[found] += 1
             continue
         index.files += 1
         index.partial += found.partial
         index.symbols.extend(found.symbols)
+        base = len(index._paths) << _LINE_BITS
         for ident, lines in found.references.items():
-            base = len(index._paths) << _LINE_BITS
             refs[ident].extend(base | line for line in lines if line <= _LINE_MASK)
         index._paths.append(path)
     index.skipped = dict(skipped)
     index._refs = dict(refs)
     return index.finish()
+
+
+def symbols_to_plain(found: FileSymbols | str) -> object:
+    """Plain tuples for the index cache (`store.py`); the path is the row's own."""
+    if isinstance(found, str):
+        return found
+    rows = [
+        (s.name, s.kind, s.container, s.line, s.end_line, s.signature, s.doc, s.language)
+        for s in found.symbols
+    ]
+    return (rows, found.references, found.partial)
+
+
+def symbols_from_plain(path: str, plain: object) -> FileSymbols | str:
+    """The inverse of `symbols_to_plain`; raises ValueError for a shape it did not write."""
+    if isinstance(plain, str):
+        return plain
+    if not isinstance(plain, tuple) or len(plain) != 3:
+        raise ValueError("not a symbols row")
+    rows, references, partial = plain
+    symbols = [
+        Symbol(name, kind, container, path, line, end, sig, doc, lang)
+        for name, kind, container, line, end, sig, doc, lang in rows
+    ]
+    return FileSymbols(symbols, references, bool(partial))

@@ -1,0 +1,174 @@
+"""Index the repository's files through the index cache: read only what changed.
+
+`search.code_rows` reads every text file at every load; with a cache (`store.py`) a load
+instead compares each file's size and `mtime_ns` with the last load's, reuses the rows of
+the files that match (their search row, symbols and code-map lines stay in the cache and
+are not read), reads the others through the same gate, and replaces their rows; files
+gone leave the cache. The result is what `code_rows` + `build_symbols` + the code map's
+texts give, so a load with a cache serves what a load without one serves.
+
+Skipped, counted, never fatal (the same reasons and caps as `search.code_rows`): binary
+files, files over `search.MAX_INDEXED_FILE_BYTES` (found by path and by `grep`), files that
+cannot be read, and files past `search.MAX_INDEXED_CODE_BYTES` in all.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import structlog
+
+from context_bot.knowledge import codemap
+from context_bot.knowledge.model import RepoFile
+from context_bot.knowledge.sandbox import RepoFiles
+from context_bot.knowledge.search import (
+    MAX_INDEXED_CODE_BYTES,
+    MAX_INDEXED_FILE_BYTES,
+    CodeEntry,
+    expand_identifiers,
+    read_indexable,
+)
+from context_bot.knowledge.store import (
+    FileRow,
+    IndexStore,
+    StoredFile,
+    content_digest,
+    pack_symbols,
+    unpack_symbols,
+)
+from context_bot.knowledge.symbols import (
+    FileSymbols,
+    SymbolIndex,
+    assemble_symbols,
+    parse_file,
+    symbols_from_plain,
+    symbols_to_plain,
+)
+
+log = structlog.get_logger(__name__)
+
+#: Reasons a file's contents were not indexed that a later load tries again (the file may
+#: be readable now, or fit under the total once others shrank).
+_RETRY = frozenset({"unreadable", "over_total"})
+
+
+@dataclass
+class Indexed:
+    """What the index cache gives a load."""
+
+    entries: dict[int, CodeEntry]
+    """Row of the cache's `code` table → the file it is."""
+    symbols: SymbolIndex
+    excerpts: list[tuple[str, str | None, str]]
+    """(path, language, what the code map reads) of every indexed text file."""
+    digests: dict[str, str]
+    """Path → SHA-1 of the file's bytes, for the files whose contents were read."""
+    skipped: dict[str, int] = field(default_factory=dict)
+    indexed_bytes: int = 0
+    read: int = 0
+    """Files read by this load (changed, new, or not indexable last time)."""
+    reused: int = 0
+    """Files whose rows were reused without reading them."""
+    removed: int = 0
+
+
+def index_files(
+    repo_files: Iterable[RepoFile],
+    files: RepoFiles,
+    store: IndexStore,
+    known: dict[str, StoredFile],
+    *,
+    max_file: int = MAX_INDEXED_FILE_BYTES,
+    max_total: int = MAX_INDEXED_CODE_BYTES,
+) -> Indexed:
+    """Bring the cache up to date with `repo_files` (the inventory without the knowledge
+    folder) and return what the load needs. Blocking (stats, reads, parses): at load."""
+    out = Indexed({}, SymbolIndex(), [], {})
+    skipped: Counter[str] = Counter()
+    written: list[tuple[FileRow, RepoFile]] = []
+    seen: set[str] = set()
+    for f in repo_files:
+        seen.add(f.path)
+        old = known.get(f.path)
+        if (
+            old is not None
+            and f.mtime_ns
+            and old.size == f.size
+            and old.mtime_ns == f.mtime_ns
+            and old.skipped not in _RETRY
+            and (old.skipped is not None or out.indexed_bytes + f.size <= max_total)
+        ):
+            out.reused += 1
+            out.entries[old.rowid] = CodeEntry(f.path, f.size, f.language, old.skipped)
+            if old.skipped is None:
+                out.indexed_bytes += f.size
+                out.excerpts.append((f.path, f.language, old.excerpt))
+            else:
+                skipped[old.skipped] += 1
+            if old.digest:
+                out.digests[f.path] = old.digest
+            continue
+        row = _read(f, files, out, max_file, max_total)
+        if row.skipped is not None:
+            skipped[row.skipped] += 1
+        written.append((row, f))
+    removed = [path for path in known if path not in seen]
+    ids = store.update((row for row, _ in written), removed)
+    for row, f in written:
+        out.entries[ids[row.path]] = CodeEntry(f.path, f.size, f.language, row.skipped)
+    out.read, out.removed = len(written), len(removed)
+    out.skipped = dict(skipped)
+    out.symbols = assemble_symbols(_stored_symbols(store, seen))
+    return out
+
+
+def _read(f: RepoFile, files: RepoFiles, out: Indexed, max_file: int, max_total: int) -> FileRow:
+    """Read one file through the gate and lay out its row (text, symbols, code-map lines)."""
+    text = ""
+    reason: str | None
+    if f.binary:
+        reason = "binary"
+    elif f.size > max_file:
+        reason = "too_large"
+    elif out.indexed_bytes + f.size > max_total:
+        reason = "over_total"
+    else:
+        text, reason = read_indexable(files, f.path, max_file)
+    digest = ""
+    excerpt = ""
+    if reason is None:
+        digest = content_digest(text.encode("utf-8"))
+        out.digests[f.path] = digest
+        out.indexed_bytes += f.size
+        excerpt = codemap.excerpt(f.path, text)
+        out.excerpts.append((f.path, f.language, excerpt))
+    found = parse_file(f.path, f.language, text, reason) if reason != "binary" else None
+    return FileRow(
+        path=f.path,
+        size=f.size,
+        mtime_ns=f.mtime_ns,
+        language=f.language,
+        binary=f.binary,
+        skipped=reason,
+        digest=digest,
+        excerpt=excerpt,
+        idents=expand_identifiers(f.path, text),
+        text=text,
+        symbols=pack_symbols(symbols_to_plain(found)) if found is not None else None,
+    )
+
+
+def _stored_symbols(
+    store: IndexStore, current: set[str]
+) -> Iterable[tuple[str, FileSymbols | str]]:
+    """Every current file's symbols from the cache, by path; a row that does not unpack
+    (written by a bug, or damaged) counts as `not_read` rather than failing the load."""
+    for path, blob in store.symbols():
+        if path not in current:
+            continue
+        try:
+            yield path, symbols_from_plain(path, unpack_symbols(blob))
+        except (ValueError, TypeError, EOFError):
+            yield path, "not_read"
