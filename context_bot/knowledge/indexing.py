@@ -15,7 +15,7 @@ cannot be read, and files past `search.MAX_INDEXED_CODE_BYTES` in all.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import structlog
@@ -87,8 +87,9 @@ def index_files(
     folder) and return what the load needs. Blocking (stats, reads, parses): at load."""
     out = Indexed({}, SymbolIndex(), [], {})
     skipped: Counter[str] = Counter()
-    written: list[tuple[FileRow, RepoFile]] = []
+    written: list[tuple[str, RepoFile, str | None]] = []  # (path, file, why not indexed)
     seen: set[str] = set()
+    to_read: list[RepoFile] = []
     for f in repo_files:
         seen.add(f.path)
         old = known.get(f.path)
@@ -110,14 +111,21 @@ def index_files(
             if old.digest:
                 out.digests[f.path] = old.digest
             continue
-        row = _read(f, files, out, max_file, max_total)
-        if row.skipped is not None:
-            skipped[row.skipped] += 1
-        written.append((row, f))
+        to_read.append(f)
+
+    def rows() -> Iterator[FileRow]:
+        for f in to_read:
+            row = _read(f, files, out, max_file, max_total)
+            if row.skipped is not None:
+                skipped[row.skipped] += 1
+            written.append((row.path, f, row.skipped))
+            yield row
+
     removed = [path for path in known if path not in seen]
-    ids = store.update((row for row, _ in written), removed)
-    for row, f in written:
-        out.entries[ids[row.path]] = CodeEntry(f.path, f.size, f.language, row.skipped)
+    ids = store.update(rows(), removed)
+    store.texts_ready(len(written))
+    for path, f, reason in written:
+        out.entries[ids[path]] = CodeEntry(f.path, f.size, f.language, reason)
     out.read, out.removed = len(written), len(removed)
     out.skipped = dict(skipped)
     out.symbols = assemble_symbols(_stored_symbols(store, seen))
@@ -125,22 +133,27 @@ def index_files(
 
 
 def _read(f: RepoFile, files: RepoFiles, out: Indexed, max_file: int, max_total: int) -> FileRow:
-    """Read one file through the gate and lay out its row (text, symbols, code-map lines)."""
-    text = ""
-    reason: str | None
-    if f.binary:
-        reason = "binary"
-    elif f.size > max_file:
-        reason = "too_large"
-    elif out.indexed_bytes + f.size > max_total:
-        reason = "over_total"
-    else:
-        text, reason = read_indexable(files, f.path, max_file)
-    digest = ""
+    """Read one file through the gate (up to the served size cap, for `grep`) and lay out
+    its row: the text `search` indexes (under its own caps), symbols, code-map lines."""
+    whole: str | None = None
+    why: str | None = "binary" if f.binary else None
+    if why is None and f.size > files.max_bytes:
+        why = "too_large"
+    if why is None:
+        text, why = read_indexable(files, f.path, files.max_bytes)
+        whole = text if why is None else None
+    reason: str | None = why
+    if reason is None:
+        if f.size > max_file or len(whole or "") > max_file:
+            reason = "too_large"
+        elif out.indexed_bytes + f.size > max_total:
+            reason = "over_total"
+    text = (whole or "") if reason is None else ""
+    digest = content_digest(whole.encode("utf-8")) if whole is not None else ""
+    if digest:
+        out.digests[f.path] = digest
     excerpt = ""
     if reason is None:
-        digest = content_digest(text.encode("utf-8"))
-        out.digests[f.path] = digest
         out.indexed_bytes += f.size
         excerpt = codemap.excerpt(f.path, text)
         out.excerpts.append((f.path, f.language, excerpt))
@@ -157,6 +170,7 @@ def _read(f: RepoFile, files: RepoFiles, out: Indexed, max_file: int, max_total:
         idents=expand_identifiers(f.path, text),
         text=text,
         symbols=pack_symbols(symbols_to_plain(found)) if found is not None else None,
+        grep_text=whole,
     )
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import stat
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -82,6 +82,9 @@ class Inventory:
     skipped: dict[str, int] = field(default_factory=dict)
     """Files left out, by reason: `denied`, `ignored` (tracked, yet an ignore rule covers
     it), `not_regular`, `unreadable`, `over_limit`."""
+    text_index: Candidates | None = field(default=None, repr=False, compare=False)
+    """The index cache's trigram index over these files' texts (`store.TextIndex`), which
+    `grep` narrows its scan with; None when the load indexed in memory."""
     _by_path: dict[str, RepoFile] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -194,6 +197,12 @@ def _walk(root: Path, files: RepoFiles) -> Iterator[str]:
                     pending.append(rel)
             elif not files.git_ignored(rel):
                 yield rel  # a deny-listed file is counted by the caller
+
+
+class Candidates(Protocol):
+    """Which files may hold every one of some literals (`store.TextIndex`)."""
+
+    def candidates(self, literals: Iterable[str]) -> set[str] | None: ...
 
 
 class Known(Protocol):

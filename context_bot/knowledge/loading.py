@@ -25,7 +25,7 @@ import stat
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
@@ -65,7 +65,7 @@ from context_bot.knowledge.search import (
     index_entries,
     sandbox_reader,
 )
-from context_bot.knowledge.store import IndexStore, StoredFile, cache_folder
+from context_bot.knowledge.store import IndexStore, StoredFile, TextIndex, cache_folder
 from context_bot.knowledge.symbols import SymbolIndex, build_symbols
 
 log = structlog.get_logger(__name__)
@@ -254,6 +254,8 @@ def _load(
     features = build_features(served.values())
     revision = git_output(root, ["rev-parse", "HEAD"])
     code = _index_code(_outside(inventory, knowledge_dir, root), files, store, stored)
+    if code.stored is not None and store is not None:
+        inventory = replace(inventory, text_index=_text_index(store, code.stored, inventory))
     index = SearchIndex(
         index_entries(served, free), code.rows, sandbox_reader(files), stored=code.stored
     )
@@ -314,6 +316,16 @@ class _Code:
     digests: dict[str, str] | None
     read: int
     reused: int
+
+
+def _text_index(store: IndexStore, stored: StoredCode, inventory: Inventory) -> TextIndex:
+    """`grep`'s trigram index for this snapshot: the rows the cache holds as text, and
+    the files it must always read (text files it holds no text of, and `folds`)."""
+    held, folds = store.texts()
+    paths = {row: e.path for row, e in stored.entries.items() if row in held}
+    always = {f.path for f in inventory.files if not f.binary} - set(paths.values())
+    always.update(paths[row] for row in folds if row in paths)
+    return TextIndex(store.reader(), paths, frozenset(always))
 
 
 def _index_code(

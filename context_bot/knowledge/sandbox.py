@@ -246,6 +246,11 @@ class RepoFiles:
     def root(self) -> Path:
         return self._root
 
+    @property
+    def max_bytes(self) -> int:
+        """The largest file served (`knowledge.max_file_bytes`)."""
+        return self._max
+
     # -- ignore rules -------------------------------------------------------------------
 
     def _facts(self) -> tuple[Path | None, Path | None, bool]:

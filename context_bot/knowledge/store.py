@@ -37,6 +37,13 @@ SCHEMA_VERSION = 1
 version is rebuilt, and the key of the folder includes it."""
 DB_NAME = "index.sqlite3"
 BUSY_TIMEOUT_MS = 10_000
+MAX_TRIGRAMS = 32
+"""Trigrams a `grep` asks the index for at most (the first of each literal, longest
+literal first): past that, each narrows little and costs a posting list."""
+COMMIT_ROWS = 2_000
+"""Files written per transaction by a load (a first load of 100k files commits as it goes)."""
+OPTIMIZE_ROWS = 5_000
+"""A load that writes more files than this merges the trigram index's segments after."""
 """How long a load waits for another process's load of the same repository to commit."""
 _SYMBOLS_FORMAT = 4  # marshal's format: plain tuples, lists, dicts, str and int only
 
@@ -95,7 +102,11 @@ class FileRow:
     excerpt: str
     idents: str
     text: str
+    """What `search` indexes: the contents under the search caps, else ""."""
     symbols: bytes | None
+    grep_text: str | None = None
+    """The whole text, for `grep`'s trigram index (files up to the served size cap), or
+    None for a file `grep` skips (binary, too large, unreadable)."""
 
 
 def pack_symbols(value: object) -> bytes:
@@ -114,7 +125,18 @@ _SCHEMA = (
     # The same table `search.SearchIndex` builds in memory; rowid = files.id.
     "CREATE VIRTUAL TABLE IF NOT EXISTS code USING fts5(path, idents, body, "
     "tokenize = 'porter unicode61 remove_diacritics 2')",
+    # Every text file `grep` searches, and its trigrams (`grep.required_literals`): which
+    # files can hold a match. `detail=none` keeps only which rows hold each trigram (no
+    # positions): a superset, that RE2 then confirms on the candidates alone. `folds`:
+    # the text has a character RE2 folds to ASCII (KELVIN SIGN, LONG S), which the
+    # trigram tokenizer may not, so a case-blind search always looks at that file.
+    "CREATE TABLE IF NOT EXISTS texts (id INTEGER PRIMARY KEY, body TEXT NOT NULL, "
+    "folds INTEGER NOT NULL)",
+    "CREATE VIRTUAL TABLE IF NOT EXISTS grams USING fts5(body, content='texts', "
+    "content_rowid='id', tokenize='trigram', detail='none')",
 )
+#: Characters outside ASCII that RE2's case folding maps onto ASCII letters (k and s).
+FOLDS_TO_ASCII = ("\u212a", "\u017f")
 
 
 class IndexStore:
@@ -193,8 +215,9 @@ class IndexStore:
         )
 
     def update(self, written: Iterable[FileRow], removed: Iterable[str]) -> dict[str, int]:
-        """Replace the rows of the files read and drop those gone, in one transaction;
-        path → rowid of every file written."""
+        """Replace the rows of the files read and drop those gone; path → rowid of every
+        file written. `written` may be a generator: rows are committed every
+        COMMIT_ROWS, so a first load never holds the repository's text in memory."""
         db = self._db
         ids: dict[str, int] = {}
         with db:
@@ -202,31 +225,70 @@ class IndexStore:
                 row = db.execute("SELECT id FROM files WHERE path=?", (path,)).fetchone()
                 if row is not None:
                     db.execute("DELETE FROM code WHERE rowid=?", (row[0],))
+                    _drop_text(db, row[0])
                     db.execute("DELETE FROM files WHERE id=?", (row[0],))
+        pending = 0
+        try:
             for f in written:
-                facts = (f.size, f.mtime_ns, f.language, int(f.binary), f.skipped, f.digest)
-                row = db.execute("SELECT id FROM files WHERE path=?", (f.path,)).fetchone()
-                if row is None:
-                    cur = db.execute(
-                        "INSERT INTO files(path, size, mtime_ns, language, binary, skipped, "
-                        "digest, excerpt, symbols) VALUES (?,?,?,?,?,?,?,?,?)",
-                        (f.path, *facts, f.excerpt, f.symbols),
-                    )
-                    rowid = int(cur.lastrowid or 0)
-                else:
-                    rowid = int(row[0])
-                    db.execute("DELETE FROM code WHERE rowid=?", (rowid,))
-                    db.execute(
-                        "UPDATE files SET size=?, mtime_ns=?, language=?, binary=?, skipped=?, "
-                        "digest=?, excerpt=?, symbols=? WHERE id=?",
-                        (*facts, f.excerpt, f.symbols, rowid),
-                    )
-                db.execute(
-                    "INSERT INTO code(rowid, path, idents, body) VALUES (?,?,?,?)",
-                    (rowid, f.path, f.idents, f.text),
-                )
-                ids[f.path] = rowid
+                ids[f.path] = self._write(f)
+                pending += 1
+                if pending >= COMMIT_ROWS:
+                    db.commit()
+                    pending = 0
+            db.commit()
+        except BaseException:
+            db.rollback()
+            raise
         return ids
+
+    def _write(self, f: FileRow) -> int:
+        db = self._db
+        facts = (f.size, f.mtime_ns, f.language, int(f.binary), f.skipped, f.digest)
+        row = db.execute("SELECT id FROM files WHERE path=?", (f.path,)).fetchone()
+        if row is None:
+            cur = db.execute(
+                "INSERT INTO files(path, size, mtime_ns, language, binary, skipped, "
+                "digest, excerpt, symbols) VALUES (?,?,?,?,?,?,?,?,?)",
+                (f.path, *facts, f.excerpt, f.symbols),
+            )
+            rowid = int(cur.lastrowid or 0)
+        else:
+            rowid = int(row[0])
+            db.execute("DELETE FROM code WHERE rowid=?", (rowid,))
+            _drop_text(db, rowid)
+            db.execute(
+                "UPDATE files SET size=?, mtime_ns=?, language=?, binary=?, skipped=?, "
+                "digest=?, excerpt=?, symbols=? WHERE id=?",
+                (*facts, f.excerpt, f.symbols, rowid),
+            )
+        db.execute(
+            "INSERT INTO code(rowid, path, idents, body) VALUES (?,?,?,?)",
+            (rowid, f.path, f.idents, f.text),
+        )
+        if f.grep_text is not None:
+            folds = int(any(c in f.grep_text for c in FOLDS_TO_ASCII))
+            db.execute("INSERT INTO texts VALUES (?,?,?)", (rowid, f.grep_text, folds))
+            db.execute("INSERT INTO grams(rowid, body) VALUES (?,?)", (rowid, f.grep_text))
+        return rowid
+
+    def texts(self) -> tuple[set[int], set[int]]:
+        """(rows whose text `grep`'s trigram index holds, those among them that `folds`)."""
+        held: set[int] = set()
+        folds: set[int] = set()
+        for rowid, fold in self._db.execute("SELECT id, folds FROM texts"):
+            held.add(rowid)
+            if fold:
+                folds.add(rowid)
+        return held, folds
+
+    def texts_ready(self, written: int) -> None:
+        """Merge the trigram index's segments after a load that wrote many rows: a query
+        then reads one b-tree per trigram instead of one per batch. A few rows (a live
+        reload) are left to FTS5's own merging: an `optimize` rewrites the whole index."""
+        if written <= OPTIMIZE_ROWS:
+            return
+        with self._db:
+            self._db.execute("INSERT INTO grams(grams) VALUES ('optimize')")
 
     def reader(self) -> sqlite3.Connection:
         """A connection of its own for `search` (shared between threads under its lock)."""
@@ -243,6 +305,15 @@ class IndexStore:
         self._db.close()
 
 
+def _drop_text(db: sqlite3.Connection, rowid: int) -> None:
+    """Take a file's text out of the trigram index (an external-content table is told
+    the values it indexed) and out of `texts`."""
+    old = db.execute("SELECT body FROM texts WHERE id=?", (rowid,)).fetchone()
+    if old is not None:
+        db.execute("INSERT INTO grams(grams, rowid, body) VALUES ('delete', ?, ?)", (rowid, old[0]))
+        db.execute("DELETE FROM texts WHERE id=?", (rowid,))
+
+
 def _connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
     if readonly:
         db = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, check_same_thread=False)
@@ -250,3 +321,48 @@ def _connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
         db = sqlite3.connect(path, check_same_thread=False)
     db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     return db
+
+
+class TextIndex:
+    """`grep`'s trigram index as one load left it: which files may hold a match.
+
+    Read-only and shared by the requests of one snapshot (a lock serialises its
+    connection). A file the index does not hold as text (binary, over the size cap, not
+    readable at load) is always a candidate, as is one whose text RE2's case folding could
+    match differently (`folds`): the search then reads it and decides, as a full scan
+    would. Between a file's change and the live reload that follows it, the index lags."""
+
+    def __init__(
+        self, db: sqlite3.Connection, paths: Mapping[int, str], always: frozenset[str]
+    ) -> None:
+        self._db = db
+        self._paths = paths
+        self.always = always
+        self._lock = threading.Lock()
+
+    def candidates(self, literals: Iterable[str]) -> set[str] | None:
+        """Paths of the files holding every literal (plus `always`); None when no literal
+        narrows the search (or the index cannot answer: then every file is searched)."""
+        grams = dict.fromkeys(
+            lit[n : n + 3].lower() for lit in literals for n in range(len(lit) - 2)
+        )
+        if not grams:
+            return None
+        # `detail=none` answers no phrase (a literal longer than three characters is one),
+        # so each trigram is asked for on its own: a superset still, at a lookup each.
+        wanted = list(grams)[:MAX_TRIGRAMS]
+        expression = " AND ".join('"' + gram.replace('"', '""') + '"' for gram in wanted)
+        try:
+            with self._lock:
+                rows = self._db.execute(
+                    "SELECT rowid FROM grams WHERE grams MATCH ?", (expression,)
+                ).fetchall()
+        except sqlite3.Error:
+            return None
+        paths = self._paths
+        found = {paths[r] for (r,) in rows if r in paths}
+        return found | self.always
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
