@@ -260,7 +260,14 @@ def _load(
         index_entries(served, free), code.rows, sandbox_reader(files), stored=code.stored
     )
     readme = overview_mod.read_readme(files)
-    codemap = build_codemap(code.texts, root, denied=files.denied, git=revision is not None)
+    # A path the inventory lists passed the gate already; the history's other paths (files
+    # deleted since, or never served) are asked of the gate, once each.
+    listed = inventory.get
+
+    def denied(path: str) -> bool:
+        return listed(path) is None and files.denied(path)
+
+    codemap = build_codemap(code.texts, root, denied=denied, git=revision is not None)
     symbols = code.symbols
     version = _version(docs, served, revision, readme, overview_budget, inventory, code.digests)
     text = overview_mod.build_overview(

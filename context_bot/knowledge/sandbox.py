@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import stat
 import threading
 from collections import OrderedDict
@@ -157,6 +158,7 @@ class GitIgnore:
         self.patterns: tuple[GitIgnoreSpecPattern, ...] = tuple(
             p for p in GitIgnoreSpec.from_lines(texts).patterns if p.include is not None
         )
+        self._any = _any_of(self.patterns)
 
     def __bool__(self) -> bool:
         return bool(self.patterns)
@@ -171,11 +173,30 @@ class GitIgnore:
         also matches everything below what the pattern names, so a pattern that matches a
         folder of `subject` matches `subject` itself: one pass over the patterns finds all
         that can matter. None when none matches."""
+        if self._any is not None and self._any.match(subject) is None:
+            return None  # most paths: one regex pass says no pattern matches
         hits = [p for p in self.patterns if p.regex is not None and p.regex.match(subject)]
         return GitIgnoreSpec(hits) if hits else None
 
     def ignores(self, path: str, *, is_dir: bool = False) -> bool:
         return ignored([("", self)], path, is_dir=is_dir)
+
+
+_NAMED_GROUP = re.compile(r"\(\?P<\w+>")
+
+
+def _any_of(patterns: Sequence[GitIgnoreSpecPattern]) -> re.Pattern[str] | None:
+    """One regex matching where any of the patterns' regexes matches (their named groups
+    made plain, so the alternation compiles): the deny-list's thirty-odd patterns were
+    tried one by one on every path at load, 1.5 s at 7k files. None when they cannot be
+    combined (a back-reference): then each is tried."""
+    sources = [p.regex.pattern for p in patterns if p.regex is not None]
+    if not sources or any("(?P=" in src for src in sources):
+        return None
+    try:
+        return re.compile("|".join(f"(?:{_NAMED_GROUP.sub('(?:', src)})" for src in sources))
+    except re.error:
+        return None
 
 
 def ignored(sources: Sequence[tuple[str, GitIgnore]], path: str, *, is_dir: bool) -> bool:
