@@ -14,6 +14,7 @@ cannot be read, and files past `search.MAX_INDEXED_CODE_BYTES` in all.
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -42,6 +43,8 @@ from context_bot.knowledge.symbols import (
     FileSymbols,
     SymbolIndex,
     assemble_symbols,
+    index_from_plain,
+    index_to_plain,
     parse_file,
     symbols_from_plain,
     symbols_to_plain,
@@ -90,6 +93,7 @@ def index_files(
     written: list[tuple[str, RepoFile, str | None]] = []  # (path, file, why not indexed)
     seen: set[str] = set()
     to_read: list[RepoFile] = []
+    states: dict[str, str | None] = {}  # path → why its contents are not indexed
     for f in repo_files:
         seen.add(f.path)
         old = known.get(f.path)
@@ -102,6 +106,7 @@ def index_files(
             and (old.skipped is not None or out.indexed_bytes + f.size <= max_total)
         ):
             out.reused += 1
+            states[f.path] = old.skipped
             out.entries[old.rowid] = CodeEntry(f.path, f.size, f.language, old.skipped)
             if old.skipped is None:
                 out.indexed_bytes += f.size
@@ -119,6 +124,7 @@ def index_files(
             if row.skipped is not None:
                 skipped[row.skipped] += 1
             written.append((row.path, f, row.skipped))
+            states[f.path] = row.skipped
             yield row
 
     removed = [path for path in known if path not in seen]
@@ -128,8 +134,33 @@ def index_files(
         out.entries[ids[path]] = CodeEntry(f.path, f.size, f.language, reason)
     out.read, out.removed = len(written), len(removed)
     out.skipped = dict(skipped)
-    out.symbols = assemble_symbols(_stored_symbols(store, seen))
+    # What the symbols come from: every file's path, stat and indexing outcome.
+    fingerprint = hashlib.sha1(b"symbols-1\n", usedforsecurity=False)
+    by_path = {f.path: f for f in to_read}
+    for path in sorted(states):
+        new = by_path.get(path)
+        size, mtime = (new.size, new.mtime_ns) if new is not None else _stat_of(known[path])
+        fingerprint.update(f"{path}\0{size}\0{mtime}\0{states[path]}\n".encode())
+    out.symbols = _symbols(store, seen, fingerprint.hexdigest())
     return out
+
+
+def _stat_of(stored: StoredFile) -> tuple[int, int]:
+    return stored.size, stored.mtime_ns
+
+
+def _symbols(store: IndexStore, current: set[str], fingerprint: str) -> SymbolIndex:
+    """The symbol index: kept whole when made from the same files (`fingerprint`), else
+    assembled from every file's symbols and kept for the next load."""
+    blob = store.blob("symbols", fingerprint)
+    if blob is not None:
+        try:
+            return index_from_plain(unpack_symbols(blob))
+        except (ValueError, TypeError, EOFError):
+            log.warning("symbol_index_cache_unreadable")
+    index = assemble_symbols(_stored_symbols(store, current))
+    store.keep_blob("symbols", fingerprint, pack_symbols(index_to_plain(index)))
+    return index
 
 
 def _read(f: RepoFile, files: RepoFiles, out: Indexed, max_file: int, max_total: int) -> FileRow:

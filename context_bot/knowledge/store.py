@@ -135,6 +135,12 @@ _SCHEMA = (
     "CREATE VIRTUAL TABLE IF NOT EXISTS grams USING fts5(body, content='texts', "
     "content_rowid='id', tokenize='trigram', detail='none')",
 )
+# What a load assembles from every file (the symbol index), kept whole with a fingerprint
+# of the files it came from: a restart with no file changed loads it in one piece.
+_BLOBS = (
+    "CREATE TABLE IF NOT EXISTS blobs (key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, "
+    "data BLOB NOT NULL)"
+)
 #: Characters outside ASCII that RE2's case folding maps onto ASCII letters (k and s).
 FOLDS_TO_ASCII = ("\u212a", "\u017f")
 
@@ -193,10 +199,13 @@ class IndexStore:
             if row is None or row[0] != str(SCHEMA_VERSION):
                 raise sqlite3.DatabaseError(f"index cache schema {row and row[0]}")
             db.execute("SELECT count(*) FROM files").fetchone()  # corrupt pages fail here
+            with db:
+                db.execute(_BLOBS)
             return
         with db:
             for statement in _SCHEMA:
                 db.execute(statement)
+            db.execute(_BLOBS)
             db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
 
     def known(self) -> dict[str, StoredFile]:
@@ -270,6 +279,17 @@ class IndexStore:
             db.execute("INSERT INTO texts VALUES (?,?,?)", (rowid, f.grep_text, folds))
             db.execute("INSERT INTO grams(rowid, body) VALUES (?,?)", (rowid, f.grep_text))
         return rowid
+
+    def blob(self, key: str, fingerprint: str) -> bytes | None:
+        """The blob kept under `key`, if it was made from the files `fingerprint` names."""
+        row = self._db.execute("SELECT fingerprint, data FROM blobs WHERE key=?", (key,)).fetchone()
+        return bytes(row[1]) if row is not None and row[0] == fingerprint else None
+
+    def keep_blob(self, key: str, fingerprint: str, data: bytes) -> None:
+        with self._db:
+            self._db.execute(
+                "INSERT OR REPLACE INTO blobs VALUES (?,?,?)", (key, fingerprint, data)
+            )
 
     def texts(self) -> tuple[set[int], set[int]]:
         """(rows whose text `grep`'s trigram index holds, those among them that `folds`)."""

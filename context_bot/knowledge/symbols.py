@@ -662,6 +662,33 @@ def _uses() -> array[int]:
     return array("Q")
 
 
+def index_to_plain(index: SymbolIndex) -> object:
+    """The whole index as plain data for the index cache (`store.py`): a restart with no
+    file changed loads it in one piece instead of assembling every file's symbols."""
+    rows = [
+        (s.name, s.kind, s.container, s.path, s.line, s.end_line, s.signature, s.doc, s.language)
+        for s in index.symbols
+    ]
+    refs = {name: uses.tobytes() for name, uses in index._refs.items()}
+    return (rows, dict(index.skipped), index.partial, index.files, list(index._paths), refs)
+
+
+def index_from_plain(plain: object) -> SymbolIndex:
+    """The inverse of `index_to_plain`; raises ValueError for a shape it did not write."""
+    if not isinstance(plain, tuple) or len(plain) != 6:
+        raise ValueError("not a symbol index")
+    rows, skipped, partial, files, paths, refs = plain
+    index = SymbolIndex(
+        symbols=[Symbol(*row) for row in rows], skipped=skipped, partial=partial, files=files
+    )
+    index._paths = paths
+    for name, data in refs.items():
+        uses = array("Q")
+        uses.frombytes(data)
+        index._refs[name] = uses
+    return index.finish()
+
+
 def symbols_to_plain(found: FileSymbols | str) -> object:
     """Plain tuples for the index cache (`store.py`); the path is the row's own."""
     if isinstance(found, str):

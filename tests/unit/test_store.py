@@ -264,3 +264,28 @@ def test_the_default_cache_base_follows_xdg(tmp_path: Path) -> None:
         "context-bot",
         "index",
     )
+
+
+def test_a_restart_loads_the_symbol_index_whole_until_a_file_changes(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = tmp_path / "cache"
+    assembled: list[int] = []
+    real = indexing.assemble_symbols
+
+    def counting(files):  # type: ignore[no-untyped-def]
+        index = real(files)
+        assembled.append(len(index))
+        return index
+
+    monkeypatch.setattr(indexing, "assemble_symbols", counting)
+    first = load(repo, cache)
+    again = load(repo, cache)
+    assert len(assembled) == 1
+    assert answers(again) == answers(first)
+    (repo / "web/util.ts").write_text("export function helper2(): number { return 1 }\n")
+    changed = load(repo, cache)
+
+    assert len(assembled) == 2
+    assert "helper2" in {s.name for s in changed.symbols.symbols}
+    assert answers(changed) == answers(load(repo, None))
