@@ -199,8 +199,10 @@ class IndexStore:
             if row is None or row[0] != str(SCHEMA_VERSION):
                 raise sqlite3.DatabaseError(f"index cache schema {row and row[0]}")
             db.execute("SELECT count(*) FROM files").fetchone()  # corrupt pages fail here
-            with db:
-                db.execute(_BLOBS)
+            blobs = "SELECT 1 FROM sqlite_master WHERE type='table' AND name='blobs'"
+            if db.execute(blobs).fetchone() is None:  # no write (no lock) when it is there
+                with db:
+                    db.execute(_BLOBS)
             return
         with db:
             for statement in _SCHEMA:
