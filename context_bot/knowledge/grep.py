@@ -37,6 +37,7 @@ from __future__ import annotations
 import bisect
 import os
 import re
+import stat
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -47,7 +48,7 @@ import re2
 from pathspec.patterns.gitignore.spec import GitIgnoreSpecPattern
 
 from context_bot.errors import BadRequest, BinaryFile, FileError, FileTooLarge
-from context_bot.knowledge.inventory import Inventory
+from context_bot.knowledge.inventory import Candidates, Inventory
 from context_bot.knowledge.literals import required_literals
 from context_bot.knowledge.model import RepoFile
 from context_bot.knowledge.sandbox import RepoFiles
@@ -382,7 +383,7 @@ class Grep:
             if entry.binary:
                 done.skipped["binary"] += 1
                 continue
-            data = self._bytes(entry.path, done.skipped)
+            data = self._bytes(entry.path, done.skipped, entry, inventory.text_index)
             if data is None:
                 continue
             done.searched += 1
@@ -435,11 +436,22 @@ class Grep:
         where = chosen.positions()
         return sorted(where[p] for p in paths if p in where)
 
-    def _bytes(self, rel: str, skipped: dict[str, int]) -> bytes | None:
-        """The file's bytes, from the cache when its stat is unchanged, else through the
-        gate; None (counted in `skipped`) when it cannot be searched."""
+    def _bytes(
+        self,
+        rel: str,
+        skipped: dict[str, int],
+        listed: RepoFile | None = None,
+        index: Candidates | None = None,
+    ) -> bytes | None:
+        """The file's bytes, from the cache when its stat is unchanged, else from the index
+        cache's copy when the file is as the load read it (a regular file of the same size
+        and `mtime_ns`, under this gate's cap), else through the gate; None (counted in
+        `skipped`) when it cannot be searched."""
         try:
-            st = os.stat(os.path.join(self._root, rel))  # noqa: PTH116, PTH118 - hot path
+            st = os.lstat(os.path.join(self._root, rel))  # noqa: PTH118 - hot path
+            if stat.S_ISLNK(st.st_mode):
+                st = os.stat(os.path.join(self._root, rel))  # noqa: PTH116, PTH118
+                index = None  # a link goes through the gate: where it leads may have moved
         except (OSError, ValueError):
             skipped["unreadable"] += 1
             return None
@@ -447,6 +459,20 @@ class Grep:
         entry = self._cache.get(rel)
         if entry is not None and entry.key == key:
             return entry.data
+        if (
+            index is not None
+            and listed is not None
+            and listed.mtime_ns == st.st_mtime_ns
+            and listed.size == st.st_size <= self._files.max_bytes
+            and stat.S_ISREG(st.st_mode)
+        ):
+            kept = index.text(rel)
+            if kept is not None:
+                data = kept.encode("utf-8")
+                if b"\r\n" in data:
+                    data = data.replace(b"\r\n", b"\n")
+                self._remember(rel, key, data)
+                return data
         try:
             # The gate of a `file` request: inside the root, not denied, a regular file,
             # under the cap, UTF-8 text. The same bytes a participant could read.

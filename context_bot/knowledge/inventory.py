@@ -204,6 +204,10 @@ class Candidates(Protocol):
 
     def candidates(self, literals: Iterable[str]) -> set[str] | None: ...
 
+    def text(self, path: str) -> str | None:
+        """The file's text as the load read it through the gate; None if not kept."""
+        ...
+
 
 class Known(Protocol):
     """What the index cache remembers of a file (`store.StoredFile`)."""

@@ -188,3 +188,23 @@ def test_required_literals_ask_only_for_what_every_match_holds(
     pattern: str, regex: bool, wanted: list[str]
 ) -> None:
     assert required_literals(pattern, regex=regex) == wanted
+
+
+def test_a_file_changed_since_the_load_is_read_again_not_taken_from_the_index(
+    tmp_path: Path,
+) -> None:
+    """grep takes a file's text from the index cache only while the file is as the load
+    read it; written since, the file itself is read (through the gate)."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    (root / "a.py").write_text("wombat = 1\n")
+    files = RepoFiles(root)
+    knowledge = load_knowledge(root / "knowledge", root, files=files, cache_dir=tmp_path / "c")
+    engine = Grep(files)
+    assert [m.text for m in engine.search(knowledge.inventory, GrepQuery("wombat")).matches] == [
+        "wombat = 1"
+    ]
+    (root / "a.py").write_text("wombat = 2\n")  # the same size: the mtime tells
+    found = engine.search(knowledge.inventory, GrepQuery("wombat"))
+
+    assert [m.text for m in found.matches] == ["wombat = 2"]
