@@ -57,12 +57,6 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     import os
     import signal
     import sys
-    import tempfile
-
-    # The index cache (`knowledge.cache_dir`) defaults to `$XDG_CACHE_HOME/context-bot/`:
-    # bots and commands the tests start (their environment is inherited, less the
-    # `CONTEXT_BOT_*` settings) keep theirs in a folder of this session, not the user's.
-    os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="context-bot-test-cache-")
 
     def on_sigterm(signum: int, frame: object) -> None:
         sys.__stderr__.write(
