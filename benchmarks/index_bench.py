@@ -111,7 +111,10 @@ def child(args: argparse.Namespace) -> None:
         results["list"].append(ms)
     emit(kind="queries", results=results, matches=matches, **status())
     # One changed file: written, reloaded (what the live reload runs), then found.
-    target = next(p for p in sorted(repo.rglob("*.py")) if ".git" not in p.parts)
+    listed = subprocess.run(
+        ["git", "-C", str(repo), "ls-files", "*.py"], capture_output=True, text=True, check=True
+    ).stdout.split()
+    target = repo / sorted(listed)[0]  # a file the inventory lists (no ignore rule covers)
     original = target.read_bytes()
     token = f"zq{random.Random().randrange(10**9):09d}"  # noqa: S311
     try:

@@ -52,10 +52,6 @@ from context_bot.knowledge.symbols import (
 
 log = structlog.get_logger(__name__)
 
-#: Reasons a file's contents were not indexed that a later load tries again (the file may
-#: be readable now, or fit under the total once others shrank).
-_RETRY = frozenset({"unreadable", "over_total"})
-
 
 @dataclass
 class Indexed:
@@ -102,8 +98,8 @@ def index_files(
             and f.mtime_ns
             and old.size == f.size
             and old.mtime_ns == f.mtime_ns
-            and old.skipped not in _RETRY
-            and (old.skipped is not None or out.indexed_bytes + f.size <= max_total)
+            and old.skipped != "unreadable"  # tried again: it may be readable now
+            and _same_fit(old.skipped, out.indexed_bytes + f.size <= max_total)
         ):
             out.reused += 1
             states[f.path] = old.skipped
@@ -143,6 +139,15 @@ def index_files(
         fingerprint.update(f"{path}\0{size}\0{mtime}\0{states[path]}\n".encode())
     out.symbols = _symbols(store, seen, fingerprint.hexdigest())
     return out
+
+
+def _same_fit(skipped: str | None, fits: bool) -> bool:
+    """Whether a file's last outcome holds under the total cap: indexed, it must still fit;
+    over the total, it must still not fit (else it is read and indexed now). A file left
+    out for what it is (binary, too large) stays out whatever the total."""
+    if skipped is None:
+        return fits
+    return not fits if skipped == "over_total" else True
 
 
 def _stat_of(stored: StoredFile) -> tuple[int, int]:

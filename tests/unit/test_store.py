@@ -289,3 +289,28 @@ def test_a_restart_loads_the_symbol_index_whole_until_a_file_changes(
     assert len(assembled) == 2
     assert "helper2" in {s.name for s in changed.symbols.symbols}
     assert answers(changed) == answers(load(repo, None))
+
+
+def test_files_over_the_total_cap_are_not_read_again_on_restart(
+    repo: Path, tmp_path: Path, reads: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the total of contents `search` indexes, files are found by path only; an
+    unchanged one is not read again at the next load."""
+    monkeypatch.setattr(indexing, "MAX_INDEXED_CODE_BYTES", 200)
+    cache = tmp_path / "cache"
+    real = indexing.index_files
+
+    def capped(*args, **kwargs):  # type: ignore[no-untyped-def]
+        return real(*args, **{**kwargs, "max_total": 200})
+
+    import context_bot.knowledge.loading as loading_mod
+
+    monkeypatch.setattr(loading_mod, "index_files", capped)
+    first = load(repo, cache)
+    assert first.index_stats["files_read"] > 0
+    reads.clear()
+    again = load(repo, cache)
+
+    assert reads == []
+    assert again.index_stats["files_read"] == 0
+    assert answers(again) == answers(first)
