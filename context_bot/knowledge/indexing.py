@@ -89,34 +89,43 @@ def index_files(
     written: list[tuple[str, RepoFile, str | None]] = []  # (path, file, why not indexed)
     seen: set[str] = set()
     to_read: list[RepoFile] = []
+    over_total: set[str] = set()  # files read now that fall past the total
+    planned = 0  # bytes of contents indexed so far, in path order (reused and to read)
     states: dict[str, str | None] = {}  # path → why its contents are not indexed
     for f in repo_files:
         seen.add(f.path)
         old = known.get(f.path)
         if (
-            old is not None
-            and f.mtime_ns
+            old is not None  # (an mtime of 0 is a real one: unpacked archives have it)
             and old.size == f.size
             and old.mtime_ns == f.mtime_ns
             and old.skipped != "unreadable"  # tried again: it may be readable now
-            and _same_fit(old.skipped, out.indexed_bytes + f.size <= max_total)
+            and _same_fit(old.skipped, planned + f.size <= max_total)
         ):
             out.reused += 1
             states[f.path] = old.skipped
             out.entries[old.rowid] = CodeEntry(f.path, f.size, f.language, old.skipped)
             if old.skipped is None:
                 out.indexed_bytes += f.size
+                planned += f.size
                 out.excerpts.append((f.path, f.language, old.excerpt))
             else:
                 skipped[old.skipped] += 1
             if old.digest:
                 out.digests[f.path] = old.digest
             continue
+        # The total is decided here, in path order, for the files read later too: decided
+        # as they are read, it would move under the files reused after them.
+        over = planned + f.size > max_total
+        if not over and not f.binary and f.size <= max_file:
+            planned += f.size
         to_read.append(f)
+        if over:
+            over_total.add(f.path)
 
     def rows() -> Iterator[FileRow]:
         for f in to_read:
-            row = _read(f, files, out, max_file, max_total)
+            row = _read(f, files, out, max_file, f.path in over_total)
             if row.skipped is not None:
                 skipped[row.skipped] += 1
             written.append((row.path, f, row.skipped))
@@ -168,7 +177,7 @@ def _symbols(store: IndexStore, current: set[str], fingerprint: str) -> SymbolIn
     return index
 
 
-def _read(f: RepoFile, files: RepoFiles, out: Indexed, max_file: int, max_total: int) -> FileRow:
+def _read(f: RepoFile, files: RepoFiles, out: Indexed, max_file: int, over: bool) -> FileRow:
     """Read one file through the gate (up to the served size cap, for `grep`) and lay out
     its row: the text `search` indexes (under its own caps), symbols, code-map lines."""
     whole: str | None = None
@@ -182,7 +191,7 @@ def _read(f: RepoFile, files: RepoFiles, out: Indexed, max_file: int, max_total:
     if reason is None:
         if f.size > max_file or len(whole or "") > max_file:
             reason = "too_large"
-        elif out.indexed_bytes + f.size > max_total:
+        elif over:
             reason = "over_total"
     text = (whole or "") if reason is None else ""
     digest = content_digest(whole.encode("utf-8")) if whole is not None else ""
