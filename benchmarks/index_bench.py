@@ -53,8 +53,12 @@ def emit(**data: Any) -> None:
 
 def queries(repo: Path, count: int) -> tuple[list[str], list[str], list[str]]:
     listed = subprocess.run(
-        ["git", "-C", str(repo), "ls-files", "*.py"], capture_output=True, text=True, check=True
-    ).stdout.split()
+        ["git", "-C", str(repo), "ls-files", "-z", "*.py"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split("\0")
+    listed = [p for p in listed if p]
     rng = random.Random(16)  # noqa: S311 - a seeded sample, not a secret
     names: list[str] = []
     for rel in rng.sample(listed, min(len(listed), count * 4)):
@@ -112,9 +116,14 @@ def child(args: argparse.Namespace) -> None:
     emit(kind="queries", results=results, matches=matches, **status())
     # One changed file: written, reloaded (what the live reload runs), then found.
     listed = subprocess.run(
-        ["git", "-C", str(repo), "ls-files", "*.py"], capture_output=True, text=True, check=True
-    ).stdout.split()
-    target = repo / sorted(listed)[0]  # a file the inventory lists (no ignore rule covers)
+        ["git", "-C", str(repo), "ls-files", "-z", "*.py"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split("\0")
+    target = (
+        repo / sorted(p for p in listed if p)[0]
+    )  # a file the inventory lists (no ignore rule covers)
     original = target.read_bytes()
     token = f"zq{random.Random().randrange(10**9):09d}"  # noqa: S311
     try:
