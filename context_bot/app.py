@@ -30,6 +30,7 @@ from context_bot.endpoint.routes import TokenService, create_app
 from context_bot.errors import ConfigError
 from context_bot.knowledge.loading import Knowledge, load_knowledge
 from context_bot.knowledge.sandbox import RepoFiles
+from context_bot.knowledge.store import default_cache_base
 from context_bot.knowledge.watch import watch_knowledge
 from context_bot.metrics import Metrics
 from context_bot.tasks import spawn
@@ -300,7 +301,11 @@ class ContextBotApp:
             await asyncio.sleep(interval * random.uniform(0.8, 1.2))  # noqa: S311 - not crypto
 
     def _load_knowledge(self) -> Knowledge:
-        knowledge = load_knowledge(self.settings.knowledge_path, self.settings.repo)
+        knowledge = load_knowledge(
+            self.settings.knowledge_path,
+            self.settings.repo,
+            cache_dir=self.settings.cache_dir or default_cache_base(),
+        )
         for diagnostic in knowledge.diagnostics:
             log.warning("knowledge_diagnostic", **diagnostic.to_wire())
         stats = knowledge.stats()

@@ -34,6 +34,7 @@ from context_bot.knowledge.draft_writer import write_documents
 from context_bot.knowledge.freshness import freshness
 from context_bot.knowledge.loading import Knowledge, load_knowledge
 from context_bot.knowledge.sandbox import RepoFiles
+from context_bot.knowledge.store import default_cache_base
 from context_bot.protocol import Request
 
 JOIN_TIMEOUT_S = 10.0
@@ -151,7 +152,11 @@ def ask(
 
 
 async def _ask_local(settings: Settings, method: str, params: dict[str, Any]) -> dict[str, Any]:
-    knowledge = load_knowledge(settings.knowledge_path, settings.repo)
+    knowledge = load_knowledge(
+        settings.knowledge_path,
+        settings.repo,
+        cache_dir=settings.cache_dir or default_cache_base(),
+    )
     files = RepoFiles(settings.repo, max_bytes=settings.max_file_bytes)
     current: Callable[[], Knowledge] = lambda: knowledge  # noqa: E731 - a fixed snapshot
     request = Request(id="local", method=method, params=params)

@@ -77,6 +77,10 @@ class Settings:
     """`knowledge.repo` / `CONTEXT_BOT_REPO`: the repository whose files are served."""
     knowledge_dir: Path = Path("knowledge")
     """`knowledge.dir` / `CONTEXT_BOT_KNOWLEDGE_DIR`: documents; relative to the repo."""
+    cache_dir: Path | None = None
+    """`knowledge.cache_dir` / `CONTEXT_BOT_CACHE_DIR`: where the code index is kept between
+    runs (one folder per repository under it, never inside the repository); unset:
+    `${XDG_CACHE_HOME:-~/.cache}/context-bot/index`. Unwritable: indexed in memory."""
     watch: bool = True
     """`knowledge.watch` / `CONTEXT_BOT_WATCH`: reload when documents or files change."""
     max_file_bytes: int = 2 * 1024 * 1024
@@ -346,6 +350,7 @@ FIELDS: tuple[Field, ...] = (
     ),
     Field("knowledge", "repo", "CONTEXT_BOT_REPO", "repo", _path),
     Field("knowledge", "dir", "CONTEXT_BOT_KNOWLEDGE_DIR", "knowledge_dir", _path),
+    Field("knowledge", "cache_dir", "CONTEXT_BOT_CACHE_DIR", "cache_dir", _path),
     Field("knowledge", "watch", "CONTEXT_BOT_WATCH", "watch", _bool),
     Field(
         "knowledge",

@@ -57,6 +57,11 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     import os
     import signal
     import sys
+    import tempfile
+
+    # Bots started by tests keep their index caches in a folder of this session, not in
+    # the user's cache (one folder per temporary repository would pile up there).
+    os.environ["CONTEXT_BOT_CACHE_DIR"] = tempfile.mkdtemp(prefix="context-bot-test-index-")
 
     def on_sigterm(signum: int, frame: object) -> None:
         sys.__stderr__.write(
@@ -67,3 +72,12 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         os._exit(143)
 
     signal.signal(signal.SIGTERM, on_sigterm)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    import os
+    import shutil
+
+    folder = os.environ.get("CONTEXT_BOT_CACHE_DIR", "")
+    if "context-bot-test-index-" in folder:
+        shutil.rmtree(folder, ignore_errors=True)

@@ -116,6 +116,37 @@ def build_codemap(
     return CodeMap(tuple(entry_points(files)), central, recent, len(commits))
 
 
+def excerpt(path: str, text: str) -> str:
+    """What `build_codemap` reads of this file, as text it reads the same way: the whole
+    text of a file that declares entry points (and `go.mod`), the import statements of a
+    scanned language, else nothing. The index cache keeps this instead of every file's
+    text, so a restart builds the code map without reading the repository again."""
+    name = posixpath.basename(path)
+    if name in _ENTRY_FILES or name.startswith("Dockerfile.") or name.endswith(".Dockerfile"):
+        return text
+    if path.endswith((".py", ".pyi")):
+        found = [m.group(0) for m in _PY_IMPORT.finditer(text)]
+    elif path.endswith(_JS_EXTENSIONS):
+        found = [m.group(0) for m in _JS_IMPORT.finditer(text)]
+    elif path.endswith(".go"):
+        found = [m.group(0) for m in _GO_IMPORT_BLOCK.finditer(text)]
+        found += [m.group(0) for m in _GO_IMPORT_LINE.finditer(text)]
+        if re.search(r"^package main\b", text, re.M) and "func main(" in text:
+            found += ["package main", "func main("]
+    elif path.endswith(_C_SUFFIXES):
+        found = [m.group(0) for m in _C_INCLUDE.finditer(text)]
+    else:
+        return ""
+    return "\n".join(found)
+
+
+_ENTRY_FILES = frozenset(
+    {"pyproject.toml", "setup.cfg", "package.json", "Procfile", "Dockerfile", "Makefile",
+     "makefile", "GNUmakefile", "go.mod"}
+)  # fmt: skip
+_C_SUFFIXES = (".c", ".h", ".cc", ".cpp", ".hpp", ".m", ".mm")
+
+
 # -- entry points -------------------------------------------------------------------------
 
 
@@ -254,7 +285,7 @@ def import_graph(files: list[tuple[str, str | None, str]]) -> dict[str, set[str]
             targets = _js_imports(path, text, paths)
         elif path.endswith(".go") and go_module:
             targets = _go_imports(text, go_module)
-        elif path.endswith((".c", ".h", ".cc", ".cpp", ".hpp", ".m", ".mm")):
+        elif path.endswith(_C_SUFFIXES):
             targets = _c_includes(path, text, paths, basenames)
         else:
             continue

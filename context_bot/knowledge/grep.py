@@ -34,8 +34,10 @@ repositories fast (trigrams, persisted) is a later round's.
 
 from __future__ import annotations
 
+import bisect
 import os
 import re
+import stat
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -46,7 +48,9 @@ import re2
 from pathspec.patterns.gitignore.spec import GitIgnoreSpecPattern
 
 from context_bot.errors import BadRequest, BinaryFile, FileError, FileTooLarge
-from context_bot.knowledge.inventory import Inventory
+from context_bot.knowledge.inventory import Candidates, Inventory
+from context_bot.knowledge.literals import required_literals
+from context_bot.knowledge.model import RepoFile
 from context_bot.knowledge.sandbox import RepoFiles
 from context_bot.protocol import (
     DEFAULT_GREP_LIMIT,
@@ -63,6 +67,8 @@ CACHE_BYTES: Final = 256 * 1024 * 1024
 """File bytes kept between searches. A repository with more text than this is read
 through the gate again on every search for the files that did not fit (no eviction: a
 search reads every file in order, which would make an LRU cache miss every time)."""
+SELECTIONS_KEPT: Final = 8
+"""Glob selections remembered (each a tuple of the selected files)."""
 RE2_MAX_MEM: Final = 8 * 1024 * 1024
 """RE2's budget for one compiled pattern (its default); a larger program is refused."""
 SKIP_REASONS: Final = ("binary", "too_large", "unreadable")
@@ -338,6 +344,7 @@ class Grep:
         self._cached_bytes = 0
         self._lock = threading.Lock()
         self._pruned_for: int | None = None  # id() of the inventory last pruned against
+        self._selections: dict[tuple[int, tuple[str, ...]], _Selection] = {}
 
     def search(
         self,
@@ -358,19 +365,25 @@ class Grep:
             deadline = started + GREP_DEADLINE_S
         compiled = compile_query(query)
         self._prune(inventory)
-        selected = [entry for entry in inventory.files if compiled.selects(entry.path)]
+        chosen = self._selection(inventory, compiled, query.globs)
         done = progress if progress is not None else GrepProgress()
-        done.total, done.case_sensitive = len(selected), compiled.case_sensitive
+        done.total, done.case_sensitive = len(chosen.files), compiled.case_sensitive
+        walk: Sequence[int] = range(len(chosen.files))
+        narrowed = self._candidates(inventory, query, chosen)
+        if narrowed is not None:
+            walk = narrowed
         reason: str | None = None
+        stop = len(chosen.files)
         pace = _Pace()
-        for entry in selected:
+        for at in walk:
+            entry = chosen.files[at]
             if time.monotonic() >= deadline:
-                reason = "deadline"
+                reason, stop = "deadline", at
                 break
             if entry.binary:
                 done.skipped["binary"] += 1
                 continue
-            data = self._bytes(entry.path, done.skipped)
+            data = self._bytes(entry.path, done.skipped, entry, inventory.text_index)
             if data is None:
                 continue
             done.searched += 1
@@ -379,14 +392,66 @@ class Grep:
                 deadline, pace,
             )  # fmt: skip
             if reason is not None:
+                stop = at
                 break
+        if narrowed is not None:
+            _count_unread(done, chosen, narrowed, stop)
         return done.result(reason, query.limit, (time.monotonic() - started) * 1000)
 
-    def _bytes(self, rel: str, skipped: dict[str, int]) -> bytes | None:
-        """The file's bytes, from the cache when its stat is unchanged, else through the
-        gate; None (counted in `skipped`) when it cannot be searched."""
+    def _selection(
+        self, inventory: Inventory, compiled: _Compiled, globs: tuple[str, ...]
+    ) -> _Selection:
+        """The files the globs select, in path order, laid out once per inventory and
+        globs (a glob costs a match per file: 100k files are worth remembering)."""
+        key = (id(inventory), globs)
+        with self._lock:
+            found = self._selections.get(key)
+            if found is not None and found.inventory is inventory:
+                return found
+        if globs:
+            files = tuple(e for e in inventory.files if compiled.selects(e.path))
+        else:
+            files = inventory.files
+        found = _Selection(inventory, files)
+        with self._lock:
+            self._selections[key] = found
+            while len(self._selections) > SELECTIONS_KEPT:
+                self._selections.pop(next(iter(self._selections)))
+        return found
+
+    def _candidates(
+        self, inventory: Inventory, query: GrepQuery, chosen: _Selection
+    ) -> list[int] | None:
+        """Positions in `chosen` of the files the trigram index says may match, in path
+        order; None when there is no index or the pattern asks for no literal."""
+        index = inventory.text_index
+        if index is None:
+            return None
+        literals = required_literals(query.pattern, regex=query.regex)
+        if not literals:
+            return None
+        paths = index.candidates(literals)
+        if paths is None:
+            return None
+        where = chosen.positions()
+        return sorted(where[p] for p in paths if p in where)
+
+    def _bytes(
+        self,
+        rel: str,
+        skipped: dict[str, int],
+        listed: RepoFile | None = None,
+        index: Candidates | None = None,
+    ) -> bytes | None:
+        """The file's bytes, from the cache when its stat is unchanged, else from the index
+        cache's copy when the file is as the load read it (a regular file of the same size
+        and `mtime_ns`, under this gate's cap), else through the gate; None (counted in
+        `skipped`) when it cannot be searched."""
         try:
-            st = os.stat(os.path.join(self._root, rel))  # noqa: PTH116, PTH118 - hot path
+            st = os.lstat(os.path.join(self._root, rel))  # noqa: PTH118 - hot path
+            if stat.S_ISLNK(st.st_mode):
+                st = os.stat(os.path.join(self._root, rel))  # noqa: PTH116, PTH118
+                index = None  # a link goes through the gate: where it leads may have moved
         except (OSError, ValueError):
             skipped["unreadable"] += 1
             return None
@@ -394,6 +459,20 @@ class Grep:
         entry = self._cache.get(rel)
         if entry is not None and entry.key == key:
             return entry.data
+        if (
+            index is not None
+            and listed is not None
+            and listed.mtime_ns == st.st_mtime_ns
+            and listed.size == st.st_size <= self._files.max_bytes
+            and stat.S_ISREG(st.st_mode)
+        ):
+            kept = index.text(rel)
+            if kept is not None:
+                data = kept.encode("utf-8")
+                if b"\r\n" in data:
+                    data = data.replace(b"\r\n", b"\n")
+                self._remember(rel, key, data)
+                return data
         try:
             # The gate of a `file` request: inside the root, not denied, a regular file,
             # under the cap, UTF-8 text. The same bytes a participant could read.
@@ -436,6 +515,43 @@ class Grep:
     @property
     def cached_bytes(self) -> int:
         return self._cached_bytes
+
+
+class _Selection:
+    """The files a search's globs select, and what a full scan would count of the files
+    the trigram index lets a search skip (`_count_unread`)."""
+
+    def __init__(self, inventory: Inventory, files: tuple[RepoFile, ...]) -> None:
+        self.inventory = inventory  # kept: the key's id() must not be reused meanwhile
+        self.files = files
+        self._positions: dict[str, int] | None = None
+        self._binary_before: list[int] | None = None
+
+    def positions(self) -> dict[str, int]:
+        if self._positions is None:
+            self._positions = {e.path: n for n, e in enumerate(self.files)}
+        return self._positions
+
+    def binary_before(self, stop: int) -> int:
+        """Binary files among the first `stop` files."""
+        if self._binary_before is None:
+            counts = [0]
+            for e in self.files:
+                counts.append(counts[-1] + e.binary)
+            self._binary_before = counts
+        return self._binary_before[stop]
+
+
+def _count_unread(done: GrepProgress, chosen: _Selection, read: list[int], stop: int) -> None:
+    """Count the files before `stop` that the index left unread as a full scan would have:
+    binary ones skipped, the others (texts the index holds: it found no literal in them)
+    searched."""
+    skipped_over = bisect.bisect_left(read, stop)  # candidates before the stop
+    binary_read = sum(1 for at in read[:skipped_over] if chosen.files[at].binary)
+    unread = stop - skipped_over
+    binary_unread = chosen.binary_before(stop) - binary_read
+    done.skipped["binary"] += binary_unread
+    done.searched += unread - binary_unread
 
 
 class _Pace:

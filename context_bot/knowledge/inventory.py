@@ -19,9 +19,10 @@ from __future__ import annotations
 import os
 import stat
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import structlog
 from identify import identify
@@ -81,6 +82,9 @@ class Inventory:
     skipped: dict[str, int] = field(default_factory=dict)
     """Files left out, by reason: `denied`, `ignored` (tracked, yet an ignore rule covers
     it), `not_regular`, `unreadable`, `over_limit`."""
+    text_index: Candidates | None = field(default=None, repr=False, compare=False)
+    """The index cache's trigram index over these files' texts (`store.TextIndex`), which
+    `grep` narrows its scan with; None when the load indexed in memory."""
     _by_path: dict[str, RepoFile] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -104,10 +108,17 @@ def empty_inventory() -> Inventory:
     return Inventory((), "none")
 
 
-def build_inventory(files: RepoFiles, *, limit: int = MAX_INVENTORY_FILES) -> Inventory:
+def build_inventory(
+    files: RepoFiles,
+    *,
+    limit: int = MAX_INVENTORY_FILES,
+    known: Mapping[str, Known] | None = None,
+) -> Inventory:
     """List and describe every file under `files.root` that the sandbox would serve.
 
-    Blocking (runs git, stats and reads files): call it at load or in a worker thread."""
+    `known` (the index cache's facts of the last load, by path) spares reading the head
+    of a file whose size and `mtime_ns` are unchanged. Blocking (runs git, stats and reads
+    files): call it at load or in a worker thread."""
     root = files.root
     listed = _git_files(root)
     source = "git" if listed is not None else "walk"
@@ -120,7 +131,7 @@ def build_inventory(files: RepoFiles, *, limit: int = MAX_INVENTORY_FILES) -> In
         if files.deny_listed(rel):
             skipped["denied"] += 1
             continue
-        described = _describe(root, rel, read=len(found) < limit)
+        described = _describe(root, rel, read=len(found) < limit, known=known)
         if isinstance(described, str):
             skipped[described] += 1
         elif len(found) >= limit:
@@ -188,7 +199,32 @@ def _walk(root: Path, files: RepoFiles) -> Iterator[str]:
                 yield rel  # a deny-listed file is counted by the caller
 
 
-def _describe(root: Path, rel: str, *, read: bool = True) -> RepoFile | str:
+class Candidates(Protocol):
+    """Which files may hold every one of some literals (`store.TextIndex`)."""
+
+    def candidates(self, literals: Iterable[str]) -> set[str] | None: ...
+
+    def text(self, path: str) -> str | None:
+        """The file's text as the load read it through the gate; None if not kept."""
+        ...
+
+
+class Known(Protocol):
+    """What the index cache remembers of a file (`store.StoredFile`)."""
+
+    @property
+    def size(self) -> int: ...
+    @property
+    def mtime_ns(self) -> int: ...
+    @property
+    def language(self) -> str | None: ...
+    @property
+    def binary(self) -> bool: ...
+
+
+def _describe(
+    root: Path, rel: str, *, read: bool = True, known: Mapping[str, Known] | None = None
+) -> RepoFile | str:
     """The file's facts, or the reason it is left out; `read=False` stats only (a file
     past the limit is counted, not read)."""
     full = os.path.join(root, rel)  # noqa: PTH118 - hot path: 100k files at load
@@ -213,14 +249,17 @@ def _describe(root: Path, rel: str, *, read: bool = True) -> RepoFile | str:
     if not stat.S_ISREG(st.st_mode):
         return "not_regular"  # a submodule (gitlink), FIFO, socket or device
     if not read:
-        return RepoFile(rel, st.st_size, None, False)
+        return RepoFile(rel, st.st_size, None, False, st.st_mtime_ns)
+    seen = known.get(rel) if known is not None else None
+    if seen is not None and seen.size == st.st_size and seen.mtime_ns == st.st_mtime_ns:
+        return RepoFile(rel, st.st_size, seen.language, seen.binary, st.st_mtime_ns)
     try:
         with open(full, "rb", opener=safe_opener) as fh:
             head = fh.read(SNIFF_BYTES)
     except OSError:
         return "unreadable"
     binary = b"\0" in head
-    return RepoFile(rel, st.st_size, _language(rel, head, binary), binary)
+    return RepoFile(rel, st.st_size, _language(rel, head, binary), binary, st.st_mtime_ns)
 
 
 def _language(rel: str, head: bytes, binary: bool) -> str | None:

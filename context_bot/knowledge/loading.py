@@ -20,11 +20,12 @@ import hashlib
 import os
 import posixpath
 import re
+import sqlite3
 import stat
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
@@ -42,6 +43,7 @@ from context_bot.knowledge.documents import (
     parse_document,
 )
 from context_bot.knowledge.git import blobs_at_commits, git_output
+from context_bot.knowledge.indexing import index_files
 from context_bot.knowledge.inventory import Inventory, build_inventory, empty_inventory
 from context_bot.knowledge.listing import Listing, ListingIndex, build_listing_index
 from context_bot.knowledge.model import (
@@ -57,8 +59,10 @@ from context_bot.knowledge.sandbox import RepoFiles, worktree_blob
 from context_bot.knowledge.search import (
     IDENTIFIER,
     MAX_DEFINITION_HITS,
+    CodeRows,
     SearchHit,
     SearchIndex,
+    StoredCode,
     code_rows,
     definitions_first,
     index_entries,
@@ -66,6 +70,7 @@ from context_bot.knowledge.search import (
     sandbox_reader,
     snippet_words,
 )
+from context_bot.knowledge.store import IndexStore, StoredFile, TextIndex, cache_folder
 from context_bot.knowledge.symbols import SymbolIndex, build_symbols
 
 log = structlog.get_logger(__name__)
@@ -98,6 +103,8 @@ class Knowledge:
     its files are in the inventory too, and a change report names them by document."""
     symbols: SymbolIndex = field(default_factory=SymbolIndex, repr=False)
     """Definitions and name uses in the parsed languages (`symbols.py`)."""
+    index_stats: dict[str, int] = field(default_factory=dict, repr=False)
+    """How the load indexed the files: `files_read`, `files_reused` (from the index cache)."""
     _tree: ListingIndex = field(init=False, repr=False)
     """The tree in listing order, laid out once (in the loading thread) so `list` costs
     what it returns (`listing.py`)."""
@@ -186,8 +193,14 @@ def load_knowledge(
     *,
     overview_budget: int = 32_000,
     files: RepoFiles | None = None,
+    cache_dir: Path | None = None,
 ) -> Knowledge:
     """Load every `.md`/`.txt` under `knowledge_dir`; bad documents become diagnostics.
+
+    With `cache_dir` (the base folder, `store.default_cache_base()` in the product), the
+    code index is kept on disk in this repository's folder under it and only the files
+    that changed since the last load are read (`indexing.py`); without it, or when that
+    folder is unusable (logged once), every file is read and indexed in memory.
 
     Every file read on the product's own account (documents, the README) goes through
     `files`, the gate of a participant's `file` request (by default one over `repo_root`).
@@ -207,7 +220,13 @@ def load_knowledge(
         # Most repositories have no knowledge folder: the repository itself is served.
         log.info("knowledge_folder_absent", folder=str(knowledge_dir))
     with _gc_paused():
-        return _load(knowledge_dir, files or RepoFiles(repo_root), overview_budget)
+        files = files or RepoFiles(repo_root)
+        store = IndexStore.open(cache_folder(cache_dir, files.root)) if cache_dir else None
+        try:
+            return _load(knowledge_dir, files, overview_budget, store)
+        finally:
+            if store is not None:
+                store.close()
 
 
 @contextmanager
@@ -224,9 +243,12 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _load(knowledge_dir: Path, files: RepoFiles, overview_budget: int) -> Knowledge:
+def _load(
+    knowledge_dir: Path, files: RepoFiles, overview_budget: int, store: IndexStore | None
+) -> Knowledge:
     docs, diags = read_folder(knowledge_dir, files=files) if knowledge_dir.is_dir() else ([], [])
-    inventory = build_inventory(files)
+    stored = store.known() if store is not None else None
+    inventory = build_inventory(files, known=stored)
     diags.extend(duplicate_diagnostics(docs))
     root = files.root
     groups: dict[str, list[Document]] = defaultdict(list)
@@ -256,25 +278,23 @@ def _load(knowledge_dir: Path, files: RepoFiles, overview_budget: int) -> Knowle
     free = {d.source: _serve(d, d.source, False, None, None, (), (), ()) for d in free_docs}
     features = build_features(served.values())
     revision = git_output(root, ["rev-parse", "HEAD"])
-    code = code_rows(_outside(inventory, knowledge_dir, root), files)
-    index = SearchIndex(index_entries(served, free), code, sandbox_reader(files))
-    symbols = build_symbols(
-        (e.path, e.language, t, e.skipped)
-        for e, t in zip(code.entries, code.texts, strict=True)
-        if e.skipped != "binary"
+    code = _index_code(_outside(inventory, knowledge_dir, root), files, store, stored)
+    if code.stored is not None and store is not None:
+        inventory = replace(inventory, text_index=_text_index(store, code.stored, inventory))
+    index = SearchIndex(
+        index_entries(served, free), code.rows, sandbox_reader(files), stored=code.stored
     )
     readme = overview_mod.read_readme(files)
-    codemap = build_codemap(
-        (
-            (e.path, e.language, t)
-            for e, t in zip(code.entries, code.texts, strict=True)
-            if e.skipped is None  # an empty `__init__.py` still makes a package
-        ),
-        root,
-        denied=files.denied,
-        git=revision is not None,
-    )
-    version = _version(docs, served, revision, readme, overview_budget, inventory)
+    # A path the inventory lists passed the gate already; the history's other paths (files
+    # deleted since, or never served) are asked of the gate, once each.
+    listed = inventory.get
+
+    def denied(path: str) -> bool:
+        return listed(path) is None and files.denied(path)
+
+    codemap = build_codemap(code.texts, root, denied=denied, git=revision is not None)
+    symbols = code.symbols
+    version = _version(docs, served, revision, readme, overview_budget, inventory, code.digests)
     text = overview_mod.build_overview(
         overview_mod.OverviewInput(
             repo_name=overview_mod.repo_title(root, readme),
@@ -300,15 +320,79 @@ def _load(knowledge_dir: Path, files: RepoFiles, overview_budget: int) -> Knowle
         diagnostics=len(diags),
         indexed_files=index.code_size,
         indexed_bytes=code.indexed_bytes,
+        index_cache="disk" if code.stored is not None else "memory",
+        files_read=code.read,
+        files_reused=code.reused,
         symbols=len(symbols),
         symbol_files=symbols.files,
         **{f"symbols_not_parsed_{k}": n for k, n in sorted(symbols.skipped.items())},
         **{f"not_indexed_{k}": n for k, n in sorted(code.skipped.items())},
     )
+    stats = {"files_read": code.read, "files_reused": code.reused}
     return Knowledge(
         version, text, diags, revision, served, free, history, index, features, inventory,
-        knowledge_folder=_inside(knowledge_dir, root), symbols=symbols,
+        knowledge_folder=_inside(knowledge_dir, root), symbols=symbols, index_stats=stats,
     )  # fmt: skip
+
+
+@dataclass
+class _Code:
+    """The files' part of a load, from the cache or read in full."""
+
+    rows: CodeRows | None
+    stored: StoredCode | None
+    symbols: SymbolIndex
+    texts: list[tuple[str, str | None, str]]
+    """(path, language, text or code-map excerpt) of every indexed text file."""
+    skipped: dict[str, int]
+    indexed_bytes: int
+    digests: dict[str, str] | None
+    read: int
+    reused: int
+
+
+def _text_index(store: IndexStore, stored: StoredCode, inventory: Inventory) -> TextIndex:
+    """`grep`'s trigram index for this snapshot: the rows the cache holds as text, and
+    the files it must always read (text files it holds no text of, and `folds`)."""
+    held, folds = store.texts()
+    paths = {row: e.path for row, e in stored.entries.items() if row in held}
+    always = {f.path for f in inventory.files if not f.binary} - set(paths.values())
+    always.update(paths[row] for row in folds if row in paths)
+    return TextIndex(store.reader(), paths, frozenset(always))
+
+
+def _index_code(
+    repo_files: Iterable[RepoFile],
+    files: RepoFiles,
+    store: IndexStore | None,
+    known: dict[str, StoredFile] | None,
+) -> _Code:
+    if store is not None and known is not None:
+        try:
+            done = index_files(repo_files, files, store, known)
+            stored = StoredCode(store.reader(), done.entries, done.skipped)
+        except sqlite3.Error as exc:
+            # A cache that fails mid-load (disk full, removed under us) is no reason to
+            # fail the load: this one indexes in memory.
+            log.warning("index_cache_failed", reason=str(exc)[:200])
+        else:
+            return _Code(
+                None, stored, done.symbols, done.excerpts, done.skipped, done.indexed_bytes,
+                done.digests, done.read, done.reused,
+            )  # fmt: skip
+    code = code_rows(repo_files, files)
+    symbols = build_symbols(
+        (e.path, e.language, t, e.skipped)
+        for e, t in zip(code.entries, code.texts, strict=True)
+        if e.skipped != "binary"
+    )
+    texts = [
+        (e.path, e.language, t)
+        for e, t in zip(code.entries, code.texts, strict=True)
+        if e.skipped is None  # an empty `__init__.py` still makes a package
+    ]
+    read = sum(1 for e in code.entries if e.skipped in (None, "unreadable"))
+    return _Code(code, None, symbols, texts, code.skipped, code.indexed_bytes, None, read, 0)
 
 
 def _inside(folder: Path, root: Path) -> str | None:
@@ -472,13 +556,16 @@ def _version(
     readme: str | None,
     budget: int,
     inventory: Inventory,
+    digests: dict[str, str] | None = None,
 ) -> str:
     """A short hash of everything served: every document's bytes, which version each path
     serves and why, where its links resolve, what the overview is built from, and which
-    files the repository has (a file added or grown is a new version)."""
+    files the repository has (a file added or grown is a new version; with the index
+    cache's content hashes, a file edited in place too)."""
     digest = hashlib.sha256(f"{revision}\0{budget}\0{readme}\n".encode())
+    hashes = digests or {}
     for f in inventory.files:
-        digest.update(f"{f.path}\0{f.size}\n".encode())
+        digest.update(f"{f.path}\0{f.size}\0{hashes.get(f.path, '')}\n".encode())
     for doc in sorted(docs, key=lambda d: d.source):
         digest.update(f"{doc.source}\0{doc.digest}\n".encode())
     for path in sorted(served):

@@ -6,7 +6,7 @@ listing and the overview all build on them without importing one another in a ci
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 from context_bot.knowledge.documents import Document
@@ -123,6 +123,9 @@ class RepoFile:
     size: int
     language: str | None  # "python", "typescript", ...; None when unknown or binary
     binary: bool
+    mtime_ns: int = field(default=0, compare=False)
+    """The modification time the load saw (what the index cache keys a file by, with its
+    size); 0 when not known."""
 
     def to_wire(self) -> dict[str, object]:
         return {

@@ -33,7 +33,7 @@ import sqlite3
 import stat
 import threading
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 import structlog
@@ -342,7 +342,11 @@ class SearchIndex:
         entries: Iterable[IndexEntry],
         code: CodeRows | None = None,
         reader: Reader | None = None,
+        *,
+        stored: StoredCode | None = None,
     ) -> None:
+        """`code`: the files' rows, indexed here in memory; or `stored`: the files' table
+        kept by the index cache (`store.py`), read through its own connection."""
         self._lock = threading.Lock()
         self._db = sqlite3.connect(":memory:", check_same_thread=False)
         self._db.execute(
@@ -363,9 +367,14 @@ class SearchIndex:
                 (_HASH_BYTES,),
             )
         self._entries: list[IndexEntry] = list(entries)
-        self._code: list[CodeEntry] = code.entries if code else []
+        self._code: Mapping[int, CodeEntry] | list[CodeEntry] = code.entries if code else []
+        self._code_db = self._db
+        if stored is not None:
+            self._code, self._code_db = stored.entries, stored.db
         self._reader = reader
         self.code_skipped: dict[str, int] = dict(code.skipped) if code else {}
+        if stored is not None:
+            self.code_skipped = dict(stored.skipped)
         rows = _rows(self._entries)
         with self._db:
             self._db.executemany(
@@ -414,15 +423,18 @@ class SearchIndex:
                 self._cache.move_to_end(key)
         return list(cached)
 
-    def _ranked(self, sql: str, match: tuple[str, str], limit: int) -> list[tuple[int, float]]:
+    def _ranked(
+        self, sql: str, match: tuple[str, str], limit: int, db: sqlite3.Connection | None = None
+    ) -> list[tuple[int, float]]:
         """(rowid, bm25), best first: the rows with every word, then (while fewer than
         `limit`) those with any word. A question's words rarely all occur in one file, and
         its best answer may lack one of them."""
+        db = db or self._db
         try:
-            ranked = self._db.execute(sql, (match[0], limit)).fetchall()
+            ranked = db.execute(sql, (match[0], limit)).fetchall()
             if len(ranked) < limit and match[1] != match[0]:
                 seen = {row for row, _ in ranked}
-                more = self._db.execute(sql, (match[1], limit)).fetchall()
+                more = db.execute(sql, (match[1], limit)).fetchall()
                 ranked += [r for r in more if r[0] not in seen][: limit - len(ranked)]
         except sqlite3.OperationalError:
             return []  # cannot happen with quoted tokens; never let a query crash a caller
@@ -449,9 +461,14 @@ class SearchIndex:
             hit = SearchHit(e.path, e.kind, e.feature or None, score, snippet)
             found.append((-score, 0, order, hit))
         documented = {h.path for *_, h in found if h.kind == "file"}
-        ranked = self._ranked(_CODE_RANK_SQL, match, limit) if self._code else []
+        # A few more rows than asked for: a stored table may hold a row a newer load wrote
+        # for a file this snapshot does not know (skipped below).
+        want = limit + 8 if self._code_db is not self._db else limit
+        ranked = self._ranked(_CODE_RANK_SQL, match, want, self._code_db) if self._code else []
         for order, (row, rank) in enumerate(ranked):
-            c = self._code[row]
+            c = _code_entry(self._code, row)
+            if c is None:
+                continue
             if c.path in documented:
                 continue  # its document answered already, and ranks above its code
             code_hit = self._code_hit(c, terms, words, _rank_factor(rank, ranked[0][1]))
@@ -492,6 +509,24 @@ class SearchIndex:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+            if self._code_db is not self._db:
+                self._code_db.close()
+
+
+@dataclass(frozen=True)
+class StoredCode:
+    """The files' FTS5 table kept on disk by the index cache: a connection reading it (this
+    index's own), and what each of its rows is."""
+
+    db: sqlite3.Connection
+    entries: Mapping[int, CodeEntry]
+    skipped: dict[str, int] = field(default_factory=dict)
+
+
+def _code_entry(code: Mapping[int, CodeEntry] | list[CodeEntry], row: int) -> CodeEntry | None:
+    if isinstance(code, list):
+        return code[row] if 0 <= row < len(code) else None
+    return code.get(row)
 
 
 IDENTIFIER = re.compile(r"[A-Za-z_$][\w$]*\Z")

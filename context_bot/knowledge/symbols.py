@@ -24,8 +24,9 @@ import importlib
 import posixpath
 import re
 import threading
+from array import array
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -469,7 +470,7 @@ class SymbolIndex:
     _by_lower: dict[str, list[Symbol]] = field(default_factory=dict, repr=False)
     _sorted: list[str] = field(default_factory=list, repr=False)
     _blob: bytes = field(default=b"", repr=False)
-    _refs: dict[str, list[int]] = field(default_factory=dict, repr=False)
+    _refs: dict[str, array[int]] = field(default_factory=dict, repr=False)
     """Each use packed as `file number << 24 | line` (a plain int is a fraction of a
     `Reference`'s memory, and uses outnumber definitions forty to one)."""
     _paths: list[str] = field(default_factory=list, repr=False)
@@ -601,7 +602,7 @@ class SymbolIndex:
     ) -> tuple[list[Reference], int]:
         """Uses of the identifier `name` (exact spelling), by path and line, and how many
         there are in all (before the limit)."""
-        packed = self._refs.get(name, [])
+        packed: Sequence[int] = self._refs.get(name, ())
         if selects is not None:
             chosen: dict[int, bool] = {}
             for use in packed:
@@ -656,34 +657,106 @@ def _nest(symbols: list[Symbol]) -> list[OutlineNode]:
 def build_symbols(files: Iterable[tuple[str, str | None, str, str | None]]) -> SymbolIndex:
     """The index over `(path, language, text, why not read)` rows, the search index's read
     of every text file. Blocking and CPU-heavy: call it at load."""
+    return assemble_symbols(
+        (path, found)
+        for path, language, text, not_read in files
+        if (found := parse_file(path, language, text, not_read)) is not None
+    )
+
+
+def parse_file(
+    path: str, language: str | None, text: str, not_read: str | None
+) -> FileSymbols | str | None:
+    """One file's symbols, or why it was not parsed (`too_large`, `minified`, `not_read`,
+    `no_grammar`); None when no parsed language covers it."""
+    name = grammar_for(path, language)
+    if name is None:
+        return None
+    if not_read is not None:
+        return "too_large" if not_read == "too_large" else "not_read"
+    size = len(text)
+    if size > MAX_SYMBOL_FILE_BYTES:
+        return "too_large"
+    if size > MINIFIED_LINE_CHARS and size / (text.count("\n") + 1) > MINIFIED_LINE_CHARS:
+        return "minified"
+    found = extract(path, text, name)
+    return "no_grammar" if found is None else found
+
+
+def assemble_symbols(files: Iterable[tuple[str, FileSymbols | str]]) -> SymbolIndex:
+    """The index from each file's symbols (or why it has none), in path order."""
     index = SymbolIndex()
     skipped: Counter[str] = Counter()
-    refs: dict[str, list[int]] = defaultdict(list)
-    for path, language, text, not_read in files:
-        name = grammar_for(path, language)
-        if name is None:
-            continue
-        if not_read is not None:
-            skipped["too_large" if not_read == "too_large" else "not_read"] += 1
-            continue
-        size = len(text)
-        if size > MAX_SYMBOL_FILE_BYTES:
-            skipped["too_large"] += 1
-            continue
-        if size > MINIFIED_LINE_CHARS and size / (text.count("\n") + 1) > MINIFIED_LINE_CHARS:
-            skipped["minified"] += 1
-            continue
-        found = extract(path, text, name)
-        if found is None:
-            skipped["no_grammar"] += 1
+    refs: dict[str, array[int]] = defaultdict(_uses)
+    for path, found in files:
+        if isinstance(found, str):
+            skipped[found] += 1
             continue
         index.files += 1
         index.partial += found.partial
         index.symbols.extend(found.symbols)
+        base = len(index._paths) << _LINE_BITS
         for ident, lines in found.references.items():
-            base = len(index._paths) << _LINE_BITS
             refs[ident].extend(base | line for line in lines if line <= _LINE_MASK)
         index._paths.append(path)
     index.skipped = dict(skipped)
     index._refs = dict(refs)
     return index.finish()
+
+
+def _uses() -> array[int]:
+    """A name's uses, packed 8 bytes each: a list of ints costs 36 bytes a use, and uses
+    outnumber definitions forty to one (12 million at 100k files)."""
+    return array("Q")
+
+
+def index_to_plain(index: SymbolIndex) -> object:
+    """The whole index as plain data for the index cache (`store.py`): a restart with no
+    file changed loads it in one piece instead of assembling every file's symbols."""
+    rows = [
+        (s.name, s.kind, s.container, s.path, s.line, s.end_line, s.signature, s.doc, s.language)
+        for s in index.symbols
+    ]
+    refs = {name: uses.tobytes() for name, uses in index._refs.items()}
+    return (rows, dict(index.skipped), index.partial, index.files, list(index._paths), refs)
+
+
+def index_from_plain(plain: object) -> SymbolIndex:
+    """The inverse of `index_to_plain`; raises ValueError for a shape it did not write."""
+    if not isinstance(plain, tuple) or len(plain) != 6:
+        raise ValueError("not a symbol index")
+    rows, skipped, partial, files, paths, refs = plain
+    index = SymbolIndex(
+        symbols=[Symbol(*row) for row in rows], skipped=skipped, partial=partial, files=files
+    )
+    index._paths = paths
+    for name, data in refs.items():
+        uses = array("Q")
+        uses.frombytes(data)
+        index._refs[name] = uses
+    return index.finish()
+
+
+def symbols_to_plain(found: FileSymbols | str) -> object:
+    """Plain tuples for the index cache (`store.py`); the path is the row's own."""
+    if isinstance(found, str):
+        return found
+    rows = [
+        (s.name, s.kind, s.container, s.line, s.end_line, s.signature, s.doc, s.language)
+        for s in found.symbols
+    ]
+    return (rows, found.references, found.partial)
+
+
+def symbols_from_plain(path: str, plain: object) -> FileSymbols | str:
+    """The inverse of `symbols_to_plain`; raises ValueError for a shape it did not write."""
+    if isinstance(plain, str):
+        return plain
+    if not isinstance(plain, tuple) or len(plain) != 3:
+        raise ValueError("not a symbols row")
+    rows, references, partial = plain
+    symbols = [
+        Symbol(name, kind, container, path, line, end, sig, doc, lang)
+        for name, kind, container, line, end, sig, doc, lang in rows
+    ]
+    return FileSymbols(symbols, references, bool(partial))

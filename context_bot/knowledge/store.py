@@ -1,0 +1,410 @@
+"""The code index on disk: what a load learnt of each file, kept between runs.
+
+A load of a large repository spends its time reading every file, splitting identifiers,
+filling the search index and parsing symbols. None of that changes for a file that did
+not change, so it is kept in a cache folder outside the repository (never written into
+the tree served), one SQLite database per repository: per file its stat (size,
+`mtime_ns`), a SHA-1 of its bytes, its inventory facts (language, binary), why its
+contents are not indexed (if so), the lines the code map reads (`codemap.excerpt`), its
+symbols, and its row of the `code` FTS5 table that `search` ranks. The next load stats
+every file and reads again only those whose stat moved; their rows are replaced in one
+transaction, so a restart, and a live reload after one edit, cost a stat per file.
+
+Why SQLite: it ships with Python, FTS5 rows can be replaced one file at a time, WAL lets
+a serving snapshot read while the next load writes, and one file is one cache to delete.
+Never fatal: a cache that cannot be opened or written is logged once and the load indexes
+in memory; a corrupt database, or one of another schema, is deleted and built again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import marshal
+import os
+import sqlite3
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+
+log = structlog.get_logger(__name__)
+
+SCHEMA_VERSION = 2  # 2: a name's uses deduplicated per line, whatever the capture order
+"""Bumped whenever what is stored (or how it is computed) changes: a cache of another
+version is rebuilt, and the key of the folder includes it."""
+DB_NAME = "index.sqlite3"
+BUSY_TIMEOUT_MS = 10_000
+MAX_TRIGRAMS = 32
+"""Trigrams a `grep` asks the index for at most (the first of each literal, longest
+literal first): past that, each narrows little and costs a posting list."""
+COMMIT_ROWS = 2_000
+"""Files written per transaction by a load (a first load of 100k files commits as it goes)."""
+OPTIMIZE_ROWS = 5_000
+"""A load that writes more files than this merges the trigram index's segments after."""
+"""How long a load waits for another process's load of the same repository to commit."""
+_SYMBOLS_FORMAT = 4  # marshal's format: plain tuples, lists, dicts, str and int only
+
+_warned: set[str] = set()  # cache folders already reported unusable (log once each)
+_warned_lock = threading.Lock()
+
+
+def default_cache_base(env: Mapping[str, str] | None = None) -> Path:
+    """`${XDG_CACHE_HOME:-~/.cache}/context-bot/index`: where indexes live unless
+    `knowledge.cache_dir` (CONTEXT_BOT_CACHE_DIR) says otherwise. The variable is read here
+    too, for settings built in code rather than loaded (an embedding program, the tests),
+    so that it means the same wherever the settings came from."""
+    env = os.environ if env is None else env
+    explicit = env.get("CONTEXT_BOT_CACHE_DIR", "")
+    if explicit:
+        return Path(explicit).expanduser()
+    xdg = env.get("XDG_CACHE_HOME", "")
+    base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".cache"
+    return base / "context-bot" / "index"
+
+
+def cache_folder(base: Path, repo_root: Path) -> Path:
+    """This repository's folder under `base`: its name (to tell folders apart by eye) and
+    a hash of its real path and the schema version (two checkouts never share one)."""
+    real = os.path.realpath(repo_root)
+    key = hashlib.sha256(f"{SCHEMA_VERSION}\0{real}".encode()).hexdigest()[:16]
+    name = "".join(c if c.isalnum() or c in "-_." else "_" for c in Path(real).name)[:40]
+    return base / f"{name or 'root'}-{key}"
+
+
+def content_digest(data: bytes) -> str:
+    return hashlib.sha1(data, usedforsecurity=False).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFile:
+    """One file as the last load saw it."""
+
+    rowid: int
+    size: int
+    mtime_ns: int
+    language: str | None
+    binary: bool
+    skipped: str | None
+    """Why its contents are not indexed (`binary`, `too_large`, `unreadable`, ...)."""
+    digest: str
+    excerpt: str
+
+
+@dataclass(frozen=True, slots=True)
+class FileRow:
+    """What a load writes for one file it read."""
+
+    path: str
+    size: int
+    mtime_ns: int
+    language: str | None
+    binary: bool
+    skipped: str | None
+    digest: str
+    excerpt: str
+    idents: str
+    text: str
+    """What `search` indexes: the contents under the search caps, else ""."""
+    symbols: bytes | None
+    grep_text: str | None = None
+    """The whole text, for `grep`'s trigram index (files up to the served size cap), or
+    None for a file `grep` skips (binary, too large, unreadable)."""
+
+
+def pack_symbols(value: object) -> bytes:
+    return marshal.dumps(value, _SYMBOLS_FORMAT)  # type: ignore[arg-type] # plain data
+
+
+def unpack_symbols(blob: bytes) -> object:
+    return marshal.loads(blob)  # noqa: S302 - our own cache file, plain data only
+
+
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS files (id INTEGER PRIMARY KEY, path TEXT UNIQUE NOT NULL, "
+    "size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, language TEXT, binary INTEGER NOT NULL, "
+    "skipped TEXT, digest TEXT NOT NULL, excerpt TEXT NOT NULL, symbols BLOB)",
+    # The same table `search.SearchIndex` builds in memory; rowid = files.id.
+    "CREATE VIRTUAL TABLE IF NOT EXISTS code USING fts5(path, idents, body, "
+    "tokenize = 'porter unicode61 remove_diacritics 2')",
+    # Every text file `grep` searches, and its trigrams (`grep.required_literals`): which
+    # files can hold a match. `detail=none` keeps only which rows hold each trigram (no
+    # positions): a superset, that RE2 then confirms on the candidates alone. `folds`:
+    # the text has a character RE2 folds to ASCII (KELVIN SIGN, LONG S), which the
+    # trigram tokenizer may not, so a case-blind search always looks at that file.
+    "CREATE TABLE IF NOT EXISTS texts (id INTEGER PRIMARY KEY, body TEXT NOT NULL, "
+    "folds INTEGER NOT NULL)",
+    "CREATE VIRTUAL TABLE IF NOT EXISTS grams USING fts5(body, content='texts', "
+    "content_rowid='id', tokenize='trigram', detail='none')",
+)
+# What a load assembles from every file (the symbol index), kept whole with a fingerprint
+# of the files it came from: a restart with no file changed loads it in one piece.
+_BLOBS = (
+    "CREATE TABLE IF NOT EXISTS blobs (key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, "
+    "data BLOB NOT NULL)"
+)
+#: Characters outside ASCII that RE2's case folding maps onto ASCII letters (k and s).
+FOLDS_TO_ASCII = ("\u212a", "\u017f")
+
+
+class IndexStore:
+    """One repository's index database. Writes come from the loading thread (one load at
+    a time); `search` reads through its own connection (`reader`)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._db = _connect(path)
+        try:
+            self._prepare()
+        except BaseException:
+            self._db.close()
+            raise
+
+    @classmethod
+    def open(cls, folder: Path) -> IndexStore | None:
+        """The store in `folder` (created when missing), rebuilt when corrupt or of another
+        schema; None, logged once, when the folder cannot hold one (then index in memory)."""
+        path = folder / DB_NAME
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            try:
+                return cls(path)
+            except sqlite3.DatabaseError as exc:
+                if isinstance(exc, sqlite3.OperationalError) and not path.exists():
+                    raise
+                log.warning("index_cache_rebuilt", folder=str(folder), reason=str(exc)[:200])
+                for suffix in ("", "-wal", "-shm"):
+                    Path(f"{path}{suffix}").unlink(missing_ok=True)
+                return cls(path)
+        except (OSError, sqlite3.Error) as exc:
+            with _warned_lock:
+                first = str(folder) not in _warned
+                _warned.add(str(folder))
+            if first:
+                log.warning(
+                    "index_cache_unusable",
+                    folder=str(folder),
+                    reason=str(exc)[:200],
+                    hint="set knowledge.cache_dir (CONTEXT_BOT_CACHE_DIR) to a writable folder",
+                )
+            return None
+
+    def _prepare(self) -> None:
+        db = self._db
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")  # a lost tail after a crash is re-indexed
+        found = db.execute(
+            "SELECT name FROM sqlite_master WHERE type='table' AND name='meta'"
+        ).fetchone()
+        if found is not None:
+            row = db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+            if row is None or row[0] != str(SCHEMA_VERSION):
+                raise sqlite3.DatabaseError(f"index cache schema {row and row[0]}")
+            db.execute("SELECT count(*) FROM files").fetchone()  # corrupt pages fail here
+            blobs = "SELECT 1 FROM sqlite_master WHERE type='table' AND name='blobs'"
+            if db.execute(blobs).fetchone() is None:  # no write (no lock) when it is there
+                with db:
+                    db.execute(_BLOBS)
+            return
+        with db:
+            for statement in _SCHEMA:
+                db.execute(statement)
+            db.execute(_BLOBS)
+            db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+
+    def known(self) -> dict[str, StoredFile]:
+        """Every file of the last load, by path."""
+        rows = self._db.execute(
+            "SELECT path, id, size, mtime_ns, language, binary, skipped, digest, excerpt FROM files"
+        )
+        return {
+            r[0]: StoredFile(r[1], r[2], r[3], r[4], bool(r[5]), r[6], r[7], r[8]) for r in rows
+        }
+
+    def symbols(self) -> Iterable[tuple[str, bytes]]:
+        """(path, packed symbols) of every file that has them, by path."""
+        return self._db.execute(
+            "SELECT path, symbols FROM files WHERE symbols IS NOT NULL ORDER BY path"
+        )
+
+    def update(self, written: Iterable[FileRow], removed: Iterable[str]) -> dict[str, int]:
+        """Replace the rows of the files read and drop those gone; path → rowid of every
+        file written. `written` may be a generator: rows are committed every
+        COMMIT_ROWS, so a first load never holds the repository's text in memory."""
+        db = self._db
+        ids: dict[str, int] = {}
+        with db:
+            for path in removed:
+                row = db.execute("SELECT id FROM files WHERE path=?", (path,)).fetchone()
+                if row is not None:
+                    db.execute("DELETE FROM code WHERE rowid=?", (row[0],))
+                    _drop_text(db, row[0])
+                    db.execute("DELETE FROM files WHERE id=?", (row[0],))
+        pending = 0
+        try:
+            for f in written:
+                ids[f.path] = self._write(f)
+                pending += 1
+                if pending >= COMMIT_ROWS:
+                    db.commit()
+                    pending = 0
+            db.commit()
+        except BaseException:
+            db.rollback()
+            raise
+        return ids
+
+    def _write(self, f: FileRow) -> int:
+        db = self._db
+        facts = (f.size, f.mtime_ns, f.language, int(f.binary), f.skipped, f.digest)
+        row = db.execute("SELECT id FROM files WHERE path=?", (f.path,)).fetchone()
+        if row is None:
+            cur = db.execute(
+                "INSERT INTO files(path, size, mtime_ns, language, binary, skipped, "
+                "digest, excerpt, symbols) VALUES (?,?,?,?,?,?,?,?,?)",
+                (f.path, *facts, f.excerpt, f.symbols),
+            )
+            rowid = int(cur.lastrowid or 0)
+        else:
+            rowid = int(row[0])
+            db.execute("DELETE FROM code WHERE rowid=?", (rowid,))
+            _drop_text(db, rowid)
+            db.execute(
+                "UPDATE files SET size=?, mtime_ns=?, language=?, binary=?, skipped=?, "
+                "digest=?, excerpt=?, symbols=? WHERE id=?",
+                (*facts, f.excerpt, f.symbols, rowid),
+            )
+        db.execute(
+            "INSERT INTO code(rowid, path, idents, body) VALUES (?,?,?,?)",
+            (rowid, f.path, f.idents, f.text),
+        )
+        if f.grep_text is not None:
+            folds = int(any(c in f.grep_text for c in FOLDS_TO_ASCII))
+            db.execute("INSERT INTO texts VALUES (?,?,?)", (rowid, f.grep_text, folds))
+            db.execute("INSERT INTO grams(rowid, body) VALUES (?,?)", (rowid, f.grep_text))
+        return rowid
+
+    def blob(self, key: str, fingerprint: str) -> bytes | None:
+        """The blob kept under `key`, if it was made from the files `fingerprint` names."""
+        row = self._db.execute("SELECT fingerprint, data FROM blobs WHERE key=?", (key,)).fetchone()
+        return bytes(row[1]) if row is not None and row[0] == fingerprint else None
+
+    def keep_blob(self, key: str, fingerprint: str, data: bytes) -> None:
+        with self._db:
+            self._db.execute(
+                "INSERT OR REPLACE INTO blobs VALUES (?,?,?)", (key, fingerprint, data)
+            )
+
+    def texts(self) -> tuple[set[int], set[int]]:
+        """(rows whose text `grep`'s trigram index holds, those among them that `folds`)."""
+        held: set[int] = set()
+        folds: set[int] = set()
+        for rowid, fold in self._db.execute("SELECT id, folds FROM texts"):
+            held.add(rowid)
+            if fold:
+                folds.add(rowid)
+        return held, folds
+
+    def texts_ready(self, written: int) -> None:
+        """Merge the trigram index's segments after a load that wrote many rows: a query
+        then reads one b-tree per trigram instead of one per batch. A few rows (a live
+        reload) are left to FTS5's own merging: an `optimize` rewrites the whole index."""
+        if written <= OPTIMIZE_ROWS:
+            return
+        with self._db:
+            self._db.execute("INSERT INTO grams(grams) VALUES ('optimize')")
+
+    def reader(self) -> sqlite3.Connection:
+        """A connection of its own for `search` (shared between threads under its lock)."""
+        return _connect(self.path, readonly=True)
+
+    def disk_bytes(self) -> int:
+        total = 0
+        for suffix in ("", "-wal"):
+            with contextlib.suppress(OSError):
+                total += Path(f"{self.path}{suffix}").stat().st_size
+        return total
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def _drop_text(db: sqlite3.Connection, rowid: int) -> None:
+    """Take a file's text out of the trigram index (an external-content table is told
+    the values it indexed) and out of `texts`."""
+    old = db.execute("SELECT body FROM texts WHERE id=?", (rowid,)).fetchone()
+    if old is not None:
+        db.execute("INSERT INTO grams(grams, rowid, body) VALUES ('delete', ?, ?)", (rowid, old[0]))
+        db.execute("DELETE FROM texts WHERE id=?", (rowid,))
+
+
+def _connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
+    if readonly:
+        db = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, check_same_thread=False)
+    else:
+        db = sqlite3.connect(path, check_same_thread=False)
+    db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    return db
+
+
+class TextIndex:
+    """`grep`'s trigram index as one load left it: which files may hold a match.
+
+    Read-only and shared by the requests of one snapshot (a lock serialises its
+    connection). A file the index does not hold as text (binary, over the size cap, not
+    readable at load) is always a candidate, as is one whose text RE2's case folding could
+    match differently (`folds`): the search then reads it and decides, as a full scan
+    would. Between a file's change and the live reload that follows it, the index lags."""
+
+    def __init__(
+        self, db: sqlite3.Connection, paths: Mapping[int, str], always: frozenset[str]
+    ) -> None:
+        self._db = db
+        self._paths = paths
+        self._rows = {path: row for row, path in paths.items()}
+        self.always = always
+        self._lock = threading.Lock()
+
+    def text(self, path: str) -> str | None:
+        """The file's text as the load read it (through the gate), or None. A row read
+        by primary key: tens of microseconds, where the gate's open and checks cost
+        a few hundred."""
+        row = self._rows.get(path)
+        if row is None:
+            return None
+        try:
+            with self._lock:
+                found = self._db.execute("SELECT body FROM texts WHERE id=?", (row,)).fetchone()
+        except sqlite3.Error:
+            return None
+        return str(found[0]) if found is not None else None
+
+    def candidates(self, literals: Iterable[str]) -> set[str] | None:
+        """Paths of the files holding every literal (plus `always`); None when no literal
+        narrows the search (or the index cannot answer: then every file is searched)."""
+        grams = dict.fromkeys(
+            lit[n : n + 3].lower() for lit in literals for n in range(len(lit) - 2)
+        )
+        if not grams:
+            return None
+        # `detail=none` answers no phrase (a literal longer than three characters is one),
+        # so each trigram is asked for on its own: a superset still, at a lookup each.
+        wanted = list(grams)[:MAX_TRIGRAMS]
+        expression = " AND ".join('"' + gram.replace('"', '""') + '"' for gram in wanted)
+        try:
+            with self._lock:
+                rows = self._db.execute(
+                    "SELECT rowid FROM grams WHERE grams MATCH ?", (expression,)
+                ).fetchall()
+        except sqlite3.Error:
+            return None
+        paths = self._paths
+        found = {paths[r] for (r,) in rows if r in paths}
+        return found | self.always
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

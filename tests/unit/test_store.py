@@ -1,0 +1,318 @@
+"""The index cache (`store.py`, `indexing.py`): a restart reads nothing that did not change,
+a changed file is read alone, and a broken or unusable cache never fails a load."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+import structlog
+
+from context_bot.knowledge import indexing
+from context_bot.knowledge.loading import Knowledge, load_knowledge
+from context_bot.knowledge.store import DB_NAME, IndexStore, cache_folder, default_cache_base
+from tests.gitrepo import git
+
+FILES = {
+    "README.md": "# Demo\n\nA small library that greets people.\n",
+    "pyproject.toml": '[project]\nname = "demo"\n[project.scripts]\ndemo = "demo.cli:main"\n',
+    "demo/__init__.py": "from demo.greeter import Greeter\n",
+    "demo/greeter.py": (
+        "class Greeter:\n"
+        '    """Says hello."""\n\n'
+        "    def greet(self, name: str) -> str:\n"
+        '        return f"hello {name}"\n'
+    ),
+    "demo/cli.py": "from demo.greeter import Greeter\n\n\ndef main() -> None:\n"
+    '    print(Greeter().greet("you"))\n',
+    "web/app.ts": "import { helper } from './util'\nexport function start(): void { helper() }\n",
+    "web/util.ts": "export function helper(): number { return 42 }\n",
+    "notes/todo.txt": "remember the milk\n",
+}
+
+
+def make_repo(root: Path, *, with_git: bool = True) -> Path:
+    for rel, text in FILES.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    (root / "logo.png").write_bytes(b"\x89PNG\r\n\x1a\n\0\0\0binary")
+    (root / "big.py").write_text("x = 1\n" * 60_000)  # 360 KB: over the contents cap
+    if with_git:
+        git(root, "init", "-q")
+        git(root, "add", "-A")
+        git(root, "commit", "-qm", "first")
+    return root
+
+
+def load(root: Path, cache: Path | None) -> Knowledge:
+    return load_knowledge(root / "knowledge", root, cache_dir=cache)
+
+
+def answers(k: Knowledge) -> tuple[object, ...]:
+    """Everything a load serves from the files' index, with the version taken out."""
+    found = tuple(
+        tuple(h.to_wire() for h in k.search(q))
+        for q in ("greet", "Greeter", "helper", "milk", "big", "logo")
+    )
+    symbols = tuple((s.name, s.kind, s.path, s.line) for s in k.symbols.symbols)
+    refs = k.symbols.references("Greeter")
+    return found, symbols, refs, k.overview.replace(k.version, "V"), k.symbols.skipped
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    root.mkdir()
+    return make_repo(root)
+
+
+@pytest.fixture
+def reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The paths the indexer reads, through its reading seam."""
+    seen: list[str] = []
+    real = indexing.read_indexable
+
+    def counting(files, path, max_bytes):  # type: ignore[no-untyped-def]
+        seen.append(path)
+        return real(files, path, max_bytes)
+
+    monkeypatch.setattr(indexing, "read_indexable", counting)
+    return seen
+
+
+def test_a_restart_reads_no_file_and_serves_the_same(
+    repo: Path, tmp_path: Path, reads: list[str]
+) -> None:
+    cache = tmp_path / "cache"
+    memory = load(repo, None)
+    first = load(repo, cache)
+    read_first = sorted(reads)
+    reads.clear()
+    again = load(repo, cache)
+
+    # Every text file under the served cap, once: big.py for `grep` (over search's cap).
+    assert read_first == sorted([*FILES, "big.py"])
+    assert reads == []
+    assert again.index_stats == {"files_read": 0, "files_reused": len(memory.inventory)}
+    assert answers(memory) == answers(first) == answers(again)
+    assert first.version == again.version
+    assert [h.path for h in again.search("Greeter")][:1] == ["demo/greeter.py"]
+    assert again.symbols.skipped == {"too_large": 1}  # big.py, kept as a reason
+
+
+def test_the_cache_lives_outside_the_repository(repo: Path, tmp_path: Path) -> None:
+    before = sorted(p.relative_to(repo).as_posix() for p in repo.rglob("*"))
+    cache = tmp_path / "cache"
+    load(repo, cache)
+
+    assert sorted(p.relative_to(repo).as_posix() for p in repo.rglob("*")) == before
+    assert (cache_folder(cache, repo) / DB_NAME).is_file()
+    other = tmp_path / "other"
+    other.mkdir()
+    assert cache_folder(cache, other) != cache_folder(cache, repo)
+
+
+def test_a_changed_file_is_read_alone_and_searchable(
+    repo: Path, tmp_path: Path, reads: list[str]
+) -> None:
+    cache = tmp_path / "cache"
+    load(repo, cache)
+    reads.clear()
+    (repo / "demo/greeter.py").write_text(
+        "class Greeter:\n    def wave(self) -> str:\n        return 'zanzibar'\n"
+    )
+    fresh = load(repo, cache)
+
+    assert reads == ["demo/greeter.py"]
+    assert fresh.index_stats["files_read"] == 1
+    assert [h.path for h in fresh.search("zanzibar")] == ["demo/greeter.py"]
+    assert "wave" in {s.name for s in fresh.symbols.symbols}
+    assert "greet" not in {s.name for s in fresh.symbols.symbols if s.path == "demo/greeter.py"}
+    assert answers(fresh) == answers(load(repo, None))
+
+
+def test_an_edit_that_keeps_the_size_is_a_new_version(repo: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    before = load(repo, cache)
+    path = repo / "notes/todo.txt"
+    stat = path.stat()
+    path.write_text("remember the eggs\n")
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    assert path.stat().st_size == stat.st_size
+    after = load(repo, cache)
+
+    assert after.version != before.version
+    assert [h.path for h in after.search("eggs")] == ["notes/todo.txt"]
+    assert after.search("milk") == []
+
+
+def test_a_removed_file_leaves_the_index(repo: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    load(repo, cache)
+    (repo / "notes/todo.txt").unlink()
+    fresh = load(repo, cache)
+
+    assert fresh.search("milk") == []
+    store = IndexStore.open(cache_folder(cache, repo))
+    assert store is not None
+    try:
+        assert "notes/todo.txt" not in store.known()
+        assert "demo/greeter.py" in store.known()
+    finally:
+        store.close()
+
+
+def test_a_file_changed_while_indexing_is_read_again_next_time(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The inventory's stat is taken before the read: a file written in between is stored
+    under the older stat, so the next load sees it moved and reads it again."""
+    cache = tmp_path / "cache"
+    real = indexing.read_indexable
+    target = repo / "web/util.ts"
+
+    def racing(files, path, max_bytes):  # type: ignore[no-untyped-def]
+        if path == "web/util.ts":
+            target.write_text("export function helper(): number { return 43 } // quokka\n")
+            old = target.stat()
+            os.utime(target, ns=(old.st_atime_ns, old.st_mtime_ns + 5_000_000))
+        return real(files, path, max_bytes)
+
+    monkeypatch.setattr(indexing, "read_indexable", racing)
+    load(repo, cache)
+    monkeypatch.setattr(indexing, "read_indexable", real)
+    target.write_text("export function helper(): number { return 44 } // wombat\n")
+    fresh = load(repo, cache)
+
+    assert fresh.index_stats["files_read"] == 1
+    assert [h.path for h in fresh.search("wombat")] == ["web/util.ts"]
+    assert fresh.search("quokka") == []
+
+
+def test_a_corrupt_cache_is_rebuilt(repo: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    load(repo, cache)
+    db = cache_folder(cache, repo) / DB_NAME
+    for suffix in ("-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    db.write_bytes(b"this is no database" * 500)
+    with structlog.testing.capture_logs() as logs:
+        fresh = load(repo, cache)
+
+    assert "index_cache_rebuilt" in [e["event"] for e in logs]
+    assert fresh.index_stats["files_reused"] == 0
+    assert answers(fresh) == answers(load(repo, None))
+    assert load(repo, cache).index_stats["files_read"] == 0  # and it serves again
+
+
+def test_a_cache_of_another_schema_is_rebuilt(repo: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    load(repo, cache)
+    db = sqlite3.connect(cache_folder(cache, repo) / DB_NAME)
+    with db:
+        db.execute("UPDATE meta SET value='0' WHERE key='schema'")
+    db.close()
+    with structlog.testing.capture_logs() as logs:
+        fresh = load(repo, cache)
+
+    assert "index_cache_rebuilt" in [e["event"] for e in logs]
+    assert fresh.index_stats["files_reused"] == 0
+
+
+def test_an_unusable_cache_folder_indexes_in_memory_and_says_so_once(
+    repo: Path, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with structlog.testing.capture_logs() as logs:
+        first = load(repo, blocker)
+        second = load(repo, blocker)
+
+    warnings = [e for e in logs if e["event"] == "index_cache_unusable"]
+    assert len(warnings) == 1
+    assert "CONTEXT_BOT_CACHE_DIR" in warnings[0]["hint"]
+    assert first.index_stats["files_reused"] == second.index_stats["files_reused"] == 0
+    assert answers(second) == answers(load(repo, None))
+
+
+def test_without_git_the_cache_serves_the_same(tmp_path: Path, reads: list[str]) -> None:
+    root = tmp_path / "plain"
+    root.mkdir()
+    make_repo(root, with_git=False)
+    (root / ".gitignore").write_text("ignored/\n")
+    (root / "ignored").mkdir()
+    (root / "ignored/secret_words.py").write_text("tapioca = 1\n")
+    cache = tmp_path / "cache"
+    load(root, cache)
+    reads.clear()
+    again = load(root, cache)
+
+    assert reads == []
+    assert again.search("tapioca") == []
+    assert answers(again) == answers(load(root, None))
+
+
+def test_the_default_cache_base_follows_xdg(tmp_path: Path) -> None:
+    explicit = {"CONTEXT_BOT_CACHE_DIR": str(tmp_path / "mine"), "XDG_CACHE_HOME": "/x"}
+    assert default_cache_base(explicit) == tmp_path / "mine"  # the setting's variable wins
+    assert default_cache_base({"XDG_CACHE_HOME": str(tmp_path)}) == (
+        tmp_path / "context-bot" / "index"
+    )
+    assert default_cache_base({"XDG_CACHE_HOME": "relative"}).parts[-3:] == (
+        ".cache",
+        "context-bot",
+        "index",
+    )
+
+
+def test_a_restart_loads_the_symbol_index_whole_until_a_file_changes(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = tmp_path / "cache"
+    assembled: list[int] = []
+    real = indexing.assemble_symbols
+
+    def counting(files):  # type: ignore[no-untyped-def]
+        index = real(files)
+        assembled.append(len(index))
+        return index
+
+    monkeypatch.setattr(indexing, "assemble_symbols", counting)
+    first = load(repo, cache)
+    again = load(repo, cache)
+    assert len(assembled) == 1
+    assert answers(again) == answers(first)
+    (repo / "web/util.ts").write_text("export function helper2(): number { return 1 }\n")
+    changed = load(repo, cache)
+
+    assert len(assembled) == 2
+    assert "helper2" in {s.name for s in changed.symbols.symbols}
+    assert answers(changed) == answers(load(repo, None))
+
+
+def test_files_over_the_total_cap_are_not_read_again_on_restart(
+    repo: Path, tmp_path: Path, reads: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the total of contents `search` indexes, files are found by path only; an
+    unchanged one is not read again at the next load."""
+    monkeypatch.setattr(indexing, "MAX_INDEXED_CODE_BYTES", 200)
+    cache = tmp_path / "cache"
+    real = indexing.index_files
+
+    def capped(*args, **kwargs):  # type: ignore[no-untyped-def]
+        return real(*args, **{**kwargs, "max_total": 200})
+
+    import context_bot.knowledge.loading as loading_mod
+
+    monkeypatch.setattr(loading_mod, "index_files", capped)
+    first = load(repo, cache)
+    assert first.index_stats["files_read"] > 0
+    reads.clear()
+    again = load(repo, cache)
+
+    assert reads == []
+    assert again.index_stats["files_read"] == 0
+    assert answers(again) == answers(first)
