@@ -137,7 +137,12 @@ class ContextBotApp:
                 mcp=self.mcp,
             )
         )
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        # A stop waits this long for HTTP handlers still running, not aiohttp's 60 s: the
+        # whole shutdown is bounded by SHUTDOWN_TIMEOUT_S, and one stuck handler (a webhook
+        # whose LiveKit call hangs) held a stop for a full minute.
+        self._runner = web.AppRunner(
+            app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT_S
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, settings.host, settings.port)
         try:

@@ -140,19 +140,29 @@ async function requestToken(roomName: string, name: string): Promise<TokenAnswer
   return null;
 }
 
+/** Joins counted, so that only the last one asked for takes effect: a page opened with
+ * `?room=` and a remembered name joins at once, and a submit right after asked again. Two
+ * joins made two participants, with two clients writing into one page. */
+let joins = 0;
+
 async function join(roomName: string, name: string): Promise<void> {
+  const seq = ++joins;
   for (const key of ['token', 'bot', 'connection'] as const) clearAlert(key);
   ui.notices.replaceChildren();
   setStatus('token', 'Getting a token…');
   const answer = await requestToken(roomName, name);
+  if (seq !== joins) return; // a later join took over
   if (answer === null) {
     setStatus('idle', '');
     return;
   }
   const botIdentity = params.get('bot') || answer.bot_identity || 'context-bot';
+  const previous = room; // an earlier join's room: one page is one participant
+  bot?.close();
   const joined = new Room({ adaptiveStream: false, dynacast: false });
   room = joined;
   leaving = false;
+  void previous?.disconnect();
   // Created before connecting, so a push sent the moment we arrive is not missed; the
   // overview is asked for once connected (loadOverview), not by the client's prefetch.
   bot = forBrowser(joined, { botIdentity, prefetch: false });
@@ -167,11 +177,13 @@ async function join(roomName: string, name: string): Promise<void> {
   try {
     await joined.connect(answer.livekit_url, answer.token, { autoSubscribe: false });
   } catch (error) {
+    if (seq !== joins) return;
     setStatus('disconnected', 'Not connected');
     const where = `Could not connect to LiveKit at ${answer.livekit_url}:`;
     showAlert('connection', 'error', where, describe(error));
     return;
   }
+  if (seq !== joins) return;
   const url = new URL(location.href);
   url.searchParams.set('room', answer.room_name);
   history.replaceState(null, '', url);
