@@ -5,26 +5,10 @@
 // a repository file holds, `<script>` included. The match is marked by splitting the text
 // into three text nodes, not by building markup.
 
+import type { GrepAnswer, GrepMatch } from '../../clients/js/src/types';
 import { h } from './dom';
 
-export interface GrepMatch {
-  path: string;
-  line: number;
-  column: number;
-  text: string;
-  before: string[];
-  after: string[];
-}
-
-export interface GrepAnswer {
-  matches: GrepMatch[];
-  truncated: boolean;
-  truncated_reason: string | null;
-  files_searched: number;
-  files_total: number;
-  case_sensitive: boolean;
-  knowledge_version: string;
-}
+export type { GrepAnswer, GrepMatch }; // the protocol's types live in the client, once
 
 /** Matches asked for per search: enough to scan by eye, a fifth of the protocol's 500. */
 export const GREP_LIMIT = 100;
