@@ -141,7 +141,6 @@ class Knowledge:
         if not IDENTIFIER.match(name):
             return []
         words = snippet_words(name)
-        found = self.symbols.find(name, limit=MAX_DEFINITION_HITS)
         return [
             SearchHit(
                 s.path,
@@ -151,7 +150,7 @@ class Knowledge:
                 make_snippet(s.signature, words),
                 s.line,
             )
-            for s in (m.symbol for m in found if m.match == "exact")
+            for s in self.symbols.defined(name, MAX_DEFINITION_HITS)
         ]
 
     def listing(self, prefix: str = "", *, depth: int = 2, limit: int = 200) -> Listing:

@@ -525,7 +525,7 @@ class SymbolIndex:
             candidates: list[Symbol] = []
             for name in names_of():
                 candidates.extend(self._by_lower.get(name.lower(), ()))
-            candidates.sort(key=lambda s: (s.name != q, len(s.name), _kind_rank(s), s.path, s.line))
+            candidates.sort(key=_match_order(q))
             for s in candidates:
                 if id(s) in seen:
                     continue
@@ -543,6 +543,12 @@ class SymbolIndex:
         """Definitions named exactly `name`, in any case: one dictionary lookup, for
         callers that must not pay for `find`'s fuzzier tiers (retrieval, on every turn)."""
         return list(self._by_lower.get(name.lower(), ()))
+
+    def defined(self, name: str, limit: int) -> list[Symbol]:
+        """The definitions named exactly `name` (any case), in `find`'s order for its exact
+        tier, without running its fuzzier tiers: for search's definitions first, on every
+        one-word query."""
+        return sorted(self.named(name), key=_match_order(name))[:limit]
 
     def _prefixed(self, lower: str) -> list[str]:
         start = bisect.bisect_left(self._sorted, lower)
@@ -614,6 +620,12 @@ class SymbolIndex:
             Reference(self._paths[use >> _LINE_BITS], use & _LINE_MASK) for use in packed[:limit]
         ]
         return hits, len(packed)
+
+
+def _match_order(query: str) -> Callable[[Symbol], tuple[object, ...]]:
+    """How matches of one tier are ordered: the exact spelling first, then shorter names,
+    types before members, then by place."""
+    return lambda s: (s.name != query, len(s.name), _kind_rank(s), s.path, s.line)
 
 
 def _kind_rank(s: Symbol) -> int:
