@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
 from livekit import rtc
+
+from context_bot.protocol import TOPIC_RESPONSE
+
+if TYPE_CHECKING:
+    from context_bot.app import ContextBotApp
 
 
 class Inbox:
@@ -28,3 +34,22 @@ class Inbox:
 
     def empty(self) -> bool:
         return self.queue.empty()
+
+
+async def packet_client(
+    app: ContextBotApp, room_name: str, identity: str
+) -> tuple[rtc.Room, asyncio.Queue[bytes]]:
+    """A participant of `room_name` that hears answers as data packets (what a client of an
+    SDK without text streams gets): its room, and the queue of the packets' bodies."""
+    from tests.integration.conftest import user_token
+
+    room = rtc.Room()
+    parts: asyncio.Queue[bytes] = asyncio.Queue()
+    room.on(
+        "data_received",
+        lambda packet: parts.put_nowait(packet.data) if packet.topic == TOPIC_RESPONSE else None,
+    )
+    await room.connect(
+        app.settings.livekit.url, user_token(app.settings.livekit, room_name, identity)
+    )
+    return room, parts

@@ -23,8 +23,7 @@ from context_bot.protocol import (
     TOPIC_RESPONSE,
     join_packet_parts,
 )
-from tests.integration.conftest import user_token
-from tests.integration.streams import Inbox
+from tests.integration.streams import Inbox, packet_client
 from tests.integration.test_end_to_end import join_with_token
 
 pytestmark = pytest.mark.integration
@@ -92,15 +91,7 @@ async def test_two_data_packet_answers_in_flight_at_once_both_reassemble(
 ) -> None:
     app: ContextBotApp = await running_app()
     await join_with_token(app, connect, "packets-room", "warm")
-    room = rtc.Room()
-    parts: asyncio.Queue[bytes] = asyncio.Queue()
-    room.on(
-        "data_received",
-        lambda packet: parts.put_nowait(packet.data) if packet.topic == TOPIC_RESPONSE else None,
-    )
-    await room.connect(
-        app.settings.livekit.url, user_token(app.settings.livekit, "packets-room", "old-sdk")
-    )
+    room, parts = await packet_client(app, "packets-room", "old-sdk")
     paths = {"a": "context_bot/bot/session.py", "b": "context_bot/knowledge/search.py"}
     await asyncio.gather(
         *(

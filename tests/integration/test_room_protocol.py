@@ -21,7 +21,7 @@ from context_bot.protocol import (
     TOPIC_RESPONSE,
     join_packet_parts,
 )
-from tests.integration.streams import Inbox
+from tests.integration.streams import Inbox, packet_client
 from tests.integration.test_end_to_end import join_with_token
 
 pytestmark = pytest.mark.integration
@@ -195,17 +195,7 @@ async def test_a_data_packet_client_gets_its_answer_in_parts(
 ) -> None:
     app: ContextBotApp = await running_app()
     await join_with_token(app, connect, "packet-room", "warm")
-    from tests.integration.conftest import user_token
-
-    room = rtc.Room()
-    parts: asyncio.Queue[bytes] = asyncio.Queue()
-    room.on(
-        "data_received",
-        lambda packet: parts.put_nowait(packet.data) if packet.topic == TOPIC_RESPONSE else None,
-    )
-    await room.connect(
-        app.settings.livekit.url, user_token(app.settings.livekit, "packet-room", "old-sdk")
-    )
+    room, parts = await packet_client(app, "packet-room", "old-sdk")
     request = {
         "id": "p1",
         "method": "file",
