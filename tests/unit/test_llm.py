@@ -8,6 +8,7 @@ endpoint can fail is shown to leave the deterministic draft in place.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import threading
 import time
@@ -46,6 +47,8 @@ class ChatServer:
     in_flight: int = 0
     most_in_flight: int = 0
     url: str = ""
+    released: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set when the server stops, so a hanging answer does not hold its shutdown."""
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         self.requests.append(await request.json())
@@ -55,8 +58,9 @@ class ChatServer:
         self.most_in_flight = max(self.most_in_flight, self.in_flight)
         try:
             await asyncio.sleep(self.delay)
-            if step == "hang":
-                await asyncio.sleep(10)
+            if step == "hang":  # past the client's timeout; the stop releases it
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.released.wait(), 10)
             if step == "429":
                 return web.json_response(
                     {"error": "slow down"}, status=429, headers={"Retry-After": "0.3"}
@@ -105,6 +109,7 @@ def chat() -> Iterator[Callable[..., ChatServer]]:
         ready.wait(10)
 
         def stop() -> None:
+            loop.call_soon_threadsafe(server.released.set)
             loop.call_soon_threadsafe(loop.stop)
             thread.join(10)
 
@@ -222,7 +227,7 @@ def test_requests_stay_within_the_concurrency_limit_and_the_token_budget(
     repo: Path, chat: Callable[..., ChatServer]
 ) -> None:
     for n in range(6):
-        (repo / "shop" / f"part{n}.py").write_text(f'"""Part {n}."""\n' + "x = 1\n" * 20_000)
+        (repo / "shop" / f"part{n}.py").write_text(f'"""Part {n}."""\n' + "x = 1\n" * 2_000)
     server = chat("ok")
     server.delay = 0.5  # every request is still in flight when the next one may start
     run(repo, server, llm_concurrency=2, llm_token_budget=2000, llm_timeout_s=30)
