@@ -11,7 +11,10 @@ with the files any of which answers it. Two repositories:
 - click 8.1.7, which nobody here wrote: its source distribution, fetched once with
   `pip download` into ~/.cache/context-bot/eval-repos/ and unpacked there (code only: it
   has no knowledge documents); and a second, smaller click set (click-later.yaml)
-  written after the retrieval's weights were set and never tuned against.
+  written after the retrieval's weights were set and never tuned against;
+- express 4.18.2 (JavaScript, `npm pack`) and cobra 1.8.0 (Go, `go mod download`), two
+  more repositories nobody here wrote, in other languages, whose question sets were
+  written before any ranking was run on them and never tuned against (code only).
 
 For each (repository, mode, method) it prints recall@1 and recall@5 (the share of
 questions with an answer file among the first 1 or 5 files, each file counted once at its
@@ -25,6 +28,7 @@ Targets (issue 19): recall@5 >= 0.85 with documents, >= 0.7 on code alone.
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import subprocess
 import sys
@@ -49,6 +53,8 @@ REPO = HERE.parent
 QUESTIONS = HERE / "questions"
 CACHE = Path.home() / ".cache" / "context-bot" / "eval-repos"
 CLICK = ("click", "8.1.7")
+EXPRESS = ("express", "4.18.2")
+COBRA = ("github.com/spf13/cobra", "1.8.0")
 DEPTH = 10
 QUOTING = ("benchmarks/questions/", "benchmarks/RESULTS-retrieval.md")
 """What the evaluation leaves out of this repository: the question sets and their results."""
@@ -86,6 +92,38 @@ def fetch_sdist(name: str, version: str) -> Path:
     )
     with tarfile.open(CACHE / f"{name}-{version}.tar.gz") as archive:
         archive.extractall(CACHE, filter="data")
+    return root
+
+
+def fetch_npm(name: str, version: str) -> Path:
+    """The npm package's published files, fetched once with `npm pack`."""
+    root = CACHE / f"{name}-{version}"
+    if root.is_dir():
+        return root
+    CACHE.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["npm", "pack", f"{name}@{version}", "--silent"], cwd=CACHE, check=True)
+    with (
+        tempfile.TemporaryDirectory(dir=CACHE) as tmp,
+        tarfile.open(CACHE / f"{name}-{version}.tgz") as archive,
+    ):
+        archive.extractall(tmp, filter="data")
+        (Path(tmp) / "package").rename(root)
+    return root
+
+
+def fetch_go_module(path: str, version: str) -> Path:
+    """The Go module's source, fetched once with `go mod download` and copied out of the
+    module cache (its files are read-only there)."""
+    root = CACHE / f"{path.rsplit('/', 1)[-1]}-{version}"
+    if root.is_dir():
+        return root
+    listed = subprocess.run(
+        ["go", "mod", "download", "-json", f"{path}@v{version}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    shutil.copytree(json.loads(listed)["Dir"], root, copy_function=shutil.copyfile)
     return root
 
 
@@ -149,6 +187,8 @@ def main() -> None:
     ours = yaml.safe_load((QUESTIONS / "context-bot.yaml").read_text())["questions"]
     theirs = yaml.safe_load((QUESTIONS / "click.yaml").read_text())["questions"]
     later = yaml.safe_load((QUESTIONS / "click-later.yaml").read_text())["questions"]
+    express = yaml.safe_load((QUESTIONS / "express.yaml").read_text())["questions"]
+    cobra = yaml.safe_load((QUESTIONS / "cobra.yaml").read_text())["questions"]
     talk = yaml.safe_load((QUESTIONS / "small-talk.yaml").read_text())["turns"]
     with tempfile.TemporaryDirectory() as tmp:
         cases = [
@@ -161,6 +201,8 @@ def main() -> None:
                 fetch_sdist(*CLICK),
                 later,
             ),
+            (f"{EXPRESS[0]} {EXPRESS[1]}", "code only", fetch_npm(*EXPRESS), express),
+            (f"cobra {COBRA[1]}", "code only", fetch_go_module(*COBRA), cobra),
         ]
         print(
             "| repository | mode | method | questions | recall@1 | recall@5 | MRR "
