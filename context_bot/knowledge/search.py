@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 
 import structlog
 
+from context_bot import phases
 from context_bot.errors import BadRequest, FileError
 from context_bot.knowledge.model import RepoFile, ServedDocument
 from context_bot.knowledge.sandbox import RepoFiles, safe_opener
@@ -413,7 +414,9 @@ class SearchIndex:
         ):
             raise BadRequest(f"limit must be an integer from 1 to {MAX_SEARCH_LIMIT}")
         key = (" ".join(query.split()), limit)
+        phases.mark("search_start")
         with self._lock:
+            phases.mark("search_lock")
             cached = self._cache.get(key)
             if cached is None:
                 cached = self._cache[key] = self._search(query, limit)
@@ -421,6 +424,7 @@ class SearchIndex:
                     self._cache.popitem(last=False)
             else:
                 self._cache.move_to_end(key)
+        phases.mark("search_code")
         return list(cached)
 
     def _ranked(
@@ -461,6 +465,7 @@ class SearchIndex:
             hit = SearchHit(e.path, e.kind, e.feature or None, score, snippet)
             found.append((-score, 0, order, hit))
         documented = {h.path for *_, h in found if h.kind == "file"}
+        phases.mark("search_documents")
         # A few more rows than asked for: a stored table may hold a row a newer load wrote
         # for a file this snapshot does not know (skipped below).
         want = limit + 8 if self._code_db is not self._db else limit
@@ -488,7 +493,9 @@ class SearchIndex:
         query word, else `path`. None when the file cannot be read any more."""
         text = None
         if c.skipped is None and self._reader is not None:
+            phases.mark("search_code")
             text = self._reader(c.path)
+            phases.mark("search_code_read")
             if text is None:
                 return None  # gone or refused since the load: `file` would not serve it
         places = [(c.path.lower(), "path")]
