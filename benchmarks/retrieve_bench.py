@@ -30,6 +30,7 @@ Target (issue 19): hook p95 ≤ 50 ms. Not a test: numbers vary with the machine
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import os
@@ -197,7 +198,7 @@ def timed_agent(context: RepositoryContext | None, timed: Timed) -> Agent:
 
 
 async def run_turns(
-    context: RepositoryContext | None, questions: list[str], timed: Timed
+    context: RepositoryContext | None, questions: list[str], timed: Timed, gap_s: float
 ) -> list[float]:
     """End a turn per question; the time from each end of turn to the LLM's call."""
 
@@ -217,11 +218,11 @@ async def run_turns(
             await end_user_turn(session, question)
             reply = await asyncio.wait_for(speeches.get(), 10)
             await reply.wait_for_playout()
-            await asyncio.sleep(TURN_GAP_S)
+            await asyncio.sleep(gap_s)
     return [called - end for called, end in zip(timed.llm_called, ended, strict=True)]
 
 
-async def main() -> None:
+async def main(back_to_back: bool) -> None:
     questions = [
         q["q"]
         for q in yaml.safe_load((REPO / "benchmarks/questions/context-bot.yaml").read_text())[
@@ -250,11 +251,13 @@ async def main() -> None:
                 await context.client.file(ONE_KB, knowledge=False)
                 floor.append(time.perf_counter() - started)
 
-            await asyncio.sleep(REFILL_S)
+            gap_s = 0.0 if back_to_back else TURN_GAP_S
+            if not back_to_back:
+                await asyncio.sleep(REFILL_S)
             timed = Timed()
             served_before = len(bot_phases(work / "bot.log", "retrieve"))
             clock.clear()
-            to_llm = await run_turns(context, questions, timed)
+            to_llm = await run_turns(context, questions, timed, gap_s)
             hook = [d - s for s, d in zip(timed.hook_started, timed.hook_done, strict=True)]
             await asyncio.sleep(0.2)  # the bot's last log lines written
             rows = bot_phases(work / "bot.log", "retrieve")[served_before:]
@@ -277,7 +280,7 @@ async def main() -> None:
                 row["client after"] = (done - decoded) * 1000
                 row["(send_text returns)"] = (sent - start) * 1000
             plain = Timed()
-            plain_to_llm = await run_turns(None, questions, plain)
+            plain_to_llm = await run_turns(None, questions, plain, gap_s)
 
             blocks = sum(timed.had_block)
             print(f"{'hook: end of turn → block in chat context':<46} {stats(hook)}")
@@ -308,4 +311,10 @@ def _quiet(*_: Any) -> None:
 
 if __name__ == "__main__":
     _quiet()
-    asyncio.run(main())
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--back-to-back",
+        action="store_true",
+        help="no refill after the floor, no pause between turns: shows the rate limit's tail",
+    )
+    asyncio.run(main(parser.parse_args().back_to_back))
