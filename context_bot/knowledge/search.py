@@ -500,7 +500,7 @@ class SearchIndex:
                 return None  # gone or refused since the load: `file` would not serve it
         places = [(c.path.lower(), "path")]
         if text is not None:
-            places.append((text.lower(), "code"))
+            places.append((lowered(text).text, "code"))
         quality = _quality(terms, places)
         if quality <= 0:
             quality = PLACE_WEIGHTS["code"] / max(1, len(terms))  # matched by FTS5 alone
@@ -596,21 +596,46 @@ def _quality(terms: list[tuple[str, list[str]]], places: list[tuple[str, str]]) 
     return total / len(terms)
 
 
-def best_line(text: str, words: tuple[str, ...]) -> tuple[int, str] | None:
-    """(1-based number, text) of the first line holding the most distinct query words."""
+@dataclass(frozen=True, slots=True)
+class Lowered:
+    """A file's text lower-cased offset for offset, and where its newlines are."""
+
+    text: str
+    """Each character lower-cased, except one whose lower case is longer (`İ`): kept, so
+    an offset here is the same offset in the original."""
+    breaks: tuple[int, ...]
+    """The offsets of its `\n`s, in order: line n (1-based) ends at `breaks[n - 1]`."""
+
+
+LOWERED_TEXTS = 64
+"""Texts whose `Lowered` form is kept: the files a search reads for its code hits, and a
+retrieve for its lines, are mostly the same files turn after turn. Lower-casing a whole
+file and finding its newlines, twice per hit and once more for the block, was a fifth of
+a retrieve's CPU, and a file holding one `İ` was lower-cased a character at a time (about
+10 ms). Keyed by the text itself: the sandbox's cache hands back the same string object
+while the file is unchanged, whose hash Python keeps, so a lookup costs no scan."""
+
+
+@functools.lru_cache(maxsize=LOWERED_TEXTS)
+def lowered(text: str) -> Lowered:
+    """`text` lower-cased offset for offset, and its newlines (see `Lowered`)."""
     low = text.lower()
     if len(low) != len(text):  # a few characters change length when lower-cased
         low = "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
+    return Lowered(low, tuple(m.start() for m in _NEWLINE.finditer(text)))
+
+
+def best_line(text: str, words: tuple[str, ...]) -> tuple[int, str] | None:
+    """(1-based number, text) of the first line holding the most distinct query words."""
+    found = lowered(text)
+    low, breaks = found.text, found.breaks
     starts: dict[int, set[str]] = {}
-    breaks: list[int] | None = None
     for word in words:
         at, seen = low.find(word), 0
         while at != -1 and seen < 200:
-            if breaks is None:
-                breaks = [m.start() for m in _NEWLINE.finditer(text)]
             starts.setdefault(bisect.bisect_left(breaks, at), set()).add(word)
             at, seen = low.find(word, at + len(word)), seen + 1
-    if not starts or breaks is None:
+    if not starts:
         return None
     best = min(starts, key=lambda n: (-len(starts[n]), n))
     begin = breaks[best - 1] + 1 if best else 0
