@@ -22,8 +22,15 @@ one of the newcomer questions of benchmarks/questions/context-bot.yaml, each ask
 Then where each hook's time went: the bot's own steps from its `request_served` log line
 (`context_bot/phases.py`: stream open → task, read, admit, turn, parse, the thread hop
 there and back, search, symbols, reads, lines, encode, send), and the client's: the
-request stream sent, the answer stream opened, read and decoded. The rest of a hook
-(`transport`) is the room's two hops and the event loops' scheduling on both sides.
+answer stream opened, read and decoded. The rest of a hook (`transport`) is the client's
+send, the room's two hops and the event loops' scheduling on both sides; `(send_text
+returns)` is when the client's send returned, from the hook's start (the bot may have
+the request earlier). Last, how long the bot, livekit-server and this process ran and
+how long they waited for a CPU (Linux `schedstat`) during the turns: on a shared
+machine, the wait is other processes' load.
+
+Turns are paced (`TURN_GAP_S`) after the floor's burst has refilled; `--back-to-back`
+asks without either, which trips the bot's rate limit on a quiet machine.
 
 Target (issue 19): hook p95 ≤ 50 ms. Not a test: numbers vary with the machine.
 """
@@ -139,6 +146,38 @@ class ClientClock:
         self.sent.clear()
         self.opened.clear()
         self.decoded.clear()
+
+
+def scheduled_ms(pid: int) -> tuple[float, float]:
+    """(ms on a CPU, ms waiting in a run queue for one) of all of a process's threads so
+    far (Linux `schedstat`): the wait is what other processes' load costs it."""
+    ran = waited = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            fields = (task / "schedstat").read_text().split()
+        except OSError:
+            continue  # a thread that ended meanwhile
+        ran += int(fields[0])
+        waited += int(fields[1])
+    return ran / 1e6, waited / 1e6
+
+
+class Scheduling:
+    """CPU and run-queue time of the bot, livekit-server and this process over a span."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self._pids = pids
+        self._start = {name: scheduled_ms(pid) for name, pid in pids.items()}
+
+    def report(self, turns: int) -> str:
+        parts = []
+        for name, pid in self._pids.items():
+            ran, waited = scheduled_ms(pid)
+            ran0, waited0 = self._start[name]
+            on_cpu, queued = (ran - ran0) / turns, (waited - waited0) / turns
+            parts.append(f"{name} {on_cpu:.1f} on CPU, {queued:.1f} waiting")
+        load = os.getloadavg()[0]
+        return f"per turn (ms): {'; '.join(parts)}; load average {load:.1f}"
 
 
 def refusals(log_path: Path) -> int:
@@ -257,7 +296,11 @@ async def main(back_to_back: bool) -> None:
             timed = Timed()
             served_before = len(bot_phases(work / "bot.log", "retrieve"))
             clock.clear()
+            assert bot.pid is not None
+            pids = {"bot": bot.pid, "livekit-server": server.process.pid, "agent": os.getpid()}
+            scheduling = Scheduling(pids)
             to_llm = await run_turns(context, questions, timed, gap_s)
+            cpu = scheduling.report(len(questions))
             hook = [d - s for s, d in zip(timed.hook_started, timed.hook_done, strict=True)]
             await asyncio.sleep(0.2)  # the bot's last log lines written
             rows = bot_phases(work / "bot.log", "retrieve")[served_before:]
@@ -290,6 +333,7 @@ async def main(back_to_back: bool) -> None:
             print(f"turns that got a block: {blocks}/{len(questions)}")
             limited = refusals(work / "bot.log")
             print(f"requests refused for the rate (4029, then asked again): {limited}")
+            print(f"during the turns with retrieval, {cpu}")
             print_phases(rows, [h * 1000 for h in hook])
             verdict = "ok" if sorted(hook)[round(0.95 * (len(hook) - 1))] <= 0.050 else "OVER"
             if limited:
