@@ -19,15 +19,18 @@ one of the newcomer questions of benchmarks/questions/context-bot.yaml, each ask
 - **floor**: the plain round trip of a 1 KB `file` request from the same client, in the
   same run.
 
-Then where each hook's time went: the bot's own steps from its `request_served` log line
-(`context_bot/phases.py`: stream open → task, read, admit, turn, parse, the thread hop
-there and back, search, symbols, reads, lines, encode, send), and the client's: the
+Then where each hook's time went: the bot's own steps from its `request_served` log
+line (`context_bot/phases.py`: stream open → task, read, admit, turn, parse, the thread
+hop there and back, search, symbols, reads, lines, encode, send), and the client's: the
 answer stream opened, read and decoded. The rest of a hook (`transport`) is the client's
 send, the room's two hops and the event loops' scheduling on both sides; `(send_text
 returns)` is when the client's send returned, from the hook's start (the bot may have
 the request earlier). Last, how long the bot, livekit-server and this process ran and
 how long they waited for a CPU (Linux `schedstat`) during the turns: on a shared
 machine, the wait is other processes' load.
+
+At the end, the same questions' `retrieve` called in this process (wall and CPU time),
+over the same copy and index: the floor of the bot's own work.
 
 Turns are paced (`TURN_GAP_S`) after the floor's burst has refilled; `--back-to-back`
 asks without either, which trips the bot's rate limit on a quiet machine.
@@ -180,6 +183,27 @@ class Scheduling:
         return f"per turn (ms): {'; '.join(parts)}; load average {load:.1f}"
 
 
+def in_process(repo: Path, index: Path, questions: list[str]) -> tuple[list[float], list[float]]:
+    """Wall and CPU seconds of `retrieve` per question, called directly as the bot's
+    handler calls it (the sandbox's reader), each question once."""
+    from context_bot.knowledge.loading import load_knowledge
+    from context_bot.knowledge.retrieval import retrieve
+    from context_bot.knowledge.sandbox import RepoFiles
+    from context_bot.knowledge.search import sandbox_reader
+
+    files = RepoFiles(repo)
+    knowledge = load_knowledge(repo / "knowledge", repo, files=files, cache_dir=index)
+    read = sandbox_reader(files)
+    retrieve(knowledge, "how is the warm up question answered", read=read)
+    wall, cpu = [], []
+    for question in questions:
+        started, used = time.perf_counter(), time.thread_time()
+        retrieve(knowledge, question, read=read)
+        wall.append(time.perf_counter() - started)
+        cpu.append(time.thread_time() - used)
+    return wall, cpu
+
+
 def refusals(log_path: Path) -> int:
     """Requests the bot refused for its rate limits (`request_limited` lines)."""
     return sum('"request_limited"' in line for line in log_path.read_text().splitlines())
@@ -272,7 +296,9 @@ async def main(back_to_back: bool) -> None:
     server = start_dev_server(work / "livekit")
     try:
         repo = served_copy(work / "repo")
-        with bot_process(server, work / "bot.log", repo=repo, CONTEXT_BOT_REPO=str(repo)) as bot:
+        index = work / "index"  # the served copy is new each run: so is its index
+        env = {"CONTEXT_BOT_REPO": str(repo), "CONTEXT_BOT_CACHE_DIR": str(index)}
+        with bot_process(server, work / "bot.log", repo=repo, **env) as bot:
             clock = ClientClock()
             room = rtc.Room()
             await room.connect(bot.livekit_url, bot.token(f"bench-{uuid.uuid4().hex[:8]}", "a"))
@@ -341,6 +367,11 @@ async def main(back_to_back: bool) -> None:
             print(f"target hook p95 ≤ 50 ms: {verdict}")
             await context.aclose()
             await room.disconnect()
+        # The floor of the bot's own work: the same questions in this process, over the
+        # same copy and its index (a restart reads no file), after the room is gone.
+        wall, cpu = await asyncio.to_thread(in_process, repo, index, questions)
+        print(f"{'in-process retrieve, wall (this process)':<46} {stats(wall)}")
+        print(f"{'in-process retrieve, CPU (thread_time)':<46} {stats(cpu)}")
     finally:
         server.stop(timeout=3)
         shutil.rmtree(work, ignore_errors=True)
