@@ -380,8 +380,12 @@ async def main(back_to_back: bool) -> None:
 def _quiet(*_: Any) -> None:
     import logging
 
+    import structlog
+
     logging.getLogger("livekit").setLevel(logging.WARNING)
     logging.getLogger("livekit.agents").setLevel(logging.WARNING)
+    # The in-process load's own log lines (structlog's default prints them all).
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
 
 
 if __name__ == "__main__":

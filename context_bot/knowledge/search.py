@@ -612,16 +612,20 @@ LOWERED_TEXTS = 64
 retrieve for its lines, are mostly the same files turn after turn. Lower-casing a whole
 file and finding its newlines, twice per hit and once more for the block, was a fifth of
 a retrieve's CPU, and a file holding one `İ` was lower-cased a character at a time (about
-10 ms). Keyed by the text itself: the sandbox's cache hands back the same string object
-while the file is unchanged, whose hash Python keeps, so a lookup costs no scan."""
+10 ms; now around it). Keyed by the text itself: the sandbox's cache hands back the
+same string object while the file is unchanged, whose hash Python keeps, so a lookup
+costs no scan."""
 
 
 @functools.lru_cache(maxsize=LOWERED_TEXTS)
 def lowered(text: str) -> Lowered:
     """`text` lower-cased offset for offset, and its newlines (see `Lowered`)."""
     low = text.lower()
-    if len(low) != len(text):  # a few characters change length when lower-cased
-        low = "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
+    if len(low) != len(text):
+        # `İ` is the one character whose lower case is longer: lower what lies around it.
+        low = "İ".join(part.lower() for part in text.split("İ"))
+        if len(low) != len(text):  # another such character after all: one at a time
+            low = "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
     return Lowered(low, tuple(m.start() for m in _NEWLINE.finditer(text)))
 
 
