@@ -145,10 +145,10 @@ class ClientClock:
         ContextClient._on_response = opened  # type: ignore[method-assign]
         ContextClient._read_response = decoded  # type: ignore[method-assign]
 
-    def clear(self) -> None:
-        self.sent.clear()
-        self.opened.clear()
-        self.decoded.clear()
+    def last(self) -> tuple[float, float, float]:
+        """The last request's stamps: a request refused for the rate (4029) is sent again
+        under a new id, and only the last attempt's answer ends the hook."""
+        return self.sent[-1], self.opened[-1], self.decoded[-1]
 
 
 def scheduled_ms(pid: int) -> tuple[float, float]:
@@ -245,6 +245,9 @@ class Timed:
         self.hook_done: list[float] = []
         self.llm_called: list[float] = []
         self.had_block: list[bool] = []
+        self.clock: ClientClock | None = None
+        self.client: list[tuple[float, float, float]] = []
+        """Per turn, `ClientClock.last()` when the hook ended."""
 
 
 def timed_agent(context: RepositoryContext | None, timed: Timed) -> Agent:
@@ -256,6 +259,8 @@ def timed_agent(context: RepositoryContext | None, timed: Timed) -> Agent:
             if context is not None:
                 await context.add_to_turn(turn_ctx, new_message)
             timed.hook_done.append(time.perf_counter())
+            if timed.clock is not None:
+                timed.client.append(timed.clock.last())
 
     return Guide(instructions="You guide newcomers through this repository.")
 
@@ -320,8 +325,8 @@ async def main(back_to_back: bool) -> None:
             if not back_to_back:
                 await asyncio.sleep(REFILL_S)
             timed = Timed()
+            timed.clock = clock
             served_before = len(bot_phases(work / "bot.log", "retrieve"))
-            clock.clear()
             assert bot.pid is not None
             pids = {"bot": bot.pid, "livekit-server": server.process.pid, "agent": os.getpid()}
             scheduling = Scheduling(pids)
@@ -330,20 +335,15 @@ async def main(back_to_back: bool) -> None:
             hook = [d - s for s, d in zip(timed.hook_started, timed.hook_done, strict=True)]
             await asyncio.sleep(0.2)  # the bot's last log lines written
             rows = bot_phases(work / "bot.log", "retrieve")[served_before:]
-            for row, start, done, sent, opened, decoded in zip(
-                rows,
-                timed.hook_started,
-                timed.hook_done,
-                clock.sent,
-                clock.opened,
-                clock.decoded,
-                strict=True,
+            for row, start, done, (sent, opened, decoded) in zip(
+                rows, timed.hook_started, timed.hook_done, timed.client, strict=True
             ):
                 bot_ms = sum(row.values())
                 row["bot total"] = bot_ms
                 # The bot may have the request before the client's `send_text` returns:
                 # `transport` is everything from the hook's start to the answer's stream
-                # opening that the bot's steps do not cover (the client's send included).
+                # opening that the bot's steps do not cover (the client's send included,
+                # and a refusal for the rate with its wait: the bot logs the last attempt).
                 row["transport"] = (opened - start) * 1000 - bot_ms
                 row["client read"] = (decoded - opened) * 1000
                 row["client after"] = (done - decoded) * 1000
