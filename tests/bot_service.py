@@ -32,6 +32,8 @@ class BotService:
     endpoint: str
     livekit_url: str
     repo: Path = REPO_ROOT
+    pid: int | None = None
+    """The bot's process id (benchmarks read its scheduler statistics)."""
 
     def token(self, room: str, identity: str) -> str:
         """A join token from the bot's own `POST /token`, which also sends the bot in."""
@@ -69,7 +71,7 @@ def bot_process(
             stderr=subprocess.STDOUT,
         )
     try:
-        yield BotService(_started_url(process, log_path), server.url, repo)
+        yield BotService(_started_url(process, log_path), server.url, repo, process.pid)
     finally:
         process.terminate()
         process.wait(timeout=15)

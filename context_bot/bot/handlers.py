@@ -15,6 +15,7 @@ from typing import Any
 
 import structlog
 
+from context_bot import phases
 from context_bot.errors import BadRequest, FileError, NotFound, UnknownMethod
 from context_bot.knowledge.grep import (
     Grep,
@@ -28,7 +29,7 @@ from context_bot.knowledge.grep import (
 )
 from context_bot.knowledge.loading import Knowledge
 from context_bot.knowledge.paths import check_relative, normalise_repo_path
-from context_bot.knowledge.retrieval import check_text, retrieve
+from context_bot.knowledge.retrieval import Retrieval, check_text, retrieve
 from context_bot.knowledge.sandbox import RepoFiles
 from context_bot.knowledge.search import sandbox_reader
 from context_bot.knowledge.symbols import KINDS, grammar_for
@@ -325,10 +326,15 @@ class Handlers:
             MAX_RETRIEVE_BUDGET_TOKENS,
         )
         knowledge = self._knowledge()
+
+        def work() -> Retrieval:
+            phases.mark("to_thread")
+            return retrieve(knowledge, text, budget_tokens=budget, read=self._read)
+
         # In a thread: search reads its code hits' files, and the block its files' lines.
-        found = await asyncio.to_thread(
-            retrieve, knowledge, text, budget_tokens=budget, read=self._read
-        )
+        phases.mark("params")
+        found = await asyncio.to_thread(work)
+        phases.mark("from_thread")
         return {**found.to_wire(), "knowledge_version": knowledge.version}
 
     def _grep_done(self, work: asyncio.Future[GrepResult]) -> None:

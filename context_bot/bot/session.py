@@ -32,6 +32,7 @@ import structlog
 from livekit import rtc
 from livekit.rtc.participant import PublishDataError
 
+from context_bot import phases
 from context_bot.bot.admission import SHARED_OPEN_STREAMS, AdmissionPolicy, OpenStreams, Verdict
 from context_bot.bot.handlers import Handlers
 from context_bot.errors import (
@@ -292,7 +293,12 @@ class RoomSession:
                 release()
 
         serving = self._serve(
-            read, sender, request_id, self._send_response, bytes_charged=declared > 0
+            read,
+            sender,
+            request_id,
+            self._send_response,
+            bytes_charged=declared > 0,
+            arrived=time.perf_counter(),
         )
         task = self._spawn(serving, "request")
         task.add_done_callback(release)
@@ -420,18 +426,25 @@ class RoomSession:
         admission: AdmissionPolicy | None = None,
         unnamed: bool = False,
         bytes_charged: bool = False,
+        arrived: float | None = None,
     ) -> None:
+        """`arrived`: when the request's stream opened (`perf_counter`), if before now."""
         started = time.perf_counter()
         unnamed_field = {"unnamed_sender": True} if unnamed else {}
         policy = admission or self._admission
-        with structlog.contextvars.bound_contextvars(
-            room=self.name, participant=sender, request_id=request_id, **unnamed_field
+        with (
+            structlog.contextvars.bound_contextvars(
+                room=self.name, participant=sender, request_id=request_id, **unnamed_field
+            ),
+            phases.measuring(since=arrived) as timed,
         ):
+            timed.mark("start")  # the stream's header → this task running
             outcome = await self._respond(read, sender, request_id, policy, unnamed, bytes_charged)
             if isinstance(outcome, _Serve):
                 # One participant's requests take turns (`MAX_SERVING_PER_PARTICIPANT`),
                 # answer and sending both: another's never queue behind all of them.
                 async with self._turns.turn(sender):
+                    timed.mark("turn")
                     answer: str | None = None
                     try:
                         answer, method, code = await self._answer(
@@ -440,6 +453,9 @@ class RoomSession:
                     finally:
                         policy.finished(sender, outcome.request_id, answer)
                     await send(sender, answer, outcome.request_id)
+                    timed.mark("send")
+                if code == 0:
+                    log.info("request_served", method=method, ms=timed.milliseconds())
             else:
                 answer, method, code, answered_id = outcome
                 if answer is None:
@@ -468,6 +484,7 @@ class RoomSession:
         charged from the stream's header already."""
         try:
             text = await read()
+            phases.mark("read")
         except _SenderGone:
             log.info("request_abandoned", reason="sender left before finishing its stream")
             return None, "", 0, request_id
@@ -511,6 +528,7 @@ class RoomSession:
             if unnamed:
                 return None, "", 0, request_id
             return encode_error(request_id, limited), "limited", limited.code, request_id
+        phases.mark("admit")
         return _Serve(text, request_id)
 
     async def _answer(
@@ -520,7 +538,9 @@ class RoomSession:
         try:
             request = parse_request(text)
             method = request.method if request.method in self._handlers.methods else "unknown"
+            phases.mark("parse")
             result = await self._handlers.handle(request)
+            phases.mark("handle")
         except RequestError as exc:
             log.info("request_refused", code=exc.code, reason=exc.message)
             return encode_error(request_id, exc), method, exc.code
@@ -531,8 +551,9 @@ class RoomSession:
         if request.method == "overview" and sender is not None:
             self._holds[sender] = str(result.get("knowledge_version", ""))
             self._metrics.overviews.labels(how="pull").inc()
-        log.info("request_served", method=request.method)
-        return encode_result(request.id, result), method, 0
+        answer = encode_result(request.id, result)
+        phases.mark("encode")
+        return answer, method, 0
 
     # -- sending ------------------------------------------------------------------------
 

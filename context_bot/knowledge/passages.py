@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 from context_bot.knowledge.loading import Knowledge
 from context_bot.knowledge.model import Symbol
-from context_bot.knowledge.search import SearchHit
+from context_bot.knowledge.search import SearchHit, lowered
 
 MAX_LINES_PER_FILE = 3
 """Lines shown per file: the ones with the most distinct words of the turn."""
@@ -24,7 +24,6 @@ MAX_LINE_CHARS = 160
 """Longest line shown; a longer one is cut with `…`."""
 MAX_PURPOSE_CHARS = 220
 """Longest purpose shown (a document's first sentence, or a file's opening comment's)."""
-_NEWLINE = re.compile("\n")
 MAX_WORD_HITS = 400
 """Occurrences of one word looked at per file when picking its lines."""
 
@@ -49,14 +48,14 @@ def pick_lines(
         if hit is not None and hit.line is not None:
             return [(hit.line, hit.snippet.replace("**", ""))]
         return []
-    breaks = [m.start() for m in _NEWLINE.finditer(text)]
+    found_lower = lowered(text)  # kept per text: search lower-cased it for its hit
+    low, breaks = found_lower.text, found_lower.breaks
     picked: dict[int, int] = {}  # line number → weight
     for s in symbols:
         if 1 <= s.line <= len(breaks) + 1:
             picked[s.line] = 100
     # Where each word occurs, by line, with `str.find` on the lower-cased text: a
     # per-line scan cost ten times as much on a 2,000-line file.
-    low = text.lower() if len(text.lower()) == len(text) else text
     found: dict[int, set[int]] = {}  # line number → the words it holds
     for w, needle in enumerate(needles):
         form = needle[0]  # the stem; an identifier's pieces rarely share a line apart
@@ -72,7 +71,7 @@ def pick_lines(
     return [(n, cut(_line(text, breaks, n).strip(), MAX_LINE_CHARS)) for n in sorted(chosen)]
 
 
-def _line(text: str, breaks: list[int], n: int) -> str:
+def _line(text: str, breaks: Sequence[int], n: int) -> str:
     """Line `n` (1-based) of `text`, whose newlines are at `breaks`."""
     begin = breaks[n - 2] + 1 if n > 1 else 0
     return text[begin : breaks[n - 1] if n - 1 < len(breaks) else len(text)]

@@ -23,6 +23,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from context_bot import phases
 from context_bot.errors import BadRequest
 from context_bot.knowledge.loading import Knowledge
 from context_bot.knowledge.model import Symbol
@@ -173,12 +174,15 @@ def retrieve(
         return Retrieval("", [], ())
     found = knowledge.search(" ".join(words), limit=SEARCH_DEPTH)
     defined = _definitions(knowledge, words)
+    phases.mark("retrieve_symbols")
     ranked = _rank(found, defined, words)
     if not ranked:
         return Retrieval("", [], words)
     needles = _needles(words)
+    phases.mark("retrieve_rank")
     # Only the files the block may show are read (each read goes through the sandbox).
     texts = {c.path: _text_of(knowledge, c, read) for c in ranked[:MAX_BLOCK_FILES]}
+    phases.mark("retrieve_read")
     best = ranked[0]
     held = _words_held(knowledge, best, texts.get(best.path), needles)
     if best.score < MIN_SCORE or held < min(MIN_WORDS_FOUND, len(needles)):
@@ -190,6 +194,7 @@ def retrieve(
         for c in ranked[:MAX_BLOCK_FILES]
         if c.score >= RELATIVE_FLOOR * best.score
     ]
+    phases.mark("retrieve_lines")
     block, numbers = render_block(knowledge, shown, texts, budget_tokens * CHARS_PER_TOKEN)
     hits = [
         RetrievalHit(
@@ -197,6 +202,7 @@ def retrieve(
         )
         for c in ranked[:MAX_HITS]
     ]
+    phases.mark("retrieve_render")
     return Retrieval(block, hits, words)
 
 

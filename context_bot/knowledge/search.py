@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 
 import structlog
 
+from context_bot import phases
 from context_bot.errors import BadRequest, FileError
 from context_bot.knowledge.model import RepoFile, ServedDocument
 from context_bot.knowledge.sandbox import RepoFiles, safe_opener
@@ -413,7 +414,9 @@ class SearchIndex:
         ):
             raise BadRequest(f"limit must be an integer from 1 to {MAX_SEARCH_LIMIT}")
         key = (" ".join(query.split()), limit)
+        phases.mark("search_start")
         with self._lock:
+            phases.mark("search_lock")
             cached = self._cache.get(key)
             if cached is None:
                 cached = self._cache[key] = self._search(query, limit)
@@ -421,6 +424,7 @@ class SearchIndex:
                     self._cache.popitem(last=False)
             else:
                 self._cache.move_to_end(key)
+        phases.mark("search_code")
         return list(cached)
 
     def _ranked(
@@ -461,6 +465,7 @@ class SearchIndex:
             hit = SearchHit(e.path, e.kind, e.feature or None, score, snippet)
             found.append((-score, 0, order, hit))
         documented = {h.path for *_, h in found if h.kind == "file"}
+        phases.mark("search_documents")
         # A few more rows than asked for: a stored table may hold a row a newer load wrote
         # for a file this snapshot does not know (skipped below).
         want = limit + 8 if self._code_db is not self._db else limit
@@ -488,12 +493,14 @@ class SearchIndex:
         query word, else `path`. None when the file cannot be read any more."""
         text = None
         if c.skipped is None and self._reader is not None:
+            phases.mark("search_code")
             text = self._reader(c.path)
+            phases.mark("search_code_read")
             if text is None:
                 return None  # gone or refused since the load: `file` would not serve it
         places = [(c.path.lower(), "path")]
         if text is not None:
-            places.append((text.lower(), "code"))
+            places.append((lowered(text).text, "code"))
         quality = _quality(terms, places)
         if quality <= 0:
             quality = PLACE_WEIGHTS["code"] / max(1, len(terms))  # matched by FTS5 alone
@@ -589,21 +596,50 @@ def _quality(terms: list[tuple[str, list[str]]], places: list[tuple[str, str]]) 
     return total / len(terms)
 
 
+@dataclass(frozen=True, slots=True)
+class Lowered:
+    """A file's text lower-cased offset for offset, and where its newlines are."""
+
+    text: str
+    """Each character lower-cased, except one whose lower case is longer (`İ`): kept, so
+    an offset here is the same offset in the original."""
+    breaks: tuple[int, ...]
+    """The offsets of its `\n`s, in order: line n (1-based) ends at `breaks[n - 1]`."""
+
+
+LOWERED_TEXTS = 64
+"""Texts whose `Lowered` form is kept: the files a search reads for its code hits, and a
+retrieve for its lines, are mostly the same files turn after turn. Lower-casing a whole
+file and finding its newlines, twice per hit and once more for the block, was a fifth of
+a retrieve's CPU, and a file holding one `İ` was lower-cased a character at a time (about
+10 ms; now around it). Keyed by the text itself: the sandbox's cache hands back the
+same string object while the file is unchanged, whose hash Python keeps, so a lookup
+costs no scan."""
+
+
+@functools.lru_cache(maxsize=LOWERED_TEXTS)
+def lowered(text: str) -> Lowered:
+    """`text` lower-cased offset for offset, and its newlines (see `Lowered`)."""
+    low = text.lower()
+    if len(low) != len(text):
+        # `İ` is the one character whose lower case is longer: lower what lies around it.
+        low = "İ".join(part.lower() for part in text.split("İ"))
+        if len(low) != len(text):  # another such character after all: one at a time
+            low = "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
+    return Lowered(low, tuple(m.start() for m in _NEWLINE.finditer(text)))
+
+
 def best_line(text: str, words: tuple[str, ...]) -> tuple[int, str] | None:
     """(1-based number, text) of the first line holding the most distinct query words."""
-    low = text.lower()
-    if len(low) != len(text):  # a few characters change length when lower-cased
-        low = "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
+    found = lowered(text)
+    low, breaks = found.text, found.breaks
     starts: dict[int, set[str]] = {}
-    breaks: list[int] | None = None
     for word in words:
         at, seen = low.find(word), 0
         while at != -1 and seen < 200:
-            if breaks is None:
-                breaks = [m.start() for m in _NEWLINE.finditer(text)]
             starts.setdefault(bisect.bisect_left(breaks, at), set()).add(word)
             at, seen = low.find(word, at + len(word)), seen + 1
-    if not starts or breaks is None:
+    if not starts:
         return None
     best = min(starts, key=lambda n: (-len(starts[n]), n))
     begin = breaks[best - 1] + 1 if best else 0

@@ -554,3 +554,35 @@ async def test_a_file_swapped_for_a_symlink_to_a_secret_is_refused(files: RepoFi
     (files.root / "README.md").symlink_to(files.root / ".env")
     with pytest.raises(PathDenied):
         await files.read("README.md")
+
+
+async def test_read_sync_serves_an_unchanged_file_without_the_full_gate(
+    files: RepoFiles,
+) -> None:
+    """Search and retrieve read their hits with `read_sync` in a thread: a file whose last
+    full check still holds is served as `read` serves it, and any change to it or to an
+    ignore file above it sends it through the gate again."""
+    first = files.read_sync("src/server/app.ts")
+    located: list[str] = []
+    locate = files.locate
+
+    def spying_locate(path: str) -> object:
+        located.append(path)
+        return locate(path)
+
+    files.locate = spying_locate  # type: ignore[method-assign,assignment]
+    assert files.read_sync("src/server/app.ts") is first
+    assert files.read_sync("./src/server/app.ts", lines=(2, 2)).text == "line 2\n"
+    assert located == []
+    (files.root / "src" / "server" / "app.ts").write_text("edited\n")
+    assert files.read_sync("src/server/app.ts").text == "edited\n"
+    assert located == ["src/server/app.ts"], "a changed file is checked again"
+    (files.root / "src" / ".gitignore").write_text("app.ts\n")
+    with pytest.raises(PathDenied):
+        files.read_sync("src/server/app.ts")
+    (files.root / "src" / ".gitignore").unlink()
+    files.read_sync("README.md")
+    (files.root / "README.md").unlink()
+    (files.root / "README.md").symlink_to(files.root / ".env")
+    with pytest.raises(PathDenied):
+        files.read_sync("README.md")

@@ -246,3 +246,14 @@ async def test_the_retrieve_method_answers_the_block_and_its_files(
         await handlers.handle(Request("r2", "retrieve", {"text": 7}))
     with pytest.raises(BadRequest, match=r"`params\.budget_tokens` must be a whole number"):
         await handlers.handle(Request("r3", "retrieve", {"text": "x", "budget_tokens": 10**6}))
+
+
+def test_lines_are_found_whatever_their_case_even_beside_a_dotted_capital_i() -> None:
+    """`pick_lines` reads the text lowered offset for offset (`search.lowered`): a file
+    holding `İ`, whose lower case is two characters, still has its words found in any
+    case, on the right line numbers."""
+    from context_bot.knowledge.passages import pick_lines
+
+    text = "İmport notes\nnothing here\nclass TokenBucket:  # Refill RATE\n    RATE = 2\n"
+    needles = [("token",), ("rate",)]
+    assert pick_lines(text, needles) == [(3, "class TokenBucket:  # Refill RATE")]

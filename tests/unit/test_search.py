@@ -11,9 +11,11 @@ from context_bot.knowledge.loading import Knowledge, load_knowledge
 from context_bot.knowledge.search import (
     IndexEntry,
     SearchIndex,
+    best_line,
     build_match,
     expand_identifiers,
     identifier_parts,
+    lowered,
     make_snippet,
     snippet_words,
 )
@@ -412,3 +414,18 @@ def test_index_limits_skip_and_count_never_fail(repo: Path) -> None:
     assert len(rows.entries) == len(rows.texts) == 7  # every file, indexed or not
     indexed = [e.path for e in rows.entries if e.skipped is None]
     assert indexed and all(rows.texts[i] for i, e in enumerate(rows.entries) if not e.skipped)
+
+
+def test_a_text_is_lowered_offset_for_offset_once_and_kept() -> None:
+    """Search's hits and retrieve's lines look words up in a file's lower-cased text by
+    offset: a character whose lower case is longer (`İ`) stays as it is, so offsets and
+    line numbers stay right; the same text is lowered once (`LOWERED_TEXTS`)."""
+    text = "# İstanbul Notes\nfirst line\nthe Rate LIMITER lives here\nİ again: rate limiter\n"
+    low = lowered(text)
+    assert len(low.text) == len(text)
+    assert low.text.index("rate limiter") == text.index("Rate LIMITER")
+    assert low.breaks == tuple(i for i, c in enumerate(text) if c == "\n")
+    assert lowered(text) is low
+    assert best_line(text, ("rate", "limiter")) == (3, "the Rate LIMITER lives here")
+    assert best_line(text, ("again",)) == (4, "İ again: rate limiter")
+    assert best_line(text, ("absent",)) is None

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 
 from context_bot.admin import bot_token
 from context_bot.bot.session import WARMUP_TOPIC, RoomSession
@@ -301,6 +302,32 @@ async def test_one_participants_requests_take_turns_while_anothers_are_served(
     await idle(session)
     assert len(answers_to(room_of(session), "mallory")) == 6, "every one is answered in turn"
     assert not session._turns, "a participant's turns go once it has none waiting"
+
+
+async def test_a_served_request_logs_where_its_time_went(
+    open_session: Open, server: FakeServer
+) -> None:
+    """`request_served` comes after the answer is sent, with each step in ms (phases.py):
+    the bot's side of a slow answer, read from its log (benchmarks/retrieve_bench.py)."""
+    server.join(ROOM, "ada")
+    session = await open_session()
+    retrieve = {"id": "r1", "method": "retrieve", "params": {"text": "livekit access tokens"}}
+    with structlog.testing.capture_logs() as logs:
+        started = asyncio.get_running_loop().time()
+        server.ask(ROOM, "ada", json.dumps(retrieve), TOPIC_REQUEST)
+        server.ask(ROOM, "ada", request("missing"), TOPIC_REQUEST)
+        await idle(session)
+        elapsed_ms = (asyncio.get_running_loop().time() - started) * 1000
+    assert answers_to(room_of(session), "ada")["r1"]["result"]["text"]  # a block was found
+    served = [r for r in logs if r["event"] == "request_served"]
+    assert [r["method"] for r in served] == ["retrieve"], "a refusal is not served"
+    ms = served[0]["ms"]
+    steps = ["start", "read", "admit", "turn", "parse", "to_thread", "search_documents"]
+    steps += ["retrieve_read", "retrieve_render", "from_thread", "handle", "encode", "send"]
+    assert set(steps) <= set(ms), ms
+    assert list(ms)[-1] == "send"
+    assert all(v >= 0 for v in ms.values())
+    assert sum(ms.values()) <= elapsed_ms + 1  # steps of one request, never overlapping
 
 
 async def test_a_data_packet_request_is_answered_in_packets_to_the_asker_only(
