@@ -440,6 +440,8 @@ class RoomSession:
         ):
             outcome = await self._respond(read, sender, request_id, policy, unnamed, bytes_charged)
             if isinstance(outcome, _Serve):
+                if outcome.request_id != request_id:  # a data packet's id is in its body
+                    structlog.contextvars.bind_contextvars(request_id=outcome.request_id)
                 # One participant's requests take turns (`MAX_SERVING_PER_PARTICIPANT`),
                 # answer and sending both: another's never queue behind all of them.
                 async with self._turns.turn(sender):
@@ -451,6 +453,8 @@ class RoomSession:
                     finally:
                         policy.finished(sender, outcome.request_id, answer)
                     await send(sender, answer, outcome.request_id)
+                if code == 0:  # logged once sent: the line costs the answer no time
+                    log.info("request_served", method=method)
             else:
                 answer, method, code, answered_id = outcome
                 if answer is None:
@@ -542,7 +546,6 @@ class RoomSession:
         if request.method == "overview" and sender is not None:
             self._holds[sender] = str(result.get("knowledge_version", ""))
             self._metrics.overviews.labels(how="pull").inc()
-        log.info("request_served", method=request.method)
         return encode_result(request.id, result), method, 0
 
     # -- sending ------------------------------------------------------------------------

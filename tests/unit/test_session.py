@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from structlog.contextvars import merge_contextvars
+from structlog.testing import capture_logs
 
 from context_bot.admin import bot_token
 from context_bot.bot.session import WARMUP_TOPIC, RoomSession
@@ -335,6 +337,29 @@ async def test_a_data_packet_asking_for_a_stream_answer_gets_one_saying_its_send
     assert (sent.how, sent.destination_identities) == ("text", ("ada",))
     assert json.loads(sent.payload)["id"] == "q1"
     assert sent.attributes == {NAMED_ATTRIBUTE: "1"}
+
+
+async def test_a_served_packet_request_is_logged_with_its_id_once_its_answer_is_sent(
+    open_session: Open, server: FakeServer
+) -> None:
+    """A data packet has no attribute id: the log line takes the body's. It is written
+    after the send, so the line costs the answer no time."""
+    server.join(ROOM, "ada")
+    session = await open_session()
+    room = room_of(session)
+    sent_when_logged: list[int] = []
+
+    def note(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+        sent_when_logged.append(len(room.sent_on(TOPIC_RESPONSE)))
+        return event
+
+    asked = {"id": "q3", "method": "overview", "reply_to": "ada", "answer_as": "stream"}
+    with capture_logs(processors=[merge_contextvars, note]) as logs:
+        server.publish(ROOM, "ada", json.dumps(asked).encode(), TOPIC_REQUEST)
+        await idle(session)
+    (served,) = [line for line in logs if line["event"] == "request_served"]
+    assert (served["request_id"], served["participant"]) == ("q3", "ada")
+    assert sent_when_logged[logs.index(served)] == 1
 
 
 async def test_an_unnamed_packet_asking_for_a_stream_is_answered_by_one_once_reply_to_is_here(
