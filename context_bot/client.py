@@ -494,16 +494,16 @@ class ContextClient:
             with contextlib.suppress(rtc.StreamError, PublishDataError):
                 await self._send(request, body, packet)
             left = deadline - loop.time()
-            try:
-                return await asyncio.wait_for(
-                    asyncio.shield(future), min(self.attempt_timeout, max(left, 0))
+            # `wait`, not `wait_for(shield(...))`: the future outlives an attempt all the
+            # same, and the answer reaches us one turn of the event loop sooner.
+            await asyncio.wait((future,), timeout=min(self.attempt_timeout, max(left, 0)))
+            if future.done():
+                return future.result()
+            if loop.time() >= deadline:
+                raise ContextTimeout(
+                    f"no answer to {request.method!r} from {self.bot_identity!r} "
+                    f"within {self.timeout}s; is the bot in the room?"
                 )
-            except TimeoutError:
-                if loop.time() >= deadline:
-                    raise ContextTimeout(
-                        f"no answer to {request.method!r} from {self.bot_identity!r} "
-                        f"within {self.timeout}s; is the bot in the room?"
-                    ) from None
             if packet is not None:  # the bot may not name us any more (we reconnected)
                 packet, self._named = None, False
 
