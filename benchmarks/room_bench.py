@@ -234,8 +234,10 @@ async def node_latency(lk: LiveKitSettings, trials: int) -> None:
             "asker": user_token(lk, "bench-node-floor", "node-asker"),
             "answerer": user_token(lk, "bench-node-floor", "node-answerer"),
             "hiddenAsker": user_token(lk, "bench-hidden", "node-asker"),
+            "pythonAsker": user_token(lk, "bench-floor", "node-asker"),
         },
         "hiddenIdentity": "answerer",
+        "pythonIdentity": "answerer",
         "namedMs": NAMED_S * 1000,
     }
     node = await asyncio.create_subprocess_exec(
@@ -253,12 +255,13 @@ async def node_latency(lk: LiveKitSettings, trials: int) -> None:
     print("TypeScript client (@livekit/rtc-node), floors in Node:", flush=True)
     for name in SIZES:
         r = results[name]
+        python = f"  Python echo asked by packet p50 {p50(r['python']):5.1f} ms"
         report(
             f"file round trip, {name}",
             r["ours"],
             r["floor"],
             FILE_TARGET,
-            "",
+            python + f" (ratio {p50(r['ours']) / p50(r['python']):4.2f})",
             r["hidden"],
             r["byPacket"],
         )

@@ -7,7 +7,9 @@
 // bot serves `bench/<name without spaces>.txt`, the answerers answer `<name>` with that
 // many bytes. The plain echo is asked by a text stream (`floor`) and by one data packet
 // (`byPacket`), as our client asks once the bot names it; everyone waits `namedMs` first.
-// Output: one JSON line, {name: {ours, floor, byPacket, hidden}}, each a list of seconds.
+// `python`: the Python benchmark's plain answerer (listed, the SDK's default options)
+// asked by one data packet from here: what a Python SDK echo costs a Node asker.
+// Output: one JSON line, {name: {ours, floor, byPacket, python, hidden}}, lists of seconds.
 import { Room, dispose } from '@livekit/rtc-node';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { forNode, quietSdkLog } from '../dist/node.js';
@@ -66,6 +68,7 @@ answerer.on('dataReceived', (payload, participant, _kind, topic) => {
 });
 const askPlain = await asker(input.tokens.asker, input.answererIdentity);
 const askHidden = await asker(input.tokens.hiddenAsker, input.hiddenIdentity);
+const askPython = await asker(input.tokens.pythonAsker, input.pythonIdentity);
 await sleep(input.namedMs); // the server's participant tick: everyone named to everyone
 
 async function timed(list, run) {
@@ -82,6 +85,8 @@ for (const name of Object.keys(input.sizes)) {
   await askPlain.byStream(name);
   await askPlain.byPacket(name);
   await askHidden.byStream(name);
+  await askPython.byPacket(name);
+  const python = [];
   const ours = [];
   const floor = [];
   const byPacket = [];
@@ -97,8 +102,10 @@ for (const name of Object.keys(input.sizes)) {
     await timed(byPacket, () => askPlain.byPacket(name));
     await sleep(input.paceMs);
     await timed(hidden, () => askHidden.byStream(name));
+    await sleep(input.paceMs);
+    await timed(python, () => askPython.byPacket(name));
   }
-  results[name] = { ours, floor, byPacket, hidden };
+  results[name] = { ours, floor, byPacket, python, hidden };
 }
 console.log(JSON.stringify(results));
 client.close();
