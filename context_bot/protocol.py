@@ -279,9 +279,9 @@ def encode_packet_request(request: Request, reply_to: str) -> bytes:
 
 def packet_request_fields(data: bytes) -> tuple[str | None, bool]:
     """From a data-packet request: its `reply_to` (None unless a 1–128-character string)
-    and whether it asks to be answered as a text stream. Unreadable bodies: (None, False)."""
-    if len(data) > MAX_REQUEST_BYTES:
-        return None, False
+    and whether it asks to be answered as a text stream. Unreadable bodies: (None, False).
+    A body over the request limit is read too (orjson: microseconds for LiveKit's largest
+    packet), so its `reply_to` still gets its 4013."""
     try:
         fields = loads(data)
     except (ValueError, RecursionError):
