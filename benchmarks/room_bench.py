@@ -5,9 +5,13 @@ Prints, against a real livekit-server started here:
 1. connect → overview held, with `ContextClient`, beside a plain SDK pair where one
    participant connects, asks, and the other answers with the same bytes (target ≤ 1.3×);
 2. a file request's round trip for 1 KB, 32 KB and 1 MB files, beside a plain SDK echo of
-   the same bytes (target ≤ 1.2×, issue 21) and beside an echo whose answerer is placed as
-   the bot is (hidden, agent, the bot's room options), for the Python client and for the
-   TypeScript client on Node (clients/js/bench/room.mjs, its floors in @livekit/rtc-node);
+   the same bytes (asked by `send_text`, answered by `send_text`: target ≤ 1.2×, issue 21),
+   beside the same echo asked by one data packet (as our clients ask once the bot names
+   them: PROTOCOL.md, "Asking by data packet"), and beside an echo whose answerer is
+   placed as the bot is (hidden, agent, the bot's room options), for the Python client and
+   for the TypeScript client on Node (clients/js/bench/room.mjs, its floors in
+   @livekit/rtc-node). Every participant is in the room for `NAMED_S` before the timed
+   requests, so everyone is named to everyone (docs/design.md, facts 2 and 11);
 3. the bot process's resident memory and idle CPU with 1, 10 and 50 active rooms, beside a
    process holding bare SDK connections to as many rooms with the same room options
    (docs/design.md, fact 9; target ≤ 1.2×).
@@ -29,7 +33,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
 from livekit import rtc
 
@@ -48,6 +54,9 @@ from tests.integration.conftest import user_token  # noqa: E402 - needs the path
 FLOOR_OPTIONS = "default"
 SIZES = {"1 KB": 1024, "32 KB": 32 * 1024, "1 MB": 1024 * 1024}
 FILE_TARGET = 1.2
+NAMED_S = 3.5
+"""The server's participant tick (3 s) and a margin: after it, every participant sees
+every listed one, so streams between them go as one packet, and the bot names its askers."""
 PACE_S = 0.03
 """Before each timed request: the bot allows a participant 20 requests a second, so paced
 no trial waits out a rate limit, whatever `--trials`; and each request, ours or a floor's,
@@ -64,27 +73,43 @@ def p50(values: list[float]) -> float:
 
 
 class Answerer:
-    """The floor's other participant: answers every `ask` with fixed bytes."""
+    """The floor's other participant: answers every `ask`, a text stream or a data packet,
+    with fixed bytes as a text stream."""
 
     def __init__(self, room: rtc.Room, answers: dict[str, str]) -> None:
         self.room, self.answers = room, answers
         self._tasks: set[asyncio.Task[None]] = set()
         room.register_text_stream_handler("ask", self._on_ask)
+        room.on("data_received", self._on_packet)
 
-    def _on_ask(self, reader: rtc.TextStreamReader, sender: str) -> None:
+    def _answer(self, key: Coroutine[Any, Any, str] | str, sender: str) -> None:
         async def answer() -> None:
-            key = await reader.read_all()
+            text = key if isinstance(key, str) else await key
             await self.room.local_participant.send_text(
-                self.answers[key], topic="answer", destination_identities=[sender]
+                self.answers[text], topic="answer", destination_identities=[sender]
             )
 
         task = asyncio.create_task(answer())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def _on_ask(self, reader: rtc.TextStreamReader, sender: str) -> None:
+        self._answer(reader.read_all(), sender)
+
+    def _on_packet(self, packet: rtc.DataPacket) -> None:
+        if packet.topic == "ask" and packet.participant is not None:
+            self._answer(packet.data.decode(), packet.participant.identity)
+
 
 async def ask_plain(room: rtc.Room, inbox: asyncio.Queue[str], key: str) -> str:
     await room.local_participant.send_text(key, topic="ask", destination_identities=["answerer"])
+    return await inbox.get()
+
+
+async def ask_by_packet(room: rtc.Room, inbox: asyncio.Queue[str], key: str) -> str:
+    await room.local_participant.publish_data(
+        key.encode(), topic="ask", destination_identities=["answerer"]
+    )
     return await inbox.get()
 
 
@@ -153,28 +178,31 @@ async def latency(lk: LiveKitSettings, repo: Path, trials: int) -> None:
         hidden_inbox: asyncio.Queue[str] = asyncio.Queue()
         hidden_asker = plain_asker(hidden_inbox)
         await hidden_asker.connect(lk.url, user_token(lk, "bench-hidden", "echo-asker"))
+        await asyncio.sleep(NAMED_S)
         print("Python client (livekit):", flush=True)
         for name in SIZES:
             path = f"bench/{name.replace(' ', '')}.txt"
             await client.file(path, knowledge=False)  # warm
             await ask_plain(asker, inbox, name)
+            await ask_by_packet(asker, inbox, name)
             await ask_plain(hidden_asker, hidden_inbox, name)
-            ours, floor, hidden = [], [], []
+            ours, floor, by_packet, hidden = [], [], [], []
             for _ in range(trials):
                 # The same pause before each, so none starts warmer than the others.
                 await asyncio.sleep(PACE_S)
                 started = time.perf_counter()
                 await client.file(path, knowledge=False)
                 ours.append(time.perf_counter() - started)
-                await asyncio.sleep(PACE_S)
-                started = time.perf_counter()
-                await ask_plain(asker, inbox, name)
-                floor.append(time.perf_counter() - started)
-                await asyncio.sleep(PACE_S)
-                started = time.perf_counter()
-                await ask_plain(hidden_asker, hidden_inbox, name)
-                hidden.append(time.perf_counter() - started)
-            report(f"file round trip, {name}", ours, floor, FILE_TARGET, "", hidden)
+                for asking, times in (
+                    (ask_plain(asker, inbox, name), floor),
+                    (ask_by_packet(asker, inbox, name), by_packet),
+                    (ask_plain(hidden_asker, hidden_inbox, name), hidden),
+                ):
+                    await asyncio.sleep(PACE_S)
+                    started = time.perf_counter()
+                    await asking
+                    times.append(time.perf_counter() - started)
+            report(f"file round trip, {name}", ours, floor, FILE_TARGET, "", hidden, by_packet)
         await client_room.disconnect()
         await asker.disconnect()
         await hidden_asker.disconnect()
@@ -206,8 +234,11 @@ async def node_latency(lk: LiveKitSettings, trials: int) -> None:
             "asker": user_token(lk, "bench-node-floor", "node-asker"),
             "answerer": user_token(lk, "bench-node-floor", "node-answerer"),
             "hiddenAsker": user_token(lk, "bench-hidden", "node-asker"),
+            "pythonAsker": user_token(lk, "bench-floor", "node-asker"),
         },
         "hiddenIdentity": "answerer",
+        "pythonIdentity": "answerer",
+        "namedMs": NAMED_S * 1000,
     }
     node = await asyncio.create_subprocess_exec(
         "node",
@@ -224,7 +255,16 @@ async def node_latency(lk: LiveKitSettings, trials: int) -> None:
     print("TypeScript client (@livekit/rtc-node), floors in Node:", flush=True)
     for name in SIZES:
         r = results[name]
-        report(f"file round trip, {name}", r["ours"], r["floor"], FILE_TARGET, "", r["hidden"])
+        python = f"  Python echo asked by packet p50 {p50(r['python']):5.1f} ms"
+        report(
+            f"file round trip, {name}",
+            r["ours"],
+            r["floor"],
+            FILE_TARGET,
+            python + f" (ratio {p50(r['ours']) / p50(r['python']):4.2f})",
+            r["hidden"],
+            r["byPacket"],
+        )
 
 
 def report(
@@ -234,13 +274,19 @@ def report(
     target: float,
     note: str,
     hidden: list[float] | None = None,
+    by_packet: list[float] | None = None,
 ) -> None:
     ratio = p50(ours) / p50(floor)
     verdict = "ok" if ratio <= target else "OVER TARGET"
     beside = ""
+    if by_packet is not None:
+        beside += (
+            f"  asked-by-packet floor p50 {p50(by_packet):5.1f} ms"
+            f" (ratio {p50(ours) / p50(by_packet):4.2f})"
+        )
     if hidden is not None:
-        beside = (
-            f"  as-the-bot floor p50 {p50(hidden):7.1f} ms (ratio {p50(ours) / p50(hidden):4.2f})"
+        beside += (
+            f"  as-the-bot floor p50 {p50(hidden):5.1f} ms (ratio {p50(ours) / p50(hidden):4.2f})"
         )
     print(
         f"{what:<28} ours p50 {p50(ours):7.1f} ms  floor p50 {p50(floor):7.1f} ms  "

@@ -10,7 +10,10 @@ and 6). Three topics:
   not ask), addressed only to their receiver.
 
 Every message is one JSON object. The request id also rides in the stream's attributes so
-the bot can still answer a request whose body it refused to read (too large).
+the bot can still answer a request whose body it refused to read (too large). A request
+may instead be one data packet on the request topic: from clients without text streams
+(answered in packet parts), or answered as a stream (`ANSWER_AS_FIELD`), which is cheaper
+than a stream to the hidden bot (docs/design.md, fact 11).
 Pure: the standard library only, so the client imports it with only `livekit` installed.
 """
 
@@ -147,6 +150,21 @@ PACKET_PART_BYTES = 6_000
 """Body bytes per data-packet part: even fully escaped JSON stays under LiveKit's ~15 KiB."""
 ID_ATTRIBUTE = "id"
 METHOD_ATTRIBUTE = "method"
+REPLY_TO_FIELD = "reply_to"
+"""A data-packet request's own identity: whom to answer while the bot cannot name it."""
+MAX_REPLY_TO_CHARS = 128
+ANSWER_AS_FIELD = "answer_as"
+"""`"answer_as": "stream"` in a data-packet request: answer it as a text stream, as a
+stream request is (a client whose SDK has text streams and asks by packet because a
+stream to the hidden bot costs three packets to one: docs/design.md, fact 11)."""
+ANSWER_AS_STREAM = "stream"
+NAMED_ATTRIBUTE = "named"
+"""Set to "1" on a response stream when the bot knew its addressee as a participant of
+the room: from then on that participant's data packets reach the bot with its identity,
+so its requests may go as data packets (PROTOCOL.md, "Asking by data packet")."""
+MAX_PACKET_REQUEST_BYTES = 6_000
+"""Largest request a client sends as a data packet (well under LiveKit's ~15 KiB packet);
+a larger one goes as a text stream."""
 
 
 @dataclass(frozen=True)
@@ -247,6 +265,32 @@ def encode_request(request: Request) -> str:
     body = {"v": PROTOCOL_VERSION, "id": request.id, "method": request.method}
     body["params"] = request.params
     return dumps(body)
+
+
+def encode_packet_request(request: Request, reply_to: str) -> bytes:
+    """A request as a data packet answered by a text stream (`ANSWER_AS_FIELD`), with
+    `reply_to` for a bot that cannot name the sender yet."""
+    body = {"v": PROTOCOL_VERSION, "id": request.id, "method": request.method}
+    body["params"] = request.params
+    body[REPLY_TO_FIELD] = reply_to
+    body[ANSWER_AS_FIELD] = ANSWER_AS_STREAM
+    return dumps(body).encode("utf-8")
+
+
+def packet_request_fields(data: bytes) -> tuple[str | None, bool]:
+    """From a data-packet request: its `reply_to` (None unless a 1–128-character string)
+    and whether it asks to be answered as a text stream. Unreadable bodies: (None, False).
+    A body over the request limit is read too (orjson: microseconds for LiveKit's largest
+    packet), so its `reply_to` still gets its 4013."""
+    try:
+        fields = loads(data)
+    except (ValueError, RecursionError):
+        return None, False
+    if not isinstance(fields, dict):
+        return None, False
+    reply_to = fields.get(REPLY_TO_FIELD)
+    valid = isinstance(reply_to, str) and 0 < len(reply_to) <= MAX_REPLY_TO_CHARS
+    return (reply_to if valid else None), fields.get(ANSWER_AS_FIELD) == ANSWER_AS_STREAM
 
 
 def encode_result(request_id: str | None, result: dict[str, Any]) -> str:

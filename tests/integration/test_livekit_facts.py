@@ -200,3 +200,52 @@ async def test_a_data_packet_from_a_newcomer_reaches_the_bot_without_any_sender(
     assert bot.raw_senders[-1] == "newcomer"
     await newcomer.disconnect()
     await bot.disconnect()
+
+
+class _RawStreamPackets(rtc.Room):
+    """A room that counts the data-stream packets its SDK's native side receives, by kind:
+    `stream_header_received`, `stream_chunk_received`, `stream_trailer_received`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.packets: dict[str, int] = {}
+
+    def _on_room_event(self, event: Any) -> None:
+        which = event.WhichOneof("message")
+        if which.startswith("stream_") and which.endswith("_received"):
+            self.packets[which] = self.packets.get(which, 0) + 1
+        super()._on_room_event(event)
+
+
+async def test_a_stream_to_a_hidden_participant_takes_three_packets_and_to_a_listed_one(
+    livekit: LiveKitSettings,
+) -> None:
+    """Fact 11: the SDK sends a short text stream as one packet (its text inline in the
+    header) only to participants it knows speak data streams v2; a hidden participant is
+    unknown to the sender, so the same stream goes to it as header, chunk and trailer,
+    and is never compressed. A data packet is one packet either way."""
+    hidden = _RawStreamPackets()
+    await hidden.connect(livekit.url, bot_token(livekit, "fact11", BOT, "Bot"), room_options())
+    listed = _RawStreamPackets()
+    await listed.connect(livekit.url, user_token(livekit, "fact11", "listed"))
+    to_hidden, to_listed = Inbox(hidden, "ask"), Inbox(listed, "ask")
+    sender = rtc.Room()
+    await sender.connect(livekit.url, user_token(livekit, "fact11", "sender"))
+    assert await _eventually_sees(sender, "listed")
+    assert BOT not in sender.remote_participants
+    body = '{"v": 1, "id": "a", "method": "file", "params": {"path": "README.md"}}'
+    for to in (BOT, "listed"):
+        await sender.local_participant.send_text(
+            body, topic="ask", destination_identities=[to], compress=False
+        )
+    assert (await to_hidden.next(5))[1] == body
+    assert (await to_listed.next(5))[1] == body
+    assert hidden.packets == {
+        "stream_header_received": 1,
+        "stream_chunk_received": 1,
+        "stream_trailer_received": 1,
+    }
+    assert listed.packets == {"stream_header_received": 1}
+    await sender.disconnect()
+    await listed.disconnect()
+    await hidden.disconnect()

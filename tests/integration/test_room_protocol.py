@@ -79,6 +79,42 @@ async def test_a_one_megabyte_file_arrives_intact(
     assert len(big) > 1_000_000
 
 
+async def test_once_the_bot_names_a_client_its_requests_go_as_one_data_packet(
+    running_app: Any, connect: Any
+) -> None:
+    """PROTOCOL.md, "Asking by data packet": streams until an answer says `named`
+    (the server's participant tick, within about 3 s), then one data packet per request,
+    answered by a stream with the same bytes."""
+    app: ContextBotApp = await running_app()
+    room = await join_with_token(app, connect, "packet-asks", "reader")
+    local = room.local_participant
+    sent: list[str] = []
+    send_text, publish_data = local.send_text, local.publish_data
+
+    async def recorded_text(*args: Any, **kwargs: Any) -> Any:
+        sent.append("stream")
+        return await send_text(*args, **kwargs)
+
+    async def recorded_data(*args: Any, **kwargs: Any) -> None:
+        sent.append("packet")
+        await publish_data(*args, **kwargs)
+
+    local.send_text = recorded_text  # type: ignore[method-assign]
+    local.publish_data = recorded_data  # type: ignore[method-assign]
+    client = ContextClient(room, prefetch=False)
+    expected = (app.settings.repo / "README.md").read_text()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 8
+    while "packet" not in sent and loop.time() < deadline:
+        assert (await client.file("README.md")).content == expected
+        await asyncio.sleep(0.1)
+    assert sent[0] == "stream", "a newcomer asks by stream: the bot cannot name its packets"
+    first = sent.index("packet")  # fails if no answer ever said `named`
+    for _ in range(3):
+        assert (await client.file("README.md")).content == expected
+    assert sent[first:] == ["packet"] * 4
+
+
 async def test_fifty_concurrent_requests_from_five_participants_are_all_answered(
     running_app: Any, connect: Any
 ) -> None:

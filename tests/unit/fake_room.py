@@ -60,6 +60,8 @@ class Sent:
     topic: str
     destination_identities: tuple[str, ...]
     payload: str | bytes
+    attributes: Mapping[str, str] | None = None
+    """A text stream's attributes."""
 
 
 class FakeLocalParticipant:
@@ -79,7 +81,8 @@ class FakeLocalParticipant:
         compress: bool = True,
     ) -> rtc.TextStreamInfo:
         await asyncio.sleep(0)  # a real send yields to the loop
-        self.sent.append(Sent("text", topic, tuple(destination_identities or ()), text))
+        destinations = tuple(destination_identities or ())
+        self.sent.append(Sent("text", topic, destinations, text, attributes))
         return rtc.TextStreamInfo(
             stream_id=f"stream-{next(_stream_ids)}",
             mime_type="text/plain",

@@ -12,11 +12,14 @@ from context_bot.protocol import (
     decode_push,
     decode_response,
     encode_error,
+    encode_packet_request,
     encode_push,
     encode_request,
     encode_result,
+    packet_request_fields,
     parse_request,
     request_id_of,
+    request_identity,
 )
 
 
@@ -134,3 +137,17 @@ def test_the_error_table_of_protocol_md_is_the_errors_the_bot_sends() -> None:
     table = text[text.index("## Error codes") :]
     documented = {int(c): n for c, n in re.findall(r"^\| (\d{4}) \| `(\w+)` \|", table, re.M)}
     assert documented == {code: cls.name for code, cls in ERRORS_BY_CODE.items()}
+
+
+def test_a_packet_request_says_whom_to_answer_and_whether_as_a_stream() -> None:
+    request = Request(id="7", method="file", params={"path": "a.py"})
+    packet = encode_packet_request(request, "ada")
+    assert packet_request_fields(packet) == ("ada", True)
+    assert packet_request_fields(b'{"id": "7", "reply_to": "ada"}') == ("ada", False)
+    assert packet_request_fields(b'{"reply_to": "", "answer_as": "stream"}') == (None, True)
+    assert packet_request_fields(b'{"reply_to": 7, "answer_as": "packets"}') == (None, False)
+    assert packet_request_fields(('{"reply_to": "%s"}' % ("x" * 129)).encode()) == (None, False)
+    assert packet_request_fields(b"[1]") == (None, False)
+    assert packet_request_fields(b"not json") == (None, False)
+    # The same request as a stream and as a packet is one request (a resend matches it).
+    assert request_identity(packet.decode()) == request_identity(encode_request(request))

@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 import structlog
+from structlog.contextvars import merge_contextvars
+from structlog.testing import capture_logs
 
 from context_bot.admin import bot_token
 from context_bot.bot.session import WARMUP_TOPIC, RoomSession
@@ -23,6 +25,7 @@ from context_bot.errors import NotFound, PayloadTooLarge, RateLimited
 from context_bot.protocol import (
     MAX_REQUEST_BYTES,
     MAX_SERVING_PER_PARTICIPANT,
+    NAMED_ATTRIBUTE,
     TOPIC_PUSH,
     TOPIC_REQUEST,
     TOPIC_RESPONSE,
@@ -346,6 +349,80 @@ async def test_a_data_packet_request_is_answered_in_packets_to_the_asker_only(
     assert {sent.how for sent in parts} == {"data"}
     answer = json.loads(join_packet_parts([bytes(sent.payload) for sent in parts]))  # type: ignore[arg-type]
     assert answer["id"] == "p1"
+
+
+async def test_a_data_packet_asking_for_a_stream_answer_gets_one_saying_its_sender_is_named(
+    open_session: Open, server: FakeServer
+) -> None:
+    server.join(ROOM, "ada")
+    session = await open_session()
+    room = room_of(session)
+    asked = {"id": "q1", "method": "overview", "reply_to": "ada", "answer_as": "stream"}
+    server.publish(ROOM, "ada", json.dumps(asked).encode(), TOPIC_REQUEST)
+    await idle(session)
+    (sent,) = room.sent_on(TOPIC_RESPONSE)
+    assert (sent.how, sent.destination_identities) == ("text", ("ada",))
+    assert json.loads(sent.payload)["id"] == "q1"
+    assert sent.attributes == {NAMED_ATTRIBUTE: "1"}
+
+
+async def test_a_served_packet_request_is_logged_with_its_id_once_its_answer_is_sent(
+    open_session: Open, server: FakeServer
+) -> None:
+    """A data packet has no attribute id: the log line takes the body's. It is written
+    after the send, so the line costs the answer no time."""
+    server.join(ROOM, "ada")
+    session = await open_session()
+    room = room_of(session)
+    sent_when_logged: list[int] = []
+
+    def note(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+        sent_when_logged.append(len(room.sent_on(TOPIC_RESPONSE)))
+        return event
+
+    asked = {"id": "q3", "method": "overview", "reply_to": "ada", "answer_as": "stream"}
+    with capture_logs(processors=[merge_contextvars, note]) as logs:
+        server.publish(ROOM, "ada", json.dumps(asked).encode(), TOPIC_REQUEST)
+        await idle(session)
+    (served,) = [line for line in logs if line["event"] == "request_served"]
+    assert (served["request_id"], served["participant"]) == ("q3", "ada")
+    assert sent_when_logged[logs.index(served)] == 1
+
+
+async def test_an_unnamed_packet_asking_for_a_stream_is_answered_by_one_once_reply_to_is_here(
+    open_session: Open, server: FakeServer
+) -> None:
+    """Before the server's tick the packet has no sender: it is answered to `reply_to`
+    once the bot lists it, as asked (a stream), on the unnamed allowance."""
+    server.join(ROOM, "ada")
+    session = await open_session()
+    room = room_of(session)
+    asked = {"id": "q2", "method": "overview", "reply_to": "newcomer", "answer_as": "stream"}
+    server.publish(ROOM, "newcomer", json.dumps(asked).encode(), TOPIC_REQUEST)
+    await asyncio.sleep(0.1)
+    assert not room.sent_on(TOPIC_RESPONSE), "answered before its reply_to was in the room"
+    server.join(ROOM, "newcomer")
+    await idle(session)
+    (sent,) = room.sent_on(TOPIC_RESPONSE)
+    assert (sent.how, sent.destination_identities) == ("text", ("newcomer",))
+    assert json.loads(sent.payload)["id"] == "q2"
+
+
+async def test_a_stream_answer_says_named_only_when_the_bot_lists_its_addressee(
+    open_session: Open, server: FakeServer
+) -> None:
+    """A stream from a newcomer names it at once (fact 2), but until the server's tick
+    the bot's own list does not have it: its packets would arrive without a sender."""
+    server.join(ROOM, "ada")
+    session = await open_session()
+    room = room_of(session)
+    server.ask(ROOM, "newcomer", request("n1"), TOPIC_REQUEST)
+    server.ask(ROOM, "ada", request("a1"), TOPIC_REQUEST)
+    await idle(session)
+    named = {
+        json.loads(sent.payload)["id"]: sent.attributes for sent in room.sent_on(TOPIC_RESPONSE)
+    }
+    assert named == {"n1": None, "a1": {NAMED_ATTRIBUTE: "1"}}
 
 
 # -- the empty-room timer ---------------------------------------------------------------

@@ -2,10 +2,14 @@
 // on @livekit/rtc-node, beside a plain rtc-node echo of the same bytes (two participants
 // of this process) and beside the Python benchmark's hidden answerer, placed as the bot is.
 //
-// Input (one JSON argument): {url, trials, paceMs, sizes: {name: bytes}, answererIdentity,
-// hiddenIdentity, tokens: {client, asker, answerer, hiddenAsker}}; the bot serves
-// `bench/<name without spaces>.txt`, the answerers answer `<name>` with that many bytes.
-// Output: one JSON line, {name: {ours, floor, hidden}}, each a list of seconds.
+// Input (one JSON argument): {url, trials, paceMs, namedMs, sizes: {name: bytes},
+// answererIdentity, hiddenIdentity, tokens: {client, asker, answerer, hiddenAsker}}; the
+// bot serves `bench/<name without spaces>.txt`, the answerers answer `<name>` with that
+// many bytes. The plain echo is asked by a text stream (`floor`) and by one data packet
+// (`byPacket`), as our client asks once the bot names it; everyone waits `namedMs` first.
+// `python`: the Python benchmark's plain answerer (listed, the SDK's default options)
+// asked by one data packet from here: what a Python SDK echo costs a Node asker.
+// Output: one JSON line, {name: {ours, floor, byPacket, python, hidden}}, lists of seconds.
 import { Room, dispose } from '@livekit/rtc-node';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { forNode, quietSdkLog } from '../dist/node.js';
@@ -31,10 +35,17 @@ async function asker(token, to) {
     const text = await reader.readAll();
     received?.(text);
   });
-  return (key) => new Promise((resolve) => {
+  const ask = (key, send) => new Promise((resolve) => {
     received = resolve;
-    void room.localParticipant.sendText(key, { topic: 'ask', destinationIdentities: [to] });
+    void send(key);
   });
+  const local = room.localParticipant;
+  return {
+    byStream: (key) => ask(key, (k) => local.sendText(k, { topic: 'ask', destinationIdentities: [to] })),
+    byPacket: (key) => ask(key, (k) => local.publishData(new TextEncoder().encode(k), {
+      reliable: true, topic: 'ask', destination_identities: [to],
+    })),
+  };
 }
 
 const client = forNode(await connect(input.tokens.client));
@@ -44,14 +55,21 @@ const answers = Object.fromEntries(
   Object.entries(input.sizes).map(([name, size]) => [name, textOf(size)]),
 );
 const answerer = await connect(input.tokens.answerer);
+const answer = (key, identity) => answerer.localParticipant.sendText(answers[key], {
+  topic: 'answer', destinationIdentities: [identity],
+});
 answerer.registerTextStreamHandler('ask', async (reader, { identity }) => {
-  const key = await reader.readAll();
-  await answerer.localParticipant.sendText(answers[key], {
-    topic: 'answer', destinationIdentities: [identity],
-  });
+  await answer(await reader.readAll(), identity);
+});
+answerer.on('dataReceived', (payload, participant, _kind, topic) => {
+  if (topic === 'ask' && participant !== undefined) {
+    void answer(new TextDecoder().decode(payload), participant.identity);
+  }
 });
 const askPlain = await asker(input.tokens.asker, input.answererIdentity);
 const askHidden = await asker(input.tokens.hiddenAsker, input.hiddenIdentity);
+const askPython = await asker(input.tokens.pythonAsker, input.pythonIdentity);
+await sleep(input.namedMs); // the server's participant tick: everyone named to everyone
 
 async function timed(list, run) {
   const started = performance.now();
@@ -64,10 +82,14 @@ const results = {};
 for (const name of Object.keys(input.sizes)) {
   const path = `bench/${name.replace(' ', '')}.txt`;
   await client.file(path, { knowledge: false }); // warm
-  await askPlain(name);
-  await askHidden(name);
+  await askPlain.byStream(name);
+  await askPlain.byPacket(name);
+  await askHidden.byStream(name);
+  await askPython.byPacket(name);
+  const python = [];
   const ours = [];
   const floor = [];
+  const byPacket = [];
   const hidden = [];
   for (let n = 0; n < input.trials; n += 1) {
     // The same pause before each, so none starts warmer than the others.
@@ -75,11 +97,15 @@ for (const name of Object.keys(input.sizes)) {
     const answer = await timed(ours, () => client.file(path, { knowledge: false }));
     if (answer.content.text !== answers[name]) throw new Error(`${path}: not the bytes served`);
     await sleep(input.paceMs);
-    await timed(floor, () => askPlain(name));
+    await timed(floor, () => askPlain.byStream(name));
     await sleep(input.paceMs);
-    await timed(hidden, () => askHidden(name));
+    await timed(byPacket, () => askPlain.byPacket(name));
+    await sleep(input.paceMs);
+    await timed(hidden, () => askHidden.byStream(name));
+    await sleep(input.paceMs);
+    await timed(python, () => askPython.byPacket(name));
   }
-  results[name] = { ours, floor, hidden };
+  results[name] = { ours, floor, byPacket, python, hidden };
 }
 console.log(JSON.stringify(results));
 client.close();

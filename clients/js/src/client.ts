@@ -5,6 +5,9 @@
 // Rules kept here, each from PROTOCOL.md:
 // - Requests go as text streams (or, with `dataPackets`, reliable data packets carrying
 //   `reply_to`) to the bot's identity, with the stream attributes `id` and `method`.
+//   Once an answer says the bot names us (`named`), a small request goes first as one
+//   data packet asking for a stream answer (`answer_as`): a stream to the hidden bot
+//   costs three packets where a data packet is one. Resends always go as streams.
 // - Answers and pushes count only from a blank sender: the bot is hidden, and a named
 //   sender, even one named like the bot, is a participant the room lists, never the bot.
 //   An answer counts only for an id this client is waiting for.
@@ -36,6 +39,8 @@ export const DEFAULT_ATTEMPT_MS = 3_000;
 const DATA_EARLY_MS = 4_000;
 const DATA_EARLY_ATTEMPT_MS = 5_000;
 const SHUTDOWN_RETRY_MS = 1_000;
+/** Largest request sent as one data packet (PROTOCOL.md, "Asking by data packet"). */
+const MAX_PACKET_REQUEST_BYTES = 6_000;
 export const DEFAULT_SLOW_MS = 4_500;
 
 export interface ClientOptions {
@@ -107,6 +112,8 @@ export class ContextClient {
   private announced: string | null = null;
   private prefetching: Promise<Overview> | null = null;
   private closed = false;
+  /** The bot's last answer said it names us: our data packets reach it with our identity. */
+  private named = false;
 
   constructor(private readonly transport: Transport, options: ClientOptions = {}) {
     this.botIdentity = options.botIdentity ?? DEFAULT_BOT_IDENTITY;
@@ -115,8 +122,10 @@ export class ContextClient {
     this.dataPackets = options.dataPackets ?? false;
     this.slowMs = options.slowMs ?? DEFAULT_SLOW_MS;
     this.stops = [
-      transport.onText(TOPIC_RESPONSE, (text, sender) => {
-        if (fromBot(sender)) this.onAnswer(parse(text) as Answer | null);
+      transport.onText(TOPIC_RESPONSE, (text, sender, attributes) => {
+        if (!fromBot(sender)) return;
+        if (attributes.named === '1') this.named = true;
+        this.onAnswer(parse(text) as Answer | null);
       }),
       transport.onText(TOPIC_PUSH, (text, sender) => {
         if (fromBot(sender)) this.onPush(parse(text) as Push | null);
@@ -274,6 +283,11 @@ export class ContextClient {
     if (this.dataPackets) request.reply_to = this.transport.identity;
     const body = JSON.stringify(request);
     const bytes = this.dataPackets ? new TextEncoder().encode(body) : null;
+    // Named: the first attempt as one packet answered by a stream; resends as streams.
+    let packet = !this.named || this.dataPackets ? null : new TextEncoder().encode(JSON.stringify(
+      { ...request, reply_to: this.transport.identity, answer_as: 'stream' },
+    ));
+    if (packet !== null && packet.length > MAX_PACKET_REQUEST_BYTES) packet = null;
     return new Promise((resolve, reject) => {
       let timer: ReturnType<typeof setTimeout> | undefined;
       const slow = setTimeout(() => this.emit('slow', { id, method }), this.slowMs);
@@ -289,9 +303,15 @@ export class ContextClient {
           ));
           return;
         }
+        if (timer !== undefined && packet !== null) {
+          // A packet unanswered: the bot may not name us any more (we reconnected).
+          packet = null;
+          this.named = false;
+        }
         const early = this.dataPackets && Date.now() - this.started < DATA_EARLY_MS;
-        const sent = bytes !== null
-          ? this.transport.publishData(bytes, { topic: TOPIC_REQUEST, destination: this.botIdentity })
+        const asPacket = bytes ?? packet;
+        const sent = asPacket !== null
+          ? this.transport.publishData(asPacket, { topic: TOPIC_REQUEST, destination: this.botIdentity })
           : this.transport.sendText(body, {
             topic: TOPIC_REQUEST, destination: this.botIdentity, attributes: { id, method },
           });

@@ -12,13 +12,14 @@ export interface Transport {
   ): Promise<void>;
   /** A reliable data packet to one participant. */
   publishData(payload: Uint8Array, options: { topic: string; destination: string }): Promise<void>;
-  /** Every text stream on `topic`, read whole; returns what stops it. */
-  onText(topic: string, handler: (text: string, sender: string) => void): () => void;
+  /** Every text stream on `topic`, read whole, with its attributes; returns what stops it. */
+  onText(topic: string, handler: TextHandler): () => void;
   /** Every data packet on `topic`; returns what stops it. */
   onData(topic: string, handler: (payload: Uint8Array, sender: string) => void): () => void;
 }
 
 interface TextReader {
+  readonly info?: { attributes?: Record<string, string> };
   readAll(): Promise<string>;
 }
 
@@ -31,7 +32,9 @@ export interface StreamRoom {
   unregisterTextStreamHandler(topic: string): void;
 }
 
-type TextHandler = (text: string, sender: string) => void;
+export type TextHandler = (
+  text: string, sender: string, attributes: Readonly<Record<string, string>>,
+) => void;
 
 const registries = new WeakMap<StreamRoom, Map<string, Set<TextHandler>>>();
 
@@ -46,8 +49,9 @@ export function sharedTextHandler(room: StreamRoom, topic: string, handler: Text
     const set = (handlers = new Set());
     topics.set(topic, set);
     room.registerTextStreamHandler(topic, (reader, sender) => {
+      const attributes = reader.info?.attributes ?? {};
       reader.readAll().then(
-        (text) => set.forEach((each) => each(text, sender?.identity ?? '')),
+        (text) => set.forEach((each) => each(text, sender?.identity ?? '', attributes)),
         () => {}, // cut off (the sender left, the room reconnected): a resend follows
       );
     });

@@ -80,15 +80,19 @@ test('errors are typed, with the protocol\'s codes', async () => {
 function lossy(room, drop) {
   const real = nodeTransport(room);
   const sent = [];
+  const kinds = []; // 'stream' or 'packet', one per send
   return {
     sent,
+    kinds,
     get identity() { return real.identity; },
     sendText(text, options) {
       sent.push(JSON.parse(text));
+      kinds.push('stream');
       return sent.length <= drop ? Promise.resolve() : real.sendText(text, options);
     },
     publishData(payload, options) {
       sent.push(JSON.parse(new TextDecoder().decode(payload)));
+      kinds.push('packet');
       return sent.length <= drop ? Promise.resolve() : real.publishData(payload, options);
     },
     onText: real.onText,
@@ -106,14 +110,36 @@ test('a lost request is sent again under the same id', async () => {
   client.close();
 });
 
+test('once the bot names us, requests go as one data packet, answered as a stream', async () => {
+  const transport = lossy(await join(), 0);
+  const client = new ContextClient(transport, { prefetch: false });
+  const expected = onDisk('README.md');
+  // The bot names a newcomer on the server's next participant tick (within about 3 s);
+  // until an answer says so (`named`), requests go as text streams.
+  for (let n = 0; n < 80 && transport.kinds.at(-1) !== 'packet'; n += 1) {
+    const answer = await client.file('README.md', { knowledge: false });
+    assert.equal(answer.content.text, expected);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  assert.equal(transport.kinds[0], 'stream');
+  const first = transport.kinds.indexOf('packet');
+  assert.ok(first > 0, `never sent a packet: ${transport.kinds}`);
+  assert.equal(transport.sent[first].answer_as, 'stream');
+  assert.equal(transport.sent[first].reply_to, transport.identity);
+  const answer = await client.file('README.md', { knowledge: false });
+  assert.equal(answer.content.text, expected);
+  assert.deepEqual(transport.kinds.slice(first), ['packet', 'packet']);
+  client.close();
+});
+
 test('a rate-limited request is waited out and sent again', async () => {
   const transport = lossy(await join(), 0);
   const refusals = [];
   const onText = transport.onText;
-  transport.onText = (topic, handler) => onText(topic, (text, sender) => {
+  transport.onText = (topic, handler) => onText(topic, (text, sender, attributes) => {
     const answer = JSON.parse(text);
     if (answer.error?.code === 4029) refusals.push(answer);
-    handler(text, sender);
+    handler(text, sender, attributes);
   });
   const client = new ContextClient(transport, { prefetch: false });
   // Requests of about 5 KiB (5 tokens each) sent past the client, not waited for: 16 of
