@@ -18,7 +18,7 @@ from context_bot.agents import (
     SECTION_PRIORITY,
     TOOL_ROLES,
     ContextTools,
-    _render_instructions,
+    render_instructions,
 )
 from context_bot.client import ContextClient
 from context_bot.knowledge import overview as overview_mod
@@ -54,7 +54,7 @@ def names(tools: ContextTools) -> set[str]:
 
 
 def render(overview: str, tools: ContextTools, budget: int) -> str:
-    text = _render_instructions(overview, budget_tokens=budget, tools=tools, version="v1")
+    text = render_instructions(overview, budget_tokens=budget, tools=tools, version="v1")
     assert len(text) <= budget * CHARS_PER_TOKEN
     return text
 
