@@ -23,11 +23,12 @@ Then where each hook's time went: the bot's own steps from its `request_served` 
 line (`context_bot/phases.py`: stream open → task, read, admit, turn, parse, the thread
 hop there and back, search, symbols, reads, lines, encode, send), and the client's: the
 answer stream opened, read and decoded. The rest of a hook (`transport`) is the client's
-send, the room's two hops and the event loops' scheduling on both sides; `(send_text
-returns)` is when the client's send returned, from the hook's start (the bot may have
-the request earlier). Last, how long the bot, livekit-server and this process ran and
-how long they waited for a CPU (Linux `schedstat`) during the turns: on a shared
-machine, the wait is other processes' load.
+send, the room's two hops and the event loops' scheduling on both sides; `(request
+sent)` is when the client's send (a text stream, or a data packet once the bot names the
+client) returned, from the hook's start (the bot may have the request earlier). Last,
+how long the bot, livekit-server and this process ran and how long they waited for a
+CPU (Linux `schedstat`) during the turns: on a shared machine, the wait is other
+processes' load.
 
 At the end, the same questions' `retrieve` called in this process (wall and CPU time),
 over the same copy and index: the floor of the bot's own work.
@@ -111,7 +112,7 @@ class ClientClock:
     read: `ContextClient`'s own steps, wrapped here (the product logs the bot's side)."""
 
     def __init__(self) -> None:
-        self.sent: list[float] = []  # send_text returned
+        self.sent: list[float] = []  # send_text or publish_data returned
         self.opened: list[float] = []  # the answer's stream handler called
         self.decoded: list[float] = []  # read, decoded, the caller's future set
         send = ContextClient._attempts
@@ -120,18 +121,27 @@ class ClientClock:
         clock = self
 
         async def attempts(client: ContextClient, request: Any, *args: Any) -> Any:
-            real = client._room.local_participant.send_text
+            # A request goes as a text stream until the bot names the client, then as one
+            # data packet (PROTOCOL.md, "Asking by data packet"): time whichever it is.
+            local = client._room.local_participant
+            real_text, real_data = local.send_text, local.publish_data
 
             async def send_text(*a: Any, **k: Any) -> Any:
-                info = await real(*a, **k)
+                info = await real_text(*a, **k)
                 clock.sent.append(time.perf_counter())
                 return info
 
-            client._room.local_participant.send_text = send_text  # type: ignore[method-assign]
+            async def publish_data(*a: Any, **k: Any) -> Any:
+                await real_data(*a, **k)
+                clock.sent.append(time.perf_counter())
+
+            local.send_text = send_text  # type: ignore[method-assign]
+            local.publish_data = publish_data  # type: ignore[method-assign]
             try:
                 return await send(client, request, *args)
             finally:
-                client._room.local_participant.send_text = real  # type: ignore[method-assign]
+                local.send_text = real_text  # type: ignore[method-assign]
+                local.publish_data = real_data  # type: ignore[method-assign]
 
         def opened(client: ContextClient, reader: Any, sender: str) -> None:
             clock.opened.append(time.perf_counter())
@@ -340,14 +350,14 @@ async def main(back_to_back: bool) -> None:
             ):
                 bot_ms = sum(row.values())
                 row["bot total"] = bot_ms
-                # The bot may have the request before the client's `send_text` returns:
+                # The bot may have the request before the client's send returns:
                 # `transport` is everything from the hook's start to the answer's stream
                 # opening that the bot's steps do not cover (the client's send included,
                 # and a refusal for the rate with its wait: the bot logs the last attempt).
                 row["transport"] = (opened - start) * 1000 - bot_ms
                 row["client read"] = (decoded - opened) * 1000
                 row["client after"] = (done - decoded) * 1000
-                row["(send_text returns)"] = (sent - start) * 1000
+                row["(request sent)"] = (sent - start) * 1000
             plain = Timed()
             plain_to_llm = await run_turns(None, questions, plain, gap_s)
 
