@@ -40,7 +40,7 @@ import re
 import stat
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
@@ -49,7 +49,7 @@ from pathspec.patterns.gitignore.spec import GitIgnoreSpecPattern
 
 from context_bot.errors import BadRequest, BinaryFile, FileError, FileTooLarge
 from context_bot.knowledge.inventory import Candidates, Inventory
-from context_bot.knowledge.literals import required_literals
+from context_bot.knowledge.literals import literal_query
 from context_bot.knowledge.model import RepoFile
 from context_bot.knowledge.sandbox import RepoFiles
 from context_bot.protocol import (
@@ -368,34 +368,39 @@ class Grep:
         chosen = self._selection(inventory, compiled, query.globs)
         done = progress if progress is not None else GrepProgress()
         done.total, done.case_sensitive = len(chosen.files), compiled.case_sensitive
-        walk: Sequence[int] = range(len(chosen.files))
         narrowed = self._candidates(inventory, query, chosen)
-        if narrowed is not None:
-            walk = narrowed
+        walk: Iterator[tuple[int, bytes | None]]
+        walk = ((at, None) for at in range(len(chosen.files))) if narrowed is None else narrowed
+        read: list[int] = []  # the candidates taken, when the index narrowed the search
         reason: str | None = None
         stop = len(chosen.files)
         pace = _Pace()
-        for at in walk:
-            entry = chosen.files[at]
-            if time.monotonic() >= deadline:
-                reason, stop = "deadline", at
-                break
-            if entry.binary:
-                done.skipped["binary"] += 1
-                continue
-            data = self._bytes(entry.path, done.skipped, entry, inventory.text_index)
-            if data is None:
-                continue
-            done.searched += 1
-            reason = _scan(
-                entry.path, data, compiled.regex, query.context, done.matches, query.limit,
-                deadline, pace,
-            )  # fmt: skip
-            if reason is not None:
-                stop = at
-                break
+        try:
+            for at, held in walk:
+                entry = chosen.files[at]
+                if time.monotonic() >= deadline:
+                    reason, stop = "deadline", at
+                    break
+                read.append(at)
+                if entry.binary:
+                    done.skipped["binary"] += 1
+                    continue
+                data = self._bytes(entry.path, done.skipped, entry, inventory.text_index, held)
+                if data is None:
+                    continue
+                done.searched += 1
+                reason = _scan(
+                    entry.path, data, compiled.regex, query.context, done.matches, query.limit,
+                    deadline, pace,
+                )  # fmt: skip
+                if reason is not None:
+                    stop = at
+                    break
+        finally:
+            if narrowed is not None:
+                narrowed.close()  # a lookup left early frees its connection now
         if narrowed is not None:
-            _count_unread(done, chosen, narrowed, stop)
+            _count_unread(done, chosen, read, stop)
         return done.result(reason, query.limit, (time.monotonic() - started) * 1000)
 
     def _selection(
@@ -421,20 +426,21 @@ class Grep:
 
     def _candidates(
         self, inventory: Inventory, query: GrepQuery, chosen: _Selection
-    ) -> list[int] | None:
-        """Positions in `chosen` of the files the trigram index says may match, in path
-        order; None when there is no index or the pattern asks for no literal."""
+    ) -> Generator[tuple[int, bytes | None], None, None] | None:
+        """Positions in `chosen` of the files the trigram index says may match, with their
+        texts as the index holds them, in path order and as the index finds them (a
+        search that stops early asks no further);
+        None when there is no index or the pattern requires no text the index can look up."""
         index = inventory.text_index
         if index is None:
             return None
-        literals = required_literals(query.pattern, regex=query.regex)
-        if not literals:
+        terms = literal_query(query.pattern, regex=query.regex)
+        if not terms:
             return None
-        paths = index.candidates(literals)
+        paths = index.matching(terms)
         if paths is None:
             return None
-        where = chosen.positions()
-        return sorted(where[p] for p in paths if p in where)
+        return _positions(paths, chosen.positions())
 
     def _bytes(
         self,
@@ -442,37 +448,36 @@ class Grep:
         skipped: dict[str, int],
         listed: RepoFile | None = None,
         index: Candidates | None = None,
+        held: bytes | None = None,
     ) -> bytes | None:
         """The file's bytes, from the cache when its stat is unchanged, else from the index
-        cache's copy when the file is as the load read it (a regular file of the same size
-        and `mtime_ns`, under this gate's cap), else through the gate; None (counted in
-        `skipped`) when it cannot be searched."""
+        cache's copy (`held`, or asked of `index`) when the file is as the load read it (a
+        regular file of the same size and `mtime_ns`, under this gate's cap), else through
+        the gate; None (counted in `skipped`) when it cannot be searched."""
         try:
             st = os.lstat(os.path.join(self._root, rel))  # noqa: PTH118 - hot path
             if stat.S_ISLNK(st.st_mode):
                 st = os.stat(os.path.join(self._root, rel))  # noqa: PTH116, PTH118
-                index = None  # a link goes through the gate: where it leads may have moved
+                index = held = None  # a link goes through the gate: where it leads may move
         except (OSError, ValueError):
             skipped["unreadable"] += 1
             return None
-        key = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
-        entry = self._cache.get(rel)
-        if entry is not None and entry.key == key:
-            return entry.data
         if (
-            index is not None
+            (index is not None or held is not None)
             and listed is not None
             and listed.mtime_ns == st.st_mtime_ns
             and listed.size == st.st_size <= self._files.max_bytes
             and stat.S_ISREG(st.st_mode)
         ):
-            kept = index.text(rel)
+            # Not kept in this cache: SQLite's pages (and the system's) keep the hot ones,
+            # and serving memory stays bounded at 100k files.
+            kept = held if held is not None else index.data(rel) if index is not None else None
             if kept is not None:
-                data = kept.encode("utf-8")
-                if b"\r\n" in data:
-                    data = data.replace(b"\r\n", b"\n")
-                self._remember(rel, key, data)
-                return data
+                return kept
+        key = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
+        entry = self._cache.get(rel)
+        if entry is not None and entry.key == key:
+            return entry.data
         try:
             # The gate of a `file` request: inside the root, not denied, a regular file,
             # under the cap, UTF-8 text. The same bytes a participant could read.
@@ -540,6 +545,21 @@ class _Selection:
                 counts.append(counts[-1] + e.binary)
             self._binary_before = counts
         return self._binary_before[stop]
+
+
+def _positions(
+    found: Iterator[tuple[str, bytes | None]], where: dict[str, int]
+) -> Generator[tuple[int, bytes | None], None, None]:
+    """The positions of the selected files among those `found` (in path order: increasing)."""
+    try:
+        for path, held in found:
+            at = where.get(path)
+            if at is not None:
+                yield at, held
+    finally:
+        close = getattr(found, "close", None)
+        if close is not None:
+            close()
 
 
 def _count_unread(done: GrepProgress, chosen: _Selection, read: list[int], stop: int) -> None:

@@ -37,6 +37,7 @@ from context_bot.knowledge.store import (
     StoredFile,
     content_digest,
     pack_symbols,
+    plan_rows,
     unpack_symbols,
 )
 from context_bot.knowledge.symbols import (
@@ -92,8 +93,10 @@ def index_files(
     over_total: set[str] = set()  # files read now that fall past the total
     planned = 0  # bytes of contents indexed so far, in path order (reused and to read)
     states: dict[str, str | None] = {}  # path → why its contents are not indexed
+    order: list[str] = []  # every file, in path order: where a new file's row goes
     for f in repo_files:
         seen.add(f.path)
+        order.append(f.path)
         old = known.get(f.path)
         if (
             old is not None  # (an mtime of 0 is a real one: unpacked archives have it)
@@ -133,7 +136,8 @@ def index_files(
             yield row
 
     removed = [path for path in known if path not in seen]
-    ids = store.update(rows(), removed)
+    kept = {path: known[path].rowid for path in order if path in known}
+    ids = store.update(rows(), removed, plan_rows(order, kept))
     store.texts_ready(len(written))
     for path, f, reason in written:
         out.entries[ids[path]] = CodeEntry(f.path, f.size, f.language, reason)

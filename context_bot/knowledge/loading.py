@@ -357,7 +357,7 @@ def _text_index(store: IndexStore, stored: StoredCode, inventory: Inventory) -> 
     paths = {row: e.path for row, e in stored.entries.items() if row in held}
     always = {f.path for f in inventory.files if not f.binary} - set(paths.values())
     always.update(paths[row] for row in folds if row in paths)
-    return TextIndex(store.reader(), paths, frozenset(always))
+    return TextIndex(store.path, paths, frozenset(always))
 
 
 def _index_code(

@@ -18,28 +18,44 @@ in memory; a corrupt database, or one of another schema, is deleted and built ag
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import hashlib
+import heapq
+import itertools
 import marshal
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
 
+from context_bot.knowledge.literals import Term
+
 log = structlog.get_logger(__name__)
 
-SCHEMA_VERSION = 2  # 2: a name's uses deduplicated per line, whatever the capture order
+SCHEMA_VERSION = 3
+# 2: a name's uses deduplicated per line, whatever the capture order.
+# 3: rows numbered in path order (ROW_GAP apart); `texts` kept as `grep` searches them.
 """Bumped whenever what is stored (or how it is computed) changes: a cache of another
 version is rebuilt, and the key of the folder includes it."""
 DB_NAME = "index.sqlite3"
 BUSY_TIMEOUT_MS = 10_000
 MAX_TRIGRAMS = 32
-"""Trigrams a `grep` asks the index for at most (the first of each literal, longest
-literal first): past that, each narrows little and costs a posting list."""
+"""Trigrams a `grep` asks the index for at most (longest literal first, then the
+alternations'): past that, each narrows little and costs a posting list."""
+ROW_GAP = 1 << 20
+"""Distance between the row numbers of neighbouring files in path order at a first load.
+A file added later takes a number between its neighbours', so row order stays path order
+(what lets `grep` stop at its limit after reading the first candidates) for 20 files
+added in a row at one place; past that a file goes last and `TextIndex` sorts."""
+FIRST_FETCH_ROWS = 4
+FETCH_ROWS = 128
+"""Candidate rows (and their texts) read from the trigram index at a time: FIRST_FETCH_ROWS
+first, doubling up to this (a search that reaches its limit stops asking)."""
 COMMIT_ROWS = 2_000
 """Files written per transaction by a load (a first load of 100k files commits as it goes)."""
 OPTIMIZE_ROWS = 5_000
@@ -130,9 +146,11 @@ _SCHEMA = (
     # The same table `search.SearchIndex` builds in memory; rowid = files.id.
     "CREATE VIRTUAL TABLE IF NOT EXISTS code USING fts5(path, idents, body, "
     "tokenize = 'porter unicode61 remove_diacritics 2')",
-    # Every text file `grep` searches, and its trigrams (`grep.required_literals`): which
-    # files can hold a match. `detail=none` keeps only which rows hold each trigram (no
-    # positions): a superset, that RE2 then confirms on the candidates alone. `folds`:
+    # Every text file `grep` searches (each up to the served size cap, with no total
+    # cap), as grep searches it (a CRLF line end as "\n"), and its trigrams
+    # (`literals.literal_query`): which files can hold a match. `detail=none` keeps only
+    # which rows hold each trigram (no positions): a superset, that RE2 then confirms on
+    # the candidates alone; the index costs about a third of the text. `folds`:
     # the text has a character RE2 folds to ASCII (KELVIN SIGN, LONG S), which the
     # trigram tokenizer may not, so a case-blind search always looks at that file.
     "CREATE TABLE IF NOT EXISTS texts (id INTEGER PRIMARY KEY, body TEXT NOT NULL, "
@@ -230,10 +248,17 @@ class IndexStore:
             "SELECT path, symbols FROM files WHERE symbols IS NOT NULL ORDER BY path"
         )
 
-    def update(self, written: Iterable[FileRow], removed: Iterable[str]) -> dict[str, int]:
+    def update(
+        self,
+        written: Iterable[FileRow],
+        removed: Iterable[str],
+        places: Mapping[str, int] | None = None,
+    ) -> dict[str, int]:
         """Replace the rows of the files read and drop those gone; path → rowid of every
-        file written. `written` may be a generator: rows are committed every
+        file written. A new file takes its row number from `places` (`plan_rows`) when
+        that number is free. `written` may be a generator: rows are committed every
         COMMIT_ROWS, so a first load never holds the repository's text in memory."""
+        places = places or {}
         db = self._db
         ids: dict[str, int] = {}
         with db:
@@ -246,7 +271,7 @@ class IndexStore:
         pending = 0
         try:
             for f in written:
-                ids[f.path] = self._write(f)
+                ids[f.path] = self._write(f, places.get(f.path))
                 pending += 1
                 if pending >= COMMIT_ROWS:
                     db.commit()
@@ -257,15 +282,20 @@ class IndexStore:
             raise
         return ids
 
-    def _write(self, f: FileRow) -> int:
+    def _write(self, f: FileRow, place: int | None) -> int:
         db = self._db
         facts = (f.size, f.mtime_ns, f.language, int(f.binary), f.skipped, f.digest)
         row = db.execute("SELECT id FROM files WHERE path=?", (f.path,)).fetchone()
         if row is None:
+            if (
+                place is not None
+                and db.execute("SELECT 1 FROM files WHERE id=?", (place,)).fetchone()
+            ):
+                place = None  # taken (rows out of path order already): SQLite picks
             cur = db.execute(
-                "INSERT INTO files(path, size, mtime_ns, language, binary, skipped, "
-                "digest, excerpt, symbols) VALUES (?,?,?,?,?,?,?,?,?)",
-                (f.path, *facts, f.excerpt, f.symbols),
+                "INSERT INTO files(id, path, size, mtime_ns, language, binary, skipped, "
+                "digest, excerpt, symbols) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (place, f.path, *facts, f.excerpt, f.symbols),
             )
             rowid = int(cur.lastrowid or 0)
         else:
@@ -282,9 +312,12 @@ class IndexStore:
             (rowid, f.path, f.idents, f.text),
         )
         if f.grep_text is not None:
-            folds = int(any(c in f.grep_text for c in FOLDS_TO_ASCII))
-            db.execute("INSERT INTO texts VALUES (?,?,?)", (rowid, f.grep_text, folds))
-            db.execute("INSERT INTO grams(rowid, body) VALUES (?,?)", (rowid, f.grep_text))
+            # As `grep` searches it: a CRLF line end is a line end ("\r" before "\n" is
+            # dropped), so the text is read back as bytes with nothing left to do.
+            body = f.grep_text.replace("\r\n", "\n")
+            folds = int(any(c in body for c in FOLDS_TO_ASCII))
+            db.execute("INSERT INTO texts VALUES (?,?,?)", (rowid, body, folds))
+            db.execute("INSERT INTO grams(rowid, body) VALUES (?,?)", (rowid, body))
         return rowid
 
     def blob(self, key: str, fingerprint: str) -> bytes | None:
@@ -353,58 +386,199 @@ def _connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
 class TextIndex:
     """`grep`'s trigram index as one load left it: which files may hold a match.
 
-    Read-only and shared by the requests of one snapshot (a lock serialises its
-    connection). A file the index does not hold as text (binary, over the size cap, not
-    readable at load) is always a candidate, as is one whose text RE2's case folding could
-    match differently (`folds`): the search then reads it and decides, as a full scan
-    would. Between a file's change and the live reload that follows it, the index lags."""
+    Read-only and shared by the requests of one snapshot; each request reads through a
+    connection of its own, taken from a pool (so a lookup that streams its rows holds no
+    lock while the search reads the candidates). A file the index does not hold as text
+    (binary, over the size cap, not readable at load) is always a candidate, as is one
+    whose text RE2's case folding could match differently (`folds`): the search then reads
+    it and decides, as a full scan would. Between a file's change and the live reload that
+    follows it, the index lags.
 
-    def __init__(
-        self, db: sqlite3.Connection, paths: Mapping[int, str], always: frozenset[str]
-    ) -> None:
-        self._db = db
+    Rows are numbered in path order (`plan_rows`), so the rows a lookup returns, in row
+    order, are the candidates in path order: `matching` yields them as it reads them and
+    a search that reaches its limit stops reading. When a snapshot's rows are not in path
+    order (more than ROW_GAP allows were added at one place) it reads them all and sorts."""
+
+    def __init__(self, path: Path, paths: Mapping[int, str], always: frozenset[str]) -> None:
+        self._path = path
         self._paths = paths
         self._rows = {path: row for row, path in paths.items()}
         self.always = always
+        self._always_sorted = sorted(always)
+        ordered = [paths[row] for row in sorted(paths)]
+        self.ordered = all(a < b for a, b in itertools.pairwise(ordered))
+        self._pool: list[sqlite3.Connection] = []
+        self._opened: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
 
-    def text(self, path: str) -> str | None:
-        """The file's text as the load read it (through the gate), or None. A row read
-        by primary key: tens of microseconds, where the gate's open and checks cost
-        a few hundred."""
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            db = self._pool.pop() if self._pool else None
+        if db is None:
+            db = _connect(self._path, readonly=True)
+            with self._lock:
+                self._opened.append(db)
+        try:
+            yield db
+        finally:
+            with self._lock:
+                self._pool.append(db)
+
+    def data(self, path: str) -> bytes | None:
+        """The file's text as the load read it (through the gate), as `grep` searches it
+        (UTF-8, CRLF line ends as "\n"), or None. A row read by primary key: tens of
+        microseconds, where the gate's open and checks cost a few hundred."""
         row = self._rows.get(path)
         if row is None:
             return None
         try:
-            with self._lock:
-                found = self._db.execute("SELECT body FROM texts WHERE id=?", (row,)).fetchone()
+            with self._connection() as db:
+                found = db.execute(
+                    "SELECT CAST(body AS BLOB) FROM texts WHERE id=?", (row,)
+                ).fetchone()
         except sqlite3.Error:
             return None
-        return str(found[0]) if found is not None else None
+        return bytes(found[0]) if found is not None else None
+
+    def text(self, path: str) -> str | None:
+        data = self.data(path)
+        return data.decode("utf-8") if data is not None else None
+
+    def matching(self, terms: Sequence[Term]) -> Iterator[tuple[str, bytes | None]] | None:
+        """The files that may hold every term (plus `always`), in path order and as they
+        are read, each with its text as `data` gives it (None for an `always` file): a
+        caller that stops early reads no further. None when no term narrows the search
+        (then every file is searched)."""
+        expression = match_expression(terms)
+        if expression is None:
+            return None
+        return self._merged(expression)
+
+    def _merged(self, expression: str) -> Iterator[tuple[str, bytes | None]]:
+        rows = self._stream(expression) if self.ordered else self._sorted(expression)
+        always = ((path, None) for path in self._always_sorted)
+        last = None
+        for path, data in heapq.merge(rows, always, key=_first):
+            if path == last:  # a file that `folds` is both held and always read
+                continue
+            last = path
+            yield path, data
+
+    def _stream(self, expression: str) -> Iterator[tuple[str, bytes | None]]:
+        """The held files the lookup returns, with their texts, in row (= path) order: a
+        few at first, more at each fetch (a search that stops at its limit after three
+        files reads little more than three texts). If the index fails midway: every held
+        file after the last one given."""
+        paths = self._paths
+        last = ""
+        with self._connection() as db:
+            cursor = None
+            try:
+                cursor = db.execute(
+                    "SELECT g.rowid, CAST(t.body AS BLOB) FROM grams AS g "
+                    "JOIN texts AS t ON t.id = g.rowid WHERE grams MATCH ? ORDER BY g.rowid",
+                    (expression,),
+                )
+                size = FIRST_FETCH_ROWS
+                while chunk := cursor.fetchmany(size):
+                    size = min(size * 2, FETCH_ROWS)
+                    for row, data in chunk:
+                        path = paths.get(row)
+                        if path is not None:
+                            last = path
+                            yield path, data
+                return
+            except sqlite3.Error as exc:
+                log.warning("grep_index_failed", reason=str(exc)[:200])
+            finally:
+                if cursor is not None:
+                    cursor.close()  # an open statement would keep its read transaction
+        everything = sorted(paths.values())
+        start = bisect.bisect_right(everything, last) if last else 0
+        yield from ((path, None) for path in everything[start:])
+
+    def _sorted(self, expression: str) -> Iterator[tuple[str, bytes | None]]:
+        try:
+            with self._connection() as db:
+                rows = db.execute(
+                    "SELECT rowid FROM grams WHERE grams MATCH ?", (expression,)
+                ).fetchall()
+        except sqlite3.Error as exc:
+            log.warning("grep_index_failed", reason=str(exc)[:200])
+            return ((path, None) for path in sorted(self._paths.values()))
+        paths = self._paths
+        return ((path, None) for path in sorted(paths[r] for (r,) in rows if r in paths))
 
     def candidates(self, literals: Iterable[str]) -> set[str] | None:
         """Paths of the files holding every literal (plus `always`); None when no literal
-        narrows the search (or the index cannot answer: then every file is searched)."""
-        grams = dict.fromkeys(
-            lit[n : n + 3].lower() for lit in literals for n in range(len(lit) - 2)
-        )
-        if not grams:
-            return None
-        # `detail=none` answers no phrase (a literal longer than three characters is one),
-        # so each trigram is asked for on its own: a superset still, at a lookup each.
-        wanted = list(grams)[:MAX_TRIGRAMS]
-        expression = " AND ".join('"' + gram.replace('"', '""') + '"' for gram in wanted)
-        try:
-            with self._lock:
-                rows = self._db.execute(
-                    "SELECT rowid FROM grams WHERE grams MATCH ?", (expression,)
-                ).fetchall()
-        except sqlite3.Error:
-            return None
-        paths = self._paths
-        found = {paths[r] for (r,) in rows if r in paths}
-        return found | self.always
+        narrows the search."""
+        found = self.matching(tuple(literals))
+        return None if found is None else {path for path, _ in found}
 
     def close(self) -> None:
         with self._lock:
-            self._db.close()
+            for db in self._opened:
+                db.close()
+            self._opened.clear()
+            self._pool.clear()
+
+
+def _first(item: tuple[str, bytes | None]) -> str:
+    return item[0]
+
+
+def plan_rows(order: Sequence[str], known: Mapping[str, int]) -> dict[str, int]:
+    """Row numbers for the files of `order` (every file, in path order) that `known` (path
+    → row of the files kept) lacks: ROW_GAP apart at a first load, else half-way between
+    the rows of their neighbours; none for a file with no free number there (it goes last:
+    the snapshot then sorts its candidates, see `TextIndex`)."""
+    planned: dict[str, int] = {}
+    previous = 0
+    pending: list[str] = []  # new files since the last kept one
+    for path in [*order, None]:
+        row = known.get(path) if path is not None else None
+        if path is not None and row is None:
+            pending.append(path)
+            continue
+        if pending:
+            upper = row if row is not None else previous + (len(pending) + 1) * ROW_GAP
+            step = (upper - previous) // (len(pending) + 1)
+            if step >= 1:
+                for n, new in enumerate(pending, 1):
+                    planned[new] = previous + n * step
+            pending = []
+        if row is not None:
+            previous = max(previous, row)
+    return planned
+
+
+def match_expression(terms: Sequence[Term]) -> str | None:
+    """The FTS5 query of the trigram index for `terms`: each literal's trigrams AND-ed,
+    an alternation's options OR-ed; None when no term has a trigram. At most MAX_TRIGRAMS
+    in all: a term past the budget is left out (fewer terms ask for more files, never
+    fewer), an alternation only whole."""
+    parts: list[str] = []
+    budget = MAX_TRIGRAMS
+    for term in terms:
+        if isinstance(term, str):
+            grams = _grams(term)[:budget]
+            if grams:
+                parts.append(_all_of(grams))
+                budget -= len(grams)
+            continue
+        options = [_grams(option[0])[:3] for option in term.options]
+        cost = sum(len(g) for g in options)
+        if all(options) and cost <= budget:
+            parts.append("(" + " OR ".join(_all_of(g) for g in options) + ")")
+            budget -= cost
+    return " AND ".join(parts) if parts else None
+
+
+def _grams(literal: str) -> list[str]:
+    low = literal.lower()
+    return list(dict.fromkeys(low[n : n + 3] for n in range(len(low) - 2)))
+
+
+def _all_of(grams: list[str]) -> str:
+    return "(" + " AND ".join('"' + g.replace('"', '""') + '"' for g in grams) + ")"
