@@ -33,7 +33,7 @@ from pathlib import Path
 
 import structlog
 
-from context_bot.knowledge.literals import Term
+from context_bot.knowledge.literals import Either, Term
 
 log = structlog.get_logger(__name__)
 
@@ -44,9 +44,12 @@ SCHEMA_VERSION = 3
 version is rebuilt, and the key of the folder includes it."""
 DB_NAME = "index.sqlite3"
 BUSY_TIMEOUT_MS = 10_000
-MAX_TRIGRAMS = 32
-"""Trigrams a `grep` asks the index for at most (longest literal first, then the
-alternations'): past that, each narrows little and costs a posting list."""
+NEAR_GRAMS = 3
+"""Trigrams of one literal a `grep` asks the index for (its rarest, at their distances):
+three positioned trigrams leave few files that do not hold the literal, and each more
+costs a posting list."""
+MAX_LOOKUP = 64
+"""Trigrams whose file counts one `grep` looks up at most."""
 ROW_GAP = 1 << 20
 """Distance between the row numbers of neighbouring files in path order at a first load.
 A file added later takes a number between its neighbours', so row order stays path order
@@ -147,16 +150,22 @@ _SCHEMA = (
     "CREATE VIRTUAL TABLE IF NOT EXISTS code USING fts5(path, idents, body, "
     "tokenize = 'porter unicode61 remove_diacritics 2')",
     # Every text file `grep` searches (each up to the served size cap, with no total
-    # cap), as grep searches it (a CRLF line end as "\n"), and its trigrams
-    # (`literals.literal_query`): which files can hold a match. `detail=none` keeps only
-    # which rows hold each trigram (no positions): a superset, that RE2 then confirms on
-    # the candidates alone; the index costs about a third of the text. `folds`:
+    # cap), as grep searches it (a CRLF line end as "\n"), and its trigrams with their
+    # positions (`literals.literal_query`, `match_expression`): which files can hold a
+    # match. Positions let a literal be asked for as its rarest trigrams at their
+    # distances (NEAR), which few files hold without holding the literal; RE2 then
+    # confirms on the candidates alone. The index costs about twice the text. `folds`:
     # the text has a character RE2 folds to ASCII (KELVIN SIGN, LONG S), which the
     # trigram tokenizer may not, so a case-blind search always looks at that file.
     "CREATE TABLE IF NOT EXISTS texts (id INTEGER PRIMARY KEY, body TEXT NOT NULL, "
     "folds INTEGER NOT NULL)",
     "CREATE VIRTUAL TABLE IF NOT EXISTS grams USING fts5(body, content='texts', "
-    "content_rowid='id', tokenize='trigram', detail='none')",
+    "content_rowid='id', tokenize='trigram')",
+    # In how many files each ASCII trigram is (`texts_ready`): which of a literal's
+    # trigrams are rarest. Counted after a large load, not kept exact between (a guide
+    # to what to ask for: the answers never depend on it).
+    "CREATE TABLE IF NOT EXISTS gramdf (gram TEXT PRIMARY KEY, docs INTEGER NOT NULL) "
+    "WITHOUT ROWID",
 )
 # What a load assembles from every file (the symbol index), kept whole with a fingerprint
 # of the files it came from: a restart with no file changed loads it in one piece.
@@ -342,13 +351,31 @@ class IndexStore:
         return held, folds
 
     def texts_ready(self, written: int) -> None:
-        """Merge the trigram index's segments after a load that wrote many rows: a query
-        then reads one b-tree per trigram instead of one per batch. A few rows (a live
-        reload) are left to FTS5's own merging: an `optimize` rewrites the whole index."""
-        if written <= OPTIMIZE_ROWS:
+        """After a load that wrote many rows: merge the trigram index's segments (a query
+        then reads one b-tree per trigram instead of one per batch) and count again in
+        how many files each trigram is (`gramdf`). A few rows (a live reload) are left to
+        FTS5's own merging, and the counts as they were (both cost a pass over the whole
+        index), unless there are none yet."""
+        if written == 0:
             return
-        with self._db:
-            self._db.execute("INSERT INTO grams(grams) VALUES ('optimize')")
+        large = written > OPTIMIZE_ROWS
+        db = self._db
+        if large:
+            with db:
+                db.execute("INSERT INTO grams(grams) VALUES ('optimize')")
+        if large or db.execute("SELECT 1 FROM gramdf LIMIT 1").fetchone() is None:
+            db.execute(
+                "CREATE VIRTUAL TABLE IF NOT EXISTS temp.gramvocab "
+                "USING fts5vocab(main, grams, row)"
+            )
+            with db:
+                db.execute("DELETE FROM gramdf")
+                db.execute(
+                    "INSERT INTO gramdf SELECT term, doc FROM temp.gramvocab "
+                    "WHERE length(CAST(term AS BLOB)) = 3"  # ASCII: what a grep asks for
+                )
+        if large:  # the log of a first load is as large as the index: folded in, emptied
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
 
     def reader(self) -> sqlite3.Connection:
         """A connection of its own for `search` (shared between threads under its lock)."""
@@ -450,10 +477,28 @@ class TextIndex:
         are read, each with its text as `data` gives it (None for an `always` file): a
         caller that stops early reads no further. None when no term narrows the search
         (then every file is searched)."""
-        expression = match_expression(terms)
+        expression = match_expression(terms, self._frequencies(terms))
         if expression is None:
             return None
         return self._merged(expression)
+
+    def _frequencies(self, terms: Sequence[Term]) -> dict[str, int]:
+        """In how many files each trigram of `terms` is, as last counted."""
+        literals = [t for t in terms if isinstance(t, str)]
+        literals += [o[0] for t in terms if isinstance(t, Either) for o in t.options]
+        grams = list({g for literal in literals for g in _grams(literal)})[:MAX_LOOKUP]
+        if not grams:
+            return {}
+        marks = ",".join("?" * len(grams))
+        try:
+            with self._connection() as db:
+                rows = db.execute(
+                    f"SELECT gram, docs FROM gramdf WHERE gram IN ({marks})",  # noqa: S608
+                    grams,
+                ).fetchall()
+        except sqlite3.Error:
+            return {}
+        return dict(rows)
 
     def _merged(self, expression: str) -> Iterator[tuple[str, bytes | None]]:
         rows = self._stream(expression) if self.ordered else self._sorted(expression)
@@ -553,32 +598,55 @@ def plan_rows(order: Sequence[str], known: Mapping[str, int]) -> dict[str, int]:
     return planned
 
 
-def match_expression(terms: Sequence[Term]) -> str | None:
-    """The FTS5 query of the trigram index for `terms`: each literal's trigrams AND-ed,
-    an alternation's options OR-ed; None when no term has a trigram. At most MAX_TRIGRAMS
-    in all: a term past the budget is left out (fewer terms ask for more files, never
-    fewer), an alternation only whole."""
+def match_expression(terms: Sequence[Term], docs: Mapping[str, int]) -> str | None:
+    """The FTS5 query of the trigram index for `terms`: each literal as its NEAR_GRAMS
+    rarest trigrams (`docs`: in how many files each is) within the distance they have
+    in it, an alternation's options OR-ed; None when no term has a trigram. Asking for
+    fewer trigrams than a literal has asks for more files, never fewer: the answer stays
+    a superset of the files that hold the literal, whatever `docs` says."""
     parts: list[str] = []
-    budget = MAX_TRIGRAMS
     for term in terms:
         if isinstance(term, str):
-            grams = _grams(term)[:budget]
-            if grams:
-                parts.append(_all_of(grams))
-                budget -= len(grams)
+            near = _near(term, docs)
+            if near is not None:
+                parts.append(near)
             continue
-        options = [_grams(option[0])[:3] for option in term.options]
-        cost = sum(len(g) for g in options)
-        if all(options) and cost <= budget:
-            parts.append("(" + " OR ".join(_all_of(g) for g in options) + ")")
-            budget -= cost
+        options = [_near(option[0], docs) for option in term.options]
+        if options and all(options):
+            parts.append("(" + " OR ".join(f"({o})" for o in options) + ")")
     return " AND ".join(parts) if parts else None
 
 
-def _grams(literal: str) -> list[str]:
+def _near(literal: str, docs: Mapping[str, int]) -> str | None:
+    """The literal's rarest trigrams, apart where it can (non-overlapping ones first),
+    none further from the others than in the literal: `NEAR("t_d" "eco" "ruc", 9)`."""
+    at: dict[str, int] = {}
+    for n, gram in enumerate(_grams_at(literal)):
+        at.setdefault(gram, n)
+    if not at:
+        return None
+    ranked = sorted(at, key=lambda g: (docs.get(g, 0), at[g]))
+    chosen: list[str] = []
+    for apart in (3, 1):
+        for gram in ranked:
+            fits = all(abs(at[gram] - at[c]) >= apart for c in chosen)
+            if fits and len(chosen) < NEAR_GRAMS and gram not in chosen:
+                chosen.append(gram)
+    chosen.sort(key=lambda g: at[g])
+    if len(chosen) == 1:
+        return _quote(chosen[0])
+    span = at[chosen[-1]] - at[chosen[0]]
+    return f"NEAR({' '.join(_quote(g) for g in chosen)}, {span})"
+
+
+def _grams_at(literal: str) -> list[str]:
     low = literal.lower()
-    return list(dict.fromkeys(low[n : n + 3] for n in range(len(low) - 2)))
+    return [low[n : n + 3] for n in range(len(low) - 2)]
 
 
-def _all_of(grams: list[str]) -> str:
-    return "(" + " AND ".join('"' + g.replace('"', '""') + '"' for g in grams) + ")"
+def _grams(literal: str) -> list[str]:
+    return list(dict.fromkeys(_grams_at(literal)))
+
+
+def _quote(gram: str) -> str:
+    return '"' + gram.replace('"', '""') + '"'

@@ -262,13 +262,17 @@ def test_an_alternation_asks_for_one_of_its_branches(pattern: str, wanted: tuple
     assert literal_query(pattern, regex=True) == wanted
 
 
-def test_an_alternation_becomes_an_or_of_trigrams() -> None:
-    expression = match_expression(("greeter", Either((("def",), ("class",)))))
+def test_a_literal_is_asked_for_as_its_rarest_trigrams_at_their_distances() -> None:
+    docs = {"gre": 900, "ree": 800, "eet": 50, "ete": 700, "ter": 5, "def": 1, "cla": 3}
+    # "ter" (at 4) is rarest; "ree" (at 1) the rarest apart from it; then, overlapping
+    # allowed, "eet" (at 2). A trigram not counted (0) counts as rarest.
+    assert match_expression(("greeter",), docs) == 'NEAR("ree" "eet" "ter", 3)'
+    expression = match_expression(("greeter", Either((("def",), ("class",)))), docs)
     assert expression == (
-        '("gre" AND "ree" AND "eet" AND "ete" AND "ter") AND '
-        '(("def") OR ("cla" AND "las" AND "ass"))'
+        'NEAR("ree" "eet" "ter", 3) AND (("def") OR (NEAR("cla" "las" "ass", 2)))'
     )
-    assert match_expression(()) is None
+    assert match_expression(("ab",), docs) is None
+    assert match_expression((), docs) is None
 
 
 def test_a_search_that_reaches_its_limit_reads_no_further(
