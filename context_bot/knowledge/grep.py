@@ -28,8 +28,13 @@ linear RE2 pass over at most the size cap; a deadline is checked between files a
 between matches, and a search past it answers what it found with `truncated_reason`
 "deadline". File bytes are kept between requests (up to `CACHE_BYTES`), keyed by the
 file's device, inode, mtime and size: a request stats each file (microseconds) and
-reads through the gate again only what changed. The index that makes 100k-file
-repositories fast (trigrams, persisted) is a later round's.
+reads through the gate again only what changed.
+
+With the index cache (`textindex.TextIndex`), the files searched are only those that its
+positioned trigrams say may hold the text every match requires (`literals.py`), in path
+order as the index finds them, their texts read from the index: a search that reaches
+its limit stops asking. The answer is the one a full scan gives (the counts of the files
+left unread included); a pattern that requires no text of three characters scans.
 """
 
 from __future__ import annotations

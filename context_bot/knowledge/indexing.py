@@ -9,7 +9,9 @@ texts give, so a load with a cache serves what a load without one serves.
 
 Skipped, counted, never fatal (the same reasons and caps as `search.code_rows`): binary
 files, files over `search.MAX_INDEXED_FILE_BYTES` (found by path and by `grep`), files that
-cannot be read, and files past `search.MAX_INDEXED_CODE_BYTES` in all.
+cannot be read, and files past `search.MAX_INDEXED_CODE_BYTES` in all. That total bounds
+`search`'s contents only: every text file under the served size cap goes into `grep`'s
+trigram index. New files get row numbers in path order (`textindex.plan_rows`).
 """
 
 from __future__ import annotations
@@ -37,7 +39,6 @@ from context_bot.knowledge.store import (
     StoredFile,
     content_digest,
     pack_symbols,
-    plan_rows,
     unpack_symbols,
 )
 from context_bot.knowledge.symbols import (
@@ -50,6 +51,7 @@ from context_bot.knowledge.symbols import (
     symbols_from_plain,
     symbols_to_plain,
 )
+from context_bot.knowledge.textindex import plan_rows
 
 log = structlog.get_logger(__name__)
 

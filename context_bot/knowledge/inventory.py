@@ -84,7 +84,7 @@ class Inventory:
     """Files left out, by reason: `denied`, `ignored` (tracked, yet an ignore rule covers
     it), `not_regular`, `unreadable`, `over_limit`."""
     text_index: Candidates | None = field(default=None, repr=False, compare=False)
-    """The index cache's trigram index over these files' texts (`store.TextIndex`), which
+    """The index cache's trigram index over these files' texts (`textindex.TextIndex`), which
     `grep` narrows its scan with; None when the load indexed in memory."""
     _by_path: dict[str, RepoFile] = field(init=False, repr=False, compare=False)
 
@@ -201,7 +201,7 @@ def _walk(root: Path, files: RepoFiles) -> Iterator[str]:
 
 
 class Candidates(Protocol):
-    """Which files may hold a pattern's required text (`store.TextIndex`)."""
+    """Which files may hold a pattern's required text (`textindex.TextIndex`)."""
 
     def matching(self, terms: Sequence[Term]) -> Iterator[tuple[str, bytes | None]] | None:
         """The files that may hold every term, in path order, as they are found, each with

@@ -70,8 +70,9 @@ from context_bot.knowledge.search import (
     sandbox_reader,
     snippet_words,
 )
-from context_bot.knowledge.store import IndexStore, StoredFile, TextIndex, cache_folder
+from context_bot.knowledge.store import IndexStore, StoredFile, cache_folder
 from context_bot.knowledge.symbols import SymbolIndex, build_symbols
+from context_bot.knowledge.textindex import TextIndex
 
 log = structlog.get_logger(__name__)
 

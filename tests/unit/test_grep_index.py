@@ -12,13 +12,13 @@ import pytest
 
 from context_bot.knowledge import grep as grep_mod
 from context_bot.knowledge import loading as loading_mod
-from context_bot.knowledge import store as store_mod
+from context_bot.knowledge import textindex as textindex_mod
 from context_bot.knowledge.grep import Grep, GrepQuery
 from context_bot.knowledge.inventory import Inventory
 from context_bot.knowledge.literals import Either, literal_query, required_literals
 from context_bot.knowledge.loading import load_knowledge
 from context_bot.knowledge.sandbox import RepoFiles
-from context_bot.knowledge.store import TextIndex, match_expression, plan_rows
+from context_bot.knowledge.textindex import TextIndex, match_expression, plan_rows
 from tests.gitrepo import git
 
 CAP = 64 * 1024  # the served size cap of these tests: big.txt is over it
@@ -326,7 +326,7 @@ def test_rows_out_of_path_order_are_read_whole_and_sorted(
 ) -> None:
     """With no room left between two neighbours' rows, a new file goes last: the
     snapshot sorts its candidates instead of streaming them, and answers the same."""
-    monkeypatch.setattr(store_mod, "ROW_GAP", 1)
+    monkeypatch.setattr(textindex_mod, "ROW_GAP", 1)
     root = tmp_path / "repo"
     write_files(root, {"a.py": "token = 1\n", "c.py": "token = 2\n"})
     files = RepoFiles(root)
@@ -341,7 +341,7 @@ def test_rows_out_of_path_order_are_read_whole_and_sorted(
 
 
 def test_new_files_take_rows_between_their_neighbours() -> None:
-    gap = store_mod.ROW_GAP
+    gap = textindex_mod.ROW_GAP
     assert plan_rows(["a", "b"], {}) == {"a": gap, "b": 2 * gap}
     assert plan_rows(["a", "b", "c", "d"], {"b": 10, "d": 20}) == {"a": 5, "c": 15}
     assert plan_rows(["a", "b", "c"], {"a": 10, "c": 11}) == {}  # no room: SQLite picks
