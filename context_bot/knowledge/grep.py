@@ -54,7 +54,7 @@ from pathspec.patterns.gitignore.spec import GitIgnoreSpecPattern
 
 from context_bot.errors import BadRequest, BinaryFile, FileError, FileTooLarge
 from context_bot.knowledge.inventory import Candidates, Inventory
-from context_bot.knowledge.literals import literal_query
+from context_bot.knowledge.literals import Term, literal_query
 from context_bot.knowledge.model import RepoFile
 from context_bot.knowledge.sandbox import RepoFiles
 from context_bot.protocol import (
@@ -373,7 +373,9 @@ class Grep:
         chosen = self._selection(inventory, compiled, query.globs)
         done = progress if progress is not None else GrepProgress()
         done.total, done.case_sensitive = len(chosen.files), compiled.case_sensitive
-        narrowed = self._candidates(inventory, query, chosen)
+        terms = literal_query(query.pattern, regex=query.regex)
+        narrowed = self._candidates(inventory, terms, chosen)
+        lines = _line_filter(terms) if narrowed is not None and query.regex else None
         walk: Iterator[tuple[int, bytes | None]]
         walk = ((at, None) for at in range(len(chosen.files))) if narrowed is None else narrowed
         read: list[int] = []  # the candidates taken, when the index narrowed the search
@@ -396,7 +398,7 @@ class Grep:
                 done.searched += 1
                 reason = _scan(
                     entry.path, data, compiled.regex, query.context, done.matches, query.limit,
-                    deadline, pace,
+                    deadline, pace, lines,
                 )  # fmt: skip
                 if reason is not None:
                     stop = at
@@ -430,7 +432,7 @@ class Grep:
         return found
 
     def _candidates(
-        self, inventory: Inventory, query: GrepQuery, chosen: _Selection
+        self, inventory: Inventory, terms: tuple[Term, ...], chosen: _Selection
     ) -> Generator[tuple[int, bytes | None], None, None] | None:
         """Positions in `chosen` of the files the trigram index says may match, with their
         texts as the index holds them, in path order and as the index finds them (a
@@ -439,7 +441,6 @@ class Grep:
         index = inventory.text_index
         if index is None:
             return None
-        terms = literal_query(query.pattern, regex=query.regex)
         if not terms:
             return None
         paths = index.matching(terms)
@@ -642,8 +643,12 @@ def _scan(
     want: int,
     deadline: float,
     pace: _Pace,
+    lines: _Pattern | None = None,
 ) -> str | None:
     """Append this file's matches, one per line; "limit" or "deadline" when it stopped.
+
+    With `lines` (`_line_filter`: text every match holds), a file without that text is
+    not searched, and the search starts at the first line holding it.
 
     The text is searched in pieces sized by `pace`, each ending at a line end
     (`never_nl`: no match crosses one, so the pieces find exactly what one call would).
@@ -656,6 +661,11 @@ def _scan(
     line_no = 1
     counted_to = 0  # `line_no` is the number of the line holding byte `counted_to`
     size = len(data)
+    if lines is not None:
+        hit = lines.search(data, 0, size)
+        if hit is None:
+            return None  # no line holds the text every match holds
+        pos = data.rfind(b"\n", 0, hit.start()) + 1  # from the first line that does
     tail = size - 1 if data.endswith(b"\n") else size  # less the last line end: no line after
     window_line, window_most = -1, 0  # the long line being searched in windows, their cap
     while pos < size:
@@ -699,12 +709,48 @@ def _scan(
             start = earliest.start() if earliest is not None else start
         line_no += data.count(b"\n", counted_to, line_start)
         counted_to = line_start
-        line = data[line_start:line_end].decode("utf-8", "replace")
-        column = len(data[line_start:start].decode("utf-8", "replace")) + 1
-        before, after = _around(data, line_start, line_end, context) if context else ((), ())
-        matches.append(GrepMatch(path, line_no, column, _cut(line, column - 1), before, after))
+        _append(path, data, start, line_start, line_end, line_no, context, matches)
         pos = line_end + 1
     return None
+
+
+def _append(
+    path: str,
+    data: bytes,
+    start: int,
+    line_start: int,
+    line_end: int,
+    line_no: int,
+    context: int,
+    matches: list[GrepMatch],
+) -> None:
+    """The match at `start`, on the line [line_start, line_end) numbered `line_no`."""
+    line = data[line_start:line_end].decode("utf-8", "replace")
+    column = len(data[line_start:start].decode("utf-8", "replace")) + 1
+    before, after = _around(data, line_start, line_end, context) if context else ((), ())
+    matches.append(GrepMatch(path, line_no, column, _cut(line, column - 1), before, after))
+
+
+def _line_filter(terms: tuple[Term, ...]) -> _Pattern | None:
+    """The longest text every match holds, as a literal RE2 pattern blind to case (a
+    superset of what the pattern's own case rules accept, `(?i)` included): a line
+    without it holds no match (`never_nl`: a match stays in its line). RE2 finds a
+    literal at memory speed where a pattern such as `^\\s*\\w+\\s+name` reads every
+    byte through its automaton, so the trigram index's candidates that do not hold the
+    text cost a literal pass only. None when the pattern requires no text."""
+    pieces = [t for t in terms if isinstance(t, str)]
+    if not pieces:
+        return None
+    options = _options()
+    options.literal = True
+    options.case_sensitive = False
+    options.never_nl = True
+    options.never_capture = True
+    try:
+        compiled: _Pattern = re2.compile(max(pieces, key=len).encode("utf-8"), options)
+    except re2.error:
+        return None
+    return compiled
 
 
 def _around(
