@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import sqlite3
 from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 
 from context_bot.knowledge import grep as grep_mod
 from context_bot.knowledge import loading as loading_mod
@@ -370,3 +372,27 @@ def test_grep_indexes_every_text_file_past_the_search_total(
     assert index.always == frozenset()
     found = Grep(files).search(knowledge.inventory, GrepQuery("wombat_17"))
     assert [m.path for m in found.matches] == ["m17.py"]
+
+
+def test_a_cache_of_the_schema_before_is_rebuilt_in_path_order(tmp_path: Path) -> None:
+    """A cache written before rows were numbered in path order (schema 2) is rebuilt: the
+    rebuilt index streams its candidates in path order and answers as a full scan."""
+    root = tmp_path / "repo"
+    write_files(root, {f"m{n}.py": "token = 1\r\n" for n in (3, 1, 2)})
+    files = RepoFiles(root)
+    cache = tmp_path / "c"
+    first = load_knowledge(root / "knowledge", root, files=files, cache_dir=cache)
+    db = sqlite3.connect(index_of(first.inventory)._path)
+    with db:
+        db.execute("UPDATE meta SET value='2' WHERE key='schema'")
+        db.execute("UPDATE files SET id = -id")  # rows in another order, as schema 2 had
+    db.close()
+    with structlog.testing.capture_logs() as logs:
+        fresh = load_knowledge(root / "knowledge", root, files=files, cache_dir=cache)
+
+    assert "index_cache_rebuilt" in [e["event"] for e in logs]
+    index = index_of(fresh.inventory)
+    assert index.ordered
+    assert index.data("m1.py") == b"token = 1\n"  # kept as grep searches it
+    found = same_as_a_full_scan(fresh.inventory, files, GrepQuery("token", limit=2))
+    assert [m["path"] for m in found["matches"]] == ["m1.py", "m2.py"]  # type: ignore[index]
