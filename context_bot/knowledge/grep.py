@@ -100,6 +100,8 @@ class _Pattern(Protocol):
     def match(self, text: str) -> object | None: ...
 
 
+#: A flag group that may turn case folding on (`(?i)`, `(?si:`): conservatively, any.
+_CASE_FLAG = re.compile(r"\(\?[a-zA-Z-]*i")
 #: An escape (`\S`, `\p{Lu}`, `\x41`) says nothing about the case of the text sought.
 _ESCAPES = re.compile(r"\\(?:[pP]\{[^}]*\}|[pP].|x\{[^}]*\}|x..|.)", re.DOTALL)
 
@@ -375,7 +377,10 @@ class Grep:
         done.total, done.case_sensitive = len(chosen.files), compiled.case_sensitive
         terms = literal_query(query.pattern, regex=query.regex)
         narrowed = self._candidates(inventory, terms, chosen)
-        lines = _line_filter(terms) if narrowed is not None and query.regex else None
+        lines = None
+        if narrowed is not None and query.regex:
+            blind = not compiled.case_sensitive or _CASE_FLAG.search(query.pattern) is not None
+            lines = _line_filter(terms, case_sensitive=not blind)
         walk: Iterator[tuple[int, bytes | None]]
         walk = ((at, None) for at in range(len(chosen.files))) if narrowed is None else narrowed
         read: list[int] = []  # the candidates taken, when the index narrowed the search
@@ -731,10 +736,11 @@ def _append(
     matches.append(GrepMatch(path, line_no, column, _cut(line, column - 1), before, after))
 
 
-def _line_filter(terms: tuple[Term, ...]) -> _Pattern | None:
-    """The longest text every match holds, as a literal RE2 pattern blind to case (a
-    superset of what the pattern's own case rules accept, `(?i)` included): a line
-    without it holds no match (`never_nl`: a match stays in its line). RE2 finds a
+def _line_filter(terms: tuple[Term, ...], *, case_sensitive: bool) -> _Pattern | None:
+    """The longest text every match holds, as a literal RE2 pattern: a line without it
+    holds no match (`never_nl`: a match stays in its line). Blind to case unless the
+    whole pattern is matched with case (`case_sensitive`: smart case or asked for, and no
+    `(?i)` flag anywhere in it), so it accepts at least what the pattern does. RE2 finds a
     literal at memory speed where a pattern such as `^\\s*\\w+\\s+name` reads every
     byte through its automaton, so the trigram index's candidates that do not hold the
     text cost a literal pass only. None when the pattern requires no text."""
@@ -743,7 +749,7 @@ def _line_filter(terms: tuple[Term, ...]) -> _Pattern | None:
         return None
     options = _options()
     options.literal = True
-    options.case_sensitive = False
+    options.case_sensitive = case_sensitive
     options.never_nl = True
     options.never_capture = True
     try:

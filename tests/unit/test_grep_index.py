@@ -102,6 +102,12 @@ PATTERNS: list[tuple[str, bool]] = [
     ("Greeter|ab", True),  # a branch without a piece: no narrowing
     ("(?i)(straße|kelvin)", True),
     ("(colou?r|greet)ing|world", True),
+    # A regex's line filter: with case when the pattern is, blind to it under any (?i).
+    ("Gree\\w*er", True),
+    ("(?i:gREETER)", True),
+    ("x(?i)GREETER", True),
+    ("K\\w*SS", True),
+    ("^\\s*\\w+\\s+greet\\w*", True),
 ]
 
 
