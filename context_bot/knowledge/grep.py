@@ -348,6 +348,8 @@ class Grep:
         self._root = str(files.root)
         self._cache_limit = cache_bytes
         self._cache: dict[str, _Entry] = {}
+        self._refused: dict[str, tuple[tuple[int, int, int, int], str]] = {}
+        """Files the gate refused for what they are (binary, too large), by stat."""
         self._cached_bytes = 0
         self._lock = threading.Lock()
         self._pruned_for: int | None = None  # id() of the inventory last pruned against
@@ -489,15 +491,21 @@ class Grep:
         entry = self._cache.get(rel)
         if entry is not None and entry.key == key:
             return entry.data
+        refused = self._refused.get(rel)
+        if refused is not None and refused[0] == key:
+            skipped[refused[1]] += 1
+            return None
         try:
             # The gate of a `file` request: inside the root, not denied, a regular file,
             # under the cap, UTF-8 text. The same bytes a participant could read.
             text = self._files.read_sync(rel).text
-        except FileTooLarge:
-            skipped["too_large"] += 1
-            return None
-        except BinaryFile:
-            skipped["binary"] += 1
+        except (FileTooLarge, BinaryFile) as exc:
+            # What the bytes are, not whether they can be read now (permissions move no
+            # mtime): remembered until the file's stat moves, so such a file costs a stat.
+            reason = "too_large" if isinstance(exc, FileTooLarge) else "binary"
+            skipped[reason] += 1
+            with self._lock:
+                self._refused[rel] = (key, reason)
             return None
         except FileError:
             skipped["unreadable"] += 1
@@ -526,6 +534,8 @@ class Grep:
         with self._lock:
             for rel in [rel for rel in self._cache if rel not in inventory]:
                 self._cached_bytes -= len(self._cache.pop(rel).data)
+            for rel in [rel for rel in self._refused if rel not in inventory]:
+                del self._refused[rel]
             self._pruned_for = id(inventory)
 
     @property

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import functools
 import heapq
 import itertools
 import sqlite3
@@ -26,7 +27,7 @@ from pathlib import Path
 import structlog
 
 from context_bot.knowledge.literals import Either, Term
-from context_bot.knowledge.store import connect
+from context_bot.knowledge.store import FOLDS_TO_ASCII, connect
 
 log = structlog.get_logger(__name__)
 
@@ -41,10 +42,9 @@ ROW_GAP = 1 << 20
 A file added later takes a number between its neighbours', so row order stays path order
 (what lets `grep` stop at its limit after reading the first candidates) for 20 files
 added in a row at one place; past that a file goes last and `TextIndex` sorts."""
-FIRST_FETCH_ROWS = 4
-FETCH_ROWS = 128
-"""Candidate rows (and their texts) read from the trigram index at a time: FIRST_FETCH_ROWS
-first, doubling up to this (a search that reaches its limit stops asking)."""
+FETCH_ROWS = 256
+"""Candidate rows read from the trigram index at a time (a search that reaches its limit
+stops asking)."""
 
 
 class TextIndex:
@@ -111,7 +111,7 @@ class TextIndex:
 
     def matching(self, terms: Sequence[Term]) -> Iterator[tuple[str, bytes | None]] | None:
         """The files that may hold every term (plus `always`), in path order and as they
-        are read, each with its text as `data` gives it (None for an `always` file): a
+        are read, each with its text when the lookup brought it (else None: `data`): a
         caller that stops early reads no further. None when no term narrows the search
         (then every file is searched)."""
         expression = match_expression(terms, self._frequencies(terms))
@@ -148,28 +148,24 @@ class TextIndex:
             yield path, data
 
     def _stream(self, expression: str) -> Iterator[tuple[str, bytes | None]]:
-        """The held files the lookup returns, with their texts, in row (= path) order: a
-        few at first, more at each fetch (a search that stops at its limit after three
-        files reads little more than three texts). If the index fails midway: every held
-        file after the last one given."""
+        """The held files the lookup returns, in row (= path) order, FETCH_ROWS at a time;
+        their texts are read one by one as the search takes them (`data`): a search that
+        stops at its limit reads no text past it, and a candidate may be a megabyte. If
+        the index fails midway: every held file after the last one given."""
         paths = self._paths
         last = ""
         with self._connection() as db:
             cursor = None
             try:
                 cursor = db.execute(
-                    "SELECT g.rowid, CAST(t.body AS BLOB) FROM grams AS g "
-                    "JOIN texts AS t ON t.id = g.rowid WHERE grams MATCH ? ORDER BY g.rowid",
-                    (expression,),
+                    "SELECT rowid FROM grams WHERE grams MATCH ? ORDER BY rowid", (expression,)
                 )
-                size = FIRST_FETCH_ROWS
-                while chunk := cursor.fetchmany(size):
-                    size = min(size * 2, FETCH_ROWS)
-                    for row, data in chunk:
+                while chunk := cursor.fetchmany(FETCH_ROWS):
+                    for (row,) in chunk:
                         path = paths.get(row)
                         if path is not None:
                             last = path
-                            yield path, data
+                            yield path, None
                 return
             except sqlite3.Error as exc:
                 log.warning("grep_index_failed", reason=str(exc)[:200])
@@ -287,3 +283,21 @@ def _grams(literal: str) -> list[str]:
 
 def _quote(gram: str) -> str:
     return '"' + gram.replace('"', '""') + '"'
+
+
+@functools.cache
+def folds_as_re2() -> bool:
+    """Whether this SQLite's trigram tokenizer folds KELVIN SIGN and LONG S onto k and s,
+    as RE2's case folding does (SQLite's folding tables say so; asked once, of the library
+    in use). Then a text holding them needs no reading whatever the trigrams say."""
+    try:
+        db = sqlite3.connect(":memory:")
+        try:
+            db.execute("CREATE VIRTUAL TABLE t USING fts5(b, tokenize='trigram')")
+            db.execute("INSERT INTO t VALUES (?)", ("a" + "".join(FOLDS_TO_ASCII) + "b",))
+            found = db.execute('SELECT count(*) FROM t WHERE t MATCH \'"aks" AND "ksb"\'')
+            return bool(found.fetchone()[0])
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return False
