@@ -5,9 +5,10 @@
 CORPUS defaults to the tree `benchmarks/corpus.py` builds (`~/.cache/context-bot/
 corpus-100k/tree`); `--code` is the checkout whose `context_bot` is measured (default:
 this one), so the same harness measures another branch's work tree; `--index-dir` names
-the folder a persistent index writes (emptied before the first load, measured after;
-without it the index is reported "in memory"). `--quick` measures a subset (one
-package, fewer queries and runs) to smoke-run the harness in a minute or two.
+the folder a persistent index writes (emptied before the first load unless
+`--keep-index`, measured after; without it the index is reported "in memory").
+`--quick` measures a subset (one package, fewer queries and runs) to smoke-run the
+harness in a minute or two.
 
 How: this process imports nothing of `context_bot`. It starts a serving child (this
 script with `--child`, `PYTHONPATH=--code`), which loads the knowledge through the public
@@ -577,7 +578,8 @@ def parent(args: argparse.Namespace) -> None:
         ).stdout.strip()
     )
     args.index_dir = args.index_dir or str(work / "index")
-    shutil.rmtree(args.index_dir, ignore_errors=True)  # the first load starts with none
+    if not args.keep_index:
+        shutil.rmtree(args.index_dir, ignore_errors=True)  # the first load starts with none
 
     first = Child(args, repo, work / "child-1.log", restart=False)
     loaded = first.read("loaded")
@@ -812,6 +814,12 @@ def main() -> None:
     parser.add_argument("--python", default=sys.executable, help="interpreter for the child")
     parser.add_argument("--index-dir", default=None, help="where a persistent index is written")
     parser.add_argument("--quick", action="store_true", help=f"only {QUICK_SUBTREE}, fewer runs")
+    parser.add_argument(
+        "--keep-index",
+        action="store_true",
+        help="keep what --index-dir holds (the first load is then a restart: re-measure the "
+        "queries of another code version on an index already built, same schema)",
+    )
     parser.add_argument("--runs", type=int, default=2, help="runs of each query (ours)")
     parser.add_argument("--peer-runs", type=int, default=1, help="runs of each query (peers)")
     parser.add_argument("--peers-from", help="peers.json of an earlier run (same corpus, queries)")

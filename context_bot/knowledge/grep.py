@@ -28,8 +28,13 @@ linear RE2 pass over at most the size cap; a deadline is checked between files a
 between matches, and a search past it answers what it found with `truncated_reason`
 "deadline". File bytes are kept between requests (up to `CACHE_BYTES`), keyed by the
 file's device, inode, mtime and size: a request stats each file (microseconds) and
-reads through the gate again only what changed. The index that makes 100k-file
-repositories fast (trigrams, persisted) is a later round's.
+reads through the gate again only what changed.
+
+With the index cache (`textindex.TextIndex`), the files searched are only those that its
+positioned trigrams say may hold the text every match requires (`literals.py`), in path
+order as the index finds them, their texts read from the index: a search that reaches
+its limit stops asking. The answer is the one a full scan gives (the counts of the files
+left unread included); a pattern that requires no text of three characters scans.
 """
 
 from __future__ import annotations
@@ -40,7 +45,7 @@ import re
 import stat
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
@@ -49,7 +54,7 @@ from pathspec.patterns.gitignore.spec import GitIgnoreSpecPattern
 
 from context_bot.errors import BadRequest, BinaryFile, FileError, FileTooLarge
 from context_bot.knowledge.inventory import Candidates, Inventory
-from context_bot.knowledge.literals import required_literals
+from context_bot.knowledge.literals import Term, literal_query
 from context_bot.knowledge.model import RepoFile
 from context_bot.knowledge.sandbox import RepoFiles
 from context_bot.protocol import (
@@ -95,6 +100,8 @@ class _Pattern(Protocol):
     def match(self, text: str) -> object | None: ...
 
 
+#: A flag group that may turn case folding on (`(?i)`, `(?si:`): conservatively, any.
+_CASE_FLAG = re.compile(r"\(\?[a-zA-Z-]*i")
 #: An escape (`\S`, `\p{Lu}`, `\x41`) says nothing about the case of the text sought.
 _ESCAPES = re.compile(r"\\(?:[pP]\{[^}]*\}|[pP].|x\{[^}]*\}|x..|.)", re.DOTALL)
 
@@ -341,6 +348,8 @@ class Grep:
         self._root = str(files.root)
         self._cache_limit = cache_bytes
         self._cache: dict[str, _Entry] = {}
+        self._refused: dict[str, tuple[tuple[int, int, int, int], str]] = {}
+        """Files the gate refused for what they are (binary, too large), by stat."""
         self._cached_bytes = 0
         self._lock = threading.Lock()
         self._pruned_for: int | None = None  # id() of the inventory last pruned against
@@ -368,34 +377,44 @@ class Grep:
         chosen = self._selection(inventory, compiled, query.globs)
         done = progress if progress is not None else GrepProgress()
         done.total, done.case_sensitive = len(chosen.files), compiled.case_sensitive
-        walk: Sequence[int] = range(len(chosen.files))
-        narrowed = self._candidates(inventory, query, chosen)
-        if narrowed is not None:
-            walk = narrowed
+        terms = literal_query(query.pattern, regex=query.regex)
+        narrowed = self._candidates(inventory, terms, chosen)
+        lines = None
+        if narrowed is not None and query.regex:
+            blind = not compiled.case_sensitive or _CASE_FLAG.search(query.pattern) is not None
+            lines = _line_filter(terms, case_sensitive=not blind)
+        walk: Iterator[tuple[int, bytes | None]]
+        walk = ((at, None) for at in range(len(chosen.files))) if narrowed is None else narrowed
+        read: list[int] = []  # the candidates taken, when the index narrowed the search
         reason: str | None = None
         stop = len(chosen.files)
         pace = _Pace()
-        for at in walk:
-            entry = chosen.files[at]
-            if time.monotonic() >= deadline:
-                reason, stop = "deadline", at
-                break
-            if entry.binary:
-                done.skipped["binary"] += 1
-                continue
-            data = self._bytes(entry.path, done.skipped, entry, inventory.text_index)
-            if data is None:
-                continue
-            done.searched += 1
-            reason = _scan(
-                entry.path, data, compiled.regex, query.context, done.matches, query.limit,
-                deadline, pace,
-            )  # fmt: skip
-            if reason is not None:
-                stop = at
-                break
+        try:
+            for at, held in walk:
+                entry = chosen.files[at]
+                if time.monotonic() >= deadline:
+                    reason, stop = "deadline", at
+                    break
+                read.append(at)
+                if entry.binary:
+                    done.skipped["binary"] += 1
+                    continue
+                data = self._bytes(entry.path, done.skipped, entry, inventory.text_index, held)
+                if data is None:
+                    continue
+                done.searched += 1
+                reason = _scan(
+                    entry.path, data, compiled.regex, query.context, done.matches, query.limit,
+                    deadline, pace, lines,
+                )  # fmt: skip
+                if reason is not None:
+                    stop = at
+                    break
+        finally:
+            if narrowed is not None:
+                narrowed.close()  # a lookup left early frees its connection now
         if narrowed is not None:
-            _count_unread(done, chosen, narrowed, stop)
+            _count_unread(done, chosen, read, stop)
         return done.result(reason, query.limit, (time.monotonic() - started) * 1000)
 
     def _selection(
@@ -420,21 +439,21 @@ class Grep:
         return found
 
     def _candidates(
-        self, inventory: Inventory, query: GrepQuery, chosen: _Selection
-    ) -> list[int] | None:
-        """Positions in `chosen` of the files the trigram index says may match, in path
-        order; None when there is no index or the pattern asks for no literal."""
+        self, inventory: Inventory, terms: tuple[Term, ...], chosen: _Selection
+    ) -> Generator[tuple[int, bytes | None], None, None] | None:
+        """Positions in `chosen` of the files the trigram index says may match, with their
+        texts as the index holds them, in path order and as the index finds them (a
+        search that stops early asks no further);
+        None when there is no index or the pattern requires no text the index can look up."""
         index = inventory.text_index
         if index is None:
             return None
-        literals = required_literals(query.pattern, regex=query.regex)
-        if not literals:
+        if not terms:
             return None
-        paths = index.candidates(literals)
+        paths = index.matching(terms)
         if paths is None:
             return None
-        where = chosen.positions()
-        return sorted(where[p] for p in paths if p in where)
+        return _positions(paths, chosen.positions())
 
     def _bytes(
         self,
@@ -442,46 +461,51 @@ class Grep:
         skipped: dict[str, int],
         listed: RepoFile | None = None,
         index: Candidates | None = None,
+        held: bytes | None = None,
     ) -> bytes | None:
         """The file's bytes, from the cache when its stat is unchanged, else from the index
-        cache's copy when the file is as the load read it (a regular file of the same size
-        and `mtime_ns`, under this gate's cap), else through the gate; None (counted in
-        `skipped`) when it cannot be searched."""
+        cache's copy (`held`, or asked of `index`) when the file is as the load read it (a
+        regular file of the same size and `mtime_ns`, under this gate's cap), else through
+        the gate; None (counted in `skipped`) when it cannot be searched."""
         try:
             st = os.lstat(os.path.join(self._root, rel))  # noqa: PTH118 - hot path
             if stat.S_ISLNK(st.st_mode):
                 st = os.stat(os.path.join(self._root, rel))  # noqa: PTH116, PTH118
-                index = None  # a link goes through the gate: where it leads may have moved
+                index = held = None  # a link goes through the gate: where it leads may move
         except (OSError, ValueError):
             skipped["unreadable"] += 1
             return None
-        key = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
-        entry = self._cache.get(rel)
-        if entry is not None and entry.key == key:
-            return entry.data
         if (
-            index is not None
+            (index is not None or held is not None)
             and listed is not None
             and listed.mtime_ns == st.st_mtime_ns
             and listed.size == st.st_size <= self._files.max_bytes
             and stat.S_ISREG(st.st_mode)
         ):
-            kept = index.text(rel)
+            # Not kept in this cache: SQLite's pages (and the system's) keep the hot ones,
+            # and serving memory stays bounded at 100k files.
+            kept = held if held is not None else index.data(rel) if index is not None else None
             if kept is not None:
-                data = kept.encode("utf-8")
-                if b"\r\n" in data:
-                    data = data.replace(b"\r\n", b"\n")
-                self._remember(rel, key, data)
-                return data
+                return kept
+        key = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
+        entry = self._cache.get(rel)
+        if entry is not None and entry.key == key:
+            return entry.data
+        refused = self._refused.get(rel)
+        if refused is not None and refused[0] == key:
+            skipped[refused[1]] += 1
+            return None
         try:
             # The gate of a `file` request: inside the root, not denied, a regular file,
             # under the cap, UTF-8 text. The same bytes a participant could read.
             text = self._files.read_sync(rel).text
-        except FileTooLarge:
-            skipped["too_large"] += 1
-            return None
-        except BinaryFile:
-            skipped["binary"] += 1
+        except (FileTooLarge, BinaryFile) as exc:
+            # What the bytes are, not whether they can be read now (permissions move no
+            # mtime): remembered until the file's stat moves, so such a file costs a stat.
+            reason = "too_large" if isinstance(exc, FileTooLarge) else "binary"
+            skipped[reason] += 1
+            with self._lock:
+                self._refused[rel] = (key, reason)
             return None
         except FileError:
             skipped["unreadable"] += 1
@@ -510,6 +534,8 @@ class Grep:
         with self._lock:
             for rel in [rel for rel in self._cache if rel not in inventory]:
                 self._cached_bytes -= len(self._cache.pop(rel).data)
+            for rel in [rel for rel in self._refused if rel not in inventory]:
+                del self._refused[rel]
             self._pruned_for = id(inventory)
 
     @property
@@ -540,6 +566,21 @@ class _Selection:
                 counts.append(counts[-1] + e.binary)
             self._binary_before = counts
         return self._binary_before[stop]
+
+
+def _positions(
+    found: Iterator[tuple[str, bytes | None]], where: dict[str, int]
+) -> Generator[tuple[int, bytes | None], None, None]:
+    """The positions of the selected files among those `found` (in path order: increasing)."""
+    try:
+        for path, held in found:
+            at = where.get(path)
+            if at is not None:
+                yield at, held
+    finally:
+        close = getattr(found, "close", None)
+        if close is not None:
+            close()
 
 
 def _count_unread(done: GrepProgress, chosen: _Selection, read: list[int], stop: int) -> None:
@@ -617,8 +658,12 @@ def _scan(
     want: int,
     deadline: float,
     pace: _Pace,
+    lines: _Pattern | None = None,
 ) -> str | None:
     """Append this file's matches, one per line; "limit" or "deadline" when it stopped.
+
+    With `lines` (`_line_filter`: text every match holds), a file without that text is
+    not searched, and the search starts at the first line holding it.
 
     The text is searched in pieces sized by `pace`, each ending at a line end
     (`never_nl`: no match crosses one, so the pieces find exactly what one call would).
@@ -631,6 +676,11 @@ def _scan(
     line_no = 1
     counted_to = 0  # `line_no` is the number of the line holding byte `counted_to`
     size = len(data)
+    if lines is not None:
+        hit = lines.search(data, 0, size)
+        if hit is None:
+            return None  # no line holds the text every match holds
+        pos = data.rfind(b"\n", 0, hit.start()) + 1  # from the first line that does
     tail = size - 1 if data.endswith(b"\n") else size  # less the last line end: no line after
     window_line, window_most = -1, 0  # the long line being searched in windows, their cap
     while pos < size:
@@ -674,12 +724,49 @@ def _scan(
             start = earliest.start() if earliest is not None else start
         line_no += data.count(b"\n", counted_to, line_start)
         counted_to = line_start
-        line = data[line_start:line_end].decode("utf-8", "replace")
-        column = len(data[line_start:start].decode("utf-8", "replace")) + 1
-        before, after = _around(data, line_start, line_end, context) if context else ((), ())
-        matches.append(GrepMatch(path, line_no, column, _cut(line, column - 1), before, after))
+        _append(path, data, start, line_start, line_end, line_no, context, matches)
         pos = line_end + 1
     return None
+
+
+def _append(
+    path: str,
+    data: bytes,
+    start: int,
+    line_start: int,
+    line_end: int,
+    line_no: int,
+    context: int,
+    matches: list[GrepMatch],
+) -> None:
+    """The match at `start`, on the line [line_start, line_end) numbered `line_no`."""
+    line = data[line_start:line_end].decode("utf-8", "replace")
+    column = len(data[line_start:start].decode("utf-8", "replace")) + 1
+    before, after = _around(data, line_start, line_end, context) if context else ((), ())
+    matches.append(GrepMatch(path, line_no, column, _cut(line, column - 1), before, after))
+
+
+def _line_filter(terms: tuple[Term, ...], *, case_sensitive: bool) -> _Pattern | None:
+    """The longest text every match holds, as a literal RE2 pattern: a line without it
+    holds no match (`never_nl`: a match stays in its line). Blind to case unless the
+    whole pattern is matched with case (`case_sensitive`: smart case or asked for, and no
+    `(?i)` flag anywhere in it), so it accepts at least what the pattern does. RE2 finds a
+    literal at memory speed where a pattern such as `^\\s*\\w+\\s+name` reads every
+    byte through its automaton, so the trigram index's candidates that do not hold the
+    text cost a literal pass only. None when the pattern requires no text."""
+    pieces = [t for t in terms if isinstance(t, str)]
+    if not pieces:
+        return None
+    options = _options()
+    options.literal = True
+    options.case_sensitive = case_sensitive
+    options.never_nl = True
+    options.never_capture = True
+    try:
+        compiled: _Pattern = re2.compile(max(pieces, key=len).encode("utf-8"), options)
+    except re2.error:
+        return None
+    return compiled
 
 
 def _around(

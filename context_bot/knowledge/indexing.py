@@ -9,7 +9,9 @@ texts give, so a load with a cache serves what a load without one serves.
 
 Skipped, counted, never fatal (the same reasons and caps as `search.code_rows`): binary
 files, files over `search.MAX_INDEXED_FILE_BYTES` (found by path and by `grep`), files that
-cannot be read, and files past `search.MAX_INDEXED_CODE_BYTES` in all.
+cannot be read, and files past `search.MAX_INDEXED_CODE_BYTES` in all. That total bounds
+`search`'s contents only: every text file under the served size cap goes into `grep`'s
+trigram index. New files get row numbers in path order (`textindex.plan_rows`).
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from context_bot.knowledge.symbols import (
     symbols_from_plain,
     symbols_to_plain,
 )
+from context_bot.knowledge.textindex import plan_rows
 
 log = structlog.get_logger(__name__)
 
@@ -92,8 +95,10 @@ def index_files(
     over_total: set[str] = set()  # files read now that fall past the total
     planned = 0  # bytes of contents indexed so far, in path order (reused and to read)
     states: dict[str, str | None] = {}  # path → why its contents are not indexed
+    order: list[str] = []  # every file, in path order: where a new file's row goes
     for f in repo_files:
         seen.add(f.path)
+        order.append(f.path)
         old = known.get(f.path)
         if (
             old is not None  # (an mtime of 0 is a real one: unpacked archives have it)
@@ -133,7 +138,8 @@ def index_files(
             yield row
 
     removed = [path for path in known if path not in seen]
-    ids = store.update(rows(), removed)
+    kept = {path: known[path].rowid for path in order if path in known}
+    ids = store.update(rows(), removed, plan_rows(order, kept))
     store.texts_ready(len(written))
     for path, f, reason in written:
         out.entries[ids[path]] = CodeEntry(f.path, f.size, f.language, reason)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import stat
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -28,6 +28,7 @@ import structlog
 from identify import identify
 
 from context_bot.knowledge.git import git_output
+from context_bot.knowledge.literals import Term
 from context_bot.knowledge.model import RepoFile
 from context_bot.knowledge.sandbox import SNIFF_BYTES, RepoFiles, safe_opener
 
@@ -83,7 +84,7 @@ class Inventory:
     """Files left out, by reason: `denied`, `ignored` (tracked, yet an ignore rule covers
     it), `not_regular`, `unreadable`, `over_limit`."""
     text_index: Candidates | None = field(default=None, repr=False, compare=False)
-    """The index cache's trigram index over these files' texts (`store.TextIndex`), which
+    """The index cache's trigram index over these files' texts (`textindex.TextIndex`), which
     `grep` narrows its scan with; None when the load indexed in memory."""
     _by_path: dict[str, RepoFile] = field(init=False, repr=False, compare=False)
 
@@ -200,12 +201,17 @@ def _walk(root: Path, files: RepoFiles) -> Iterator[str]:
 
 
 class Candidates(Protocol):
-    """Which files may hold every one of some literals (`store.TextIndex`)."""
+    """Which files may hold a pattern's required text (`textindex.TextIndex`)."""
 
-    def candidates(self, literals: Iterable[str]) -> set[str] | None: ...
+    def matching(self, terms: Sequence[Term]) -> Iterator[tuple[str, bytes | None]] | None:
+        """The files that may hold every term, in path order, as they are found, each with
+        its text as `data` gives it when the index holds it; None when the terms narrow
+        nothing."""
+        ...
 
-    def text(self, path: str) -> str | None:
-        """The file's text as the load read it through the gate; None if not kept."""
+    def data(self, path: str) -> bytes | None:
+        """The file's text as the load read it through the gate, as `grep` searches it
+        (UTF-8, CRLF line ends as "\\n"); None if not kept."""
         ...
 
 

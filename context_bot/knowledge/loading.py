@@ -70,8 +70,9 @@ from context_bot.knowledge.search import (
     sandbox_reader,
     snippet_words,
 )
-from context_bot.knowledge.store import IndexStore, StoredFile, TextIndex, cache_folder
+from context_bot.knowledge.store import IndexStore, StoredFile, cache_folder
 from context_bot.knowledge.symbols import SymbolIndex, build_symbols
+from context_bot.knowledge.textindex import TextIndex, folds_as_re2
 
 log = structlog.get_logger(__name__)
 
@@ -352,12 +353,14 @@ class _Code:
 
 def _text_index(store: IndexStore, stored: StoredCode, inventory: Inventory) -> TextIndex:
     """`grep`'s trigram index for this snapshot: the rows the cache holds as text, and
-    the files it must always read (text files it holds no text of, and `folds`)."""
+    the files it must always read (text files it holds no text of, and `folds` unless
+    the tokenizer folds those characters as RE2 does)."""
     held, folds = store.texts()
     paths = {row: e.path for row, e in stored.entries.items() if row in held}
     always = {f.path for f in inventory.files if not f.binary} - set(paths.values())
-    always.update(paths[row] for row in folds if row in paths)
-    return TextIndex(store.reader(), paths, frozenset(always))
+    if not folds_as_re2():
+        always.update(paths[row] for row in folds if row in paths)
+    return TextIndex(store.path, paths, frozenset(always))
 
 
 def _index_code(

@@ -54,8 +54,12 @@ MAX_INDEXED_FILE_BYTES = 256 * 1024
 """Largest file whose contents `search` indexes: bigger files are data, generated or
 vendored far more often than code someone reads; they are still found by path (and `grep`)."""
 MAX_INDEXED_CODE_BYTES = 64 * 1024 * 1024
-"""Most bytes of file contents indexed in all (the index costs about as much memory again):
-past it, files are found by path only, and the load log says how many."""
+"""Most bytes of file contents `search` indexes in all, in path order: past it, files are
+found by path only (and by `grep`, whose index holds every text file: this total is not
+its), and the load log says how many. In memory the index costs about as much again; on
+disk the table keeps its text beside its word positions (about twice the contents), next
+to grep's positioned trigrams (about twice the text): all the contents of a 100k-file
+repository would pass the 4× disk budget (docs/design.md, "search's contents at scale")."""
 #: What a query word found in each place is worth; a hit's score is their mean over the
 #: query's words (0 for a word not found), times 0.75-1 by its rank in its table. A
 #: document's text (0.9 × 0.75 ≥ 0.675) thus always beats a file's contents (≤ 0.5).

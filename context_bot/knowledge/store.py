@@ -6,7 +6,9 @@ not change, so it is kept in a cache folder outside the repository (never writte
 the tree served), one SQLite database per repository: per file its stat (size,
 `mtime_ns`), a SHA-1 of its bytes, its inventory facts (language, binary), why its
 contents are not indexed (if so), the lines the code map reads (`codemap.excerpt`), its
-symbols, and its row of the `code` FTS5 table that `search` ranks. The next load stats
+symbols, its row of the `code` FTS5 table that `search` ranks, and its whole text with
+a positioned trigram index for `grep` (`textindex.py`). Rows are numbered in path order
+(`textindex.plan_rows`), so `grep` reads candidates in the order it answers. The next load stats
 every file and reads again only those whose stat moved; their rows are replaced in one
 transaction, so a restart, and a live reload after one edit, cost a stat per file.
 
@@ -32,14 +34,13 @@ import structlog
 
 log = structlog.get_logger(__name__)
 
-SCHEMA_VERSION = 2  # 2: a name's uses deduplicated per line, whatever the capture order
+SCHEMA_VERSION = 3
+# 2: a name's uses deduplicated per line, whatever the capture order.
+# 3: rows numbered in path order (ROW_GAP apart); `texts` kept as `grep` searches them.
 """Bumped whenever what is stored (or how it is computed) changes: a cache of another
 version is rebuilt, and the key of the folder includes it."""
 DB_NAME = "index.sqlite3"
 BUSY_TIMEOUT_MS = 10_000
-MAX_TRIGRAMS = 32
-"""Trigrams a `grep` asks the index for at most (the first of each literal, longest
-literal first): past that, each narrows little and costs a posting list."""
 COMMIT_ROWS = 2_000
 """Files written per transaction by a load (a first load of 100k files commits as it goes)."""
 OPTIMIZE_ROWS = 5_000
@@ -130,15 +131,23 @@ _SCHEMA = (
     # The same table `search.SearchIndex` builds in memory; rowid = files.id.
     "CREATE VIRTUAL TABLE IF NOT EXISTS code USING fts5(path, idents, body, "
     "tokenize = 'porter unicode61 remove_diacritics 2')",
-    # Every text file `grep` searches, and its trigrams (`grep.required_literals`): which
-    # files can hold a match. `detail=none` keeps only which rows hold each trigram (no
-    # positions): a superset, that RE2 then confirms on the candidates alone. `folds`:
+    # Every text file `grep` searches (each up to the served size cap, with no total
+    # cap), as grep searches it (a CRLF line end as "\n"), and its trigrams with their
+    # positions (`literals.literal_query`, `textindex.match_expression`): which files can hold a
+    # match. Positions let a literal be asked for as its rarest trigrams at their
+    # distances (NEAR), which few files hold without holding the literal; RE2 then
+    # confirms on the candidates alone. The index costs about twice the text. `folds`:
     # the text has a character RE2 folds to ASCII (KELVIN SIGN, LONG S), which the
     # trigram tokenizer may not, so a case-blind search always looks at that file.
     "CREATE TABLE IF NOT EXISTS texts (id INTEGER PRIMARY KEY, body TEXT NOT NULL, "
     "folds INTEGER NOT NULL)",
     "CREATE VIRTUAL TABLE IF NOT EXISTS grams USING fts5(body, content='texts', "
-    "content_rowid='id', tokenize='trigram', detail='none')",
+    "content_rowid='id', tokenize='trigram')",
+    # In how many files each ASCII trigram is (`texts_ready`): which of a literal's
+    # trigrams are rarest. Counted after a large load, not kept exact between (a guide
+    # to what to ask for: the answers never depend on it).
+    "CREATE TABLE IF NOT EXISTS gramdf (gram TEXT PRIMARY KEY, docs INTEGER NOT NULL) "
+    "WITHOUT ROWID",
 )
 # What a load assembles from every file (the symbol index), kept whole with a fingerprint
 # of the files it came from: a restart with no file changed loads it in one piece.
@@ -156,7 +165,7 @@ class IndexStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._db = _connect(path)
+        self._db = connect(path)
         try:
             self._prepare()
         except BaseException:
@@ -230,10 +239,17 @@ class IndexStore:
             "SELECT path, symbols FROM files WHERE symbols IS NOT NULL ORDER BY path"
         )
 
-    def update(self, written: Iterable[FileRow], removed: Iterable[str]) -> dict[str, int]:
+    def update(
+        self,
+        written: Iterable[FileRow],
+        removed: Iterable[str],
+        places: Mapping[str, int] | None = None,
+    ) -> dict[str, int]:
         """Replace the rows of the files read and drop those gone; path → rowid of every
-        file written. `written` may be a generator: rows are committed every
+        file written. A new file takes its row number from `places` (`textindex.plan_rows`) when
+        that number is free. `written` may be a generator: rows are committed every
         COMMIT_ROWS, so a first load never holds the repository's text in memory."""
+        places = places or {}
         db = self._db
         ids: dict[str, int] = {}
         with db:
@@ -246,7 +262,7 @@ class IndexStore:
         pending = 0
         try:
             for f in written:
-                ids[f.path] = self._write(f)
+                ids[f.path] = self._write(f, places.get(f.path))
                 pending += 1
                 if pending >= COMMIT_ROWS:
                     db.commit()
@@ -257,15 +273,20 @@ class IndexStore:
             raise
         return ids
 
-    def _write(self, f: FileRow) -> int:
+    def _write(self, f: FileRow, place: int | None) -> int:
         db = self._db
         facts = (f.size, f.mtime_ns, f.language, int(f.binary), f.skipped, f.digest)
         row = db.execute("SELECT id FROM files WHERE path=?", (f.path,)).fetchone()
         if row is None:
+            if (
+                place is not None
+                and db.execute("SELECT 1 FROM files WHERE id=?", (place,)).fetchone()
+            ):
+                place = None  # taken (rows out of path order already): SQLite picks
             cur = db.execute(
-                "INSERT INTO files(path, size, mtime_ns, language, binary, skipped, "
-                "digest, excerpt, symbols) VALUES (?,?,?,?,?,?,?,?,?)",
-                (f.path, *facts, f.excerpt, f.symbols),
+                "INSERT INTO files(id, path, size, mtime_ns, language, binary, skipped, "
+                "digest, excerpt, symbols) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (place, f.path, *facts, f.excerpt, f.symbols),
             )
             rowid = int(cur.lastrowid or 0)
         else:
@@ -282,9 +303,12 @@ class IndexStore:
             (rowid, f.path, f.idents, f.text),
         )
         if f.grep_text is not None:
-            folds = int(any(c in f.grep_text for c in FOLDS_TO_ASCII))
-            db.execute("INSERT INTO texts VALUES (?,?,?)", (rowid, f.grep_text, folds))
-            db.execute("INSERT INTO grams(rowid, body) VALUES (?,?)", (rowid, f.grep_text))
+            # As `grep` searches it: a CRLF line end is a line end ("\r" before "\n" is
+            # dropped), so the text is read back as bytes with nothing left to do.
+            body = f.grep_text.replace("\r\n", "\n")
+            folds = int(any(c in body for c in FOLDS_TO_ASCII))
+            db.execute("INSERT INTO texts VALUES (?,?,?)", (rowid, body, folds))
+            db.execute("INSERT INTO grams(rowid, body) VALUES (?,?)", (rowid, body))
         return rowid
 
     def blob(self, key: str, fingerprint: str) -> bytes | None:
@@ -309,17 +333,35 @@ class IndexStore:
         return held, folds
 
     def texts_ready(self, written: int) -> None:
-        """Merge the trigram index's segments after a load that wrote many rows: a query
-        then reads one b-tree per trigram instead of one per batch. A few rows (a live
-        reload) are left to FTS5's own merging: an `optimize` rewrites the whole index."""
-        if written <= OPTIMIZE_ROWS:
+        """After a load that wrote many rows: merge the trigram index's segments (a query
+        then reads one b-tree per trigram instead of one per batch) and count again in
+        how many files each trigram is (`gramdf`). A few rows (a live reload) are left to
+        FTS5's own merging, and the counts as they were (both cost a pass over the whole
+        index), unless there are none yet."""
+        if written == 0:
             return
-        with self._db:
-            self._db.execute("INSERT INTO grams(grams) VALUES ('optimize')")
+        large = written > OPTIMIZE_ROWS
+        db = self._db
+        if large:
+            with db:
+                db.execute("INSERT INTO grams(grams) VALUES ('optimize')")
+        if large or db.execute("SELECT 1 FROM gramdf LIMIT 1").fetchone() is None:
+            db.execute(
+                "CREATE VIRTUAL TABLE IF NOT EXISTS temp.gramvocab "
+                "USING fts5vocab(main, grams, row)"
+            )
+            with db:
+                db.execute("DELETE FROM gramdf")
+                db.execute(
+                    "INSERT INTO gramdf SELECT term, doc FROM temp.gramvocab "
+                    "WHERE length(CAST(term AS BLOB)) = 3"  # ASCII: what a grep asks for
+                )
+        if large:  # the log of a first load is as large as the index: folded in, emptied
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
 
     def reader(self) -> sqlite3.Connection:
         """A connection of its own for `search` (shared between threads under its lock)."""
-        return _connect(self.path, readonly=True)
+        return connect(self.path, readonly=True)
 
     def disk_bytes(self) -> int:
         total = 0
@@ -341,70 +383,10 @@ def _drop_text(db: sqlite3.Connection, rowid: int) -> None:
         db.execute("DELETE FROM texts WHERE id=?", (rowid,))
 
 
-def _connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
+def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
     if readonly:
         db = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, check_same_thread=False)
     else:
         db = sqlite3.connect(path, check_same_thread=False)
     db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     return db
-
-
-class TextIndex:
-    """`grep`'s trigram index as one load left it: which files may hold a match.
-
-    Read-only and shared by the requests of one snapshot (a lock serialises its
-    connection). A file the index does not hold as text (binary, over the size cap, not
-    readable at load) is always a candidate, as is one whose text RE2's case folding could
-    match differently (`folds`): the search then reads it and decides, as a full scan
-    would. Between a file's change and the live reload that follows it, the index lags."""
-
-    def __init__(
-        self, db: sqlite3.Connection, paths: Mapping[int, str], always: frozenset[str]
-    ) -> None:
-        self._db = db
-        self._paths = paths
-        self._rows = {path: row for row, path in paths.items()}
-        self.always = always
-        self._lock = threading.Lock()
-
-    def text(self, path: str) -> str | None:
-        """The file's text as the load read it (through the gate), or None. A row read
-        by primary key: tens of microseconds, where the gate's open and checks cost
-        a few hundred."""
-        row = self._rows.get(path)
-        if row is None:
-            return None
-        try:
-            with self._lock:
-                found = self._db.execute("SELECT body FROM texts WHERE id=?", (row,)).fetchone()
-        except sqlite3.Error:
-            return None
-        return str(found[0]) if found is not None else None
-
-    def candidates(self, literals: Iterable[str]) -> set[str] | None:
-        """Paths of the files holding every literal (plus `always`); None when no literal
-        narrows the search (or the index cannot answer: then every file is searched)."""
-        grams = dict.fromkeys(
-            lit[n : n + 3].lower() for lit in literals for n in range(len(lit) - 2)
-        )
-        if not grams:
-            return None
-        # `detail=none` answers no phrase (a literal longer than three characters is one),
-        # so each trigram is asked for on its own: a superset still, at a lookup each.
-        wanted = list(grams)[:MAX_TRIGRAMS]
-        expression = " AND ".join('"' + gram.replace('"', '""') + '"' for gram in wanted)
-        try:
-            with self._lock:
-                rows = self._db.execute(
-                    "SELECT rowid FROM grams WHERE grams MATCH ?", (expression,)
-                ).fetchall()
-        except sqlite3.Error:
-            return None
-        paths = self._paths
-        found = {paths[r] for (r,) in rows if r in paths}
-        return found | self.always
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()

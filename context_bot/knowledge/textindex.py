@@ -1,0 +1,303 @@
+"""`grep`'s trigram index, as one load left it in the index cache: which files may match.
+
+The index cache (`store.py`) keeps every text file under the served size cap, as `grep`
+searches it, in `texts`, and an FTS5 `trigram` index over it with positions (`grams`),
+plus how many files hold each ASCII trigram (`gramdf`). A pattern's required text
+(`literals.literal_query`) is asked for as each literal's three rarest trigrams within
+their distance in it (`match_expression`): as zoekt checks two trigrams' distance, a
+few short posting lists, and few files hold them so placed without holding the literal.
+RE2 confirms on the candidates alone (`grep.py`).
+
+Rows are numbered in path order (`plan_rows`), so the index returns candidates in the
+order a full scan reads files, and a search that reaches its limit stops reading.
+"""
+
+from __future__ import annotations
+
+import bisect
+import contextlib
+import functools
+import heapq
+import itertools
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+
+import structlog
+
+from context_bot.knowledge.literals import Either, Term
+from context_bot.knowledge.store import FOLDS_TO_ASCII, connect
+
+log = structlog.get_logger(__name__)
+
+NEAR_GRAMS = 3
+"""Trigrams of one literal a `grep` asks the index for (its rarest, at their distances):
+three positioned trigrams leave few files that do not hold the literal, and each more
+costs a posting list."""
+MAX_LOOKUP = 64
+"""Trigrams whose file counts one `grep` looks up at most."""
+ROW_GAP = 1 << 20
+"""Distance between the row numbers of neighbouring files in path order at a first load.
+A file added later takes a number between its neighbours', so row order stays path order
+(what lets `grep` stop at its limit after reading the first candidates) for 20 files
+added in a row at one place; past that a file goes last and `TextIndex` sorts."""
+FETCH_ROWS = 256
+"""Candidate rows read from the trigram index at a time (a search that reaches its limit
+stops asking)."""
+
+
+class TextIndex:
+    """`grep`'s trigram index as one load left it: which files may hold a match.
+
+    Read-only and shared by the requests of one snapshot; each request reads through a
+    connection of its own, taken from a pool (so a lookup that streams its rows holds no
+    lock while the search reads the candidates). A file the index does not hold as text
+    (binary, over the size cap, not readable at load) is always a candidate, as is one
+    whose text RE2's case folding could match differently (`folds`): the search then reads
+    it and decides, as a full scan would. Between a file's change and the live reload that
+    follows it, the index lags.
+
+    Rows are numbered in path order (`plan_rows`), so the rows a lookup returns, in row
+    order, are the candidates in path order: `matching` yields them as it reads them and
+    a search that reaches its limit stops reading. When a snapshot's rows are not in path
+    order (more than ROW_GAP allows were added at one place) it reads them all and sorts."""
+
+    def __init__(self, path: Path, paths: Mapping[int, str], always: frozenset[str]) -> None:
+        self._path = path
+        self._paths = paths
+        self._rows = {path: row for row, path in paths.items()}
+        self.always = always
+        self._always_sorted = sorted(always)
+        ordered = [paths[row] for row in sorted(paths)]
+        self.ordered = all(a < b for a, b in itertools.pairwise(ordered))
+        self._pool: list[sqlite3.Connection] = []
+        self._opened: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            db = self._pool.pop() if self._pool else None
+        if db is None:
+            db = connect(self._path, readonly=True)
+            with self._lock:
+                self._opened.append(db)
+        try:
+            yield db
+        finally:
+            with self._lock:
+                self._pool.append(db)
+
+    def data(self, path: str) -> bytes | None:
+        """The file's text as the load read it (through the gate), as `grep` searches it
+        (UTF-8, CRLF line ends as "\n"), or None. A row read by primary key: tens of
+        microseconds, where the gate's open and checks cost a few hundred."""
+        row = self._rows.get(path)
+        if row is None:
+            return None
+        try:
+            with self._connection() as db:
+                found = db.execute(
+                    "SELECT CAST(body AS BLOB) FROM texts WHERE id=?", (row,)
+                ).fetchone()
+        except sqlite3.Error:
+            return None
+        return bytes(found[0]) if found is not None else None
+
+    def text(self, path: str) -> str | None:
+        data = self.data(path)
+        return data.decode("utf-8") if data is not None else None
+
+    def matching(self, terms: Sequence[Term]) -> Iterator[tuple[str, bytes | None]] | None:
+        """The files that may hold every term (plus `always`), in path order and as they
+        are read, each with its text when the lookup brought it (else None: `data`): a
+        caller that stops early reads no further. None when no term narrows the search
+        (then every file is searched)."""
+        expression = match_expression(terms, self._frequencies(terms))
+        if expression is None:
+            return None
+        return self._merged(expression)
+
+    def _frequencies(self, terms: Sequence[Term]) -> dict[str, int]:
+        """In how many files each trigram of `terms` is, as last counted."""
+        literals = [t for t in terms if isinstance(t, str)]
+        literals += [o[0] for t in terms if isinstance(t, Either) for o in t.options]
+        grams = list({g for literal in literals for g in _grams(literal)})[:MAX_LOOKUP]
+        if not grams:
+            return {}
+        marks = ",".join("?" * len(grams))
+        try:
+            with self._connection() as db:
+                rows = db.execute(
+                    f"SELECT gram, docs FROM gramdf WHERE gram IN ({marks})",  # noqa: S608
+                    grams,
+                ).fetchall()
+        except sqlite3.Error:
+            return {}
+        return dict(rows)
+
+    def _merged(self, expression: str) -> Iterator[tuple[str, bytes | None]]:
+        rows = self._stream(expression) if self.ordered else self._sorted(expression)
+        always = ((path, None) for path in self._always_sorted)
+        last = None
+        for path, data in heapq.merge(rows, always, key=_first):
+            if path == last:  # a file that `folds` is both held and always read
+                continue
+            last = path
+            yield path, data
+
+    def _stream(self, expression: str) -> Iterator[tuple[str, bytes | None]]:
+        """The held files the lookup returns, in row (= path) order, FETCH_ROWS at a time;
+        their texts are read one by one as the search takes them (`data`): a search that
+        stops at its limit reads no text past it, and a candidate may be a megabyte. If
+        the index fails midway: every held file after the last one given."""
+        paths = self._paths
+        last = ""
+        with self._connection() as db:
+            cursor = None
+            try:
+                cursor = db.execute(
+                    "SELECT rowid FROM grams WHERE grams MATCH ? ORDER BY rowid", (expression,)
+                )
+                while chunk := cursor.fetchmany(FETCH_ROWS):
+                    for (row,) in chunk:
+                        path = paths.get(row)
+                        if path is not None:
+                            last = path
+                            yield path, None
+                return
+            except sqlite3.Error as exc:
+                log.warning("grep_index_failed", reason=str(exc)[:200])
+            finally:
+                if cursor is not None:
+                    cursor.close()  # an open statement would keep its read transaction
+        everything = sorted(paths.values())
+        start = bisect.bisect_right(everything, last) if last else 0
+        yield from ((path, None) for path in everything[start:])
+
+    def _sorted(self, expression: str) -> Iterator[tuple[str, bytes | None]]:
+        try:
+            with self._connection() as db:
+                rows = db.execute(
+                    "SELECT rowid FROM grams WHERE grams MATCH ?", (expression,)
+                ).fetchall()
+        except sqlite3.Error as exc:
+            log.warning("grep_index_failed", reason=str(exc)[:200])
+            return ((path, None) for path in sorted(self._paths.values()))
+        paths = self._paths
+        return ((path, None) for path in sorted(paths[r] for (r,) in rows if r in paths))
+
+    def candidates(self, literals: Iterable[str]) -> set[str] | None:
+        """Paths of the files holding every literal (plus `always`); None when no literal
+        narrows the search."""
+        found = self.matching(tuple(literals))
+        return None if found is None else {path for path, _ in found}
+
+    def close(self) -> None:
+        with self._lock:
+            for db in self._opened:
+                db.close()
+            self._opened.clear()
+            self._pool.clear()
+
+
+def _first(item: tuple[str, bytes | None]) -> str:
+    return item[0]
+
+
+def plan_rows(order: Sequence[str], known: Mapping[str, int]) -> dict[str, int]:
+    """Row numbers for the files of `order` (every file, in path order) that `known` (path
+    → row of the files kept) lacks: ROW_GAP apart at a first load, else half-way between
+    the rows of their neighbours; none for a file with no free number there (it goes last:
+    the snapshot then sorts its candidates, see `TextIndex`)."""
+    planned: dict[str, int] = {}
+    previous = 0
+    pending: list[str] = []  # new files since the last kept one
+    for path in [*order, None]:
+        row = known.get(path) if path is not None else None
+        if path is not None and row is None:
+            pending.append(path)
+            continue
+        if pending:
+            upper = row if row is not None else previous + (len(pending) + 1) * ROW_GAP
+            step = (upper - previous) // (len(pending) + 1)
+            if step >= 1:
+                for n, new in enumerate(pending, 1):
+                    planned[new] = previous + n * step
+            pending = []
+        if row is not None:
+            previous = max(previous, row)
+    return planned
+
+
+def match_expression(terms: Sequence[Term], docs: Mapping[str, int]) -> str | None:
+    """The FTS5 query of the trigram index for `terms`: each literal as its NEAR_GRAMS
+    rarest trigrams (`docs`: in how many files each is) within the distance they have
+    in it, an alternation's options OR-ed; None when no term has a trigram. Asking for
+    fewer trigrams than a literal has asks for more files, never fewer: the answer stays
+    a superset of the files that hold the literal, whatever `docs` says."""
+    parts: list[str] = []
+    for term in terms:
+        if isinstance(term, str):
+            near = _near(term, docs)
+            if near is not None:
+                parts.append(near)
+            continue
+        options = [_near(option[0], docs) for option in term.options]
+        if options and all(options):
+            parts.append("(" + " OR ".join(f"({o})" for o in options) + ")")
+    return " AND ".join(parts) if parts else None
+
+
+def _near(literal: str, docs: Mapping[str, int]) -> str | None:
+    """The literal's rarest trigrams, apart where it can (non-overlapping ones first),
+    none further from the others than in the literal: `NEAR("t_d" "eco" "ruc", 9)`."""
+    at: dict[str, int] = {}
+    for n, gram in enumerate(_grams_at(literal)):
+        at.setdefault(gram, n)
+    if not at:
+        return None
+    ranked = sorted(at, key=lambda g: (docs.get(g, 0), at[g]))
+    chosen: list[str] = []
+    for apart in (3, 1):
+        for gram in ranked:
+            fits = all(abs(at[gram] - at[c]) >= apart for c in chosen)
+            if fits and len(chosen) < NEAR_GRAMS and gram not in chosen:
+                chosen.append(gram)
+    chosen.sort(key=lambda g: at[g])
+    if len(chosen) == 1:
+        return _quote(chosen[0])
+    span = at[chosen[-1]] - at[chosen[0]]
+    return f"NEAR({' '.join(_quote(g) for g in chosen)}, {span})"
+
+
+def _grams_at(literal: str) -> list[str]:
+    low = literal.lower()
+    return [low[n : n + 3] for n in range(len(low) - 2)]
+
+
+def _grams(literal: str) -> list[str]:
+    return list(dict.fromkeys(_grams_at(literal)))
+
+
+def _quote(gram: str) -> str:
+    return '"' + gram.replace('"', '""') + '"'
+
+
+@functools.cache
+def folds_as_re2() -> bool:
+    """Whether this SQLite's trigram tokenizer folds KELVIN SIGN and LONG S onto k and s,
+    as RE2's case folding does (SQLite's folding tables say so; asked once, of the library
+    in use). Then a text holding them needs no reading whatever the trigrams say."""
+    try:
+        db = sqlite3.connect(":memory:")
+        try:
+            db.execute("CREATE VIRTUAL TABLE t USING fts5(b, tokenize='trigram')")
+            db.execute("INSERT INTO t VALUES (?)", ("a" + "".join(FOLDS_TO_ASCII) + "b",))
+            found = db.execute('SELECT count(*) FROM t WHERE t MATCH \'"aks" AND "ksb"\'')
+            return bool(found.fetchone()[0])
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return False
