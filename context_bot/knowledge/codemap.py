@@ -21,7 +21,7 @@ import re
 import tomllib
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from context_bot.knowledge.git import git_output
@@ -69,11 +69,41 @@ class Commit:
 
 
 @dataclass(frozen=True)
+class History:
+    """What the code map takes from git: the last commits, with the paths each touched
+    that may be named (`denied` dropped), and how often each path changed. Depends on the
+    revision alone, so a live reload that keeps it reuses it (`patching.py`)."""
+
+    commits: tuple[tuple[str, str, str, tuple[str, ...]], ...] = ()
+    changes: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass(frozen=True)
 class CodeMap:
     entry_points: tuple[str, ...] = ()  # Markdown list items, without the "- "
     central: tuple[Central, ...] = ()
     recent: tuple[Commit, ...] = ()
     history_commits: int = 0  # how many commits the change counts come from
+    history: History = field(default_factory=History, repr=False, compare=False)
+
+
+def read_history(root: Path, *, denied: Callable[[str], bool], git: bool = True) -> History:
+    """The history at `root` (when `git`), without the paths `denied` (the sandbox's
+    gate): a `.env` or key that was committed is still never served, so the overview must
+    not name it either. Blocking (git)."""
+    commits = _history(root) if git else []
+    verdicts: dict[str, bool] = {}  # one verdict per path: 300 commits repeat paths
+
+    def shown(path: str) -> bool:
+        if path not in verdicts:
+            verdicts[path] = not denied(path)
+        return verdicts[path]
+
+    kept = tuple((h, d, s, tuple(p for p in paths if shown(p))) for h, d, s, paths in commits)
+    changes: Counter[str] = Counter()
+    for _, _, _, paths in kept:
+        changes.update(paths)
+    return History(kept, changes)
 
 
 def build_codemap(
@@ -82,26 +112,15 @@ def build_codemap(
     *,
     denied: Callable[[str], bool],
     git: bool = True,
+    history: History | None = None,
 ) -> CodeMap:
     """From (path, language, text) of every indexed text file, and the git history at
-    `root` (when `git`): entry points, central files, recent commits. Blocking (git).
-
-    `denied` (the sandbox's gate) drops paths from the history: a `.env` or key that was
-    committed is still never served, so the overview must not name it either."""
+    `root` (`read_history`, unless given): entry points, central files, recent commits.
+    Blocking (git)."""
     files = sorted(texts)
-    commits = _history(root) if git else []
-    if commits:
-        verdicts: dict[str, bool] = {}  # one verdict per path: 300 commits repeat paths
-
-        def shown(path: str) -> bool:
-            if path not in verdicts:
-                verdicts[path] = not denied(path)
-            return verdicts[path]
-
-        commits = [(h, d, s, [p for p in paths if shown(p)]) for h, d, s, paths in commits]
-    changes: Counter[str] = Counter()
-    for _, _, _, paths in commits:
-        changes.update(paths)
+    if history is None:
+        history = read_history(root, denied=denied, git=git)
+    changes = history.changes
     known = {path for path, _, _ in files}
     refs = import_counts(files)
     ranked = sorted(
@@ -110,10 +129,10 @@ def build_codemap(
     )
     central = tuple(Central(p, refs.get(p, 0), changes[p]) for p in ranked[:CENTRAL_FILES])
     recent = tuple(
-        Commit(short, date, subject, _folders(paths), len(paths))
-        for short, date, subject, paths in commits[:RECENT_COMMITS]
+        Commit(short, date, subject, _folders(list(paths)), len(paths))
+        for short, date, subject, paths in history.commits[:RECENT_COMMITS]
     )
-    return CodeMap(tuple(entry_points(files)), central, recent, len(commits))
+    return CodeMap(tuple(entry_points(files)), central, recent, len(history.commits), history)
 
 
 def excerpt(path: str, text: str) -> str:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 import structlog
@@ -41,6 +41,7 @@ from context_bot.knowledge.store import (
 )
 from context_bot.knowledge.symbols import (
     FileSymbols,
+    Outcome,
     SymbolIndex,
     assemble_symbols,
     index_from_plain,
@@ -231,3 +232,103 @@ def _stored_symbols(
             yield path, symbols_from_plain(path, unpack_symbols(blob))
         except (ValueError, TypeError, EOFError):
             yield path, "not_read"
+
+
+@dataclass
+class Reindexed:
+    """What a live reload of a few files changed in the index cache (`patching.py`)."""
+
+    entries: dict[int, CodeEntry]
+    """The snapshot's rows → files, with those files' rows replaced."""
+    skipped: dict[str, int]
+    symbols: dict[str, tuple[Outcome, Outcome]]
+    """Path → (its symbols before, now), for `SymbolIndex.patched`."""
+    digests: dict[str, tuple[str, str]]
+    """Path → (content hash before, now); "" when none."""
+    excerpts_moved: bool
+    """Whether what the code map reads moved: a file indexed or not any more, or its
+    excerpt changed."""
+    read: int
+
+
+def reindex_files(
+    repo_files: Iterable[RepoFile],
+    changed: set[str],
+    previous: Mapping[int, CodeEntry],
+    skipped: Mapping[str, int],
+    files: RepoFiles,
+    store: IndexStore,
+    *,
+    max_file: int = MAX_INDEXED_FILE_BYTES,
+    max_total: int = MAX_INDEXED_CODE_BYTES,
+) -> Reindexed:
+    """Read again the `changed` paths among `repo_files` (the inventory without the
+    knowledge folder, as it is now) and replace their rows, as `index_files` would at a
+    full load; `previous` and `skipped` are the last snapshot's rows and counts.
+
+    The total cap is decided in path order over every file (`index_files`): a changed
+    size can move which of the later files fit, and then this raises ValueError (the
+    caller loads in full), as it does when a row's symbols do not unpack. Blocking."""
+    rows = {e.path: (row, e) for row, e in previous.items()}
+    before = store.rows_of(sorted(changed))
+    to_read: list[tuple[RepoFile, bool]] = []
+    planned = 0
+    for f in repo_files:
+        if f.path in changed:
+            over = planned + f.size > max_total
+            if not over and not f.binary and f.size <= max_file:
+                planned += f.size
+            to_read.append((f, over))
+            continue
+        old = rows.get(f.path)
+        if old is None:
+            raise ValueError(f"a file the snapshot does not know: {f.path}")
+        state = old[1].skipped
+        if state == "unreadable":  # a full load tries it again, and plans it as read
+            if planned + f.size <= max_total and not f.binary and f.size <= max_file:
+                planned += f.size
+            continue
+        if not _same_fit(state, planned + f.size <= max_total):
+            raise ValueError("the total cap moves under the change")
+        if state is None:
+            planned += f.size
+    out = Indexed({}, SymbolIndex(), [], {})
+    read = [_read(f, files, out, max_file, over) for f, over in to_read]
+    present = {f.path for f, _ in to_read}
+    removed = sorted(p for p in changed if p not in present and p in rows)
+    ids = store.update(read, removed)
+    entries = dict(previous)
+    counts: Counter[str] = Counter(skipped)
+    moved = False
+    for path in changed:
+        if path in rows:
+            old_entry = entries.pop(rows[path][0])
+            if old_entry.skipped is not None:
+                counts[old_entry.skipped] -= 1
+    symbols: dict[str, tuple[Outcome, Outcome]] = {}
+    digests: dict[str, tuple[str, str]] = {}
+    for path in changed:
+        stored, blob = before.get(path, (None, None))
+        symbols[path] = (_outcome(path, blob), None)
+        digests[path] = (stored.digest if stored is not None else "", "")
+        if stored is not None and stored.skipped is None and path not in present:
+            moved = True
+    for row, (f, _) in zip(read, to_read, strict=True):
+        entries[ids[row.path]] = CodeEntry(f.path, f.size, f.language, row.skipped)
+        if row.skipped is not None:
+            counts[row.skipped] += 1
+        symbols[row.path] = (symbols[row.path][0], _outcome(row.path, row.symbols))
+        digests[row.path] = (digests[row.path][0], row.digest)
+        stored, _blob = before.get(row.path, (None, None))
+        was = stored.excerpt if stored is not None and stored.skipped is None else None
+        now = row.excerpt if row.skipped is None else None
+        moved = moved or was != now
+    return Reindexed(
+        entries, {k: n for k, n in counts.items() if n}, symbols, digests, moved, len(read)
+    )
+
+
+def _outcome(path: str, blob: bytes | None) -> Outcome:
+    if blob is None:
+        return None
+    return symbols_from_plain(path, unpack_symbols(blob))
