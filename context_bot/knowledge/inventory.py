@@ -21,6 +21,7 @@ import os
 import stat
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -117,14 +118,16 @@ def build_inventory(
     *,
     limit: int = MAX_INVENTORY_FILES,
     known: Mapping[str, Known] | None = None,
+    listing: Future[GitListing | None] | None = None,
 ) -> Inventory:
     """List and describe every file under `files.root` that the sandbox would serve.
 
     `known` (the index cache's facts of the last load, by path) spares reading the head
-    of a file whose size and `mtime_ns` are unchanged. Blocking (runs git, stats and reads
-    files): call it at load or in a worker thread."""
+    of a file whose size and `mtime_ns` are unchanged; `listing`, git's listing started
+    already (`git_listing`, in a thread while the caller reads the cache). Blocking (runs
+    git, stats and reads files): call it at load or in a worker thread."""
     root = files.root
-    listed = _git_files(root)
+    listed = listing.result() if listing is not None else _git_files(root)
     source = "git" if listed is not None else "walk"
     candidates = listed[0] if listed is not None else _walk(root, files)
     skipped: Counter[str] = Counter()
@@ -213,7 +216,17 @@ def _walk_lists(root: Path, files: RepoFiles, rel: str) -> bool:
     return not files.git_ignored(rel)
 
 
-def _git_files(root: Path, paths: Sequence[str] = ()) -> tuple[list[str], int, list[str]] | None:
+GitListing = tuple[list[str], int, list[str]]
+"""What git lists (sorted), how many tracked files an ignore rule covers, and those."""
+
+
+def git_listing(root: Path) -> GitListing | None:
+    """What git lists of the work tree at `root` (`build_inventory`'s first step), None
+    when it is no git work tree: blocking on git alone, so it can run in a thread."""
+    return _git_files(root)
+
+
+def _git_files(root: Path, paths: Sequence[str] = ()) -> GitListing | None:
     """What git lists for the work tree at `root`, how many tracked files an ignore rule
     covers (left out), and those; None when `root` is no git work tree (or git is
     missing). Only paths under `root` when it is a subfolder of a checkout; with `paths`,

@@ -24,6 +24,7 @@ import sqlite3
 import stat
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -44,7 +45,12 @@ from context_bot.knowledge.documents import (
 )
 from context_bot.knowledge.git import blobs_at_commits, git_output
 from context_bot.knowledge.indexing import index_files
-from context_bot.knowledge.inventory import Inventory, build_inventory, empty_inventory
+from context_bot.knowledge.inventory import (
+    Inventory,
+    build_inventory,
+    empty_inventory,
+    git_listing,
+)
 from context_bot.knowledge.listing import Listing, ListingIndex, build_listing_index
 from context_bot.knowledge.model import (
     Feature,
@@ -96,6 +102,8 @@ class LoadBasis:
     linked: frozenset[str]
     """Paths the documents' `relatedFiles` resolve to: whether they exist is part of the
     version, so a change there is loaded in full."""
+    row_of: dict[str, int] | None = None
+    """Path → row of `stored`; made by the first patch (a load does not need it)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -271,9 +279,14 @@ def _gc_paused() -> Iterator[None]:
 def _load(
     knowledge_dir: Path, files: RepoFiles, overview_budget: int, store: IndexStore | None
 ) -> Knowledge:
-    docs, diags = read_folder(knowledge_dir, files=files) if knowledge_dir.is_dir() else ([], [])
-    stored = store.known() if store is not None else None
-    inventory = build_inventory(files, known=stored)
+    # git lists the files (a second at 100k, in a process of its own) while this thread
+    # reads the documents and the cache's facts of every file.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="git-listing") as pool:
+        listing = pool.submit(git_listing, files.root)
+        folder = knowledge_dir.is_dir()
+        docs, diags = read_folder(knowledge_dir, files=files) if folder else ([], [])
+        stored = store.known() if store is not None else None
+        inventory = build_inventory(files, known=stored, listing=listing)
     diags.extend(duplicate_diagnostics(docs))
     root = files.root
     groups: dict[str, list[Document]] = defaultdict(list)

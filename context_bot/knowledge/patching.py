@@ -148,10 +148,12 @@ def patch_knowledge(
         if not inside
         else tuple(f for f in inventory.files if not f.path.startswith(f"{inside}/"))
     )
+    entries = basis.stored.entries
+    row_of = basis.row_of
+    if row_of is None:  # the first patch of a loaded snapshot; later ones carry it on
+        row_of = {e.path: row for row, e in entries.items()}
     try:
-        done = reindex_files(
-            outside, paths, basis.stored.entries, basis.stored.skipped, files, store
-        )
+        done = reindex_files(outside, paths, entries, row_of, basis.stored.skipped, files, store)
     except ValueError as exc:
         raise CannotPatch("total_cap") from exc
     terms = basis.version_parts.files
@@ -188,7 +190,9 @@ def patch_knowledge(
         inventory=inventory,
         symbols=symbols,
         index_stats={"files_read": done.read, "files_reused": reused},
-        basis=replace(basis, version_parts=parts, codemap=codemap, stored=stored),
+        basis=replace(
+            basis, version_parts=parts, codemap=codemap, stored=stored, row_of=done.row_of
+        ),
         layout=layout,
     )
 

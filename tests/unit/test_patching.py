@@ -241,16 +241,35 @@ def test_a_documented_file_is_loaded_in_full(repo: Path, tmp_path: Path) -> None
     assert fresh.document("demo/greeter.py") is not None
 
 
-def test_a_size_that_moves_the_total_cap_is_loaded_in_full(
-    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def small_total(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A total cap on indexed bytes that the sample repository passes."""
     for function in (indexing.index_files, indexing.reindex_files):
         defaults = dict(function.__kwdefaults__ or {}, max_total=400)
         monkeypatch.setattr(function, "__kwdefaults__", defaults)
 
+
+def grow_readme(repo: Path) -> Callable[[], list[str]]:
     def change() -> list[str]:
         (repo / "README.md").write_text(FILES["README.md"] + "More words. " * 30)
         return ["README.md"]
 
-    _, _, logs = reload_and_compare(repo, tmp_path, change, patched=False)
+    return change
+
+
+@pytest.mark.usefixtures("small_total")
+def test_a_size_that_moves_the_total_cap_reads_the_files_it_moves(
+    repo: Path, tmp_path: Path
+) -> None:
+    before, fresh, _ = reload_and_compare(repo, tmp_path, grow_readme(repo))
+    assert before.inventory.text_index is not None
+    assert fresh.index_stats["files_read"] > 1  # the README, and the files it pushed out
+
+
+@pytest.mark.usefixtures("small_total")
+def test_a_size_that_moves_many_files_past_the_cap_is_loaded_in_full(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(indexing, "MAX_REFIT_FILES", 1)
+    _, _, logs = reload_and_compare(repo, tmp_path, grow_readme(repo), patched=False)
     assert [e["reason"] for e in logs if e["event"] == "knowledge_patch_declined"] == ["total_cap"]
