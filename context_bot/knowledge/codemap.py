@@ -70,12 +70,14 @@ class Commit:
 
 @dataclass(frozen=True)
 class History:
-    """What the code map takes from git: the last commits, with the paths each touched
-    that may be named (`denied` dropped), and how often each path changed. Depends on the
-    revision alone, so a live reload that keeps it reuses it (`patching.py`)."""
+    """What the code map takes from git: the most recent commits, how many were read, and
+    how often each file changed. Depends on the revision (and the files there are), so a
+    live reload that keeps the revision reuses it (`patching.py`)."""
 
-    commits: tuple[tuple[str, str, str, tuple[str, ...]], ...] = ()
+    recent: tuple[Commit, ...] = ()
+    commits: int = 0
     changes: Counter[str] = field(default_factory=Counter)
+    """Changes of the files the caller keeps (`read_history`); the only ones ranked."""
 
 
 @dataclass(frozen=True)
@@ -87,10 +89,18 @@ class CodeMap:
     history: History = field(default_factory=History, repr=False, compare=False)
 
 
-def read_history(root: Path, *, denied: Callable[[str], bool], git: bool = True) -> History:
+def read_history(
+    root: Path,
+    *,
+    denied: Callable[[str], bool],
+    git: bool = True,
+    keep: Callable[[str], str | None] | None = None,
+) -> History:
     """The history at `root` (when `git`), without the paths `denied` (the sandbox's
     gate): a `.env` or key that was committed is still never served, so the overview must
-    not name it either. Blocking (git)."""
+    not name it either. `keep` maps a path to the string its change count is kept under
+    (the inventory's own, so 100k paths are not held twice), or None to count it only in
+    its commit: a file not in the repository now is never ranked. Blocking (git)."""
     commits = _history(root) if git else []
     verdicts: dict[str, bool] = {}  # one verdict per path: 300 commits repeat paths
 
@@ -99,11 +109,17 @@ def read_history(root: Path, *, denied: Callable[[str], bool], git: bool = True)
             verdicts[path] = not denied(path)
         return verdicts[path]
 
-    kept = tuple((h, d, s, tuple(p for p in paths if shown(p))) for h, d, s, paths in commits)
     changes: Counter[str] = Counter()
-    for _, _, _, paths in kept:
-        changes.update(paths)
-    return History(kept, changes)
+    recent: list[Commit] = []
+    for short, date, subject, paths in commits:
+        named = [p for p in paths if shown(p)]
+        if len(recent) < RECENT_COMMITS:
+            recent.append(Commit(short, date, subject, _folders(named), len(named)))
+        for path in named:
+            kept = path if keep is None else keep(path)
+            if kept is not None:
+                changes[kept] += 1
+    return History(tuple(recent), len(commits), changes)
 
 
 def build_codemap(
@@ -128,11 +144,7 @@ def build_codemap(
         key=lambda p: (-refs.get(p, 0), -changes[p], p),
     )
     central = tuple(Central(p, refs.get(p, 0), changes[p]) for p in ranked[:CENTRAL_FILES])
-    recent = tuple(
-        Commit(short, date, subject, _folders(list(paths)), len(paths))
-        for short, date, subject, paths in history.commits[:RECENT_COMMITS]
-    )
-    return CodeMap(tuple(entry_points(files)), central, recent, len(history.commits), history)
+    return CodeMap(tuple(entry_points(files)), central, history.recent, history.commits, history)
 
 
 def excerpt(path: str, text: str) -> str:

@@ -35,7 +35,7 @@ import structlog
 
 from context_bot.errors import ConfigError, FileError, InvalidPath, PathDenied
 from context_bot.knowledge import overview as overview_mod
-from context_bot.knowledge.codemap import CodeMap, build_codemap
+from context_bot.knowledge.codemap import CodeMap, build_codemap, read_history
 from context_bot.knowledge.documents import (
     MAX_DOCUMENT_BYTES,
     Diagnostic,
@@ -330,7 +330,13 @@ def _load(
     def denied(path: str) -> bool:
         return listed(path) is None and files.denied(path)
 
-    codemap = build_codemap(code.texts, root, denied=denied, git=revision is not None)
+    def keep(path: str) -> str | None:
+        found = listed(path)
+        return found.path if found is not None else None
+
+    git = revision is not None
+    commits = read_history(root, denied=denied, git=git, keep=keep)
+    codemap = build_codemap(code.texts, root, denied=denied, git=git, history=commits)
     symbols = code.symbols
     version, parts = _version(
         docs, served, revision, readme, overview_budget, inventory, code.digests

@@ -39,7 +39,7 @@ from pathlib import Path
 import structlog
 
 from context_bot.knowledge import overview as overview_mod
-from context_bot.knowledge.codemap import CodeMap, History, build_codemap
+from context_bot.knowledge.codemap import CodeMap, History, build_codemap, read_history
 from context_bot.knowledge.git import git_output
 from context_bot.knowledge.indexing import reindex_files
 from context_bot.knowledge.inventory import Inventory, patch_inventory
@@ -251,5 +251,11 @@ def _codemap(
     def denied(path: str) -> bool:
         return listed(path) is None and files.denied(path)
 
+    def keep(path: str) -> str | None:
+        found = listed(path)
+        return found.path if found is not None else None
+
     git = revision is not None
+    if history is None:
+        history = read_history(files.root, denied=denied, git=git, keep=keep)
     return build_codemap(store.excerpts(), files.root, denied=denied, git=git, history=history)
