@@ -5,10 +5,12 @@
 CORPUS defaults to the tree `benchmarks/corpus.py` builds (`~/.cache/context-bot/
 corpus-100k/tree`); `--code` is the checkout whose `context_bot` is measured (default:
 this one), so the same harness measures another branch's work tree; `--index-dir` names
-the folder a persistent index writes (emptied before the first load unless
-`--keep-index`, measured after; without it the index is reported "in memory").
-`--quick` measures a subset (one package, fewer queries and runs) to smoke-run the
-harness in a minute or two.
+the folder a persistent index writes (emptied before the first load, measured after;
+without it the index is reported "in memory"). `--quick` measures a subset (one
+package, fewer queries and runs) to smoke-run the harness in a minute or two.
+`--keep-index` starts from the index `--index-dir` holds (the first load is then a
+restart); `--only-reload` measures no query and runs no peer: the load, one changed file
+and one new file until found, memory, and the restart.
 
 How: this process imports nothing of `context_bot`. It starts a serving child (this
 script with `--child`, `PYTHONPATH=--code`), which loads the knowledge through the public
@@ -51,6 +53,7 @@ MARK = "@@"  # prefix of the child's result lines on stdout
 CHANGE_TIMEOUT_S = 900.0
 PEER_TIMEOUT_S = 20.0
 SETTLE_S = 10.0  # after the last reload, how long the change test still polls
+WATCH_SETTLE_S = 15.0  # --only-reload: before the change, the watcher registers its folders
 IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{5,40}")
 
 
@@ -266,6 +269,22 @@ def child(args: argparse.Namespace) -> None:
                 reload_ms.append(ms_since(started))
 
         reload_ms: list[float] = []
+        # A live reload told the changed paths patches the snapshot where the code has it
+        # (`patching.py`), as the bot does; else each reload is a whole load.
+        told: dict[str, Any] = {}
+        if "patch" in inspect.signature(watch_knowledge).parameters:
+            patching: Any = importlib.import_module("context_bot.knowledge.patching")
+
+            def timed_patch(previous: Any, paths: Any) -> Any:
+                started = time.perf_counter()
+                try:
+                    return patching.reload_knowledge(
+                        previous, paths, repo / "knowledge", repo, **extra
+                    )
+                finally:
+                    reload_ms.append(ms_since(started))
+
+            told["patch"] = timed_patch
         watcher = asyncio.create_task(
             watch_knowledge(
                 [repo / "knowledge", repo],
@@ -273,10 +292,15 @@ def child(args: argparse.Namespace) -> None:
                 timed_load,
                 changed,
                 stop=stop,
+                **told,
             )
         )
         await asyncio.to_thread(sys.stdin.readline)  # the parent's peers run meanwhile
-        results = await asyncio.to_thread(measure)
+        if args.only_reload:  # no query phase: give the watcher time to register
+            results: dict[str, Any] = {}
+            await asyncio.sleep(WATCH_SETTLE_S)
+        else:
+            results = await asyncio.to_thread(measure)
         emit(
             "measured",
             **results,
@@ -415,6 +439,8 @@ class Child:
         ]
         if restart:
             cmd.append("--restart-only")
+        if args.only_reload:
+            cmd.append("--only-reload")
         self.log = log.open("w")
         self.proc = subprocess.Popen(
             cmd,
@@ -602,7 +628,9 @@ def parent(args: argparse.Namespace) -> None:
     print("queries:", json.dumps(queries)[:600], "...")
 
     peers: dict[str, Any] = {}
-    if args.peers_from:  # another run's peers over the same corpus and query set
+    if args.only_reload:
+        pass  # no query is measured: no peer either
+    elif args.peers_from:  # another run's peers over the same corpus and query set
         peers = json.loads(Path(args.peers_from).read_text())
         shared = ("literal", "regex", "symbols")  # what the peers ran (outline: ours only)
         if any(peers["queries"][k] != queries[k] for k in shared):
@@ -627,7 +655,7 @@ def parent(args: argparse.Namespace) -> None:
         print(
             f"peers done; rg lists {rg_files.stdout.strip()} files; saved in {work / 'peers.json'}"
         )
-    for kind in ("literal", "regex"):
+    for kind in ("literal", "regex") if peers else ():
         for name in ("rg", "git grep"):
             if peers[kind][name]["timeouts"]:
                 over = peers[kind][name]["timeouts"]
@@ -653,6 +681,12 @@ def parent(args: argparse.Namespace) -> None:
     raw = {"loaded": loaded, "queries": queries, "measured": measured, "change": change}
     raw |= {"memory": memory, "restarted": restarted, "index_bytes": index_bytes}
     (work / "results.json").write_text(json.dumps(raw))
+    if args.only_reload:
+        print(f"one changed file and one new file: seen after (ms) {change['seen_ms']}")
+        print(f"reloads (ms): {change['reload_ms']}")
+        print(f"serving memory: RSS {memory['rss_mb']} MB, peak {memory['hwm_mb']} MB")
+        print(f"restart: {restarted['load_ms'] / 1000:.2f} s, RSS {restarted['rss_mb']} MB")
+        return
     text = loaded["text_bytes"]
     seen = change["seen_ms"]
     lit, rgx = measured["literal"], measured["regex"]
@@ -826,6 +860,9 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=15, help="queries of each kind")
     parser.add_argument("--change-timeout", type=float, default=CHANGE_TIMEOUT_S)
     parser.add_argument("--workdir", default=str(Path(tempfile.gettempdir()) / "scale100k-bench"))
+    parser.add_argument(
+        "--only-reload", action="store_true", help="no query nor peer: the change and restart"
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--restart-only", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--repo", help=argparse.SUPPRESS)

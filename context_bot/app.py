@@ -29,6 +29,7 @@ from context_bot.endpoint.ownership_redis import RedisOwnershipStore
 from context_bot.endpoint.routes import TokenService, create_app
 from context_bot.errors import ConfigError
 from context_bot.knowledge.loading import Knowledge, load_knowledge
+from context_bot.knowledge.patching import reload_knowledge
 from context_bot.knowledge.sandbox import RepoFiles
 from context_bot.knowledge.store import default_cache_base
 from context_bot.knowledge.watch import watch_knowledge
@@ -160,6 +161,7 @@ class ContextBotApp:
                     self._current_knowledge,
                     self._load_knowledge,
                     self._knowledge_changed,
+                    patch=self._reload_knowledge,
                 ),
                 "knowledge_watcher",
             )
@@ -306,11 +308,27 @@ class ContextBotApp:
             await asyncio.sleep(interval * random.uniform(0.8, 1.2))  # noqa: S311 - not crypto
 
     def _load_knowledge(self) -> Knowledge:
-        knowledge = load_knowledge(
-            self.settings.knowledge_path,
-            self.settings.repo,
-            cache_dir=self.settings.cache_dir or default_cache_base(),
+        return self._loaded(
+            load_knowledge(
+                self.settings.knowledge_path,
+                self.settings.repo,
+                cache_dir=self.settings.cache_dir or default_cache_base(),
+            )
         )
+
+    def _reload_knowledge(self, previous: Knowledge, changed: frozenset[str] | None) -> Knowledge:
+        """A live reload: the changed files patched in when they can be (`patching.py`)."""
+        return self._loaded(
+            reload_knowledge(
+                previous,
+                changed,
+                self.settings.knowledge_path,
+                self.settings.repo,
+                cache_dir=self.settings.cache_dir or default_cache_base(),
+            )
+        )
+
+    def _loaded(self, knowledge: Knowledge) -> Knowledge:
         for diagnostic in knowledge.diagnostics:
             log.warning("knowledge_diagnostic", **diagnostic.to_wire())
         stats = knowledge.stats()

@@ -21,7 +21,7 @@ import re
 import tomllib
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from context_bot.knowledge.git import git_output
@@ -69,11 +69,57 @@ class Commit:
 
 
 @dataclass(frozen=True)
+class History:
+    """What the code map takes from git: the most recent commits, how many were read, and
+    how often each file changed. Depends on the revision (and the files there are), so a
+    live reload that keeps the revision reuses it (`patching.py`)."""
+
+    recent: tuple[Commit, ...] = ()
+    commits: int = 0
+    changes: Counter[str] = field(default_factory=Counter)
+    """Changes of the files the caller keeps (`read_history`); the only ones ranked."""
+
+
+@dataclass(frozen=True)
 class CodeMap:
     entry_points: tuple[str, ...] = ()  # Markdown list items, without the "- "
     central: tuple[Central, ...] = ()
     recent: tuple[Commit, ...] = ()
     history_commits: int = 0  # how many commits the change counts come from
+    history: History = field(default_factory=History, repr=False, compare=False)
+
+
+def read_history(
+    root: Path,
+    *,
+    denied: Callable[[str], bool],
+    git: bool = True,
+    keep: Callable[[str], str | None] | None = None,
+) -> History:
+    """The history at `root` (when `git`), without the paths `denied` (the sandbox's
+    gate): a `.env` or key that was committed is still never served, so the overview must
+    not name it either. `keep` maps a path to the string its change count is kept under
+    (the inventory's own, so 100k paths are not held twice), or None to count it only in
+    its commit: a file not in the repository now is never ranked. Blocking (git)."""
+    commits = _history(root) if git else []
+    verdicts: dict[str, bool] = {}  # one verdict per path: 300 commits repeat paths
+
+    def shown(path: str) -> bool:
+        if path not in verdicts:
+            verdicts[path] = not denied(path)
+        return verdicts[path]
+
+    changes: Counter[str] = Counter()
+    recent: list[Commit] = []
+    for short, date, subject, paths in commits:
+        named = [p for p in paths if shown(p)]
+        if len(recent) < RECENT_COMMITS:
+            recent.append(Commit(short, date, subject, _folders(named), len(named)))
+        for path in named:
+            kept = path if keep is None else keep(path)
+            if kept is not None:
+                changes[kept] += 1
+    return History(tuple(recent), len(commits), changes)
 
 
 def build_codemap(
@@ -82,26 +128,15 @@ def build_codemap(
     *,
     denied: Callable[[str], bool],
     git: bool = True,
+    history: History | None = None,
 ) -> CodeMap:
     """From (path, language, text) of every indexed text file, and the git history at
-    `root` (when `git`): entry points, central files, recent commits. Blocking (git).
-
-    `denied` (the sandbox's gate) drops paths from the history: a `.env` or key that was
-    committed is still never served, so the overview must not name it either."""
+    `root` (`read_history`, unless given): entry points, central files, recent commits.
+    Blocking (git)."""
     files = sorted(texts)
-    commits = _history(root) if git else []
-    if commits:
-        verdicts: dict[str, bool] = {}  # one verdict per path: 300 commits repeat paths
-
-        def shown(path: str) -> bool:
-            if path not in verdicts:
-                verdicts[path] = not denied(path)
-            return verdicts[path]
-
-        commits = [(h, d, s, [p for p in paths if shown(p)]) for h, d, s, paths in commits]
-    changes: Counter[str] = Counter()
-    for _, _, _, paths in commits:
-        changes.update(paths)
+    if history is None:
+        history = read_history(root, denied=denied, git=git)
+    changes = history.changes
     known = {path for path, _, _ in files}
     refs = import_counts(files)
     ranked = sorted(
@@ -109,11 +144,7 @@ def build_codemap(
         key=lambda p: (-refs.get(p, 0), -changes[p], p),
     )
     central = tuple(Central(p, refs.get(p, 0), changes[p]) for p in ranked[:CENTRAL_FILES])
-    recent = tuple(
-        Commit(short, date, subject, _folders(paths), len(paths))
-        for short, date, subject, paths in commits[:RECENT_COMMITS]
-    )
-    return CodeMap(tuple(entry_points(files)), central, recent, len(commits))
+    return CodeMap(tuple(entry_points(files)), central, history.recent, history.commits, history)
 
 
 def excerpt(path: str, text: str) -> str:

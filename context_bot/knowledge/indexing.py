@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 import structlog
@@ -43,6 +43,7 @@ from context_bot.knowledge.store import (
 )
 from context_bot.knowledge.symbols import (
     FileSymbols,
+    Outcome,
     SymbolIndex,
     assemble_symbols,
     index_from_plain,
@@ -237,3 +238,115 @@ def _stored_symbols(
             yield path, symbols_from_plain(path, unpack_symbols(blob))
         except (ValueError, TypeError, EOFError):
             yield path, "not_read"
+
+
+@dataclass
+class Reindexed:
+    """What a live reload of a few files changed in the index cache (`patching.py`)."""
+
+    entries: dict[int, CodeEntry]
+    """The snapshot's rows → files, with those files' rows replaced."""
+    row_of: dict[str, int]
+    """Path → row of every file in `entries`."""
+    skipped: dict[str, int]
+    symbols: dict[str, tuple[Outcome, Outcome]]
+    """Path → (its symbols before, now), for `SymbolIndex.patched`."""
+    digests: dict[str, tuple[str, str]]
+    """Path → (content hash before, now); "" when none."""
+    excerpts_moved: bool
+    """Whether what the code map reads moved: a file indexed or not any more, or its
+    excerpt changed."""
+    read: int
+
+
+MAX_REFIT_FILES = 256
+"""Unchanged files a change may move across the total cap (each read again); past this,
+the reload is a full load."""
+
+
+def reindex_files(
+    repo_files: Iterable[RepoFile],
+    changed: set[str],
+    previous: Mapping[int, CodeEntry],
+    row_of: Mapping[str, int],
+    skipped: Mapping[str, int],
+    files: RepoFiles,
+    store: IndexStore,
+    *,
+    max_file: int = MAX_INDEXED_FILE_BYTES,
+    max_total: int = MAX_INDEXED_CODE_BYTES,
+) -> Reindexed:
+    """Read again the `changed` paths among `repo_files` (the inventory without the
+    knowledge folder, as it is now) and replace their rows, as `index_files` would at a
+    full load; `previous`, `row_of` and `skipped` are the last snapshot's rows and counts.
+
+    The total cap is decided in path order over every file (`index_files`): a changed
+    size can move which of the later files fit; those are read again too, as a full load
+    would, up to MAX_REFIT_FILES (past it this raises ValueError and the caller loads in
+    full, as it does when a row's symbols do not unpack). Blocking."""
+    to_read: list[tuple[RepoFile, bool]] = []
+    planned = 0
+    for f in repo_files:
+        at = row_of.get(f.path)
+        if f.path not in changed:
+            if at is None:
+                raise ValueError(f"a file the snapshot does not know: {f.path}")
+            state = previous[at].skipped
+            if state == "unreadable":  # a full load tries it again, and plans it as read
+                if planned + f.size <= max_total and not f.binary and f.size <= max_file:
+                    planned += f.size
+                continue
+            if _same_fit(state, planned + f.size <= max_total):
+                if state is None:
+                    planned += f.size
+                continue
+            if len(to_read) >= MAX_REFIT_FILES:
+                raise ValueError("the total cap moves under many files")
+        over = planned + f.size > max_total
+        if not over and not f.binary and f.size <= max_file:
+            planned += f.size
+        to_read.append((f, over))
+    touched = changed | {f.path for f, _ in to_read}
+    before = store.rows_of(sorted(touched))
+    out = Indexed({}, SymbolIndex(), [], {})
+    read = [_read(f, files, out, max_file, over) for f, over in to_read]
+    present = {f.path for f, _ in to_read}
+    removed = sorted(p for p in changed if p not in present and p in row_of)
+    ids = store.update(read, removed)
+    entries = dict(previous)
+    rows = dict(row_of)
+    counts: Counter[str] = Counter(skipped)
+    moved = False
+    for path in touched:
+        if path in rows:
+            old_entry = entries.pop(rows.pop(path))
+            if old_entry.skipped is not None:
+                counts[old_entry.skipped] -= 1
+    symbols: dict[str, tuple[Outcome, Outcome]] = {}
+    digests: dict[str, tuple[str, str]] = {}
+    for path in touched:
+        stored, blob = before.get(path, (None, None))
+        symbols[path] = (_outcome(path, blob), None)
+        digests[path] = (stored.digest if stored is not None else "", "")
+        if stored is not None and stored.skipped is None and path not in present:
+            moved = True
+    for written, (f, _) in zip(read, to_read, strict=True):
+        path = written.path
+        rows[path] = ids[path]
+        entries[ids[path]] = CodeEntry(f.path, f.size, f.language, written.skipped)
+        if written.skipped is not None:
+            counts[written.skipped] += 1
+        symbols[path] = (symbols[path][0], _outcome(path, written.symbols))
+        digests[path] = (digests[path][0], written.digest)
+        stored, _blob = before.get(path, (None, None))
+        was = stored.excerpt if stored is not None and stored.skipped is None else None
+        now = written.excerpt if written.skipped is None else None
+        moved = moved or was != now
+    counted = {k: n for k, n in counts.items() if n}
+    return Reindexed(entries, rows, counted, symbols, digests, moved, len(read))
+
+
+def _outcome(path: str, blob: bytes | None) -> Outcome:
+    if blob is None:
+        return None
+    return symbols_from_plain(path, unpack_symbols(blob))

@@ -16,10 +16,12 @@ off the event loop, and skips what it cannot read, counting why.
 
 from __future__ import annotations
 
+import bisect
 import os
 import stat
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -83,6 +85,9 @@ class Inventory:
     skipped: dict[str, int] = field(default_factory=dict)
     """Files left out, by reason: `denied`, `ignored` (tracked, yet an ignore rule covers
     it), `not_regular`, `unreadable`, `over_limit`."""
+    left_out: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+    """Each file counted in `skipped` but `over_limit`, by path: why it is left out (so
+    a live reload that looks at one path again knows what it was before, `patch_inventory`)."""
     text_index: Candidates | None = field(default=None, repr=False, compare=False)
     """The index cache's trigram index over these files' texts (`textindex.TextIndex`), which
     `grep` narrows its scan with; None when the load indexed in memory."""
@@ -114,44 +119,123 @@ def build_inventory(
     *,
     limit: int = MAX_INVENTORY_FILES,
     known: Mapping[str, Known] | None = None,
+    listing: Future[GitListing | None] | None = None,
 ) -> Inventory:
     """List and describe every file under `files.root` that the sandbox would serve.
 
     `known` (the index cache's facts of the last load, by path) spares reading the head
-    of a file whose size and `mtime_ns` are unchanged. Blocking (runs git, stats and reads
-    files): call it at load or in a worker thread."""
+    of a file whose size and `mtime_ns` are unchanged; `listing`, git's listing started
+    already (`git_listing`, in a thread while the caller reads the cache). Blocking (runs
+    git, stats and reads files): call it at load or in a worker thread."""
     root = files.root
-    listed = _git_files(root)
+    listed = listing.result() if listing is not None else _git_files(root)
     source = "git" if listed is not None else "walk"
     candidates = listed[0] if listed is not None else _walk(root, files)
     skipped: Counter[str] = Counter()
     if listed is not None and listed[1]:
         skipped["ignored"] = listed[1]
+    left_out = dict.fromkeys(listed[2], "ignored") if listed is not None else {}
     found: list[RepoFile] = []
     for rel in candidates:
         if files.deny_listed(rel):
             skipped["denied"] += 1
+            left_out[rel] = "denied"
             continue
         described = _describe(root, rel, read=len(found) < limit, known=known)
         if isinstance(described, str):
             skipped[described] += 1
+            left_out[rel] = described
         elif len(found) >= limit:
             skipped["over_limit"] += 1
         else:
             found.append(described)
     found.sort(key=lambda f: f.path)
-    inventory = Inventory(tuple(found), source, dict(skipped))
+    inventory = Inventory(tuple(found), source, dict(skipped), left_out)
     log.info("inventory_built", files=len(found), source=source, **inventory.skipped)
     return inventory
 
 
-def _git_files(root: Path) -> tuple[list[str], int] | None:
-    """What git lists for the work tree at `root`, and how many tracked files an ignore
-    rule covers (left out); None when `root` is no git work tree (or git is missing). Only
-    paths under `root` when it is a subfolder of a checkout."""
+def patch_inventory(previous: Inventory, files: RepoFiles, paths: Iterable[str]) -> Inventory:
+    """`previous` with each of `paths` (repository paths of files, not folders) looked at
+    again as `build_inventory` would: listed or not by the same rules, described afresh.
+    Every other file keeps its entry, unread. Blocking (git for those paths, stats).
+
+    Raises ValueError when the inventory cannot be patched: it was cut at the file
+    limit (which file falls past it depends on them all). The caller loads in full."""
+    if previous.skipped.get("over_limit"):
+        raise ValueError("the inventory was cut at its file limit")
+    wanted = sorted(set(paths))
+    root = files.root
+    if previous.source == "git":
+        found = _git_files(root, wanted)
+        if found is None:
+            raise ValueError("git cannot list the changed paths")
+        listed, hidden = set(found[0]), set(found[2])
+    else:
+        listed = {p for p in wanted if _walk_lists(root, files, p)}
+        hidden = set()
+    entries = list(previous.files)
+    keys = [f.path for f in entries]
+    left_out = dict(previous.left_out)
+    skipped = Counter(previous.skipped)
+    for rel in wanted:
+        at = bisect.bisect_left(keys, rel)
+        if at < len(keys) and keys[at] == rel:
+            del entries[at], keys[at]
+        elif rel in left_out:
+            skipped[left_out.pop(rel)] -= 1
+        reason: str | None = None
+        if rel in hidden:
+            reason = "ignored"
+        elif rel not in listed:
+            continue
+        elif files.deny_listed(rel):
+            reason = "denied"
+        else:
+            described = _describe(root, rel)
+            if isinstance(described, str):
+                reason = described
+            else:
+                entries.insert(at, described)
+                keys.insert(at, rel)
+        if reason is not None:
+            skipped[reason] += 1
+            left_out[rel] = reason
+    counts = {k: n for k, n in skipped.items() if n}
+    return Inventory(tuple(entries), previous.source, counts, left_out)
+
+
+def _walk_lists(root: Path, files: RepoFiles, rel: str) -> bool:
+    """Whether `_walk` lists `rel`: it is there and no folder on its way is skipped,
+    denied or ignored, nor the file itself ignored."""
+    if not os.path.lexists(os.path.join(root, rel)):  # noqa: PTH118
+        return False
+    parts = rel.split("/")
+    for n in range(1, len(parts)):
+        if parts[n - 1] in WALK_SKIP or files.denied("/".join(parts[:n]), is_dir=True):
+            return False
+    return not files.git_ignored(rel)
+
+
+GitListing = tuple[list[str], int, list[str]]
+"""What git lists (sorted), how many tracked files an ignore rule covers, and those."""
+
+
+def git_listing(root: Path) -> GitListing | None:
+    """What git lists of the work tree at `root` (`build_inventory`'s first step), None
+    when it is no git work tree: blocking on git alone, so it can run in a thread."""
+    return _git_files(root)
+
+
+def _git_files(root: Path, paths: Sequence[str] = ()) -> GitListing | None:
+    """What git lists for the work tree at `root`, how many tracked files an ignore rule
+    covers (left out), and those; None when `root` is no git work tree (or git is
+    missing). Only paths under `root` when it is a subfolder of a checkout; with `paths`,
+    only those (taken literally)."""
     inside = git_output(root, ["rev-parse", "--is-inside-work-tree"])
     if inside != "true":
         return None
+    spec = ["--", *(f":(literal){p}" for p in paths)] if paths else []
     out = git_output(
         root,
         [
@@ -162,6 +246,7 @@ def _git_files(root: Path) -> tuple[list[str], int] | None:
             "--cached",
             "--others",
             "--exclude-standard",
+            *spec,
         ],
         stdin="",
     )
@@ -171,10 +256,10 @@ def _git_files(root: Path) -> tuple[list[str], int] | None:
     # A tracked file that an ignore rule covers (force-added) is refused by the sandbox,
     # which applies the ignore rules to every path; so it is not listed either: `list`
     # never names a file that `file` refuses.
-    tracked_ignored = ["ls-files", "-z", "--cached", "--ignored", "--exclude-standard"]
+    tracked_ignored = ["ls-files", "-z", "--cached", "--ignored", "--exclude-standard", *spec]
     covered = git_output(root, ["-c", "core.quotePath=false", *tracked_ignored], stdin="")
     hidden = {path for path in (covered or "").split("\0") if path}
-    return sorted(listed - hidden), len(listed & hidden)
+    return sorted(listed - hidden), len(listed & hidden), sorted(listed & hidden)
 
 
 def _walk(root: Path, files: RepoFiles) -> Iterator[str]:

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from context_bot.errors import BadRequest
+from context_bot.knowledge.inventory import Inventory
 from context_bot.knowledge.model import RepoFile, ServedDocument
 from context_bot.knowledge.paths import check_relative
 from context_bot.protocol import MAX_LIST_DEPTH, MAX_LIST_LIMIT, MAX_PATH_CHARS, MAX_PATH_DEPTH
@@ -280,3 +281,163 @@ def _cumulative(per_level: list[int]) -> tuple[int, ...]:
     for count in per_level[1:]:
         out.append(out[-1] + count)
     return tuple(out)
+
+
+MAX_PATCHED_ROWS = 16
+"""Files added or removed in one patch of the tree; past this, it is laid out again."""
+
+
+def patch_listing_index(
+    tree: ListingIndex,
+    before: Inventory,
+    after: Inventory,
+    paths: Iterable[str],
+    served: Mapping[str, ServedDocument],
+    free: Mapping[str, ServedDocument],
+) -> ListingIndex:
+    """`tree` (laid out from `before`) with the rows of `paths` as `after` has them,
+    equal to `build_listing_index(after.files, served, free)`; for a live reload of a few
+    undocumented files (`patching.py`). A file changed in place swaps its row; one added
+    or removed shifts the rows after it and the counts of its folders, in one pass over
+    the lookups. When a folder would appear or vanish, or many files come and go, the
+    tree is laid out again. `tree` is left as it is."""
+    edits = _Edits.of(tree)
+    moved = 0
+    for path in sorted(set(paths)):
+        old, new = before.get(path), after.get(path)
+        if _unlisted(path):
+            continue
+        if old is not None and new is not None:
+            edits.swap(path, new)
+        elif old is not None or new is not None:
+            moved += 1
+            if moved > MAX_PATCHED_ROWS or not (
+                edits.remove(path) if new is None else edits.insert(path, new)
+            ):
+                return build_listing_index(after.files, served, free)
+    return edits.freeze()
+
+
+def _unlisted(path: str) -> bool:
+    """A path no request could name is not laid out (`build_listing_index`)."""
+    return len(path) > MAX_PATH_CHARS or path.count("/") >= MAX_PATH_DEPTH
+
+
+@dataclass(slots=True)
+class _Edits:
+    """A tree's lookups, copied to be edited row by row (`patch_listing_index`)."""
+
+    entries: list[ListingEntry]
+    levels: list[int]
+    ends: dict[int, int]
+    totals: dict[int, tuple[int, ...]]
+    root_totals: tuple[int, ...]
+    folder_at: dict[str, int]
+    leaf_at: dict[str, int]
+    root: ListingEntry
+
+    @classmethod
+    def of(cls, tree: ListingIndex) -> _Edits:
+        return cls(
+            list(tree.entries), list(tree.levels), tree.ends, tree.totals, tree.root_totals,
+            tree.folder_at, tree.leaf_at, tree.root,
+        )  # fmt: skip
+
+    def freeze(self) -> ListingIndex:
+        return ListingIndex(
+            tuple(self.entries), tuple(self.levels), self.ends, self.totals, self.root_totals,
+            self.folder_at, self.leaf_at, self.root,
+        )  # fmt: skip
+
+    def swap(self, path: str, repo_file: RepoFile) -> None:
+        at = self.leaf_at[path]
+        old = self.entries[at]
+        self.entries[at] = ListingEntry(
+            path, "file", old.documents, old.stale, old.feature, documented=old.documented,
+            size=repo_file.size, language=repo_file.language, binary=repo_file.binary,
+        )  # fmt: skip
+
+    def _folders(self, path: str) -> list[int] | None:
+        """The rows of the folders holding `path`, outermost first; None if one is missing."""
+        parts = path.split("/")[:-1]
+        rows = []
+        for n in range(1, len(parts) + 1):
+            row = self.folder_at.get("/".join(parts[:n]))
+            if row is None:
+                return None
+            rows.append(row)
+        return rows
+
+    def insert(self, path: str, repo_file: RepoFile) -> bool:
+        """Put an undocumented file's row in place; False when its folder is not there."""
+        folders = self._folders(path)
+        if folders is None or path in self.leaf_at:
+            return False
+        name = path.rpartition("/")[2]
+        start, end = (
+            (folders[-1] + 1, self.ends[folders[-1]]) if folders else (0, len(self.entries))
+        )
+        at = start
+        while at < end and at in self.ends:  # the subfolders come first
+            at = self.ends[at]
+        while at < end and self.entries[at].path.rpartition("/")[2] < name:
+            at += 1
+        entry = ListingEntry(
+            path, "file", 0, None, None, documented=0,
+            size=repo_file.size, language=repo_file.language, binary=repo_file.binary,
+        )  # fmt: skip
+        self.entries.insert(at, entry)
+        self.levels.insert(at, len(folders) + 1)
+        self._shift(at, 1, folders)
+        self.leaf_at[path] = at
+        return True
+
+    def remove(self, path: str) -> bool:
+        """Take a file's row out; False when its folder would be left empty."""
+        folders = self._folders(path)
+        at = self.leaf_at.get(path)
+        if folders is None or at is None or self.entries[at].documents:
+            return False
+        if folders and self.ends[folders[-1]] - folders[-1] == 2:
+            return False  # the folder's only row: the folder goes too
+        del self.entries[at], self.levels[at]
+        del self.leaf_at[path]
+        self._shift(at, -1, folders)
+        return True
+
+    def _shift(self, at: int, by: int, folders: list[int]) -> None:
+        """Rows from `at` on move by `by`; the folders holding it count one file more or
+        less, at the depths the file is below each."""
+        depth = len(folders) + 1
+        holding = set(folders)
+        after = at if by > 0 else at + 1  # a removed row's index is gone already
+
+        def moved(i: int) -> int:
+            return i + by if i >= after else i
+
+        ends: dict[int, int] = {}
+        totals: dict[int, tuple[int, ...]] = {}
+        for row, end in self.ends.items():
+            new_row = moved(row)
+            ends[new_row] = end + by if row in holding or row >= after else end
+            counts = self.totals[row]
+            if row in holding:
+                below = depth - self.levels[new_row]
+                counts = tuple(n + by if d >= below else n for d, n in enumerate(counts))
+            totals[new_row] = counts
+        self.ends, self.totals = ends, totals
+        self.root_totals = tuple(
+            n + by if d >= depth else n for d, n in enumerate(self.root_totals)
+        )
+        self.folder_at = {p: moved(i) for p, i in self.folder_at.items()}
+        self.leaf_at = {p: moved(i) for p, i in self.leaf_at.items()}
+        for row in folders:
+            row = moved(row)
+            e = self.entries[row]
+            self.entries[row] = ListingEntry(
+                e.path, "dir", e.documents, files=e.files + by, documented=e.documented
+            )
+        r = self.root
+        self.root = ListingEntry(
+            "", "dir", r.documents, files=r.files + by, documented=r.documented
+        )

@@ -23,7 +23,8 @@ import re
 import sqlite3
 import stat
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -34,7 +35,7 @@ import structlog
 
 from context_bot.errors import ConfigError, FileError, InvalidPath, PathDenied
 from context_bot.knowledge import overview as overview_mod
-from context_bot.knowledge.codemap import build_codemap
+from context_bot.knowledge.codemap import CodeMap, build_codemap, read_history
 from context_bot.knowledge.documents import (
     MAX_DOCUMENT_BYTES,
     Diagnostic,
@@ -44,7 +45,12 @@ from context_bot.knowledge.documents import (
 )
 from context_bot.knowledge.git import blobs_at_commits, git_output
 from context_bot.knowledge.indexing import index_files
-from context_bot.knowledge.inventory import Inventory, build_inventory, empty_inventory
+from context_bot.knowledge.inventory import (
+    Inventory,
+    build_inventory,
+    empty_inventory,
+    git_listing,
+)
 from context_bot.knowledge.listing import Listing, ListingIndex, build_listing_index
 from context_bot.knowledge.model import (
     Feature,
@@ -83,6 +89,24 @@ _HEX = re.compile(r"[0-9a-fA-F]{7,64}")
 _SOURCE_TWINS = {".js": (".ts", ".tsx"), ".jsx": (".tsx",), ".mjs": (".mts",), ".cjs": (".cts",)}
 
 
+@dataclass(frozen=True)
+class LoadBasis:
+    """What a load keeps so that a live reload of a few files can patch its snapshot
+    instead of loading everything again (`patching.py`)."""
+
+    knowledge_dir: Path
+    budget: int
+    version_parts: VersionParts
+    codemap: CodeMap
+    stored: StoredCode
+    """The code index's rows as this snapshot knows them (a patch needs the cache)."""
+    linked: frozenset[str]
+    """Paths the documents' `relatedFiles` resolve to: whether they exist is part of the
+    version, so a change there is loaded in full."""
+    row_of: dict[str, int] | None = None
+    """Path → row of `stored`; made by the first patch (a load does not need it)."""
+
+
 @dataclass(frozen=True, eq=False)
 class Knowledge:
     """An immutable snapshot of a loaded knowledge folder; safe to share between tasks.
@@ -106,13 +130,23 @@ class Knowledge:
     """Definitions and name uses in the parsed languages (`symbols.py`)."""
     index_stats: dict[str, int] = field(default_factory=dict, repr=False)
     """How the load indexed the files: `files_read`, `files_reused` (from the index cache)."""
+    basis: LoadBasis | None = field(default=None, repr=False)
+    """What a live reload of a few files needs to patch this snapshot (`patching.py`)."""
+    layout: ListingIndex | None = field(default=None, repr=False)
+    """The tree laid out already (a patched snapshot's); None: laid out here."""
     _tree: ListingIndex = field(init=False, repr=False)
     """The tree in listing order, laid out once (in the loading thread) so `list` costs
     what it returns (`listing.py`)."""
 
     def __post_init__(self) -> None:
-        tree = build_listing_index(self.inventory.files, self._served, self._free)
+        tree = self.layout or build_listing_index(self.inventory.files, self._served, self._free)
         object.__setattr__(self, "_tree", tree)
+        object.__setattr__(self, "layout", None)
+
+    @property
+    def tree(self) -> ListingIndex:
+        """The tree in listing order (`listing.py`), for a reload that patches it."""
+        return self._tree
 
     def document(self, path: str, *, version: str | None = None) -> ServedDocument | None:
         """The serving document for a repo path (or a free document's name); with `version`
@@ -246,9 +280,14 @@ def _gc_paused() -> Iterator[None]:
 def _load(
     knowledge_dir: Path, files: RepoFiles, overview_budget: int, store: IndexStore | None
 ) -> Knowledge:
-    docs, diags = read_folder(knowledge_dir, files=files) if knowledge_dir.is_dir() else ([], [])
-    stored = store.known() if store is not None else None
-    inventory = build_inventory(files, known=stored)
+    # git lists the files (a second at 100k, in a process of its own) while this thread
+    # reads the documents and the cache's facts of every file.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="git-listing") as pool:
+        listing = pool.submit(git_listing, files.root)
+        folder = knowledge_dir.is_dir()
+        docs, diags = read_folder(knowledge_dir, files=files) if folder else ([], [])
+        stored = store.known() if store is not None else None
+        inventory = build_inventory(files, known=stored, listing=listing)
     diags.extend(duplicate_diagnostics(docs))
     root = files.root
     groups: dict[str, list[Document]] = defaultdict(list)
@@ -280,7 +319,7 @@ def _load(
     revision = git_output(root, ["rev-parse", "HEAD"])
     code = _index_code(_outside(inventory, knowledge_dir, root), files, store, stored)
     if code.stored is not None and store is not None:
-        inventory = replace(inventory, text_index=_text_index(store, code.stored, inventory))
+        inventory = replace(inventory, text_index=text_index_of(store, code.stored, inventory))
     index = SearchIndex(
         index_entries(served, free), code.rows, sandbox_reader(files), stored=code.stored
     )
@@ -292,25 +331,21 @@ def _load(
     def denied(path: str) -> bool:
         return listed(path) is None and files.denied(path)
 
-    codemap = build_codemap(code.texts, root, denied=denied, git=revision is not None)
+    def keep(path: str) -> str | None:
+        found = listed(path)
+        return found.path if found is not None else None
+
+    git = revision is not None
+    commits = read_history(root, denied=denied, git=git, keep=keep)
+    codemap = build_codemap(code.texts, root, denied=denied, git=git, history=commits)
     symbols = code.symbols
-    version = _version(docs, served, revision, readme, overview_budget, inventory, code.digests)
-    text = overview_mod.build_overview(
-        overview_mod.OverviewInput(
-            repo_name=overview_mod.repo_title(root, readme),
-            revision=revision,
-            readme=readme,
-            files=tuple(served.values()),
-            free=tuple(free.values()),
-            features=features,
-            knowledge_version=version,
-            diagnostics=len(diags),
-            inventory=inventory.files,
-            codemap=codemap,
-            most_used={c.path: symbols.most_used(c.path) for c in codemap.central},
-        ),
-        budget=overview_budget,
+    version, parts = _version(
+        docs, served, revision, readme, overview_budget, inventory, code.digests
     )
+    text = overview_text(
+        root, revision, readme, served, free, features, version, len(diags), inventory,
+        codemap, symbols, overview_budget,
+    )  # fmt: skip
     log.info(
         "knowledge_loaded",
         version=version,
@@ -329,10 +364,48 @@ def _load(
         **{f"not_indexed_{k}": n for k, n in sorted(code.skipped.items())},
     )
     stats = {"files_read": code.read, "files_reused": code.reused}
+    basis = None
+    if code.stored is not None:
+        linked = related_candidates(choices[p][0] for p in groups)
+        basis = LoadBasis(knowledge_dir, overview_budget, parts, codemap, code.stored, linked)
     return Knowledge(
         version, text, diags, revision, served, free, history, index, features, inventory,
         knowledge_folder=_inside(knowledge_dir, root), symbols=symbols, index_stats=stats,
+        basis=basis,
     )  # fmt: skip
+
+
+def overview_text(
+    root: Path,
+    revision: str | None,
+    readme: str | None,
+    served: Mapping[str, ServedDocument],
+    free: Mapping[str, ServedDocument],
+    features: tuple[Feature, ...],
+    version: str,
+    diagnostics: int,
+    inventory: Inventory,
+    codemap: CodeMap,
+    symbols: SymbolIndex,
+    budget: int,
+) -> str:
+    """The overview of a snapshot from what its load (or patch) gathered."""
+    return overview_mod.build_overview(
+        overview_mod.OverviewInput(
+            repo_name=overview_mod.repo_title(root, readme),
+            revision=revision,
+            readme=readme,
+            files=tuple(served.values()),
+            free=tuple(free.values()),
+            features=features,
+            knowledge_version=version,
+            diagnostics=diagnostics,
+            inventory=inventory.files,
+            codemap=codemap,
+            most_used={c.path: symbols.most_used(c.path) for c in codemap.central},
+        ),
+        budget=budget,
+    )
 
 
 @dataclass
@@ -351,7 +424,7 @@ class _Code:
     reused: int
 
 
-def _text_index(store: IndexStore, stored: StoredCode, inventory: Inventory) -> TextIndex:
+def text_index_of(store: IndexStore, stored: StoredCode, inventory: Inventory) -> TextIndex:
     """`grep`'s trigram index for this snapshot: the rows the cache holds as text, and
     the files it must always read (text files it holds no text of, and `folds` unless
     the tokenizer folds those characters as RE2 does)."""
@@ -528,27 +601,38 @@ def resolve_related(doc: Document, known: set[str], root: Path) -> tuple[Related
 
     An entry resolves to the first candidate that has a document or exists in the
     repository (trying `.ts` for a `.js` name); otherwise to its first valid candidate."""
-    base = posixpath.dirname(doc.file_path or "")
     out: list[RelatedFile] = []
+    for raw, valid, options in _related_options(doc):
+        found: RelatedFile | None = None
+        for option in options:
+            has_doc = option in known
+            host = os.path.join(root, option)  # noqa: PTH118 - hot path, plain strings
+            if has_doc or os.path.isfile(host):  # noqa: PTH113
+                found = RelatedFile(raw, option, has_doc, True)
+                break
+        out.append(found or RelatedFile(raw, valid[0] if valid else None, False, False))
+    return tuple(out)
+
+
+def related_candidates(docs: Iterable[Document]) -> frozenset[str]:
+    """Every path the documents' relatedFiles may resolve to, depending on which exist."""
+    return frozenset(o for doc in docs for _, _, options in _related_options(doc) for o in options)
+
+
+def _related_options(doc: Document) -> Iterator[tuple[str, list[str], list[str]]]:
+    """Each relatedFiles entry: (as written, its valid candidates, the paths tried in order)."""
+    base = posixpath.dirname(doc.file_path or "")
     for raw in doc.related_files:
         entry = raw.strip()
         candidates = [posixpath.normpath(posixpath.join(base, entry))]
         if not entry.startswith(("./", "../")):
             candidates.append(posixpath.normpath(entry))
         valid = [c for c in (normalise_repo_path(c) for c in candidates) if c is not None]
-        found: RelatedFile | None = None
+        options: list[str] = []
         for cand in valid:
             stem, ext = posixpath.splitext(cand)
-            for option in (cand, *(stem + twin for twin in _SOURCE_TWINS.get(ext, ()))):
-                has_doc = option in known
-                host = os.path.join(root, option)  # noqa: PTH118 - hot path, plain strings
-                if has_doc or os.path.isfile(host):  # noqa: PTH113
-                    found = RelatedFile(raw, option, has_doc, True)
-                    break
-            if found:
-                break
-        out.append(found or RelatedFile(raw, valid[0] if valid else None, False, False))
-    return tuple(out)
+            options.extend((cand, *(stem + twin for twin in _SOURCE_TWINS.get(ext, ()))))
+        yield raw, valid, options
 
 
 def _version(
@@ -559,15 +643,44 @@ def _version(
     budget: int,
     inventory: Inventory,
     digests: dict[str, str] | None = None,
-) -> str:
+) -> tuple[str, VersionParts]:
     """A short hash of everything served: every document's bytes, which version each path
     serves and why, where its links resolve, what the overview is built from, and which
     files the repository has (a file added or grown is a new version; with the index
-    cache's content hashes, a file edited in place too)."""
-    digest = hashlib.sha256(f"{revision}\0{budget}\0{readme}\n".encode())
+    cache's content hashes, a file edited in place too); and its parts, which a live
+    reload of a few files updates (`patching.py`)."""
     hashes = digests or {}
-    for f in inventory.files:
-        digest.update(f"{f.path}\0{f.size}\0{hashes.get(f.path, '')}\n".encode())
+    files = sum(file_term(f.path, f.size, hashes.get(f.path, "")) for f in inventory.files)
+    parts = VersionParts(_documents_digest(docs, served), files % FILE_TERMS)
+    return parts.version(revision, readme, budget), parts
+
+
+@dataclass(frozen=True)
+class VersionParts:
+    """The two parts of a knowledge version that do not change with the revision, the
+    README or the budget: the documents', and the files' as a sum of one term a file, so
+    that a file's change moves it by a subtraction and an addition, not a pass over all."""
+
+    documents: str
+    files: int
+
+    def version(self, revision: str | None, readme: str | None, budget: int) -> str:
+        head = f"{revision}\0{budget}\0{readme}\n{self.documents}\n{self.files:032x}"
+        return hashlib.sha256(head.encode()).hexdigest()[:16]
+
+
+FILE_TERMS = 1 << 128
+"""The files' part of a version is a sum of terms modulo this."""
+
+
+def file_term(path: str, size: int, digest: str) -> int:
+    """One file's term of the files' part of the version."""
+    line = hashlib.sha1(f"{path}\0{size}\0{digest}".encode(), usedforsecurity=False)
+    return int.from_bytes(line.digest()[:16], "big")
+
+
+def _documents_digest(docs: list[Document], served: dict[str, ServedDocument]) -> str:
+    digest = hashlib.sha256()
     for doc in sorted(docs, key=lambda d: d.source):
         digest.update(f"{doc.source}\0{doc.digest}\n".encode())
     for path in sorted(served):
@@ -576,7 +689,7 @@ def _version(
         digest.update(
             f"{path}\0{s.source}\0{s.stale_reason}\0{s.version_match}\0{links}\n".encode()
         )
-    return digest.hexdigest()[:16]
+    return digest.hexdigest()
 
 
 def _newest_first(doc: Document) -> tuple[float, str]:

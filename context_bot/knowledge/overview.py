@@ -368,18 +368,21 @@ def _tree_counts(
     documented paths together) and how many are documented (None when nothing is),
     shallowest first: a cut keeps the whole top of the tree. Shown sorted by path, so it
     still reads as a tree."""
-    counts: dict[str, int] = defaultdict(int)
-    documented: dict[str, int] = defaultdict(int)
+    counts: Counter[str] = Counter()
+    documented: Counter[str] = Counter()
     doc_paths = {doc.path for doc in files}
-    for path in sorted(doc_paths.union(f.path for f in inventory)):
-        cut = -1
-        for _ in range(TREE_DEPTH):
-            cut = path.find("/", cut + 1)
-            if cut == -1:
-                break
-            counts[path[:cut]] += 1
+    listed = {f.path for f in inventory}
+    # Counted in no order (the result is sorted), each path once: 100k paths at load.
+    for path in (*listed, *(doc_paths - listed)):
+        cut = path.find("/")
+        depth = 0
+        while cut != -1 and depth < TREE_DEPTH:
+            folder = path[:cut]
+            counts[folder] += 1
             if path in doc_paths:
-                documented[path[:cut]] += 1
+                documented[folder] += 1
+            cut = path.find("/", cut + 1)
+            depth += 1
     show = bool(doc_paths) and bool(inventory)
     return sorted(
         ((k, (n, documented[k] if show else None)) for k, n in counts.items()),

@@ -233,6 +233,26 @@ class IndexStore:
             r[0]: StoredFile(r[1], r[2], r[3], r[4], bool(r[5]), r[6], r[7], r[8]) for r in rows
         }
 
+    def rows_of(self, paths: Iterable[str]) -> dict[str, tuple[StoredFile, bytes | None]]:
+        """What the last load kept of these files (those it knows), with their packed
+        symbols: a live reload of a few files asks for those alone."""
+        found: dict[str, tuple[StoredFile, bytes | None]] = {}
+        for path in paths:
+            r = self._db.execute(
+                "SELECT id, size, mtime_ns, language, binary, skipped, digest, excerpt, symbols "
+                "FROM files WHERE path=?",
+                (path,),
+            ).fetchone()
+            if r is not None:
+                stored = StoredFile(r[0], r[1], r[2], r[3], bool(r[4]), r[5], r[6], r[7])
+                found[path] = (stored, None if r[8] is None else bytes(r[8]))
+        return found
+
+    def excerpts(self) -> list[tuple[str, str | None, str]]:
+        """(path, language, code-map excerpt) of every file whose contents are indexed."""
+        rows = self._db.execute("SELECT path, language, excerpt FROM files WHERE skipped IS NULL")
+        return [(str(r[0]), r[1], str(r[2])) for r in rows]
+
     def symbols(self) -> Iterable[tuple[str, bytes]]:
         """(path, packed symbols) of every file that has them, by path."""
         return self._db.execute(

@@ -26,7 +26,7 @@ import re
 import threading
 from array import array
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -489,6 +489,67 @@ class SymbolIndex:
         self._blob = "\n".join(names).encode("utf-8")
         return self
 
+    def patched(self, changes: Mapping[str, tuple[Outcome, Outcome]]) -> SymbolIndex:
+        """A new index with the files of `changes` (path → (outcome before, outcome now))
+        swapped, answering as `assemble_symbols` over the files as they are now would; it
+        shares every list the change does not touch, and this index is left as it is. For
+        a live reload of a few files (`patching.py`), where assembling 100k files' symbols
+        again took seconds. Every list stays in path order, as assembled."""
+        out = SymbolIndex(list(self.symbols), Counter(self.skipped), self.partial, self.files)
+        out._by_path, out._by_lower = dict(self._by_path), dict(self._by_lower)
+        out._refs, out._paths = dict(self._refs), list(self._paths)
+        names: set[str] = set()
+
+        def by_path(s: Symbol) -> str:
+            return s.path
+
+        def file_of(use: int) -> str:
+            return out._paths[use >> _LINE_BITS]
+
+        for path, (old, new) in sorted(changes.items()):
+            for outcome, sign in ((old, -1), (new, 1)):
+                if isinstance(outcome, str):
+                    out.skipped[outcome] += sign
+                elif outcome is not None:
+                    out.files += sign
+                    out.partial += sign * outcome.partial
+            fresh = new if isinstance(new, FileSymbols) else FileSymbols([], {}, False)
+            gone = old if isinstance(old, FileSymbols) else FileSymbols([], {}, False)
+            lo = bisect.bisect_left(out.symbols, path, key=by_path)
+            hi = bisect.bisect_right(out.symbols, path, key=by_path)
+            out.symbols[lo:hi] = fresh.symbols
+            if fresh.symbols:
+                out._by_path[path] = list(fresh.symbols)
+            else:
+                out._by_path.pop(path, None)
+            for lower in {s.name.lower() for s in (*gone.symbols, *fresh.symbols)}:
+                same = out._by_lower.get(lower, [])
+                lo = bisect.bisect_left(same, path, key=by_path)
+                hi = bisect.bisect_right(same, path, key=by_path)
+                mine = [s for s in fresh.symbols if s.name.lower() == lower]
+                same = [*same[:lo], *mine, *same[hi:]]
+                if same:
+                    out._by_lower[lower] = same
+                else:
+                    del out._by_lower[lower]
+            names.update(s.name for s in (*gone.symbols, *fresh.symbols))
+            fid = len(out._paths)
+            out._paths.append(path)
+            for ident in gone.references.keys() | fresh.references.keys():
+                uses = out._refs.get(ident, _uses())
+                start = bisect.bisect_left(uses, path, key=file_of)
+                end = bisect.bisect_right(uses, path, key=file_of)
+                lines = fresh.references.get(ident, ())
+                added = array("Q", ((fid << _LINE_BITS) | n for n in lines if n <= _LINE_MASK))
+                if ident in fresh.references or start or end < len(uses):
+                    out._refs[ident] = uses[:start] + added + uses[end:]
+                else:
+                    out._refs.pop(ident, None)
+        out.skipped = {k: n for k, n in out.skipped.items() if n}
+        out._sorted = sorted(out._by_lower) if names else list(self._sorted)
+        out._blob = _names_blob(self._blob, names, out._by_lower)
+        return out
+
     def __len__(self) -> int:
         return len(self.symbols)
 
@@ -714,6 +775,30 @@ def assemble_symbols(files: Iterable[tuple[str, FileSymbols | str]]) -> SymbolIn
     index.skipped = dict(skipped)
     index._refs = dict(refs)
     return index.finish()
+
+
+Outcome = FileSymbols | str | None
+"""What one file gave the index: its symbols, why it has none (`too_large`, ...), or
+None when no parsed language covers it (or it is not there)."""
+
+
+def _names_blob(blob: bytes, touched: set[str], by_lower: Mapping[str, list[Symbol]]) -> bytes:
+    """`blob` (every defined name, sorted, one a line) with the `touched` names put in or
+    taken out as `by_lower` now defines them or not."""
+    present = {n for n in touched if any(s.name == n for s in by_lower.get(n.lower(), ()))}
+    lines = blob.split(b"\n") if blob else []
+    changed = False
+    for name in sorted(touched):
+        key = name.encode("utf-8")
+        at = bisect.bisect_left(lines, key)
+        there = at < len(lines) and lines[at] == key
+        if name in present and not there:
+            lines.insert(at, key)
+            changed = True
+        elif there and name not in present:
+            del lines[at]
+            changed = True
+    return b"\n".join(lines) if changed else blob
 
 
 def _uses() -> array[int]:

@@ -57,6 +57,9 @@ IGNORED_DIRS = frozenset(
 )
 
 Loader = Callable[[], Knowledge]
+Patcher = Callable[[Knowledge, frozenset[str] | None], Knowledge]
+"""A reload told what changed: the snapshot and the host paths (None: unknown), giving
+the next snapshot (`patching.reload_knowledge`, which loads in full when it must)."""
 OnChange = Callable[[Knowledge, dict[str, object]], Awaitable[None]]
 T = TypeVar("T")
 
@@ -147,8 +150,13 @@ async def watch_knowledge(
     on_change: OnChange,
     *,
     stop: asyncio.Event | None = None,
+    patch: Patcher | None = None,
 ) -> None:
     """Run until cancelled (or `stop` is set): reload after every burst of changes.
+
+    With `patch`, a reload is told the paths of the burst (or None after changes it may
+    have missed, while a watcher was rebuilt), so a few changed files can be patched into
+    the snapshot rather than loaded with all the others; without it, `load` runs.
 
     The watcher lives on a thread of its own: registering thousands of folders takes tens
     of milliseconds, and waiting would otherwise hold a thread of the default pool, which
@@ -159,8 +167,10 @@ async def watch_knowledge(
     async def in_thread(call: Callable[[], T]) -> T:
         return await loop.run_in_executor(thread, call)
 
-    async def reload(files: int) -> None:
-        fresh, change = await reload_once(current(), load)
+    async def reload(paths: frozenset[str] | None, files: int) -> None:
+        previous = current()
+        loader = load if patch is None else partial(patch, previous, paths)
+        fresh, change = await reload_once(previous, loader)
         log.info("knowledge_files_changed", files=files, new_version=change is not None)
         if change is not None:
             await on_change(fresh, change)
@@ -190,8 +200,9 @@ async def watch_knowledge(
                     if changes is None:  # stopped
                         break
                     if changes or catch_up:
+                        seen = None if catch_up else frozenset(p for _, p in changes)
                         catch_up = False
-                        await reload(len(changes))
+                        await reload(seen, len(changes))
                     if not _may_move_folders(changes):
                         continue
                     listed = await in_thread(lambda: watched_dirs(roots))

@@ -1,0 +1,261 @@
+"""Live reload of a few changed files: patch the last snapshot instead of loading it all.
+
+A full load lists the repository with git, stats every file, lays out the listing, reads
+the whole code index's state back and builds the code map: seconds at 100,000 files,
+whatever changed. When the watcher names the few paths that changed, `reload_knowledge`
+instead looks at those alone: the inventory's entries of those paths (listed by the same
+git or walk rules), their rows in the index cache, their symbols, their listing rows, the
+version's terms. What the change leaves alone is shared with the last snapshot, which is
+never modified: the patched snapshot is a new object, swapped in whole by the caller.
+
+It answers as a full load of the same files would (tests compare the two for an add, a
+change, a delete and a rename), and falls back to a full load, saying why in the log
+(`knowledge_patch_declined`), when it cannot be sure of that:
+
+- more than `MAX_PATCH_PATHS` paths (a branch switch), or none named (a watcher rebuilt);
+- a path in the knowledge folder (documents: versions, staleness, links, features);
+- an ignore file (`.gitignore`), which can list or hide any file;
+- a path that is or was a folder (a folder moved: every path under it);
+- a documented path, or one a document's `relatedFiles` may resolve to (staleness and
+  links are part of the version);
+- the snapshot was indexed without the cache, or its inventory was cut at its limit;
+- the total cap on indexed bytes moves which other files fit (`indexing.reindex_files`);
+- anything failing on the way (a read, the cache, a row that does not unpack).
+
+The code map (entry points, central files, history) is reused while the revision and what
+it reads of the files (`codemap.excerpt`) are unchanged, else built again from the cache's
+excerpts; the overview is written again, as its text names the version.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import time
+from collections.abc import Iterable
+from dataclasses import replace
+from pathlib import Path
+
+import structlog
+
+from context_bot.knowledge import overview as overview_mod
+from context_bot.knowledge.codemap import CodeMap, History, build_codemap, read_history
+from context_bot.knowledge.git import git_output
+from context_bot.knowledge.indexing import reindex_files
+from context_bot.knowledge.inventory import Inventory, patch_inventory
+from context_bot.knowledge.listing import patch_listing_index
+from context_bot.knowledge.loading import (
+    FILE_TERMS,
+    Knowledge,
+    LoadBasis,
+    VersionParts,
+    file_term,
+    load_knowledge,
+    overview_text,
+    text_index_of,
+)
+from context_bot.knowledge.sandbox import RepoFiles
+from context_bot.knowledge.search import (
+    SearchIndex,
+    StoredCode,
+    index_entries,
+    sandbox_reader,
+)
+from context_bot.knowledge.store import IndexStore, cache_folder
+
+log = structlog.get_logger(__name__)
+
+MAX_PATCH_PATHS = 256
+"""More changed paths than this in one reload: a full load (a checkout, a generator)."""
+IGNORE_FILES = frozenset({".gitignore", ".ignore", ".gitattributes"})
+"""Files whose change can list or hide any other file: a full load."""
+
+
+class CannotPatch(Exception):
+    """Why a snapshot cannot be patched for a change (then it is loaded in full)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def reload_knowledge(
+    previous: Knowledge,
+    changed: Iterable[str] | None,
+    knowledge_dir: Path,
+    repo_root: Path,
+    *,
+    overview_budget: int = 32_000,
+    files: RepoFiles | None = None,
+    cache_dir: Path | None = None,
+) -> Knowledge:
+    """The snapshot after the changes the watcher saw at `changed` (host paths; None when
+    unknown): `previous` patched when it can be, else a full `load_knowledge` with the same
+    arguments. Blocking: call it in a thread."""
+    files = files or RepoFiles(repo_root)
+    started = time.perf_counter()
+    try:
+        if changed is None:
+            raise CannotPatch("paths_unknown")
+        if cache_dir is None:
+            raise CannotPatch("no_cache")
+        store = IndexStore.open(cache_folder(cache_dir, files.root))
+        if store is None:
+            raise CannotPatch("no_cache")
+        try:
+            fresh = patch_knowledge(previous, changed, files, store, overview_budget)
+        finally:
+            store.close()
+    except CannotPatch as exc:
+        log.info("knowledge_patch_declined", reason=exc.reason)
+    except Exception as exc:  # a failed patch is no failed reload: the full load decides
+        log.warning("knowledge_patch_failed", error=exc.__class__.__name__, reason=str(exc))
+    else:
+        log.info(
+            "knowledge_patched",
+            version=fresh.version,
+            files_read=fresh.index_stats.get("files_read", 0),
+            ms=round((time.perf_counter() - started) * 1000, 1),
+        )
+        return fresh
+    return load_knowledge(
+        knowledge_dir, repo_root, overview_budget=overview_budget, files=files, cache_dir=cache_dir
+    )
+
+
+def patch_knowledge(
+    previous: Knowledge,
+    changed: Iterable[str],
+    files: RepoFiles,
+    store: IndexStore,
+    overview_budget: int,
+) -> Knowledge:
+    """`previous` with the `changed` host paths looked at again (module docstring); raises
+    CannotPatch when only a full load can be sure of the answer."""
+    basis = previous.basis
+    if basis is None:
+        raise CannotPatch("no_cache")
+    if basis.budget != overview_budget:
+        raise CannotPatch("settings")
+    paths = _repo_paths(previous, basis, changed, files.root)
+    root = files.root
+    inventory = patch_inventory(_without_text_index(previous.inventory), files, paths)
+    revision = git_output(root, ["rev-parse", "HEAD"])
+    readme = overview_mod.read_readme(files)
+    inside = previous.knowledge_folder
+    outside = (
+        inventory.files
+        if not inside
+        else tuple(f for f in inventory.files if not f.path.startswith(f"{inside}/"))
+    )
+    entries = basis.stored.entries
+    row_of = basis.row_of
+    if row_of is None:  # the first patch of a loaded snapshot; later ones carry it on
+        row_of = {e.path: row for row, e in entries.items()}
+    try:
+        done = reindex_files(outside, paths, entries, row_of, basis.stored.skipped, files, store)
+    except ValueError as exc:
+        raise CannotPatch("total_cap") from exc
+    terms = basis.version_parts.files
+    for path in paths:
+        old, new = previous.inventory.get(path), inventory.get(path)
+        before, now = done.digests.get(path, ("", ""))
+        if old is not None:
+            terms -= file_term(path, old.size, before)
+        if new is not None:
+            terms += file_term(path, new.size, now)
+    parts = VersionParts(basis.version_parts.documents, terms % FILE_TERMS)
+    version = parts.version(revision, readme, overview_budget)
+    stored = StoredCode(store.reader(), done.entries, done.skipped)
+    inventory = replace(inventory, text_index=text_index_of(store, stored, inventory))
+    symbols = previous.symbols.patched(done.symbols)
+    codemap = basis.codemap
+    if done.excerpts_moved or revision != previous.revision:
+        history = codemap.history if revision == previous.revision else None
+        codemap = _codemap(store, inventory, files, revision, history)
+    served, free = previous._served, previous._free  # unchanged: documents decline
+    text = overview_text(
+        root, revision, readme, served, free, previous.features(), version,
+        len(previous.diagnostics), inventory, codemap, symbols, overview_budget,
+    )  # fmt: skip
+    index = SearchIndex(index_entries(served, free), None, sandbox_reader(files), stored=stored)
+    layout = patch_listing_index(previous.tree, previous.inventory, inventory, paths, served, free)
+    reused = len(outside) - done.read
+    return replace(
+        previous,
+        version=version,
+        overview=text,
+        revision=revision,
+        _index=index,
+        inventory=inventory,
+        symbols=symbols,
+        index_stats={"files_read": done.read, "files_reused": reused},
+        basis=replace(
+            basis, version_parts=parts, codemap=codemap, stored=stored, row_of=done.row_of
+        ),
+        layout=layout,
+    )
+
+
+def _without_text_index(inventory: Inventory) -> Inventory:
+    return replace(inventory, text_index=None)
+
+
+def _repo_paths(
+    previous: Knowledge, basis: LoadBasis, changed: Iterable[str], root: Path
+) -> set[str]:
+    """The changed host paths as repository paths, or CannotPatch (module docstring)."""
+    knowledge_dir = str(basis.knowledge_dir.resolve())
+    top = str(root)
+    paths: set[str] = set()
+    for host in changed:
+        full = os.path.abspath(host)  # noqa: PTH100 - plain strings from the watcher
+        if full == knowledge_dir or full.startswith(knowledge_dir + os.sep):
+            raise CannotPatch("documents")
+        if not full.startswith(top + os.sep):
+            raise CannotPatch("outside")
+        rel = full[len(top) + 1 :].replace(os.sep, "/")
+        parts = rel.split("/")
+        if parts[-1] in IGNORE_FILES or ".git" in parts:
+            raise CannotPatch("ignore_rules")
+        if _is_folder(full) or rel in previous.tree.folder_at:
+            raise CannotPatch("folder")
+        if previous.document(rel) is not None or rel in basis.linked:
+            raise CannotPatch("documented")
+        paths.add(rel)
+    if not paths:
+        raise CannotPatch("paths_unknown")
+    if len(paths) > MAX_PATCH_PATHS:
+        raise CannotPatch("many_paths")
+    return paths
+
+
+def _is_folder(host: str) -> bool:
+    try:
+        return stat.S_ISDIR(os.lstat(host).st_mode)
+    except OSError:
+        return False
+
+
+def _codemap(
+    store: IndexStore,
+    inventory: Inventory,
+    files: RepoFiles,
+    revision: str | None,
+    history: History | None,
+) -> CodeMap:
+    """The code map again, from the excerpts the cache keeps (what a full load reads), and
+    the last one's history while the revision is the same."""
+    listed = inventory.get
+
+    def denied(path: str) -> bool:
+        return listed(path) is None and files.denied(path)
+
+    def keep(path: str) -> str | None:
+        found = listed(path)
+        return found.path if found is not None else None
+
+    git = revision is not None
+    if history is None:
+        history = read_history(files.root, denied=denied, git=git, keep=keep)
+    return build_codemap(store.excerpts(), files.root, denied=denied, git=git, history=history)
