@@ -13,12 +13,11 @@ like the name (not in comments or strings), definitions excluded. Two unrelated 
 both found; that is said in PROTOCOL.md.
 
 Blocking and CPU-heavy (parsing): `build_symbols` runs in the loading thread. Lookups
-afterwards are dictionary, bisect and RE2 work over the names, a few milliseconds.
+afterwards are dictionary lookups and the per-tier structures of `symbol_names.py`.
 """
 
 from __future__ import annotations
 
-import bisect
 import functools
 import importlib
 import posixpath
@@ -30,10 +29,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import re2
 import structlog
 
 from context_bot.knowledge.model import Symbol
+from context_bot.knowledge.symbol_names import NameIndex
 
 log = structlog.get_logger(__name__)
 
@@ -287,7 +286,6 @@ class SymbolMatch:
 
 _LINE_BITS = 24
 _LINE_MASK = (1 << _LINE_BITS) - 1
-_TIERS = ("exact", "exact", "prefix", "camel", "substring", "fuzzy")
 _KIND_ORDER = {k: n for n, k in enumerate(("class", "interface", "struct", "trait", "enum"))}
 
 
@@ -363,12 +361,19 @@ def extract(path: str, text: str, grammar_name: str) -> FileSymbols | None:
         stack.append((node.end_byte, kind, name))
     # A set per name: captures come per capture name, not in line order, so "the same line
     # as the last one" missed repeats (and the counts drifted between loads of one tree).
-    uses: dict[str, set[int]] = defaultdict(set)
+    # The hottest loop of a load (an identifier in every ~20 bytes of code): keyed by the
+    # bytes of the source, decoded once per distinct name; rows counted from 0 until then.
+    uses: dict[bytes, set[int]] = defaultdict(set)
     for nodes in ts.QueryCursor(g.refs).captures(root).values():
         for n in nodes:
-            if n.start_byte not in def_names:
-                uses[_text(n)].add(n.start_point[0] + 1)
-    refs = {name: sorted(lines) for name, lines in uses.items()}
+            start = n.start_byte
+            if start not in def_names:
+                uses[source[start : n.end_byte]].add(n.start_point.row)
+    refs: dict[str, list[int]] = {}
+    for raw, rows in uses.items():
+        lines = [row + 1 for row in sorted(rows)]
+        name = raw.decode("utf-8", "replace")
+        refs[name] = sorted({*refs[name], *lines}) if name in refs else lines
     return FileSymbols(symbols, refs, root.has_error)
 
 
@@ -468,8 +473,7 @@ class SymbolIndex:
     files: int = 0
     _by_path: dict[str, list[Symbol]] = field(default_factory=dict, repr=False)
     _by_lower: dict[str, list[Symbol]] = field(default_factory=dict, repr=False)
-    _sorted: list[str] = field(default_factory=list, repr=False)
-    _blob: bytes = field(default=b"", repr=False)
+    _names: NameIndex = field(default_factory=lambda: NameIndex(()), repr=False)
     _refs: dict[str, array[int]] = field(default_factory=dict, repr=False)
     """Each use packed as `file number << 24 | line` (a plain int is a fraction of a
     `Reference`'s memory, and uses outnumber definitions forty to one)."""
@@ -484,9 +488,7 @@ class SymbolIndex:
             by_path[s.path].append(s)
         self._by_lower = dict(by_lower)
         self._by_path = dict(by_path)
-        self._sorted = sorted(by_lower)
-        names = sorted({s.name for s in self.symbols})
-        self._blob = "\n".join(names).encode("utf-8")
+        self._names = NameIndex(sorted({s.name for s in self.symbols}))
         return self
 
     def __len__(self) -> int:
@@ -510,33 +512,33 @@ class SymbolIndex:
         if not q:
             return []
         lower = q.lower()
+        names = self._names
+        # Lazily, a length group at a time: a tier that is not needed is not looked at.
+        tiers: list[tuple[str, Callable[[], Iterable[list[str]]]]] = [
+            ("exact", lambda: [[lower]]),  # case-sensitive ones first: `_match_order`
+            ("prefix", lambda: names.prefixed(lower)),
+            ("camel", lambda: names.camel(q)),
+            ("substring", lambda: names.containing(lower)),
+            ("fuzzy", lambda: names.subsequence(lower)),
+        ]
+        order = _match_order(q)
         out: list[SymbolMatch] = []
         seen: set[int] = set()
-        # Lazily: a later tier scans every name, and is not run once the limit is met.
-        tiers: list[Callable[[], Iterable[str]]] = [
-            lambda: [lower],  # exact: case-sensitive ones are put first below
-            list,
-            lambda: self._prefixed(lower),
-            lambda: self._regex(_camel_regex(q)),
-            lambda: self._regex(b"(?mi)^[^\n]*" + re.escape(q).encode() + b"[^\n]*$"),
-            lambda: self._regex(_fuzzy_regex(lower)),
-        ]
-        for tier, names_of in enumerate(tiers):
-            candidates: list[Symbol] = []
-            for name in names_of():
-                candidates.extend(self._by_lower.get(name.lower(), ()))
-            candidates.sort(key=_match_order(q))
-            for s in candidates:
-                if id(s) in seen:
-                    continue
-                if kind is not None and s.kind != kind:
-                    continue
-                if selects is not None and not selects(s.path):
-                    continue
-                seen.add(id(s))
-                out.append(SymbolMatch(s, _TIERS[tier]))
-                if len(out) >= limit:
-                    return out
+        for tier, groups_of in tiers:
+            for group in groups_of():
+                candidates = [s for name in group for s in self._by_lower.get(name, ())]
+                candidates.sort(key=order)
+                for s in candidates:
+                    if id(s) in seen:
+                        continue
+                    if kind is not None and s.kind != kind:
+                        continue
+                    if selects is not None and not selects(s.path):
+                        continue
+                    seen.add(id(s))
+                    out.append(SymbolMatch(s, tier))
+                    if len(out) >= limit:
+                        return out
         return out
 
     def named(self, name: str) -> list[Symbol]:
@@ -549,25 +551,6 @@ class SymbolIndex:
         tier, without running its fuzzier tiers: for search's definitions first, on every
         one-word query."""
         return sorted(self.named(name), key=_match_order(name))[:limit]
-
-    def _prefixed(self, lower: str) -> list[str]:
-        start = bisect.bisect_left(self._sorted, lower)
-        end = bisect.bisect_left(self._sorted, lower + "\U0010ffff")
-        return self._sorted[start : min(end, start + 5_000)]
-
-    def _regex(self, pattern: bytes | None) -> list[str]:
-        if pattern is None or not self._blob:
-            return []
-        try:
-            compiled = re2.compile(pattern)
-        except re2.error:
-            return []
-        names = []
-        for m in compiled.finditer(self._blob):
-            names.append(m.group(0).decode("utf-8"))
-            if len(names) >= 5_000:
-                break
-        return names
 
     def outline(self, path: str) -> list[OutlineNode]:
         """The file's definitions as a tree by line ranges, in source order."""
@@ -630,24 +613,6 @@ def _match_order(query: str) -> Callable[[Symbol], tuple[object, ...]]:
 
 def _kind_rank(s: Symbol) -> int:
     return _KIND_ORDER.get(s.kind, 9)
-
-
-def _camel_regex(query: str) -> bytes | None:
-    """Each upper-case letter of the query starts a hump; lower-case letters, digits and
-    `_` may follow each hump in the name: `HTTPTr`, `getUN` → `getUserName`."""
-    if not any(c.isupper() for c in query[1:]):
-        return None
-    parts = []
-    for n, ch in enumerate(query):
-        if n and ch.isupper():
-            parts.append("[a-z0-9_]*")
-        parts.append(re.escape(ch))
-    return ("(?m)^" + "".join(parts) + "[^\n]*$").encode()
-
-
-def _fuzzy_regex(lower: str) -> bytes:
-    body = "[^\n]*".join(re.escape(c) for c in lower)
-    return ("(?mi)^[^\n]*" + body + "[^\n]*$").encode()
 
 
 def _nest(symbols: list[Symbol]) -> list[OutlineNode]:
