@@ -140,7 +140,7 @@ def index_files(
     out.read, out.removed = len(written), len(removed)
     out.skipped = dict(skipped)
     # What the symbols come from: every file's path, stat and indexing outcome.
-    fingerprint = hashlib.sha1(b"symbols-1\n", usedforsecurity=False)
+    fingerprint = hashlib.sha1(b"symbols-2\n", usedforsecurity=False)
     by_path = {f.path: f for f in to_read}
     for path in sorted(states):
         new = by_path.get(path)
@@ -202,7 +202,9 @@ def _read(f: RepoFile, files: RepoFiles, out: Indexed, max_file: int, over: bool
         out.indexed_bytes += f.size
         excerpt = codemap.excerpt(f.path, text)
         out.excerpts.append((f.path, f.language, excerpt))
-    found = parse_file(f.path, f.language, text, reason) if reason != "binary" else None
+    # Symbols cover every file of a parsed language up to their own size cap, also those
+    # past the search index's total (`over_total`): the text read for `grep` is parsed.
+    found = parse_file(f.path, f.language, whole or "", why) if why != "binary" else None
     return FileRow(
         path=f.path,
         size=f.size,

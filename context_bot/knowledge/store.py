@@ -32,7 +32,7 @@ import structlog
 
 log = structlog.get_logger(__name__)
 
-SCHEMA_VERSION = 2  # 2: a name's uses deduplicated per line, whatever the capture order
+SCHEMA_VERSION = 3  # 3: symbols of files past the search total too (2: uses per line)
 """Bumped whenever what is stored (or how it is computed) changes: a cache of another
 version is rebuilt, and the key of the folder includes it."""
 DB_NAME = "index.sqlite3"
