@@ -1,12 +1,13 @@
 """Symbols alone, over any trees: extraction speed, index size, and the three lookups,
 beside Universal Ctags over the same files.
 
-    python benchmarks/symbols_bench.py ROOT [ROOT ...] [--max-files N] [--workers 2]
+    python benchmarks/symbols_bench.py ROOT [ROOT ...] [--max-files N] [--no-ctags]
 
-Every file under the roots in a parsed language (by suffix) is read, then parsed with
-`symbols.parse_file` in this process (files/s per core: wall time and CPU time of one
-core) and, with `--workers`, again over a process pool as a first load can. The index is
-assembled (`assemble_symbols`) and the growth of this process's RSS measured. Queries are
+Every file under the roots in a parsed language (by suffix) is read, parsed with
+`symbols.parse_file` (files/s per core: CPU time around the parse alone) and assembled
+(`assemble_symbols`, writing its `SymbolTable` under --table-dir) in one pass; the
+growth of this process's RSS is measured, and the serving cost of the kept index in a
+fresh process that loads it as a restart does. Queries are
 drawn (seeded) from identifiers in the files' text, not from our index, so two versions of
 the code get the same queries: a third are whole names, a third 5-character prefixes, a
 third camel humps (`w[:2]` + two upper-case letters), as `scale100k_bench.py` draws them.
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import marshal
 import os
 import random
 import re
@@ -26,7 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Iterator
 from pathlib import Path
 
 from context_bot.knowledge import symbols as sym
@@ -48,33 +50,26 @@ def rss_mb() -> float:
     return 0.0
 
 
-def collect(roots: list[Path], max_files: int) -> list[tuple[str, str, str]]:
-    found: list[tuple[str, str, str]] = []
+def walk(roots: list[Path], max_files: int) -> list[tuple[str, str]]:
+    """(path, language) of every file in a parsed language under the roots, in order."""
+    found: list[tuple[str, str]] = []
     for root in roots:
         for dirpath, dirnames, filenames in os.walk(root):
             dirnames[:] = sorted(d for d in dirnames if d != ".git")
             for name in sorted(filenames):
                 language = SUFFIXES.get(Path(name).suffix.lower())
-                if language is None:
-                    continue
-                path = str(Path(dirpath, name))
-                try:
-                    text = Path(path).read_text("utf-8", errors="replace")
-                except OSError:
-                    continue
-                found.append((path, language, text))
-                if len(found) >= max_files:
-                    return found
+                if language is not None:
+                    found.append((str(Path(dirpath, name)), language))
+                    if len(found) >= max_files:
+                        return found
     return found
 
 
-def _parse_chunk(chunk: list[tuple[str, str, str]]) -> list[tuple[str, object]]:
-    out = []
-    for path, language, text in chunk:
-        found = sym.parse_file(path, language, text, None)
-        if found is not None:
-            out.append((path, found))
-    return out
+def peak_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
 
 
 def pct(values: list[float], q: float) -> float:
@@ -92,56 +87,98 @@ def timed(calls: list, runs: int) -> tuple[list[float], list[object]]:
     return times, results
 
 
+def child_load(plain: Path, table: Path) -> None:
+    """Load a kept index as a restart does and print what it costs this process."""
+    from context_bot.knowledge.symbol_store import SymbolTable
+
+    gc.collect()
+    before = rss_mb()
+    t = time.perf_counter()
+    opened = SymbolTable.open(table)
+    assert opened is not None
+    index = sym.index_from_plain(marshal.loads(plain.read_bytes()), opened)  # noqa: S302 - ours
+    took = time.perf_counter() - t
+    gc.collect()
+    print(f"RSS +{rss_mb() - before:,.0f} MB for {len(index):,} definitions, {took:.1f} s")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("roots", nargs="+", type=Path)
     ap.add_argument("--max-files", type=int, default=10**9)
-    ap.add_argument("--workers", type=int, default=0, help="also parse over N processes")
     ap.add_argument("--queries", type=int, default=30)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--no-ctags", action="store_true")
+    ap.add_argument("--table-dir", type=Path, default=Path("/tmp/scale-symbols-cache"))  # noqa: S108
+    ap.add_argument("--child-load", nargs=2, type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.child_load:
+        child_load(*args.child_load)
+        return
 
-    files = collect(args.roots, args.max_files)
-    total_bytes = sum(len(t) for _, _, t in files)
+    files = walk(args.roots, args.max_files)
     print(f"code: {sym.__file__}")
-    print(f"files: {len(files):,} ({total_bytes / 1e6:,.1f} MB)")
+    # Read, parse and assemble in one pass, as a first load does: no list of every text
+    # or every file's symbols is held. Parse CPU is timed around `parse_file` alone.
+    stats = {"cpu": 0.0, "bytes": 0}
+    idents: set[str] = set()
 
+    def parsed() -> Iterator[tuple[str, object]]:
+        for n, (path, language) in enumerate(files):
+            try:
+                text = Path(path).read_text("utf-8", errors="replace")
+            except OSError:
+                continue
+            stats["bytes"] += len(text)
+            if n % 20 == 0:  # the query draw: identifiers of every twentieth file
+                idents.update(IDENT.findall(text[:20_000]))
+            t = time.process_time()
+            found = sym.parse_file(path, language, text, None)
+            stats["cpu"] += time.process_time() - t
+            if found is not None:
+                yield path, found
+
+    args.table_dir.mkdir(parents=True, exist_ok=True)
+    table = args.table_dir / "symbols-bench.sqlite3"
     gc.collect()
-    rss0 = rss_mb()
-    wall, cpu = time.perf_counter(), time.process_time()
-    parsed = [(p, f) for p, lang, text in files if (f := sym.parse_file(p, lang, text, None))]
-    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    t = time.perf_counter()
-    index = sym.assemble_symbols(parsed)
-    assemble_s = time.perf_counter() - t
-    del parsed
+    rss0, wall = rss_mb(), time.perf_counter()
+    index = sym.assemble_symbols(parsed(), table)
+    wall = time.perf_counter() - wall
     gc.collect()
-    growth = rss_mb() - rss0
-    n = index.files
+    growth, peak = rss_mb() - rss0, peak_mb() - rss0
+    n, cpu, total_bytes = index.files, stats["cpu"], stats["bytes"]
+    print(f"files: {len(files):,} ({total_bytes / 1e6:,.1f} MB)")
     print(
-        f"extract: {wall:.1f} s wall, {cpu:.1f} s CPU for {n:,} parsed files "
-        f"({n / wall:,.0f} files/s, {n / cpu:,.0f} files/s/core CPU, "
-        f"{total_bytes / 1e6 / wall:.2f} MB/s); skipped {index.skipped}"
+        f"extract + assemble: {wall:.1f} s wall; parse {cpu:.1f} s CPU for {n:,} parsed files "
+        f"({n / cpu:,.0f} files/s/core, {total_bytes / 1e6 / cpu:.2f} MB/s/core); "
+        f"skipped {index.skipped}"
     )
-    print(f"assemble: {assemble_s:.1f} s; {len(index):,} definitions; RSS growth {growth:,.0f} MB")
-    if args.workers:
-        chunks = [files[i :: args.workers * 8] for i in range(args.workers * 8)]
-        t = time.perf_counter()
-        with ProcessPoolExecutor(args.workers) as pool:
-            got = sum(len(c) for c in pool.map(_parse_chunk, chunks))
-        pw = time.perf_counter() - t
-        print(f"extract over {args.workers} processes: {pw:.1f} s ({got / pw:,.0f} files/s)")
+    print(
+        f"index: {len(index):,} definitions; RSS growth {growth:,.0f} MB "
+        f"(peak above the start {peak:,.0f} MB)"
+    )
+    plain = args.table_dir / "bench-plain.marshal"
+    plain.write_bytes(marshal.dumps(sym.index_to_plain(index)))
+    served = subprocess.run(
+        [sys.executable, __file__, "--child-load", str(plain), str(table), "."],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    print(
+        f"serving: {served} (a fresh process loading the kept index); "
+        f"table file {table.stat().st_size / 1e6:,.0f} MB"
+    )
 
     rng = random.Random(16)  # noqa: S311 - a fixed draw of queries
-    idents = sorted({m for _, _, text in files for m in IDENT.findall(text[:20_000])})
-    picked = rng.sample(idents, min(len(idents), 2 * args.queries))
+    drawn = sorted(idents)
+    picked = rng.sample(drawn, min(len(drawn), 2 * args.queries))
     queries = []
     for i, w in enumerate(picked[: args.queries]):
         humps = "".join(c for c in w if c.isupper())
         queries.append(w if i % 3 == 0 else w[:5] if i % 3 == 1 else (w[:2] + humps[1:3]))
     ref_names = picked[args.queries :]
-    paths = sorted({p for p, _, _ in files})
+    paths = sorted({p for p, _ in files})
     outline_paths = rng.sample(paths, min(len(paths), args.queries))
 
     s_ms, s_found = timed(
@@ -166,7 +203,7 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory() as work:
         listing, tags = Path(work, "files"), Path(work, "tags")
-        listing.write_text("".join(f"{p}\n" for p, _, _ in files))
+        listing.write_text("".join(f"{p}\n" for p, _ in files))
         t = time.perf_counter()
         subprocess.run(
             ["ctags", "-L", str(listing), "-f", str(tags), "--fields=+n"],

@@ -39,6 +39,7 @@ from context_bot.knowledge.store import (
     pack_symbols,
     unpack_symbols,
 )
+from context_bot.knowledge.symbol_store import SymbolTable, remove_others
 from context_bot.knowledge.symbols import (
     FileSymbols,
     SymbolIndex,
@@ -164,16 +165,21 @@ def _stat_of(stored: StoredFile) -> tuple[int, int]:
 
 
 def _symbols(store: IndexStore, current: set[str], fingerprint: str) -> SymbolIndex:
-    """The symbol index: kept whole when made from the same files (`fingerprint`), else
+    """The symbol index: kept whole when made from the same files (`fingerprint`: its
+    arrays in the cache, its `SymbolTable` in a file of its own beside it), else
     assembled from every file's symbols and kept for the next load."""
+    folder = store.path.parent
+    table_path = folder / f"symbols-{fingerprint[:24]}.sqlite3"
     blob = store.blob("symbols", fingerprint)
-    if blob is not None:
+    table = SymbolTable.open(table_path) if blob is not None else None
+    if blob is not None and table is not None:
         try:
-            return index_from_plain(unpack_symbols(blob))
+            return index_from_plain(unpack_symbols(blob), table)
         except (ValueError, TypeError, EOFError):
             log.warning("symbol_index_cache_unreadable")
-    index = assemble_symbols(_stored_symbols(store, current))
+    index = assemble_symbols(_stored_symbols(store, current), table_path)
     store.keep_blob("symbols", fingerprint, pack_symbols(index_to_plain(index)))
+    remove_others(folder, table_path)
     return index
 
 

@@ -76,6 +76,11 @@ def _query_masks(lower: str) -> tuple[int, int]:
     return singles, pairs
 
 
+def _lower(name: str) -> str:
+    low = name.lower()
+    return name if low == name else low
+
+
 def skeleton(name: str) -> str:
     """The first character and every upper-case one after it: `getUserName` → `gUN`."""
     return name[:1] + "".join(c for c in name[1:] if c.isupper())
@@ -89,7 +94,8 @@ class NameIndex:
         # One order for every structure: by length, then by name. Each length is then a
         # sorted run (bisection for prefixes) and a scan in this order meets the shorter
         # names first (the masks are tested a length at a time, and the scan stops early).
-        lowers = sorted({n.lower() for n in names if n}, key=lambda n: (len(n), n))
+        # A name already in lower case is its own key: one string, not two.
+        lowers = sorted({_lower(n) for n in names if n}, key=lambda n: (len(n), n))
         self.lowers = lowers
         self._runs: list[tuple[int, int, int]] = []  # (length, first, past the last)
         for n, lower in enumerate(lowers):
@@ -97,7 +103,9 @@ class NameIndex:
                 self._runs.append((len(lower), n, n + 1))
             else:
                 self._runs[-1] = (len(lower), self._runs[-1][1], n + 1)
-        self._camel = sorted(f"{skeleton(n)}\0{n}" for n in names if n)
+        # A query reaches this tier only with a hump after its first character, which a
+        # name without an upper-case letter there cannot match: those are left out.
+        self._camel = sorted(f"{skeleton(n)}\0{n}" for n in names if len(skeleton(n)) > 1)
         starts = np.zeros(len(lowers), dtype=np.int64)
         if lowers:
             sizes = np.fromiter((len(n.encode("utf-8")) + 1 for n in lowers[:-1]), np.int64)
@@ -108,7 +116,15 @@ class NameIndex:
         else:
             self._singles = self._pairs = np.zeros(0, dtype=np.uint64)
 
-    def prefixed(self, lower: str) -> Iterator[list[str]]:
+    def find(self, lower: str) -> int | None:
+        """The number of the lower-case name `lower` (its place in `lowers`), or None."""
+        for length, first, last in self._runs:
+            if length == len(lower):
+                at = bisect.bisect_left(self.lowers, lower, first, last)
+                return at if at < last and self.lowers[at] == lower else None
+        return None
+
+    def prefixed(self, lower: str) -> Iterator[list[int]]:
         """Names that start with `lower` and are longer, a group per length, shortest
         first, each group sorted."""
         for length, first, last in self._runs:
@@ -117,9 +133,9 @@ class NameIndex:
             start = bisect.bisect_left(self.lowers, lower, first, last)
             end = bisect.bisect_left(self.lowers, lower + _TOP, start, last)
             if end > start:
-                yield self.lowers[start:end]
+                yield list(range(start, end))
 
-    def camel(self, query: str) -> Iterator[list[str]]:
+    def camel(self, query: str) -> Iterator[list[int]]:
         """Names (lower case) whose camel humps the query abbreviates: each upper-case
         letter of the query starts a hump, lower-case letters, digits and `_` may follow
         each hump in the name (`HTTPTr` → `HTTPTransport`, `getUN` → `getUserName`)."""
@@ -138,17 +154,19 @@ class NameIndex:
         for entry in self._camel[start:end]:
             name = entry.split("\0", 1)[1]
             if pattern.match(name):
-                found.add(name.lower())
-        return _by_length_groups(sorted(found, key=lambda n: (len(n), n)))
+                at = self.find(name.lower())
+                if at is not None:
+                    found.add(at)
+        return _by_length_groups(sorted(found), self.lowers)
 
-    def containing(self, lower: str) -> Iterator[list[str]]:
+    def containing(self, lower: str) -> Iterator[list[int]]:
         """Names that hold `lower` as a substring, a group per length, shortest first."""
         singles, pairs = _query_masks(lower)
         if len(lower.encode("utf-8")) > 1:
             return self._confirmed(lower, self._pairs, pairs, lambda name: lower in name)
         return self._confirmed(lower, self._singles, singles, lambda name: lower in name)
 
-    def subsequence(self, lower: str) -> Iterator[list[str]]:
+    def subsequence(self, lower: str) -> Iterator[list[int]]:
         """Names that hold the characters of `lower` in order, shortest first."""
         singles, _ = _query_masks(lower)
         # `a[^b]*b[^c]*c`: each character at its first place after the last, no backtracking.
@@ -165,7 +183,7 @@ class NameIndex:
         masks: npt.NDArray[np.uint64],
         wanted: int,
         confirm: Callable[[str], bool],
-    ) -> Iterator[list[str]]:
+    ) -> Iterator[list[int]]:
         """The names of each length (from the query's own) whose mask covers `wanted` and
         that `confirm` accepts: a length at a time, so a caller that stops early has
         tested only the shorter names."""
@@ -174,17 +192,19 @@ class NameIndex:
             if length < len(lower):
                 continue
             hits = np.flatnonzero((masks[first:last] & want) == want)
-            kept = [n for i in hits.tolist() if confirm(n := self.lowers[first + i])]
+            lowers = self.lowers
+            kept = [first + i for i in hits.tolist() if confirm(lowers[first + i])]
             if kept:
                 yield kept
 
 
-def _by_length_groups(names: list[str]) -> Iterator[list[str]]:
-    group: list[str] = []
-    for name in names:
-        if group and len(group[0]) != len(name):
+def _by_length_groups(ids: list[int], lowers: list[str]) -> Iterator[list[int]]:
+    """`ids` (in `lowers` order, so by length) cut where the length changes."""
+    group: list[int] = []
+    for at in ids:
+        if group and len(lowers[group[0]]) != len(lowers[at]):
             yield group
             group = []
-        group.append(name)
+        group.append(at)
     if group:
         yield group

@@ -25,14 +25,16 @@ import re
 import threading
 from array import array
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import structlog
 
 from context_bot.knowledge.model import Symbol
 from context_bot.knowledge.symbol_names import NameIndex
+from context_bot.knowledge.symbol_store import SymbolTable
 
 log = structlog.get_logger(__name__)
 
@@ -287,6 +289,8 @@ class SymbolMatch:
 _LINE_BITS = 24
 _LINE_MASK = (1 << _LINE_BITS) - 1
 _KIND_ORDER = {k: n for n, k in enumerate(("class", "interface", "struct", "trait", "enum"))}
+_KIND_NAMES = tuple(sorted(KINDS))
+_KIND_CODE = {k: n for n, k in enumerate(_KIND_NAMES)}
 
 
 @dataclass
@@ -460,42 +464,66 @@ def _first_paragraph(text: str) -> str | None:
     return para if len(para) <= MAX_DOC_CHARS else para[: MAX_DOC_CHARS - 1] + "…"
 
 
-@dataclass
 class SymbolIndex:
     """Every definition of the repository's files in the parsed languages, and every use
-    of a name; immutable once built (a reload builds a new one)."""
+    of a name; immutable once built (a reload builds a new one).
 
-    symbols: list[Symbol] = field(default_factory=list)
-    skipped: dict[str, int] = field(default_factory=dict)
-    """Files not parsed, by reason: `too_large`, `minified`, `not_read`."""
-    partial: int = 0
-    """Files parsed with syntax errors (what the parser recovered is kept)."""
-    files: int = 0
-    _by_path: dict[str, list[Symbol]] = field(default_factory=dict, repr=False)
-    _by_lower: dict[str, list[Symbol]] = field(default_factory=dict, repr=False)
-    _names: NameIndex = field(default_factory=lambda: NameIndex(()), repr=False)
-    _refs: dict[str, array[int]] = field(default_factory=dict, repr=False)
-    """Each use packed as `file number << 24 | line` (a plain int is a fraction of a
-    `Reference`'s memory, and uses outnumber definitions forty to one)."""
-    _paths: list[str] = field(default_factory=list, repr=False)
+    Memory holds what ranking and filtering read on every request, as arrays (a number per
+    definition: its name, kind, file, line; 17 bytes a definition, where a `Symbol` with
+    its strings took some 400): the names' tier structures (`symbol_names.py`) and, per
+    lower-case name and per file, where its definitions are. The rest, each definition's
+    container, signature and doc, and every name's uses, is in a `SymbolTable`
+    (`symbol_store.py`), read for the few definitions an answer names."""
+
+    def __init__(self) -> None:
+        self.skipped: dict[str, int] = {}
+        """Files not parsed, by reason: `too_large`, `minified`, `not_read`."""
+        self.partial = 0
+        """Files parsed with syntax errors (what the parser recovered is kept)."""
+        self.files = 0
+        self._paths: list[str] = []  # file number → path (files with or without symbols)
+        self._file_no: dict[str, int] = {}
+        self._file_defs = array("I", [0])  # file number → its first definition (+ the end)
+        self._names: list[str] = []  # the distinct names as spelled, sorted
+        self._def_name = array("I")  # per definition: its name's number in `_names`
+        self._def_kind = array("B")  # its kind's number in `_KIND_NAMES`
+        self._def_file = array("I")
+        self._def_line = array("I")
+        self._def_top = array("B")  # 1 when defined at the top of its file (no container)
+        self._lower = NameIndex(())
+        self._lower_defs = array("I")  # definitions by lower-case name (CSR, `_lower_at`)
+        self._lower_at = array("I", [0])
+        self._table: SymbolTable | None = None
 
     def finish(self) -> SymbolIndex:
         """Lay out the lookups once, in the loading thread."""
-        by_lower: dict[str, list[Symbol]] = defaultdict(list)
-        by_path: dict[str, list[Symbol]] = defaultdict(list)
-        for s in self.symbols:
-            by_lower[s.name.lower()].append(s)
-            by_path[s.path].append(s)
-        self._by_lower = dict(by_lower)
-        self._by_path = dict(by_path)
-        self._names = NameIndex(sorted({s.name for s in self.symbols}))
+        self._file_no = {p: n for n, p in enumerate(self._paths)}
+        self._lower = NameIndex(self._names)
+        lower_of = [self._lower.find(n.lower()) or 0 for n in self._names]
+        by_lower: list[list[int]] = [[] for _ in self._lower.lowers]
+        for d, name in enumerate(self._def_name):
+            by_lower[lower_of[name]].append(d)
+        self._lower_defs = array("I", (d for defs in by_lower for d in defs))
+        at = array("I", [0])
+        for defs in by_lower:
+            at.append(at[-1] + len(defs))
+        self._lower_at = at
         return self
 
     def __len__(self) -> int:
-        return len(self.symbols)
+        return len(self._def_name)
+
+    @property
+    def symbols(self) -> list[Symbol]:
+        """Every definition, in file order: all read from the table (for tests and tools,
+        not for a request)."""
+        if self._table is None:
+            return []
+        return [Symbol(*row) for row in self._table.span(0, len(self))]  # type: ignore[arg-type]
 
     def has_file(self, path: str) -> bool:
-        return path in self._by_path
+        n = self._file_no.get(path)
+        return n is not None and self._file_defs[n + 1] > self._file_defs[n]
 
     def find(
         self,
@@ -509,42 +537,76 @@ class SymbolIndex:
         then by camel humps (`HTTPTr` → `HTTPTransport`), as a substring, and as a
         subsequence; in each tier shorter names first, types before members."""
         q = query.strip()
-        if not q:
+        if not q or (kind is not None and kind not in _KIND_CODE):
             return []
         lower = q.lower()
-        names = self._names
+        names = self._lower
+        exact = names.find(lower)
         # Lazily, a length group at a time: a tier that is not needed is not looked at.
-        tiers: list[tuple[str, Callable[[], Iterable[list[str]]]]] = [
-            ("exact", lambda: [[lower]]),  # case-sensitive ones first: `_match_order`
+        tiers: list[tuple[str, Callable[[], Iterable[list[int]]]]] = [
+            ("exact", lambda: [[exact]] if exact is not None else []),
             ("prefix", lambda: names.prefixed(lower)),
             ("camel", lambda: names.camel(q)),
             ("substring", lambda: names.containing(lower)),
             ("fuzzy", lambda: names.subsequence(lower)),
         ]
-        order = _match_order(q)
-        out: list[SymbolMatch] = []
+        want_kind = _KIND_CODE[kind] if kind is not None else None
+        order = self._order(q)
+        paths, def_file, def_kind = self._paths, self._def_file, self._def_kind
+        picked: list[tuple[int, str]] = []
         seen: set[int] = set()
         for tier, groups_of in tiers:
             for group in groups_of():
-                candidates = [s for name in group for s in self._by_lower.get(name, ())]
+                candidates = [d for n in group for d in self._defs_of(n)]
                 candidates.sort(key=order)
-                for s in candidates:
-                    if id(s) in seen:
+                for d in candidates:
+                    if d in seen or (want_kind is not None and def_kind[d] != want_kind):
                         continue
-                    if kind is not None and s.kind != kind:
+                    if selects is not None and not selects(paths[def_file[d]]):
                         continue
-                    if selects is not None and not selects(s.path):
-                        continue
-                    seen.add(id(s))
-                    out.append(SymbolMatch(s, tier))
-                    if len(out) >= limit:
-                        return out
-        return out
+                    seen.add(d)
+                    picked.append((d, tier))
+                    if len(picked) >= limit:
+                        return self._matches(picked)
+        return self._matches(picked)
+
+    def _defs_of(self, lower_no: int) -> array[int]:
+        return self._lower_defs[self._lower_at[lower_no] : self._lower_at[lower_no + 1]]
+
+    def _order(self, query: str) -> Callable[[int], tuple[object, ...]]:
+        """`_match_order` over the arrays: the exact spelling first, then shorter names,
+        types before members, then by place."""
+        names, paths = self._names, self._paths
+        def_name, def_kind, def_file, def_line = (
+            self._def_name, self._def_kind, self._def_file, self._def_line
+        )  # fmt: skip
+
+        def key(d: int) -> tuple[object, ...]:
+            name = names[def_name[d]]
+            kind = _KIND_ORDER.get(_KIND_NAMES[def_kind[d]], 9)
+            return (name != query, len(name), kind, paths[def_file[d]], def_line[d])
+
+        return key
+
+    def _matches(self, picked: list[tuple[int, str]]) -> list[SymbolMatch]:
+        found = self._symbols_of([d for d, _ in picked])
+        return [SymbolMatch(found[d], tier) for d, tier in picked]
+
+    def _symbols_of(self, defs: list[int]) -> dict[int, Symbol]:
+        if not defs or self._table is None:
+            return {}
+        rows = self._table.details(defs)
+        return {d: Symbol(*row) for d, row in rows.items()}  # type: ignore[arg-type]
 
     def named(self, name: str) -> list[Symbol]:
-        """Definitions named exactly `name`, in any case: one dictionary lookup, for
-        callers that must not pay for `find`'s fuzzier tiers (retrieval, on every turn)."""
-        return list(self._by_lower.get(name.lower(), ()))
+        """Definitions named exactly `name`, in any case: one lookup, for callers that
+        must not pay for `find`'s fuzzier tiers (retrieval, on every turn)."""
+        n = self._lower.find(name.lower())
+        if n is None:
+            return []
+        defs = list(self._defs_of(n))
+        found = self._symbols_of(defs)
+        return [found[d] for d in defs]
 
     def defined(self, name: str, limit: int) -> list[Symbol]:
         """The definitions named exactly `name` (any case), in `find`'s order for its exact
@@ -554,7 +616,11 @@ class SymbolIndex:
 
     def outline(self, path: str) -> list[OutlineNode]:
         """The file's definitions as a tree by line ranges, in source order."""
-        return _nest(self._by_path.get(path, []))
+        n = self._file_no.get(path)
+        if n is None or self._table is None:
+            return []
+        rows = self._table.span(self._file_defs[n], self._file_defs[n + 1])
+        return _nest([Symbol(*row) for row in rows])  # type: ignore[arg-type]
 
     def most_used(self, path: str, limit: int = 3) -> list[tuple[str, int]]:
         """The top-level public definitions of `path` (or of every file directly in it, for
@@ -563,35 +629,56 @@ class SymbolIndex:
         (`run`, `get`) collects the uses of every definition so spelled, which is why
         only top-level names, the ones other files import, are ranked."""
         if path.endswith("/"):
-            defined = [
-                s
-                for p, found in self._by_path.items()
+            files = [
+                n
+                for p, n in self._file_no.items()
                 if p.startswith(path) and "/" not in p[len(path) :]
-                for s in found
             ]
         else:
-            defined = self._by_path.get(path, [])
-        uses = {
-            s.name: len(self._refs.get(s.name, ()))
-            for s in defined
-            if s.container is None
-            and s.kind != "variable"
-            and not s.name.startswith("_")
-            and self._top_files(s.name) <= AMBIGUOUS_FILES
+            files = [n] if (n := self._file_no.get(path)) is not None else []
+        variable = _KIND_CODE["variable"]
+        candidates = {
+            self._names[self._def_name[d]]
+            for f in files
+            for d in range(self._file_defs[f], self._file_defs[f + 1])
+            if self._def_top[d] and self._def_kind[d] != variable
         }
+        chosen = [
+            name
+            for name in sorted(candidates)
+            if not name.startswith("_") and self._top_files(name) <= AMBIGUOUS_FILES
+        ]
+        if self._table is None:
+            return []
+        uses = self._table.use_counts(chosen)
         ranked = sorted((item for item in uses.items() if item[1]), key=lambda i: (-i[1], i[0]))
         return ranked[:limit]
 
     def _top_files(self, name: str) -> int:
-        found = self._by_lower.get(name.lower(), ())
-        return len({s.path for s in found if s.name == name and s.container is None})
+        n = self._lower.find(name.lower())
+        if n is None:
+            return 0
+        return len(
+            {
+                self._def_file[d]
+                for d in self._defs_of(n)
+                if self._def_top[d] and self._names[self._def_name[d]] == name
+            }
+        )
+
+    def uses_of(self, name: str) -> array[int]:
+        """Every use of `name`, packed `file number << 24 | line`, in file order."""
+        packed = array("Q")
+        if self._table is not None:
+            packed.frombytes(self._table.uses(name))
+        return packed
 
     def references(
         self, name: str, *, selects: Callable[[str], bool] | None = None, limit: int = 50
     ) -> tuple[list[Reference], int]:
         """Uses of the identifier `name` (exact spelling), by path and line, and how many
         there are in all (before the limit)."""
-        packed: Sequence[int] = self._refs.get(name, ())
+        packed: Sequence[int] = self.uses_of(name)
         if selects is not None:
             chosen: dict[int, bool] = {}
             for use in packed:
@@ -660,24 +747,53 @@ def parse_file(
     return "no_grammar" if found is None else found
 
 
-def assemble_symbols(files: Iterable[tuple[str, FileSymbols | str]]) -> SymbolIndex:
-    """The index from each file's symbols (or why it has none), in path order."""
+def assemble_symbols(
+    files: Iterable[tuple[str, FileSymbols | str]], table: Path | None = None
+) -> SymbolIndex:
+    """The index from each file's symbols (or why it has none), in path order; the
+    details and uses are written to a new `SymbolTable` at `table` (in memory if None)."""
     index = SymbolIndex()
     skipped: Counter[str] = Counter()
     refs: dict[str, array[int]] = defaultdict(_uses)
-    for path, found in files:
-        if isinstance(found, str):
-            skipped[found] += 1
-            continue
-        index.files += 1
-        index.partial += found.partial
-        index.symbols.extend(found.symbols)
-        base = len(index._paths) << _LINE_BITS
-        for ident, lines in found.references.items():
-            refs[ident].extend(base | line for line in lines if line <= _LINE_MASK)
-        index._paths.append(path)
+    first_seen: dict[str, int] = {}  # name → a provisional number, renumbered sorted below
+
+    def definitions() -> Iterator[tuple[object, ...]]:
+        """The table's rows; fills the index's arrays and `refs` as it goes, so that no
+        list of every definition is held."""
+        for path, found in files:
+            if isinstance(found, str):
+                skipped[found] += 1
+                continue
+            index.files += 1
+            index.partial += found.partial
+            file_no = len(index._paths)
+            index._paths.append(path)
+            for s in found.symbols:
+                index._def_name.append(first_seen.setdefault(s.name, len(first_seen)))
+                index._def_kind.append(_KIND_CODE.get(s.kind, 0))
+                index._def_file.append(file_no)
+                index._def_line.append(min(s.line, 2**32 - 1))
+                index._def_top.append(s.container is None)
+                yield (s.name, s.kind, s.container, path, s.line, s.end_line, s.signature,
+                       s.doc, s.language)  # fmt: skip
+            index._file_defs.append(len(index._def_name))
+            base = file_no << _LINE_BITS
+            for ident, lines in found.references.items():
+                refs[ident].extend(base | line for line in lines if line <= _LINE_MASK)
+
+    def uses() -> Iterator[tuple[str, bytes]]:
+        for name in sorted(refs):
+            yield name, refs.pop(name).tobytes()
+
+    index._table = SymbolTable.build(table, definitions(), uses())
     index.skipped = dict(skipped)
-    index._refs = dict(refs)
+    names = sorted(first_seen)
+    number = {name: n for n, name in enumerate(names)}
+    renumber = [0] * len(first_seen)
+    for name, provisional in first_seen.items():
+        renumber[provisional] = number[name]
+    index._def_name = array("I", (renumber[n] for n in index._def_name))
+    index._names = names
     return index.finish()
 
 
@@ -688,29 +804,33 @@ def _uses() -> array[int]:
 
 
 def index_to_plain(index: SymbolIndex) -> object:
-    """The whole index as plain data for the index cache (`store.py`): a restart with no
-    file changed loads it in one piece instead of assembling every file's symbols."""
-    rows = [
-        (s.name, s.kind, s.container, s.path, s.line, s.end_line, s.signature, s.doc, s.language)
-        for s in index.symbols
-    ]
-    refs = {name: uses.tobytes() for name, uses in index._refs.items()}
-    return (rows, dict(index.skipped), index.partial, index.files, list(index._paths), refs)
+    """The index's arrays as plain data for the index cache (`store.py`): a restart with
+    no file changed loads them in one piece (its `SymbolTable` is kept beside the cache)
+    instead of assembling every file's symbols."""
+    arrays = (index._file_defs, index._def_name, index._def_kind, index._def_file,
+              index._def_line, index._def_top)  # fmt: skip
+    return (
+        dict(index.skipped), index.partial, index.files, list(index._paths),
+        list(index._names), tuple(a.tobytes() for a in arrays),
+    )  # fmt: skip
 
 
-def index_from_plain(plain: object) -> SymbolIndex:
-    """The inverse of `index_to_plain`; raises ValueError for a shape it did not write."""
-    if not isinstance(plain, tuple) or len(plain) != 6:
+def index_from_plain(plain: object, table: SymbolTable) -> SymbolIndex:
+    """The inverse of `index_to_plain`, over the table written with it; raises ValueError
+    for a shape it did not write."""
+    if not isinstance(plain, tuple) or len(plain) != 6 or len(plain[5]) != 6:
         raise ValueError("not a symbol index")
-    rows, skipped, partial, files, paths, refs = plain
-    index = SymbolIndex(
-        symbols=[Symbol(*row) for row in rows], skipped=skipped, partial=partial, files=files
-    )
-    index._paths = paths
-    for name, data in refs.items():
-        uses = array("Q")
-        uses.frombytes(data)
-        index._refs[name] = uses
+    skipped, partial, files, paths, names, packed = plain
+    index = SymbolIndex()
+    index.skipped, index.partial, index.files = skipped, partial, files
+    index._paths, index._names, index._table = paths, names, table
+    arrays = (array("I"), array("I"), array("B"), array("I"), array("I"), array("B"))
+    for into, data in zip(arrays, packed, strict=True):
+        into.frombytes(data)
+    (index._file_defs, index._def_name, index._def_kind, index._def_file, index._def_line,
+     index._def_top) = arrays  # fmt: skip
+    if len(index._file_defs) != len(paths) + 1 or len(index._def_file) != len(index._def_name):
+        raise ValueError("symbol index arrays do not match")
     return index.finish()
 
 

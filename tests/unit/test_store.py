@@ -275,8 +275,8 @@ def test_a_restart_loads_the_symbol_index_whole_until_a_file_changes(
     assembled: list[int] = []
     real = indexing.assemble_symbols
 
-    def counting(files):  # type: ignore[no-untyped-def]
-        index = real(files)
+    def counting(files, table=None):  # type: ignore[no-untyped-def]
+        index = real(files, table)
         assembled.append(len(index))
         return index
 
@@ -345,3 +345,29 @@ def test_symbols_cover_the_files_past_the_search_total(
     assert k.symbols.skipped.get("too_large") == 1  # big.py, 360 KB
     again = load(repo, tmp_path / "cache")
     assert {(s.path, s.name) for s in again.symbols.symbols} == names
+
+
+def test_symbol_details_and_uses_live_in_one_table_file_per_index(
+    repo: Path, tmp_path: Path
+) -> None:
+    """Each index writes its definitions' details and its names' uses to a file of its
+    own; the next index deletes it, and the one still serving (a reload in progress)
+    keeps answering from its open file. A missing file is rebuilt, not an error."""
+    cache = tmp_path / "cache"
+    first = load(repo, cache)
+    folder = cache_folder(cache, repo)
+    tables = sorted(folder.glob("symbols-*.sqlite3"))
+    assert len(tables) == 1
+    (repo / "web/util.ts").write_text("export function helper2(): number { return 1 }\n")
+    second = load(repo, cache)
+
+    assert sorted(folder.glob("symbols-*.sqlite3")) != tables
+    assert len(list(folder.glob("symbols-*.sqlite3"))) == 1
+    assert not tables[0].exists()
+    assert first.symbols.find("helper")[0].symbol.path == "web/util.ts"  # its own file
+    assert first.symbols.references("Greeter")[1] == 3
+    assert second.symbols.find("helper2")[0].symbol.signature == "function helper2(): number"
+    for table in folder.glob("symbols-*.sqlite3"):
+        table.unlink()
+    again = load(repo, cache)
+    assert answers(again) == answers(second)
