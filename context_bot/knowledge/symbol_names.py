@@ -24,10 +24,12 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import re2
 
 _TOP = "\U0010ffff"
 _SEPARATOR = 0x0A  # between names in the blob the masks are computed from: never in a name
@@ -74,6 +76,11 @@ def _query_masks(lower: str) -> tuple[int, int]:
         if n:
             pairs |= 1 << ((data[n - 1] * 31 + b) % 64)
     return singles, pairs
+
+
+def _literal(char: str) -> str:
+    """`char` as RE2 reads it literally, in a class or out: a query is text, not a pattern."""
+    return char if char.isalnum() or char == "_" else f"\\x{{{ord(char):x}}}"
 
 
 def _lower(name: str) -> str:
@@ -162,38 +169,40 @@ class NameIndex:
     def containing(self, lower: str) -> Iterator[list[int]]:
         """Names that hold `lower` as a substring, a group per length, shortest first."""
         singles, pairs = _query_masks(lower)
+        pattern = re2.compile("(?m)^[^\\n]*?" + "".join(_literal(c) for c in lower))
         if len(lower.encode("utf-8")) > 1:
-            return self._confirmed(lower, self._pairs, pairs, lambda name: lower in name)
-        return self._confirmed(lower, self._singles, singles, lambda name: lower in name)
+            return self._confirmed(lower, self._pairs, pairs, pattern)
+        return self._confirmed(lower, self._singles, singles, pattern)
 
     def subsequence(self, lower: str) -> Iterator[list[int]]:
         """Names that hold the characters of `lower` in order, shortest first."""
         singles, _ = _query_masks(lower)
-        # `a[^b]*b[^c]*c`: each character at its first place after the last, no backtracking.
-        parts = [re.escape(lower[0])]
-        parts += [f"[^{re.escape(c)}]*{re.escape(c)}" for c in lower[1:]]
-        pattern = re.compile("".join(parts), re.S)
-        return self._confirmed(
-            lower, self._singles, singles, lambda name: pattern.search(name) is not None
+        # `[^a]*a[^b]*b`: each character at its first place after the last, which is where
+        # a subsequence is found if anywhere; nothing to backtrack into.
+        pattern = re2.compile(
+            "(?m)^" + "".join(f"[^\\n{_literal(c)}]*{_literal(c)}" for c in lower)
         )
+        return self._confirmed(lower, self._singles, singles, pattern)
 
     def _confirmed(
-        self,
-        lower: str,
-        masks: npt.NDArray[np.uint64],
-        wanted: int,
-        confirm: Callable[[str], bool],
+        self, lower: str, masks: npt.NDArray[np.uint64], wanted: int, pattern: Any
     ) -> Iterator[list[int]]:
         """The names of each length (from the query's own) whose mask covers `wanted` and
-        that `confirm` accepts: a length at a time, so a caller that stops early has
-        tested only the shorter names."""
+        that `pattern` matches at the start of: a length at a time, so a caller that stops
+        early has tested only the shorter names. The survivors of a length are matched as
+        one text, a name a line, in one call of RE2 (linear, a DFA) rather than a call
+        each."""
         want = np.uint64(wanted)
+        lowers = self.lowers
         for length, first, last in self._runs:
             if length < len(lower):
                 continue
-            hits = np.flatnonzero((masks[first:last] & want) == want)
-            lowers = self.lowers
-            kept = [first + i for i in hits.tolist() if confirm(lowers[first + i])]
+            hits = (np.flatnonzero((masks[first:last] & want) == want) + first).tolist()
+            if not hits:
+                continue
+            text = "\n".join([lowers[n] for n in hits])
+            step = length + 1  # every name of this run has the same length
+            kept = [hits[m.start() // step] for m in pattern.finditer(text)]
             if kept:
                 yield kept
 
