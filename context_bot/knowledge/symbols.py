@@ -574,8 +574,8 @@ class SymbolIndex:
         return self._lower_defs[self._lower_at[lower_no] : self._lower_at[lower_no + 1]]
 
     def _order(self, query: str) -> Callable[[int], tuple[object, ...]]:
-        """`_match_order` over the arrays: the exact spelling first, then shorter names,
-        types before members, then by place."""
+        """How matches of one tier are ordered, read from the arrays: the exact spelling
+        first, then shorter names, types before members, then by place."""
         names, paths = self._names, self._paths
         def_name, def_kind, def_file, def_line = (
             self._def_name, self._def_kind, self._def_file, self._def_line
@@ -598,13 +598,14 @@ class SymbolIndex:
         rows = self._table.details(defs)
         return {d: Symbol(*row) for d, row in rows.items()}  # type: ignore[arg-type]
 
-    def named(self, name: str) -> list[Symbol]:
-        """Definitions named exactly `name`, in any case: one lookup, for callers that
-        must not pay for `find`'s fuzzier tiers (retrieval, on every turn)."""
+    def named(self, name: str, limit: int | None = None) -> list[Symbol]:
+        """Definitions named exactly `name`, in any case, in file order (the first `limit`):
+        one lookup, for callers that must not pay for `find`'s fuzzier tiers (retrieval,
+        on every turn). Only the definitions returned are read from the table."""
         n = self._lower.find(name.lower())
         if n is None:
             return []
-        defs = list(self._defs_of(n))
+        defs = list(self._defs_of(n))[:limit]
         found = self._symbols_of(defs)
         return [found[d] for d in defs]
 
@@ -612,7 +613,12 @@ class SymbolIndex:
         """The definitions named exactly `name` (any case), in `find`'s order for its exact
         tier, without running its fuzzier tiers: for search's definitions first, on every
         one-word query."""
-        return sorted(self.named(name), key=_match_order(name))[:limit]
+        n = self._lower.find(name.lower())
+        if n is None:
+            return []
+        defs = sorted(self._defs_of(n), key=self._order(name))[:limit]
+        found = self._symbols_of(defs)
+        return [found[d] for d in defs]
 
     def outline(self, path: str) -> list[OutlineNode]:
         """The file's definitions as a tree by line ranges, in source order."""
@@ -690,16 +696,6 @@ class SymbolIndex:
             Reference(self._paths[use >> _LINE_BITS], use & _LINE_MASK) for use in packed[:limit]
         ]
         return hits, len(packed)
-
-
-def _match_order(query: str) -> Callable[[Symbol], tuple[object, ...]]:
-    """How matches of one tier are ordered: the exact spelling first, then shorter names,
-    types before members, then by place."""
-    return lambda s: (s.name != query, len(s.name), _kind_rank(s), s.path, s.line)
-
-
-def _kind_rank(s: Symbol) -> int:
-    return _KIND_ORDER.get(s.kind, 9)
 
 
 def _nest(symbols: list[Symbol]) -> list[OutlineNode]:
