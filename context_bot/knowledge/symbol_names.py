@@ -32,6 +32,8 @@ import numpy.typing as npt
 import re2
 
 _TOP = "\U0010ffff"
+MASK_SLICE = 1 << 16
+"""Names whose masks one numpy call tests at least (a few hundred microseconds)."""
 _SEPARATOR = 0x0A  # between names in the blob the masks are computed from: never in a name
 
 
@@ -188,23 +190,31 @@ class NameIndex:
         self, lower: str, masks: npt.NDArray[np.uint64], wanted: int, pattern: Any
     ) -> Iterator[list[int]]:
         """The names of each length (from the query's own) whose mask covers `wanted` and
-        that `pattern` matches at the start of: a length at a time, so a caller that stops
-        early has tested only the shorter names. The survivors of a length are matched as
-        one text, a name a line, in one call of RE2 (linear, a DFA) rather than a call
-        each."""
+        that `pattern` matches at the start of, a length at a time. The masks are tested
+        a slice of at least `MASK_SLICE` names at a time: one numpy call for many short
+        runs, and a caller that stops early has not tested the longer names. The
+        survivors of a length are matched as one text, a name a line, in one call of RE2
+        (linear, a DFA) rather than a call each."""
         want = np.uint64(wanted)
         lowers = self.lowers
-        for length, first, last in self._runs:
-            if length < len(lower):
-                continue
+        runs = [run for run in self._runs if run[0] >= len(lower)]
+        while runs:
+            size = 0
+            chunk = []
+            while runs and (not chunk or size < MASK_SLICE):
+                chunk.append(runs.pop(0))
+                size += chunk[-1][2] - chunk[-1][1]
+            first, last = chunk[0][1], chunk[-1][2]
             hits = (np.flatnonzero((masks[first:last] & want) == want) + first).tolist()
-            if not hits:
-                continue
-            text = "\n".join([lowers[n] for n in hits])
-            step = length + 1  # every name of this run has the same length
-            kept = [hits[m.start() // step] for m in pattern.finditer(text)]
-            if kept:
-                yield kept
+            for length, start, end in chunk:
+                mine = hits[bisect.bisect_left(hits, start) : bisect.bisect_left(hits, end)]
+                if not mine:
+                    continue
+                text = "\n".join([lowers[n] for n in mine])
+                step = length + 1  # every name of this run has the same length
+                kept = [mine[m.start() // step] for m in pattern.finditer(text)]
+                if kept:
+                    yield kept
 
 
 def _by_length_groups(ids: list[int], lowers: list[str]) -> Iterator[list[int]]:
