@@ -200,7 +200,7 @@ class NameIndex:
         runs = [run for run in self._runs if run[0] >= len(lower)]
         while runs:
             size = 0
-            chunk = []
+            chunk: list[tuple[int, int, int]] = []
             while runs and (not chunk or size < MASK_SLICE):
                 chunk.append(runs.pop(0))
                 size += chunk[-1][2] - chunk[-1][1]
