@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import bisect
 import re
+from array import array
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -114,7 +115,10 @@ class NameIndex:
                 self._runs[-1] = (len(lower), self._runs[-1][1], n + 1)
         # A query reaches this tier only with a hump after its first character, which a
         # name without an upper-case letter there cannot match: those are left out.
-        self._camel = sorted(f"{skeleton(n)}\0{n}" for n in names if len(skeleton(n)) > 1)
+        humped = sorted((skeleton(n), n) for n in names if len(skeleton(n)) > 1)
+        self._camel = [key for key, _ in humped]  # sorted skeletons, bisected
+        self._camel_names = [n for _, n in humped]  # the same strings as `names`
+        self._camel_lower = array("I", (self.find(_lower(n)) or 0 for _, n in humped))
         starts = np.zeros(len(lowers), dtype=np.int64)
         if lowers:
             sizes = np.fromiter((len(n.encode("utf-8")) + 1 for n in lowers[:-1]), np.int64)
@@ -159,13 +163,8 @@ class NameIndex:
         key = skeleton(query)
         start = bisect.bisect_left(self._camel, key)
         end = bisect.bisect_left(self._camel, key + _TOP, start)
-        found = set()
-        for entry in self._camel[start:end]:
-            name = entry.split("\0", 1)[1]
-            if pattern.match(name):
-                at = self.find(name.lower())
-                if at is not None:
-                    found.add(at)
+        names, lowers = self._camel_names, self._camel_lower
+        found = {lowers[n] for n in range(start, end) if pattern.match(names[n])}
         return _by_length_groups(sorted(found), self.lowers)
 
     def containing(self, lower: str) -> Iterator[list[int]]:
