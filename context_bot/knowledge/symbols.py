@@ -522,6 +522,18 @@ class SymbolIndex:
             return []
         return [Symbol(*row) for row in self._table.span(0, len(self))]  # type: ignore[arg-type]
 
+    def paths_defining(self, test: Callable[[str], object]) -> list[str]:
+        """The files (sorted) with a definition whose name passes `test`, from the arrays:
+        for tools that would otherwise read every `Symbol` (benchmarks draw from it)."""
+        passing = [bool(test(name)) for name in self._names]
+        return sorted(
+            {
+                self._paths[f]
+                for n, f in zip(self._def_name, self._def_file, strict=True)
+                if passing[n]
+            }
+        )
+
     def has_file(self, path: str) -> bool:
         n = self._file_no.get(path)
         return n is not None and self._file_defs[n + 1] > self._file_defs[n]

@@ -127,3 +127,12 @@ def test_find_fills_its_limit_from_the_first_tiers_and_is_the_same_on_every_buil
     assert [m.match for m in first.find("end_2", limit=2)] == ["substring", "substring"]
     assert [m.symbol.name for m in first.find("gtusrnm29", limit=3)] == ["getUserName29"]
     assert first.find("gtusrnm29", limit=3)[0].match == "fuzzy"
+
+
+def test_paths_defining_reads_the_arrays_not_every_symbol() -> None:
+    index = _index(12)
+    assert index.paths_defining(lambda name: name.endswith("11")) == ["m11.py"]
+    assert index.paths_defining(lambda name: name.startswith("send_1")) == [
+        "m1.py", "m10.py", "m11.py",
+    ]  # fmt: skip
+    assert index.paths_defining(lambda name: False) == []
