@@ -99,8 +99,13 @@ def skeleton(name: str) -> str:
 class NameIndex:
     """The distinct names of a symbol index; each tier's lookup yields lower-case names."""
 
-    def __init__(self, names: Sequence[str]) -> None:
-        """`names`: the distinct names as spelled (several may share one lower case)."""
+    def __init__(self, names: Sequence[str], plain: object = None) -> None:
+        """`names`: the distinct names as spelled (several may share one lower case);
+        `plain`: what `to_plain` kept of an index over the same names, instead of laying
+        them out again (seconds for half a million names, at every restart)."""
+        if plain is not None:
+            self._restore(names, plain)
+            return
         # One order for every structure: by length, then by name. Each length is then a
         # sorted run (bisection for prefixes) and a scan in this order meets the shorter
         # names first (the masks are tested a length at a time, and the scan stops early).
@@ -113,12 +118,19 @@ class NameIndex:
                 self._runs.append((len(lower), n, n + 1))
             else:
                 self._runs[-1] = (len(lower), self._runs[-1][1], n + 1)
-        # A query reaches this tier only with a hump after its first character, which a
-        # name without an upper-case letter there cannot match: those are left out.
-        humped = sorted((skeleton(n), n) for n in names if len(skeleton(n)) > 1)
+        self._run_of = {length: (first, last) for length, first, last in self._runs}
+        number = {lower: n for n, lower in enumerate(lowers)}  # while building only
+        self.numbers = [number.get(_lower(n), 0) for n in names]
+        """Per name of `names`, the number of its lower case (for the caller's arrays)."""
+        # A query reaches the camel tier only with a hump after its first character, which
+        # a name without an upper-case letter there cannot match: those are left out.
+        keys = [skeleton(n) for n in names]
+        humped = sorted((key, n) for n, key in enumerate(keys) if len(key) > 1)
         self._camel = [key for key, _ in humped]  # sorted skeletons, bisected
-        self._camel_names = [n for _, n in humped]  # the same strings as `names`
-        self._camel_lower = array("I", (self.find(_lower(n)) or 0 for _, n in humped))
+        self._camel_ids = array("I", (n for _, n in humped))
+        self._camel_names = [names[n] for n in self._camel_ids]  # the strings of `names`
+        self._camel_lower = array("I", (self.numbers[n] for _, n in humped))
+        del number, keys
         starts = np.zeros(len(lowers), dtype=np.int64)
         if lowers:
             sizes = np.fromiter((len(n.encode("utf-8")) + 1 for n in lowers[:-1]), np.int64)
@@ -129,13 +141,38 @@ class NameIndex:
         else:
             self._singles = self._pairs = np.zeros(0, dtype=np.uint64)
 
+    def to_plain(self) -> tuple[object, ...]:
+        """Plain data (lists, str, bytes) for the index cache: `NameIndex(names, plain)`."""
+        return (
+            self.lowers, self._runs, self._camel, self._camel_ids.tobytes(),
+            self._camel_lower.tobytes(), self._singles.tobytes(), self._pairs.tobytes(),
+        )  # fmt: skip
+
+    def _restore(self, names: Sequence[str], plain: object) -> None:
+        if not isinstance(plain, tuple) or len(plain) != 7:
+            raise ValueError("not a name index")
+        lowers, runs, camel, camel_ids, camel_lower, singles, pairs = plain
+        self.lowers, self._camel = lowers, camel
+        self._runs = [tuple(run) for run in runs]
+        self._run_of = {length: (first, last) for length, first, last in self._runs}
+        self.numbers = []
+        self._camel_ids, self._camel_lower = array("I"), array("I")
+        self._camel_ids.frombytes(camel_ids)
+        self._camel_lower.frombytes(camel_lower)
+        self._camel_names = [names[n] for n in self._camel_ids]
+        self._singles = np.frombuffer(singles, dtype=np.uint64)
+        self._pairs = np.frombuffer(pairs, dtype=np.uint64)
+        if len(self._singles) != len(lowers) or len(self._camel) != len(self._camel_ids):
+            raise ValueError("name index arrays do not match")
+
     def find(self, lower: str) -> int | None:
         """The number of the lower-case name `lower` (its place in `lowers`), or None."""
-        for length, first, last in self._runs:
-            if length == len(lower):
-                at = bisect.bisect_left(self.lowers, lower, first, last)
-                return at if at < last and self.lowers[at] == lower else None
-        return None
+        run = self._run_of.get(len(lower))
+        if run is None:
+            return None
+        first, last = run
+        at = bisect.bisect_left(self.lowers, lower, first, last)
+        return at if at < last and self.lowers[at] == lower else None
 
     def prefixed(self, lower: str) -> Iterator[list[int]]:
         """Names that start with `lower` and are longer, a group per length, shortest

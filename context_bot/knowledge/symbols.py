@@ -496,19 +496,35 @@ class SymbolIndex:
         self._lower_at = array("I", [0])
         self._table: SymbolTable | None = None
 
-    def finish(self) -> SymbolIndex:
-        """Lay out the lookups once, in the loading thread."""
+    def finish(self, kept: object = None) -> SymbolIndex:
+        """Lay out the lookups once, in the loading thread; `kept`: what `index_to_plain`
+        kept of them for the same arrays (a restart does not lay them out again)."""
         self._file_no = {p: n for n, p in enumerate(self._paths)}
+        if kept is not None:
+            if not isinstance(kept, tuple) or len(kept) != 3:
+                raise ValueError("not a symbol index layout")
+            names_plain, lower_defs, lower_at = kept
+            self._lower = NameIndex(self._names, names_plain)
+            self._lower_defs, self._lower_at = array("I"), array("I")
+            self._lower_defs.frombytes(lower_defs)
+            self._lower_at.frombytes(lower_at)
+            if len(self._lower_at) != len(self._lower.lowers) + 1:
+                raise ValueError("symbol index layout does not match")
+            return self
         self._lower = NameIndex(self._names)
-        lower_of = [self._lower.find(n.lower()) or 0 for n in self._names]
-        by_lower: list[list[int]] = [[] for _ in self._lower.lowers]
-        for d, name in enumerate(self._def_name):
-            by_lower[lower_of[name]].append(d)
-        self._lower_defs = array("I", (d for defs in by_lower for d in defs))
-        at = array("I", [0])
-        for defs in by_lower:
-            at.append(at[-1] + len(defs))
-        self._lower_at = at
+        # Definitions grouped by lower-case name, in file order inside a group (a stable
+        # sort of a million numbers: numpy, not a Python loop).
+        lower_of = np.array(self._lower.numbers, dtype=np.uint32)
+        if len(self):
+            of_def = lower_of[np.frombuffer(self._def_name, dtype=np.uint32)]
+        else:
+            of_def = lower_of[:0]
+        order = np.argsort(of_def, kind="stable").astype(np.uint32)
+        counts = np.bincount(of_def, minlength=len(self._lower.lowers))
+        self._lower_defs = array("I", order.tobytes())
+        self._lower_at = array("I", [0])
+        self._lower_at.extend(np.cumsum(counts).astype(np.uint32).tolist())
+        self._lower.numbers = []  # not needed past this point
         return self
 
     def __len__(self) -> int:
@@ -819,18 +835,19 @@ def index_to_plain(index: SymbolIndex) -> object:
     instead of assembling every file's symbols."""
     arrays = (index._file_defs, index._def_name, index._def_kind, index._def_file,
               index._def_line, index._def_top)  # fmt: skip
+    layout = (index._lower.to_plain(), index._lower_defs.tobytes(), index._lower_at.tobytes())
     return (
         dict(index.skipped), index.partial, index.files, list(index._paths),
-        list(index._names), tuple(a.tobytes() for a in arrays),
+        list(index._names), tuple(a.tobytes() for a in arrays), layout,
     )  # fmt: skip
 
 
 def index_from_plain(plain: object, table: SymbolTable) -> SymbolIndex:
     """The inverse of `index_to_plain`, over the table written with it; raises ValueError
     for a shape it did not write."""
-    if not isinstance(plain, tuple) or len(plain) != 6 or len(plain[5]) != 6:
+    if not isinstance(plain, tuple) or len(plain) != 7 or len(plain[5]) != 6:
         raise ValueError("not a symbol index")
-    skipped, partial, files, paths, names, packed = plain
+    skipped, partial, files, paths, names, packed, layout = plain
     index = SymbolIndex()
     index.skipped, index.partial, index.files = skipped, partial, files
     index._paths, index._names, index._table = paths, names, table
@@ -841,7 +858,7 @@ def index_from_plain(plain: object, table: SymbolTable) -> SymbolIndex:
      index._def_top) = arrays  # fmt: skip
     if len(index._file_defs) != len(paths) + 1 or len(index._def_file) != len(index._def_name):
         raise ValueError("symbol index arrays do not match")
-    return index.finish()
+    return index.finish(layout)
 
 
 def symbols_to_plain(found: FileSymbols | str) -> object:

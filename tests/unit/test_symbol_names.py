@@ -3,14 +3,24 @@ gives what a scan of every name gives, shortest names first, the same on every b
 
 from __future__ import annotations
 
+import marshal
 import re
+from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from context_bot.knowledge import symbol_names
 from context_bot.knowledge.symbol_names import NameIndex, skeleton
-from context_bot.knowledge.symbols import SymbolIndex, assemble_symbols, parse_file
+from context_bot.knowledge.symbol_store import SymbolTable
+from context_bot.knowledge.symbols import (
+    SymbolIndex,
+    assemble_symbols,
+    index_from_plain,
+    index_to_plain,
+    parse_file,
+)
 
 NAMES = [
     "HTTPTransport", "HTTP", "HttpClient", "getUserName", "getusername", "get_user",
@@ -136,3 +146,31 @@ def test_paths_defining_reads_the_arrays_not_every_symbol() -> None:
         "m1.py", "m10.py", "m11.py",
     ]  # fmt: skip
     assert index.paths_defining(lambda name: False) == []
+
+
+def test_a_kept_index_answers_as_the_one_it_was_kept_from(tmp_path: Path) -> None:
+    """A restart loads the arrays and the names' layout as kept, without laying them out
+    again: every tier, outline and references answer the same."""
+    files = []
+    for n in range(20):
+        text = f"class HTTPTransport{n}:\n    def send_{n}(self): pass\n\n"
+        text += f"def getUserName{n}(): HTTPTransport{n}().send_{n}()\n"
+        found = parse_file(f"m{n}.py", "python", text, None)
+        assert found is not None and not isinstance(found, str)
+        files.append((f"m{n}.py", found))
+    table = tmp_path / "symbols-x.sqlite3"
+    first = assemble_symbols(files, table)
+    opened = SymbolTable.open(table)
+    assert opened is not None
+    kept = index_from_plain(marshal.loads(marshal.dumps(index_to_plain(first))), opened)  # noqa: S302
+
+    def answers(index: SymbolIndex) -> object:
+        found = [
+            [(m.symbol.path, m.symbol.name, m.match) for m in index.find(q, limit=9)]
+            for q in ("HTTPTransport1", "HTTPTr", "getUN", "send_", "end_2", "gtusr")
+        ]
+        return found, index.outline("m3.py"), index.references("HTTPTransport7"), len(index)
+
+    assert answers(kept) == answers(first)
+    with pytest.raises(ValueError):
+        index_from_plain(("not", "it"), opened)
