@@ -23,18 +23,24 @@ import sqlite3
 import threading
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import structlog
 
 log = structlog.get_logger(__name__)
 
+Batch = tuple[str, list[tuple[Any, ...]]]
+"""("defs", rows) or ("uses", rows): see `SymbolTable.build`."""
+
 DETAILS = "name, kind, container, path, line, end_line, signature, doc, language"
 """The columns of a definition, in `model.Symbol`'s order."""
 _SCHEMA = (
     f"CREATE TABLE defs (id INTEGER PRIMARY KEY, {DETAILS})",
-    # A rowid table: WITHOUT ROWID suits small rows, and a common name's uses are kilobytes.
-    "CREATE TABLE uses (name TEXT PRIMARY KEY, data BLOB NOT NULL)",
+    # A name's uses come in a row per batch of files (`assemble_symbols` writes a batch
+    # at a time rather than holding twenty million uses), read back in rowid order.
+    "CREATE TABLE uses (name TEXT NOT NULL, data BLOB NOT NULL)",
 )
+_INDEXES = ("CREATE INDEX uses_name ON uses(name)",)  # after the rows: a faster bulk load
 
 
 class SymbolTable:
@@ -48,18 +54,15 @@ class SymbolTable:
         self._lock = threading.Lock()
 
     @classmethod
-    def build(
-        cls,
-        path: Path | None,
-        defs: Iterable[tuple[object, ...]],
-        uses: Iterable[tuple[str, bytes]],
-    ) -> SymbolTable:
-        """Write a new table (in memory when `path` is None): `defs` are rows of `DETAILS`
-        numbered from 0 in order, `uses` (name, packed uses). Written under a temporary
-        name and renamed, so a reader never opens a half-written file."""
+    def build(cls, path: Path | None, batches: Iterable[Batch]) -> SymbolTable:
+        """Write a new table (in memory when `path` is None) from batches of rows, in
+        order: ("defs", rows of `DETAILS`, numbered from 0 across batches) and ("uses",
+        (name, packed uses) rows; a name may come in several batches, its uses in the
+        order written). Written under a temporary name and renamed, so a reader never
+        opens a half-written file."""
         if path is None:
             db = sqlite3.connect(":memory:", check_same_thread=False)
-            _fill(db, defs, uses)
+            _fill(db, batches)
             return cls(db)
         # Its own temporary name: two loads of one repository may write the same table.
         part = path.with_name(f"{path.name}.{os.getpid()}-{threading.get_ident()}.part")
@@ -68,7 +71,7 @@ class SymbolTable:
         try:
             db.execute("PRAGMA journal_mode=OFF")  # a file written once, then renamed
             db.execute("PRAGMA synchronous=OFF")
-            _fill(db, defs, uses)
+            _fill(db, batches)
         finally:
             db.close()
         part.replace(path)
@@ -116,8 +119,10 @@ class SymbolTable:
     def uses(self, name: str) -> bytes:
         """The packed uses of `name` (empty when it has none)."""
         with self._lock:
-            row = self._db.execute("SELECT data FROM uses WHERE name = ?", (name,)).fetchone()
-        return bytes(row[0]) if row is not None else b""
+            rows = self._db.execute(
+                "SELECT data FROM uses WHERE name = ? ORDER BY rowid", (name,)
+            ).fetchall()
+        return b"".join(bytes(row[0]) for row in rows)
 
     def use_counts(self, names: Iterable[str]) -> dict[str, int]:
         """How many uses each of `names` has, without reading them."""
@@ -125,9 +130,9 @@ class SymbolTable:
         with self._lock:
             for name in names:
                 row = self._db.execute(
-                    "SELECT length(data) FROM uses WHERE name = ?", (name,)
+                    "SELECT sum(length(data)) FROM uses WHERE name = ?", (name,)
                 ).fetchone()
-                out[name] = int(row[0]) // 8 if row is not None else 0
+                out[name] = int(row[0] or 0) // 8
         return out
 
     def close(self) -> None:
@@ -135,20 +140,23 @@ class SymbolTable:
             self._db.close()
 
 
-def _fill(
-    db: sqlite3.Connection,
-    defs: Iterable[tuple[object, ...]],
-    uses: Iterable[tuple[str, bytes]],
-) -> None:
+def _fill(db: sqlite3.Connection, batches: Iterable[Batch]) -> None:
+    marks = ",".join("?" * (DETAILS.count(",") + 2))
+    numbered = 0
     with db:
         for statement in _SCHEMA:
             db.execute(statement)
-        marks = ",".join("?" * (DETAILS.count(",") + 2))
-        db.executemany(
-            f"INSERT INTO defs VALUES ({marks})",  # noqa: S608 - placeholders only
-            ((n, *row) for n, row in enumerate(defs)),
-        )
-        db.executemany("INSERT INTO uses VALUES (?, ?)", uses)
+        for what, rows in batches:
+            if what == "defs":
+                db.executemany(
+                    f"INSERT INTO defs VALUES ({marks})",  # noqa: S608 - placeholders only
+                    ((numbered + n, *row) for n, row in enumerate(rows)),
+                )
+                numbered += len(rows)
+            else:
+                db.executemany("INSERT INTO uses VALUES (?, ?)", rows)
+        for statement in _INDEXES:
+            db.execute(statement)
 
 
 def remove_others(folder: Path, keep: Path) -> None:

@@ -35,7 +35,7 @@ import structlog
 
 from context_bot.knowledge.model import Symbol
 from context_bot.knowledge.symbol_names import NameIndex
-from context_bot.knowledge.symbol_store import SymbolTable
+from context_bot.knowledge.symbol_store import Batch, SymbolTable
 
 log = structlog.get_logger(__name__)
 
@@ -780,12 +780,13 @@ def assemble_symbols(
     details and uses are written to a new `SymbolTable` at `table` (in memory if None)."""
     index = SymbolIndex()
     skipped: Counter[str] = Counter()
-    refs: dict[str, array[int]] = defaultdict(_uses)
     first_seen: dict[str, int] = {}  # name → a provisional number, renumbered sorted below
 
-    def definitions() -> Iterator[tuple[object, ...]]:
-        """The table's rows; fills the index's arrays and `refs` as it goes, so that no
-        list of every definition is held."""
+    def batches() -> Iterator[Batch]:
+        """The table's rows, `USES_BATCH_FILES` files at a time; fills the index's arrays
+        as it goes, so that no list of every definition, nor every use, is held."""
+        defs: list[tuple[object, ...]] = []
+        refs: dict[str, array[int]] = defaultdict(_uses)
         for path, found in files:
             if isinstance(found, str):
                 skipped[found] += 1
@@ -800,18 +801,20 @@ def assemble_symbols(
                 index._def_file.append(file_no)
                 index._def_line.append(min(s.line, 2**32 - 1))
                 index._def_top.append(s.container is None)
-                yield (s.name, s.kind, s.container, path, s.line, s.end_line, s.signature,
-                       s.doc, s.language)  # fmt: skip
+                defs.append((s.name, s.kind, s.container, path, s.line, s.end_line,
+                             s.signature, s.doc, s.language))  # fmt: skip
             index._file_defs.append(len(index._def_name))
             base = file_no << _LINE_BITS
             for ident, lines in found.references.items():
                 refs[ident].extend(base | line for line in lines if line <= _LINE_MASK)
+            if index.files % USES_BATCH_FILES == 0:
+                yield "defs", defs
+                yield "uses", [(name, refs[name].tobytes()) for name in sorted(refs)]
+                defs, refs = [], defaultdict(_uses)
+        yield "defs", defs
+        yield "uses", [(name, refs[name].tobytes()) for name in sorted(refs)]
 
-    def uses() -> Iterator[tuple[str, bytes]]:
-        for name in sorted(refs):
-            yield name, refs.pop(name).tobytes()
-
-    index._table = SymbolTable.build(table, definitions(), uses())
+    index._table = SymbolTable.build(table, batches())
     index.skipped = dict(skipped)
     names = sorted(first_seen)
     number = {name: n for n, name in enumerate(names)}
@@ -821,6 +824,11 @@ def assemble_symbols(
     index._def_name = array("I", (renumber[n] for n in index._def_name))
     index._names = names
     return index.finish()
+
+
+USES_BATCH_FILES = 2_000
+"""Files whose definitions and uses `assemble_symbols` gathers before writing them: the
+uses of a whole 100k-file repository are twenty million, some 300 MB in arrays."""
 
 
 def _uses() -> array[int]:

@@ -174,3 +174,21 @@ def test_a_kept_index_answers_as_the_one_it_was_kept_from(tmp_path: Path) -> Non
     assert answers(kept) == answers(first)
     with pytest.raises(ValueError):
         index_from_plain(("not", "it"), opened)
+
+
+def test_uses_written_a_batch_of_files_at_a_time_read_back_whole(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The table takes a name's uses a batch of files at a time (a row per batch); a
+    name used in every batch is read back whole, in file order."""
+    from context_bot.knowledge import symbols
+
+    whole = _index(7)
+    monkeypatch.setattr(symbols, "USES_BATCH_FILES", 2)
+    batched = _index(7)
+    for name in ("HTTPTransport3", "self", "send_6", "nothing"):
+        assert batched.references(name) == whole.references(name)
+        assert list(batched.uses_of(name)) == list(whole.uses_of(name))
+    assert batched.references("self")[1] == 7
+    assert batched.most_used("m3.py") == whole.most_used("m3.py")
+    assert [m.symbol for m in batched.find("gUN")] == [m.symbol for m in whole.find("gUN")]
