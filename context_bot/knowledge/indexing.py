@@ -41,6 +41,7 @@ from context_bot.knowledge.store import (
     pack_symbols,
     unpack_symbols,
 )
+from context_bot.knowledge.symbol_store import SymbolTable, remove_others
 from context_bot.knowledge.symbols import (
     FileSymbols,
     Outcome,
@@ -147,7 +148,7 @@ def index_files(
     out.read, out.removed = len(written), len(removed)
     out.skipped = dict(skipped)
     # What the symbols come from: every file's path, stat and indexing outcome.
-    fingerprint = hashlib.sha1(b"symbols-1\n", usedforsecurity=False)
+    fingerprint = hashlib.sha1(b"symbols-2\n", usedforsecurity=False)
     by_path = {f.path: f for f in to_read}
     for path in sorted(states):
         new = by_path.get(path)
@@ -171,16 +172,21 @@ def _stat_of(stored: StoredFile) -> tuple[int, int]:
 
 
 def _symbols(store: IndexStore, current: set[str], fingerprint: str) -> SymbolIndex:
-    """The symbol index: kept whole when made from the same files (`fingerprint`), else
+    """The symbol index: kept whole when made from the same files (`fingerprint`: its
+    arrays in the cache, its `SymbolTable` in a file of its own beside it), else
     assembled from every file's symbols and kept for the next load."""
+    folder = store.path.parent
+    table_path = folder / f"symbols-{fingerprint[:24]}.sqlite3"
     blob = store.blob("symbols", fingerprint)
-    if blob is not None:
+    table = SymbolTable.open(table_path) if blob is not None else None
+    if blob is not None and table is not None:
         try:
-            return index_from_plain(unpack_symbols(blob))
+            return index_from_plain(unpack_symbols(blob), table)
         except (ValueError, TypeError, EOFError):
             log.warning("symbol_index_cache_unreadable")
-    index = assemble_symbols(_stored_symbols(store, current))
+    index = assemble_symbols(_stored_symbols(store, current), table_path)
     store.keep_blob("symbols", fingerprint, pack_symbols(index_to_plain(index)))
+    remove_others(folder, table_path)
     return index
 
 
@@ -209,7 +215,9 @@ def _read(f: RepoFile, files: RepoFiles, out: Indexed, max_file: int, over: bool
         out.indexed_bytes += f.size
         excerpt = codemap.excerpt(f.path, text)
         out.excerpts.append((f.path, f.language, excerpt))
-    found = parse_file(f.path, f.language, text, reason) if reason != "binary" else None
+    # Symbols cover every file of a parsed language up to their own size cap, also those
+    # past the search index's total (`over_total`): the text read for `grep` is parsed.
+    found = parse_file(f.path, f.language, whole or "", why) if why != "binary" else None
     return FileRow(
         path=f.path,
         size=f.size,
@@ -286,7 +294,9 @@ def reindex_files(
     full, as it does when a row's symbols do not unpack). Blocking."""
     to_read: list[tuple[RepoFile, bool]] = []
     planned = 0
+    order: list[str] = []  # every file's path, in path order (`plan_rows`)
     for f in repo_files:
+        order.append(f.path)
         at = row_of.get(f.path)
         if f.path not in changed:
             if at is None:
@@ -312,7 +322,11 @@ def reindex_files(
     read = [_read(f, files, out, max_file, over) for f, over in to_read]
     present = {f.path for f, _ in to_read}
     removed = sorted(p for p in changed if p not in present and p in row_of)
-    ids = store.update(read, removed)
+    # A new file takes a row number between its neighbours', as at a full load: the text
+    # index's candidates come in row order, and search breaks its ties by row.
+    gone = set(removed)
+    kept = {path: row for path, row in row_of.items() if path not in gone}
+    ids = store.update(read, removed, plan_rows(order, kept))
     entries = dict(previous)
     rows = dict(row_of)
     counts: Counter[str] = Counter(skipped)

@@ -223,7 +223,7 @@ def _definitions(knowledge: Knowledge, words: tuple[str, ...]) -> dict[str, list
         names += [a + b, f"{a}_{b}"]
     out: dict[str, list[Symbol]] = {}
     for name in dict.fromkeys(n.lower() for n in names):
-        for symbol in knowledge.symbols.named(name)[:SYMBOL_LOOKUP_LIMIT]:
+        for symbol in knowledge.symbols.named(name, SYMBOL_LOOKUP_LIMIT):
             out.setdefault(symbol.path, []).append(symbol)
     return out
 

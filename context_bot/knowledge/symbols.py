@@ -13,12 +13,11 @@ like the name (not in comments or strings), definitions excluded. Two unrelated 
 both found; that is said in PROTOCOL.md.
 
 Blocking and CPU-heavy (parsing): `build_symbols` runs in the loading thread. Lookups
-afterwards are dictionary, bisect and RE2 work over the names, a few milliseconds.
+afterwards are dictionary lookups and the per-tier structures of `symbol_names.py`.
 """
 
 from __future__ import annotations
 
-import bisect
 import functools
 import importlib
 import posixpath
@@ -26,14 +25,17 @@ import re
 import threading
 from array import array
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-import re2
+import numpy as np
 import structlog
 
 from context_bot.knowledge.model import Symbol
+from context_bot.knowledge.symbol_names import NameIndex
+from context_bot.knowledge.symbol_store import Batch, SymbolTable
 
 log = structlog.get_logger(__name__)
 
@@ -287,8 +289,9 @@ class SymbolMatch:
 
 _LINE_BITS = 24
 _LINE_MASK = (1 << _LINE_BITS) - 1
-_TIERS = ("exact", "exact", "prefix", "camel", "substring", "fuzzy")
 _KIND_ORDER = {k: n for n, k in enumerate(("class", "interface", "struct", "trait", "enum"))}
+_KIND_NAMES = tuple(sorted(KINDS))
+_KIND_CODE = {k: n for n, k in enumerate(_KIND_NAMES)}
 
 
 @dataclass
@@ -363,12 +366,19 @@ def extract(path: str, text: str, grammar_name: str) -> FileSymbols | None:
         stack.append((node.end_byte, kind, name))
     # A set per name: captures come per capture name, not in line order, so "the same line
     # as the last one" missed repeats (and the counts drifted between loads of one tree).
-    uses: dict[str, set[int]] = defaultdict(set)
+    # The hottest loop of a load (an identifier in every ~20 bytes of code): keyed by the
+    # bytes of the source, decoded once per distinct name; rows counted from 0 until then.
+    uses: dict[bytes, set[int]] = defaultdict(set)
     for nodes in ts.QueryCursor(g.refs).captures(root).values():
         for n in nodes:
-            if n.start_byte not in def_names:
-                uses[_text(n)].add(n.start_point[0] + 1)
-    refs = {name: sorted(lines) for name, lines in uses.items()}
+            start = n.start_byte
+            if start not in def_names:
+                uses[source[start : n.end_byte]].add(n.start_point.row)
+    refs: dict[str, list[int]] = {}
+    for raw, rows in uses.items():
+        lines = [row + 1 for row in sorted(rows)]
+        name = raw.decode("utf-8", "replace")
+        refs[name] = sorted({*refs[name], *lines}) if name in refs else lines
     return FileSymbols(symbols, refs, root.has_error)
 
 
@@ -455,106 +465,94 @@ def _first_paragraph(text: str) -> str | None:
     return para if len(para) <= MAX_DOC_CHARS else para[: MAX_DOC_CHARS - 1] + "…"
 
 
-@dataclass
 class SymbolIndex:
     """Every definition of the repository's files in the parsed languages, and every use
-    of a name; immutable once built (a reload builds a new one)."""
+    of a name; immutable once built (a reload builds a new one).
 
-    symbols: list[Symbol] = field(default_factory=list)
-    skipped: dict[str, int] = field(default_factory=dict)
-    """Files not parsed, by reason: `too_large`, `minified`, `not_read`."""
-    partial: int = 0
-    """Files parsed with syntax errors (what the parser recovered is kept)."""
-    files: int = 0
-    _by_path: dict[str, list[Symbol]] = field(default_factory=dict, repr=False)
-    _by_lower: dict[str, list[Symbol]] = field(default_factory=dict, repr=False)
-    _sorted: list[str] = field(default_factory=list, repr=False)
-    _blob: bytes = field(default=b"", repr=False)
-    _refs: dict[str, array[int]] = field(default_factory=dict, repr=False)
-    """Each use packed as `file number << 24 | line` (a plain int is a fraction of a
-    `Reference`'s memory, and uses outnumber definitions forty to one)."""
-    _paths: list[str] = field(default_factory=list, repr=False)
+    Memory holds what ranking and filtering read on every request, as arrays (a number per
+    definition: its name, kind, file, line; 17 bytes a definition, where a `Symbol` with
+    its strings took some 400): the names' tier structures (`symbol_names.py`) and, per
+    lower-case name and per file, where its definitions are. The rest, each definition's
+    container, signature and doc, and every name's uses, is in a `SymbolTable`
+    (`symbol_store.py`), read for the few definitions an answer names."""
 
-    def finish(self) -> SymbolIndex:
-        """Lay out the lookups once, in the loading thread."""
-        by_lower: dict[str, list[Symbol]] = defaultdict(list)
-        by_path: dict[str, list[Symbol]] = defaultdict(list)
-        for s in self.symbols:
-            by_lower[s.name.lower()].append(s)
-            by_path[s.path].append(s)
-        self._by_lower = dict(by_lower)
-        self._by_path = dict(by_path)
-        self._sorted = sorted(by_lower)
-        names = sorted({s.name for s in self.symbols})
-        self._blob = "\n".join(names).encode("utf-8")
+    def __init__(self) -> None:
+        self.skipped: dict[str, int] = {}
+        """Files not parsed, by reason: `too_large`, `minified`, `not_read`."""
+        self.partial = 0
+        """Files parsed with syntax errors (what the parser recovered is kept)."""
+        self.files = 0
+        self._paths: list[str] = []  # file number → path (files with or without symbols)
+        self._file_no: dict[str, int] = {}
+        self._file_defs = array("I", [0])  # file number → its first definition (+ the end)
+        self._names: list[str] = []  # the distinct names as spelled, sorted
+        self._def_name = array("I")  # per definition: its name's number in `_names`
+        self._def_kind = array("B")  # its kind's number in `_KIND_NAMES`
+        self._def_file = array("I")
+        self._def_line = array("I")
+        self._def_top = array("B")  # 1 when defined at the top of its file (no container)
+        self._lower = NameIndex(())
+        self._lower_defs = array("I")  # definitions by lower-case name (CSR, `_lower_at`)
+        self._lower_at = array("I", [0])
+        self._table: SymbolTable | None = None
+
+    def finish(self, kept: object = None) -> SymbolIndex:
+        """Lay out the lookups once, in the loading thread; `kept`: what `index_to_plain`
+        kept of them for the same arrays (a restart does not lay them out again)."""
+        self._file_no = {p: n for n, p in enumerate(self._paths)}
+        if kept is not None:
+            if not isinstance(kept, tuple) or len(kept) != 3:
+                raise ValueError("not a symbol index layout")
+            names_plain, lower_defs, lower_at = kept
+            self._lower = NameIndex(self._names, names_plain)
+            self._lower_defs, self._lower_at = array("I"), array("I")
+            self._lower_defs.frombytes(lower_defs)
+            self._lower_at.frombytes(lower_at)
+            if len(self._lower_at) != len(self._lower.lowers) + 1:
+                raise ValueError("symbol index layout does not match")
+            return self
+        self._lower = NameIndex(self._names)
+        # Definitions grouped by lower-case name, in file order inside a group (a stable
+        # sort of a million numbers: numpy, not a Python loop).
+        lower_of = np.array(self._lower.numbers, dtype=np.uint32)
+        if len(self):
+            of_def = lower_of[np.frombuffer(self._def_name, dtype=np.uint32)]
+        else:
+            of_def = lower_of[:0]
+        order = np.argsort(of_def, kind="stable").astype(np.uint32)
+        counts = np.bincount(of_def, minlength=len(self._lower.lowers))
+        self._lower_defs = array("I", order.tobytes())
+        self._lower_at = array("I", [0])
+        self._lower_at.extend(np.cumsum(counts).astype(np.uint32).tolist())
+        self._lower.numbers = []  # not needed past this point
         return self
 
-    def patched(self, changes: Mapping[str, tuple[Outcome, Outcome]]) -> SymbolIndex:
-        """A new index with the files of `changes` (path → (outcome before, outcome now))
-        swapped, answering as `assemble_symbols` over the files as they are now would; it
-        shares every list the change does not touch, and this index is left as it is. For
-        a live reload of a few files (`patching.py`), where assembling 100k files' symbols
-        again took seconds. Every list stays in path order, as assembled."""
-        out = SymbolIndex(list(self.symbols), Counter(self.skipped), self.partial, self.files)
-        out._by_path, out._by_lower = dict(self._by_path), dict(self._by_lower)
-        out._refs, out._paths = dict(self._refs), list(self._paths)
-        names: set[str] = set()
-
-        def by_path(s: Symbol) -> str:
-            return s.path
-
-        def file_of(use: int) -> str:
-            return out._paths[use >> _LINE_BITS]
-
-        for path, (old, new) in sorted(changes.items()):
-            for outcome, sign in ((old, -1), (new, 1)):
-                if isinstance(outcome, str):
-                    out.skipped[outcome] += sign
-                elif outcome is not None:
-                    out.files += sign
-                    out.partial += sign * outcome.partial
-            fresh = new if isinstance(new, FileSymbols) else FileSymbols([], {}, False)
-            gone = old if isinstance(old, FileSymbols) else FileSymbols([], {}, False)
-            lo = bisect.bisect_left(out.symbols, path, key=by_path)
-            hi = bisect.bisect_right(out.symbols, path, key=by_path)
-            out.symbols[lo:hi] = fresh.symbols
-            if fresh.symbols:
-                out._by_path[path] = list(fresh.symbols)
-            else:
-                out._by_path.pop(path, None)
-            for lower in {s.name.lower() for s in (*gone.symbols, *fresh.symbols)}:
-                same = out._by_lower.get(lower, [])
-                lo = bisect.bisect_left(same, path, key=by_path)
-                hi = bisect.bisect_right(same, path, key=by_path)
-                mine = [s for s in fresh.symbols if s.name.lower() == lower]
-                same = [*same[:lo], *mine, *same[hi:]]
-                if same:
-                    out._by_lower[lower] = same
-                else:
-                    del out._by_lower[lower]
-            names.update(s.name for s in (*gone.symbols, *fresh.symbols))
-            fid = len(out._paths)
-            out._paths.append(path)
-            for ident in gone.references.keys() | fresh.references.keys():
-                uses = out._refs.get(ident, _uses())
-                start = bisect.bisect_left(uses, path, key=file_of)
-                end = bisect.bisect_right(uses, path, key=file_of)
-                lines = fresh.references.get(ident, ())
-                added = array("Q", ((fid << _LINE_BITS) | n for n in lines if n <= _LINE_MASK))
-                if ident in fresh.references or start or end < len(uses):
-                    out._refs[ident] = uses[:start] + added + uses[end:]
-                else:
-                    out._refs.pop(ident, None)
-        out.skipped = {k: n for k, n in out.skipped.items() if n}
-        out._sorted = sorted(out._by_lower) if names else list(self._sorted)
-        out._blob = _names_blob(self._blob, names, out._by_lower)
-        return out
-
     def __len__(self) -> int:
-        return len(self.symbols)
+        return len(self._def_name)
+
+    @property
+    def symbols(self) -> list[Symbol]:
+        """Every definition, in file order: all read from the table (for tests and tools,
+        not for a request)."""
+        if self._table is None:
+            return []
+        return [Symbol(*row) for row in self._table.span(0, len(self))]  # type: ignore[arg-type]
+
+    def paths_defining(self, test: Callable[[str], object]) -> list[str]:
+        """The files (sorted) with a definition whose name passes `test`, from the arrays:
+        for tools that would otherwise read every `Symbol` (benchmarks draw from it)."""
+        passing = [bool(test(name)) for name in self._names]
+        return sorted(
+            {
+                self._paths[f]
+                for n, f in zip(self._def_name, self._def_file, strict=True)
+                if passing[n]
+            }
+        )
 
     def has_file(self, path: str) -> bool:
-        return path in self._by_path
+        n = self._file_no.get(path)
+        return n is not None and self._file_defs[n + 1] > self._file_defs[n]
 
     def find(
         self,
@@ -568,71 +566,96 @@ class SymbolIndex:
         then by camel humps (`HTTPTr` → `HTTPTransport`), as a substring, and as a
         subsequence; in each tier shorter names first, types before members."""
         q = query.strip()
-        if not q:
+        if not q or (kind is not None and kind not in _KIND_CODE):
             return []
         lower = q.lower()
-        out: list[SymbolMatch] = []
-        seen: set[int] = set()
-        # Lazily: a later tier scans every name, and is not run once the limit is met.
-        tiers: list[Callable[[], Iterable[str]]] = [
-            lambda: [lower],  # exact: case-sensitive ones are put first below
-            list,
-            lambda: self._prefixed(lower),
-            lambda: self._regex(_camel_regex(q)),
-            lambda: self._regex(b"(?mi)^[^\n]*" + re.escape(q).encode() + b"[^\n]*$"),
-            lambda: self._regex(_fuzzy_regex(lower)),
+        names = self._lower
+        exact = names.find(lower)
+        # Lazily, a length group at a time: a tier that is not needed is not looked at.
+        tiers: list[tuple[str, Callable[[], Iterable[list[int]]]]] = [
+            ("exact", lambda: [[exact]] if exact is not None else []),
+            ("prefix", lambda: names.prefixed(lower)),
+            ("camel", lambda: names.camel(q)),
+            ("substring", lambda: names.containing(lower)),
+            ("fuzzy", lambda: names.subsequence(lower)),
         ]
-        for tier, names_of in enumerate(tiers):
-            candidates: list[Symbol] = []
-            for name in names_of():
-                candidates.extend(self._by_lower.get(name.lower(), ()))
-            candidates.sort(key=_match_order(q))
-            for s in candidates:
-                if id(s) in seen:
-                    continue
-                if kind is not None and s.kind != kind:
-                    continue
-                if selects is not None and not selects(s.path):
-                    continue
-                seen.add(id(s))
-                out.append(SymbolMatch(s, _TIERS[tier]))
-                if len(out) >= limit:
-                    return out
-        return out
+        want_kind = _KIND_CODE[kind] if kind is not None else None
+        order = self._order(q)
+        paths, def_file, def_kind = self._paths, self._def_file, self._def_kind
+        picked: list[tuple[int, str]] = []
+        seen: set[int] = set()
+        for tier, groups_of in tiers:
+            for group in groups_of():
+                candidates = [d for n in group for d in self._defs_of(n)]
+                candidates.sort(key=order)
+                for d in candidates:
+                    if d in seen or (want_kind is not None and def_kind[d] != want_kind):
+                        continue
+                    if selects is not None and not selects(paths[def_file[d]]):
+                        continue
+                    seen.add(d)
+                    picked.append((d, tier))
+                    if len(picked) >= limit:
+                        return self._matches(picked)
+        return self._matches(picked)
 
-    def named(self, name: str) -> list[Symbol]:
-        """Definitions named exactly `name`, in any case: one dictionary lookup, for
-        callers that must not pay for `find`'s fuzzier tiers (retrieval, on every turn)."""
-        return list(self._by_lower.get(name.lower(), ()))
+    def _defs_of(self, lower_no: int) -> array[int]:
+        return self._lower_defs[self._lower_at[lower_no] : self._lower_at[lower_no + 1]]
+
+    def _order(self, query: str) -> Callable[[int], tuple[object, ...]]:
+        """How matches of one tier are ordered, read from the arrays: the exact spelling
+        first, then shorter names, types before members, then by place."""
+        names, paths = self._names, self._paths
+        def_name, def_kind, def_file, def_line = (
+            self._def_name, self._def_kind, self._def_file, self._def_line
+        )  # fmt: skip
+
+        def key(d: int) -> tuple[object, ...]:
+            name = names[def_name[d]]
+            kind = _KIND_ORDER.get(_KIND_NAMES[def_kind[d]], 9)
+            return (name != query, len(name), kind, paths[def_file[d]], def_line[d])
+
+        return key
+
+    def _matches(self, picked: list[tuple[int, str]]) -> list[SymbolMatch]:
+        found = self._symbols_of([d for d, _ in picked])
+        return [SymbolMatch(found[d], tier) for d, tier in picked]
+
+    def _symbols_of(self, defs: list[int]) -> dict[int, Symbol]:
+        if not defs or self._table is None:
+            return {}
+        rows = self._table.details(defs)
+        return {d: Symbol(*row) for d, row in rows.items()}  # type: ignore[arg-type]
+
+    def named(self, name: str, limit: int | None = None) -> list[Symbol]:
+        """Definitions named exactly `name`, in any case, in file order (the first `limit`):
+        one lookup, for callers that must not pay for `find`'s fuzzier tiers (retrieval,
+        on every turn). Only the definitions returned are read from the table."""
+        n = self._lower.find(name.lower())
+        if n is None:
+            return []
+        defs = list(self._defs_of(n))[:limit]
+        found = self._symbols_of(defs)
+        return [found[d] for d in defs]
 
     def defined(self, name: str, limit: int) -> list[Symbol]:
         """The definitions named exactly `name` (any case), in `find`'s order for its exact
         tier, without running its fuzzier tiers: for search's definitions first, on every
         one-word query."""
-        return sorted(self.named(name), key=_match_order(name))[:limit]
-
-    def _prefixed(self, lower: str) -> list[str]:
-        start = bisect.bisect_left(self._sorted, lower)
-        end = bisect.bisect_left(self._sorted, lower + "\U0010ffff")
-        return self._sorted[start : min(end, start + 5_000)]
-
-    def _regex(self, pattern: bytes | None) -> list[str]:
-        if pattern is None or not self._blob:
+        n = self._lower.find(name.lower())
+        if n is None:
             return []
-        try:
-            compiled = re2.compile(pattern)
-        except re2.error:
-            return []
-        names = []
-        for m in compiled.finditer(self._blob):
-            names.append(m.group(0).decode("utf-8"))
-            if len(names) >= 5_000:
-                break
-        return names
+        defs = sorted(self._defs_of(n), key=self._order(name))[:limit]
+        found = self._symbols_of(defs)
+        return [found[d] for d in defs]
 
     def outline(self, path: str) -> list[OutlineNode]:
         """The file's definitions as a tree by line ranges, in source order."""
-        return _nest(self._by_path.get(path, []))
+        n = self._file_no.get(path)
+        if n is None or self._table is None:
+            return []
+        rows = self._table.span(self._file_defs[n], self._file_defs[n + 1])
+        return _nest([Symbol(*row) for row in rows])  # type: ignore[arg-type]
 
     def most_used(self, path: str, limit: int = 3) -> list[tuple[str, int]]:
         """The top-level public definitions of `path` (or of every file directly in it, for
@@ -641,74 +664,68 @@ class SymbolIndex:
         (`run`, `get`) collects the uses of every definition so spelled, which is why
         only top-level names, the ones other files import, are ranked."""
         if path.endswith("/"):
-            defined = [
-                s
-                for p, found in self._by_path.items()
+            files = [
+                n
+                for p, n in self._file_no.items()
                 if p.startswith(path) and "/" not in p[len(path) :]
-                for s in found
             ]
         else:
-            defined = self._by_path.get(path, [])
-        uses = {
-            s.name: len(self._refs.get(s.name, ()))
-            for s in defined
-            if s.container is None
-            and s.kind != "variable"
-            and not s.name.startswith("_")
-            and self._top_files(s.name) <= AMBIGUOUS_FILES
+            files = [n] if (n := self._file_no.get(path)) is not None else []
+        variable = _KIND_CODE["variable"]
+        candidates = {
+            self._names[self._def_name[d]]
+            for f in files
+            for d in range(self._file_defs[f], self._file_defs[f + 1])
+            if self._def_top[d] and self._def_kind[d] != variable
         }
+        chosen = [
+            name
+            for name in sorted(candidates)
+            if not name.startswith("_") and self._top_files(name) <= AMBIGUOUS_FILES
+        ]
+        if self._table is None:
+            return []
+        uses = self._table.use_counts(chosen)
         ranked = sorted((item for item in uses.items() if item[1]), key=lambda i: (-i[1], i[0]))
         return ranked[:limit]
 
     def _top_files(self, name: str) -> int:
-        found = self._by_lower.get(name.lower(), ())
-        return len({s.path for s in found if s.name == name and s.container is None})
+        n = self._lower.find(name.lower())
+        if n is None:
+            return 0
+        return len(
+            {
+                self._def_file[d]
+                for d in self._defs_of(n)
+                if self._def_top[d] and self._names[self._def_name[d]] == name
+            }
+        )
+
+    def uses_of(self, name: str) -> array[int]:
+        """Every use of `name`, packed `file number << 24 | line`, in file order."""
+        packed = array("Q")
+        if self._table is not None:
+            packed.frombytes(self._table.uses(name))
+        return packed
 
     def references(
         self, name: str, *, selects: Callable[[str], bool] | None = None, limit: int = 50
     ) -> tuple[list[Reference], int]:
         """Uses of the identifier `name` (exact spelling), by path and line, and how many
-        there are in all (before the limit)."""
-        packed: Sequence[int] = self._refs.get(name, ())
-        if selects is not None:
-            chosen: dict[int, bool] = {}
-            for use in packed:
-                fid = use >> _LINE_BITS
-                if fid not in chosen:
-                    chosen[fid] = selects(self._paths[fid])
-            packed = [use for use in packed if chosen[use >> _LINE_BITS]]
+        there are in all (before the limit). A common name has hundreds of thousands of
+        uses at 100k files: they are filtered as a numpy array, `selects` asked once per
+        file."""
+        packed = np.frombuffer(self._table.uses(name) if self._table else b"", dtype=np.uint64)
+        if selects is not None and len(packed):
+            files = packed >> np.uint64(_LINE_BITS)
+            distinct = np.unique(files)
+            chosen = np.array([selects(self._paths[f]) for f in distinct.tolist()], dtype=bool)
+            packed = packed[chosen[np.searchsorted(distinct, files)]]
         hits = [
-            Reference(self._paths[use >> _LINE_BITS], use & _LINE_MASK) for use in packed[:limit]
+            Reference(self._paths[use >> _LINE_BITS], use & _LINE_MASK)
+            for use in packed[:limit].tolist()
         ]
         return hits, len(packed)
-
-
-def _match_order(query: str) -> Callable[[Symbol], tuple[object, ...]]:
-    """How matches of one tier are ordered: the exact spelling first, then shorter names,
-    types before members, then by place."""
-    return lambda s: (s.name != query, len(s.name), _kind_rank(s), s.path, s.line)
-
-
-def _kind_rank(s: Symbol) -> int:
-    return _KIND_ORDER.get(s.kind, 9)
-
-
-def _camel_regex(query: str) -> bytes | None:
-    """Each upper-case letter of the query starts a hump; lower-case letters, digits and
-    `_` may follow each hump in the name: `HTTPTr`, `getUN` → `getUserName`."""
-    if not any(c.isupper() for c in query[1:]):
-        return None
-    parts = []
-    for n, ch in enumerate(query):
-        if n and ch.isupper():
-            parts.append("[a-z0-9_]*")
-        parts.append(re.escape(ch))
-    return ("(?m)^" + "".join(parts) + "[^\n]*$").encode()
-
-
-def _fuzzy_regex(lower: str) -> bytes:
-    body = "[^\n]*".join(re.escape(c) for c in lower)
-    return ("(?mi)^[^\n]*" + body + "[^\n]*$").encode()
 
 
 def _nest(symbols: list[Symbol]) -> list[OutlineNode]:
@@ -756,24 +773,56 @@ def parse_file(
     return "no_grammar" if found is None else found
 
 
-def assemble_symbols(files: Iterable[tuple[str, FileSymbols | str]]) -> SymbolIndex:
-    """The index from each file's symbols (or why it has none), in path order."""
+def assemble_symbols(
+    files: Iterable[tuple[str, FileSymbols | str]], table: Path | None = None
+) -> SymbolIndex:
+    """The index from each file's symbols (or why it has none), in path order; the
+    details and uses are written to a new `SymbolTable` at `table` (in memory if None)."""
     index = SymbolIndex()
     skipped: Counter[str] = Counter()
-    refs: dict[str, array[int]] = defaultdict(_uses)
-    for path, found in files:
-        if isinstance(found, str):
-            skipped[found] += 1
-            continue
-        index.files += 1
-        index.partial += found.partial
-        index.symbols.extend(found.symbols)
-        base = len(index._paths) << _LINE_BITS
-        for ident, lines in found.references.items():
-            refs[ident].extend(base | line for line in lines if line <= _LINE_MASK)
-        index._paths.append(path)
+    first_seen: dict[str, int] = {}  # name → a provisional number, renumbered sorted below
+
+    def batches() -> Iterator[Batch]:
+        """The table's rows, `USES_BATCH_FILES` files at a time; fills the index's arrays
+        as it goes, so that no list of every definition, nor every use, is held."""
+        defs: list[tuple[object, ...]] = []
+        refs: dict[str, array[int]] = defaultdict(_uses)
+        for path, found in files:
+            if isinstance(found, str):
+                skipped[found] += 1
+                continue
+            index.files += 1
+            index.partial += found.partial
+            file_no = len(index._paths)
+            index._paths.append(path)
+            for s in found.symbols:
+                index._def_name.append(first_seen.setdefault(s.name, len(first_seen)))
+                index._def_kind.append(_KIND_CODE.get(s.kind, 0))
+                index._def_file.append(file_no)
+                index._def_line.append(min(s.line, 2**32 - 1))
+                index._def_top.append(s.container is None)
+                defs.append((s.name, s.kind, s.container, path, s.line, s.end_line,
+                             s.signature, s.doc, s.language))  # fmt: skip
+            index._file_defs.append(len(index._def_name))
+            base = file_no << _LINE_BITS
+            for ident, lines in found.references.items():
+                refs[ident].extend(base | line for line in lines if line <= _LINE_MASK)
+            if index.files % USES_BATCH_FILES == 0:
+                yield "defs", defs
+                yield "uses", [(name, refs[name].tobytes()) for name in sorted(refs)]
+                defs, refs = [], defaultdict(_uses)
+        yield "defs", defs
+        yield "uses", [(name, refs[name].tobytes()) for name in sorted(refs)]
+
+    index._table = SymbolTable.build(table, batches())
     index.skipped = dict(skipped)
-    index._refs = dict(refs)
+    names = sorted(first_seen)
+    number = {name: n for n, name in enumerate(names)}
+    renumber = [0] * len(first_seen)
+    for name, provisional in first_seen.items():
+        renumber[provisional] = number[name]
+    index._def_name = array("I", (renumber[n] for n in index._def_name))
+    index._names = names
     return index.finish()
 
 
@@ -782,23 +831,9 @@ Outcome = FileSymbols | str | None
 None when no parsed language covers it (or it is not there)."""
 
 
-def _names_blob(blob: bytes, touched: set[str], by_lower: Mapping[str, list[Symbol]]) -> bytes:
-    """`blob` (every defined name, sorted, one a line) with the `touched` names put in or
-    taken out as `by_lower` now defines them or not."""
-    present = {n for n in touched if any(s.name == n for s in by_lower.get(n.lower(), ()))}
-    lines = blob.split(b"\n") if blob else []
-    changed = False
-    for name in sorted(touched):
-        key = name.encode("utf-8")
-        at = bisect.bisect_left(lines, key)
-        there = at < len(lines) and lines[at] == key
-        if name in present and not there:
-            lines.insert(at, key)
-            changed = True
-        elif there and name not in present:
-            del lines[at]
-            changed = True
-    return b"\n".join(lines) if changed else blob
+USES_BATCH_FILES = 2_000
+"""Files whose definitions and uses `assemble_symbols` gathers before writing them: the
+uses of a whole 100k-file repository are twenty million, some 300 MB in arrays."""
 
 
 def _uses() -> array[int]:
@@ -808,30 +843,35 @@ def _uses() -> array[int]:
 
 
 def index_to_plain(index: SymbolIndex) -> object:
-    """The whole index as plain data for the index cache (`store.py`): a restart with no
-    file changed loads it in one piece instead of assembling every file's symbols."""
-    rows = [
-        (s.name, s.kind, s.container, s.path, s.line, s.end_line, s.signature, s.doc, s.language)
-        for s in index.symbols
-    ]
-    refs = {name: uses.tobytes() for name, uses in index._refs.items()}
-    return (rows, dict(index.skipped), index.partial, index.files, list(index._paths), refs)
+    """The index's arrays as plain data for the index cache (`store.py`): a restart with
+    no file changed loads them in one piece (its `SymbolTable` is kept beside the cache)
+    instead of assembling every file's symbols."""
+    arrays = (index._file_defs, index._def_name, index._def_kind, index._def_file,
+              index._def_line, index._def_top)  # fmt: skip
+    layout = (index._lower.to_plain(), index._lower_defs.tobytes(), index._lower_at.tobytes())
+    return (
+        dict(index.skipped), index.partial, index.files, list(index._paths),
+        list(index._names), tuple(a.tobytes() for a in arrays), layout,
+    )  # fmt: skip
 
 
-def index_from_plain(plain: object) -> SymbolIndex:
-    """The inverse of `index_to_plain`; raises ValueError for a shape it did not write."""
-    if not isinstance(plain, tuple) or len(plain) != 6:
+def index_from_plain(plain: object, table: SymbolTable) -> SymbolIndex:
+    """The inverse of `index_to_plain`, over the table written with it; raises ValueError
+    for a shape it did not write."""
+    if not isinstance(plain, tuple) or len(plain) != 7 or len(plain[5]) != 6:
         raise ValueError("not a symbol index")
-    rows, skipped, partial, files, paths, refs = plain
-    index = SymbolIndex(
-        symbols=[Symbol(*row) for row in rows], skipped=skipped, partial=partial, files=files
-    )
-    index._paths = paths
-    for name, data in refs.items():
-        uses = array("Q")
-        uses.frombytes(data)
-        index._refs[name] = uses
-    return index.finish()
+    skipped, partial, files, paths, names, packed, layout = plain
+    index = SymbolIndex()
+    index.skipped, index.partial, index.files = skipped, partial, files
+    index._paths, index._names, index._table = paths, names, table
+    arrays = (array("I"), array("I"), array("B"), array("I"), array("I"), array("B"))
+    for into, data in zip(arrays, packed, strict=True):
+        into.frombytes(data)
+    (index._file_defs, index._def_name, index._def_kind, index._def_file, index._def_line,
+     index._def_top) = arrays  # fmt: skip
+    if len(index._file_defs) != len(paths) + 1 or len(index._def_file) != len(index._def_name):
+        raise ValueError("symbol index arrays do not match")
+    return index.finish(layout)
 
 
 def symbols_to_plain(found: FileSymbols | str) -> object:

@@ -86,16 +86,20 @@ def reload_and_compare(
     return before, fresh, logs
 
 
-def test_a_changed_file_is_patched_in_and_answers_as_a_full_load(
+def test_a_changed_source_file_is_loaded_in_full_and_answers_the_same(
     repo: Path, tmp_path: Path
 ) -> None:
+    """A file in a parsed language changes the symbol index, which has no per-file update
+    yet (`patching.py`): the reload declines the patch and loads in full."""
+
     def change() -> list[str]:
         (repo / "demo/greeter.py").write_text(
             FILES["demo/greeter.py"] + "\n    def twice(self) -> str:\n        return 'x'\n"
         )
         return ["demo/greeter.py"]
 
-    before, fresh, _ = reload_and_compare(repo, tmp_path, change)
+    before, fresh, logs = reload_and_compare(repo, tmp_path, change, patched=False)
+    assert [e["reason"] for e in logs if e["event"] == "knowledge_patch_declined"] == ["symbols"]
     assert fresh.version != before.version
     assert fresh.index_stats["files_read"] == 1
     assert [m.symbol.path for m in fresh.symbols.find("twice")] == ["demo/greeter.py"]
@@ -118,7 +122,7 @@ def test_an_added_file_is_listed_searched_and_its_symbols_found(repo: Path, tmp_
         )
         return ["demo/extra.py"]
 
-    _, fresh, _ = reload_and_compare(repo, tmp_path, change)
+    _, fresh, _ = reload_and_compare(repo, tmp_path, change, patched=False)
     assert "demo/extra.py" in fresh.inventory
     assert fresh.search("Extra")[0].path == "demo/extra.py"
 
@@ -128,7 +132,7 @@ def test_a_deleted_file_leaves_every_answer(repo: Path, tmp_path: Path) -> None:
         (repo / "web/util.ts").unlink()
         return ["web/util.ts"]
 
-    _, fresh, _ = reload_and_compare(repo, tmp_path, change)
+    _, fresh, _ = reload_and_compare(repo, tmp_path, change, patched=False)
     assert "web/util.ts" not in fresh.inventory
     assert fresh.symbols.find("helper", kind="function") == []
 
@@ -138,8 +142,35 @@ def test_a_renamed_file_moves_in_one_reload(repo: Path, tmp_path: Path) -> None:
         (repo / "demo/cli.py").rename(repo / "demo/main_cli.py")
         return ["demo/cli.py", "demo/main_cli.py"]
 
-    _, fresh, _ = reload_and_compare(repo, tmp_path, change)
+    _, fresh, _ = reload_and_compare(repo, tmp_path, change, patched=False)
     assert [m.symbol.path for m in fresh.symbols.find("main")] == ["demo/main_cli.py"]
+
+
+@pytest.mark.parametrize("action", ["change", "add", "delete", "rename"])
+def test_a_file_outside_the_parsed_languages_is_patched_in(
+    repo: Path, tmp_path: Path, action: str
+) -> None:
+    """Text, configuration and data files change no symbol: their reload is a patch."""
+    (repo / "notes/shopping.txt").write_text("milk, twice\n")
+    git(repo, "add", "notes/shopping.txt")
+    git(repo, "commit", "-qm", "a list")
+
+    def change() -> list[str]:
+        if action == "change":
+            (repo / "notes/todo.txt").write_text("remember the milk, twice, and the extra\n")
+            return ["notes/todo.txt"]
+        if action == "add":
+            (repo / "notes/extra.json").write_text('{"extra": "milk"}\n')
+            return ["notes/extra.json"]
+        if action == "delete":
+            (repo / "notes/shopping.txt").unlink()
+            return ["notes/shopping.txt"]
+        (repo / "notes/shopping.txt").rename(repo / "notes/groceries.txt")
+        return ["notes/shopping.txt", "notes/groceries.txt"]
+
+    before, fresh, _ = reload_and_compare(repo, tmp_path, change)
+    assert fresh.version != before.version
+    assert fresh.symbols is before.symbols  # shared, not rebuilt
 
 
 def test_the_last_file_of_a_folder_gone_lays_the_tree_out_again(repo: Path, tmp_path: Path) -> None:
@@ -163,7 +194,7 @@ def test_a_folder_without_git_is_patched_by_the_same_rules(tmp_path: Path) -> No
         (root / "web/util.ts").unlink()
         return ["demo/extra.py", "demo/debug.log", "web/util.ts"]
 
-    _, fresh, _ = reload_and_compare(root, tmp_path, change)
+    _, fresh, _ = reload_and_compare(root, tmp_path, change, patched=False)
     assert "demo/debug.log" not in fresh.inventory
 
 

@@ -275,8 +275,8 @@ def test_a_restart_loads_the_symbol_index_whole_until_a_file_changes(
     assembled: list[int] = []
     real = indexing.assemble_symbols
 
-    def counting(files):  # type: ignore[no-untyped-def]
-        index = real(files)
+    def counting(files, table=None):  # type: ignore[no-untyped-def]
+        index = real(files, table)
         assembled.append(len(index))
         return index
 
@@ -316,3 +316,58 @@ def test_files_over_the_total_cap_are_not_read_again_on_restart(
     assert reads == []
     assert again.index_stats["files_read"] == 0
     assert answers(again) == answers(first)
+
+
+def test_symbols_cover_the_files_past_the_search_total(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the total of contents `search` indexes, a file is still parsed for symbols
+    (the text read for `grep`); a file over the symbols' own size cap is counted."""
+    import context_bot.knowledge.loading as loading_mod
+
+    real = indexing.index_files
+
+    def capped(*args, **kwargs):  # type: ignore[no-untyped-def]
+        return real(*args, **{**kwargs, "max_total": 60})
+
+    monkeypatch.setattr(indexing, "MAX_INDEXED_CODE_BYTES", 60)
+    monkeypatch.setattr(loading_mod, "index_files", capped)
+    k = load(repo, tmp_path / "cache")
+
+    db = sqlite3.connect(cache_folder(tmp_path / "cache", repo) / DB_NAME)
+    past = {p for (p,) in db.execute("SELECT path FROM files WHERE skipped = 'over_total'")}
+    db.close()
+    assert {"demo/greeter.py", "web/util.ts"} <= past
+    names = {(s.path, s.name) for s in k.symbols.symbols}
+    assert {("demo/greeter.py", "Greeter"), ("web/util.ts", "helper")} <= names
+    assert k.symbols.find("greet")[0].symbol.path == "demo/greeter.py"
+    assert k.symbols.references("Greeter")[1] == 3  # demo/__init__.py, demo/cli.py twice
+    assert k.symbols.skipped.get("too_large") == 1  # big.py, 360 KB
+    again = load(repo, tmp_path / "cache")
+    assert {(s.path, s.name) for s in again.symbols.symbols} == names
+
+
+def test_symbol_details_and_uses_live_in_one_table_file_per_index(
+    repo: Path, tmp_path: Path
+) -> None:
+    """Each index writes its definitions' details and its names' uses to a file of its
+    own; the next index deletes it, and the one still serving (a reload in progress)
+    keeps answering from its open file. A missing file is rebuilt, not an error."""
+    cache = tmp_path / "cache"
+    first = load(repo, cache)
+    folder = cache_folder(cache, repo)
+    tables = sorted(folder.glob("symbols-*.sqlite3"))
+    assert len(tables) == 1
+    (repo / "web/util.ts").write_text("export function helper2(): number { return 1 }\n")
+    second = load(repo, cache)
+
+    assert sorted(folder.glob("symbols-*.sqlite3")) != tables
+    assert len(list(folder.glob("symbols-*.sqlite3"))) == 1
+    assert not tables[0].exists()
+    assert first.symbols.find("helper")[0].symbol.path == "web/util.ts"  # its own file
+    assert first.symbols.references("Greeter")[1] == 3
+    assert second.symbols.find("helper2")[0].symbol.signature == "function helper2(): number"
+    for table in folder.glob("symbols-*.sqlite3"):
+        table.unlink()
+    again = load(repo, cache)
+    assert answers(again) == answers(second)
