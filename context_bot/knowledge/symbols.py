@@ -475,7 +475,8 @@ class SymbolIndex:
     its strings took some 400): the names' tier structures (`symbol_names.py`) and, per
     lower-case name and per file, where its definitions are. The rest, each definition's
     container, signature and doc, and every name's uses, is in a `SymbolTable`
-    (`symbol_store.py`), read for the few definitions an answer names."""
+    (`symbol_store.py`), read for the few definitions an answer names. A live reload
+    does not change it: `patched` overlays the changed files on it."""
 
     def __init__(self) -> None:
         self.skipped: dict[str, int] = {}
