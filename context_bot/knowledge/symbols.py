@@ -35,7 +35,7 @@ import numpy.typing as npt
 import structlog
 
 from context_bot.knowledge.model import Symbol
-from context_bot.knowledge.symbol_names import NameIndex
+from context_bot.knowledge.symbol_names import NameIndex, camel_test, skeleton
 from context_bot.knowledge.symbol_store import Batch, SymbolTable
 
 log = structlog.get_logger(__name__)
@@ -888,15 +888,27 @@ class _Overlay(SymbolIndex):
         orders = (self._base._order(q), self._top._order(q))
         picked: list[tuple[int, int, str]] = []
         seen: set[tuple[int, int]] = set()
+        camel = camel_test(q)
         for tier, groups in _merge_groups(self._base._tier_groups(q), self._top._tier_groups(q)):
+            # The lower-case names of the group, from both; in the camel tier, only those
+            # spelled as the query's humps in a shown file (the base's may be so spelled
+            # only in a hidden one), and then every spelling of them from both, as the
+            # full index takes every definition of a lower-case name it matched.
+            if tier == "camel" and camel is not None:
+                wanted = self._camel_lowers(groups, *camel)
+            else:
+                wanted = {
+                    s._lower.lowers[n] for s, g in zip(sources, groups, strict=True) for n in g
+                }
             items: list[tuple[tuple[object, ...], str, int, int]] = []
-            for s, group in enumerate(groups):
-                index, order = sources[s], orders[s]
-                lowers = index._lower.lowers
-                for n in group:
+            for lower in wanted:
+                for s, index in enumerate(sources):
+                    n = index._lower.find(lower)
+                    if n is None:
+                        continue
                     defs = index._defs_of(n)
                     for d in self._base_defs(defs) if s == 0 else defs:
-                        items.append((order(d), lowers[n], s, d))
+                        items.append((orders[s](d), lower, s, d))
             items.sort()  # ties of the key: one file, so one source, in its own order
             for _, _, s, d in items:
                 index = sources[s]
@@ -914,6 +926,22 @@ class _Overlay(SymbolIndex):
         return [
             SymbolMatch(symbol, tier) for symbol, (_, _, tier) in zip(found, picked, strict=True)
         ]
+
+    def _camel_lowers(
+        self, groups: tuple[list[int], list[int]], key: str, pattern: re.Pattern[str]
+    ) -> set[str]:
+        """The lower-case names of a camel group with a shown definition spelled as the
+        query's humps (`symbol_names.camel_test`)."""
+        found: set[str] = set()
+        for s, (index, group) in enumerate(zip((self._base, self._top), groups, strict=True)):
+            for n in group:
+                defs = index._defs_of(n)
+                for d in self._base_defs(defs) if s == 0 else defs:
+                    name = index._names[index._def_name[d]]
+                    if skeleton(name).startswith(key) and pattern.match(name):
+                        found.add(index._lower.lowers[n])
+                        break
+        return found
 
     def most_used(self, path: str, limit: int = 3) -> list[tuple[str, int]]:
         base, top = self._base, self._top

@@ -422,7 +422,22 @@ def test_a_real_package_patched_three_times_answers_as_a_full_load(tmp_path: Pat
         lambda: [*_move(root, "kb/grep.py", "kb/agrep.py"), *_edit(root, "kb/zz.py", "run = 1\n")],
         lambda: [*_edit(root, "kb/symbols.py", "\n"), *_move(root, "kb/zz.py", "kb/aa.py")],
     ]
-    queries = ("find", "Grep", "g", "load", "Sym", "paTCH", "a", "_", "rUn", "iNdex", "st")
+    queries = (
+        "find",
+        "Grep",
+        "g",
+        "load",
+        "Sym",
+        "paTCH",
+        "a",
+        "_",
+        "rUn",
+        "iNdex",
+        "st",
+        "SI",
+        "gT",
+        "fS",
+    )
     for n, step in enumerate(steps):
         twin = tmp_path / f"twin-{n}"
         shutil.copytree(cache, twin)
@@ -461,3 +476,32 @@ def _edit(root: Path, path: str, text: str) -> list[str]:
 def _move(root: Path, source: str, target: str) -> list[str]:
     (root / source).rename(root / target)
     return [source, target]
+
+
+@pytest.mark.parametrize("action", ["remove", "add"])
+def test_the_camel_tier_follows_the_spellings_a_full_load_has(
+    repo: Path, tmp_path: Path, action: str
+) -> None:
+    """`fB` abbreviates `fooBar`, and the full index then ranks every definition of the
+    lower-case `foobar` in that tier (`foobar` too): removing or adding the only camel
+    spelling in a changed file moves the unchanged file's `foobar` between tiers."""
+    (repo / "demo/plain.py").write_text("def foobar() -> None:\n    pass\n")
+    if action == "remove":
+        (repo / "demo/camel.py").write_text("def fooBar() -> None:\n    pass\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "names")
+
+    def change() -> list[str]:
+        text = (
+            "def other() -> None:\n    pass\n"
+            if action == "remove"
+            else "def fooBar():\n    pass\n"
+        )
+        (repo / "demo/camel.py").write_text(text)
+        return ["demo/camel.py"]
+
+    before, fresh, _ = reload_and_compare(repo, tmp_path, change)
+    tiers = {k: [(m.symbol.path, m.match) for m in k.symbols.find("fB")] for k in (before, fresh)}
+    plain_tier = "fuzzy" if action == "remove" else "camel"
+    assert ("demo/plain.py", plain_tier) in tiers[fresh]
+    assert ("demo/plain.py", plain_tier) not in tiers[before]
