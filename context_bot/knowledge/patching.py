@@ -20,10 +20,10 @@ change, a delete and a rename), and falls back to a full load, saying why in the
   links are part of the version);
 - the snapshot was indexed without the cache, or its inventory was cut at its limit;
 - the total cap on indexed bytes moves which other files fit (`indexing.reindex_files`);
-- a file in a parsed language (`symbols.grammar_for`): the symbol index keeps its
-  definitions in arrays and its details in a table file written whole
-  (`symbol_store.py`), which has no per-file update yet, so a source file's change is a
-  full load until it has one;
+- more files changed in parsed languages since the last full load than the symbol
+  index overlays (`symbols.MAX_OVERLAY_FILES`): the full index's arrays and its table file
+  are written whole, so a patch overlays a small index of the changed files on them
+  (`SymbolIndex.patched`), and past that many files a full load lays them out again;
 - anything failing on the way (a read, the cache, a row that does not unpack).
 
 The code map (entry points, central files, history) is reused while the revision and what
@@ -66,7 +66,7 @@ from context_bot.knowledge.search import (
     sandbox_reader,
 )
 from context_bot.knowledge.store import IndexStore, cache_folder
-from context_bot.knowledge.symbols import grammar_for
+from context_bot.knowledge.symbols import TooManyOverlaid
 
 log = structlog.get_logger(__name__)
 
@@ -145,10 +145,6 @@ def patch_knowledge(
     paths = _repo_paths(previous, basis, changed, files.root)
     root = files.root
     inventory = patch_inventory(_without_text_index(previous.inventory), files, paths)
-    for path in paths:
-        for entry in (previous.inventory.get(path), inventory.get(path)):
-            if entry is not None and grammar_for(path, entry.language) is not None:
-                raise CannotPatch("symbols")
     revision = git_output(root, ["rev-parse", "HEAD"])
     readme = overview_mod.read_readme(files)
     inside = previous.knowledge_folder
@@ -177,7 +173,10 @@ def patch_knowledge(
     version = parts.version(revision, readme, overview_budget)
     stored = StoredCode(store.reader(), done.entries, done.skipped)
     inventory = replace(inventory, text_index=text_index_of(store, stored, inventory))
-    symbols = previous.symbols  # no changed file is in a parsed language (above)
+    try:
+        symbols = previous.symbols.patched(done.symbols)
+    except TooManyOverlaid as exc:
+        raise CannotPatch("symbols") from exc
     codemap = basis.codemap
     if done.excerpts_moved or revision != previous.revision:
         history = codemap.history if revision == previous.revision else None

@@ -96,6 +96,20 @@ def skeleton(name: str) -> str:
     return name[:1] + "".join(c for c in name[1:] if c.isupper())
 
 
+def camel_test(query: str) -> tuple[str, re.Pattern[str]] | None:
+    """What `NameIndex.camel` asks of a name as spelled: that its skeleton start with the
+    first (the query's) and that the pattern (each hump followed) match it; None when the
+    query has no hump after its first character (the camel tier is then empty)."""
+    if not any(c.isupper() for c in query[1:]):
+        return None
+    parts = []
+    for n, ch in enumerate(query):
+        if n and ch.isupper():
+            parts.append("[a-z0-9_]*")
+        parts.append(re.escape(ch))
+    return skeleton(query), re.compile("".join(parts))
+
+
 class NameIndex:
     """The distinct names of a symbol index; each tier's lookup yields lower-case names."""
 
@@ -189,15 +203,10 @@ class NameIndex:
         """Names (lower case) whose camel humps the query abbreviates: each upper-case
         letter of the query starts a hump, lower-case letters, digits and `_` may follow
         each hump in the name (`HTTPTr` → `HTTPTransport`, `getUN` → `getUserName`)."""
-        if not any(c.isupper() for c in query[1:]):
+        test = camel_test(query)
+        if test is None:
             return iter(())
-        parts = []
-        for n, ch in enumerate(query):
-            if n and ch.isupper():
-                parts.append("[a-z0-9_]*")
-            parts.append(re.escape(ch))
-        pattern = re.compile("".join(parts))
-        key = skeleton(query)
+        key, pattern = test
         start = bisect.bisect_left(self._camel, key)
         end = bisect.bisect_left(self._camel, key + _TOP, start)
         names, lowers = self._camel_names, self._camel_lower

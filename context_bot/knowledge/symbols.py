@@ -25,16 +25,17 @@ import re
 import threading
 from array import array
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import structlog
 
 from context_bot.knowledge.model import Symbol
-from context_bot.knowledge.symbol_names import NameIndex
+from context_bot.knowledge.symbol_names import NameIndex, camel_test, skeleton
 from context_bot.knowledge.symbol_store import Batch, SymbolTable
 
 log = structlog.get_logger(__name__)
@@ -474,7 +475,8 @@ class SymbolIndex:
     its strings took some 400): the names' tier structures (`symbol_names.py`) and, per
     lower-case name and per file, where its definitions are. The rest, each definition's
     container, signature and doc, and every name's uses, is in a `SymbolTable`
-    (`symbol_store.py`), read for the few definitions an answer names."""
+    (`symbol_store.py`), read for the few definitions an answer names. A live reload
+    does not change it: `patched` overlays the changed files on it."""
 
     def __init__(self) -> None:
         self.skipped: dict[str, int] = {}
@@ -568,6 +570,30 @@ class SymbolIndex:
         q = query.strip()
         if not q or (kind is not None and kind not in _KIND_CODE):
             return []
+        want_kind = _KIND_CODE[kind] if kind is not None else None
+        order = self._order(q)
+        paths, def_file, def_kind = self._paths, self._def_file, self._def_kind
+        picked: list[tuple[int, str]] = []
+        seen: set[int] = set()
+        for _, tier, group in self._tier_groups(q):
+            candidates = [d for n in group for d in self._defs_of(n)]
+            candidates.sort(key=order)
+            for d in candidates:
+                if d in seen or (want_kind is not None and def_kind[d] != want_kind):
+                    continue
+                if selects is not None and not selects(paths[def_file[d]]):
+                    continue
+                seen.add(d)
+                picked.append((d, tier))
+                if len(picked) >= limit:
+                    return self._matches(picked)
+        return self._matches(picked)
+
+    def _tier_groups(self, q: str) -> Iterator[tuple[tuple[int, int], str, list[int]]]:
+        """`find`'s candidates, lazily, a group at a time: ((tier number, name length),
+        tier, lower-case name numbers), in the order `find` looks at them (each tier's
+        groups shortest names first, one group per length): what an overlay
+        (`patched`) merges with another index's groups."""
         lower = q.lower()
         names = self._lower
         exact = names.find(lower)
@@ -579,25 +605,10 @@ class SymbolIndex:
             ("substring", lambda: names.containing(lower)),
             ("fuzzy", lambda: names.subsequence(lower)),
         ]
-        want_kind = _KIND_CODE[kind] if kind is not None else None
-        order = self._order(q)
-        paths, def_file, def_kind = self._paths, self._def_file, self._def_kind
-        picked: list[tuple[int, str]] = []
-        seen: set[int] = set()
-        for tier, groups_of in tiers:
+        lowers = names.lowers
+        for number, (tier, groups_of) in enumerate(tiers):
             for group in groups_of():
-                candidates = [d for n in group for d in self._defs_of(n)]
-                candidates.sort(key=order)
-                for d in candidates:
-                    if d in seen or (want_kind is not None and def_kind[d] != want_kind):
-                        continue
-                    if selects is not None and not selects(paths[def_file[d]]):
-                        continue
-                    seen.add(d)
-                    picked.append((d, tier))
-                    if len(picked) >= limit:
-                        return self._matches(picked)
-        return self._matches(picked)
+                yield (number, len(lowers[group[0]])), tier, group
 
     def _defs_of(self, lower_no: int) -> array[int]:
         return self._lower_defs[self._lower_at[lower_no] : self._lower_at[lower_no + 1]]
@@ -663,43 +674,60 @@ class SymbolIndex:
         names never used are left out. Counted by name, as `references` is: a common name
         (`run`, `get`) collects the uses of every definition so spelled, which is why
         only top-level names, the ones other files import, are ranked."""
+        candidates = self._top_names(self._files_at(path))
+        chosen = [
+            name
+            for name in sorted(candidates)
+            if not name.startswith("_") and len(self._top_def_files(name)) <= AMBIGUOUS_FILES
+        ]
+        if self._table is None:
+            return []
+        return _ranked(self._table.use_counts(chosen), limit)
+
+    def _files_at(self, path: str) -> list[int]:
+        """The file `path`, or every file directly in the folder `path` ending in "/"."""
         if path.endswith("/"):
-            files = [
+            return [
                 n
                 for p, n in self._file_no.items()
                 if p.startswith(path) and "/" not in p[len(path) :]
             ]
-        else:
-            files = [n] if (n := self._file_no.get(path)) is not None else []
+        return [n] if (n := self._file_no.get(path)) is not None else []
+
+    def _top_names(self, files: Iterable[int]) -> set[str]:
+        """The names of the top-level definitions (not variables) of `files`."""
         variable = _KIND_CODE["variable"]
-        candidates = {
+        return {
             self._names[self._def_name[d]]
             for f in files
             for d in range(self._file_defs[f], self._file_defs[f + 1])
             if self._def_top[d] and self._def_kind[d] != variable
         }
-        chosen = [
-            name
-            for name in sorted(candidates)
-            if not name.startswith("_") and self._top_files(name) <= AMBIGUOUS_FILES
-        ]
-        if self._table is None:
-            return []
-        uses = self._table.use_counts(chosen)
-        ranked = sorted((item for item in uses.items() if item[1]), key=lambda i: (-i[1], i[0]))
-        return ranked[:limit]
 
-    def _top_files(self, name: str) -> int:
+    def _top_def_files(self, name: str) -> set[int]:
+        """The files defining `name` (exact spelling) at their top."""
         n = self._lower.find(name.lower())
         if n is None:
-            return 0
-        return len(
-            {
-                self._def_file[d]
-                for d in self._defs_of(n)
-                if self._def_top[d] and self._names[self._def_name[d]] == name
-            }
-        )
+            return set()
+        return {
+            self._def_file[d]
+            for d in self._defs_of(n)
+            if self._def_top[d] and self._names[self._def_name[d]] == name
+        }
+
+    def patched(self, changes: Mapping[str, tuple[Outcome, Outcome]]) -> SymbolIndex:
+        """This index after a live reload of a few files (`patching.py`): `changes` is
+        path → (its symbols before, now), as `indexing.reindex_files` gives them. This
+        index is left as it was (a request may still be reading it, and its table file);
+        the result overlays a small index of the changed files on it (`_Overlay`), or is
+        this index itself when no file's symbols changed. A patch of a patch overlays
+        every file changed since the full load on the same base, rebuilt; past
+        `MAX_OVERLAY_FILES` of them this raises `TooManyOverlaid` and the caller loads
+        in full (an overlay that only grew would slow every lookup)."""
+        moved = {path: pair for path, pair in changes.items() if pair[0] != pair[1]}
+        if not moved:
+            return self
+        return _Overlay.over(self, {}, {}, moved)
 
     def uses_of(self, name: str) -> array[int]:
         """Every use of `name`, packed `file number << 24 | line`, in file order."""
@@ -726,6 +754,281 @@ class SymbolIndex:
             for use in packed[:limit].tolist()
         ]
         return hits, len(packed)
+
+
+MAX_OVERLAY_FILES = 512
+"""Files an overlaid index (`SymbolIndex.patched`) may hold since the full load; past
+it, the patch is declined and the reload loads in full (a new base)."""
+
+
+class TooManyOverlaid(ValueError):
+    """More files changed since the full load than an overlay holds (`MAX_OVERLAY_FILES`)."""
+
+
+class _Overlay(SymbolIndex):
+    """A full index (`_base`, never modified) with the files changed since it was built
+    (`_now`: path → what the file gives now) answered by a small index of their own
+    (`_top`), and their paths hidden from the base. Every lookup merges the two in the
+    order the full index of the same files gives: files by path (the full index's file
+    order), `find`'s tiers and length groups, and inside a group its sort key, ties
+    broken as the full index's stable sort breaks them (by lower-case name, then by
+    place in the file)."""
+
+    def __init__(self, base: SymbolIndex, now: dict[str, Outcome], was: dict[str, Outcome]) -> None:
+        super().__init__()
+        self._base, self._now, self._was = base, now, was
+        self._top = assemble_symbols(sorted((p, o) for p, o in now.items() if o is not None))
+        self._hidden = frozenset(base._file_no[p] for p in now if p in base._file_no)
+        self._hidden_array = np.array(sorted(self._hidden), dtype=np.uint64)
+        hidden_defs = sum(base._file_defs[f + 1] - base._file_defs[f] for f in self._hidden)
+        self._defs = len(base) - hidden_defs + len(self._top)
+        self.files = base.files - len(self._hidden) + self._top.files
+        gone = [o for o in was.values() if isinstance(o, FileSymbols)]
+        self.partial = base.partial - sum(o.partial for o in gone) + self._top.partial
+        skipped = Counter(base.skipped)
+        skipped.subtract(o for o in was.values() if isinstance(o, str))
+        skipped.update(self._top.skipped)
+        self.skipped = {k: n for k, n in sorted(skipped.items()) if n > 0}
+
+    @classmethod
+    def over(
+        cls,
+        base: SymbolIndex,
+        now: dict[str, Outcome],
+        was: dict[str, Outcome],
+        changes: Mapping[str, tuple[Outcome, Outcome]],
+    ) -> _Overlay:
+        now, was = dict(now), dict(was)
+        for path, (before, after) in changes.items():
+            if path not in now:
+                was[path] = before  # what the base holds of it
+            now[path] = after
+        if len(now) > MAX_OVERLAY_FILES:
+            raise TooManyOverlaid(f"{len(now)} files changed since the full load")
+        return cls(base, now, was)
+
+    def patched(self, changes: Mapping[str, tuple[Outcome, Outcome]]) -> SymbolIndex:
+        moved = {path: pair for path, pair in changes.items() if pair[0] != pair[1]}
+        if not moved:
+            return self
+        return _Overlay.over(self._base, self._now, self._was, moved)
+
+    def _source(self, path: str) -> SymbolIndex:
+        return self._top if path in self._now else self._base
+
+    def __len__(self) -> int:
+        return self._defs
+
+    @property
+    def symbols(self) -> list[Symbol]:
+        kept = [s for s in self._base.symbols if s.path not in self._now]
+        return sorted([*kept, *self._top.symbols], key=lambda s: s.path)  # stable
+
+    def paths_defining(self, test: Callable[[str], object]) -> list[str]:
+        kept = {p for p in self._base.paths_defining(test) if p not in self._now}
+        return sorted(kept | set(self._top.paths_defining(test)))
+
+    def has_file(self, path: str) -> bool:
+        return self._source(path).has_file(path)
+
+    def outline(self, path: str) -> list[OutlineNode]:
+        return self._source(path).outline(path)
+
+    def _base_defs(self, defs: Iterable[int]) -> list[int]:
+        hidden, def_file = self._hidden, self._base._def_file
+        return [d for d in defs if def_file[d] not in hidden]
+
+    def _named_defs(self, name: str) -> tuple[list[int], list[int]]:
+        """The definitions named `name` (any case): the base's shown, the overlay's."""
+        base, top = self._base, self._top
+        n, m = base._lower.find(name.lower()), top._lower.find(name.lower())
+        return (
+            self._base_defs(base._defs_of(n)) if n is not None else [],
+            list(top._defs_of(m)) if m is not None else [],
+        )
+
+    def _details(self, picked: list[tuple[int, int]]) -> list[Symbol]:
+        """The `Symbol`s of (source: 0 base, 1 overlay; definition) pairs, in order."""
+        found = (
+            self._base._symbols_of([d for s, d in picked if s == 0]),
+            self._top._symbols_of([d for s, d in picked if s == 1]),
+        )
+        return [found[s][d] for s, d in picked]
+
+    def named(self, name: str, limit: int | None = None) -> list[Symbol]:
+        ours, theirs = self._named_defs(name)
+        base, top = self._base, self._top
+        merged = sorted(
+            [(base._paths[base._def_file[d]], 0, d) for d in ours]
+            + [(top._paths[top._def_file[d]], 1, d) for d in theirs]
+        )[:limit]
+        return self._details([(s, d) for _, s, d in merged])
+
+    def defined(self, name: str, limit: int) -> list[Symbol]:
+        ours, theirs = self._named_defs(name)
+        order_base, order_top = self._base._order(name), self._top._order(name)
+        merged = sorted(
+            [(order_base(d), 0, d) for d in ours] + [(order_top(d), 1, d) for d in theirs]
+        )[:limit]
+        return self._details([(s, d) for _, s, d in merged])
+
+    def find(
+        self,
+        query: str,
+        *,
+        kind: str | None = None,
+        selects: Callable[[str], bool] | None = None,
+        limit: int = 20,
+    ) -> list[SymbolMatch]:
+        q = query.strip()
+        if not q or (kind is not None and kind not in _KIND_CODE):
+            return []
+        want_kind = _KIND_CODE[kind] if kind is not None else None
+        sources = (self._base, self._top)
+        orders = (self._base._order(q), self._top._order(q))
+        picked: list[tuple[int, int, str]] = []
+        seen: set[tuple[int, int]] = set()
+        camel = camel_test(q)
+        for tier, groups in _merge_groups(self._base._tier_groups(q), self._top._tier_groups(q)):
+            # The lower-case names of the group, from both; in the camel tier, only those
+            # spelled as the query's humps in a shown file (the base's may be so spelled
+            # only in a hidden one), and then every spelling of them from both, as the
+            # full index takes every definition of a lower-case name it matched.
+            if tier == "camel" and camel is not None:
+                wanted = self._camel_lowers(groups, *camel)
+            else:
+                wanted = {
+                    s._lower.lowers[n] for s, g in zip(sources, groups, strict=True) for n in g
+                }
+            items: list[tuple[tuple[object, ...], str, int, int]] = []
+            for lower in wanted:
+                for s, index in enumerate(sources):
+                    n = index._lower.find(lower)
+                    if n is None:
+                        continue
+                    defs = index._defs_of(n)
+                    for d in self._base_defs(defs) if s == 0 else defs:
+                        items.append((orders[s](d), lower, s, d))
+            items.sort()  # ties of the key: one file, so one source, in its own order
+            for _, _, s, d in items:
+                index = sources[s]
+                if (s, d) in seen or (want_kind is not None and index._def_kind[d] != want_kind):
+                    continue
+                if selects is not None and not selects(index._paths[index._def_file[d]]):
+                    continue
+                seen.add((s, d))
+                picked.append((s, d, tier))
+                if len(picked) >= limit:
+                    break
+            if len(picked) >= limit:
+                break
+        found = self._details([(s, d) for s, d, _ in picked])
+        return [
+            SymbolMatch(symbol, tier) for symbol, (_, _, tier) in zip(found, picked, strict=True)
+        ]
+
+    def _camel_lowers(
+        self, groups: tuple[list[int], list[int]], key: str, pattern: re.Pattern[str]
+    ) -> set[str]:
+        """The lower-case names of a camel group with a shown definition spelled as the
+        query's humps (`symbol_names.camel_test`)."""
+        found: set[str] = set()
+        for s, (index, group) in enumerate(zip((self._base, self._top), groups, strict=True)):
+            for n in group:
+                defs = index._defs_of(n)
+                for d in self._base_defs(defs) if s == 0 else defs:
+                    name = index._names[index._def_name[d]]
+                    if skeleton(name).startswith(key) and pattern.match(name):
+                        found.add(index._lower.lowers[n])
+                        break
+        return found
+
+    def most_used(self, path: str, limit: int = 3) -> list[tuple[str, int]]:
+        base, top = self._base, self._top
+        if path.endswith("/"):
+            shown = [f for f in base._files_at(path) if f not in self._hidden]
+            candidates = base._top_names(shown) | top._top_names(top._files_at(path))
+        else:
+            source = self._source(path)
+            candidates = source._top_names(source._files_at(path))
+        chosen = [
+            name
+            for name in sorted(candidates)
+            if not name.startswith("_")
+            and len(base._top_def_files(name) - self._hidden) + len(top._top_def_files(name))
+            <= AMBIGUOUS_FILES
+        ]
+        if base._table is None and top._table is None:
+            return []
+        theirs = top._table.use_counts(chosen) if top._table is not None else {}
+        uses = {name: len(self._base_uses(name)) + theirs.get(name, 0) for name in chosen}
+        return _ranked(uses, limit)
+
+    def _base_uses(self, name: str) -> npt.NDArray[np.uint64]:
+        """The base's packed uses of `name` outside the overlaid files, in file order."""
+        table = self._base._table
+        packed = np.frombuffer(table.uses(name) if table else b"", dtype=np.uint64)
+        if len(packed) and len(self._hidden_array):
+            files = packed >> np.uint64(_LINE_BITS)
+            packed = packed[~np.isin(files, self._hidden_array)]
+        return packed
+
+    def uses_of(self, name: str) -> array[int]:
+        """As the full index numbers files: every shown path, in path order."""
+        base, top = self._base, self._top
+        shown = [p for n, p in enumerate(base._paths) if n not in self._hidden]
+        number = {p: n for n, p in enumerate(sorted([*shown, *top._paths]))}
+        renumber = []
+        for index, packed in ((base, self._base_uses(name)), (top, top.uses_of(name))):
+            for use in np.asarray(packed, dtype=np.uint64).tolist():
+                place = number[index._paths[use >> _LINE_BITS]]
+                renumber.append(place << _LINE_BITS | use & _LINE_MASK)
+        return array("Q", sorted(renumber))
+
+    def references(
+        self, name: str, *, selects: Callable[[str], bool] | None = None, limit: int = 50
+    ) -> tuple[list[Reference], int]:
+        paths = self._base._paths
+        packed = self._base_uses(name)
+        if selects is not None and len(packed):
+            files = packed >> np.uint64(_LINE_BITS)
+            distinct = np.unique(files)
+            chosen = np.array([selects(paths[f]) for f in distinct.tolist()], dtype=bool)
+            packed = packed[chosen[np.searchsorted(distinct, files)]]
+        ours = [
+            Reference(paths[use >> _LINE_BITS], use & _LINE_MASK) for use in packed[:limit].tolist()
+        ]
+        theirs, count = self._top.references(name, selects=selects, limit=limit)
+        # Both in path order, their paths apart: merged by path alone (`sorted` is stable).
+        hits = sorted([*ours, *theirs], key=lambda r: r.path)[:limit]
+        return hits, len(packed) + count
+
+
+_Group = tuple[tuple[int, int], str, list[int]]
+
+
+def _merge_groups(
+    base: Iterator[_Group], top: Iterator[_Group]
+) -> Iterator[tuple[str, tuple[list[int], list[int]]]]:
+    """Two indexes' `_tier_groups` merged, lazily: per (tier, length), in order, the
+    tier and the lower-case name numbers of each (empty where one has none)."""
+    a, b = next(base, None), next(top, None)
+    while a is not None or b is not None:
+        if b is None or (a is not None and a[0] < b[0]):
+            assert a is not None
+            yield a[1], (a[2], [])
+            a = next(base, None)
+        elif a is None or b[0] < a[0]:
+            yield b[1], ([], b[2])
+            b = next(top, None)
+        else:
+            yield a[1], (a[2], b[2])
+            a, b = next(base, None), next(top, None)
+
+
+def _ranked(uses: dict[str, int], limit: int) -> list[tuple[str, int]]:
+    """`most_used`'s order: most uses first, ties by name; names never used left out."""
+    return sorted((item for item in uses.items() if item[1]), key=lambda i: (-i[1], i[0]))[:limit]
 
 
 def _nest(symbols: list[Symbol]) -> list[OutlineNode]:

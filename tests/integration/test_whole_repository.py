@@ -100,6 +100,10 @@ async def test_a_file_added_or_removed_reaches_the_room(
         "src/app/handlers/orders.py",
         "src/app/handlers/users.py",
     ]
+    # The reload patched the symbol index with the new file (`SymbolIndex.patched`).
+    assert [(h.name, h.path) for h in await client.symbols("orders")] == [
+        ("orders", "src/app/handlers/orders.py")
+    ]
 
     next_update = asyncio.ensure_future(anext(updates))
     (project / "src" / "app" / "handlers" / "users.py").unlink()
@@ -108,6 +112,8 @@ async def test_a_file_added_or_removed_reaches_the_room(
     assert "src/app/handlers/users.py" in update.removed
     listing = await client.list("src/app/handlers", depth=1)
     assert [e["path"] for e in listing["entries"]] == ["src/app/handlers/orders.py"]
+    assert await client.symbols("list_users") == []
+    assert [h.path for h in await client.symbols("orders")] == ["src/app/handlers/orders.py"]
 
 
 async def test_a_change_too_large_to_name_reaches_the_room_cut_and_marked(

@@ -47,6 +47,25 @@ def served(k: Knowledge, root: Path) -> dict[str, object]:
         "outline": [[n.to_wire() for n in symbols.outline(f.path)] for f in k.inventory.files],
         "symbols": (len(symbols), symbols.files, symbols.skipped, symbols.partial),
         "most_used": [symbols.most_used(f.path) for f in k.inventory.files],
+        "most_used_folders": [symbols.most_used(p, 9) for p in ("demo/", "web/", "lib/")],
+        "all_symbols": [s.to_wire() for s in symbols.symbols],
+        "named": [[s.to_wire() for s in symbols.named(n, 2)] for n in NAMES],
+        "defined": [[s.to_wire() for s in symbols.defined(n, 2)] for n in NAMES],
+        "uses": [list(symbols.uses_of(n)) for n in NAMES],
+        "has_file": [symbols.has_file(f.path) for f in k.inventory.files],
+        "paths_defining": symbols.paths_defining(lambda n: n[:1].isupper()),
+        "find_narrowed": [
+            [m.to_wire() for m in symbols.find(q, kind=kind, selects=selects, limit=limit)]
+            for q in ("e", "Gr", "gre", "t", "rt")
+            for kind, selects, limit in (
+                (None, None, 50),
+                ("function", None, 3),
+                (None, lambda p: not p.startswith("demo/"), 2),
+            )
+        ],
+        "references_narrowed": [
+            symbols.references(n, selects=lambda p: p != "demo/cli.py", limit=1) for n in NAMES
+        ],
         "documents": [d.to_wire() for d in k.served_documents()],
         "stats": k.stats(),
     }
@@ -86,11 +105,9 @@ def reload_and_compare(
     return before, fresh, logs
 
 
-def test_a_changed_source_file_is_loaded_in_full_and_answers_the_same(
-    repo: Path, tmp_path: Path
-) -> None:
-    """A file in a parsed language changes the symbol index, which has no per-file update
-    yet (`patching.py`): the reload declines the patch and loads in full."""
+def test_a_changed_source_file_is_patched_and_answers_the_same(repo: Path, tmp_path: Path) -> None:
+    """A file in a parsed language: its symbols are overlaid on the last index
+    (`SymbolIndex.patched`), which is left as it was."""
 
     def change() -> list[str]:
         (repo / "demo/greeter.py").write_text(
@@ -98,8 +115,7 @@ def test_a_changed_source_file_is_loaded_in_full_and_answers_the_same(
         )
         return ["demo/greeter.py"]
 
-    before, fresh, logs = reload_and_compare(repo, tmp_path, change, patched=False)
-    assert [e["reason"] for e in logs if e["event"] == "knowledge_patch_declined"] == ["symbols"]
+    before, fresh, _ = reload_and_compare(repo, tmp_path, change)
     assert fresh.version != before.version
     assert fresh.index_stats["files_read"] == 1
     assert [m.symbol.path for m in fresh.symbols.find("twice")] == ["demo/greeter.py"]
@@ -122,7 +138,7 @@ def test_an_added_file_is_listed_searched_and_its_symbols_found(repo: Path, tmp_
         )
         return ["demo/extra.py"]
 
-    _, fresh, _ = reload_and_compare(repo, tmp_path, change, patched=False)
+    _, fresh, _ = reload_and_compare(repo, tmp_path, change)
     assert "demo/extra.py" in fresh.inventory
     assert fresh.search("Extra")[0].path == "demo/extra.py"
 
@@ -132,7 +148,7 @@ def test_a_deleted_file_leaves_every_answer(repo: Path, tmp_path: Path) -> None:
         (repo / "web/util.ts").unlink()
         return ["web/util.ts"]
 
-    _, fresh, _ = reload_and_compare(repo, tmp_path, change, patched=False)
+    _, fresh, _ = reload_and_compare(repo, tmp_path, change)
     assert "web/util.ts" not in fresh.inventory
     assert fresh.symbols.find("helper", kind="function") == []
 
@@ -142,7 +158,7 @@ def test_a_renamed_file_moves_in_one_reload(repo: Path, tmp_path: Path) -> None:
         (repo / "demo/cli.py").rename(repo / "demo/main_cli.py")
         return ["demo/cli.py", "demo/main_cli.py"]
 
-    _, fresh, _ = reload_and_compare(repo, tmp_path, change, patched=False)
+    _, fresh, _ = reload_and_compare(repo, tmp_path, change)
     assert [m.symbol.path for m in fresh.symbols.find("main")] == ["demo/main_cli.py"]
 
 
@@ -194,7 +210,7 @@ def test_a_folder_without_git_is_patched_by_the_same_rules(tmp_path: Path) -> No
         (root / "web/util.ts").unlink()
         return ["demo/extra.py", "demo/debug.log", "web/util.ts"]
 
-    _, fresh, _ = reload_and_compare(root, tmp_path, change, patched=False)
+    _, fresh, _ = reload_and_compare(root, tmp_path, change)
     assert "demo/debug.log" not in fresh.inventory
 
 
@@ -304,3 +320,188 @@ def test_a_size_that_moves_many_files_past_the_cap_is_loaded_in_full(
     monkeypatch.setattr(indexing, "MAX_REFIT_FILES", 1)
     _, _, logs = reload_and_compare(repo, tmp_path, grow_readme(repo), patched=False)
     assert [e["reason"] for e in logs if e["event"] == "knowledge_patch_declined"] == ["total_cap"]
+
+
+def test_a_name_in_a_changed_and_an_unchanged_file_is_ranked_as_a_full_load_ranks_it(
+    repo: Path, tmp_path: Path
+) -> None:
+    """The overlay's definitions and the base's meet in one order: tier, then the tier's
+    key (exact spelling, length, kind), then path, as the full index sorts them."""
+
+    def change() -> list[str]:
+        (repo / "demo/aaa.py").write_text(
+            "def greet() -> None:\n    pass\n\n\nclass Greeter:\n    pass\n\n\n"
+            "def greeter_too() -> None:\n    Greeter()\n"
+        )
+        (repo / "web/zzz.ts").write_text("export class Greeter {}\nexport function greet() {}\n")
+        return ["demo/aaa.py", "web/zzz.ts"]
+
+    _, fresh, _ = reload_and_compare(repo, tmp_path, change)
+    found = [(m.symbol.path, m.symbol.kind, m.match) for m in fresh.symbols.find("Greeter")]
+    assert found[:3] == [
+        ("demo/aaa.py", "class", "exact"),
+        ("demo/greeter.py", "class", "exact"),
+        ("web/zzz.ts", "class", "exact"),
+    ]
+    assert ("demo/aaa.py", "function", "prefix") in found
+    greet = [m.symbol.path for m in fresh.symbols.find("greet", kind="function")]
+    assert greet[:2] == ["demo/aaa.py", "web/zzz.ts"]  # ties by path; the method after
+    hits, count = fresh.symbols.references("Greeter")
+    assert [h.path for h in hits][:2] == ["demo/__init__.py", "demo/aaa.py"]
+    assert count == len(hits)
+
+
+def test_two_stacked_patches_answer_as_a_full_load(repo: Path, tmp_path: Path) -> None:
+    """A patch of a patch overlays every file changed since the full load on the same
+    base (not a chain of overlays), and answers as a full load of the same files."""
+    cache = tmp_path / "cache"
+    first = load(repo, cache)
+    (repo / "demo/extra.py").write_text(
+        "class Extra:\n    def twice(self) -> int:\n        return 2\n"
+    )
+    (repo / "web/util.ts").write_text(
+        "export function helper(): number { return twice() }\nexport function twice() {}\n"
+    )
+    touched = [str(repo / p) for p in ("demo/extra.py", "web/util.ts")]
+    with capture_logs() as logs:
+        second = reload_knowledge(first, touched, repo / "knowledge", repo, cache_dir=cache)
+    twin = tmp_path / "cache-twin"
+    shutil.copytree(cache, twin)
+    (repo / "demo/extra.py").write_text("class Extra:\n    pass\n")
+    (repo / "demo/cli.py").unlink()
+    touched = [str(repo / p) for p in ("demo/extra.py", "demo/cli.py")]
+    with capture_logs() as more:
+        third = reload_knowledge(second, touched, repo / "knowledge", repo, cache_dir=cache)
+    events = [e["event"] for e in (*logs, *more)]
+    assert events.count("knowledge_patched") == 2, events
+    assert served(third, repo) == served(load(repo, twin), repo)
+    assert getattr(third.symbols, "_base", None) is first.symbols
+    assert [m.symbol.path for m in third.symbols.find("twice")] == ["web/util.ts"]
+    assert [s.path for s in second.symbols.named("twice")] == ["demo/extra.py", "web/util.ts"]
+    assert [s.name for s in first.symbols.named("Extra")] == []
+
+
+def test_past_the_overlay_cap_a_source_change_is_loaded_in_full(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("context_bot.knowledge.symbols.MAX_OVERLAY_FILES", 1)
+    cache = tmp_path / "cache"
+    first = load(repo, cache)
+    (repo / "web/util.ts").write_text("export function helped(): number { return 41 }\n")
+    second = reload_knowledge(
+        first, [str(repo / "web/util.ts")], repo / "knowledge", repo, cache_dir=cache
+    )
+    assert second.symbols.find("helped")  # an overlay of one file
+    (repo / "demo/cli.py").write_text("def main() -> int:\n    return 0\n")
+    with capture_logs() as logs:
+        third = reload_knowledge(
+            second, [str(repo / "demo/cli.py")], repo / "knowledge", repo, cache_dir=cache
+        )
+    declined = [e["reason"] for e in logs if e["event"] == "knowledge_patch_declined"]
+    assert declined == ["symbols"]
+    assert not hasattr(third.symbols, "_base")  # a new full index
+    again = load(repo, cache)
+    assert served(third, repo) | {"index_stats": 0} == served(again, repo) | {"index_stats": 0}
+
+
+def test_a_real_package_patched_three_times_answers_as_a_full_load(tmp_path: Path) -> None:
+    """This project's own code (many names shared between files, every tier of `find`
+    with many candidates): three stacked patches that add, change, delete and rename
+    source files, each compared with a full load of the same files."""
+    root = tmp_path / "real"
+    shutil.copytree(Path(__file__).parents[2] / "context_bot" / "knowledge", root / "kb")
+    git(root, "init", "-q")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "first")
+    cache = tmp_path / "cache"
+    k = load(root, cache)
+    steps: list[Callable[[], list[str]]] = [
+        lambda: _edit(
+            root, "kb/symbols.py", "def find(x):\n    return x\n\n\nclass Grep:\n    pass\n"
+        ),
+        lambda: [*_move(root, "kb/grep.py", "kb/agrep.py"), *_edit(root, "kb/zz.py", "run = 1\n")],
+        lambda: [*_edit(root, "kb/symbols.py", "\n"), *_move(root, "kb/zz.py", "kb/aa.py")],
+    ]
+    queries = (
+        "find",
+        "Grep",
+        "g",
+        "load",
+        "Sym",
+        "paTCH",
+        "a",
+        "_",
+        "rUn",
+        "iNdex",
+        "st",
+        "SI",
+        "gT",
+        "fS",
+    )
+    for n, step in enumerate(steps):
+        twin = tmp_path / f"twin-{n}"
+        shutil.copytree(cache, twin)
+        touched = step()
+        k = reload_knowledge(
+            k, [str(root / p) for p in touched], root / "kb-docs", root, cache_dir=cache
+        )
+        full = load_knowledge(root / "kb-docs", root, cache_dir=twin)
+        assert hasattr(k.symbols, "_base")  # patched, not loaded in full
+        for q in queries:
+            for limit in (1, 7, 400):
+                assert k.symbols.find(q, limit=limit) == full.symbols.find(q, limit=limit), q
+            assert k.symbols.defined(q, 9) == full.symbols.defined(q, 9)
+            assert k.symbols.named(q) == full.symbols.named(q)
+            assert k.symbols.references(q, limit=30) == full.symbols.references(q, limit=30)
+            assert list(k.symbols.uses_of(q)) == list(full.symbols.uses_of(q))
+        folders = ("kb/", "kb/nothing/")
+        for path in [f.path for f in full.inventory.files] + list(folders):
+            assert k.symbols.most_used(path, 5) == full.symbols.most_used(path, 5), path
+        assert k.symbols.symbols == full.symbols.symbols
+        assert (len(k.symbols), k.symbols.files, k.symbols.skipped, k.symbols.partial) == (
+            len(full.symbols),
+            full.symbols.files,
+            full.symbols.skipped,
+            full.symbols.partial,
+        )
+        assert k.overview == full.overview
+
+
+def _edit(root: Path, path: str, text: str) -> list[str]:
+    target = root / path
+    target.write_text((target.read_text() if target.exists() else "") + text)
+    return [path]
+
+
+def _move(root: Path, source: str, target: str) -> list[str]:
+    (root / source).rename(root / target)
+    return [source, target]
+
+
+@pytest.mark.parametrize("action", ["remove", "add"])
+def test_the_camel_tier_follows_the_spellings_a_full_load_has(
+    repo: Path, tmp_path: Path, action: str
+) -> None:
+    """`fB` abbreviates `fooBar`, and the full index then ranks every definition of the
+    lower-case `foobar` in that tier (`foobar` too): removing or adding the only camel
+    spelling in a changed file moves the unchanged file's `foobar` between tiers."""
+    (repo / "demo/plain.py").write_text("def foobar() -> None:\n    pass\n")
+    if action == "remove":
+        (repo / "demo/camel.py").write_text("def fooBar() -> None:\n    pass\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "names")
+
+    def change() -> list[str]:
+        text = (
+            "def other() -> None:\n    pass\n"
+            if action == "remove"
+            else "def fooBar():\n    pass\n"
+        )
+        (repo / "demo/camel.py").write_text(text)
+        return ["demo/camel.py"]
+
+    before, fresh, _ = reload_and_compare(repo, tmp_path, change)
+    tiers = {k: [(m.symbol.path, m.match) for m in k.symbols.find("fB")] for k in (before, fresh)}
+    plain_tier = "fuzzy" if action == "remove" else "camel"
+    assert ("demo/plain.py", plain_tier) in tiers[fresh]
+    assert ("demo/plain.py", plain_tier) not in tiers[before]
