@@ -7,6 +7,7 @@ test stops a livekit-server of its own, never the suite's shared one.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import time
@@ -68,6 +69,15 @@ async def test_token_answers_503_livekit_unavailable_in_time_while_livekit_hangs
         assert (status, body["error"]["code"]) == (503, "livekit_unavailable"), body
         assert took < API_TIMEOUT_S + MARGIN_S, f"answered after {took:.1f}s"
         assert "secret" not in body["error"]["message"]
-        # The server runs again: the next request goes through.
-        async with http.post(f"{url}/token", json=who("ada", room_name="hang-1")) as response:
-            assert response.status == 200, await response.text()
+        # The server runs again: requests go through. Right after SIGCONT livekit-server can
+        # still answer "could not find any available nodes" (its own node's stats went
+        # stale while stopped; seen once in a fresh-clone run), so give it a few seconds.
+        answer = ""
+        async with asyncio.timeout(15):
+            while True:
+                async with http.post(f"{url}/token", json=who("ada", room_name="hang-1")) as r:
+                    if r.status == 200:
+                        break
+                    answer = await r.text()
+                assert "available nodes" in answer, answer
+                await asyncio.sleep(0.5)
