@@ -35,7 +35,7 @@ import structlog
 
 from context_bot.errors import ConfigError, FileError, InvalidPath, PathDenied
 from context_bot.knowledge import overview as overview_mod
-from context_bot.knowledge.codemap import CodeMap, build_codemap, read_history
+from context_bot.knowledge.codemap import CodeMap, History, build_codemap, read_history
 from context_bot.knowledge.documents import (
     MAX_DOCUMENT_BYTES,
     Diagnostic,
@@ -263,6 +263,32 @@ def load_knowledge(
                 store.close()
 
 
+def codemap_of(
+    texts: Iterable[tuple[str, str | None, str]],
+    inventory: Inventory,
+    files: RepoFiles,
+    revision: str | None,
+    history: History | None = None,
+) -> CodeMap:
+    """The code map of `texts` (path, language, text of the indexed files), with the git
+    history read again unless `history` is given (a live reload keeps it while the revision
+    is the same). A path the inventory lists passed the gate already; the history's other
+    paths (files deleted since, or never served) are asked of the gate, once each."""
+    listed = inventory.get
+
+    def denied(path: str) -> bool:
+        return listed(path) is None and files.denied(path)
+
+    def keep(path: str) -> str | None:
+        found = listed(path)
+        return found.path if found is not None else None
+
+    git = revision is not None
+    if history is None:
+        history = read_history(files.root, denied=denied, git=git, keep=keep)
+    return build_codemap(texts, files.root, denied=denied, git=git, history=history)
+
+
 @contextmanager
 def _gc_paused() -> Iterator[None]:
     """A load allocates a million long-lived objects and no cyclic garbage; CPython's cyclic
@@ -324,20 +350,7 @@ def _load(
         index_entries(served, free), code.rows, sandbox_reader(files), stored=code.stored
     )
     readme = overview_mod.read_readme(files)
-    # A path the inventory lists passed the gate already; the history's other paths (files
-    # deleted since, or never served) are asked of the gate, once each.
-    listed = inventory.get
-
-    def denied(path: str) -> bool:
-        return listed(path) is None and files.denied(path)
-
-    def keep(path: str) -> str | None:
-        found = listed(path)
-        return found.path if found is not None else None
-
-    git = revision is not None
-    commits = read_history(root, denied=denied, git=git, keep=keep)
-    codemap = build_codemap(code.texts, root, denied=denied, git=git, history=commits)
+    codemap = codemap_of(code.texts, inventory, files, revision)
     symbols = code.symbols
     version, parts = _version(
         docs, served, revision, readme, overview_budget, inventory, code.digests

@@ -43,7 +43,6 @@ from pathlib import Path
 import structlog
 
 from context_bot.knowledge import overview as overview_mod
-from context_bot.knowledge.codemap import CodeMap, History, build_codemap, read_history
 from context_bot.knowledge.git import git_output
 from context_bot.knowledge.indexing import reindex_files
 from context_bot.knowledge.inventory import Inventory, patch_inventory
@@ -53,6 +52,7 @@ from context_bot.knowledge.loading import (
     Knowledge,
     LoadBasis,
     VersionParts,
+    codemap_of,
     file_term,
     load_knowledge,
     overview_text,
@@ -180,7 +180,7 @@ def patch_knowledge(
     codemap = basis.codemap
     if done.excerpts_moved or revision != previous.revision:
         history = codemap.history if revision == previous.revision else None
-        codemap = _codemap(store, inventory, files, revision, history)
+        codemap = codemap_of(store.excerpts(), inventory, files, revision, history)
     served, free = previous._served, previous._free  # unchanged: documents decline
     text = overview_text(
         root, revision, readme, served, free, previous.features(), version,
@@ -243,27 +243,3 @@ def _is_folder(host: str) -> bool:
         return stat.S_ISDIR(os.lstat(host).st_mode)
     except OSError:
         return False
-
-
-def _codemap(
-    store: IndexStore,
-    inventory: Inventory,
-    files: RepoFiles,
-    revision: str | None,
-    history: History | None,
-) -> CodeMap:
-    """The code map again, from the excerpts the cache keeps (what a full load reads), and
-    the last one's history while the revision is the same."""
-    listed = inventory.get
-
-    def denied(path: str) -> bool:
-        return listed(path) is None and files.denied(path)
-
-    def keep(path: str) -> str | None:
-        found = listed(path)
-        return found.path if found is not None else None
-
-    git = revision is not None
-    if history is None:
-        history = read_history(files.root, denied=denied, git=git, keep=keep)
-    return build_codemap(store.excerpts(), files.root, denied=denied, git=git, history=history)
