@@ -25,6 +25,11 @@ API_TIMEOUT_S = 10.0
 """The most any one call to LiveKit's server API may take, enforced by `Admin._call`."""
 BOT_TOKEN_TTL = timedelta(hours=24)
 """Long enough for any session; the bot re-mints a token for every (re)join anyway."""
+NO_AVAILABLE_NODES = "could not find any available nodes"
+"""livekit-server's refusal (Twirp code `unknown`) while no node's load figures are fresh,
+for a few seconds after a stopped server (SIGSTOP) resumes, say. It is a named error of
+the server's node selector (`ErrNoAvailableNodes`), so its text is stable, and it means
+"try again shortly": `LiveKitUnavailable` (503) rather than a refusal (500)."""
 
 
 @dataclass(frozen=True)
@@ -298,6 +303,10 @@ class Admin:
             async with asyncio.timeout(API_TIMEOUT_S):
                 return await awaitable
         except api.TwirpError as exc:
+            if exc.message == NO_AVAILABLE_NODES:
+                raise LiveKitUnavailable(
+                    f"LiveKit server cannot take rooms yet ({NO_AVAILABLE_NODES}); retry shortly"
+                ) from None
             raise LiveKitFailure(f"LiveKit refused the call: {exc.code}: {exc.message}") from None
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise LiveKitUnavailable(
