@@ -12,9 +12,11 @@ with the files any of which answers it. Two repositories:
   `pip download` into ~/.cache/context-bot/eval-repos/ and unpacked there (code only: it
   has no knowledge documents); and a second, smaller click set (click-later.yaml)
   written after the retrieval's weights were set and never tuned against;
-- express 4.18.2 (JavaScript, `npm pack`) and cobra 1.8.0 (Go, `go mod download`), two
-  more repositories nobody here wrote, in other languages, whose question sets were
-  written before any ranking was run on them and never tuned against (code only).
+- express 4.18.2 (JavaScript, `npm pack`), cobra 1.8.0 (Go, `go mod download`),
+  serde_json 1.0.108 (Rust, `cargo fetch`) and Gson 2.10.1 (Java, its sources jar by
+  `mvn dependency:get`): more repositories nobody here wrote, in other languages, whose
+  question sets were written before any ranking was run on them and never tuned against
+  (code only).
 
 For each (repository, mode, method) it prints recall@1 and recall@5 (the share of
 questions with an answer file among the first 1 or 5 files, each file counted once at its
@@ -34,6 +36,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,6 +58,8 @@ CACHE = Path.home() / ".cache" / "context-bot" / "eval-repos"
 CLICK = ("click", "8.1.7")
 EXPRESS = ("express", "4.18.2")
 COBRA = ("github.com/spf13/cobra", "1.8.0")
+SERDE_JSON = ("serde_json", "1.0.108")
+GSON = ("com.google.code.gson", "gson", "2.10.1")
 DEPTH = 10
 QUOTING = ("benchmarks/questions/", "benchmarks/RESULTS-retrieval.md")
 """What the evaluation leaves out of this repository: the question sets and their results."""
@@ -127,6 +132,51 @@ def fetch_go_module(path: str, version: str) -> Path:
     return root
 
 
+def fetch_crate(name: str, version: str) -> Path:
+    """The crate as published, fetched once by `cargo fetch` for a throwaway package that
+    depends on exactly that version, and copied out of cargo's registry sources."""
+    root = CACHE / f"{name}-{version}"
+    if root.is_dir():
+        return root
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "src").mkdir()
+        (Path(tmp) / "src" / "lib.rs").write_text("")
+        (Path(tmp) / "Cargo.toml").write_text(
+            f'[package]\nname = "eval-fetch"\nversion = "0.0.0"\nedition = "2021"\n'
+            f'[dependencies]\n{name} = "={version}"\n'
+        )
+        subprocess.run(["cargo", "fetch", "--quiet"], cwd=tmp, check=True)
+        listed = subprocess.run(
+            ["cargo", "metadata", "--format-version", "1", "--quiet"],
+            cwd=tmp,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    package = next(
+        p for p in json.loads(listed)["packages"] if (p["name"], p["version"]) == (name, version)
+    )
+    shutil.copytree(Path(package["manifest_path"]).parent, root)
+    return root
+
+
+def fetch_maven_sources(group: str, artifact: str, version: str) -> Path:
+    """The artifact's sources jar, fetched once by `mvn dependency:get` into the local
+    Maven repository and unpacked."""
+    root = CACHE / f"{artifact}-{version}"
+    if root.is_dir():
+        return root
+    coordinate = f"{group}:{artifact}:{version}:jar:sources"
+    subprocess.run(["mvn", "-q", "-B", "dependency:get", f"-Dartifact={coordinate}"], check=True)
+    local = Path.home() / ".m2" / "repository" / Path(*group.split(".")) / artifact / version
+    part = CACHE / f"{artifact}-{version}.part"
+    shutil.rmtree(part, ignore_errors=True)
+    with zipfile.ZipFile(local / f"{artifact}-{version}-sources.jar") as jar:
+        jar.extractall(part)  # noqa: S202 (zipfile drops absolute paths and `..` parts)
+    part.rename(root)
+    return root
+
+
 def repo_copy(into: Path, *, documents: bool) -> Path:
     """This repository's tracked files, without the files that quote the question sets
     (they name the answers) and, for code only, without its knowledge folder."""
@@ -189,6 +239,8 @@ def main() -> None:
     later = yaml.safe_load((QUESTIONS / "click-later.yaml").read_text())["questions"]
     express = yaml.safe_load((QUESTIONS / "express.yaml").read_text())["questions"]
     cobra = yaml.safe_load((QUESTIONS / "cobra.yaml").read_text())["questions"]
+    serde_json = yaml.safe_load((QUESTIONS / "serde_json.yaml").read_text())["questions"]
+    gson = yaml.safe_load((QUESTIONS / "gson.yaml").read_text())["questions"]
     talk = yaml.safe_load((QUESTIONS / "small-talk.yaml").read_text())["turns"]
     with tempfile.TemporaryDirectory() as tmp:
         cases = [
@@ -203,6 +255,8 @@ def main() -> None:
             ),
             (f"{EXPRESS[0]} {EXPRESS[1]}", "code only", fetch_npm(*EXPRESS), express),
             (f"cobra {COBRA[1]}", "code only", fetch_go_module(*COBRA), cobra),
+            (" ".join(SERDE_JSON), "code only", fetch_crate(*SERDE_JSON), serde_json),
+            (f"gson {GSON[2]}", "code only", fetch_maven_sources(*GSON), gson),
         ]
         print(
             "| repository | mode | method | questions | recall@1 | recall@5 | MRR "
