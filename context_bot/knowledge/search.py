@@ -581,6 +581,10 @@ _SUFFIXES = ("ing", "ed", "es", "s", "ly")
 
 
 def _stem(word: str) -> str:
+    """A query word's stem, looked for as a substring of lower-cased texts: at least four
+    letters stay, so a short stem does not match inside unrelated words. Not
+    `retrieval.stem`, which matches words to file names (`logger` → `log`) and may cut
+    to three letters: the same cut here would match everywhere."""
     for suffix in _SUFFIXES:
         if word.endswith(suffix) and len(word) - len(suffix) >= 4:
             return word[: -len(suffix)]
