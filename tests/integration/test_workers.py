@@ -21,12 +21,17 @@ from context_bot.app import ContextBotApp
 from context_bot.client import ContextClient
 from context_bot.config import LiveKitSettings
 from tests.integration.conftest import REPO_ROOT
-from tests.integration.workers import BotProcess, start_bot
+from tests.integration.workers import BotProcess, start_bot, warm_index
 
 pytestmark = pytest.mark.integration
 
 AGENT = "ctx-test"
 ROOMS = 30
+
+
+@pytest.fixture(scope="module", autouse=True)
+def warm() -> None:
+    warm_index()
 
 
 async def bots_per_room(livekit: LiveKitSettings, rooms: list[str]) -> dict[str, list[str]]:

@@ -50,9 +50,33 @@ class BotProcess:
         self.process.wait(timeout=15)
 
 
+def _own_environment() -> dict[str, str]:
+    """This process's environment without its LiveKit and context-bot settings, except the
+    session's index cache folder (tests/conftest.py): bots started here keep their index
+    there, not in the user's cache, and share it with the session's other bots."""
+    kept = {k: v for k, v in os.environ.items() if not k.startswith(("LIVEKIT_", "CONTEXT_BOT_"))}
+    if "CONTEXT_BOT_CACHE_DIR" in os.environ:
+        kept["CONTEXT_BOT_CACHE_DIR"] = os.environ["CONTEXT_BOT_CACHE_DIR"]
+    return kept
+
+
+def warm_index() -> None:
+    """Build the repository's index in the session's cache once, as a bot's first load
+    would: tests that start several bots at once then time what they test (dispatch,
+    failover), not three first indexes of the same tree racing on a busy machine."""
+    subprocess.run(
+        [sys.executable, "-m", "context_bot", "grep", "warm-up"],
+        cwd=REPO_ROOT,
+        env=_own_environment(),
+        capture_output=True,
+        check=True,
+        timeout=120,
+    )
+
+
 def start_bot(livekit: LiveKitSettings, log_path: Path, **env: str) -> BotProcess:
     environment = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("LIVEKIT_", "CONTEXT_BOT_"))},
+        **_own_environment(),
         "LIVEKIT_URL": livekit.url,
         "LIVEKIT_API_KEY": livekit.api_key,
         "LIVEKIT_API_SECRET": livekit.api_secret,
