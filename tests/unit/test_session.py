@@ -417,7 +417,11 @@ async def test_a_served_request_is_logged_only_once_its_answer_has_had_time_to_a
 
     with capture_logs(processors=[merge_contextvars, note]) as logs:
         server.ask(ROOM, "ada", json.dumps({"id": "late-log", "method": "overview"}), TOPIC_REQUEST)
-        await eventually(lambda: "late-log" in answers_to(room, "ada"))
+        deadline = loop.time() + 2
+        while not answered_at:  # every turn of the loop: `eventually` polls every 5 ms
+            assert loop.time() < deadline, "never answered"
+            await asyncio.sleep(0)
+        assert "late-log" in answers_to(room, "ada")
         assert not [line for line in logs if line["event"] == "request_served"]
         counted = session._metrics.registry.get_sample_value(
             "context_bot_requests_total", {"method": "overview", "code": "0"}
