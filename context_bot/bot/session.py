@@ -83,9 +83,10 @@ LOG_AFTER_SEND_S = 0.005
 While an answer is still on its way out of the SDK, Python work on the event loop holds
 the GIL, which the SDK's native threads take to hand over every event (the callback into
 Python is called from them): the line's 0.05-0.15 ms of rendering, written as soon as
-the send returned, made the answer's trip to a Node client 0.3-0.5 ms longer than the
-same bytes from a plain answerer; written later, it cost nothing (benchmarks/RESULTS.md,
-2026-11-27 evening). A few milliseconds is past that trip on loopback."""
+the send returned, made the answer's trip to a Node client 0.36-0.60 ms longer than the
+same bytes from a plain answerer placed as the bot; written 5 ms later, 0-0.3 ms, mostly
+under 0.2 (benchmarks/RESULTS.md, 2026-11-27 evening; docs/design.md, fact 12). A few
+milliseconds is past that trip on loopback."""
 
 SENDER_WAIT_S = 4.0
 """Longest wait for the server to tell the bot about a data-packet sender (tick: 3 s)."""
