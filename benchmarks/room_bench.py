@@ -11,13 +11,22 @@ Prints, against a real livekit-server started here:
    placed as the bot is (hidden, agent, the bot's room options), for the Python client and
    for the TypeScript client on Node (clients/js/bench/room.mjs, its floors in
    @livekit/rtc-node). Every participant is in the room for `NAMED_S` before the timed
-   requests, so everyone is named to everyone (docs/design.md, facts 2 and 11);
+   requests, so everyone is named to everyone (docs/design.md, facts 2 and 11). The Node
+   rows' floor answers from a Node process of its own (clients/js/bench/echo.mjs), as the
+   bot answers from its own: the same echo inside the asker's process, printed beside it,
+   never crosses a process boundary (docs/design.md, fact 12). The Python rows' floor
+   shares one process with the asker, as the bot does in this benchmark. Also beside
+   the Node rows, to tell where a gap goes: a plain Python echo, and `Mimic`, a Python
+   answerer placed exactly as the bot is that answers with the bot's own bytes and none
+   of its code, asked by our client and by a plain packet carrying the same request;
 3. the bot process's resident memory and idle CPU with 1, 10 and 50 active rooms, beside a
    process holding bare SDK connections to as many rooms with the same room options
    (docs/design.md, fact 9; target ≤ 1.2×).
 
 Usage: `.venv/bin/python benchmarks/room_bench.py [--trials 15] [--rooms 1,10,50]`
-(`--rooms ''`: latency only).
+(`--rooms ''`: latency only; `--clients node`: the TypeScript rows only; `--bot-log
+PATH`: keep the bot's JSON lines, whose `request_served` says where each request's time
+went).
 Not a test: numbers vary with the machine; the ratios are what to read.
 """
 
@@ -46,12 +55,21 @@ from context_bot.client import ContextClient
 from context_bot.config import LiveKitSettings, Settings
 from context_bot.devserver import start_dev_server
 from context_bot.logs import configure_logging
+from context_bot.protocol import (
+    DEFAULT_BOT_IDENTITY,
+    NAMED_ATTRIBUTE,
+    TOPIC_REQUEST,
+    TOPIC_RESPONSE,
+    dumps,
+    loads,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # the tests' helpers, run from anywhere
 from tests.integration.conftest import user_token  # noqa: E402 - needs the path above
 
 FLOOR_OPTIONS = "default"
+CLIENTS = {"python", "node"}
 SIZES = {"1 KB": 1024, "32 KB": 32 * 1024, "1 MB": 1024 * 1024}
 FILE_TARGET = 1.2
 NAMED_S = 3.5
@@ -66,6 +84,11 @@ starts from the same idle pause."""
 def text_of(size: int) -> str:
     line = "def handler(request):  # a line of plausible source text\n"
     return (line * (size // len(line) + 1))[:size]
+
+
+def bench_path(name: str) -> str:
+    """The file of `name`'s size in the served repository (`make_repo`)."""
+    return f"bench/{name.replace(' ', '')}.txt"
 
 
 def p50(values: list[float]) -> float:
@@ -101,6 +124,73 @@ class Answerer:
             self._answer(packet.data.decode(), packet.participant.identity)
 
 
+class Mimic:
+    """Answers as the bot with none of its code: placed as the bot is (hidden, agent, the
+    bot's identity and room options, in a room of its own), it takes a request by text
+    stream or by data packet exactly as the bot does and answers with the bot's own bytes
+    for that path (captured from the bot, the request's id put in), with the `named`
+    attribute when it lists the asker. Against it, what the bot's code costs and what the
+    client's costs can be told apart from what any Python SDK answerer costs."""
+
+    def __init__(self, room: rtc.Room, answers: dict[str, tuple[str, str]]) -> None:
+        self.room, self.answers = room, answers
+        self._tasks: set[asyncio.Task[None]] = set()
+        room.register_text_stream_handler(TOPIC_REQUEST, self._on_stream)
+        room.on("data_received", self._on_packet)
+
+    @staticmethod
+    async def capture(
+        lk: LiveKitSettings, room_name: str, paths: list[str]
+    ) -> dict[str, tuple[str, str]]:
+        """The bot's answer to `file` of each path (`knowledge: false`) as it sent it,
+        split around the request's id."""
+        inbox: asyncio.Queue[str] = asyncio.Queue()
+        room = plain_asker(inbox, TOPIC_RESPONSE)
+        await room.connect(lk.url, user_token(lk, room_name, "mimic-capture"))
+        answers = {}
+        for n, path in enumerate(paths):
+            request_id = f"mimic-capture-{n}"
+            params = {"path": path, "knowledge": False}
+            await room.local_participant.send_text(
+                dumps({"v": 1, "id": request_id, "method": "file", "params": params}),
+                topic=TOPIC_REQUEST,
+                destination_identities=[DEFAULT_BOT_IDENTITY],
+                attributes={"id": request_id, "method": "file"},
+            )
+            before, after = (await inbox.get()).split(dumps(request_id))
+            answers[path] = (before, after)
+        await room.disconnect()
+        return answers
+
+    def _answer(self, text: str, sender: str) -> None:
+        async def answer() -> None:
+            request = loads(text)
+            before, after = self.answers[request["params"]["path"]]
+            named = {NAMED_ATTRIBUTE: "1"} if sender in self.room.remote_participants else None
+            await self.room.local_participant.send_text(
+                before + dumps(request["id"]) + after,
+                topic=TOPIC_RESPONSE,
+                destination_identities=[sender],
+                attributes=named,
+            )
+
+        task = asyncio.create_task(answer())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _on_stream(self, reader: rtc.TextStreamReader, sender: str) -> None:
+        async def read() -> None:
+            self._answer(await reader.read_all(), sender)
+
+        task = asyncio.create_task(read())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _on_packet(self, packet: rtc.DataPacket) -> None:
+        if packet.topic == TOPIC_REQUEST and packet.participant is not None:
+            self._answer(packet.data.decode(), packet.participant.identity)
+
+
 async def ask_plain(room: rtc.Room, inbox: asyncio.Queue[str], key: str) -> str:
     await room.local_participant.send_text(key, topic="ask", destination_identities=["answerer"])
     return await inbox.get()
@@ -113,7 +203,7 @@ async def ask_by_packet(room: rtc.Room, inbox: asyncio.Queue[str], key: str) -> 
     return await inbox.get()
 
 
-def plain_asker(inbox: asyncio.Queue[str]) -> rtc.Room:
+def plain_asker(inbox: asyncio.Queue[str], topic: str = "answer") -> rtc.Room:
     room = rtc.Room()
     tasks: set[asyncio.Task[None]] = set()
 
@@ -125,7 +215,7 @@ def plain_asker(inbox: asyncio.Queue[str]) -> rtc.Room:
         tasks.add(task)
         task.add_done_callback(tasks.discard)
 
-    room.register_text_stream_handler("answer", on_answer)
+    room.register_text_stream_handler(topic, on_answer)
     return room
 
 
@@ -168,49 +258,63 @@ async def latency(lk: LiveKitSettings, repo: Path, trials: int) -> None:
             floor.append(time.perf_counter() - started)
             await room.disconnect()
         report("connect → overview held", ours, floor, 1.3, f"{len(overview):,} B")
-
-        client_room = rtc.Room()
-        await client_room.connect(lk.url, user_token(lk, "bench-bot", "reader"))
-        client = ContextClient(client_room)
-        inbox = asyncio.Queue()
-        asker = plain_asker(inbox)
-        await asker.connect(lk.url, user_token(lk, "bench-floor", "echo-asker"))
-        hidden_inbox: asyncio.Queue[str] = asyncio.Queue()
-        hidden_asker = plain_asker(hidden_inbox)
-        await hidden_asker.connect(lk.url, user_token(lk, "bench-hidden", "echo-asker"))
-        await asyncio.sleep(NAMED_S)
-        print("Python client (livekit):", flush=True)
-        for name in SIZES:
-            path = f"bench/{name.replace(' ', '')}.txt"
-            await client.file(path, knowledge=False)  # warm
-            await ask_plain(asker, inbox, name)
-            await ask_by_packet(asker, inbox, name)
-            await ask_plain(hidden_asker, hidden_inbox, name)
-            ours, floor, by_packet, hidden = [], [], [], []
-            for _ in range(trials):
-                # The same pause before each, so none starts warmer than the others.
-                await asyncio.sleep(PACE_S)
-                started = time.perf_counter()
-                await client.file(path, knowledge=False)
-                ours.append(time.perf_counter() - started)
-                for asking, times in (
-                    (ask_plain(asker, inbox, name), floor),
-                    (ask_by_packet(asker, inbox, name), by_packet),
-                    (ask_plain(hidden_asker, hidden_inbox, name), hidden),
-                ):
-                    await asyncio.sleep(PACE_S)
-                    started = time.perf_counter()
-                    await asking
-                    times.append(time.perf_counter() - started)
-            report(f"file round trip, {name}", ours, floor, FILE_TARGET, "", hidden, by_packet)
-        await client_room.disconnect()
-        await asker.disconnect()
-        await hidden_asker.disconnect()
-        await node_latency(lk, trials)
+        if "python" in CLIENTS:
+            await python_latency(lk, trials)
+        # The bot's answers, for an answerer placed as the bot with none of its code.
+        paths = [bench_path(name) for name in SIZES]
+        mimic_room = rtc.Room()
+        Mimic(mimic_room, await Mimic.capture(lk, "bench-bot", paths))
+        await mimic_room.connect(
+            lk.url, bot_token(lk, "bench-mimic", DEFAULT_BOT_IDENTITY, "Mimic"), room_options()
+        )
+        if "node" in CLIENTS:
+            await node_latency(lk, trials)
         await floor_room.disconnect()
         await hidden_room.disconnect()
+        await mimic_room.disconnect()
     finally:
         await app.shutdown()
+
+
+async def python_latency(lk: LiveKitSettings, trials: int) -> None:
+    """The Python client against the bot, beside the plain echoes `latency` placed."""
+    client_room = rtc.Room()
+    await client_room.connect(lk.url, user_token(lk, "bench-bot", "reader"))
+    client = ContextClient(client_room)
+    inbox: asyncio.Queue[str] = asyncio.Queue()
+    asker = plain_asker(inbox)
+    await asker.connect(lk.url, user_token(lk, "bench-floor", "echo-asker"))
+    hidden_inbox: asyncio.Queue[str] = asyncio.Queue()
+    hidden_asker = plain_asker(hidden_inbox)
+    await hidden_asker.connect(lk.url, user_token(lk, "bench-hidden", "echo-asker"))
+    await asyncio.sleep(NAMED_S)
+    print("Python client (livekit):", flush=True)
+    for name in SIZES:
+        path = bench_path(name)
+        await client.file(path, knowledge=False)  # warm
+        await ask_plain(asker, inbox, name)
+        await ask_by_packet(asker, inbox, name)
+        await ask_plain(hidden_asker, hidden_inbox, name)
+        ours, floor, by_packet, hidden = [], [], [], []
+        for _ in range(trials):
+            # The same pause before each, so none starts warmer than the others.
+            await asyncio.sleep(PACE_S)
+            started = time.perf_counter()
+            await client.file(path, knowledge=False)
+            ours.append(time.perf_counter() - started)
+            for asking, times in (
+                (ask_plain(asker, inbox, name), floor),
+                (ask_by_packet(asker, inbox, name), by_packet),
+                (ask_plain(hidden_asker, hidden_inbox, name), hidden),
+            ):
+                await asyncio.sleep(PACE_S)
+                started = time.perf_counter()
+                await asking
+                times.append(time.perf_counter() - started)
+        report(f"file round trip, {name}", ours, floor, FILE_TARGET, "", hidden, by_packet)
+    await client_room.disconnect()
+    await asker.disconnect()
+    await hidden_asker.disconnect()
 
 
 async def node_latency(lk: LiveKitSettings, trials: int) -> None:
@@ -235,7 +339,13 @@ async def node_latency(lk: LiveKitSettings, trials: int) -> None:
             "answerer": user_token(lk, "bench-node-floor", "node-answerer"),
             "hiddenAsker": user_token(lk, "bench-hidden", "node-asker"),
             "pythonAsker": user_token(lk, "bench-floor", "node-asker"),
+            "mimicClient": user_token(lk, "bench-mimic", "node-reader"),
+            "mimicAsker": user_token(lk, "bench-mimic", "node-asker"),
+            "apartAnswerer": user_token(lk, "bench-node-apart", "node-answerer"),
+            "apartAsker": user_token(lk, "bench-node-apart", "node-asker"),
         },
+        "apartIdentity": "node-answerer",
+        "mimicIdentity": DEFAULT_BOT_IDENTITY,
         "hiddenIdentity": "answerer",
         "pythonIdentity": "answerer",
         "namedMs": NAMED_S * 1000,
@@ -252,18 +362,31 @@ async def node_latency(lk: LiveKitSettings, trials: int) -> None:
         print(f"TypeScript client: the Node run failed ({node.returncode})", flush=True)
         return
     results = json.loads(out.decode().strip().splitlines()[-1])
+    # The floor is the Node echo in a process of its own (clients/js/bench/echo.mjs), as
+    # the bot is: the same echo inside the asker's process never crosses a process
+    # boundary, which no answerer outside it can match (docs/design.md, fact 12). That one
+    # is printed beside it, with a plain Python echo and `Mimic` (the Python answerer
+    # placed as the bot, with its bytes): ours against the mimic is the bot's code, the
+    # mimic asked by our client against asked plainly is the client's.
     print("TypeScript client (@livekit/rtc-node), floors in Node:", flush=True)
     for name in SIZES:
         r = results[name]
-        python = f"  Python echo asked by packet p50 {p50(r['python']):5.1f} ms"
+        ours = p50(r["ours"])
+        beside = f"  same-process echo p50 {p50(r['floor']):5.1f} ms (ratio"
+        beside += f" {ours / p50(r['floor']):4.2f}), asked by packet {p50(r['byPacket']):5.1f}"
+        beside += f"  Python echo asked by packet p50 {p50(r['python']):5.1f} ms"
+        beside += f" (ratio {ours / p50(r['python']):4.2f})"
+        beside += f"  mimic (as the bot, its bytes) p50 {p50(r['mimic']):5.1f} ms"
+        beside += f" (ratio {ours / p50(r['mimic']):4.2f}),"
+        beside += f" asked plainly {p50(r['mimicPlain']):5.1f} ms"
         report(
             f"file round trip, {name}",
             r["ours"],
-            r["floor"],
+            r["apartStream"],
             FILE_TARGET,
-            python + f" (ratio {p50(r['ours']) / p50(r['python']):4.2f})",
+            beside,
             r["hidden"],
-            r["byPacket"],
+            r["apartPacket"],
         )
 
 
@@ -464,7 +587,7 @@ def make_repo(root: Path) -> Path:
     shutil.copytree(REPO / "knowledge", repo / "knowledge")
     (repo / "bench").mkdir(parents=True)
     for name, size in SIZES.items():
-        (repo / "bench" / f"{name.replace(' ', '')}.txt").write_text(text_of(size))
+        (repo / bench_path(name)).write_text(text_of(size))
     return repo
 
 
@@ -479,13 +602,20 @@ async def main() -> None:
         default="default",
         help="room options of the floor's answerer: the SDK's defaults, or the bot's",
     )
+    parser.add_argument(
+        "--bot-log", type=Path, help="keep the bot's JSON log lines (a line per request) here"
+    )
+    parser.add_argument(
+        "--clients", default="python,node", help="whose file round trips to time (python,node)"
+    )
     args = parser.parse_args()
-    global FLOOR_OPTIONS
+    global FLOOR_OPTIONS, CLIENTS
     FLOOR_OPTIONS = args.floor_options
+    CLIENTS = set(args.clients.split(","))
     workdir = Path(tempfile.mkdtemp(prefix="room-bench-"))
     # The bot logs as deployed (JSON lines; a line per request), into a file: structlog's
     # unconfigured default renders colour to the terminal, which no deployment pays.
-    bot_log = (workdir / "bot.log").open("w")
+    bot_log = (args.bot_log or workdir / "bot.log").open("w")
     configure_logging("info", "json", stream=bot_log)
     server = start_dev_server(workdir / "livekit")
     lk = LiveKitSettings(server.url, server.api_key, server.api_secret)

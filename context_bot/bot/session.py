@@ -78,6 +78,16 @@ WARMUP_TOPIC = "context-bot/warmup"
 EMPTY_GRACE_S = 20.0
 """How long the bot stays once only agents remain, in case someone comes back."""
 
+LOG_AFTER_SEND_S = 0.005
+"""How long a served request's `request_served` line waits after its answer was sent.
+While an answer is still on its way out of the SDK, Python work on the event loop holds
+the GIL, which the SDK's native threads take to hand over every event (the callback into
+Python is called from them): the line's 0.05-0.15 ms of rendering, written as soon as
+the send returned, made the answer's trip to a Node client 0.36-0.60 ms longer than the
+same bytes from a plain answerer placed as the bot; written 5 ms later, 0-0.3 ms, mostly
+under 0.2 (benchmarks/RESULTS.md, 2026-11-27 evening; docs/design.md, fact 12). A few
+milliseconds is past that trip on loopback."""
+
 SENDER_WAIT_S = 4.0
 """Longest wait for the server to tell the bot about a data-packet sender (tick: 3 s)."""
 MAX_UNNAMED_WAITING = 32
@@ -439,16 +449,18 @@ class RoomSession:
         bytes_charged: bool = False,
         arrived: float | None = None,
     ) -> None:
-        """`arrived`: when the request's stream opened (`perf_counter`), if before now."""
+        """Serve one request, always in a task of its own (its log context is bound for the
+        rest of the task). `arrived`: when its stream opened (`perf_counter`), if before now."""
         started = time.perf_counter()
         unnamed_field = {"unnamed_sender": True} if unnamed else {}
         policy = admission or self._admission
-        with (
-            structlog.contextvars.bound_contextvars(
-                room=self.name, participant=sender, request_id=request_id, **unnamed_field
-            ),
-            phases.measuring(since=arrived) as timed,
-        ):
+        # Bound for good, not restored on the way out: every request is served in a task
+        # of its own, whose context ends with it (`bound_contextvars` copies the whole
+        # context to restore it, 13 µs a request on this path against 1 µs).
+        structlog.contextvars.bind_contextvars(
+            room=self.name, participant=sender, request_id=request_id, **unnamed_field
+        )
+        with phases.measuring(since=arrived) as timed:
             timed.mark("start")  # the stream's header → this task running
             outcome = await self._respond(read, sender, request_id, policy, unnamed, bytes_charged)
             if isinstance(outcome, _Serve):
@@ -467,8 +479,6 @@ class RoomSession:
                         policy.finished(sender, outcome.request_id, answer)
                     await send(sender, answer, outcome.request_id)
                     timed.mark("send")
-                if code == 0:  # logged once sent: the line costs the answer no time
-                    log.info("request_served", method=method, ms=timed.milliseconds())
             else:
                 answer, method, code, answered_id = outcome
                 if answer is None:
@@ -478,6 +488,12 @@ class RoomSession:
             self._metrics.request_seconds.labels(method=method).observe(
                 time.perf_counter() - started
             )
+            if isinstance(outcome, _Serve) and code == 0:
+                # Past the answer's trip, so rendering the line cannot slow it down.
+                try:
+                    await asyncio.sleep(LOG_AFTER_SEND_S)
+                finally:  # cancelled while waiting (the room closed): still logged
+                    log.info("request_served", method=method, ms=timed.milliseconds())
 
     async def _respond(
         self,

@@ -19,7 +19,7 @@ from structlog.contextvars import merge_contextvars
 from structlog.testing import capture_logs
 
 from context_bot.admin import bot_token
-from context_bot.bot.session import WARMUP_TOPIC, RoomSession
+from context_bot.bot.session import LOG_AFTER_SEND_S, WARMUP_TOPIC, RoomSession
 from context_bot.config import LiveKitSettings
 from context_bot.errors import NotFound, PayloadTooLarge, RateLimited
 from context_bot.protocol import (
@@ -387,6 +387,50 @@ async def test_a_served_packet_request_is_logged_with_its_id_once_its_answer_is_
     (served,) = [line for line in logs if line["event"] == "request_served"]
     assert (served["request_id"], served["participant"]) == ("q3", "ada")
     assert sent_when_logged[logs.index(served)] == 1
+
+
+async def test_a_served_request_is_logged_only_once_its_answer_has_had_time_to_arrive(
+    open_session: Open, server: FakeServer
+) -> None:
+    """Rendering the line while the answer is still leaving the SDK slowed the answer
+    down (the SDK's native threads wait for the GIL to hand over their events), so the
+    line waits `LOG_AFTER_SEND_S` after the send; the request's metrics do not wait."""
+    server.join(ROOM, "ada")
+    session = await open_session()
+    room = room_of(session)
+    loop = asyncio.get_running_loop()
+    answered_at: list[float] = []
+    logged_at: list[float] = []
+    send_text = room.local_participant.send_text
+
+    async def timed_send(text: str, **options: Any) -> Any:
+        info = await send_text(text, **options)
+        answered_at.append(loop.time())
+        return info
+
+    room.local_participant.send_text = timed_send  # type: ignore[method-assign]
+
+    def note(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+        if event["event"] == "request_served":
+            logged_at.append(loop.time())
+        return event
+
+    with capture_logs(processors=[merge_contextvars, note]) as logs:
+        server.ask(ROOM, "ada", json.dumps({"id": "late-log", "method": "overview"}), TOPIC_REQUEST)
+        deadline = loop.time() + 2
+        while not answered_at:  # every turn of the loop: `eventually` polls every 5 ms
+            assert loop.time() < deadline, "never answered"
+            await asyncio.sleep(0)
+        assert "late-log" in answers_to(room, "ada")
+        assert not [line for line in logs if line["event"] == "request_served"]
+        counted = session._metrics.registry.get_sample_value(
+            "context_bot_requests_total", {"method": "overview", "code": "0"}
+        )
+        assert counted == 1, "counted as soon as sent"
+        await idle(session)
+    (served,) = [line for line in logs if line["event"] == "request_served"]
+    assert served["request_id"] == "late-log"
+    assert logged_at[0] - answered_at[0] >= LOG_AFTER_SEND_S * 0.9  # the loop's clock rounds
 
 
 async def test_an_unnamed_packet_asking_for_a_stream_is_answered_by_one_once_reply_to_is_here(
