@@ -378,11 +378,15 @@ class Grep:
         done = progress if progress is not None else GrepProgress()
         done.total, done.case_sensitive = len(chosen.files), compiled.case_sensitive
         terms = literal_query(query.pattern, regex=query.regex)
-        narrowed = self._candidates(inventory, terms, chosen)
+        # Every match holds the terms as written: the pattern is matched with case, and
+        # no flag group (`(?i)`) turns folding on anywhere in it.
+        exact = compiled.case_sensitive and not (
+            query.regex and _CASE_FLAG.search(query.pattern) is not None
+        )
+        narrowed = self._candidates(inventory, terms, chosen, exact=exact)
         lines = None
         if narrowed is not None and query.regex:
-            blind = not compiled.case_sensitive or _CASE_FLAG.search(query.pattern) is not None
-            lines = _line_filter(terms, case_sensitive=not blind)
+            lines = _line_filter(terms, case_sensitive=exact)
         walk: Iterator[tuple[int, bytes | None]]
         walk = ((at, None) for at in range(len(chosen.files))) if narrowed is None else narrowed
         read: list[int] = []  # the candidates taken, when the index narrowed the search
@@ -439,18 +443,19 @@ class Grep:
         return found
 
     def _candidates(
-        self, inventory: Inventory, terms: tuple[Term, ...], chosen: _Selection
+        self, inventory: Inventory, terms: tuple[Term, ...], chosen: _Selection, *, exact: bool
     ) -> Generator[tuple[int, bytes | None], None, None] | None:
         """Positions in `chosen` of the files the trigram index says may match, with their
         texts as the index holds them, in path order and as the index finds them (a
-        search that stops early asks no further);
-        None when there is no index or the pattern requires no text the index can look up."""
+        search that stops early asks no further; `exact`: files holding the terms as
+        written); None when there is no index or the pattern requires no text the index
+        can look up."""
         index = inventory.text_index
         if index is None:
             return None
         if not terms:
             return None
-        paths = index.matching(terms)
+        paths = index.matching(terms, case_sensitive=exact)
         if paths is None:
             return None
         return _positions(paths, chosen.positions())
