@@ -215,10 +215,12 @@ class TextIndex:
         paths = self._paths
         return ((path, None) for path in sorted(paths[r] for r in found if r in paths))
 
-    def candidates(self, literals: Iterable[str]) -> set[str] | None:
+    def candidates(
+        self, literals: Iterable[str], *, case_sensitive: bool = False
+    ) -> set[str] | None:
         """Paths of the files holding every literal (plus `always`); None when no literal
         narrows the search."""
-        found = self.matching(tuple(literals))
+        found = self.matching(tuple(literals), case_sensitive=case_sensitive)
         return None if found is None else {path for path, _ in found}
 
     def close(self) -> None:
