@@ -609,7 +609,12 @@ class _Pace:
     cannot be stopped once called, so each call is given a piece of the text, cut at a
     line end, that this rate says fits in CALL_BUDGET_S, and a piece that would not fit
     before the deadline is not started. The rate is first learnt from a probe over
-    PROBE_BYTES (a line can be megabytes: even one line is too much to try blind)."""
+    PROBE_BYTES (a line can be megabytes: even one line is too much to try blind).
+
+    Timed in the searching thread's CPU time (RE2 matches in the calling thread), not
+    the wall clock: on a busy machine a call may wait for a core for tens of
+    milliseconds, and a rate learnt from that wait (a 64-byte probe that waited 60 ms
+    reads as a millisecond a byte) would end a search at once as past its deadline."""
 
     __slots__ = ("most", "seconds_per_byte")
 
@@ -624,9 +629,9 @@ class _Pace:
         """Time the pattern over the next PROBE_BYTES (its answer is not used: the probe
         may end inside a line)."""
         end = min(pos + PROBE_BYTES, len(data))
-        started = time.monotonic()
+        started = time.thread_time()
         regex.search(data, pos, end)
-        self.seconds_per_byte = (time.monotonic() - started) / max(end - pos, 1)
+        self.seconds_per_byte = (time.thread_time() - started) / max(end - pos, 1)
 
     def took(self, seconds: float, size: int) -> None:
         """Learn from one call over `size` bytes. A call over too little text to time
@@ -709,9 +714,9 @@ def _scan(
         rate = pace.seconds_per_byte
         if rate is not None and now + (end - pos) * rate > deadline + CALL_BUDGET_S:
             return "deadline"  # even the next line would run past the deadline
-        started = time.monotonic()
+        started = time.thread_time()
         found = regex.search(data, pos, end)
-        pace.took(time.monotonic() - started, (end if found is None else found.end()) - pos)
+        pace.took(time.thread_time() - started, (end if found is None else found.end()) - pos)
         if found is None:
             pos = end - WINDOW_OVERLAP if window else end + 1
             continue

@@ -347,6 +347,30 @@ def test_a_pattern_slow_in_linear_time_stops_at_the_deadline(tmp_path: Path) -> 
     assert result.files_total == 3
 
 
+def test_a_call_that_waited_for_a_core_teaches_no_slow_rate() -> None:
+    """The pace is learnt in the searching thread's CPU time: a first call that waited
+    200 ms for a core (here: slept, as a busy machine makes it wait) must not read as a
+    pattern slow enough to end the search at once as past its deadline."""
+    regex = grep_mod.compile_query(GrepQuery("hello", regex=True)).regex
+    calls: list[int] = []
+
+    class Waiting:
+        def search(self, text: bytes, pos: int = 0, endpos: int = -1) -> Any:
+            if not calls:
+                time.sleep(0.2)
+            calls.append(pos)
+            return regex.search(text, pos, endpos)
+
+    data = b"x" * 40_000 + b" hello\n"  # one long line: searched in windows
+    matches: list[grep_mod.GrepMatch] = []
+    deadline = time.monotonic() + grep_mod.GREP_DEADLINE_S
+    pace = grep_mod._Pace()
+    reason = grep_mod._scan("a.txt", data, Waiting(), 0, matches, 50, deadline, pace)
+
+    assert reason is None
+    assert [(m.line, m.column) for m in matches] == [(1, 40_002)]
+
+
 def test_a_slow_pattern_on_a_long_line_stops_at_the_deadline_too(tmp_path: Path) -> None:
     """Line-aligned pieces cannot bound a call on a line of a megabyte: windows do."""
     root = tmp_path / "repo"
