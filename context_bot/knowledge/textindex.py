@@ -40,6 +40,8 @@ CASE_GRAMS = 4
 for (its rarest, anywhere in the file: that index keeps no positions); after the folded
 index's positioned trigrams, these sort out the files holding the literal in another
 case, and each more costs a posting list."""
+CASE_SPREAD = 8
+"""How many times as many files as the rarest a further trigram as written may be in."""
 MAX_LOOKUP = 64
 """Trigrams whose file counts one `grep` looks up at most."""
 ROW_GAP = 1 << 20
@@ -342,11 +344,18 @@ def case_expression(terms: Sequence[Term], docs: Mapping[str, int]) -> str | Non
 
 
 def _all_of(literal: str, docs: Mapping[str, int]) -> str | None:
-    grams = _grams(literal, fold=False)
+    """The literal's rarest trigrams as written, AND-ed: up to CASE_GRAMS, each further
+    one only if it is in at most CASE_SPREAD times as many files as the rarest (a common
+    one costs a long posting list and narrows little). None for a literal without cased
+    letters: its trigrams as written are the folded index's, which asked for them."""
+    if literal.lower() == literal.upper():
+        return None
+    grams = sorted(_grams(literal, fold=False), key=lambda g: docs.get(g, 0))
     if not grams:
         return None
-    rarest = sorted(grams, key=lambda g: docs.get(g, 0))[:CASE_GRAMS]
-    return " AND ".join(_quote(g) for g in rarest)
+    most = max(docs.get(grams[0], 0), 1) * CASE_SPREAD
+    chosen = [grams[0], *(g for g in grams[1:CASE_GRAMS] if docs.get(g, 0) <= most)]
+    return " AND ".join(_quote(g) for g in chosen)
 
 
 def _grams_at(literal: str, *, fold: bool = True) -> list[str]:

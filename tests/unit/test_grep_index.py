@@ -20,7 +20,13 @@ from context_bot.knowledge.inventory import Inventory
 from context_bot.knowledge.literals import Either, literal_query, required_literals
 from context_bot.knowledge.loading import load_knowledge
 from context_bot.knowledge.sandbox import RepoFiles
-from context_bot.knowledge.textindex import TextIndex, folds_as_re2, match_expression, plan_rows
+from context_bot.knowledge.textindex import (
+    TextIndex,
+    case_expression,
+    folds_as_re2,
+    match_expression,
+    plan_rows,
+)
 from tests.gitrepo import git
 
 CAP = 64 * 1024  # the served size cap of these tests: big.txt is over it
@@ -326,6 +332,20 @@ def test_a_literal_is_asked_for_as_its_rarest_trigrams_at_their_distances() -> N
     )
     assert match_expression(("ab",), docs) is None
     assert match_expression((), docs) is None
+
+
+def test_a_case_sensitive_literal_is_asked_for_as_its_rarest_trigrams_as_written() -> None:
+    docs = {"Gre": 10, "ree": 900, "eet": 50, "ete": 70, "ter": 40, "fn(": 5}
+    # "Gre" is rarest; "ter", "eet" and "ete" within 8 times its count; "ree" is not.
+    assert case_expression(("Greeter",), docs) == '"Gre" AND "ter" AND "eet" AND "ete"'
+    assert case_expression(("Greeter", "fn("), docs) == (
+        '"Gre" AND "ter" AND "eet" AND "ete" AND "fn("'
+    )
+    either = Either((("Greeter",), ("Gre",)))
+    assert case_expression((either,), docs) == '(("Gre" AND "ter" AND "eet" AND "ete") OR ("Gre"))'
+    # Nothing to tell apart by case: the folded index asked for these already.
+    assert case_expression(("::=", "123"), docs) is None
+    assert case_expression((Either((("Greeter",), ("::=",))),), docs) is None
 
 
 def test_a_search_that_reaches_its_limit_reads_no_further(
