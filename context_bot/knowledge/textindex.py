@@ -8,6 +8,12 @@ their distance in it (`match_expression`): as zoekt checks two trigrams' distanc
 few short posting lists, and few files hold them so placed without holding the literal.
 RE2 confirms on the candidates alone (`grep.py`).
 
+That index folds case, so a case-sensitive pattern's text would be found in every file
+holding it in any case (`initInputToken` among the bundles that hold `INITINPUTTOKEN`).
+A second trigram index keeps case but no positions (`cgrams`, a fifth of the size of the
+positioned one): a pattern matched with case also asks it for each literal's rarest
+trigrams as written (`case_expression`), and a file is a candidate when both answer it.
+
 Rows are numbered in path order (`plan_rows`), so the index returns candidates in the
 order a full scan reads files, and a search that reaches its limit stops reading.
 """
