@@ -797,10 +797,17 @@ def _append(
     matches: list[GrepMatch],
 ) -> None:
     """The match at `start`, on the line [line_start, line_end) numbered `line_no`."""
-    line = data[line_start:line_end].decode("utf-8", "replace")
-    column = len(data[line_start:start].decode("utf-8", "replace")) + 1
+    raw = data[line_start:line_end]
+    if len(raw) > 2 * MAX_GREP_LINE_CHARS and raw.isascii():
+        # A long ASCII line (a minified file's can be megabytes): a character is a byte,
+        # so only the part answered is decoded.
+        column = start - line_start + 1
+        text = _cut_ascii(raw, column - 1)
+    else:
+        column = len(data[line_start:start].decode("utf-8", "replace")) + 1
+        text = _cut(raw.decode("utf-8", "replace"), column - 1)
     before, after = _around(data, line_start, line_end, context) if context else ((), ())
-    matches.append(GrepMatch(path, line_no, column, _cut(line, column - 1), before, after))
+    matches.append(GrepMatch(path, line_no, column, text, before, after))
 
 
 def _line_filter(terms: tuple[Term, ...], *, case_sensitive: bool) -> _Pattern | None:
@@ -854,6 +861,21 @@ def _cut(line: str, at: int) -> str:
     line = line.removesuffix("\r")
     if len(line) <= MAX_GREP_LINE_CHARS:
         return line
-    start = max(0, min(at - MAX_GREP_LINE_CHARS // 4, len(line) - MAX_GREP_LINE_CHARS))
-    end = start + MAX_GREP_LINE_CHARS
+    start, end = _shown(len(line), at)
     return ("…" if start else "") + line[start:end] + ("…" if end < len(line) else "")
+
+
+def _cut_ascii(line: bytes, at: int) -> str:
+    """`_cut` of an ASCII line given as bytes, decoding only what is shown."""
+    line = line.removesuffix(b"\r")
+    if len(line) <= MAX_GREP_LINE_CHARS:
+        return line.decode("ascii")
+    start, end = _shown(len(line), at)
+    shown = line[start:end].decode("ascii")
+    return ("…" if start else "") + shown + ("…" if end < len(line) else "")
+
+
+def _shown(length: int, at: int) -> tuple[int, int]:
+    """The part of a line of `length` characters shown around character `at`."""
+    start = max(0, min(at - MAX_GREP_LINE_CHARS // 4, length - MAX_GREP_LINE_CHARS))
+    return start, start + MAX_GREP_LINE_CHARS

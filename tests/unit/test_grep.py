@@ -241,6 +241,23 @@ def test_a_long_line_is_cut_around_its_match(tmp_path: Path) -> None:
     assert len(match.text) == MAX_GREP_LINE_CHARS + 2
 
 
+@pytest.mark.parametrize("end", ["\n", "\r\n", ""])
+@pytest.mark.parametrize("text", ["ascii only", "non-ASCII ü"])
+def test_a_long_line_is_answered_alike_whether_ascii_or_not(end: str, text: str) -> None:
+    """A long ASCII line is decoded only where it is shown; the answer is the one the
+    whole line decoded gives (column in characters, the cut, the "\\r" dropped)."""
+    for at in (0, 10, 3_000, 9_990):
+        line = "x" * at + "needle" + text + "y" * (10_000 - at)
+        data = (line + end).encode("utf-8")
+        matches: list[grep_mod.GrepMatch] = []
+        start = data.index(b"needle")
+        line_end = len(data) - (1 if end.endswith("\n") else 0)
+        grep_mod._append("a.js", data, start, 0, line_end, 1, 0, matches)
+
+        assert matches[0].column == at + 1
+        assert matches[0].text == grep_mod._cut(line, at)
+
+
 # -- which files ---------------------------------------------------------------------------
 
 
