@@ -81,10 +81,6 @@ CALL_BUDGET_S: Final = 0.02
 """Time one RE2 call is sized for (see `_Pace`): how far past the deadline a search may run."""
 WINDOW_OVERLAP: Final = 1024
 """Bytes shared by two windows of one long line (see `_scan`)."""
-LINES_GAP: Final = 4096
-"""Bytes between two lines holding a regex's required text below which they are searched
-in one call with the lines between (RE2 at a few hundred MB a second crosses them in
-less time than a call of its own costs)."""
 PROBE_BYTES: Final = 64
 """Bytes timed before a search's first real call, to learn the pattern's rate: at the
 slowest rate measured (0.4 ms a byte) the probe takes about 25 ms."""
@@ -677,10 +673,7 @@ def _scan(
     """Append this file's matches, one per line; "limit" or "deadline" when it stopped.
 
     With `lines` (`_line_filter`: text every match holds), a file without that text is
-    not searched, and only the lines holding it are (found at memory speed by a literal
-    pass, where a pattern such as `^\\s*\\w+\\s+name` reads every byte of the file
-    through its automaton), each in one call, until one is too long for a call (a
-    minified file's line): from there on the rest of the file is searched in pieces.
+    not searched, and the search starts at the first line holding it.
 
     The text is searched in pieces sized by `pace`, each ending at a line end
     (`never_nl`: no match crosses one, so the pieces find exactly what one call would).
@@ -693,45 +686,11 @@ def _scan(
     line_no = 1
     counted_to = 0  # `line_no` is the number of the line holding byte `counted_to`
     size = len(data)
-    hit = lines.search(data, 0, size) if lines is not None else None
-    while hit is not None and lines is not None:
-        # Only a line holding the text can hold a match: such lines (with the lines
-        # between them when they are less than LINES_GAP apart, so a call's own cost is
-        # not paid line by line) are searched, in one call while the pace says they fit
-        # in one; a stretch too long for that, and the rest of the file after it, goes
-        # to the pieces below.
-        start_of = data.rfind(b"\n", 0, hit.start()) + 1
-        end_of = _line_end(data, hit.end())
-        while end_of < size and (
-            near := lines.search(data, end_of + 1, min(size, end_of + LINES_GAP))
-        ):
-            end_of = _line_end(data, near.end())
-        if time.monotonic() >= deadline:
-            return "deadline"
-        if pace.seconds_per_byte is None:
-            pace.probe(regex, data, start_of)
-        if not pace.fits(end_of - start_of):
-            pos = start_of
-            break
-        at = start_of
-        while at < end_of:
-            started = time.thread_time()
-            found = regex.search(data, at, end_of)
-            pace.took(time.thread_time() - started, (end_of if found is None else found.end()) - at)
-            if found is None:
-                break
-            if len(matches) >= want:
-                return "limit"  # one more than asked for exists
-            line_start = data.rfind(b"\n", 0, found.start()) + 1
-            line_end = _line_end(data, found.start())
-            line_no += data.count(b"\n", counted_to, line_start)
-            counted_to = line_start
-            _append(path, data, found.start(), line_start, line_end, line_no, context, matches)
-            at = line_end + 1
-        hit = lines.search(data, end_of + 1, size) if end_of < size else None
-    else:
-        if lines is not None:
-            return None  # no line (further) holds the text every match holds
+    if lines is not None:
+        hit = lines.search(data, 0, size)
+        if hit is None:
+            return None  # no line holds the text every match holds
+        pos = data.rfind(b"\n", 0, hit.start()) + 1  # from the first line that does
     tail = size - 1 if data.endswith(b"\n") else size  # less the last line end: no line after
     window_line, window_most = -1, 0  # the long line being searched in windows, their cap
     while pos < size:
@@ -778,12 +737,6 @@ def _scan(
         _append(path, data, start, line_start, line_end, line_no, context, matches)
         pos = line_end + 1
     return None
-
-
-def _line_end(data: bytes, at: int) -> int:
-    """Where the line holding byte `at` ends (its "\\n", or the end of the text)."""
-    end = data.find(b"\n", at)
-    return len(data) if end < 0 else end
 
 
 def _append(

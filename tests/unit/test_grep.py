@@ -388,34 +388,6 @@ def test_a_call_that_waited_for_a_core_teaches_no_slow_rate() -> None:
     assert [(m.line, m.column) for m in matches] == [(1, 40_002)]
 
 
-def test_a_regex_searches_only_the_lines_holding_its_required_text() -> None:
-    """`^\\s*\\w+\\s+needle` must pass through `needle`: a literal pass finds the two
-    lines that hold it, and the pattern reads those lines (one call each: they are far
-    apart), not the 600 KB of other lines."""
-    query = GrepQuery(r"^\s*\w+\s+needle\w*", regex=True)
-    regex = grep_mod.compile_query(query).regex
-    terms = grep_mod.literal_query(query.pattern, regex=True)
-    lines = grep_mod._line_filter(terms, case_sensitive=False)
-    searched: list[int] = []
-
-    class Counted:
-        def search(self, text: bytes, pos: int = 0, endpos: int = -1) -> Any:
-            searched.append(endpos - pos)
-            return regex.search(text, pos, endpos)
-
-    filler = b"    x = other_thing(1, 2)  # padding\n" * 8_000
-    data = filler + b"    int needles = 1\n" + filler + b"needle at the start\n" + filler
-    matches: list[grep_mod.GrepMatch] = []
-    pace = grep_mod._Pace()
-    reason = grep_mod._scan(
-        "a.c", data, Counted(), 0, matches, 50, time.monotonic() + 60, pace, lines
-    )
-
-    assert reason is None
-    assert [(m.line, m.column, m.text) for m in matches] == [(8_001, 1, "    int needles = 1")]
-    assert sum(searched) < 200  # the probe (64 bytes) and the two lines
-
-
 def test_a_slow_pattern_on_a_long_line_stops_at_the_deadline_too(tmp_path: Path) -> None:
     """Line-aligned pieces cannot bound a call on a line of a megabyte: windows do."""
     root = tmp_path / "repo"
