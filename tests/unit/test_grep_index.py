@@ -66,6 +66,12 @@ FILES: dict[str, str | bytes] = {
     ),
     "dist/shout.js": "var INITINPUTTOKEN = ROWSELECTABLE;\n" * 800 + "FN OPTIONS\n",
     "dist/quiet.js": "initinputtoken(rowselectable);\n" * 800 + "fn options\n  let idisposable\n",
+    # Whitespace of each kind RE2's \s matches before a name, and the name after none.
+    "src/spaces.go": (
+        "type\tOptions struct{}\nvar a =\x0cOptions{}\nb :=\rOptions{}\nfn\x0cOptions()\n"
+        "x.Options()\n(Options)\nIOptions\nacde bcde ccde\n"
+    ),
+    "src/dotted.js": "x.Options()\n(Options)\nIOptions\n",
 }
 
 PATTERNS: list[tuple[str, bool]] = [
@@ -135,6 +141,17 @@ PATTERNS: list[tuple[str, bool]] = [
     ("^\\s*\\w+\\s+IDis\\w*", True),
     ("(initInputToken|ROWSELECTABLE)", True),
     ("initInputToken(?i:X)?", True),
+    # A small class next to a literal run: the run with each of its characters.
+    ("\\s+Options\\b", True),
+    ("\\sOptions", True),
+    ("[\\s(]Options", True),
+    ("fn\\s+Options", True),
+    ("Options\\s", True),
+    ("[ab]cde", True),
+    ("[ab]+cde", True),
+    ("(?i)[AB]CDE", True),
+    ("x\\s*Options", True),
+    ("\\s+options\\b", True),
 ]
 
 
@@ -218,6 +235,21 @@ def test_a_case_sensitive_search_reads_only_the_files_holding_its_text_as_writte
     found = index.matching(either, case_sensitive=True)
     assert found is not None
     assert {path for path, _ in found} == {"dist/bundle.js", "dist/shout.js"} | always
+
+
+def test_a_name_after_whitespace_is_asked_for_with_it(
+    repo: tuple[Path, Inventory, RepoFiles],
+) -> None:
+    """`\\s+Options` holds ` Options` or `\\tOptions` or ...: a file holding `Options`
+    only after other characters is no candidate."""
+    _, inventory, _ = repo
+    index = index_of(inventory)
+    terms = literal_query(r"(class|type|fn)\s+Options\b", regex=True)
+    found = index.matching(terms, case_sensitive=True)
+    assert found is not None
+    paths = {path for path, _ in found} - index.always
+    assert "src/dotted.js" in (index.candidates(["Options"]) or set())
+    assert paths == {"dist/bundle.js", "src/spaces.go"}
 
 
 def test_a_changed_file_is_found_by_the_narrowed_search_after_a_reload(tmp_path: Path) -> None:
@@ -315,6 +347,19 @@ def same_as_a_full_scan(inventory: Inventory, files: RepoFiles, query: GrepQuery
         ("Greeter|ab", ()),  # "ab" requires no trigram: any file may match
         ("(abc|x)def", ("def",)),
         ("(?:foo|bar)(?:baz|qux)", (Either((("foo",), ("bar",))), Either((("baz",), ("qux",))))),
+        # A small class next to a run: the run with each character (RE2's \s, no \n).
+        (
+            "\\s+Opt\\b",
+            ("Opt", Either((("\tOpt",), ("\x0cOpt",), ("\rOpt",), (" Opt",)))),
+        ),
+        (
+            "fn[ (]",
+            (Either((("fn ",), ("fn(",))),),
+        ),
+        ("[ab]+cde", ("cde", Either((("acde",), ("bcde",))))),
+        ("x[yz]+w", ()),  # "xy" is two characters: nothing to ask for
+        ("[^a]bcd|[a-z]bcd|\\dbcd", (Either((("bcd",), ("bcd",), ("bcd",))),)),
+        ("\\s*Opt", ("Opt",)),  # no whitespace required
     ],
 )
 def test_an_alternation_asks_for_one_of_its_branches(pattern: str, wanted: tuple[object]) -> None:
