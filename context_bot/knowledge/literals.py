@@ -6,7 +6,10 @@ public API for its parse tree, so the pattern is parsed with Python's own regula
 expression parser (`re._parser`), whose syntax RE2's overlaps, and read conservatively:
 only a run of plain characters that every match must pass through counts (a sequence's
 literals, a group's, a repetition's taken at least once); a class, any escape it does not
-read as a plain character, or a pattern it cannot parse contributes nothing. An
+read as a plain character, or a pattern it cannot parse contributes nothing, except that
+a small class right next to a run (`\\s`, `[ab]`, a repetition of one taken at least
+once) makes a choice of the run with each of its characters (`\\s+Options`: ` Options`
+or `\\tOptions` or ...), which narrows where the run alone is common. An
 alternation counts when each of its branches requires a piece (`Either`: the file must
 hold one branch's pieces; `foo|barbaz` asks for `foo` OR `barbaz`). Nothing found means
 no narrowing: the search scans every file, as without an index. Where the two parsers
