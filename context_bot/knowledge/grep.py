@@ -378,11 +378,15 @@ class Grep:
         done = progress if progress is not None else GrepProgress()
         done.total, done.case_sensitive = len(chosen.files), compiled.case_sensitive
         terms = literal_query(query.pattern, regex=query.regex)
-        narrowed = self._candidates(inventory, terms, chosen)
+        # Every match holds the terms as written: the pattern is matched with case, and
+        # no flag group (`(?i)`) turns folding on anywhere in it.
+        exact = compiled.case_sensitive and not (
+            query.regex and _CASE_FLAG.search(query.pattern) is not None
+        )
+        narrowed = self._candidates(inventory, terms, chosen, exact=exact)
         lines = None
         if narrowed is not None and query.regex:
-            blind = not compiled.case_sensitive or _CASE_FLAG.search(query.pattern) is not None
-            lines = _line_filter(terms, case_sensitive=not blind)
+            lines = _line_filter(terms, case_sensitive=exact)
         walk: Iterator[tuple[int, bytes | None]]
         walk = ((at, None) for at in range(len(chosen.files))) if narrowed is None else narrowed
         read: list[int] = []  # the candidates taken, when the index narrowed the search
@@ -439,18 +443,19 @@ class Grep:
         return found
 
     def _candidates(
-        self, inventory: Inventory, terms: tuple[Term, ...], chosen: _Selection
+        self, inventory: Inventory, terms: tuple[Term, ...], chosen: _Selection, *, exact: bool
     ) -> Generator[tuple[int, bytes | None], None, None] | None:
         """Positions in `chosen` of the files the trigram index says may match, with their
         texts as the index holds them, in path order and as the index finds them (a
-        search that stops early asks no further);
-        None when there is no index or the pattern requires no text the index can look up."""
+        search that stops early asks no further; `exact`: files holding the terms as
+        written); None when there is no index or the pattern requires no text the index
+        can look up."""
         index = inventory.text_index
         if index is None:
             return None
         if not terms:
             return None
-        paths = index.matching(terms)
+        paths = index.matching(terms, case_sensitive=exact)
         if paths is None:
             return None
         return _positions(paths, chosen.positions())
@@ -604,7 +609,12 @@ class _Pace:
     cannot be stopped once called, so each call is given a piece of the text, cut at a
     line end, that this rate says fits in CALL_BUDGET_S, and a piece that would not fit
     before the deadline is not started. The rate is first learnt from a probe over
-    PROBE_BYTES (a line can be megabytes: even one line is too much to try blind)."""
+    PROBE_BYTES (a line can be megabytes: even one line is too much to try blind).
+
+    Timed in the searching thread's CPU time (RE2 matches in the calling thread), not
+    the wall clock: on a busy machine a call may wait for a core for tens of
+    milliseconds, and a rate learnt from that wait (a 64-byte probe that waited 60 ms
+    reads as a millisecond a byte) would end a search at once as past its deadline."""
 
     __slots__ = ("most", "seconds_per_byte")
 
@@ -619,9 +629,9 @@ class _Pace:
         """Time the pattern over the next PROBE_BYTES (its answer is not used: the probe
         may end inside a line)."""
         end = min(pos + PROBE_BYTES, len(data))
-        started = time.monotonic()
+        started = time.thread_time()
         regex.search(data, pos, end)
-        self.seconds_per_byte = (time.monotonic() - started) / max(end - pos, 1)
+        self.seconds_per_byte = (time.thread_time() - started) / max(end - pos, 1)
 
     def took(self, seconds: float, size: int) -> None:
         """Learn from one call over `size` bytes. A call over too little text to time
@@ -704,9 +714,9 @@ def _scan(
         rate = pace.seconds_per_byte
         if rate is not None and now + (end - pos) * rate > deadline + CALL_BUDGET_S:
             return "deadline"  # even the next line would run past the deadline
-        started = time.monotonic()
+        started = time.thread_time()
         found = regex.search(data, pos, end)
-        pace.took(time.monotonic() - started, (end if found is None else found.end()) - pos)
+        pace.took(time.thread_time() - started, (end if found is None else found.end()) - pos)
         if found is None:
             pos = end - WINDOW_OVERLAP if window else end + 1
             continue
@@ -740,10 +750,17 @@ def _append(
     matches: list[GrepMatch],
 ) -> None:
     """The match at `start`, on the line [line_start, line_end) numbered `line_no`."""
-    line = data[line_start:line_end].decode("utf-8", "replace")
-    column = len(data[line_start:start].decode("utf-8", "replace")) + 1
+    raw = data[line_start:line_end]
+    if len(raw) > 2 * MAX_GREP_LINE_CHARS and raw.isascii():
+        # A long ASCII line (a minified file's can be megabytes): a character is a byte,
+        # so only the part answered is decoded.
+        column = start - line_start + 1
+        text = _cut_ascii(raw, column - 1)
+    else:
+        column = len(data[line_start:start].decode("utf-8", "replace")) + 1
+        text = _cut(raw.decode("utf-8", "replace"), column - 1)
     before, after = _around(data, line_start, line_end, context) if context else ((), ())
-    matches.append(GrepMatch(path, line_no, column, _cut(line, column - 1), before, after))
+    matches.append(GrepMatch(path, line_no, column, text, before, after))
 
 
 def _line_filter(terms: tuple[Term, ...], *, case_sensitive: bool) -> _Pattern | None:
@@ -797,6 +814,21 @@ def _cut(line: str, at: int) -> str:
     line = line.removesuffix("\r")
     if len(line) <= MAX_GREP_LINE_CHARS:
         return line
-    start = max(0, min(at - MAX_GREP_LINE_CHARS // 4, len(line) - MAX_GREP_LINE_CHARS))
-    end = start + MAX_GREP_LINE_CHARS
+    start, end = _shown(len(line), at)
     return ("…" if start else "") + line[start:end] + ("…" if end < len(line) else "")
+
+
+def _cut_ascii(line: bytes, at: int) -> str:
+    """`_cut` of an ASCII line given as bytes, decoding only what is shown."""
+    line = line.removesuffix(b"\r")
+    if len(line) <= MAX_GREP_LINE_CHARS:
+        return line.decode("ascii")
+    start, end = _shown(len(line), at)
+    shown = line[start:end].decode("ascii")
+    return ("…" if start else "") + shown + ("…" if end < len(line) else "")
+
+
+def _shown(length: int, at: int) -> tuple[int, int]:
+    """The part of a line of `length` characters shown around character `at`."""
+    start = max(0, min(at - MAX_GREP_LINE_CHARS // 4, length - MAX_GREP_LINE_CHARS))
+    return start, start + MAX_GREP_LINE_CHARS

@@ -288,10 +288,12 @@ def _walk(root: Path, files: RepoFiles) -> Iterator[str]:
 class Candidates(Protocol):
     """Which files may hold a pattern's required text (`textindex.TextIndex`)."""
 
-    def matching(self, terms: Sequence[Term]) -> Iterator[tuple[str, bytes | None]] | None:
-        """The files that may hold every term, in path order, as they are found, each with
-        its text as `data` gives it when the index holds it; None when the terms narrow
-        nothing."""
+    def matching(
+        self, terms: Sequence[Term], *, case_sensitive: bool = False
+    ) -> Iterator[tuple[str, bytes | None]] | None:
+        """The files that may hold every term (as written, when `case_sensitive`), in path
+        order, as they are found, each with its text as `data` gives it when the index
+        holds it; None when the terms narrow nothing."""
         ...
 
     def data(self, path: str) -> bytes | None:

@@ -6,7 +6,10 @@ public API for its parse tree, so the pattern is parsed with Python's own regula
 expression parser (`re._parser`), whose syntax RE2's overlaps, and read conservatively:
 only a run of plain characters that every match must pass through counts (a sequence's
 literals, a group's, a repetition's taken at least once); a class, any escape it does not
-read as a plain character, or a pattern it cannot parse contributes nothing. An
+read as a plain character, or a pattern it cannot parse contributes nothing, except that
+a small class right next to a run (`\\s`, `[ab]`, a repetition of one taken at least
+once) makes a choice of the run with each of its characters (`\\s+Options`: ` Options`
+or `\\tOptions` or ...), which narrows where the run alone is common. An
 alternation counts when each of its branches requires a piece (`Either`: the file must
 hold one branch's pieces; `foo|barbaz` asks for `foo` OR `barbaz`). Nothing found means
 no narrowing: the search scans every file, as without an index. Where the two parsers
@@ -32,6 +35,11 @@ MAX_LITERALS = 8
 
 MAX_OPTIONS = 16
 """Branches of one alternation asked for at most (past that it asks for nothing)."""
+
+MAX_CLASS = 6
+"""Characters of a class next to a literal run asked for at most (each one more option)."""
+RE2_SPACE = frozenset("\t\n\f\r ")
+"""What RE2's `\\s` matches (Perl's class: no vertical tab, unlike Python's)."""
 
 _NON_ASCII = re.compile(r"[^\x01-\x7f]+")
 
@@ -88,12 +96,15 @@ def _ascii_pieces(text: str) -> list[str]:
 def _terms(items: list[tuple[Any, Any]]) -> list[Term]:
     out: list[Term] = []
     run: list[str] = []
+    before: frozenset[str] | None = None  # what the item just before `run` ends with
     for op, arg in items:
         if op is sre_constants.LITERAL:
             run.append(chr(arg))
             continue
-        out += _ascii_pieces("".join(run))
+        chars = _class_chars(op, arg)
+        out += _run_terms("".join(run), before, chars)
         run = []
+        before = chars
         if op is sre_constants.SUBPATTERN:
             out += _terms(list(arg[-1]))
         elif op in (sre_constants.MAX_REPEAT, sre_constants.MIN_REPEAT) and arg[0] >= 1:
@@ -101,8 +112,48 @@ def _terms(items: list[tuple[Any, Any]]) -> list[Term]:
         elif op is sre_constants.BRANCH:
             out += _either(arg[1])
         # Anything else (class, any, anchor, reference) asks for nothing.
-    out += _ascii_pieces("".join(run))
+    out += _run_terms("".join(run), before, None)
     return out
+
+
+def _run_terms(run: str, before: frozenset[str] | None, after: frozenset[str] | None) -> list[Term]:
+    """A literal run's pieces, and, when a small class (`\\s`, `[ab]`) is right before or
+    after it, the run with each of the class's characters (`\\s+Options` holds one of
+    ` Options`, `\\tOptions`, ...: an `Either` the positioned index can answer, where
+    `Options` alone is in one file in seven; `fn\\s` holds `fn ` or `fn\\t` or ...)."""
+    out: list[Term] = list(_ascii_pieces(run))
+    if not run or not run.isascii() or len(run) + 1 < MIN_LITERAL:
+        return out
+    if before:
+        out.append(Either(tuple((c + run,) for c in sorted(before))))
+    if after:
+        out.append(Either(tuple((run + c,) for c in sorted(after))))
+    return out
+
+
+def _class_chars(op: Any, arg: Any) -> frozenset[str] | None:
+    """The characters one item can match, as RE2 reads it within a line, when they are
+    few: a class of plain ASCII characters and `\\s` (RE2's `\\s` is `[\\t\\n\\f\\r ]`;
+    `\\n` ends a line, so no match holds it), or a repetition taken at least once of one
+    such item (its last character is one of them). None otherwise."""
+    if op in (sre_constants.MAX_REPEAT, sre_constants.MIN_REPEAT) and arg[0] >= 1:
+        inner = list(arg[2])
+        return _class_chars(*inner[0]) if len(inner) == 1 else None
+    if op is sre_constants.LITERAL:
+        return frozenset(chr(arg)) if chr(arg).isascii() and chr(arg) != "\n" else None
+    if op is not sre_constants.IN:
+        return None
+    chars: set[str] = set()
+    for kind, value in arg:
+        if kind is sre_constants.LITERAL and chr(value).isascii():
+            chars.add(chr(value))
+        elif kind is sre_constants.CATEGORY and value is sre_constants.CATEGORY_SPACE:
+            chars.update(RE2_SPACE)
+        else:
+            return None  # a range, a negation, another category: too many to ask for
+    chars.discard("\n")
+    chars.discard("\0")
+    return frozenset(chars) if 0 < len(chars) <= MAX_CLASS else None
 
 
 def _either(branches: list[Any]) -> list[Term]:

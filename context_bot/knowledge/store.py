@@ -7,10 +7,11 @@ the tree served), one SQLite database per repository: per file its stat (size,
 `mtime_ns`), a SHA-1 of its bytes, its inventory facts (language, binary), why its
 contents are not indexed (if so), the lines the code map reads (`codemap.excerpt`), its
 symbols, its row of the `code` FTS5 table that `search` ranks, and its whole text with
-a positioned trigram index for `grep` (`textindex.py`). Rows are numbered in path order
-(`textindex.plan_rows`), so `grep` reads candidates in the order it answers. The next load stats
-every file and reads again only those whose stat moved; their rows are replaced in one
-transaction, so a restart, and a live reload after one edit, cost a stat per file.
+a positioned trigram index for `grep` and a case-keeping one (`textindex.py`). Rows
+are numbered in path order (`textindex.plan_rows`), so `grep` reads candidates in the
+order it answers. The next load stats every file and reads again only those whose stat
+moved; their rows are replaced in one transaction, so a restart, and a live reload after
+one edit, cost a stat per file.
 
 Why SQLite: it ships with Python, FTS5 rows can be replaced one file at a time, WAL lets
 a serving snapshot read while the next load writes, and one file is one cache to delete.
@@ -34,10 +35,11 @@ import structlog
 
 log = structlog.get_logger(__name__)
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 # 2: a name's uses deduplicated per line, whatever the capture order.
 # 3: rows numbered in path order (ROW_GAP apart); `texts` kept as `grep` searches them.
 # 4: symbols of files past the search total too (both of 3's changes, merged).
+# 5: `grep`'s case-keeping trigrams (`cgrams`, `cgramdf`).
 """Bumped whenever what is stored (or how it is computed) changes: a cache of another
 version is rebuilt, and the key of the folder includes it."""
 DB_NAME = "index.sqlite3"
@@ -148,6 +150,15 @@ _SCHEMA = (
     # trigrams are rarest. Counted after a large load, not kept exact between (a guide
     # to what to ask for: the answers never depend on it).
     "CREATE TABLE IF NOT EXISTS gramdf (gram TEXT PRIMARY KEY, docs INTEGER NOT NULL) "
+    "WITHOUT ROWID",
+    # The same texts' trigrams as written (case kept), without positions (`detail=none`:
+    # about a fifth of the text, where positions cost twice it): which files hold a
+    # case-sensitive pattern's text in its case. `grams` folds case, so `initInputToken`
+    # asks it for every file holding `INITINPUTTOKEN` or `initinputtoken` too, hundreds
+    # of large bundles where 29 lines hold it as written. With its own counts (`cgramdf`).
+    "CREATE VIRTUAL TABLE IF NOT EXISTS cgrams USING fts5(body, content='texts', "
+    "content_rowid='id', tokenize='trigram case_sensitive 1', detail=none)",
+    "CREATE TABLE IF NOT EXISTS cgramdf (gram TEXT PRIMARY KEY, docs INTEGER NOT NULL) "
     "WITHOUT ROWID",
 )
 # What a load assembles from every file (the symbol index), kept whole with a fingerprint
@@ -330,6 +341,7 @@ class IndexStore:
             folds = int(any(c in body for c in FOLDS_TO_ASCII))
             db.execute("INSERT INTO texts VALUES (?,?,?)", (rowid, body, folds))
             db.execute("INSERT INTO grams(rowid, body) VALUES (?,?)", (rowid, body))
+            db.execute("INSERT INTO cgrams(rowid, body) VALUES (?,?)", (rowid, body))
         return rowid
 
     def blob(self, key: str, fingerprint: str) -> bytes | None:
@@ -354,29 +366,30 @@ class IndexStore:
         return held, folds
 
     def texts_ready(self, written: int) -> None:
-        """After a load that wrote many rows: merge the trigram index's segments (a query
+        """After a load that wrote many rows: merge the trigram indexes' segments (a query
         then reads one b-tree per trigram instead of one per batch) and count again in
-        how many files each trigram is (`gramdf`). A few rows (a live reload) are left to
-        FTS5's own merging, and the counts as they were (both cost a pass over the whole
-        index), unless there are none yet."""
+        how many files each trigram is (`gramdf`, `cgramdf`). A few rows (a live reload)
+        are left to FTS5's own merging, and the counts as they were (both cost a pass over
+        the whole index), unless there are none yet."""
         if written == 0:
             return
         large = written > OPTIMIZE_ROWS
         db = self._db
-        if large:
-            with db:
-                db.execute("INSERT INTO grams(grams) VALUES ('optimize')")
-        if large or db.execute("SELECT 1 FROM gramdf LIMIT 1").fetchone() is None:
-            db.execute(
-                "CREATE VIRTUAL TABLE IF NOT EXISTS temp.gramvocab "
-                "USING fts5vocab(main, grams, row)"
-            )
-            with db:
-                db.execute("DELETE FROM gramdf")
+        for table, counts in (("grams", "gramdf"), ("cgrams", "cgramdf")):
+            if large:
+                with db:
+                    db.execute(f"INSERT INTO {table}({table}) VALUES ('optimize')")  # noqa: S608
+            if large or db.execute(f"SELECT 1 FROM {counts} LIMIT 1").fetchone() is None:  # noqa: S608
                 db.execute(
-                    "INSERT INTO gramdf SELECT term, doc FROM temp.gramvocab "
-                    "WHERE length(CAST(term AS BLOB)) = 3"  # ASCII: what a grep asks for
+                    f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.{table}vocab "
+                    f"USING fts5vocab(main, {table}, row)"
                 )
+                with db:
+                    db.execute(f"DELETE FROM {counts}")  # noqa: S608
+                    db.execute(
+                        f"INSERT INTO {counts} SELECT term, doc FROM temp.{table}vocab "  # noqa: S608
+                        "WHERE length(CAST(term AS BLOB)) = 3"  # ASCII: what a grep asks for
+                    )
         if large:  # the log of a first load is as large as the index: folded in, emptied
             db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
 
@@ -401,6 +414,9 @@ def _drop_text(db: sqlite3.Connection, rowid: int) -> None:
     old = db.execute("SELECT body FROM texts WHERE id=?", (rowid,)).fetchone()
     if old is not None:
         db.execute("INSERT INTO grams(grams, rowid, body) VALUES ('delete', ?, ?)", (rowid, old[0]))
+        db.execute(
+            "INSERT INTO cgrams(cgrams, rowid, body) VALUES ('delete', ?, ?)", (rowid, old[0])
+        )
         db.execute("DELETE FROM texts WHERE id=?", (rowid,))
 
 

@@ -8,6 +8,12 @@ their distance in it (`match_expression`): as zoekt checks two trigrams' distanc
 few short posting lists, and few files hold them so placed without holding the literal.
 RE2 confirms on the candidates alone (`grep.py`).
 
+That index folds case, so a case-sensitive pattern's text would be found in every file
+holding it in any case (`initInputToken` among the bundles that hold `INITINPUTTOKEN`).
+A second trigram index keeps case but no positions (`cgrams`, a fifth of the size of the
+positioned one): a pattern matched with case also asks it for each literal's rarest
+trigrams as written (`case_expression`), and a file is a candidate when both answer it.
+
 Rows are numbered in path order (`plan_rows`), so the index returns candidates in the
 order a full scan reads files, and a search that reaches its limit stops reading.
 """
@@ -21,7 +27,7 @@ import heapq
 import itertools
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import structlog
@@ -35,6 +41,13 @@ NEAR_GRAMS = 3
 """Trigrams of one literal a `grep` asks the index for (its rarest, at their distances):
 three positioned trigrams leave few files that do not hold the literal, and each more
 costs a posting list."""
+CASE_GRAMS = 4
+"""Trigrams as written of one literal a case-sensitive `grep` asks the case-keeping index
+for (its rarest, anywhere in the file: that index keeps no positions); after the folded
+index's positioned trigrams, these sort out the files holding the literal in another
+case, and each more costs a posting list."""
+CASE_SPREAD = 8
+"""How many times as many files as the rarest a further trigram as written may be in."""
 MAX_LOOKUP = 64
 """Trigrams whose file counts one `grep` looks up at most."""
 ROW_GAP = 1 << 20
@@ -109,36 +122,46 @@ class TextIndex:
         data = self.data(path)
         return data.decode("utf-8") if data is not None else None
 
-    def matching(self, terms: Sequence[Term]) -> Iterator[tuple[str, bytes | None]] | None:
+    def matching(
+        self, terms: Sequence[Term], *, case_sensitive: bool = False
+    ) -> Iterator[tuple[str, bytes | None]] | None:
         """The files that may hold every term (plus `always`), in path order and as they
         are read, each with its text when the lookup brought it (else None: `data`): a
         caller that stops early reads no further. None when no term narrows the search
-        (then every file is searched)."""
-        expression = match_expression(terms, self._frequencies(terms))
+        (then every file is searched). `case_sensitive`: every match holds the terms as
+        written (the whole pattern is matched with case), so the files must also hold
+        their case-kept trigrams (`case_expression`)."""
+        expression = match_expression(terms, self._frequencies(terms, "gramdf"))
         if expression is None:
             return None
-        return self._merged(expression)
+        exact = None
+        if case_sensitive:
+            exact = case_expression(terms, self._frequencies(terms, "cgramdf"))
+        return self._merged(expression, exact)
 
-    def _frequencies(self, terms: Sequence[Term]) -> dict[str, int]:
-        """In how many files each trigram of `terms` is, as last counted."""
+    def _frequencies(self, terms: Sequence[Term], table: str) -> dict[str, int]:
+        """In how many files each trigram of `terms` is, as last counted: folded
+        (`gramdf`) or as written (`cgramdf`)."""
         literals = [t for t in terms if isinstance(t, str)]
         literals += [o[0] for t in terms if isinstance(t, Either) for o in t.options]
-        grams = list({g for literal in literals for g in _grams(literal)})[:MAX_LOOKUP]
+        fold = table == "gramdf"
+        grams = list({g for literal in literals for g in _grams(literal, fold=fold)})
+        grams = grams[:MAX_LOOKUP]
         if not grams:
             return {}
         marks = ",".join("?" * len(grams))
         try:
             with self._connection() as db:
                 rows = db.execute(
-                    f"SELECT gram, docs FROM gramdf WHERE gram IN ({marks})",  # noqa: S608
+                    f"SELECT gram, docs FROM {table} WHERE gram IN ({marks})",  # noqa: S608
                     grams,
                 ).fetchall()
         except sqlite3.Error:
             return {}
         return dict(rows)
 
-    def _merged(self, expression: str) -> Iterator[tuple[str, bytes | None]]:
-        rows = self._stream(expression) if self.ordered else self._sorted(expression)
+    def _merged(self, expression: str, exact: str | None) -> Iterator[tuple[str, bytes | None]]:
+        rows = self._stream(expression, exact) if self.ordered else self._sorted(expression, exact)
         always = ((path, None) for path in self._always_sorted)
         last = None
         for path, data in heapq.merge(rows, always, key=_first):
@@ -147,51 +170,65 @@ class TextIndex:
             last = path
             yield path, data
 
-    def _stream(self, expression: str) -> Iterator[tuple[str, bytes | None]]:
-        """The held files the lookup returns, in row (= path) order, FETCH_ROWS at a time;
-        their texts are read one by one as the search takes them (`data`): a search that
-        stops at its limit reads no text past it, and a candidate may be a megabyte. If
-        the index fails midway: every held file after the last one given."""
-        paths = self._paths
-        last = ""
+    def _rowids(self, table: str, expression: str) -> Generator[int, None, None]:
+        """The rows `expression` finds in `table`, in row order, FETCH_ROWS at a time (the
+        statement is closed when the caller stops: an open one keeps its read
+        transaction). Raises sqlite3.Error."""
         with self._connection() as db:
-            cursor = None
+            cursor = db.execute(
+                f"SELECT rowid FROM {table} WHERE {table} MATCH ? ORDER BY rowid",  # noqa: S608
+                (expression,),
+            )
             try:
-                cursor = db.execute(
-                    "SELECT rowid FROM grams WHERE grams MATCH ? ORDER BY rowid", (expression,)
-                )
                 while chunk := cursor.fetchmany(FETCH_ROWS):
                     for (row,) in chunk:
-                        path = paths.get(row)
-                        if path is not None:
-                            last = path
-                            yield path, None
-                return
-            except sqlite3.Error as exc:
-                log.warning("grep_index_failed", reason=str(exc)[:200])
+                        yield row
             finally:
-                if cursor is not None:
-                    cursor.close()  # an open statement would keep its read transaction
+                cursor.close()
+
+    def _stream(self, expression: str, exact: str | None) -> Iterator[tuple[str, bytes | None]]:
+        """The held files the lookup returns, in row (= path) order, FETCH_ROWS at a time;
+        their texts are read one by one as the search takes them (`data`): a search that
+        stops at its limit reads no text past it, and a candidate may be a megabyte. With
+        `exact`, only rows both lookups return (two streams in row order, merged). If the
+        index fails midway: every held file after the last one given."""
+        paths = self._paths
+        last = ""
+        rows = self._rowids("grams", expression)
+        if exact is not None:
+            rows = _both(rows, self._rowids("cgrams", exact))
+        try:
+            for row in rows:
+                path = paths.get(row)
+                if path is not None:
+                    last = path
+                    yield path, None
+            return
+        except sqlite3.Error as exc:
+            log.warning("grep_index_failed", reason=str(exc)[:200])
+        finally:
+            rows.close()
         everything = sorted(paths.values())
         start = bisect.bisect_right(everything, last) if last else 0
         yield from ((path, None) for path in everything[start:])
 
-    def _sorted(self, expression: str) -> Iterator[tuple[str, bytes | None]]:
+    def _sorted(self, expression: str, exact: str | None) -> Iterator[tuple[str, bytes | None]]:
         try:
-            with self._connection() as db:
-                rows = db.execute(
-                    "SELECT rowid FROM grams WHERE grams MATCH ?", (expression,)
-                ).fetchall()
+            found = set(self._rowids("grams", expression))
+            if exact is not None:
+                found &= set(self._rowids("cgrams", exact))
         except sqlite3.Error as exc:
             log.warning("grep_index_failed", reason=str(exc)[:200])
             return ((path, None) for path in sorted(self._paths.values()))
         paths = self._paths
-        return ((path, None) for path in sorted(paths[r] for (r,) in rows if r in paths))
+        return ((path, None) for path in sorted(paths[r] for r in found if r in paths))
 
-    def candidates(self, literals: Iterable[str]) -> set[str] | None:
+    def candidates(
+        self, literals: Iterable[str], *, case_sensitive: bool = False
+    ) -> set[str] | None:
         """Paths of the files holding every literal (plus `always`); None when no literal
         narrows the search."""
-        found = self.matching(tuple(literals))
+        found = self.matching(tuple(literals), case_sensitive=case_sensitive)
         return None if found is None else {path for path, _ in found}
 
     def close(self) -> None:
@@ -204,6 +241,27 @@ class TextIndex:
 
 def _first(item: tuple[str, bytes | None]) -> str:
     return item[0]
+
+
+def _both(
+    one: Generator[int, None, None], other: Generator[int, None, None]
+) -> Generator[int, None, None]:
+    """The rows in both increasing streams, as they come (each read as far as needed)."""
+    try:
+        a, b = next(one), next(other)
+        while True:
+            if a == b:
+                yield a
+                a, b = next(one), next(other)
+            elif a < b:
+                a = next(one)
+            else:
+                b = next(other)
+    except StopIteration:
+        return
+    finally:
+        one.close()
+        other.close()
 
 
 def plan_rows(order: Sequence[str], known: Mapping[str, int]) -> dict[str, int]:
@@ -272,13 +330,47 @@ def _near(literal: str, docs: Mapping[str, int]) -> str | None:
     return f"NEAR({' '.join(_quote(g) for g in chosen)}, {span})"
 
 
-def _grams_at(literal: str) -> list[str]:
-    low = literal.lower()
+def case_expression(terms: Sequence[Term], docs: Mapping[str, int]) -> str | None:
+    """The FTS5 query of the case-keeping trigram index (`cgrams`) for `terms` held as
+    written: each literal as its CASE_GRAMS rarest trigrams as written (`docs`: in how
+    many files each is), AND-ed (that table keeps no positions), an alternation's
+    options OR-ed; None when no term has a trigram. As `match_expression`, fewer
+    trigrams ask for more files, never fewer."""
+    parts: list[str] = []
+    for term in terms:
+        if isinstance(term, str):
+            every = _all_of(term, docs)
+            if every is not None:
+                parts.append(every)
+            continue
+        options = [_all_of(option[0], docs) for option in term.options]
+        if options and all(options):
+            parts.append("(" + " OR ".join(f"({o})" for o in options) + ")")
+    return " AND ".join(parts) if parts else None
+
+
+def _all_of(literal: str, docs: Mapping[str, int]) -> str | None:
+    """The literal's rarest trigrams as written, AND-ed: up to CASE_GRAMS, each further
+    one only if it is in at most CASE_SPREAD times as many files as the rarest (a common
+    one costs a long posting list and narrows little). None for a literal without cased
+    letters: its trigrams as written are the folded index's, which asked for them."""
+    if literal.lower() == literal.upper():
+        return None
+    grams = sorted(_grams(literal, fold=False), key=lambda g: docs.get(g, 0))
+    if not grams:
+        return None
+    most = max(docs.get(grams[0], 0), 1) * CASE_SPREAD
+    chosen = [grams[0], *(g for g in grams[1:CASE_GRAMS] if docs.get(g, 0) <= most)]
+    return " AND ".join(_quote(g) for g in chosen)
+
+
+def _grams_at(literal: str, *, fold: bool = True) -> list[str]:
+    low = literal.lower() if fold else literal
     return [low[n : n + 3] for n in range(len(low) - 2)]
 
 
-def _grams(literal: str) -> list[str]:
-    return list(dict.fromkeys(_grams_at(literal)))
+def _grams(literal: str, *, fold: bool = True) -> list[str]:
+    return list(dict.fromkeys(_grams_at(literal, fold=fold)))
 
 
 def _quote(gram: str) -> str:

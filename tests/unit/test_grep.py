@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -240,6 +241,23 @@ def test_a_long_line_is_cut_around_its_match(tmp_path: Path) -> None:
     assert len(match.text) == MAX_GREP_LINE_CHARS + 2
 
 
+@pytest.mark.parametrize("end", ["\n", "\r\n", ""])
+@pytest.mark.parametrize("text", ["ascii only", "non-ASCII ü"])
+def test_a_long_line_is_answered_alike_whether_ascii_or_not(end: str, text: str) -> None:
+    """A long ASCII line is decoded only where it is shown; the answer is the one the
+    whole line decoded gives (column in characters, the cut, the "\\r" dropped)."""
+    for at in (0, 10, 3_000, 9_990):
+        line = "x" * at + "needle" + text + "y" * (10_000 - at)
+        data = (line + end).encode("utf-8")
+        matches: list[grep_mod.GrepMatch] = []
+        start = data.index(b"needle")
+        line_end = len(data) - (1 if end.endswith("\n") else 0)
+        grep_mod._append("a.js", data, start, 0, line_end, 1, 0, matches)
+
+        assert matches[0].column == at + 1
+        assert matches[0].text == grep_mod._cut(line, at)
+
+
 # -- which files ---------------------------------------------------------------------------
 
 
@@ -286,17 +304,39 @@ def test_the_limit_cuts_and_says_so(repo: Path) -> None:
 
 
 def test_a_hostile_regex_runs_in_linear_time(tmp_path: Path) -> None:
+    """`(a+)+b` against lines of a's takes a backtracking engine time exponential in a
+    line's length (Python's `re` would not finish one line of these); RE2's work grows as
+    the text does. Work is measured as the searching thread's CPU time, which a busy
+    machine does not inflate as it does wall time, over four times as much text: four
+    times the work, give or take (a quadratic engine would take sixteen)."""
     root = tmp_path / "repo"
     root.mkdir()
-    (root / "a.txt").write_text("a" * 1_000_000 + "\n")  # under the default cap
+    line = "a" * 999 + "\n"
+    (root / "short.txt").write_text(line * 1_000)  # 1 MB
+    (root / "long.txt").write_text(line * 4_000)
+    files = RepoFiles(root, max_bytes=8 * 1024 * 1024)
+    inventory = build_inventory(files)
+    engine = Grep(files)
+    engine.search(inventory, GrepQuery("zzz"))  # read and cached: time the matching only
 
-    started = time.monotonic()
-    result = search(root, RepoFiles(root), pattern="(a+)+$", regex=True)
-    nested = search(root, RepoFiles(root), pattern="(x+x+)+y", regex=True)
+    def work(pattern: str, path: str) -> tuple[float, grep_mod.GrepResult]:
+        query = GrepQuery(pattern, regex=True, globs=(path,))
+        least = float("inf")
+        for _ in range(3):  # the least of three: a cache miss or a migration adds, never takes
+            started = time.thread_time()
+            result = engine.search(inventory, query, deadline=time.monotonic() + 600)
+            least = min(least, time.thread_time() - started)
+        return least, result
 
-    assert [(m.line, m.column) for m in result.matches] == [(1, 1)]
-    assert nested.matches == ()
-    assert time.monotonic() - started < 2.0  # backtracking: longer than the universe
+    short, first = work("(a+)+b", "short.txt")
+    long, second = work("(a+)+b", "long.txt")
+    _, nested = work("(x+x+)+y", "long.txt")
+    _, anchored = work("(a+)+$", "long.txt")
+
+    assert first.matches == second.matches == nested.matches == ()
+    assert first.files_searched == second.files_searched == 1 and not second.truncated
+    assert where(anchored)[:2] == [("long.txt", 1, 1), ("long.txt", 2, 1)]
+    assert long < 8 * max(short, 0.001)
 
 
 def test_a_pattern_slow_in_linear_time_stops_at_the_deadline(tmp_path: Path) -> None:
@@ -322,6 +362,30 @@ def test_a_pattern_slow_in_linear_time_stops_at_the_deadline(tmp_path: Path) -> 
     assert (result.truncated, result.truncated_reason) == (True, "deadline")
     assert took < 0.5 + 1.0, took  # one whole file: about 60 s
     assert result.files_total == 3
+
+
+def test_a_call_that_waited_for_a_core_teaches_no_slow_rate() -> None:
+    """The pace is learnt in the searching thread's CPU time: a first call that waited
+    200 ms for a core (here: slept, as a busy machine makes it wait) must not read as a
+    pattern slow enough to end the search at once as past its deadline."""
+    regex = grep_mod.compile_query(GrepQuery("hello", regex=True)).regex
+    calls: list[int] = []
+
+    class Waiting:
+        def search(self, text: bytes, pos: int = 0, endpos: int = -1) -> Any:
+            if not calls:
+                time.sleep(0.2)
+            calls.append(pos)
+            return regex.search(text, pos, endpos)
+
+    data = b"x" * 40_000 + b" hello\n"  # one long line: searched in windows
+    matches: list[grep_mod.GrepMatch] = []
+    deadline = time.monotonic() + grep_mod.GREP_DEADLINE_S
+    pace = grep_mod._Pace()
+    reason = grep_mod._scan("a.txt", data, Waiting(), 0, matches, 50, deadline, pace)
+
+    assert reason is None
+    assert [(m.line, m.column) for m in matches] == [(1, 40_002)]
 
 
 def test_a_slow_pattern_on_a_long_line_stops_at_the_deadline_too(tmp_path: Path) -> None:
@@ -558,8 +622,14 @@ async def test_a_search_waiting_past_its_deadline_answers_truncated(
     assert result["case_sensitive"] is False
 
 
-async def test_the_event_loop_runs_while_a_search_works(tmp_path: Path) -> None:
-    """The search runs in a worker thread, and RE2 lets go of the GIL while it matches."""
+async def test_the_event_loop_runs_while_a_search_works(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The search runs in a worker thread, and RE2 lets go of the GIL while it matches:
+    the loop's own steps go on during RE2's calls. Counted, not timed: each RE2 call of
+    the search notes the loop's steps before and after it, and so does each call of a
+    peer in the same test that holds the GIL (a sort in C), which lets the loop take
+    about one step per call (when it returns and the interpreter hands the GIL over)."""
     root = tmp_path / "repo"
     root.mkdir()
     for n in range(2):
@@ -568,14 +638,46 @@ async def test_the_event_loop_runs_while_a_search_works(tmp_path: Path) -> None:
     handlers = Handlers(lambda: knowledge, RepoFiles(root))
     await call(handlers, pattern="zzz")  # warm the cache: measure matching, not reading
 
-    # About 300 ms a megabyte: RE2's DFA gives up on it (benchmarks/RESULTS-grep.md).
-    task = asyncio.create_task(call(handlers, pattern="a[ab]{20}c", regex=True))
-    gaps: list[float] = []
-    while not task.done():
-        tick = time.monotonic()
-        await asyncio.sleep(0.001)
-        gaps.append(time.monotonic() - tick)
-    await task
+    steps = 0
+    calls: list[tuple[int, float]] = []  # (loop steps during the call, the call's seconds)
+    searcher: list[int] = []
+    real_scan = grep_mod._scan
 
-    assert len(gaps) > 50  # the search took a while
-    assert max(gaps) < 0.1
+    def counted(work: Any) -> Any:
+        searcher.append(threading.get_ident())
+        before, started = steps, time.monotonic()
+        found = work()
+        calls.append((steps - before, time.monotonic() - started))
+        return found
+
+    class Counted:
+        def __init__(self, regex: Any) -> None:
+            self.regex = regex
+
+        def search(self, text: bytes, pos: int = 0, endpos: int = -1) -> Any:
+            return counted(lambda: self.regex.search(text, pos, endpos))
+
+    def scan(path: str, data: bytes, regex: Any, *rest: Any) -> Any:
+        return real_scan(path, data, Counted(regex), *rest)
+
+    async def steps_during(work: Any) -> list[int]:
+        nonlocal steps
+        calls.clear()
+        task = asyncio.ensure_future(work)
+        while not task.done():
+            steps += 1
+            await asyncio.sleep(0.001)
+        await task
+        return [during for during, took in calls if took >= 0.005]
+
+    monkeypatch.setattr(grep_mod, "_scan", scan)
+    # About 300 ms a megabyte: RE2's DFA gives up on it (benchmarks/RESULTS-grep.md).
+    ours = await steps_during(call(handlers, pattern="a[ab]{20}c", regex=True))
+    assert searcher and threading.get_ident() not in searcher  # a worker thread searched
+    numbers = [random.random() for _ in range(50_000)]  # noqa: S311 - test data
+    held = await steps_during(
+        asyncio.to_thread(lambda: [counted(lambda: sorted(numbers)) for _ in range(len(ours))])
+    )
+
+    assert len(ours) >= 5 and len(held) >= 5  # both took a while, in several calls
+    assert sum(ours) / len(ours) > 2 * max(sum(held) / len(held), 1)

@@ -20,7 +20,13 @@ from context_bot.knowledge.inventory import Inventory
 from context_bot.knowledge.literals import Either, literal_query, required_literals
 from context_bot.knowledge.loading import load_knowledge
 from context_bot.knowledge.sandbox import RepoFiles
-from context_bot.knowledge.textindex import TextIndex, folds_as_re2, match_expression, plan_rows
+from context_bot.knowledge.textindex import (
+    TextIndex,
+    case_expression,
+    folds_as_re2,
+    match_expression,
+    plan_rows,
+)
 from tests.gitrepo import git
 
 CAP = 64 * 1024  # the served size cap of these tests: big.txt is over it
@@ -50,6 +56,22 @@ FILES: dict[str, str | bytes] = {
     "big.txt": "hello world padding\n" * 5000,  # 100 KB: over the cap
     "latin1.txt": "caf\xe9 hello".encode("latin-1"),  # not UTF-8: a full scan skips it
     "empty.py": "",
+    # Case: one bundle holds the name as written (once, far into a large file), others
+    # only in another case; `Options` after a two-letter keyword.
+    "dist/bundle.js": (
+        "var INITINPUTTOKEN=1;" * 1500
+        + "function initInputToken(){return 'RowSelectable'}\n"
+        + "initinputtoken();\n" * 200
+        + "fn  Options() {}\n  let IDisposable = 1\n"
+    ),
+    "dist/shout.js": "var INITINPUTTOKEN = ROWSELECTABLE;\n" * 800 + "FN OPTIONS\n",
+    "dist/quiet.js": "initinputtoken(rowselectable);\n" * 800 + "fn options\n  let idisposable\n",
+    # Whitespace of each kind RE2's \s matches before a name, and the name after none.
+    "src/spaces.go": (
+        "type\tOptions struct{}\nvar a =\x0cOptions{}\nb :=\rOptions{}\nfn\x0cOptions()\n"
+        "x.Options()\n(Options)\nIOptions\nacde bcde ccde\n"
+    ),
+    "src/dotted.js": "x.Options()\n(Options)\nIOptions\n",
 }
 
 PATTERNS: list[tuple[str, bool]] = [
@@ -108,6 +130,28 @@ PATTERNS: list[tuple[str, bool]] = [
     ("x(?i)GREETER", True),
     ("K\\w*SS", True),
     ("^\\s*\\w+\\s+greet\\w*", True),
+    # Case-sensitive patterns whose text other files hold in another case.
+    ("initInputToken", False),
+    ("INITINPUTTOKEN", False),
+    ("initinputtoken", False),
+    ("InitInputToken", False),
+    ("(class|struct|interface|type|def|func|fn|function)\\s+Options\\b", True),
+    ("fn\\s+Options", True),
+    ("RowS\\w*ble", True),
+    ("^\\s*\\w+\\s+IDis\\w*", True),
+    ("(initInputToken|ROWSELECTABLE)", True),
+    ("initInputToken(?i:X)?", True),
+    # A small class next to a literal run: the run with each of its characters.
+    ("\\s+Options\\b", True),
+    ("\\sOptions", True),
+    ("[\\s(]Options", True),
+    ("fn\\s+Options", True),
+    ("Options\\s", True),
+    ("[ab]cde", True),
+    ("[ab]+cde", True),
+    ("(?i)[AB]CDE", True),
+    ("x\\s*Options", True),
+    ("\\s+options\\b", True),
 ]
 
 
@@ -169,6 +213,43 @@ def test_the_index_narrows_a_literal_search(repo: tuple[Path, Inventory, RepoFil
     folds = set() if folds_as_re2() else {"docs/unicode.md"}
     assert found == {"src/greeter.py", "latin1.txt", "big.txt"} | folds
     assert index.candidates(["zzz_not_there"]) == found - {"src/greeter.py"}
+
+
+def test_a_case_sensitive_search_reads_only_the_files_holding_its_text_as_written(
+    repo: tuple[Path, Inventory, RepoFiles],
+) -> None:
+    """The folded trigram index finds every bundle holding `initInputToken` in some case;
+    the case-keeping one leaves the file holding it as written (and those the index
+    always reads)."""
+    _, inventory, _ = repo
+    index = index_of(inventory)
+    always = set(index.always)
+    folded = index.candidates(["initInputToken"])
+    exact = index.candidates(["initInputToken"], case_sensitive=True)
+    assert folded == {"dist/bundle.js", "dist/shout.js", "dist/quiet.js"} | always
+    assert exact == {"dist/bundle.js"} | always
+    shouted = index.candidates(["INITINPUTTOKEN"], case_sensitive=True)
+    assert shouted == {"dist/bundle.js", "dist/shout.js"} | always
+    assert index.candidates(["InitInputToken"], case_sensitive=True) == always
+    either = (Either((("initInputToken",), ("ROWSELECTABLE",))),)
+    found = index.matching(either, case_sensitive=True)
+    assert found is not None
+    assert {path for path, _ in found} == {"dist/bundle.js", "dist/shout.js"} | always
+
+
+def test_a_name_after_whitespace_is_asked_for_with_it(
+    repo: tuple[Path, Inventory, RepoFiles],
+) -> None:
+    """`\\s+Options` holds ` Options` or `\\tOptions` or ...: a file holding `Options`
+    only after other characters is no candidate."""
+    _, inventory, _ = repo
+    index = index_of(inventory)
+    terms = literal_query(r"(class|type|fn)\s+Options\b", regex=True)
+    found = index.matching(terms, case_sensitive=True)
+    assert found is not None
+    paths = {path for path, _ in found} - index.always
+    assert "src/dotted.js" in (index.candidates(["Options"]) or set())
+    assert paths == {"dist/bundle.js", "src/spaces.go"}
 
 
 def test_a_changed_file_is_found_by_the_narrowed_search_after_a_reload(tmp_path: Path) -> None:
@@ -266,6 +347,19 @@ def same_as_a_full_scan(inventory: Inventory, files: RepoFiles, query: GrepQuery
         ("Greeter|ab", ()),  # "ab" requires no trigram: any file may match
         ("(abc|x)def", ("def",)),
         ("(?:foo|bar)(?:baz|qux)", (Either((("foo",), ("bar",))), Either((("baz",), ("qux",))))),
+        # A small class next to a run: the run with each character (RE2's \s, no \n).
+        (
+            "\\s+Opt\\b",
+            ("Opt", Either((("\tOpt",), ("\x0cOpt",), ("\rOpt",), (" Opt",)))),
+        ),
+        (
+            "fn[ (]",
+            (Either((("fn ",), ("fn(",))),),
+        ),
+        ("[ab]+cde", ("cde", Either((("acde",), ("bcde",))))),
+        ("x[yz]+w", ()),  # "xy" is two characters: nothing to ask for
+        ("[^a]bcd|[a-z]bcd|\\dbcd", (Either((("bcd",), ("bcd",), ("bcd",))),)),
+        ("\\s*Opt", ("Opt",)),  # no whitespace required
     ],
 )
 def test_an_alternation_asks_for_one_of_its_branches(pattern: str, wanted: tuple[object]) -> None:
@@ -283,6 +377,20 @@ def test_a_literal_is_asked_for_as_its_rarest_trigrams_at_their_distances() -> N
     )
     assert match_expression(("ab",), docs) is None
     assert match_expression((), docs) is None
+
+
+def test_a_case_sensitive_literal_is_asked_for_as_its_rarest_trigrams_as_written() -> None:
+    docs = {"Gre": 10, "ree": 900, "eet": 50, "ete": 70, "ter": 40, "fn(": 5}
+    # "Gre" is rarest; "ter", "eet" and "ete" within 8 times its count; "ree" is not.
+    assert case_expression(("Greeter",), docs) == '"Gre" AND "ter" AND "eet" AND "ete"'
+    assert case_expression(("Greeter", "fn("), docs) == (
+        '"Gre" AND "ter" AND "eet" AND "ete" AND "fn("'
+    )
+    either = Either((("Greeter",), ("Gre",)))
+    assert case_expression((either,), docs) == '(("Gre" AND "ter" AND "eet" AND "ete") OR ("Gre"))'
+    # Nothing to tell apart by case: the folded index asked for these already.
+    assert case_expression(("::=", "123"), docs) is None
+    assert case_expression((Either((("Greeter",), ("::=",))),), docs) is None
 
 
 def test_a_search_that_reaches_its_limit_reads_no_further(
@@ -382,23 +490,36 @@ def test_grep_indexes_every_text_file_past_the_search_total(
     assert [m.path for m in found.matches] == ["m17.py"]
 
 
-def test_a_cache_of_the_schema_before_is_rebuilt_in_path_order(tmp_path: Path) -> None:
-    """A cache written before rows were numbered in path order (schema 2) is rebuilt: the
-    rebuilt index streams its candidates in path order and answers as a full scan."""
+def reloaded_after(
+    tmp_path: Path, contents: dict[str, str], *statements: str
+) -> tuple[RepoFiles, Any]:
+    """A repository loaded once, its cache then altered by `statements` (an older
+    schema's), and loaded again: the second load must have rebuilt the cache."""
     root = tmp_path / "repo"
-    write_files(root, {f"m{n}.py": "token = 1\r\n" for n in (3, 1, 2)})
+    write_files(root, contents)
     files = RepoFiles(root)
     cache = tmp_path / "c"
     first = load_knowledge(root / "knowledge", root, files=files, cache_dir=cache)
     db = sqlite3.connect(index_of(first.inventory)._path)
     with db:
-        db.execute("UPDATE meta SET value='2' WHERE key='schema'")
-        db.execute("UPDATE files SET id = -id")  # rows in another order, as schema 2 had
+        for statement in statements:
+            db.execute(statement)
     db.close()
     with structlog.testing.capture_logs() as logs:
         fresh = load_knowledge(root / "knowledge", root, files=files, cache_dir=cache)
-
     assert "index_cache_rebuilt" in [e["event"] for e in logs]
+    return files, fresh
+
+
+def test_a_cache_of_the_schema_before_is_rebuilt_in_path_order(tmp_path: Path) -> None:
+    """A cache written before rows were numbered in path order (schema 2) is rebuilt: the
+    rebuilt index streams its candidates in path order and answers as a full scan."""
+    files, fresh = reloaded_after(
+        tmp_path,
+        {f"m{n}.py": "token = 1\r\n" for n in (3, 1, 2)},
+        "UPDATE meta SET value='2' WHERE key='schema'",
+        "UPDATE files SET id = -id",  # rows in another order, as schema 2 had
+    )
     index = index_of(fresh.inventory)
     assert index.ordered
     assert index.data("m1.py") == b"token = 1\n"  # kept as grep searches it
@@ -427,3 +548,20 @@ def test_a_file_the_gate_refuses_costs_a_stat_until_it_changes(
     assert first.files_skipped == second.files_skipped
     assert first.files_skipped["too_large"] == 1 and first.files_skipped["binary"] >= 2
     assert sorted(asked) == ["big.txt", "latin1.txt"]  # once each, for both searches
+
+
+def test_a_cache_without_case_kept_trigrams_is_rebuilt(tmp_path: Path) -> None:
+    """A cache of schema 4 (no `cgrams`) is rebuilt, and a case-sensitive search then
+    reads only the file holding its text as written."""
+    files, fresh = reloaded_after(
+        tmp_path,
+        {"a.py": "MixedCase = 1\n", "b.py": "mixedcase = 2\n"},
+        "UPDATE meta SET value='4' WHERE key='schema'",
+        "DROP TABLE cgrams",
+        "DROP TABLE cgramdf",
+    )
+    index = index_of(fresh.inventory)
+    assert index.candidates(["MixedCase"], case_sensitive=True) == {"a.py"}
+    assert index.candidates(["MixedCase"]) == {"a.py", "b.py"}
+    found = same_as_a_full_scan(fresh.inventory, files, GrepQuery("MixedCase"))
+    assert [m["path"] for m in found["matches"]] == ["a.py"]  # type: ignore[index]
