@@ -20,6 +20,7 @@ import hashlib
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import cast
 
 import structlog
 
@@ -43,6 +44,7 @@ from context_bot.knowledge.store import (
 )
 from context_bot.knowledge.symbol_store import SymbolTable, remove_others
 from context_bot.knowledge.symbols import (
+    MAX_OVERLAY_FILES,
     FileSymbols,
     Outcome,
     SymbolIndex,
@@ -148,13 +150,13 @@ def index_files(
     out.read, out.removed = len(written), len(removed)
     out.skipped = dict(skipped)
     # What the symbols come from: every file's path, stat and indexing outcome.
-    fingerprint = hashlib.sha1(b"symbols-2\n", usedforsecurity=False)
     by_path = {f.path: f for f in to_read}
-    for path in sorted(states):
+    marks: dict[str, str] = {}
+    for path, state in states.items():
         new = by_path.get(path)
         size, mtime = (new.size, new.mtime_ns) if new is not None else _stat_of(known[path])
-        fingerprint.update(f"{path}\0{size}\0{mtime}\0{states[path]}\n".encode())
-    out.symbols = _symbols(store, seen, fingerprint.hexdigest())
+        marks[path] = f"{size}\0{mtime}\0{state}"
+    out.symbols = _symbols(store, seen, marks)
     return out
 
 
@@ -171,23 +173,91 @@ def _stat_of(stored: StoredFile) -> tuple[int, int]:
     return stored.size, stored.mtime_ns
 
 
-def _symbols(store: IndexStore, current: set[str], fingerprint: str) -> SymbolIndex:
-    """The symbol index: kept whole when made from the same files (`fingerprint`: its
-    arrays in the cache, its `SymbolTable` in a file of its own beside it), else
+def _symbols(store: IndexStore, current: set[str], marks: dict[str, str]) -> SymbolIndex:
+    """The symbol index of the files `marks` describes (path → its stat and indexing
+    outcome): kept whole when made from the same files (its arrays in the cache, its
+    `SymbolTable` in a file of its own beside it); else the last one kept with the files
+    changed since overlaid on it (`_overlaid`: a restart after a few edits); else
     assembled from every file's symbols and kept for the next load."""
+    fingerprint = _fingerprint(marks)
     folder = store.path.parent
     table_path = folder / f"symbols-{fingerprint[:24]}.sqlite3"
-    blob = store.blob("symbols", fingerprint)
+    blob = store.blob(SYMBOLS_BLOB, fingerprint)
     table = SymbolTable.open(table_path) if blob is not None else None
     if blob is not None and table is not None:
         try:
             return index_from_plain(unpack_symbols(blob), table)
         except (ValueError, TypeError, EOFError):
             log.warning("symbol_index_cache_unreadable")
-    index = assemble_symbols(_stored_symbols(store, current), table_path)
-    store.keep_blob("symbols", fingerprint, pack_symbols(index_to_plain(index)))
+    overlaid = _overlaid(store, marks)
+    if overlaid is not None:
+        return overlaid
+    outcomes: dict[str, str | bool] = {}
+
+    def recorded() -> Iterator[tuple[str, FileSymbols | str]]:
+        for path, found in _stored_symbols(store, current):
+            outcomes[path] = found if isinstance(found, str) else found.partial
+            yield path, found
+
+    index = assemble_symbols(recorded(), table_path)
+    store.keep_blob(SYMBOLS_BLOB, fingerprint, pack_symbols(index_to_plain(index)))
+    store.keep_blob(SYMBOL_FILES_BLOB, fingerprint, pack_symbols((marks, outcomes)))
     remove_others(folder, table_path)
     return index
+
+
+SYMBOLS_BLOB = "symbols"
+"""The cache's blob of the last assembled symbol index's arrays (`index_to_plain`)."""
+SYMBOL_FILES_BLOB = "symbol-files"
+"""The cache's blob of what that index was made from: each file's mark (stat and
+indexing outcome) and what it gave (why it has no symbols, or whether its parse was
+partial), so that a later load knows which files changed since and what they were."""
+MAX_RESTART_OVERLAY = MAX_OVERLAY_FILES // 2
+"""Files changed since the last assembled symbol index that a load overlays on it
+rather than assemble a new one (which costs seconds at 100k files); half of what an
+overlay holds, so that the live reloads after it still have room (`patching.py`)."""
+
+
+def _fingerprint(marks: Mapping[str, str]) -> str:
+    """The files' fingerprint: a SHA-1 over every file's path and mark, in path order."""
+    digest = hashlib.sha1(b"symbols-2\n", usedforsecurity=False)
+    digest.update("".join(f"{path}\0{marks[path]}\n" for path in sorted(marks)).encode())
+    return digest.hexdigest()
+
+
+def _overlaid(store: IndexStore, marks: Mapping[str, str]) -> SymbolIndex | None:
+    """The last assembled symbol index with the files changed since (by their marks:
+    added, removed, stat or outcome moved) overlaid on it (`SymbolIndex.patched`), their
+    symbols read from their rows; None when there is none, or it cannot be read, or more
+    than MAX_RESTART_OVERLAY files changed. Answers as an index assembled from every
+    file's symbols would (the overlay merges in the full index's order)."""
+    arrays, made_from = store.last_blob(SYMBOLS_BLOB), store.last_blob(SYMBOL_FILES_BLOB)
+    if arrays is None or made_from is None or arrays[0] != made_from[0]:
+        return None  # none kept, or a load stopped between writing the two
+    try:
+        then, outcomes = cast(
+            tuple[dict[str, str], dict[str, str | bool]], unpack_symbols(made_from[1])
+        )
+        changed = {path for path, mark in marks.items() if then.get(path) != mark}
+        changed.update(path for path in then if path not in marks)
+        if len(changed) > MAX_RESTART_OVERLAY:
+            return None
+        table = SymbolTable.open(store.path.parent / f"symbols-{arrays[0][:24]}.sqlite3")
+        if table is None:
+            return None
+        base = index_from_plain(unpack_symbols(arrays[1]), table)
+        rows = store.rows_of(sorted(changed))
+        changes: dict[str, tuple[Outcome, Outcome]] = {}
+        for path in changed:
+            was = outcomes.get(path)
+            # What the base holds of a file counts only for the totals (`_Overlay`): its
+            # reason, or its partial parse (its symbols are hidden by the overlay).
+            before = FileSymbols([], {}, was) if isinstance(was, bool) else was
+            changes[path] = (before, _outcome(path, rows.get(path, (None, None))[1]))
+        return base.patched(changes)
+    except (ValueError, TypeError, EOFError, AttributeError):
+        log.warning("symbol_index_overlay_failed")
+        return None
 
 
 def _read(f: RepoFile, files: RepoFiles, out: Indexed, max_file: int, over: bool) -> FileRow:

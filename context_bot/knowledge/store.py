@@ -337,6 +337,12 @@ class IndexStore:
         row = self._db.execute("SELECT fingerprint, data FROM blobs WHERE key=?", (key,)).fetchone()
         return bytes(row[1]) if row is not None and row[0] == fingerprint else None
 
+    def last_blob(self, key: str) -> tuple[str, bytes] | None:
+        """The blob kept under `key` and the fingerprint it was kept with, whatever that is
+        (a load that starts from the last one and applies what changed since)."""
+        row = self._db.execute("SELECT fingerprint, data FROM blobs WHERE key=?", (key,)).fetchone()
+        return (str(row[0]), bytes(row[1])) if row is not None else None
+
     def keep_blob(self, key: str, fingerprint: str, data: bytes) -> None:
         with self._db:
             self._db.execute(

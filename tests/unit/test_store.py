@@ -268,9 +268,12 @@ def test_the_default_cache_base_follows_xdg(tmp_path: Path) -> None:
     )
 
 
-def test_a_restart_loads_the_symbol_index_whole_until_a_file_changes(
+def test_a_restart_loads_the_symbol_index_whole_and_overlays_the_files_changed_since(
     repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """A restart after a few edits (made while the bot was down) overlays them on the
+    last assembled index rather than assemble every file's symbols again; past
+    MAX_RESTART_OVERLAY files it assembles a new one, which the next restart starts from."""
     cache = tmp_path / "cache"
     assembled: list[int] = []
     real = indexing.assemble_symbols
@@ -288,9 +291,22 @@ def test_a_restart_loads_the_symbol_index_whole_until_a_file_changes(
     (repo / "web/util.ts").write_text("export function helper2(): number { return 1 }\n")
     changed = load(repo, cache)
 
-    assert len(assembled) == 2
+    assert len(assembled) == 1  # overlaid on the first
     assert "helper2" in {s.name for s in changed.symbols.symbols}
     assert answers(changed) == answers(load(repo, None))
+    (repo / "web/util.ts").unlink()
+    (repo / "demo/extra.py").write_text("def extra_two():\n    return 2\n")
+    assert answers(load(repo, cache)) == answers(load(repo, None))
+    assert len(assembled) == 1
+
+    monkeypatch.setattr(indexing, "MAX_RESTART_OVERLAY", 1)
+    (repo / "demo/third.py").write_text("class Third:\n    pass\n")
+    many = load(repo, cache)
+    assert len(assembled) == 2  # three files changed since the first: a new base
+    assert answers(many) == answers(load(repo, None))
+    (repo / "demo/third.py").write_text("class Third:\n    size = 1\n")
+    assert answers(load(repo, cache)) == answers(load(repo, None))
+    assert len(assembled) == 2  # one file changed since the new base
 
 
 def test_files_over_the_total_cap_are_not_read_again_on_restart(
@@ -348,11 +364,12 @@ def test_symbols_cover_the_files_past_the_search_total(
 
 
 def test_symbol_details_and_uses_live_in_one_table_file_per_index(
-    repo: Path, tmp_path: Path
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Each index writes its definitions' details and its names' uses to a file of its
     own; the next index deletes it, and the one still serving (a reload in progress)
     keeps answering from its open file. A missing file is rebuilt, not an error."""
+    monkeypatch.setattr(indexing, "MAX_RESTART_OVERLAY", 0)  # each change: a new index
     cache = tmp_path / "cache"
     first = load(repo, cache)
     folder = cache_folder(cache, repo)
