@@ -313,7 +313,8 @@ def _load(
         folder = knowledge_dir.is_dir()
         docs, diags = read_folder(knowledge_dir, files=files) if folder else ([], [])
         stored = store.known() if store is not None else None
-        inventory = build_inventory(files, known=stored, listing=listing)
+        allowed = store is not None and store.deny_key() == files.deny_key
+        inventory = build_inventory(files, known=stored, listing=listing, known_allowed=allowed)
     diags.extend(duplicate_diagnostics(docs))
     root = files.root
     groups: dict[str, list[Document]] = defaultdict(list)
@@ -346,6 +347,8 @@ def _load(
     code = _index_code(_outside(inventory, knowledge_dir, root), files, store, stored)
     if code.stored is not None and store is not None:
         inventory = replace(inventory, text_index=text_index_of(store, code.stored, inventory))
+        if not allowed:  # the rows of the files it refuses are gone: the next load trusts it
+            store.keep_deny_key(files.deny_key)
     index = SearchIndex(
         index_entries(served, free), code.rows, sandbox_reader(files), stored=code.stored
     )

@@ -234,6 +234,17 @@ class IndexStore:
             r[0]: StoredFile(r[1], r[2], r[3], r[4], bool(r[5]), r[6], r[7], r[8]) for r in rows
         }
 
+    def deny_key(self) -> str | None:
+        """The deny-list (`RepoFiles.deny_key`) every path of `known` passed, if kept: then
+        a load need not ask it again of those paths."""
+        row = self._db.execute("SELECT value FROM meta WHERE key='deny'").fetchone()
+        return str(row[0]) if row is not None else None
+
+    def keep_deny_key(self, key: str) -> None:
+        """After a load that dropped the rows of every file the deny-list `key` refuses."""
+        with self._db:
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES ('deny', ?)", (key,))
+
     def rows_of(self, paths: Iterable[str]) -> dict[str, tuple[StoredFile, bytes | None]]:
         """What the last load kept of these files (those it knows), with their packed
         symbols: a live reload of a few files asks for those alone."""

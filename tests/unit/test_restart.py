@@ -151,6 +151,14 @@ def test_a_deny_list_change(repo: Path, tmp_path: Path) -> None:
     _, after = restart_and_compare(repo, tmp_path, lambda: None, deny=("*.ts",))
     assert "web/util.ts" not in after.inventory
     assert after.inventory.skipped["denied"] == 2
+    cache = tmp_path / "cache"
+    assert load(repo, cache, deny=("*.ts",)).index_stats["files_read"] == 0
+    back = load(repo, cache)  # the default deny-list again: the .ts files are back
+    assert answers(back, repo) == answers(load(repo, tmp_path / "empty-back"), repo)
+    assert "web/util.ts" in back.inventory
+    narrower = load(repo, cache, deny=("*.py",))  # the cache's key moved: every path asked
+    assert "demo/greeter.py" not in narrower.inventory
+    assert answers(narrower, repo) == answers(load(repo, tmp_path / "e2", deny=("*.py",)), repo)
 
 
 def test_a_document_added(repo: Path, tmp_path: Path) -> None:
