@@ -29,6 +29,7 @@ import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import structlog
 
@@ -156,6 +157,8 @@ _BLOBS = (
     "CREATE TABLE IF NOT EXISTS blobs (key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, "
     "data BLOB NOT NULL)"
 )
+_TEXTS_BLOB = "texts-rows"
+"""The blob of which rows `texts` holds, and which of them `folds` (`IndexStore.texts`)."""
 #: Characters outside ASCII that RE2's case folding maps onto ASCII letters (k and s).
 FOLDS_TO_ASCII = ("\u212a", "\u017f")
 
@@ -166,6 +169,7 @@ class IndexStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._held: tuple[set[int], set[int]] | None = None  # `texts`'s rows, in `update`
         self._db = connect(path)
         try:
             self._prepare()
@@ -284,12 +288,16 @@ class IndexStore:
         places = places or {}
         db = self._db
         ids: dict[str, int] = {}
+        # Which rows `texts` holds is kept beside it (`texts`), brought up to date here;
+        # dropped first, so that a write stopped half-way leaves none to trust.
+        self._held = self._kept_texts()
         with db:
+            db.execute("DELETE FROM blobs WHERE key=?", (_TEXTS_BLOB,))
             for path in removed:
                 row = db.execute("SELECT id FROM files WHERE path=?", (path,)).fetchone()
                 if row is not None:
                     db.execute("DELETE FROM code WHERE rowid=?", (row[0],))
-                    _drop_text(db, row[0])
+                    self._drop_text(row[0])
                     db.execute("DELETE FROM files WHERE id=?", (row[0],))
         pending = 0
         try:
@@ -299,10 +307,14 @@ class IndexStore:
                 if pending >= COMMIT_ROWS:
                     db.commit()
                     pending = 0
+            if self._held is not None:
+                self._keep_texts(*self._held)
             db.commit()
         except BaseException:
             db.rollback()
             raise
+        finally:
+            self._held = None
         return ids
 
     def _write(self, f: FileRow, place: int | None) -> int:
@@ -324,7 +336,7 @@ class IndexStore:
         else:
             rowid = int(row[0])
             db.execute("DELETE FROM code WHERE rowid=?", (rowid,))
-            _drop_text(db, rowid)
+            self._drop_text(rowid)
             db.execute(
                 "UPDATE files SET size=?, mtime_ns=?, language=?, binary=?, skipped=?, "
                 "digest=?, excerpt=?, symbols=? WHERE id=?",
@@ -341,7 +353,25 @@ class IndexStore:
             folds = int(any(c in body for c in FOLDS_TO_ASCII))
             db.execute("INSERT INTO texts VALUES (?,?,?)", (rowid, body, folds))
             db.execute("INSERT INTO grams(rowid, body) VALUES (?,?)", (rowid, body))
+            if self._held is not None:
+                self._held[0].add(rowid)
+                if folds:
+                    self._held[1].add(rowid)
         return rowid
+
+    def _drop_text(self, rowid: int) -> None:
+        """Take a file's text out of the trigram index (an external-content table is told
+        the values it indexed) and out of `texts`."""
+        db = self._db
+        old = db.execute("SELECT body FROM texts WHERE id=?", (rowid,)).fetchone()
+        if old is not None:
+            db.execute(
+                "INSERT INTO grams(grams, rowid, body) VALUES ('delete', ?, ?)", (rowid, old[0])
+            )
+            db.execute("DELETE FROM texts WHERE id=?", (rowid,))
+        if self._held is not None:
+            self._held[0].discard(rowid)
+            self._held[1].discard(rowid)
 
     def blob(self, key: str, fingerprint: str) -> bytes | None:
         """The blob kept under `key`, if it was made from the files `fingerprint` names."""
@@ -361,14 +391,38 @@ class IndexStore:
             )
 
     def texts(self) -> tuple[set[int], set[int]]:
-        """(rows whose text `grep`'s trigram index holds, those among them that `folds`)."""
+        """(rows whose text `grep`'s trigram index holds, those among them that `folds`).
+
+        Kept as a blob beside the table, which `update` brings up to date as it writes:
+        a scan of `texts` reads every file's text (`folds` is stored after it), a second
+        at 100k files; the scan is done only when the blob is not there."""
+        kept = self._kept_texts()
+        if kept is not None:
+            return kept
         held: set[int] = set()
         folds: set[int] = set()
         for rowid, fold in self._db.execute("SELECT id, folds FROM texts"):
             held.add(rowid)
             if fold:
                 folds.add(rowid)
+        with self._db:
+            self._keep_texts(held, folds)
         return held, folds
+
+    def _kept_texts(self) -> tuple[set[int], set[int]] | None:
+        kept = self.last_blob(_TEXTS_BLOB)
+        if kept is None:
+            return None
+        try:
+            held, folds = cast(tuple[list[int], list[int]], unpack_symbols(kept[1]))
+            return set(held), set(folds)
+        except (ValueError, TypeError, EOFError):
+            return None
+
+    def _keep_texts(self, held: set[int], folds: set[int]) -> None:
+        """Inside the caller's transaction."""
+        data = pack_symbols((sorted(held), sorted(folds)))
+        self._db.execute("INSERT OR REPLACE INTO blobs VALUES (?,?,?)", (_TEXTS_BLOB, "", data))
 
     def texts_ready(self, written: int) -> None:
         """After a load that wrote many rows: merge the trigram index's segments (a query
@@ -410,15 +464,6 @@ class IndexStore:
 
     def close(self) -> None:
         self._db.close()
-
-
-def _drop_text(db: sqlite3.Connection, rowid: int) -> None:
-    """Take a file's text out of the trigram index (an external-content table is told
-    the values it indexed) and out of `texts`."""
-    old = db.execute("SELECT body FROM texts WHERE id=?", (rowid,)).fetchone()
-    if old is not None:
-        db.execute("INSERT INTO grams(grams, rowid, body) VALUES ('delete', ?, ?)", (rowid, old[0]))
-        db.execute("DELETE FROM texts WHERE id=?", (rowid,))
 
 
 def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:

@@ -388,3 +388,45 @@ def test_symbol_details_and_uses_live_in_one_table_file_per_index(
         table.unlink()
     again = load(repo, cache)
     assert answers(again) == answers(second)
+
+
+def test_which_rows_hold_a_text_is_kept_up_to_date_beside_the_table(
+    repo: Path, tmp_path: Path
+) -> None:
+    """`IndexStore.texts` answers from a blob that each write brings up to date (a scan of
+    the table reads every text); after adds, edits, deletes and a folding character it is
+    what a scan finds, and without the blob the scan answers and keeps it again."""
+    cache = tmp_path / "cache"
+    folder = cache_folder(cache, repo)
+
+    def scanned() -> tuple[set[int], set[int]]:
+        db = sqlite3.connect(folder / DB_NAME)
+        rows = db.execute("SELECT id, folds FROM texts").fetchall()
+        db.close()
+        return {r for r, _ in rows}, {r for r, f in rows if f}
+
+    def kept() -> tuple[set[int], set[int]]:
+        store = IndexStore.open(folder)
+        assert store is not None
+        try:
+            return store.texts()
+        finally:
+            store.close()
+
+    load(repo, cache)
+    assert kept() == scanned()
+    (repo / "demo/kelvin.py").write_text("TEMPERATURE = '300\u212a'\n")
+    (repo / "web/util.ts").unlink()
+    (repo / "notes/todo.txt").write_text("remember the milk and the \u017fugar\n")
+    load(repo, cache)
+    held, folds = kept()
+    assert (held, folds) == scanned() and len(folds) == 2
+    (repo / "demo/kelvin.py").write_text("TEMPERATURE = '300K'\n")
+    load(repo, cache)
+    assert kept() == scanned() and len(kept()[1]) == 1
+    db = sqlite3.connect(folder / DB_NAME)
+    with db:
+        db.execute("DELETE FROM blobs WHERE key='texts-rows'")
+    db.close()
+    assert kept() == scanned()
+    assert answers(load(repo, cache)) == answers(load(repo, tmp_path / "empty"))
