@@ -121,6 +121,7 @@ def build_inventory(
     known: Mapping[str, Known] | None = None,
     listing: Future[GitListing | None] | None = None,
     known_allowed: bool = False,
+    tracked: Future[list[str] | None] | None = None,
 ) -> Inventory:
     """List and describe every file under `files.root` that the sandbox would serve.
 
@@ -130,8 +131,17 @@ def build_inventory(
     git, stats and reads files): call it at load or in a worker thread. `known_allowed`:
     every path of `known` passed this deny-list already (the cache was kept with it), so
     it is asked only of the others (its patterns cost microseconds a path: a second at
-    100k)."""
+    100k). `tracked` (`git_tracked`, which answers from git's index at once) lets the
+    tracked files be described while git still walks the tree for the untracked ones."""
     root = files.root
+    vetted: Mapping[str, Known] = known if known is not None and known_allowed else {}
+    early: dict[str, RepoFile | str] = {}  # described while git lists: path → as below
+    ahead = tracked.result() if tracked is not None and listing is not None else None
+    for rel in ahead or ():
+        if listing is not None and listing.done():
+            break  # git has listed: the rest is described in listing order
+        denied = rel not in vetted and files.deny_listed(rel)
+        early[rel] = "denied" if denied else _describe(root, rel, known=known)
     listed = listing.result() if listing is not None else _git_files(root)
     source = "git" if listed is not None else "walk"
     candidates = listed[0] if listed is not None else _walk(root, files)
@@ -140,13 +150,18 @@ def build_inventory(
         skipped["ignored"] = listed[1]
     left_out = dict.fromkeys(listed[2], "ignored") if listed is not None else {}
     found: list[RepoFile] = []
-    vetted: Mapping[str, Known] = known if known is not None and known_allowed else {}
     for rel in candidates:
-        if rel not in vetted and files.deny_listed(rel):
+        reading = len(found) < limit
+        described = early.get(rel) if reading else None
+        if described is None:
+            if rel not in vetted and files.deny_listed(rel):
+                described = "denied"
+            else:
+                described = _describe(root, rel, read=reading, known=known)
+        if described == "denied":
             skipped["denied"] += 1
             left_out[rel] = "denied"
             continue
-        described = _describe(root, rel, read=len(found) < limit, known=known)
         if isinstance(described, str):
             skipped[described] += 1
             left_out[rel] = described
@@ -231,6 +246,16 @@ def git_listing(root: Path) -> GitListing | None:
     """What git lists of the work tree at `root` (`build_inventory`'s first step), None
     when it is no git work tree: blocking on git alone, so it can run in a thread."""
     return _git_files(root)
+
+
+def git_tracked(root: Path) -> list[str] | None:
+    """The files git's index tracks at `root` (`ls-files --cached`: the index alone, a
+    tenth of the whole listing's time at 100k), each once; None when it is no git work
+    tree. Blocking on git alone: run it in a thread beside `git_listing`."""
+    out = git_output(root, [*_UNQUOTED, "ls-files", "-z", "--cached"], stdin="")
+    if out is None:
+        return None
+    return list(dict.fromkeys(path for path in out.split("\0") if path))
 
 
 def _git_files(root: Path, paths: Sequence[str] = ()) -> GitListing | None:

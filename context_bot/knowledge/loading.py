@@ -50,6 +50,7 @@ from context_bot.knowledge.inventory import (
     build_inventory,
     empty_inventory,
     git_listing,
+    git_tracked,
 )
 from context_bot.knowledge.listing import Listing, ListingIndex, build_listing_index
 from context_bot.knowledge.model import (
@@ -317,14 +318,17 @@ def _load(
     # git lists the files (a second at 100k, in a process of its own) and reads the
     # history the code map counts, while this thread reads the documents and the cache's
     # facts of every file.
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="git-listing") as pool:
+    with ThreadPoolExecutor(max_workers=3, thread_name_prefix="git-listing") as pool:
         listing = pool.submit(git_listing, files.root)
+        tracked = pool.submit(git_tracked, files.root)
         log_read = pool.submit(git_log, files.root)
         folder = knowledge_dir.is_dir()
         docs, diags = read_folder(knowledge_dir, files=files) if folder else ([], [])
         stored = store.known() if store is not None else None
         allowed = store is not None and store.deny_key() == files.deny_key
-        inventory = build_inventory(files, known=stored, listing=listing, known_allowed=allowed)
+        inventory = build_inventory(
+            files, known=stored, listing=listing, known_allowed=allowed, tracked=tracked
+        )
     diags.extend(duplicate_diagnostics(docs))
     root = files.root
     groups: dict[str, list[Document]] = defaultdict(list)
