@@ -149,15 +149,21 @@ def index_files(
         out.entries[ids[path]] = CodeEntry(f.path, f.size, f.language, reason)
     out.read, out.removed = len(written), len(removed)
     out.skipped = dict(skipped)
-    # What the symbols come from: every file's path, stat and indexing outcome.
-    by_path = {f.path: f for f in to_read}
+    out.symbols = _symbols(store, seen, _marks(states, to_read, known))
+    return out
+
+
+def _marks(
+    states: Mapping[str, str | None], read: list[RepoFile], known: Mapping[str, StoredFile]
+) -> dict[str, str]:
+    """What the symbols come from: every file's path → its stat and indexing outcome."""
+    by_path = {f.path: f for f in read}
     marks: dict[str, str] = {}
     for path, state in states.items():
         new = by_path.get(path)
         size, mtime = (new.size, new.mtime_ns) if new is not None else _stat_of(known[path])
         marks[path] = f"{size}\0{mtime}\0{state}"
-    out.symbols = _symbols(store, seen, marks)
-    return out
+    return marks
 
 
 def _same_fit(skipped: str | None, fits: bool) -> bool:
@@ -189,9 +195,17 @@ def _symbols(store: IndexStore, current: set[str], marks: dict[str, str]) -> Sym
             return index_from_plain(unpack_symbols(blob), table)
         except (ValueError, TypeError, EOFError):
             log.warning("symbol_index_cache_unreadable")
-    overlaid = _overlaid(store, marks)
-    if overlaid is not None:
-        return overlaid
+    since = _changed_since(store, marks)
+    if since is not None:
+        # 100k small strings held while the base index is unpacked would stay in the
+        # process's memory after they are freed (their pages shared with the index's):
+        # kept packed, for the assembly should the overlay fail.
+        packed = pack_symbols(marks)
+        del marks
+        overlaid = _overlaid(store, *since)
+        if overlaid is not None:
+            return overlaid
+        marks = cast(dict[str, str], unpack_symbols(packed))
     outcomes: dict[str, str | bool] = {}
 
     def recorded() -> Iterator[tuple[str, FileSymbols | str]]:
@@ -225,35 +239,53 @@ def _fingerprint(marks: Mapping[str, str]) -> str:
     return digest.hexdigest()
 
 
-def _overlaid(store: IndexStore, marks: Mapping[str, str]) -> SymbolIndex | None:
-    """The last assembled symbol index with the files changed since (by their marks:
-    added, removed, stat or outcome moved) overlaid on it (`SymbolIndex.patched`), their
-    symbols read from their rows; None when there is none, or it cannot be read, or more
-    than MAX_RESTART_OVERLAY files changed. Answers as an index assembled from every
-    file's symbols would (the overlay merges in the full index's order)."""
-    arrays, made_from = store.last_blob(SYMBOLS_BLOB), store.last_blob(SYMBOL_FILES_BLOB)
-    if arrays is None or made_from is None or arrays[0] != made_from[0]:
+def _changed_since(
+    store: IndexStore, marks: Mapping[str, str]
+) -> tuple[str, dict[str, Outcome]] | None:
+    """The last assembled symbol index's fingerprint, and the files changed since it was
+    made (by their marks: added, removed, stat or outcome moved) with what it holds of
+    each; None when there is none to start from, or more than MAX_RESTART_OVERLAY files
+    changed."""
+    base_print = store.last_fingerprint(SYMBOLS_BLOB)
+    made_from = store.last_blob(SYMBOL_FILES_BLOB)
+    if base_print is None or made_from is None or made_from[0] != base_print:
         return None  # none kept, or a load stopped between writing the two
     try:
-        then, outcomes = cast(
-            tuple[dict[str, str], dict[str, str | bool]], unpack_symbols(made_from[1])
-        )
-        changed = {path for path, mark in marks.items() if then.get(path) != mark}
-        changed.update(path for path in then if path not in marks)
-        if len(changed) > MAX_RESTART_OVERLAY:
-            return None
-        table = SymbolTable.open(store.path.parent / f"symbols-{arrays[0][:24]}.sqlite3")
-        if table is None:
-            return None
-        base = index_from_plain(unpack_symbols(arrays[1]), table)
-        rows = store.rows_of(sorted(changed))
-        changes: dict[str, tuple[Outcome, Outcome]] = {}
-        for path in changed:
-            was = outcomes.get(path)
-            # What the base holds of a file counts only for the totals (`_Overlay`): its
-            # reason, or its partial parse (its symbols are hidden by the overlay).
-            before = FileSymbols([], {}, was) if isinstance(was, bool) else was
-            changes[path] = (before, _outcome(path, rows.get(path, (None, None))[1]))
+        plain = unpack_symbols(made_from[1])
+        then, outcomes = cast(tuple[dict[str, str], dict[str, str | bool]], plain)
+        changed = [path for path, mark in marks.items() if then.get(path) != mark]
+        changed.extend(path for path in then if path not in marks)
+    except (ValueError, TypeError, EOFError, AttributeError):
+        log.warning("symbol_index_overlay_failed")
+        return None
+    if len(changed) > MAX_RESTART_OVERLAY:
+        return None
+    before: dict[str, Outcome] = {}
+    for path in changed:
+        was = outcomes.get(path)
+        # What the base holds of a file counts only for the totals (`_Overlay`): its
+        # reason, or its partial parse (its symbols are hidden by the overlay).
+        before[path] = FileSymbols([], {}, was) if isinstance(was, bool) else was
+    return base_print, before
+
+
+def _overlaid(store: IndexStore, base_print: str, before: dict[str, Outcome]) -> SymbolIndex | None:
+    """The last assembled symbol index (`base_print`) with the files changed since
+    (`before`: what it holds of each) overlaid on it (`SymbolIndex.patched`), their
+    symbols read from their rows; None when it cannot be read. Answers as an index
+    assembled from every file's symbols would (the overlay merges in the full index's
+    order)."""
+    table = SymbolTable.open(store.path.parent / f"symbols-{base_print[:24]}.sqlite3")
+    arrays = store.blob(SYMBOLS_BLOB, base_print)
+    if table is None or arrays is None:
+        return None
+    try:
+        base = index_from_plain(unpack_symbols(arrays), table)
+        rows = store.rows_of(sorted(before))
+        changes = {
+            path: (was, _outcome(path, rows.get(path, (None, None))[1]))
+            for path, was in before.items()
+        }
         return base.patched(changes)
     except (ValueError, TypeError, EOFError, AttributeError):
         log.warning("symbol_index_overlay_failed")

@@ -384,6 +384,11 @@ class IndexStore:
         row = self._db.execute("SELECT fingerprint, data FROM blobs WHERE key=?", (key,)).fetchone()
         return (str(row[0]), bytes(row[1])) if row is not None else None
 
+    def last_fingerprint(self, key: str) -> str | None:
+        """The fingerprint the blob under `key` was kept with (its data not read)."""
+        row = self._db.execute("SELECT fingerprint FROM blobs WHERE key=?", (key,)).fetchone()
+        return str(row[0]) if row is not None else None
+
     def keep_blob(self, key: str, fingerprint: str, data: bytes) -> None:
         with self._db:
             self._db.execute(
