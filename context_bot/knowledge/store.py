@@ -159,6 +159,12 @@ _BLOBS = (
 )
 _TEXTS_BLOB = "texts-rows"
 """The blob of which rows `texts` holds, and which of them `folds` (`IndexStore.texts`)."""
+# What `known` reads of every file at every load, as a covering index: a scan of `files`
+# itself reads every row's symbols too (pages of them), a scan of this index only these.
+_FACTS = (
+    "CREATE INDEX IF NOT EXISTS files_facts ON files"
+    "(path, size, mtime_ns, language, binary, skipped, digest, excerpt)"
+)
 #: Characters outside ASCII that RE2's case folding maps onto ASCII letters (k and s).
 FOLDS_TO_ASCII = ("\u212a", "\u017f")
 
@@ -218,15 +224,18 @@ class IndexStore:
             if row is None or row[0] != str(SCHEMA_VERSION):
                 raise sqlite3.DatabaseError(f"index cache schema {row and row[0]}")
             db.execute("SELECT count(*) FROM files").fetchone()  # corrupt pages fail here
-            blobs = "SELECT 1 FROM sqlite_master WHERE type='table' AND name='blobs'"
-            if db.execute(blobs).fetchone() is None:  # no write (no lock) when it is there
-                with db:
-                    db.execute(_BLOBS)
+            added = (("table", "blobs", _BLOBS), ("index", "files_facts", _FACTS))
+            for kind, name, statement in added:  # to a cache of this schema made before them
+                there = "SELECT 1 FROM sqlite_master WHERE type=? AND name=?"
+                if db.execute(there, (kind, name)).fetchone() is None:  # no write, no lock
+                    with db:
+                        db.execute(statement)
             return
         with db:
             for statement in _SCHEMA:
                 db.execute(statement)
             db.execute(_BLOBS)
+            db.execute(_FACTS)
             db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
 
     def known(self) -> dict[str, StoredFile]:

@@ -430,3 +430,25 @@ def test_which_rows_hold_a_text_is_kept_up_to_date_beside_the_table(
     db.close()
     assert kept() == scanned()
     assert answers(load(repo, cache)) == answers(load(repo, tmp_path / "empty"))
+
+
+def test_the_facts_of_every_file_are_read_from_a_covering_index(repo: Path, tmp_path: Path) -> None:
+    """`known` runs at every load: it reads an index of the facts alone, not the rows with
+    their symbols; a cache made before the index gets it when opened."""
+    cache = tmp_path / "cache"
+    first = load(repo, cache)
+    folder = cache_folder(cache, repo)
+    db = sqlite3.connect(folder / DB_NAME)
+    with db:
+        db.execute("DROP INDEX files_facts")
+    db.close()
+    store = IndexStore.open(folder)
+    assert store is not None
+    plan = store._db.execute(
+        "EXPLAIN QUERY PLAN SELECT path, id, size, mtime_ns, language, binary, skipped, "
+        "digest, excerpt FROM files"
+    ).fetchall()
+    assert "COVERING INDEX files_facts" in str(plan)
+    assert set(store.known()) == {f.path for f in first.inventory.files}
+    store.close()
+    assert answers(load(repo, cache)) == answers(first)
