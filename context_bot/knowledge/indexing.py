@@ -192,7 +192,8 @@ def _symbols(store: IndexStore, current: set[str], marks: dict[str, str]) -> Sym
     table = SymbolTable.open(table_path) if blob is not None else None
     if blob is not None and table is not None:
         try:
-            return index_from_plain(unpack_symbols(blob), table)
+            plain, blob = unpack_symbols(blob), None  # the bytes freed before the index is made
+            return index_from_plain(plain, table)
         except (ValueError, TypeError, EOFError):
             log.warning("symbol_index_cache_unreadable")
     since = _changed_since(store, marks)
@@ -280,7 +281,9 @@ def _overlaid(store: IndexStore, base_print: str, before: dict[str, Outcome]) ->
     if table is None or arrays is None:
         return None
     try:
-        base = index_from_plain(unpack_symbols(arrays), table)
+        plain, arrays = unpack_symbols(arrays), None  # the bytes freed before the index
+        base = index_from_plain(plain, table)
+        del plain
         rows = store.rows_of(sorted(before))
         changes = {
             path: (was, _outcome(path, rows.get(path, (None, None))[1]))

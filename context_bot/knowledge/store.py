@@ -384,8 +384,11 @@ class IndexStore:
 
     def blob(self, key: str, fingerprint: str) -> bytes | None:
         """The blob kept under `key`, if it was made from the files `fingerprint` names."""
-        row = self._db.execute("SELECT fingerprint, data FROM blobs WHERE key=?", (key,)).fetchone()
-        return bytes(row[1]) if row is not None and row[0] == fingerprint else None
+        # Read only when it matches: a symbol index's arrays are tens of MB at 100k files.
+        row = self._db.execute(
+            "SELECT data FROM blobs WHERE key=? AND fingerprint=?", (key, fingerprint)
+        ).fetchone()
+        return bytes(row[0]) if row is not None else None
 
     def last_blob(self, key: str) -> tuple[str, bytes] | None:
         """The blob kept under `key` and the fingerprint it was kept with, whatever that is
