@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import marshal
 import os
 import sqlite3
@@ -297,6 +298,12 @@ class IndexStore:
         places = places or {}
         db = self._db
         ids: dict[str, int] = {}
+        removed = list(removed)
+        rows = iter(written)
+        first = next(rows, None)
+        if first is None and not removed:
+            return ids  # a restart with nothing changed writes nothing
+        written = itertools.chain([first], rows) if first is not None else ()
         # Which rows `texts` holds is kept beside it (`texts`), brought up to date here;
         # dropped first, so that a write stopped half-way leaves none to trust.
         self._held = self._kept_texts()
