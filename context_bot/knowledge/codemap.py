@@ -95,13 +95,16 @@ def read_history(
     denied: Callable[[str], bool],
     git: bool = True,
     keep: Callable[[str], str | None] | None = None,
+    commits: list[tuple[str, str, str, list[str]]] | None = None,
 ) -> History:
     """The history at `root` (when `git`), without the paths `denied` (the sandbox's
     gate): a `.env` or key that was committed is still never served, so the overview must
     not name it either. `keep` maps a path to the string its change count is kept under
     (the inventory's own, so 100k paths are not held twice), or None to count it only in
-    its commit: a file not in the repository now is never ranked. Blocking (git)."""
-    commits = _history(root) if git else []
+    its commit: a file not in the repository now is never ranked. `commits`: what
+    `git_log` gave, when the caller ran it already (beside other work). Blocking (git)."""
+    if commits is None or not git:
+        commits = git_log(root) if git else []
     verdicts: dict[str, bool] = {}  # one verdict per path: 300 commits repeat paths
 
     def shown(path: str) -> bool:
@@ -427,7 +430,7 @@ def _c_includes(
 # -- history ------------------------------------------------------------------------------
 
 
-def _history(root: Path) -> list[tuple[str, str, str, list[str]]]:
+def git_log(root: Path) -> list[tuple[str, str, str, list[str]]]:
     """The last HISTORY_COMMITS commits: (short id, date, subject, paths), newest first."""
     out = git_output(
         root,

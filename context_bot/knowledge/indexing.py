@@ -20,6 +20,7 @@ import hashlib
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import cast
 
 import structlog
 
@@ -43,6 +44,7 @@ from context_bot.knowledge.store import (
 )
 from context_bot.knowledge.symbol_store import SymbolTable, remove_others
 from context_bot.knowledge.symbols import (
+    MAX_OVERLAY_FILES,
     FileSymbols,
     Outcome,
     SymbolIndex,
@@ -147,15 +149,21 @@ def index_files(
         out.entries[ids[path]] = CodeEntry(f.path, f.size, f.language, reason)
     out.read, out.removed = len(written), len(removed)
     out.skipped = dict(skipped)
-    # What the symbols come from: every file's path, stat and indexing outcome.
-    fingerprint = hashlib.sha1(b"symbols-2\n", usedforsecurity=False)
-    by_path = {f.path: f for f in to_read}
-    for path in sorted(states):
+    out.symbols = _symbols(store, seen, _marks(states, to_read, known))
+    return out
+
+
+def _marks(
+    states: Mapping[str, str | None], read: list[RepoFile], known: Mapping[str, StoredFile]
+) -> dict[str, str]:
+    """What the symbols come from: every file's path → its stat and indexing outcome."""
+    by_path = {f.path: f for f in read}
+    marks: dict[str, str] = {}
+    for path, state in states.items():
         new = by_path.get(path)
         size, mtime = (new.size, new.mtime_ns) if new is not None else _stat_of(known[path])
-        fingerprint.update(f"{path}\0{size}\0{mtime}\0{states[path]}\n".encode())
-    out.symbols = _symbols(store, seen, fingerprint.hexdigest())
-    return out
+        marks[path] = f"{size}\0{mtime}\0{state}"
+    return marks
 
 
 def _same_fit(skipped: str | None, fits: bool) -> bool:
@@ -171,23 +179,120 @@ def _stat_of(stored: StoredFile) -> tuple[int, int]:
     return stored.size, stored.mtime_ns
 
 
-def _symbols(store: IndexStore, current: set[str], fingerprint: str) -> SymbolIndex:
-    """The symbol index: kept whole when made from the same files (`fingerprint`: its
-    arrays in the cache, its `SymbolTable` in a file of its own beside it), else
+def _symbols(store: IndexStore, current: set[str], marks: dict[str, str]) -> SymbolIndex:
+    """The symbol index of the files `marks` describes (path → its stat and indexing
+    outcome): kept whole when made from the same files (its arrays in the cache, its
+    `SymbolTable` in a file of its own beside it); else the last one kept with the files
+    changed since overlaid on it (`_overlaid`: a restart after a few edits); else
     assembled from every file's symbols and kept for the next load."""
+    fingerprint = _fingerprint(marks)
     folder = store.path.parent
     table_path = folder / f"symbols-{fingerprint[:24]}.sqlite3"
-    blob = store.blob("symbols", fingerprint)
+    blob = store.blob(SYMBOLS_BLOB, fingerprint)
     table = SymbolTable.open(table_path) if blob is not None else None
     if blob is not None and table is not None:
         try:
-            return index_from_plain(unpack_symbols(blob), table)
+            plain, blob = unpack_symbols(blob), None  # the bytes freed before the index is made
+            return index_from_plain(plain, table)
         except (ValueError, TypeError, EOFError):
             log.warning("symbol_index_cache_unreadable")
-    index = assemble_symbols(_stored_symbols(store, current), table_path)
-    store.keep_blob("symbols", fingerprint, pack_symbols(index_to_plain(index)))
+    since = _changed_since(store, marks)
+    if since is not None:
+        # 100k small strings held while the base index is unpacked would stay in the
+        # process's memory after they are freed (their pages shared with the index's):
+        # kept packed, for the assembly should the overlay fail.
+        packed = pack_symbols(marks)
+        del marks
+        overlaid = _overlaid(store, *since)
+        if overlaid is not None:
+            return overlaid
+        marks = cast(dict[str, str], unpack_symbols(packed))
+    outcomes: dict[str, str | bool] = {}
+
+    def recorded() -> Iterator[tuple[str, FileSymbols | str]]:
+        for path, found in _stored_symbols(store, current):
+            outcomes[path] = found if isinstance(found, str) else found.partial
+            yield path, found
+
+    index = assemble_symbols(recorded(), table_path)
+    store.keep_blob(SYMBOLS_BLOB, fingerprint, pack_symbols(index_to_plain(index)))
+    store.keep_blob(SYMBOL_FILES_BLOB, fingerprint, pack_symbols((marks, outcomes)))
     remove_others(folder, table_path)
     return index
+
+
+SYMBOLS_BLOB = "symbols"
+"""The cache's blob of the last assembled symbol index's arrays (`index_to_plain`)."""
+SYMBOL_FILES_BLOB = "symbol-files"
+"""The cache's blob of what that index was made from: each file's mark (stat and
+indexing outcome) and what it gave (why it has no symbols, or whether its parse was
+partial), so that a later load knows which files changed since and what they were."""
+MAX_RESTART_OVERLAY = MAX_OVERLAY_FILES // 2
+"""Files changed since the last assembled symbol index that a load overlays on it
+rather than assemble a new one (which costs seconds at 100k files); half of what an
+overlay holds, so that the live reloads after it still have room (`patching.py`)."""
+
+
+def _fingerprint(marks: Mapping[str, str]) -> str:
+    """The files' fingerprint: a SHA-1 over every file's path and mark, in path order."""
+    digest = hashlib.sha1(b"symbols-2\n", usedforsecurity=False)
+    digest.update("".join(f"{path}\0{marks[path]}\n" for path in sorted(marks)).encode())
+    return digest.hexdigest()
+
+
+def _changed_since(
+    store: IndexStore, marks: Mapping[str, str]
+) -> tuple[str, dict[str, Outcome]] | None:
+    """The last assembled symbol index's fingerprint, and the files changed since it was
+    made (by their marks: added, removed, stat or outcome moved) with what it holds of
+    each; None when there is none to start from, or more than MAX_RESTART_OVERLAY files
+    changed."""
+    base_print = store.last_fingerprint(SYMBOLS_BLOB)
+    made_from = store.last_blob(SYMBOL_FILES_BLOB)
+    if base_print is None or made_from is None or made_from[0] != base_print:
+        return None  # none kept, or a load stopped between writing the two
+    try:
+        plain = unpack_symbols(made_from[1])
+        then, outcomes = cast(tuple[dict[str, str], dict[str, str | bool]], plain)
+        changed = [path for path, mark in marks.items() if then.get(path) != mark]
+        changed.extend(path for path in then if path not in marks)
+    except (ValueError, TypeError, EOFError, AttributeError):
+        log.warning("symbol_index_overlay_failed")
+        return None
+    if len(changed) > MAX_RESTART_OVERLAY:
+        return None
+    before: dict[str, Outcome] = {}
+    for path in changed:
+        was = outcomes.get(path)
+        # What the base holds of a file counts only for the totals (`_Overlay`): its
+        # reason, or its partial parse (its symbols are hidden by the overlay).
+        before[path] = FileSymbols([], {}, was) if isinstance(was, bool) else was
+    return base_print, before
+
+
+def _overlaid(store: IndexStore, base_print: str, before: dict[str, Outcome]) -> SymbolIndex | None:
+    """The last assembled symbol index (`base_print`) with the files changed since
+    (`before`: what it holds of each) overlaid on it (`SymbolIndex.patched`), their
+    symbols read from their rows; None when it cannot be read. Answers as an index
+    assembled from every file's symbols would (the overlay merges in the full index's
+    order)."""
+    table = SymbolTable.open(store.path.parent / f"symbols-{base_print[:24]}.sqlite3")
+    arrays = store.blob(SYMBOLS_BLOB, base_print)
+    if table is None or arrays is None:
+        return None
+    try:
+        plain, arrays = unpack_symbols(arrays), None  # the bytes freed before the index
+        base = index_from_plain(plain, table)
+        del plain
+        rows = store.rows_of(sorted(before))
+        changes = {
+            path: (was, _outcome(path, rows.get(path, (None, None))[1]))
+            for path, was in before.items()
+        }
+        return base.patched(changes)
+    except (ValueError, TypeError, EOFError, AttributeError):
+        log.warning("symbol_index_overlay_failed")
+        return None
 
 
 def _read(f: RepoFile, files: RepoFiles, out: Indexed, max_file: int, over: bool) -> FileRow:

@@ -35,7 +35,7 @@ import structlog
 
 from context_bot.errors import ConfigError, FileError, InvalidPath, PathDenied
 from context_bot.knowledge import overview as overview_mod
-from context_bot.knowledge.codemap import CodeMap, History, build_codemap, read_history
+from context_bot.knowledge.codemap import CodeMap, History, build_codemap, git_log, read_history
 from context_bot.knowledge.documents import (
     MAX_DOCUMENT_BYTES,
     Diagnostic,
@@ -50,6 +50,7 @@ from context_bot.knowledge.inventory import (
     build_inventory,
     empty_inventory,
     git_listing,
+    git_tracked,
 )
 from context_bot.knowledge.listing import Listing, ListingIndex, build_listing_index
 from context_bot.knowledge.model import (
@@ -269,15 +270,23 @@ def codemap_of(
     files: RepoFiles,
     revision: str | None,
     history: History | None = None,
+    commits: list[tuple[str, str, str, list[str]]] | None = None,
 ) -> CodeMap:
     """The code map of `texts` (path, language, text of the indexed files), with the git
     history read again unless `history` is given (a live reload keeps it while the revision
-    is the same). A path the inventory lists passed the gate already; the history's other
-    paths (files deleted since, or never served) are asked of the gate, once each."""
+    is the same) unless `commits` (`codemap.git_log`, run beside the load) is given. A
+    path the inventory lists passed the gate already; the history's other paths (files
+    deleted since, or never served) are asked of the gate, once each."""
     listed = inventory.get
+    left_out = inventory.left_out
 
     def denied(path: str) -> bool:
-        return listed(path) is None and files.denied(path)
+        if listed(path) is not None:
+            return False
+        # Left out by the inventory: git or the deny-list said why already (git listed it,
+        # so no other ignore rule covers it); the gate reads ignore files for the others.
+        why = left_out.get(path)
+        return why in ("ignored", "denied") if why is not None else files.denied(path)
 
     def keep(path: str) -> str | None:
         found = listed(path)
@@ -285,7 +294,7 @@ def codemap_of(
 
     git = revision is not None
     if history is None:
-        history = read_history(files.root, denied=denied, git=git, keep=keep)
+        history = read_history(files.root, denied=denied, git=git, keep=keep, commits=commits)
     return build_codemap(texts, files.root, denied=denied, git=git, history=history)
 
 
@@ -306,14 +315,20 @@ def _gc_paused() -> Iterator[None]:
 def _load(
     knowledge_dir: Path, files: RepoFiles, overview_budget: int, store: IndexStore | None
 ) -> Knowledge:
-    # git lists the files (a second at 100k, in a process of its own) while this thread
-    # reads the documents and the cache's facts of every file.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="git-listing") as pool:
+    # git lists the files (a second at 100k, in a process of its own) and reads the
+    # history the code map counts, while this thread reads the documents and the cache's
+    # facts of every file.
+    with ThreadPoolExecutor(max_workers=3, thread_name_prefix="git-listing") as pool:
         listing = pool.submit(git_listing, files.root)
+        tracked = pool.submit(git_tracked, files.root)
+        log_read = pool.submit(git_log, files.root)
         folder = knowledge_dir.is_dir()
         docs, diags = read_folder(knowledge_dir, files=files) if folder else ([], [])
         stored = store.known() if store is not None else None
-        inventory = build_inventory(files, known=stored, listing=listing)
+        allowed = store is not None and store.deny_key() == files.deny_key
+        inventory = build_inventory(
+            files, known=stored, listing=listing, known_allowed=allowed, tracked=tracked
+        )
     diags.extend(duplicate_diagnostics(docs))
     root = files.root
     groups: dict[str, list[Document]] = defaultdict(list)
@@ -346,11 +361,13 @@ def _load(
     code = _index_code(_outside(inventory, knowledge_dir, root), files, store, stored)
     if code.stored is not None and store is not None:
         inventory = replace(inventory, text_index=text_index_of(store, code.stored, inventory))
+        if not allowed:  # the rows of the files it refuses are gone: the next load trusts it
+            store.keep_deny_key(files.deny_key)
     index = SearchIndex(
         index_entries(served, free), code.rows, sandbox_reader(files), stored=code.stored
     )
     readme = overview_mod.read_readme(files)
-    codemap = codemap_of(code.texts, inventory, files, revision)
+    codemap = codemap_of(code.texts, inventory, files, revision, commits=log_read.result())
     symbols = code.symbols
     version, parts = _version(
         docs, served, revision, readme, overview_budget, inventory, code.digests

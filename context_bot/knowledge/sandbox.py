@@ -33,6 +33,7 @@ read with the same care; asking git itself is `git.py`'s.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import re
 import stat
@@ -282,6 +283,9 @@ class RepoFiles:
         self._root_name = str(self._root)
         self._max = max_bytes
         self._deny = GitIgnore([*DEFAULT_DENY, *extra_deny], fold_case=True)
+        rules = "\n".join([*DEFAULT_DENY, *extra_deny]).encode()
+        self.deny_key = hashlib.sha256(rules).hexdigest()[:16]
+        """Names the deny-list: what a cache of the paths it let through is keyed by."""
         self._lock = threading.Lock()  # the caches below, shared by worker threads
         self._ignore_files: OrderedDict[str, _IgnoreFile | None] = OrderedDict()
         self._git_facts: tuple[Path | None, Path | None, bool] | None = None

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import marshal
 import os
 import sqlite3
@@ -30,6 +31,7 @@ import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import structlog
 
@@ -167,6 +169,14 @@ _BLOBS = (
     "CREATE TABLE IF NOT EXISTS blobs (key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, "
     "data BLOB NOT NULL)"
 )
+_TEXTS_BLOB = "texts-rows"
+"""The blob of which rows `texts` holds, and which of them `folds` (`IndexStore.texts`)."""
+# What `known` reads of every file at every load, as a covering index: a scan of `files`
+# itself reads every row's symbols too (pages of them), a scan of this index only these.
+_FACTS = (
+    "CREATE INDEX IF NOT EXISTS files_facts ON files"
+    "(path, size, mtime_ns, language, binary, skipped, digest, excerpt)"
+)
 #: Characters outside ASCII that RE2's case folding maps onto ASCII letters (k and s).
 FOLDS_TO_ASCII = ("\u212a", "\u017f")
 
@@ -177,6 +187,7 @@ class IndexStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._held: tuple[set[int], set[int]] | None = None  # `texts`'s rows, in `update`
         self._db = connect(path)
         try:
             self._prepare()
@@ -225,15 +236,18 @@ class IndexStore:
             if row is None or row[0] != str(SCHEMA_VERSION):
                 raise sqlite3.DatabaseError(f"index cache schema {row and row[0]}")
             db.execute("SELECT count(*) FROM files").fetchone()  # corrupt pages fail here
-            blobs = "SELECT 1 FROM sqlite_master WHERE type='table' AND name='blobs'"
-            if db.execute(blobs).fetchone() is None:  # no write (no lock) when it is there
-                with db:
-                    db.execute(_BLOBS)
+            added = (("table", "blobs", _BLOBS), ("index", "files_facts", _FACTS))
+            for kind, name, statement in added:  # to a cache of this schema made before them
+                there = "SELECT 1 FROM sqlite_master WHERE type=? AND name=?"
+                if db.execute(there, (kind, name)).fetchone() is None:  # no write, no lock
+                    with db:
+                        db.execute(statement)
             return
         with db:
             for statement in _SCHEMA:
                 db.execute(statement)
             db.execute(_BLOBS)
+            db.execute(_FACTS)
             db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
 
     def known(self) -> dict[str, StoredFile]:
@@ -244,6 +258,17 @@ class IndexStore:
         return {
             r[0]: StoredFile(r[1], r[2], r[3], r[4], bool(r[5]), r[6], r[7], r[8]) for r in rows
         }
+
+    def deny_key(self) -> str | None:
+        """The deny-list (`RepoFiles.deny_key`) every path of `known` passed, if kept: then
+        a load need not ask it again of those paths."""
+        row = self._db.execute("SELECT value FROM meta WHERE key='deny'").fetchone()
+        return str(row[0]) if row is not None else None
+
+    def keep_deny_key(self, key: str) -> None:
+        """After a load that dropped the rows of every file the deny-list `key` refuses."""
+        with self._db:
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES ('deny', ?)", (key,))
 
     def rows_of(self, paths: Iterable[str]) -> dict[str, tuple[StoredFile, bytes | None]]:
         """What the last load kept of these files (those it knows), with their packed
@@ -284,12 +309,22 @@ class IndexStore:
         places = places or {}
         db = self._db
         ids: dict[str, int] = {}
+        removed = list(removed)
+        rows = iter(written)
+        first = next(rows, None)
+        if first is None and not removed:
+            return ids  # a restart with nothing changed writes nothing
+        written = itertools.chain([first], rows) if first is not None else ()
+        # Which rows `texts` holds is kept beside it (`texts`), brought up to date here;
+        # dropped first, so that a write stopped half-way leaves none to trust.
+        self._held = self._kept_texts()
         with db:
+            db.execute("DELETE FROM blobs WHERE key=?", (_TEXTS_BLOB,))
             for path in removed:
                 row = db.execute("SELECT id FROM files WHERE path=?", (path,)).fetchone()
                 if row is not None:
                     db.execute("DELETE FROM code WHERE rowid=?", (row[0],))
-                    _drop_text(db, row[0])
+                    self._drop_text(row[0])
                     db.execute("DELETE FROM files WHERE id=?", (row[0],))
         pending = 0
         try:
@@ -299,10 +334,14 @@ class IndexStore:
                 if pending >= COMMIT_ROWS:
                     db.commit()
                     pending = 0
+            if self._held is not None:
+                self._keep_texts(*self._held)
             db.commit()
         except BaseException:
             db.rollback()
             raise
+        finally:
+            self._held = None
         return ids
 
     def _write(self, f: FileRow, place: int | None) -> int:
@@ -324,7 +363,7 @@ class IndexStore:
         else:
             rowid = int(row[0])
             db.execute("DELETE FROM code WHERE rowid=?", (rowid,))
-            _drop_text(db, rowid)
+            self._drop_text(rowid)
             db.execute(
                 "UPDATE files SET size=?, mtime_ns=?, language=?, binary=?, skipped=?, "
                 "digest=?, excerpt=?, symbols=? WHERE id=?",
@@ -342,12 +381,47 @@ class IndexStore:
             db.execute("INSERT INTO texts VALUES (?,?,?)", (rowid, body, folds))
             db.execute("INSERT INTO grams(rowid, body) VALUES (?,?)", (rowid, body))
             db.execute("INSERT INTO cgrams(rowid, body) VALUES (?,?)", (rowid, body))
+            if self._held is not None:
+                self._held[0].add(rowid)
+                if folds:
+                    self._held[1].add(rowid)
         return rowid
+
+    def _drop_text(self, rowid: int) -> None:
+        """Take a file's text out of the trigram index (an external-content table is told
+        the values it indexed) and out of `texts`."""
+        db = self._db
+        old = db.execute("SELECT body FROM texts WHERE id=?", (rowid,)).fetchone()
+        if old is not None:
+            db.execute(
+                "INSERT INTO grams(grams, rowid, body) VALUES ('delete', ?, ?)", (rowid, old[0])
+            )
+            db.execute(
+                "INSERT INTO cgrams(cgrams, rowid, body) VALUES ('delete', ?, ?)", (rowid, old[0])
+            )
+            db.execute("DELETE FROM texts WHERE id=?", (rowid,))
+        if self._held is not None:
+            self._held[0].discard(rowid)
+            self._held[1].discard(rowid)
 
     def blob(self, key: str, fingerprint: str) -> bytes | None:
         """The blob kept under `key`, if it was made from the files `fingerprint` names."""
+        # Read only when it matches: a symbol index's arrays are tens of MB at 100k files.
+        row = self._db.execute(
+            "SELECT data FROM blobs WHERE key=? AND fingerprint=?", (key, fingerprint)
+        ).fetchone()
+        return bytes(row[0]) if row is not None else None
+
+    def last_blob(self, key: str) -> tuple[str, bytes] | None:
+        """The blob kept under `key` and the fingerprint it was kept with, whatever that is
+        (a load that starts from the last one and applies what changed since)."""
         row = self._db.execute("SELECT fingerprint, data FROM blobs WHERE key=?", (key,)).fetchone()
-        return bytes(row[1]) if row is not None and row[0] == fingerprint else None
+        return (str(row[0]), bytes(row[1])) if row is not None else None
+
+    def last_fingerprint(self, key: str) -> str | None:
+        """The fingerprint the blob under `key` was kept with (its data not read)."""
+        row = self._db.execute("SELECT fingerprint FROM blobs WHERE key=?", (key,)).fetchone()
+        return str(row[0]) if row is not None else None
 
     def keep_blob(self, key: str, fingerprint: str, data: bytes) -> None:
         with self._db:
@@ -356,14 +430,38 @@ class IndexStore:
             )
 
     def texts(self) -> tuple[set[int], set[int]]:
-        """(rows whose text `grep`'s trigram index holds, those among them that `folds`)."""
+        """(rows whose text `grep`'s trigram index holds, those among them that `folds`).
+
+        Kept as a blob beside the table, which `update` brings up to date as it writes:
+        a scan of `texts` reads every file's text (`folds` is stored after it), a second
+        at 100k files; the scan is done only when the blob is not there."""
+        kept = self._kept_texts()
+        if kept is not None:
+            return kept
         held: set[int] = set()
         folds: set[int] = set()
         for rowid, fold in self._db.execute("SELECT id, folds FROM texts"):
             held.add(rowid)
             if fold:
                 folds.add(rowid)
+        with self._db:
+            self._keep_texts(held, folds)
         return held, folds
+
+    def _kept_texts(self) -> tuple[set[int], set[int]] | None:
+        kept = self.last_blob(_TEXTS_BLOB)
+        if kept is None:
+            return None
+        try:
+            held, folds = cast(tuple[list[int], list[int]], unpack_symbols(kept[1]))
+            return set(held), set(folds)
+        except (ValueError, TypeError, EOFError):
+            return None
+
+    def _keep_texts(self, held: set[int], folds: set[int]) -> None:
+        """Inside the caller's transaction."""
+        data = pack_symbols((sorted(held), sorted(folds)))
+        self._db.execute("INSERT OR REPLACE INTO blobs VALUES (?,?,?)", (_TEXTS_BLOB, "", data))
 
     def texts_ready(self, written: int) -> None:
         """After a load that wrote many rows: merge the trigram indexes' segments (a query
@@ -406,18 +504,6 @@ class IndexStore:
 
     def close(self) -> None:
         self._db.close()
-
-
-def _drop_text(db: sqlite3.Connection, rowid: int) -> None:
-    """Take a file's text out of the trigram index (an external-content table is told
-    the values it indexed) and out of `texts`."""
-    old = db.execute("SELECT body FROM texts WHERE id=?", (rowid,)).fetchone()
-    if old is not None:
-        db.execute("INSERT INTO grams(grams, rowid, body) VALUES ('delete', ?, ?)", (rowid, old[0]))
-        db.execute(
-            "INSERT INTO cgrams(cgrams, rowid, body) VALUES ('delete', ?, ?)", (rowid, old[0])
-        )
-        db.execute("DELETE FROM texts WHERE id=?", (rowid,))
 
 
 def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
 
-from context_bot.knowledge.inventory import build_inventory
+from context_bot.knowledge.inventory import build_inventory, git_listing, git_tracked
 from context_bot.knowledge.sandbox import RepoFiles
 from tests.gitrepo import git
 
@@ -120,3 +121,38 @@ def test_a_tracked_file_an_ignore_rule_covers_is_left_out_as_the_sandbox_refuses
     assert [f.path for f in inventory.files] == [".gitignore", "b.py"]
     assert inventory.skipped == {"ignored": 1}
     assert files.denied("a.gen")  # what a `file` request would say
+
+
+class _Late(Future):  # type: ignore[type-arg]
+    """git's whole listing, answered, but saying it is not done yet: every tracked file is
+    described ahead of it (what a large repository's walk for untracked files allows)."""
+
+    def done(self) -> bool:
+        return False
+
+
+@pytest.mark.parametrize("limit", [500_000, 3])
+def test_tracked_files_described_while_git_lists_give_the_same_inventory(
+    tmp_path: Path, limit: int
+) -> None:
+    root = tmp_path / "repo"
+    make_tree(root)
+    git(root, "init", "-q")
+    (root / "tracked_ignored.log").write_text("force-added\n")
+    (root / "gone.py").write_text("x = 1\n")
+    git(root, "add", "-A")
+    git(root, "add", "-f", "tracked_ignored.log")
+    git(root, "commit", "-qm", "first")
+    (root / ".gitignore").write_text((root / ".gitignore").read_text() + "*.log\n")
+    (root / "gone.py").unlink()
+    (root / "untracked.py").write_text("y = 2\n")
+    files = RepoFiles(root)
+    plain = build_inventory(files, limit=limit)
+    whole, ahead = _Late(), Future()  # type: ignore[var-annotated]
+    whole.set_result(git_listing(root))
+    ahead.set_result(git_tracked(root))
+    early = build_inventory(files, limit=limit, listing=whole, tracked=ahead)
+    assert early == plain
+    assert early.left_out == plain.left_out
+    assert "untracked.py" in plain or limit == 3
+    assert plain.skipped.get("denied") and plain.skipped.get("ignored")

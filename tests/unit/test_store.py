@@ -268,9 +268,12 @@ def test_the_default_cache_base_follows_xdg(tmp_path: Path) -> None:
     )
 
 
-def test_a_restart_loads_the_symbol_index_whole_until_a_file_changes(
+def test_a_restart_loads_the_symbol_index_whole_and_overlays_the_files_changed_since(
     repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """A restart after a few edits (made while the bot was down) overlays them on the
+    last assembled index rather than assemble every file's symbols again; past
+    MAX_RESTART_OVERLAY files it assembles a new one, which the next restart starts from."""
     cache = tmp_path / "cache"
     assembled: list[int] = []
     real = indexing.assemble_symbols
@@ -288,9 +291,22 @@ def test_a_restart_loads_the_symbol_index_whole_until_a_file_changes(
     (repo / "web/util.ts").write_text("export function helper2(): number { return 1 }\n")
     changed = load(repo, cache)
 
-    assert len(assembled) == 2
+    assert len(assembled) == 1  # overlaid on the first
     assert "helper2" in {s.name for s in changed.symbols.symbols}
     assert answers(changed) == answers(load(repo, None))
+    (repo / "web/util.ts").unlink()
+    (repo / "demo/extra.py").write_text("def extra_two():\n    return 2\n")
+    assert answers(load(repo, cache)) == answers(load(repo, None))
+    assert len(assembled) == 1
+
+    monkeypatch.setattr(indexing, "MAX_RESTART_OVERLAY", 1)
+    (repo / "demo/third.py").write_text("class Third:\n    pass\n")
+    many = load(repo, cache)
+    assert len(assembled) == 2  # three files changed since the first: a new base
+    assert answers(many) == answers(load(repo, None))
+    (repo / "demo/third.py").write_text("class Third:\n    size = 1\n")
+    assert answers(load(repo, cache)) == answers(load(repo, None))
+    assert len(assembled) == 2  # one file changed since the new base
 
 
 def test_files_over_the_total_cap_are_not_read_again_on_restart(
@@ -348,11 +364,12 @@ def test_symbols_cover_the_files_past_the_search_total(
 
 
 def test_symbol_details_and_uses_live_in_one_table_file_per_index(
-    repo: Path, tmp_path: Path
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Each index writes its definitions' details and its names' uses to a file of its
     own; the next index deletes it, and the one still serving (a reload in progress)
     keeps answering from its open file. A missing file is rebuilt, not an error."""
+    monkeypatch.setattr(indexing, "MAX_RESTART_OVERLAY", 0)  # each change: a new index
     cache = tmp_path / "cache"
     first = load(repo, cache)
     folder = cache_folder(cache, repo)
@@ -371,3 +388,67 @@ def test_symbol_details_and_uses_live_in_one_table_file_per_index(
         table.unlink()
     again = load(repo, cache)
     assert answers(again) == answers(second)
+
+
+def test_which_rows_hold_a_text_is_kept_up_to_date_beside_the_table(
+    repo: Path, tmp_path: Path
+) -> None:
+    """`IndexStore.texts` answers from a blob that each write brings up to date (a scan of
+    the table reads every text); after adds, edits, deletes and a folding character it is
+    what a scan finds, and without the blob the scan answers and keeps it again."""
+    cache = tmp_path / "cache"
+    folder = cache_folder(cache, repo)
+
+    def scanned() -> tuple[set[int], set[int]]:
+        db = sqlite3.connect(folder / DB_NAME)
+        rows = db.execute("SELECT id, folds FROM texts").fetchall()
+        db.close()
+        return {r for r, _ in rows}, {r for r, f in rows if f}
+
+    def kept() -> tuple[set[int], set[int]]:
+        store = IndexStore.open(folder)
+        assert store is not None
+        try:
+            return store.texts()
+        finally:
+            store.close()
+
+    load(repo, cache)
+    assert kept() == scanned()
+    (repo / "demo/kelvin.py").write_text("TEMPERATURE = '300\u212a'\n")
+    (repo / "web/util.ts").unlink()
+    (repo / "notes/todo.txt").write_text("remember the milk and the \u017fugar\n")
+    load(repo, cache)
+    held, folds = kept()
+    assert (held, folds) == scanned() and len(folds) == 2
+    (repo / "demo/kelvin.py").write_text("TEMPERATURE = '300K'\n")
+    load(repo, cache)
+    assert kept() == scanned() and len(kept()[1]) == 1
+    db = sqlite3.connect(folder / DB_NAME)
+    with db:
+        db.execute("DELETE FROM blobs WHERE key='texts-rows'")
+    db.close()
+    assert kept() == scanned()
+    assert answers(load(repo, cache)) == answers(load(repo, tmp_path / "empty"))
+
+
+def test_the_facts_of_every_file_are_read_from_a_covering_index(repo: Path, tmp_path: Path) -> None:
+    """`known` runs at every load: it reads an index of the facts alone, not the rows with
+    their symbols; a cache made before the index gets it when opened."""
+    cache = tmp_path / "cache"
+    first = load(repo, cache)
+    folder = cache_folder(cache, repo)
+    db = sqlite3.connect(folder / DB_NAME)
+    with db:
+        db.execute("DROP INDEX files_facts")
+    db.close()
+    store = IndexStore.open(folder)
+    assert store is not None
+    plan = store._db.execute(
+        "EXPLAIN QUERY PLAN SELECT path, id, size, mtime_ns, language, binary, skipped, "
+        "digest, excerpt FROM files"
+    ).fetchall()
+    assert "COVERING INDEX files_facts" in str(plan)
+    assert set(store.known()) == {f.path for f in first.inventory.files}
+    store.close()
+    assert answers(load(repo, cache)) == answers(first)

@@ -1,0 +1,185 @@
+"""A restart reuses what the last load kept (the index cache, the symbol index, the
+inventory's facts): whatever it skips must be keyed so that no change is missed. After
+each kind of change made while the bot was down, a load with the cache must serve what a
+load from an empty cache serves: list, search, grep, symbols, file facts, counts, version."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from context_bot.knowledge.loading import Knowledge, load_knowledge
+from context_bot.knowledge.sandbox import RepoFiles
+from tests.gitrepo import git
+from tests.unit.test_patching import served
+from tests.unit.test_store import make_repo
+
+
+def load(root: Path, cache: Path | None, *, deny: tuple[str, ...] = ()) -> Knowledge:
+    files = RepoFiles(root, extra_deny=deny)
+    return load_knowledge(root / "knowledge", root, cache_dir=cache, files=files)
+
+
+def answers(k: Knowledge, root: Path) -> dict[str, object]:
+    """What a participant is served; `index_stats` (files read or reused) is how the
+    load got there, which is what differs between the two loads compared."""
+    out = served(k, root)
+    del out["index_stats"]
+    return out
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    root.mkdir()
+    make_repo(root)
+    (root / "knowledge").mkdir()
+    (root / "knowledge/greeter.md").write_text(
+        "---\nfilePath: demo/greeter.py\n---\n# Greeter\n\nSays hello to people.\n"
+    )
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "a document")
+    return root
+
+
+def restart_and_compare(
+    root: Path, tmp_path: Path, change: Callable[[], None], *, deny: tuple[str, ...] = ()
+) -> tuple[Knowledge, Knowledge]:
+    """Load twice with a cache (the second a restart with nothing changed), apply
+    `change`, restart with the cache and load from an empty one: both must serve the same.
+    Returns (the snapshot before the change, the restart after it)."""
+    cache = tmp_path / "cache"
+    before = load(root, cache)
+    assert answers(load(root, cache), root) == answers(before, root)
+    change()
+    restarted = load(root, cache, deny=deny)
+    fresh = load(root, tmp_path / f"empty-{len(list(tmp_path.iterdir()))}", deny=deny)
+    assert answers(restarted, root) == answers(fresh, root)
+    return before, restarted
+
+
+def test_nothing_changed_reads_nothing(repo: Path, tmp_path: Path) -> None:
+    before, again = restart_and_compare(repo, tmp_path, lambda: None)
+    assert again.index_stats["files_read"] == 0
+    assert again.version == before.version
+
+
+def test_an_added_file(repo: Path, tmp_path: Path) -> None:
+    def add() -> None:
+        (repo / "demo/extra.py").write_text("class Extra:\n    def twice(self): return 2\n")
+
+    before, after = restart_and_compare(repo, tmp_path, add)
+    assert "demo/extra.py" in after.inventory
+    assert after.version != before.version
+    assert [m.symbol.path for m in after.symbols.find("Extra")] == ["demo/extra.py"]
+
+
+def test_a_changed_file_of_the_same_size(repo: Path, tmp_path: Path) -> None:
+    path = repo / "web/util.ts"
+    old = path.read_text()
+
+    def edit() -> None:
+        path.write_text(old.replace("helper", "helpex"))
+        stat = path.stat()
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+
+    before, after = restart_and_compare(repo, tmp_path, edit)
+    assert len(path.read_text()) == len(old)
+    assert after.version != before.version
+    assert after.symbols.find("helpex")
+    assert not [m for m in after.symbols.find("helper") if m.symbol.name == "helper"]
+
+
+def test_a_deleted_file(repo: Path, tmp_path: Path) -> None:
+    before, after = restart_and_compare(repo, tmp_path, (repo / "web/util.ts").unlink)
+    assert "web/util.ts" in before.inventory and "web/util.ts" not in after.inventory
+    assert not [m for m in after.symbols.find("helper") if m.symbol.path == "web/util.ts"]
+
+
+def test_a_renamed_file_and_folder(repo: Path, tmp_path: Path) -> None:
+    def rename() -> None:
+        (repo / "demo/cli.py").rename(repo / "demo/main.py")
+        (repo / "web").rename(repo / "site")
+
+    _, after = restart_and_compare(repo, tmp_path, rename)
+    assert "demo/main.py" in after.inventory and "site/app.ts" in after.inventory
+    assert "web/app.ts" not in after.inventory
+
+
+def test_an_ignore_rule_added_and_removed(repo: Path, tmp_path: Path) -> None:
+    (repo / "scratch.py").write_text("def scratch():\n    return 1\n")
+
+    def ignore() -> None:
+        (repo / ".gitignore").write_text("scratch.py\nnotes/\n")
+
+    _, after = restart_and_compare(repo, tmp_path, ignore)
+    assert "scratch.py" not in after.inventory
+    assert "notes/todo.txt" not in after.inventory  # tracked, yet covered: left out
+    assert after.inventory.skipped["ignored"] == 1
+
+    def unignore() -> None:
+        (repo / ".gitignore").unlink()
+        (repo / ".git/info/exclude").write_text("web/\n")
+
+    _, again = restart_and_compare(repo, tmp_path / "again", unignore)
+    assert "scratch.py" in again.inventory
+
+
+def test_a_branch_switch(repo: Path, tmp_path: Path) -> None:
+    git(repo, "checkout", "-qb", "other")
+    (repo / "web/util.ts").write_text("export function other(): number { return 7 }\n")
+    (repo / "demo/greeter.py").unlink()
+    (repo / "lib").mkdir()
+    (repo / "lib/only_here.go").write_text("package lib\n\nfunc OnlyHere() int { return 1 }\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "other branch")
+    git(repo, "checkout", "-q", "-")
+
+    def switch() -> None:
+        git(repo, "checkout", "-q", "other")
+
+    before, after = restart_and_compare(repo, tmp_path, switch)
+    assert after.revision != before.revision
+    assert [m.symbol.path for m in after.symbols.find("OnlyHere")] == ["lib/only_here.go"]
+    assert after.document("demo/greeter.py").stale  # type: ignore[union-attr]
+
+
+def test_a_deny_list_change(repo: Path, tmp_path: Path) -> None:
+    _, after = restart_and_compare(repo, tmp_path, lambda: None, deny=("*.ts",))
+    assert "web/util.ts" not in after.inventory
+    assert after.inventory.skipped["denied"] == 2
+    cache = tmp_path / "cache"
+    assert load(repo, cache, deny=("*.ts",)).index_stats["files_read"] == 0
+    back = load(repo, cache)  # the default deny-list again: the .ts files are back
+    assert answers(back, repo) == answers(load(repo, tmp_path / "empty-back"), repo)
+    assert "web/util.ts" in back.inventory
+    narrower = load(repo, cache, deny=("*.py",))  # the cache's key moved: every path asked
+    assert "demo/greeter.py" not in narrower.inventory
+    assert answers(narrower, repo) == answers(load(repo, tmp_path / "e2", deny=("*.py",)), repo)
+
+
+def test_a_document_added(repo: Path, tmp_path: Path) -> None:
+    def document() -> None:
+        (repo / "knowledge/util.md").write_text(
+            "---\nfilePath: web/util.ts\n---\n# Util\n\nThe helper everyone calls.\n"
+        )
+
+    _, after = restart_and_compare(repo, tmp_path, document)
+    assert after.document("web/util.ts") is not None
+
+
+def test_a_folder_without_git(tmp_path: Path) -> None:
+    root = tmp_path / "plain"
+    root.mkdir()
+    make_repo(root, with_git=False)
+
+    def change() -> None:
+        (root / ".gitignore").write_text("notes/\n")
+        (root / "demo/extra.py").write_text("def extra():\n    return 1\n")
+        (root / "web/util.ts").unlink()
+
+    _, after = restart_and_compare(root, tmp_path, change)
+    assert "notes/todo.txt" not in after.inventory
