@@ -36,15 +36,16 @@ from __future__ import annotations
 import os
 import stat
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
 
 import structlog
 
 from context_bot.knowledge import overview as overview_mod
+from context_bot.knowledge.filecounts import FileCounts
 from context_bot.knowledge.git import git_output
-from context_bot.knowledge.indexing import reindex_files
+from context_bot.knowledge.indexing import Reindexed, reindex_files
 from context_bot.knowledge.inventory import Inventory, patch_inventory
 from context_bot.knowledge.listing import patch_listing_index
 from context_bot.knowledge.loading import (
@@ -56,6 +57,7 @@ from context_bot.knowledge.loading import (
     file_term,
     load_knowledge,
     overview_text,
+    short_digest,
     text_index_of,
 )
 from context_bot.knowledge.sandbox import RepoFiles
@@ -67,6 +69,7 @@ from context_bot.knowledge.search import (
 )
 from context_bot.knowledge.store import IndexStore, cache_folder
 from context_bot.knowledge.symbols import TooManyOverlaid
+from context_bot.knowledge.textindex import TextIndex
 
 log = structlog.get_logger(__name__)
 
@@ -172,7 +175,7 @@ def patch_knowledge(
     parts = VersionParts(basis.version_parts.documents, terms % FILE_TERMS)
     version = parts.version(revision, readme, overview_budget)
     stored = StoredCode(store.reader(), done.entries, done.skipped)
-    inventory = replace(inventory, text_index=text_index_of(store, stored, inventory))
+    inventory = replace(inventory, text_index=_text_index(previous, store, stored, inventory, done))
     try:
         symbols = previous.symbols.patched(done.symbols)
     except TooManyOverlaid as exc:
@@ -182,9 +185,10 @@ def patch_knowledge(
         history = codemap.history if revision == previous.revision else None
         codemap = codemap_of(store.excerpts(), inventory, files, revision, history)
     served, free = previous._served, previous._free  # unchanged: documents decline
+    counts = _counts(previous, basis, inventory, paths)
     text = overview_text(
         root, revision, readme, served, free, previous.features(), version,
-        len(previous.diagnostics), inventory, codemap, symbols, overview_budget,
+        len(previous.diagnostics), inventory, codemap, symbols, overview_budget, counts,
     )  # fmt: skip
     index = SearchIndex(index_entries(served, free), None, sandbox_reader(files), stored=stored)
     layout = patch_listing_index(previous.tree, previous.inventory, inventory, paths, served, free)
@@ -199,10 +203,61 @@ def patch_knowledge(
         symbols=symbols,
         index_stats={"files_read": done.read, "files_reused": reused},
         basis=replace(
-            basis, version_parts=parts, codemap=codemap, stored=stored, row_of=done.row_of
+            basis,
+            version_parts=parts,
+            codemap=codemap,
+            stored=stored,
+            row_of=done.row_of,
+            counts=counts,
+            digests=_digests(basis.digests, done.digests),
+            patched_from=previous.version,
+            patched_paths=frozenset(paths),
         ),
         layout=layout,
     )
+
+
+def _text_index(
+    previous: Knowledge,
+    store: IndexStore,
+    stored: StoredCode,
+    inventory: Inventory,
+    done: Reindexed,
+) -> TextIndex:
+    """`grep`'s index of the patched snapshot: the last one's with the rows the patch
+    wrote (those of the changed paths, and of files it moved across the total cap), or
+    listed again from the cache when the last snapshot has none of its own."""
+    last = previous.inventory.text_index
+    if not isinstance(last, TextIndex):
+        return text_index_of(store, stored, inventory)
+    touched = {}
+    for path in done.digests:  # every path whose row the patch wrote or dropped
+        listed = inventory.get(path)
+        touched[path] = (done.row_of.get(path), listed is not None and not listed.binary)
+    return last.patched(touched)
+
+
+def _counts(
+    previous: Knowledge, basis: LoadBasis, inventory: Inventory, paths: set[str]
+) -> FileCounts | None:
+    """The overview's counts moved by the changed paths (None: counted in full)."""
+    if basis.counts is None:
+        return None
+    before = (f for p in paths if (f := previous.inventory.get(p)) is not None)
+    after = (f for p in paths if (f := inventory.get(p)) is not None)
+    return basis.counts.patched(before, after, previous._served)
+
+
+def _digests(last: Mapping[str, int], moved: Mapping[str, tuple[str, str]]) -> dict[str, int]:
+    """The content hashes of the patched snapshot: the last ones, those of the paths the
+    patch read again replaced (dropped when it read no content)."""
+    digests = dict(last)
+    for path, (_, now) in moved.items():
+        if now:
+            digests[path] = short_digest(now)
+        else:
+            digests.pop(path, None)
+    return digests
 
 
 def _without_text_index(inventory: Inventory) -> Inventory:
