@@ -28,7 +28,14 @@ change, a delete and a rename), and falls back to a full load, saying why in the
 
 The code map (entry points, central files, history) is reused while the revision and what
 it reads of the files (`codemap.excerpt`) are unchanged, else built again from the cache's
-excerpts; the overview is written again, as its text names the version.
+excerpts; the overview is written again, as its text names the version, from the last
+snapshot's counts of every file moved by the changed ones (`filecounts.py`). `grep`'s
+trigram index takes the rows the patch wrote (`TextIndex.patched`), the content hashes
+(what names a same-size edit, `changes.py`) the changed files' new ones, and the patched
+snapshot records what it patched, so the change report compares those paths alone.
+What still passes over every file: the inventory's and the code index's own patches
+(`patch_inventory`, `reindex_files`, `patch_listing_index`) and copies of the maps a
+snapshot keeps (a snapshot is never modified).
 """
 
 from __future__ import annotations

@@ -785,6 +785,15 @@ class _Overlay(SymbolIndex):
         self.files = base.files - len(self._hidden) + self._top.files
         gone = [o for o in was.values() if isinstance(o, FileSymbols)]
         self.partial = base.partial - sum(o.partial for o in gone) + self._top.partial
+        # The base's uses in the hidden files, by name, as the base packed them (a line
+        # past _LINE_MASK is not packed): `most_used` takes them from the base's counts
+        # rather than reading and filtering every use of each name.
+        hidden_uses: Counter[str] = Counter()
+        for path, outcome in was.items():
+            if isinstance(outcome, FileSymbols) and path in base._file_no:
+                for ident, lines in outcome.references.items():
+                    hidden_uses[ident] += sum(1 for line in lines if line <= _LINE_MASK)
+        self._hidden_uses = hidden_uses
         skipped = Counter(base.skipped)
         skipped.subtract(o for o in was.values() if isinstance(o, str))
         skipped.update(self._top.skipped)
@@ -961,7 +970,12 @@ class _Overlay(SymbolIndex):
         if base._table is None and top._table is None:
             return []
         theirs = top._table.use_counts(chosen) if top._table is not None else {}
-        uses = {name: len(self._base_uses(name)) + theirs.get(name, 0) for name in chosen}
+        counted = base._table.use_counts(chosen) if base._table is not None else {}
+        hidden = self._hidden_uses
+        uses = {
+            name: counted.get(name, 0) - hidden.get(name, 0) + theirs.get(name, 0)
+            for name in chosen
+        }
         return _ranked(uses, limit)
 
     def _base_uses(self, name: str) -> npt.NDArray[np.uint64]:
