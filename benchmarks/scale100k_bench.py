@@ -413,11 +413,10 @@ def child(args: argparse.Namespace) -> None:
     async def change_test(reload_ms: list[float]) -> dict[str, Any]:
         """One existing indexed file changed, one new file: until each method finds it.
 
-        The polling runs in a thread of its own and sleeps between rounds, as requests
-        from a room would (each a worker thread's call): it never holds the event loop,
-        where the watcher hands its batches to the reload. Each round asks `grep` (with
-        a glob naming the file, as a participant narrowing to it would), `search` and
-        `symbols` of the snapshot served at that moment."""
+        Each method polls in a thread of its own and sleeps 20 ms between rounds, as
+        requests from a room would (each a worker thread's call): the polling never holds
+        the event loop, where the watcher hands its batches to the reload, and one
+        method's cost never delays another's finding (`checks`)."""
         k = state["k"]
         token = f"zqbench{int(time.time())}"
         target = change_target(k.inventory.files)
@@ -433,36 +432,71 @@ def child(args: argparse.Namespace) -> None:
         seen: dict[str, float] = {}
         started = time.perf_counter()
 
-        def poll() -> None:
-            deadline = started + args.change_timeout
-            while len(seen) < 4 and time.perf_counter() < deadline:
+        def checks() -> dict[str, Any]:
+            """Each method's two checks (the changed file, the new file), asked of the
+            snapshot served at that moment. `grep` twice: with a glob naming the file (a
+            participant narrowing to it; the first such grep of a snapshot matches the
+            glob against every path) and without (the trigram index alone)."""
+
+            def grep_glob() -> dict[str, bool]:
+                return {
+                    "grep_glob_changed": any(
+                        m.path == target for m in grep(token + "_fn", False, (target,)).matches
+                    ),
+                    "grep_glob_new": bool(grep(token + "_new", False, (new_rel,)).matches),
+                }
+
+            def grep_plain() -> dict[str, bool]:
+                return {
+                    "grep_changed": any(
+                        m.path == target for m in grep(token + "_fn", False).matches
+                    ),
+                    "grep_new": any(m.path == new_rel for m in grep(token + "_new", False).matches),
+                }
+
+            def search() -> dict[str, bool]:
                 now = state["k"]
-                if "grep_changed" not in seen and any(
-                    m.path == target for m in grep(token + "_fn", False, (target,)).matches
-                ):
-                    seen["grep_changed"] = ms_since(started)
-                if "grep_new" not in seen and grep(token + "_new", False, (new_rel,)).matches:
-                    seen["grep_new"] = ms_since(started)
-                if "search_changed" not in seen and any(
-                    h.path == target for h in now.search(token, limit=10)
-                ):
-                    seen["search_changed"] = ms_since(started)
-                if "search_new" not in seen and any(
-                    h.path == new_rel for h in now.search(token + "_new", limit=10)
-                ):
-                    seen["search_new"] = ms_since(started)
-                if "symbols_changed" not in seen and now.symbols.find(token + "_fn", limit=1):
-                    seen["symbols_changed"] = ms_since(started)
-                if "symbols_new" not in seen and now.symbols.find(token + "_new", limit=1):
-                    seen["symbols_new"] = ms_since(started)
+                return {
+                    "search_changed": any(h.path == target for h in now.search(token, limit=10)),
+                    "search_new": any(
+                        h.path == new_rel for h in now.search(token + "_new", limit=10)
+                    ),
+                }
+
+            def symbols() -> dict[str, bool]:
+                now = state["k"]
+                return {
+                    "symbols_changed": bool(now.symbols.find(token + "_fn", limit=1)),
+                    "symbols_new": bool(now.symbols.find(token + "_new", limit=1)),
+                }
+
+            return {
+                "grep_glob": grep_glob,
+                "grep": grep_plain,
+                "search": search,
+                "symbols": symbols,
+            }
+
+        def poll(check: Any) -> None:
+            """One method's checks, in a thread of its own (requests from a room run in
+            worker threads side by side), until both answer or the reloads settle."""
+            deadline = started + args.change_timeout
+            while time.perf_counter() < deadline:
+                for key, found in check().items():
+                    if found and key not in seen:
+                        seen[key] = ms_since(started)
+                if all(key in seen for key in check_keys[check]):
+                    return
                 if reloads and time.perf_counter() - reloads[-1] > SETTLE_S:
-                    break  # reloaded, and no further reload since: what is unseen stays unseen
+                    return  # reloaded, and no further reload since: what is unseen stays unseen
                 time.sleep(0.02)
 
         tmp.replace(host)  # a new inode: the corpus's hard-linked source stays untouched
         (repo / new_rel).write_text(f"def {token}_new():\n    return 1\n")
         written_ms = ms_since(started)
-        await asyncio.to_thread(poll)
+        methods = checks()
+        check_keys = {fn: [f"{name}_changed", f"{name}_new"] for name, fn in methods.items()}
+        await asyncio.gather(*(asyncio.to_thread(poll, fn) for fn in methods.values()))
         return {
             "file": target,
             "new_file": new_rel,
