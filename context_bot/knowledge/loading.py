@@ -90,6 +90,10 @@ _HEX = re.compile(r"[0-9a-fA-F]{7,64}")
 _SOURCE_TWINS = {".js": (".ts", ".tsx"), ".jsx": (".tsx",), ".mjs": (".mts",), ".cjs": (".cts",)}
 
 
+Excerpts = tuple[tuple[str, str | None, str], ...]
+"""(path, language, code-map excerpt) of the files whose contents are indexed."""
+
+
 @dataclass(frozen=True)
 class LoadBasis:
     """What a load keeps so that a live reload of a few files can patch its snapshot
@@ -108,6 +112,10 @@ class LoadBasis:
     """Path → row of `stored`; made by the first patch (a load does not need it)."""
     counts: FileCounts | None = None
     """What the overview counts over every file (`filecounts.py`), moved by a patch."""
+    excerpts: Excerpts | None = None
+    """What the code map read (`codemap_of`: path, language, excerpt of every file whose
+    contents are indexed), kept so a patch that moves one need not list them all again:
+    imports and entry-point files only, within the indexed total (64 MiB)."""
     digests: Mapping[str, int] = field(default_factory=dict)
     """Path → the start of its content hash (`short_digest`), for the files whose
     contents the index read: what tells an edit that keeps a file's size (`changes.py`)."""
@@ -394,7 +402,7 @@ def _load(
         digests = {path: short_digest(d) for path, d in (code.digests or {}).items()}
         basis = LoadBasis(
             knowledge_dir, overview_budget, parts, codemap, code.stored, linked,
-            counts=counts, digests=digests,
+            counts=counts, digests=digests, excerpts=tuple(code.texts),
         )  # fmt: skip
     return Knowledge(
         version, text, diags, revision, served, free, history, index, features, inventory,

@@ -40,6 +40,7 @@ snapshot keeps (a snapshot is never modified).
 
 from __future__ import annotations
 
+import bisect
 import os
 import stat
 import time
@@ -57,6 +58,7 @@ from context_bot.knowledge.inventory import Inventory, patch_inventory
 from context_bot.knowledge.listing import patch_listing_index
 from context_bot.knowledge.loading import (
     FILE_TERMS,
+    Excerpts,
     Knowledge,
     LoadBasis,
     VersionParts,
@@ -67,6 +69,7 @@ from context_bot.knowledge.loading import (
     short_digest,
     text_index_of,
 )
+from context_bot.knowledge.model import RepoFile
 from context_bot.knowledge.sandbox import RepoFiles
 from context_bot.knowledge.search import (
     SearchIndex,
@@ -154,15 +157,11 @@ def patch_knowledge(
         raise CannotPatch("settings")
     paths = _repo_paths(previous, basis, changed, files.root)
     root = files.root
-    inventory = patch_inventory(_without_text_index(previous.inventory), files, paths)
+    # A new inventory, without the last one's text index (set below).
+    inventory = patch_inventory(previous.inventory, files, paths)
     revision = git_output(root, ["rev-parse", "HEAD"])
     readme = overview_mod.read_readme(files)
-    inside = previous.knowledge_folder
-    outside = (
-        inventory.files
-        if not inside
-        else tuple(f for f in inventory.files if not f.path.startswith(f"{inside}/"))
-    )
+    outside = _outside(inventory.files, previous.knowledge_folder)
     entries = basis.stored.entries
     row_of = basis.row_of
     if row_of is None:  # the first patch of a loaded snapshot; later ones carry it on
@@ -187,10 +186,13 @@ def patch_knowledge(
         symbols = previous.symbols.patched(done.symbols)
     except TooManyOverlaid as exc:
         raise CannotPatch("symbols") from exc
-    codemap = basis.codemap
+    codemap, excerpts = basis.codemap, basis.excerpts
+    if done.excerpts_moved and excerpts is not None:
+        excerpts = _excerpts(excerpts, store, done.digests.keys())
     if done.excerpts_moved or revision != previous.revision:
         history = codemap.history if revision == previous.revision else None
-        codemap = codemap_of(store.excerpts(), inventory, files, revision, history)
+        texts = excerpts if excerpts is not None else store.excerpts()
+        codemap = codemap_of(texts, inventory, files, revision, history)
     served, free = previous._served, previous._free  # unchanged: documents decline
     counts = _counts(previous, basis, inventory, paths)
     text = overview_text(
@@ -216,6 +218,7 @@ def patch_knowledge(
             stored=stored,
             row_of=done.row_of,
             counts=counts,
+            excerpts=excerpts,
             digests=_digests(basis.digests, done.digests),
             patched_from=previous.version,
             patched_paths=frozenset(paths),
@@ -255,6 +258,17 @@ def _counts(
     return basis.counts.patched(before, after, previous._served)
 
 
+def _excerpts(last: Excerpts, store: IndexStore, touched: Iterable[str]) -> Excerpts:
+    """What the code map reads (`IndexStore.excerpts`) after the patch: the last ones,
+    those of the paths the patch wrote or dropped as the cache holds them now. The
+    cache's list is a pass over every row (85 ms at 100k files)."""
+    gone = set(touched)
+    now = store.rows_of(sorted(gone))
+    kept = [e for e in last if e[0] not in gone]
+    kept += [(p, f.language, f.excerpt) for p, (f, _) in now.items() if f.skipped is None]
+    return tuple(kept)
+
+
 def _digests(last: Mapping[str, int], moved: Mapping[str, tuple[str, str]]) -> dict[str, int]:
     """The content hashes of the patched snapshot: the last ones, those of the paths the
     patch read again replaced (dropped when it read no content)."""
@@ -267,8 +281,20 @@ def _digests(last: Mapping[str, int], moved: Mapping[str, tuple[str, str]]) -> d
     return digests
 
 
-def _without_text_index(inventory: Inventory) -> Inventory:
-    return replace(inventory, text_index=None)
+def _outside(files: tuple[RepoFile, ...], inside: str | None) -> tuple[RepoFile, ...]:
+    """The files (in path order) outside the knowledge folder `inside` (the repository
+    path of it; None or "": none is inside): those are one run of the sorted paths, cut
+    out rather than every path tested (a pass over 100k files for a folder that is
+    often not even there)."""
+    if not inside:
+        return files
+    start = bisect.bisect_left(files, f"{inside}/", key=_path)
+    end = bisect.bisect_left(files, f"{inside}0", key=_path)  # "0" sorts right after "/"
+    return files if start == end else files[:start] + files[end:]
+
+
+def _path(f: RepoFile) -> str:
+    return f.path
 
 
 def _repo_paths(

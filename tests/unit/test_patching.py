@@ -85,6 +85,7 @@ def kept(k: Knowledge) -> dict[str, object]:
         "ordered": index.ordered,
         "counts": k.basis.counts,
         "digests": dict(k.basis.digests),
+        "excerpts": sorted(k.basis.excerpts or ()),
     }
 
 
