@@ -54,6 +54,21 @@ CHANGE_TIMEOUT_S = 900.0
 PEER_TIMEOUT_S = 20.0
 SETTLE_S = 10.0  # after the last reload, how long the change test still polls
 WATCH_SETTLE_S = 15.0  # --only-reload: before the change, the watcher registers its folders
+PATCH_STEPS = (
+    "patch_inventory",
+    "reindex_files",
+    "git_output",
+    "read_readme",
+    "text_index_of",
+    "_text_index",
+    "codemap_of",
+    "_counts",
+    "overview_text",
+    "patch_listing_index",
+    "load_knowledge",
+)
+"""The steps of a patched reload (`patching.py`) the change test times, where they exist
+(`load_knowledge`: a reload the patch declined)."""
 IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{5,40}")
 
 
@@ -255,6 +270,18 @@ def child(args: argparse.Namespace) -> None:
 
     state = {"k": knowledge}
     reloads: list[float] = []
+    reload_started: list[float] = []
+    patch_steps: dict[str, float] = {}
+
+    def timed_step(name: str, fn: Any) -> Any:
+        def wrapper(*a: Any, **kw: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return fn(*a, **kw)
+            finally:
+                patch_steps[name] = patch_steps.get(name, 0.0) + ms_since(started)
+
+        return wrapper
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -278,8 +305,17 @@ def child(args: argparse.Namespace) -> None:
         if "patch" in inspect.signature(watch_knowledge).parameters:
             patching: Any = importlib.import_module("context_bot.knowledge.patching")
 
+            # The patch's own steps, wrapped where it looks them up (timing only): the
+            # split of a reload's time, summed over the reloads of the change test.
+            for name in PATCH_STEPS:
+                if hasattr(patching, name):
+                    setattr(patching, name, timed_step(name, getattr(patching, name)))
+            watch_mod: Any = importlib.import_module("context_bot.knowledge.watch")
+            watch_mod.knowledge_change = timed_step("knowledge_change", watch_mod.knowledge_change)
+
             def timed_patch(previous: Any, paths: Any) -> Any:
                 started = time.perf_counter()
+                reload_started.append(started)
                 try:
                     return patching.reload_knowledge(
                         previous, paths, repo / "knowledge", repo, **extra
@@ -375,7 +411,12 @@ def child(args: argparse.Namespace) -> None:
         return out
 
     async def change_test(reload_ms: list[float]) -> dict[str, Any]:
-        """One existing indexed file changed, one new file: until each method finds it."""
+        """One existing indexed file changed, one new file: until each method finds it.
+
+        Each method polls in a thread of its own and sleeps 20 ms between rounds, as
+        requests from a room would (each a worker thread's call): the polling never holds
+        the event loop, where the watcher hands its batches to the reload, and one
+        method's cost never delays another's finding (`checks`)."""
         k = state["k"]
         token = f"zqbench{int(time.time())}"
         target = change_target(k.inventory.files)
@@ -385,34 +426,87 @@ def child(args: argparse.Namespace) -> None:
         tmp.write_bytes(original + APPENDED[Path(target).suffix].format(token).encode())
         new_rel = str(Path(target).parent / f"{token}_new.py")
         reloads.clear()
+        reload_started.clear()
+        patch_steps.clear()
+        reload_ms.clear()
+        seen: dict[str, float] = {}
         started = time.perf_counter()
+
+        def checks() -> dict[str, Any]:
+            """Each method's two checks (the changed file, the new file), asked of the
+            snapshot served at that moment. `grep` twice: with a glob naming the file (a
+            participant narrowing to it; the first such grep of a snapshot matches the
+            glob against every path) and without (the trigram index alone)."""
+
+            def grep_glob() -> dict[str, bool]:
+                return {
+                    "grep_glob_changed": any(
+                        m.path == target for m in grep(token + "_fn", False, (target,)).matches
+                    ),
+                    "grep_glob_new": bool(grep(token + "_new", False, (new_rel,)).matches),
+                }
+
+            def grep_plain() -> dict[str, bool]:
+                return {
+                    "grep_changed": any(
+                        m.path == target for m in grep(token + "_fn", False).matches
+                    ),
+                    "grep_new": any(m.path == new_rel for m in grep(token + "_new", False).matches),
+                }
+
+            def search() -> dict[str, bool]:
+                now = state["k"]
+                return {
+                    "search_changed": any(h.path == target for h in now.search(token, limit=10)),
+                    "search_new": any(
+                        h.path == new_rel for h in now.search(token + "_new", limit=10)
+                    ),
+                }
+
+            def symbols() -> dict[str, bool]:
+                now = state["k"]
+                return {
+                    "symbols_changed": bool(now.symbols.find(token + "_fn", limit=1)),
+                    "symbols_new": bool(now.symbols.find(token + "_new", limit=1)),
+                }
+
+            return {
+                "grep_glob": grep_glob,
+                "grep": grep_plain,
+                "search": search,
+                "symbols": symbols,
+            }
+
+        def poll(check: Any) -> None:
+            """One method's checks, in a thread of its own (requests from a room run in
+            worker threads side by side), until both answer or the reloads settle."""
+            deadline = started + args.change_timeout
+            while time.perf_counter() < deadline:
+                for key, found in check().items():
+                    if found and key not in seen:
+                        seen[key] = ms_since(started)
+                if all(key in seen for key in check_keys[check]):
+                    return
+                if reloads and time.perf_counter() - reloads[-1] > SETTLE_S:
+                    return  # reloaded, and no further reload since: what is unseen stays unseen
+                time.sleep(0.02)
+
         tmp.replace(host)  # a new inode: the corpus's hard-linked source stays untouched
         (repo / new_rel).write_text(f"def {token}_new():\n    return 1\n")
-        seen: dict[str, float] = {}
-        deadline = started + args.change_timeout
-        while len(seen) < 4 and time.perf_counter() < deadline:
-            now = state["k"]
-            if "grep_changed" not in seen and any(
-                m.path == target for m in grep(token + "_fn", False, (target,)).matches
-            ):
-                seen["grep_changed"] = ms_since(started)
-            if "grep_new" not in seen and grep(token + "_new", False, (new_rel,)).matches:
-                seen["grep_new"] = ms_since(started)
-            if "search_changed" not in seen and any(
-                h.path == target for h in now.search(token, limit=10)
-            ):
-                seen["search_changed"] = ms_since(started)
-            if "symbols_changed" not in seen and now.symbols.find(token + "_fn", limit=1):
-                seen["symbols_changed"] = ms_since(started)
-            if reloads and time.perf_counter() - reloads[-1] > SETTLE_S:
-                break  # reloaded, and no further reload since: what is unseen stays unseen
-            await asyncio.sleep(0.02)
+        written_ms = ms_since(started)
+        methods = checks()
+        check_keys = {fn: [f"{name}_changed", f"{name}_new"] for name, fn in methods.items()}
+        await asyncio.gather(*(asyncio.to_thread(poll, fn) for fn in methods.values()))
         return {
             "file": target,
             "new_file": new_rel,
+            "written_ms": written_ms,
             "seen_ms": seen,
             "reload_ms": list(reload_ms),
+            "reload_started_at_ms": [(t - started) * 1000 for t in reload_started],
+            "swapped_at_ms": [(t - started) * 1000 for t in reloads],
             "first_reload_at_ms": (reloads[0] - started) * 1000 if reloads else None,
+            "patch_steps_ms": dict(patch_steps),
             "version_changed": state["k"] is not k,
         }
 
@@ -673,13 +767,15 @@ def parent(args: argparse.Namespace) -> None:
     (repo / change["new_file"]).unlink(missing_ok=True)
 
     index_bytes = du(Path(args.index_dir)) if loaded["persistent"] else None
-    second = Child(args, repo, work / "child-2.log", restart=True)
-    restarted = second.read("loaded")
-    second.close()
-    print(
-        f"restart: {restarted['load_ms'] / 1000:.1f} s, phases {restarted['phases']}, "
-        f"index stats {restarted['index_stats']}"
-    )
+    restarted: dict[str, Any] = {}
+    if not args.no_restart:
+        second = Child(args, repo, work / "child-2.log", restart=True)
+        restarted = second.read("loaded")
+        second.close()
+        print(
+            f"restart: {restarted['load_ms'] / 1000:.1f} s, phases {restarted['phases']}, "
+            f"index stats {restarted['index_stats']}"
+        )
 
     raw = {"loaded": loaded, "queries": queries, "measured": measured, "change": change}
     raw |= {"memory": memory, "restarted": restarted, "index_bytes": index_bytes}
@@ -687,8 +783,17 @@ def parent(args: argparse.Namespace) -> None:
     if args.only_reload:
         print(f"one changed file and one new file: seen after (ms) {change['seen_ms']}")
         print(f"reloads (ms): {change['reload_ms']}")
+        if "reload_started_at_ms" in change:
+            print(
+                f"timeline (ms after the write began): written {change['written_ms']:.0f}, "
+                f"reloads started {[round(t) for t in change['reload_started_at_ms']]}, "
+                f"snapshots swapped {[round(t) for t in change['swapped_at_ms']]}"
+            )
+            steps = sorted(change["patch_steps_ms"].items(), key=lambda kv: -kv[1])
+            print("patch steps (ms, all reloads): " + ", ".join(f"{k} {v:.0f}" for k, v in steps))
         print(f"serving memory: RSS {memory['rss_mb']} MB, peak {memory['hwm_mb']} MB")
-        print(f"restart: {restarted['load_ms'] / 1000:.2f} s, RSS {restarted['rss_mb']} MB")
+        if restarted:
+            print(f"restart: {restarted['load_ms'] / 1000:.2f} s, RSS {restarted['rss_mb']} MB")
         return
     text = loaded["text_bytes"]
     seen = change["seen_ms"]
@@ -865,6 +970,11 @@ def main() -> None:
     parser.add_argument("--workdir", default=str(Path(tempfile.gettempdir()) / "scale100k-bench"))
     parser.add_argument(
         "--only-reload", action="store_true", help="no query nor peer: the change and restart"
+    )
+    parser.add_argument(
+        "--no-restart",
+        action="store_true",
+        help="--only-reload without the restart after the change (a shorter hold of the corpus)",
     )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--restart-only", action="store_true", help=argparse.SUPPRESS)

@@ -48,6 +48,7 @@ from context_bot.knowledge.symbols import (
     FileSymbols,
     Outcome,
     SymbolIndex,
+    UsesUnknown,
     assemble_symbols,
     index_from_plain,
     index_to_plain,
@@ -265,8 +266,9 @@ def _changed_since(
     for path in changed:
         was = outcomes.get(path)
         # What the base holds of a file counts only for the totals (`_Overlay`): its
-        # reason, or its partial parse (its symbols are hidden by the overlay).
-        before[path] = FileSymbols([], {}, was) if isinstance(was, bool) else was
+        # reason, or its partial parse (its symbols are hidden by the overlay); its uses
+        # are not kept, so the overlay counts the base's own (`UsesUnknown`).
+        before[path] = UsesUnknown([], {}, was) if isinstance(was, bool) else was
     return base_print, before
 
 

@@ -43,6 +43,7 @@ from context_bot.knowledge.documents import (
     duplicate_diagnostics,
     parse_document,
 )
+from context_bot.knowledge.filecounts import FileCounts, count_files
 from context_bot.knowledge.git import blobs_at_commits, git_output
 from context_bot.knowledge.indexing import index_files
 from context_bot.knowledge.inventory import (
@@ -90,6 +91,10 @@ _HEX = re.compile(r"[0-9a-fA-F]{7,64}")
 _SOURCE_TWINS = {".js": (".ts", ".tsx"), ".jsx": (".tsx",), ".mjs": (".mts",), ".cjs": (".cts",)}
 
 
+Excerpts = tuple[tuple[str, str | None, str], ...]
+"""(path, language, code-map excerpt) of the files whose contents are indexed."""
+
+
 @dataclass(frozen=True)
 class LoadBasis:
     """What a load keeps so that a live reload of a few files can patch its snapshot
@@ -106,6 +111,19 @@ class LoadBasis:
     version, so a change there is loaded in full."""
     row_of: dict[str, int] | None = None
     """Path → row of `stored`; made by the first patch (a load does not need it)."""
+    counts: FileCounts | None = None
+    """What the overview counts over every file (`filecounts.py`), moved by a patch."""
+    excerpts: Excerpts | None = None
+    """What the code map read (`codemap_of`: path, language, excerpt of every file whose
+    contents are indexed), kept so a patch that moves one need not list them all again:
+    imports and entry-point files only, within the indexed total (64 MiB)."""
+    digests: Mapping[str, int] = field(default_factory=dict)
+    """Path → the start of its content hash (`short_digest`), for the files whose
+    contents the index read: what tells an edit that keeps a file's size (`changes.py`)."""
+    patched_from: str | None = None
+    """The version of the snapshot this one patched (None: a full load) and the paths it
+    looked at again (`patched_paths`): a change report need only compare those."""
+    patched_paths: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, eq=False)
@@ -372,9 +390,10 @@ def _load(
     version, parts = _version(
         docs, served, revision, readme, overview_budget, inventory, code.digests
     )
+    counts = count_files(inventory.files, served)
     text = overview_text(
         root, revision, readme, served, free, features, version, len(diags), inventory,
-        codemap, symbols, overview_budget,
+        codemap, symbols, overview_budget, counts,
     )  # fmt: skip
     log.info(
         "knowledge_loaded",
@@ -397,7 +416,11 @@ def _load(
     basis = None
     if code.stored is not None:
         linked = related_candidates(choices[p][0] for p in groups)
-        basis = LoadBasis(knowledge_dir, overview_budget, parts, codemap, code.stored, linked)
+        digests = {path: short_digest(d) for path, d in (code.digests or {}).items()}
+        basis = LoadBasis(
+            knowledge_dir, overview_budget, parts, codemap, code.stored, linked,
+            counts=counts, digests=digests, excerpts=tuple(code.texts),
+        )  # fmt: skip
     return Knowledge(
         version, text, diags, revision, served, free, history, index, features, inventory,
         knowledge_folder=_inside(knowledge_dir, root), symbols=symbols, index_stats=stats,
@@ -418,6 +441,7 @@ def overview_text(
     codemap: CodeMap,
     symbols: SymbolIndex,
     budget: int,
+    counts: FileCounts | None = None,
 ) -> str:
     """The overview of a snapshot from what its load (or patch) gathered."""
     return overview_mod.build_overview(
@@ -433,6 +457,7 @@ def overview_text(
             inventory=inventory.files,
             codemap=codemap,
             most_used={c.path: symbols.most_used(c.path) for c in codemap.central},
+            counts=counts,
         ),
         budget=budget,
     )
@@ -701,6 +726,11 @@ class VersionParts:
 
 FILE_TERMS = 1 << 128
 """The files' part of a version is a sum of terms modulo this."""
+
+
+def short_digest(digest: str) -> int:
+    """A content hash (hex) as the int a snapshot keeps of it: 60 bits tell an edit."""
+    return int(digest[:15] or "0", 16)
 
 
 def file_term(path: str, size: int, digest: str) -> int:

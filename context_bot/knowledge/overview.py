@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from context_bot.errors import FileError
 from context_bot.knowledge.codemap import CodeMap
+from context_bot.knowledge.filecounts import FileCounts, count_files
 from context_bot.knowledge.model import Feature, FeatureFile, RepoFile, ServedDocument
 
 if TYPE_CHECKING:
@@ -27,8 +28,6 @@ if TYPE_CHECKING:
 
 #: Default size of the overview, in UTF-8 bytes.
 DEFAULT_BUDGET = 32_000
-#: Depth of the folder tree shown (1 = top-level folders only).
-TREE_DEPTH = 3
 #: Share of the budget each section may take in the first pass, in priority order.
 #: The sections from the code (entry points, central files, languages, recent activity)
 #: come after the documents' and share what they leave: with documents, theirs come first.
@@ -68,12 +67,6 @@ TITLES = {
     "languages": "Languages",
     "activity": "Recent activity",
 }
-#: Languages that are prose, data or configuration, not source: not counted in coverage.
-NOT_SOURCE = frozenset(
-    {"markdown", "rst", "text", "json", "yaml", "toml", "xml", "csv", "svg", "ini", "html"}
-    | {"asciidoc", "plain-text", "json5", "jsonnet", "lock", "dotenv", "gitignore", "pem"}
-    | {"pyproject", "setup-cfg", "editorconfig", "gitattributes", "gitmodules", "tsv"}
-)
 ASK_LINE = (
     "Ask for more in the room: `file` (a path: its knowledge and source), `search` (words), "
     "`list` (a folder), `feature` (a name), `overview` (this text again)."
@@ -120,6 +113,9 @@ class OverviewInput:
     most_used: Mapping[str, Sequence[tuple[str, int]]] = field(default_factory=dict)
     """Per central file, its most used top-level names and their use counts
     (`SymbolIndex.most_used`), named in the central files' section."""
+    counts: FileCounts | None = None
+    """`count_files` of `inventory` and the documented paths, when the caller kept them
+    (a live reload patches the last ones); None: counted here."""
 
 
 class _Feed:
@@ -201,13 +197,14 @@ def build_overview(data: OverviewInput, *, budget: int = DEFAULT_BUDGET) -> str:
     """The overview Markdown, at most `budget` UTF-8 bytes."""
     files = sorted(data.files, key=lambda d: d.path)
     ranked = sorted(files, key=_rank)
-    head = _head(data, files, ranked)
+    counts = data.counts or count_files(data.inventory, (d.path for d in files))
+    head = _head(data, files, ranked, counts)
     tail = ["", "## Asking for more", ASK_LINE]
     guides = sorted(data.free, key=lambda d: d.path)
     flows = _flows(files)
-    tree = _tree_counts(files, data.inventory)
+    tree = counts.tree()
     code = data.codemap or CodeMap()
-    languages = _languages(data.inventory)
+    languages = _languages(counts)
     # A plain substring test first: parsing every document's sections would cost more than
     # the rest of the overview at 10,000 files.
     with_gotchas = [d for d in ranked if _GOTCHAS in d.text or _GOTCHAS_LOW in d.text]
@@ -253,7 +250,10 @@ def _left_line(budget: int, left: dict[str, int]) -> str:
 
 
 def _head(
-    data: OverviewInput, files: list[ServedDocument], ranked: list[ServedDocument]
+    data: OverviewInput,
+    files: list[ServedDocument],
+    ranked: list[ServedDocument],
+    counts: FileCounts,
 ) -> list[str]:
     stale = [d for d in ranked if d.stale]  # most important first
     by_match = {m: sum(1 for d in files if d.version_match == m) for m in ("blob", "commit")}
@@ -268,7 +268,7 @@ def _head(
         "",
         "## What this product does",
         _product(data),
-        *_coverage(data, files),
+        *_coverage(data, files, counts),
         "",
         "## Freshness",
         f"{len(files) - len(stale)} of {len(files)} file documents match the working tree "
@@ -361,35 +361,6 @@ def _important_items(ranked: list[ServedDocument]) -> Iterator[str]:
         yield f"- `{doc.path}` ({d.importance or 'unrated'}, {links}){what}"
 
 
-def _tree_counts(
-    files: list[ServedDocument], inventory: tuple[RepoFile, ...] = ()
-) -> list[tuple[str, tuple[int, int | None]]]:
-    """Folders down to TREE_DEPTH with their file counts (the repository's files and the
-    documented paths together) and how many are documented (None when nothing is),
-    shallowest first: a cut keeps the whole top of the tree. Shown sorted by path, so it
-    still reads as a tree."""
-    counts: Counter[str] = Counter()
-    documented: Counter[str] = Counter()
-    doc_paths = {doc.path for doc in files}
-    listed = {f.path for f in inventory}
-    # Counted in no order (the result is sorted), each path once: 100k paths at load.
-    for path in (*listed, *(doc_paths - listed)):
-        cut = path.find("/")
-        depth = 0
-        while cut != -1 and depth < TREE_DEPTH:
-            folder = path[:cut]
-            counts[folder] += 1
-            if path in doc_paths:
-                documented[folder] += 1
-            cut = path.find("/", cut + 1)
-            depth += 1
-    show = bool(doc_paths) and bool(inventory)
-    return sorted(
-        ((k, (n, documented[k] if show else None)) for k, n in counts.items()),
-        key=lambda kv: (kv[0].count("/"), kv[0]),
-    )
-
-
 def _tree_items(counts: list[tuple[str, tuple[int, int | None]]]) -> Iterator[str]:
     for path, (n, documented) in counts:
         indent = "  " * path.count("/")
@@ -397,17 +368,13 @@ def _tree_items(counts: list[tuple[str, tuple[int, int | None]]]) -> Iterator[st
         yield f"{indent}- {posixpath.basename(path)}/ ({_count(n, 'file')}{of})"
 
 
-def _coverage(data: OverviewInput, files: list[ServedDocument]) -> list[str]:
+def _coverage(data: OverviewInput, files: list[ServedDocument], counts: FileCounts) -> list[str]:
     """How much of the source the documents cover, when the repository's files are known."""
     if not data.inventory:
         return []
-    source = [f for f in data.inventory if f.language and f.language not in NOT_SOURCE]
-    documented = {d.path for d in files}
-    covered = sum(1 for f in source if f.path in documented)
-    binary = sum(1 for f in data.inventory if f.binary)
     line = (
-        f"{covered} of {_count(len(source), 'source file')} documented "
-        f"({_count(len(data.inventory), 'file')} in all, {binary} binary)."
+        f"{counts.covered} of {_count(counts.source, 'source file')} documented "
+        f"({_count(counts.files, 'file')} in all, {counts.binary} binary)."
     )
     if not files:
         line += (
@@ -417,17 +384,10 @@ def _coverage(data: OverviewInput, files: list[ServedDocument]) -> list[str]:
     return ["", "## Documentation coverage", line]
 
 
-def _languages(inventory: tuple[RepoFile, ...]) -> list[str]:
+def _languages(counts: FileCounts) -> list[str]:
     """One line per language, most files first (text files of a known language)."""
-    counts: Counter[str] = Counter()
-    sizes: Counter[str] = Counter()
-    for f in inventory:
-        if f.language and not f.binary:
-            counts[f.language] += 1
-            sizes[f.language] += f.size
     return [
-        f"- {lang}: {_count(n, 'file')}, {_kib(sizes[lang])}"
-        for lang, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+        f"- {lang}: {_count(n, 'file')}, {_kib(size)}" for lang, n, size in counts.language_lines()
     ]
 
 

@@ -28,27 +28,37 @@ change, a delete and a rename), and falls back to a full load, saying why in the
 
 The code map (entry points, central files, history) is reused while the revision and what
 it reads of the files (`codemap.excerpt`) are unchanged, else built again from the cache's
-excerpts; the overview is written again, as its text names the version.
+excerpts; the overview is written again, as its text names the version, from the last
+snapshot's counts of every file moved by the changed ones (`filecounts.py`). `grep`'s
+trigram index takes the rows the patch wrote (`TextIndex.patched`), the content hashes
+(what names a same-size edit, `changes.py`) the changed files' new ones, and the patched
+snapshot records what it patched, so the change report compares those paths alone.
+What still passes over every file: the inventory's and the code index's own patches
+(`patch_inventory`, `reindex_files`, `patch_listing_index`) and copies of the maps a
+snapshot keeps (a snapshot is never modified).
 """
 
 from __future__ import annotations
 
+import bisect
 import os
 import stat
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
 
 import structlog
 
 from context_bot.knowledge import overview as overview_mod
+from context_bot.knowledge.filecounts import FileCounts
 from context_bot.knowledge.git import git_output
-from context_bot.knowledge.indexing import reindex_files
+from context_bot.knowledge.indexing import Reindexed, reindex_files
 from context_bot.knowledge.inventory import Inventory, patch_inventory
 from context_bot.knowledge.listing import patch_listing_index
 from context_bot.knowledge.loading import (
     FILE_TERMS,
+    Excerpts,
     Knowledge,
     LoadBasis,
     VersionParts,
@@ -56,8 +66,10 @@ from context_bot.knowledge.loading import (
     file_term,
     load_knowledge,
     overview_text,
+    short_digest,
     text_index_of,
 )
+from context_bot.knowledge.model import RepoFile
 from context_bot.knowledge.sandbox import RepoFiles
 from context_bot.knowledge.search import (
     SearchIndex,
@@ -67,6 +79,7 @@ from context_bot.knowledge.search import (
 )
 from context_bot.knowledge.store import IndexStore, cache_folder
 from context_bot.knowledge.symbols import TooManyOverlaid
+from context_bot.knowledge.textindex import TextIndex
 
 log = structlog.get_logger(__name__)
 
@@ -144,15 +157,11 @@ def patch_knowledge(
         raise CannotPatch("settings")
     paths = _repo_paths(previous, basis, changed, files.root)
     root = files.root
-    inventory = patch_inventory(_without_text_index(previous.inventory), files, paths)
+    # A new inventory, without the last one's text index (set below).
+    inventory = patch_inventory(previous.inventory, files, paths)
     revision = git_output(root, ["rev-parse", "HEAD"])
     readme = overview_mod.read_readme(files)
-    inside = previous.knowledge_folder
-    outside = (
-        inventory.files
-        if not inside
-        else tuple(f for f in inventory.files if not f.path.startswith(f"{inside}/"))
-    )
+    outside = _outside(inventory.files, previous.knowledge_folder)
     entries = basis.stored.entries
     row_of = basis.row_of
     if row_of is None:  # the first patch of a loaded snapshot; later ones carry it on
@@ -172,19 +181,23 @@ def patch_knowledge(
     parts = VersionParts(basis.version_parts.documents, terms % FILE_TERMS)
     version = parts.version(revision, readme, overview_budget)
     stored = StoredCode(store.reader(), done.entries, done.skipped)
-    inventory = replace(inventory, text_index=text_index_of(store, stored, inventory))
+    inventory = replace(inventory, text_index=_text_index(previous, store, stored, inventory, done))
     try:
         symbols = previous.symbols.patched(done.symbols)
     except TooManyOverlaid as exc:
         raise CannotPatch("symbols") from exc
-    codemap = basis.codemap
+    codemap, excerpts = basis.codemap, basis.excerpts
+    if done.excerpts_moved and excerpts is not None:
+        excerpts = _excerpts(excerpts, store, done.digests.keys())
     if done.excerpts_moved or revision != previous.revision:
         history = codemap.history if revision == previous.revision else None
-        codemap = codemap_of(store.excerpts(), inventory, files, revision, history)
+        texts = excerpts if excerpts is not None else store.excerpts()
+        codemap = codemap_of(texts, inventory, files, revision, history)
     served, free = previous._served, previous._free  # unchanged: documents decline
+    counts = _counts(previous, basis, inventory, paths)
     text = overview_text(
         root, revision, readme, served, free, previous.features(), version,
-        len(previous.diagnostics), inventory, codemap, symbols, overview_budget,
+        len(previous.diagnostics), inventory, codemap, symbols, overview_budget, counts,
     )  # fmt: skip
     index = SearchIndex(index_entries(served, free), None, sandbox_reader(files), stored=stored)
     layout = patch_listing_index(previous.tree, previous.inventory, inventory, paths, served, free)
@@ -199,14 +212,89 @@ def patch_knowledge(
         symbols=symbols,
         index_stats={"files_read": done.read, "files_reused": reused},
         basis=replace(
-            basis, version_parts=parts, codemap=codemap, stored=stored, row_of=done.row_of
+            basis,
+            version_parts=parts,
+            codemap=codemap,
+            stored=stored,
+            row_of=done.row_of,
+            counts=counts,
+            excerpts=excerpts,
+            digests=_digests(basis.digests, done.digests),
+            patched_from=previous.version,
+            patched_paths=frozenset(paths),
         ),
         layout=layout,
     )
 
 
-def _without_text_index(inventory: Inventory) -> Inventory:
-    return replace(inventory, text_index=None)
+def _text_index(
+    previous: Knowledge,
+    store: IndexStore,
+    stored: StoredCode,
+    inventory: Inventory,
+    done: Reindexed,
+) -> TextIndex:
+    """`grep`'s index of the patched snapshot: the last one's with the rows the patch
+    wrote (those of the changed paths, and of files it moved across the total cap), or
+    listed again from the cache when the last snapshot has none of its own."""
+    last = previous.inventory.text_index
+    if not isinstance(last, TextIndex):
+        return text_index_of(store, stored, inventory)
+    touched = {}
+    for path in done.digests:  # every path whose row the patch wrote or dropped
+        listed = inventory.get(path)
+        touched[path] = (done.row_of.get(path), listed is not None and not listed.binary)
+    return last.patched(touched)
+
+
+def _counts(
+    previous: Knowledge, basis: LoadBasis, inventory: Inventory, paths: set[str]
+) -> FileCounts | None:
+    """The overview's counts moved by the changed paths (None: counted in full)."""
+    if basis.counts is None:
+        return None
+    before = (f for p in paths if (f := previous.inventory.get(p)) is not None)
+    after = (f for p in paths if (f := inventory.get(p)) is not None)
+    return basis.counts.patched(before, after, previous._served)
+
+
+def _excerpts(last: Excerpts, store: IndexStore, touched: Iterable[str]) -> Excerpts:
+    """What the code map reads (`IndexStore.excerpts`) after the patch: the last ones,
+    those of the paths the patch wrote or dropped as the cache holds them now. The
+    cache's list is a pass over every row (85 ms at 100k files)."""
+    gone = set(touched)
+    now = store.rows_of(sorted(gone))
+    kept = [e for e in last if e[0] not in gone]
+    kept += [(p, f.language, f.excerpt) for p, (f, _) in now.items() if f.skipped is None]
+    return tuple(kept)
+
+
+def _digests(last: Mapping[str, int], moved: Mapping[str, tuple[str, str]]) -> dict[str, int]:
+    """The content hashes of the patched snapshot: the last ones, those of the paths the
+    patch read again replaced (dropped when it read no content)."""
+    digests = dict(last)
+    for path, (_, now) in moved.items():
+        if now:
+            digests[path] = short_digest(now)
+        else:
+            digests.pop(path, None)
+    return digests
+
+
+def _outside(files: tuple[RepoFile, ...], inside: str | None) -> tuple[RepoFile, ...]:
+    """The files (in path order) outside the knowledge folder `inside` (the repository
+    path of it; None or "": none is inside): those are one run of the sorted paths, cut
+    out rather than every path tested (a pass over 100k files for a folder that is
+    often not even there)."""
+    if not inside:
+        return files
+    start = bisect.bisect_left(files, f"{inside}/", key=_path)
+    end = bisect.bisect_left(files, f"{inside}0", key=_path)  # "0" sorts right after "/"
+    return files if start == end else files[:start] + files[end:]
+
+
+def _path(f: RepoFile) -> str:
+    return f.path
 
 
 def _repo_paths(

@@ -433,20 +433,20 @@ class SearchIndex:
 
     def _ranked(
         self, sql: str, match: tuple[str, str], limit: int, db: sqlite3.Connection | None = None
-    ) -> list[tuple[int, float]]:
-        """(rowid, bm25), best first: the rows with every word, then (while fewer than
-        `limit`) those with any word. A question's words rarely all occur in one file, and
-        its best answer may lack one of them."""
+    ) -> list[tuple[int, float, str | None]]:
+        """(rowid, bm25, the row's path when the table keeps it), best first: the rows
+        with every word, then (while fewer than `limit`) those with any word. A question's
+        words rarely all occur in one file, and its best answer may lack one of them."""
         db = db or self._db
         try:
             ranked = db.execute(sql, (match[0], limit)).fetchall()
             if len(ranked) < limit and match[1] != match[0]:
-                seen = {row for row, _ in ranked}
+                seen = {r[0] for r in ranked}
                 more = db.execute(sql, (match[1], limit)).fetchall()
                 ranked += [r for r in more if r[0] not in seen][: limit - len(ranked)]
         except sqlite3.OperationalError:
             return []  # cannot happen with quoted tokens; never let a query crash a caller
-        return [(int(row), float(rank)) for row, rank in ranked]
+        return [(int(r[0]), float(r[1]), r[2] if len(r) > 2 else None) for r in ranked]
 
     def _search(self, query: str, limit: int) -> tuple[SearchHit, ...]:
         match = build_match(query)
@@ -456,7 +456,7 @@ class SearchIndex:
         terms = query_terms(query)
         found: list[tuple[float, int, int, SearchHit]] = []  # (-score, table, order, hit)
         ranked = self._ranked(_RANK_SQL, match, limit)
-        for order, (row, rank) in enumerate(ranked):
+        for order, (row, rank, _) in enumerate(ranked):
             e = self._entries[row]
             head = " ".join((e.path, e.feature, e.tags)).lower()
             body = e.body
@@ -474,9 +474,12 @@ class SearchIndex:
         # for a file this snapshot does not know (skipped below).
         want = limit + 8 if self._code_db is not self._db else limit
         ranked = self._ranked(_CODE_RANK_SQL, match, want, self._code_db) if self._code else []
-        for order, (row, rank) in enumerate(ranked):
+        for order, (row, rank, path) in enumerate(ranked):
             c = _code_entry(self._code, row)
-            if c is None:
+            if c is None or (path is not None and c.path != path):
+                # A row this snapshot does not know, or one a newer load gave to a file
+                # that came in where this one left (`textindex.plan_rows`); the table in
+                # memory keeps no content (None), and is this snapshot's alone.
                 continue
             if c.path in documented:
                 continue  # its document answered already, and ranks above its code
@@ -693,7 +696,7 @@ _RANK_SQL = (
 )
 _CODE_WEIGHTS = ", ".join(str(w) for w in CODE_COLUMN_WEIGHTS)
 _CODE_RANK_SQL = (
-    f"SELECT rowid, bm25(code, {_CODE_WEIGHTS}) AS r FROM code "  # noqa: S608 - constants
+    f"SELECT rowid, bm25(code, {_CODE_WEIGHTS}) AS r, path FROM code "  # noqa: S608 - constants
     "WHERE code MATCH ? ORDER BY r LIMIT ?"
 )
 

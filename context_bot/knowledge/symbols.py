@@ -304,6 +304,15 @@ class FileSymbols:
     partial: bool  # the parse had errors; what the parser recovered is kept
 
 
+@dataclass
+class UsesUnknown(FileSymbols):
+    """What an index held of a file when only its totals were kept, not its uses: a
+    restart's overlay knows a changed file's reason or partial parse from the record of
+    the last assembled index (`indexing._changed_since`), while the file's old text and
+    rows are gone. An overlay with one counts the base's uses by reading them
+    (`_Overlay.most_used`) instead of subtracting the file's own."""
+
+
 def extract(path: str, text: str, grammar_name: str) -> FileSymbols | None:
     """Every definition and identifier use of one file; None when its grammar is out."""
     g = grammar(grammar_name)
@@ -785,6 +794,17 @@ class _Overlay(SymbolIndex):
         self.files = base.files - len(self._hidden) + self._top.files
         gone = [o for o in was.values() if isinstance(o, FileSymbols)]
         self.partial = base.partial - sum(o.partial for o in gone) + self._top.partial
+        # The base's uses in the hidden files, by name, as the base packed them (a line
+        # past _LINE_MASK is not packed): `most_used` takes them from the base's counts
+        # rather than reading and filtering every use of each name.
+        hidden_uses: Counter[str] = Counter()
+        for path, outcome in was.items():
+            if isinstance(outcome, FileSymbols) and path in base._file_no:
+                for ident, lines in outcome.references.items():
+                    hidden_uses[ident] += sum(1 for line in lines if line <= _LINE_MASK)
+        self._hidden_uses: Counter[str] | None = hidden_uses
+        if any(isinstance(o, UsesUnknown) for o in was.values()):
+            self._hidden_uses = None  # counted from the base's uses (`most_used`)
         skipped = Counter(base.skipped)
         skipped.subtract(o for o in was.values() if isinstance(o, str))
         skipped.update(self._top.skipped)
@@ -961,7 +981,13 @@ class _Overlay(SymbolIndex):
         if base._table is None and top._table is None:
             return []
         theirs = top._table.use_counts(chosen) if top._table is not None else {}
-        uses = {name: len(self._base_uses(name)) + theirs.get(name, 0) for name in chosen}
+        hidden = self._hidden_uses
+        if hidden is None:
+            kept = {name: len(self._base_uses(name)) for name in chosen}
+        else:
+            counted = base._table.use_counts(chosen) if base._table is not None else {}
+            kept = {name: counted.get(name, 0) - hidden.get(name, 0) for name in chosen}
+        uses = {name: kept[name] + theirs.get(name, 0) for name in chosen}
         return _ranked(uses, limit)
 
     def _base_uses(self, name: str) -> npt.NDArray[np.uint64]:

@@ -76,17 +76,70 @@ class TextIndex:
     a search that reaches its limit stops reading. When a snapshot's rows are not in path
     order (more than ROW_GAP allows were added at one place) it reads them all and sorts."""
 
-    def __init__(self, path: Path, paths: Mapping[int, str], always: frozenset[str]) -> None:
+    def __init__(
+        self,
+        path: Path,
+        paths: Mapping[int, str],
+        always: frozenset[str],
+        *,
+        laid_out: tuple[dict[str, int], list[int], bool] | None = None,
+    ) -> None:
+        """`laid_out`: the path → row map, the rows sorted and whether they are in path
+        order, when the caller has them (`patched`); else worked out here."""
         self._path = path
         self._paths = paths
-        self._rows = {path: row for row, path in paths.items()}
+        if laid_out is None:
+            rows = {path: row for row, path in paths.items()}
+            by_row = sorted(paths)
+            in_order = all(paths[a] < paths[b] for a, b in itertools.pairwise(by_row))
+            laid_out = (rows, by_row, in_order)
+        self._rows, self._by_row, self.ordered = laid_out
         self.always = always
         self._always_sorted = sorted(always)
-        ordered = [paths[row] for row in sorted(paths)]
-        self.ordered = all(a < b for a, b in itertools.pairwise(ordered))
         self._pool: list[sqlite3.Connection] = []
         self._opened: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+
+    def patched(self, touched: Mapping[str, tuple[int | None, bool]]) -> TextIndex:
+        """A live reload's index (`patching.py`): this one with the `touched` paths as the
+        cache holds them now, each path → (its row now, None when it has none; whether it
+        is a text file `grep` reads). Asks the cache about those rows alone, where a load
+        lists every row (`loading.text_index_of`); answers as that would."""
+        rows = {row: path for path, (row, _) in touched.items() if row is not None}
+        held: dict[int, bool] = {}
+        if rows:
+            marks = ",".join("?" * len(rows))
+            with self._connection() as db:
+                held = dict(
+                    db.execute(
+                        f"SELECT id, folds FROM texts WHERE id IN ({marks})",  # noqa: S608
+                        list(rows),
+                    ).fetchall()
+                )
+        paths, by_path, by_row = dict(self._paths), dict(self._rows), list(self._by_row)
+        for path in touched:
+            old = by_path.pop(path, None)
+            if old is not None:
+                del paths[old]
+                del by_row[bisect.bisect_left(by_row, old)]
+        always = set(self.always) - touched.keys()
+        folds = folds_as_re2()
+        added: list[int] = []
+        for path, (row, text) in touched.items():
+            if row is not None and row in held:
+                paths[row] = path
+                by_path[path] = row
+                bisect.insort(by_row, row)
+                added.append(row)
+                if held[row] and not folds:
+                    always.add(path)
+            elif text:
+                always.add(path)
+        if self.ordered:  # still in path order when each new row sits between its neighbours
+            ordered = all(_fits(paths, by_row, row) for row in added)
+        else:
+            ordered = all(paths[a] < paths[b] for a, b in itertools.pairwise(by_row))
+        return TextIndex(self._path, paths, frozenset(always), laid_out=(by_path, by_row, ordered))
 
     @contextlib.contextmanager
     def _connection(self) -> Iterator[sqlite3.Connection]:
@@ -105,14 +158,18 @@ class TextIndex:
     def data(self, path: str) -> bytes | None:
         """The file's text as the load read it (through the gate), as `grep` searches it
         (UTF-8, CRLF line ends as "\n"), or None. A row read by primary key: tens of
-        microseconds, where the gate's open and checks cost a few hundred."""
+        microseconds, where the gate's open and checks cost a few hundred. Only while the
+        row is still this path's: a later load may have given it to a file that came in
+        where this one left (`plan_rows`), and this snapshot may still be serving."""
         row = self._rows.get(path)
         if row is None:
             return None
         try:
             with self._connection() as db:
                 found = db.execute(
-                    "SELECT CAST(body AS BLOB) FROM texts WHERE id=?", (row,)
+                    "SELECT CAST(t.body AS BLOB) FROM texts t JOIN files f ON f.id = t.id "
+                    "WHERE t.id=? AND f.path=?",
+                    (row, path),
                 ).fetchone()
         except sqlite3.Error:
             return None
@@ -237,6 +294,15 @@ class TextIndex:
                 db.close()
             self._opened.clear()
             self._pool.clear()
+
+
+def _fits(paths: Mapping[int, str], by_row: list[int], row: int) -> bool:
+    """Whether `row`'s path sorts between those of the rows before and after it."""
+    at = bisect.bisect_left(by_row, row)
+    before = paths[by_row[at - 1]] if at > 0 else None
+    after = paths[by_row[at + 1]] if at + 1 < len(by_row) else None
+    path = paths[row]
+    return (before is None or before < path) and (after is None or path < after)
 
 
 def _first(item: tuple[str, bytes | None]) -> str:

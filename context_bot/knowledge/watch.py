@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import stat
 import threading
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -113,22 +114,42 @@ def _entries_of(folders: frozenset[str]) -> Callable[[watchfiles.Change, str], b
     return relevant
 
 
-def _may_move_folders(changes: set[tuple[watchfiles.Change, str]]) -> bool:
-    return any(change is not watchfiles.Change.modified for change, _ in changes)
+def _may_move_folders(changes: set[tuple[watchfiles.Change, str]], folders: frozenset[str]) -> bool:
+    """Whether the burst may have added or removed a watched folder: a path that is a
+    real folder now, or was one, in a change other than a write. Then the folders are
+    listed again, a walk of the whole tree (a second at 100,000 files): a new file alone
+    does not pay it. Blocking (a stat per change): call it in a thread."""
+    for change, path in changes:
+        if change is watchfiles.Change.modified:
+            continue
+        if path in folders:
+            return True
+        try:
+            if stat.S_ISDIR(os.lstat(path).st_mode):
+                return True
+        except OSError:
+            continue  # gone: a folder gone was watched, so it is in `folders`
+    return False
 
 
 async def reload_once(
     current: Knowledge, load: Loader
 ) -> tuple[Knowledge, dict[str, object] | None]:
-    """Load again; return the snapshot to serve and the change, if the version moved."""
+    """Load again; return the snapshot to serve and the change, if the version moved.
+    Both in a thread: the change report compares every file unless the snapshot was
+    patched (`changes.py`), a pass that would hold the event loop at 100k files."""
+
+    def reload() -> tuple[Knowledge, dict[str, object] | None]:
+        fresh = load()
+        if fresh.version == current.version:
+            return current, None
+        return fresh, knowledge_change(current, fresh)
+
     try:
-        fresh = await asyncio.to_thread(load)
+        return await asyncio.to_thread(reload)
     except Exception as exc:
         log.error("knowledge_reload_failed", error=exc.__class__.__name__, reason=str(exc))
         return current, None
-    if fresh.version == current.version:
-        return current, None
-    return fresh, knowledge_change(current, fresh)
 
 
 class _Halt:
@@ -203,7 +224,7 @@ async def watch_knowledge(
                         seen = None if catch_up else frozenset(p for _, p in changes)
                         catch_up = False
                         await reload(seen, len(changes))
-                    if not _may_move_folders(changes):
+                    if not await in_thread(partial(_may_move_folders, changes, folders)):
                         continue
                     listed = await in_thread(lambda: watched_dirs(roots))
                     if frozenset(listed) != folders:

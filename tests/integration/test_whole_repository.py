@@ -116,6 +116,35 @@ async def test_a_file_added_or_removed_reaches_the_room(
     assert [h.path for h in await client.symbols("orders")] == ["src/app/handlers/orders.py"]
 
 
+async def test_an_edit_that_keeps_the_size_reaches_the_room_as_changed(
+    running_app: Any, connect: Any, project: Path
+) -> None:
+    """The patched reload's report names a file edited in place (the same size): it
+    named nothing before, though the version moved; and `grep` finds the new text."""
+    app: ContextBotApp = await running_app(repo=project)
+    client = ContextClient(await join_with_token(app, connect, "same-size", "watcher"))
+    await client.overview()
+    updates = client.updates()
+    next_update = asyncio.ensure_future(anext(updates))
+    await asyncio.sleep(0.5)  # the watcher registers its folders
+    users = project / "src" / "app" / "handlers" / "users.py"
+    original = users.read_text()
+    edits = iter(original.replace("list_users", f"list_usr{n:02d}") for n in range(20))
+    async with asyncio.timeout(20):
+        while not next_update.done():  # rewrite until the watcher, now up, sees it
+            edited = next(edits)
+            assert len(edited) == len(original)
+            users.write_text(edited)
+            await asyncio.wait([next_update], timeout=1.5)
+    update = next_update.result()
+    await updates.aclose()
+    assert update.changed == ["src/app/handlers/users.py"]
+    assert update.added == update.removed == []
+    name = edited.split("(")[0].removeprefix("def ")
+    found = await client.grep(name)
+    assert [(m.path, m.line) for m in found.matches] == [("src/app/handlers/users.py", 1)]
+
+
 async def test_a_change_too_large_to_name_reaches_the_room_cut_and_marked(
     running_app: Any, connect: Any, project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

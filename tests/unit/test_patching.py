@@ -16,6 +16,7 @@ from context_bot.knowledge.grep import Grep, GrepQuery
 from context_bot.knowledge.loading import Knowledge, load_knowledge
 from context_bot.knowledge.patching import reload_knowledge
 from context_bot.knowledge.sandbox import RepoFiles
+from context_bot.knowledge.textindex import TextIndex
 from tests.gitrepo import git
 from tests.unit.test_store import FILES, make_repo
 
@@ -68,6 +69,23 @@ def served(k: Knowledge, root: Path) -> dict[str, object]:
         ],
         "documents": [d.to_wire() for d in k.served_documents()],
         "stats": k.stats(),
+        "kept": kept(k),
+    }
+
+
+def kept(k: Knowledge) -> dict[str, object]:
+    """What a snapshot keeps for the next patch and for `grep`, which a patch moves by the
+    changed paths alone: it must be what a full load makes of the same files."""
+    index = k.inventory.text_index
+    assert isinstance(index, TextIndex)
+    assert k.basis is not None
+    return {
+        "text_rows": dict(index._paths),
+        "always": index.always,
+        "ordered": index.ordered,
+        "counts": k.basis.counts,
+        "digests": dict(k.basis.digests),
+        "excerpts": sorted(k.basis.excerpts or ()),
     }
 
 
@@ -122,13 +140,24 @@ def test_a_changed_source_file_is_patched_and_answers_the_same(repo: Path, tmp_p
     assert before.symbols.find("twice") == []  # the last snapshot is left as it was
 
 
-def test_a_same_size_edit_moves_the_version(repo: Path, tmp_path: Path) -> None:
+def test_a_same_size_edit_moves_the_version_and_is_named(repo: Path, tmp_path: Path) -> None:
+    """An edit that keeps the size: the version moves (content hashes) and the change
+    names the path, patched or loaded in full (it named nothing before)."""
+    original = (repo / "notes/todo.txt").read_text()
+    edited = "remember the salt\n"
+    assert len(edited) == len(original)
+
     def change() -> list[str]:
-        (repo / "notes/todo.txt").write_text("remember the salt\n")
+        (repo / "notes/todo.txt").write_text(edited)
         return ["notes/todo.txt"]
 
     before, fresh, _ = reload_and_compare(repo, tmp_path, change)
     assert fresh.version != before.version
+    change_data = knowledge_change(before, fresh)
+    assert change_data["changed"] == ["notes/todo.txt"]
+    assert change_data["added"] == change_data["removed"] == []
+    full = load(repo, tmp_path / "cache")  # a full load after it: the same report
+    assert knowledge_change(before, full)["changed"] == ["notes/todo.txt"]
 
 
 def test_an_added_file_is_listed_searched_and_its_symbols_found(repo: Path, tmp_path: Path) -> None:

@@ -288,3 +288,20 @@ async def test_ignored_folders_inside_the_tree_do_not_reload(tmp_path: Path) -> 
         (repo / "node_modules" / "pkg" / "index.js").write_text("x\n")
         await watcher.settle()
         assert watcher.loads == loads
+
+
+def test_only_a_folder_added_or_removed_lists_the_folders_again(tmp_path: Path) -> None:
+    """Listing the folders walks the whole tree (a second at 100k files): a new or
+    removed file does not pay it, a new, renamed or removed folder does."""
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "new.py").write_text("x = 1\n")
+    (tmp_path / "made").mkdir()
+    folders = frozenset({str(tmp_path), str(tmp_path / "src"), str(tmp_path / "gone")})
+    added, deleted = watch.watchfiles.Change.added, watch.watchfiles.Change.deleted
+    modified = watch.watchfiles.Change.modified
+    moves = watch._may_move_folders
+    assert not moves({(added, str(tmp_path / "src" / "new.py"))}, folders)
+    assert not moves({(deleted, str(tmp_path / "src" / "old.py"))}, folders)
+    assert not moves({(modified, str(tmp_path / "src"))}, folders)
+    assert moves({(added, str(tmp_path / "made"))}, folders)
+    assert moves({(deleted, str(tmp_path / "gone"))}, folders)
