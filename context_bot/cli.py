@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import sys
 import tempfile
@@ -15,6 +16,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import NoReturn
 
 from context_bot import __version__
 from context_bot.config import LiveKitSettings, Settings, load_settings
@@ -185,9 +187,36 @@ def _ask(settings: Settings, args: argparse.Namespace) -> int:
             params["budget_tokens"] = args.budget_tokens
     elif args.dir is not None:
         settings = replace(settings, knowledge_dir=args.dir.resolve())
-    remote = Remote(args.room, args.endpoint) if args.room else None
-    print(render(method, ask(settings, method, params, remote), args.json))
-    return EXIT_OK
+    if not args.room:
+        print(render(method, ask(settings, method, params, None), args.json))
+        return EXIT_OK
+    remote = Remote(args.room, args.endpoint)
+    try:
+        print(render(method, ask(settings, method, params, remote), args.json))
+        code = EXIT_OK
+    except ContextBotError as exc:
+        print(f"context-bot: {exc}", file=sys.stderr)
+        code = _failure_code(exc)
+    return _end_after_a_room(code)
+
+
+def _end_after_a_room(code: int) -> NoReturn:
+    """End a command that asked in a room, once its answer is printed and the room left.
+
+    What is left of the process then is the livekit SDK's native runtime, which the SDK
+    disposes of at the interpreter's exit; that dispose has aborted the process (a Rust
+    panic in a callback that cannot unwind: exit -6, after a correct answer was printed;
+    seen once in a test run). Nothing else is left to do at exit, so the process ends
+    here, without the interpreter's exit handlers."""
+    with contextlib.suppress(OSError):  # a reader gone (`| head`) is not ours to report
+        sys.stdout.flush()
+    with contextlib.suppress(OSError):
+        sys.stderr.flush()
+    os._exit(code)
+
+
+def _failure_code(exc: ContextBotError) -> int:
+    return EXIT_CONFIG if isinstance(exc, ConfigError) else EXIT_FAILURE
 
 
 def _run(settings: Settings, args: argparse.Namespace) -> int:
@@ -265,5 +294,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
     except ContextBotError as exc:
         print(f"context-bot: {exc}", file=sys.stderr)
-        return EXIT_CONFIG if isinstance(exc, ConfigError) else EXIT_FAILURE
+        return _failure_code(exc)
     return EXIT_FAILURE
