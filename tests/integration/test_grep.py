@@ -88,9 +88,15 @@ async def test_hostile_patterns_are_refused_or_cut_while_others_are_answered(
         await attacker.grep("a" * 10_000)
     assert refused.value.code == 4000
 
+    # A program too large to compile without holding the process: refused, 4000.
+    with pytest.raises(BadRequest) as too_large:
+        await attacker.grep("a" + ".{500}" * 64 + "c", regex=True)
+    assert too_large.value.code == 4000
+    assert "too large a program" in too_large.value.message
+
     # Linear but slow (RE2's DFA gives up): cut at the deadline, while another
     # participant's `file` requests are answered as usual.
-    slow = "a" + ".{500}" * 64 + "c"
+    slow = "a" + ".{500}" * 8 + "c"
     latencies: list[float] = []
 
     async def bystander() -> None:

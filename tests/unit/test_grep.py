@@ -23,6 +23,9 @@ from context_bot.protocol import MAX_GREP_LINE_CHARS, Request
 from tests.gitrepo import git
 
 CAP = 4096  # the sandbox's size cap in these tests: a "huge" file need not be large
+SLOW = "a" + ".{500}" * 8 + "c"
+"""Linear for RE2 but slow: it defeats the DFA (a few hundred KB in seconds), and its
+program (32,000 instructions) is under `RE2_COMPILE_MEM`; 64 repeats would be refused."""
 
 
 def make_repo(root: Path, *, with_git: bool) -> Path:
@@ -354,7 +357,7 @@ def test_a_pattern_slow_in_linear_time_stops_at_the_deadline(tmp_path: Path) -> 
     started = time.monotonic()
     result = engine.search(
         inventory,
-        GrepQuery("a" + ".{500}" * 64 + "c", regex=True),
+        GrepQuery(SLOW, regex=True),
         deadline=started + 0.5,
     )
     took = time.monotonic() - started
@@ -400,9 +403,7 @@ def test_a_slow_pattern_on_a_long_line_stops_at_the_deadline_too(tmp_path: Path)
     engine.search(inventory, GrepQuery("zzz"))
 
     started = time.monotonic()
-    result = engine.search(
-        inventory, GrepQuery("a" + ".{500}" * 64 + "c", regex=True), deadline=started + 0.5
-    )
+    result = engine.search(inventory, GrepQuery(SLOW, regex=True), deadline=started + 0.5)
 
     assert result.truncated_reason == "deadline"
     assert time.monotonic() - started < 0.5 + 1.0  # one call over the line: minutes
@@ -457,7 +458,7 @@ async def test_a_slow_search_is_answered_by_its_deadline(
     monkeypatch.setattr(handlers_mod, "GREP_DEADLINE_S", deadline)
 
     started = time.monotonic()
-    result = await call(handlers, pattern="(a|hit)" + ".{500}" * 64 + "c|hit", regex=True)
+    result = await call(handlers, pattern="(a|hit)" + ".{500}" * 8 + "c|hit", regex=True)
     took = time.monotonic() - started
 
     assert took < deadline + handlers_mod.GREP_GRACE_S + 1.0, took
@@ -484,6 +485,7 @@ def test_a_refused_expression_is_quoted_as_the_asker_wrote_it(tmp_path: Path) ->
         ({"pattern": "(", "regex": True}, "not a valid RE2 expression"),
         ({"pattern": "a(?=b)", "regex": True}, "not a valid RE2 expression"),
         ({"pattern": r"\p{L}{1000}", "regex": True}, "pattern too large"),
+        ({"pattern": "a" + ".{500}" * 64 + "c", "regex": True}, "too large a program"),
         ({"pattern": "a", "globs": ("x" * 300,)}, "each `params.glob`"),
         ({"pattern": "a", "globs": ("#comment",)}, "not a path pattern"),
         ({"pattern": "a", "context": 6}, "context"),
@@ -507,10 +509,11 @@ def test_a_pattern_over_the_limit_is_refused_before_compiling(
     monkeypatch.setattr(grep_mod.re2, "compile", lambda *a: compiled.append(a) or real(*a))
 
     search(tmp_path, pattern="x" * 1000)
-    assert len(compiled) == 1  # the seam is live
+    seen = len(compiled)
+    assert seen == 2  # the seam is live: the size check, then the search's compile
     with pytest.raises(BadRequest):
         search(tmp_path, pattern="x" * 1001)
-    assert len(compiled) == 1
+    assert len(compiled) == seen
 
 
 def test_past_the_deadline_it_answers_what_it_found(tmp_path: Path) -> None:
