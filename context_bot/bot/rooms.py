@@ -359,6 +359,9 @@ class RoomManager:
         if self._sessions.get(session.name) is not session:
             return
         del self._sessions[session.name]
+        # Closed whatever comes next: a rejoin makes a new session, and an SDK that
+        # reconnects this one after a final reason must find nothing left to answer.
+        spawn(session.aclose(), f"close:{session.name}", self._leaving)
         name = _reason_name(reason)
         can_rejoin = self._accepting and self._room_exists is not None
         displaced = reason == rtc.DisconnectReason.DUPLICATE_IDENTITY

@@ -206,6 +206,16 @@ class RoomSession:
         return 0
 
     async def aclose(self) -> None:
+        """Leave for good: nothing of this session answers again, whatever the SDK does.
+
+        The handlers go first. After an operator removed the bot (PARTICIPANT_REMOVED)
+        right after it joined, a fresh-clone run found a connection of the bot's identity
+        still in the room seconds later, a new participant sid the rooms' map no longer
+        knew, with this session's handlers answering a page that should have seen no bot.
+        `disconnect` does nothing once the SDK reports the room disconnected."""
+        self.room.unregister_text_stream_handler(TOPIC_REQUEST)
+        self.room.off("data_received", self._on_data_packet)
+        self.room.off("participant_active", self._on_participant_active)
         if self._empty_timer is not None:
             self._empty_timer.cancel()
         for task in list(self._tasks):

@@ -186,6 +186,9 @@ class FakeRoom(EventEmitter[Any]):
             raise ValueError(f"text stream handler for topic '{topic}' already set")
         self._text_stream_handlers[topic] = handler
 
+    def unregister_text_stream_handler(self, topic: str) -> None:
+        self._text_stream_handlers.pop(topic, None)
+
     # -- what the server does to it ----------------------------------------------------
 
     def _connected(self, name: str, identity: str) -> None:
