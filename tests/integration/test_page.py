@@ -10,6 +10,7 @@ last test checks that the committed build is what `web/` builds.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import json
 import re
@@ -63,12 +64,30 @@ async def until(check: Callable[[], Any], timeout_s: float = 10) -> None:
 
 
 async def remove_bot(app: ContextBotApp, room: str) -> None:
-    """What an operator does with LiveKit's room service: take the bot out of `room`."""
+    """What an operator does with LiveKit's room service: take the bot out of `room`, until
+    the server has listed no connection of the bot's identity there for a second.
+
+    Three fresh-clone runs found a connection of the bot's identity in the room seconds
+    after one removal, under a new participant sid the bot's rooms no longer knew (the
+    closing note of 2026-11-27 describes it; not yet explained), so the page never missed
+    the bot. The test is about the page with no bot, so it asks the server until none is
+    left."""
     livekit = app.settings.livekit
+    bot = app.settings.bot_identity
     lk = api.LiveKitAPI(livekit.url, livekit.api_key, livekit.api_secret)
     try:
-        identity = api.RoomParticipantIdentity(room=room, identity=app.settings.bot_identity)
-        await lk.room.remove_participant(identity)
+        quiet_since: float | None = None
+        async with asyncio.timeout(20):
+            while quiet_since is None or time.monotonic() - quiet_since < 1.0:
+                listed = await lk.room.list_participants(api.ListParticipantsRequest(room=room))
+                if any(p.identity == bot for p in listed.participants):
+                    quiet_since = None
+                    identity = api.RoomParticipantIdentity(room=room, identity=bot)
+                    with contextlib.suppress(api.TwirpError):  # gone in between
+                        await lk.room.remove_participant(identity)
+                elif quiet_since is None:
+                    quiet_since = time.monotonic()
+                await asyncio.sleep(0.1)
     finally:
         await lk.aclose()
 
