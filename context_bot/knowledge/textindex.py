@@ -27,7 +27,7 @@ import heapq
 import itertools
 import sqlite3
 import threading
-from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import structlog
@@ -361,14 +361,24 @@ def match_expression(terms: Sequence[Term], docs: Mapping[str, int]) -> str | No
     in it, an alternation's options OR-ed; None when no term has a trigram. Asking for
     fewer trigrams than a literal has asks for more files, never fewer: the answer stays
     a superset of the files that hold the literal, whatever `docs` says."""
+    return _joined(terms, docs, _near)
+
+
+def _joined(
+    terms: Sequence[Term],
+    docs: Mapping[str, int],
+    asked: Callable[[str, Mapping[str, int]], str | None],
+) -> str | None:
+    """`terms` AND-ed, each literal as `asked` puts it and an alternation's options OR-ed
+    (all of them, or the alternation asks for nothing); None when no term asks anything."""
     parts: list[str] = []
     for term in terms:
         if isinstance(term, str):
-            near = _near(term, docs)
-            if near is not None:
-                parts.append(near)
+            one = asked(term, docs)
+            if one is not None:
+                parts.append(one)
             continue
-        options = [_near(option[0], docs) for option in term.options]
+        options = [asked(option[0], docs) for option in term.options]
         if options and all(options):
             parts.append("(" + " OR ".join(f"({o})" for o in options) + ")")
     return " AND ".join(parts) if parts else None
@@ -402,17 +412,7 @@ def case_expression(terms: Sequence[Term], docs: Mapping[str, int]) -> str | Non
     many files each is), AND-ed (that table keeps no positions), an alternation's
     options OR-ed; None when no term has a trigram. As `match_expression`, fewer
     trigrams ask for more files, never fewer."""
-    parts: list[str] = []
-    for term in terms:
-        if isinstance(term, str):
-            every = _all_of(term, docs)
-            if every is not None:
-                parts.append(every)
-            continue
-        options = [_all_of(option[0], docs) for option in term.options]
-        if options and all(options):
-            parts.append("(" + " OR ".join(f"({o})" for o in options) + ")")
-    return " AND ".join(parts) if parts else None
+    return _joined(terms, docs, _all_of)
 
 
 def _all_of(literal: str, docs: Mapping[str, int]) -> str | None:
