@@ -244,7 +244,9 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
         asyncio.run(app.serve())
     finally:
         if dev is not None:
-            dev.stop()
+            # Our bots have left by now; a browser still connected would hold a draining
+            # server in its 5 s ticks. This server lives and dies with this process.
+            dev.stop(drain=False)
     return 1 if app.forced_exit else EXIT_OK
 
 

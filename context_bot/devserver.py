@@ -32,6 +32,10 @@ LIVEKIT_SERVER_MODULE = "github.com/livekit/livekit-server/cmd/server"
 DEV_API_KEY = "devkey"
 DEV_API_SECRET = "secret"  # noqa: S105 - livekit-server's published --dev key pair
 START_TIMEOUT_S = 20.0
+FIRST_SIGNAL_WAIT_S = 1.0
+"""How long `stop(drain=False)` waits for the server to log its first SIGTERM before the
+second (it logs it within milliseconds; without the line, the stop's timeout and SIGKILL
+still end it)."""
 
 
 def cache_dir() -> Path:
@@ -134,15 +138,36 @@ class DevServer:
         except OSError:
             return ""
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def stop(self, timeout: float = 10.0, *, drain: bool = True) -> None:
+        """SIGTERM, then SIGKILL if it has not exited within `timeout`.
+
+        livekit-server's first SIGTERM drains: it waits, in 5 s ticks, until every
+        participant has left, and a participant whose connection died stays listed until
+        its ICE timeout (~20 s). `drain=False` sends the second signal at once, which it
+        takes as "stop now": rooms close, participants are told, the process exits in
+        milliseconds. That is what a dev server owned by one process (`run --dev`) and a
+        test whose work is done want; an operator's restart (`restart`) drains."""
         if self.process.poll() is not None:
             return
+        since = len(self.log_text())
         self.process.terminate()
+        if not drain:
+            self._second_signal(since)
         try:
             self.process.wait(timeout)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+    def _second_signal(self, since: int) -> None:
+        # The server reads signals from a channel of one: a second signal sent before it
+        # took the first would merge with it. Its log says when it took the first.
+        deadline = time.monotonic() + FIRST_SIGNAL_WAIT_S
+        while time.monotonic() < deadline and self.process.poll() is None:
+            if "exit requested" in self.log_text()[since:]:
+                self.process.terminate()
+                return
+            time.sleep(0.01)
 
     def restart(self, *, down_s: float = 0.0, stop_timeout: float = 3.0) -> None:
         """Stop the server and start it again on the same ports, as an operator's restart

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +19,7 @@ from livekit import api, rtc
 from context_bot.admin import bot_token
 from context_bot.bot.rooms import room_options
 from context_bot.config import LiveKitSettings
+from context_bot.devserver import start_dev_server
 from tests.integration.conftest import user_token
 from tests.integration.streams import Inbox
 
@@ -249,3 +252,23 @@ async def test_a_stream_to_a_hidden_participant_takes_three_packets_and_to_a_lis
     await sender.disconnect()
     await listed.disconnect()
     await hidden.disconnect()
+
+
+@pytest.mark.parametrize("drain", [True, False])
+async def test_a_first_sigterm_drains_while_anyone_is_connected_a_second_stops_at_once(
+    tmp_path: Path, drain: bool
+) -> None:
+    """Why `DevServer.stop(drain=False)` sends two signals (`run --dev`, the suite's
+    servers): after one, the server waits for every participant to leave, so the stop's
+    timeout ends in SIGKILL; after two, it closes the rooms and exits by itself."""
+    server = start_dev_server(tmp_path / "livekit")
+    person = rtc.Room()
+    try:
+        livekit = LiveKitSettings(server.url, server.api_key, server.api_secret)
+        await person.connect(livekit.url, user_token(livekit, "draining", "someone"))
+        await asyncio.to_thread(server.stop, 2.0, drain=drain)
+        killed = server.process.returncode == -signal.SIGKILL
+        assert killed is drain, f"exit status {server.process.returncode}"
+    finally:
+        await person.disconnect()
+        server.stop(timeout=1)

@@ -35,7 +35,7 @@ def own_server(tmp_path: Path) -> Iterator[DevServer]:
     server = start_dev_server(tmp_path / "livekit")
     yield server
     os.kill(server.process.pid, signal.SIGCONT)  # harmless if it runs; a stopped one must
-    server.stop(timeout=3)
+    server.stop(timeout=3, drain=False)
 
 
 @pytest.fixture

@@ -39,7 +39,7 @@ def own_server(tmp_path: Path) -> Iterator[DevServer]:
     """A server this test may restart without disturbing the others' shared one."""
     server = start_dev_server(tmp_path / "livekit")
     yield server
-    server.stop(timeout=3)
+    server.stop(timeout=3, drain=False)
 
 
 def settings_of(server: DevServer) -> LiveKitSettings:

@@ -80,7 +80,7 @@ async def webhooks(tmp_path: Path) -> AsyncIterator[Setup]:
     finally:
         await asyncio.gather(*(r.disconnect() for r in setup.rooms), return_exceptions=True)
         await app.shutdown()
-        server.stop(timeout=3)
+        server.stop(timeout=3, drain=False)
 
 
 async def until(condition: Callable[[], Any], timeout: float, what: str) -> None:
