@@ -45,6 +45,7 @@ from context_bot.knowledge.documents import (
 )
 from context_bot.knowledge.filecounts import FileCounts, count_files
 from context_bot.knowledge.git import blobs_at_commits, git_output
+from context_bot.knowledge.heap import give_back_free_heap
 from context_bot.knowledge.indexing import index_files
 from context_bot.knowledge.inventory import (
     Inventory,
@@ -276,10 +277,12 @@ def load_knowledge(
         files = files or RepoFiles(repo_root)
         store = IndexStore.open(cache_folder(cache_dir, files.root)) if cache_dir else None
         try:
-            return _load(knowledge_dir, files, overview_budget, store)
+            knowledge = _load(knowledge_dir, files, overview_budget, store)
         finally:
             if store is not None:
                 store.close()
+    give_back_free_heap()  # what the load made and dropped (heap.py)
+    return knowledge
 
 
 def codemap_of(

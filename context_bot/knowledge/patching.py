@@ -53,6 +53,7 @@ import structlog
 from context_bot.knowledge import overview as overview_mod
 from context_bot.knowledge.filecounts import FileCounts
 from context_bot.knowledge.git import git_output
+from context_bot.knowledge.heap import give_back_free_heap
 from context_bot.knowledge.indexing import Reindexed, reindex_files
 from context_bot.knowledge.inventory import Inventory, patch_inventory
 from context_bot.knowledge.listing import patch_listing_index
@@ -135,6 +136,7 @@ def reload_knowledge(
             files_read=fresh.index_stats.get("files_read", 0),
             ms=round((time.perf_counter() - started) * 1000, 1),
         )
+        give_back_free_heap()
         return fresh
     return load_knowledge(
         knowledge_dir, repo_root, overview_budget=overview_budget, files=files, cache_dir=cache_dir
