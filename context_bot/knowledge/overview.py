@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from context_bot.errors import FileError
-from context_bot.knowledge.codemap import CodeMap
+from context_bot.knowledge.codemap import ROOT_PACKAGE, CodeMap
 from context_bot.knowledge.filecounts import FileCounts, count_files
 from context_bot.knowledge.model import Feature, FeatureFile, RepoFile, ServedDocument
 
@@ -178,7 +178,15 @@ def repo_title(root: Path, readme: str | None) -> str:
             return line[2:].strip()
         if _underlined(lines, n) and 0 < len(line.strip()) <= 60:  # reStructuredText
             return line.strip()
+        if _prose(line):
+            break  # a heading after the opening text is a section's ("# Overview"), not a name
     return root.name
+
+
+def _prose(line: str) -> bool:
+    """Whether a README line is running text, not a badge, image, HTML or markup line."""
+    text = line.strip()
+    return bool(text) and text[0].isalnum() and " " in text
 
 
 def _underlined(lines: list[str], n: int) -> bool:
@@ -202,7 +210,7 @@ def build_overview(data: OverviewInput, *, budget: int = DEFAULT_BUDGET) -> str:
     tail = ["", "## Asking for more", ASK_LINE]
     guides = sorted(data.free, key=lambda d: d.path)
     flows = _flows(files)
-    tree = counts.tree()
+    tree = _with_top_level(counts.tree(), counts.files)
     code = data.codemap or CodeMap()
     languages = _languages(counts)
     # A plain substring test first: parsing every document's sections would cost more than
@@ -361,8 +369,21 @@ def _important_items(ranked: list[ServedDocument]) -> Iterator[str]:
         yield f"- `{doc.path}` ({d.importance or 'unrated'}, {links}){what}"
 
 
+def _with_top_level(
+    tree: list[tuple[str, tuple[int, int | None]]], files: int
+) -> list[tuple[str, tuple[int, int | None]]]:
+    """The tree with the files of no folder first (as ""): in a Go module or a small
+    package the code is often all there, and a layout of folders alone hides it."""
+    in_folders = sum(n for path, (n, _) in tree if "/" not in path)
+    top = files - in_folders
+    return [("", (top, None)), *tree] if top > 0 else tree
+
+
 def _tree_items(counts: list[tuple[str, tuple[int, int | None]]]) -> Iterator[str]:
     for path, (n, documented) in counts:
+        if not path:
+            yield f"- top level: {_count(n, 'file')} in no folder"
+            continue
         indent = "  " * path.count("/")
         of = "" if documented is None else f", {documented} documented"
         yield f"{indent}- {posixpath.basename(path)}/ ({_count(n, 'file')}{of})"
@@ -399,6 +420,12 @@ def _central_items(
     code: CodeMap, most_used: Mapping[str, Sequence[tuple[str, int]]]
 ) -> Iterator[str]:
     for c in code.central:
+        if c.path == ROOT_PACKAGE:
+            label = "the module's root package (the top level's `.go` files)"
+        elif c.path.endswith("/"):
+            label = f"`{c.path}` (a Go package)"
+        else:
+            label = f"`{c.path}`"
         parts = []
         if c.imported_by:
             parts.append(f"imported by {_count(c.imported_by, 'file')}")
@@ -406,7 +433,7 @@ def _central_items(
             parts.append(f"changed in {c.changes} of the last {code.history_commits} commits")
         used = most_used.get(c.path, ())
         names = "; most used: " + ", ".join(f"`{n}` ({k})" for n, k in used) if used else ""
-        yield f"- `{c.path}` — {', '.join(parts)}{names}"
+        yield f"- {label} — {', '.join(parts)}{names}"
 
 
 def _activity_items(code: CodeMap) -> Iterator[str]:

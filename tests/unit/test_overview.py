@@ -270,6 +270,10 @@ def test_the_title_is_the_readme_heading_not_the_clone_folder(tmp_path: Path) ->
     assert repo_title(tmp_path, "intro\n# my-project\n\ntext") == "my-project"
     assert repo_title(tmp_path, "no heading here") == tmp_path.name
     assert repo_title(tmp_path, None) == tmp_path.name
+    # Badges and images may come first; a heading after the opening text names a section.
+    assert repo_title(tmp_path, "[![CI](b.svg)](ci)\n<p>\n# my-project\n") == "my-project"
+    cobra = "![cobra logo](logo.png)\n\nCobra is a library for CLIs.\n\n# Overview\n"
+    assert repo_title(tmp_path, cobra) == tmp_path.name
 
 
 # -- an overview from the code: repositories without (or beside) documents -----------------
@@ -342,6 +346,9 @@ def test_without_documents_the_overview_is_read_from_the_code(toolbox: Path) -> 
         "- `src/toolbox/__main__.py` (`python -m toolbox`)",
     ]:
         assert line in entry.splitlines(), line
+    layout = section(text, "Layout").splitlines()
+    # README, pyproject.toml, package.json, Procfile, Dockerfile, Makefile: shown first.
+    assert layout[0] == "- top level: 6 files in no folder", layout
     central = section(text, "Central files").splitlines()
     # `run` is imported by name in cli.py and util.py: the symbol index counts both uses.
     assert central[1] == "- `src/toolbox/core.py` — imported by 3 files; most used: `run` (2)"
@@ -457,3 +464,14 @@ def test_a_go_module_whose_package_is_its_root_counts_the_files_importing_it() -
         ("cmd/x/main.go", "go", 'package main\n\nimport "github.com/spf13/cobra/doc"\n'),
     ]
     assert import_counts(files) == {"./": 2, "doc/": 1}  # not its own (test) files
+
+
+def test_go_packages_are_named_as_packages_among_the_central_files() -> None:
+    from context_bot.knowledge.codemap import Central, CodeMap
+
+    code = CodeMap(central=(Central("./", 2, 0), Central("doc/", 1, 0)))
+    text = build_overview(
+        OverviewInput("cobra", None, None, (), (), (), "v", 0, codemap=code), budget=32_000
+    )
+    assert "- the module's root package (the top level's `.go` files) — imported by 2" in text
+    assert "- `doc/` (a Go package) — imported by 1 file" in text
