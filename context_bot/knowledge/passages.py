@@ -16,14 +16,13 @@ from collections.abc import Sequence
 
 from context_bot.knowledge.loading import Knowledge
 from context_bot.knowledge.model import Symbol
+from context_bot.knowledge.openings import MAX_PURPOSE_CHARS, cut, opening_comment
 from context_bot.knowledge.search import SearchHit, lowered
 
 MAX_LINES_PER_FILE = 3
 """Lines shown per file: the ones with the most distinct words of the turn."""
 MAX_LINE_CHARS = 160
 """Longest line shown; a longer one is cut with `…`."""
-MAX_PURPOSE_CHARS = 220
-"""Longest purpose shown (a document's first sentence, or a file's opening comment's)."""
 MAX_WORD_HITS = 400
 """Occurrences of one word looked at per file when picking its lines."""
 
@@ -90,35 +89,6 @@ def purpose(knowledge: Knowledge, path: str) -> str | None:
     text = " ".join(section.body.split())
     end = re.search(r"(?<=[.!?])\s", text)
     return cut(text[: end.start()] if end else text, MAX_PURPOSE_CHARS)
-
-
-_OPENING = re.compile(
-    r"\A(?:#![^\n]*\n)?(?:#[^\n]*coding[^\n]*\n)?\s*"
-    r'(?:(?:[rRuU]?("""|\'\'\'))(?P<doc>.*?)(?:\1|\Z)'  # a docstring, or
-    r"|(?P<comment>(?:[ \t]*(?:#|//|/\*+|\*|--)[^\n]*\n?)+))",  # a block of comment lines
-    re.DOTALL,
-)
-
-
-def opening_comment(text: str | None) -> str | None:
-    """The first sentence of a file's opening docstring or comment block, if it has one:
-    what an undocumented file says it is for."""
-    if not text:
-        return None
-    found = _OPENING.match(text[:4_000])
-    if found is None:
-        return None
-    body = found.group("doc") or found.group("comment") or ""
-    body = re.sub(r"(?m)^[ \t]*(?:#+|//+|/\*+|\*+/?|--)[ \t]?", "", body)
-    words = " ".join(body.split())
-    end = re.search(r"(?<=[.!?])\s", words)
-    sentence = words[: end.start()] if end else words
-    return cut(sentence, MAX_PURPOSE_CHARS) if len(sentence) >= 12 else None
-
-
-def cut(text: str, limit: int) -> str:
-    """`text`, or its first `limit` characters ending in `…`."""
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 _HEAD = "Repository passages that may answer this turn, best first (path, then numbered lines):"

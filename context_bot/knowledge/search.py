@@ -41,6 +41,7 @@ import structlog
 from context_bot import phases
 from context_bot.errors import BadRequest, FileError
 from context_bot.knowledge.model import RepoFile, ServedDocument
+from context_bot.knowledge.openings import opening_comment
 from context_bot.knowledge.sandbox import RepoFiles, safe_opener
 from context_bot.protocol import MAX_QUERY_CHARS, MAX_QUERY_WORDS, MAX_SEARCH_LIMIT
 
@@ -662,8 +663,12 @@ _NEWLINE = re.compile("\n")
 
 
 def _about(c: CodeEntry, text: str | None) -> str:
-    """A path hit's snippet: the file's opening lines, or what kind of file it is."""
+    """A path hit's snippet: what the file's opening comment says it is (`openings.py`),
+    else its opening lines, or what kind of file it is."""
     if text is not None:
+        said = opening_comment(text)
+        if said is not None:
+            return escape_stars(said)
         opening = " ".join(text[:SNIPPET_CHARS].split())
         return escape_stars(opening) + ("…" if len(text) > SNIPPET_CHARS else "")
     what = {"binary": "binary file", "too_large": "not indexed: over the size cap"}

@@ -257,3 +257,28 @@ def test_lines_are_found_whatever_their_case_even_beside_a_dotted_capital_i() ->
     text = "İmport notes\nnothing here\nclass TokenBucket:  # Refill RATE\n    RATE = 2\n"
     needles = [("token",), ("rate",)]
     assert pick_lines(text, needles) == [(3, "class TokenBucket:  # Refill RATE")]
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        (
+            "// Copyright 2013-2023 The Authors\n//\n// Licensed under the Apache License\n\n"
+            "// Package cobra is a commander for modern CLI interfaces.\npackage cobra\n",
+            "Package cobra is a commander for modern CLI interfaces.",
+        ),
+        (
+            "#!/usr/bin/env python\n# SPDX-License-Identifier: MIT\n"
+            '"""Invoices for tenants, rounded to whole cents."""\n',
+            "Invoices for tenants, rounded to whole cents.",
+        ),
+        ("/* Copyright (c) 2020 Someone. All rights reserved. */\nint main() {}\n", None),
+        ("# Parses the settings file, once.\nimport os\n", "Parses the settings file, once."),
+    ],
+)
+def test_an_undocumented_files_opening_skips_its_licence_header(
+    text: str, said: str | None
+) -> None:
+    from context_bot.knowledge.openings import opening_comment
+
+    assert opening_comment(text) == said

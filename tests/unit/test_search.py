@@ -429,3 +429,18 @@ def test_a_text_is_lowered_offset_for_offset_once_and_kept() -> None:
     assert best_line(text, ("rate", "limiter")) == (3, "the Rate LIMITER lives here")
     assert best_line(text, ("again",)) == (4, "İ again: rate limiter")
     assert best_line(text, ("absent",)) is None
+
+
+def test_a_path_hit_says_what_the_files_opening_comment_says_past_its_licence(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "transport").mkdir()
+    (tmp_path / "transport/httpClient.go").write_text(
+        "// Copyright 2024 The Authors. Licensed under MIT.\n\n"
+        "// Package transport sends requests with retries.\npackage transport\n"
+    )
+    (tmp_path / "transport/http_server.go").write_text("package transport\n\nfunc Serve() {}\n")
+    hits = {h.path: h for h in load_knowledge(tmp_path / "knowledge", tmp_path).search("http")}
+    said = "Package transport sends requests with retries."
+    assert hits["transport/httpClient.go"].snippet == said
+    assert hits["transport/http_server.go"].snippet.startswith("package transport func Serve()")
