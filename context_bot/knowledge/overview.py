@@ -174,13 +174,27 @@ def repo_title(root: Path, readme: str | None) -> str:
     which for a clone can be anything (CI clones into `fresh/`)."""
     lines = (readme or "").splitlines()[:20]
     for n, line in enumerate(lines):
-        if line.startswith("# ") and 0 < len(line[2:].strip()) <= 60:
-            return line[2:].strip()
-        if _underlined(lines, n) and 0 < len(line.strip()) <= 60:  # reStructuredText
-            return line.strip()
+        heading = line[2:] if line.startswith("# ") else line if _underlined(lines, n) else None
+        if heading is not None and 0 < len(title := heading_text(heading)) <= 60:
+            return title
         if _prose(line):
             break  # a heading after the opening text is a section's ("# Overview"), not a name
     return root.name
+
+
+_BADGE = re.compile(
+    r"\[!\[[^\]]*\](?:\[[^\]]*\]|\([^)]*\))?\](?:\[[^\]]*\]|\([^)]*\))"  # a linked image
+    r"|!\[[^\]]*\](?:\[[^\]]*\]|\([^)]*\))?"  # an image (`![alt]` refers to a definition)
+    r"|<[^>]*>|&#?\w+;"  # HTML: a tag, an entity
+)
+_ESCAPED = re.compile(r"\\([!-/:-@\[-`{-~])")  # Markdown's and reStructuredText's escapes
+
+
+def heading_text(heading: str) -> str:
+    """A README heading as words: badges, images, HTML and escapes taken out
+    (`# Serde JSON &emsp; [![Build Status]][actions]` is "Serde JSON", `\\$ click\\_` is
+    "$ click_")."""
+    return " ".join(_ESCAPED.sub(r"\1", _BADGE.sub(" ", heading)).split())
 
 
 def _prose(line: str) -> bool:
@@ -306,6 +320,9 @@ def _product(data: OverviewInput) -> str:
     return "No README or guide describes the product yet; see the features below."
 
 
+_LINK_DEFINITION = re.compile(r"\[[^\]]+\]:\s*\S")
+
+
 def first_paragraph(text: str) -> str:
     """The first run of prose lines: skips front-matter, headings, badges, HTML, code."""
     lines = text.splitlines()
@@ -320,6 +337,7 @@ def first_paragraph(text: str) -> str:
             fence = not fence
             continue
         skip = fence or s.startswith(("#", "![", "[![", "<", "|", "---", "===")) or not s
+        skip = skip or bool(_LINK_DEFINITION.match(s))  # `[label]: https://…`
         skip = skip or _underlined(lines, n) or s.startswith((".. ", ":"))  # rST
         if skip:
             if out:

@@ -475,3 +475,19 @@ def test_go_packages_are_named_as_packages_among_the_central_files() -> None:
     )
     assert "- the module's root package (the top level's `.go` files) — imported by 2" in text
     assert "- `doc/` (a Go package) — imported by 1 file" in text
+
+
+def test_a_readme_heading_loses_its_badges_and_escapes_and_link_definitions_are_no_prose(
+    tmp_path: Path,
+) -> None:
+    """As serde_json's and click's READMEs open."""
+    from context_bot.knowledge.overview import repo_title
+
+    serde = (
+        "# Serde JSON &emsp; [![Build Status]][actions] [![Latest Version]][crates.io]\n\n"
+        "[Build Status]: https://img.shields.io/x.svg\n[actions]: https://example.org/a\n\n"
+        "**Serde is a framework for serializing Rust data structures.**\n"
+    )
+    assert repo_title(tmp_path, serde) == "Serde JSON"
+    assert first_paragraph(serde).startswith("**Serde is a framework")
+    assert repo_title(tmp_path, "\\$ click\\_\n==========\n\nClick is a package.\n") == "$ click_"
