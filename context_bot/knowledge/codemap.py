@@ -2,9 +2,10 @@
 
 A newcomer's first questions are where it starts, which files everything else leans on,
 and what changed lately. Entry points come from the files that declare them
-(`pyproject.toml` scripts, `package.json` bin/main/scripts, `Procfile`, `Dockerfile`,
-`main.go` and `cmd/`, `Makefile` targets, `__main__.py`); central files from a simple
-per-language import scan (Python, JavaScript/TypeScript, Go packages, C includes) and from
+(`pyproject.toml` scripts, `package.json` bin/main/scripts, `Cargo.toml` library and
+binaries, `Procfile`, `Dockerfile`, `main.go` and `cmd/`, `Makefile` targets,
+`__main__.py`); central files from a simple per-language import scan (Python,
+JavaScript/TypeScript, Go packages, Java classes, C includes) and from
 git history (the files changed most often); recent activity from the last commits.
 
 Pure over its input: the texts come from the search index's read of every text file (no
@@ -49,6 +50,8 @@ _GO_IMPORT_BLOCK = re.compile(r"^import\s*\(([^)]*)\)", re.M)
 _GO_IMPORT_LINE = re.compile(r'^import\s+(?:\w+\s+)?"([^"]+)"', re.M)
 _GO_QUOTED = re.compile(r'"([^"]+)"')
 _C_INCLUDE = re.compile(r'^[ \t]*#[ \t]*include[ \t]+"([^"]+)"', re.M)
+_JAVA_PACKAGE = re.compile(r"^[ \t]*package[ \t]+([\w.]+)[ \t]*;", re.M)
+_JAVA_IMPORT = re.compile(r"^[ \t]*import[ \t]+(?:static[ \t]+)?([\w.]+)(?:\.\*)?[ \t]*;", re.M)
 _JS_EXTENSIONS = (".ts", ".tsx", ".js", ".jsx", ".mjs", ".cjs", ".mts", ".cts", ".vue", ".svelte")
 
 
@@ -169,6 +172,10 @@ def excerpt(path: str, text: str) -> str:
             found += ["package main", "func main("]
     elif path.endswith(_C_SUFFIXES):
         found = [m.group(0) for m in _C_INCLUDE.finditer(text)]
+    elif path.endswith(".java"):
+        package = _JAVA_PACKAGE.search(text)
+        found = [package.group(0)] if package else []
+        found += [m.group(0) for m in _JAVA_IMPORT.finditer(text)]
     else:
         return ""
     return "\n".join(found)
@@ -176,7 +183,7 @@ def excerpt(path: str, text: str) -> str:
 
 _ENTRY_FILES = frozenset(
     {"pyproject.toml", "setup.cfg", "package.json", "Procfile", "Dockerfile", "Makefile",
-     "makefile", "GNUmakefile", "go.mod"}
+     "makefile", "GNUmakefile", "go.mod", "Cargo.toml"}
 )  # fmt: skip
 _C_SUFFIXES = (".c", ".h", ".cc", ".cpp", ".hpp", ".m", ".mm")
 
@@ -189,6 +196,7 @@ def entry_points(files: list[tuple[str, str | None, str]]) -> Iterator[str]:
     shallow = sorted(
         (f for f in files if f[0].count("/") <= ENTRY_DEPTH), key=lambda f: (f[0].count("/"), f[0])
     )
+    paths = {p for p, _, _ in files}
     for path, _, text in shallow:
         name = posixpath.basename(path)
         if name == "pyproject.toml":
@@ -197,6 +205,8 @@ def entry_points(files: list[tuple[str, str | None, str]]) -> Iterator[str]:
             yield from _setup_cfg(path, text)
         elif name == "package.json":
             yield from _package_json(path, text)
+        elif name == "Cargo.toml":
+            yield from _cargo(path, text, paths)
         elif name == "Procfile":
             for line in text.splitlines():
                 if ":" in line and not line.lstrip().startswith("#"):
@@ -280,6 +290,37 @@ def _package_json(path: str, text: str) -> Iterator[str]:
         yield f"`{path}` scripts: {shown}{more}"
 
 
+def _cargo(path: str, text: str, paths: set[str]) -> Iterator[str]:
+    """A crate's library and binaries: as declared (`[lib]`, `[[bin]]`), else Cargo's
+    defaults (`src/lib.rs`, `src/main.rs`, `src/bin/*.rs`) when those files exist."""
+    try:
+        data = tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, ValueError):
+        return
+    package = data.get("package")
+    crate = str(package.get("name", "")) if isinstance(package, dict) else ""
+    base = posixpath.dirname(path)
+    lib = data["lib"] if isinstance(data.get("lib"), dict) else {}
+    lib_path = _join(base, str(lib.get("path", "src/lib.rs")))
+    if lib_path in paths:
+        yield f"`{path}` library `{lib.get('name', crate)}` → `{lib_path}`"
+    bins = [b for b in data.get("bin", []) if isinstance(b, dict)]
+    declared = set()
+    for b in bins:
+        name = str(b.get("name", crate))
+        target = _join(base, str(b.get("path", f"src/bin/{name}.rs")))
+        declared.add(target)
+        yield f"`{path}` bin `{name}` → `{target}`"
+    main = _join(base, "src/main.rs")
+    if main in paths and main not in declared:
+        yield f"`{path}` bin `{crate}` → `{main}`"
+    bin_folder = _join(base, "src/bin") + "/"
+    auto = sorted(p for p in paths if p.startswith(bin_folder) and p.endswith(".rs"))
+    for target in auto[:12]:
+        if target not in declared and target.count("/") == bin_folder.count("/"):
+            yield f"`{path}` bin `{posixpath.basename(target)[:-3]}` → `{target}`"
+
+
 def _dockerfile(path: str, text: str) -> Iterator[str]:
     last: dict[str, str] = {}
     for line in text.splitlines():
@@ -308,6 +349,7 @@ def import_graph(files: list[tuple[str, str | None, str]]) -> dict[str, set[str]
     paths = {p for p, _, _ in files}
     modules = _python_modules(p for p in paths if p.endswith(".py"))
     go_module = _go_module(files)
+    java_classes = _java_classes(files)
     basenames: dict[str, list[str]] = defaultdict(list)
     for p in paths:
         basenames[posixpath.basename(p)].append(p)
@@ -321,6 +363,8 @@ def import_graph(files: list[tuple[str, str | None, str]]) -> dict[str, set[str]
             targets = _go_imports(text, go_module)
         elif path.endswith(_C_SUFFIXES):
             targets = _c_includes(path, text, paths, basenames)
+        elif path.endswith(".java"):
+            targets = _java_imports(text, java_classes)
         else:
             continue
         for target in targets:
@@ -411,6 +455,27 @@ def _go_imports(text: str, module: str) -> Iterator[str]:
             yield ROOT_PACKAGE
         elif spec.startswith(module + "/"):
             yield spec[len(module) + 1 :] + "/"
+
+
+def _java_classes(files: list[tuple[str, str | None, str]]) -> dict[str, str]:
+    """Fully qualified class name → file: a file's `package` and its name (Java's rule for
+    a public class), whatever source root (`src/main/java/`, none) holds it."""
+    classes = {}
+    for path, _, text in files:
+        if path.endswith(".java") and (package := _JAVA_PACKAGE.search(text)):
+            stem = posixpath.basename(path)[: -len(".java")]
+            classes[f"{package.group(1)}.{stem}"] = path
+    return classes
+
+
+def _java_imports(text: str, classes: dict[str, str]) -> Iterator[str]:
+    """The files of the classes `text` imports: `import a.b.C;`, `import static a.b.C.m;`
+    (the class of the member); a wildcard names a package, no one file."""
+    for name in _JAVA_IMPORT.findall(text):
+        if name in classes:
+            yield classes[name]
+        elif (owner := name.rpartition(".")[0]) in classes:
+            yield classes[owner]
 
 
 def _c_includes(

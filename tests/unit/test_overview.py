@@ -491,3 +491,46 @@ def test_a_readme_heading_loses_its_badges_and_escapes_and_link_definitions_are_
     assert repo_title(tmp_path, serde) == "Serde JSON"
     assert first_paragraph(serde).startswith("**Serde is a framework")
     assert repo_title(tmp_path, "\\$ click\\_\n==========\n\nClick is a package.\n") == "$ click_"
+
+
+def test_java_imports_count_for_the_imported_class_file_whatever_the_source_root() -> None:
+    """As gson (classes at the root of the sources) and a Maven layout (src/main/java)."""
+    from context_bot.knowledge.codemap import excerpt, import_counts
+
+    sources = {
+        "src/main/java/com/acme/Gson.java": "package com.acme;\n\nimport java.util.List;\n"
+        "import com.acme.stream.JsonReader;\npublic final class Gson {}\n",
+        "src/main/java/com/acme/stream/JsonReader.java": "package com.acme.stream;\n"
+        "public class JsonReader {}\n",
+        "src/main/java/com/acme/internal/Util.java": "package com.acme.internal;\n"
+        "import static com.acme.stream.JsonReader.peek;\nimport com.acme.*;\nclass Util {}\n",
+        "src/test/java/com/acme/GsonTest.java": "package com.acme;\n"
+        "import com.acme.stream.JsonReader;\nimport com.acme.internal.Util;\nclass GsonTest {}\n",
+    }
+    # What the cache keeps of each file is enough to count them again.
+    files = [(path, "java", excerpt(path, text)) for path, text in sources.items()]
+    assert import_counts(files) == {
+        "src/main/java/com/acme/stream/JsonReader.java": 3,  # a static import counts too
+        "src/main/java/com/acme/internal/Util.java": 1,  # a wildcard names no file
+    }
+
+
+def test_a_crate_declares_its_library_and_binaries(tmp_path: Path) -> None:
+    from context_bot.knowledge.codemap import entry_points
+
+    cargo = '[package]\nname = "tool"\n\n[[bin]]\nname = "tool-cli"\npath = "src/cli.rs"\n'
+    files = [
+        ("Cargo.toml", "toml", cargo),
+        ("src/lib.rs", "rust", ""),
+        ("src/cli.rs", "rust", ""),
+        ("src/main.rs", "rust", ""),
+        ("src/bin/migrate.rs", "rust", ""),
+        ("src/bin/helpers/mod.rs", "rust", ""),  # a module of the binaries, no binary
+    ]
+    assert list(entry_points(files)) == [
+        "`Cargo.toml` library `tool` → `src/lib.rs`",
+        "`Cargo.toml` bin `tool-cli` → `src/cli.rs`",
+        "`Cargo.toml` bin `tool` → `src/main.rs`",
+        "`Cargo.toml` bin `migrate` → `src/bin/migrate.rs`",
+    ]
+    assert list(entry_points([("Cargo.toml", "toml", "[package\nbroken")])) == []
