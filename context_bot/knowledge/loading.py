@@ -79,7 +79,12 @@ from context_bot.knowledge.search import (
     sandbox_reader,
     snippet_words,
 )
-from context_bot.knowledge.store import IndexStore, StoredFile, cache_folder
+from context_bot.knowledge.store import (
+    IndexStore,
+    StoredFile,
+    cache_folder,
+    report_superseded,
+)
 from context_bot.knowledge.symbols import SymbolIndex, build_symbols
 from context_bot.knowledge.textindex import TextIndex, folds_as_re2
 
@@ -276,6 +281,8 @@ def load_knowledge(
     with _gc_paused():
         files = files or RepoFiles(repo_root)
         store = IndexStore.open(cache_folder(cache_dir, files.root)) if cache_dir else None
+        if cache_dir:
+            report_superseded(cache_dir, files.root)
         try:
             knowledge = _load(knowledge_dir, files, overview_budget, store)
         finally:

@@ -72,13 +72,29 @@ def default_cache_base(env: Mapping[str, str] | None = None) -> Path:
     return base / "context-bot" / "index"
 
 
-def cache_folder(base: Path, repo_root: Path) -> Path:
+def cache_folder(base: Path, repo_root: Path, *, schema: int = SCHEMA_VERSION) -> Path:
     """This repository's folder under `base`: its name (to tell folders apart by eye) and
     a hash of its real path and the schema version (two checkouts never share one)."""
     real = os.path.realpath(repo_root)
-    key = hashlib.sha256(f"{SCHEMA_VERSION}\0{real}".encode()).hexdigest()[:16]
+    key = hashlib.sha256(f"{schema}\0{real}".encode()).hexdigest()[:16]
     name = "".join(c if c.isalnum() or c in "-_." else "_" for c in Path(real).name)[:40]
     return base / f"{name or 'root'}-{key}"
+
+
+def report_superseded(base: Path, repo_root: Path) -> list[Path]:
+    """This repository's cache folders of older schema versions, each logged with its
+    size (`index_cache_superseded`) and returned. Not deleted: during a rolling upgrade a
+    process of the older version may still be reading one, and an index of a large
+    repository takes minutes to rebuild should a downgrade follow. The operator deletes
+    them (README, "Your own repository")."""
+    found = []
+    for schema in range(1, SCHEMA_VERSION):
+        folder = cache_folder(base, repo_root, schema=schema)
+        with contextlib.suppress(OSError):
+            size = sum(f.stat().st_size for f in folder.iterdir() if f.is_file())
+            log.info("index_cache_superseded", folder=str(folder), schema=schema, mb=size >> 20)
+            found.append(folder)
+    return found
 
 
 def content_digest(data: bytes) -> str:

@@ -452,3 +452,29 @@ def test_the_facts_of_every_file_are_read_from_a_covering_index(repo: Path, tmp_
     assert set(store.known()) == {f.path for f in first.inventory.files}
     store.close()
     assert answers(load(repo, cache)) == answers(first)
+
+
+def test_an_older_schemas_cache_is_reported_with_its_size_and_kept(
+    repo: Path, tmp_path: Path
+) -> None:
+    from context_bot.knowledge.store import SCHEMA_VERSION
+
+    cache = tmp_path / "cache"
+    older = cache_folder(cache, repo, schema=SCHEMA_VERSION - 1)
+    older.mkdir(parents=True)
+    (older / DB_NAME).write_bytes(b"\0" * (3 << 20))
+    other_repo = cache_folder(cache, tmp_path, schema=SCHEMA_VERSION - 1)
+    other_repo.mkdir()
+    with structlog.testing.capture_logs() as logs:
+        load(repo, cache)
+    reported = [e for e in logs if e["event"] == "index_cache_superseded"]
+    assert reported == [
+        {
+            "event": "index_cache_superseded",
+            "log_level": "info",
+            "folder": str(older),
+            "schema": SCHEMA_VERSION - 1,
+            "mb": 3,
+        }
+    ]
+    assert (older / DB_NAME).exists()  # a process of the older version may still read it
