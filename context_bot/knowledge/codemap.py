@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from context_bot.knowledge.generated import vendored_or_generated
 from context_bot.knowledge.git import git_output
 
 #: The central "file" naming a Go module's root package (as `doc/` names a subpackage).
@@ -146,7 +147,11 @@ def build_codemap(
     known = {path for path, _, _ in files}
     refs = import_counts(files)
     ranked = sorted(
-        (p for p in set(refs) | (set(changes) & known) if refs.get(p, 0) > 1 or changes[p] > 1),
+        (
+            p
+            for p in set(refs) | (set(changes) & known)
+            if (refs.get(p, 0) > 1 or changes[p] > 1) and not vendored_or_generated(p)
+        ),
         key=lambda p: (-refs.get(p, 0), -changes[p], p),
     )
     central = tuple(Central(p, refs.get(p, 0), changes[p]) for p in ranked[:CENTRAL_FILES])

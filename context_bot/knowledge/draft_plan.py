@@ -37,6 +37,7 @@ from context_bot.knowledge.drafting import (
     refresh_document,
     tags_of,
 )
+from context_bot.knowledge.generated import vendored_or_generated
 from context_bot.knowledge.inventory import build_inventory
 from context_bot.knowledge.loading import choose_versions, read_folder
 from context_bot.knowledge.model import RepoFile
@@ -116,26 +117,6 @@ LOCK_FILES = frozenset(
         "bun.lockb",
     ]
 )
-#: Folders of vendored or generated code, at any depth.
-VENDORED_FOLDERS = frozenset(
-    [
-        "node_modules",
-        "vendor",
-        "third_party",
-        "third-party",
-        "dist",
-        "build",
-        "__pycache__",
-        ".venv",
-        "venv",
-        "site-packages",
-        "bower_components",
-        "generated",
-        "__generated__",
-    ]
-)
-_GENERATED_NAME = re.compile(r"\.min\.(js|css)$|_pb2(_grpc)?\.pyi?$|\.pb\.go$|\.generated\.")
-
 Action = Literal["create", "rewrite", "refresh"]
 
 
@@ -147,10 +128,7 @@ def is_source(f: RepoFile, knowledge_folder: str | None) -> bool:
         knowledge_folder == "" or f.path.startswith(f"{knowledge_folder}/")
     ):
         return False
-    name = posixpath.basename(f.path)
-    if name in LOCK_FILES or _GENERATED_NAME.search(name):
-        return False
-    return not any(part in VENDORED_FOLDERS for part in f.path.split("/")[:-1])
+    return posixpath.basename(f.path) not in LOCK_FILES and not vendored_or_generated(f.path)
 
 
 @dataclass(frozen=True)

@@ -534,3 +534,16 @@ def test_a_crate_declares_its_library_and_binaries(tmp_path: Path) -> None:
         "`Cargo.toml` bin `migrate` → `src/bin/migrate.rs`",
     ]
     assert list(entry_points([("Cargo.toml", "toml", "[package\nbroken")])) == []
+
+
+def test_build_copies_and_vendored_files_are_not_central(tmp_path: Path) -> None:
+    """As rxjs's package: `dist/cjs`, `dist/esm` and `src` hold the same imports."""
+    from context_bot.knowledge.codemap import build_codemap
+
+    files = []
+    for root in ("src", "dist/cjs", "dist/esm", "vendor/lib"):
+        files.append((f"{root}/util.js", "javascript", "module.exports = 1\n"))
+        for n in range(3):
+            files.append((f"{root}/user{n}.js", "javascript", "require('./util')\n"))
+    code = build_codemap(files, tmp_path, denied=lambda _: False, git=False)
+    assert [c.path for c in code.central] == ["src/util.js"]
