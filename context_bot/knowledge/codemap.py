@@ -5,7 +5,7 @@ and what changed lately. Entry points come from the files that declare them
 (`pyproject.toml` scripts, `package.json` bin/main/scripts, `Cargo.toml` library and
 binaries, `Procfile`, `Dockerfile`, `main.go` and `cmd/`, `Makefile` targets,
 `__main__.py`); central files from a simple per-language import scan (Python,
-JavaScript/TypeScript, Go packages, Java classes, C includes) and from
+JavaScript/TypeScript, Go packages, Java classes, Rust modules, C includes) and from
 git history (the files changed most often); recent activity from the last commits.
 
 Pure over its input: the texts come from the search index's read of every text file (no
@@ -51,6 +51,9 @@ _GO_IMPORT_BLOCK = re.compile(r"^import\s*\(([^)]*)\)", re.M)
 _GO_IMPORT_LINE = re.compile(r'^import\s+(?:\w+\s+)?"([^"]+)"', re.M)
 _GO_QUOTED = re.compile(r'"([^"]+)"')
 _C_INCLUDE = re.compile(r'^[ \t]*#[ \t]*include[ \t]+"([^"]+)"', re.M)
+_RUST_USE = re.compile(
+    r"^[ \t]*(?:pub(?:\([^)\n]*\))?[ \t]+)?use[ \t]+(?:::)?(\w+(?:::\w+)*)", re.M
+)
 _JAVA_PACKAGE = re.compile(r"^[ \t]*package[ \t]+([\w.]+)[ \t]*;", re.M)
 _JAVA_IMPORT = re.compile(r"^[ \t]*import[ \t]+(?:static[ \t]+)?([\w.]+)(?:\.\*)?[ \t]*;", re.M)
 _JS_EXTENSIONS = (".ts", ".tsx", ".js", ".jsx", ".mjs", ".cjs", ".mts", ".cts", ".vue", ".svelte")
@@ -177,6 +180,8 @@ def excerpt(path: str, text: str) -> str:
             found += ["package main", "func main("]
     elif path.endswith(_C_SUFFIXES):
         found = [m.group(0) for m in _C_INCLUDE.finditer(text)]
+    elif path.endswith(".rs"):
+        found = [m.group(0) for m in _RUST_USE.finditer(text)]
     elif path.endswith(".java"):
         package = _JAVA_PACKAGE.search(text)
         found = [package.group(0)] if package else []
@@ -355,6 +360,7 @@ def import_graph(files: list[tuple[str, str | None, str]]) -> dict[str, set[str]
     modules = _python_modules(p for p in paths if p.endswith(".py"))
     go_module = _go_module(files)
     java_classes = _java_classes(files)
+    crates = _rust_crates(files)
     basenames: dict[str, list[str]] = defaultdict(list)
     for p in paths:
         basenames[posixpath.basename(p)].append(p)
@@ -370,6 +376,8 @@ def import_graph(files: list[tuple[str, str | None, str]]) -> dict[str, set[str]
             targets = _c_includes(path, text, paths, basenames)
         elif path.endswith(".java"):
             targets = _java_imports(text, java_classes)
+        elif path.endswith(".rs") and crates:
+            targets = _rust_uses(path, text, crates, paths)
         else:
             continue
         for target in targets:
@@ -481,6 +489,46 @@ def _java_imports(text: str, classes: dict[str, str]) -> Iterator[str]:
             yield classes[name]
         elif (owner := name.rpartition(".")[0]) in classes:
             yield classes[owner]
+
+
+def _rust_crates(files: list[tuple[str, str | None, str]]) -> dict[str, str]:
+    """Crate folder ("" for the root) → crate name as code writes it (`serde_json`), from
+    every `Cargo.toml` with a `[package]`."""
+    crates = {}
+    for path, _, text in files:
+        if posixpath.basename(path) == "Cargo.toml":
+            try:
+                package = tomllib.loads(text).get("package")
+            except (tomllib.TOMLDecodeError, ValueError):
+                continue
+            if isinstance(package, dict) and isinstance(package.get("name"), str):
+                crates[posixpath.dirname(path)] = package["name"].replace("-", "_")
+    return crates
+
+
+def _rust_uses(path: str, text: str, crates: dict[str, str], paths: set[str]) -> Iterator[str]:
+    """The module files `text` uses: `use crate::a::b::C` (its own crate) or a crate of
+    this repository by name (`use serde_json::value::Value` in its tests), resolved as
+    Cargo lays modules out (`src/a/b.rs` or `src/a/b/mod.rs`), the longest path that is a
+    file; `self`, `super` and other crates name no file here."""
+    own = max((folder for folder in crates if _inside(path, folder)), key=len, default=None)
+    by_name = {name: folder for folder, name in crates.items()}
+    for spec in _RUST_USE.findall(text):
+        first, *segments = spec.split("::")
+        folder = own if first == "crate" else by_name.get(first)
+        if folder is None or not segments:
+            continue
+        src = posixpath.join(folder, "src") if folder else "src"
+        for n in range(len(segments), 0, -1):
+            module = posixpath.join(src, *segments[:n])
+            found = next((c for c in (f"{module}.rs", f"{module}/mod.rs") if c in paths), None)
+            if found:
+                yield found
+                break
+
+
+def _inside(path: str, folder: str) -> bool:
+    return not folder or path.startswith(folder + "/")
 
 
 def _c_includes(

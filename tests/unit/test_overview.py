@@ -547,3 +547,25 @@ def test_build_copies_and_vendored_files_are_not_central(tmp_path: Path) -> None
             files.append((f"{root}/user{n}.js", "javascript", "require('./util')\n"))
     code = build_codemap(files, tmp_path, denied=lambda _: False, git=False)
     assert [c.path for c in code.central] == ["src/util.js"]
+
+
+def test_rust_uses_count_for_the_module_file_they_name() -> None:
+    """As serde_json: `use crate::…` in the crate, `use <crate>::…` from its tests."""
+    from context_bot.knowledge.codemap import excerpt, import_counts
+
+    sources = {
+        "Cargo.toml": '[package]\nname = "serde-json"\n',
+        "src/lib.rs": "pub mod error;\npub mod value;\npub use crate::error::{Error, Result};\n",
+        "src/error.rs": "use core::fmt;\npub struct Error;\n",
+        "src/value/mod.rs": "use crate::error::Error;\nuse crate::value::ser::Serializer;\n",
+        "src/value/ser.rs": "use super::Value;\nuse crate::error::Error;\n",
+        "tests/test.rs": "use serde_json::value::Value;\nuse serde_json::json;\nuse serde::de;\n",
+        "fuzz/Cargo.toml": '[package]\nname = "fuzz"\n',
+        "fuzz/src/main.rs": "use crate::error::Error;\n",  # the fuzz crate's own: no file
+    }
+    files = [(path, None, excerpt(path, text)) for path, text in sources.items()]
+    assert import_counts(files) == {
+        "src/error.rs": 3,  # lib.rs, value/mod.rs, value/ser.rs
+        "src/value/ser.rs": 1,
+        "src/value/mod.rs": 1,  # from the tests, by the crate's name
+    }
