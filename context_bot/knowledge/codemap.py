@@ -214,7 +214,7 @@ def entry_points(files: list[tuple[str, str | None, str]]) -> Iterator[str]:
         elif name == "setup.cfg":
             yield from _setup_cfg(path, text)
         elif name == "package.json":
-            yield from _package_json(path, text)
+            yield from _package_json(path, text, paths)
         elif name == "Cargo.toml":
             yield from _cargo(path, text, paths)
         elif name == "Procfile":
@@ -276,7 +276,7 @@ def _setup_cfg(path: str, text: str) -> Iterator[str]:
             yield f"`{path}` script `{name.strip()}` → `{_clip(target.strip(), 100)}`"
 
 
-def _package_json(path: str, text: str) -> Iterator[str]:
+def _package_json(path: str, text: str, paths: set[str]) -> Iterator[str]:
     try:
         data = json.loads(text)
     except ValueError:
@@ -292,6 +292,8 @@ def _package_json(path: str, text: str) -> Iterator[str]:
             yield f"`{path}` bin `{name}` → `{_join(base, str(target))}`"
     if isinstance(data.get("main"), str):
         yield f"`{path}` main → `{_join(base, data['main'])}`"
+    elif "exports" not in data and (index := _join(base, "index.js")) in paths:
+        yield f"`{path}` main → `{index}` (Node's default)"  # as express declares none
     scripts = data.get("scripts")
     if isinstance(scripts, dict) and scripts:
         names = sorted(scripts)

@@ -569,3 +569,18 @@ def test_rust_uses_count_for_the_module_file_they_name() -> None:
         "src/value/ser.rs": 1,
         "src/value/mod.rs": 1,  # from the tests, by the crate's name
     }
+
+
+def test_a_package_without_main_or_exports_starts_at_its_index_js() -> None:
+    """As express's package.json: Node loads `index.js` when nothing is declared."""
+    from context_bot.knowledge.codemap import entry_points
+
+    package = ("package.json", "json", '{"name": "express", "scripts": {"test": "mocha"}}')
+    index = ("index.js", "javascript", "module.exports = require('./lib/express')\n")
+    assert list(entry_points([package, index])) == [
+        "`package.json` main → `index.js` (Node's default)",
+        "`package.json` scripts: `test`",
+    ]
+    assert list(entry_points([package])) == ["`package.json` scripts: `test`"]
+    exports = ("package.json", "json", '{"name": "x", "exports": "./lib/x.js"}')
+    assert list(entry_points([exports, index])) == []  # `exports` decides, not the default
