@@ -2,9 +2,9 @@
 
 A newcomer's first questions are where it starts, which files everything else leans on,
 and what changed lately. Entry points come from the files that declare them
-(`pyproject.toml` scripts, `package.json` bin/main/scripts, `Cargo.toml` library and
-binaries, `Procfile`, `Dockerfile`, `main.go` and `cmd/`, `Makefile` targets,
-`__main__.py`); central files from a simple per-language import scan (Python,
+(`pyproject.toml`, `setup.cfg` and `setup.py` scripts, `package.json` bin/main/scripts,
+`Cargo.toml` library and binaries, `Procfile`, `Dockerfile`, `main.go` and `cmd/`,
+`Makefile` targets, `__main__.py`); central files from a simple per-language import scan (Python,
 JavaScript/TypeScript, Go packages, Java classes, Rust modules, C includes) and from
 git history (the files changed most often); recent activity from the last commits.
 
@@ -193,7 +193,7 @@ def excerpt(path: str, text: str) -> str:
 
 _ENTRY_FILES = frozenset(
     {"pyproject.toml", "setup.cfg", "package.json", "Procfile", "Dockerfile", "Makefile",
-     "makefile", "GNUmakefile", "go.mod", "Cargo.toml"}
+     "makefile", "GNUmakefile", "go.mod", "Cargo.toml", "setup.py"}
 )  # fmt: skip
 _C_SUFFIXES = (".c", ".h", ".cc", ".cpp", ".hpp", ".m", ".mm")
 
@@ -213,6 +213,8 @@ def entry_points(files: list[tuple[str, str | None, str]]) -> Iterator[str]:
             yield from _pyproject(path, text)
         elif name == "setup.cfg":
             yield from _setup_cfg(path, text)
+        elif name == "setup.py":
+            yield from _setup_py(path, text)
         elif name == "package.json":
             yield from _package_json(path, text, paths)
         elif name == "Cargo.toml":
@@ -274,6 +276,18 @@ def _setup_cfg(path: str, text: str) -> Iterator[str]:
         name, eq, target = line.partition("=")
         if eq and name.strip():
             yield f"`{path}` script `{name.strip()}` → `{_clip(target.strip(), 100)}`"
+
+
+_CONSOLE_SCRIPTS = re.compile(r"""["']console_scripts["']\s*:\s*[\[(]([^\])]*)[\])]""")
+_SCRIPT_SPEC = re.compile(r"""["']\s*([\w.-]+)\s*=\s*([\w.]+(?::[\w.]+)?)\s*["']""")
+
+
+def _setup_py(path: str, text: str) -> Iterator[str]:
+    """`setup(entry_points={"console_scripts": ["name = module:func", …]})`, read as text:
+    a setup.py is a program, never run here."""
+    for block in _CONSOLE_SCRIPTS.findall(text):
+        for name, target in _SCRIPT_SPEC.findall(block):
+            yield f"`{path}` script `{name}` → `{_clip(target, 100)}`"
 
 
 def _package_json(path: str, text: str, paths: set[str]) -> Iterator[str]:

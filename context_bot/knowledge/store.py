@@ -42,7 +42,8 @@ SCHEMA_VERSION = 6
 # 3: rows numbered in path order (ROW_GAP apart); `texts` kept as `grep` searches them.
 # 4: symbols of files past the search total too (both of 3's changes, merged).
 # 5: `grep`'s case-keeping trigrams (`cgrams`, `cgramdf`).
-# 6: the code map's excerpts hold Java's package and imports, Rust's use lines, `Cargo.toml`.
+# 6: the code map's excerpts: Java's package and imports, Rust's use lines; `Cargo.toml` and
+#    `setup.py` whole.
 """Bumped whenever what is stored (or how it is computed) changes: a cache of another
 version is rebuilt, and the key of the folder includes it."""
 DB_NAME = "index.sqlite3"

@@ -584,3 +584,17 @@ def test_a_package_without_main_or_exports_starts_at_its_index_js() -> None:
     assert list(entry_points([package])) == ["`package.json` scripts: `test`"]
     exports = ("package.json", "json", '{"name": "x", "exports": "./lib/x.js"}')
     assert list(entry_points([exports, index])) == []  # `exports` decides, not the default
+
+
+def test_a_setup_py_declares_console_scripts_read_as_text() -> None:
+    from context_bot.knowledge.codemap import entry_points
+
+    setup = (
+        "from setuptools import setup\n\nsetup(\n    name='tool',\n    entry_points={\n"
+        "        'console_scripts': [\n            'tool = tool.cli:main',\n"
+        '            "tool-admin=tool.admin:run",\n        ],\n    },\n)\n'
+    )
+    assert list(entry_points([("setup.py", "python", setup)])) == [
+        "`setup.py` script `tool` → `tool.cli:main`",
+        "`setup.py` script `tool-admin` → `tool.admin:run`",
+    ]
