@@ -41,6 +41,12 @@ NEAR_GRAMS = 3
 """Trigrams of one literal a `grep` asks the index for (its rarest, at their distances):
 three positioned trigrams leave few files that do not hold the literal, and each more
 costs a posting list."""
+NEAR_SPREAD = 3
+"""How many times as many files as the rarest a trigram apart from the others may be in.
+A NEAR query seeks, for each file holding the rarest trigram, into the position lists
+of the others: a common one (`ype` of `EmptyType`, in 44,759 of 100k files) costs a
+page per file, 14-35 ms at 100k files, where an overlapping rare one (`yty`, `pty`)
+narrows nearly as well for a fraction (benchmarks/RESULTS-index.md, branch grep3)."""
 CASE_GRAMS = 4
 """Trigrams as written of one literal a case-sensitive `grep` asks the case-keeping index
 for (its rarest, anywhere in the file: that index keeps no positions); after the folded
@@ -385,17 +391,21 @@ def _joined(
 
 
 def _near(literal: str, docs: Mapping[str, int]) -> str | None:
-    """The literal's rarest trigrams, apart where it can (non-overlapping ones first),
-    none further from the others than in the literal: `NEAR("t_d" "eco" "ruc", 9)`."""
+    """The literal's rarest trigrams, apart where it can (non-overlapping ones first, if
+    in at most NEAR_SPREAD times as many files as the rarest), none further from the
+    others than in the literal: `NEAR("t_d" "eco" "ruc", 9)`."""
     at: dict[str, int] = {}
     for n, gram in enumerate(_grams_at(literal)):
         at.setdefault(gram, n)
     if not at:
         return None
     ranked = sorted(at, key=lambda g: (docs.get(g, 0), at[g]))
+    most = max(docs.get(ranked[0], 0), 1) * NEAR_SPREAD
     chosen: list[str] = []
     for apart in (3, 1):
         for gram in ranked:
+            if apart == 3 and chosen and docs.get(gram, 0) > most:
+                continue  # a common one seeks in a long list: an overlapping rare one
             fits = all(abs(at[gram] - at[c]) >= apart for c in chosen)
             if fits and len(chosen) < NEAR_GRAMS and gram not in chosen:
                 chosen.append(gram)
