@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import itertools
+import random
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -597,3 +598,27 @@ def test_a_new_cache_has_large_pages_and_an_old_one_keeps_its_own(tmp_path: Path
     assert again.index_stats["files_read"] == 0
     found = same_as_a_full_scan(again.inventory, files, GrepQuery("token_2"))
     assert [m["path"] for m in found["matches"]] == ["m2.py"]  # type: ignore[index]
+
+
+def test_whatever_trigrams_a_near_picks_it_finds_every_text_holding_the_literal() -> None:
+    """However the file counts rank a literal's trigrams (which of them are asked for,
+    apart or overlapping), the positioned query finds every text holding the literal,
+    in any case: fewer or other trigrams ask for more texts, never fewer."""
+    rng = random.Random(7)  # noqa: S311 - a fixed draw of test texts
+    words = ["EmptyType", "emptytype", "empty_type", "typeEmpty", "greeter", "greet er"]
+    texts = [" ".join(rng.choice(words) for _ in range(rng.randint(1, 6))) for _ in range(60)]
+    with contextlib.closing(sqlite3.connect(":memory:")) as db:
+        db.execute("CREATE VIRTUAL TABLE t USING fts5(body, tokenize='trigram')")
+        db.executemany("INSERT INTO t(rowid, body) VALUES (?,?)", enumerate(texts))
+        for literal in ("EmptyType", "greeter", "ptyty", "type"):
+            holding = {n for n, text in enumerate(texts) if literal.lower() in text.lower()}
+            assert holding, literal
+            grams = {literal.lower()[n : n + 3] for n in range(len(literal) - 2)}
+            for _ in range(40):
+                docs = {g: rng.choice([1, 2, 5, 50, 5_000, 50_000]) for g in grams}
+                expression = match_expression((literal,), docs)
+                assert expression is not None
+                found = {
+                    r for (r,) in db.execute("SELECT rowid FROM t WHERE t MATCH ?", (expression,))
+                }
+                assert holding <= found, (literal, docs, expression)
