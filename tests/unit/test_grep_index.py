@@ -622,3 +622,20 @@ def test_whatever_trigrams_a_near_picks_it_finds_every_text_holding_the_literal(
                     r for (r,) in db.execute("SELECT rowid FROM t WHERE t MATCH ?", (expression,))
                 }
                 assert holding <= found, (literal, docs, expression)
+
+
+def test_a_text_is_read_only_while_its_row_is_still_the_path_s(tmp_path: Path) -> None:
+    """`data` reads a row's text straight from its pages, and only while the cache still
+    gives that row to the path asked for (a later load may have given it to another)."""
+    root = tmp_path / "repo"
+    write_files(root, {"a.py": "alpha = 1\r\n", "b.py": "beta = 2\n"})
+    files = RepoFiles(root)
+    knowledge = load_knowledge(root / "knowledge", root, files=files, cache_dir=tmp_path / "c")
+    index = index_of(knowledge.inventory)
+    assert index.data("a.py") == b"alpha = 1\n"
+    assert index.text("b.py") == "beta = 2\n"
+    assert index.data("gone.py") is None
+    with contextlib.closing(sqlite3.connect(index._path)) as db, db:
+        db.execute("UPDATE files SET path='moved.py' WHERE path='a.py'")
+    assert index.data("a.py") is None  # its row is another path's now
+    assert index.data("b.py") == b"beta = 2\n"
