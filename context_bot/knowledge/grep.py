@@ -89,6 +89,12 @@ CALL_BUDGET_S: Final = 0.02
 """Time one RE2 call is sized for (see `_Pace`): how far past the deadline a search may run."""
 WINDOW_OVERLAP: Final = 1024
 """Bytes shared by two windows of one long line (see `_scan`)."""
+GAP_BYTES: Final = 4096
+"""With a line filter (`_scan`): how far on the next line holding the text must be for the
+search to jump to it (and search that line alone) rather than search up to it: about what
+RE2 reads in the few microseconds one more call costs in Python."""
+STRETCH_BYTES: Final = 256 * 1024
+"""With a line filter: how far one piece reaches when lines holding the text are close."""
 PROBE_BYTES: Final = 64
 """Bytes timed before a search's first real call, to learn the pattern's rate: at the
 slowest rate measured (0.4 ms a byte) the probe takes about 25 ms."""
@@ -689,7 +695,13 @@ def _scan(
     """Append this file's matches, one per line; "limit" or "deadline" when it stopped.
 
     With `lines` (`_line_filter`: text every match holds), a file without that text is
-    not searched, and the search starts at the first line holding it.
+    not searched, and only the stretches near lines holding it are: from a line start,
+    the next such line is found at memory speed (a literal); when it is GAP_BYTES or
+    more on, the search jumps to it and the pattern runs over that line alone (untimed
+    when `pace` says a line that short is cheap); when nearer, the next STRETCH_BYTES
+    are searched as one piece (close lines cost less in one call than one by one). A
+    large generated file holding the text in a few hundred of its 50,000 lines costs a
+    literal pass, not a pass of the pattern's automaton over all of it.
 
     The text is searched in pieces sized by `pace`, each ending at a line end
     (`never_nl`: no match crosses one, so the pieces find exactly what one call would).
@@ -702,12 +714,9 @@ def _scan(
     line_no = 1
     counted_to = 0  # `line_no` is the number of the line holding byte `counted_to`
     size = len(data)
-    if lines is not None:
-        hit = lines.search(data, 0, size)
-        if hit is None:
-            return None  # no line holds the text every match holds
-        pos = data.rfind(b"\n", 0, hit.start()) + 1  # from the first line that does
     tail = size - 1 if data.endswith(b"\n") else size  # less the last line end: no line after
+    bound = tail if lines is None else -1  # where the stretch searched ends (`lines`: near it)
+    stretch = GAP_BYTES  # bytes searched past a line holding the text (`lines`)
     window_line, window_most = -1, 0  # the long line being searched in windows, their cap
     while pos < size:
         now = time.monotonic()
@@ -716,23 +725,43 @@ def _scan(
         if pace.seconds_per_byte is None:
             pace.probe(regex, data, pos)
             continue  # the deadline again: the probe took time
-        reach = pos + pace.piece(min(CALL_BUDGET_S, deadline - now))
-        end = data.find(b"\n", reach)
-        if end < 0:
-            end = tail
-        window = end - reach > WINDOW_OVERLAP  # the line runs on far: a window of it
-        if window:
-            line_start = data.rfind(b"\n", 0, pos) + 1
-            if line_start != window_line:  # a new long line: its windows start small
-                window_line, window_most = line_start, 2 * WINDOW_OVERLAP
-            end = min(pos + min(max(reach - pos, 2 * WINDOW_OVERLAP), window_most), tail)
-            window_most *= 2  # the cost of a byte can grow with the length searched
-        rate = pace.seconds_per_byte
-        if rate is not None and now + (end - pos) * rate > deadline + CALL_BUDGET_S:
-            return "deadline"  # even the next line would run past the deadline
-        started = time.thread_time()
-        found = regex.search(data, pos, end)
-        pace.took(time.thread_time() - started, (end if found is None else found.end()) - pos)
+        found: _Found | None = None
+        searched = False
+        if lines is not None and pos > bound:  # past the stretch: where is the text next?
+            hit = lines.search(data, pos, size)
+            if hit is None:
+                return None  # no line further on holds the text every match holds
+            start = data.rfind(b"\n", 0, hit.start()) + 1
+            # Lines without the text hold no match: skipped. Text found close again, the
+            # stretch grows (one call for many close lines), else it is that line alone.
+            near = start - pos < GAP_BYTES
+            stretch = min(stretch * 4, STRETCH_BYTES) if near else GAP_BYTES
+            pos = start
+            bound = data.find(b"\n", hit.start() + stretch if near else hit.start())
+            bound = tail if bound < 0 else bound
+            short = bound - pos <= min(pace.most, GAP_BYTES) and pace.fits(bound - pos)
+            if short and not near:  # a line alone, at a rate this search has seen hold
+                found, end, searched = regex.search(data, pos, bound), bound, True  # untimed
+        window = False
+        if not searched:
+            reach = pos + pace.piece(min(CALL_BUDGET_S, deadline - now))
+            end = data.find(b"\n", reach)
+            if end < 0 or end > bound:
+                end = bound
+            window = end - reach > WINDOW_OVERLAP  # the line runs on far: a window of it
+            if window:
+                line_start = data.rfind(b"\n", 0, pos) + 1
+                if line_start != window_line:  # a new long line: its windows start small
+                    window_line, window_most = line_start, 2 * WINDOW_OVERLAP
+                end = min(pos + min(max(reach - pos, 2 * WINDOW_OVERLAP), window_most), bound)
+                window_most *= 2  # the cost of a byte can grow with the length searched
+            rate = pace.seconds_per_byte
+            if rate is not None and now + (end - pos) * rate > deadline + CALL_BUDGET_S:
+                return "deadline"  # even the next line would run past the deadline
+            started = time.thread_time()
+            found = regex.search(data, pos, end)
+            spent = time.thread_time() - started
+            pace.took(spent, (end if found is None else found.end()) - pos)
         if found is None:
             pos = end - WINDOW_OVERLAP if window else end + 1
             continue

@@ -41,6 +41,12 @@ NEAR_GRAMS = 3
 """Trigrams of one literal a `grep` asks the index for (its rarest, at their distances):
 three positioned trigrams leave few files that do not hold the literal, and each more
 costs a posting list."""
+NEAR_SPREAD = 3
+"""How many times as many files as the rarest a trigram apart from the others may be in.
+A NEAR query seeks, for each file holding the rarest trigram, into the position lists
+of the others: a common one (`ype` of `EmptyType`, in 44,759 of 100k files) costs a
+page per file, 14-35 ms at 100k files, where an overlapping rare one (`yty`, `pty`)
+narrows nearly as well for a fraction (benchmarks/RESULTS-index.md, branch grep3)."""
 CASE_GRAMS = 4
 """Trigrams as written of one literal a case-sensitive `grep` asks the case-keeping index
 for (its rarest, anywhere in the file: that index keeps no positions); after the folded
@@ -166,14 +172,18 @@ class TextIndex:
             return None
         try:
             with self._connection() as db:
-                found = db.execute(
-                    "SELECT CAST(t.body AS BLOB) FROM texts t JOIN files f ON f.id = t.id "
-                    "WHERE t.id=? AND f.path=?",
-                    (row, path),
-                ).fetchone()
+                db.execute("BEGIN")  # one snapshot: the row is this path's as it is read
+                try:
+                    if db.execute(_OWNER, (row, path)).fetchone() is None:
+                        return None
+                    # Read into the answer's buffer straight from the pages (a column read
+                    # would copy the text twice more): a 2 MB candidate in a third less time.
+                    with db.blobopen("texts", "body", row, readonly=True) as blob:
+                        return blob.read()
+                finally:
+                    db.execute("COMMIT")
         except sqlite3.Error:
             return None
-        return bytes(found[0]) if found is not None else None
 
     def text(self, path: str) -> str | None:
         data = self.data(path)
@@ -296,6 +306,9 @@ class TextIndex:
             self._pool.clear()
 
 
+_OWNER = "SELECT 1 FROM texts t JOIN files f ON f.id = t.id WHERE t.id=? AND f.path=?"
+
+
 def _fits(paths: Mapping[int, str], by_row: list[int], row: int) -> bool:
     """Whether `row`'s path sorts between those of the rows before and after it."""
     at = bisect.bisect_left(by_row, row)
@@ -385,17 +398,21 @@ def _joined(
 
 
 def _near(literal: str, docs: Mapping[str, int]) -> str | None:
-    """The literal's rarest trigrams, apart where it can (non-overlapping ones first),
-    none further from the others than in the literal: `NEAR("t_d" "eco" "ruc", 9)`."""
+    """The literal's rarest trigrams, apart where it can (non-overlapping ones first, if
+    in at most NEAR_SPREAD times as many files as the rarest), none further from the
+    others than in the literal: `NEAR("t_d" "eco" "ruc", 9)`."""
     at: dict[str, int] = {}
     for n, gram in enumerate(_grams_at(literal)):
         at.setdefault(gram, n)
     if not at:
         return None
     ranked = sorted(at, key=lambda g: (docs.get(g, 0), at[g]))
+    most = max(docs.get(ranked[0], 0), 1) * NEAR_SPREAD
     chosen: list[str] = []
     for apart in (3, 1):
         for gram in ranked:
+            if apart == 3 and chosen and docs.get(gram, 0) > most:
+                continue  # a common one seeks in a long list: an overlapping rare one
             fits = all(abs(at[gram] - at[c]) >= apart for c in chosen)
             if fits and len(chosen) < NEAR_GRAMS and gram not in chosen:
                 chosen.append(gram)

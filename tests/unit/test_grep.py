@@ -684,3 +684,50 @@ async def test_the_event_loop_runs_while_a_search_works(
 
     assert len(ours) >= 5 and len(held) >= 5  # both took a while, in several calls
     assert sum(ours) / len(ours) > 2 * max(sum(held) / len(held), 1)
+
+
+def mixed_text(seed: int) -> bytes:
+    """Lines holding `Options` far apart (kilobytes of other lines between), close
+    together, on long lines, at the start and the end, some of them matches."""
+    rng = random.Random(seed)  # noqa: S311 - a fixed draw of test text
+    kinds = [
+        b"type Options struct {}",
+        b"var x = newOptions()",
+        b"\tfn  Options",
+        b"// Options: not a match here" + b" pad" * 2000,
+        b"x" * 5000 + b" class Options " + b"y" * 3000,
+        b"nothing to see",
+    ]
+    out: list[bytes] = []
+    for _ in range(400):
+        if rng.random() < 0.3:
+            out += [b"filler line number %d" % n for n in range(rng.choice([1, 5, 300]))]
+        out.append(rng.choice(kinds))
+    return b"\n".join(out) + (b"\n" if seed % 2 else b"")
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("slow", [False, True])
+def test_a_line_filter_finds_what_a_whole_scan_finds(
+    seed: int, slow: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`_scan` with the text every match holds skips the lines without it, jumping to far
+    ones and searching close ones in stretches; its matches (and its stop at the limit)
+    are a whole scan's, also with a slow pattern's pace (windows of long lines)."""
+    if slow:
+        monkeypatch.setattr(grep_mod._Pace, "piece", lambda self, budget: 700)
+    data = mixed_text(seed)
+    pattern = r"(class|struct|type|fn)\s+Options\b"
+    regex = grep_mod.compile_query(GrepQuery(pattern, regex=True)).regex
+    terms = grep_mod.literal_query(pattern, regex=True)
+    lines = grep_mod._line_filter(terms, case_sensitive=True)
+    assert lines is not None
+    for want in (10_000, 7):
+        found: list[list[grep_mod.GrepMatch]] = [[], []]
+        reasons = [
+            grep_mod._scan("f", data, regex, 1, found[n], want, time.monotonic() + 60,
+                           grep_mod._Pace(), filt)
+            for n, filt in enumerate((None, lines))
+        ]  # fmt: skip
+        assert found[0] == found[1] and reasons[0] == reasons[1]
+        assert len(found[0]) > 7 if want > 7 else reasons[0] == "limit"

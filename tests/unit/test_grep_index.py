@@ -3,8 +3,10 @@ answers: the same matches, lines, columns, context, truncation and counts."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
+import random
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,7 @@ import structlog
 
 from context_bot.knowledge import grep as grep_mod
 from context_bot.knowledge import loading as loading_mod
+from context_bot.knowledge import store as store_mod
 from context_bot.knowledge import textindex as textindex_mod
 from context_bot.knowledge.grep import Grep, GrepQuery
 from context_bot.knowledge.inventory import Inventory
@@ -367,14 +370,19 @@ def test_an_alternation_asks_for_one_of_its_branches(pattern: str, wanted: tuple
 
 
 def test_a_literal_is_asked_for_as_its_rarest_trigrams_at_their_distances() -> None:
-    docs = {"gre": 900, "ree": 800, "eet": 50, "ete": 700, "ter": 5, "def": 1, "cla": 3}
-    # "ter" (at 4) is rarest; "ree" (at 1) the rarest apart from it; then, overlapping
-    # allowed, "eet" (at 2). A trigram not counted (0) counts as rarest.
+    docs = {"gre": 900, "ree": 12, "eet": 50, "ete": 700, "ter": 5, "def": 1, "cla": 3}
+    # "ter" (at 4) is rarest; "ree" (at 1) the rarest apart from it, in at most
+    # NEAR_SPREAD times as many files; then, overlapping allowed, "eet" (at 2). A trigram
+    # not counted (0) counts as rarest.
     assert match_expression(("greeter",), docs) == 'NEAR("ree" "eet" "ter", 3)'
     expression = match_expression(("greeter", Either((("def",), ("class",)))), docs)
     assert expression == (
         'NEAR("ree" "eet" "ter", 3) AND (("def") OR (NEAR("cla" "las" "ass", 2)))'
     )
+    # A common trigram apart from the rarest costs a seek per file: the overlapping
+    # rarer ones are asked for instead ("ree" in 800 files, "eet" in 50, "ete" in 700).
+    common = docs | {"ree": 800}
+    assert match_expression(("greeter",), common) == 'NEAR("eet" "ete" "ter", 2)'
     assert match_expression(("ab",), docs) is None
     assert match_expression((), docs) is None
 
@@ -565,3 +573,69 @@ def test_a_cache_without_case_kept_trigrams_is_rebuilt(tmp_path: Path) -> None:
     assert index.candidates(["MixedCase"]) == {"a.py", "b.py"}
     found = same_as_a_full_scan(fresh.inventory, files, GrepQuery("MixedCase"))
     assert [m["path"] for m in found["matches"]] == ["a.py"]  # type: ignore[index]
+
+
+def test_a_new_cache_has_large_pages_and_an_old_one_keeps_its_own(tmp_path: Path) -> None:
+    """A new cache is made with PAGE_BYTES pages (a candidate's text is fewer reads); one
+    made with SQLite's 4 KiB pages before is kept as it is and answers the same."""
+    root = tmp_path / "repo"
+    write_files(root, {f"m{n}.py": f"token_{n} = '{'y' * 30_000}'\n" for n in range(3)})
+    files = RepoFiles(root)
+    first = load_knowledge(root / "knowledge", root, files=files, cache_dir=tmp_path / "c")
+    path = index_of(first.inventory)._path
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        assert db.execute("PRAGMA page_size").fetchone()[0] == store_mod.PAGE_BYTES
+
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        db.execute("PRAGMA journal_mode=DELETE")
+        db.execute("PRAGMA page_size=4096")
+        db.execute("VACUUM")  # the same cache as a 4 KiB one
+        db.execute("PRAGMA journal_mode=WAL")
+    again = load_knowledge(root / "knowledge", root, files=files, cache_dir=tmp_path / "c")
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        assert db.execute("PRAGMA page_size").fetchone()[0] == 4096  # kept, not rebuilt
+    assert again.index_stats["files_read"] == 0
+    found = same_as_a_full_scan(again.inventory, files, GrepQuery("token_2"))
+    assert [m["path"] for m in found["matches"]] == ["m2.py"]  # type: ignore[index]
+
+
+def test_whatever_trigrams_a_near_picks_it_finds_every_text_holding_the_literal() -> None:
+    """However the file counts rank a literal's trigrams (which of them are asked for,
+    apart or overlapping), the positioned query finds every text holding the literal,
+    in any case: fewer or other trigrams ask for more texts, never fewer."""
+    rng = random.Random(7)  # noqa: S311 - a fixed draw of test texts
+    words = ["EmptyType", "emptytype", "empty_type", "typeEmpty", "greeter", "greet er"]
+    texts = [" ".join(rng.choice(words) for _ in range(rng.randint(1, 6))) for _ in range(60)]
+    with contextlib.closing(sqlite3.connect(":memory:")) as db:
+        db.execute("CREATE VIRTUAL TABLE t USING fts5(body, tokenize='trigram')")
+        db.executemany("INSERT INTO t(rowid, body) VALUES (?,?)", enumerate(texts))
+        for literal in ("EmptyType", "greeter", "ptyty", "type"):
+            holding = {n for n, text in enumerate(texts) if literal.lower() in text.lower()}
+            assert holding, literal
+            grams = {literal.lower()[n : n + 3] for n in range(len(literal) - 2)}
+            for _ in range(40):
+                docs = {g: rng.choice([1, 2, 5, 50, 5_000, 50_000]) for g in grams}
+                expression = match_expression((literal,), docs)
+                assert expression is not None
+                found = {
+                    r for (r,) in db.execute("SELECT rowid FROM t WHERE t MATCH ?", (expression,))
+                }
+                assert holding <= found, (literal, docs, expression)
+
+
+def test_a_text_is_read_only_while_its_row_is_still_the_path_s(tmp_path: Path) -> None:
+    """`data` reads a row's text straight from its pages, and only while the cache still
+    gives that row to the path asked for (a later load may have given it to another)."""
+    root = tmp_path / "repo"
+    write_files(root, {"a.py": "alpha = 1\r\n", "b.py": "beta = 2\n"})
+    files = RepoFiles(root)
+    knowledge = load_knowledge(root / "knowledge", root, files=files, cache_dir=tmp_path / "c")
+    index = index_of(knowledge.inventory)
+    assert index.data("a.py") == b"alpha = 1\n"
+    assert index.text("b.py") == "beta = 2\n"
+    assert index.data("gone.py") is None
+    with contextlib.closing(sqlite3.connect(index._path)) as db, db:
+        db.execute("UPDATE files SET path='moved.py' WHERE path='a.py'")
+    assert index.data("a.py") is None  # its row is another path's now
+    assert index.data("b.py") == b"beta = 2\n"
