@@ -154,6 +154,50 @@ def index_files(
     return out
 
 
+def keep_rows(
+    repo_files: Iterable[RepoFile], entries: Mapping[int, CodeEntry]
+) -> tuple[list[int], list[str | None]] | None:
+    """The code index's row and outcome (why its contents are not indexed, or None) of
+    each of `repo_files` (the inventory without the knowledge folder), as a restart's
+    snapshot keeps them; None when a file has no row (then nothing is kept)."""
+    by_path = {e.path: (row, e.skipped) for row, e in entries.items()}
+    rows: list[int] = []
+    states: list[str | None] = []
+    for f in repo_files:
+        found = by_path.get(f.path)
+        if found is None:
+            return None
+        rows.append(found[0])
+        states.append(found[1])
+    return rows, states
+
+
+def restore_rows(
+    repo_files: Iterable[RepoFile],
+    rows: list[int],
+    states: list[str | None],
+    store: IndexStore,
+) -> tuple[dict[int, CodeEntry], dict[str, int], int, SymbolIndex]:
+    """What `index_files` gives when no file changed since a snapshot kept `rows` and
+    `states` (`keep_rows`) of the same `repo_files`, and the cache was not written since:
+    the entries, the counts of files not indexed, the bytes indexed, the symbol index
+    (`_symbols`: kept whole, or the last one kept with the files changed since overlaid).
+    Nothing is read but the symbol index's blob. Blocking."""
+    entries: dict[int, CodeEntry] = {}
+    skipped: Counter[str] = Counter()
+    marks: dict[str, str] = {}
+    indexed = 0
+    for f, row, state in zip(repo_files, rows, states, strict=True):
+        entries[row] = CodeEntry(f.path, f.size, f.language, state)
+        marks[f.path] = f"{f.size}\0{f.mtime_ns}\0{state}"
+        if state is None:
+            indexed += f.size
+        else:
+            skipped[state] += 1
+    symbols = _symbols(store, set(marks), marks)
+    return entries, dict(skipped), indexed, symbols
+
+
 def _marks(
     states: Mapping[str, str | None], read: list[RepoFile], known: Mapping[str, StoredFile]
 ) -> dict[str, str]:

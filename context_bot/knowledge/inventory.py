@@ -175,6 +175,97 @@ def build_inventory(
     return inventory
 
 
+KeptInventory = tuple[
+    list[str], list[int], list[int], list[str | None], bytes, dict[str, int], dict[str, str]
+]
+"""An inventory as a restart's snapshot keeps it (`keep_inventory`): its files as columns
+(paths, sizes, `mtime_ns`, languages, binary flags), its counts and what it left out."""
+
+
+def keep_inventory(inventory: Inventory) -> KeptInventory | None:
+    """`inventory` as plain columns for a restart's snapshot; None when a restart could
+    not trust it (not listed by git, or cut at its file limit)."""
+    if inventory.source != "git" or inventory.skipped.get("over_limit"):
+        return None
+    files = inventory.files
+    return (
+        [f.path for f in files],
+        [f.size for f in files],
+        [f.mtime_ns for f in files],
+        [f.language for f in files],
+        bytes(f.binary for f in files),
+        dict(inventory.skipped),
+        dict(inventory.left_out),
+    )
+
+
+def restore_inventory(
+    files: RepoFiles,
+    kept: KeptInventory,
+    listing: Future[GitListing | None],
+    tracked: Future[list[str] | None],
+) -> tuple[Inventory, set[str]] | None:
+    """The inventory a snapshot kept, and the paths that changed since (to look at again,
+    `patch_inventory`): listed now and not then or the other way round, or whose `lstat`
+    (a regular file's size and `mtime_ns`) moved, or left out as unreadable or not regular
+    then and not for the same reason now. None when git does not list the tree, or its
+    ignore rules now cover other tracked files (which can list or hide any path).
+
+    The caller has checked that the deny-list is the one the snapshot was kept with (so
+    a path denied then is denied now). While git walks the tree for untracked files, the
+    tracked ones (`git_tracked`, from git's index at once) are stat-ed. Blocking."""
+    paths, sizes, mtimes, languages, binary, skipped, left_out = kept
+    root = files.root
+    at = {path: n for n, path in enumerate(paths)}
+    changed: set[str] = set()
+    checked: set[str] = set()
+    join, lstat, is_reg = os.path.join, os.lstat, stat.S_ISREG
+
+    def check(rel: str) -> None:
+        n = at.get(rel)
+        if n is None:
+            why = left_out.get(rel)
+            if why is None or why == "ignored":
+                changed.add(rel)  # new (an ignored path listed now: its rule is gone)
+            elif why != "denied" and _describe(root, rel) != why:
+                changed.add(rel)  # unreadable or not regular then, not (so) now
+            return
+        try:
+            st = lstat(join(root, rel))
+        except OSError:
+            changed.add(rel)
+            return
+        if not is_reg(st.st_mode) or st.st_size != sizes[n] or st.st_mtime_ns != mtimes[n]:
+            changed.add(rel)
+
+    for rel in tracked.result() or ():
+        if listing.done():
+            break
+        check(rel)
+        checked.add(rel)
+    listed = listing.result()
+    if listed is None:
+        return None
+    candidates, _, hidden = listed
+    if sorted(p for p, why in left_out.items() if why == "ignored") != hidden:
+        return None
+    for rel in candidates:
+        if rel not in checked:
+            check(rel)
+    seen = len(candidates) - len(changed.difference(at, left_out))
+    if seen != len(paths) + sum(1 for why in left_out.values() if why != "ignored"):
+        now = set(candidates)
+        changed.update(p for p in paths if p not in now)
+        changed.update(p for p, why in left_out.items() if why != "ignored" and p not in now)
+    restored = tuple(
+        RepoFile(path, size, language, flag == 1, mtime)
+        for path, size, language, flag, mtime in zip(
+            paths, sizes, languages, binary, mtimes, strict=True
+        )
+    )
+    return Inventory(restored, "git", dict(skipped), dict(left_out)), changed
+
+
 def patch_inventory(previous: Inventory, files: RepoFiles, paths: Iterable[str]) -> Inventory:
     """`previous` with each of `paths` (repository paths of files, not folders) looked at
     again as `build_inventory` would: listed or not by the same rules, described afresh.

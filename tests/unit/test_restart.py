@@ -11,17 +11,24 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
+from structlog.testing import capture_logs
 
-from context_bot.knowledge.loading import Knowledge, load_knowledge
+from context_bot.knowledge import loading
+from context_bot.knowledge.loading import SNAPSHOT_KEY, Knowledge, load_knowledge
+from context_bot.knowledge.patching import patch_knowledge, reload_knowledge
 from context_bot.knowledge.sandbox import RepoFiles
+from context_bot.knowledge.store import IndexStore, cache_folder
 from tests.gitrepo import git
 from tests.unit.test_patching import served
 from tests.unit.test_store import make_repo
 
 
 def load(root: Path, cache: Path | None, *, deny: tuple[str, ...] = ()) -> Knowledge:
+    """As the bot starts: a restart after a few changes patches the snapshot kept."""
     files = RepoFiles(root, extra_deny=deny)
-    return load_knowledge(root / "knowledge", root, cache_dir=cache, files=files)
+    return load_knowledge(
+        root / "knowledge", root, cache_dir=cache, files=files, patch=patch_knowledge
+    )
 
 
 def answers(k: Knowledge, root: Path) -> dict[str, object]:
@@ -190,3 +197,74 @@ def test_a_folder_without_git(tmp_path: Path) -> None:
 
     _, after = restart_and_compare(root, tmp_path, change)
     assert "notes/todo.txt" not in after.inventory
+
+
+def how_loaded(root: Path, cache: Path) -> tuple[Knowledge, list[str]]:
+    """A restart, and how it went: `full`, `snapshot`, and `patched` when it patched the
+    snapshot for paths changed since."""
+    with capture_logs() as logs:
+        k = load(root, cache)
+    how = [str(e.get("restart")) for e in logs if e["event"] == "knowledge_loaded"]
+    how += ["patched" for e in logs if e["event"] == "restart_patched"]
+    return k, how
+
+
+def test_a_restart_starts_from_the_snapshot_and_patches_it(repo: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    assert how_loaded(repo, cache)[1] == ["full"]
+    again, how = how_loaded(repo, cache)
+    assert how == ["snapshot"]
+    (repo / "demo/extra.py").write_text("def extra():\n    return 1\n")
+    (repo / "web/util.ts").unlink()
+    patched, how = how_loaded(repo, cache)
+    assert how == ["snapshot", "patched"]
+    assert answers(patched, repo) == answers(load(repo, tmp_path / "empty"), repo)
+    assert patched.version != again.version
+    restarted, how = how_loaded(repo, cache)  # from the snapshot the patched restart kept
+    assert how == ["snapshot"]
+    assert answers(restarted, repo) == answers(patched, repo)
+
+
+def _snapshot_blob(root: Path, cache: Path) -> tuple[IndexStore, str]:
+    store = IndexStore.open(cache_folder(cache, root))
+    assert store is not None
+    return store, str(store.generation())
+
+
+def test_a_corrupt_snapshot_is_ignored(repo: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    first = load(repo, cache)
+    store, generation = _snapshot_blob(repo, cache)
+    kept = store.blob(SNAPSHOT_KEY, generation)
+    assert kept is not None
+    store.keep_blob(SNAPSHOT_KEY, generation, kept[: len(kept) // 2])
+    store.close()
+    again, how = how_loaded(repo, cache)
+    assert how == ["full"]
+    assert answers(again, repo) == answers(first, repo)
+    assert how_loaded(repo, cache)[1] == ["snapshot"]  # the full load kept a new one
+
+
+def test_a_snapshot_of_another_format_is_ignored(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = tmp_path / "cache"
+    first = load(repo, cache)
+    monkeypatch.setattr(loading, "SNAPSHOT_FORMAT", loading.SNAPSHOT_FORMAT + 1)
+    again, how = how_loaded(repo, cache)
+    assert how == ["full"]
+    assert answers(again, repo) == answers(first, repo)
+
+
+def test_a_live_reload_makes_the_snapshot_stale(repo: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    first = load(repo, cache)
+    path = repo / "web/util.ts"
+    path.write_text(path.read_text() + "export const more = 1\n")
+    reloaded = reload_knowledge(first, [str(path)], repo / "knowledge", repo, cache_dir=cache)
+    assert reloaded.basis is not None and reloaded.basis.patched_from == first.version
+    (repo / "demo/extra.py").write_text("def extra():\n    return 1\n")
+    # The reload wrote the cache: the snapshot of the first load is not trusted.
+    restarted, how = how_loaded(repo, cache)
+    assert how == ["full"]
+    assert answers(restarted, repo) == answers(load(repo, tmp_path / "empty"), repo)
