@@ -17,6 +17,7 @@ trigram index. New files get row numbers in path order (`textindex.plan_rows`).
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -177,24 +178,31 @@ def restore_rows(
     rows: list[int],
     states: list[str | None],
     store: IndexStore,
+    whole: SymbolIndex | None = None,
 ) -> tuple[dict[int, CodeEntry], dict[str, int], int, SymbolIndex]:
     """What `index_files` gives when no file changed since a snapshot kept `rows` and
     `states` (`keep_rows`) of the same `repo_files`, and the cache was not written since:
     the entries, the counts of files not indexed, the bytes indexed, the symbol index
-    (`_symbols`: kept whole, or the last one kept with the files changed since overlaid).
-    Nothing is read but the symbol index's blob. Blocking."""
+    (`_symbols`: kept whole, or the last one kept with the files changed since overlaid),
+    unless `whole` is given (`kept_symbols` of `symbols_print` of the same files, read
+    already). Nothing is read but the symbol index's blob. Blocking."""
+    files = list(repo_files)
     entries: dict[int, CodeEntry] = {}
     skipped: Counter[str] = Counter()
-    marks: dict[str, str] = {}
     indexed = 0
-    for f, row, state in zip(repo_files, rows, states, strict=True):
+    for f, row, state in zip(files, rows, states, strict=True):
         entries[row] = CodeEntry(f.path, f.size, f.language, state)
-        marks[f.path] = f"{f.size}\0{f.mtime_ns}\0{state}"
         if state is None:
             indexed += f.size
         else:
             skipped[state] += 1
-    symbols = _symbols(store, set(marks), marks)
+    symbols = whole
+    if symbols is None:
+        marks = {
+            f.path: f"{f.size}\0{f.mtime_ns}\0{state}"
+            for f, state in zip(files, states, strict=True)
+        }
+        symbols = _symbols(store, set(marks), marks)
     return entries, dict(skipped), indexed, symbols
 
 
@@ -224,6 +232,39 @@ def _stat_of(stored: StoredFile) -> tuple[int, int]:
     return stored.size, stored.mtime_ns
 
 
+def kept_symbols(store: IndexStore, fingerprint: str, *, apart: bool = False) -> SymbolIndex | None:
+    """The symbol index kept whole for the files `fingerprint` names (`symbols_print`),
+    None when it is not kept (or does not unpack). `apart`: read through a connection
+    of its own (in a thread beside the store's user)."""
+    read = store.blob_apart if apart else store.blob
+    try:
+        blob = read(SYMBOLS_BLOB, fingerprint)
+    except sqlite3.Error as exc:
+        log.warning("symbol_index_cache_unreadable", reason=str(exc)[:200])
+        return None
+    if blob is None:
+        return None
+    table = SymbolTable.open(store.path.parent / f"symbols-{fingerprint[:24]}.sqlite3")
+    if table is None:
+        return None
+    try:
+        plain, blob = unpack_symbols(blob), None  # the bytes freed before the index is made
+        return index_from_plain(plain, table)
+    except (ValueError, TypeError, EOFError):
+        log.warning("symbol_index_cache_unreadable")
+        return None
+
+
+def symbols_print(repo_files: Iterable[RepoFile], states: Iterable[str | None]) -> str:
+    """The fingerprint a symbol index of these files (each with its indexing outcome) is
+    kept under (`_symbols`), for a restart's snapshot to find it without the marks."""
+    marks = {
+        f.path: f"{f.size}\0{f.mtime_ns}\0{state}"
+        for f, state in zip(repo_files, states, strict=True)
+    }
+    return _fingerprint(marks)
+
+
 def _symbols(store: IndexStore, current: set[str], marks: dict[str, str]) -> SymbolIndex:
     """The symbol index of the files `marks` describes (path → its stat and indexing
     outcome): kept whole when made from the same files (its arrays in the cache, its
@@ -233,14 +274,9 @@ def _symbols(store: IndexStore, current: set[str], marks: dict[str, str]) -> Sym
     fingerprint = _fingerprint(marks)
     folder = store.path.parent
     table_path = folder / f"symbols-{fingerprint[:24]}.sqlite3"
-    blob = store.blob(SYMBOLS_BLOB, fingerprint)
-    table = SymbolTable.open(table_path) if blob is not None else None
-    if blob is not None and table is not None:
-        try:
-            plain, blob = unpack_symbols(blob), None  # the bytes freed before the index is made
-            return index_from_plain(plain, table)
-        except (ValueError, TypeError, EOFError):
-            log.warning("symbol_index_cache_unreadable")
+    whole = kept_symbols(store, fingerprint)
+    if whole is not None:
+        return whole
     since = _changed_since(store, marks)
     if since is not None:
         # 100k small strings held while the base index is unpacked would stay in the

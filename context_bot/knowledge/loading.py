@@ -46,7 +46,13 @@ from context_bot.knowledge.documents import (
 )
 from context_bot.knowledge.filecounts import FileCounts, count_files
 from context_bot.knowledge.git import blobs_at_commits, git_output
-from context_bot.knowledge.indexing import index_files, keep_rows, restore_rows
+from context_bot.knowledge.indexing import (
+    index_files,
+    keep_rows,
+    kept_symbols,
+    restore_rows,
+    symbols_print,
+)
 from context_bot.knowledge.inventory import (
     Inventory,
     KeptInventory,
@@ -364,10 +370,15 @@ def _load(
     # git lists the files (a second at 100k, in a process of its own) and reads the
     # history the code map counts, while this thread reads the documents and the cache's
     # facts of every file (or the snapshot's, checking every file's stat against it).
-    with ThreadPoolExecutor(max_workers=3, thread_name_prefix="git-listing") as pool:
+    with ThreadPoolExecutor(max_workers=4, thread_name_prefix="git-listing") as pool:
         listing = pool.submit(git_listing, files.root)
         tracked = pool.submit(git_tracked, files.root)
         log_read = pool.submit(git_log, files.root)
+        # The snapshot's symbol index is unpacked while git lists and the files are stat-ed
+        # (their system calls let it run): a change found patches it like the rest.
+        symbols_ahead = None
+        if kept is not None and kept.symbols_print is not None and store is not None:
+            symbols_ahead = pool.submit(kept_symbols, store, kept.symbols_print, apart=True)
         folder = knowledge_dir.is_dir()
         docs, diags = read_folder(knowledge_dir, files=files) if folder else ([], [])
         restored = None
@@ -417,7 +428,8 @@ def _load(
     revision = git_output(root, ["rev-parse", "HEAD"])
     code = None
     if restored is not None and kept is not None and store is not None:
-        code = _restored_code(kept, inventory, knowledge_dir, root, store)
+        whole = symbols_ahead.result() if symbols_ahead is not None else None
+        code = _restored_code(kept, inventory, knowledge_dir, root, store, whole)
         if code is None:  # the snapshot's rows do not fit the inventory: described anew
             restored = None
             stored = store.known()
@@ -510,7 +522,7 @@ def _load(
 
 SNAPSHOT_KEY = "restart-snapshot"
 """The index cache's blob (`IndexStore.keep_blob`) of the last load's `RestartSnapshot`."""
-SNAPSHOT_FORMAT = 1
+SNAPSHOT_FORMAT = 2
 """Bumped whenever what a `RestartSnapshot` holds, or how it is made, changes."""
 
 
@@ -541,6 +553,9 @@ class RestartSnapshot:
     codemap: CodeMap
     counts: FileCounts | None
     overview: str
+    symbols_print: str | None
+    """The fingerprint the symbol index is kept whole under (`indexing.symbols_print`);
+    None after a patch (its symbols overlay the last whole one)."""
 
 
 def _snapshot_key(files: RepoFiles, inside: str | None, budget: int) -> tuple[
@@ -575,15 +590,16 @@ def _keep_snapshot(
     inventory = keep_inventory(k.inventory)
     if basis is None or inventory is None or basis.excerpts is None:
         return
-    outside = _outside(k.inventory, basis.knowledge_dir, files.root)
+    outside = list(_outside(k.inventory, basis.knowledge_dir, files.root))
     kept_rows = keep_rows(outside, basis.stored.entries)
     if kept_rows is None:
         return
+    whole = symbols_print(outside, kept_rows[1]) if basis.patched_from is None else None
     snapshot = RestartSnapshot(
         _snapshot_key(files, inside, basis.budget), inventory, *kept_rows,
         dict(basis.stored.skipped), basis.excerpts, dict(basis.digests),
         basis.version_parts.files, k.version, diagnostics, basis.codemap, basis.counts,
-        k.overview,
+        k.overview, whole,
     )  # fmt: skip
     try:
         data = pickle.dumps(snapshot, protocol=pickle.HIGHEST_PROTOCOL)
@@ -593,7 +609,12 @@ def _keep_snapshot(
 
 
 def _restored_code(
-    kept: RestartSnapshot, inventory: Inventory, knowledge_dir: Path, root: Path, store: IndexStore
+    kept: RestartSnapshot,
+    inventory: Inventory,
+    knowledge_dir: Path,
+    root: Path,
+    store: IndexStore,
+    whole: SymbolIndex | None,
 ) -> _Code | None:
     """The files' part of a load from the snapshot (`restore_rows`); None when its rows do
     not fit the inventory's files (then they are indexed as usual)."""
@@ -601,7 +622,9 @@ def _restored_code(
     if len(outside) != len(kept.rows):
         return None
     try:
-        entries, skipped, indexed, symbols = restore_rows(outside, kept.rows, kept.states, store)
+        entries, skipped, indexed, symbols = restore_rows(
+            outside, kept.rows, kept.states, store, whole
+        )
     except (ValueError, sqlite3.Error) as exc:
         log.warning("restart_snapshot_unusable", reason=str(exc)[:200])
         return None

@@ -424,6 +424,18 @@ class IndexStore:
         ).fetchone()
         return bytes(row[0]) if row is not None else None
 
+    def blob_apart(self, key: str, fingerprint: str) -> bytes | None:
+        """`blob`, read through a connection of its own: for a thread beside the one that
+        uses this store (a restart reads the symbol index while it stats the files)."""
+        db = self.reader()
+        try:
+            row = db.execute(
+                "SELECT data FROM blobs WHERE key=? AND fingerprint=?", (key, fingerprint)
+            ).fetchone()
+        finally:
+            db.close()
+        return bytes(row[0]) if row is not None else None
+
     def last_blob(self, key: str) -> tuple[str, bytes] | None:
         """The blob kept under `key` and the fingerprint it was kept with, whatever that is
         (a load that starts from the last one and applies what changed since)."""
