@@ -47,11 +47,13 @@ from context_bot.knowledge.documents import (
 from context_bot.knowledge.filecounts import FileCounts, count_files
 from context_bot.knowledge.git import blobs_at_commits, git_output
 from context_bot.knowledge.indexing import (
+    MAX_RESTART_OVERLAY,
+    MadeOf,
+    SymbolsAhead,
     index_files,
     keep_rows,
-    kept_symbols,
     restore_rows,
-    symbols_print,
+    symbols_ahead,
 )
 from context_bot.knowledge.inventory import (
     Inventory,
@@ -376,9 +378,9 @@ def _load(
         log_read = pool.submit(git_log, files.root)
         # The snapshot's symbol index is unpacked while git lists and the files are stat-ed
         # (their system calls let it run): a change found patches it like the rest.
-        symbols_ahead = None
+        ahead = None
         if kept is not None and kept.symbols_print is not None and store is not None:
-            symbols_ahead = pool.submit(kept_symbols, store, kept.symbols_print, apart=True)
+            ahead = pool.submit(symbols_ahead, store, kept.symbols_print, kept.symbols_changed)
         folder = knowledge_dir.is_dir()
         docs, diags = read_folder(knowledge_dir, files=files) if folder else ([], [])
         restored = None
@@ -428,8 +430,9 @@ def _load(
     revision = git_output(root, ["rev-parse", "HEAD"])
     code = None
     if restored is not None and kept is not None and store is not None:
-        whole = symbols_ahead.result() if symbols_ahead is not None else None
-        code = _restored_code(kept, inventory, knowledge_dir, root, store, whole)
+        code = _restored_code(
+            kept, inventory, knowledge_dir, root, store, ahead.result() if ahead else None
+        )
         if code is None:  # the snapshot's rows do not fit the inventory: described anew
             restored = None
             stored = store.known()
@@ -516,13 +519,17 @@ def _load(
         log.info("restart_patched", version=loaded.version, changed=len(changed))
     elif restored is not None and kept is not None and version == kept.version:
         return loaded  # the snapshot kept is this one's
-    _keep_snapshot(store, loaded, files, inside, len(diags))
+    made_of = code.symbols_from
+    if made_of is not None and restored is not None:  # and the paths the patch overlaid
+        overlay = tuple(sorted({*made_of[1], *restored[1]}))
+        made_of = (made_of[0], overlay) if len(overlay) <= MAX_RESTART_OVERLAY else None
+    _keep_snapshot(store, loaded, files, inside, len(diags), made_of)
     return loaded
 
 
 SNAPSHOT_KEY = "restart-snapshot"
 """The index cache's blob (`IndexStore.keep_blob`) of the last load's `RestartSnapshot`."""
-SNAPSHOT_FORMAT = 2
+SNAPSHOT_FORMAT = 4
 """Bumped whenever what a `RestartSnapshot` holds, or how it is made, changes."""
 
 
@@ -554,8 +561,10 @@ class RestartSnapshot:
     counts: FileCounts | None
     overview: str
     symbols_print: str | None
-    """The fingerprint the symbol index is kept whole under (`indexing.symbols_print`);
-    None after a patch (its symbols overlay the last whole one)."""
+    """The fingerprint of the symbol index kept whole (`indexing.MadeOf`) that
+    this snapshot's symbols are (None: not known, found from every file's mark)..."""
+    symbols_changed: tuple[str, ...]
+    """... with these paths, changed since, overlaid on it (`indexing._overlaid`)."""
 
 
 def _snapshot_key(files: RepoFiles, inside: str | None, budget: int) -> tuple[
@@ -583,9 +592,16 @@ def _kept_snapshot(
 
 
 def _keep_snapshot(
-    store: IndexStore, k: Knowledge, files: RepoFiles, inside: str | None, diagnostics: int
+    store: IndexStore,
+    k: Knowledge,
+    files: RepoFiles,
+    inside: str | None,
+    diagnostics: int,
+    symbols: MadeOf | None,
 ) -> None:
-    """Keep what the next restart starts from (`RestartSnapshot`), when it can trust it."""
+    """Keep what the next restart starts from (`RestartSnapshot`), when it can trust it.
+    `symbols`: what `k`'s symbols are made of (None: not known, then a restart finds it
+    from every file's mark)."""
     basis = k.basis
     inventory = keep_inventory(k.inventory)
     if basis is None or inventory is None or basis.excerpts is None:
@@ -594,12 +610,11 @@ def _keep_snapshot(
     kept_rows = keep_rows(outside, basis.stored.entries)
     if kept_rows is None:
         return
-    whole = symbols_print(outside, kept_rows[1]) if basis.patched_from is None else None
     snapshot = RestartSnapshot(
         _snapshot_key(files, inside, basis.budget), inventory, *kept_rows,
         dict(basis.stored.skipped), basis.excerpts, dict(basis.digests),
         basis.version_parts.files, k.version, diagnostics, basis.codemap, basis.counts,
-        k.overview, whole,
+        k.overview, *(symbols or (None, ())),
     )  # fmt: skip
     try:
         data = pickle.dumps(snapshot, protocol=pickle.HIGHEST_PROTOCOL)
@@ -614,7 +629,7 @@ def _restored_code(
     knowledge_dir: Path,
     root: Path,
     store: IndexStore,
-    whole: SymbolIndex | None,
+    ahead: SymbolsAhead | None,
 ) -> _Code | None:
     """The files' part of a load from the snapshot (`restore_rows`); None when its rows do
     not fit the inventory's files (then they are indexed as usual)."""
@@ -622,16 +637,19 @@ def _restored_code(
     if len(outside) != len(kept.rows):
         return None
     try:
-        entries, skipped, indexed, symbols = restore_rows(
-            outside, kept.rows, kept.states, store, whole
+        entries, skipped, indexed, symbols, made_of = restore_rows(
+            outside, kept.rows, kept.states, store, ahead
         )
     except (ValueError, sqlite3.Error) as exc:
         log.warning("restart_snapshot_unusable", reason=str(exc)[:200])
         return None
     stored = StoredCode(store.reader(), entries, skipped)
+    if made_of is None and kept.symbols_print is not None:
+        made_of = (kept.symbols_print, kept.symbols_changed)
     return _Code(
-        None, stored, symbols, list(kept.excerpts), skipped, indexed, None, 0, len(outside)
-    )
+        None, stored, symbols, list(kept.excerpts), skipped, indexed, None, 0, len(outside),
+        made_of,
+    )  # fmt: skip
 
 
 def overview_text(
@@ -683,6 +701,8 @@ class _Code:
     digests: dict[str, str] | None
     read: int
     reused: int
+    symbols_from: MadeOf | None = None
+    """What `symbols` is made of (`indexing.MadeOf`), when the cache made it."""
 
 
 def text_index_of(store: IndexStore, stored: StoredCode, inventory: Inventory) -> TextIndex:
@@ -714,7 +734,7 @@ def _index_code(
         else:
             return _Code(
                 None, stored, done.symbols, done.excerpts, done.skipped, done.indexed_bytes,
-                done.digests, done.read, done.reused,
+                done.digests, done.read, done.reused, done.symbols_from,
             )  # fmt: skip
     code = code_rows(repo_files, files)
     symbols = build_symbols(

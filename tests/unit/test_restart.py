@@ -223,6 +223,14 @@ def test_a_restart_starts_from_the_snapshot_and_patches_it(repo: Path, tmp_path:
     restarted, how = how_loaded(repo, cache)  # from the snapshot the patched restart kept
     assert how == ["snapshot"]
     assert answers(restarted, repo) == answers(patched, repo)
+    # Its symbols overlay the last whole index: a second change overlays the first's too.
+    (repo / "demo/extra.py").write_text("class Extra:\n    def again(self): return 3\n")
+    (repo / "demo/more.py").write_text("def more():\n    return extra()\n")
+    twice, how = how_loaded(repo, cache)
+    assert how == ["snapshot", "patched"]
+    assert answers(twice, repo) == answers(load(repo, tmp_path / "empty-2"), repo)
+    assert [m.symbol.path for m in twice.symbols.find("again")] == ["demo/extra.py"]
+    assert answers(how_loaded(repo, cache)[0], repo) == answers(twice, repo)
 
 
 def _snapshot_blob(root: Path, cache: Path) -> tuple[IndexStore, str]:
