@@ -276,3 +276,21 @@ def test_a_live_reload_makes_the_snapshot_stale(repo: Path, tmp_path: Path) -> N
     restarted, how = how_loaded(repo, cache)
     assert how == ["full"]
     assert answers(restarted, repo) == answers(load(repo, tmp_path / "empty"), repo)
+
+
+def test_an_exclude_rule_only_git_knows(repo: Path, tmp_path: Path) -> None:
+    """`.git/info/exclude` is no file of the tree: what it hides shows in git's listing,
+    which the snapshot is checked against (a tracked file it covers: a full load)."""
+    (repo / "scratch.py").write_text("def scratch():\n    return 1\n")
+    cache = tmp_path / "cache"
+    load(repo, cache)
+    (repo / ".git/info/exclude").write_text("scratch.py\n")
+    hidden, how = how_loaded(repo, cache)
+    assert how == ["snapshot", "patched"]
+    assert "scratch.py" not in hidden.inventory
+    assert answers(hidden, repo) == answers(load(repo, tmp_path / "empty"), repo)
+    (repo / ".git/info/exclude").write_text("notes/\n")  # covers a tracked file
+    covered, how = how_loaded(repo, cache)
+    assert how == ["full"]
+    assert "notes/todo.txt" not in covered.inventory and "scratch.py" in covered.inventory
+    assert answers(covered, repo) == answers(load(repo, tmp_path / "empty-2"), repo)
