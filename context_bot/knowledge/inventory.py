@@ -225,10 +225,12 @@ def restore_inventory(
         n = at.get(rel)
         if n is None:
             why = left_out.get(rel)
-            if why is None or why == "ignored":
-                changed.add(rel)  # new (an ignored path listed now: its rule is gone)
-            elif why != "denied" and _describe(root, rel) != why:
+            if why is None:
+                changed.add(rel)  # new
+            elif why not in ("denied", "ignored") and _describe(root, rel) != why:
                 changed.add(rel)  # unreadable or not regular then, not (so) now
+            # (a tracked path ignore rules cover is in git's index, not in its listing:
+            # whether the same ones are covered is asked of the listing below)
             return
         try:
             st = lstat(join(root, rel))

@@ -6,6 +6,7 @@ load from an empty cache serves: list, search, grep, symbols, file facts, counts
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
@@ -294,3 +295,22 @@ def test_an_exclude_rule_only_git_knows(repo: Path, tmp_path: Path) -> None:
     assert how == ["full"]
     assert "notes/todo.txt" not in covered.inventory and "scratch.py" in covered.inventory
     assert answers(covered, repo) == answers(load(repo, tmp_path / "empty-2"), repo)
+
+
+def test_a_tracked_file_an_ignore_rule_covers_is_no_change(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (repo / ".gitignore").write_text("notes/\n")  # covers the tracked notes/todo.txt
+    cache = tmp_path / "cache"
+    first = load(repo, cache)
+    assert first.inventory.left_out["notes/todo.txt"] == "ignored"
+    listing = loading.git_listing
+
+    def slow(root: Path) -> object:  # as at 100k: the tracked files are stat-ed first
+        time.sleep(0.5)
+        return listing(root)
+
+    monkeypatch.setattr(loading, "git_listing", slow)
+    again, how = how_loaded(repo, cache)
+    assert how == ["snapshot"]  # not patched: nothing changed
+    assert answers(again, repo) == answers(first, repo)
