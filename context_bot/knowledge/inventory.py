@@ -19,6 +19,7 @@ from __future__ import annotations
 import bisect
 import os
 import stat
+import subprocess
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -240,11 +241,15 @@ def restore_inventory(
         if not is_reg(st.st_mode) or st.st_size != sizes[n] or st.st_mtime_ns != mtimes[n]:
             changed.add(rel)
 
-    for rel in tracked.result() or ():
-        if listing.done():
-            break
-        check(rel)
-        checked.add(rel)
+    moved = stat_changes(root, paths, sizes, mtimes)
+    if moved is not None:  # every file of the snapshot stat-ed (in C, beside git)
+        changed.update(moved)
+    else:
+        for rel in tracked.result() or ():
+            if listing.done():
+                break
+            check(rel)
+            checked.add(rel)
     listed = listing.result()
     if listed is None:
         return None
@@ -252,7 +257,7 @@ def restore_inventory(
     if sorted(p for p, why in left_out.items() if why == "ignored") != hidden:
         return None
     for rel in candidates:
-        if rel not in checked:
+        if rel not in checked and (moved is None or rel not in at):
             check(rel)
     seen = len(candidates) - len(changed.difference(at, left_out))
     if seen != len(paths) + sum(1 for why in left_out.values() if why != "ignored"):
@@ -266,6 +271,72 @@ def restore_inventory(
         )
     )
     return Inventory(restored, "git", dict(skipped), dict(left_out)), changed
+
+
+_STAT_FORMAT = "--printf=%n\\0%s\\0%.9Y\\0%F\\0"
+"""coreutils `stat`: each path, its size, `mtime` (seconds, 9 decimals) and file type."""
+_REGULAR = ("regular file", "regular empty file")
+
+
+def stat_changes(
+    root: Path, paths: list[str], sizes: list[int], mtimes: list[int]
+) -> set[str] | None:
+    """Which of `paths` (relative to `root`) are not now a regular file of that size and
+    `mtime_ns` (gone, another type, a link, another stat): an `lstat` each, made by
+    coreutils' `stat` in two processes (100k files: 0.4 s of C, where a loop of
+    `os.lstat` holds this process for a second), so this thread only waits, beside git.
+    None when `stat` cannot be run (then the caller stats in Python)."""
+    if not paths:
+        return set()
+    half = (len(paths) + 1) // 2
+    parts = [
+        (paths[:half], sizes[:half], mtimes[:half]),
+        (paths[half:], sizes[half:], mtimes[half:]),
+    ]
+    env = {**os.environ, "LC_ALL": "C"}
+
+    def run(names: list[str]) -> bytes | None:
+        if not names:
+            return b""
+        try:
+            done = subprocess.run(
+                ["xargs", "-0", "stat", _STAT_FORMAT, "--"],
+                cwd=root,
+                input="\0".join(names).encode("utf-8", "surrogateescape"),
+                capture_output=True,
+                env=env,
+                check=False,
+            )
+        except OSError:
+            return None
+        # 123: some path could not be stat-ed (gone): the others are printed all the same.
+        return done.stdout if done.returncode in (0, 123) else None
+
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="stat") as pool:
+        outputs = list(pool.map(run, [p[0] for p in parts]))
+    changed: set[str] = set()
+    for out, (names, want_sizes, want_mtimes) in zip(outputs, parts, strict=True):
+        if out is None:
+            return None
+        fields = out.decode("utf-8", "surrogateescape").split("\0")
+        j = 0
+        for i in range(0, len(fields) - 3, 4):
+            name = fields[i]
+            while j < len(names) and names[j] != name:
+                changed.add(names[j])  # not printed: gone (or unreadable)
+                j += 1
+            if j == len(names):
+                return None  # a name not asked for: not what was expected, stat in Python
+            m = want_mtimes[j]
+            if (
+                fields[i + 3] not in _REGULAR
+                or fields[i + 1] != str(want_sizes[j])
+                or fields[i + 2] != f"{m // 1_000_000_000}.{m % 1_000_000_000:09d}"
+            ):
+                changed.add(name)
+            j += 1
+        changed.update(names[j:])
+    return changed
 
 
 def patch_inventory(previous: Inventory, files: RepoFiles, paths: Iterable[str]) -> Inventory:

@@ -15,6 +15,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from context_bot.knowledge import loading
+from context_bot.knowledge.inventory import stat_changes
 from context_bot.knowledge.loading import SNAPSHOT_KEY, Knowledge, load_knowledge
 from context_bot.knowledge.patching import patch_knowledge, reload_knowledge
 from context_bot.knowledge.sandbox import RepoFiles
@@ -314,3 +315,24 @@ def test_a_tracked_file_an_ignore_rule_covers_is_no_change(
     again, how = how_loaded(repo, cache)
     assert how == ["snapshot"]  # not patched: nothing changed
     assert answers(again, repo) == answers(first, repo)
+
+
+def test_stat_changes_names_what_moved(tmp_path: Path) -> None:
+    """The stat pass of a restart (coreutils `stat`, in C): a file of another size,
+    `mtime_ns` or type, or gone, is named; the others are not, whatever their names."""
+    names = ["same.py", "-dash.txt", "sp ace\nline.md", "empty", "grown.py", "touched.py"]
+    names += ["gone.py", "link.py", "dir/inner.go"]
+    (tmp_path / "dir").mkdir()
+    for name in names:
+        if name not in ("gone.py", "link.py"):
+            (tmp_path / name).write_text("" if name == "empty" else f"x = '{name}'\n")
+    (tmp_path / "link.py").symlink_to(tmp_path / "same.py")
+    stats = [(tmp_path / n).stat() if n != "gone.py" else None for n in names]
+    sizes = [s.st_size if s else 1 for s in stats]
+    mtimes = [s.st_mtime_ns if s else 1 for s in stats]
+    (tmp_path / "grown.py").write_text("x = 'grown, and longer'\n")
+    os.utime(tmp_path / "grown.py", ns=(mtimes[4], mtimes[4]))  # only the size moved
+    os.utime(tmp_path / "touched.py", ns=(mtimes[5], mtimes[5] + 1))  # only the mtime
+    moved = stat_changes(tmp_path, names, sizes, mtimes)
+    assert moved == {"grown.py", "touched.py", "gone.py", "link.py"}
+    assert stat_changes(tmp_path, [], [], []) == set()
