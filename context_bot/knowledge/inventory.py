@@ -204,7 +204,7 @@ def restore_inventory(
     files: RepoFiles,
     kept: KeptInventory,
     listing: Future[GitListing | None],
-    tracked: Future[list[str] | None],
+    tracked: Future[list[str] | None] | None,
 ) -> tuple[Inventory, set[str]] | None:
     """The inventory a snapshot kept, and the paths that changed since (to look at again,
     `patch_inventory`): listed now and not then or the other way round, or whose `lstat`
@@ -245,7 +245,7 @@ def restore_inventory(
     if moved is not None:  # every file of the snapshot stat-ed (in C, beside git)
         changed.update(moved)
     else:
-        for rel in tracked.result() or ():
+        for rel in (tracked.result() if tracked is not None else None) or ():
             if listing.done():
                 break
             check(rel)

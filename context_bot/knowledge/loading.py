@@ -374,8 +374,10 @@ def _load(
     # facts of every file (or the snapshot's, checking every file's stat against it).
     with ThreadPoolExecutor(max_workers=4, thread_name_prefix="git-listing") as pool:
         listing = pool.submit(git_listing, files.root)
-        tracked = pool.submit(git_tracked, files.root)
-        log_read = pool.submit(git_log, files.root)
+        # From a snapshot, the files are stat-ed at once (`stat_changes`) and the history
+        # read only if the code map is made again: two processes fewer on the cores.
+        tracked = pool.submit(git_tracked, files.root) if kept is None else None
+        log_read = pool.submit(git_log, files.root) if kept is None else None
         # The snapshot's symbol index is unpacked while git lists and the files are stat-ed
         # (their system calls let it run): a change found patches it like the rest.
         ahead = None
@@ -466,7 +468,8 @@ def _load(
         # revision, README and budget, so the same code map, counts and overview.
         codemap, counts, text = kept.codemap, kept.counts, kept.overview
     else:
-        codemap = codemap_of(code.texts, inventory, files, revision, commits=log_read.result())
+        commits = log_read.result() if log_read is not None else None
+        codemap = codemap_of(code.texts, inventory, files, revision, commits=commits)
         counts = count_files(inventory.files, served)
         text = overview_text(
             root, revision, readme, served, free, features, version, len(diags), inventory,
