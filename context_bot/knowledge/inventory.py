@@ -200,22 +200,24 @@ def keep_inventory(inventory: Inventory) -> KeptInventory | None:
     )
 
 
-def restore_inventory(
+def changes_since(
     files: RepoFiles,
     kept: KeptInventory,
     listing: Future[GitListing | None],
     tracked: Future[list[str] | None] | None,
-) -> tuple[Inventory, set[str]] | None:
-    """The inventory a snapshot kept, and the paths that changed since (to look at again,
-    `patch_inventory`): listed now and not then or the other way round, or whose `lstat`
-    (a regular file's size and `mtime_ns`) moved, or left out as unreadable or not regular
-    then and not for the same reason now. None when git does not list the tree, or its
-    ignore rules now cover other tracked files (which can list or hide any path).
+) -> set[str] | None:
+    """The paths that changed since a snapshot kept this inventory (`kept_inventory`: the
+    inventory then), to look at again (`patch_inventory`): listed now and not then or the
+    other way round, or whose `lstat` (a regular file's size and `mtime_ns`) moved, or
+    left out as unreadable or not regular then and not for the same reason now. None
+    when git does not list the tree, or its ignore rules now cover other tracked files
+    (which can list or hide any path).
 
     The caller has checked that the deny-list is the one the snapshot was kept with (so
     a path denied then is denied now). While git walks the tree for untracked files, the
-    tracked ones (`git_tracked`, from git's index at once) are stat-ed. Blocking."""
-    paths, sizes, mtimes, languages, binary, skipped, left_out = kept
+    tracked ones (`git_tracked`, from git's index at once) are stat-ed. Blocking (it
+    mostly waits on git and `stat`: run it in a thread beside other work)."""
+    paths, sizes, mtimes, _, _, _, left_out = kept
     root = files.root
     at = {path: n for n, path in enumerate(paths)}
     changed: set[str] = set()
@@ -264,13 +266,19 @@ def restore_inventory(
         now = set(candidates)
         changed.update(p for p in paths if p not in now)
         changed.update(p for p, why in left_out.items() if why != "ignored" and p not in now)
+    return changed
+
+
+def kept_inventory(kept: KeptInventory) -> Inventory:
+    """The inventory a snapshot kept (`keep_inventory`), as it was then."""
+    paths, sizes, mtimes, languages, binary, skipped, left_out = kept
     restored = tuple(
         RepoFile(path, size, language, flag == 1, mtime)
         for path, size, language, flag, mtime in zip(
             paths, sizes, languages, binary, mtimes, strict=True
         )
     )
-    return Inventory(restored, "git", dict(skipped), dict(left_out)), changed
+    return Inventory(restored, "git", dict(skipped), dict(left_out))
 
 
 _STAT_FORMAT = "--printf=%n\\0%s\\0%.9Y\\0%F\\0"

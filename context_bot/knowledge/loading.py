@@ -59,11 +59,12 @@ from context_bot.knowledge.inventory import (
     Inventory,
     KeptInventory,
     build_inventory,
+    changes_since,
     empty_inventory,
     git_listing,
     git_tracked,
     keep_inventory,
-    restore_inventory,
+    kept_inventory,
 )
 from context_bot.knowledge.listing import Listing, ListingIndex, build_listing_index
 from context_bot.knowledge.model import (
@@ -383,16 +384,29 @@ def _load(
         ahead = None
         if kept is not None and kept.symbols_print is not None and store is not None:
             ahead = pool.submit(symbols_ahead, store, kept.symbols_print, kept.symbols_changed)
+        checking = None
+        if kept is not None:  # stat-ed and listed while the documents and the tree are laid out
+            checking = pool.submit(changes_since, files, kept.inventory, listing, tracked)
         folder = knowledge_dir.is_dir()
         docs, diags = read_folder(knowledge_dir, files=files) if folder else ([], [])
+        diags.extend(duplicate_diagnostics(docs))
+        groups, choices, served, history, free = _documents(docs, root)
         restored = None
-        if kept is not None:
-            restored = restore_inventory(files, kept.inventory, listing, tracked)
-            if restored is not None and restored[1]:
-                many = len(restored[1]) > MAX_RESTART_PATCH
-                if patch is None or many:
-                    log.info("restart_snapshot_declined", changed=len(restored[1]))
-                    restored = None
+        layout = None
+        if kept is not None and checking is not None:
+            then = kept_inventory(kept.inventory)
+            layout = build_listing_index(then.files, served, free)
+            changed = checking.result()
+            if (
+                changed is not None
+                and changed
+                and (patch is None or len(changed) > MAX_RESTART_PATCH)
+            ):
+                log.info("restart_snapshot_declined", changed=len(changed))
+                changed = None
+            restored = (then, changed) if changed is not None else None
+            if restored is None:
+                layout = None
         stored: dict[str, StoredFile] | None = None
         allowed = store is not None and store.deny_key() == files.deny_key
         if restored is None:
@@ -402,32 +416,6 @@ def _load(
             )
         else:
             inventory = restored[0]
-    diags.extend(duplicate_diagnostics(docs))
-    groups: dict[str, list[Document]] = defaultdict(list)
-    free_docs: list[Document] = []
-    for doc in docs:
-        (groups[doc.file_path] if doc.file_path else free_docs).append(doc)
-    choices = choose_versions(groups, root)
-    known = set(groups)
-    related = {p: resolve_related(choices[p][0], known, root) for p in groups}
-    backlinks: dict[str, set[str]] = defaultdict(set)
-    for path, entries in related.items():
-        for link in entries:
-            if link.path is not None and link.path != path:
-                backlinks[link.path].add(path)
-    served: dict[str, ServedDocument] = {}
-    history: dict[tuple[str, str], ServedDocument] = {}
-    for path, (doc, stale, reason, match) in choices.items():
-        others = sorted((d for d in groups[path] if d is not doc), key=_newest_first)
-        refs = tuple(VersionRef(d.source, d.file_version, d.last_updated) for d in others)
-        links = tuple(sorted(backlinks.get(path, ())))
-        served[path] = _serve(doc, path, stale, reason, match, refs, related[path], links)
-        for old in others:
-            entry = _serve(old, path, True, "older_version", None, (), (), links)
-            history.setdefault((path, old.source), entry)
-            if old.file_version:
-                history.setdefault((path, old.file_version), entry)
-    free = {d.source: _serve(d, d.source, False, None, None, (), (), ()) for d in free_docs}
     features = build_features(served.values())
     revision = git_output(root, ["rev-parse", "HEAD"])
     code = None
@@ -508,18 +496,19 @@ def _load(
     loaded = Knowledge(
         version, text, diags, revision, served, free, history, index, features, inventory,
         knowledge_folder=inside, symbols=symbols, index_stats=stats, basis=basis,
+        layout=layout if restored is not None else None,
     )  # fmt: skip
     if store is None:
         return loaded
     if restored is not None and restored[1] and patch is not None:
-        changed = sorted(restored[1])
+        paths = sorted(restored[1])
         try:
-            hosts = [os.path.join(root, p) for p in changed]  # noqa: PTH118
+            hosts = [os.path.join(root, p) for p in paths]  # noqa: PTH118
             loaded = patch(loaded, hosts, files, store, overview_budget)
         except Exception as exc:  # a restart that cannot patch loads in full
-            log.info("restart_patch_declined", reason=str(exc)[:200], changed=len(changed))
+            log.info("restart_patch_declined", reason=str(exc)[:200], changed=len(paths))
             return _load(knowledge_dir, files, overview_budget, store)
-        log.info("restart_patched", version=loaded.version, changed=len(changed))
+        log.info("restart_patched", version=loaded.version, changed=len(paths))
     elif restored is not None and kept is not None and version == kept.version:
         return loaded  # the snapshot kept is this one's
     made_of = code.symbols_from
@@ -653,6 +642,45 @@ def _restored_code(
         None, stored, symbols, list(kept.excerpts), skipped, indexed, None, 0, len(outside),
         made_of,
     )  # fmt: skip
+
+
+def _documents(
+    docs: list[Document], root: Path
+) -> tuple[
+    dict[str, list[Document]],
+    dict[str, tuple[Document, bool, str | None, str | None]],
+    dict[str, ServedDocument],
+    dict[tuple[str, str], ServedDocument],
+    dict[str, ServedDocument],
+]:
+    """The documents by path, the version each path serves, the served documents, their
+    older versions (by path and name or fileVersion), and the free documents."""
+    groups: dict[str, list[Document]] = defaultdict(list)
+    free_docs: list[Document] = []
+    for doc in docs:
+        (groups[doc.file_path] if doc.file_path else free_docs).append(doc)
+    choices = choose_versions(groups, root)
+    known = set(groups)
+    related = {p: resolve_related(choices[p][0], known, root) for p in groups}
+    backlinks: dict[str, set[str]] = defaultdict(set)
+    for path, entries in related.items():
+        for link in entries:
+            if link.path is not None and link.path != path:
+                backlinks[link.path].add(path)
+    served: dict[str, ServedDocument] = {}
+    history: dict[tuple[str, str], ServedDocument] = {}
+    for path, (doc, stale, reason, match) in choices.items():
+        others = sorted((d for d in groups[path] if d is not doc), key=_newest_first)
+        refs = tuple(VersionRef(d.source, d.file_version, d.last_updated) for d in others)
+        links = tuple(sorted(backlinks.get(path, ())))
+        served[path] = _serve(doc, path, stale, reason, match, refs, related[path], links)
+        for old in others:
+            entry = _serve(old, path, True, "older_version", None, (), (), links)
+            history.setdefault((path, old.source), entry)
+            if old.file_version:
+                history.setdefault((path, old.file_version), entry)
+    free = {d.source: _serve(d, d.source, False, None, None, (), (), ()) for d in free_docs}
+    return groups, choices, served, history, free
 
 
 def overview_text(
