@@ -369,12 +369,12 @@ def _load(
 ) -> Knowledge:
     root = files.root
     inside = _inside(knowledge_dir, root)
-    kept = _kept_snapshot(store, files, inside, overview_budget) if store is not None else None
     # git lists the files (a second at 100k, in a process of its own) and reads the
     # history the code map counts, while this thread reads the documents and the cache's
     # facts of every file (or the snapshot's, checking every file's stat against it).
     with ThreadPoolExecutor(max_workers=4, thread_name_prefix="git-listing") as pool:
         listing = pool.submit(git_listing, files.root)
+        kept = _kept_snapshot(store, files, inside, overview_budget) if store is not None else None
         # From a snapshot, the files are stat-ed at once (`stat_changes`) and the history
         # read only if the code map is made again: two processes fewer on the cores.
         tracked = pool.submit(git_tracked, files.root) if kept is None else None
