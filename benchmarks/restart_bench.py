@@ -30,9 +30,14 @@ import logging, structlog
 structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
 import context_bot
 from context_bot.knowledge.loading import load_knowledge
+import inspect
 repo = Path(sys.argv[1])
+extra = {}
+if "patch" in inspect.signature(load_knowledge).parameters:  # as the bot starts (app.py)
+    from context_bot.knowledge.patching import patch_knowledge
+    extra["patch"] = patch_knowledge
 started = time.perf_counter()
-k = load_knowledge(repo / "knowledge", repo, cache_dir=Path(sys.argv[2]))
+k = load_knowledge(repo / "knowledge", repo, cache_dir=Path(sys.argv[2]), **extra)
 took = time.perf_counter() - started
 status = dict(
     line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines()
@@ -149,6 +154,8 @@ def main() -> None:
     shown = ", ".join(f"{t:.2f}" for t in floors)
     print(f"| floor: git ls-files (no stat) | {shown} | {statistics.median(floors):.2f} | |")
     print("\nfiles read by the changed restarts:", [r["stats"] for r in rows["changed"]])
+    for name, runs in rows.items():
+        print(f"versions, {name}:", [r["version"] for r in runs])
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ from context_bot.endpoint.ownership_redis import RedisOwnershipStore
 from context_bot.endpoint.routes import TokenService, create_app
 from context_bot.errors import ConfigError
 from context_bot.knowledge.loading import Knowledge, load_knowledge
-from context_bot.knowledge.patching import reload_knowledge
+from context_bot.knowledge.patching import patch_knowledge, reload_knowledge
 from context_bot.knowledge.sandbox import RepoFiles
 from context_bot.knowledge.store import default_cache_base
 from context_bot.knowledge.watch import watch_knowledge
@@ -313,6 +313,7 @@ class ContextBotApp:
                 self.settings.knowledge_path,
                 self.settings.repo,
                 cache_dir=self.settings.cache_dir or default_cache_base(),
+                patch=patch_knowledge,  # a restart after a few changes patches its snapshot
             )
         )
 

@@ -33,6 +33,7 @@ from context_bot.knowledge.draft_plan import plan_drafts
 from context_bot.knowledge.draft_writer import write_documents
 from context_bot.knowledge.freshness import freshness
 from context_bot.knowledge.loading import Knowledge, load_knowledge
+from context_bot.knowledge.patching import patch_knowledge
 from context_bot.knowledge.sandbox import RepoFiles
 from context_bot.knowledge.store import default_cache_base
 from context_bot.protocol import Request
@@ -156,6 +157,7 @@ async def _ask_local(settings: Settings, method: str, params: dict[str, Any]) ->
         settings.knowledge_path,
         settings.repo,
         cache_dir=settings.cache_dir or default_cache_base(),
+        patch=patch_knowledge,  # as the bot starts: a few changes patch the snapshot kept
     )
     files = RepoFiles(settings.repo, max_bytes=settings.max_file_bytes)
     current: Callable[[], Knowledge] = lambda: knowledge  # noqa: E731 - a fixed snapshot

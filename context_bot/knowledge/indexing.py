@@ -17,6 +17,7 @@ trigram index. New files get row numbers in path order (`textindex.plan_rows`).
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -79,6 +80,8 @@ class Indexed:
     reused: int = 0
     """Files whose rows were reused without reading them."""
     removed: int = 0
+    symbols_from: MadeOf | None = None
+    """What `symbols` is made of (`MadeOf`)."""
 
 
 def index_files(
@@ -150,8 +153,61 @@ def index_files(
         out.entries[ids[path]] = CodeEntry(f.path, f.size, f.language, reason)
     out.read, out.removed = len(written), len(removed)
     out.skipped = dict(skipped)
-    out.symbols = _symbols(store, seen, _marks(states, to_read, known))
+    out.symbols, out.symbols_from = _symbols(store, seen, _marks(states, to_read, known))
     return out
+
+
+def keep_rows(
+    repo_files: Iterable[RepoFile], entries: Mapping[int, CodeEntry]
+) -> tuple[list[int], list[str | None]] | None:
+    """The code index's row and outcome (why its contents are not indexed, or None) of
+    each of `repo_files` (the inventory without the knowledge folder), as a restart's
+    snapshot keeps them; None when a file has no row (then nothing is kept)."""
+    by_path = {e.path: (row, e.skipped) for row, e in entries.items()}
+    rows: list[int] = []
+    states: list[str | None] = []
+    for f in repo_files:
+        found = by_path.get(f.path)
+        if found is None:
+            return None
+        rows.append(found[0])
+        states.append(found[1])
+    return rows, states
+
+
+def restore_rows(
+    repo_files: Iterable[RepoFile],
+    rows: list[int],
+    states: list[str | None],
+    store: IndexStore,
+    ahead: SymbolsAhead | None = None,
+) -> tuple[dict[int, CodeEntry], dict[str, int], int, SymbolIndex, MadeOf | None]:
+    """What `index_files` gives when no file changed since a snapshot kept `rows` and
+    `states` (`keep_rows`) of the same `repo_files`, and the cache was not written since:
+    the entries, the counts of files not indexed, the bytes indexed, the symbol index
+    (`_symbols`: kept whole, or the last one kept with the files changed since overlaid),
+    unless `ahead` is given (`symbols_ahead`: the whole one those files' symbols overlay,
+    read already). Nothing is read but the symbol index's blob. Blocking. Last, what the
+    symbol index is made of (`MadeOf`; None: what `ahead` was read for)."""
+    files = list(repo_files)
+    entries: dict[int, CodeEntry] = {}
+    skipped: Counter[str] = Counter()
+    indexed = 0
+    for f, row, state in zip(files, rows, states, strict=True):
+        entries[row] = CodeEntry(f.path, f.size, f.language, state)
+        if state is None:
+            indexed += f.size
+        else:
+            skipped[state] += 1
+    symbols = _overlaid(store, "", ahead[1], ahead[0]) if ahead is not None else None
+    made_of = None
+    if symbols is None:
+        marks = {
+            f.path: f"{f.size}\0{f.mtime_ns}\0{state}"
+            for f, state in zip(files, states, strict=True)
+        }
+        symbols, made_of = _symbols(store, set(marks), marks)
+    return entries, dict(skipped), indexed, symbols, made_of
 
 
 def _marks(
@@ -180,23 +236,81 @@ def _stat_of(stored: StoredFile) -> tuple[int, int]:
     return stored.size, stored.mtime_ns
 
 
-def _symbols(store: IndexStore, current: set[str], marks: dict[str, str]) -> SymbolIndex:
+def kept_symbols(store: IndexStore, fingerprint: str, *, apart: bool = False) -> SymbolIndex | None:
+    """The symbol index kept whole for the files `fingerprint` names (`_fingerprint`),
+    None when it is not kept (or does not unpack). `apart`: read through a connection
+    of its own (in a thread beside the store's user)."""
+    read = store.blob_apart if apart else store.blob
+    try:
+        blob = read(SYMBOLS_BLOB, fingerprint)
+    except sqlite3.Error as exc:
+        log.warning("symbol_index_cache_unreadable", reason=str(exc)[:200])
+        return None
+    if blob is None:
+        return None
+    table = SymbolTable.open(store.path.parent / f"symbols-{fingerprint[:24]}.sqlite3")
+    if table is None:
+        return None
+    try:
+        plain, blob = unpack_symbols(blob), None  # the bytes freed before the index is made
+        return index_from_plain(plain, table)
+    except (ValueError, TypeError, EOFError):
+        log.warning("symbol_index_cache_unreadable")
+        return None
+
+
+SymbolsAhead = tuple[SymbolIndex, dict[str, Outcome]]
+"""A whole symbol index, and what it holds of the files to overlay on it (`_overlaid`)."""
+
+
+def symbols_ahead(
+    store: IndexStore, fingerprint: str, overlaid: Iterable[str]
+) -> SymbolsAhead | None:
+    """The symbol index kept whole under `fingerprint`, and what it holds of each of the
+    `overlaid` paths (changed since it was made), read through connections of their own
+    (in a thread beside the store's user); None when not kept, or unreadable."""
+    base = kept_symbols(store, fingerprint, apart=True)
+    if base is None:
+        return None
+    before: dict[str, Outcome] = {}
+    paths = list(overlaid)
+    if not paths:
+        return base, before
+    try:
+        made_from = store.blob_apart(SYMBOL_FILES_BLOB, fingerprint)
+        if made_from is None:
+            return None
+        _, outcomes = cast(tuple[dict[str, str], dict[str, str | bool]], unpack_symbols(made_from))
+    except (sqlite3.Error, ValueError, TypeError, EOFError):
+        log.warning("symbol_index_overlay_failed")
+        return None
+    for path in paths:
+        was = outcomes.get(path)
+        before[path] = UsesUnknown([], {}, was) if isinstance(was, bool) else was
+    return base, before
+
+
+MadeOf = tuple[str, tuple[str, ...]]
+"""What a symbol index is made of: the fingerprint of the whole index kept in the cache
+(`_fingerprint` of its files' marks), and the paths changed since overlaid on it (none:
+it is that one)."""
+
+
+def _symbols(
+    store: IndexStore, current: set[str], marks: dict[str, str]
+) -> tuple[SymbolIndex, MadeOf]:
     """The symbol index of the files `marks` describes (path → its stat and indexing
     outcome): kept whole when made from the same files (its arrays in the cache, its
     `SymbolTable` in a file of its own beside it); else the last one kept with the files
     changed since overlaid on it (`_overlaid`: a restart after a few edits); else
-    assembled from every file's symbols and kept for the next load."""
+    assembled from every file's symbols and kept for the next load. With what it is made
+    of (`MadeOf`), for a restart's snapshot."""
     fingerprint = _fingerprint(marks)
     folder = store.path.parent
     table_path = folder / f"symbols-{fingerprint[:24]}.sqlite3"
-    blob = store.blob(SYMBOLS_BLOB, fingerprint)
-    table = SymbolTable.open(table_path) if blob is not None else None
-    if blob is not None and table is not None:
-        try:
-            plain, blob = unpack_symbols(blob), None  # the bytes freed before the index is made
-            return index_from_plain(plain, table)
-        except (ValueError, TypeError, EOFError):
-            log.warning("symbol_index_cache_unreadable")
+    whole = kept_symbols(store, fingerprint)
+    if whole is not None:
+        return whole, (fingerprint, ())
     since = _changed_since(store, marks)
     if since is not None:
         # 100k small strings held while the base index is unpacked would stay in the
@@ -206,7 +320,7 @@ def _symbols(store: IndexStore, current: set[str], marks: dict[str, str]) -> Sym
         del marks
         overlaid = _overlaid(store, *since)
         if overlaid is not None:
-            return overlaid
+            return overlaid, (since[0], tuple(sorted(since[1])))
         marks = cast(dict[str, str], unpack_symbols(packed))
     outcomes: dict[str, str | bool] = {}
 
@@ -219,7 +333,7 @@ def _symbols(store: IndexStore, current: set[str], marks: dict[str, str]) -> Sym
     store.keep_blob(SYMBOLS_BLOB, fingerprint, pack_symbols(index_to_plain(index)))
     store.keep_blob(SYMBOL_FILES_BLOB, fingerprint, pack_symbols((marks, outcomes)))
     remove_others(folder, table_path)
-    return index
+    return index, (fingerprint, ())
 
 
 SYMBOLS_BLOB = "symbols"
@@ -272,27 +386,35 @@ def _changed_since(
     return base_print, before
 
 
-def _overlaid(store: IndexStore, base_print: str, before: dict[str, Outcome]) -> SymbolIndex | None:
-    """The last assembled symbol index (`base_print`) with the files changed since
-    (`before`: what it holds of each) overlaid on it (`SymbolIndex.patched`), their
-    symbols read from their rows; None when it cannot be read. Answers as an index
-    assembled from every file's symbols would (the overlay merges in the full index's
-    order)."""
-    table = SymbolTable.open(store.path.parent / f"symbols-{base_print[:24]}.sqlite3")
-    arrays = store.blob(SYMBOLS_BLOB, base_print)
-    if table is None or arrays is None:
-        return None
+def _overlaid(
+    store: IndexStore,
+    base_print: str,
+    before: dict[str, Outcome],
+    base: SymbolIndex | None = None,
+) -> SymbolIndex | None:
+    """The last assembled symbol index (`base_print`, or `base` read already) with the
+    files changed since (`before`: what it holds of each) overlaid on it
+    (`SymbolIndex.patched`), their symbols read from their rows; None when it cannot be
+    read. Answers as an index assembled from every file's symbols would (the overlay
+    merges in the full index's order)."""
+    if not before and base is not None:
+        return base
     try:
-        plain, arrays = unpack_symbols(arrays), None  # the bytes freed before the index
-        base = index_from_plain(plain, table)
-        del plain
+        if base is None:
+            table = SymbolTable.open(store.path.parent / f"symbols-{base_print[:24]}.sqlite3")
+            arrays = store.blob(SYMBOLS_BLOB, base_print)
+            if table is None or arrays is None:
+                return None
+            plain, arrays = unpack_symbols(arrays), None  # the bytes freed before the index
+            base = index_from_plain(plain, table)
+            del plain
         rows = store.rows_of(sorted(before))
         changes = {
             path: (was, _outcome(path, rows.get(path, (None, None))[1]))
             for path, was in before.items()
         }
         return base.patched(changes)
-    except (ValueError, TypeError, EOFError, AttributeError):
+    except (ValueError, TypeError, EOFError, AttributeError):  # TooManyOverlaid too
         log.warning("symbol_index_overlay_failed")
         return None
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import bisect
 import os
 import stat
+import subprocess
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -173,6 +174,177 @@ def build_inventory(
     inventory = Inventory(tuple(found), source, dict(skipped), left_out)
     log.info("inventory_built", files=len(found), source=source, **inventory.skipped)
     return inventory
+
+
+KeptInventory = tuple[
+    list[str], list[int], list[int], list[str | None], bytes, dict[str, int], dict[str, str]
+]
+"""An inventory as a restart's snapshot keeps it (`keep_inventory`): its files as columns
+(paths, sizes, `mtime_ns`, languages, binary flags), its counts and what it left out."""
+
+
+def keep_inventory(inventory: Inventory) -> KeptInventory | None:
+    """`inventory` as plain columns for a restart's snapshot; None when a restart could
+    not trust it (not listed by git, or cut at its file limit)."""
+    if inventory.source != "git" or inventory.skipped.get("over_limit"):
+        return None
+    files = inventory.files
+    return (
+        [f.path for f in files],
+        [f.size for f in files],
+        [f.mtime_ns for f in files],
+        [f.language for f in files],
+        bytes(f.binary for f in files),
+        dict(inventory.skipped),
+        dict(inventory.left_out),
+    )
+
+
+def changes_since(
+    files: RepoFiles,
+    kept: KeptInventory,
+    listing: Future[GitListing | None],
+    tracked: Future[list[str] | None] | None,
+) -> set[str] | None:
+    """The paths that changed since a snapshot kept this inventory (`kept_inventory`: the
+    inventory then), to look at again (`patch_inventory`): listed now and not then or the
+    other way round, or whose `lstat` (a regular file's size and `mtime_ns`) moved, or
+    left out as unreadable or not regular then and not for the same reason now. None
+    when git does not list the tree, or its ignore rules now cover other tracked files
+    (which can list or hide any path).
+
+    The caller has checked that the deny-list is the one the snapshot was kept with (so
+    a path denied then is denied now). While git walks the tree for untracked files, the
+    tracked ones (`git_tracked`, from git's index at once) are stat-ed. Blocking (it
+    mostly waits on git and `stat`: run it in a thread beside other work)."""
+    paths, sizes, mtimes, _, _, _, left_out = kept
+    root = files.root
+    at = {path: n for n, path in enumerate(paths)}
+    changed: set[str] = set()
+    checked: set[str] = set()
+    join, lstat, is_reg = os.path.join, os.lstat, stat.S_ISREG
+
+    def check(rel: str) -> None:
+        n = at.get(rel)
+        if n is None:
+            why = left_out.get(rel)
+            if why is None:
+                changed.add(rel)  # new
+            elif why not in ("denied", "ignored") and _describe(root, rel) != why:
+                changed.add(rel)  # unreadable or not regular then, not (so) now
+            # (a tracked path ignore rules cover is in git's index, not in its listing:
+            # whether the same ones are covered is asked of the listing below)
+            return
+        try:
+            st = lstat(join(root, rel))
+        except OSError:
+            changed.add(rel)
+            return
+        if not is_reg(st.st_mode) or st.st_size != sizes[n] or st.st_mtime_ns != mtimes[n]:
+            changed.add(rel)
+
+    moved = stat_changes(root, paths, sizes, mtimes)
+    if moved is not None:  # every file of the snapshot stat-ed (in C, beside git)
+        changed.update(moved)
+    else:
+        for rel in (tracked.result() if tracked is not None else None) or ():
+            if listing.done():
+                break
+            check(rel)
+            checked.add(rel)
+    listed = listing.result()
+    if listed is None:
+        return None
+    candidates, _, hidden = listed
+    if sorted(p for p, why in left_out.items() if why == "ignored") != hidden:
+        return None
+    for rel in candidates:
+        if rel not in checked and (moved is None or rel not in at):
+            check(rel)
+    seen = len(candidates) - len(changed.difference(at, left_out))
+    if seen != len(paths) + sum(1 for why in left_out.values() if why != "ignored"):
+        now = set(candidates)
+        changed.update(p for p in paths if p not in now)
+        changed.update(p for p, why in left_out.items() if why != "ignored" and p not in now)
+    return changed
+
+
+def kept_inventory(kept: KeptInventory) -> Inventory:
+    """The inventory a snapshot kept (`keep_inventory`), as it was then."""
+    paths, sizes, mtimes, languages, binary, skipped, left_out = kept
+    restored = tuple(
+        RepoFile(path, size, language, flag == 1, mtime)
+        for path, size, language, flag, mtime in zip(
+            paths, sizes, languages, binary, mtimes, strict=True
+        )
+    )
+    return Inventory(restored, "git", dict(skipped), dict(left_out))
+
+
+_STAT_FORMAT = "--printf=%n\\0%s\\0%.9Y\\0%F\\0"
+"""coreutils `stat`: each path, its size, `mtime` (seconds, 9 decimals) and file type."""
+_REGULAR = ("regular file", "regular empty file")
+
+
+def stat_changes(
+    root: Path, paths: list[str], sizes: list[int], mtimes: list[int]
+) -> set[str] | None:
+    """Which of `paths` (relative to `root`) are not now a regular file of that size and
+    `mtime_ns` (gone, another type, a link, another stat): an `lstat` each, made by
+    coreutils' `stat` in two processes (100k files: 0.4 s of C, where a loop of
+    `os.lstat` holds this process for a second), so this thread only waits, beside git.
+    None when `stat` cannot be run (then the caller stats in Python)."""
+    if not paths:
+        return set()
+    half = (len(paths) + 1) // 2
+    parts = [
+        (paths[:half], sizes[:half], mtimes[:half]),
+        (paths[half:], sizes[half:], mtimes[half:]),
+    ]
+    env = {**os.environ, "LC_ALL": "C"}
+
+    def run(names: list[str]) -> bytes | None:
+        if not names:
+            return b""
+        try:
+            done = subprocess.run(
+                ["xargs", "-0", "stat", _STAT_FORMAT, "--"],
+                cwd=root,
+                input="\0".join(names).encode("utf-8", "surrogateescape"),
+                capture_output=True,
+                env=env,
+                check=False,
+            )
+        except OSError:
+            return None
+        # 123: some path could not be stat-ed (gone): the others are printed all the same.
+        return done.stdout if done.returncode in (0, 123) else None
+
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="stat") as pool:
+        outputs = list(pool.map(run, [p[0] for p in parts]))
+    changed: set[str] = set()
+    for out, (names, want_sizes, want_mtimes) in zip(outputs, parts, strict=True):
+        if out is None:
+            return None
+        fields = out.decode("utf-8", "surrogateescape").split("\0")
+        j = 0
+        for i in range(0, len(fields) - 3, 4):
+            name = fields[i]
+            while j < len(names) and names[j] != name:
+                changed.add(names[j])  # not printed: gone (or unreadable)
+                j += 1
+            if j == len(names):
+                return None  # a name not asked for: not what was expected, stat in Python
+            m = want_mtimes[j]
+            if (
+                fields[i + 3] not in _REGULAR
+                or fields[i + 1] != str(want_sizes[j])
+                or fields[i + 2] != f"{m // 1_000_000_000}.{m % 1_000_000_000:09d}"
+            ):
+                changed.add(name)
+            j += 1
+        changed.update(names[j:])
+    return changed
 
 
 def patch_inventory(previous: Inventory, files: RepoFiles, paths: Iterable[str]) -> Inventory:

@@ -18,12 +18,13 @@ from __future__ import annotations
 import gc
 import hashlib
 import os
+import pickle
 import posixpath
 import re
 import sqlite3
 import stat
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -46,13 +47,25 @@ from context_bot.knowledge.documents import (
 from context_bot.knowledge.filecounts import FileCounts, count_files
 from context_bot.knowledge.git import blobs_at_commits, git_output
 from context_bot.knowledge.heap import give_back_free_heap
-from context_bot.knowledge.indexing import index_files
+from context_bot.knowledge.indexing import (
+    MAX_RESTART_OVERLAY,
+    MadeOf,
+    SymbolsAhead,
+    index_files,
+    keep_rows,
+    restore_rows,
+    symbols_ahead,
+)
 from context_bot.knowledge.inventory import (
     Inventory,
+    KeptInventory,
     build_inventory,
+    changes_since,
     empty_inventory,
     git_listing,
     git_tracked,
+    keep_inventory,
+    kept_inventory,
 )
 from context_bot.knowledge.listing import Listing, ListingIndex, build_listing_index
 from context_bot.knowledge.model import (
@@ -80,6 +93,7 @@ from context_bot.knowledge.search import (
     snippet_words,
 )
 from context_bot.knowledge.store import (
+    SCHEMA_VERSION,
     IndexStore,
     StoredFile,
     cache_folder,
@@ -246,6 +260,12 @@ class Knowledge:
         }
 
 
+Patch = Callable[["Knowledge", list[str], RepoFiles, IndexStore, int], "Knowledge"]
+"""`patching.patch_knowledge`: a snapshot patched for the host paths that changed (with
+the gate, the index cache, the overview's budget), or an exception when only a full load
+can be sure of the answer. Passed in by the caller: the patch builds on this module."""
+
+
 def load_knowledge(
     knowledge_dir: Path,
     repo_root: Path,
@@ -253,6 +273,7 @@ def load_knowledge(
     overview_budget: int = 32_000,
     files: RepoFiles | None = None,
     cache_dir: Path | None = None,
+    patch: Patch | None = None,
 ) -> Knowledge:
     """Load every `.md`/`.txt` under `knowledge_dir`; bad documents become diagnostics.
 
@@ -264,7 +285,13 @@ def load_knowledge(
     Every file read on the product's own account (documents, the README) goes through
     `files`, the gate of a participant's `file` request (by default one over `repo_root`).
     A missing `knowledge_dir` is no error (the repository is served without documents);
-    raises ConfigError only when it, or `repo_root`, names something that is not a folder."""
+    raises ConfigError only when it, or `repo_root`, names something that is not a folder.
+
+    A restart (`RestartSnapshot`): with `cache_dir`, the end of a load keeps what it made
+    of every file; the next load, if git's listing and every file's stat say nothing
+    changed since, starts from that instead of describing and indexing the files again;
+    if a few paths changed, it starts from it too and `patch` (when given) looks at those
+    again as a live reload does; else it loads in full."""
     if not repo_root.is_dir():
         raise ConfigError(
             f"the repository {repo_root} is not a folder; set knowledge.repo "
@@ -284,7 +311,7 @@ def load_knowledge(
         if cache_dir:
             report_superseded(cache_dir, files.root)
         try:
-            knowledge = _load(knowledge_dir, files, overview_budget, store)
+            knowledge = _load(knowledge_dir, files, overview_budget, store, patch)
         finally:
             if store is not None:
                 store.close()
@@ -340,25 +367,305 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+MAX_RESTART_PATCH = 256
+"""Paths changed since the snapshot a restart may patch (`Patch`); more: a full load."""
+
+
 def _load(
-    knowledge_dir: Path, files: RepoFiles, overview_budget: int, store: IndexStore | None
+    knowledge_dir: Path,
+    files: RepoFiles,
+    overview_budget: int,
+    store: IndexStore | None,
+    patch: Patch | None = None,
 ) -> Knowledge:
+    root = files.root
+    inside = _inside(knowledge_dir, root)
     # git lists the files (a second at 100k, in a process of its own) and reads the
     # history the code map counts, while this thread reads the documents and the cache's
-    # facts of every file.
-    with ThreadPoolExecutor(max_workers=3, thread_name_prefix="git-listing") as pool:
+    # facts of every file (or the snapshot's, checking every file's stat against it).
+    with ThreadPoolExecutor(max_workers=4, thread_name_prefix="git-listing") as pool:
         listing = pool.submit(git_listing, files.root)
-        tracked = pool.submit(git_tracked, files.root)
-        log_read = pool.submit(git_log, files.root)
+        kept = _kept_snapshot(store, files, inside, overview_budget) if store is not None else None
+        # From a snapshot, the files are stat-ed at once (`stat_changes`) and the history
+        # read only if the code map is made again: two processes fewer on the cores.
+        tracked = pool.submit(git_tracked, files.root) if kept is None else None
+        log_read = pool.submit(git_log, files.root) if kept is None else None
+        # The snapshot's symbol index is unpacked while git lists and the files are stat-ed
+        # (their system calls let it run): a change found patches it like the rest.
+        ahead = None
+        if kept is not None and kept.symbols_print is not None and store is not None:
+            ahead = pool.submit(symbols_ahead, store, kept.symbols_print, kept.symbols_changed)
+        checking = None
+        if kept is not None:  # stat-ed and listed while the documents and the tree are laid out
+            checking = pool.submit(changes_since, files, kept.inventory, listing, tracked)
         folder = knowledge_dir.is_dir()
         docs, diags = read_folder(knowledge_dir, files=files) if folder else ([], [])
-        stored = store.known() if store is not None else None
+        diags.extend(duplicate_diagnostics(docs))
+        groups, choices, served, history, free = _documents(docs, root)
+        restored = None
+        layout = None
+        if kept is not None and checking is not None:
+            then = kept_inventory(kept.inventory)
+            layout = build_listing_index(then.files, served, free)
+            changed = checking.result()
+            if (
+                changed is not None
+                and changed
+                and (patch is None or len(changed) > MAX_RESTART_PATCH)
+            ):
+                log.info("restart_snapshot_declined", changed=len(changed))
+                changed = None
+            restored = (then, changed) if changed is not None else None
+            if restored is None:
+                layout = None
+        stored: dict[str, StoredFile] | None = None
         allowed = store is not None and store.deny_key() == files.deny_key
-        inventory = build_inventory(
-            files, known=stored, listing=listing, known_allowed=allowed, tracked=tracked
+        if restored is None:
+            stored = store.known() if store is not None else None
+            inventory = build_inventory(
+                files, known=stored, listing=listing, known_allowed=allowed, tracked=tracked
+            )
+        else:
+            inventory = restored[0]
+    features = build_features(served.values())
+    revision = git_output(root, ["rev-parse", "HEAD"])
+    code = None
+    if restored is not None and kept is not None and store is not None:
+        code = _restored_code(
+            kept, inventory, knowledge_dir, root, store, ahead.result() if ahead else None
         )
-    diags.extend(duplicate_diagnostics(docs))
-    root = files.root
+        if code is None:  # the snapshot's rows do not fit the inventory: described anew
+            restored = None
+            stored = store.known()
+            inventory = build_inventory(
+                files, known=stored, listing=listing, known_allowed=allowed, tracked=tracked
+            )
+    if code is None:
+        code = _index_code(_outside(inventory, knowledge_dir, root), files, store, stored)
+    if code.stored is not None and store is not None:
+        inventory = replace(inventory, text_index=text_index_of(store, code.stored, inventory))
+        if not allowed:  # the rows of the files it refuses are gone: the next load trusts it
+            store.keep_deny_key(files.deny_key)
+    index = SearchIndex(
+        index_entries(served, free), code.rows, sandbox_reader(files), stored=code.stored
+    )
+    readme = overview_mod.read_readme(files)
+    symbols = code.symbols
+    if restored is not None and kept is not None:
+        parts = VersionParts(_documents_digest(docs, served), kept.files_part)
+        version = parts.version(revision, readme, overview_budget)
+    else:
+        version, parts = _version(
+            docs, served, revision, readme, overview_budget, inventory, code.digests
+        )
+    if (
+        restored is not None
+        and kept is not None
+        and (version, len(diags)) == (kept.version, kept.diagnostics)
+    ):
+        # The same version of the same code: the same files' contents, documents,
+        # revision, README and budget, so the same code map, counts and overview.
+        codemap, counts, text = kept.codemap, kept.counts, kept.overview
+    else:
+        commits = log_read.result() if log_read is not None else None
+        codemap = codemap_of(code.texts, inventory, files, revision, commits=commits)
+        counts = count_files(inventory.files, served)
+        text = overview_text(
+            root, revision, readme, served, free, features, version, len(diags), inventory,
+            codemap, symbols, overview_budget, counts,
+        )  # fmt: skip
+    log.info(
+        "knowledge_loaded",
+        version=version,
+        files=len(served),
+        free_documents=len(free),
+        stale=sum(1 for d in served.values() if d.stale),
+        diagnostics=len(diags),
+        indexed_files=index.code_size,
+        indexed_bytes=code.indexed_bytes,
+        index_cache="disk" if code.stored is not None else "memory",
+        restart="snapshot" if restored is not None else "full",
+        files_read=code.read,
+        files_reused=code.reused,
+        symbols=len(symbols),
+        symbol_files=symbols.files,
+        **{f"symbols_not_parsed_{k}": n for k, n in sorted(symbols.skipped.items())},
+        **{f"not_indexed_{k}": n for k, n in sorted(code.skipped.items())},
+    )
+    stats = {"files_read": code.read, "files_reused": code.reused}
+    basis = None
+    if code.stored is not None:
+        linked = related_candidates(choices[p][0] for p in groups)
+        if restored is not None and kept is not None:
+            digests: Mapping[str, int] = kept.digests
+        else:
+            digests = {path: short_digest(d) for path, d in (code.digests or {}).items()}
+        basis = LoadBasis(
+            knowledge_dir, overview_budget, parts, codemap, code.stored, linked,
+            counts=counts, digests=digests, excerpts=tuple(code.texts),
+        )  # fmt: skip
+    loaded = Knowledge(
+        version, text, diags, revision, served, free, history, index, features, inventory,
+        knowledge_folder=inside, symbols=symbols, index_stats=stats, basis=basis,
+        layout=layout if restored is not None else None,
+    )  # fmt: skip
+    if store is None:
+        return loaded
+    if restored is not None and restored[1] and patch is not None:
+        paths = sorted(restored[1])
+        try:
+            hosts = [os.path.join(root, p) for p in paths]  # noqa: PTH118
+            loaded = patch(loaded, hosts, files, store, overview_budget)
+        except Exception as exc:  # a restart that cannot patch loads in full
+            log.info("restart_patch_declined", reason=str(exc)[:200], changed=len(paths))
+            return _load(knowledge_dir, files, overview_budget, store)
+        log.info("restart_patched", version=loaded.version, changed=len(paths))
+    elif restored is not None and kept is not None and version == kept.version:
+        return loaded  # the snapshot kept is this one's
+    made_of = code.symbols_from
+    if made_of is not None and restored is not None:  # and the paths the patch overlaid
+        overlay = tuple(sorted({*made_of[1], *restored[1]}))
+        made_of = (made_of[0], overlay) if len(overlay) <= MAX_RESTART_OVERLAY else None
+    _keep_snapshot(store, loaded, files, inside, len(diags), made_of)
+    return loaded
+
+
+SNAPSHOT_KEY = "restart-snapshot"
+"""The index cache's blob (`IndexStore.keep_blob`) of the last load's `RestartSnapshot`."""
+SNAPSHOT_FORMAT = 4
+"""Bumped whenever what a `RestartSnapshot` holds, or how it is made, changes."""
+
+
+@dataclass(frozen=True)
+class RestartSnapshot:
+    """What a load made of every file, kept (pickled, in the index cache, under the
+    cache's generation: any later write of a file's row makes it stale) so that the next
+    load, a restart, need not make it again: the inventory as columns, each file's row
+    and outcome in the code index, what the code map reads, the content hashes, the
+    files' part of the version, and the code map, counts and overview of that version.
+
+    Kept with what it depends on beside the files: the deny-list, the knowledge folder's
+    place, the overview's budget, this format and the cache's schema; a snapshot that
+    does not match, or does not unpickle, is ignored (the load is a full one, and keeps
+    a new snapshot)."""
+
+    key: tuple[int, int, str, str | None, int]
+    """(SNAPSHOT_FORMAT, store.SCHEMA_VERSION, deny-list key, knowledge folder, budget)."""
+    inventory: KeptInventory
+    rows: list[int]
+    states: list[str | None]
+    code_skipped: dict[str, int]
+    excerpts: Excerpts
+    digests: dict[str, int]
+    files_part: int
+    version: str
+    diagnostics: int
+    codemap: CodeMap
+    counts: FileCounts | None
+    overview: str
+    symbols_print: str | None
+    """The fingerprint of the symbol index kept whole (`indexing.MadeOf`) that
+    this snapshot's symbols are (None: not known, found from every file's mark)..."""
+    symbols_changed: tuple[str, ...]
+    """... with these paths, changed since, overlaid on it (`indexing._overlaid`)."""
+
+
+def _snapshot_key(files: RepoFiles, inside: str | None, budget: int) -> tuple[
+    int, int, str, str | None, int
+]:  # fmt: skip
+    return (SNAPSHOT_FORMAT, SCHEMA_VERSION, files.deny_key, inside, budget)
+
+
+def _kept_snapshot(
+    store: IndexStore, files: RepoFiles, inside: str | None, budget: int
+) -> RestartSnapshot | None:
+    """The snapshot the last load kept, if the cache was not written since and it was
+    kept under the same settings and code; None otherwise (never fatal)."""
+    try:
+        data = store.blob(SNAPSHOT_KEY, str(store.generation()))
+        if data is None:
+            return None
+        kept = pickle.loads(data)  # noqa: S301 - our own cache file, written by _keep_snapshot
+    except Exception as exc:  # corrupt, or of another code: the load is a full one
+        log.warning("restart_snapshot_unreadable", error=exc.__class__.__name__)
+        return None
+    if not isinstance(kept, RestartSnapshot) or kept.key != _snapshot_key(files, inside, budget):
+        return None
+    return kept
+
+
+def _keep_snapshot(
+    store: IndexStore,
+    k: Knowledge,
+    files: RepoFiles,
+    inside: str | None,
+    diagnostics: int,
+    symbols: MadeOf | None,
+) -> None:
+    """Keep what the next restart starts from (`RestartSnapshot`), when it can trust it.
+    `symbols`: what `k`'s symbols are made of (None: not known, then a restart finds it
+    from every file's mark)."""
+    basis = k.basis
+    inventory = keep_inventory(k.inventory)
+    if basis is None or inventory is None or basis.excerpts is None:
+        return
+    outside = list(_outside(k.inventory, basis.knowledge_dir, files.root))
+    kept_rows = keep_rows(outside, basis.stored.entries)
+    if kept_rows is None:
+        return
+    snapshot = RestartSnapshot(
+        _snapshot_key(files, inside, basis.budget), inventory, *kept_rows,
+        dict(basis.stored.skipped), basis.excerpts, dict(basis.digests),
+        basis.version_parts.files, k.version, diagnostics, basis.codemap, basis.counts,
+        k.overview, *(symbols or (None, ())),
+    )  # fmt: skip
+    try:
+        data = pickle.dumps(snapshot, protocol=pickle.HIGHEST_PROTOCOL)
+        store.keep_blob(SNAPSHOT_KEY, str(store.generation()), data)
+    except (sqlite3.Error, pickle.PicklingError, OSError) as exc:
+        log.warning("restart_snapshot_not_kept", reason=str(exc)[:200])
+
+
+def _restored_code(
+    kept: RestartSnapshot,
+    inventory: Inventory,
+    knowledge_dir: Path,
+    root: Path,
+    store: IndexStore,
+    ahead: SymbolsAhead | None,
+) -> _Code | None:
+    """The files' part of a load from the snapshot (`restore_rows`); None when its rows do
+    not fit the inventory's files (then they are indexed as usual)."""
+    outside = list(_outside(inventory, knowledge_dir, root))
+    if len(outside) != len(kept.rows):
+        return None
+    try:
+        entries, skipped, indexed, symbols, made_of = restore_rows(
+            outside, kept.rows, kept.states, store, ahead
+        )
+    except (ValueError, sqlite3.Error) as exc:
+        log.warning("restart_snapshot_unusable", reason=str(exc)[:200])
+        return None
+    stored = StoredCode(store.reader(), entries, skipped)
+    if made_of is None and kept.symbols_print is not None:
+        made_of = (kept.symbols_print, kept.symbols_changed)
+    return _Code(
+        None, stored, symbols, list(kept.excerpts), skipped, indexed, None, 0, len(outside),
+        made_of,
+    )  # fmt: skip
+
+
+def _documents(
+    docs: list[Document], root: Path
+) -> tuple[
+    dict[str, list[Document]],
+    dict[str, tuple[Document, bool, str | None, str | None]],
+    dict[str, ServedDocument],
+    dict[tuple[str, str], ServedDocument],
+    dict[str, ServedDocument],
+]:
+    """The documents by path, the version each path serves, the served documents, their
+    older versions (by path and name or fileVersion), and the free documents."""
     groups: dict[str, list[Document]] = defaultdict(list)
     free_docs: list[Document] = []
     for doc in docs:
@@ -384,58 +691,7 @@ def _load(
             if old.file_version:
                 history.setdefault((path, old.file_version), entry)
     free = {d.source: _serve(d, d.source, False, None, None, (), (), ()) for d in free_docs}
-    features = build_features(served.values())
-    revision = git_output(root, ["rev-parse", "HEAD"])
-    code = _index_code(_outside(inventory, knowledge_dir, root), files, store, stored)
-    if code.stored is not None and store is not None:
-        inventory = replace(inventory, text_index=text_index_of(store, code.stored, inventory))
-        if not allowed:  # the rows of the files it refuses are gone: the next load trusts it
-            store.keep_deny_key(files.deny_key)
-    index = SearchIndex(
-        index_entries(served, free), code.rows, sandbox_reader(files), stored=code.stored
-    )
-    readme = overview_mod.read_readme(files)
-    codemap = codemap_of(code.texts, inventory, files, revision, commits=log_read.result())
-    symbols = code.symbols
-    version, parts = _version(
-        docs, served, revision, readme, overview_budget, inventory, code.digests
-    )
-    counts = count_files(inventory.files, served)
-    text = overview_text(
-        root, revision, readme, served, free, features, version, len(diags), inventory,
-        codemap, symbols, overview_budget, counts,
-    )  # fmt: skip
-    log.info(
-        "knowledge_loaded",
-        version=version,
-        files=len(served),
-        free_documents=len(free),
-        stale=sum(1 for d in served.values() if d.stale),
-        diagnostics=len(diags),
-        indexed_files=index.code_size,
-        indexed_bytes=code.indexed_bytes,
-        index_cache="disk" if code.stored is not None else "memory",
-        files_read=code.read,
-        files_reused=code.reused,
-        symbols=len(symbols),
-        symbol_files=symbols.files,
-        **{f"symbols_not_parsed_{k}": n for k, n in sorted(symbols.skipped.items())},
-        **{f"not_indexed_{k}": n for k, n in sorted(code.skipped.items())},
-    )
-    stats = {"files_read": code.read, "files_reused": code.reused}
-    basis = None
-    if code.stored is not None:
-        linked = related_candidates(choices[p][0] for p in groups)
-        digests = {path: short_digest(d) for path, d in (code.digests or {}).items()}
-        basis = LoadBasis(
-            knowledge_dir, overview_budget, parts, codemap, code.stored, linked,
-            counts=counts, digests=digests, excerpts=tuple(code.texts),
-        )  # fmt: skip
-    return Knowledge(
-        version, text, diags, revision, served, free, history, index, features, inventory,
-        knowledge_folder=_inside(knowledge_dir, root), symbols=symbols, index_stats=stats,
-        basis=basis,
-    )  # fmt: skip
+    return groups, choices, served, history, free
 
 
 def overview_text(
@@ -487,6 +743,8 @@ class _Code:
     digests: dict[str, str] | None
     read: int
     reused: int
+    symbols_from: MadeOf | None = None
+    """What `symbols` is made of (`indexing.MadeOf`), when the cache made it."""
 
 
 def text_index_of(store: IndexStore, stored: StoredCode, inventory: Inventory) -> TextIndex:
@@ -518,7 +776,7 @@ def _index_code(
         else:
             return _Code(
                 None, stored, done.symbols, done.excerpts, done.skipped, done.indexed_bytes,
-                done.digests, done.read, done.reused,
+                done.digests, done.read, done.reused, done.symbols_from,
             )  # fmt: skip
     code = code_rows(repo_files, files)
     symbols = build_symbols(

@@ -286,6 +286,12 @@ class IndexStore:
             r[0]: StoredFile(r[1], r[2], r[3], r[4], bool(r[5]), r[6], r[7], r[8]) for r in rows
         }
 
+    def generation(self) -> int:
+        """How many times `update` wrote to the files' rows (0: never counted): what a
+        snapshot of them is kept with, so that any later write tells it is stale."""
+        row = self._db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
+        return int(row[0]) if row is not None else 0
+
     def deny_key(self) -> str | None:
         """The deny-list (`RepoFiles.deny_key`) every path of `known` passed, if kept: then
         a load need not ask it again of those paths."""
@@ -347,6 +353,12 @@ class IndexStore:
         self._held = self._kept_texts()
         with db:
             db.execute("DELETE FROM blobs WHERE key=?", (_TEXTS_BLOB,))
+            # Any write moves the generation first: what was kept of the files before it
+            # (a restart's snapshot, `loading.py`) is known stale even if the write stops.
+            db.execute(
+                "INSERT INTO meta VALUES ('generation', '1') ON CONFLICT(key) DO UPDATE "
+                "SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)"
+            )
             for path in removed:
                 row = db.execute("SELECT id FROM files WHERE path=?", (path,)).fetchone()
                 if row is not None:
@@ -437,6 +449,18 @@ class IndexStore:
         row = self._db.execute(
             "SELECT data FROM blobs WHERE key=? AND fingerprint=?", (key, fingerprint)
         ).fetchone()
+        return bytes(row[0]) if row is not None else None
+
+    def blob_apart(self, key: str, fingerprint: str) -> bytes | None:
+        """`blob`, read through a connection of its own: for a thread beside the one that
+        uses this store (a restart reads the symbol index while it stats the files)."""
+        db = self.reader()
+        try:
+            row = db.execute(
+                "SELECT data FROM blobs WHERE key=? AND fingerprint=?", (key, fingerprint)
+            ).fetchone()
+        finally:
+            db.close()
         return bytes(row[0]) if row is not None else None
 
     def last_blob(self, key: str) -> tuple[str, bytes] | None:

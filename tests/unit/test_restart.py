@@ -6,22 +6,31 @@ load from an empty cache serves: list, search, grep, symbols, file facts, counts
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
 import pytest
+from structlog.testing import capture_logs
 
-from context_bot.knowledge.loading import Knowledge, load_knowledge
+from context_bot.knowledge import loading
+from context_bot.knowledge.inventory import stat_changes
+from context_bot.knowledge.loading import SNAPSHOT_KEY, Knowledge, load_knowledge
+from context_bot.knowledge.patching import patch_knowledge, reload_knowledge
 from context_bot.knowledge.sandbox import RepoFiles
+from context_bot.knowledge.store import IndexStore, cache_folder
 from tests.gitrepo import git
 from tests.unit.test_patching import served
 from tests.unit.test_store import make_repo
 
 
 def load(root: Path, cache: Path | None, *, deny: tuple[str, ...] = ()) -> Knowledge:
+    """As the bot starts: a restart after a few changes patches the snapshot kept."""
     files = RepoFiles(root, extra_deny=deny)
-    return load_knowledge(root / "knowledge", root, cache_dir=cache, files=files)
+    return load_knowledge(
+        root / "knowledge", root, cache_dir=cache, files=files, patch=patch_knowledge
+    )
 
 
 def answers(k: Knowledge, root: Path) -> dict[str, object]:
@@ -190,3 +199,140 @@ def test_a_folder_without_git(tmp_path: Path) -> None:
 
     _, after = restart_and_compare(root, tmp_path, change)
     assert "notes/todo.txt" not in after.inventory
+
+
+def how_loaded(root: Path, cache: Path) -> tuple[Knowledge, list[str]]:
+    """A restart, and how it went: `full`, `snapshot`, and `patched` when it patched the
+    snapshot for paths changed since."""
+    with capture_logs() as logs:
+        k = load(root, cache)
+    how = [str(e.get("restart")) for e in logs if e["event"] == "knowledge_loaded"]
+    how += ["patched" for e in logs if e["event"] == "restart_patched"]
+    return k, how
+
+
+def test_a_restart_starts_from_the_snapshot_and_patches_it(repo: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    assert how_loaded(repo, cache)[1] == ["full"]
+    again, how = how_loaded(repo, cache)
+    assert how == ["snapshot"]
+    (repo / "demo/extra.py").write_text("def extra():\n    return 1\n")
+    (repo / "web/util.ts").unlink()
+    patched, how = how_loaded(repo, cache)
+    assert how == ["snapshot", "patched"]
+    assert answers(patched, repo) == answers(load(repo, tmp_path / "empty"), repo)
+    assert patched.version != again.version
+    restarted, how = how_loaded(repo, cache)  # from the snapshot the patched restart kept
+    assert how == ["snapshot"]
+    assert answers(restarted, repo) == answers(patched, repo)
+    # Its symbols overlay the last whole index: a second change overlays the first's too.
+    (repo / "demo/extra.py").write_text("class Extra:\n    def again(self): return 3\n")
+    (repo / "demo/more.py").write_text("def more():\n    return extra()\n")
+    twice, how = how_loaded(repo, cache)
+    assert how == ["snapshot", "patched"]
+    assert answers(twice, repo) == answers(load(repo, tmp_path / "empty-2"), repo)
+    assert [m.symbol.path for m in twice.symbols.find("again")] == ["demo/extra.py"]
+    assert answers(how_loaded(repo, cache)[0], repo) == answers(twice, repo)
+
+
+def _snapshot_blob(root: Path, cache: Path) -> tuple[IndexStore, str]:
+    store = IndexStore.open(cache_folder(cache, root))
+    assert store is not None
+    return store, str(store.generation())
+
+
+def test_a_corrupt_snapshot_is_ignored(repo: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    first = load(repo, cache)
+    store, generation = _snapshot_blob(repo, cache)
+    kept = store.blob(SNAPSHOT_KEY, generation)
+    assert kept is not None
+    store.keep_blob(SNAPSHOT_KEY, generation, kept[: len(kept) // 2])
+    store.close()
+    again, how = how_loaded(repo, cache)
+    assert how == ["full"]
+    assert answers(again, repo) == answers(first, repo)
+    assert how_loaded(repo, cache)[1] == ["snapshot"]  # the full load kept a new one
+
+
+def test_a_snapshot_of_another_format_is_ignored(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = tmp_path / "cache"
+    first = load(repo, cache)
+    monkeypatch.setattr(loading, "SNAPSHOT_FORMAT", loading.SNAPSHOT_FORMAT + 1)
+    again, how = how_loaded(repo, cache)
+    assert how == ["full"]
+    assert answers(again, repo) == answers(first, repo)
+
+
+def test_a_live_reload_makes_the_snapshot_stale(repo: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    first = load(repo, cache)
+    path = repo / "web/util.ts"
+    path.write_text(path.read_text() + "export const more = 1\n")
+    reloaded = reload_knowledge(first, [str(path)], repo / "knowledge", repo, cache_dir=cache)
+    assert reloaded.basis is not None and reloaded.basis.patched_from == first.version
+    (repo / "demo/extra.py").write_text("def extra():\n    return 1\n")
+    # The reload wrote the cache: the snapshot of the first load is not trusted.
+    restarted, how = how_loaded(repo, cache)
+    assert how == ["full"]
+    assert answers(restarted, repo) == answers(load(repo, tmp_path / "empty"), repo)
+
+
+def test_an_exclude_rule_only_git_knows(repo: Path, tmp_path: Path) -> None:
+    """`.git/info/exclude` is no file of the tree: what it hides shows in git's listing,
+    which the snapshot is checked against (a tracked file it covers: a full load)."""
+    (repo / "scratch.py").write_text("def scratch():\n    return 1\n")
+    cache = tmp_path / "cache"
+    load(repo, cache)
+    (repo / ".git/info/exclude").write_text("scratch.py\n")
+    hidden, how = how_loaded(repo, cache)
+    assert how == ["snapshot", "patched"]
+    assert "scratch.py" not in hidden.inventory
+    assert answers(hidden, repo) == answers(load(repo, tmp_path / "empty"), repo)
+    (repo / ".git/info/exclude").write_text("notes/\n")  # covers a tracked file
+    covered, how = how_loaded(repo, cache)
+    assert how == ["full"]
+    assert "notes/todo.txt" not in covered.inventory and "scratch.py" in covered.inventory
+    assert answers(covered, repo) == answers(load(repo, tmp_path / "empty-2"), repo)
+
+
+def test_a_tracked_file_an_ignore_rule_covers_is_no_change(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (repo / ".gitignore").write_text("notes/\n")  # covers the tracked notes/todo.txt
+    cache = tmp_path / "cache"
+    first = load(repo, cache)
+    assert first.inventory.left_out["notes/todo.txt"] == "ignored"
+    listing = loading.git_listing
+
+    def slow(root: Path) -> object:  # as at 100k: the tracked files are stat-ed first
+        time.sleep(0.5)
+        return listing(root)
+
+    monkeypatch.setattr(loading, "git_listing", slow)
+    again, how = how_loaded(repo, cache)
+    assert how == ["snapshot"]  # not patched: nothing changed
+    assert answers(again, repo) == answers(first, repo)
+
+
+def test_stat_changes_names_what_moved(tmp_path: Path) -> None:
+    """The stat pass of a restart (coreutils `stat`, in C): a file of another size,
+    `mtime_ns` or type, or gone, is named; the others are not, whatever their names."""
+    names = ["same.py", "-dash.txt", "sp ace\nline.md", "empty", "grown.py", "touched.py"]
+    names += ["gone.py", "link.py", "dir/inner.go"]
+    (tmp_path / "dir").mkdir()
+    for name in names:
+        if name not in ("gone.py", "link.py"):
+            (tmp_path / name).write_text("" if name == "empty" else f"x = '{name}'\n")
+    (tmp_path / "link.py").symlink_to(tmp_path / "same.py")
+    stats = [(tmp_path / n).stat() if n != "gone.py" else None for n in names]
+    sizes = [s.st_size if s else 1 for s in stats]
+    mtimes = [s.st_mtime_ns if s else 1 for s in stats]
+    (tmp_path / "grown.py").write_text("x = 'grown, and longer'\n")
+    os.utime(tmp_path / "grown.py", ns=(mtimes[4], mtimes[4]))  # only the size moved
+    os.utime(tmp_path / "touched.py", ns=(mtimes[5], mtimes[5] + 1))  # only the mtime
+    moved = stat_changes(tmp_path, names, sizes, mtimes)
+    assert moved == {"grown.py", "touched.py", "gone.py", "link.py"}
+    assert stat_changes(tmp_path, [], [], []) == set()
