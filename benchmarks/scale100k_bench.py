@@ -194,7 +194,12 @@ def child(args: argparse.Namespace) -> None:
             if module is not None and hasattr(module, name):
                 setattr(module, name, timed_phase(name, getattr(module, name)))
     persistent = "cache_dir" in inspect.signature(loading.load_knowledge).parameters
-    extra = {"cache_dir": Path(args.index_dir)} if persistent and args.index_dir else {}
+    extra: dict[str, Any] = (
+        {"cache_dir": Path(args.index_dir)} if persistent and args.index_dir else {}
+    )
+    if extra and "patch" in inspect.signature(loading.load_knowledge).parameters:
+        # As the bot starts: a restart after a few changes patches the snapshot it kept.
+        extra["patch"] = importlib.import_module("context_bot.knowledge.patching").patch_knowledge
     loading.overview_mod.build_overview = timed_phase(
         "build_overview", loading.overview_mod.build_overview
     )
@@ -302,6 +307,7 @@ def child(args: argparse.Namespace) -> None:
         # A live reload told the changed paths patches the snapshot where the code has it
         # (`patching.py`), as the bot does; else each reload is a whole load.
         told: dict[str, Any] = {}
+        cache_only = {k: v for k, v in extra.items() if k == "cache_dir"}
         if "patch" in inspect.signature(watch_knowledge).parameters:
             patching: Any = importlib.import_module("context_bot.knowledge.patching")
 
@@ -318,12 +324,19 @@ def child(args: argparse.Namespace) -> None:
                 reload_started.append(started)
                 try:
                     return patching.reload_knowledge(
-                        previous, paths, repo / "knowledge", repo, **extra
+                        previous, paths, repo / "knowledge", repo, **cache_only
                     )
                 finally:
                     reload_ms.append(ms_since(started))
 
             told["patch"] = timed_patch
+            keep = getattr(loading, "keep_restart_snapshot", None)
+            if keep is not None and extra:  # as the app does after each live reload
+
+                def settled(fresh: Any) -> None:
+                    keep(fresh, RepoFiles(repo), extra["cache_dir"])
+
+                told["settled"] = settled
         watcher = asyncio.create_task(
             watch_knowledge(
                 [repo / "knowledge", repo],

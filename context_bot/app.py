@@ -28,7 +28,7 @@ from context_bot.endpoint.ownership import InMemoryOwnershipStore
 from context_bot.endpoint.ownership_redis import RedisOwnershipStore
 from context_bot.endpoint.routes import TokenService, create_app
 from context_bot.errors import ConfigError
-from context_bot.knowledge.loading import Knowledge, load_knowledge
+from context_bot.knowledge.loading import Knowledge, keep_restart_snapshot, load_knowledge
 from context_bot.knowledge.patching import patch_knowledge, reload_knowledge
 from context_bot.knowledge.sandbox import RepoFiles
 from context_bot.knowledge.store import default_cache_base
@@ -162,6 +162,7 @@ class ContextBotApp:
                     self._load_knowledge,
                     self._knowledge_changed,
                     patch=self._reload_knowledge,
+                    settled=self._keep_restart_snapshot,
                 ),
                 "knowledge_watcher",
             )
@@ -327,6 +328,14 @@ class ContextBotApp:
                 self.settings.repo,
                 cache_dir=self.settings.cache_dir or default_cache_base(),
             )
+        )
+
+    def _keep_restart_snapshot(self, knowledge: Knowledge) -> None:
+        """After a live reload: what the next restart starts from (`loading.py`)."""
+        keep_restart_snapshot(
+            knowledge,
+            RepoFiles(self.settings.repo),
+            self.settings.cache_dir or default_cache_base(),
         )
 
     def _loaded(self, knowledge: Knowledge) -> Knowledge:

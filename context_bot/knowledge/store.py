@@ -451,6 +451,11 @@ class IndexStore:
         ).fetchone()
         return bytes(row[0]) if row is not None else None
 
+    def has_blob(self, key: str, fingerprint: str) -> bool:
+        """Whether `blob` would return one (without reading it)."""
+        there = "SELECT 1 FROM blobs WHERE key=? AND fingerprint=?"
+        return self._db.execute(there, (key, fingerprint)).fetchone() is not None
+
     def blob_apart(self, key: str, fingerprint: str) -> bytes | None:
         """`blob`, read through a connection of its own: for a thread beside the one that
         uses this store (a restart reads the symbol index while it stats the files)."""

@@ -172,8 +172,13 @@ async def watch_knowledge(
     *,
     stop: asyncio.Event | None = None,
     patch: Patcher | None = None,
+    settled: Callable[[Knowledge], object] | None = None,
 ) -> None:
     """Run until cancelled (or `stop` is set): reload after every burst of changes.
+
+    `settled` runs in a thread after a new snapshot is served and before the next reload
+    starts (the app keeps it as the next restart's snapshot, `loading.keep_restart_snapshot`:
+    nothing writes the cache meanwhile, and the change was searchable before).
 
     With `patch`, a reload is told the paths of the burst (or None after changes it may
     have missed, while a watcher was rebuilt), so a few changed files can be patched into
@@ -195,6 +200,11 @@ async def watch_knowledge(
         log.info("knowledge_files_changed", files=files, new_version=change is not None)
         if change is not None:
             await on_change(fresh, change)
+            if settled is not None:
+                try:
+                    await asyncio.to_thread(settled, fresh)
+                except Exception as exc:  # only a slower restart is lost
+                    log.warning("knowledge_settle_failed", error=exc.__class__.__name__)
 
     try:
         roots = await in_thread(lambda: _roots(paths))

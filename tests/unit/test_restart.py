@@ -16,7 +16,12 @@ from structlog.testing import capture_logs
 
 from context_bot.knowledge import loading
 from context_bot.knowledge.inventory import stat_changes
-from context_bot.knowledge.loading import SNAPSHOT_KEY, Knowledge, load_knowledge
+from context_bot.knowledge.loading import (
+    SNAPSHOT_KEY,
+    Knowledge,
+    keep_restart_snapshot,
+    load_knowledge,
+)
 from context_bot.knowledge.patching import patch_knowledge, reload_knowledge
 from context_bot.knowledge.sandbox import RepoFiles
 from context_bot.knowledge.store import IndexStore, cache_folder
@@ -278,6 +283,27 @@ def test_a_live_reload_makes_the_snapshot_stale(repo: Path, tmp_path: Path) -> N
     restarted, how = how_loaded(repo, cache)
     assert how == ["full"]
     assert answers(restarted, repo) == answers(load(repo, tmp_path / "empty"), repo)
+
+
+def test_a_snapshot_kept_after_a_live_reload_serves_the_next_restart(
+    repo: Path, tmp_path: Path
+) -> None:
+    """What the app does after each live reload (`keep_restart_snapshot`, `watch.py`)."""
+    cache = tmp_path / "cache"
+    first = load(repo, cache)
+    path = repo / "web/util.ts"
+    path.write_text(path.read_text() + "export const more = 1\n")
+    reloaded = reload_knowledge(first, [str(path)], repo / "knowledge", repo, cache_dir=cache)
+    assert keep_restart_snapshot(reloaded, RepoFiles(repo), cache)
+    assert not keep_restart_snapshot(reloaded, RepoFiles(repo), cache)  # kept already
+    restarted, how = how_loaded(repo, cache)
+    assert how == ["snapshot"]
+    assert restarted.version == reloaded.version
+    assert answers(restarted, repo) == answers(load(repo, tmp_path / "empty"), repo)
+    (repo / "demo/extra.py").write_text("def extra():\n    return 1\n")  # and after that
+    patched, how = how_loaded(repo, cache)
+    assert how == ["snapshot", "patched"]
+    assert answers(patched, repo) == answers(load(repo, tmp_path / "empty-2"), repo)
 
 
 def test_an_exclude_rule_only_git_knows(repo: Path, tmp_path: Path) -> None:

@@ -131,6 +131,11 @@ async def test_a_burst_of_edits_becomes_one_reload(tmp_path: Path) -> None:
         state["knowledge"] = fresh
         changes.append(change)
 
+    settled: list[tuple[Knowledge, bool]] = []  # after the swap, before any next reload
+
+    def settle(fresh: Knowledge) -> None:
+        settled.append((fresh, fresh is state["knowledge"]))
+
     stop = asyncio.Event()
     watcher = asyncio.create_task(
         watch_knowledge(
@@ -138,7 +143,8 @@ async def test_a_burst_of_edits_becomes_one_reload(tmp_path: Path) -> None:
             lambda: state["knowledge"],
             load,
             on_change,
-            stop=stop,  # type: ignore[arg-type,return-value]
+            stop=stop,
+            settled=settle,  # type: ignore[arg-type,return-value]
         )
     )
     await asyncio.sleep(0.3)
@@ -153,6 +159,7 @@ async def test_a_burst_of_edits_becomes_one_reload(tmp_path: Path) -> None:
     assert state["loads"] == 1
     assert len(changes) == 1
     assert len(changes[0]["added"]) == 5  # type: ignore[arg-type]
+    assert settled == [(state["knowledge"], True)]  # the snapshot served by then
 
 
 class Reloads:
