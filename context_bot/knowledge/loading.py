@@ -547,7 +547,9 @@ class RestartSnapshot:
     Kept with what it depends on beside the files: the deny-list, the knowledge folder's
     place, the overview's budget, this format and the cache's schema; a snapshot that
     does not match, or does not unpickle, is ignored (the load is a full one, and keeps
-    a new snapshot)."""
+    a new snapshot). A pickle runs code as it loads: the cache folder is trusted as the
+    user's home is (whoever can write it can run code as the user), and nothing from a
+    room or the repository is ever unpickled."""
 
     key: tuple[int, int, str, str | None, int]
     """(SNAPSHOT_FORMAT, store.SCHEMA_VERSION, deny-list key, knowledge folder, budget)."""
