@@ -145,8 +145,10 @@ class DevServer:
         participant has left, and a participant whose connection died stays listed until
         its ICE timeout (~20 s). `drain=False` sends the second signal at once, which it
         takes as "stop now": rooms close, participants are told, the process exits in
-        milliseconds. That is what a dev server owned by one process (`run --dev`) and a
-        test whose work is done want; an operator's restart (`restart`) drains."""
+        milliseconds (in seconds while a participant still negotiates its connection: the
+        timeout and SIGKILL still bound it). That is what a dev server owned by one
+        process (`run --dev`) and a test whose work is done want; an operator's restart
+        (`restart`) drains."""
         if self.process.poll() is not None:
             return
         since = len(self.log_text())

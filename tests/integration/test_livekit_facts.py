@@ -260,15 +260,35 @@ async def test_a_first_sigterm_drains_while_anyone_is_connected_a_second_stops_a
 ) -> None:
     """Why `DevServer.stop(drain=False)` sends two signals (`run --dev`, the suite's
     servers): after one, the server waits for every participant to leave, so the stop's
-    timeout ends in SIGKILL; after two, it closes the rooms and exits by itself."""
+    timeout ends in SIGKILL; after two, it closes the rooms and exits by itself, once
+    its participants' connections are up. (Stopped while a participant still negotiated
+    its connection, 5 ms after `connect` returned, it did not exit within 2 s in one of
+    six runs: the stop's timeout and SIGKILL are still needed.)"""
     server = start_dev_server(tmp_path / "livekit")
     person = rtc.Room()
     try:
         livekit = LiveKitSettings(server.url, server.api_key, server.api_secret)
         await person.connect(livekit.url, user_token(livekit, "draining", "someone"))
+        await _until_active(livekit, "draining", "someone")
         await asyncio.to_thread(server.stop, 2.0, drain=drain)
         killed = server.process.returncode == -signal.SIGKILL
         assert killed is drain, f"exit status {server.process.returncode}"
     finally:
         await person.disconnect()
         server.stop(timeout=1)
+
+
+async def _until_active(livekit: LiveKitSettings, room: str, identity: str) -> None:
+    """Until the server lists `identity` as ACTIVE (its connection established), and its
+    publisher's data channels have had a moment to open."""
+    async with api.LiveKitAPI(livekit.url, livekit.api_key, livekit.api_secret) as lk:
+        async with asyncio.timeout(10):
+            while True:
+                listed = await lk.room.list_participants(api.ListParticipantsRequest(room=room))
+                if any(
+                    p.identity == identity and p.state == api.ParticipantInfo.State.ACTIVE
+                    for p in listed.participants
+                ):
+                    break
+                await asyncio.sleep(0.05)
+    await asyncio.sleep(0.5)
