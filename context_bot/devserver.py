@@ -132,11 +132,21 @@ class DevServer:
     api_key: str = DEV_API_KEY
     api_secret: str = DEV_API_SECRET
 
-    def log_text(self) -> str:
+    def log_text(self, since: int = 0) -> str:
+        """The server's log from byte `since` (`log_size()` taken earlier): polls read
+        what was added, not a debug log of megabytes again and again."""
         try:
-            return self.log_path.read_text(errors="replace")
+            with self.log_path.open("rb") as log:
+                log.seek(since)
+                return log.read().decode(errors="replace")
         except OSError:
             return ""
+
+    def log_size(self) -> int:
+        try:
+            return self.log_path.stat().st_size
+        except OSError:
+            return 0
 
     def stop(self, timeout: float = 10.0, *, drain: bool = True) -> None:
         """SIGTERM, then SIGKILL if it has not exited within `timeout`.
@@ -151,7 +161,7 @@ class DevServer:
         (`restart`) drains."""
         if self.process.poll() is not None:
             return
-        since = len(self.log_text())
+        since = self.log_size()
         self.process.terminate()
         if not drain:
             self._second_signal(since)
@@ -166,7 +176,7 @@ class DevServer:
         # took the first would merge with it. Its log says when it took the first.
         deadline = time.monotonic() + FIRST_SIGNAL_WAIT_S
         while time.monotonic() < deadline and self.process.poll() is None:
-            if "exit requested" in self.log_text()[since:]:
+            if "exit requested" in self.log_text(since):
                 self.process.terminate()
                 return
             time.sleep(0.01)
@@ -178,18 +188,18 @@ class DevServer:
         `down_s` keeps it down that long in between. The log continues in the same file."""
         self.stop(stop_timeout)
         time.sleep(down_s)
-        since = len(self.log_text())
+        since = self.log_size()
         self.process = _launch(self.binary, self.config_path, self.log_path)
         self.wait_ready(since=since)
 
     def wait_ready(self, *, since: int) -> None:
         """Until *this* process says it listens on our port and the port answers 200 (a
         200 alone could come from another process that took the port first); `since` is
-        where this process's part of the log begins."""
+        where this process's part of the log begins (a byte offset, `log_size`)."""
         listening = f'"portHttp": {self.port}'
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
-            log_text = self.log_text()[since:]
+            log_text = self.log_text(since)
             if self.process.poll() is not None:
                 if "address already in use" in log_text:
                     raise _PortTaken

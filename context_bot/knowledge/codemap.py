@@ -341,10 +341,17 @@ def _cargo(path: str, text: str, paths: set[str]) -> Iterator[str]:
     if main in paths and main not in declared:
         yield f"`{path}` bin `{crate}` → `{main}`"
     bin_folder = _join(base, "src/bin") + "/"
-    auto = sorted(p for p in paths if p.startswith(bin_folder) and p.endswith(".rs"))
+    depth = bin_folder.count("/")  # `src/bin/x.rs`; `src/bin/x/mod.rs` is a module of them
+    auto = sorted(
+        p
+        for p in paths
+        if p.startswith(bin_folder)
+        and p.endswith(".rs")
+        and p.count("/") == depth
+        and p not in declared
+    )
     for target in auto[:12]:
-        if target not in declared and target.count("/") == bin_folder.count("/"):
-            yield f"`{path}` bin `{posixpath.basename(target)[:-3]}` → `{target}`"
+        yield f"`{path}` bin `{posixpath.basename(target)[:-3]}` → `{target}`"
 
 
 def _dockerfile(path: str, text: str) -> Iterator[str]:
@@ -377,6 +384,7 @@ def import_graph(files: list[tuple[str, str | None, str]]) -> dict[str, set[str]
     go_module = _go_module(files)
     java_classes = _java_classes(files)
     crates = _rust_crates(files)
+    crate_folders = {name: folder for folder, name in crates.items()}
     basenames: dict[str, list[str]] = defaultdict(list)
     for p in paths:
         basenames[posixpath.basename(p)].append(p)
@@ -393,7 +401,7 @@ def import_graph(files: list[tuple[str, str | None, str]]) -> dict[str, set[str]
         elif path.endswith(".java"):
             targets = _java_imports(text, java_classes)
         elif path.endswith(".rs") and crates:
-            targets = _rust_uses(path, text, crates, paths)
+            targets = _rust_uses(path, text, crates, crate_folders, paths)
         else:
             continue
         for target in targets:
@@ -522,13 +530,14 @@ def _rust_crates(files: list[tuple[str, str | None, str]]) -> dict[str, str]:
     return crates
 
 
-def _rust_uses(path: str, text: str, crates: dict[str, str], paths: set[str]) -> Iterator[str]:
+def _rust_uses(
+    path: str, text: str, crates: dict[str, str], by_name: dict[str, str], paths: set[str]
+) -> Iterator[str]:
     """The module files `text` uses: `use crate::a::b::C` (its own crate) or a crate of
     this repository by name (`use serde_json::value::Value` in its tests), resolved as
     Cargo lays modules out (`src/a/b.rs` or `src/a/b/mod.rs`), the longest path that is a
     file; `self`, `super` and other crates name no file here."""
     own = max((folder for folder in crates if _inside(path, folder)), key=len, default=None)
-    by_name = {name: folder for folder, name in crates.items()}
     for spec in _RUST_USE.findall(text):
         first, *segments = spec.split("::")
         folder = own if first == "crate" else by_name.get(first)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from context_bot.app import ContextBotApp
-from context_bot.client import ContextClient
+from context_bot.client import ContextClient, KnowledgeUpdate
 from context_bot.knowledge import changes
 from tests.gitrepo import git
 from tests.integration.test_end_to_end import join_with_token
@@ -79,15 +80,24 @@ async def test_a_participant_lists_every_tracked_file_and_which_are_documented(
     assert users.knowledge is None and users.content is not None
 
 
-async def test_a_file_added_or_removed_reaches_the_room(
-    running_app: Any, connect: Any, project: Path
-) -> None:
+async def watching(
+    running_app: Any, connect: Any, project: Path, room: str
+) -> tuple[ContextClient, AsyncIterator[KnowledgeUpdate], asyncio.Future[KnowledgeUpdate]]:
+    """The app serving `project`, a participant in `room` that has its overview, its
+    updates, and the next one awaited (after the watcher had time to register)."""
     app: ContextBotApp = await running_app(repo=project)
-    client = ContextClient(await join_with_token(app, connect, "live-repo", "watcher"))
+    client = ContextClient(await join_with_token(app, connect, room, "watcher"))
     await client.overview()
     updates = client.updates()
     next_update = asyncio.ensure_future(anext(updates))
     await asyncio.sleep(0.5)  # the watcher registers its folders
+    return client, updates, next_update
+
+
+async def test_a_file_added_or_removed_reaches_the_room(
+    running_app: Any, connect: Any, project: Path
+) -> None:
+    client, updates, next_update = await watching(running_app, connect, project, "live-repo")
     added = project / "src" / "app" / "handlers" / "orders.py"
     async with asyncio.timeout(20):
         while not next_update.done():  # rewrite until the watcher, now up, sees it
@@ -121,12 +131,7 @@ async def test_an_edit_that_keeps_the_size_reaches_the_room_as_changed(
 ) -> None:
     """The patched reload's report names a file edited in place (the same size): it
     named nothing before, though the version moved; and `grep` finds the new text."""
-    app: ContextBotApp = await running_app(repo=project)
-    client = ContextClient(await join_with_token(app, connect, "same-size", "watcher"))
-    await client.overview()
-    updates = client.updates()
-    next_update = asyncio.ensure_future(anext(updates))
-    await asyncio.sleep(0.5)  # the watcher registers its folders
+    client, updates, next_update = await watching(running_app, connect, project, "same-size")
     users = project / "src" / "app" / "handlers" / "users.py"
     original = users.read_text()
     edits = iter(original.replace("list_users", f"list_usr{n:02d}") for n in range(20))
@@ -149,12 +154,7 @@ async def test_a_change_too_large_to_name_reaches_the_room_cut_and_marked(
     running_app: Any, connect: Any, project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(changes, "MAX_CHANGE_PATHS", 2)  # the bot runs in this process
-    app: ContextBotApp = await running_app(repo=project)
-    client = ContextClient(await join_with_token(app, connect, "big-change", "watcher"))
-    await client.overview()
-    updates = client.updates()
-    next_update = asyncio.ensure_future(anext(updates))
-    await asyncio.sleep(0.5)  # the watcher registers its folders
+    _, updates, next_update = await watching(running_app, connect, project, "big-change")
     async with asyncio.timeout(20):
         while not next_update.done():  # rewrite until the watcher, now up, sees them
             for n in range(4):
