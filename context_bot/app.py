@@ -197,6 +197,8 @@ class ContextBotApp:
         for task in (self._watcher, self._reconciler, self._lag_probe, self._worker_task):
             if task is not None:
                 task.cancel()
+        if self._reconciler is not None:  # a join it had begun hands its connect over
+            await asyncio.gather(self._reconciler, return_exceptions=True)
         if self._mcp_task is not None:  # ends MCP streams, so the HTTP server can close
             self._mcp_task.cancel()
             await asyncio.gather(self._mcp_task, return_exceptions=True)

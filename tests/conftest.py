@@ -13,6 +13,7 @@ the report of any failing test that used it.
 from __future__ import annotations
 
 from collections.abc import Generator, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -42,15 +43,34 @@ def pytest_runtest_makereport(
         report.sections.append(("livekit-server log (tail)", tail))
 
 
-# The livekit SDK answers a panic in its native library by printing it to stderr (which
-# pytest captures) and sending its own process SIGTERM. Say which test was running, on the
-# real stderr, before the process goes.
+# The livekit SDK answers a panic in its native library by printing it to stderr and
+# sending its own process SIGTERM. pytest captures stderr at the file descriptor, so
+# both that message and ours would land in the capture's temporary file and go with the
+# process: the run would end with no summary and no reason. The handler stops the
+# capture first, then writes which test was running and what it had printed (the panic
+# message among it) to the real stderr, and to a file beside the run in case the
+# caller keeps only part of the output.
 _CURRENT: list[str] = ["(collecting)"]
+PANIC_TAIL_CHARS = 6_000
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_logstart(nodeid: str, location: tuple[str, int | None, str]) -> None:
     _CURRENT[0] = nodeid
+
+
+def _captured_so_far(config: pytest.Config) -> str:
+    """What the running test printed, with the capture stopped (best effort: the
+    process is about to go either way)."""
+    capman = config.pluginmanager.getplugin("capturemanager")
+    if capman is None:
+        return ""
+    try:
+        capman.suspend_global_capture(in_=False)
+        out, err = capman.read_global_capture()
+    except Exception as error:  # a diagnosis must not hide the exit
+        return f"(the captured output could not be read: {error!r})"
+    return f"{out}{err}"
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -64,11 +84,16 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     os.environ["CONTEXT_BOT_CACHE_DIR"] = tempfile.mkdtemp(prefix="context-bot-test-index-")
 
     def on_sigterm(signum: int, frame: object) -> None:
-        sys.__stderr__.write(
+        captured = _captured_so_far(session.config)[-PANIC_TAIL_CHARS:]
+        report = (
             f"\nSIGTERM during {_CURRENT[0]}: the livekit SDK sends this after a panic in "
-            "its native library (its message went to the test's captured stderr)\n"
+            "its native library. What the test printed last:\n"
+            f"{captured}\n"
         )
-        sys.__stderr__.flush()
+        print(report, file=sys.__stderr__, flush=True)
+        beside = Path(tempfile.gettempdir()) / "context-bot-test-sigterm.txt"
+        with beside.open("a") as f:
+            f.write(report)
         os._exit(143)
 
     signal.signal(signal.SIGTERM, on_sigterm)

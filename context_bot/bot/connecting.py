@@ -5,6 +5,12 @@ native side waiting for a handshake the Python side will never send; 15 s later 
 reports that as a panic and sends its own process SIGTERM (livekit/python-sdks #784; it
 took our test suite down three times before we found it). So the connect runs as its own
 task: past the deadline we stop waiting, let it finish, and disconnect it then.
+
+The same holds at shutdown: an event loop that closes cancels every task still running,
+a connect given up on among them, and the SIGTERM comes 15 s later to a process that may
+still be alive (an embedding application, the test runner: it took our suite down with
+no word, since pytest had captured the SDK's message). So whoever owns the loop waits
+for those connects first (`settle_abandoned`).
 """
 
 from __future__ import annotations
@@ -30,6 +36,16 @@ async def connect_within(
     except (TimeoutError, asyncio.CancelledError):
         spawn(_close_when_done(room, connecting), "abandoned_connect", _abandoned)
         raise
+
+
+async def settle_abandoned(within_s: float) -> int:
+    """Wait up to `within_s` for the connects given up on to finish and leave again;
+    returns how many were still under way at the deadline."""
+    pending = list(_abandoned)
+    if not pending:
+        return 0
+    _done, still = await asyncio.wait(pending, timeout=within_s)
+    return len(still)
 
 
 async def _close_when_done(room: rtc.Room, connecting: asyncio.Future[None]) -> None:

@@ -21,6 +21,7 @@ source of truth: `join` adds, a session's end removes, and nothing else keeps ro
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -37,7 +38,7 @@ from context_bot.admin import (
     created_by_us,
     parse_metadata,
 )
-from context_bot.bot.connecting import connect_within
+from context_bot.bot.connecting import connect_within, settle_abandoned
 from context_bot.bot.handlers import Handlers
 from context_bot.bot.session import EMPTY_GRACE_S, RoomFactory, RoomSession
 from context_bot.config import LiveKitSettings
@@ -148,6 +149,8 @@ class RoomManager:
         self._leaving: set[asyncio.Task[Any]] = set()
         self._join_slots = asyncio.Semaphore(join_concurrency)
         self._joining = 0
+        self._no_joins = asyncio.Event()  # set while no join is connecting
+        self._no_joins.set()
         self._accepting = True
         self.metrics = metrics or Metrics()
         self.metrics.track_rooms(lambda: len(self._sessions))
@@ -226,6 +229,7 @@ class RoomManager:
             session.room.on("disconnected", lambda reason: self._ended(session, reason))
             token = token or bot_token(self._livekit, name, self._bot.identity, self._bot.name)
             self._joining += 1
+            self._no_joins.clear()
             try:
                 # A few connects at a time: hundreds at once (a worker offered 250 rooms in
                 # 3 s) timed out by the score (scale_bench: 84 of 500 joined).
@@ -244,6 +248,8 @@ class RoomManager:
                 raise
             finally:
                 self._joining -= 1
+                if self._joining == 0:
+                    self._no_joins.set()
             self._sessions[name] = session
             log.info("room_joined", room=name, participants=len(session.room.remote_participants))
             self._keep_metadata(session)
@@ -313,6 +319,10 @@ class RoomManager:
         self._accepting = False
         for task in self._rejoins.values():
             task.cancel()
+        # A join under way would add its session after we closed the others; a cancelled
+        # one hands its connect over to connecting.py, which we wait for below.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._no_joins.wait(), CONNECT_TIMEOUT_S)
         sessions = list(self._sessions.values())
         self._sessions.clear()
         if any(s.sent_recently(FLUSH_S) for s in sessions):
@@ -320,6 +330,11 @@ class RoomManager:
             # (seen in tests/integration/test_shutdown.py). Give the queue time to drain.
             await asyncio.sleep(FLUSH_S)
         await asyncio.gather(*(s.aclose() for s in sessions), return_exceptions=True)
+        # Connects given up on must end here, not be cancelled by a closing event loop.
+        still = await settle_abandoned(CONNECT_TIMEOUT_S)
+        if still:
+            log.warning("abandoned_connects_left", count=still)
+        await asyncio.gather(*self._leaving, return_exceptions=True)
         return len(sessions)
 
     # -- a restarted server ------------------------------------------------------------

@@ -153,6 +153,28 @@ async def test_joining_greets_everyone_present_with_the_overview(
     ]
 
 
+async def test_closing_waits_for_a_cancelled_joins_connect_to_finish_and_leave(
+    make: Make, server: FakeServer
+) -> None:
+    """A join cancelled mid-connect (a shutdown cancelling the reconciler) leaves its
+    connect running, as it must (connecting.py); `aclose` returns only once that connect
+    is over and the room left, so no closing event loop cancels it."""
+    manager = make()
+    server.gate = asyncio.Event()
+    join = asyncio.create_task(manager.join("r1"))
+    await eventually(lambda: server.connects == 1)
+    join.cancel()
+    closing = asyncio.create_task(manager.aclose())
+    await asyncio.sleep(0.05)
+    assert not closing.done(), "aclose returned with a connect still under way"
+    server.gate.set()
+    await asyncio.wait_for(closing, 2)
+    (room,) = server.made
+    assert room.connect_calls, "the connect never ran"
+    assert not room.isconnected(), "the abandoned connect's room was not left"
+    assert server.clients("r1") == []
+
+
 async def test_a_knowledge_change_reaches_every_room(
     make: Make, server: FakeServer, served: Served
 ) -> None:
