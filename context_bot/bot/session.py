@@ -212,15 +212,30 @@ class RoomSession:
         right after it joined, a fresh-clone run found a connection of the bot's identity
         still in the room seconds later, a new participant sid the rooms' map no longer
         knew, with this session's handlers answering a page that should have seen no bot.
-        `disconnect` does nothing once the SDK reports the room disconnected."""
+        `disconnect` does nothing once the SDK reports the room disconnected.
+
+        A later run's server log showed that connection: the same room's publisher, its
+        ICE alive six seconds after the removal, with no second join logged by us: the
+        SDK had reconnected the room it had reported disconnected. So a closed session
+        keeps listening for that, and leaves again (`_reconnected_after_close`)."""
         self.room.unregister_text_stream_handler(TOPIC_REQUEST)
         self.room.off("data_received", self._on_data_packet)
         self.room.off("participant_active", self._on_participant_active)
+        self.room.on("reconnected", self._reconnected_after_close)
+        self.room.on("connection_state_changed", self._state_after_close)
         if self._empty_timer is not None:
             self._empty_timer.cancel()
         for task in list(self._tasks):
             task.cancel()
         await self.room.disconnect()
+
+    def _reconnected_after_close(self) -> None:
+        self.log.warning("reconnected_after_close")
+        spawn(self.room.disconnect(), f"leave_again:{self.name}")
+
+    def _state_after_close(self, state: int) -> None:
+        if state == rtc.ConnectionState.CONN_CONNECTED:
+            self._reconnected_after_close()
 
     # -- participants -------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import structlog
+from livekit import rtc
 from structlog.contextvars import merge_contextvars
 from structlog.testing import capture_logs
 
@@ -511,3 +512,19 @@ async def test_a_room_with_only_agents_at_the_join_is_left_after_the_grace(
     session = await open_session(on_empty=emptied.append, empty_grace_s=0.05)
     await session.started()  # no event fires for those already there: the start checks
     await eventually(lambda: emptied == [session])
+
+
+async def test_a_closed_session_leaves_again_if_the_sdk_reconnects_its_room(
+    open_session: Open,
+) -> None:
+    """An SDK that reconnects a room it reported disconnected (seen after a removal
+    right after the join) finds the closed session leaving again."""
+    session = await open_session()
+    room = room_of(session)
+    await session.aclose()
+    assert not room.isconnected()
+    room._state = rtc.ConnectionState.CONN_CONNECTED  # what the SDK's reconnect does
+    room.emit("reconnected")
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert not room.isconnected()
