@@ -251,7 +251,13 @@ class RoomManager:
                 if self._joining == 0:
                     self._no_joins.set()
             self._sessions[name] = session
-            log.info("room_joined", room=name, participants=len(session.room.remote_participants))
+            # The sid names this connection in livekit-server's log and RoomService.
+            log.info(
+                "room_joined",
+                room=name,
+                sid=_sid(session),
+                participants=len(session.room.remote_participants),
+            )
             self._keep_metadata(session)
             # Warm-up and greetings run in the background: the caller (a `/token` request)
             # needs the bot in the room, not its publisher connection open (~200 ms).
