@@ -19,10 +19,15 @@ import pytest
 
 from context_bot.devserver import DevServer, start_dev_server
 
+_SERVERS: list[DevServer] = []
+"""The session's livekit-servers, for the SIGTERM handler below to stop: its `os._exit`
+runs no fixture teardown, and a server left running outlives the test run."""
+
 
 @pytest.fixture(scope="session")
 def livekit_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
     server = start_dev_server(tmp_path_factory.mktemp("livekit"))
+    _SERVERS.append(server)
     yield server
     server.stop(timeout=3, drain=False)  # the tests are done: no room needs to drain
 
@@ -91,6 +96,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             f"{captured}\n"
         )
         print(report, file=sys.__stderr__, flush=True)
+        for server in _SERVERS:
+            server.process.kill()
         beside = Path(tempfile.gettempdir()) / "context-bot-test-sigterm.txt"
         with beside.open("a") as f:
             f.write(report)
