@@ -207,7 +207,13 @@ def entry_points(files: list[tuple[str, str | None, str]]) -> Iterator[str]:
         (f for f in files if f[0].count("/") <= ENTRY_DEPTH), key=lambda f: (f[0].count("/"), f[0])
     )
     paths = {p for p, _, _ in files}
+    # A Python library's packages count as declared at the top level, before any folder's
+    # declarations (a `docs/Makefile` says less about the way in than `import name`).
+    packages = paths & {"pyproject.toml", "setup.py", "setup.cfg"}
     for path, _, text in shallow:
+        if packages and "/" in path:
+            yield from _python_packages(paths)
+            packages = set()
         name = posixpath.basename(path)
         if name == "pyproject.toml":
             yield from _pyproject(path, text)
@@ -240,11 +246,31 @@ def entry_points(files: list[tuple[str, str | None, str]]) -> Iterator[str]:
     ]
     for path in sorted(go_mains, key=lambda p: (p.count("/"), p))[:12]:
         yield f"`{path}` (Go `main`)"
+    if packages:
+        yield from _python_packages(paths)
     for path, _, _ in files:
         if path.endswith("__main__.py") and "/" in path:
             module = posixpath.dirname(path).split("/")
             module = module[1:] if module[0] == "src" and len(module) > 1 else module
             yield f"`{path}` (`python -m {'.'.join(module)}`)"
+
+
+_NOT_SHIPPED = frozenset({"tests", "test", "testing", "docs", "doc", "examples", "benchmarks"})
+
+
+def _python_packages(paths: set[str]) -> Iterator[str]:
+    """A Python distribution's top-level import packages (at the root or under `src/`):
+    a library declares no script, and `import name` is then its way in."""
+    found = []
+    for path in paths:
+        parts = path.split("/")
+        if parts[-1] != "__init__.py":
+            continue
+        package = parts[1:-1] if parts[0] == "src" else parts[:-1]
+        if len(package) == 1 and package[0] not in _NOT_SHIPPED and package[0].isidentifier():
+            found.append(("/".join(parts[:-1]), package[0]))
+    for where, name in sorted(found)[:6]:
+        yield f"`{where}/` (Python package: `import {name}`)"
 
 
 def _pyproject(path: str, text: str) -> Iterator[str]:

@@ -321,6 +321,11 @@ def _product(data: OverviewInput) -> str:
 
 
 _LINK_DEFINITION = re.compile(r"\[[^\]]+\]:\s*\S")
+_HTML_TAG = re.compile(r"<(!--|/?[A-Za-z][A-Za-z0-9-]*(\s|/?>|$))")
+"""An HTML line (`<p align=center>`, `</div>`, `<!-- -->`), not the `<https://…>` of an
+rST link that wrapped onto its own line (python-lz4's README opens so)."""
+_RST_LINK = re.compile(r"`([^`<]+?)\s*<[^>`]+>`__?")
+_RST_LITERAL = re.compile(r"``([^`]+)``")
 
 
 def first_paragraph(text: str) -> str:
@@ -336,7 +341,8 @@ def first_paragraph(text: str) -> str:
         if s.startswith(("```", "~~~")):
             fence = not fence
             continue
-        skip = fence or s.startswith(("#", "![", "[![", "<", "|", "---", "===")) or not s
+        skip = fence or s.startswith(("#", "![", "[![", "|", "---", "===")) or not s
+        skip = skip or bool(_HTML_TAG.match(s))
         skip = skip or bool(_LINK_DEFINITION.match(s))  # `[label]: https://…`
         skip = skip or _underlined(lines, n) or s.startswith((".. ", ":"))  # rST
         if skip:
@@ -344,7 +350,8 @@ def first_paragraph(text: str) -> str:
                 break
             continue
         out.append(s)
-    return " ".join(out)
+    # rST's inline markup read as Markdown would show its syntax: a link is its text.
+    return _RST_LITERAL.sub(r"`\1`", _RST_LINK.sub(r"\1", " ".join(out)))
 
 
 def _feature_items(features: tuple[Feature, ...]) -> Iterator[str]:

@@ -254,6 +254,21 @@ def test_first_paragraph_skips_front_matter_headings_and_code() -> None:
     assert first_paragraph(text) == "First line second line"
 
 
+def test_an_rst_opening_keeps_a_wrapped_link_and_shows_links_as_their_text() -> None:
+    """As python-lz4's README.rst opens: the link's target wrapped onto a line of its own
+    once ended the paragraph mid-sentence."""
+    text = (
+        "Introduction\n============\n"
+        "This package provides python bindings for the `LZ4 compression library\n"
+        "<https://lz4.github.io/lz4/>`_, see ``lz4.frame``.\n\nNext.\n"
+    )
+    assert first_paragraph(text) == (
+        "This package provides python bindings for the LZ4 compression library, see `lz4.frame`."
+    )
+    html = '<p align="center">\n<!-- x -->\n</p>\n<img src=a.png/>\nProse.\n'
+    assert first_paragraph(html) == "Prose."
+
+
 def test_the_real_seeds_make_an_overview(tmp_path: Path) -> None:
     folder = tmp_path / "knowledge"
     folder.mkdir()
@@ -534,6 +549,26 @@ def test_a_crate_declares_its_library_and_binaries(tmp_path: Path) -> None:
         "`Cargo.toml` bin `migrate` → `src/bin/migrate.rs`",
     ]
     assert list(entry_points([("Cargo.toml", "toml", "[package\nbroken")])) == []
+
+
+def test_a_python_library_without_scripts_names_its_import_packages_first() -> None:
+    """As python-lz4's sdist: no script, a Sphinx `docs/Makefile`, and the package."""
+    from context_bot.knowledge.codemap import entry_points
+
+    files = [
+        ("setup.py", "python", "from setuptools import setup\nsetup(name='lz4')\n"),
+        ("docs/Makefile", "makefile", "html:\n\tsphinx-build\n"),
+        ("lz4/__init__.py", "python", ""),
+        ("lz4/frame/__init__.py", "python", ""),  # a subpackage: not a way in of its own
+        ("src/lz4extra/__init__.py", "python", ""),
+        ("tests/__init__.py", "python", ""),
+    ]
+    assert list(entry_points(files)) == [
+        "`lz4/` (Python package: `import lz4`)",
+        "`src/lz4extra/` (Python package: `import lz4extra`)",
+        "`docs/Makefile` targets: `html`",
+    ]
+    assert list(entry_points(files[1:])) == ["`docs/Makefile` targets: `html`"]  # no project
 
 
 def test_build_copies_and_vendored_files_are_not_central(tmp_path: Path) -> None:
