@@ -15,6 +15,7 @@ newest by `lastUpdated` is served and marked stale. See KNOWLEDGE.md.
 
 from __future__ import annotations
 
+import functools
 import gc
 import hashlib
 import os
@@ -536,6 +537,21 @@ SNAPSHOT_FORMAT = 4
 """Bumped whenever what a `RestartSnapshot` holds, or how it is made, changes."""
 
 
+@functools.cache
+def code_print() -> str:
+    """The knowledge core's own source, hashed. A snapshot holds the code map, counts and
+    overview this code made of the files: after an upgrade (or on a checkout of other
+    code) a restart must not serve what the previous code made, and nobody remembers to
+    bump `SNAPSHOT_FORMAT` for a change to the overview. Read once a process (34
+    files, a millisecond)."""
+    digest = hashlib.blake2b(digest_size=8)
+    core = Path(__file__).parent
+    for path in sorted(core.rglob("*.py")):
+        digest.update(path.relative_to(core).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
 @dataclass(frozen=True)
 class RestartSnapshot:
     """What a load made of every file, kept (pickled, in the index cache, under the
@@ -545,14 +561,16 @@ class RestartSnapshot:
     files' part of the version, and the code map, counts and overview of that version.
 
     Kept with what it depends on beside the files: the deny-list, the knowledge folder's
-    place, the overview's budget, this format and the cache's schema; a snapshot that
+    place, the overview's budget, this format, the cache's schema and the code that made
+    it (`code_print`); a snapshot that
     does not match, or does not unpickle, is ignored (the load is a full one, and keeps
     a new snapshot). A pickle runs code as it loads: the cache folder is trusted as the
     user's home is (whoever can write it can run code as the user), and nothing from a
     room or the repository is ever unpickled."""
 
-    key: tuple[int, int, str, str | None, int]
-    """(SNAPSHOT_FORMAT, store.SCHEMA_VERSION, deny-list key, knowledge folder, budget)."""
+    key: tuple[int, int, str, str | None, int, str]
+    """(SNAPSHOT_FORMAT, store.SCHEMA_VERSION, deny-list key, knowledge folder, budget,
+    the core's `code_print`)."""
     inventory: KeptInventory
     rows: list[int]
     states: list[str | None]
@@ -593,9 +611,9 @@ def keep_restart_snapshot(k: Knowledge, files: RepoFiles, cache_dir: Path) -> bo
 
 
 def _snapshot_key(files: RepoFiles, inside: str | None, budget: int) -> tuple[
-    int, int, str, str | None, int
+    int, int, str, str | None, int, str
 ]:  # fmt: skip
-    return (SNAPSHOT_FORMAT, SCHEMA_VERSION, files.deny_key, inside, budget)
+    return (SNAPSHOT_FORMAT, SCHEMA_VERSION, files.deny_key, inside, budget, code_print())
 
 
 def _kept_snapshot(

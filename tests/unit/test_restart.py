@@ -271,6 +271,19 @@ def test_a_snapshot_of_another_format_is_ignored(
     assert answers(again, repo) == answers(first, repo)
 
 
+def test_a_snapshot_made_by_other_code_is_ignored(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An upgrade that changes how the overview is written serves the new overview at its
+    first restart, with no format bump."""
+    cache = tmp_path / "cache"
+    first = load(repo, cache)
+    monkeypatch.setattr(loading, "code_print", lambda: "other code")
+    again, how = how_loaded(repo, cache)
+    assert how == ["full"]
+    assert answers(again, repo) == answers(first, repo)
+
+
 def test_a_live_reload_makes_the_snapshot_stale(repo: Path, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     first = load(repo, cache)
