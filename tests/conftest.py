@@ -46,6 +46,19 @@ def pytest_runtest_makereport(
         lines = server.log_text().splitlines()[-60:]
         tail = "\n".join(line[:400] for line in lines)  # SDP lines run to kilobytes
         report.sections.append(("livekit-server log (tail)", tail))
+        # Who came and went during the test, whoever they were: a connection nobody in
+        # the test made (another process's bot, say) shows here with its client.
+        since = _LOG_AT_START.get(id(server), 0)
+        comings = [
+            line[:600]
+            for line in server.log_text(since).splitlines()
+            if "starting RTC session" in line or "participant closing" in line
+        ]
+        report.sections.append(("livekit-server: joins and leaves", "\n".join(comings[-80:])))
+
+
+_LOG_AT_START: dict[int, int] = {}
+"""Each session server's log size when the running test began."""
 
 
 # The livekit SDK answers a panic in its native library by printing it to stderr and
@@ -62,6 +75,8 @@ PANIC_TAIL_CHARS = 6_000
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_logstart(nodeid: str, location: tuple[str, int | None, str]) -> None:
     _CURRENT[0] = nodeid
+    for server in _SERVERS:
+        _LOG_AT_START[id(server)] = server.log_size()
 
 
 def _captured_so_far(config: pytest.Config) -> str:

@@ -63,15 +63,20 @@ async def until(check: Callable[[], Any], timeout_s: float = 10) -> None:
         await asyncio.sleep(0.05)
 
 
+LONE_BOT = "context-bot-lone"
+"""The identity of the bots that tests take out of their rooms. Every bot process serves
+the rooms whose metadata names its identity, and reconciles in any of them with people
+and no bot: a bot of another test on the same server (a fresh-clone run found one, a
+new sid three seconds after the removal, that this app had never logged) took
+`context-bot`'s rooms as its own. Nothing else here has this identity."""
+
+
 async def remove_bot(app: ContextBotApp, room: str) -> None:
     """What an operator does with LiveKit's room service: take the bot out of `room`, until
     the server has listed no connection of the bot's identity there for a second.
 
-    Three fresh-clone runs found a connection of the bot's identity in the room seconds
-    after one removal, under a new participant sid the bot's rooms no longer knew (the
-    closing note of 2026-11-27 describes it; not yet explained), so the page never missed
-    the bot. The test is about the page with no bot, so it asks the server until none is
-    left."""
+    Give the app `LONE_BOT`'s identity, or a bot of another test may join the room
+    again (the closing notes of 2026-11-27 describe the runs that found one)."""
     livekit = app.settings.livekit
     bot = app.settings.bot_identity
     lk = api.LiveKitAPI(livekit.url, livekit.api_key, livekit.api_secret)
@@ -341,7 +346,7 @@ async def test_the_page_explains_a_refused_token_and_an_absent_bot(
     running_app: Any, browser: Browser
 ) -> None:
     # No reconciling during the test: it would bring the removed bot back into its room.
-    app: ContextBotApp = await running_app(reconcile_interval_s=3600)
+    app: ContextBotApp = await running_app(reconcile_interval_s=3600, bot_identity=LONE_BOT)
 
     # The endpoint refuses a room name with a space; the page shows its code and message.
     await browser.do("goto", url=f"http://127.0.0.1:{app.port}/")
@@ -401,9 +406,10 @@ async def test_the_page_shows_a_dropped_connection_and_reconnects(
 async def test_the_page_ignores_a_participant_named_like_the_bot(
     running_app: Any, browser: Browser
 ) -> None:
-    """Only the hidden bot sends without an identity: a visible `context-bot` (here with a
-    token minted from the keys, as `/token` refuses the identity) is not trusted."""
-    app: ContextBotApp = await running_app(reconcile_interval_s=3600)
+    """Only the hidden bot sends without an identity: a visible participant of the bot's
+    identity (here with a token minted from the keys, as `/token` refuses the identity)
+    is not trusted."""
+    app: ContextBotApp = await running_app(reconcile_interval_s=3600, bot_identity=LONE_BOT)
     assert app.knowledge is not None and app.rooms is not None
     await join(browser, app, "page-impostor", "Ada")
     title = app.knowledge.overview.splitlines()[0].removeprefix("# ")
@@ -415,7 +421,7 @@ async def test_the_page_ignores_a_participant_named_like_the_bot(
 
     impostor = rtc.Room()
     livekit = app.settings.livekit
-    await impostor.connect(livekit.url, impostor_token(livekit, "page-impostor"))
+    await impostor.connect(livekit.url, impostor_token(livekit, "page-impostor", LONE_BOT))
     try:
         await until(lambda: len(impostor.remote_participants) == 1)
         (page_identity,) = impostor.remote_participants

@@ -27,6 +27,10 @@ pytestmark = pytest.mark.integration
 
 AGENT = "ctx-test"
 ROOMS = 30
+BOT = "context-bot-workers"
+"""The bots' identity here. Every bot process serves the rooms whose metadata names its
+identity and reconciles in any of them with people and no bot, so a bot of another test
+on the same server would join these rooms under the default identity and replace ours."""
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -40,7 +44,7 @@ async def bots_per_room(livekit: LiveKitSettings, rooms: list[str]) -> dict[str,
         bots = {}
         for room in rooms:
             listed = await lk.room.list_participants(api.ListParticipantsRequest(room=room))
-            bots[room] = [p.sid for p in listed.participants if p.identity == "context-bot"]
+            bots[room] = [p.sid for p in listed.participants if p.identity == BOT]
         return bots
 
 
@@ -99,6 +103,7 @@ async def test_three_workers_share_thirty_rooms_and_cover_a_dead_one(
             livekit,
             tmp_path / f"worker-{n}.log",
             CONTEXT_BOT_ROLE="worker",
+            CONTEXT_BOT_IDENTITY=BOT,
             CONTEXT_BOT_AGENT_NAME=AGENT,
             CONTEXT_BOT_RECONCILE_INTERVAL="2",
         )
@@ -108,7 +113,9 @@ async def test_three_workers_share_thirty_rooms_and_cover_a_dead_one(
     try:
         for worker in workers:
             await asyncio.to_thread(worker.wait_for, "worker_registered")
-        web: ContextBotApp = await running_app(role="web", agent_name=AGENT, rate_limit_per_min=0)
+        web: ContextBotApp = await running_app(
+            role="web", agent_name=AGENT, rate_limit_per_min=0, bot_identity=BOT
+        )
         assert web.knowledge is None and web.rooms is None  # the web role serves no room
         rooms = [f"scale-{n}" for n in range(ROOMS)]
         async with aiohttp.ClientSession() as http:
@@ -171,21 +178,29 @@ async def test_a_draining_worker_takes_no_new_rooms(
     livekit: LiveKitSettings, running_app: Any, tmp_path: Path
 ) -> None:
     first = start_bot(
-        livekit, tmp_path / "first.log", CONTEXT_BOT_ROLE="worker", CONTEXT_BOT_AGENT_NAME="drain"
+        livekit,
+        tmp_path / "first.log",
+        CONTEXT_BOT_ROLE="worker",
+        CONTEXT_BOT_IDENTITY=BOT,
+        CONTEXT_BOT_AGENT_NAME="drain",
     )
     second = start_bot(
-        livekit, tmp_path / "second.log", CONTEXT_BOT_ROLE="worker", CONTEXT_BOT_AGENT_NAME="drain"
+        livekit,
+        tmp_path / "second.log",
+        CONTEXT_BOT_ROLE="worker",
+        CONTEXT_BOT_IDENTITY=BOT,
+        CONTEXT_BOT_AGENT_NAME="drain",
     )
     try:
         await asyncio.to_thread(first.wait_for, "worker_registered")
         await asyncio.to_thread(second.wait_for, "worker_registered")
         first.process.send_signal(signal.SIGTERM)
         await asyncio.to_thread(first.wait_for, "stopped")
-        web: ContextBotApp = await running_app(role="web", agent_name="drain")
+        web: ContextBotApp = await running_app(role="web", agent_name="drain", bot_identity=BOT)
         assert web.admin is not None
         rooms = [f"drain-{n}" for n in range(4)]
         for room in rooms:
-            await web.admin.ensure_room(room, {"context_bot": {"bot_identity": "context-bot"}})
+            await web.admin.ensure_room(room, {"context_bot": {"bot_identity": BOT}})
             assert await web.admin.ensure_dispatch(room, "drain")
             assert not await web.admin.ensure_dispatch(room, "drain"), "dispatched twice"
         await until_one_bot_each(livekit, rooms, within=20)
@@ -214,10 +229,14 @@ async def test_a_worker_keeps_a_room_whose_bot_reconnected_in_full(
     room and its session answers (livekit-server 1.13.5 sent no termination for the
     replaced participant here; tests/unit/test_worker.py covers the one it sends when it
     loses a participant)."""
-    worker: ContextBotApp = await running_app(role="worker", agent_name="full", watch=False)
+    worker: ContextBotApp = await running_app(
+        role="worker", agent_name="full", watch=False, bot_identity=BOT
+    )
     assert worker.worker is not None and worker.rooms is not None
     await asyncio.wait_for(worker.worker.registered.wait(), 10)
-    web: ContextBotApp = await running_app(role="web", agent_name="full", watch=False)
+    web: ContextBotApp = await running_app(
+        role="web", agent_name="full", watch=False, bot_identity=BOT
+    )
     async with aiohttp.ClientSession() as http:
         body = {"room_name": "full-1", "participant_name": "P", "participant_identity": "p"}
         async with http.post(f"http://127.0.0.1:{web.port}/token", json=body) as response:
@@ -235,7 +254,7 @@ async def test_a_worker_keeps_a_room_whose_bot_reconnected_in_full(
         assert worker.rooms.session("full-1") is not None, "the worker left the room"
         bots = await bots_per_room(livekit, ["full-1"])
         assert len(bots["full-1"]) == 1, bots
-        answer = await ContextClient(person).file("README.md")
+        answer = await ContextClient(person, bot_identity=BOT).file("README.md")
         assert answer.content == (REPO_ROOT / "README.md").read_text()
     finally:
         await person.disconnect()
