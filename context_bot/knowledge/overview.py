@@ -235,7 +235,10 @@ def build_overview(data: OverviewInput, *, budget: int = DEFAULT_BUDGET) -> str:
         "features": _Feed(len(data.features), _feature_items(data.features)),
         "flows": _Feed(len(flows), _flow_items(flows)),
         "important": _Feed(len(ranked), _important_items(ranked)),
-        "tree": _Feed(len(tree), _tree_items(tree), [path for path, _ in tree]),
+        # Shown depth-first, compared by path component: as plain strings `pkg.egg-info`
+        # sorts between `pkg` and `pkg/include` ('.' < '/'), and the indented list put
+        # pybind11's `include/` under its egg-info.
+        "tree": _Feed(len(tree), _tree_items(tree), [path.replace("/", "\0") for path, _ in tree]),
         "gotchas": _Feed(len(with_gotchas), _gotcha_items(with_gotchas)),
         "guides": _Feed(len(guides), (f"- `{d.path}` — {d.document.title}" for d in guides)),
         "entry": _Feed(len(code.entry_points), (f"- {e}" for e in code.entry_points)),

@@ -269,6 +269,26 @@ def test_an_rst_opening_keeps_a_wrapped_link_and_shows_links_as_their_text() -> 
     assert first_paragraph(html) == "Prose."
 
 
+def test_the_layout_nests_each_folder_under_its_parent_whatever_its_siblings_are_named(
+    tmp_path: Path,
+) -> None:
+    """As pybind11's sdist: `pybind11.egg-info/` sorted between `pybind11/` and
+    `pybind11/include/`, which was then indented under the egg-info."""
+    from context_bot.knowledge.model import RepoFile
+
+    paths = ["pybind11/__init__.py", "pybind11/include/a.h", "pybind11.egg-info/PKG-INFO"]
+    inventory = tuple(RepoFile(p, 1, None, False) for p in paths)
+    text = build_overview(
+        OverviewInput("p", None, None, (), (), (), "v", 0, inventory=inventory), budget=32_000
+    )
+    layout = text.split("## Layout\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert layout == [
+        "- pybind11/ (2 files)",
+        "  - include/ (1 file)",
+        "- pybind11.egg-info/ (1 file)",
+    ]
+
+
 def test_the_real_seeds_make_an_overview(tmp_path: Path) -> None:
     folder = tmp_path / "knowledge"
     folder.mkdir()
