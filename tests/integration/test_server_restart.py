@@ -28,6 +28,9 @@ from tests.integration.conftest import REPO_ROOT
 from tests.integration.test_workers import until_one_bot_each
 from tests.integration.workers import BotProcess, start_bot
 
+BOT = "context-bot"
+"""The default identity: this test's server is its own, with no other test's bots."""
+
 pytestmark = pytest.mark.integration
 
 ROOMS = 4
@@ -97,7 +100,7 @@ async def test_after_a_server_restart_every_room_has_its_bot_and_answers(
             person = rtc.Room()
             await person.connect(livekit.url, token, rtc.RoomOptions(auto_subscribe=False))
             people.append(person)
-        before = await until_one_bot_each(livekit, rooms, within=30)
+        before = await until_one_bot_each(livekit, rooms, within=30, identity=BOT)
         clients = [ContextClient(person) for person in people]
         await asyncio.gather(*(client.overview() for client in clients))
 
@@ -106,7 +109,9 @@ async def test_after_a_server_restart_every_room_has_its_bot_and_answers(
         await asyncio.to_thread(own_server.restart, down_s=1.0)
 
         # New bot connections (new sids) in every room, one each.
-        await until_one_bot_each(livekit, rooms, within=60, not_sids=frozenset(before.values()))
+        await until_one_bot_each(
+            livekit, rooms, within=60, not_sids=frozenset(before.values()), identity=BOT
+        )
         # The rooms came back empty-handed (recreated by reconnecting people); the bot
         # gives them back the metadata that marks them ours, or no later reconcile,
         # webhook or ownership check would know them.
@@ -124,7 +129,7 @@ async def test_after_a_server_restart_every_room_has_its_bot_and_answers(
             person = rtc.Room()
             await person.connect(livekit.url, token, rtc.RoomOptions(auto_subscribe=False))
             people.append(person)
-        await until_one_bot_each(livekit, ["restart-new"], within=30)
+        await until_one_bot_each(livekit, ["restart-new"], within=30, identity=BOT)
         assert (await ContextClient(people[-1]).file("README.md")).content == readme
         for worker in processes[:-1] if deployment != "one-process" else []:
             registrations = [r for r in worker.records() if r.get("event") == "worker_registered"]

@@ -38,13 +38,16 @@ def warm() -> None:
     warm_index()
 
 
-async def bots_per_room(livekit: LiveKitSettings, rooms: list[str]) -> dict[str, list[str]]:
-    """Each room's bot connections, by participant sid (a rejoin gets a new sid)."""
+async def bots_per_room(
+    livekit: LiveKitSettings, rooms: list[str], identity: str = BOT
+) -> dict[str, list[str]]:
+    """Each room's connections of the bot `identity`, by participant sid (a rejoin gets a
+    new sid)."""
     async with api.LiveKitAPI(livekit.url, livekit.api_key, livekit.api_secret) as lk:
         bots = {}
         for room in rooms:
             listed = await lk.room.list_participants(api.ListParticipantsRequest(room=room))
-            bots[room] = [p.sid for p in listed.participants if p.identity == BOT]
+            bots[room] = [p.sid for p in listed.participants if p.identity == identity]
         return bots
 
 
@@ -53,13 +56,14 @@ async def until_one_bot_each(
     rooms: list[str],
     within: float,
     not_sids: frozenset[str] = frozenset(),
+    identity: str = BOT,
 ) -> dict[str, str]:
     """Wait until every room has exactly one bot, none of them one of `not_sids`."""
     bots: dict[str, list[str]] = {}
     try:
         async with asyncio.timeout(within):
             while True:
-                bots = await bots_per_room(livekit, rooms)
+                bots = await bots_per_room(livekit, rooms, identity)
                 if all(len(s) == 1 and s[0] not in not_sids for s in bots.values()):
                     return {room: sids[0] for room, sids in bots.items()}
                 await asyncio.sleep(0.5)
