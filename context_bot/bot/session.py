@@ -208,16 +208,16 @@ class RoomSession:
     async def aclose(self) -> None:
         """Leave for good: nothing of this session answers again, whatever the SDK does.
 
-        The handlers go first. After an operator removed the bot (PARTICIPANT_REMOVED)
-        right after it joined, a fresh-clone run found a connection of the bot's identity
-        still in the room seconds later, a new participant sid the rooms' map no longer
-        knew, with this session's handlers answering a page that should have seen no bot.
-        `disconnect` does nothing once the SDK reports the room disconnected.
-
-        A later run's server log showed that connection: the same room's publisher, its
-        ICE alive six seconds after the removal, with no second join logged by us: the
-        SDK had reconnected the room it had reported disconnected. So a closed session
-        keeps listening for that, and leaves again (`_reconnected_after_close`)."""
+        The handlers go first; `disconnect` does nothing once the SDK reports the room
+        disconnected. After an operator removed the bot (PARTICIPANT_REMOVED) right after
+        it joined, fresh-clone runs found a connection of the bot's identity back in the
+        room seconds later under a sid we never logged (room_joined logs each one). Two
+        explanations fit what the logs show: the SDK reconnecting in full a room it had
+        reported disconnected (a full reconnect takes a new sid too), or another bot
+        process's reconcile (every bot joins the rooms that name its identity and have
+        nobody serving them). For the first, a closed session keeps listening and leaves
+        again (`_reconnected_after_close`, logged); the tests isolate the second by
+        giving the bots they remove identities of their own."""
         self.room.unregister_text_stream_handler(TOPIC_REQUEST)
         self.room.off("data_received", self._on_data_packet)
         self.room.off("participant_active", self._on_participant_active)
