@@ -66,9 +66,10 @@ async def until(check: Callable[[], Any], timeout_s: float = 10) -> None:
 LONE_BOT = "context-bot-lone"
 """The identity of the bots that tests take out of their rooms. Every bot process serves
 the rooms whose metadata names its identity, and reconciles in any of them with people
-and no bot: a bot of another test on the same server (a fresh-clone run found one, a
-new sid three seconds after the removal, that this app had never logged) took
-`context-bot`'s rooms as its own. Nothing else here has this identity."""
+and no bot: a bot of another test on the same server could take `context-bot`'s rooms
+as its own (a fresh-clone run found the identity back three seconds after the removal,
+under a sid this app never logged; `RoomSession.aclose` says what else fits). Nothing
+else here has this identity."""
 
 
 async def remove_bot(app: ContextBotApp, room: str) -> None:
