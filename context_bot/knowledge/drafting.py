@@ -30,6 +30,7 @@ from context_bot import __version__
 from context_bot.knowledge.documents import FIELDS, Document, load_front_matter
 from context_bot.knowledge.redaction import redact_assignment
 from context_bot.knowledge.symbols import OutlineNode
+from context_bot.knowledge.testfiles import is_test
 
 #: Who draft says wrote a document (`extractedBy`), and who last updated one (`updatedBy`).
 EXTRACTED_BY = f"context-bot-draft@{__version__}"
@@ -65,9 +66,6 @@ _NO_HASH_COMMENTS = frozenset({"c", "c++", "objective-c", "c#", "css", "scss", "
 _DASH_COMMENTS = frozenset({"sql", "lua", "haskell", "elm"})
 _BLOCK_COMMENT = re.compile(r"\A\s*/\*+(.*?)\*/", re.S)
 _GENERIC_FOLDERS = frozenset({"src", "lib", "pkg", "internal", "app", "source", "sources"})
-_TEST_NAME = re.compile(
-    r"(^|/)(tests?|__tests__|spec)/|(^|/)test_[^/]+$|_test\.\w+$|\.(test|spec)\."
-)
 _MD_SPECIAL = re.compile(r"^(\s*)(#|```|~~~|---|\.\.\.)", re.M)
 
 
@@ -213,10 +211,6 @@ def feature_role(facts: FileFacts) -> str:
     if facts.entry:
         return "entry_point"
     return "service" if facts.imported_by else "module"
-
-
-def is_test(path: str) -> bool:
-    return _TEST_NAME.search(path) is not None
 
 
 def feature_of(path: str, top_package: str | None) -> str | None:

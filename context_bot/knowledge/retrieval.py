@@ -29,6 +29,7 @@ from context_bot.knowledge.loading import Knowledge
 from context_bot.knowledge.model import Symbol
 from context_bot.knowledge.passages import holds, pick_lines, purpose, render_block
 from context_bot.knowledge.search import STOPWORDS, SearchHit, identifier_parts
+from context_bot.knowledge.testfiles import about_tests, weight_for
 from context_bot.protocol import (
     DEFAULT_RETRIEVE_BUDGET_TOKENS,
     MAX_QUERY_WORDS,
@@ -48,10 +49,6 @@ PATH_BOOST = 0.15
 """Added to a file's score per distinct turn word (at most two) its name or folder holds:
 `billing/invoices.py` answers a question about invoices better than a file that mentions
 them."""
-TEST_FACTOR = 0.7
-"""A test file's score is multiplied by this unless the turn speaks of tests (then every
-other file's is): a newcomer asks how the code works, and a test that exercises it repeats
-every word of it; one who asks for the tests wants the tests."""
 SYMBOL_LOOKUP_LIMIT = 12
 """Definitions looked up per word; only exact names (any case) count."""
 MIN_SCORE = 0.15
@@ -241,14 +238,18 @@ def _rank(
         if c is None:
             c = by_path[path] = _Candidate(path, "symbol", 0.0, None, [])
         c.symbols = symbols
-        c.score += SYMBOL_BOOST * min(len({s.name.lower() for s in symbols}), 2)
     stems = [stem(w.lower()) for w in words]
-    about_tests = any(s.startswith("test") for s in stems)
+    asked_about_tests = about_tests(stems)
     for c in by_path.values():
         named = _name_tokens(c.path)
-        c.score += PATH_BOOST * min(sum(1 for s in stems if _named(s, named)), 2)
-        if about_tests != _is_test(c.path):
-            c.score *= TEST_FACTOR
+        boost = SYMBOL_BOOST * min(len({s.name.lower() for s in c.symbols}), 2)
+        boost += PATH_BOOST * min(sum(1 for s in stems if _named(s, named)), 2)
+        # A code hit's score has its test weight already (search.py), a document's not.
+        weight = weight_for(c.path, asked_about_tests)
+        if c.kind in ("code", "path"):
+            c.score += boost * weight
+        else:
+            c.score = (c.score + boost) * weight
     return sorted(by_path.values(), key=lambda c: (-c.score, c.path))
 
 
@@ -292,18 +293,6 @@ def _names(knowledge: Knowledge, c: _Candidate, word: str) -> bool:
         return False
     d = served.document
     return word.lower() in {t.lower() for t in (*d.tags, d.feature or "")}
-
-
-def _is_test(path: str) -> bool:
-    low = path.lower()
-    name = low.rsplit("/", 1)[-1]
-    return (
-        low.startswith(("test/", "tests/"))
-        or "/tests/" in low
-        or "/test/" in low
-        or name.startswith("test_")
-        or name.split(".")[0].endswith(("_test", ".test", ".spec"))
-    )
 
 
 def _needles(words: tuple[str, ...]) -> list[tuple[str, ...]]:

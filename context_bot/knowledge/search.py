@@ -43,6 +43,7 @@ from context_bot.errors import BadRequest, FileError
 from context_bot.knowledge.model import RepoFile, ServedDocument
 from context_bot.knowledge.openings import opening_comment
 from context_bot.knowledge.sandbox import RepoFiles, safe_opener
+from context_bot.knowledge.testfiles import about_tests, weight_for
 from context_bot.protocol import MAX_QUERY_CHARS, MAX_QUERY_WORDS, MAX_SEARCH_LIMIT
 
 log = structlog.get_logger(__name__)
@@ -512,6 +513,9 @@ class SearchIndex:
         quality = _quality(terms, places)
         if quality <= 0:
             quality = PLACE_WEIGHTS["code"] / max(1, len(terms))  # matched by FTS5 alone
+        # Below the code a test exercises, unless the query speaks of tests (testfiles.py);
+        # documents are not weighed so: every one ranks above code that mentions a word.
+        quality *= weight_for(c.path, about_tests(words))
         found = best_line(text, words) if text is not None else None
         if found is not None:
             line, source = found

@@ -444,3 +444,21 @@ def test_a_path_hit_says_what_the_files_opening_comment_says_past_its_licence(
     said = "Package transport sends requests with retries."
     assert hits["transport/httpClient.go"].snippet == said
     assert hits["transport/http_server.go"].snippet.startswith("package transport func Serve()")
+
+
+def test_code_ranks_above_its_tests_unless_the_question_speaks_of_tests(tmp_path: Path) -> None:
+    """As python-lz4 showed: its nine frame tests repeat every word of a question about
+    compressing a frame, and pushed the module that does it out of the first ten."""
+    root = tmp_path / "lz"
+    (root / "lz/frame").mkdir(parents=True)
+    (root / "tests/frame").mkdir(parents=True)
+    body = "def compress(data):\n    '''Compress data into a frame.'''\n"
+    (root / "lz/frame/__init__.py").write_text(body)
+    for n in range(3):
+        (root / f"tests/frame/test_frame_{n}.py").write_text(
+            f"def test_compress_{n}(data):\n    frame = compress(data)  # compress a frame\n"
+        )
+    knowledge = load_knowledge(root / "knowledge", root)
+    assert knowledge.search("compress data into a frame")[0].path == "lz/frame/__init__.py"
+    asked = knowledge.search("tests that compress data into a frame")
+    assert asked[0].path.startswith("tests/frame/")
