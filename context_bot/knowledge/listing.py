@@ -13,8 +13,9 @@ one request can never return the whole tree unasked.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import overload
 
 from context_bot.errors import BadRequest
 from context_bot.knowledge.inventory import Inventory
@@ -58,6 +59,52 @@ class ListingEntry:
         return wire
 
 
+Row = tuple[str, str, int, bool | None, str | None, int, int, int | None, str | None, bool | None]
+"""A `ListingEntry`'s fields, in order: how a laid-out tree holds its rows (`Rows`)."""
+
+
+def _row(e: ListingEntry) -> Row:
+    return (
+        e.path, e.kind, e.documents, e.stale, e.feature, e.files, e.documented, e.size,
+        e.language, e.binary,
+    )  # fmt: skip
+
+
+class Rows(Sequence[ListingEntry]):
+    """A laid-out tree's rows as plain tuples (`Row`), each made a `ListingEntry` when a
+    listing returns it. A tuple costs a tenth of a frozen dataclass to make and to
+    unpickle: at 100,000 files that is most of a layout's time, and all of a restart's
+    (`keep_layout`). A `list` reads at most `limit` rows, so making them on use keeps
+    it O(limit). Editable in place by a patch (`_Edits`), else left as it is."""
+
+    __slots__ = ("_rows",)
+
+    def __init__(self, rows: list[Row]) -> None:
+        self._rows = rows
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    @overload
+    def __getitem__(self, i: int) -> ListingEntry: ...
+    @overload
+    def __getitem__(self, i: slice) -> tuple[ListingEntry, ...]: ...
+    def __getitem__(self, i: int | slice) -> ListingEntry | tuple[ListingEntry, ...]:
+        if isinstance(i, slice):
+            return tuple(ListingEntry(*r) for r in self._rows[i])
+        return ListingEntry(*self._rows[i])
+
+    def __iter__(self) -> Iterator[ListingEntry]:
+        return (ListingEntry(*r) for r in self._rows)
+
+    def path(self, i: int) -> str:
+        """Row `i`'s path, without making its entry."""
+        return self._rows[i][0]
+
+    def copy(self) -> list[Row]:
+        return list(self._rows)
+
+
 @dataclass(frozen=True, slots=True)
 class Listing:
     prefix: str
@@ -86,7 +133,7 @@ class _Folder:
 
     path: str
     folders: dict[str, _Folder] = field(default_factory=dict)
-    leaves: list[tuple[str, int, ListingEntry]] = field(default_factory=list)  # (name, rank, e)
+    leaves: list[tuple[str, int, Row]] = field(default_factory=list)  # (name, rank, row)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -98,7 +145,7 @@ class ListingIndex:
     subtree and `totals[i][d]` the rows within `d` levels below it. Folder `""` (the
     root) is not a row: its subtree is the whole list."""
 
-    entries: tuple[ListingEntry, ...]
+    entries: Rows
     levels: tuple[int, ...]
     ends: dict[int, int]
     totals: dict[int, tuple[int, ...]]
@@ -132,7 +179,7 @@ class ListingIndex:
             # The prefix names a file (or a free document): list just that.
             at = self.leaf_at.get(norm, len(self.entries))
             end = next(
-                (i for i in range(at, len(self.entries)) if self.entries[i].path != norm),
+                (i for i in range(at, len(self.entries)) if self.entries.path(i) != norm),
                 len(self.entries),
             )
             found = self.entries[at:end]  # a file and its namesake free document are adjacent
@@ -195,30 +242,24 @@ def build_listing_index(
             continue
         node, name = place
         doc = served.get(repo_file.path)
-        entry = ListingEntry(
-            repo_file.path,
-            "file",
-            1 if doc else 0,
-            doc.stale if doc else None,
-            doc.feature if doc else None,
-            documented=1 if doc else 0,
-            size=repo_file.size,
-            language=repo_file.language,
-            binary=repo_file.binary,
-        )
-        node.leaves.append((name, _RANK["file"], entry))
+        row: Row = (
+            repo_file.path, "file", 1 if doc else 0, doc.stale if doc else None,
+            doc.feature if doc else None, 0, 1 if doc else 0, repo_file.size,
+            repo_file.language, repo_file.binary,
+        )  # fmt: skip
+        node.leaves.append((name, 0, row))
     for path, doc in served.items():
         place = None if path in listed else folder_of(path)
         if place is not None:  # documented, but not in the repository (gone, or ignored)
             entry = ListingEntry(path, "file", 1, doc.stale, doc.feature, documented=1)
-            place[0].leaves.append((place[1], _RANK["file"], entry))
+            place[0].leaves.append((place[1], _RANK["file"], _row(entry)))
     for name_in_folder, doc in free.items():
         place = folder_of(name_in_folder)
         if place is not None:
             entry = ListingEntry(name_in_folder, "doc", 1, doc.stale, doc.feature)
-            place[0].leaves.append((place[1], _RANK["doc"], entry))
+            place[0].leaves.append((place[1], _RANK["doc"], _row(entry)))
 
-    entries: list[ListingEntry] = []
+    entries: list[Row] = []
     levels: list[int] = []
     ends: dict[int, int] = {}
     totals: dict[int, tuple[int, ...]] = {}
@@ -233,12 +274,12 @@ def build_listing_index(
         for name in sorted(node.folders):
             child = node.folders[name]
             at = len(entries)
-            entries.append(ListingEntry(child.path, "dir", 0))  # counts filled in below
+            entries.append(_row(ListingEntry(child.path, "dir", 0)))  # counts filled in below
             levels.append(level + 1)
             folder_at[child.path] = at
             c_files, c_documented, c_documents, c_levels = lay_out(child, level + 1)
-            entries[at] = ListingEntry(
-                child.path, "dir", c_documents, files=c_files, documented=c_documented
+            entries[at] = _row(
+                ListingEntry(child.path, "dir", c_documents, files=c_files, documented=c_documented)
             )
             ends[at] = len(entries)
             totals[at] = _cumulative(c_levels)
@@ -251,20 +292,20 @@ def build_listing_index(
             for d in range(1, MAX_LIST_DEPTH):
                 per_level[d + 1] += c_levels[d]
         node.leaves.sort(key=lambda leaf: (leaf[0], leaf[1]))
-        for _name, _rank, entry in node.leaves:
-            leaf_at.setdefault(entry.path, len(entries))
-            entries.append(entry)
+        for _name, _rank, row in node.leaves:
+            leaf_at.setdefault(row[0], len(entries))
+            entries.append(row)
             levels.append(level + 1)
             per_level[1] += 1
-            documents += entry.documents
-            if entry.kind == "file" and entry.size is not None:
+            documents += row[2]
+            if row[1] == "file" and row[7] is not None:
                 files += 1
-                documented += entry.documented
+                documented += row[6]
         return files, documented, documents, per_level
 
     r_files, r_documented, r_documents, r_levels = lay_out(root, 0)
     return ListingIndex(
-        tuple(entries),
+        Rows(entries),
         tuple(levels),
         ends,
         totals,
@@ -327,7 +368,7 @@ def _unlisted(path: str) -> bool:
 class _Edits:
     """A tree's lookups, copied to be edited row by row (`patch_listing_index`)."""
 
-    entries: list[ListingEntry]
+    entries: list[Row]
     levels: list[int]
     ends: dict[int, int]
     totals: dict[int, tuple[int, ...]]
@@ -339,23 +380,23 @@ class _Edits:
     @classmethod
     def of(cls, tree: ListingIndex) -> _Edits:
         return cls(
-            list(tree.entries), list(tree.levels), tree.ends, tree.totals, tree.root_totals,
+            tree.entries.copy(), list(tree.levels), tree.ends, tree.totals, tree.root_totals,
             tree.folder_at, tree.leaf_at, tree.root,
         )  # fmt: skip
 
     def freeze(self) -> ListingIndex:
         return ListingIndex(
-            tuple(self.entries), tuple(self.levels), self.ends, self.totals, self.root_totals,
+            Rows(self.entries), tuple(self.levels), self.ends, self.totals, self.root_totals,
             self.folder_at, self.leaf_at, self.root,
         )  # fmt: skip
 
     def swap(self, path: str, repo_file: RepoFile) -> None:
         at = self.leaf_at[path]
-        old = self.entries[at]
-        self.entries[at] = ListingEntry(
+        old = ListingEntry(*self.entries[at])
+        self.entries[at] = _row(ListingEntry(
             path, "file", old.documents, old.stale, old.feature, documented=old.documented,
             size=repo_file.size, language=repo_file.language, binary=repo_file.binary,
-        )  # fmt: skip
+        ))  # fmt: skip
 
     def _folders(self, path: str) -> list[int] | None:
         """The rows of the folders holding `path`, outermost first; None if one is missing."""
@@ -380,13 +421,13 @@ class _Edits:
         at = start
         while at < end and at in self.ends:  # the subfolders come first
             at = self.ends[at]
-        while at < end and self.entries[at].path.rpartition("/")[2] < name:
+        while at < end and self.entries[at][0].rpartition("/")[2] < name:
             at += 1
         entry = ListingEntry(
             path, "file", 0, None, None, documented=0,
             size=repo_file.size, language=repo_file.language, binary=repo_file.binary,
         )  # fmt: skip
-        self.entries.insert(at, entry)
+        self.entries.insert(at, _row(entry))
         self.levels.insert(at, len(folders) + 1)
         self._shift(at, 1, folders)
         self.leaf_at[path] = at
@@ -396,7 +437,7 @@ class _Edits:
         """Take a file's row out; False when its folder would be left empty."""
         folders = self._folders(path)
         at = self.leaf_at.get(path)
-        if folders is None or at is None or self.entries[at].documents:
+        if folders is None or at is None or self.entries[at][2]:
             return False
         if folders and self.ends[folders[-1]] - folders[-1] == 2:
             return False  # the folder's only row: the folder goes too
@@ -433,11 +474,56 @@ class _Edits:
         self.leaf_at = {p: moved(i) for p, i in self.leaf_at.items()}
         for row in folders:
             row = moved(row)
-            e = self.entries[row]
-            self.entries[row] = ListingEntry(
-                e.path, "dir", e.documents, files=e.files + by, documented=e.documented
+            e = ListingEntry(*self.entries[row])
+            self.entries[row] = _row(
+                ListingEntry(
+                    e.path, "dir", e.documents, files=e.files + by, documented=e.documented
+                )
             )
         r = self.root
         self.root = ListingEntry(
             "", "dir", r.documents, files=r.files + by, documented=r.documented
         )
+
+
+KeptLayout = tuple[
+    list[Row],
+    tuple[int, ...],
+    dict[int, int],
+    dict[int, tuple[int, ...]],
+    tuple[int, ...],
+    dict[str, int],
+    dict[str, int],
+    Row,
+]
+"""A laid-out tree as a restart's snapshot keeps it (`keep_layout`): plain tuples,
+lists and dicts, which unpickle in C (a tenth of laying the tree out again)."""
+
+
+def keep_layout(tree: ListingIndex) -> KeptLayout:
+    """`tree` as plain data for a restart's snapshot (`kept_layout` makes it again)."""
+    return (
+        tree.entries.copy(), tree.levels, tree.ends, tree.totals, tree.root_totals,
+        tree.folder_at, tree.leaf_at, _row(tree.root),
+    )  # fmt: skip
+
+
+def kept_layout(kept: KeptLayout) -> ListingIndex:
+    """The tree a snapshot kept (`keep_layout`), as it was then."""
+    rows, levels, ends, totals, root_totals, folder_at, leaf_at, root = kept
+    return ListingIndex(
+        Rows(rows), levels, ends, totals, root_totals, folder_at, leaf_at, ListingEntry(*root)
+    )
+
+
+def layout_key(
+    served: Mapping[str, ServedDocument], free: Mapping[str, ServedDocument]
+) -> tuple[tuple[str, bool, str | None], ...]:
+    """What of the documents a layout depends on besides the files: which paths and
+    names they serve, stale or not, under which feature. A kept layout (`keep_layout`)
+    is the tree of the same files only while this is the same."""
+    return (
+        *sorted((p, d.stale, d.feature) for p, d in served.items()),
+        ("\0free", False, None),
+        *sorted((n, d.stale, d.feature) for n, d in free.items()),
+    )

@@ -24,13 +24,13 @@ import re
 import sqlite3
 import stat
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
 import structlog
 
@@ -57,6 +57,7 @@ from context_bot.knowledge.indexing import (
     symbols_ahead,
 )
 from context_bot.knowledge.inventory import (
+    GitListing,
     Inventory,
     KeptInventory,
     build_inventory,
@@ -67,7 +68,15 @@ from context_bot.knowledge.inventory import (
     keep_inventory,
     kept_inventory,
 )
-from context_bot.knowledge.listing import Listing, ListingIndex, build_listing_index
+from context_bot.knowledge.listing import (
+    KeptLayout,
+    Listing,
+    ListingIndex,
+    build_listing_index,
+    keep_layout,
+    kept_layout,
+    layout_key,
+)
 from context_bot.knowledge.model import (
     Feature,
     RelatedFile,
@@ -260,10 +269,23 @@ class Knowledge:
         }
 
 
-Patch = Callable[["Knowledge", list[str], RepoFiles, IndexStore, int], "Knowledge"]
-"""`patching.patch_knowledge`: a snapshot patched for the host paths that changed (with
-the gate, the index cache, the overview's budget), or an exception when only a full load
-can be sure of the answer. Passed in by the caller: the patch builds on this module."""
+class Patch(Protocol):
+    """`patching.patch_knowledge`: a snapshot patched for the host paths that changed (with
+    the gate, the index cache, the overview's budget, and git's listing of the tree when
+    the restart has it), or an exception when only a full load can be sure of the answer.
+    Passed in by the caller: the patch builds on this module."""
+
+    def __call__(
+        self,
+        previous: Knowledge,
+        changed: list[str],
+        files: RepoFiles,
+        store: IndexStore,
+        overview_budget: int,
+        /,
+        *,
+        listing: GitListing | None = None,
+    ) -> Knowledge: ...
 
 
 def load_knowledge(
@@ -406,7 +428,10 @@ def _load(
         layout = None
         if kept is not None and checking is not None:
             then = kept_inventory(kept.inventory)
-            layout = build_listing_index(then.files, served, free)
+            if kept.layout_key == layout_key(served, free):  # the same documents' tree
+                layout = kept_layout(kept.layout)
+            else:
+                layout = build_listing_index(then.files, served, free)
             changed = checking.result()
             if (
                 changed is not None
@@ -515,7 +540,7 @@ def _load(
         paths = sorted(restored[1])
         try:
             hosts = [os.path.join(root, p) for p in paths]  # noqa: PTH118
-            loaded = patch(loaded, hosts, files, store, overview_budget)
+            loaded = patch(loaded, hosts, files, store, overview_budget, listing=listing.result())
         except Exception as exc:  # a restart that cannot patch loads in full
             log.info("restart_patch_declined", reason=str(exc)[:200], changed=len(paths))
             return _load(knowledge_dir, files, overview_budget, store)
@@ -532,7 +557,7 @@ def _load(
 
 SNAPSHOT_KEY = "restart-snapshot"
 """The index cache's blob (`IndexStore.keep_blob`) of the last load's `RestartSnapshot`."""
-SNAPSHOT_FORMAT = 4
+SNAPSHOT_FORMAT = 5
 """Bumped whenever what a `RestartSnapshot` holds, or how it is made, changes."""
 
 
@@ -570,6 +595,11 @@ class RestartSnapshot:
     this snapshot's symbols are (None: not known, found from every file's mark)..."""
     symbols_changed: tuple[str, ...]
     """... with these paths, changed since, overlaid on it (`indexing._overlaid`)."""
+    layout: KeptLayout
+    """The tree laid out (`listing.keep_layout`): three quarters of a second at 100k
+    files to lay out again, a tenth of that to unpickle..."""
+    layout_key: tuple[tuple[str, bool, str | None], ...]
+    """... used while the documents it lists are the same (`listing.layout_key`)."""
 
 
 def keep_restart_snapshot(k: Knowledge, files: RepoFiles, cache_dir: Path) -> bool:
@@ -639,7 +669,8 @@ def _keep_snapshot(
         _snapshot_key(files, inside, basis.budget), inventory, *kept_rows,
         dict(basis.stored.skipped), basis.excerpts, dict(basis.digests),
         basis.version_parts.files, k.version, diagnostics, basis.codemap, basis.counts,
-        k.overview, *(symbols or (None, ())),
+        k.overview, symbols[0] if symbols else None, symbols[1] if symbols else (),
+        keep_layout(k.tree), layout_key(k._served, k._free),
     )  # fmt: skip
     try:
         data = pickle.dumps(snapshot, protocol=pickle.HIGHEST_PROTOCOL)
