@@ -328,20 +328,33 @@ def load_knowledge(
     if not knowledge_dir.exists():
         # Most repositories have no knowledge folder: the repository itself is served.
         log.info("knowledge_folder_absent", folder=str(knowledge_dir))
-    with _gc_paused():
-        files = files or RepoFiles(repo_root)
-        if cache_dir:  # the last load's snapshot, if it is still being kept
-            wait_for_kept(cache_folder(cache_dir, files.root))
-        store = IndexStore.open(cache_folder(cache_dir, files.root)) if cache_dir else None
-        if cache_dir:
-            report_superseded(cache_dir, files.root)
-        try:
-            knowledge = _load(knowledge_dir, files, overview_budget, store, patch)
-        finally:
-            if store is not None:
-                store.close()
-    give_back_free_heap()  # what the load made and dropped (heap.py)
+    returned = _returned.event = threading.Event()  # the snapshot is kept after it is set
+    try:
+        with _gc_paused():
+            files = files or RepoFiles(repo_root)
+            if cache_dir:  # the last load's snapshot, if it is still being kept
+                wait_for_kept(cache_folder(cache_dir, files.root))
+            store = IndexStore.open(cache_folder(cache_dir, files.root)) if cache_dir else None
+            if cache_dir:
+                report_superseded(cache_dir, files.root)
+            try:
+                knowledge = _load(knowledge_dir, files, overview_budget, store, patch)
+            finally:
+                if store is not None:
+                    store.close()
+        give_back_free_heap()  # what the load made and dropped (heap.py)
+    finally:
+        _returned.event = None
+        returned.set()
     return knowledge
+
+
+class _Returned(threading.local):
+    event: threading.Event | None = None
+    """Set when the `load_knowledge` running in this thread returns (`_keep_snapshot`)."""
+
+
+_returned = _Returned()
 
 
 def codemap_of(
@@ -560,7 +573,7 @@ def _load(
 
 SNAPSHOT_KEY = "restart-snapshot"
 """The index cache's blob (`IndexStore.keep_blob`) of the last load's `RestartSnapshot`."""
-SNAPSHOT_FORMAT = 5
+SNAPSHOT_FORMAT = 6
 """Bumped whenever what a `RestartSnapshot` holds, or how it is made, changes."""
 
 
@@ -685,12 +698,16 @@ def _keep_snapshot(
     that exits right after its load still keeps it; a later load of the same cache waits
     for it (`wait_for_kept`)."""
     folder, generation = store.path.parent, store.generation()
+    returned = _returned.event if later else None
+    key = _snapshot_key(files, inside, k.basis.budget) if k.basis is not None else None
 
     def keep() -> None:
         kept_in = None
+        if returned is not None:  # not to take the GIL (pickling) from the load's end
+            returned.wait()
         try:
-            data = _snapshot_data(k, files, inside, diagnostics, symbols)
-            kept_in = (IndexStore.open(folder) if later else store) if data is not None else None
+            data = _snapshot_data(k, files, inside, diagnostics, symbols, key)
+            kept_in = (_reopened(store) if later else store) if data is not None else None
             if kept_in is not None and data is not None:
                 kept_in.keep_blob_at(SNAPSHOT_KEY, generation, data)
         except (sqlite3.Error, pickle.PicklingError, OSError) as exc:
@@ -716,24 +733,36 @@ def _keep_snapshot(
     thread.start()
 
 
+def _reopened(store: IndexStore) -> IndexStore | None:
+    """`store`'s cache opened again (from another thread), as it is: never made, nor
+    rebuilt when corrupt (`IndexStore.open` would): a snapshot kept late is only kept."""
+    if not store.path.is_file():
+        return None
+    try:
+        return IndexStore(store.path)
+    except sqlite3.Error:
+        return None
+
+
 def _snapshot_data(
     k: Knowledge,
     files: RepoFiles,
     inside: str | None,
     diagnostics: int,
     symbols: MadeOf | None,
+    key: tuple[int, int, str, str | None, int] | None,
 ) -> bytes | None:
     """The pickled `RestartSnapshot` of `k`; None when a restart could not trust one."""
     basis = k.basis
     inventory = keep_inventory(k.inventory)
-    if basis is None or inventory is None or basis.excerpts is None:
+    if basis is None or inventory is None or basis.excerpts is None or key is None:
         return None
     outside = list(_outside(k.inventory, basis.knowledge_dir, files.root))
     kept_rows = keep_rows(outside, basis.stored.entries)
     if kept_rows is None:
         return None
     snapshot = RestartSnapshot(
-        _snapshot_key(files, inside, basis.budget), inventory, *kept_rows,
+        key, inventory, *kept_rows,
         dict(basis.stored.skipped), basis.excerpts, dict(basis.digests),
         basis.version_parts.files, k.version, diagnostics, basis.codemap, basis.counts,
         k.overview, symbols[0] if symbols else None, symbols[1] if symbols else (),

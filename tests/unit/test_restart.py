@@ -16,7 +16,7 @@ from structlog.testing import capture_logs
 
 from context_bot.knowledge import inventory as inventory_mod
 from context_bot.knowledge import loading
-from context_bot.knowledge.inventory import stat_changes
+from context_bot.knowledge.inventory import stat_changes, stat_record
 from context_bot.knowledge.loading import (
     SNAPSHOT_KEY,
     Knowledge,
@@ -451,3 +451,15 @@ def test_stat_changes_names_what_moved(tmp_path: Path) -> None:
     moved = stat_changes(tmp_path, names, sizes, mtimes)
     assert moved == {"grown.py", "touched.py", "gone.py", "link.py"}
     assert stat_changes(tmp_path, [], [], []) == set()
+    # What `stat` printed while nothing changed, as the snapshot keeps it: the same answer.
+    printed = "".join(map(stat_record, names, sizes, mtimes))
+    assert stat_changes(tmp_path, names, sizes, mtimes, printed) == moved
+    regular = [n for n in names if n not in ("gone.py", "link.py")]
+    now = [(tmp_path / n).stat() for n in regular]
+    sizes, mtimes = [s.st_size for s in now], [s.st_mtime_ns for s in now]
+    printed = "".join(map(stat_record, regular, sizes, mtimes))
+    assert stat_changes(tmp_path, regular, sizes, mtimes, printed) == set()
+    assert stat_changes(tmp_path, regular, sizes, mtimes, printed.replace("sp ace", "sp_ace")) == {
+        "sp ace\nline.md",
+        "sp_ace\nline.md",
+    }
