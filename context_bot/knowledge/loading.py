@@ -54,6 +54,7 @@ from context_bot.knowledge.indexing import (
     SymbolsAhead,
     index_files,
     keep_rows,
+    overlay_was,
     restore_rows,
     symbols_ahead,
 )
@@ -432,7 +433,9 @@ def _load(
         # (their system calls let it run): a change found patches it like the rest.
         ahead = None
         if kept is not None and kept.symbols_print is not None and store is not None:
-            ahead = pool.submit(symbols_ahead, store, kept.symbols_print, kept.symbols_changed)
+            ahead = pool.submit(
+                symbols_ahead, store, kept.symbols_print, kept.symbols_changed, kept.symbols_was
+            )
         checking = None
         if kept is not None:  # stat-ed and listed while the documents and the tree are laid out
             checking = pool.submit(changes_since, files, kept.inventory, listing, tracked)
@@ -573,7 +576,7 @@ def _load(
 
 SNAPSHOT_KEY = "restart-snapshot"
 """The index cache's blob (`IndexStore.keep_blob`) of the last load's `RestartSnapshot`."""
-SNAPSHOT_FORMAT = 6
+SNAPSHOT_FORMAT = 7
 """Bumped whenever what a `RestartSnapshot` holds, or how it is made, changes."""
 
 
@@ -610,7 +613,9 @@ class RestartSnapshot:
     """The fingerprint of the symbol index kept whole (`indexing.MadeOf`) that
     this snapshot's symbols are (None: not known, found from every file's mark)..."""
     symbols_changed: tuple[str, ...]
-    """... with these paths, changed since, overlaid on it (`indexing._overlaid`)."""
+    """... with these paths, changed since, overlaid on it (`indexing._overlaid`), of
+    which it held this (`indexing.overlay_was`; None: not known)."""
+    symbols_was: dict[str, str | bool | None] | None
     layout: KeptLayout
     """The tree laid out (`listing.keep_layout`): three quarters of a second at 100k
     files to lay out again, a tenth of that to unpickle..."""
@@ -706,8 +711,8 @@ def _keep_snapshot(
         if returned is not None:  # not to take the GIL (pickling) from the load's end
             returned.wait()
         try:
-            data = _snapshot_data(k, files, inside, diagnostics, symbols, key)
-            kept_in = (_reopened(store) if later else store) if data is not None else None
+            kept_in = _reopened(store) if later else store
+            data = _snapshot_data(k, files, inside, diagnostics, symbols, key, kept_in)
             if kept_in is not None and data is not None:
                 kept_in.keep_blob_at(SNAPSHOT_KEY, generation, data)
         except (sqlite3.Error, pickle.PicklingError, OSError) as exc:
@@ -751,8 +756,11 @@ def _snapshot_data(
     diagnostics: int,
     symbols: MadeOf | None,
     key: tuple[int, int, str, str | None, int] | None,
+    store: IndexStore | None,
 ) -> bytes | None:
-    """The pickled `RestartSnapshot` of `k`; None when a restart could not trust one."""
+    """The pickled `RestartSnapshot` of `k`; None when a restart could not trust one.
+    `store`: the cache, to read what the symbol index `symbols` names held of the paths
+    overlaid on it."""
     basis = k.basis
     inventory = keep_inventory(k.inventory)
     if basis is None or inventory is None or basis.excerpts is None or key is None:
@@ -761,11 +769,14 @@ def _snapshot_data(
     kept_rows = keep_rows(outside, basis.stored.entries)
     if kept_rows is None:
         return None
+    was = None
+    if symbols is not None and symbols[1] and store is not None:
+        was = overlay_was(store, symbols[0], symbols[1])
     snapshot = RestartSnapshot(
         key, inventory, *kept_rows,
         dict(basis.stored.skipped), basis.excerpts, dict(basis.digests),
         basis.version_parts.files, k.version, diagnostics, basis.codemap, basis.counts,
-        k.overview, symbols[0] if symbols else None, symbols[1] if symbols else (),
+        k.overview, symbols[0] if symbols else None, symbols[1] if symbols else (), was,
         keep_layout(k.tree), layout_key(k._served, k._free),
     )  # fmt: skip
     return pickle.dumps(snapshot, protocol=pickle.HIGHEST_PROTOCOL)
