@@ -36,6 +36,8 @@ extra = {}
 if "patch" in inspect.signature(load_knowledge).parameters:  # as the bot starts (app.py)
     from context_bot.knowledge.patching import patch_knowledge
     extra["patch"] = patch_knowledge
+if "keep_later" in inspect.signature(load_knowledge).parameters:  # as app.py starts too
+    extra["keep_later"] = True
 started = time.perf_counter()
 k = load_knowledge(repo / "knowledge", repo, cache_dir=Path(sys.argv[2]), **extra)
 took = time.perf_counter() - started

@@ -298,6 +298,7 @@ def load_knowledge(
     files: RepoFiles | None = None,
     cache_dir: Path | None = None,
     patch: Patch | None = None,
+    keep_later: bool = False,
 ) -> Knowledge:
     """Load every `.md`/`.txt` under `knowledge_dir`; bad documents become diagnostics.
 
@@ -315,7 +316,8 @@ def load_knowledge(
     of every file; the next load, if git's listing and every file's stat say nothing
     changed since, starts from that instead of describing and indexing the files again;
     if a few paths changed, it starts from it too and `patch` (when given) looks at those
-    again as a live reload does; else it loads in full."""
+    again as a live reload does; else it loads in full. `keep_later` (the bot's start):
+    the next restart's snapshot is kept in a thread once this returns, not before."""
     if not repo_root.is_dir():
         raise ConfigError(
             f"the repository {repo_root} is not a folder; set knowledge.repo "
@@ -329,7 +331,8 @@ def load_knowledge(
     if not knowledge_dir.exists():
         # Most repositories have no knowledge folder: the repository itself is served.
         log.info("knowledge_folder_absent", folder=str(knowledge_dir))
-    returned = _returned.event = threading.Event()  # the snapshot is kept after it is set
+    returned = threading.Event()  # with `keep_later`, the snapshot is kept once it is set
+    _returned.event = returned if keep_later else None
     try:
         with _gc_paused():
             files = files or RepoFiles(repo_root)
@@ -445,12 +448,21 @@ def _load(
         groups, choices, served, history, free = _documents(docs, root)
         restored = None
         layout = None
-        if kept is not None and checking is not None:
+        early: _Code | None = None
+        early_text: TextIndex | None = None
+        if kept is not None and checking is not None and store is not None:
             then = kept_inventory(kept.inventory)
             if kept.layout_key == layout_key(served, free):  # the same documents' tree
                 layout = kept_layout(kept.layout)
             else:
                 layout = build_listing_index(then.files, served, free)
+            # The files' part as the snapshot has it, made while git and `stat` still run
+            # (the patch, if any, starts from it): dropped if the check declines.
+            early = _restored_code(
+                kept, then, knowledge_dir, root, store, ahead.result() if ahead else None
+            )
+            if early is not None and early.stored is not None:
+                early_text = text_index_of(store, early.stored, then)
             changed = checking.result()
             if (
                 changed is not None
@@ -475,9 +487,7 @@ def _load(
     revision = git_output(root, ["rev-parse", "HEAD"])
     code = None
     if restored is not None and kept is not None and store is not None:
-        code = _restored_code(
-            kept, inventory, knowledge_dir, root, store, ahead.result() if ahead else None
-        )
+        code = early
         if code is None:  # the snapshot's rows do not fit the inventory: described anew
             restored = None
             stored = store.known()
@@ -487,7 +497,9 @@ def _load(
     if code is None:
         code = _index_code(_outside(inventory, knowledge_dir, root), files, store, stored)
     if code.stored is not None and store is not None:
-        inventory = replace(inventory, text_index=text_index_of(store, code.stored, inventory))
+        if code is not early or early_text is None:
+            early_text = text_index_of(store, code.stored, inventory)
+        inventory = replace(inventory, text_index=early_text)
         if not allowed:  # the rows of the files it refuses are gone: the next load trusts it
             store.keep_deny_key(files.deny_key)
     index = SearchIndex(
@@ -570,7 +582,8 @@ def _load(
     if made_of is not None and restored is not None:  # and the paths the patch overlaid
         overlay = tuple(sorted({*made_of[1], *restored[1]}))
         made_of = (made_of[0], overlay) if len(overlay) <= MAX_RESTART_OVERLAY else None
-    _keep_snapshot(store, loaded, files, inside, len(diags), made_of, later=True)
+    later = _returned.event is not None
+    _keep_snapshot(store, loaded, files, inside, len(diags), made_of, later=later)
     return loaded
 
 

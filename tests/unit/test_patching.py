@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
-from context_bot.knowledge import indexing, loading
+from context_bot.knowledge import indexing
 from context_bot.knowledge.changes import knowledge_change
 from context_bot.knowledge.grep import Grep, GrepQuery
 from context_bot.knowledge.loading import Knowledge, load_knowledge
@@ -109,7 +109,6 @@ def reload_and_compare(
     cache = tmp_path / "cache"
     before = load(root, cache)
     twin = tmp_path / "cache-twin"
-    loading.wait_for_kept()  # the snapshot kept after the load returned
     shutil.copytree(cache, twin)
     touched = change()
     with capture_logs() as logs:
@@ -396,7 +395,6 @@ def test_two_stacked_patches_answer_as_a_full_load(repo: Path, tmp_path: Path) -
     with capture_logs() as logs:
         second = reload_knowledge(first, touched, repo / "knowledge", repo, cache_dir=cache)
     twin = tmp_path / "cache-twin"
-    loading.wait_for_kept()  # the snapshot kept after the load returned
     shutil.copytree(cache, twin)
     (repo / "demo/extra.py").write_text("class Extra:\n    pass\n")
     (repo / "demo/cli.py").unlink()
@@ -471,7 +469,6 @@ def test_a_real_package_patched_three_times_answers_as_a_full_load(tmp_path: Pat
     )
     for n, step in enumerate(steps):
         twin = tmp_path / f"twin-{n}"
-        loading.wait_for_kept()  # the snapshot kept after the load returned
         shutil.copytree(cache, twin)
         touched = step()
         k = reload_knowledge(

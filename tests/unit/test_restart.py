@@ -35,8 +35,9 @@ def load(root: Path, cache: Path | None, *, deny: tuple[str, ...] = ()) -> Knowl
     """As the bot starts: a restart after a few changes patches the snapshot kept."""
     files = RepoFiles(root, extra_deny=deny)
     return load_knowledge(
-        root / "knowledge", root, cache_dir=cache, files=files, patch=patch_knowledge
-    )
+        root / "knowledge", root, cache_dir=cache, files=files, patch=patch_knowledge,
+        keep_later=True,
+    )  # fmt: skip
 
 
 def answers(k: Knowledge, root: Path) -> dict[str, object]:

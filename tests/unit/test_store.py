@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import structlog
 
-from context_bot.knowledge import indexing, loading
+from context_bot.knowledge import indexing
 from context_bot.knowledge.loading import Knowledge, load_knowledge
 from context_bot.knowledge.store import DB_NAME, IndexStore, cache_folder, default_cache_base
 from tests.gitrepo import git
@@ -195,7 +195,6 @@ def test_a_file_changed_while_indexing_is_read_again_next_time(
 def test_a_corrupt_cache_is_rebuilt(repo: Path, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     load(repo, cache)
-    loading.wait_for_kept()  # the restart snapshot, kept after the load returned
     db = cache_folder(cache, repo) / DB_NAME
     for suffix in ("-wal", "-shm"):
         Path(f"{db}{suffix}").unlink(missing_ok=True)
