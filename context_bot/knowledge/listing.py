@@ -13,7 +13,7 @@ one request can never return the whole tree unasked.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import overload
 
@@ -63,6 +63,14 @@ Row = tuple[str, str, int, bool | None, str | None, int, int, int | None, str | 
 """A `ListingEntry`'s fields, in order: how a laid-out tree holds its rows (`Rows`)."""
 
 
+Stored = Row | str
+"""A row as a tree holds it: a `Row`, or for a file no document describes, its path
+alone (its facts are the inventory's: `Rows` asks it for them when the row is read)."""
+
+Facts = Callable[[str], RepoFile | None]
+"""The inventory's file of a path (`Inventory.get`)."""
+
+
 def _row(e: ListingEntry) -> Row:
     return (
         e.path, e.kind, e.documents, e.stale, e.feature, e.files, e.documented, e.size,
@@ -71,16 +79,19 @@ def _row(e: ListingEntry) -> Row:
 
 
 class Rows(Sequence[ListingEntry]):
-    """A laid-out tree's rows as plain tuples (`Row`), each made a `ListingEntry` when a
-    listing returns it. A tuple costs a tenth of a frozen dataclass to make and to
-    unpickle: at 100,000 files that is most of a layout's time, and all of a restart's
-    (`keep_layout`). A `list` reads at most `limit` rows, so making them on use keeps
-    it O(limit). Editable in place by a patch (`_Edits`), else left as it is."""
+    """A laid-out tree's rows as plain tuples (`Row`), or as the path alone for a file no
+    document describes (its size, language and binary flag are the inventory's, `facts`),
+    each made a `ListingEntry` when a listing returns it. A tuple costs a tenth of a
+    frozen dataclass to make and to unpickle, a path (shared with the inventory's) less
+    still: at 100,000 files that was most of a layout's time, and a tenth of a restart's
+    (`keep_layout`). A `list` reads at most `limit` rows, so making them on use keeps it
+    O(limit). Editable in place by a patch (`_Edits`), else left as it is."""
 
-    __slots__ = ("_rows",)
+    __slots__ = ("_facts", "_rows")
 
-    def __init__(self, rows: list[Row]) -> None:
+    def __init__(self, rows: list[Stored], facts: Facts) -> None:
         self._rows = rows
+        self._facts = facts
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -91,18 +102,34 @@ class Rows(Sequence[ListingEntry]):
     def __getitem__(self, i: slice) -> tuple[ListingEntry, ...]: ...
     def __getitem__(self, i: int | slice) -> ListingEntry | tuple[ListingEntry, ...]:
         if isinstance(i, slice):
-            return tuple(ListingEntry(*r) for r in self._rows[i])
-        return ListingEntry(*self._rows[i])
+            return tuple(self._entry(r) for r in self._rows[i])
+        return self._entry(self._rows[i])
 
     def __iter__(self) -> Iterator[ListingEntry]:
-        return (ListingEntry(*r) for r in self._rows)
+        return (self._entry(r) for r in self._rows)
+
+    def _entry(self, row: Stored) -> ListingEntry:
+        if not isinstance(row, str):
+            return ListingEntry(*row)
+        f = self._facts(row)
+        if f is None:  # not the inventory it was laid out from: a bug, not a request's
+            raise LookupError(f"the tree lists a file its inventory does not: {row}")
+        return ListingEntry(row, "file", 0, size=f.size, language=f.language, binary=f.binary)
 
     def path(self, i: int) -> str:
         """Row `i`'s path, without making its entry."""
-        return self._rows[i][0]
+        return _path_of(self._rows[i])
 
-    def copy(self) -> list[Row]:
+    def copy(self) -> list[Stored]:
         return list(self._rows)
+
+
+def _path_of(row: Stored) -> str:
+    return row if isinstance(row, str) else row[0]
+
+
+def _documents_of(row: Stored) -> int:
+    return 0 if isinstance(row, str) else row[2]
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +160,7 @@ class _Folder:
 
     path: str
     folders: dict[str, _Folder] = field(default_factory=dict)
-    leaves: list[tuple[str, int, Row]] = field(default_factory=list)  # (name, rank, row)
+    leaves: list[tuple[str, int, Stored]] = field(default_factory=list)  # (name, rank, row)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -209,12 +236,17 @@ def build_listing_index(
     inventory: Iterable[RepoFile],
     served: Mapping[str, ServedDocument],
     free: Mapping[str, ServedDocument],
+    facts: Facts | None = None,
 ) -> ListingIndex:
     """Lay out the tree once: every inventory file, every documented path (a document
     whose file is gone is still listed, as `stale`), every free document by its name.
 
     A path no request could name (over MAX_PATH_CHARS or MAX_PATH_DEPTH) is left out.
+    `facts`: the inventory's lookup of a path (`Inventory.get`; None: made here).
     Blocking and linear in the number of paths: call it at load."""
+    if facts is None:
+        inventory = list(inventory)
+        facts = {f.path: f for f in inventory}.get
     root = _Folder("")
     folders: dict[str, _Folder] = {"": root}  # sorted input: the last folder is usually hit
 
@@ -242,11 +274,12 @@ def build_listing_index(
             continue
         node, name = place
         doc = served.get(repo_file.path)
-        row: Row = (
-            repo_file.path, "file", 1 if doc else 0, doc.stale if doc else None,
-            doc.feature if doc else None, 0, 1 if doc else 0, repo_file.size,
-            repo_file.language, repo_file.binary,
-        )  # fmt: skip
+        row: Stored = repo_file.path  # its facts are the inventory's
+        if doc is not None:
+            row = (
+                repo_file.path, "file", 1, doc.stale, doc.feature, 0, 1, repo_file.size,
+                repo_file.language, repo_file.binary,
+            )  # fmt: skip
         node.leaves.append((name, 0, row))
     for path, doc in served.items():
         place = None if path in listed else folder_of(path)
@@ -259,7 +292,7 @@ def build_listing_index(
             entry = ListingEntry(name_in_folder, "doc", 1, doc.stale, doc.feature)
             place[0].leaves.append((place[1], _RANK["doc"], _row(entry)))
 
-    entries: list[Row] = []
+    entries: list[Stored] = []
     levels: list[int] = []
     ends: dict[int, int] = {}
     totals: dict[int, tuple[int, ...]] = {}
@@ -293,10 +326,13 @@ def build_listing_index(
                 per_level[d + 1] += c_levels[d]
         node.leaves.sort(key=lambda leaf: (leaf[0], leaf[1]))
         for _name, _rank, row in node.leaves:
-            leaf_at.setdefault(row[0], len(entries))
+            leaf_at.setdefault(_path_of(row), len(entries))
             entries.append(row)
             levels.append(level + 1)
             per_level[1] += 1
+            if isinstance(row, str):  # an inventory file no document describes
+                files += 1
+                continue
             documents += row[2]
             if row[1] == "file" and row[7] is not None:
                 files += 1
@@ -305,7 +341,7 @@ def build_listing_index(
 
     r_files, r_documented, r_documents, r_levels = lay_out(root, 0)
     return ListingIndex(
-        Rows(entries),
+        Rows(entries, facts),
         tuple(levels),
         ends,
         totals,
@@ -355,8 +391,8 @@ def patch_listing_index(
             if moved > MAX_PATCHED_ROWS or not (
                 edits.remove(path) if new is None else edits.insert(path, new)
             ):
-                return build_listing_index(after.files, served, free)
-    return edits.freeze()
+                return build_listing_index(after.files, served, free, after.get)
+    return edits.freeze(after.get)
 
 
 def _unlisted(path: str) -> bool:
@@ -368,7 +404,7 @@ def _unlisted(path: str) -> bool:
 class _Edits:
     """A tree's lookups, copied to be edited row by row (`patch_listing_index`)."""
 
-    entries: list[Row]
+    entries: list[Stored]
     levels: list[int]
     ends: dict[int, int]
     totals: dict[int, tuple[int, ...]]
@@ -384,15 +420,18 @@ class _Edits:
             tree.folder_at, tree.leaf_at, tree.root,
         )  # fmt: skip
 
-    def freeze(self) -> ListingIndex:
+    def freeze(self, facts: Facts) -> ListingIndex:
         return ListingIndex(
-            Rows(self.entries), tuple(self.levels), self.ends, self.totals, self.root_totals,
+            Rows(self.entries, facts), tuple(self.levels), self.ends, self.totals, self.root_totals,
             self.folder_at, self.leaf_at, self.root,
         )  # fmt: skip
 
     def swap(self, path: str, repo_file: RepoFile) -> None:
         at = self.leaf_at[path]
-        old = ListingEntry(*self.entries[at])
+        kept = self.entries[at]
+        if isinstance(kept, str):
+            return  # its facts are the new inventory's (`freeze`)
+        old = ListingEntry(*kept)
         self.entries[at] = _row(ListingEntry(
             path, "file", old.documents, old.stale, old.feature, documented=old.documented,
             size=repo_file.size, language=repo_file.language, binary=repo_file.binary,
@@ -421,13 +460,9 @@ class _Edits:
         at = start
         while at < end and at in self.ends:  # the subfolders come first
             at = self.ends[at]
-        while at < end and self.entries[at][0].rpartition("/")[2] < name:
+        while at < end and _path_of(self.entries[at]).rpartition("/")[2] < name:
             at += 1
-        entry = ListingEntry(
-            path, "file", 0, None, None, documented=0,
-            size=repo_file.size, language=repo_file.language, binary=repo_file.binary,
-        )  # fmt: skip
-        self.entries.insert(at, _row(entry))
+        self.entries.insert(at, path)  # undocumented: its facts are the inventory's
         self.levels.insert(at, len(folders) + 1)
         self._shift(at, 1, folders)
         self.leaf_at[path] = at
@@ -437,7 +472,7 @@ class _Edits:
         """Take a file's row out; False when its folder would be left empty."""
         folders = self._folders(path)
         at = self.leaf_at.get(path)
-        if folders is None or at is None or self.entries[at][2]:
+        if folders is None or at is None or _documents_of(self.entries[at]):
             return False
         if folders and self.ends[folders[-1]] - folders[-1] == 2:
             return False  # the folder's only row: the folder goes too
@@ -474,7 +509,7 @@ class _Edits:
         self.leaf_at = {p: moved(i) for p, i in self.leaf_at.items()}
         for row in folders:
             row = moved(row)
-            e = ListingEntry(*self.entries[row])
+            e = ListingEntry(*self.entries[row])  # a folder's row: always a `Row`
             self.entries[row] = _row(
                 ListingEntry(
                     e.path, "dir", e.documents, files=e.files + by, documented=e.documented
@@ -487,7 +522,7 @@ class _Edits:
 
 
 KeptLayout = tuple[
-    list[Row],
+    list[Stored],
     tuple[int, ...],
     dict[int, int],
     dict[int, tuple[int, ...]],
@@ -508,12 +543,14 @@ def keep_layout(tree: ListingIndex) -> KeptLayout:
     )  # fmt: skip
 
 
-def kept_layout(kept: KeptLayout) -> ListingIndex:
-    """The tree a snapshot kept (`keep_layout`), as it was then."""
+def kept_layout(kept: KeptLayout, facts: Facts) -> ListingIndex:
+    """The tree a snapshot kept (`keep_layout`), as it was then: `facts`, the lookup of
+    the inventory it kept with it (`Inventory.get`)."""
     rows, levels, ends, totals, root_totals, folder_at, leaf_at, root = kept
     return ListingIndex(
-        Rows(rows), levels, ends, totals, root_totals, folder_at, leaf_at, ListingEntry(*root)
-    )
+        Rows(rows, facts), levels, ends, totals, root_totals, folder_at, leaf_at,
+        ListingEntry(*root),
+    )  # fmt: skip
 
 
 def layout_key(

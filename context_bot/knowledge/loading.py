@@ -189,7 +189,9 @@ class Knowledge:
     what it returns (`listing.py`)."""
 
     def __post_init__(self) -> None:
-        tree = self.layout or build_listing_index(self.inventory.files, self._served, self._free)
+        tree = self.layout or build_listing_index(
+            self.inventory.files, self._served, self._free, self.inventory.get
+        )
         object.__setattr__(self, "_tree", tree)
         object.__setattr__(self, "layout", None)
 
@@ -453,9 +455,9 @@ def _load(
         if kept is not None and checking is not None and store is not None:
             then = kept_inventory(kept.inventory)
             if kept.layout_key == layout_key(served, free):  # the same documents' tree
-                layout = kept_layout(kept.layout)
+                layout = kept_layout(kept.layout, then.get)
             else:
-                layout = build_listing_index(then.files, served, free)
+                layout = build_listing_index(then.files, served, free, then.get)
             # The files' part as the snapshot has it, made while git and `stat` still run
             # (the patch, if any, starts from it): dropped if the check declines.
             early = _restored_code(
@@ -589,7 +591,7 @@ def _load(
 
 SNAPSHOT_KEY = "restart-snapshot"
 """The index cache's blob (`IndexStore.keep_blob`) of the last load's `RestartSnapshot`."""
-SNAPSHOT_FORMAT = 7
+SNAPSHOT_FORMAT = 8
 """Bumped whenever what a `RestartSnapshot` holds, or how it is made, changes."""
 
 
