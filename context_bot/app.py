@@ -317,6 +317,7 @@ class ContextBotApp:
                 self.settings.repo,
                 cache_dir=self.settings.cache_dir or default_cache_base(),
                 patch=patch_knowledge,  # a restart after a few changes patches its snapshot
+                keep_later=True,  # the next restart's snapshot kept once this one serves
             )
         )
 

@@ -158,6 +158,7 @@ async def _ask_local(settings: Settings, method: str, params: dict[str, Any]) ->
         settings.repo,
         cache_dir=settings.cache_dir or default_cache_base(),
         patch=patch_knowledge,  # as the bot starts: a few changes patch the snapshot kept
+        keep_later=True,
     )
     files = RepoFiles(settings.repo, max_bytes=settings.max_file_bytes)
     current: Callable[[], Knowledge] = lambda: knowledge  # noqa: E731 - a fixed snapshot

@@ -264,11 +264,16 @@ SymbolsAhead = tuple[SymbolIndex, dict[str, Outcome]]
 
 
 def symbols_ahead(
-    store: IndexStore, fingerprint: str, overlaid: Iterable[str]
+    store: IndexStore,
+    fingerprint: str,
+    overlaid: Iterable[str],
+    was: Mapping[str, str | bool | None] | None = None,
 ) -> SymbolsAhead | None:
     """The symbol index kept whole under `fingerprint`, and what it holds of each of the
     `overlaid` paths (changed since it was made), read through connections of their own
-    (in a thread beside the store's user); None when not kept, or unreadable."""
+    (in a thread beside the store's user); None when not kept, or unreadable. `was`:
+    what `overlay_was` found of those paths already (a restart's snapshot keeps it), which
+    spares reading the record of every file's outcome (0.1 s at 100k files)."""
     base = kept_symbols(store, fingerprint, apart=True)
     if base is None:
         return None
@@ -276,18 +281,31 @@ def symbols_ahead(
     paths = list(overlaid)
     if not paths:
         return base, before
+    if was is None or not was.keys() >= set(paths):
+        was = overlay_was(store, fingerprint, paths, apart=True)
+        if was is None:
+            return None
+    for path in paths:
+        outcome = was.get(path)
+        before[path] = UsesUnknown([], {}, outcome) if isinstance(outcome, bool) else outcome
+    return base, before
+
+
+def overlay_was(
+    store: IndexStore, fingerprint: str, paths: Iterable[str], *, apart: bool = False
+) -> dict[str, str | bool | None] | None:
+    """What the whole symbol index kept under `fingerprint` recorded of each of `paths`
+    (`SYMBOL_FILES_BLOB`: its outcome, or whether it parsed in part), as plain data;
+    None when not kept, or unreadable. `apart`: as in `kept_symbols`."""
     try:
-        made_from = store.blob_apart(SYMBOL_FILES_BLOB, fingerprint)
+        made_from = (store.blob_apart if apart else store.blob)(SYMBOL_FILES_BLOB, fingerprint)
         if made_from is None:
             return None
         _, outcomes = cast(tuple[dict[str, str], dict[str, str | bool]], unpack_symbols(made_from))
     except (sqlite3.Error, ValueError, TypeError, EOFError):
         log.warning("symbol_index_overlay_failed")
         return None
-    for path in paths:
-        was = outcomes.get(path)
-        before[path] = UsesUnknown([], {}, was) if isinstance(was, bool) else was
-    return base, before
+    return {path: outcomes.get(path) for path in paths}
 
 
 MadeOf = tuple[str, tuple[str, ...]]

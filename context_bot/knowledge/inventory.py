@@ -177,10 +177,11 @@ def build_inventory(
 
 
 KeptInventory = tuple[
-    list[str], list[int], list[int], list[str | None], bytes, dict[str, int], dict[str, str]
+    list[str], list[int], list[int], list[str | None], bytes, dict[str, int], dict[str, str], str
 ]
 """An inventory as a restart's snapshot keeps it (`keep_inventory`): its files as columns
-(paths, sizes, `mtime_ns`, languages, binary flags), its counts and what it left out."""
+(paths, sizes, `mtime_ns`, languages, binary flags), its counts, what it left out, and
+what `stat` prints of its files while none changed (`stat_record`)."""
 
 
 def keep_inventory(inventory: Inventory) -> KeptInventory | None:
@@ -197,6 +198,7 @@ def keep_inventory(inventory: Inventory) -> KeptInventory | None:
         bytes(f.binary for f in files),
         dict(inventory.skipped),
         dict(inventory.left_out),
+        "".join(stat_record(f.path, f.size, f.mtime_ns) for f in files),
     )
 
 
@@ -217,7 +219,7 @@ def changes_since(
     a path denied then is denied now). While git walks the tree for untracked files, the
     tracked ones (`git_tracked`, from git's index at once) are stat-ed. Blocking (it
     mostly waits on git and `stat`: run it in a thread beside other work)."""
-    paths, sizes, mtimes, _, _, _, left_out = kept
+    paths, sizes, mtimes, _, _, _, left_out, printed = kept
     root = files.root
     at = {path: n for n, path in enumerate(paths)}
     changed: set[str] = set()
@@ -243,7 +245,7 @@ def changes_since(
         if not is_reg(st.st_mode) or st.st_size != sizes[n] or st.st_mtime_ns != mtimes[n]:
             changed.add(rel)
 
-    moved = stat_changes(root, paths, sizes, mtimes)
+    moved = stat_changes(root, paths, sizes, mtimes, printed)
     if moved is not None:  # every file of the snapshot stat-ed (in C, beside git)
         changed.update(moved)
     else:
@@ -271,7 +273,7 @@ def changes_since(
 
 def kept_inventory(kept: KeptInventory) -> Inventory:
     """The inventory a snapshot kept (`keep_inventory`), as it was then."""
-    paths, sizes, mtimes, languages, binary, skipped, left_out = kept
+    paths, sizes, mtimes, languages, binary, skipped, left_out, _ = kept
     restored = tuple(
         RepoFile(path, size, language, flag == 1, mtime)
         for path, size, language, flag, mtime in zip(
@@ -286,14 +288,28 @@ _STAT_FORMAT = "--printf=%n\\0%s\\0%.9Y\\0%F\\0"
 _REGULAR = ("regular file", "regular empty file")
 
 
+def stat_record(path: str, size: int, mtime_ns: int) -> str:
+    """What `stat` prints (`_STAT_FORMAT`) of a regular file of that size and mtime."""
+    seconds, ns = divmod(mtime_ns, 1_000_000_000)
+    return f"{path}\0{size}\0{seconds}.{ns:09d}\0{_REGULAR[size == 0]}\0"
+
+
 def stat_changes(
-    root: Path, paths: list[str], sizes: list[int], mtimes: list[int]
+    root: Path,
+    paths: list[str],
+    sizes: list[int],
+    mtimes: list[int],
+    printed: str | None = None,
 ) -> set[str] | None:
     """Which of `paths` (relative to `root`) are not now a regular file of that size and
     `mtime_ns` (gone, another type, a link, another stat): an `lstat` each, made by
     coreutils' `stat` in two processes (100k files: 0.4 s of C, where a loop of
     `os.lstat` holds this process for a second), so this thread only waits, beside git.
-    None when `stat` cannot be run (then the caller stats in Python)."""
+    None when `stat` cannot be run (then the caller stats in Python).
+
+    `printed`: what `stat` printed of them while unchanged (their `stat_record`s, kept
+    by the snapshot), compared whole (nothing changed: one comparison of 8 MB) or as sets
+    of records, in C; reading each record in Python held the GIL for 0.17 s at 100k."""
     if not paths:
         return set()
     half = (len(paths) + 1) // 2
@@ -322,6 +338,9 @@ def stat_changes(
 
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="stat") as pool:
         outputs = list(pool.map(run, [p[0] for p in parts]))
+    if printed is not None and None not in outputs:
+        now = b"".join(o for o in outputs if o is not None).decode("utf-8", "surrogateescape")
+        return set() if now == printed else _records_differing(now, printed)
     changed: set[str] = set()
     for out, (names, want_sizes, want_mtimes) in zip(outputs, parts, strict=True):
         if out is None:
@@ -347,10 +366,28 @@ def stat_changes(
     return changed
 
 
-def patch_inventory(previous: Inventory, files: RepoFiles, paths: Iterable[str]) -> Inventory:
+def _records_differing(now: str, then: str) -> set[str]:
+    """The paths whose `stat_record` differs between two outputs of `stat` (a path in
+    one only: gone, or not asked for)."""
+    a, b = now.split("\0"), then.split("\0")
+    records_now = set(zip(a[0::4], a[1::4], a[2::4], a[3::4], strict=False))
+    records_then = set(zip(b[0::4], b[1::4], b[2::4], b[3::4], strict=False))
+    return {record[0] for record in records_now ^ records_then}
+
+
+def patch_inventory(
+    previous: Inventory,
+    files: RepoFiles,
+    paths: Iterable[str],
+    *,
+    listing: GitListing | None = None,
+) -> Inventory:
     """`previous` with each of `paths` (repository paths of files, not folders) looked at
     again as `build_inventory` would: listed or not by the same rules, described afresh.
     Every other file keeps its entry, unread. Blocking (git for those paths, stats).
+    `listing`: git's whole listing made just now (a restart's, `changes_since`), which
+    answers for those paths without asking git again (which reads its whole index: a
+    quarter of a second at 100k files).
 
     Raises ValueError when the inventory cannot be patched: it was cut at the file
     limit (which file falls past it depends on them all). The caller loads in full."""
@@ -359,7 +396,7 @@ def patch_inventory(previous: Inventory, files: RepoFiles, paths: Iterable[str])
     wanted = sorted(set(paths))
     root = files.root
     if previous.source == "git":
-        found = _git_files(root, wanted)
+        found = _git_files(root, wanted) if listing is None else _listed(listing, wanted)
         if found is None:
             raise ValueError("git cannot list the changed paths")
         listed, hidden = set(found[0]), set(found[2])
@@ -395,6 +432,18 @@ def patch_inventory(previous: Inventory, files: RepoFiles, paths: Iterable[str])
             left_out[rel] = reason
     counts = {k: n for k, n in skipped.items() if n}
     return Inventory(tuple(entries), previous.source, counts, left_out)
+
+
+def _listed(listing: GitListing, wanted: list[str]) -> GitListing:
+    """What `_git_files(root, wanted)` answers, from the whole listing (`_git_files`)."""
+    candidates, _, hidden = listing
+    covered = set(hidden).intersection(wanted)
+
+    def has(rel: str) -> bool:
+        at = bisect.bisect_left(candidates, rel)
+        return at < len(candidates) and candidates[at] == rel
+
+    return [p for p in wanted if has(p)], len(covered), sorted(covered)
 
 
 def _walk_lists(root: Path, files: RepoFiles, rel: str) -> bool:

@@ -13,8 +13,9 @@ one request can never return the whole tree unasked.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import overload
 
 from context_bot.errors import BadRequest
 from context_bot.knowledge.inventory import Inventory
@@ -58,6 +59,79 @@ class ListingEntry:
         return wire
 
 
+Row = tuple[str, str, int, bool | None, str | None, int, int, int | None, str | None, bool | None]
+"""A `ListingEntry`'s fields, in order: how a laid-out tree holds its rows (`Rows`)."""
+
+
+Stored = Row | str
+"""A row as a tree holds it: a `Row`, or for a file no document describes, its path
+alone (its facts are the inventory's: `Rows` asks it for them when the row is read)."""
+
+Facts = Callable[[str], RepoFile | None]
+"""The inventory's file of a path (`Inventory.get`)."""
+
+
+def _row(e: ListingEntry) -> Row:
+    return (
+        e.path, e.kind, e.documents, e.stale, e.feature, e.files, e.documented, e.size,
+        e.language, e.binary,
+    )  # fmt: skip
+
+
+class Rows(Sequence[ListingEntry]):
+    """A laid-out tree's rows as plain tuples (`Row`), or as the path alone for a file no
+    document describes (its size, language and binary flag are the inventory's, `facts`),
+    each made a `ListingEntry` when a listing returns it. A tuple costs a tenth of a
+    frozen dataclass to make and to unpickle, a path (shared with the inventory's) less
+    still: at 100,000 files that was most of a layout's time, and a tenth of a restart's
+    (`keep_layout`). A `list` reads at most `limit` rows, so making them on use keeps it
+    O(limit). Editable in place by a patch (`_Edits`), else left as it is."""
+
+    __slots__ = ("_facts", "_rows")
+
+    def __init__(self, rows: list[Stored], facts: Facts) -> None:
+        self._rows = rows
+        self._facts = facts
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    @overload
+    def __getitem__(self, i: int) -> ListingEntry: ...
+    @overload
+    def __getitem__(self, i: slice) -> tuple[ListingEntry, ...]: ...
+    def __getitem__(self, i: int | slice) -> ListingEntry | tuple[ListingEntry, ...]:
+        if isinstance(i, slice):
+            return tuple(self._entry(r) for r in self._rows[i])
+        return self._entry(self._rows[i])
+
+    def __iter__(self) -> Iterator[ListingEntry]:
+        return (self._entry(r) for r in self._rows)
+
+    def _entry(self, row: Stored) -> ListingEntry:
+        if not isinstance(row, str):
+            return ListingEntry(*row)
+        f = self._facts(row)
+        if f is None:  # not the inventory it was laid out from: a bug, not a request's
+            raise LookupError(f"the tree lists a file its inventory does not: {row}")
+        return ListingEntry(row, "file", 0, size=f.size, language=f.language, binary=f.binary)
+
+    def path(self, i: int) -> str:
+        """Row `i`'s path, without making its entry."""
+        return _path_of(self._rows[i])
+
+    def copy(self) -> list[Stored]:
+        return list(self._rows)
+
+
+def _path_of(row: Stored) -> str:
+    return row if isinstance(row, str) else row[0]
+
+
+def _documents_of(row: Stored) -> int:
+    return 0 if isinstance(row, str) else row[2]
+
+
 @dataclass(frozen=True, slots=True)
 class Listing:
     prefix: str
@@ -86,7 +160,7 @@ class _Folder:
 
     path: str
     folders: dict[str, _Folder] = field(default_factory=dict)
-    leaves: list[tuple[str, int, ListingEntry]] = field(default_factory=list)  # (name, rank, e)
+    leaves: list[tuple[str, int, Stored]] = field(default_factory=list)  # (name, rank, row)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -98,7 +172,7 @@ class ListingIndex:
     subtree and `totals[i][d]` the rows within `d` levels below it. Folder `""` (the
     root) is not a row: its subtree is the whole list."""
 
-    entries: tuple[ListingEntry, ...]
+    entries: Rows
     levels: tuple[int, ...]
     ends: dict[int, int]
     totals: dict[int, tuple[int, ...]]
@@ -132,7 +206,7 @@ class ListingIndex:
             # The prefix names a file (or a free document): list just that.
             at = self.leaf_at.get(norm, len(self.entries))
             end = next(
-                (i for i in range(at, len(self.entries)) if self.entries[i].path != norm),
+                (i for i in range(at, len(self.entries)) if self.entries.path(i) != norm),
                 len(self.entries),
             )
             found = self.entries[at:end]  # a file and its namesake free document are adjacent
@@ -162,12 +236,17 @@ def build_listing_index(
     inventory: Iterable[RepoFile],
     served: Mapping[str, ServedDocument],
     free: Mapping[str, ServedDocument],
+    facts: Facts | None = None,
 ) -> ListingIndex:
     """Lay out the tree once: every inventory file, every documented path (a document
     whose file is gone is still listed, as `stale`), every free document by its name.
 
     A path no request could name (over MAX_PATH_CHARS or MAX_PATH_DEPTH) is left out.
+    `facts`: the inventory's lookup of a path (`Inventory.get`; None: made here).
     Blocking and linear in the number of paths: call it at load."""
+    if facts is None:
+        inventory = list(inventory)
+        facts = {f.path: f for f in inventory}.get
     root = _Folder("")
     folders: dict[str, _Folder] = {"": root}  # sorted input: the last folder is usually hit
 
@@ -195,30 +274,25 @@ def build_listing_index(
             continue
         node, name = place
         doc = served.get(repo_file.path)
-        entry = ListingEntry(
-            repo_file.path,
-            "file",
-            1 if doc else 0,
-            doc.stale if doc else None,
-            doc.feature if doc else None,
-            documented=1 if doc else 0,
-            size=repo_file.size,
-            language=repo_file.language,
-            binary=repo_file.binary,
-        )
-        node.leaves.append((name, _RANK["file"], entry))
+        row: Stored = repo_file.path  # its facts are the inventory's
+        if doc is not None:
+            row = (
+                repo_file.path, "file", 1, doc.stale, doc.feature, 0, 1, repo_file.size,
+                repo_file.language, repo_file.binary,
+            )  # fmt: skip
+        node.leaves.append((name, 0, row))
     for path, doc in served.items():
         place = None if path in listed else folder_of(path)
         if place is not None:  # documented, but not in the repository (gone, or ignored)
             entry = ListingEntry(path, "file", 1, doc.stale, doc.feature, documented=1)
-            place[0].leaves.append((place[1], _RANK["file"], entry))
+            place[0].leaves.append((place[1], _RANK["file"], _row(entry)))
     for name_in_folder, doc in free.items():
         place = folder_of(name_in_folder)
         if place is not None:
             entry = ListingEntry(name_in_folder, "doc", 1, doc.stale, doc.feature)
-            place[0].leaves.append((place[1], _RANK["doc"], entry))
+            place[0].leaves.append((place[1], _RANK["doc"], _row(entry)))
 
-    entries: list[ListingEntry] = []
+    entries: list[Stored] = []
     levels: list[int] = []
     ends: dict[int, int] = {}
     totals: dict[int, tuple[int, ...]] = {}
@@ -233,12 +307,12 @@ def build_listing_index(
         for name in sorted(node.folders):
             child = node.folders[name]
             at = len(entries)
-            entries.append(ListingEntry(child.path, "dir", 0))  # counts filled in below
+            entries.append(_row(ListingEntry(child.path, "dir", 0)))  # counts filled in below
             levels.append(level + 1)
             folder_at[child.path] = at
             c_files, c_documented, c_documents, c_levels = lay_out(child, level + 1)
-            entries[at] = ListingEntry(
-                child.path, "dir", c_documents, files=c_files, documented=c_documented
+            entries[at] = _row(
+                ListingEntry(child.path, "dir", c_documents, files=c_files, documented=c_documented)
             )
             ends[at] = len(entries)
             totals[at] = _cumulative(c_levels)
@@ -251,20 +325,23 @@ def build_listing_index(
             for d in range(1, MAX_LIST_DEPTH):
                 per_level[d + 1] += c_levels[d]
         node.leaves.sort(key=lambda leaf: (leaf[0], leaf[1]))
-        for _name, _rank, entry in node.leaves:
-            leaf_at.setdefault(entry.path, len(entries))
-            entries.append(entry)
+        for _name, _rank, row in node.leaves:
+            leaf_at.setdefault(_path_of(row), len(entries))
+            entries.append(row)
             levels.append(level + 1)
             per_level[1] += 1
-            documents += entry.documents
-            if entry.kind == "file" and entry.size is not None:
+            if isinstance(row, str):  # an inventory file no document describes
                 files += 1
-                documented += entry.documented
+                continue
+            documents += row[2]
+            if row[1] == "file" and row[7] is not None:
+                files += 1
+                documented += row[6]
         return files, documented, documents, per_level
 
     r_files, r_documented, r_documents, r_levels = lay_out(root, 0)
     return ListingIndex(
-        tuple(entries),
+        Rows(entries, facts),
         tuple(levels),
         ends,
         totals,
@@ -314,8 +391,8 @@ def patch_listing_index(
             if moved > MAX_PATCHED_ROWS or not (
                 edits.remove(path) if new is None else edits.insert(path, new)
             ):
-                return build_listing_index(after.files, served, free)
-    return edits.freeze()
+                return build_listing_index(after.files, served, free, after.get)
+    return edits.freeze(after.get)
 
 
 def _unlisted(path: str) -> bool:
@@ -327,7 +404,7 @@ def _unlisted(path: str) -> bool:
 class _Edits:
     """A tree's lookups, copied to be edited row by row (`patch_listing_index`)."""
 
-    entries: list[ListingEntry]
+    entries: list[Stored]
     levels: list[int]
     ends: dict[int, int]
     totals: dict[int, tuple[int, ...]]
@@ -339,23 +416,26 @@ class _Edits:
     @classmethod
     def of(cls, tree: ListingIndex) -> _Edits:
         return cls(
-            list(tree.entries), list(tree.levels), tree.ends, tree.totals, tree.root_totals,
+            tree.entries.copy(), list(tree.levels), tree.ends, tree.totals, tree.root_totals,
             tree.folder_at, tree.leaf_at, tree.root,
         )  # fmt: skip
 
-    def freeze(self) -> ListingIndex:
+    def freeze(self, facts: Facts) -> ListingIndex:
         return ListingIndex(
-            tuple(self.entries), tuple(self.levels), self.ends, self.totals, self.root_totals,
+            Rows(self.entries, facts), tuple(self.levels), self.ends, self.totals, self.root_totals,
             self.folder_at, self.leaf_at, self.root,
         )  # fmt: skip
 
     def swap(self, path: str, repo_file: RepoFile) -> None:
         at = self.leaf_at[path]
-        old = self.entries[at]
-        self.entries[at] = ListingEntry(
+        kept = self.entries[at]
+        if isinstance(kept, str):
+            return  # its facts are the new inventory's (`freeze`)
+        old = ListingEntry(*kept)
+        self.entries[at] = _row(ListingEntry(
             path, "file", old.documents, old.stale, old.feature, documented=old.documented,
             size=repo_file.size, language=repo_file.language, binary=repo_file.binary,
-        )  # fmt: skip
+        ))  # fmt: skip
 
     def _folders(self, path: str) -> list[int] | None:
         """The rows of the folders holding `path`, outermost first; None if one is missing."""
@@ -380,13 +460,9 @@ class _Edits:
         at = start
         while at < end and at in self.ends:  # the subfolders come first
             at = self.ends[at]
-        while at < end and self.entries[at].path.rpartition("/")[2] < name:
+        while at < end and _path_of(self.entries[at]).rpartition("/")[2] < name:
             at += 1
-        entry = ListingEntry(
-            path, "file", 0, None, None, documented=0,
-            size=repo_file.size, language=repo_file.language, binary=repo_file.binary,
-        )  # fmt: skip
-        self.entries.insert(at, entry)
+        self.entries.insert(at, path)  # undocumented: its facts are the inventory's
         self.levels.insert(at, len(folders) + 1)
         self._shift(at, 1, folders)
         self.leaf_at[path] = at
@@ -396,7 +472,7 @@ class _Edits:
         """Take a file's row out; False when its folder would be left empty."""
         folders = self._folders(path)
         at = self.leaf_at.get(path)
-        if folders is None or at is None or self.entries[at].documents:
+        if folders is None or at is None or _documents_of(self.entries[at]):
             return False
         if folders and self.ends[folders[-1]] - folders[-1] == 2:
             return False  # the folder's only row: the folder goes too
@@ -433,11 +509,58 @@ class _Edits:
         self.leaf_at = {p: moved(i) for p, i in self.leaf_at.items()}
         for row in folders:
             row = moved(row)
-            e = self.entries[row]
-            self.entries[row] = ListingEntry(
-                e.path, "dir", e.documents, files=e.files + by, documented=e.documented
+            e = ListingEntry(*self.entries[row])  # a folder's row: always a `Row`
+            self.entries[row] = _row(
+                ListingEntry(
+                    e.path, "dir", e.documents, files=e.files + by, documented=e.documented
+                )
             )
         r = self.root
         self.root = ListingEntry(
             "", "dir", r.documents, files=r.files + by, documented=r.documented
         )
+
+
+KeptLayout = tuple[
+    list[Stored],
+    tuple[int, ...],
+    dict[int, int],
+    dict[int, tuple[int, ...]],
+    tuple[int, ...],
+    dict[str, int],
+    dict[str, int],
+    Row,
+]
+"""A laid-out tree as a restart's snapshot keeps it (`keep_layout`): plain tuples,
+lists and dicts, which unpickle in C (a tenth of laying the tree out again)."""
+
+
+def keep_layout(tree: ListingIndex) -> KeptLayout:
+    """`tree` as plain data for a restart's snapshot (`kept_layout` makes it again)."""
+    return (
+        tree.entries.copy(), tree.levels, tree.ends, tree.totals, tree.root_totals,
+        tree.folder_at, tree.leaf_at, _row(tree.root),
+    )  # fmt: skip
+
+
+def kept_layout(kept: KeptLayout, facts: Facts) -> ListingIndex:
+    """The tree a snapshot kept (`keep_layout`), as it was then: `facts`, the lookup of
+    the inventory it kept with it (`Inventory.get`)."""
+    rows, levels, ends, totals, root_totals, folder_at, leaf_at, root = kept
+    return ListingIndex(
+        Rows(rows, facts), levels, ends, totals, root_totals, folder_at, leaf_at,
+        ListingEntry(*root),
+    )  # fmt: skip
+
+
+def layout_key(
+    served: Mapping[str, ServedDocument], free: Mapping[str, ServedDocument]
+) -> tuple[tuple[str, bool, str | None], ...]:
+    """What of the documents a layout depends on besides the files: which paths and
+    names they serve, stale or not, under which feature. A kept layout (`keep_layout`)
+    is the tree of the same files only while this is the same."""
+    return (
+        *sorted((p, d.stale, d.feature) for p, d in served.items()),
+        ("\0free", False, None),
+        *sorted((n, d.stale, d.feature) for n, d in free.items()),
+    )

@@ -24,14 +24,15 @@ import posixpath
 import re
 import sqlite3
 import stat
+import threading
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
 import structlog
 
@@ -54,10 +55,12 @@ from context_bot.knowledge.indexing import (
     SymbolsAhead,
     index_files,
     keep_rows,
+    overlay_was,
     restore_rows,
     symbols_ahead,
 )
 from context_bot.knowledge.inventory import (
+    GitListing,
     Inventory,
     KeptInventory,
     build_inventory,
@@ -68,7 +71,15 @@ from context_bot.knowledge.inventory import (
     keep_inventory,
     kept_inventory,
 )
-from context_bot.knowledge.listing import Listing, ListingIndex, build_listing_index
+from context_bot.knowledge.listing import (
+    KeptLayout,
+    Listing,
+    ListingIndex,
+    build_listing_index,
+    keep_layout,
+    kept_layout,
+    layout_key,
+)
 from context_bot.knowledge.model import (
     Feature,
     RelatedFile,
@@ -179,7 +190,9 @@ class Knowledge:
     what it returns (`listing.py`)."""
 
     def __post_init__(self) -> None:
-        tree = self.layout or build_listing_index(self.inventory.files, self._served, self._free)
+        tree = self.layout or build_listing_index(
+            self.inventory.files, self._served, self._free, self.inventory.get
+        )
         object.__setattr__(self, "_tree", tree)
         object.__setattr__(self, "layout", None)
 
@@ -261,10 +274,23 @@ class Knowledge:
         }
 
 
-Patch = Callable[["Knowledge", list[str], RepoFiles, IndexStore, int], "Knowledge"]
-"""`patching.patch_knowledge`: a snapshot patched for the host paths that changed (with
-the gate, the index cache, the overview's budget), or an exception when only a full load
-can be sure of the answer. Passed in by the caller: the patch builds on this module."""
+class Patch(Protocol):
+    """`patching.patch_knowledge`: a snapshot patched for the host paths that changed (with
+    the gate, the index cache, the overview's budget, and git's listing of the tree when
+    the restart has it), or an exception when only a full load can be sure of the answer.
+    Passed in by the caller: the patch builds on this module."""
+
+    def __call__(
+        self,
+        previous: Knowledge,
+        changed: list[str],
+        files: RepoFiles,
+        store: IndexStore,
+        overview_budget: int,
+        /,
+        *,
+        listing: GitListing | None = None,
+    ) -> Knowledge: ...
 
 
 def load_knowledge(
@@ -275,6 +301,7 @@ def load_knowledge(
     files: RepoFiles | None = None,
     cache_dir: Path | None = None,
     patch: Patch | None = None,
+    keep_later: bool = False,
 ) -> Knowledge:
     """Load every `.md`/`.txt` under `knowledge_dir`; bad documents become diagnostics.
 
@@ -292,7 +319,8 @@ def load_knowledge(
     of every file; the next load, if git's listing and every file's stat say nothing
     changed since, starts from that instead of describing and indexing the files again;
     if a few paths changed, it starts from it too and `patch` (when given) looks at those
-    again as a live reload does; else it loads in full."""
+    again as a live reload does; else it loads in full. `keep_later` (the bot's start):
+    the next restart's snapshot is kept in a thread once this returns, not before."""
     if not repo_root.is_dir():
         raise ConfigError(
             f"the repository {repo_root} is not a folder; set knowledge.repo "
@@ -306,18 +334,34 @@ def load_knowledge(
     if not knowledge_dir.exists():
         # Most repositories have no knowledge folder: the repository itself is served.
         log.info("knowledge_folder_absent", folder=str(knowledge_dir))
-    with _gc_paused():
-        files = files or RepoFiles(repo_root)
-        store = IndexStore.open(cache_folder(cache_dir, files.root)) if cache_dir else None
-        if cache_dir:
-            report_superseded(cache_dir, files.root)
-        try:
-            knowledge = _load(knowledge_dir, files, overview_budget, store, patch)
-        finally:
-            if store is not None:
-                store.close()
-    give_back_free_heap()  # what the load made and dropped (heap.py)
+    returned = threading.Event()  # with `keep_later`, the snapshot is kept once it is set
+    _returned.event = returned if keep_later else None
+    try:
+        with _gc_paused():
+            files = files or RepoFiles(repo_root)
+            if cache_dir:  # the last load's snapshot, if it is still being kept
+                wait_for_kept(cache_folder(cache_dir, files.root))
+            store = IndexStore.open(cache_folder(cache_dir, files.root)) if cache_dir else None
+            if cache_dir:
+                report_superseded(cache_dir, files.root)
+            try:
+                knowledge = _load(knowledge_dir, files, overview_budget, store, patch)
+            finally:
+                if store is not None:
+                    store.close()
+        give_back_free_heap()  # what the load made and dropped (heap.py)
+    finally:
+        _returned.event = None
+        returned.set()
     return knowledge
+
+
+class _Returned(threading.local):
+    event: threading.Event | None = None
+    """Set when the `load_knowledge` running in this thread returns (`_keep_snapshot`)."""
+
+
+_returned = _Returned()
 
 
 def codemap_of(
@@ -395,7 +439,9 @@ def _load(
         # (their system calls let it run): a change found patches it like the rest.
         ahead = None
         if kept is not None and kept.symbols_print is not None and store is not None:
-            ahead = pool.submit(symbols_ahead, store, kept.symbols_print, kept.symbols_changed)
+            ahead = pool.submit(
+                symbols_ahead, store, kept.symbols_print, kept.symbols_changed, kept.symbols_was
+            )
         checking = None
         if kept is not None:  # stat-ed and listed while the documents and the tree are laid out
             checking = pool.submit(changes_since, files, kept.inventory, listing, tracked)
@@ -405,9 +451,21 @@ def _load(
         groups, choices, served, history, free = _documents(docs, root)
         restored = None
         layout = None
-        if kept is not None and checking is not None:
+        early: _Code | None = None
+        early_text: TextIndex | None = None
+        if kept is not None and checking is not None and store is not None:
             then = kept_inventory(kept.inventory)
-            layout = build_listing_index(then.files, served, free)
+            if kept.layout_key == layout_key(served, free):  # the same documents' tree
+                layout = kept_layout(kept.layout, then.get)
+            else:
+                layout = build_listing_index(then.files, served, free, then.get)
+            # The files' part as the snapshot has it, made while git and `stat` still run
+            # (the patch, if any, starts from it): dropped if the check declines.
+            early = _restored_code(
+                kept, then, knowledge_dir, root, store, ahead.result() if ahead else None
+            )
+            if early is not None and early.stored is not None:
+                early_text = text_index_of(store, early.stored, then)
             changed = checking.result()
             if (
                 changed is not None
@@ -432,9 +490,7 @@ def _load(
     revision = git_output(root, ["rev-parse", "HEAD"])
     code = None
     if restored is not None and kept is not None and store is not None:
-        code = _restored_code(
-            kept, inventory, knowledge_dir, root, store, ahead.result() if ahead else None
-        )
+        code = early
         if code is None:  # the snapshot's rows do not fit the inventory: described anew
             restored = None
             stored = store.known()
@@ -444,7 +500,9 @@ def _load(
     if code is None:
         code = _index_code(_outside(inventory, knowledge_dir, root), files, store, stored)
     if code.stored is not None and store is not None:
-        inventory = replace(inventory, text_index=text_index_of(store, code.stored, inventory))
+        if code is not early or early_text is None:
+            early_text = text_index_of(store, code.stored, inventory)
+        inventory = replace(inventory, text_index=early_text)
         if not allowed:  # the rows of the files it refuses are gone: the next load trusts it
             store.keep_deny_key(files.deny_key)
     index = SearchIndex(
@@ -516,7 +574,7 @@ def _load(
         paths = sorted(restored[1])
         try:
             hosts = [os.path.join(root, p) for p in paths]  # noqa: PTH118
-            loaded = patch(loaded, hosts, files, store, overview_budget)
+            loaded = patch(loaded, hosts, files, store, overview_budget, listing=listing.result())
         except Exception as exc:  # a restart that cannot patch loads in full
             log.info("restart_patch_declined", reason=str(exc)[:200], changed=len(paths))
             return _load(knowledge_dir, files, overview_budget, store)
@@ -527,13 +585,14 @@ def _load(
     if made_of is not None and restored is not None:  # and the paths the patch overlaid
         overlay = tuple(sorted({*made_of[1], *restored[1]}))
         made_of = (made_of[0], overlay) if len(overlay) <= MAX_RESTART_OVERLAY else None
-    _keep_snapshot(store, loaded, files, inside, len(diags), made_of)
+    later = _returned.event is not None
+    _keep_snapshot(store, loaded, files, inside, len(diags), made_of, later=later)
     return loaded
 
 
 SNAPSHOT_KEY = "restart-snapshot"
 """The index cache's blob (`IndexStore.keep_blob`) of the last load's `RestartSnapshot`."""
-SNAPSHOT_FORMAT = 4
+SNAPSHOT_FORMAT = 8
 """Bumped whenever what a `RestartSnapshot` holds, or how it is made, changes."""
 
 
@@ -587,7 +646,14 @@ class RestartSnapshot:
     """The fingerprint of the symbol index kept whole (`indexing.MadeOf`) that
     this snapshot's symbols are (None: not known, found from every file's mark)..."""
     symbols_changed: tuple[str, ...]
-    """... with these paths, changed since, overlaid on it (`indexing._overlaid`)."""
+    """... with these paths, changed since, overlaid on it (`indexing._overlaid`), of
+    which it held this (`indexing.overlay_was`; None: not known)."""
+    symbols_was: dict[str, str | bool | None] | None
+    layout: KeptLayout
+    """The tree laid out (`listing.keep_layout`): three quarters of a second at 100k
+    files to lay out again, a tenth of that to unpickle..."""
+    layout_key: tuple[tuple[str, bool, str | None], ...]
+    """... used while the documents it lists are the same (`listing.layout_key`)."""
 
 
 def keep_restart_snapshot(k: Knowledge, files: RepoFiles, cache_dir: Path) -> bool:
@@ -601,6 +667,7 @@ def keep_restart_snapshot(k: Knowledge, files: RepoFiles, cache_dir: Path) -> bo
     store = IndexStore.open(cache_folder(cache_dir, files.root))
     if store is None:
         return False
+    wait_for_kept(store.path.parent)
     try:
         if store.has_blob(SNAPSHOT_KEY, str(store.generation())):
             return False
@@ -634,6 +701,20 @@ def _kept_snapshot(
     return kept
 
 
+_keeping: dict[Path, threading.Thread] = {}
+"""Snapshots being kept after their load returned (`_keep_snapshot`), by cache folder."""
+_keeping_lock = threading.Lock()
+
+
+def wait_for_kept(folder: Path | None = None) -> None:
+    """Until the snapshot a load is keeping in the background (`_keep_snapshot`) for the
+    cache `folder` (None: every folder) is kept: a load of the same cache starts from it."""
+    with _keeping_lock:
+        pending = [t for f, t in _keeping.items() if folder is None or f == folder]
+    for thread in pending:
+        thread.join()
+
+
 def _keep_snapshot(
     store: IndexStore,
     k: Knowledge,
@@ -641,29 +722,97 @@ def _keep_snapshot(
     inside: str | None,
     diagnostics: int,
     symbols: MadeOf | None,
+    *,
+    later: bool = False,
 ) -> None:
     """Keep what the next restart starts from (`RestartSnapshot`), when it can trust it.
     `symbols`: what `k`'s symbols are made of (None: not known, then a restart finds it
-    from every file's mark)."""
+    from every file's mark).
+
+    `later`: in a thread, after the load returns: pickling and writing what a load made
+    of 100k files takes 0.3-0.4 s, which a restart need not wait for (its snapshot serves
+    meanwhile). Kept under the cache's generation as it is now, and only if no live
+    reload wrote the cache since (`IndexStore.keep_blob_at`). Not a daemon: a process
+    that exits right after its load still keeps it; a later load of the same cache waits
+    for it (`wait_for_kept`)."""
+    folder, generation = store.path.parent, store.generation()
+    returned = _returned.event if later else None
+    key = _snapshot_key(files, inside, k.basis.budget) if k.basis is not None else None
+
+    def keep() -> None:
+        kept_in = None
+        if returned is not None:  # not to take the GIL (pickling) from the load's end
+            returned.wait()
+        try:
+            kept_in = _reopened(store) if later else store
+            data = _snapshot_data(k, files, inside, diagnostics, symbols, key, kept_in)
+            if kept_in is not None and data is not None:
+                kept_in.keep_blob_at(SNAPSHOT_KEY, generation, data)
+        except (sqlite3.Error, pickle.PicklingError, OSError) as exc:
+            log.warning("restart_snapshot_not_kept", reason=str(exc)[:200])
+        finally:
+            if later:
+                if kept_in is not None:
+                    kept_in.close()
+                with _keeping_lock:
+                    if _keeping.get(folder) is threading.current_thread():
+                        del _keeping[folder]
+                give_back_free_heap()
+
+    if not later:
+        keep()
+        return
+    thread = threading.Thread(target=keep, name="keep-snapshot", daemon=False)
+    with _keeping_lock:
+        earlier = _keeping.get(folder)
+        _keeping[folder] = thread
+    if earlier is not None:
+        earlier.join()  # one at a time per cache, in load order
+    thread.start()
+
+
+def _reopened(store: IndexStore) -> IndexStore | None:
+    """`store`'s cache opened again (from another thread), as it is: never made, nor
+    rebuilt when corrupt (`IndexStore.open` would): a snapshot kept late is only kept."""
+    if not store.path.is_file():
+        return None
+    try:
+        return IndexStore(store.path)
+    except sqlite3.Error:
+        return None
+
+
+def _snapshot_data(
+    k: Knowledge,
+    files: RepoFiles,
+    inside: str | None,
+    diagnostics: int,
+    symbols: MadeOf | None,
+    key: tuple[int, int, str, str | None, int] | None,
+    store: IndexStore | None,
+) -> bytes | None:
+    """The pickled `RestartSnapshot` of `k`; None when a restart could not trust one.
+    `store`: the cache, to read what the symbol index `symbols` names held of the paths
+    overlaid on it."""
     basis = k.basis
     inventory = keep_inventory(k.inventory)
-    if basis is None or inventory is None or basis.excerpts is None:
-        return
+    if basis is None or inventory is None or basis.excerpts is None or key is None:
+        return None
     outside = list(_outside(k.inventory, basis.knowledge_dir, files.root))
     kept_rows = keep_rows(outside, basis.stored.entries)
     if kept_rows is None:
-        return
+        return None
+    was = None
+    if symbols is not None and symbols[1] and store is not None:
+        was = overlay_was(store, symbols[0], symbols[1])
     snapshot = RestartSnapshot(
-        _snapshot_key(files, inside, basis.budget), inventory, *kept_rows,
+        key, inventory, *kept_rows,
         dict(basis.stored.skipped), basis.excerpts, dict(basis.digests),
         basis.version_parts.files, k.version, diagnostics, basis.codemap, basis.counts,
-        k.overview, *(symbols or (None, ())),
+        k.overview, symbols[0] if symbols else None, symbols[1] if symbols else (), was,
+        keep_layout(k.tree), layout_key(k._served, k._free),
     )  # fmt: skip
-    try:
-        data = pickle.dumps(snapshot, protocol=pickle.HIGHEST_PROTOCOL)
-        store.keep_blob(SNAPSHOT_KEY, str(store.generation()), data)
-    except (sqlite3.Error, pickle.PicklingError, OSError) as exc:
-        log.warning("restart_snapshot_not_kept", reason=str(exc)[:200])
+    return pickle.dumps(snapshot, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def _restored_code(

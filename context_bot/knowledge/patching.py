@@ -55,7 +55,7 @@ from context_bot.knowledge.filecounts import FileCounts
 from context_bot.knowledge.git import git_output
 from context_bot.knowledge.heap import give_back_free_heap
 from context_bot.knowledge.indexing import Reindexed, reindex_files
-from context_bot.knowledge.inventory import Inventory, patch_inventory
+from context_bot.knowledge.inventory import GitListing, Inventory, patch_inventory
 from context_bot.knowledge.listing import patch_listing_index
 from context_bot.knowledge.loading import (
     FILE_TERMS,
@@ -149,9 +149,12 @@ def patch_knowledge(
     files: RepoFiles,
     store: IndexStore,
     overview_budget: int,
+    *,
+    listing: GitListing | None = None,
 ) -> Knowledge:
     """`previous` with the `changed` host paths looked at again (module docstring); raises
-    CannotPatch when only a full load can be sure of the answer."""
+    CannotPatch when only a full load can be sure of the answer. `listing`: git's whole
+    listing of the tree made just now (a restart's), to ask git nothing again."""
     basis = previous.basis
     if basis is None:
         raise CannotPatch("no_cache")
@@ -160,7 +163,7 @@ def patch_knowledge(
     paths = _repo_paths(previous, basis, changed, files.root)
     root = files.root
     # A new inventory, without the last one's text index (set below).
-    inventory = patch_inventory(previous.inventory, files, paths)
+    inventory = patch_inventory(previous.inventory, files, paths, listing=listing)
     revision = git_output(root, ["rev-parse", "HEAD"])
     readme = overview_mod.read_readme(files)
     outside = _outside(inventory.files, previous.knowledge_folder)

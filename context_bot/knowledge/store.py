@@ -485,6 +485,20 @@ class IndexStore:
                 "INSERT OR REPLACE INTO blobs VALUES (?,?,?)", (key, fingerprint, data)
             )
 
+    def keep_blob_at(self, key: str, generation: int, data: bytes) -> bool:
+        """`keep_blob` under `generation`, only if the files' rows are still at it (no
+        `update` since): for what was made of them then, kept later from another thread
+        (a restart's snapshot, `loading._keep_snapshot`). Whether it was kept."""
+        db = self._db
+        with db:
+            # A write first: the transaction holds the write lock, so no `update` can move
+            # the generation between the test and the insert.
+            db.execute("UPDATE meta SET value=value WHERE key='generation'")
+            if self.generation() != generation:
+                return False
+            db.execute("INSERT OR REPLACE INTO blobs VALUES (?,?,?)", (key, str(generation), data))
+        return True
+
     def texts(self) -> tuple[set[int], set[int]]:
         """(rows whose text `grep`'s trigram index holds, those among them that `folds`).
 

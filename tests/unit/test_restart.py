@@ -14,8 +14,9 @@ from typing import Any, cast
 import pytest
 from structlog.testing import capture_logs
 
+from context_bot.knowledge import inventory as inventory_mod
 from context_bot.knowledge import loading
-from context_bot.knowledge.inventory import stat_changes
+from context_bot.knowledge.inventory import stat_changes, stat_record
 from context_bot.knowledge.loading import (
     SNAPSHOT_KEY,
     Knowledge,
@@ -34,8 +35,9 @@ def load(root: Path, cache: Path | None, *, deny: tuple[str, ...] = ()) -> Knowl
     """As the bot starts: a restart after a few changes patches the snapshot kept."""
     files = RepoFiles(root, extra_deny=deny)
     return load_knowledge(
-        root / "knowledge", root, cache_dir=cache, files=files, patch=patch_knowledge
-    )
+        root / "knowledge", root, cache_dir=cache, files=files, patch=patch_knowledge,
+        keep_later=True,
+    )  # fmt: skip
 
 
 def answers(k: Knowledge, root: Path) -> dict[str, object]:
@@ -192,6 +194,93 @@ def test_a_document_added(repo: Path, tmp_path: Path) -> None:
     assert after.document("web/util.ts") is not None
 
 
+def test_a_change_within_the_same_mtime_second(repo: Path, tmp_path: Path) -> None:
+    path = repo / "web/util.ts"
+    old = path.read_text()
+
+    def edit() -> None:
+        stat = path.stat()
+        path.write_text(old.replace("helper", "helpex"))
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000))  # a microsecond on
+
+    before, after = restart_and_compare(repo, tmp_path, edit)
+    assert after.version != before.version and after.symbols.find("helpex")
+
+
+def test_a_commit(repo: Path, tmp_path: Path) -> None:
+    def commit() -> None:
+        (repo / "demo/extra.py").write_text("def extra():\n    return 1\n")
+        git(repo, "add", "-A")
+        git(repo, "commit", "-qm", "extra")
+
+    before, after = restart_and_compare(repo, tmp_path, commit)
+    assert after.revision != before.revision and "demo/extra.py" in after.inventory
+
+
+def test_git_add_alone(repo: Path, tmp_path: Path) -> None:
+    """Staging moves git's index, not the tree: no file changed."""
+    (repo / "demo/extra.py").write_text("def extra():\n    return 1\n")
+    path = repo / "web/util.ts"
+    path.write_text(path.read_text() + "export const more = 1\n")
+    before, after = restart_and_compare(repo, tmp_path, lambda: git(repo, "add", "-A"))
+    assert after.version == before.version and after.index_stats["files_read"] == 0
+
+
+def test_a_documented_file_changed(repo: Path, tmp_path: Path) -> None:
+    """Its document turns stale: the tree the snapshot kept lists it as current, so it is
+    laid out again (`listing.layout_key`)."""
+    path = repo / "demo/greeter.py"
+
+    def edit() -> None:
+        path.write_text(path.read_text() + "\n# and more\n")
+
+    before, after = restart_and_compare(repo, tmp_path, edit)
+    assert after.listing("demo", depth=1).to_wire() != before.listing("demo", depth=1).to_wire()
+
+
+def test_the_tree_from_the_snapshot_is_the_tree_laid_out(repo: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    load(repo, cache)
+    again, how = how_loaded(repo, cache)
+    assert how == ["snapshot"]
+    fresh = load(repo, tmp_path / "empty")
+    for field in ("levels", "ends", "totals", "root_totals", "folder_at", "leaf_at", "root"):
+        assert getattr(again.tree, field) == getattr(fresh.tree, field), field
+    assert list(again.tree.entries) == list(fresh.tree.entries)
+    assert again.tree.entries[1:3] == fresh.tree.entries[1:3]
+
+
+def test_a_snapshot_kept_late_is_dropped_once_a_reload_wrote(repo: Path, tmp_path: Path) -> None:
+    """The snapshot is kept after the load returned: a live reload that wrote the cache
+    meanwhile makes it stale, and it is not kept under the new generation."""
+    cache = tmp_path / "cache"
+    first = load(repo, cache)
+    store, generation = _snapshot_blob(repo, cache)
+    path = repo / "web/util.ts"
+    path.write_text(path.read_text() + "export const more = 1\n")
+    reload_knowledge(first, [str(path)], repo / "knowledge", repo, cache_dir=cache)
+    try:
+        assert store.generation() != int(generation)
+        assert not store.keep_blob_at(SNAPSHOT_KEY, int(generation), b"stale")
+        assert store.blob(SNAPSHOT_KEY, str(store.generation())) is None
+        assert store.keep_blob_at(SNAPSHOT_KEY, store.generation(), b"now")
+    finally:
+        store.close()
+
+
+def test_a_restart_patch_reads_git_listing_it_has(repo: Path, tmp_path: Path) -> None:
+    """What a patch asks git of a few paths, answered from the restart's whole listing."""
+    (repo / ".gitignore").write_text("notes/\nscratch.py\n")
+    (repo / "scratch.py").write_text("x = 1\n")
+    (repo / "demo/extra.py").write_text("x = 2\n")
+    wanted = ["demo/extra.py", "notes/todo.txt", "scratch.py", "web/util.ts", "no/such.py"]
+    whole = inventory_mod.git_listing(repo)
+    assert whole is not None
+    assert inventory_mod._listed(whole, sorted(wanted)) == inventory_mod._git_files(
+        repo, sorted(wanted)
+    )
+
+
 def test_a_folder_without_git(tmp_path: Path) -> None:
     root = tmp_path / "plain"
     root.mkdir()
@@ -241,6 +330,7 @@ def test_a_restart_starts_from_the_snapshot_and_patches_it(repo: Path, tmp_path:
 
 
 def _snapshot_blob(root: Path, cache: Path) -> tuple[IndexStore, str]:
+    loading.wait_for_kept()  # kept in a thread after the load returned
     store = IndexStore.open(cache_folder(cache, root))
     assert store is not None
     return store, str(store.generation())
@@ -375,3 +465,15 @@ def test_stat_changes_names_what_moved(tmp_path: Path) -> None:
     moved = stat_changes(tmp_path, names, sizes, mtimes)
     assert moved == {"grown.py", "touched.py", "gone.py", "link.py"}
     assert stat_changes(tmp_path, [], [], []) == set()
+    # What `stat` printed while nothing changed, as the snapshot keeps it: the same answer.
+    printed = "".join(map(stat_record, names, sizes, mtimes))
+    assert stat_changes(tmp_path, names, sizes, mtimes, printed) == moved
+    regular = [n for n in names if n not in ("gone.py", "link.py")]
+    now = [(tmp_path / n).stat() for n in regular]
+    sizes, mtimes = [s.st_size for s in now], [s.st_mtime_ns for s in now]
+    printed = "".join(map(stat_record, regular, sizes, mtimes))
+    assert stat_changes(tmp_path, regular, sizes, mtimes, printed) == set()
+    assert stat_changes(tmp_path, regular, sizes, mtimes, printed.replace("sp ace", "sp_ace")) == {
+        "sp ace\nline.md",
+        "sp_ace\nline.md",
+    }
