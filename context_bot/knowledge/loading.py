@@ -611,6 +611,11 @@ def code_print() -> str:
     return digest.hexdigest()
 
 
+SnapshotKey = tuple[int, int, str, str | None, int, str]
+"""(SNAPSHOT_FORMAT, store.SCHEMA_VERSION, deny-list key, knowledge folder, budget, the
+core's `code_print`): what a snapshot depends on beside the files."""
+
+
 @dataclass(frozen=True)
 class RestartSnapshot:
     """What a load made of every file, kept (pickled, in the index cache, under the
@@ -621,15 +626,12 @@ class RestartSnapshot:
 
     Kept with what it depends on beside the files: the deny-list, the knowledge folder's
     place, the overview's budget, this format, the cache's schema and the code that made
-    it (`code_print`); a snapshot that
-    does not match, or does not unpickle, is ignored (the load is a full one, and keeps
-    a new snapshot). A pickle runs code as it loads: the cache folder is trusted as the
-    user's home is (whoever can write it can run code as the user), and nothing from a
-    room or the repository is ever unpickled."""
+    it (`code_print`); a snapshot that does not match, or does not unpickle, is ignored
+    (the load is a full one, and keeps a new snapshot). A pickle runs code as it loads:
+    the cache folder is trusted as the user's home is (whoever can write it can run code
+    as the user), and nothing from a room or the repository is ever unpickled."""
 
-    key: tuple[int, int, str, str | None, int, str]
-    """(SNAPSHOT_FORMAT, store.SCHEMA_VERSION, deny-list key, knowledge folder, budget,
-    the core's `code_print`)."""
+    key: SnapshotKey
     inventory: KeptInventory
     rows: list[int]
     states: list[str | None]
@@ -677,9 +679,7 @@ def keep_restart_snapshot(k: Knowledge, files: RepoFiles, cache_dir: Path) -> bo
         store.close()
 
 
-def _snapshot_key(files: RepoFiles, inside: str | None, budget: int) -> tuple[
-    int, int, str, str | None, int, str
-]:  # fmt: skip
+def _snapshot_key(files: RepoFiles, inside: str | None, budget: int) -> SnapshotKey:
     return (SNAPSHOT_FORMAT, SCHEMA_VERSION, files.deny_key, inside, budget, code_print())
 
 
@@ -788,7 +788,7 @@ def _snapshot_data(
     inside: str | None,
     diagnostics: int,
     symbols: MadeOf | None,
-    key: tuple[int, int, str, str | None, int] | None,
+    key: SnapshotKey | None,
     store: IndexStore | None,
 ) -> bytes | None:
     """The pickled `RestartSnapshot` of `k`; None when a restart could not trust one.
