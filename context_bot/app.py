@@ -12,6 +12,7 @@ import asyncio
 import random
 import signal
 import time
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -315,7 +316,7 @@ class ContextBotApp:
             load_knowledge(
                 self.settings.knowledge_path,
                 self.settings.repo,
-                cache_dir=self.settings.cache_dir or default_cache_base(),
+                cache_dir=self._cache_base,
                 patch=patch_knowledge,  # a restart after a few changes patches its snapshot
                 keep_later=True,  # the next restart's snapshot kept once this one serves
             )
@@ -329,16 +330,21 @@ class ContextBotApp:
                 changed,
                 self.settings.knowledge_path,
                 self.settings.repo,
-                cache_dir=self.settings.cache_dir or default_cache_base(),
+                cache_dir=self._cache_base,
             )
         )
+
+    @property
+    def _cache_base(self) -> Path:
+        """Where the index caches live: the setting, else the user's cache folder."""
+        return self.settings.cache_dir or default_cache_base()
 
     def _keep_restart_snapshot(self, knowledge: Knowledge) -> None:
         """After a live reload: what the next restart starts from (`loading.py`)."""
         keep_restart_snapshot(
             knowledge,
             RepoFiles(self.settings.repo),
-            self.settings.cache_dir or default_cache_base(),
+            self._cache_base,
         )
 
     def _loaded(self, knowledge: Knowledge) -> Knowledge:

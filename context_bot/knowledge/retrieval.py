@@ -28,7 +28,12 @@ from context_bot.errors import BadRequest
 from context_bot.knowledge.loading import Knowledge
 from context_bot.knowledge.model import Symbol
 from context_bot.knowledge.passages import holds, pick_lines, purpose, render_block
-from context_bot.knowledge.search import STOPWORDS, SearchHit, identifier_parts
+from context_bot.knowledge.search import (
+    STOPWORDS,
+    TEST_WEIGHED_KINDS,
+    SearchHit,
+    identifier_parts,
+)
 from context_bot.knowledge.testfiles import about_tests, weight_for
 from context_bot.protocol import (
     DEFAULT_RETRIEVE_BUDGET_TOKENS,
@@ -244,9 +249,8 @@ def _rank(
         named = _name_tokens(c.path)
         boost = SYMBOL_BOOST * min(len({s.name.lower() for s in c.symbols}), 2)
         boost += PATH_BOOST * min(sum(1 for s in stems if _named(s, named)), 2)
-        # A code hit's score has its test weight already (search.py), a document's not.
         weight = weight_for(c.path, asked_about_tests)
-        if c.kind in ("code", "path"):
+        if c.kind in TEST_WEIGHED_KINDS:  # its score has its weight already
             c.score += boost * weight
         else:
             c.score = (c.score + boost) * weight

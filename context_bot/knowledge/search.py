@@ -50,6 +50,9 @@ log = structlog.get_logger(__name__)
 
 #: BM25 weight per column: path, feature, tags, front-matter text, section text, idents.
 COLUMN_WEIGHTS = (10.0, 5.0, 4.0, 2.0, 1.0, 2.0)
+TEST_WEIGHED_KINDS = frozenset({"code", "path"})
+"""The hit kinds whose score `search` already multiplies by `testfiles.weight_for`."""
+
 #: BM25 weight per column of the files table: path, idents, contents.
 CODE_COLUMN_WEIGHTS = (8.0, 1.0, 1.0)
 MAX_INDEXED_FILE_BYTES = 256 * 1024
@@ -475,6 +478,9 @@ class SearchIndex:
         # A few more rows than asked for: a stored table may hold a row a newer load wrote
         # for a file this snapshot does not know (skipped below).
         want = limit + 8 if self._code_db is not self._db else limit
+        # Below the code a test exercises, unless the query speaks of tests (testfiles.py);
+        # documents are not weighed so: every one ranks above code that mentions a word.
+        asked_about_tests = about_tests(words)
         ranked = self._ranked(_CODE_RANK_SQL, match, want, self._code_db) if self._code else []
         for order, (row, rank, path) in enumerate(ranked):
             c = _code_entry(self._code, row)
@@ -485,7 +491,8 @@ class SearchIndex:
                 continue
             if c.path in documented:
                 continue  # its document answered already, and ranks above its code
-            code_hit = self._code_hit(c, terms, words, _rank_factor(rank, ranked[0][1]))
+            factor = _rank_factor(rank, ranked[0][1]) * weight_for(c.path, asked_about_tests)
+            code_hit = self._code_hit(c, terms, words, factor)
             if code_hit is not None:
                 found.append((-code_hit.score, 1, order, code_hit))
         found.sort(key=lambda f: f[:3])
@@ -513,9 +520,6 @@ class SearchIndex:
         quality = _quality(terms, places)
         if quality <= 0:
             quality = PLACE_WEIGHTS["code"] / max(1, len(terms))  # matched by FTS5 alone
-        # Below the code a test exercises, unless the query speaks of tests (testfiles.py);
-        # documents are not weighed so: every one ranks above code that mentions a word.
-        quality *= weight_for(c.path, about_tests(words))
         found = best_line(text, words) if text is not None else None
         if found is not None:
             line, source = found
