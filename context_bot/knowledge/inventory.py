@@ -177,11 +177,10 @@ def build_inventory(
 
 
 KeptInventory = tuple[
-    list[str], list[int], list[int], list[str | None], bytes, dict[str, int], dict[str, str], str
+    list[str], list[int], list[int], list[str | None], bytes, dict[str, int], dict[str, str]
 ]
 """An inventory as a restart's snapshot keeps it (`keep_inventory`): its files as columns
-(paths, sizes, `mtime_ns`, languages, binary flags), its counts, what it left out, and
-what `stat` prints of its files while none changed (`stat_record`)."""
+(paths, sizes, `mtime_ns`, languages, binary flags), its counts, and what it left out."""
 
 
 def keep_inventory(inventory: Inventory) -> KeptInventory | None:
@@ -198,7 +197,6 @@ def keep_inventory(inventory: Inventory) -> KeptInventory | None:
         bytes(f.binary for f in files),
         dict(inventory.skipped),
         dict(inventory.left_out),
-        "".join(stat_record(f.path, f.size, f.mtime_ns) for f in files),
     )
 
 
@@ -206,7 +204,7 @@ def changes_since(
     files: RepoFiles,
     kept: KeptInventory,
     listing: Future[GitListing | None],
-    tracked: Future[list[str] | None] | None,
+    moved: Future[set[str] | None],
 ) -> set[str] | None:
     """The paths that changed since a snapshot kept this inventory (`kept_inventory`: the
     inventory then), to look at again (`patch_inventory`): listed now and not then or the
@@ -215,19 +213,17 @@ def changes_since(
     when git does not list the tree, or its ignore rules now cover other tracked files
     (which can list or hide any path).
 
-    The caller has checked that the deny-list is the one the snapshot was kept with (so
-    a path denied then is denied now). While git walks the tree for untracked files, the
-    tracked ones (`git_tracked`, from git's index at once) are stat-ed. Blocking (it
-    mostly waits on git and `stat`: run it in a thread beside other work)."""
-    paths, sizes, mtimes, _, _, _, left_out, printed = kept
+    `moved`: the snapshot's files whose `lstat` moved (`StatPrint.moved`, started as
+    soon as the snapshot's head is read, beside git); when it answers None (`stat`
+    could not be run), every file is stat-ed here. The caller has checked that the
+    deny-list is the one the snapshot was kept with (so a path denied then is denied
+    now). Blocking (it mostly waits on git and `stat`: run it in a thread)."""
+    paths, sizes, mtimes, _, _, _, left_out = kept
     root = files.root
-    at = {path: n for n, path in enumerate(paths)}
     changed: set[str] = set()
-    checked: set[str] = set()
     join, lstat, is_reg = os.path.join, os.lstat, stat.S_ISREG
 
-    def check(rel: str) -> None:
-        n = at.get(rel)
+    def check(rel: str, n: int | None) -> None:
         if n is None:
             why = left_out.get(rel)
             if why is None:
@@ -245,35 +241,30 @@ def changes_since(
         if not is_reg(st.st_mode) or st.st_size != sizes[n] or st.st_mtime_ns != mtimes[n]:
             changed.add(rel)
 
-    moved = stat_changes(root, paths, sizes, mtimes, printed)
-    if moved is not None:  # every file of the snapshot stat-ed (in C, beside git)
-        changed.update(moved)
-    else:
-        for rel in (tracked.result() if tracked is not None else None) or ():
-            if listing.done():
-                break
-            check(rel)
-            checked.add(rel)
     listed = listing.result()
+    stat_moved = moved.result()
     if listed is None:
         return None
     candidates, _, hidden = listed
     if sorted(p for p, why in left_out.items() if why == "ignored") != hidden:
         return None
-    for rel in candidates:
-        if rel not in checked and (moved is None or rel not in at):
-            check(rel)
-    seen = len(candidates) - len(changed.difference(at, left_out))
-    if seen != len(paths) + sum(1 for why in left_out.values() if why != "ignored"):
-        now = set(candidates)
-        changed.update(p for p in paths if p not in now)
-        changed.update(p for p, why in left_out.items() if why != "ignored" and p not in now)
+    now, then = set(candidates), set(paths)
+    if stat_moved is not None:  # every file of the snapshot stat-ed (in C, beside git)
+        changed.update(stat_moved)
+        for rel in now - then:  # set operations, in C: the few not in the snapshot
+            check(rel, None)
+    else:
+        at = {path: n for n, path in enumerate(paths)}
+        for rel in candidates:
+            check(rel, at.get(rel))
+    changed.update((now ^ then).difference(left_out))  # new, or not listed any more
+    changed.update(p for p, why in left_out.items() if why != "ignored" and p not in now)
     return changed
 
 
 def kept_inventory(kept: KeptInventory) -> Inventory:
     """The inventory a snapshot kept (`keep_inventory`), as it was then."""
-    paths, sizes, mtimes, languages, binary, skipped, left_out, _ = kept
+    paths, sizes, mtimes, languages, binary, skipped, left_out = kept
     restored = tuple(
         RepoFile(path, size, language, flag == 1, mtime)
         for path, size, language, flag, mtime in zip(
@@ -286,93 +277,108 @@ def kept_inventory(kept: KeptInventory) -> Inventory:
 _STAT_FORMAT = "--printf=%n\\0%s\\0%.9Y\\0%F\\0"
 """coreutils `stat`: each path, its size, `mtime` (seconds, 9 decimals) and file type."""
 _REGULAR = ("regular file", "regular empty file")
+STAT_CHUNK = 256
+"""Records of `stat`'s output compared at once (`StatPrint`): a chunk that differs is
+read record by record, the others compared whole, in C."""
 
 
-def stat_record(path: str, size: int, mtime_ns: int) -> str:
+def stat_record(path: str, size: int, mtime_ns: int) -> bytes:
     """What `stat` prints (`_STAT_FORMAT`) of a regular file of that size and mtime."""
     seconds, ns = divmod(mtime_ns, 1_000_000_000)
-    return f"{path}\0{size}\0{seconds}.{ns:09d}\0{_REGULAR[size == 0]}\0"
+    line = f"{path}\0{size}\0{seconds}.{ns:09d}\0{_REGULAR[size == 0]}\0"
+    return line.encode("utf-8", "surrogateescape")
+
+
+@dataclass(frozen=True)
+class StatPrint:
+    """What `stat` prints of a snapshot's files while none changed, kept beside it (a
+    restart runs `stat` from this alone, before the snapshot is unpickled): the paths
+    `stat` is given, as two halves (two processes), and its output, in chunks of
+    STAT_CHUNK records. Bytes, as `stat` reads and prints them: nothing is decoded
+    unless it differs."""
+
+    names: tuple[bytes, bytes]
+    chunks: tuple[bytes, ...]
+
+    @classmethod
+    def of(cls, paths: Sequence[str], sizes: Sequence[int], mtimes: Sequence[int]) -> StatPrint:
+        half = (len(paths) + 1) // 2
+        names = tuple(
+            b"\0".join(p.encode("utf-8", "surrogateescape") for p in part)
+            for part in (paths[:half], paths[half:])
+        )
+        records = list(map(stat_record, paths, sizes, mtimes))
+        chunks = tuple(
+            b"".join(records[n : n + STAT_CHUNK]) for n in range(0, len(records), STAT_CHUNK)
+        )
+        return cls((names[0], names[1]), chunks)
+
+    def moved(self, root: Path) -> set[str] | None:
+        """Which of the paths are not now a regular file of the size and `mtime_ns` they
+        had (gone, another type, a link, another stat): an `lstat` each, made by
+        coreutils' `stat` in two processes (100k files: 0.4 s of C, where a loop of
+        `os.lstat` holds this process for a second), so this thread mostly waits.
+        None when `stat` cannot be run, or prints what was not asked (then the caller
+        stats in Python)."""
+        env = {**os.environ, "LC_ALL": "C"}
+
+        def run(names: bytes) -> bytes | None:
+            if not names:
+                return b""
+            try:
+                done = subprocess.run(
+                    ["xargs", "-0", "stat", _STAT_FORMAT, "--"],
+                    cwd=root,
+                    input=names,
+                    capture_output=True,
+                    env=env,
+                    check=False,
+                )
+            except OSError:
+                return None
+            # 123: some path could not be stat-ed (gone): the others are printed all the same.
+            return done.stdout if done.returncode in (0, 123) else None
+
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="stat") as pool:
+            outputs = list(pool.map(run, self.names))
+        if None in outputs:
+            return None
+        return self.compare(b"".join(o for o in outputs if o is not None))
+
+    def compare(self, out: bytes) -> set[str] | None:
+        """The paths whose record in `out` (what `stat` printed now) is not the one kept,
+        or is missing; None when `out` holds what no path's record explains. Chunk by
+        chunk: an equal chunk is one comparison (nothing changed: a few hundred of them,
+        where splitting 100k records held the GIL for a quarter of a second)."""
+        moved: set[str] = set()
+        pos = 0
+        for chunk in self.chunks:
+            if out.startswith(chunk, pos):
+                pos += len(chunk)
+                continue
+            fields = chunk.split(b"\0")
+            for i in range(0, len(fields) - 4, 4):
+                name = fields[i]
+                end = out.find(b"\0", pos)
+                if end < 0 or out[pos:end] != name:
+                    moved.add(name.decode("utf-8", "surrogateescape"))  # not printed: gone
+                    continue
+                for _ in range(3):
+                    end = out.find(b"\0", end + 1)
+                    if end < 0:
+                        return None
+                if out[pos : end + 1] != b"\0".join(fields[i : i + 4]) + b"\0":
+                    moved.add(name.decode("utf-8", "surrogateescape"))
+                pos = end + 1
+        return moved if pos == len(out) else None
 
 
 def stat_changes(
-    root: Path,
-    paths: list[str],
-    sizes: list[int],
-    mtimes: list[int],
-    printed: str | None = None,
+    root: Path, paths: Sequence[str], sizes: Sequence[int], mtimes: Sequence[int]
 ) -> set[str] | None:
     """Which of `paths` (relative to `root`) are not now a regular file of that size and
-    `mtime_ns` (gone, another type, a link, another stat): an `lstat` each, made by
-    coreutils' `stat` in two processes (100k files: 0.4 s of C, where a loop of
-    `os.lstat` holds this process for a second), so this thread only waits, beside git.
-    None when `stat` cannot be run (then the caller stats in Python).
-
-    `printed`: what `stat` printed of them while unchanged (their `stat_record`s, kept
-    by the snapshot), compared whole (nothing changed: one comparison of 8 MB) or as sets
-    of records, in C; reading each record in Python held the GIL for 0.17 s at 100k."""
-    if not paths:
-        return set()
-    half = (len(paths) + 1) // 2
-    parts = [
-        (paths[:half], sizes[:half], mtimes[:half]),
-        (paths[half:], sizes[half:], mtimes[half:]),
-    ]
-    env = {**os.environ, "LC_ALL": "C"}
-
-    def run(names: list[str]) -> bytes | None:
-        if not names:
-            return b""
-        try:
-            done = subprocess.run(
-                ["xargs", "-0", "stat", _STAT_FORMAT, "--"],
-                cwd=root,
-                input="\0".join(names).encode("utf-8", "surrogateescape"),
-                capture_output=True,
-                env=env,
-                check=False,
-            )
-        except OSError:
-            return None
-        # 123: some path could not be stat-ed (gone): the others are printed all the same.
-        return done.stdout if done.returncode in (0, 123) else None
-
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="stat") as pool:
-        outputs = list(pool.map(run, [p[0] for p in parts]))
-    if printed is not None and None not in outputs:
-        now = b"".join(o for o in outputs if o is not None).decode("utf-8", "surrogateescape")
-        return set() if now == printed else _records_differing(now, printed)
-    changed: set[str] = set()
-    for out, (names, want_sizes, want_mtimes) in zip(outputs, parts, strict=True):
-        if out is None:
-            return None
-        fields = out.decode("utf-8", "surrogateescape").split("\0")
-        j = 0
-        for i in range(0, len(fields) - 3, 4):
-            name = fields[i]
-            while j < len(names) and names[j] != name:
-                changed.add(names[j])  # not printed: gone (or unreadable)
-                j += 1
-            if j == len(names):
-                return None  # a name not asked for: not what was expected, stat in Python
-            m = want_mtimes[j]
-            if (
-                fields[i + 3] not in _REGULAR
-                or fields[i + 1] != str(want_sizes[j])
-                or fields[i + 2] != f"{m // 1_000_000_000}.{m % 1_000_000_000:09d}"
-            ):
-                changed.add(name)
-            j += 1
-        changed.update(names[j:])
-    return changed
-
-
-def _records_differing(now: str, then: str) -> set[str]:
-    """The paths whose `stat_record` differs between two outputs of `stat` (a path in
-    one only: gone, or not asked for)."""
-    a, b = now.split("\0"), then.split("\0")
-    records_now = set(zip(a[0::4], a[1::4], a[2::4], a[3::4], strict=False))
-    records_then = set(zip(b[0::4], b[1::4], b[2::4], b[3::4], strict=False))
-    return {record[0] for record in records_now ^ records_then}
+    `mtime_ns` (`StatPrint.moved`)."""
+    return StatPrint.of(paths, sizes, mtimes).moved(root)
 
 
 def patch_inventory(

@@ -16,7 +16,7 @@ from structlog.testing import capture_logs
 
 from context_bot.knowledge import inventory as inventory_mod
 from context_bot.knowledge import loading
-from context_bot.knowledge.inventory import stat_changes, stat_record
+from context_bot.knowledge.inventory import StatPrint, stat_changes, stat_record
 from context_bot.knowledge.loading import (
     SNAPSHOT_KEY,
     Knowledge,
@@ -465,15 +465,40 @@ def test_stat_changes_names_what_moved(tmp_path: Path) -> None:
     moved = stat_changes(tmp_path, names, sizes, mtimes)
     assert moved == {"grown.py", "touched.py", "gone.py", "link.py"}
     assert stat_changes(tmp_path, [], [], []) == set()
-    # What `stat` printed while nothing changed, as the snapshot keeps it: the same answer.
-    printed = "".join(map(stat_record, names, sizes, mtimes))
-    assert stat_changes(tmp_path, names, sizes, mtimes, printed) == moved
     regular = [n for n in names if n not in ("gone.py", "link.py")]
     now = [(tmp_path / n).stat() for n in regular]
     sizes, mtimes = [s.st_size for s in now], [s.st_mtime_ns for s in now]
-    printed = "".join(map(stat_record, regular, sizes, mtimes))
-    assert stat_changes(tmp_path, regular, sizes, mtimes, printed) == set()
-    assert stat_changes(tmp_path, regular, sizes, mtimes, printed.replace("sp ace", "sp_ace")) == {
-        "sp ace\nline.md",
-        "sp_ace\nline.md",
-    }
+    assert stat_changes(tmp_path, regular, sizes, mtimes) == set()
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 256])
+def test_stat_output_compared_chunk_by_chunk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int
+) -> None:
+    """`stat`'s output is compared with the one kept a chunk at a time: a change or a
+    gone file at either end of a chunk, or several in one, is named; output that no
+    path's record explains is not trusted (None: the caller stats in Python)."""
+    monkeypatch.setattr(inventory_mod, "STAT_CHUNK", chunk)
+    names = [f"f{n}.py" for n in range(7)] + ["sp ace\nline.md"]
+    for name in names:
+        (tmp_path / name).write_text(f"x = '{name}'\n")
+    now = [(tmp_path / n).stat() for n in names]
+    sizes, mtimes = [s.st_size for s in now], [s.st_mtime_ns for s in now]
+    printed = StatPrint.of(names, sizes, mtimes)
+    assert len(printed.chunks) == -(-len(names) // chunk)
+    out = b"".join(map(stat_record, names, sizes, mtimes))
+    assert printed.compare(out) == set()
+    assert printed.moved(tmp_path) == set()
+    for gone in ([0], [1], [0, 1], [7], [2, 3, 4], [0, 7]):
+        left = [n for i, n in enumerate(names) if i not in gone]
+        records = [stat_record(n, sizes[names.index(n)], mtimes[names.index(n)]) for n in left]
+        assert printed.compare(b"".join(records)) == {names[i] for i in gone}
+    grown = [stat_record(n, s + (i in (1, 2, 7)), m) for i, (n, s, m) in enumerate(
+        zip(names, sizes, mtimes, strict=True))]  # fmt: skip
+    assert printed.compare(b"".join(grown)) == {names[1], names[2], names[7]}
+    assert printed.compare(out + stat_record("other.py", 1, 1)) is None
+    assert printed.compare(stat_record("other.py", 1, 1) + out) is None
+    assert printed.compare(out[:-1]) is None
+    (tmp_path / names[3]).unlink()
+    (tmp_path / names[5]).write_text("longer than it was\n")
+    assert printed.moved(tmp_path) == {names[3], names[5]}
