@@ -13,9 +13,10 @@ one request can never return the whole tree unasked.
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import overload
+from typing import cast, overload
 
 from context_bot.errors import BadRequest
 from context_bot.knowledge.inventory import Inventory
@@ -85,7 +86,7 @@ class Rows(Sequence[ListingEntry]):
     frozen dataclass to make and to unpickle, a path (shared with the inventory's) less
     still: at 100,000 files that was most of a layout's time, and a tenth of a restart's
     (`keep_layout`). A `list` reads at most `limit` rows, so making them on use keeps it
-    O(limit). Editable in place by a patch (`_Edits`), else left as it is."""
+    O(limit). Never changed: a patch makes new rows (`_Moves`)."""
 
     __slots__ = ("_facts", "_rows")
 
@@ -119,6 +120,14 @@ class Rows(Sequence[ListingEntry]):
     def path(self, i: int) -> str:
         """Row `i`'s path, without making its entry."""
         return _path_of(self._rows[i])
+
+    def stored(self, i: int) -> Stored:
+        """Row `i` as the tree holds it."""
+        return self._rows[i]
+
+    def held(self) -> list[Stored]:
+        """The rows as the tree holds them (not a copy: read them, never change them)."""
+        return self._rows
 
     def copy(self) -> list[Stored]:
         return list(self._rows)
@@ -374,25 +383,33 @@ def patch_listing_index(
 ) -> ListingIndex:
     """`tree` (laid out from `before`) with the rows of `paths` as `after` has them,
     equal to `build_listing_index(after.files, served, free)`; for a live reload of a few
-    undocumented files (`patching.py`). A file changed in place swaps its row; one added
-    or removed shifts the rows after it and the counts of its folders, in one pass over
-    the lookups. When a folder would appear or vanish, or many files come and go, the
-    tree is laid out again. `tree` is left as it is."""
-    edits = _Edits.of(tree)
-    moved = 0
+    undocumented files (`patching.py`). A file changed in place swaps its row; the files
+    added and removed are placed, then the rows and lookups are made again in one pass,
+    shifted by what moved before them (one pass for all: each of 100k lookups moved once,
+    not once per file). When a folder would appear or vanish, or many files come and go,
+    the tree is laid out again. `tree` is left as it is."""
+    swaps: dict[int, Stored] = {}
+    removed: list[str] = []
+    added: list[tuple[str, RepoFile]] = []
     for path in sorted(set(paths)):
         old, new = before.get(path), after.get(path)
         if _unlisted(path):
             continue
         if old is not None and new is not None:
-            edits.swap(path, new)
-        elif old is not None or new is not None:
-            moved += 1
-            if moved > MAX_PATCHED_ROWS or not (
-                edits.remove(path) if new is None else edits.insert(path, new)
-            ):
-                return build_listing_index(after.files, served, free, after.get)
-    return edits.freeze(after.get)
+            at = tree.leaf_at[path]
+            kept = tree.entries.stored(at)
+            if not isinstance(kept, str):  # else its facts are the new inventory's
+                swaps[at] = _swapped(kept, new)
+        elif old is not None:
+            removed.append(path)
+        elif new is not None:
+            added.append((path, new))
+    if len(removed) + len(added) > MAX_PATCHED_ROWS:
+        return build_listing_index(after.files, served, free, after.get)
+    moved = _Moves.of(tree, removed, added)
+    if moved is None:
+        return build_listing_index(after.files, served, free, after.get)
+    return moved.apply(tree, swaps, after.get)
 
 
 def _unlisted(path: str) -> bool:
@@ -400,125 +417,160 @@ def _unlisted(path: str) -> bool:
     return len(path) > MAX_PATH_CHARS or path.count("/") >= MAX_PATH_DEPTH
 
 
-@dataclass(slots=True)
-class _Edits:
-    """A tree's lookups, copied to be edited row by row (`patch_listing_index`)."""
+def _swapped(kept: Row, repo_file: RepoFile) -> Row:
+    """A documented file's row with its new facts."""
+    old = ListingEntry(*kept)
+    return _row(ListingEntry(
+        old.path, "file", old.documents, old.stale, old.feature, documented=old.documented,
+        size=repo_file.size, language=repo_file.language, binary=repo_file.binary,
+    ))  # fmt: skip
 
-    entries: list[Stored]
-    levels: list[int]
-    ends: dict[int, int]
-    totals: dict[int, tuple[int, ...]]
-    root_totals: tuple[int, ...]
-    folder_at: dict[str, int]
-    leaf_at: dict[str, int]
-    root: ListingEntry
+
+@dataclass(slots=True)
+class _Moves:
+    """Rows added and removed in one patch of a tree (`patch_listing_index`), each placed
+    by its index in the tree as it was: an added row goes before the row at its index."""
+
+    events: list[tuple[int, int, str]]
+    """(index, 0 for an added row / 1 for a removed one, path), in tree order."""
+    holders: dict[str, list[int]]
+    """Each moved path's folders' rows (outermost first)."""
 
     @classmethod
-    def of(cls, tree: ListingIndex) -> _Edits:
-        return cls(
-            tree.entries.copy(), list(tree.levels), tree.ends, tree.totals, tree.root_totals,
-            tree.folder_at, tree.leaf_at, tree.root,
-        )  # fmt: skip
-
-    def freeze(self, facts: Facts) -> ListingIndex:
-        return ListingIndex(
-            Rows(self.entries, facts), tuple(self.levels), self.ends, self.totals, self.root_totals,
-            self.folder_at, self.leaf_at, self.root,
-        )  # fmt: skip
-
-    def swap(self, path: str, repo_file: RepoFile) -> None:
-        at = self.leaf_at[path]
-        kept = self.entries[at]
-        if isinstance(kept, str):
-            return  # its facts are the new inventory's (`freeze`)
-        old = ListingEntry(*kept)
-        self.entries[at] = _row(ListingEntry(
-            path, "file", old.documents, old.stale, old.feature, documented=old.documented,
-            size=repo_file.size, language=repo_file.language, binary=repo_file.binary,
-        ))  # fmt: skip
-
-    def _folders(self, path: str) -> list[int] | None:
-        """The rows of the folders holding `path`, outermost first; None if one is missing."""
-        parts = path.split("/")[:-1]
-        rows = []
-        for n in range(1, len(parts) + 1):
-            row = self.folder_at.get("/".join(parts[:n]))
-            if row is None:
+    def of(
+        cls, tree: ListingIndex, removed: list[str], added: list[tuple[str, RepoFile]]
+    ) -> _Moves | None:
+        """The moves, or None when a folder would appear or vanish (or a removed row is
+        a document's): then the tree is laid out again."""
+        events: list[tuple[int, int, str]] = []
+        holders: dict[str, list[int]] = {}
+        lost: dict[int, int] = {}  # folder row → rows removed beneath it
+        for path in removed:
+            folders = _folders(tree, path)
+            at = tree.leaf_at.get(path)
+            if folders is None or at is None or _documents_of(tree.entries.stored(at)):
                 return None
-            rows.append(row)
-        return rows
+            for row in folders:
+                lost[row] = lost.get(row, 0) + 1
+            events.append((at, 1, path))
+            holders[path] = folders
+        if any(tree.ends[row] - row - 1 <= n for row, n in lost.items()):
+            return None  # a folder's every row gone: the folder goes too
+        for path, _ in added:
+            folders = _folders(tree, path)
+            if folders is None or path in tree.leaf_at:
+                return None
+            events.append((_place(tree, path, folders), 0, path))
+            holders[path] = folders
+        # Added rows at one index: those of a folder's end before its parent's (a file
+        # added last in `a/d` before one added to `a` after its subfolders), a folder's
+        # own by name.
+        events.sort(key=lambda e: (e[0], e[1], -len(holders[e[2]]), e[2]))
+        return cls(events, holders)
 
-    def insert(self, path: str, repo_file: RepoFile) -> bool:
-        """Put an undocumented file's row in place; False when its folder is not there."""
-        folders = self._folders(path)
-        if folders is None or path in self.leaf_at:
-            return False
-        name = path.rpartition("/")[2]
-        start, end = (
-            (folders[-1] + 1, self.ends[folders[-1]]) if folders else (0, len(self.entries))
-        )
-        at = start
-        while at < end and at in self.ends:  # the subfolders come first
-            at = self.ends[at]
-        while at < end and _path_of(self.entries[at]).rpartition("/")[2] < name:
-            at += 1
-        self.entries.insert(at, path)  # undocumented: its facts are the inventory's
-        self.levels.insert(at, len(folders) + 1)
-        self._shift(at, 1, folders)
-        self.leaf_at[path] = at
-        return True
-
-    def remove(self, path: str) -> bool:
-        """Take a file's row out; False when its folder would be left empty."""
-        folders = self._folders(path)
-        at = self.leaf_at.get(path)
-        if folders is None or at is None or _documents_of(self.entries[at]):
-            return False
-        if folders and self.ends[folders[-1]] - folders[-1] == 2:
-            return False  # the folder's only row: the folder goes too
-        del self.entries[at], self.levels[at]
-        del self.leaf_at[path]
-        self._shift(at, -1, folders)
-        return True
-
-    def _shift(self, at: int, by: int, folders: list[int]) -> None:
-        """Rows from `at` on move by `by`; the folders holding it count one file more or
-        less, at the depths the file is below each."""
-        depth = len(folders) + 1
-        holding = set(folders)
-        after = at if by > 0 else at + 1  # a removed row's index is gone already
+    def apply(self, tree: ListingIndex, swaps: Mapping[int, Stored], facts: Facts) -> ListingIndex:
+        """The tree with these moves (and `swaps`: index → new row) made."""
+        rows, levels = tree.entries.held(), tree.levels
+        new_rows: list[Stored] = []
+        new_levels: list[int] = []
+        points: list[int] = []  # from each of these indexes on, the shift is ...
+        shifts: list[int] = [0]  # ... this (`shifts[0]`: before the first)
+        placed: dict[str, int] = {}
+        cursor = 0
+        for at, kind, path in self.events:
+            new_rows += rows[cursor:at]
+            new_levels += levels[cursor:at]
+            if kind == 0:
+                placed[path] = len(new_rows)
+                new_rows.append(path)  # undocumented: its facts are the inventory's
+                new_levels.append(len(self.holders[path]) + 1)
+                cursor = at
+                points.append(at)
+                shifts.append(shifts[-1] + 1)
+            else:
+                cursor = at + 1
+                points.append(at + 1)
+                shifts.append(shifts[-1] - 1)
+        new_rows += rows[cursor:]
+        new_levels += levels[cursor:]
 
         def moved(i: int) -> int:
-            return i + by if i >= after else i
+            return i + shifts[bisect_right(points, i)]
 
-        ends: dict[int, int] = {}
-        totals: dict[int, tuple[int, ...]] = {}
-        for row, end in self.ends.items():
-            new_row = moved(row)
-            ends[new_row] = end + by if row in holding or row >= after else end
-            counts = self.totals[row]
-            if row in holding:
-                below = depth - self.levels[new_row]
-                counts = tuple(n + by if d >= below else n for d, n in enumerate(counts))
-            totals[new_row] = counts
-        self.ends, self.totals = ends, totals
-        self.root_totals = tuple(
-            n + by if d >= depth else n for d, n in enumerate(self.root_totals)
-        )
-        self.folder_at = {p: moved(i) for p, i in self.folder_at.items()}
-        self.leaf_at = {p: moved(i) for p, i in self.leaf_at.items()}
-        for row in folders:
-            row = moved(row)
-            e = ListingEntry(*self.entries[row])  # a folder's row: always a `Row`
-            self.entries[row] = _row(
-                ListingEntry(
-                    e.path, "dir", e.documents, files=e.files + by, documented=e.documented
+        for at, swapped in swaps.items():
+            new_rows[moved(at)] = swapped
+        leaf_at = {p: i + shifts[bisect_right(points, i)] for p, i in tree.leaf_at.items()}
+        for at, kind, path in self.events:
+            if kind == 1:  # its namesake free document, if any, is next
+                del leaf_at[path]
+                if at + 1 < len(rows) and _path_of(rows[at + 1]) == path:
+                    leaf_at[path] = moved(at + 1)
+        leaf_at.update(placed)
+        folder_at = {p: moved(i) for p, i in tree.folder_at.items()}
+        # A folder's end: the first row after its subtree. Rows added at that very index
+        # are in the subtree only if the folder holds them (`_place` puts a folder's last
+        # file there, and the next folder's first file too).
+        ins = [at for at, kind, _ in self.events if kind == 0]
+        rem = [at for at, kind, _ in self.events if kind == 1]
+        ends = {
+            moved(row): end + bisect_left(ins, end) - bisect_left(rem, end)
+            for row, end in tree.ends.items()
+        }
+        totals = {moved(row): counts for row, counts in tree.totals.items()}
+        root_totals = list(tree.root_totals)
+        root_files = tree.root.files
+        for at, kind, path in self.events:
+            by = 1 if kind == 0 else -1
+            folders = self.holders[path]
+            depth = len(folders) + 1
+            for folder in folders:
+                if kind == 0 and tree.ends[folder] == at:
+                    ends[moved(folder)] += 1
+                below = depth - tree.levels[folder]
+                new_row = moved(folder)
+                totals[new_row] = tuple(
+                    n + by if d >= below else n for d, n in enumerate(totals[new_row])
                 )
-            )
-        r = self.root
-        self.root = ListingEntry(
-            "", "dir", r.documents, files=r.files + by, documented=r.documented
-        )
+                e = ListingEntry(*cast(Row, new_rows[new_row]))  # a folder's row: a `Row`
+                new_rows[new_row] = _row(
+                    ListingEntry(
+                        e.path, "dir", e.documents, files=e.files + by, documented=e.documented
+                    )
+                )
+            for d in range(depth, len(root_totals)):
+                root_totals[d] += by
+            root_files += by
+        r = tree.root
+        return ListingIndex(
+            Rows(new_rows, facts), tuple(new_levels), ends, totals, tuple(root_totals),
+            folder_at, leaf_at,
+            ListingEntry("", "dir", r.documents, files=root_files, documented=r.documented),
+        )  # fmt: skip
+
+
+def _folders(tree: ListingIndex, path: str) -> list[int] | None:
+    """The rows of the folders holding `path`, outermost first; None if one is missing."""
+    parts = path.split("/")[:-1]
+    rows = []
+    for n in range(1, len(parts) + 1):
+        row = tree.folder_at.get("/".join(parts[:n]))
+        if row is None:
+            return None
+        rows.append(row)
+    return rows
+
+
+def _place(tree: ListingIndex, path: str, folders: list[int]) -> int:
+    """The index (in `tree`) of the row a new file `path` goes before: in its folder,
+    after the subfolders, among the files by name."""
+    name = path.rpartition("/")[2]
+    start, end = (folders[-1] + 1, tree.ends[folders[-1]]) if folders else (0, len(tree.entries))
+    at = start
+    while at < end and at in tree.ends:  # the subfolders come first
+        at = tree.ends[at]
+    while at < end and tree.entries.path(at).rpartition("/")[2] < name:
+        at += 1
+    return at
 
 
 KeptLayout = tuple[

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import random
 import time
 from pathlib import Path
 
 import pytest
 
 from context_bot.knowledge.documents import parse_document
-from context_bot.knowledge.listing import ListingIndex, build_listing_index
+from context_bot.knowledge.inventory import Inventory
+from context_bot.knowledge.listing import ListingIndex, build_listing_index, patch_listing_index
 from context_bot.knowledge.model import RepoFile, ServedDocument
 from context_bot.protocol import MAX_PATH_DEPTH
 
@@ -215,3 +217,39 @@ def test_the_repository_itself_lists_its_tracked_files() -> None:
     assert "context_bot/knowledge/listing.py" in paths
     kinds = [e.kind for e in tree.listing("", depth=1, limit=5000).entries]
     assert kinds == sorted(kinds, key=lambda kind: kind != "dir")  # folders first
+
+
+def _same_tree(patched: ListingIndex, laid_out: ListingIndex) -> None:
+    for field in ("levels", "ends", "totals", "root_totals", "folder_at", "leaf_at", "root"):
+        assert getattr(patched, field) == getattr(laid_out, field), field
+    assert list(patched.entries) == list(laid_out.entries)
+
+
+@pytest.mark.parametrize("seed", range(200))
+def test_a_patched_tree_is_the_tree_laid_out_again(seed: int) -> None:
+    """Files added, removed and changed in one patch, anywhere: first or last in a
+    folder, beside a removed one, before a folder's namesake guide, in the root, in a
+    folder whose last file goes while another comes; the patched tree is, field by field,
+    the one laid out from the files after the change."""
+    rng = random.Random(seed)  # noqa: S311 - a reproducible draw of files, no secret
+    folders = ["", "a", "a/b", "a/b/c", "a/d", "e", "e/f", "guides"]
+    names = ["a.py", "b.py", "c.ts", "d.md", "m.py", "setup.md", "z.py", "zz.png"]
+    every = sorted({f"{f}/{n}" if f else n for f in folders for n in names})
+    before_paths = sorted(rng.sample(every, 24))
+    docs = {p: served(p, stale=rng.random() < 0.5) for p in rng.sample(before_paths, 3)}
+    guides = {"guides/setup.md": free("guides/setup.md"), "d.md": free("d.md")}
+    before = Inventory(tuple(files(*before_paths)), "git")
+    tree = build_listing_index(before.files, docs, guides, before.get)
+    undocumented = [p for p in before_paths if p not in docs]
+    gone = set(rng.sample(undocumented, rng.randint(0, 4)))
+    new = set(rng.sample([p for p in every if p not in before_paths], rng.randint(0, 4)))
+    changed = set(rng.sample(before_paths, 3)) - gone
+    after_files = [
+        RepoFile(f.path, f.size + (f.path in changed), f.language, f.binary)
+        for f in before.files
+        if f.path not in gone
+    ] + files(*new)
+    after = Inventory(tuple(sorted(after_files, key=lambda f: f.path)), "git")
+    patched = patch_listing_index(tree, before, after, gone | new | changed, docs, guides)
+    _same_tree(patched, build_listing_index(after.files, docs, guides, after.get))
+    assert list(tree.entries) == list(build_listing_index(before.files, docs, guides).entries)
