@@ -542,20 +542,29 @@ def reindex_files(
     to_read: list[tuple[RepoFile, bool]] = []
     planned = 0
     order: list[str] = []  # every file's path, in path order (`plan_rows`)
+    listed = order.append
+    # One pass over every file (100k: the loop is kept to plain comparisons, `_same_fit`
+    # inlined): the total cap is decided in path order, as a full load decides it.
     for f in repo_files:
-        order.append(f.path)
-        at = row_of.get(f.path)
-        if f.path not in changed:
+        path, size = f.path, f.size
+        listed(path)
+        if path not in changed:
+            at = row_of.get(path)
             if at is None:
-                raise ValueError(f"a file the snapshot does not know: {f.path}")
+                raise ValueError(f"a file the snapshot does not know: {path}")
             state = previous[at].skipped
-            if state == "unreadable":  # a full load tries it again, and plans it as read
-                if planned + f.size <= max_total and not f.binary and f.size <= max_file:
-                    planned += f.size
+            if state is None:  # indexed: it must still fit
+                if planned + size <= max_total:
+                    planned += size
+                    continue
+            elif state == "over_total":  # over the total: it must still not fit
+                if planned + size > max_total:
+                    continue
+            elif state == "unreadable":  # a full load tries it again, and plans it as read
+                if planned + size <= max_total and not f.binary and size <= max_file:
+                    planned += size
                 continue
-            if _same_fit(state, planned + f.size <= max_total):
-                if state is None:
-                    planned += f.size
+            else:  # left out for what it is (binary, too large): whatever the total
                 continue
             if len(to_read) >= MAX_REFIT_FILES:
                 raise ValueError("the total cap moves under many files")
@@ -570,10 +579,9 @@ def reindex_files(
     present = {f.path for f, _ in to_read}
     removed = sorted(p for p in changed if p not in present and p in row_of)
     # A new file takes a row number between its neighbours', as at a full load: the text
-    # index's candidates come in row order, and search breaks its ties by row.
-    gone = set(removed)
-    kept = {path: row for path, row in row_of.items() if path not in gone}
-    ids = store.update(read, removed, plan_rows(order, kept))
+    # index's candidates come in row order, and search breaks its ties by row. (`row_of`
+    # without the removed paths would answer the same: none of them is in `order`.)
+    ids = store.update(read, removed, plan_rows(order, row_of))
     entries = dict(previous)
     rows = dict(row_of)
     counts: Counter[str] = Counter(skipped)

@@ -186,7 +186,7 @@ def patch_knowledge(
     parts = VersionParts(basis.version_parts.documents, terms % FILE_TERMS)
     version = parts.version(revision, readme, overview_budget)
     stored = StoredCode(store.reader(), done.entries, done.skipped)
-    inventory = replace(inventory, text_index=_text_index(previous, store, stored, inventory, done))
+    inventory = inventory.with_text_index(_text_index(previous, store, stored, inventory, done))
     try:
         symbols = previous.symbols.patched(done.symbols)
     except TooManyOverlaid as exc:
