@@ -444,6 +444,7 @@ def _load(
         # rest of it is unpickled (a quarter to half a second at 100k files).
         moved = pool.submit(head[0].moved, root) if head is not None else None
         kept = _snapshot_body(head[1]) if head is not None else None
+        head = None  # the blob's bytes (37 MB at 100k files) freed once unpickled
         # From a snapshot, the files are stat-ed at once (`stat_changes`) and the history
         # read only if the code map is made again: two processes fewer on the cores.
         tracked = pool.submit(git_tracked, files.root) if kept is None else None
