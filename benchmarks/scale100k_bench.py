@@ -200,6 +200,12 @@ def child(args: argparse.Namespace) -> None:
     if extra and "patch" in inspect.signature(loading.load_knowledge).parameters:
         # As the bot starts: a restart after a few changes patches the snapshot it kept.
         extra["patch"] = importlib.import_module("context_bot.knowledge.patching").patch_knowledge
+    if (
+        args.restart_only
+        and extra
+        and "keep_later" in inspect.signature(loading.load_knowledge).parameters
+    ):
+        extra["keep_later"] = True  # as app.py starts: the next snapshot kept once it serves
     loading.overview_mod.build_overview = timed_phase(
         "build_overview", loading.overview_mod.build_overview
     )
