@@ -288,6 +288,9 @@ def kept_inventory(kept: KeptInventory) -> Inventory:
 _STAT_FORMAT = "--printf=%n\\0%s\\0%.9Y\\0%F\\0"
 """coreutils `stat`: each path, its size, `mtime` (seconds, 9 decimals) and file type."""
 _REGULAR = ("regular file", "regular empty file")
+STAT_PROCESSES = 2
+"""`stat` processes a check runs at once (tried: three or four did not end it sooner on
+two cores shared with git and the load)."""
 STAT_CHUNK = 256
 """Records of `stat`'s output compared at once (`StatPrint`): a chunk that differs is
 read record by record, the others compared whole, in C."""
@@ -304,25 +307,25 @@ def stat_record(path: str, size: int, mtime_ns: int) -> bytes:
 class StatPrint:
     """What `stat` prints of a snapshot's files while none changed, kept beside it (a
     restart runs `stat` from this alone, before the snapshot is unpickled): the paths
-    `stat` is given, as two halves (two processes), and its output, in chunks of
+    `stat` is given, in STAT_PROCESSES parts, and its output, in chunks of
     STAT_CHUNK records. Bytes, as `stat` reads and prints them: nothing is decoded
     unless it differs."""
 
-    names: tuple[bytes, bytes]
+    names: tuple[bytes, ...]
     chunks: tuple[bytes, ...]
 
     @classmethod
     def of(cls, paths: Sequence[str], sizes: Sequence[int], mtimes: Sequence[int]) -> StatPrint:
-        half = (len(paths) + 1) // 2
+        step = -(-len(paths) // STAT_PROCESSES) or 1
         names = tuple(
-            b"\0".join(p.encode("utf-8", "surrogateescape") for p in part)
-            for part in (paths[:half], paths[half:])
+            b"\0".join(p.encode("utf-8", "surrogateescape") for p in paths[n : n + step])
+            for n in range(0, len(paths), step)
         )
         records = list(map(stat_record, paths, sizes, mtimes))
         chunks = tuple(
             b"".join(records[n : n + STAT_CHUNK]) for n in range(0, len(records), STAT_CHUNK)
         )
-        return cls((names[0], names[1]), chunks)
+        return cls(names, chunks)
 
     def moved(self, root: Path) -> set[str] | None:
         """Which of the paths are not now a regular file of the size and `mtime_ns` they
@@ -350,7 +353,7 @@ class StatPrint:
             # 123: some path could not be stat-ed (gone): the others are printed all the same.
             return done.stdout if done.returncode in (0, 123) else None
 
-        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="stat") as pool:
+        with ThreadPoolExecutor(max_workers=STAT_PROCESSES, thread_name_prefix="stat") as pool:
             outputs = list(pool.map(run, self.names))
         if None in outputs:
             return None

@@ -19,6 +19,7 @@ from context_bot.knowledge import inventory as inventory_mod
 from context_bot.knowledge import loading
 from context_bot.knowledge.inventory import StatPrint, stat_changes, stat_record
 from context_bot.knowledge.loading import (
+    SNAPSHOT_FILE,
     SNAPSHOT_KEY,
     Knowledge,
     keep_restart_snapshot,
@@ -337,13 +338,26 @@ def _snapshot_blob(root: Path, cache: Path) -> tuple[IndexStore, str]:
     return store, str(store.generation())
 
 
-def test_a_corrupt_snapshot_is_ignored(repo: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("damage", ["token", "half the file", "the file gone", "another file"])
+def test_a_corrupt_snapshot_is_ignored(repo: Path, tmp_path: Path, damage: str) -> None:
+    """The cache holds the snapshot's token, the file the snapshot: a token that is not
+    the file's (cut, or the file kept by another load), a file cut short or gone, and
+    the restart is a full load, which keeps a new snapshot."""
     cache = tmp_path / "cache"
     first = load(repo, cache)
     store, generation = _snapshot_blob(repo, cache)
-    kept = store.blob(SNAPSHOT_KEY, generation)
-    assert kept is not None
-    store.keep_blob(SNAPSHOT_KEY, generation, kept[: len(kept) // 2])
+    token = store.blob(SNAPSHOT_KEY, generation)
+    path = store.path.parent / SNAPSHOT_FILE
+    kept = path.read_bytes()
+    assert token is not None and kept.startswith(token)
+    if damage == "token":
+        store.keep_blob(SNAPSHOT_KEY, generation, token[:-1])
+    elif damage == "half the file":
+        path.write_bytes(kept[: len(kept) // 2])
+    elif damage == "the file gone":
+        path.unlink()
+    else:
+        path.write_bytes(token[:-1] + bytes([token[-1] ^ 1]) + kept[len(token) :])
     store.close()
     again, how = how_loaded(repo, cache)
     assert how == ["full"]
