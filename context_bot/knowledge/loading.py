@@ -730,6 +730,7 @@ def _snapshot_head(
         size = int.from_bytes(view[:8], "big")
         key, printed = pickle.loads(view[8 : 8 + size])  # noqa: S301 - see RestartSnapshot
     except FileNotFoundError:
+        log.info("restart_snapshot_missing", file=SNAPSHOT_FILE)
         return None
     except Exception as exc:  # corrupt, or of another code: the load is a full one
         log.warning("restart_snapshot_unreadable", error=exc.__class__.__name__)
