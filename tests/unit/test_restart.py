@@ -6,6 +6,7 @@ load from an empty cache serves: list, search, grep, symbols, file facts, counts
 from __future__ import annotations
 
 import os
+import pickle
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -477,3 +478,20 @@ def test_stat_changes_names_what_moved(tmp_path: Path) -> None:
         "sp ace\nline.md",
         "sp_ace\nline.md",
     }
+
+
+def test_a_snapshot_is_pickled_frame_by_frame(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pickler hands each frame to Python as it is done (a thread switch may happen at
+    each), where `pickle.dumps` would hold the GIL for the whole snapshot; same bytes."""
+    value = {"rows": list(range(200_000)), "paths": [f"src/m{n}.py" for n in range(50_000)]}
+    frames: list[int] = []
+    write = loading._Frames.write
+
+    def counted(self: Any, frame: bytes) -> None:
+        frames.append(len(frame))
+        write(self, frame)
+
+    monkeypatch.setattr(loading._Frames, "write", counted)
+    data = loading.pickled_in_frames(value)
+    assert pickle.loads(data) == value  # noqa: S301 - made here
+    assert len(frames) > 10 and max(frames) < 256 * 1024
