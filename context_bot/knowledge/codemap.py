@@ -174,7 +174,9 @@ def excerpt(path: str, text: str) -> str:
     elif path.endswith(_JS_EXTENSIONS):
         found = [m.group(0) for m in _JS_IMPORT.finditer(text)]
     elif path.endswith(".go"):
-        found = [m.group(0) for m in _GO_IMPORT_BLOCK.finditer(text)]
+        package = _GO_PACKAGE.search(text)  # a library's root package is its way in
+        found = [package.group(0)] if package else []
+        found += [m.group(0) for m in _GO_IMPORT_BLOCK.finditer(text)]
         found += [m.group(0) for m in _GO_IMPORT_LINE.finditer(text)]
         if re.search(r"^package main\b", text, re.M) and "func main(" in text:
             found += ["package main", "func main("]
@@ -207,13 +209,15 @@ def entry_points(files: list[tuple[str, str | None, str]]) -> Iterator[str]:
         (f for f in files if f[0].count("/") <= ENTRY_DEPTH), key=lambda f: (f[0].count("/"), f[0])
     )
     paths = {p for p, _, _ in files}
-    # A Python library's packages count as declared at the top level, before any folder's
+    # A library's import names count as declared at the top level, before any folder's
     # declarations (a `docs/Makefile` says less about the way in than `import name`).
+    libraries = list(_go_library(files))
     packages = paths & {"pyproject.toml", "setup.py", "setup.cfg"}
     for path, _, text in shallow:
-        if packages and "/" in path:
-            yield from _python_packages(paths)
-            packages = set()
+        if (packages or libraries) and "/" in path:
+            yield from _python_packages(paths) if packages else ()
+            yield from libraries
+            packages, libraries = set(), []
         name = posixpath.basename(path)
         if name == "pyproject.toml":
             yield from _pyproject(path, text)
@@ -248,6 +252,7 @@ def entry_points(files: list[tuple[str, str | None, str]]) -> Iterator[str]:
         yield f"`{path}` (Go `main`)"
     if packages:
         yield from _python_packages(paths)
+    yield from libraries
     for path, _, _ in files:
         if path.endswith("__main__.py") and "/" in path:
             module = posixpath.dirname(path).split("/")
@@ -396,6 +401,23 @@ def _join(base: str, target: str) -> str:
 
 
 # -- imports ------------------------------------------------------------------------------
+
+
+def _go_library(files: list[tuple[str, str | None, str]]) -> Iterator[str]:
+    """A Go module whose root holds a package other than `main` (a library: hashicorp/raft,
+    cobra): importing its path is the way in."""
+    module = _go_module(files)
+    if module is None:
+        return
+    for path, _, text in files:
+        if "/" not in path and path.endswith(".go") and not path.endswith("_test.go"):
+            package = _GO_PACKAGE.search(text)
+            if package is not None and package.group(1) != "main":
+                yield f"`go.mod` (Go module: `import \"{module}\"`, package `{package.group(1)}`)"
+                return
+
+
+_GO_PACKAGE = re.compile(r"^package\s+(\w+)", re.M)
 
 
 def import_counts(files: list[tuple[str, str | None, str]]) -> dict[str, int]:

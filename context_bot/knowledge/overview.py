@@ -204,15 +204,14 @@ def _prose(line: str) -> bool:
 
 
 def _underlined(lines: list[str], n: int) -> bool:
-    """Whether line `n` is a reStructuredText title: the next line is `===`/`---`/`***`."""
+    """Whether line `n` is a title underlined by the next: Markdown's setext heading (a
+    line of `=` or `-` of any length: hashicorp/raft's README opens with a title and its
+    badge over `====`) or reStructuredText's (`===`, `***`, `~~~`… as long as the title)."""
     nxt = lines[n + 1].strip() if n + 1 < len(lines) else ""
-    return (
-        bool(lines[n].strip())
-        and len(nxt) >= 3
-        and len(set(nxt)) == 1
-        and nxt[0] in "=-*~#"
-        and len(nxt) >= len(lines[n].strip())
-    )
+    title = lines[n].strip()
+    if not title or len(nxt) < 2 or len(set(nxt)) != 1 or title[0] in "-=*|":
+        return False
+    return nxt[0] in "=-" or (nxt[0] in "*~#^" and len(nxt) >= max(len(title), 3))
 
 
 def build_overview(data: OverviewInput, *, budget: int = DEFAULT_BUDGET) -> str:
@@ -347,7 +346,8 @@ def first_paragraph(text: str) -> str:
         skip = fence or s.startswith(("#", "![", "[![", "|", "---", "===")) or not s
         skip = skip or bool(_HTML_TAG.match(s))
         skip = skip or bool(_LINK_DEFINITION.match(s))  # `[label]: https://…`
-        skip = skip or _underlined(lines, n) or s.startswith((".. ", ":"))  # rST
+        skip = skip or _underlined(lines, n) or (n > 0 and _underlined(lines, n - 1))
+        skip = skip or s.startswith((".. ", ":"))  # rST
         if skip:
             if out:
                 break

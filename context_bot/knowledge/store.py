@@ -45,6 +45,7 @@ SCHEMA_VERSION = 7
 # 6: the code map's excerpts: Java's package and imports, Rust's use lines; `Cargo.toml` and
 #    `setup.py` whole.
 # 7: the case-keeping trigrams per span of each text (`cspans`, `cspandf`), not per file.
+#    A Go file's excerpt keeps its package clause.
 """Bumped whenever what is stored (or how it is computed) changes: a cache of another
 version is rebuilt, and the key of the folder includes it."""
 DB_NAME = "index.sqlite3"

@@ -501,6 +501,27 @@ def test_a_go_module_whose_package_is_its_root_counts_the_files_importing_it() -
     assert import_counts(files) == {"./": 2, "doc/": 1}  # not its own (test) files
 
 
+def test_a_go_library_s_import_path_is_its_way_in_read_from_its_excerpts() -> None:
+    """As hashicorp/raft: no `main`, the module's root package is what a user imports.
+    Read from what the index cache keeps of each file (`excerpt`), as a restart reads it."""
+    from context_bot.knowledge.codemap import entry_points, excerpt
+
+    files = [
+        ("Makefile", "makefile", "test:\n\tgo test ./...\n"),
+        ("go.mod", "go-mod", "module github.com/hashicorp/raft\n\ngo 1.20\n"),
+        ("api.go", "go", '// Package raft.\npackage raft\n\nimport (\n\t"fmt"\n)\n'),
+        ("api_test.go", "go", "package raft_test\n"),
+        ("bench/bench.go", "go", "package raftbench\n"),
+    ]
+    kept = [(path, language, excerpt(path, text)) for path, language, text in files]
+    assert list(entry_points(kept)) == [
+        "`Makefile` targets: `test`",
+        '`go.mod` (Go module: `import "github.com/hashicorp/raft"`, package `raft`)',
+    ]
+    commands = [*kept[:2], ("main.go", "go", excerpt("main.go", "package main\nfunc main() {}\n"))]
+    assert list(entry_points(commands)) == ["`Makefile` targets: `test`", "`main.go` (Go `main`)"]
+
+
 def test_go_packages_are_named_as_packages_among_the_central_files() -> None:
     from context_bot.knowledge.codemap import Central, CodeMap
 
@@ -526,6 +547,28 @@ def test_a_readme_heading_loses_its_badges_and_escapes_and_link_definitions_are_
     assert repo_title(tmp_path, serde) == "Serde JSON"
     assert first_paragraph(serde).startswith("**Serde is a framework")
     assert repo_title(tmp_path, "\\$ click\\_\n==========\n\nClick is a package.\n") == "$ click_"
+
+
+def test_a_markdown_title_underlined_shorter_than_itself_is_a_title(tmp_path: Path) -> None:
+    """As hashicorp/raft's README opens: a setext heading whose badge makes it longer than
+    its `====` was taken for the opening prose, and the opening itself was lost."""
+    from context_bot.knowledge.overview import repo_title
+
+    raft = (
+        "raft [![Build Status](https://ci.example/badge.svg)](https://ci.example/raft)\n====\n\n"
+        "raft is a [Go](http://www.golang.org) library that manages a replicated\n"
+        "log.\n\nMore.\n"
+    )
+    assert repo_title(tmp_path, raft) == "raft"
+    assert first_paragraph(raft) == (
+        "raft is a [Go](http://www.golang.org) library that manages a replicated log."
+    )
+    assert first_paragraph("Title\n==\n\nProse here.\n") == "Prose here."
+    assert first_paragraph("A Title\n-------\nProse here.\n") == "Prose here."
+    # A paragraph ends at a blank line, not at a line of its own words with dashes in it.
+    assert first_paragraph("Some prose - with a dash\n- and a list item\n") == (
+        "Some prose - with a dash - and a list item"
+    )
 
 
 def test_java_imports_count_for_the_imported_class_file_whatever_the_source_root() -> None:
