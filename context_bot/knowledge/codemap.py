@@ -413,7 +413,7 @@ def _go_library(files: list[tuple[str, str | None, str]]) -> Iterator[str]:
         if "/" not in path and path.endswith(".go") and not path.endswith("_test.go"):
             package = _GO_PACKAGE.search(text)
             if package is not None and package.group(1) != "main":
-                yield f"`go.mod` (Go module: `import \"{module}\"`, package `{package.group(1)}`)"
+                yield f'`go.mod` (Go module: `import "{module}"`, package `{package.group(1)}`)'
                 return
 
 
