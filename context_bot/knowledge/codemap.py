@@ -54,8 +54,13 @@ _C_INCLUDE = re.compile(r'^[ \t]*#[ \t]*include[ \t]+"([^"]+)"', re.M)
 _RUST_USE = re.compile(
     r"^[ \t]*(?:pub(?:\([^)\n]*\))?[ \t]+)?use[ \t]+(?:::)?(\w+(?:::\w+)*)", re.M
 )
-_JAVA_PACKAGE = re.compile(r"^[ \t]*package[ \t]+([\w.]+)[ \t]*;", re.M)
-_JAVA_IMPORT = re.compile(r"^[ \t]*import[ \t]+(?:static[ \t]+)?([\w.]+)(?:\.\*)?[ \t]*;", re.M)
+# Java's and Kotlin's (no `;`, an import may be renamed `as`): one syntax for both here.
+_JAVA_PACKAGE = re.compile(r"^[ \t]*package[ \t]+([\w.]+)[ \t]*(?:;|$)", re.M)
+_JAVA_IMPORT = re.compile(
+    r"^[ \t]*import[ \t]+(?:static[ \t]+)?([\w.]+?)(?:\.\*)?(?:[ \t]+as[ \t]+\w+)?[ \t]*(?:;|$)",
+    re.M,
+)
+_JVM_SUFFIXES = (".java", ".kt", ".kts")
 _JS_EXTENSIONS = (".ts", ".tsx", ".js", ".jsx", ".mjs", ".cjs", ".mts", ".cts", ".vue", ".svelte")
 
 
@@ -184,7 +189,7 @@ def excerpt(path: str, text: str) -> str:
         found = [m.group(0) for m in _C_INCLUDE.finditer(text)]
     elif path.endswith(".rs"):
         found = [m.group(0) for m in _RUST_USE.finditer(text)]
-    elif path.endswith(".java"):
+    elif path.endswith(_JVM_SUFFIXES):
         package = _JAVA_PACKAGE.search(text)
         found = [package.group(0)] if package else []
         found += [m.group(0) for m in _JAVA_IMPORT.finditer(text)]
@@ -446,7 +451,7 @@ def import_graph(files: list[tuple[str, str | None, str]]) -> dict[str, set[str]
             targets = _go_imports(text, go_module)
         elif path.endswith(_C_SUFFIXES):
             targets = _c_includes(path, text, paths, basenames)
-        elif path.endswith(".java"):
+        elif path.endswith(_JVM_SUFFIXES):
             targets = _java_imports(text, java_classes)
         elif path.endswith(".rs") and crates:
             targets = _rust_uses(path, text, crates, crate_folders, paths)
@@ -544,11 +549,12 @@ def _go_imports(text: str, module: str) -> Iterator[str]:
 
 def _java_classes(files: list[tuple[str, str | None, str]]) -> dict[str, str]:
     """Fully qualified class name → file: a file's `package` and its name (Java's rule for
-    a public class), whatever source root (`src/main/java/`, none) holds it."""
+    a public class, Kotlin's convention for a file's main class: okhttp's
+    `okhttp3/OkHttpClient.kt`), whatever source root (`src/main/java/`, none) holds it."""
     classes = {}
     for path, _, text in files:
-        if path.endswith(".java") and (package := _JAVA_PACKAGE.search(text)):
-            stem = posixpath.basename(path)[: -len(".java")]
+        if path.endswith(_JVM_SUFFIXES) and (package := _JAVA_PACKAGE.search(text)):
+            stem = posixpath.splitext(posixpath.basename(path))[0]
             classes[f"{package.group(1)}.{stem}"] = path
     return classes
 

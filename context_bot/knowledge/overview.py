@@ -229,7 +229,9 @@ def build_overview(data: OverviewInput, *, budget: int = DEFAULT_BUDGET) -> str:
     # A plain substring test first: parsing every document's sections would cost more than
     # the rest of the overview at 10,000 files.
     with_gotchas = [d for d in ranked if _GOTCHAS in d.text or _GOTCHAS_LOW in d.text]
-    named = bool(data.most_used)  # the central files' section names their top-level names
+    # Whether the central files' section names their top-level names (not in a language
+    # the symbol index does not parse: okhttp's Kotlin).
+    named = any(data.most_used.get(c.path) for c in code.central)
     feeds = {
         "features": _Feed(len(data.features), _feature_items(data.features)),
         "flows": _Feed(len(flows), _flow_items(flows)),
@@ -319,7 +321,10 @@ def _product(data: OverviewInput) -> str:
         paragraph = first_paragraph(doc.text)
         if paragraph:
             return f"From `{doc.path}`: {_clip(paragraph, 500)}"
-    return "No README or guide describes the product yet; see the features below."
+    if data.features:
+        return "No README or guide describes the product yet; see the features below."
+    # A source archive (a Maven sources jar, okhttp's) has no README, and no documents.
+    return "No README or guide describes the product yet: the sections below come from the code."
 
 
 _LINK_DEFINITION = re.compile(r"\[[^\]]+\]:\s*\S")
@@ -457,11 +462,17 @@ def _central_items(
         parts = []
         if c.imported_by:
             parts.append(f"imported by {_count(c.imported_by, 'file')}")
-        if c.changes:
+        if c.changes and _history_tells(code):
             parts.append(f"changed in {c.changes} of the last {code.history_commits} commits")
         used = most_used.get(c.path, ())
         names = "; most used: " + ", ".join(f"`{n}` ({k})" for n, k in used) if used else ""
         yield f"- {label} — {', '.join(parts)}{names}"
+
+
+def _history_tells(code: CodeMap) -> bool:
+    """Whether how often files changed says anything: not in a history of one commit (a
+    source archive committed whole, where every file "changed in 1 of the last 1")."""
+    return code.history_commits > 1
 
 
 def _activity_items(code: CodeMap) -> Iterator[str]:
@@ -476,7 +487,7 @@ def _intro(key: str, code: CodeMap, names: bool = False) -> list[str]:
     """A line saying how a section from the code was made, so it is read as a heuristic."""
     if key == "central":
         how = "what other files import most (a per-language scan)"
-        if code.history_commits:
+        if _history_tells(code):
             how += f", then what changed most often in the last {code.history_commits} commits"
         if names:
             how += "; the names are each file's top-level definitions used most, counted by name"

@@ -593,6 +593,41 @@ def test_java_imports_count_for_the_imported_class_file_whatever_the_source_root
     }
 
 
+def test_kotlin_imports_count_for_the_file_named_for_the_class() -> None:
+    """As okhttp's sources jar: Kotlin's `package` and `import` have no `;`, an import may
+    be renamed, and a file is named for its main class."""
+    from context_bot.knowledge.codemap import excerpt, import_counts
+
+    sources = {
+        "okhttp3/OkHttpClient.kt": "package okhttp3\n\nimport okhttp3.internal.Util as U\n"
+        "import java.net.Proxy\nclass OkHttpClient\n",
+        "okhttp3/internal/Util.kt": "package okhttp3.internal\n\nimport okhttp3.OkHttpClient\n",
+        "okhttp3/internal/http/Bridge.kt": "package okhttp3.internal.http\n"
+        "import okhttp3.OkHttpClient\nimport okhttp3.internal.*\n",
+        "Tool.java": "package okhttp3;\nimport okhttp3.internal.Util;\nclass Tool {}\n",
+    }
+    files = [(path, "kotlin", excerpt(path, text)) for path, text in sources.items()]
+    assert import_counts(files) == {"okhttp3/OkHttpClient.kt": 2, "okhttp3/internal/Util.kt": 2}
+
+
+def test_a_history_of_one_commit_says_nothing_of_how_often_files_change() -> None:
+    """A source archive committed whole: every file "changed in 1 of the last 1 commits"
+    was noise on every line. Without a README or documents, the product line says the
+    sections come from the code (there are no features below to see)."""
+    from context_bot.knowledge.codemap import Central, CodeMap
+
+    def overview(commits: int) -> str:
+        code = CodeMap(central=(Central("a/Core.kt", 3, 1),), history_commits=commits)
+        data = OverviewInput("jar", None, None, (), (), (), "v", 0, codemap=code)
+        return build_overview(data, budget=32_000)
+
+    one = overview(1)
+    assert "- `a/Core.kt` — imported by 3 files\n" in one
+    assert "changed" not in section(one, "Central files")
+    assert "the sections below come from the code" in section(one, "What this product does")
+    assert "- `a/Core.kt` — imported by 3 files, changed in 1 of the last 5 commits" in overview(5)
+
+
 def test_a_crate_declares_its_library_and_binaries(tmp_path: Path) -> None:
     from context_bot.knowledge.codemap import entry_points
 
