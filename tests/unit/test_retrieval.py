@@ -282,3 +282,19 @@ def test_an_undocumented_files_opening_skips_its_licence_header(
     from context_bot.knowledge.openings import opening_comment
 
     assert opening_comment(text) == said
+
+
+def test_a_turn_s_inflected_words_are_found_in_their_plain_forms(tmp_path: Path) -> None:
+    """As okhttp's ConnectionPool.kt: it says `pool` and `reuse`, the turn says `pooled` and
+    `reused`. Search matched it (Porter stems), but the check that the best file holds
+    the turn's words took off only a plural's `s`, and the turn got no block."""
+    (tmp_path / "pool.kt").write_text(
+        "package okhttp3\n\n/** Manages reuse of HTTP connections: a pool of idle ones. */\n"
+        "class ConnectionPool\n"
+    )
+    (tmp_path / "other.kt").write_text("package okhttp3\n\nclass Unrelated\n")
+    knowledge = load_knowledge(tmp_path / "knowledge", tmp_path)
+    read = sandbox_reader(RepoFiles(tmp_path))
+
+    found = retrieve(knowledge, "how are connections pooled and reused", read=read)
+    assert found.text and found.hits[0].path == "pool.kt"
