@@ -27,6 +27,7 @@ from pathlib import Path
 
 from context_bot.knowledge.generated import vendored_or_generated
 from context_bot.knowledge.git import git_output
+from context_bot.knowledge.testfiles import is_test
 
 #: The central "file" naming a Go module's root package (as `doc/` names a subpackage).
 ROOT_PACKAGE = "./"
@@ -69,6 +70,8 @@ class Central:
     path: str  # a file, or a Go package's folder ending in "/"
     imported_by: int
     changes: int
+    uses: int = 0
+    """Uses of the top-level names it defines, counted by name (`central_by_uses`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +167,27 @@ def build_codemap(
     )
     central = tuple(Central(p, refs.get(p, 0), changes[p]) for p in ranked[:CENTRAL_FILES])
     return CodeMap(tuple(entry_points(files)), central, history.recent, history.commits, history)
+
+
+MAX_USE_SCAN = 400
+"""Files `central_by_uses` counts at most: past that, no ranking (a count per name each)."""
+
+
+def central_by_uses(paths: Iterable[str], uses: Callable[[str], int]) -> tuple[Central, ...]:
+    """The central files when neither imports nor history tell them: the files whose
+    top-level names the others use most (`uses`: a file's count, by name). A Go library
+    of one package (hashicorp/raft: its files use each other's names without importing
+    anything) committed whole has no other sign of which files matter. Tests, vendored
+    and generated files left out; () for more than MAX_USE_SCAN files."""
+    chosen: list[str] = []
+    for path in paths:
+        if not is_test(path) and not vendored_or_generated(path):
+            chosen.append(path)
+            if len(chosen) > MAX_USE_SCAN:
+                return ()  # before looking at every path of a large repository
+    counted = [(n, p) for p in chosen if (n := uses(p)) > 1]
+    counted.sort(key=lambda item: (-item[0], item[1]))
+    return tuple(Central(p, 0, 0, n) for n, p in counted[:CENTRAL_FILES])
 
 
 def excerpt(path: str, text: str) -> str:

@@ -38,7 +38,14 @@ import structlog
 
 from context_bot.errors import ConfigError, FileError, InvalidPath, PathDenied
 from context_bot.knowledge import overview as overview_mod
-from context_bot.knowledge.codemap import CodeMap, History, build_codemap, git_log, read_history
+from context_bot.knowledge.codemap import (
+    CodeMap,
+    History,
+    build_codemap,
+    central_by_uses,
+    git_log,
+    read_history,
+)
 from context_bot.knowledge.documents import (
     MAX_DOCUMENT_BYTES,
     Diagnostic,
@@ -921,7 +928,12 @@ def overview_text(
     budget: int,
     counts: FileCounts | None = None,
 ) -> str:
-    """The overview of a snapshot from what its load (or patch) gathered."""
+    """The overview of a snapshot from what its load (or patch) gathered. Without central
+    files from imports or history, those whose names the others use most."""
+    if not codemap.central:
+        paths = (f.path for f in inventory.files if not f.binary)
+        central = central_by_uses(paths, functools.partial(_uses_of, symbols))
+        codemap = replace(codemap, central=central)
     return overview_mod.build_overview(
         overview_mod.OverviewInput(
             repo_name=overview_mod.repo_title(root, readme),
@@ -939,6 +951,15 @@ def overview_text(
         ),
         budget=budget,
     )
+
+
+def _uses_of(symbols: SymbolIndex, path: str) -> int:
+    """How many times the top-level names `path` defines are used, counted by name."""
+    return sum(count for _, count in symbols.most_used(path, limit=USED_NAMES_COUNTED))
+
+
+USED_NAMES_COUNTED = 64
+"""A file's top-level names counted in its uses (`central_by_uses`): its most used."""
 
 
 @dataclass

@@ -464,6 +464,8 @@ def _central_items(
             parts.append(f"imported by {_count(c.imported_by, 'file')}")
         if c.changes and _history_tells(code):
             parts.append(f"changed in {c.changes} of the last {code.history_commits} commits")
+        if c.uses:
+            parts.append(f"its names used {c.uses} times")
         used = most_used.get(c.path, ())
         names = "; most used: " + ", ".join(f"`{n}` ({k})" for n, k in used) if used else ""
         yield f"- {label} — {', '.join(parts)}{names}"
@@ -485,6 +487,10 @@ def _activity_items(code: CodeMap) -> Iterator[str]:
 
 def _intro(key: str, code: CodeMap, names: bool = False) -> list[str]:
     """A line saying how a section from the code was made, so it is read as a heuristic."""
+    if key == "central" and code.central and all(c.uses for c in code.central):
+        # Neither imports nor history told them (`codemap.central_by_uses`).
+        return ["_By how often other code uses the top-level names each file defines "
+                "(counted by name, not type-resolved)._"]  # fmt: skip
     if key == "central":
         how = "what other files import most (a per-language scan)"
         if _history_tells(code):

@@ -628,6 +628,38 @@ def test_a_history_of_one_commit_says_nothing_of_how_often_files_change() -> Non
     assert "- `a/Core.kt` — imported by 3 files, changed in 1 of the last 5 commits" in overview(5)
 
 
+def test_without_imports_or_history_the_central_files_are_those_whose_names_are_used(
+    tmp_path: Path,
+) -> None:
+    """As hashicorp/raft committed whole: one Go package, its files use each other's names
+    without importing anything, and one commit tells nothing: no central files were shown.
+    Now the files whose top-level names the others use most, tests left out."""
+    from context_bot.knowledge.codemap import central_by_uses
+
+    uses = {"config.go": 40, "api.go": 90, "util.go": 1, "api_test.go": 500}
+    central = central_by_uses(["util.go", "config.go", "api.go", "api_test.go"], uses.__getitem__)
+    assert [(c.path, c.uses) for c in central] == [("api.go", 90), ("config.go", 40)]
+    assert central_by_uses([f"f{n}.go" for n in range(401)], lambda _: 5) == ()
+
+    root = tmp_path / "lib"
+    root.mkdir()
+    (root / "go.mod").write_text("module example.com/lib\n\ngo 1.21\n")
+    (root / "raft.go").write_text(
+        "package lib\n\n// Raft is the node.\ntype Raft struct{}\n\n"
+        "func NewRaft() *Raft { return &Raft{} }\n"
+    )
+    (root / "api.go").write_text(
+        "package lib\n\nfunc Start() *Raft {\n\tr := NewRaft()\n\tvar x Raft\n"
+        "\t_ = x\n\treturn r\n}\n"
+    )
+    (root / "log.go").write_text("package lib\n\nfunc logIt(r *Raft) { _ = Start() }\n")
+    text = load_knowledge(root / "knowledge", root).overview
+    central = section(text, "Central files").splitlines()
+    assert central[0].startswith("_By how often other code uses the top-level names")
+    assert central[1].startswith("- `raft.go` — its names used ")
+    assert "most used: `Raft` (" in central[1]
+
+
 def test_a_crate_declares_its_library_and_binaries(tmp_path: Path) -> None:
     from context_bot.knowledge.codemap import entry_points
 
