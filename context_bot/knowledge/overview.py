@@ -358,8 +358,34 @@ def first_paragraph(text: str) -> str:
                 break
             continue
         out.append(s)
+    else:
+        n = len(lines)
+    if out and out[-1].endswith(":"):  # "It is:" and a list (tokio's README): its items
+        out += _list_items(lines[n:])
     # rST's inline markup read as Markdown would show its syntax: a link is its text.
     return _RST_LITERAL.sub(r"`\1`", _RST_LINK.sub(r"\1", " ".join(out)))
+
+
+_LIST_ITEM = re.compile(r"^\s{0,3}(?:[*+-]|\d{1,3}[.)])\s+(.*)")
+
+
+def _list_items(lines: list[str]) -> list[str]:
+    """The items of the list that `lines` open with (blank lines between items allowed,
+    an item's wrapped lines joined), each ended with ";" but the last with "."; [] when
+    they open with no list."""
+    items: list[str] = []
+    for line in lines:
+        item = _LIST_ITEM.match(line)
+        if item is not None:
+            items.append(item.group(1).strip())
+        elif not line.strip():
+            continue  # between items, or before the list
+        elif items and line[:1].isspace():
+            items[-1] += " " + line.strip()  # the item's wrapped line
+        else:
+            break
+    ends = [";"] * (len(items) - 1) + ["."]
+    return [item.rstrip(".;,") + end for item, end in zip(items, ends, strict=False)]
 
 
 def _feature_items(features: tuple[Feature, ...]) -> Iterator[str]:

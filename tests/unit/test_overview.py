@@ -549,6 +549,22 @@ def test_a_readme_heading_loses_its_badges_and_escapes_and_link_definitions_are_
     assert repo_title(tmp_path, "\\$ click\\_\n==========\n\nClick is a package.\n") == "$ click_"
 
 
+def test_an_opening_that_ends_in_a_colon_keeps_the_list_it_announces() -> None:
+    """As tokio's README opens: "... It is:" and a list of three items, blank lines
+    between them, each wrapped; the list is the rest of the sentence."""
+    tokio = (
+        "# Tokio\n\nA runtime for Rust. It is:\n\n* **Fast**: zero-cost\n  abstractions.\n\n"
+        "* **Reliable**: fewer bugs.\n\n- **Scalable**: a small footprint\n\n"
+        "[![Crates.io][crates-badge]][crates-url]\n"
+    )
+    assert first_paragraph(tokio) == (
+        "A runtime for Rust. It is: **Fast**: zero-cost abstractions; **Reliable**: fewer "
+        "bugs; **Scalable**: a small footprint."
+    )
+    assert first_paragraph("Intro:\n\nNot a list.\n") == "Intro:"
+    assert first_paragraph("Plain prose.\n\n* a list after it\n") == "Plain prose."
+
+
 def test_a_markdown_title_underlined_shorter_than_itself_is_a_title(tmp_path: Path) -> None:
     """As hashicorp/raft's README opens: a setext heading whose badge makes it longer than
     its `====` was taken for the opening prose, and the opening itself was lost."""
