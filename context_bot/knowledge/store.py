@@ -224,7 +224,9 @@ farther ones)."""
 SPAN_BITS = 14
 """A span's row is its text's row shifted by this many bits, plus its number (`span_row`):
 a text's spans are the rows [row << SPAN_BITS, (row + 1) << SPAN_BITS). A text longer than
-2**SPAN_BITS spans (64 MiB) has its last span run to its end."""
+2**SPAN_BITS spans (64 MiB) has its last span run to its end. A text's spans are deleted
+by making them again from its text (a contentless table): changing any of these three
+numbers is a change of SCHEMA_VERSION."""
 
 
 def span_row(row: int, span: int) -> int:
