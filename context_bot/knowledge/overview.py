@@ -328,6 +328,9 @@ def _product(data: OverviewInput) -> str:
 
 
 _LINK_DEFINITION = re.compile(r"\[[^\]]+\]:\s*\S")
+_MD_LINK = re.compile(r"\[[^\]]*\](?:\([^)]*\)|\[[^\]]*\])")
+_NAV_MARKS = " \t|·•-–—/,"
+"""What separates the links of a navigation bar (eslint's README: `[Website](…) |`)."""
 _HTML_TAG = re.compile(r"<(!--|/?[A-Za-z][A-Za-z0-9-]*(\s|/?>|$))")
 """An HTML line (`<p align=center>`, `</div>`, `<!-- -->`), not the `<https://…>` of an
 rST link that wrapped onto its own line (python-lz4's README opens so)."""
@@ -351,6 +354,7 @@ def first_paragraph(text: str) -> str:
         skip = fence or s.startswith(("#", "![", "[![", "|", "---", "===")) or not s
         skip = skip or bool(_HTML_TAG.match(s))
         skip = skip or bool(_LINK_DEFINITION.match(s))  # `[label]: https://…`
+        skip = skip or not _MD_LINK.sub("", s).strip(_NAV_MARKS)  # a bar of links only
         skip = skip or _underlined(lines, n) or (n > 0 and _underlined(lines, n - 1))
         skip = skip or s.startswith((".. ", ":"))  # rST
         if skip:

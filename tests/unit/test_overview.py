@@ -565,6 +565,21 @@ def test_an_opening_that_ends_in_a_colon_keeps_the_list_it_announces() -> None:
     assert first_paragraph("Plain prose.\n\n* a list after it\n") == "Plain prose."
 
 
+def test_a_bar_of_links_is_no_opening() -> None:
+    """As eslint's README: a navigation bar of links under the title, then the prose."""
+    eslint = (
+        "# ESLint\n\n[Website](https://eslint.org) |\n[Rules](https://eslint.org/r) |\n"
+        "[Discord][chat] · [Mastodon](https://m.example)\n\n"
+        "ESLint is a tool for identifying patterns in [ECMAScript](https://e.example) code.\n"
+    )
+    assert first_paragraph(eslint) == (
+        "ESLint is a tool for identifying patterns in [ECMAScript](https://e.example) code."
+    )
+    assert first_paragraph("[Foo](https://f.example) is a library.\n") == (
+        "[Foo](https://f.example) is a library."
+    )
+
+
 def test_a_markdown_title_underlined_shorter_than_itself_is_a_title(tmp_path: Path) -> None:
     """As hashicorp/raft's README opens: a setext heading whose badge makes it longer than
     its `====` was taken for the opening prose, and the opening itself was lost."""
