@@ -24,6 +24,11 @@ _OPENING = re.compile(  # matched at a position: the shebang and coding lines le
 )
 
 
+_JSDOC_LEAD = re.compile(r"^@(?:fileoverview|file|overview|description|module)\b:?\s*", re.I)
+"""A JSDoc block's leading tag (eslint's files open `@fileoverview Rule Validator`)."""
+_JSDOC_TAG = re.compile(r"(?:^|\s)@[a-z]+\b")
+
+
 def opening_comment(text: str | None) -> str | None:
     """The first sentence of a file's opening docstring or comment block, if it has one:
     what an undocumented file says it is for."""
@@ -41,7 +46,9 @@ def opening_comment(text: str | None) -> str | None:
         at = found.end()  # a licence header says nothing of this file: the next block may
     else:
         return None
-    words = " ".join(body.split())
+    words = _JSDOC_LEAD.sub("", " ".join(body.split()))
+    tag = _JSDOC_TAG.search(words)  # `@author`, `@license`…: the description ends there
+    words = words[: tag.start()].rstrip() if tag else words
     end = re.search(r"(?<=[.!?])\s", words)
     sentence = words[: end.start()] if end else words
     return cut(sentence, MAX_PURPOSE_CHARS) if len(sentence) >= 12 else None

@@ -274,6 +274,17 @@ def test_lines_are_found_whatever_their_case_even_beside_a_dotted_capital_i() ->
         ),
         ("/* Copyright (c) 2020 Someone. All rights reserved. */\nint main() {}\n", None),
         ("# Parses the settings file, once.\nimport os\n", "Parses the settings file, once."),
+        # JSDoc, as eslint's files open: the lead tag is no word, a block tag ends it.
+        (
+            "/**\n * @fileoverview Main class using flat config\n * @author Nicholas C. Zakas\n"
+            " */\n",
+            "Main class using flat config",
+        ),
+        ("/** @file Rule Validator. @author Someone */\n", "Rule Validator."),
+        (
+            "/**\n * Mail someone@example.com for access.\n */\n",
+            "Mail someone@example.com for access.",
+        ),
     ],
 )
 def test_an_undocumented_files_opening_skips_its_licence_header(
