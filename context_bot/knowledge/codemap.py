@@ -62,6 +62,12 @@ _JAVA_IMPORT = re.compile(
     re.M,
 )
 _JVM_SUFFIXES = (".java", ".kt", ".kts")
+_ANNOTATION_TYPE = re.compile(
+    r"^[ \t]*(?:(?:public|internal|private)[ \t]+)?(?:@interface|annotation[ \t]+class)[ \t]+\w+",
+    re.M,
+)
+"""A Java or Kotlin annotation type's declaration: imported by hundreds of files (guava's
+`@GwtCompatible`), a marker, not the code a newcomer should read first."""
 _JS_EXTENSIONS = (".ts", ".tsx", ".js", ".jsx", ".mjs", ".cjs", ".mts", ".cts", ".vue", ".svelte")
 
 
@@ -157,11 +163,16 @@ def build_codemap(
     changes = history.changes
     known = {path for path, _, _ in files}
     refs = import_counts(files)
+    markers = {
+        p for p, _, text in files if p.endswith(_JVM_SUFFIXES) and _ANNOTATION_TYPE.search(text)
+    }
     ranked = sorted(
         (
             p
             for p in set(refs) | (set(changes) & known)
-            if (refs.get(p, 0) > 1 or changes[p] > 1) and not vendored_or_generated(p)
+            if (refs.get(p, 0) > 1 or changes[p] > 1)
+            and not vendored_or_generated(p)
+            and p not in markers
         ),
         key=lambda p: (-refs.get(p, 0), -changes[p], p),
     )
@@ -217,6 +228,7 @@ def excerpt(path: str, text: str) -> str:
         package = _JAVA_PACKAGE.search(text)
         found = [package.group(0)] if package else []
         found += [m.group(0) for m in _JAVA_IMPORT.finditer(text)]
+        found += [m.group(0) for m in _ANNOTATION_TYPE.finditer(text)][:1]
     else:
         return ""
     return "\n".join(found)

@@ -624,6 +624,28 @@ def test_java_imports_count_for_the_imported_class_file_whatever_the_source_root
     }
 
 
+def test_annotation_types_are_no_central_files(tmp_path: Path) -> None:
+    """As guava's sources: `@GwtCompatible` and its kind are imported by hundreds of files,
+    and led the central files; an annotation type (Java or Kotlin) is a marker."""
+    from context_bot.knowledge.codemap import build_codemap, excerpt
+
+    def user(n: int) -> str:
+        return (
+            f"package a.b;\nimport a.ann.Marker;\nimport a.ann.Tag;\nimport a.b.Core;\n"
+            f"@Marker class User{n} {{}}\n"
+        )
+
+    sources = {
+        "a/ann/Marker.java": "package a.ann;\n/** A marker. */\npublic @interface Marker {}\n",
+        "a/ann/Tag.kt": "package a.ann\n\nannotation class Tag\n",
+        "a/b/Core.java": "package a.b;\npublic final class Core {}\n",
+        **{f"a/b/User{n}.java": user(n) for n in range(3)},
+    }
+    files = [(path, "java", excerpt(path, text)) for path, text in sources.items()]
+    code = build_codemap(files, tmp_path, denied=lambda _: False, git=False)
+    assert [c.path for c in code.central] == ["a/b/Core.java"]
+
+
 def test_kotlin_imports_count_for_the_file_named_for_the_class() -> None:
     """As okhttp's sources jar: Kotlin's `package` and `import` have no `;`, an import may
     be renamed, and a file is named for its main class."""
