@@ -281,6 +281,19 @@ def test_lines_are_found_whatever_their_case_even_beside_a_dotted_capital_i() ->
             "Main class using flat config",
         ),
         ("/** @file Rule Validator. @author Someone */\n", "Rule Validator."),
+        # Past the licence, the package and the imports: the class's own doc comment.
+        (
+            "/*\n * Copyright (C) 2011 The Guava Authors\n */\n\n"
+            "package com.google.common.hash;\n\nimport java.io.Serializable;\n\n"
+            "/**\n * A Bloom filter for instances of {@code T}. A <i>probabilistic</i>\n"
+            " * data structure.\n */\npublic final class BloomFilter {}\n",
+            "A Bloom filter for instances of T.",
+        ),
+        # Rust's own module docs (tokio's `//!` lines).
+        (
+            "//! Allows a future to execute for a maximum amount of time.\n//!\nuse x;\n",
+            "Allows a future to execute for a maximum amount of time.",
+        ),
         (
             "/**\n * Mail someone@example.com for access.\n */\n",
             "Mail someone@example.com for access.",
