@@ -27,6 +27,7 @@ from pathlib import Path
 
 from context_bot.knowledge.generated import vendored_or_generated
 from context_bot.knowledge.git import git_output
+from context_bot.knowledge.testfiles import is_test
 
 #: The central "file" naming a Go module's root package (as `doc/` names a subpackage).
 ROOT_PACKAGE = "./"
@@ -54,8 +55,19 @@ _C_INCLUDE = re.compile(r'^[ \t]*#[ \t]*include[ \t]+"([^"]+)"', re.M)
 _RUST_USE = re.compile(
     r"^[ \t]*(?:pub(?:\([^)\n]*\))?[ \t]+)?use[ \t]+(?:::)?(\w+(?:::\w+)*)", re.M
 )
-_JAVA_PACKAGE = re.compile(r"^[ \t]*package[ \t]+([\w.]+)[ \t]*;", re.M)
-_JAVA_IMPORT = re.compile(r"^[ \t]*import[ \t]+(?:static[ \t]+)?([\w.]+)(?:\.\*)?[ \t]*;", re.M)
+# Java's and Kotlin's (no `;`, an import may be renamed `as`): one syntax for both here.
+_JAVA_PACKAGE = re.compile(r"^[ \t]*package[ \t]+([\w.]+)[ \t]*(?:;|$)", re.M)
+_JAVA_IMPORT = re.compile(
+    r"^[ \t]*import[ \t]+(?:static[ \t]+)?([\w.]+?)(?:\.\*)?(?:[ \t]+as[ \t]+\w+)?[ \t]*(?:;|$)",
+    re.M,
+)
+_JVM_SUFFIXES = (".java", ".kt", ".kts")
+_ANNOTATION_TYPE = re.compile(
+    r"^[ \t]*(?:(?:public|internal|private)[ \t]+)?(?:@interface|annotation[ \t]+class)[ \t]+\w+",
+    re.M,
+)
+"""A Java or Kotlin annotation type's declaration: imported by hundreds of files (guava's
+`@GwtCompatible`), a marker, not the code a newcomer should read first."""
 _JS_EXTENSIONS = (".ts", ".tsx", ".js", ".jsx", ".mjs", ".cjs", ".mts", ".cts", ".vue", ".svelte")
 
 
@@ -64,6 +76,8 @@ class Central:
     path: str  # a file, or a Go package's folder ending in "/"
     imported_by: int
     changes: int
+    uses: int = 0
+    """Uses of the top-level names it defines, counted by name (`central_by_uses`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,16 +163,42 @@ def build_codemap(
     changes = history.changes
     known = {path for path, _, _ in files}
     refs = import_counts(files)
+    markers = {
+        p for p, _, text in files if p.endswith(_JVM_SUFFIXES) and _ANNOTATION_TYPE.search(text)
+    }
     ranked = sorted(
         (
             p
             for p in set(refs) | (set(changes) & known)
-            if (refs.get(p, 0) > 1 or changes[p] > 1) and not vendored_or_generated(p)
+            if (refs.get(p, 0) > 1 or changes[p] > 1)
+            and not vendored_or_generated(p)
+            and p not in markers
         ),
         key=lambda p: (-refs.get(p, 0), -changes[p], p),
     )
     central = tuple(Central(p, refs.get(p, 0), changes[p]) for p in ranked[:CENTRAL_FILES])
     return CodeMap(tuple(entry_points(files)), central, history.recent, history.commits, history)
+
+
+MAX_USE_SCAN = 400
+"""Files `central_by_uses` counts at most: past that, no ranking (a count per name each)."""
+
+
+def central_by_uses(paths: Iterable[str], uses: Callable[[str], int]) -> tuple[Central, ...]:
+    """The central files when neither imports nor history tell them: the files whose
+    top-level names the others use most (`uses`: a file's count, by name). A Go library
+    of one package (hashicorp/raft: its files use each other's names without importing
+    anything) committed whole has no other sign of which files matter. Tests, vendored
+    and generated files left out; () for more than MAX_USE_SCAN files."""
+    chosen: list[str] = []
+    for path in paths:
+        if not is_test(path) and not vendored_or_generated(path):
+            chosen.append(path)
+            if len(chosen) > MAX_USE_SCAN:
+                return ()  # before looking at every path of a large repository
+    counted = [(n, p) for p in chosen if (n := uses(p)) > 1]
+    counted.sort(key=lambda item: (-item[0], item[1]))
+    return tuple(Central(p, 0, 0, n) for n, p in counted[:CENTRAL_FILES])
 
 
 def excerpt(path: str, text: str) -> str:
@@ -174,7 +214,9 @@ def excerpt(path: str, text: str) -> str:
     elif path.endswith(_JS_EXTENSIONS):
         found = [m.group(0) for m in _JS_IMPORT.finditer(text)]
     elif path.endswith(".go"):
-        found = [m.group(0) for m in _GO_IMPORT_BLOCK.finditer(text)]
+        package = _GO_PACKAGE.search(text)  # a library's root package is its way in
+        found = [package.group(0)] if package else []
+        found += [m.group(0) for m in _GO_IMPORT_BLOCK.finditer(text)]
         found += [m.group(0) for m in _GO_IMPORT_LINE.finditer(text)]
         if re.search(r"^package main\b", text, re.M) and "func main(" in text:
             found += ["package main", "func main("]
@@ -182,10 +224,11 @@ def excerpt(path: str, text: str) -> str:
         found = [m.group(0) for m in _C_INCLUDE.finditer(text)]
     elif path.endswith(".rs"):
         found = [m.group(0) for m in _RUST_USE.finditer(text)]
-    elif path.endswith(".java"):
+    elif path.endswith(_JVM_SUFFIXES):
         package = _JAVA_PACKAGE.search(text)
         found = [package.group(0)] if package else []
         found += [m.group(0) for m in _JAVA_IMPORT.finditer(text)]
+        found += [m.group(0) for m in _ANNOTATION_TYPE.finditer(text)][:1]
     else:
         return ""
     return "\n".join(found)
@@ -207,13 +250,15 @@ def entry_points(files: list[tuple[str, str | None, str]]) -> Iterator[str]:
         (f for f in files if f[0].count("/") <= ENTRY_DEPTH), key=lambda f: (f[0].count("/"), f[0])
     )
     paths = {p for p, _, _ in files}
-    # A Python library's packages count as declared at the top level, before any folder's
+    # A library's import names count as declared at the top level, before any folder's
     # declarations (a `docs/Makefile` says less about the way in than `import name`).
+    libraries = list(_go_library(files))
     packages = paths & {"pyproject.toml", "setup.py", "setup.cfg"}
     for path, _, text in shallow:
-        if packages and "/" in path:
-            yield from _python_packages(paths)
-            packages = set()
+        if (packages or libraries) and "/" in path:
+            yield from _python_packages(paths) if packages else ()
+            yield from libraries
+            packages, libraries = set(), []
         name = posixpath.basename(path)
         if name == "pyproject.toml":
             yield from _pyproject(path, text)
@@ -248,6 +293,7 @@ def entry_points(files: list[tuple[str, str | None, str]]) -> Iterator[str]:
         yield f"`{path}` (Go `main`)"
     if packages:
         yield from _python_packages(paths)
+    yield from libraries
     for path, _, _ in files:
         if path.endswith("__main__.py") and "/" in path:
             module = posixpath.dirname(path).split("/")
@@ -398,6 +444,23 @@ def _join(base: str, target: str) -> str:
 # -- imports ------------------------------------------------------------------------------
 
 
+def _go_library(files: list[tuple[str, str | None, str]]) -> Iterator[str]:
+    """A Go module whose root holds a package other than `main` (a library: hashicorp/raft,
+    cobra): importing its path is the way in."""
+    module = _go_module(files)
+    if module is None:
+        return
+    for path, _, text in files:
+        if "/" not in path and path.endswith(".go") and not path.endswith("_test.go"):
+            package = _GO_PACKAGE.search(text)
+            if package is not None and package.group(1) != "main":
+                yield f'`go.mod` (Go module: `import "{module}"`, package `{package.group(1)}`)'
+                return
+
+
+_GO_PACKAGE = re.compile(r"^package\s+(\w+)", re.M)
+
+
 def import_counts(files: list[tuple[str, str | None, str]]) -> dict[str, int]:
     """Repository file (or Go package folder) → how many other files import it."""
     return {target: len(importers) for target, importers in import_graph(files).items()}
@@ -424,7 +487,7 @@ def import_graph(files: list[tuple[str, str | None, str]]) -> dict[str, set[str]
             targets = _go_imports(text, go_module)
         elif path.endswith(_C_SUFFIXES):
             targets = _c_includes(path, text, paths, basenames)
-        elif path.endswith(".java"):
+        elif path.endswith(_JVM_SUFFIXES):
             targets = _java_imports(text, java_classes)
         elif path.endswith(".rs") and crates:
             targets = _rust_uses(path, text, crates, crate_folders, paths)
@@ -522,11 +585,12 @@ def _go_imports(text: str, module: str) -> Iterator[str]:
 
 def _java_classes(files: list[tuple[str, str | None, str]]) -> dict[str, str]:
     """Fully qualified class name → file: a file's `package` and its name (Java's rule for
-    a public class), whatever source root (`src/main/java/`, none) holds it."""
+    a public class, Kotlin's convention for a file's main class: okhttp's
+    `okhttp3/OkHttpClient.kt`), whatever source root (`src/main/java/`, none) holds it."""
     classes = {}
     for path, _, text in files:
-        if path.endswith(".java") and (package := _JAVA_PACKAGE.search(text)):
-            stem = posixpath.basename(path)[: -len(".java")]
+        if path.endswith(_JVM_SUFFIXES) and (package := _JAVA_PACKAGE.search(text)):
+            stem = posixpath.splitext(posixpath.basename(path))[0]
             classes[f"{package.group(1)}.{stem}"] = path
     return classes
 

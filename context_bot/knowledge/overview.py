@@ -204,15 +204,14 @@ def _prose(line: str) -> bool:
 
 
 def _underlined(lines: list[str], n: int) -> bool:
-    """Whether line `n` is a reStructuredText title: the next line is `===`/`---`/`***`."""
+    """Whether line `n` is a title underlined by the next: Markdown's setext heading (a
+    line of `=` or `-` of any length: hashicorp/raft's README opens with a title and its
+    badge over `====`) or reStructuredText's (`===`, `***`, `~~~`… as long as the title)."""
     nxt = lines[n + 1].strip() if n + 1 < len(lines) else ""
-    return (
-        bool(lines[n].strip())
-        and len(nxt) >= 3
-        and len(set(nxt)) == 1
-        and nxt[0] in "=-*~#"
-        and len(nxt) >= len(lines[n].strip())
-    )
+    title = lines[n].strip()
+    if not title or len(nxt) < 2 or len(set(nxt)) != 1 or title[0] in "-=*|":
+        return False
+    return nxt[0] in "=-" or (nxt[0] in "*~#^" and len(nxt) >= max(len(title), 3))
 
 
 def build_overview(data: OverviewInput, *, budget: int = DEFAULT_BUDGET) -> str:
@@ -230,7 +229,9 @@ def build_overview(data: OverviewInput, *, budget: int = DEFAULT_BUDGET) -> str:
     # A plain substring test first: parsing every document's sections would cost more than
     # the rest of the overview at 10,000 files.
     with_gotchas = [d for d in ranked if _GOTCHAS in d.text or _GOTCHAS_LOW in d.text]
-    named = bool(data.most_used)  # the central files' section names their top-level names
+    # Whether the central files' section names their top-level names (not in a language
+    # the symbol index does not parse: okhttp's Kotlin).
+    named = any(data.most_used.get(c.path) for c in code.central)
     feeds = {
         "features": _Feed(len(data.features), _feature_items(data.features)),
         "flows": _Feed(len(flows), _flow_items(flows)),
@@ -320,10 +321,16 @@ def _product(data: OverviewInput) -> str:
         paragraph = first_paragraph(doc.text)
         if paragraph:
             return f"From `{doc.path}`: {_clip(paragraph, 500)}"
-    return "No README or guide describes the product yet; see the features below."
+    if data.features:
+        return "No README or guide describes the product yet; see the features below."
+    # A source archive (a Maven sources jar, okhttp's) has no README, and no documents.
+    return "No README or guide describes the product yet: the sections below come from the code."
 
 
 _LINK_DEFINITION = re.compile(r"\[[^\]]+\]:\s*\S")
+_MD_LINK = re.compile(r"\[[^\]]*\](?:\([^)]*\)|\[[^\]]*\])")
+_NAV_MARKS = " \t|·•-–—/,"
+"""What separates the links of a navigation bar (eslint's README: `[Website](…) |`)."""
 _HTML_TAG = re.compile(r"<(!--|/?[A-Za-z][A-Za-z0-9-]*(\s|/?>|$))")
 """An HTML line (`<p align=center>`, `</div>`, `<!-- -->`), not the `<https://…>` of an
 rST link that wrapped onto its own line (python-lz4's README opens so)."""
@@ -347,14 +354,42 @@ def first_paragraph(text: str) -> str:
         skip = fence or s.startswith(("#", "![", "[![", "|", "---", "===")) or not s
         skip = skip or bool(_HTML_TAG.match(s))
         skip = skip or bool(_LINK_DEFINITION.match(s))  # `[label]: https://…`
-        skip = skip or _underlined(lines, n) or s.startswith((".. ", ":"))  # rST
+        skip = skip or not _MD_LINK.sub("", s).strip(_NAV_MARKS)  # a bar of links only
+        skip = skip or _underlined(lines, n) or (n > 0 and _underlined(lines, n - 1))
+        skip = skip or s.startswith((".. ", ":"))  # rST
         if skip:
             if out:
                 break
             continue
         out.append(s)
+    else:
+        n = len(lines)
+    if out and out[-1].endswith(":"):  # "It is:" and a list (tokio's README): its items
+        out += _list_items(lines[n:])
     # rST's inline markup read as Markdown would show its syntax: a link is its text.
     return _RST_LITERAL.sub(r"`\1`", _RST_LINK.sub(r"\1", " ".join(out)))
+
+
+_LIST_ITEM = re.compile(r"^\s{0,3}(?:[*+-]|\d{1,3}[.)])\s+(.*)")
+
+
+def _list_items(lines: list[str]) -> list[str]:
+    """The items of the list that `lines` open with (blank lines between items allowed,
+    an item's wrapped lines joined), each ended with ";" but the last with "."; [] when
+    they open with no list."""
+    items: list[str] = []
+    for line in lines:
+        item = _LIST_ITEM.match(line)
+        if item is not None:
+            items.append(item.group(1).strip())
+        elif not line.strip():
+            continue  # between items, or before the list
+        elif items and line[:1].isspace():
+            items[-1] += " " + line.strip()  # the item's wrapped line
+        else:
+            break
+    ends = [";"] * (len(items) - 1) + ["."]
+    return [item.rstrip(".;,") + end for item, end in zip(items, ends, strict=False)]
 
 
 def _feature_items(features: tuple[Feature, ...]) -> Iterator[str]:
@@ -457,11 +492,19 @@ def _central_items(
         parts = []
         if c.imported_by:
             parts.append(f"imported by {_count(c.imported_by, 'file')}")
-        if c.changes:
+        if c.changes and _history_tells(code):
             parts.append(f"changed in {c.changes} of the last {code.history_commits} commits")
+        if c.uses:
+            parts.append(f"its names used {c.uses} times")
         used = most_used.get(c.path, ())
         names = "; most used: " + ", ".join(f"`{n}` ({k})" for n, k in used) if used else ""
         yield f"- {label} — {', '.join(parts)}{names}"
+
+
+def _history_tells(code: CodeMap) -> bool:
+    """Whether how often files changed says anything: not in a history of one commit (a
+    source archive committed whole, where every file "changed in 1 of the last 1")."""
+    return code.history_commits > 1
 
 
 def _activity_items(code: CodeMap) -> Iterator[str]:
@@ -474,9 +517,13 @@ def _activity_items(code: CodeMap) -> Iterator[str]:
 
 def _intro(key: str, code: CodeMap, names: bool = False) -> list[str]:
     """A line saying how a section from the code was made, so it is read as a heuristic."""
+    if key == "central" and code.central and all(c.uses for c in code.central):
+        # Neither imports nor history told them (`codemap.central_by_uses`).
+        return ["_By how often other code uses the top-level names each file defines "
+                "(counted by name, not type-resolved)._"]  # fmt: skip
     if key == "central":
         how = "what other files import most (a per-language scan)"
-        if code.history_commits:
+        if _history_tells(code):
             how += f", then what changed most often in the last {code.history_commits} commits"
         if names:
             how += "; the names are each file's top-level definitions used most, counted by name"

@@ -33,6 +33,7 @@ from context_bot.knowledge.search import (
     TEST_WEIGHED_KINDS,
     SearchHit,
     identifier_parts,
+    text_stem,
 )
 from context_bot.knowledge.testfiles import about_tests, weight_for
 from context_bot.protocol import (
@@ -300,12 +301,14 @@ def _names(knowledge: Knowledge, c: _Candidate, word: str) -> bool:
 
 
 def _needles(words: tuple[str, ...]) -> list[tuple[str, ...]]:
-    """Per word, the lower-case forms that count as finding it: its crude stem, or all of
-    its identifier pieces."""
+    """Per word, the lower-case forms that count as finding it: its stem as `search` looks
+    for it in texts (`text_stem`: "how are connections pooled and reused" found nothing
+    in okhttp when only a plural's `s` came off, its `ConnectionPool.kt` holding `pool`
+    and `reuse`), or all of its identifier pieces."""
     out = []
     for word in words:
         low = word.lower()
-        stem = low[:-1] if low.endswith("s") and len(low) > 4 else low
+        stem = text_stem(low)
         pieces = identifier_parts(word) or [p for p in low.split("_") if p]
         out.append((stem, *pieces) if len(pieces) > 1 else (stem,))
     return out

@@ -585,18 +585,19 @@ def query_terms(query: str) -> list[tuple[str, list[str]]]:
     out: list[tuple[str, list[str]]] = []
     for word in dict.fromkeys(kept):
         parts = identifier_parts(word) or [p for p in word.lower().split("_") if p]
-        out.append((_stem(word.lower()), parts if len(parts) > 1 else []))
+        out.append((text_stem(word.lower()), parts if len(parts) > 1 else []))
     return out
 
 
 _SUFFIXES = ("ing", "ed", "es", "s", "ly")
 
 
-def _stem(word: str) -> str:
-    """A query word's stem, looked for as a substring of lower-cased texts: at least four
-    letters stay, so a short stem does not match inside unrelated words. Not
-    `retrieval.stem`, which matches words to file names (`logger` → `log`) and may cut
-    to three letters: the same cut here would match everywhere."""
+def text_stem(word: str) -> str:
+    """A query word's stem, looked for as a substring of lower-cased texts (`pooled` is
+    found in `pool`, `reused` in `reuse`): at least four letters stay, so a short stem
+    does not match inside unrelated words. Not `retrieval.stem`, which matches words to
+    file names (`logger` → `log`) and may cut to three letters: the same cut here would
+    match everywhere."""
     for suffix in _SUFFIXES:
         if word.endswith(suffix) and len(word) - len(suffix) >= 4:
             return word[: -len(suffix)]

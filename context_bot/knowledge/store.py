@@ -7,7 +7,7 @@ the tree served), one SQLite database per repository: per file its stat (size,
 `mtime_ns`), a SHA-1 of its bytes, its inventory facts (language, binary), why its
 contents are not indexed (if so), the lines the code map reads (`codemap.excerpt`), its
 symbols, its row of the `code` FTS5 table that `search` ranks, and its whole text with
-a positioned trigram index for `grep` and a case-keeping one (`textindex.py`). Rows
+a positioned trigram index for `grep` and a case-keeping one per span (`textindex.py`). Rows
 are numbered in path order (`textindex.plan_rows`), so `grep` reads candidates in the
 order it answers. The next load stats every file and reads again only those whose stat
 moved; their rows are replaced in one transaction, so a restart, and a live reload after
@@ -28,7 +28,7 @@ import marshal
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
@@ -37,13 +37,15 @@ import structlog
 
 log = structlog.get_logger(__name__)
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 # 2: a name's uses deduplicated per line, whatever the capture order.
 # 3: rows numbered in path order (ROW_GAP apart); `texts` kept as `grep` searches them.
 # 4: symbols of files past the search total too (both of 3's changes, merged).
 # 5: `grep`'s case-keeping trigrams (`cgrams`, `cgramdf`).
 # 6: the code map's excerpts: Java's package and imports, Rust's use lines; `Cargo.toml` and
 #    `setup.py` whole.
+# 7: the case-keeping trigrams per span of each text (`cspans`, `cspandf`), not per file.
+#    A Go file's excerpt keeps its package clause.
 """Bumped whenever what is stored (or how it is computed) changes: a cache of another
 version is rebuilt, and the key of the folder includes it."""
 DB_NAME = "index.sqlite3"
@@ -179,14 +181,17 @@ _SCHEMA = (
     # to what to ask for: the answers never depend on it).
     "CREATE TABLE IF NOT EXISTS gramdf (gram TEXT PRIMARY KEY, docs INTEGER NOT NULL) "
     "WITHOUT ROWID",
-    # The same texts' trigrams as written (case kept), without positions (`detail=none`:
-    # about a fifth of the text, where positions cost twice it): which files hold a
-    # case-sensitive pattern's text in its case. `grams` folds case, so `initInputToken`
-    # asks it for every file holding `INITINPUTTOKEN` or `initinputtoken` too, hundreds
-    # of large bundles where 29 lines hold it as written. With its own counts (`cgramdf`).
-    "CREATE VIRTUAL TABLE IF NOT EXISTS cgrams USING fts5(body, content='texts', "
-    "content_rowid='id', tokenize='trigram case_sensitive 1', detail=none)",
-    "CREATE TABLE IF NOT EXISTS cgramdf (gram TEXT PRIMARY KEY, docs INTEGER NOT NULL) "
+    # The same texts' trigrams as written (case kept), per span of SPAN_BYTES (`spans`),
+    # without positions (`detail=none`: about 0.45x the text, where positions cost twice
+    # it): which files hold a case-sensitive pattern's text in its case, in one span.
+    # `grams` folds case, so `initInputToken` asks it for every file holding
+    # `INITINPUTTOKEN` or `initinputtoken` too, large bundles where few lines hold it as
+    # written; and a whole bundle holds the trigrams as written of almost any name
+    # somewhere, where one span of 4 KiB holds them together only near the name. A row
+    # is a span (`span_row`); contentless: the text is `texts`'s. Counts in `cspandf`.
+    "CREATE VIRTUAL TABLE IF NOT EXISTS cspans USING fts5(body, content='', "
+    "tokenize='trigram case_sensitive 1', detail=none)",
+    "CREATE TABLE IF NOT EXISTS cspandf (gram TEXT PRIMARY KEY, docs INTEGER NOT NULL) "
     "WITHOUT ROWID",
 )
 # What a load assembles from every file (the symbol index), kept whole with a fingerprint
@@ -205,6 +210,43 @@ _FACTS = (
 )
 #: Characters outside ASCII that RE2's case folding maps onto ASCII letters (k and s).
 FOLDS_TO_ASCII = ("\u212a", "\u017f")
+
+SPAN_BYTES = 4096
+"""The case-keeping trigrams (`cspans`) are kept per span of a text: bytes [k * SPAN_BYTES,
+(k + 1) * SPAN_BYTES + SPAN_OVERLAP). A span of 4 KiB holds a name's trigrams as written
+together where the name is, and rarely elsewhere; the index costs 0.66x the text where
+one row per file cost 0.33x, and 16 KiB spans 0.59x (a sample of 3,000 files of the
+100k corpus, benchmarks/RESULTS-index.md)."""
+SPAN_OVERLAP = 256
+"""Bytes a span reaches into the next: trigrams that lie within this many bytes of each
+other are in one span together wherever they are in the text (`textindex` asks for no
+farther ones)."""
+SPAN_BITS = 14
+"""A span's row is its text's row shifted by this many bits, plus its number (`span_row`):
+a text's spans are the rows [row << SPAN_BITS, (row + 1) << SPAN_BITS). A text longer than
+2**SPAN_BITS spans (64 MiB) has its last span run to its end. A text's spans are deleted
+by making them again from its text (a contentless table): changing any of these three
+numbers is a change of SCHEMA_VERSION."""
+
+
+def span_row(row: int, span: int) -> int:
+    return (row << SPAN_BITS) | span
+
+
+def spans(row: int, body: str) -> Iterator[tuple[int, str]]:
+    """(span row, span text) of a text: its UTF-8 bytes cut every SPAN_BYTES, each piece
+    reaching SPAN_OVERLAP bytes into the next; a character cut at either end of a piece
+    is left out of it (it is whole in the neighbouring piece that overlaps it)."""
+    data = body.encode("utf-8")
+    last = (1 << SPAN_BITS) - 1
+    start, number = 0, 0
+    while True:
+        end = len(data) if number == last else start + SPAN_BYTES + SPAN_OVERLAP
+        yield span_row(row, number), data[start:end].decode("utf-8", "ignore")
+        start += SPAN_BYTES
+        number += 1
+        if end >= len(data):
+            return
 
 
 class IndexStore:
@@ -419,7 +461,7 @@ class IndexStore:
             folds = int(any(c in body for c in FOLDS_TO_ASCII))
             db.execute("INSERT INTO texts VALUES (?,?,?)", (rowid, body, folds))
             db.execute("INSERT INTO grams(rowid, body) VALUES (?,?)", (rowid, body))
-            db.execute("INSERT INTO cgrams(rowid, body) VALUES (?,?)", (rowid, body))
+            db.executemany("INSERT INTO cspans(rowid, body) VALUES (?,?)", spans(rowid, body))
             if self._held is not None:
                 self._held[0].add(rowid)
                 if folds:
@@ -435,8 +477,9 @@ class IndexStore:
             db.execute(
                 "INSERT INTO grams(grams, rowid, body) VALUES ('delete', ?, ?)", (rowid, old[0])
             )
-            db.execute(
-                "INSERT INTO cgrams(cgrams, rowid, body) VALUES ('delete', ?, ?)", (rowid, old[0])
+            db.executemany(  # a contentless table is told each row's values too
+                "INSERT INTO cspans(cspans, rowid, body) VALUES ('delete', ?, ?)",
+                spans(rowid, old[0]),
             )
             db.execute("DELETE FROM texts WHERE id=?", (rowid,))
         if self._held is not None:
@@ -536,14 +579,14 @@ class IndexStore:
     def texts_ready(self, written: int) -> None:
         """After a load that wrote many rows: merge the trigram indexes' segments (a query
         then reads one b-tree per trigram instead of one per batch) and count again in
-        how many files each trigram is (`gramdf`, `cgramdf`). A few rows (a live reload)
+        how many files (spans) each trigram is (`gramdf`, `cspandf`). A few rows (a live reload)
         are left to FTS5's own merging, and the counts as they were (both cost a pass over
         the whole index), unless there are none yet."""
         if written == 0:
             return
         large = written > OPTIMIZE_ROWS
         db = self._db
-        for table, counts in (("grams", "gramdf"), ("cgrams", "cgramdf")):
+        for table, counts in (("grams", "gramdf"), ("cspans", "cspandf")):
             if large:
                 with db:
                     db.execute(f"INSERT INTO {table}({table}) VALUES ('optimize')")  # noqa: S608

@@ -10,9 +10,12 @@ RE2 confirms on the candidates alone (`grep.py`).
 
 That index folds case, so a case-sensitive pattern's text would be found in every file
 holding it in any case (`initInputToken` among the bundles that hold `INITINPUTTOKEN`).
-A second trigram index keeps case but no positions (`cgrams`, a fifth of the size of the
-positioned one): a pattern matched with case also asks it for each literal's rarest
-trigrams as written (`case_expression`), and a file is a candidate when both answer it.
+A second trigram index keeps case but no positions, one row per span of 4 KiB of each
+text (`cspans`, about a quarter of the size of the positioned one): a pattern matched
+with case also asks it for one term's rarest trigrams as written, all in one span
+(`case_expression`), and a file is a candidate when both answer it. One term, because
+two required pieces of a match may lie in two spans (a long line between them); the
+folded index has asked for every term already.
 
 Rows are numbered in path order (`plan_rows`), so the index returns candidates in the
 order a full scan reads files, and a search that reaches its limit stops reading.
@@ -33,7 +36,7 @@ from pathlib import Path
 import structlog
 
 from context_bot.knowledge.literals import Either, Term
-from context_bot.knowledge.store import FOLDS_TO_ASCII, connect
+from context_bot.knowledge.store import FOLDS_TO_ASCII, SPAN_BITS, SPAN_OVERLAP, connect
 
 log = structlog.get_logger(__name__)
 
@@ -49,11 +52,11 @@ page per file, 14-35 ms at 100k files, where an overlapping rare one (`yty`, `pt
 narrows nearly as well for a fraction (benchmarks/RESULTS-index.md, branch grep3)."""
 CASE_GRAMS = 4
 """Trigrams as written of one literal a case-sensitive `grep` asks the case-keeping index
-for (its rarest, anywhere in the file: that index keeps no positions); after the folded
-index's positioned trigrams, these sort out the files holding the literal in another
-case, and each more costs a posting list."""
+for (its rarest, in one span: within SPAN_OVERLAP bytes of each other in the literal);
+after the folded index's positioned trigrams, these sort out the files holding the
+literal in another case, and each more costs a posting list."""
 CASE_SPREAD = 8
-"""How many times as many files as the rarest a further trigram as written may be in."""
+"""How many times as many spans as the rarest a further trigram as written may be in."""
 MAX_LOOKUP = 64
 """Trigrams whose file counts one `grep` looks up at most."""
 ROW_GAP = 1 << 20
@@ -197,18 +200,18 @@ class TextIndex:
         caller that stops early reads no further. None when no term narrows the search
         (then every file is searched). `case_sensitive`: every match holds the terms as
         written (the whole pattern is matched with case), so the files must also hold
-        their case-kept trigrams (`case_expression`)."""
+        their case-kept trigrams in one span (`case_expression`)."""
         expression = match_expression(terms, self._frequencies(terms, "gramdf"))
         if expression is None:
             return None
         exact = None
         if case_sensitive:
-            exact = case_expression(terms, self._frequencies(terms, "cgramdf"))
+            exact = case_expression(terms, self._frequencies(terms, "cspandf"))
         return self._merged(expression, exact)
 
     def _frequencies(self, terms: Sequence[Term], table: str) -> dict[str, int]:
         """In how many files each trigram of `terms` is, as last counted: folded
-        (`gramdf`) or as written (`cgramdf`)."""
+        (`gramdf`), or as written in how many spans (`cspandf`)."""
         literals = [t for t in terms if isinstance(t, str)]
         literals += [o[0] for t in terms if isinstance(t, Either) for o in t.options]
         fold = table == "gramdf"
@@ -263,7 +266,7 @@ class TextIndex:
         last = ""
         rows = self._rowids("grams", expression)
         if exact is not None:
-            rows = _both(rows, self._rowids("cgrams", exact))
+            rows = _both(rows, _texts_of(self._rowids("cspans", exact)))
         try:
             for row in rows:
                 path = paths.get(row)
@@ -283,7 +286,7 @@ class TextIndex:
         try:
             found = set(self._rowids("grams", expression))
             if exact is not None:
-                found &= set(self._rowids("cgrams", exact))
+                found &= set(_texts_of(self._rowids("cspans", exact)))
         except sqlite3.Error as exc:
             log.warning("grep_index_failed", reason=str(exc)[:200])
             return ((path, None) for path in sorted(self._paths.values()))
@@ -320,6 +323,19 @@ def _fits(paths: Mapping[int, str], by_row: list[int], row: int) -> bool:
 
 def _first(item: tuple[str, bytes | None]) -> str:
     return item[0]
+
+
+def _texts_of(spans: Generator[int, None, None]) -> Generator[int, None, None]:
+    """The texts' rows of increasing span rows (`store.span_row`), each once."""
+    last = -1
+    try:
+        for span in spans:
+            row = span >> SPAN_BITS
+            if row != last:
+                last = row
+                yield row
+    finally:
+        spans.close()
 
 
 def _both(
@@ -424,27 +440,56 @@ def _near(literal: str, docs: Mapping[str, int]) -> str | None:
 
 
 def case_expression(terms: Sequence[Term], docs: Mapping[str, int]) -> str | None:
-    """The FTS5 query of the case-keeping trigram index (`cgrams`) for `terms` held as
-    written: each literal as its CASE_GRAMS rarest trigrams as written (`docs`: in how
-    many files each is), AND-ed (that table keeps no positions), an alternation's
-    options OR-ed; None when no term has a trigram. As `match_expression`, fewer
-    trigrams ask for more files, never fewer."""
-    return _joined(terms, docs, _all_of)
+    """The FTS5 query of the case-keeping trigram index (`cspans`, one row per span) for
+    one of `terms` held as written: the one whose rarest trigram as written is in fewest
+    spans (`docs`), as its CASE_GRAMS rarest trigrams AND-ed (that table keeps no
+    positions, but they lie within a span of each other), an alternation's options
+    OR-ed; None when no term has a trigram. One term only: two terms of one match may
+    be in two spans. As `match_expression`, fewer trigrams ask for more files, never
+    fewer."""
+    best: tuple[int, str] | None = None
+    for term in terms:
+        if isinstance(term, str):
+            asked = _all_of(term, docs)
+            if asked is None:
+                continue
+            one = (asked[0], asked[1])
+        else:
+            options = [_all_of(option[0], docs) for option in term.options]
+            if not options or not all(options):
+                continue
+            chosen = [o for o in options if o is not None]
+            query = "(" + " OR ".join(f"({q})" for _, q in chosen) + ")"
+            one = (sum(n for n, _ in chosen), query)
+        if best is None or one[0] < best[0]:
+            best = one
+    return best[1] if best is not None else None
 
 
-def _all_of(literal: str, docs: Mapping[str, int]) -> str | None:
-    """The literal's rarest trigrams as written, AND-ed: up to CASE_GRAMS, each further
-    one only if it is in at most CASE_SPREAD times as many files as the rarest (a common
-    one costs a long posting list and narrows little). None for a literal without cased
-    letters: its trigrams as written are the folded index's, which asked for them."""
+def _all_of(literal: str, docs: Mapping[str, int]) -> tuple[int, str] | None:
+    """(in how many spans its rarest is, the FTS5 query) of the literal's rarest trigrams
+    as written, AND-ed: up to CASE_GRAMS, each further one only if it is in at most
+    CASE_SPREAD times as many spans as the rarest (a common one costs a long posting list
+    and narrows little) and all of them within SPAN_OVERLAP bytes (one span holds them
+    together wherever the literal is). None for a literal without cased letters: its
+    trigrams as written are the folded index's, which asked for them."""
     if literal.lower() == literal.upper():
         return None
-    grams = sorted(_grams(literal, fold=False), key=lambda g: docs.get(g, 0))
-    if not grams:
+    at: dict[str, int] = {}
+    for n, gram in enumerate(_grams_at(literal, fold=False)):
+        at.setdefault(gram, n)  # literals are ASCII: a character is a byte
+    if not at:
         return None
+    grams = sorted(at, key=lambda g: (docs.get(g, 0), at[g]))
     most = max(docs.get(grams[0], 0), 1) * CASE_SPREAD
-    chosen = [grams[0], *(g for g in grams[1:CASE_GRAMS] if docs.get(g, 0) <= most)]
-    return " AND ".join(_quote(g) for g in chosen)
+    chosen = [grams[0]]
+    for gram in grams[1:]:
+        if len(chosen) == CASE_GRAMS or docs.get(gram, 0) > most:
+            break
+        reach = [at[g] for g in (*chosen, gram)]
+        if max(reach) + 3 - min(reach) <= SPAN_OVERLAP:
+            chosen.append(gram)
+    return docs.get(grams[0], 0), " AND ".join(_quote(g) for g in chosen)
 
 
 def _grams_at(literal: str, *, fold: bool = True) -> list[str]:

@@ -23,6 +23,7 @@ from context_bot.knowledge.inventory import Inventory
 from context_bot.knowledge.literals import Either, literal_query, required_literals
 from context_bot.knowledge.loading import load_knowledge
 from context_bot.knowledge.sandbox import RepoFiles
+from context_bot.knowledge.store import SPAN_BITS, SPAN_BYTES, SPAN_OVERLAP, span_row, spans
 from context_bot.knowledge.textindex import (
     TextIndex,
     case_expression,
@@ -240,6 +241,46 @@ def test_a_case_sensitive_search_reads_only_the_files_holding_its_text_as_writte
     assert {path for path, _ in found} == {"dist/bundle.js", "dist/shout.js"} | always
 
 
+def test_a_large_text_is_a_candidate_only_where_one_span_holds_the_text_as_written(
+    tmp_path: Path,
+) -> None:
+    """A bundle holding `initInputToken` only in capitals, and each of its trigrams as
+    written far apart from the others, holds them all, but in no one span: no candidate.
+    One holding it across a span's edge is, and one changed to lose it is not after a
+    reload (the contentless spans are deleted with the values they were given)."""
+    filler = "x = 1;\n" * (2 * SPAN_BYTES // 7)  # two spans between the pieces
+    grams = ["initInputToken"[n : n + 3] for n in range(12)]
+    scattered = "INITINPUTTOKEN;\n" + "".join(f"{gram}\n{filler}" for gram in grams)
+    edge = "y" * (SPAN_BYTES - 5) + "initInputToken();\n" + filler
+    root = tmp_path / "repo"
+    write_files(root, {"dist/scattered.js": scattered, "dist/edge.js": edge, "dist/x.js": "x\n"})
+    files = RepoFiles(root)
+    cache = tmp_path / "c"
+    knowledge = load_knowledge(root / "knowledge", root, files=files, cache_dir=cache)
+    index = index_of(knowledge.inventory)
+    assert index.candidates(["initInputToken"]) == {"dist/scattered.js", "dist/edge.js"}
+    exact = index.candidates(["initInputToken"], case_sensitive=True)
+    assert exact == {"dist/edge.js"} | index.always
+    found = same_as_a_full_scan(knowledge.inventory, files, GrepQuery("initInputToken"))
+    assert [(m["path"], m["line"]) for m in found["matches"]] == [("dist/edge.js", 1)]  # type: ignore[index]
+
+    (root / "dist/edge.js").write_text(edge.replace("initInputToken", "renamedThing00"))
+    (root / "dist/x.js").write_text(scattered.replace("INITINPUTTOKEN", "initInputToken"))
+    fresh = load_knowledge(root / "knowledge", root, files=files, cache_dir=cache)
+    index = index_of(fresh.inventory)
+    assert index.candidates(["initInputToken"], case_sensitive=True) == {"dist/x.js"} | index.always
+    same_as_a_full_scan(fresh.inventory, files, GrepQuery("initInputToken"))
+    db = sqlite3.connect(index._path)
+    try:
+        count = "SELECT count(*) FROM cspans WHERE cspans MATCH ?"
+        # The new name is in edge.js's first span and in the second, which starts in it.
+        assert db.execute(count, ('"dTh" AND "g00"',)).fetchone()[0] == 2
+        # edge.js's old spans are gone: x.js's first span alone holds these now.
+        assert db.execute(count, ('"tIn" AND "Tok"',)).fetchone()[0] == 1
+    finally:
+        db.close()
+
+
 def test_a_name_after_whitespace_is_asked_for_with_it(
     repo: tuple[Path, Inventory, RepoFiles],
 ) -> None:
@@ -388,17 +429,48 @@ def test_a_literal_is_asked_for_as_its_rarest_trigrams_at_their_distances() -> N
 
 
 def test_a_case_sensitive_literal_is_asked_for_as_its_rarest_trigrams_as_written() -> None:
-    docs = {"Gre": 10, "ree": 900, "eet": 50, "ete": 70, "ter": 40, "fn(": 5}
+    docs = {"Gre": 10, "ree": 900, "eet": 50, "ete": 70, "ter": 40, "fn(": 5, "Opt": 3}
     # "Gre" is rarest; "ter", "eet" and "ete" within 8 times its count; "ree" is not.
     assert case_expression(("Greeter",), docs) == '"Gre" AND "ter" AND "eet" AND "ete"'
-    assert case_expression(("Greeter", "fn("), docs) == (
-        '"Gre" AND "ter" AND "eet" AND "ete" AND "fn("'
+    # One term only (two of a match's pieces may be in two spans): the rarest, of those
+    # with cased letters ("123" has none: the folded index asked for it).
+    assert case_expression(("Greeter", "fn("), docs) == '"fn("'
+    assert case_expression(("Greeter", "123"), {**docs, "123": 1}) == (
+        '"Gre" AND "ter" AND "eet" AND "ete"'
     )
     either = Either((("Greeter",), ("Gre",)))
     assert case_expression((either,), docs) == '(("Gre" AND "ter" AND "eet" AND "ete") OR ("Gre"))'
+    assert case_expression((either, "Greeter"), docs) == '"Gre" AND "ter" AND "eet" AND "ete"'
     # Nothing to tell apart by case: the folded index asked for these already.
     assert case_expression(("::=", "123"), docs) is None
     assert case_expression((Either((("Greeter",), ("::=",))),), docs) is None
+
+
+def test_the_trigrams_asked_of_one_span_lie_within_its_overlap() -> None:
+    """A span reaches SPAN_OVERLAP bytes into the next, so trigrams further apart in a
+    literal may be in two spans: they are not asked for together."""
+    literal = "Abc" + "x" * SPAN_OVERLAP + "Xyz"
+    common = ["bcx", "cxx", "xxx", "xxX", "xXy"]
+    docs = {**dict.fromkeys(common, 1000), "Abc": 1, "Xyz": 2}
+    assert case_expression((literal,), docs) == '"Abc"'
+    near = "Abc" + "x" * (SPAN_OVERLAP - 6) + "Xyz"
+    assert case_expression((near,), docs) == '"Abc" AND "Xyz"'
+
+
+def test_spans_cover_every_stretch_of_overlap_length_whole() -> None:
+    """Whatever lies within SPAN_OVERLAP bytes is whole in some span, multi-byte
+    characters cut at a span's edge included."""
+    body = "é" * (SPAN_BYTES // 2 - 1) + "ab" + "x" * SPAN_BYTES + "🙂Name🙂" * 40
+    pieces = [text for _, text in spans(7, body)]
+    rows = [row for row, _ in spans(7, body)]
+    assert rows == [span_row(7, n) for n in range(len(pieces))]
+    assert all(row >> SPAN_BITS == 7 for row in rows)
+    data = body.encode()
+    for start in range(0, len(data) - 8, 97):
+        piece = data[start : start + 8].decode("utf-8", "ignore")
+        if len(piece) >= 3:
+            assert any(piece in text for text in pieces), start
+    assert list(spans(3, "")) == [(span_row(3, 0), "")]
 
 
 def test_a_search_that_reaches_its_limit_reads_no_further(
@@ -558,15 +630,15 @@ def test_a_file_the_gate_refuses_costs_a_stat_until_it_changes(
     assert sorted(asked) == ["big.txt", "latin1.txt"]  # once each, for both searches
 
 
-def test_a_cache_without_case_kept_trigrams_is_rebuilt(tmp_path: Path) -> None:
-    """A cache of schema 4 (no `cgrams`) is rebuilt, and a case-sensitive search then
-    reads only the file holding its text as written."""
+def test_a_cache_without_case_kept_spans_is_rebuilt(tmp_path: Path) -> None:
+    """A cache of schema 6 (case-kept trigrams per file, not per span) is rebuilt, and a
+    case-sensitive search then reads only the file holding its text as written."""
     files, fresh = reloaded_after(
         tmp_path,
         {"a.py": "MixedCase = 1\n", "b.py": "mixedcase = 2\n"},
-        "UPDATE meta SET value='4' WHERE key='schema'",
-        "DROP TABLE cgrams",
-        "DROP TABLE cgramdf",
+        "UPDATE meta SET value='6' WHERE key='schema'",
+        "DROP TABLE cspans",
+        "DROP TABLE cspandf",
     )
     index = index_of(fresh.inventory)
     assert index.candidates(["MixedCase"], case_sensitive=True) == {"a.py"}

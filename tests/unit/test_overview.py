@@ -501,6 +501,27 @@ def test_a_go_module_whose_package_is_its_root_counts_the_files_importing_it() -
     assert import_counts(files) == {"./": 2, "doc/": 1}  # not its own (test) files
 
 
+def test_a_go_library_s_import_path_is_its_way_in_read_from_its_excerpts() -> None:
+    """As hashicorp/raft: no `main`, the module's root package is what a user imports.
+    Read from what the index cache keeps of each file (`excerpt`), as a restart reads it."""
+    from context_bot.knowledge.codemap import entry_points, excerpt
+
+    files = [
+        ("Makefile", "makefile", "test:\n\tgo test ./...\n"),
+        ("go.mod", "go-mod", "module github.com/hashicorp/raft\n\ngo 1.20\n"),
+        ("api.go", "go", '// Package raft.\npackage raft\n\nimport (\n\t"fmt"\n)\n'),
+        ("api_test.go", "go", "package raft_test\n"),
+        ("bench/bench.go", "go", "package raftbench\n"),
+    ]
+    kept = [(path, language, excerpt(path, text)) for path, language, text in files]
+    assert list(entry_points(kept)) == [
+        "`Makefile` targets: `test`",
+        '`go.mod` (Go module: `import "github.com/hashicorp/raft"`, package `raft`)',
+    ]
+    commands = [*kept[:2], ("main.go", "go", excerpt("main.go", "package main\nfunc main() {}\n"))]
+    assert list(entry_points(commands)) == ["`Makefile` targets: `test`", "`main.go` (Go `main`)"]
+
+
 def test_go_packages_are_named_as_packages_among_the_central_files() -> None:
     from context_bot.knowledge.codemap import Central, CodeMap
 
@@ -528,6 +549,59 @@ def test_a_readme_heading_loses_its_badges_and_escapes_and_link_definitions_are_
     assert repo_title(tmp_path, "\\$ click\\_\n==========\n\nClick is a package.\n") == "$ click_"
 
 
+def test_an_opening_that_ends_in_a_colon_keeps_the_list_it_announces() -> None:
+    """As tokio's README opens: "... It is:" and a list of three items, blank lines
+    between them, each wrapped; the list is the rest of the sentence."""
+    tokio = (
+        "# Tokio\n\nA runtime for Rust. It is:\n\n* **Fast**: zero-cost\n  abstractions.\n\n"
+        "* **Reliable**: fewer bugs.\n\n- **Scalable**: a small footprint\n\n"
+        "[![Crates.io][crates-badge]][crates-url]\n"
+    )
+    assert first_paragraph(tokio) == (
+        "A runtime for Rust. It is: **Fast**: zero-cost abstractions; **Reliable**: fewer "
+        "bugs; **Scalable**: a small footprint."
+    )
+    assert first_paragraph("Intro:\n\nNot a list.\n") == "Intro:"
+    assert first_paragraph("Plain prose.\n\n* a list after it\n") == "Plain prose."
+
+
+def test_a_bar_of_links_is_no_opening() -> None:
+    """As eslint's README: a navigation bar of links under the title, then the prose."""
+    eslint = (
+        "# ESLint\n\n[Website](https://eslint.org) |\n[Rules](https://eslint.org/r) |\n"
+        "[Discord][chat] · [Mastodon](https://m.example)\n\n"
+        "ESLint is a tool for identifying patterns in [ECMAScript](https://e.example) code.\n"
+    )
+    assert first_paragraph(eslint) == (
+        "ESLint is a tool for identifying patterns in [ECMAScript](https://e.example) code."
+    )
+    assert first_paragraph("[Foo](https://f.example) is a library.\n") == (
+        "[Foo](https://f.example) is a library."
+    )
+
+
+def test_a_markdown_title_underlined_shorter_than_itself_is_a_title(tmp_path: Path) -> None:
+    """As hashicorp/raft's README opens: a setext heading whose badge makes it longer than
+    its `====` was taken for the opening prose, and the opening itself was lost."""
+    from context_bot.knowledge.overview import repo_title
+
+    raft = (
+        "raft [![Build Status](https://ci.example/badge.svg)](https://ci.example/raft)\n====\n\n"
+        "raft is a [Go](http://www.golang.org) library that manages a replicated\n"
+        "log.\n\nMore.\n"
+    )
+    assert repo_title(tmp_path, raft) == "raft"
+    assert first_paragraph(raft) == (
+        "raft is a [Go](http://www.golang.org) library that manages a replicated log."
+    )
+    assert first_paragraph("Title\n==\n\nProse here.\n") == "Prose here."
+    assert first_paragraph("A Title\n-------\nProse here.\n") == "Prose here."
+    # A paragraph ends at a blank line, not at a line of its own words with dashes in it.
+    assert first_paragraph("Some prose - with a dash\n- and a list item\n") == (
+        "Some prose - with a dash - and a list item"
+    )
+
+
 def test_java_imports_count_for_the_imported_class_file_whatever_the_source_root() -> None:
     """As gson (classes at the root of the sources) and a Maven layout (src/main/java)."""
     from context_bot.knowledge.codemap import excerpt, import_counts
@@ -548,6 +622,95 @@ def test_java_imports_count_for_the_imported_class_file_whatever_the_source_root
         "src/main/java/com/acme/stream/JsonReader.java": 3,  # a static import counts too
         "src/main/java/com/acme/internal/Util.java": 1,  # a wildcard names no file
     }
+
+
+def test_annotation_types_are_no_central_files(tmp_path: Path) -> None:
+    """As guava's sources: `@GwtCompatible` and its kind are imported by hundreds of files,
+    and led the central files; an annotation type (Java or Kotlin) is a marker."""
+    from context_bot.knowledge.codemap import build_codemap, excerpt
+
+    def user(n: int) -> str:
+        return (
+            f"package a.b;\nimport a.ann.Marker;\nimport a.ann.Tag;\nimport a.b.Core;\n"
+            f"@Marker class User{n} {{}}\n"
+        )
+
+    sources = {
+        "a/ann/Marker.java": "package a.ann;\n/** A marker. */\npublic @interface Marker {}\n",
+        "a/ann/Tag.kt": "package a.ann\n\nannotation class Tag\n",
+        "a/b/Core.java": "package a.b;\npublic final class Core {}\n",
+        **{f"a/b/User{n}.java": user(n) for n in range(3)},
+    }
+    files = [(path, "java", excerpt(path, text)) for path, text in sources.items()]
+    code = build_codemap(files, tmp_path, denied=lambda _: False, git=False)
+    assert [c.path for c in code.central] == ["a/b/Core.java"]
+
+
+def test_kotlin_imports_count_for_the_file_named_for_the_class() -> None:
+    """As okhttp's sources jar: Kotlin's `package` and `import` have no `;`, an import may
+    be renamed, and a file is named for its main class."""
+    from context_bot.knowledge.codemap import excerpt, import_counts
+
+    sources = {
+        "okhttp3/OkHttpClient.kt": "package okhttp3\n\nimport okhttp3.internal.Util as U\n"
+        "import java.net.Proxy\nclass OkHttpClient\n",
+        "okhttp3/internal/Util.kt": "package okhttp3.internal\n\nimport okhttp3.OkHttpClient\n",
+        "okhttp3/internal/http/Bridge.kt": "package okhttp3.internal.http\n"
+        "import okhttp3.OkHttpClient\nimport okhttp3.internal.*\n",
+        "Tool.java": "package okhttp3;\nimport okhttp3.internal.Util;\nclass Tool {}\n",
+    }
+    files = [(path, "kotlin", excerpt(path, text)) for path, text in sources.items()]
+    assert import_counts(files) == {"okhttp3/OkHttpClient.kt": 2, "okhttp3/internal/Util.kt": 2}
+
+
+def test_a_history_of_one_commit_says_nothing_of_how_often_files_change() -> None:
+    """A source archive committed whole: every file "changed in 1 of the last 1 commits"
+    was noise on every line. Without a README or documents, the product line says the
+    sections come from the code (there are no features below to see)."""
+    from context_bot.knowledge.codemap import Central, CodeMap
+
+    def overview(commits: int) -> str:
+        code = CodeMap(central=(Central("a/Core.kt", 3, 1),), history_commits=commits)
+        data = OverviewInput("jar", None, None, (), (), (), "v", 0, codemap=code)
+        return build_overview(data, budget=32_000)
+
+    one = overview(1)
+    assert "- `a/Core.kt` — imported by 3 files\n" in one
+    assert "changed" not in section(one, "Central files")
+    assert "the sections below come from the code" in section(one, "What this product does")
+    assert "- `a/Core.kt` — imported by 3 files, changed in 1 of the last 5 commits" in overview(5)
+
+
+def test_without_imports_or_history_the_central_files_are_those_whose_names_are_used(
+    tmp_path: Path,
+) -> None:
+    """As hashicorp/raft committed whole: one Go package, its files use each other's names
+    without importing anything, and one commit tells nothing: no central files were shown.
+    Now the files whose top-level names the others use most, tests left out."""
+    from context_bot.knowledge.codemap import central_by_uses
+
+    uses = {"config.go": 40, "api.go": 90, "util.go": 1, "api_test.go": 500}
+    central = central_by_uses(["util.go", "config.go", "api.go", "api_test.go"], uses.__getitem__)
+    assert [(c.path, c.uses) for c in central] == [("api.go", 90), ("config.go", 40)]
+    assert central_by_uses([f"f{n}.go" for n in range(401)], lambda _: 5) == ()
+
+    root = tmp_path / "lib"
+    root.mkdir()
+    (root / "go.mod").write_text("module example.com/lib\n\ngo 1.21\n")
+    (root / "raft.go").write_text(
+        "package lib\n\n// Raft is the node.\ntype Raft struct{}\n\n"
+        "func NewRaft() *Raft { return &Raft{} }\n"
+    )
+    (root / "api.go").write_text(
+        "package lib\n\nfunc Start() *Raft {\n\tr := NewRaft()\n\tvar x Raft\n"
+        "\t_ = x\n\treturn r\n}\n"
+    )
+    (root / "log.go").write_text("package lib\n\nfunc logIt(r *Raft) { _ = Start() }\n")
+    text = load_knowledge(root / "knowledge", root).overview
+    central = section(text, "Central files").splitlines()
+    assert central[0].startswith("_By how often other code uses the top-level names")
+    assert central[1].startswith("- `raft.go` — its names used ")
+    assert "most used: `Raft` (" in central[1]
 
 
 def test_a_crate_declares_its_library_and_binaries(tmp_path: Path) -> None:

@@ -274,6 +274,30 @@ def test_lines_are_found_whatever_their_case_even_beside_a_dotted_capital_i() ->
         ),
         ("/* Copyright (c) 2020 Someone. All rights reserved. */\nint main() {}\n", None),
         ("# Parses the settings file, once.\nimport os\n", "Parses the settings file, once."),
+        # JSDoc, as eslint's files open: the lead tag is no word, a block tag ends it.
+        (
+            "/**\n * @fileoverview Main class using flat config\n * @author Nicholas C. Zakas\n"
+            " */\n",
+            "Main class using flat config",
+        ),
+        ("/** @file Rule Validator. @author Someone */\n", "Rule Validator."),
+        # Past the licence, the package and the imports: the class's own doc comment.
+        (
+            "/*\n * Copyright (C) 2011 The Guava Authors\n */\n\n"
+            "package com.google.common.hash;\n\nimport java.io.Serializable;\n\n"
+            "/**\n * A Bloom filter for instances of {@code T}. A <i>probabilistic</i>\n"
+            " * data structure.\n */\npublic final class BloomFilter {}\n",
+            "A Bloom filter for instances of T.",
+        ),
+        # Rust's own module docs (tokio's `//!` lines).
+        (
+            "//! Allows a future to execute for a maximum amount of time.\n//!\nuse x;\n",
+            "Allows a future to execute for a maximum amount of time.",
+        ),
+        (
+            "/**\n * Mail someone@example.com for access.\n */\n",
+            "Mail someone@example.com for access.",
+        ),
     ],
 )
 def test_an_undocumented_files_opening_skips_its_licence_header(
@@ -282,3 +306,19 @@ def test_an_undocumented_files_opening_skips_its_licence_header(
     from context_bot.knowledge.openings import opening_comment
 
     assert opening_comment(text) == said
+
+
+def test_a_turn_s_inflected_words_are_found_in_their_plain_forms(tmp_path: Path) -> None:
+    """As okhttp's ConnectionPool.kt: it says `pool` and `reuse`, the turn says `pooled` and
+    `reused`. Search matched it (Porter stems), but the check that the best file holds
+    the turn's words took off only a plural's `s`, and the turn got no block."""
+    (tmp_path / "pool.kt").write_text(
+        "package okhttp3\n\n/** Manages reuse of HTTP connections: a pool of idle ones. */\n"
+        "class ConnectionPool\n"
+    )
+    (tmp_path / "other.kt").write_text("package okhttp3\n\nclass Unrelated\n")
+    knowledge = load_knowledge(tmp_path / "knowledge", tmp_path)
+    read = sandbox_reader(RepoFiles(tmp_path))
+
+    found = retrieve(knowledge, "how are connections pooled and reused", read=read)
+    assert found.text and found.hits[0].path == "pool.kt"
