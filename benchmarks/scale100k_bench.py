@@ -160,6 +160,11 @@ def child(args: argparse.Namespace) -> None:
     from context_bot.protocol import DEFAULT_GREP_LIMIT
     from context_bot.protocol import DEFAULT_REFERENCES_LIMIT as REFS_LIMIT
 
+    # As the server runs (`ContextBotApp.serve`): its GIL switch interval, where the
+    # measured code sets one (its requests share the GIL with reloads and snapshots).
+    interval = getattr(importlib.import_module("context_bot.app"), "SWITCH_INTERVAL_S", None)
+    if interval is not None:
+        sys.setswitchinterval(interval)
     repo = Path(args.repo)
     phases: dict[str, float] = {}
     rss: dict[str, int] = {}
