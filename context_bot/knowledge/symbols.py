@@ -188,6 +188,8 @@ _BY_LANGUAGE |= {"java": "java", "typescript": "typescript"}
 _BY_SUFFIX = {".tsx": "tsx", ".jsx": "javascript", ".mjs": "javascript", ".cjs": "javascript"}
 _BY_SUFFIX |= {".mts": "typescript", ".cts": "typescript", ".pyi": "python"}
 
+_GO_UNNAMED = frozenset({"init", "main"})
+"""Go functions the runtime calls and no code names."""
 _SPACE = re.compile(r"\s+")
 _COMMENT_MARKS = re.compile(r"^\s*(?:/\*\*?|\*/|\*(?!/)|///?|//!|#)?\s?", re.M)
 _STRING_QUOTES = re.compile(r"^[rRbBuUfF]*(\"\"\"|'''|\"|')|(\"\"\"|'''|\"|')$")
@@ -704,13 +706,19 @@ class SymbolIndex:
         return [n] if (n := self._file_no.get(path)) is not None else []
 
     def _top_names(self, files: Iterable[int]) -> set[str]:
-        """The names of the top-level definitions (not variables) of `files`."""
+        """The names of the top-level definitions (not variables) of `files`, less Go's
+        `init` and `main`, which no code names (raft's `util.go` was "most used: `init`"
+        for the uses of other things spelled so)."""
         variable = _KIND_CODE["variable"]
         return {
             self._names[self._def_name[d]]
             for f in files
             for d in range(self._file_defs[f], self._file_defs[f + 1])
-            if self._def_top[d] and self._def_kind[d] != variable
+            if self._def_top[d]
+            and self._def_kind[d] != variable
+            and not (
+                self._paths[f].endswith(".go") and self._names[self._def_name[d]] in _GO_UNNAMED
+            )
         }
 
     def _top_def_files(self, name: str) -> set[int]:

@@ -334,6 +334,17 @@ def test_most_used_ranks_a_files_top_level_names_by_uses_and_skips_common_ones()
         ("pkg/sub/c.go", "go", "package sub\n\nfunc Deep() {}\n\nfunc X() { Deep() }\n"),
     )
     assert go.most_used("pkg/") == [("Open", 2)]
+    # Go's `init` and `main` are called by the runtime, never by name: other things spelled
+    # so (a method `r.init()`) are no uses of them.
+    runtime = _index(
+        ("util.go", "go", "package raft\n\nfunc init() {}\n\nfunc Max() int { return 1 }\n"),
+        (
+            "api.go",
+            "go",
+            "package raft\n\nfunc (r *R) run() {\n\tr.init()\n\tr.init()\n\tMax()\n}\n",
+        ),
+    )
+    assert runtime.most_used("util.go") == [("Max", 1)]
 
 
 def test_the_index_is_the_same_on_every_build_and_in_threads() -> None:
