@@ -331,6 +331,18 @@ _LINK_DEFINITION = re.compile(r"\[[^\]]+\]:\s*\S")
 _MD_LINK = re.compile(r"\[[^\]]*\](?:\([^)]*\)|\[[^\]]*\])")
 _NAV_MARKS = " \t|·•-–—/,"
 """What separates the links of a navigation bar (eslint's README: `[Website](…) |`)."""
+_HTML_LINK = re.compile(r"<a\b[^>]*>.*?</a>", re.I)
+_LABEL = re.compile(r"^[*_]*[\w ]{1,24}[*_]*:$")
+
+
+def _links_only(line: str) -> bool:
+    """Whether a README line is links and their separators (eslint's `[Website](…) |`),
+    or a label and its link (fastapi's `**Documentation**: <a href=…>…</a>`): no
+    opening, however it starts."""
+    rest = _HTML_LINK.sub("", _MD_LINK.sub("", line)).strip(_NAV_MARKS)
+    return not rest or (rest != line.strip() and bool(_LABEL.match(rest)))
+
+
 _HTML_TAG = re.compile(r"<(!--|/?[A-Za-z][A-Za-z0-9-]*(\s|/?>|$))")
 """An HTML line (`<p align=center>`, `</div>`, `<!-- -->`), not the `<https://…>` of an
 rST link that wrapped onto its own line (python-lz4's README opens so)."""
@@ -354,7 +366,7 @@ def first_paragraph(text: str) -> str:
         skip = fence or s.startswith(("#", "![", "[![", "|", "---", "===")) or not s
         skip = skip or bool(_HTML_TAG.match(s))
         skip = skip or bool(_LINK_DEFINITION.match(s))  # `[label]: https://…`
-        skip = skip or not _MD_LINK.sub("", s).strip(_NAV_MARKS)  # a bar of links only
+        skip = skip or _links_only(s)  # a bar of links, or a label and its link
         skip = skip or _underlined(lines, n) or (n > 0 and _underlined(lines, n - 1))
         skip = skip or s.startswith((".. ", ":"))  # rST
         if skip:

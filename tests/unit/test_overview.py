@@ -578,6 +578,15 @@ def test_a_bar_of_links_is_no_opening() -> None:
     assert first_paragraph("[Foo](https://f.example) is a library.\n") == (
         "[Foo](https://f.example) is a library."
     )
+    # As fastapi's README: a centred HTML header, then a label and its link per line.
+    fastapi = (
+        '<p align="center">\n  <em>FastAPI framework</em>\n</p>\n\n---\n\n'
+        '**Documentation**: <a href="https://f.example" target="_blank">https://f.example</a>\n\n'
+        "**Source Code**: [github](https://g.example)\n\n---\n\n"
+        "FastAPI is a modern, fast web framework.\n"
+    )
+    assert first_paragraph(fastapi) == "FastAPI is a modern, fast web framework."
+    assert first_paragraph("Note: prose with a colon in it.\n") == "Note: prose with a colon in it."
 
 
 def test_a_markdown_title_underlined_shorter_than_itself_is_a_title(tmp_path: Path) -> None:
