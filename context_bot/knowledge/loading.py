@@ -552,7 +552,7 @@ def _load(
         counts = count_files(inventory.files, served)
         text = overview_text(
             root, revision, readme, served, free, features, version, len(diags), inventory,
-            codemap, symbols, overview_budget, counts,
+            codemap, symbols, overview_budget, counts, overview_mod.manifest_name(files),
         )  # fmt: skip
     log.info(
         "knowledge_loaded",
@@ -997,16 +997,18 @@ def overview_text(
     symbols: SymbolIndex,
     budget: int,
     counts: FileCounts | None = None,
+    manifest: str | None = None,
 ) -> str:
     """The overview of a snapshot from what its load (or patch) gathered. Without central
-    files from imports or history, those whose names the others use most."""
+    files from imports or history, those whose names the others use most. `manifest`:
+    the name the repository's manifest declares (`overview.manifest_name`)."""
     if not codemap.central:
         paths = (f.path for f in inventory.files if not f.binary)
         central = central_by_uses(paths, functools.partial(_uses_of, symbols))
         codemap = replace(codemap, central=central)
     return overview_mod.build_overview(
         overview_mod.OverviewInput(
-            repo_name=overview_mod.repo_title(root, readme),
+            repo_name=overview_mod.repo_title(root, readme, manifest),
             revision=revision,
             readme=readme,
             files=tuple(served.values()),

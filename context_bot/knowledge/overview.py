@@ -169,9 +169,11 @@ def read_readme(files: RepoFiles) -> str | None:
     return None
 
 
-def repo_title(root: Path, readme: str | None) -> str:
-    """The README's first `# ` heading when it names the project; else the folder's name,
-    which for a clone can be anything (CI clones into `fresh/`)."""
+def repo_title(root: Path, readme: str | None, manifest: str | None = None) -> str:
+    """The README's first `# ` heading when it names the project; else the name its
+    manifest declares (`manifest_name`: fastapi's README opens with HTML, its
+    `pyproject.toml` says `fastapi`); else the folder's name, which for a clone can be
+    anything (CI clones into `fresh/`, a source archive unpacks into `repo/`)."""
     lines = (readme or "").splitlines()[:20]
     for n, line in enumerate(lines):
         heading = line[2:] if line.startswith("# ") else line if _underlined(lines, n) else None
@@ -179,7 +181,30 @@ def repo_title(root: Path, readme: str | None) -> str:
             return title
         if _prose(line):
             break  # a heading after the opening text is a section's ("# Overview"), not a name
-    return root.name
+    return manifest or root.name
+
+
+_MANIFEST_NAME = (
+    ("pyproject.toml", re.compile(r'^name\s*=\s*"([^"]{1,60})"', re.M)),
+    ("package.json", re.compile(r'^\s{0,4}"name"\s*:\s*"([^"]{1,60})"', re.M)),
+    ("Cargo.toml", re.compile(r'^name\s*=\s*"([^"]{1,60})"', re.M)),
+    ("go.mod", re.compile(r"^module\s+\S*?([^/\s]{1,60})\s*$", re.M)),
+)
+
+
+def manifest_name(files: RepoFiles) -> str | None:
+    """The name the repository's manifest at its root declares (`pyproject.toml`,
+    `package.json`, `Cargo.toml`, `go.mod`), read through the gate of a `file` request;
+    None when there is none."""
+    for path, pattern in _MANIFEST_NAME:
+        try:
+            text = files.read_sync(path).text[:16_384]
+        except FileError:
+            continue
+        found = pattern.search(text)
+        if found is not None:
+            return found.group(1)
+    return None
 
 
 _BADGE = re.compile(

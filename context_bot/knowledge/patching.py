@@ -203,6 +203,7 @@ def patch_knowledge(
     text = overview_text(
         root, revision, readme, served, free, previous.features(), version,
         len(previous.diagnostics), inventory, codemap, symbols, overview_budget, counts,
+        overview_mod.manifest_name(files),
     )  # fmt: skip
     index = SearchIndex(index_entries(served, free), None, sandbox_reader(files), stored=stored)
     layout = patch_listing_index(previous.tree, previous.inventory, inventory, paths, served, free)

@@ -565,6 +565,28 @@ def test_an_opening_that_ends_in_a_colon_keeps_the_list_it_announces() -> None:
     assert first_paragraph("Plain prose.\n\n* a list after it\n") == "Plain prose."
 
 
+def test_without_a_readme_title_the_manifest_names_the_repository(tmp_path: Path) -> None:
+    """As fastapi's source archive, unpacked into `repo/`: its README opens with HTML, so
+    the overview was titled by the folder; its `pyproject.toml` says `fastapi`."""
+    from context_bot.knowledge.overview import manifest_name, repo_title
+    from context_bot.knowledge.sandbox import RepoFiles
+
+    root = tmp_path / "repo"
+    root.mkdir()
+    (root / "README.md").write_text('<p align="center"><em>Fast.</em></p>\n\nFastAPI is fast.\n')
+    (root / "pyproject.toml").write_text('[project]\nname = "fastapi"\nversion = "1"\n')
+    assert manifest_name(RepoFiles(root)) == "fastapi"
+    text = load_knowledge(root / "knowledge", root).overview
+    assert text.startswith("# fastapi: onboarding overview\n")
+    assert repo_title(root, "# Real Title\n", "fastapi") == "Real Title"
+    (root / "pyproject.toml").unlink()
+    (root / "go.mod").write_text("module github.com/hashicorp/raft\n\ngo 1.20\n")
+    assert manifest_name(RepoFiles(root)) == "raft"
+    (root / "go.mod").unlink()
+    assert manifest_name(RepoFiles(root)) is None
+    assert repo_title(root, None, None) == "repo"
+
+
 def test_a_bar_of_links_is_no_opening() -> None:
     """As eslint's README: a navigation bar of links under the title, then the prose."""
     eslint = (
