@@ -62,6 +62,7 @@ _JAVA_IMPORT = re.compile(
     re.M,
 )
 _JVM_SUFFIXES = (".java", ".kt", ".kts")
+_GO_PACKAGE = re.compile(r"^package\s+(\w+)", re.M)
 _ANNOTATION_TYPE = re.compile(
     r"^[ \t]*(?:(?:public|internal|private)[ \t]+)?(?:@interface|annotation[ \t]+class)[ \t]+\w+",
     re.M,
@@ -218,7 +219,7 @@ def excerpt(path: str, text: str) -> str:
         found = [package.group(0)] if package else []
         found += [m.group(0) for m in _GO_IMPORT_BLOCK.finditer(text)]
         found += [m.group(0) for m in _GO_IMPORT_LINE.finditer(text)]
-        if re.search(r"^package main\b", text, re.M) and "func main(" in text:
+        if _go_main(package, text):
             found += ["package main", "func main("]
     elif path.endswith(_C_SUFFIXES):
         found = [m.group(0) for m in _C_INCLUDE.finditer(text)]
@@ -287,7 +288,7 @@ def entry_points(files: list[tuple[str, str | None, str]]) -> Iterator[str]:
     go_mains = [
         p
         for p, lang, text in files
-        if p.endswith(".go") and re.search(r"^package main\b", text, re.M) and "func main(" in text
+        if p.endswith(".go") and _go_main(_GO_PACKAGE.search(text), text)
     ]
     for path in sorted(go_mains, key=lambda p: (p.count("/"), p))[:12]:
         yield f"`{path}` (Go `main`)"
@@ -444,6 +445,11 @@ def _join(base: str, target: str) -> str:
 # -- imports ------------------------------------------------------------------------------
 
 
+def _go_main(package: re.Match[str] | None, text: str) -> bool:
+    """Whether a Go file whose package clause is `package` is a command's `main`."""
+    return package is not None and package.group(1) == "main" and "func main(" in text
+
+
 def _go_library(files: list[tuple[str, str | None, str]]) -> Iterator[str]:
     """A Go module whose root holds a package other than `main` (a library: hashicorp/raft,
     cobra): importing its path is the way in."""
@@ -456,9 +462,6 @@ def _go_library(files: list[tuple[str, str | None, str]]) -> Iterator[str]:
             if package is not None and package.group(1) != "main":
                 yield f'`go.mod` (Go module: `import "{module}"`, package `{package.group(1)}`)'
                 return
-
-
-_GO_PACKAGE = re.compile(r"^package\s+(\w+)", re.M)
 
 
 def import_counts(files: list[tuple[str, str | None, str]]) -> dict[str, int]:

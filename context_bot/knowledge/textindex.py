@@ -450,17 +450,15 @@ def case_expression(terms: Sequence[Term], docs: Mapping[str, int]) -> str | Non
     best: tuple[int, str] | None = None
     for term in terms:
         if isinstance(term, str):
-            asked = _all_of(term, docs)
-            if asked is None:
+            one = _all_of(term, docs)
+            if one is None:
                 continue
-            one = (asked[0], asked[1])
         else:
-            options = [_all_of(option[0], docs) for option in term.options]
-            if not options or not all(options):
-                continue
-            chosen = [o for o in options if o is not None]
-            query = "(" + " OR ".join(f"({q})" for _, q in chosen) + ")"
-            one = (sum(n for n, _ in chosen), query)
+            options = [o for option in term.options if (o := _all_of(option[0], docs))]
+            if not options or len(options) < len(term.options):
+                continue  # an option without a trigram: the alternation asks nothing
+            query = "(" + " OR ".join(f"({q})" for _, q in options) + ")"
+            one = (sum(n for n, _ in options), query)
         if best is None or one[0] < best[0]:
             best = one
     return best[1] if best is not None else None
