@@ -31,10 +31,13 @@ file's device, inode, mtime and size: a request stats each file (microseconds) a
 reads through the gate again only what changed.
 
 With the index cache (`textindex.TextIndex`), the files searched are only those that its
-positioned trigrams say may hold the text every match requires (`literals.py`), in path
-order as the index finds them, their texts read from the index: a search that reaches
-its limit stops asking. The answer is the one a full scan gives (the counts of the files
-left unread included); a pattern that requires no text of three characters scans.
+trigrams say may hold the text every match requires (`literals.py`), in path order as
+the index finds them, their texts read from the index: a search that reaches its limit
+stops asking. When the index also says where in a text (a pattern matched with case: the
+spans of 4 KiB holding a term as written), a large candidate is first searched in the
+lines around those spans only, and read whole only when they hold a match. The answer is
+the one a full scan gives (the counts of the files left unread included); a pattern that
+requires no text of three characters scans.
 """
 
 from __future__ import annotations
@@ -95,6 +98,9 @@ search to jump to it (and search that line alone) rather than search up to it: a
 RE2 reads in the few microseconds one more call costs in Python."""
 STRETCH_BYTES: Final = 256 * 1024
 """With a line filter: how far one piece reaches when lines holding the text are close."""
+EXCERPT_BYTES: Final = 16 * 1024
+"""A candidate larger than this whose matches the index places in spans is searched
+first in the lines around them (`TextIndex.excerpt`); a smaller one costs less read whole."""
 PROBE_BYTES: Final = 64
 """Bytes timed before a search's first real call, to learn the pattern's rate: at the
 slowest rate measured (0.4 ms a byte) the probe takes about 25 ms."""
@@ -409,14 +415,15 @@ class Grep:
         lines = None
         if narrowed is not None and query.regex:
             lines = _line_filter(terms, case_sensitive=exact)
-        walk: Iterator[tuple[int, bytes | None]]
+        walk: Iterator[tuple[int, tuple[int, ...] | None]]
         walk = ((at, None) for at in range(len(chosen.files))) if narrowed is None else narrowed
         read: list[int] = []  # the candidates taken, when the index narrowed the search
         reason: str | None = None
         stop = len(chosen.files)
         pace = _Pace()
+        index = inventory.text_index
         try:
-            for at, held in walk:
+            for at, spans in walk:
                 entry = chosen.files[at]
                 if time.monotonic() >= deadline:
                     reason, stop = "deadline", at
@@ -425,9 +432,22 @@ class Grep:
                 if entry.binary:
                     done.skipped["binary"] += 1
                     continue
-                data = self._bytes(entry.path, done.skipped, entry, inventory.text_index, held)
-                if data is None:
+                got = self._bytes(entry.path, done.skipped, entry, index, spans)
+                if got is not None and not got[1]:
+                    # The lines where a match may be, of a large file: the file is read
+                    # whole, and searched in order, only if they hold one.
+                    probe = _scan(
+                        entry.path, got[0], compiled.regex, 0, [], 0, deadline, pace, lines
+                    )
+                    if probe == "deadline":
+                        reason, stop = probe, at
+                        break
+                    got = self._bytes(entry.path, done.skipped, entry, index) if probe else None
+                    if probe is None:
+                        done.searched += 1  # searched where it could match: it does not
+                if got is None:
                     continue
+                data = got[0]
                 done.searched += 1
                 reason = _scan(
                     entry.path, data, compiled.regex, query.context, done.matches, query.limit,
@@ -466,12 +486,12 @@ class Grep:
 
     def _candidates(
         self, inventory: Inventory, terms: tuple[Term, ...], chosen: _Selection, *, exact: bool
-    ) -> Generator[tuple[int, bytes | None], None, None] | None:
-        """Positions in `chosen` of the files the trigram index says may match, with their
-        texts as the index holds them, in path order and as the index finds them (a
-        search that stops early asks no further; `exact`: files holding the terms as
-        written); None when there is no index or the pattern requires no text the index
-        can look up."""
+    ) -> Generator[tuple[int, tuple[int, ...] | None], None, None] | None:
+        """Positions in `chosen` of the files the trigram index says may match, with the
+        spans of their texts where a match may be (or None), in path order and as the
+        index finds them (a search that stops early asks no further; `exact`: files
+        holding the terms as written); None when there is no index or the pattern
+        requires no text the index can look up."""
         index = inventory.text_index
         if index is None:
             return None
@@ -488,22 +508,24 @@ class Grep:
         skipped: dict[str, int],
         listed: RepoFile | None = None,
         index: Candidates | None = None,
-        held: bytes | None = None,
-    ) -> bytes | None:
-        """The file's bytes, from the cache when its stat is unchanged, else from the index
-        cache's copy (`held`, or asked of `index`) when the file is as the load read it (a
-        regular file of the same size and `mtime_ns`, under this gate's cap), else through
-        the gate; None (counted in `skipped`) when it cannot be searched."""
+        spans: tuple[int, ...] | None = None,
+    ) -> tuple[bytes, bool] | None:
+        """The file's bytes and True, from the cache when its stat is unchanged, else from
+        the index cache's copy when the file is as the load read it (a regular file of
+        the same size and `mtime_ns`, under this gate's cap), else through the gate; None
+        (counted in `skipped`) when it cannot be searched. With `spans`, the index's copy
+        of a file over EXCERPT_BYTES may come as the lines meeting them only, and False
+        (`TextIndex.excerpt`)."""
         try:
             st = os.lstat(os.path.join(self._root, rel))  # noqa: PTH118 - hot path
             if stat.S_ISLNK(st.st_mode):
                 st = os.stat(os.path.join(self._root, rel))  # noqa: PTH116, PTH118
-                index = held = None  # a link goes through the gate: where it leads may move
+                index = None  # a link goes through the gate: where it leads may move
         except (OSError, ValueError):
             skipped["unreadable"] += 1
             return None
         if (
-            (index is not None or held is not None)
+            index is not None
             and listed is not None
             and listed.mtime_ns == st.st_mtime_ns
             and listed.size == st.st_size <= self._files.max_bytes
@@ -511,13 +533,17 @@ class Grep:
         ):
             # Not kept in this cache: SQLite's pages (and the system's) keep the hot ones,
             # and serving memory stays bounded at 100k files.
-            kept = held if held is not None else index.data(rel) if index is not None else None
+            if spans is not None and listed.size > EXCERPT_BYTES:
+                near = index.excerpt(rel, spans)
+                if near is not None:
+                    return near
+            kept = index.data(rel)
             if kept is not None:
-                return kept
+                return kept, True
         key = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
         entry = self._cache.get(rel)
         if entry is not None and entry.key == key:
-            return entry.data
+            return entry.data, True
         refused = self._refused.get(rel)
         if refused is not None and refused[0] == key:
             skipped[refused[1]] += 1
@@ -543,7 +569,7 @@ class Grep:
             # column moves (the "\r" is the last byte of its line).
             data = data.replace(b"\r\n", b"\n")
         self._remember(rel, key, data)
-        return data
+        return data, True
 
     def _remember(self, rel: str, key: tuple[int, int, int, int], data: bytes) -> None:
         with self._lock:
@@ -596,14 +622,14 @@ class _Selection:
 
 
 def _positions(
-    found: Iterator[tuple[str, bytes | None]], where: dict[str, int]
-) -> Generator[tuple[int, bytes | None], None, None]:
+    found: Iterator[tuple[str, tuple[int, ...] | None]], where: dict[str, int]
+) -> Generator[tuple[int, tuple[int, ...] | None], None, None]:
     """The positions of the selected files among those `found` (in path order: increasing)."""
     try:
-        for path, held in found:
+        for path, spans in found:
             at = where.get(path)
             if at is not None:
-                yield at, held
+                yield at, spans
     finally:
         close = getattr(found, "close", None)
         if close is not None:

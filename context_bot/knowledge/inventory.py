@@ -555,10 +555,15 @@ class Candidates(Protocol):
 
     def matching(
         self, terms: Sequence[Term], *, case_sensitive: bool = False
-    ) -> Iterator[tuple[str, bytes | None]] | None:
+    ) -> Iterator[tuple[str, tuple[int, ...] | None]] | None:
         """The files that may hold every term (as written, when `case_sensitive`), in path
-        order, as they are found, each with its text as `data` gives it when the index
-        holds it; None when the terms narrow nothing."""
+        order, as they are found, each with the spans of its text where a match may be
+        (None: anywhere); None when the terms narrow nothing."""
+        ...
+
+    def excerpt(self, path: str, spans: Sequence[int]) -> tuple[bytes, bool] | None:
+        """The lines of the file's text that meet `spans`, "\\n"-joined, and whether that
+        is the whole text; None if not kept."""
         ...
 
     def data(self, path: str) -> bytes | None:

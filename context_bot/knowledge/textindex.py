@@ -12,10 +12,16 @@ That index folds case, so a case-sensitive pattern's text would be found in ever
 holding it in any case (`initInputToken` among the bundles that hold `INITINPUTTOKEN`).
 A second trigram index keeps case but no positions, one row per span of 4 KiB of each
 text (`cspans`, about a quarter of the size of the positioned one): a pattern matched
-with case also asks it for one term's rarest trigrams as written, all in one span
-(`case_expression`), and a file is a candidate when both answer it. One term, because
-two required pieces of a match may lie in two spans (a long line between them); the
-folded index has asked for every term already.
+with case asks it for one term's rarest trigrams as written, all in one span
+(`case_expression`), and the positioned one too only when those are in many spans
+(`CASE_ALONE_SHARE`). One term, because two required pieces of a match may lie in two
+spans (a long line between them). Its answer is the spans, not only the files: every
+line holding a match meets one of them, so `grep` searches those lines of a large
+candidate first (`excerpt`) and reads the file whole only when they hold a match. At
+100k files, `(class|…|function)\\s+Options\\b` (1,200 candidate files, 370 MB, most
+holding `Options` in thousands of lines that define nothing) read 93 MB instead; the
+positioned lookup it no longer asks cost 40-70 ms of common trigrams' positions
+(benchmarks/RESULTS-index.md).
 
 Rows are numbered in path order (`plan_rows`), so the index returns candidates in the
 order a full scan reads files, and a search that reaches its limit stops reading.
@@ -32,11 +38,18 @@ import sqlite3
 import threading
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import structlog
 
 from context_bot.knowledge.literals import Either, Term
-from context_bot.knowledge.store import FOLDS_TO_ASCII, SPAN_BITS, SPAN_OVERLAP, connect
+from context_bot.knowledge.store import (
+    FOLDS_TO_ASCII,
+    SPAN_BITS,
+    SPAN_BYTES,
+    SPAN_OVERLAP,
+    connect,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -57,6 +70,15 @@ after the folded index's positioned trigrams, these sort out the files holding t
 literal in another case, and each more costs a posting list."""
 CASE_SPREAD = 8
 """How many times as many spans as the rarest a further trigram as written may be in."""
+CASE_ALONE_SHARE = 25
+"""A case-sensitive lookup whose rarest trigram as written is in at most one span per this
+many texts is asked alone: its candidates are few, and the positioned lookup would only
+add its cost (`RowS\\w*ble` at 100k files: `owS` in 2,998 spans; 10 ms alone, 21 with
+the positioned `NEAR("row" "ows", 1) AND "ble"`, a common trigram's positions read
+whole). With more spans the positioned lookup is asked too, and a file must answer
+both: it tells apart the files where a name's trigrams as written lie apart in one span
+(`DateFormatter`, `teF` in 8,647 spans: 58 ms alone, 8.5 with it; `IDis`, 4,171: 49 and
+25 ms; benchmarks/RESULTS-index.md)."""
 MAX_LOOKUP = 64
 """Trigrams whose file counts one `grep` looks up at most."""
 ROW_GAP = 1 << 20
@@ -64,6 +86,13 @@ ROW_GAP = 1 << 20
 A file added later takes a number between its neighbours', so row order stays path order
 (what lets `grep` stop at its limit after reading the first candidates) for 20 files
 added in a row at one place; past that a file goes last and `TextIndex` sorts."""
+LINE_READ = 1024
+"""Bytes read at a time, first, to find where a line around a span starts or ends (most
+lines of code are shorter; a longer one is read further, four times as far each time)."""
+SPAN_MASK = (1 << SPAN_BITS) - 1
+_T = TypeVar("_T")
+Candidate = tuple[str, tuple[int, ...] | None]
+"""A file that may hold a match, and the spans of its text where (None: anywhere)."""
 FETCH_ROWS = 256
 """Candidate rows read from the trigram index at a time (a search that reaches its limit
 stops asking)."""
@@ -167,9 +196,15 @@ class TextIndex:
     def data(self, path: str) -> bytes | None:
         """The file's text as the load read it (through the gate), as `grep` searches it
         (UTF-8, CRLF line ends as "\n"), or None. A row read by primary key: tens of
-        microseconds, where the gate's open and checks cost a few hundred. Only while the
-        row is still this path's: a later load may have given it to a file that came in
-        where this one left (`plan_rows`), and this snapshot may still be serving."""
+        microseconds, where the gate's open and checks cost a few hundred."""
+        # Read into the answer's buffer straight from the pages (a column read would copy
+        # the text twice more): a 2 MB candidate in a third less time.
+        return self._read_text(path, lambda blob: _read(blob, 0, len(blob)))
+
+    def _read_text(self, path: str, reader: Callable[[sqlite3.Blob], _T]) -> _T | None:
+        """What `reader` reads of the path's text, or None. Only while the row is still
+        this path's: a later load may have given it to a file that came in where this one
+        left (`plan_rows`), and this snapshot may still be serving."""
         row = self._rows.get(path)
         if row is None:
             return None
@@ -179,10 +214,8 @@ class TextIndex:
                 try:
                     if db.execute(_OWNER, (row, path)).fetchone() is None:
                         return None
-                    # Read into the answer's buffer straight from the pages (a column read
-                    # would copy the text twice more): a 2 MB candidate in a third less time.
                     with db.blobopen("texts", "body", row, readonly=True) as blob:
-                        return blob.read()
+                        return reader(blob)
                 finally:
                     db.execute("COMMIT")
         except sqlite3.Error:
@@ -194,20 +227,47 @@ class TextIndex:
 
     def matching(
         self, terms: Sequence[Term], *, case_sensitive: bool = False
-    ) -> Iterator[tuple[str, bytes | None]] | None:
+    ) -> Iterator[Candidate] | None:
         """The files that may hold every term (plus `always`), in path order and as they
-        are read, each with its text when the lookup brought it (else None: `data`): a
-        caller that stops early reads no further. None when no term narrows the search
-        (then every file is searched). `case_sensitive`: every match holds the terms as
-        written (the whole pattern is matched with case), so the files must also hold
-        their case-kept trigrams in one span (`case_expression`)."""
-        expression = match_expression(terms, self._frequencies(terms, "gramdf"))
+        are read, each with the spans of its text where a match may be (`store.spans`
+        numbers, when the case-keeping index answered), else None (anywhere): a caller
+        that stops early reads no further. None when no term narrows the search (then
+        every file is searched). `case_sensitive`: every match holds the terms as
+        written (the whole pattern is matched with case), so the case-keeping index
+        answers, with the spans holding one term's trigrams as written
+        (`case_expression`), and the positioned one too when those spans are many
+        (CASE_ALONE_SHARE); else the folded, positioned one answers."""
+        docs = self._frequencies(terms, "gramdf")
+        if case_sensitive:
+            exact = _case_lookup(terms, self._frequencies(terms, "cspandf"))
+            if exact is not None:
+                # Few spans: few candidates, and the positioned lookup would add its
+                # cost only. Many: it tells apart files they cannot (CASE_ALONE_SHARE).
+                alone = exact[0] * CASE_ALONE_SHARE <= len(self._paths)
+                also = None if alone else match_expression(terms, docs)
+                return self._merged("cspans", exact[1], also)
+        expression = match_expression(terms, docs)
         if expression is None:
             return None
-        exact = None
-        if case_sensitive:
-            exact = case_expression(terms, self._frequencies(terms, "cspandf"))
-        return self._merged(expression, exact)
+        return self._merged("grams", expression)
+
+    def excerpt(self, path: str, spans: Sequence[int]) -> tuple[bytes, bool] | None:
+        """The lines of the file's text (as `data` gives it) that meet the given spans,
+        each once, in order, "\n"-joined, and whether that is the whole text (then it
+        is: when those lines are half of it or more, reading the rest costs less than a
+        second pass); None as `data`. Every line holding a match that `matching` gave
+        these spans for meets one of them (the trigrams it asked for lie in one span
+        wherever the term is), so a search of these lines finds a match if the text
+        holds one: `grep` reads a large candidate whole only then."""
+
+        def lines(blob: sqlite3.Blob) -> tuple[bytes, bool]:
+            size = len(blob)
+            pieces = _line_ranges(blob, spans, size)
+            if 2 * sum(len(piece) for piece in pieces) >= size:
+                return _read(blob, 0, size), True
+            return b"\n".join(pieces), False
+
+        return self._read_text(path, lines)
 
     def _frequencies(self, terms: Sequence[Term], table: str) -> dict[str, int]:
         """In how many files each trigram of `terms` is, as last counted: folded
@@ -230,15 +290,20 @@ class TextIndex:
             return {}
         return dict(rows)
 
-    def _merged(self, expression: str, exact: str | None) -> Iterator[tuple[str, bytes | None]]:
-        rows = self._stream(expression, exact) if self.ordered else self._sorted(expression, exact)
+    def _merged(self, table: str, expression: str, also: str | None = None) -> Iterator[Candidate]:
+        """The lookup's files merged with `always`, in path order (`also`: a positioned
+        lookup the files must answer too, see `matching`)."""
+        if self.ordered:
+            rows = self._stream(table, expression, also)
+        else:
+            rows = self._sorted(table, expression, also)
         always = ((path, None) for path in self._always_sorted)
         last = None
-        for path, data in heapq.merge(rows, always, key=_first):
+        for path, spans in heapq.merge(rows, always, key=_first):
             if path == last:  # a file that `folds` is both held and always read
                 continue
             last = path
-            yield path, data
+            yield path, spans
 
     def _rowids(self, table: str, expression: str) -> Generator[int, None, None]:
         """The rows `expression` finds in `table`, in row order, FETCH_ROWS at a time (the
@@ -256,23 +321,29 @@ class TextIndex:
             finally:
                 cursor.close()
 
-    def _stream(self, expression: str, exact: str | None) -> Iterator[tuple[str, bytes | None]]:
+    def _found(
+        self, table: str, expression: str, also: str | None = None
+    ) -> Generator[tuple[int, tuple[int, ...] | None], None, None]:
+        """(text row, its spans or None) of the rows the lookup finds, in row order."""
+        if table != "cspans":
+            return ((row, None) for row in self._rowids(table, expression))
+        found = _by_text(self._rowids(table, expression))
+        return found if also is None else _both(found, self._rowids("grams", also))
+
+    def _stream(self, table: str, expression: str, also: str | None = None) -> Iterator[Candidate]:
         """The held files the lookup returns, in row (= path) order, FETCH_ROWS at a time;
         their texts are read one by one as the search takes them (`data`): a search that
-        stops at its limit reads no text past it, and a candidate may be a megabyte. With
-        `exact`, only rows both lookups return (two streams in row order, merged). If the
-        index fails midway: every held file after the last one given."""
+        stops at its limit reads no text past it, and a candidate may be a megabyte. If
+        the index fails midway: every held file after the last one given."""
         paths = self._paths
         last = ""
-        rows = self._rowids("grams", expression)
-        if exact is not None:
-            rows = _both(rows, _texts_of(self._rowids("cspans", exact)))
+        rows = self._found(table, expression, also)
         try:
-            for row in rows:
+            for row, spans in rows:
                 path = paths.get(row)
                 if path is not None:
                     last = path
-                    yield path, None
+                    yield path, spans
             return
         except sqlite3.Error as exc:
             log.warning("grep_index_failed", reason=str(exc)[:200])
@@ -282,16 +353,14 @@ class TextIndex:
         start = bisect.bisect_right(everything, last) if last else 0
         yield from ((path, None) for path in everything[start:])
 
-    def _sorted(self, expression: str, exact: str | None) -> Iterator[tuple[str, bytes | None]]:
+    def _sorted(self, table: str, expression: str, also: str | None = None) -> Iterator[Candidate]:
         try:
-            found = set(self._rowids("grams", expression))
-            if exact is not None:
-                found &= set(_texts_of(self._rowids("cspans", exact)))
+            found = dict(self._found(table, expression, also))
         except sqlite3.Error as exc:
             log.warning("grep_index_failed", reason=str(exc)[:200])
             return ((path, None) for path in sorted(self._paths.values()))
         paths = self._paths
-        return ((path, None) for path in sorted(paths[r] for r in found if r in paths))
+        return iter(sorted((paths[r], spans) for r, spans in found.items() if r in paths))
 
     def candidates(
         self, literals: Iterable[str], *, case_sensitive: bool = False
@@ -321,42 +390,118 @@ def _fits(paths: Mapping[int, str], by_row: list[int], row: int) -> bool:
     return (before is None or before < path) and (after is None or path < after)
 
 
-def _first(item: tuple[str, bytes | None]) -> str:
+def _first(item: Candidate) -> str:
     return item[0]
 
 
-def _texts_of(spans: Generator[int, None, None]) -> Generator[int, None, None]:
-    """The texts' rows of increasing span rows (`store.span_row`), each once."""
-    last = -1
+def _by_text(
+    spans: Generator[int, None, None],
+) -> Generator[tuple[int, tuple[int, ...]], None, None]:
+    """(text row, its span numbers) of increasing span rows (`store.span_row`)."""
+    row, numbers = -1, list[int]()
     try:
         for span in spans:
-            row = span >> SPAN_BITS
-            if row != last:
-                last = row
-                yield row
+            if span >> SPAN_BITS != row:
+                if numbers:
+                    yield row, tuple(numbers)
+                row, numbers = span >> SPAN_BITS, []
+            numbers.append(span & SPAN_MASK)
+        if numbers:
+            yield row, tuple(numbers)
     finally:
         spans.close()
 
 
 def _both(
-    one: Generator[int, None, None], other: Generator[int, None, None]
-) -> Generator[int, None, None]:
-    """The rows in both increasing streams, as they come (each read as far as needed)."""
+    found: Generator[tuple[int, tuple[int, ...]], None, None], rows: Generator[int, None, None]
+) -> Generator[tuple[int, tuple[int, ...]], None, None]:
+    """The texts (and spans) of `found` whose rows `rows` holds too, both increasing, as
+    they come (each read as far as needed)."""
     try:
-        a, b = next(one), next(other)
+        (a, spans), b = next(found), next(rows)
         while True:
             if a == b:
-                yield a
-                a, b = next(one), next(other)
+                yield a, spans
+                (a, spans), b = next(found), next(rows)
             elif a < b:
-                a = next(one)
+                a, spans = next(found)
             else:
-                b = next(other)
+                b = next(rows)
     except StopIteration:
         return
     finally:
-        one.close()
-        other.close()
+        found.close()
+        rows.close()
+
+
+def _line_ranges(blob: sqlite3.Blob, spans: Sequence[int], size: int) -> list[bytes]:
+    """The lines of a text (`blob`, `size` bytes) that meet the given spans, each run of
+    them once and in order, without the line end after the last: a read per run of
+    spans, reaching LINE_READ bytes further each side (and more for a longer line)."""
+    pieces: list[tuple[int, int, bytes]] = []
+    for a, b in _windows(spans, size):
+        lo, hi = max(0, a - LINE_READ), min(size, b + LINE_READ)
+        read = _read(blob, lo, hi)
+        cut = read.rfind(b"\n", 0, a - lo)
+        start = lo + cut + 1 if cut >= 0 else 0 if lo == 0 else _line_start(blob, lo)
+        cut = read.find(b"\n", max(b - 1 - lo, 0))
+        end = lo + cut if cut >= 0 else size if hi == size else _line_end(blob, hi + 1, size)
+        piece = read[start - lo : end - lo] if lo <= start and end <= hi else b""
+        if not piece and end > start:
+            piece = _read(blob, start, end)
+        if pieces and start <= pieces[-1][1]:  # the lines of the run before reach here
+            before, reach, held = pieces.pop()
+            piece = held + piece[reach - start :] if end > reach else held
+            start, end = before, max(end, reach)
+        pieces.append((start, end, piece))
+    return [piece for _, _, piece in pieces]
+
+
+def _windows(spans: Sequence[int], size: int) -> Iterator[tuple[int, int]]:
+    """The byte ranges [start, end) of runs of overlapping spans (`store.spans`)."""
+    last = (1 << SPAN_BITS) - 1
+    window: tuple[int, int] | None = None
+    for number in spans:
+        start = min(number * SPAN_BYTES, size)
+        end = size if number == last else min(start + SPAN_BYTES + SPAN_OVERLAP, size)
+        if window is not None and start <= window[1]:
+            window = (window[0], max(window[1], end))
+            continue
+        if window is not None:
+            yield window
+        window = (start, end)
+    if window is not None:
+        yield window
+
+
+def _read(blob: sqlite3.Blob, start: int, end: int) -> bytes:
+    blob.seek(start)
+    return blob.read(end - start)
+
+
+def _line_start(blob: sqlite3.Blob, at: int) -> int:
+    """Where the line holding byte `at` starts (read back LINE_READ bytes, then more)."""
+    reach = LINE_READ
+    while at > 0:
+        lower = max(0, at - reach)
+        found = _read(blob, lower, at).rfind(b"\n")
+        if found >= 0:
+            return lower + found + 1
+        at, reach = lower, reach * 4
+    return 0
+
+
+def _line_end(blob: sqlite3.Blob, at: int, size: int) -> int:
+    """Where the line holding byte `at - 1` ends: its "\n" or the end of the text."""
+    at = max(at - 1, 0)
+    reach = LINE_READ
+    while at < size:
+        upper = min(size, at + reach)
+        found = _read(blob, at, upper).find(b"\n")
+        if found >= 0:
+            return at + found
+        at, reach = upper, reach * 4
+    return size
 
 
 def plan_rows(order: Sequence[str], known: Mapping[str, int]) -> dict[str, int]:
@@ -414,14 +559,26 @@ def _joined(
 
 
 def _near(literal: str, docs: Mapping[str, int]) -> str | None:
-    """The literal's rarest trigrams, apart where it can (non-overlapping ones first, if
-    in at most NEAR_SPREAD times as many files as the rarest), none further from the
-    others than in the literal: `NEAR("t_d" "eco" "ruc", 9)`."""
+    """The literal's rarest trigrams, apart where it can (`_near_grams`), none further from
+    the others than in the literal: `NEAR("t_d" "eco" "ruc", 9)`."""
+    chosen = _near_grams(literal, docs)
+    if not chosen:
+        return None
+    if len(chosen) == 1:
+        return _quote(chosen[0][0])
+    span = chosen[-1][1] - chosen[0][1]
+    return f"NEAR({' '.join(_quote(g) for g, _ in chosen)}, {span})"
+
+
+def _near_grams(literal: str, docs: Mapping[str, int]) -> list[tuple[str, int]]:
+    """(trigram, where in the literal) of its NEAR_GRAMS rarest, apart where it can
+    (non-overlapping ones first, if in at most NEAR_SPREAD times as many files as the
+    rarest), in literal order."""
     at: dict[str, int] = {}
     for n, gram in enumerate(_grams_at(literal)):
         at.setdefault(gram, n)
     if not at:
-        return None
+        return []
     ranked = sorted(at, key=lambda g: (docs.get(g, 0), at[g]))
     most = max(docs.get(ranked[0], 0), 1) * NEAR_SPREAD
     chosen: list[str] = []
@@ -432,11 +589,7 @@ def _near(literal: str, docs: Mapping[str, int]) -> str | None:
             fits = all(abs(at[gram] - at[c]) >= apart for c in chosen)
             if fits and len(chosen) < NEAR_GRAMS and gram not in chosen:
                 chosen.append(gram)
-    chosen.sort(key=lambda g: at[g])
-    if len(chosen) == 1:
-        return _quote(chosen[0])
-    span = at[chosen[-1]] - at[chosen[0]]
-    return f"NEAR({' '.join(_quote(g) for g in chosen)}, {span})"
+    return sorted(((g, at[g]) for g in chosen), key=lambda item: item[1])
 
 
 def case_expression(terms: Sequence[Term], docs: Mapping[str, int]) -> str | None:
@@ -447,6 +600,12 @@ def case_expression(terms: Sequence[Term], docs: Mapping[str, int]) -> str | Non
     OR-ed; None when no term has a trigram. One term only: two terms of one match may
     be in two spans. As `match_expression`, fewer trigrams ask for more files, never
     fewer."""
+    found = _case_lookup(terms, docs)
+    return found[1] if found is not None else None
+
+
+def _case_lookup(terms: Sequence[Term], docs: Mapping[str, int]) -> tuple[int, str] | None:
+    """(in how many spans its rarest trigram is, the query) of `case_expression`."""
     best: tuple[int, str] | None = None
     for term in terms:
         if isinstance(term, str):
@@ -461,7 +620,7 @@ def case_expression(terms: Sequence[Term], docs: Mapping[str, int]) -> str | Non
             one = (sum(n for n, _ in options), query)
         if best is None or one[0] < best[0]:
             best = one
-    return best[1] if best is not None else None
+    return best
 
 
 def _all_of(literal: str, docs: Mapping[str, int]) -> tuple[int, str] | None:

@@ -285,15 +285,16 @@ def test_a_name_after_whitespace_is_asked_for_with_it(
     repo: tuple[Path, Inventory, RepoFiles],
 ) -> None:
     """`\\s+Options` holds ` Options` or `\\tOptions` or ...: a file holding `Options`
-    only after other characters is no candidate."""
+    only after other characters is no candidate of the positioned (folded) index. (The
+    case-keeping one asks for one term, the rarer: here `Options` itself.)"""
     _, inventory, _ = repo
     index = index_of(inventory)
     terms = literal_query(r"(class|type|fn)\s+Options\b", regex=True)
-    found = index.matching(terms, case_sensitive=True)
+    found = index.matching(terms)
     assert found is not None
     paths = {path for path, _ in found} - index.always
     assert "src/dotted.js" in (index.candidates(["Options"]) or set())
-    assert paths == {"dist/bundle.js", "src/spaces.go"}
+    assert paths == {"dist/bundle.js", "dist/quiet.js", "dist/shout.js", "src/spaces.go"}
 
 
 def test_a_changed_file_is_found_by_the_narrowed_search_after_a_reload(tmp_path: Path) -> None:
@@ -711,3 +712,132 @@ def test_a_text_is_read_only_while_its_row_is_still_the_path_s(tmp_path: Path) -
         db.execute("UPDATE files SET path='moved.py' WHERE path='a.py'")
     assert index.data("a.py") is None  # its row is another path's now
     assert index.data("b.py") == b"beta = 2\n"
+
+
+def random_text(rng: random.Random, size: int, names: list[str]) -> str:
+    """Lines of code-like words (some long enough to cross several spans, some CRLF),
+    with `names` and their look-alikes put in at random."""
+    words = ["x", "return", "self", "OptionsX", "opts", "class", "\t", "  ", "(", ");"]
+    out: list[str] = []
+    total = 0
+    while total < size:
+        length = rng.choice((3, 8, 20, 60)) if rng.random() > 0.01 else rng.randint(2000, 9000)
+        line = " ".join(rng.choice(words) for _ in range(length))
+        if rng.random() < 0.05:
+            at = rng.randint(0, len(line))
+            name = rng.choice(names)
+            line = line[:at] + rng.choice(("", " ", "class ", "fn\t", "type  ")) + name + line[at:]
+        line += "\r\n" if rng.random() < 0.02 else "\n"
+        out.append(line)
+        total += len(line)
+    return "".join(out)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_large_texts_searched_near_their_spans_answer_what_a_full_scan_answers(
+    tmp_path: Path, seed: int
+) -> None:
+    """Large candidates are searched first in the lines around the spans the case-keeping
+    index gives (`TextIndex.excerpt`): matches next to a span's edge, on lines crossing
+    many spans, at a text's start and end, with context and limits, are found as a full
+    scan finds them."""
+    rng = random.Random(seed)  # noqa: S311 - test data
+    names = ["Options", "initInputToken", "RowSelectable", "IDisposable"]
+    texts = {
+        f"gen/f{n}.go": random_text(rng, rng.randint(20_000, 200_000), names) for n in range(8)
+    }
+    texts["gen/start.go"] = "Options first\n" + random_text(rng, 40_000, ["Other"]) + "Options"
+    root = tmp_path / "repo"
+    write_files(root, texts)
+    files = RepoFiles(root)
+    knowledge = load_knowledge(root / "knowledge", root, files=files, cache_dir=tmp_path / "c")
+    patterns = [
+        ("(class|struct|interface|type|def|func|fn|function)\\s+Options\\b", True),
+        ("initInputToken", False),
+        ("^\\s*\\w+\\s+IDis\\w*", True),
+        ("RowS\\w*ble", True),
+        ("Options$", True),
+        ("^Options", True),
+        ("x Options", False),
+    ]
+    for (pattern, regex), context, limit in itertools.product(patterns, (0, 2), (3, 500)):
+        same_as_a_full_scan(
+            knowledge.inventory, files, GrepQuery(pattern, regex, None, (), context, limit)
+        )
+
+
+def test_a_large_candidate_is_read_whole_only_when_the_lines_near_its_spans_match(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A generated file holding `Options` in many lines, none after a keyword, is
+    searched in those lines only; one holding a definition is then read whole (for its
+    line numbers), and the answer is a full scan's."""
+    filler = "".join(f"var v{n} = {n}\n" for n in range(3000))  # about 36 KB
+    used = filler + "x := NewOptions()\nvar o Options\n" + filler
+    defined = filler + "type Options struct{}\n" + filler
+    root = tmp_path / "repo"
+    write_files(root, {"a/used.go": used, "b/defined.go": defined})
+    files = RepoFiles(root)
+    knowledge = load_knowledge(root / "knowledge", root, files=files, cache_dir=tmp_path / "c")
+    index = index_of(knowledge.inventory)
+    whole: list[str] = []
+    real = TextIndex.data
+
+    def counting(self: TextIndex, path: str) -> bytes | None:
+        whole.append(path)
+        return real(self, path)
+
+    monkeypatch.setattr(TextIndex, "data", counting)
+    query = GrepQuery("(type|class)\\s+Options\\b", True)
+    found = Grep(files).search(knowledge.inventory, query)
+    assert [(m.path, m.line) for m in found.matches] == [("b/defined.go", 3001)]
+    assert whole == ["b/defined.go"]
+    assert found.files_searched == 2
+    near = index.excerpt("a/used.go", (len(filler) // SPAN_BYTES,))
+    assert near is not None
+    lines, is_whole = near
+    assert not is_whole
+    assert b"var o Options" in lines
+    assert len(lines) < 2 * SPAN_BYTES + 2 * SPAN_OVERLAP
+    assert all(line in used.split("\n") for line in lines.decode().split("\n"))
+    monkeypatch.undo()
+    same_as_a_full_scan(knowledge.inventory, files, query)
+
+
+def padded(text: str, upto: int) -> str:
+    """`text` and lines of filler up to byte `upto` (ASCII text: a byte is a character)."""
+    lines = [text]
+    size, n = len(text), 0
+    while size + 40 < upto:
+        lines.append(f"var v{n} = {n}\n")
+        size, n = size + len(lines[-1]), n + 1
+    lines.append("x" * (upto - size - 1) + "\n")
+    padded = "".join(lines)
+    assert len(padded) == upto
+    return padded
+
+
+@pytest.mark.parametrize(
+    "pattern", ["^y\\w* Options", "Options \\w*z$", "^y\\w* Options \\w*z$", "y\\w* Options"]
+)
+def test_the_lines_near_a_span_are_whole_lines(tmp_path: Path, pattern: str) -> None:
+    """The term lies in one span only, its line starting in the span before (hundreds of
+    bytes before, more than spans overlap) or ending in the span after: the lines
+    searched first run from the line's start to its end, or `^y` and `z$` would not
+    match there and the file would be passed over."""
+    line = "y" + "x" * 700 + " Options " + "x" * 700 + "z\n"
+    starts_before = padded("", 10 * SPAN_BYTES - 300) + line  # the term 400 B into span 10
+    ends_after = padded("", 20 * SPAN_BYTES - 100 - 702) + line  # 100 B before span 20
+    root = tmp_path / "repo"
+    write_files(
+        root,
+        {
+            "gen/a.go": padded(starts_before, 30 * SPAN_BYTES),
+            "gen/b.go": padded(ends_after, 30 * SPAN_BYTES),
+        },
+    )
+    files = RepoFiles(root)
+    knowledge = load_knowledge(root / "knowledge", root, files=files, cache_dir=tmp_path / "c")
+    found = same_as_a_full_scan(knowledge.inventory, files, GrepQuery(pattern, True))
+    assert isinstance(found, dict)
+    assert [m["path"] for m in found["matches"]] == ["gen/a.go", "gen/b.go"]
