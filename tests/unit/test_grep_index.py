@@ -841,3 +841,63 @@ def test_the_lines_near_a_span_are_whole_lines(tmp_path: Path, pattern: str) -> 
     found = same_as_a_full_scan(knowledge.inventory, files, GrepQuery(pattern, True))
     assert isinstance(found, dict)
     assert [m["path"] for m in found["matches"]] == ["gen/a.go", "gen/b.go"]
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_an_excerpt_is_the_lines_meeting_its_spans(tmp_path: Path, seed: int) -> None:
+    """`TextIndex.excerpt` against the lines worked out one by one: texts of short and
+    very long lines (a minified file's), any spans, at the text's ends too."""
+    rng = random.Random(seed)  # noqa: S311 - a fixed draw of test texts
+    lines = []
+    for _ in range(rng.randint(5, 60)):
+        length = rng.choice((0, 5, 40, 300, 5000, 3 * SPAN_BYTES))
+        lines.append("".join(rng.choice("ab c") for _ in range(rng.randint(0, length))))
+    text = "\n".join(lines) + rng.choice(("", "\n"))
+    root = tmp_path / "repo"
+    write_files(root, {"t.txt": text})
+    files = RepoFiles(root)
+    knowledge = load_knowledge(root / "knowledge", root, files=files, cache_dir=tmp_path / "c")
+    index = index_of(knowledge.inventory)
+    data = text.encode()
+    count = len(data) // SPAN_BYTES + 1
+    for _ in range(10):
+        spans = tuple(sorted(rng.sample(range(count), rng.randint(1, min(count, 6)))))
+        wanted, at = [], 0
+        for line in data.split(b"\n"):
+            start, end = at, at + len(line)  # the line and its "\n" at `end`
+            meets = any(
+                start < min((n + 1) * SPAN_BYTES + SPAN_OVERLAP, len(data))
+                and n * SPAN_BYTES <= end
+                for n in spans
+            )
+            if meets:
+                wanted.append(line)
+            at = end + 1
+        got = index.excerpt("t.txt", spans)
+        assert got is not None
+        if got[1]:
+            assert got[0] == data
+        else:
+            assert got[0].split(b"\n") == wanted, spans
+
+
+def test_a_line_filter_counts_the_text_only_inside_an_option_that_holds_it() -> None:
+    """`\\s+Options\\b` holds ` Options` or `\\tOptions`...: with case, the filter passes
+    over `EndpointOptions` and stops at `\\tOptions`; blind to case, at any `options`;
+    an alternation with an option that does not hold the text checks nothing."""
+    terms = literal_query(r"(class|type)\s+Options\b", regex=True)
+    data = b"x EndpointOptions y\nxOptions\ntype\tOptions struct{}\n"
+    exact = grep_mod._line_filter(terms, case_sensitive=True)
+    assert exact is not None
+    assert exact.find(data, 0, len(data)) == data.index(b"\tOptions") + 1
+    assert exact.find(data, data.index(b"\tOptions") + 2, len(data)) == -1
+    blind = grep_mod._line_filter(terms, case_sensitive=False)
+    assert blind is not None
+    assert blind.find(data.upper(), 0, len(data)) == data.index(b"Options")
+    either = (Either((("abc",), ("xyz",))), "abc")
+    assert grep_mod._holding(either, b"abc") == ()
+    assert grep_mod._holding((Either((("zabc",), ("abcabc",))),), b"abc") == (
+        (b"zabc", 1),
+        (b"abcabc", 0),
+        (b"abcabc", 3),
+    )
