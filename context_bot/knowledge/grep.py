@@ -435,7 +435,8 @@ class Grep:
                 got = self._bytes(entry.path, done.skipped, entry, index, spans)
                 if got is not None and not got[1]:
                     # The lines where a match may be, of a large file: the file is read
-                    # whole, and searched in order, only if they hold one.
+                    # whole, and searched in order, only if they hold one (asked for
+                    # none, `_scan` answers "limit" at the first).
                     probe = _scan(
                         entry.path, got[0], compiled.regex, 0, [], 0, deadline, pace, lines
                     )
