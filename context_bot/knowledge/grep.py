@@ -98,6 +98,9 @@ search to jump to it (and search that line alone) rather than search up to it: a
 RE2 reads in the few microseconds one more call costs in Python."""
 STRETCH_BYTES: Final = 256 * 1024
 """With a line filter: how far one piece reaches when lines holding the text are close."""
+_Walked = tuple[int, tuple[int, ...] | None]
+"""A file a search takes: its position among the selected files, and the spans of its
+text where a match may be (`TextIndex.matching`; None: anywhere)."""
 EXCERPT_BYTES: Final = 16 * 1024
 """A candidate larger than this whose matches the index places in spans is searched
 first in the lines around them (`TextIndex.excerpt`); a smaller one costs less read whole."""
@@ -415,7 +418,7 @@ class Grep:
         lines = None
         if narrowed is not None and query.regex:
             lines = _line_filter(terms, case_sensitive=exact)
-        walk: Iterator[tuple[int, tuple[int, ...] | None]]
+        walk: Iterator[_Walked]
         walk = ((at, None) for at in range(len(chosen.files))) if narrowed is None else narrowed
         read: list[int] = []  # the candidates taken, when the index narrowed the search
         reason: str | None = None
@@ -441,6 +444,7 @@ class Grep:
                         entry.path, got[0], compiled.regex, 0, [], 0, deadline, pace, lines
                     )
                     if probe == "deadline":
+                        done.searched += 1  # as a full scan cut short in this file counts it
                         reason, stop = probe, at
                         break
                     got = self._bytes(entry.path, done.skipped, entry, index) if probe else None
@@ -487,7 +491,7 @@ class Grep:
 
     def _candidates(
         self, inventory: Inventory, terms: tuple[Term, ...], chosen: _Selection, *, exact: bool
-    ) -> Generator[tuple[int, tuple[int, ...] | None], None, None] | None:
+    ) -> Generator[_Walked, None, None] | None:
         """Positions in `chosen` of the files the trigram index says may match, with the
         spans of their texts where a match may be (or None), in path order and as the
         index finds them (a search that stops early asks no further; `exact`: files
@@ -624,7 +628,7 @@ class _Selection:
 
 def _positions(
     found: Iterator[tuple[str, tuple[int, ...] | None]], where: dict[str, int]
-) -> Generator[tuple[int, tuple[int, ...] | None], None, None]:
+) -> Generator[_Walked, None, None]:
     """The positions of the selected files among those `found` (in path order: increasing)."""
     try:
         for path, spans in found:

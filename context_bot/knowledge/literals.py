@@ -42,6 +42,7 @@ RE2_SPACE = frozenset("\t\n\f\r ")
 """What RE2's `\\s` matches (Perl's class: no vertical tab, unlike Python's)."""
 
 _NON_ASCII = re.compile(r"[^\x01-\x7f]+")
+_POSIX_CLASS = re.compile(r"\[:\^?[a-z]+:\]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,9 +62,8 @@ def literal_query(pattern: str, *, regex: bool) -> tuple[Term, ...]:
     choices); () when nothing can be proven (then every file is a candidate)."""
     if not regex:
         return tuple(_longest_first(_ascii_pieces(pattern)))
-    try:
-        parsed = sre_parser.parse(pattern)
-    except (re.error, RecursionError, OverflowError, ValueError, TypeError):
+    parsed = _parsed(pattern)
+    if parsed is None:
         return ()
     terms = _terms(list(parsed))
     pieces = _longest_first([t for t in terms if isinstance(t, str)])
@@ -77,12 +77,24 @@ def required_literals(pattern: str, *, regex: bool) -> list[str]:
     if not regex:
         pieces = _ascii_pieces(pattern)
     else:
-        try:
-            parsed = sre_parser.parse(pattern)
-        except (re.error, RecursionError, OverflowError, ValueError, TypeError):
+        parsed = _parsed(pattern)
+        if parsed is None:
             return []
         pieces = [t for t in _terms(list(parsed)) if isinstance(t, str)]
     return _longest_first(pieces)
+
+
+def _parsed(pattern: str) -> Any | None:
+    """Python's parse of the pattern, or None where it cannot be read as RE2 reads it: it
+    does not parse, or it holds a POSIX class, which RE2 reads in a bracket
+    (`[[:space:]]`: a space) and Python as characters and a `]` after the bracket
+    (`[[:upper:]]ptions` would require `]ptions`, which no match of RE2's holds)."""
+    if _POSIX_CLASS.search(pattern):
+        return None
+    try:
+        return sre_parser.parse(pattern)
+    except (re.error, RecursionError, OverflowError, ValueError, TypeError):
+        return None
 
 
 def _longest_first(pieces: list[str]) -> list[str]:

@@ -263,7 +263,7 @@ class TextIndex:
         def lines(blob: sqlite3.Blob) -> tuple[bytes, bool]:
             size = len(blob)
             pieces = _line_ranges(blob, spans, size)
-            if 2 * sum(len(piece) for piece in pieces) >= size:
+            if pieces is None:
                 return _read(blob, 0, size), True
             return b"\n".join(pieces), False
 
@@ -434,26 +434,31 @@ def _both(
         rows.close()
 
 
-def _line_ranges(blob: sqlite3.Blob, spans: Sequence[int], size: int) -> list[bytes]:
+def _line_ranges(blob: sqlite3.Blob, spans: Sequence[int], size: int) -> list[bytes] | None:
     """The lines of a text (`blob`, `size` bytes) that meet the given spans, each run of
     them once and in order, without the line end after the last: a read per run of
-    spans, reaching LINE_READ bytes further each side (and more for a longer line)."""
+    spans, reaching LINE_READ bytes further each side (and more for a longer line).
+    None as soon as they are half of the text or more (reading it whole costs less)."""
     pieces: list[tuple[int, int, bytes]] = []
+    total = 0
     for a, b in _windows(spans, size):
+        if pieces and a <= pieces[-1][1]:  # the lines before reach into this run
+            if b <= pieces[-1][1]:
+                continue  # a long line held already: not read again
+            a = pieces[-1][1] + 1  # the lines after it
         lo, hi = max(0, a - LINE_READ), min(size, b + LINE_READ)
         read = _read(blob, lo, hi)
         cut = read.rfind(b"\n", 0, a - lo)
         start = lo + cut + 1 if cut >= 0 else 0 if lo == 0 else _line_start(blob, lo)
-        cut = read.find(b"\n", max(b - 1 - lo, 0))
-        end = lo + cut if cut >= 0 else size if hi == size else _line_end(blob, hi + 1, size)
+        cut = read.find(b"\n", max(b - 1, a) - lo)
+        end = lo + cut if cut >= 0 else size if hi == size else _line_end(blob, hi, size)
         piece = read[start - lo : end - lo] if lo <= start and end <= hi else b""
         if not piece and end > start:
             piece = _read(blob, start, end)
-        if pieces and start <= pieces[-1][1]:  # the lines of the run before reach here
-            before, reach, held = pieces.pop()
-            piece = held + piece[reach - start :] if end > reach else held
-            start, end = before, max(end, reach)
         pieces.append((start, end, piece))
+        total += len(piece) + 1
+        if 2 * total >= size:
+            return None
     return [piece for _, _, piece in pieces]
 
 
@@ -492,8 +497,7 @@ def _line_start(blob: sqlite3.Blob, at: int) -> int:
 
 
 def _line_end(blob: sqlite3.Blob, at: int, size: int) -> int:
-    """Where the line holding byte `at - 1` ends: its "\n" or the end of the text."""
-    at = max(at - 1, 0)
+    """Where the first "\n" at or after byte `at` is, or the end of the text."""
     reach = LINE_READ
     while at < size:
         upper = min(size, at + reach)

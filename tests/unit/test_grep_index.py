@@ -901,3 +901,48 @@ def test_a_line_filter_counts_the_text_only_inside_an_option_that_holds_it() -> 
         (b"abcabc", 0),
         (b"abcabc", 3),
     )
+
+
+@pytest.mark.parametrize(
+    "pattern", ["[[:space:]]+Options", "[[:upper:]]ptions", "[^[:alpha:]]Options", "x[[:space:]]y"]
+)
+def test_a_posix_class_is_read_as_re2_reads_it(tmp_path: Path, pattern: str) -> None:
+    """RE2 reads `[[:space:]]` as a class; Python's parser as characters and a `]` after
+    it, which would make the index and the line filter ask for `]Options`: such a
+    pattern asks the index for nothing, and finds what a full scan finds."""
+    assert literal_query(pattern, regex=True) == ()
+    root = tmp_path / "repo"
+    write_files(
+        root,
+        {"a.go": "type Options struct{}\nvar ]Options = 1\nx y\n", "b.go": "type Options\n"},
+    )
+    files = RepoFiles(root)
+    knowledge = load_knowledge(root / "knowledge", root, files=files, cache_dir=tmp_path / "c")
+    found = same_as_a_full_scan(knowledge.inventory, files, GrepQuery(pattern, True))
+    assert isinstance(found, dict)
+    assert found["matches"]
+
+
+def test_a_search_cut_short_in_the_lines_near_the_spans_counts_that_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At the deadline while searching a large candidate's lines near its spans, the file
+    is counted searched, as a full scan cut short in it counts it."""
+    filler = "".join(f"var v{n} = {n}\n" for n in range(3000))
+    root = tmp_path / "repo"
+    write_files(
+        root,
+        {"a/one.go": "x\n", "b/big.go": filler + "var o Options\n" + filler, "c/z.go": "y\n"},
+    )
+    files = RepoFiles(root)
+    knowledge = load_knowledge(root / "knowledge", root, files=files, cache_dir=tmp_path / "c")
+    real = grep_mod._scan
+
+    def out_of_time(path: str, data: bytes, regex: Any, context: int, matches: list[Any],
+                    want: int, *rest: Any) -> str | None:  # fmt: skip
+        return "deadline" if want == 0 else real(path, data, regex, context, matches, want, *rest)
+
+    monkeypatch.setattr(grep_mod, "_scan", out_of_time)
+    found = Grep(files).search(knowledge.inventory, GrepQuery("Options\\s*=", True))
+    assert found.truncated_reason == "deadline"
+    assert found.files_searched == 2  # a/one.go (left unread: no candidate) and b/big.go
