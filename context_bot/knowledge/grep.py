@@ -50,7 +50,7 @@ import threading
 import time
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, Protocol
+from typing import Any, Final, NamedTuple, Protocol
 
 import re2
 from pathspec.patterns.gitignore.spec import GitIgnoreSpecPattern
@@ -363,6 +363,14 @@ def _reason(exc: Exception) -> str:
     return text[:200] or "refused"
 
 
+class _Text(NamedTuple):
+    """What `Grep._bytes` read of a file: all of it (`whole`), or the lines where the
+    index says a match may be."""
+
+    data: bytes
+    whole: bool
+
+
 @dataclass(slots=True)
 class _Entry:
     key: tuple[int, int, int, int]  # (st_dev, st_ino, st_mtime_ns, st_size) when read
@@ -436,12 +444,12 @@ class Grep:
                     done.skipped["binary"] += 1
                     continue
                 got = self._bytes(entry.path, done.skipped, entry, index, spans)
-                if got is not None and not got[1]:
+                if got is not None and not got.whole:
                     # The lines where a match may be, of a large file: the file is read
                     # whole, and searched in order, only if they hold one (asked for
                     # none, `_scan` answers "limit" at the first).
                     probe = _scan(
-                        entry.path, got[0], compiled.regex, 0, [], 0, deadline, pace, lines
+                        entry.path, got.data, compiled.regex, 0, [], 0, deadline, pace, lines
                     )
                     if probe == "deadline":
                         done.searched += 1  # as a full scan cut short in this file counts it
@@ -452,7 +460,7 @@ class Grep:
                         done.searched += 1  # searched where it could match: it does not
                 if got is None:
                     continue
-                data = got[0]
+                data = got.data
                 done.searched += 1
                 reason = _scan(
                     entry.path, data, compiled.regex, query.context, done.matches, query.limit,
@@ -514,13 +522,13 @@ class Grep:
         listed: RepoFile | None = None,
         index: Candidates | None = None,
         spans: tuple[int, ...] | None = None,
-    ) -> tuple[bytes, bool] | None:
-        """The file's bytes and True, from the cache when its stat is unchanged, else from
-        the index cache's copy when the file is as the load read it (a regular file of
-        the same size and `mtime_ns`, under this gate's cap), else through the gate; None
-        (counted in `skipped`) when it cannot be searched. With `spans`, the index's copy
-        of a file over EXCERPT_BYTES may come as the lines meeting them only, and False
-        (`TextIndex.excerpt`)."""
+    ) -> _Text | None:
+        """The file's bytes, from the cache when its stat is unchanged, else from the index
+        cache's copy when the file is as the load read it (a regular file of the same size
+        and `mtime_ns`, under this gate's cap), else through the gate; None (counted in
+        `skipped`) when it cannot be searched. With `spans`, the index's copy of a file
+        over EXCERPT_BYTES may come as the lines meeting them only (`TextIndex.excerpt`;
+        `whole` False)."""
         try:
             st = os.lstat(os.path.join(self._root, rel))  # noqa: PTH118 - hot path
             if stat.S_ISLNK(st.st_mode):
@@ -541,14 +549,14 @@ class Grep:
             if spans is not None and listed.size > EXCERPT_BYTES:
                 near = index.excerpt(rel, spans)
                 if near is not None:
-                    return near
+                    return _Text(*near)
             kept = index.data(rel)
             if kept is not None:
-                return kept, True
+                return _Text(kept, whole=True)
         key = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
         entry = self._cache.get(rel)
         if entry is not None and entry.key == key:
-            return entry.data, True
+            return _Text(entry.data, whole=True)
         refused = self._refused.get(rel)
         if refused is not None and refused[0] == key:
             skipped[refused[1]] += 1
@@ -574,7 +582,7 @@ class Grep:
             # column moves (the "\r" is the last byte of its line).
             data = data.replace(b"\r\n", b"\n")
         self._remember(rel, key, data)
-        return data, True
+        return _Text(data, whole=True)
 
     def _remember(self, rel: str, key: tuple[int, int, int, int], data: bytes) -> None:
         with self._lock:

@@ -233,17 +233,29 @@ def span_row(row: int, span: int) -> int:
     return (row << SPAN_BITS) | span
 
 
+def span_of(span_row: int) -> tuple[int, int]:
+    """(text row, span number) of a span's row (`span_row`)."""
+    return span_row >> SPAN_BITS, span_row & ((1 << SPAN_BITS) - 1)
+
+
+def span_bytes(number: int, size: int) -> tuple[int, int]:
+    """The bytes [start, end) span `number` of a text of `size` bytes covers."""
+    start = min(number * SPAN_BYTES, size)
+    if number == (1 << SPAN_BITS) - 1:
+        return start, size
+    return start, min(start + SPAN_BYTES + SPAN_OVERLAP, size)
+
+
 def spans(row: int, body: str) -> Iterator[tuple[int, str]]:
     """(span row, span text) of a text: its UTF-8 bytes cut every SPAN_BYTES, each piece
-    reaching SPAN_OVERLAP bytes into the next; a character cut at either end of a piece
-    is left out of it (it is whole in the neighbouring piece that overlaps it)."""
+    reaching SPAN_OVERLAP bytes into the next (`span_bytes`); a character cut at either
+    end of a piece is left out of it (it is whole in the neighbouring piece that
+    overlaps it)."""
     data = body.encode("utf-8")
-    last = (1 << SPAN_BITS) - 1
-    start, number = 0, 0
+    number = 0
     while True:
-        end = len(data) if number == last else start + SPAN_BYTES + SPAN_OVERLAP
+        start, end = span_bytes(number, len(data))
         yield span_row(row, number), data[start:end].decode("utf-8", "ignore")
-        start += SPAN_BYTES
         number += 1
         if end >= len(data):
             return

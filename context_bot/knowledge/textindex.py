@@ -19,9 +19,8 @@ spans (a long line between them). Its answer is the spans, not only the files: e
 line holding a match meets one of them, so `grep` searches those lines of a large
 candidate first (`excerpt`) and reads the file whole only when they hold a match. At
 100k files, `(class|…|function)\\s+Options\\b` (1,200 candidate files, 370 MB, most
-holding `Options` in thousands of lines that define nothing) read 93 MB instead; the
-positioned lookup it no longer asks cost 40-70 ms of common trigrams' positions
-(benchmarks/RESULTS-index.md).
+holding `Options` in thousands of lines that define nothing) now reads 41.8 MB, and
+takes 200 ms where it took 450 (benchmarks/RESULTS-index.md).
 
 Rows are numbered in path order (`plan_rows`), so the index returns candidates in the
 order a full scan reads files, and a search that reaches its limit stops reading.
@@ -43,13 +42,7 @@ from typing import TypeVar
 import structlog
 
 from context_bot.knowledge.literals import Either, Term
-from context_bot.knowledge.store import (
-    FOLDS_TO_ASCII,
-    SPAN_BITS,
-    SPAN_BYTES,
-    SPAN_OVERLAP,
-    connect,
-)
+from context_bot.knowledge.store import FOLDS_TO_ASCII, SPAN_OVERLAP, connect, span_bytes, span_of
 
 log = structlog.get_logger(__name__)
 
@@ -89,7 +82,6 @@ added in a row at one place; past that a file goes last and `TextIndex` sorts.""
 LINE_READ = 1024
 """Bytes read at a time, first, to find where a line around a span starts or ends (most
 lines of code are shorter; a longer one is read further, four times as far each time)."""
-SPAN_MASK = (1 << SPAN_BITS) - 1
 _T = TypeVar("_T")
 Candidate = tuple[str, tuple[int, ...] | None]
 """A file that may hold a match, and the spans of its text where (None: anywhere)."""
@@ -401,11 +393,12 @@ def _by_text(
     row, numbers = -1, list[int]()
     try:
         for span in spans:
-            if span >> SPAN_BITS != row:
+            text, number = span_of(span)
+            if text != row:
                 if numbers:
                     yield row, tuple(numbers)
-                row, numbers = span >> SPAN_BITS, []
-            numbers.append(span & SPAN_MASK)
+                row, numbers = text, []
+            numbers.append(number)
         if numbers:
             yield row, tuple(numbers)
     finally:
@@ -439,36 +432,35 @@ def _line_ranges(blob: sqlite3.Blob, spans: Sequence[int], size: int) -> list[by
     them once and in order, without the line end after the last: a read per run of
     spans, reaching LINE_READ bytes further each side (and more for a longer line).
     None as soon as they are half of the text or more (reading it whole costs less)."""
-    pieces: list[tuple[int, int, bytes]] = []
+    pieces: list[bytes] = []
+    reach = -1  # where the lines held so far end (their last "\n")
     total = 0
     for a, b in _windows(spans, size):
-        if pieces and a <= pieces[-1][1]:  # the lines before reach into this run
-            if b <= pieces[-1][1]:
+        if a <= reach:  # the lines before reach into this run
+            if b <= reach:
                 continue  # a long line held already: not read again
-            a = pieces[-1][1] + 1  # the lines after it
+            a = reach + 1  # the lines after it
         lo, hi = max(0, a - LINE_READ), min(size, b + LINE_READ)
         read = _read(blob, lo, hi)
         cut = read.rfind(b"\n", 0, a - lo)
         start = lo + cut + 1 if cut >= 0 else 0 if lo == 0 else _line_start(blob, lo)
         cut = read.find(b"\n", max(b - 1, a) - lo)
         end = lo + cut if cut >= 0 else size if hi == size else _line_end(blob, hi, size)
-        piece = read[start - lo : end - lo] if lo <= start and end <= hi else b""
-        if not piece and end > start:
-            piece = _read(blob, start, end)
-        pieces.append((start, end, piece))
+        inside = lo <= start and end <= hi
+        piece = read[start - lo : end - lo] if inside else _read(blob, start, end)
+        pieces.append(piece)
+        reach = end
         total += len(piece) + 1
         if 2 * total >= size:
             return None
-    return [piece for _, _, piece in pieces]
+    return pieces
 
 
 def _windows(spans: Sequence[int], size: int) -> Iterator[tuple[int, int]]:
     """The byte ranges [start, end) of runs of overlapping spans (`store.spans`)."""
-    last = (1 << SPAN_BITS) - 1
     window: tuple[int, int] | None = None
     for number in spans:
-        start = min(number * SPAN_BYTES, size)
-        end = size if number == last else min(start + SPAN_BYTES + SPAN_OVERLAP, size)
+        start, end = span_bytes(number, size)
         if window is not None and start <= window[1]:
             window = (window[0], max(window[1], end))
             continue
