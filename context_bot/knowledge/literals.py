@@ -56,6 +56,111 @@ class Either:
 Term = str | Either
 """A piece every match holds, or a choice of them."""
 
+SPACE_RUN = re.compile(r"[\t\n\x0c\r ]+")
+"""A run of what RE2's `\\s` matches: what `collapse_space` makes one space of."""
+
+
+def collapse_space(text: str) -> str:
+    """`text` with each run of whitespace as one space: the text the case-keeping index
+    keeps trigrams of, so that `class\\s+Options` can ask for `class Options` however
+    much whitespace a match has between the two."""
+    return SPACE_RUN.sub(" ", text)
+
+
+def collapsed_query(pattern: str, *, regex: bool) -> tuple[Term, ...]:
+    """What every match holds, its whitespace collapsed (`collapse_space`): the terms of
+    `literal_query` collapsed, plus, for each chain of plain text or an alternation of
+    plain texts joined by whitespace taken at least once (`(class|fn)\\s+Options`), the
+    choice of its collapsed cross product (`class Options` or `fn Options`), which only
+    text kept collapsed can answer. () when nothing can be proven."""
+    terms: list[Term] = []
+    for term in literal_query(pattern, regex=regex):
+        if isinstance(term, str):
+            terms.append(collapse_space(term))
+        else:
+            options = {tuple(collapse_space(p) for p in option) for option in term.options}
+            terms.append(Either(tuple(sorted(options))))
+    if regex:
+        parsed = _parsed(pattern)
+        if parsed is not None:
+            terms += _chains(list(parsed))
+    return tuple(dict.fromkeys(terms))
+
+
+def _chains(items: list[tuple[Any, Any]]) -> list[Term]:
+    """The choices of the chains in `items` (see `collapsed_query`), each of at most
+    MAX_OPTIONS texts; the chains of groups are looked for inside them too."""
+    out: list[Term] = []
+    chain: list[list[str]] = []  # each link: the texts it may be
+    spaced = False  # whether the chain holds a run of whitespace: else nothing new
+    for op, arg in items:
+        texts = _plain_texts(op, arg)
+        if op is sre_constants.AT:
+            continue  # `\\b`, `^`: no character taken
+        if texts is not None:
+            chain.append(texts)
+            continue
+        if _only_space(op, arg) and chain:
+            chain.append([" "])
+            spaced = True
+            continue
+        out += _chain_term(chain, spaced=spaced)
+        chain, spaced = [], False
+        if op is sre_constants.SUBPATTERN:
+            out += _chains(list(arg[-1]))
+    out += _chain_term(chain, spaced=spaced)
+    return out
+
+
+def _chain_term(chain: list[list[str]], *, spaced: bool) -> list[Term]:
+    while chain and chain[-1] == [" "]:
+        chain = chain[:-1]  # whitespace at the end asks for nothing
+    if not spaced or [" "] not in chain[1:]:
+        return []  # no whitespace between two texts: literal_query asked for it all
+    texts = [""]
+    for link in chain:
+        texts = [t + x for t in texts for x in link]
+        if len(texts) > MAX_OPTIONS:
+            return []
+    options = sorted({collapse_space(t) for t in texts})
+    if any(len(o) < MIN_LITERAL or not o.isascii() for o in options):
+        return []
+    return [Either(tuple((o,) for o in options))]
+
+
+def _plain_texts(op: Any, arg: Any) -> list[str] | None:
+    """The texts one item matches when they are few and plain: a character, or a group
+    holding an alternation of plain texts (or one plain text)."""
+    if op is sre_constants.LITERAL:
+        return [chr(arg)]
+    if op is sre_constants.IN:  # `(?:a|b)` is parsed as a class of its characters
+        chars = [chr(v) for kind, v in arg if kind is sre_constants.LITERAL]
+        return chars if len(chars) == len(arg) and len(chars) <= MAX_CLASS else None
+    if op is sre_constants.BRANCH:  # a group that captures nothing: `(?:class|fn)`
+        texts = [_plain_text(list(branch)) for branch in arg[1]]
+        return None if any(t is None for t in texts) else [t for t in texts if t is not None]
+    if op is not sre_constants.SUBPATTERN:
+        return None
+    inner = list(arg[-1])
+    if len(inner) == 1:
+        return _plain_texts(*inner[0])
+    text = _plain_text(inner)
+    return None if text is None else [text]
+
+
+def _plain_text(items: list[tuple[Any, Any]]) -> str | None:
+    if not items or any(op is not sre_constants.LITERAL for op, _ in items):
+        return None
+    return "".join(chr(arg) for _, arg in items)
+
+
+def _only_space(op: Any, arg: Any) -> bool:
+    """Whether the item is whitespace taken at least once (`\\s+`, `[ \\t]+`, `\\s`)."""
+    chars = _class_chars(op, arg)
+    if op in (sre_constants.MAX_REPEAT, sre_constants.MIN_REPEAT) and arg[0] < 1:
+        return False
+    return chars is not None and chars <= RE2_SPACE
+
 
 def literal_query(pattern: str, *, regex: bool) -> tuple[Term, ...]:
     """What every match holds: each term is required (pieces longest first, then the
