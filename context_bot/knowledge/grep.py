@@ -57,7 +57,7 @@ from pathspec.patterns.gitignore.spec import GitIgnoreSpecPattern
 
 from context_bot.errors import BadRequest, BinaryFile, FileError, FileTooLarge
 from context_bot.knowledge.inventory import Candidates, Inventory
-from context_bot.knowledge.literals import Either, Term, literal_query
+from context_bot.knowledge.literals import Either, Term, collapsed_query, literal_query
 from context_bot.knowledge.model import RepoFile
 from context_bot.knowledge.sandbox import RepoFiles
 from context_bot.protocol import (
@@ -422,7 +422,8 @@ class Grep:
         exact = compiled.case_sensitive and not (
             query.regex and _CASE_FLAG.search(query.pattern) is not None
         )
-        narrowed = self._candidates(inventory, terms, chosen, exact=exact)
+        collapsed = collapsed_query(query.pattern, regex=query.regex) if exact else None
+        narrowed = self._candidates(inventory, terms, collapsed, chosen, exact=exact)
         lines = None
         if narrowed is not None and query.regex:
             lines = _line_filter(terms, case_sensitive=exact)
@@ -498,19 +499,26 @@ class Grep:
         return found
 
     def _candidates(
-        self, inventory: Inventory, terms: tuple[Term, ...], chosen: _Selection, *, exact: bool
+        self,
+        inventory: Inventory,
+        terms: tuple[Term, ...],
+        collapsed: tuple[Term, ...] | None,
+        chosen: _Selection,
+        *,
+        exact: bool,
     ) -> Generator[_Walked, None, None] | None:
         """Positions in `chosen` of the files the trigram index says may match, with the
         spans of their texts where a match may be (or None), in path order and as the
         index finds them (a search that stops early asks no further; `exact`: files
-        holding the terms as written); None when there is no index or the pattern
+        holding the terms as written, `collapsed` as the case-keeping index keeps text:
+        `literals.collapsed_query`); None when there is no index or the pattern
         requires no text the index can look up."""
         index = inventory.text_index
         if index is None:
             return None
         if not terms:
             return None
-        paths = index.matching(terms, case_sensitive=exact)
+        paths = index.matching(terms, case_sensitive=exact, collapsed=collapsed)
         if paths is None:
             return None
         return _positions(paths, chosen.positions())

@@ -554,7 +554,11 @@ class Candidates(Protocol):
     """Which files may hold a pattern's required text (`textindex.TextIndex`)."""
 
     def matching(
-        self, terms: Sequence[Term], *, case_sensitive: bool = False
+        self,
+        terms: Sequence[Term],
+        *,
+        case_sensitive: bool = False,
+        collapsed: Sequence[Term] | None = None,
     ) -> Iterator[tuple[str, tuple[int, ...] | None]] | None:
         """The files that may hold every term (as written, when `case_sensitive`), in path
         order, as they are found, each with the spans of its text where a match may be

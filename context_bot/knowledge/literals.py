@@ -58,6 +58,7 @@ Term = str | Either
 
 SPACE_RUN = re.compile(r"[\t\n\x0c\r ]+")
 """A run of what RE2's `\\s` matches: what `collapse_space` makes one space of."""
+_SPACE_RUN_BYTES = re.compile(SPACE_RUN.pattern.encode())
 
 
 def collapse_space(text: str) -> str:
@@ -65,6 +66,11 @@ def collapse_space(text: str) -> str:
     keeps trigrams of, so that `class\\s+Options` can ask for `class Options` however
     much whitespace a match has between the two."""
     return SPACE_RUN.sub(" ", text)
+
+
+def collapse_space_bytes(data: bytes) -> bytes:
+    """`collapse_space` of UTF-8 bytes."""
+    return _SPACE_RUN_BYTES.sub(b" ", data)
 
 
 def collapsed_query(pattern: str, *, regex: bool) -> tuple[Term, ...]:

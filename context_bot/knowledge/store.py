@@ -28,16 +28,18 @@ import marshal
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
 import structlog
 
+from context_bot.knowledge.literals import collapse_space_bytes
+
 log = structlog.get_logger(__name__)
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 # 2: a name's uses deduplicated per line, whatever the capture order.
 # 3: rows numbered in path order (ROW_GAP apart); `texts` kept as `grep` searches them.
 # 4: symbols of files past the search total too (both of 3's changes, merged).
@@ -46,6 +48,8 @@ SCHEMA_VERSION = 7
 #    `setup.py` whole.
 # 7: the case-keeping trigrams per span of each text (`cspans`, `cspandf`), not per file.
 #    A Go file's excerpt keeps its package clause.
+# 8: those spans' text with whitespace runs as one space, each reaching SPAN_OVERLAP
+#    collapsed bytes into the next (`spans`, `span_end`).
 """Bumped whenever what is stored (or how it is computed) changes: a cache of another
 version is rebuilt, and the key of the folder includes it."""
 DB_NAME = "index.sqlite3"
@@ -212,15 +216,15 @@ _FACTS = (
 FOLDS_TO_ASCII = ("\u212a", "\u017f")
 
 SPAN_BYTES = 4096
-"""The case-keeping trigrams (`cspans`) are kept per span of a text: bytes [k * SPAN_BYTES,
-(k + 1) * SPAN_BYTES + SPAN_OVERLAP). A span of 4 KiB holds a name's trigrams as written
+"""The case-keeping trigrams (`cspans`) are kept per span of a text: span k starts at byte
+k * SPAN_BYTES and reaches into the next (`span_end`). A span of 4 KiB holds a name's trigrams as written
 together where the name is, and rarely elsewhere; the index costs 0.66x the text where
 one row per file cost 0.33x, and 16 KiB spans 0.59x (a sample of 3,000 files of the
 100k corpus, benchmarks/RESULTS-index.md)."""
 SPAN_OVERLAP = 256
-"""Bytes a span reaches into the next: trigrams that lie within this many bytes of each
-other are in one span together wherever they are in the text (`textindex` asks for no
-farther ones)."""
+"""Bytes of the next span's text, its whitespace runs as one space, that a span reaches
+into: trigrams that lie within this many such bytes of each other are in one span
+together wherever they are in the text (`textindex` asks for no farther ones)."""
 SPAN_BITS = 14
 """A span's row is its text's row shifted by this many bits, plus its number (`span_row`):
 a text's spans are the rows [row << SPAN_BITS, (row + 1) << SPAN_BITS). A text longer than
@@ -238,24 +242,54 @@ def span_of(span_row: int) -> tuple[int, int]:
     return span_row >> SPAN_BITS, span_row & ((1 << SPAN_BITS) - 1)
 
 
-def span_bytes(number: int, size: int) -> tuple[int, int]:
-    """The bytes [start, end) span `number` of a text of `size` bytes covers."""
-    start = min(number * SPAN_BYTES, size)
-    if number == (1 << SPAN_BITS) - 1:
-        return start, size
-    return start, min(start + SPAN_BYTES + SPAN_OVERLAP, size)
+LAST_SPAN = (1 << SPAN_BITS) - 1
+"""The number of a text's last possible span, which runs to the text's end."""
+SPAN_REACH = 2 * (SPAN_OVERLAP + 1)
+"""Bytes past its next span's start that a span is first tried at (`span_end`): with no
+whitespace run in them, they hold SPAN_OVERLAP + 1 collapsed bytes twice over."""
+
+
+def span_start(number: int, size: int) -> int:
+    """Where span `number` of a text of `size` bytes starts."""
+    return min(number * SPAN_BYTES, size)
+
+
+def span_end(read: Callable[[int, int], bytes], number: int, size: int) -> int:
+    """Where span `number` of a text of `size` bytes (read through `read(lower, upper)`)
+    ends: past the next span's start by SPAN_OVERLAP + 1 bytes of the text with its
+    whitespace runs as one space (tried at SPAN_REACH bytes, then fourfold further), or
+    at the text's end. The index cuts its spans here and an excerpt reads to here: the
+    rule lives in this one place."""
+    if number == LAST_SPAN:
+        return size
+    boundary = (number + 1) * SPAN_BYTES
+    reach = SPAN_REACH
+    while True:
+        end = min(size, boundary + reach)
+        if end >= size:
+            return size
+        if len(collapse_space_bytes(read(boundary, end))) > SPAN_OVERLAP:
+            return end
+        reach *= 4
 
 
 def spans(row: int, body: str) -> Iterator[tuple[int, str]]:
     """(span row, span text) of a text: its UTF-8 bytes cut every SPAN_BYTES, each piece
-    reaching SPAN_OVERLAP bytes into the next (`span_bytes`); a character cut at either
-    end of a piece is left out of it (it is whole in the neighbouring piece that
-    overlaps it)."""
+    reaching into the next until SPAN_OVERLAP bytes of it, its whitespace runs as one
+    space, are held (`span_end`), and kept so collapsed (`literals.collapse_space`); a
+    character cut at either end of a piece is left out of it (it is whole in the
+    neighbouring piece that overlaps it). Any text whose collapsed form is SPAN_OVERLAP
+    bytes or less lies whole in one span, however much whitespace it holds."""
     data = body.encode("utf-8")
     number = 0
+
+    def read(lower: int, upper: int) -> bytes:
+        return data[lower:upper]
+
     while True:
-        start, end = span_bytes(number, len(data))
-        yield span_row(row, number), data[start:end].decode("utf-8", "ignore")
+        start, end = span_start(number, len(data)), span_end(read, number, len(data))
+        piece = collapse_space_bytes(data[start:end])
+        yield span_row(row, number), piece.decode("utf-8", "ignore")
         number += 1
         if end >= len(data):
             return

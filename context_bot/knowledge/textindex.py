@@ -41,8 +41,16 @@ from typing import TypeVar
 
 import structlog
 
-from context_bot.knowledge.literals import Either, Term
-from context_bot.knowledge.store import FOLDS_TO_ASCII, SPAN_OVERLAP, connect, span_bytes, span_of
+from context_bot.knowledge.literals import Either, Term, collapse_space
+from context_bot.knowledge.store import (
+    FOLDS_TO_ASCII,
+    SPAN_OVERLAP,
+    SPAN_REACH,
+    connect,
+    span_end,
+    span_of,
+    span_start,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -218,7 +226,11 @@ class TextIndex:
         return data.decode("utf-8") if data is not None else None
 
     def matching(
-        self, terms: Sequence[Term], *, case_sensitive: bool = False
+        self,
+        terms: Sequence[Term],
+        *,
+        case_sensitive: bool = False,
+        collapsed: Sequence[Term] | None = None,
     ) -> Iterator[Candidate] | None:
         """The files that may hold every term (plus `always`), in path order and as they
         are read, each with the spans of its text where a match may be (`store.spans`
@@ -231,7 +243,9 @@ class TextIndex:
         (CASE_ALONE_SHARE); else the folded, positioned one answers."""
         docs = self._frequencies(terms, "gramdf")
         if case_sensitive:
-            exact = _case_lookup(terms, self._frequencies(terms, "cspandf"))
+            # The case-keeping index keeps text with whitespace runs as one space.
+            kept = collapsed if collapsed is not None else _collapsed(terms)
+            exact = _case_lookup(kept, self._frequencies(kept, "cspandf"))
             if exact is not None:
                 # Few spans: few candidates, and the positioned lookup would add its
                 # cost only. Many: it tells apart files they cannot (CASE_ALONE_SHARE).
@@ -430,18 +444,24 @@ def _both(
 def _line_ranges(blob: sqlite3.Blob, spans: Sequence[int], size: int) -> list[bytes] | None:
     """The lines of a text (`blob`, `size` bytes) that meet the given spans, each run of
     them once and in order, without the line end after the last: a read per run of
-    spans, reaching LINE_READ bytes further each side (and more for a longer line).
-    None as soon as they are half of the text or more (reading it whole costs less)."""
+    spans, reaching LINE_READ bytes further each side (and more for a longer line, or
+    for a span whose end lies past whitespace runs). None as soon as they are half of
+    the text or more (reading it whole costs less)."""
     pieces: list[bytes] = []
     reach = -1  # where the lines held so far end (their last "\n")
     total = 0
-    for a, b in _windows(spans, size):
-        if a <= reach:  # the lines before reach into this run
-            if b <= reach:
-                continue  # a long line held already: not read again
-            a = reach + 1  # the lines after it
-        lo, hi = max(0, a - LINE_READ), min(size, b + LINE_READ)
+    for first, last in _runs(spans):
+        a = max(span_start(first, size), reach + 1)  # after the lines held already
+        lo = max(0, a - LINE_READ)
+        hi = min(size, max(a, span_start(last + 1, size) + SPAN_REACH) + LINE_READ)
         read = _read(blob, lo, hi)
+        bytes_of = _reader(blob, read, lo)  # where the run ends: its spans' furthest end
+        b = max(span_end(bytes_of, number, size) for number in range(first, last + 1))
+        if b - 1 <= reach:  # its last byte is in the lines held (or their "\n")
+            continue  # a long line held already: not read again
+        if hi < size and b + LINE_READ > hi:  # the span reaches past what was read
+            hi = min(size, b + LINE_READ)
+            read = _read(blob, lo, hi)
         cut = read.rfind(b"\n", 0, a - lo)
         start = lo + cut + 1 if cut >= 0 else 0 if lo == 0 else _line_start(blob, lo)
         cut = read.find(b"\n", max(b - 1, a) - lo)
@@ -456,19 +476,33 @@ def _line_ranges(blob: sqlite3.Blob, spans: Sequence[int], size: int) -> list[by
     return pieces
 
 
-def _windows(spans: Sequence[int], size: int) -> Iterator[tuple[int, int]]:
-    """The byte ranges [start, end) of runs of overlapping spans (`store.spans`)."""
-    window: tuple[int, int] | None = None
+def _runs(spans: Sequence[int]) -> Iterator[tuple[int, int]]:
+    """(first, last) of each run of consecutive span numbers: a span always reaches into
+    the next (`store.span_end`), so a run's bytes are one piece of the text. (Its end is
+    its spans' furthest: the span before may end past the last one's end when whitespace
+    runs follow the last's start.)"""
+    run: list[int] | None = None
     for number in spans:
-        start, end = span_bytes(number, size)
-        if window is not None and start <= window[1]:
-            window = (window[0], max(window[1], end))
+        if run is not None and number == run[1] + 1:
+            run[1] = number
             continue
-        if window is not None:
-            yield window
-        window = (start, end)
-    if window is not None:
-        yield window
+        if run is not None:
+            yield run[0], run[1]
+        run = [number, number]
+    if run is not None:
+        yield run[0], run[1]
+
+
+def _reader(blob: sqlite3.Blob, read: bytes, lo: int) -> Callable[[int, int], bytes]:
+    """Reads of the text from `read` (its bytes from `lo` on) where it holds them, else
+    from the blob."""
+
+    def bytes_of(lower: int, upper: int) -> bytes:
+        if lo <= lower and upper <= lo + len(read):
+            return read[lower - lo : upper - lo]
+        return _read(blob, lower, upper)
+
+    return bytes_of
 
 
 def _read(blob: sqlite3.Blob, start: int, end: int) -> bytes:
@@ -586,6 +620,17 @@ def _near_grams(literal: str, docs: Mapping[str, int]) -> list[tuple[str, int]]:
             if fits and len(chosen) < NEAR_GRAMS and gram not in chosen:
                 chosen.append(gram)
     return sorted(((g, at[g]) for g in chosen), key=lambda item: item[1])
+
+
+def _collapsed(terms: Sequence[Term]) -> list[Term]:
+    """`terms` with their whitespace runs as one space (`literals.collapse_space`)."""
+    out: list[Term] = []
+    for term in terms:
+        if isinstance(term, str):
+            out.append(collapse_space(term))
+        else:
+            out.append(Either(tuple(tuple(map(collapse_space, o)) for o in term.options)))
+    return out
 
 
 def case_expression(terms: Sequence[Term], docs: Mapping[str, int]) -> str | None:

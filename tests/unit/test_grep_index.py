@@ -20,10 +20,17 @@ from context_bot.knowledge import store as store_mod
 from context_bot.knowledge import textindex as textindex_mod
 from context_bot.knowledge.grep import Grep, GrepQuery
 from context_bot.knowledge.inventory import Inventory
-from context_bot.knowledge.literals import Either, literal_query, required_literals
+from context_bot.knowledge.literals import Either, collapsed_query, literal_query, required_literals
 from context_bot.knowledge.loading import load_knowledge
 from context_bot.knowledge.sandbox import RepoFiles
-from context_bot.knowledge.store import SPAN_BITS, SPAN_BYTES, SPAN_OVERLAP, span_row, spans
+from context_bot.knowledge.store import (
+    SPAN_BITS,
+    SPAN_BYTES,
+    SPAN_OVERLAP,
+    span_end,
+    span_row,
+    spans,
+)
 from context_bot.knowledge.textindex import (
     TextIndex,
     case_expression,
@@ -846,12 +853,14 @@ def test_the_lines_near_a_span_are_whole_lines(tmp_path: Path, pattern: str) -> 
 @pytest.mark.parametrize("seed", range(20))
 def test_an_excerpt_is_the_lines_meeting_its_spans(tmp_path: Path, seed: int) -> None:
     """`TextIndex.excerpt` against the lines worked out one by one: texts of short and
-    very long lines (a minified file's), any spans, at the text's ends too."""
+    very long lines (a minified file's), runs of whitespace that carry a span's end far
+    past the next one's start (over lines too), any spans, at the text's ends too."""
     rng = random.Random(seed)  # noqa: S311 - a fixed draw of test texts
     lines = []
     for _ in range(rng.randint(5, 60)):
         length = rng.choice((0, 5, 40, 300, 5000, 3 * SPAN_BYTES))
-        lines.append("".join(rng.choice("ab c") for _ in range(rng.randint(0, length))))
+        chars = rng.choice(("ab c", "ab c", " \t", " \t\n\n\n\n"))
+        lines.append("".join(rng.choice(chars) for _ in range(rng.randint(0, length))))
     text = "\n".join(lines) + rng.choice(("", "\n"))
     root = tmp_path / "repo"
     write_files(root, {"t.txt": text})
@@ -860,16 +869,13 @@ def test_an_excerpt_is_the_lines_meeting_its_spans(tmp_path: Path, seed: int) ->
     index = index_of(knowledge.inventory)
     data = text.encode()
     count = len(data) // SPAN_BYTES + 1
+    ends = [span_end(lambda lo, hi: data[lo:hi], n, len(data)) for n in range(count)]
     for _ in range(10):
         spans = tuple(sorted(rng.sample(range(count), rng.randint(1, min(count, 6)))))
         wanted, at = [], 0
         for line in data.split(b"\n"):
             start, end = at, at + len(line)  # the line and its "\n" at `end`
-            meets = any(
-                start < min((n + 1) * SPAN_BYTES + SPAN_OVERLAP, len(data))
-                and n * SPAN_BYTES <= end
-                for n in spans
-            )
+            meets = any(start < ends[n] and n * SPAN_BYTES <= end for n in spans)
             if meets:
                 wanted.append(line)
             at = end + 1
@@ -946,3 +952,41 @@ def test_a_search_cut_short_in_the_lines_near_the_spans_counts_that_file(
     found = Grep(files).search(knowledge.inventory, GrepQuery("Options\\s*=", True))
     assert found.truncated_reason == "deadline"
     assert found.files_searched == 2  # a/one.go (left unread: no candidate) and b/big.go
+
+
+def test_a_name_after_any_run_of_whitespace_is_whole_in_one_span() -> None:
+    """Spans keep text with whitespace runs as one space and reach SPAN_OVERLAP collapsed
+    bytes into the next: `class` and `Options` apart by thousands of spaces and tabs
+    are `class Options` in one span, wherever the run falls."""
+    for before in (0, SPAN_BYTES - 3, SPAN_BYTES - 200):
+        for gap in (1, 300, 3 * SPAN_BYTES):
+            body = "x" * before + "class" + " \t" * gap + "Options();\n" + "y" * SPAN_BYTES
+            assert any("class Options" in text for _, text in spans(1, body)), (before, gap)
+
+
+@pytest.mark.parametrize("gap", [" ", "\t\t", " " * 1000, " \t" * 3 * SPAN_BYTES])
+def test_a_keyword_and_its_name_are_asked_for_together(tmp_path: Path, gap: str) -> None:
+    """A generated file holding ` Options` and `class ` in every span but never one after
+    the other is no candidate of `(class|fn)\\s+Options\\b`; the file defining it is,
+    however much whitespace the definition holds, and, a match within WINDOW_OVERLAP
+    bytes (`grep._scan` searches a long line in windows that overlap so much), both
+    answer as a full scan."""
+    used = "".join(f"class X{n} {{ Options o; }}\n" for n in range(3000))
+    root = tmp_path / "repo"
+    write_files(root, {"a/used.java": used, "b/defined.java": used + f"class{gap}Options {{}}\n"})
+    files = RepoFiles(root)
+    knowledge = load_knowledge(root / "knowledge", root, files=files, cache_dir=tmp_path / "c")
+    index = index_of(knowledge.inventory)
+    pattern = "(class|fn)\\s+Options\\b"
+    found = index.matching(
+        literal_query(pattern, regex=True),
+        case_sensitive=True,
+        collapsed=collapsed_query(pattern, regex=True),
+    )
+    assert found is not None
+    assert {path for path, _ in found} - index.always == {"b/defined.java"}
+    if len(gap) > grep_mod.WINDOW_OVERLAP:
+        return
+    answer = same_as_a_full_scan(knowledge.inventory, files, GrepQuery(pattern, True))
+    assert isinstance(answer, dict)
+    assert [m["path"] for m in answer["matches"]] == ["b/defined.java"]
