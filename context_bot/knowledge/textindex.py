@@ -245,11 +245,16 @@ class TextIndex:
         if case_sensitive:
             # The case-keeping index keeps text with whitespace runs as one space.
             kept = collapsed if collapsed is not None else _collapsed(terms)
-            exact = _case_lookup(kept, self._frequencies(kept, "cspandf"))
+            spans_docs = self._frequencies(kept, "cspandf")
+            # A chain (`class Options` or ...) is asked first: its spans' count, read
+            # from each option's rarest trigram, says little of how few hold them all.
+            chains = [t for t in kept if isinstance(t, Either) and _chained(t)]
+            chained = _case_lookup(chains, spans_docs)
+            exact = chained or _case_lookup(kept, spans_docs)
             if exact is not None:
                 # Few spans: few candidates, and the positioned lookup would add its
                 # cost only. Many: it tells apart files they cannot (CASE_ALONE_SHARE).
-                alone = exact[0] * CASE_ALONE_SHARE <= len(self._paths)
+                alone = chained is not None or exact[0] * CASE_ALONE_SHARE <= len(self._paths)
                 also = None if alone else match_expression(terms, docs)
                 return self._merged("cspans", exact[1], also)
         expression = match_expression(terms, docs)
@@ -620,6 +625,11 @@ def _near_grams(literal: str, docs: Mapping[str, int]) -> list[tuple[str, int]]:
             if fits and len(chosen) < NEAR_GRAMS and gram not in chosen:
                 chosen.append(gram)
     return sorted(((g, at[g]) for g in chosen), key=lambda item: item[1])
+
+
+def _chained(term: Either) -> bool:
+    """Whether each option is texts joined by whitespace (`literals.collapsed_query`)."""
+    return all(" " in option[0].strip(" ") for option in term.options)
 
 
 def _collapsed(terms: Sequence[Term]) -> list[Term]:
