@@ -209,15 +209,15 @@ class TextIndex:
         if row is None:
             return None
         try:
-            with self._connection() as db:
-                db.execute("BEGIN")  # one snapshot: the row is this path's as it is read
-                try:
-                    if db.execute(_OWNER, (row, path)).fetchone() is None:
-                        return None
-                    with db.blobopen("texts", "body", row, readonly=True) as blob:
-                        return reader(blob)
-                finally:
-                    db.execute("COMMIT")
+            with (
+                self._connection() as db,
+                db.blobopen("texts", "body", row, readonly=True) as blob,
+            ):
+                # An open blob holds its read transaction: the check sees the snapshot
+                # the blob reads (one statement a read, where BEGIN and COMMIT made three).
+                if db.execute(_OWNER, (row, path)).fetchone() is None:
+                    return None
+                return reader(blob)
         except sqlite3.Error:
             return None
 

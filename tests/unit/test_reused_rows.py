@@ -10,6 +10,7 @@ from pathlib import Path
 from context_bot.knowledge.grep import Grep, GrepQuery
 from context_bot.knowledge.loading import Knowledge, load_knowledge
 from context_bot.knowledge.sandbox import RepoFiles
+from context_bot.knowledge.store import connect
 from context_bot.knowledge.textindex import TextIndex
 from tests.gitrepo import git
 
@@ -75,3 +76,22 @@ def test_a_ranked_row_given_to_a_new_file_is_not_a_hit_of_the_old_path(tmp_path:
     (root / "notes/m.txt").write_text("the middle file\n")  # back, for the next reload
     assert [h.path for h in old.search("quokka")] == []
     assert [h.path for h in new.search("quokka")] == ["notes/n.txt"]
+
+
+def test_an_open_blob_holds_the_snapshot_its_owner_is_checked_in(tmp_path: Path) -> None:
+    """`TextIndex._read_text` opens a text's blob, then checks which file owns the row:
+    what it relies on is that the open blob keeps its read transaction, so a load that
+    gives the row to another file after the blob was opened is not seen by the check
+    (WAL, as the index cache runs)."""
+    path = tmp_path / "t.sqlite3"
+    reader, writer = connect(path), connect(path)
+    reader.execute("PRAGMA journal_mode=WAL")
+    reader.execute("CREATE TABLE t(id INTEGER PRIMARY KEY, body BLOB, path TEXT)")
+    reader.execute("INSERT INTO t VALUES (1, x'0102', 'old')")
+    reader.commit()
+    with reader.blobopen("t", "body", 1, readonly=True) as blob:
+        writer.execute("UPDATE t SET path='new', body=x'0304' WHERE id=1")
+        writer.commit()
+        assert reader.execute("SELECT path FROM t WHERE id=1").fetchone() == ("old",)
+        assert blob.read() == b"\x01\x02"
+    assert reader.execute("SELECT path FROM t WHERE id=1").fetchone() == ("new",)
