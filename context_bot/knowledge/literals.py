@@ -56,7 +56,8 @@ class Either:
 Term = str | Either
 """A piece every match holds, or a choice of them."""
 
-SPACE_RUN = re.compile(r"[\t\n\x0c\r ]+")
+_SPACE_BYTES = "".join(sorted(RE2_SPACE)).encode()
+SPACE_RUN = re.compile("[" + "".join(f"\\x{byte:02x}" for byte in _SPACE_BYTES) + "]+")
 """A run of what RE2's `\\s` matches: what `collapse_space` makes one space of."""
 _SPACE_RUN_BYTES = re.compile(SPACE_RUN.pattern.encode())
 
@@ -71,6 +72,12 @@ def collapse_space(text: str) -> str:
 def collapse_space_bytes(data: bytes) -> bytes:
     """`collapse_space` of UTF-8 bytes."""
     return _SPACE_RUN_BYTES.sub(b" ", data)
+
+
+def solid_bytes(data: bytes) -> int:
+    """How many of the bytes are not whitespace (`SPACE_RUN`): at most the length of
+    `collapse_space_bytes(data)`, and counted without making it (a tenth of the time)."""
+    return len(data.translate(None, _SPACE_BYTES))
 
 
 def collapsed_query(pattern: str, *, regex: bool) -> tuple[Term, ...]:

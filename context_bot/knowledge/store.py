@@ -35,7 +35,7 @@ from typing import cast
 
 import structlog
 
-from context_bot.knowledge.literals import collapse_space_bytes
+from context_bot.knowledge.literals import collapse_space_bytes, solid_bytes
 
 log = structlog.get_logger(__name__)
 
@@ -216,11 +216,11 @@ _FACTS = (
 FOLDS_TO_ASCII = ("\u212a", "\u017f")
 
 SPAN_BYTES = 4096
-"""The case-keeping trigrams (`cspans`) are kept per span of a text: span k starts at byte
-k * SPAN_BYTES and reaches into the next (`span_end`). A span of 4 KiB holds a name's trigrams as written
-together where the name is, and rarely elsewhere; the index costs 0.66x the text where
-one row per file cost 0.33x, and 16 KiB spans 0.59x (a sample of 3,000 files of the
-100k corpus, benchmarks/RESULTS-index.md)."""
+"""The case-keeping trigrams (`cspans`) are kept per span of a text: span k starts at
+byte k * SPAN_BYTES and reaches into the next (`span_end`). A span of 4 KiB holds a
+name's trigrams as written together where the name is, and rarely elsewhere; the index
+costs 0.66x the text where one row per file cost 0.33x, and 16 KiB spans 0.59x (a sample
+of 3,000 files of the 100k corpus, benchmarks/RESULTS-index.md)."""
 SPAN_OVERLAP = 256
 """Bytes of the next span's text, its whitespace runs as one space, that a span reaches
 into: trigrams that lie within this many such bytes of each other are in one span
@@ -245,8 +245,8 @@ def span_of(span_row: int) -> tuple[int, int]:
 LAST_SPAN = (1 << SPAN_BITS) - 1
 """The number of a text's last possible span, which runs to the text's end."""
 SPAN_REACH = 2 * (SPAN_OVERLAP + 1)
-"""Bytes past its next span's start that a span is first tried at (`span_end`): with no
-whitespace run in them, they hold SPAN_OVERLAP + 1 collapsed bytes twice over."""
+"""Bytes past its next span's start that a span is first tried at (`span_end`): enough
+when no more than half of them are whitespace."""
 
 
 def span_start(number: int, size: int) -> int:
@@ -256,10 +256,13 @@ def span_start(number: int, size: int) -> int:
 
 def span_end(read: Callable[[int, int], bytes], number: int, size: int) -> int:
     """Where span `number` of a text of `size` bytes (read through `read(lower, upper)`)
-    ends: past the next span's start by SPAN_OVERLAP + 1 bytes of the text with its
-    whitespace runs as one space (tried at SPAN_REACH bytes, then fourfold further), or
-    at the text's end. The index cuts its spans here and an excerpt reads to here: the
-    rule lives in this one place."""
+    ends: past the next span's start by bytes holding more than SPAN_OVERLAP that are not
+    whitespace (tried at SPAN_REACH bytes, then fourfold further), or at the text's end.
+    Those bytes, their whitespace runs as one space, are longer still, so whatever is
+    SPAN_OVERLAP bytes or less so collapsed and starts in the span ends in it; counting
+    (`literals.solid_bytes`) rather than collapsing them keeps an excerpt's cost in its
+    reads. The index cuts its spans here and an excerpt reads to here: the rule lives in
+    this one place."""
     if number == LAST_SPAN:
         return size
     boundary = (number + 1) * SPAN_BYTES
@@ -268,7 +271,7 @@ def span_end(read: Callable[[int, int], bytes], number: int, size: int) -> int:
         end = min(size, boundary + reach)
         if end >= size:
             return size
-        if len(collapse_space_bytes(read(boundary, end))) > SPAN_OVERLAP:
+        if solid_bytes(read(boundary, end)) > SPAN_OVERLAP:
             return end
         reach *= 4
 
