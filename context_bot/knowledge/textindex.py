@@ -71,6 +71,13 @@ after the folded index's positioned trigrams, these sort out the files holding t
 literal in another case, and each more costs a posting list."""
 CASE_SPREAD = 8
 """How many times as many spans as the rarest a further trigram as written may be in."""
+CHAIN_GRAMS, CHAIN_SPREAD = 8, 64
+"""CASE_GRAMS and CASE_SPREAD for the options of a chain (`class Options`, ...): each is
+asked alone, so a common trigram is worth its posting list. `def Options` asked as its
+rarest, `f O`, alone met every `of Options`; with ` Op` and `ef ` too, the candidates of
+`(class|…|function)\\s+Options\\b` at 100k files went from 4,667 to 1,493, its time from
+130 to 110 ms, where `DateFormatter` so asked went from 9 to 13 ms (benchmarks/
+RESULTS-index.md)."""
 CASE_ALONE_SHARE = 25
 """A case-sensitive lookup whose rarest trigram as written is in at most one span per this
 many texts is asked alone: its candidates are few, and the positioned lookup would only
@@ -249,7 +256,7 @@ class TextIndex:
             # A chain (`class Options` or ...) is asked first: its spans' count, read
             # from each option's rarest trigram, says little of how few hold them all.
             chains = [t for t in kept if isinstance(t, Either) and _chained(t)]
-            chained = _case_lookup(chains, spans_docs)
+            chained = _case_lookup(chains, spans_docs, grams=CHAIN_GRAMS, spread=CHAIN_SPREAD)
             exact = chained or _case_lookup(kept, spans_docs)
             if exact is not None:
                 # Few spans: few candidates, and the positioned lookup would add its
@@ -655,16 +662,25 @@ def case_expression(terms: Sequence[Term], docs: Mapping[str, int]) -> str | Non
     return found[1] if found is not None else None
 
 
-def _case_lookup(terms: Sequence[Term], docs: Mapping[str, int]) -> tuple[int, str] | None:
-    """(in how many spans its rarest trigram is, the query) of `case_expression`."""
+def _case_lookup(
+    terms: Sequence[Term],
+    docs: Mapping[str, int],
+    *,
+    grams: int = CASE_GRAMS,
+    spread: int = CASE_SPREAD,
+) -> tuple[int, str] | None:
+    """(in how many spans its rarest trigram is, the query) of `case_expression`, each
+    literal asked as up to `grams` trigrams within `spread` (`_all_of`)."""
     best: tuple[int, str] | None = None
     for term in terms:
         if isinstance(term, str):
-            one = _all_of(term, docs)
+            one = _all_of(term, docs, grams, spread)
             if one is None:
                 continue
         else:
-            options = [o for option in term.options if (o := _all_of(option[0], docs))]
+            options = [
+                o for option in term.options if (o := _all_of(option[0], docs, grams, spread))
+            ]
             if not options or len(options) < len(term.options):
                 continue  # an option without a trigram: the alternation asks nothing
             query = "(" + " OR ".join(f"({q})" for _, q in options) + ")"
@@ -674,10 +690,12 @@ def _case_lookup(terms: Sequence[Term], docs: Mapping[str, int]) -> tuple[int, s
     return best
 
 
-def _all_of(literal: str, docs: Mapping[str, int]) -> tuple[int, str] | None:
+def _all_of(
+    literal: str, docs: Mapping[str, int], most_grams: int, spread: int
+) -> tuple[int, str] | None:
     """(in how many spans its rarest is, the FTS5 query) of the literal's rarest trigrams
-    as written, AND-ed: up to CASE_GRAMS, each further one only if it is in at most
-    CASE_SPREAD times as many spans as the rarest (a common one costs a long posting list
+    as written, AND-ed: up to `most_grams`, each further one only if it is in at most
+    `spread` times as many spans as the rarest (a common one costs a long posting list
     and narrows little) and all of them within SPAN_OVERLAP bytes (one span holds them
     together wherever the literal is). None for a literal without cased letters: its
     trigrams as written are the folded index's, which asked for them."""
@@ -689,10 +707,10 @@ def _all_of(literal: str, docs: Mapping[str, int]) -> tuple[int, str] | None:
     if not at:
         return None
     grams = sorted(at, key=lambda g: (docs.get(g, 0), at[g]))
-    most = max(docs.get(grams[0], 0), 1) * CASE_SPREAD
+    most = max(docs.get(grams[0], 0), 1) * spread
     chosen = [grams[0]]
     for gram in grams[1:]:
-        if len(chosen) == CASE_GRAMS or docs.get(gram, 0) > most:
+        if len(chosen) == most_grams or docs.get(gram, 0) > most:
             break
         reach = [at[g] for g in (*chosen, gram)]
         if max(reach) + 3 - min(reach) <= SPAN_OVERLAP:

@@ -990,3 +990,24 @@ def test_a_keyword_and_its_name_are_asked_for_together(tmp_path: Path, gap: str)
     answer = same_as_a_full_scan(knowledge.inventory, files, GrepQuery(pattern, True))
     assert isinstance(answer, dict)
     assert [m["path"] for m in answer["matches"]] == ["b/defined.java"]
+
+
+def test_a_chain_option_is_asked_with_its_common_trigrams_too(tmp_path: Path) -> None:
+    """`def Options`'s rarest trigram as written, `f O`, alone lets in every `of
+    Options`; the keyword's trigrams are common, more than CASE_SPREAD times as many
+    spans, but a chain's option is asked alone, so they are asked too (CHAIN_SPREAD)."""
+    files = {f"a/m{n:02}.py": "def x():\n    Op = 1\n" for n in range(20)}
+    files["b/of.py"] = "# a list of Options\n"
+    files["c/defines.py"] = "def  Options():\n    pass\n"
+    root = tmp_path / "repo"
+    write_files(root, files)
+    knowledge = load_knowledge(root / "knowledge", root, cache_dir=tmp_path / "c")
+    index = index_of(knowledge.inventory)
+    pattern = "(def|fn)\\s+Options\\b"
+    found = index.matching(
+        literal_query(pattern, regex=True),
+        case_sensitive=True,
+        collapsed=collapsed_query(pattern, regex=True),
+    )
+    assert found is not None
+    assert {path for path, _ in found} - index.always == {"c/defines.py"}
