@@ -21,7 +21,7 @@ from context_bot.knowledge import textindex as textindex_mod
 from context_bot.knowledge.grep import Grep, GrepQuery
 from context_bot.knowledge.inventory import Inventory
 from context_bot.knowledge.literals import Either, collapsed_query, literal_query, required_literals
-from context_bot.knowledge.loading import load_knowledge
+from context_bot.knowledge.loading import Knowledge, load_knowledge
 from context_bot.knowledge.sandbox import RepoFiles
 from context_bot.knowledge.store import (
     SPAN_BITS,
@@ -976,15 +976,8 @@ def test_a_keyword_and_its_name_are_asked_for_together(tmp_path: Path, gap: str)
     write_files(root, {"a/used.java": used, "b/defined.java": used + f"class{gap}Options {{}}\n"})
     files = RepoFiles(root)
     knowledge = load_knowledge(root / "knowledge", root, files=files, cache_dir=tmp_path / "c")
-    index = index_of(knowledge.inventory)
     pattern = "(class|fn)\\s+Options\\b"
-    found = index.matching(
-        literal_query(pattern, regex=True),
-        case_sensitive=True,
-        collapsed=collapsed_query(pattern, regex=True),
-    )
-    assert found is not None
-    assert {path for path, _ in found} - index.always == {"b/defined.java"}
+    assert case_candidates(knowledge, pattern) == {"b/defined.java"}
     if len(gap) > grep_mod.WINDOW_OVERLAP:
         return
     answer = same_as_a_full_scan(knowledge.inventory, files, GrepQuery(pattern, True))
@@ -1002,12 +995,16 @@ def test_a_chain_option_is_asked_with_its_common_trigrams_too(tmp_path: Path) ->
     root = tmp_path / "repo"
     write_files(root, files)
     knowledge = load_knowledge(root / "knowledge", root, cache_dir=tmp_path / "c")
+    assert case_candidates(knowledge, "(def|fn)\\s+Options\\b") == {"c/defines.py"}
+
+
+def case_candidates(knowledge: Knowledge, pattern: str) -> set[str]:
+    """The files the index gives a case-sensitive regex `pattern` (less `always`)."""
     index = index_of(knowledge.inventory)
-    pattern = "(def|fn)\\s+Options\\b"
     found = index.matching(
         literal_query(pattern, regex=True),
         case_sensitive=True,
         collapsed=collapsed_query(pattern, regex=True),
     )
     assert found is not None
-    assert {path for path, _ in found} - index.always == {"c/defines.py"}
+    return {path for path, _ in found} - index.always
