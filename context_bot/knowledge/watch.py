@@ -1,7 +1,9 @@
 """Live reload: watch the knowledge folder and the repository, reload on a change.
 
 The watching is `watchfiles` (kernel notifications through Rust's `notify`, with its own
-debounce): a burst of changes, such as a `git checkout`, becomes one reload. The reload
+debounce): a burst of changes, such as a `git checkout`, becomes one reload. It runs in a
+child process (`watch_child.py`): building its watcher holds the GIL while it registers
+every folder (1.13 s at 100,000 files, where every request would have waited). The reload
 runs `load_knowledge` in a thread; if it fails, the last good snapshot keeps serving and
 the reason is logged. Only a new knowledge *version* is announced.
 
@@ -19,8 +21,12 @@ watcher is being set up is caught by one more reload on its first quiet tick.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import select
 import stat
+import subprocess
+import sys
 import threading
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -42,6 +48,10 @@ DEBOUNCE_MS = 300
 QUIET_TICK_MS = 1_000
 """How long the watcher waits without changes before yielding a quiet tick (the point
 where a rebuilt watcher is known to be registered, so the catch-up reload runs)."""
+WATCHER_RETRY_S = 5.0
+"""How long after its process ended on its own a watcher is started again."""
+HALT_POLL_S = 0.05
+"""How often a watcher waiting for its process's next step looks whether to stop."""
 IGNORED_DIRS = frozenset(
     {
         ".git",
@@ -164,6 +174,73 @@ class _Halt:
         return self.halted.is_set() or (self.stop is not None and self.stop.is_set())
 
 
+class WatcherEnded(Exception):
+    """The watcher's process ended on its own (killed, or it could not run)."""
+
+
+class _ChildWatch:
+    """`watchfiles.watch` over `folders`, run in a process of its own (`watch_child`: the
+    watcher's set-up holds its process's GIL, a second at 100,000 files), as an iterator
+    of its batches filtered by `_entries_of` (an empty set: a quiet tick), ending when
+    `halt` is set (looked at every HALT_POLL_S). Blocking (POSIX: `select` on a pipe):
+    iterate it in a thread. Raises FileNotFoundError as `watchfiles` does when a folder
+    went away before it was watched, WatcherEnded when the process ended on its own."""
+
+    def __init__(self, folders: frozenset[str], halt: _Halt) -> None:
+        self._folders = folders
+        self._relevant = _entries_of(folders)
+        self._halt = halt
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def __iter__(self) -> _ChildWatch:
+        return self
+
+    def __next__(self) -> set[tuple[watchfiles.Change, str]]:
+        process = self._process or self._start()
+        assert process.stdout is not None
+        while not self._halt.is_set():
+            ready, _, _ = select.select([process.stdout], [], [], HALT_POLL_S)
+            if not ready:
+                continue
+            line = process.stdout.readline()
+            if not line:
+                self.close()
+                raise WatcherEnded
+            step = json.loads(line)
+            if isinstance(step, dict):
+                raise FileNotFoundError(step.get("error"))
+            changes = {(watchfiles.Change(change), path) for change, path in step}
+            return {(change, path) for change, path in changes if self._relevant(change, path)}
+        self.close()
+        raise StopIteration
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "context_bot.knowledge.watch_child"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        self._process = process
+        config = {"folders": sorted(self._folders), "debounce_ms": DEBOUNCE_MS}
+        assert process.stdin is not None
+        process.stdin.write(json.dumps(config | {"tick_ms": QUIET_TICK_MS}).encode() + b"\n")
+        process.stdin.close()
+        return process
+
+    def close(self) -> None:
+        process, self._process = self._process, None
+        if process is None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
+
+
 async def watch_knowledge(
     paths: list[Path],
     current: Callable[[], Knowledge],
@@ -184,9 +261,8 @@ async def watch_knowledge(
     have missed, while a watcher was rebuilt), so a few changed files can be patched into
     the snapshot rather than loaded with all the others; without it, `load` runs.
 
-    The watcher lives on a thread of its own: registering thousands of folders takes tens
-    of milliseconds, and waiting would otherwise hold a thread of the default pool, which
-    the file reads share."""
+    The watcher's process is waited on from a thread of its own: waiting would otherwise
+    hold a thread of the default pool, which the file reads share."""
     loop = asyncio.get_running_loop()
     thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="knowledge-watch")
 
@@ -212,16 +288,7 @@ async def watch_knowledge(
         while stop is None or not stop.is_set():
             folders = frozenset(await in_thread(lambda: watched_dirs(roots)))
             halt = _Halt(stop)
-            batches = watchfiles.watch(
-                *sorted(folders),
-                watch_filter=_entries_of(folders),
-                debounce=DEBOUNCE_MS,
-                stop_event=halt,
-                rust_timeout=QUIET_TICK_MS,
-                yield_on_timeout=True,
-                raise_interrupt=False,
-                recursive=False,
-            )
+            batches = _ChildWatch(folders, halt)
             waiting = False
             try:
                 while True:
@@ -240,6 +307,10 @@ async def watch_knowledge(
                     if frozenset(listed) != folders:
                         catch_up = True  # changes while the next watcher registers
                         break
+            except WatcherEnded:  # live reload is no reason to stop serving: again, later
+                log.error("knowledge_watcher_ended", retry_s=WATCHER_RETRY_S)
+                catch_up = True
+                await asyncio.sleep(WATCHER_RETRY_S)
             except FileNotFoundError:  # a folder went away between listing and watching
                 catch_up = True
                 await asyncio.sleep(DEBOUNCE_MS / 1000)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -312,3 +313,47 @@ def test_only_a_folder_added_or_removed_lists_the_folders_again(tmp_path: Path) 
     assert not moves({(modified, str(tmp_path / "src"))}, folders)
     assert moves({(added, str(tmp_path / "made"))}, folders)
     assert moves({(deleted, str(tmp_path / "gone"))}, folders)
+
+
+async def test_the_watches_are_set_up_in_a_process_of_their_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`watchfiles` registers its watches holding the GIL (1.13 s at 100,000 files): the
+    serving process never builds one (here it would raise), its child does, and edits
+    are still reloaded."""
+
+    def not_here(*args: object, **kwargs: object) -> None:
+        raise AssertionError("watchfiles.watch ran in the serving process")
+
+    monkeypatch.setattr(watch.watchfiles, "watch", not_here)
+    repo = make_repo(tmp_path / "repo")
+    async with Reloads(repo) as watcher:
+        await watcher.edit_inside("src/one.py")
+        assert watcher.loads == 1
+
+
+async def test_a_watcher_whose_process_ends_is_started_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Live reload is no reason to stop serving: killed, the watcher's process is started
+    again (after WATCHER_RETRY_S), with a catch-up reload for what it may have missed."""
+    monkeypatch.setattr(watch, "WATCHER_RETRY_S", 0.2)
+    started: list[subprocess.Popen[bytes]] = []
+    start = watch._ChildWatch._start
+
+    def recorded(self: watch._ChildWatch) -> subprocess.Popen[bytes]:
+        started.append(start(self))
+        return started[-1]
+
+    monkeypatch.setattr(watch._ChildWatch, "_start", recorded)
+    repo = make_repo(tmp_path / "repo")
+    async with Reloads(repo) as watcher:
+        await watcher.edit_inside("src/one.py")
+        loads = watcher.loads
+        started[0].kill()
+        async with asyncio.timeout(10):
+            while watcher.loads == loads:  # noqa: ASYNC110 - the catch-up reload
+                await asyncio.sleep(0.05)
+        assert len(started) == 2
+        await watcher.edit_inside("src/two.py")
+    assert all(process.poll() is not None for process in started)
