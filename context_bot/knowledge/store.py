@@ -222,9 +222,10 @@ name's trigrams as written together where the name is, and rarely elsewhere; the
 costs 0.66x the text where one row per file cost 0.33x, and 16 KiB spans 0.59x (a sample
 of 3,000 files of the 100k corpus, benchmarks/RESULTS-index.md)."""
 SPAN_OVERLAP = 256
-"""Bytes of the next span's text, its whitespace runs as one space, that a span reaches
-into: trigrams that lie within this many such bytes of each other are in one span
-together wherever they are in the text (`textindex` asks for no farther ones)."""
+"""A span reaches into the next past more than this many bytes that are not whitespace
+(`span_end`: at least that, often more), so trigrams that lie within this many bytes
+of each other in the text with its whitespace runs as one space are in one span
+together wherever they are (`textindex` asks for no farther ones)."""
 SPAN_BITS = 14
 """A span's row is its text's row shifted by this many bits, plus its number (`span_row`):
 a text's spans are the rows [row << SPAN_BITS, (row + 1) << SPAN_BITS). A text longer than

@@ -11,16 +11,18 @@ RE2 confirms on the candidates alone (`grep.py`).
 That index folds case, so a case-sensitive pattern's text would be found in every file
 holding it in any case (`initInputToken` among the bundles that hold `INITINPUTTOKEN`).
 A second trigram index keeps case but no positions, one row per span of 4 KiB of each
-text (`cspans`, about a quarter of the size of the positioned one): a pattern matched
-with case asks it for one term's rarest trigrams as written, all in one span
+text, kept with its whitespace runs as one space (`cspans`, `store.spans`): a pattern
+matched with case asks it for one term's rarest trigrams as written, all in one span
 (`case_expression`), and the positioned one too only when those are in many spans
-(`CASE_ALONE_SHARE`). One term, because two required pieces of a match may lie in two
-spans (a long line between them). Its answer is the spans, not only the files: every
-line holding a match meets one of them, so `grep` searches those lines of a large
-candidate first (`excerpt`) and reads the file whole only when they hold a match. At
-100k files, `(class|…|function)\\s+Options\\b` (1,200 candidate files, 370 MB, most
-holding `Options` in thousands of lines that define nothing) now reads 41.8 MB, and
-takes 200 ms where it took 450 (benchmarks/RESULTS-index.md).
+(`CASE_ALONE_SHARE`). A chain of texts joined by whitespace (`(class|fn)\\s+Options`:
+`class Options` or `fn Options`, `literals.collapsed_query`) is asked first, and alone.
+One term, because two required pieces of a match may lie in two spans (a long line
+between them). Its answer is the spans, not only the files: every line holding a match
+meets one of them, so `grep` searches those lines of a large candidate first (`excerpt`)
+and reads the file whole only when they hold a match. At 100k files,
+`(class|…|function)\\s+Options\\b` (1,200 candidate files, 370 MB, most holding `Options`
+in thousands of lines that define nothing) now reads 8.6 MB, and takes 110 ms where it
+took 450 (benchmarks/RESULTS-index.md).
 
 Rows are numbered in path order (`plan_rows`), so the index returns candidates in the
 order a full scan reads files, and a search that reaches its limit stops reading.
@@ -246,8 +248,9 @@ class TextIndex:
         every file is searched). `case_sensitive`: every match holds the terms as
         written (the whole pattern is matched with case), so the case-keeping index
         answers, with the spans holding one term's trigrams as written
-        (`case_expression`), and the positioned one too when those spans are many
-        (CASE_ALONE_SHARE); else the folded, positioned one answers."""
+        (`case_expression`; `collapsed`: the terms as that index keeps text, a chain
+        among them asked first and alone), and the positioned one too when those spans
+        are many (CASE_ALONE_SHARE); else the folded, positioned one answers."""
         docs = self._frequencies(terms, "gramdf")
         if case_sensitive:
             # The case-keeping index keeps text with whitespace runs as one space.
@@ -456,8 +459,8 @@ def _both(
 def _line_ranges(blob: sqlite3.Blob, spans: Sequence[int], size: int) -> list[bytes] | None:
     """The lines of a text (`blob`, `size` bytes) that meet the given spans, each run of
     them once and in order, without the line end after the last: a read per run of
-    spans, reaching LINE_READ bytes further each side (and more for a longer line, or
-    for a span whose end lies past whitespace runs). None as soon as they are half of
+    spans, reaching LINE_READ bytes further each side (more reads for a longer line, or
+    for a run whose end lies past whitespace runs). None as soon as they are half of
     the text or more (reading it whole costs less)."""
     pieces: list[bytes] = []
     reach = -1  # where the lines held so far end (their last "\n")

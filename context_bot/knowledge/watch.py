@@ -21,6 +21,7 @@ watcher is being set up is caught by one more reload on its first quiet tick.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import select
@@ -49,7 +50,10 @@ QUIET_TICK_MS = 1_000
 """How long the watcher waits without changes before yielding a quiet tick (the point
 where a rebuilt watcher is known to be registered, so the catch-up reload runs)."""
 WATCHER_RETRY_S = 5.0
-"""How long after its process ended on its own a watcher is started again."""
+"""How long after its process ended on its own a watcher is started again; doubled after
+each process that ended before answering once, up to WATCHER_RETRY_MAX_S (a limit of
+inotify watches reached fails every time, and each try walks the tree)."""
+WATCHER_RETRY_MAX_S = 300.0
 HALT_POLL_S = 0.05
 """How often a watcher waiting for its process's next step looks whether to stop."""
 IGNORED_DIRS = frozenset(
@@ -73,6 +77,8 @@ Patcher = Callable[[Knowledge, frozenset[str] | None], Knowledge]
 the next snapshot (`patching.reload_knowledge`, which loads in full when it must)."""
 OnChange = Callable[[Knowledge, dict[str, object]], Awaitable[None]]
 T = TypeVar("T")
+_PACKAGE_HOME = Path(__file__).resolve().parents[2]
+"""The folder holding the `context_bot` package (where the watcher's process starts)."""
 
 
 def _ignored(name: str) -> bool:
@@ -163,8 +169,8 @@ async def reload_once(
 
 
 class _Halt:
-    """What the watching thread polls (every `watchfiles` step) to know it should return:
-    the caller's `stop`, or this watcher being rebuilt or cancelled."""
+    """What the watching thread polls (every HALT_POLL_S) to know it should return: the
+    caller's `stop`, or this watcher being rebuilt or cancelled."""
 
     def __init__(self, stop: asyncio.Event | None) -> None:
         self.stop = stop
@@ -175,7 +181,8 @@ class _Halt:
 
 
 class WatcherEnded(Exception):
-    """The watcher's process ended on its own (killed, or it could not run)."""
+    """The watcher's process failed or ended on its own (killed, or it could not run);
+    its exit status, if known, is the argument."""
 
 
 class _ChildWatch:
@@ -184,41 +191,66 @@ class _ChildWatch:
     of its batches filtered by `_entries_of` (an empty set: a quiet tick), ending when
     `halt` is set (looked at every HALT_POLL_S). Blocking (POSIX: `select` on a pipe):
     iterate it in a thread. Raises FileNotFoundError as `watchfiles` does when a folder
-    went away before it was watched, WatcherEnded when the process ended on its own."""
+    went away before it was watched, WatcherEnded when the process failed or ended on
+    its own; either way the process is closed first."""
 
     def __init__(self, folders: frozenset[str], halt: _Halt) -> None:
         self._folders = folders
         self._relevant = _entries_of(folders)
         self._halt = halt
         self._process: subprocess.Popen[bytes] | None = None
+        self._pending = bytearray()  # read from the pipe, not yet a whole line
+        self.ticked = False
+        """Whether the process has answered once (its watches were registered)."""
 
     def __iter__(self) -> _ChildWatch:
         return self
 
     def __next__(self) -> set[tuple[watchfiles.Change, str]]:
+        try:
+            line = self._next_line()
+            if line is None:
+                self.close()
+                raise StopIteration
+            step = json.loads(line)
+        except (OSError, EOFError, ValueError) as exc:  # ended, a pipe broken, a line cut short
+            returncode = self.close()
+            raise WatcherEnded(returncode) from exc
+        if isinstance(step, dict):
+            self.close()
+            raise FileNotFoundError(step.get("error"))
+        self.ticked = True
+        changes = {(watchfiles.Change(change), path) for change, path in step}
+        return {(change, path) for change, path in changes if self._relevant(change, path)}
+
+    def _next_line(self) -> bytes | None:
+        """The process's next line, None once `halt` is set. Read with `os.read` into a
+        buffer of its own: a buffered reader would hold lines `select` cannot see."""
         process = self._process or self._start()
         assert process.stdout is not None
+        fd = process.stdout.fileno()
         while not self._halt.is_set():
-            ready, _, _ = select.select([process.stdout], [], [], HALT_POLL_S)
-            if not ready:
-                continue
-            line = process.stdout.readline()
-            if not line:
-                self.close()
-                raise WatcherEnded
-            step = json.loads(line)
-            if isinstance(step, dict):
-                raise FileNotFoundError(step.get("error"))
-            changes = {(watchfiles.Change(change), path) for change, path in step}
-            return {(change, path) for change, path in changes if self._relevant(change, path)}
-        self.close()
-        raise StopIteration
+            end = self._pending.find(b"\n")
+            if end >= 0:
+                line = bytes(self._pending[:end])
+                del self._pending[: end + 1]
+                return line
+            ready, _, _ = select.select([fd], [], [], HALT_POLL_S)
+            if ready:
+                chunk = os.read(fd, 1 << 16)
+                if not chunk:
+                    raise EOFError("the watcher's process closed its output")
+                self._pending += chunk
+        return None
 
     def _start(self) -> subprocess.Popen[bytes]:
         process = subprocess.Popen(
             [sys.executable, "-m", "context_bot.knowledge.watch_child"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
+            # `-m` puts the working folder first on the path: the package's own, never the
+            # served repository's (its `json.py` would run in the watcher).
+            cwd=_PACKAGE_HOME,
         )
         self._process = process
         config = {"folders": sorted(self._folders), "debounce_ms": DEBOUNCE_MS}
@@ -227,10 +259,14 @@ class _ChildWatch:
         process.stdin.close()
         return process
 
-    def close(self) -> None:
+    def close(self) -> int | None:
+        """Stop the process (if running) and release its pipe; its exit status."""
         process, self._process = self._process, None
         if process is None:
-            return
+            return None
+        if process.stdin is not None and not process.stdin.closed:
+            with contextlib.suppress(OSError):
+                process.stdin.close()
         process.terminate()
         try:
             process.wait(timeout=2)
@@ -239,6 +275,7 @@ class _ChildWatch:
             process.wait()
         if process.stdout is not None:
             process.stdout.close()
+        return process.returncode
 
 
 async def watch_knowledge(
@@ -285,6 +322,7 @@ async def watch_knowledge(
     try:
         roots = await in_thread(lambda: _roots(paths))
         catch_up = False
+        retry = WATCHER_RETRY_S / 2  # doubled at a failure before the first answer
         while stop is None or not stop.is_set():
             folders = frozenset(await in_thread(lambda: watched_dirs(roots)))
             halt = _Halt(stop)
@@ -307,16 +345,17 @@ async def watch_knowledge(
                     if frozenset(listed) != folders:
                         catch_up = True  # changes while the next watcher registers
                         break
-            except WatcherEnded:  # live reload is no reason to stop serving: again, later
-                log.error("knowledge_watcher_ended", retry_s=WATCHER_RETRY_S)
+            except WatcherEnded as ended:  # live reload is no reason to stop serving
+                retry = WATCHER_RETRY_S if batches.ticked else min(2 * retry, WATCHER_RETRY_MAX_S)
+                log.error("knowledge_watcher_ended", returncode=ended.args[0], retry_s=retry)
                 catch_up = True
-                await asyncio.sleep(WATCHER_RETRY_S)
+                await asyncio.sleep(retry)
             except FileNotFoundError:  # a folder went away between listing and watching
                 catch_up = True
                 await asyncio.sleep(DEBOUNCE_MS / 1000)
             finally:
                 halt.halted.set()
-                if not waiting:  # else the thread returns within a step and closes it there
-                    batches.close()
+                if not waiting:  # else the thread returns within HALT_POLL_S and closes it
+                    await in_thread(batches.close)  # a wait of up to 2 s: not on the loop
     finally:
         thread.shutdown(wait=False)

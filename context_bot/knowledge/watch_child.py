@@ -37,6 +37,7 @@ def main() -> None:
             *config["folders"],
             debounce=config["debounce_ms"],
             rust_timeout=config["tick_ms"],
+            watch_filter=None,  # the serving process filters (its default drops `.idea/`)
             yield_on_timeout=True,
             raise_interrupt=False,
             recursive=False,

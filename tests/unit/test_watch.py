@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import shutil
 import subprocess
+import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -357,3 +359,79 @@ async def test_a_watcher_whose_process_ends_is_started_again(
         assert len(started) == 2
         await watcher.edit_inside("src/two.py")
     assert all(process.poll() is not None for process in started)
+
+
+async def test_an_edit_in_a_folder_watchfiles_would_filter_out_reloads(tmp_path: Path) -> None:
+    """The serving process's filter is the rule (`_entries_of`): the child passes no
+    filter of its own, whose default drops `.idea/`, `*~` and more."""
+    repo = make_repo(tmp_path / "repo")
+    (repo / ".idea").mkdir()
+    async with Reloads(repo) as watcher:
+        await watcher.edit_inside("src/ready.py")
+        loads = watcher.loads
+        await watcher.edit_inside(".idea/workspace.xml")
+        assert watcher.loads == loads + 1
+
+
+async def test_the_watcher_runs_no_module_of_the_working_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`python -m` puts the working folder first on the path: a served repository's
+    `json.py`, there, must not run in the watcher's process."""
+    repo = make_repo(tmp_path / "repo")
+    (repo / "json.py").write_text("raise SystemExit(3)\n")
+    monkeypatch.chdir(repo)
+    async with Reloads(repo) as watcher:
+        await watcher.edit_inside("src/one.py")
+        assert watcher.loads == 1
+
+
+def child_writing(monkeypatch: pytest.MonkeyPatch, script: str) -> watch._ChildWatch:
+    """A `_ChildWatch` whose process is `python -c script` (its output as the watcher's)."""
+
+    def start(self: watch._ChildWatch) -> subprocess.Popen[bytes]:
+        self._process = subprocess.Popen(
+            [sys.executable, "-c", script], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE
+        )
+        return self._process
+
+    monkeypatch.setattr(watch._ChildWatch, "_start", start)
+    return watch._ChildWatch(frozenset({"/w"}), watch._Halt(None))
+
+
+def test_lines_that_came_together_are_each_answered_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two steps in one read: the second is answered from what was read, not after the
+    next write (`select` cannot see a reader's buffer)."""
+    child = child_writing(
+        monkeypatch,
+        "import sys, time; sys.stdout.write('[]\\n[[1, \"/w/a.py\"]]\\n'); sys.stdout.flush();"
+        " time.sleep(30)",
+    )
+    threading.Timer(5, child._halt.halted.set).start()  # a hang ends as StopIteration
+    try:
+        assert next(child) == set()
+        assert next(child) == {(watch.watchfiles.Change.added, "/w/a.py")}
+    finally:
+        child._halt.halted.set()
+        child.close()
+
+
+@pytest.mark.parametrize(
+    ("script", "raised"),
+    [
+        ("import sys; sys.stdout.write('[[1, \"/w/a'); sys.stdout.flush()", watch.WatcherEnded),
+        ("raise SystemExit(4)", watch.WatcherEnded),
+        ('print(\'{"error": "not_found"}\', flush=True)', FileNotFoundError),
+    ],
+)
+def test_a_failed_watcher_process_is_closed_and_said(
+    monkeypatch: pytest.MonkeyPatch, script: str, raised: type[Exception]
+) -> None:
+    """A line cut short, an early exit, a folder gone: each raises what `watch_knowledge`
+    handles, with the process already closed (no zombie, no open pipe)."""
+    child = child_writing(monkeypatch, script)
+    with pytest.raises(raised):
+        next(child)
+    assert child._process is None
