@@ -409,7 +409,11 @@ class RoomManager:
             presence = await self._who_is_there(name, self._bot.identity)
             still_us = presence.holder_sid == displaced_sid
             joining = presence.holder_sid is not None and not presence.holder_active
-            if not still_us and not joining:
+            # Nobody under our identity while people are there: the connection that put
+            # us out is not listed yet (read as an impostor gone, we took the room back
+            # from another bot of ours, CI 2026-11-28), or it left: wait to know which.
+            unlisted = presence.holder_sid is None and presence.people
+            if not still_us and not joining and not unlisted:
                 break
             if loop.time() >= give_up_at:
                 # Undecided: rejoin as after a lost connection, not at once. If another

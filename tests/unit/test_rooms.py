@@ -262,6 +262,8 @@ STILL_US = Presence(people=True, holder_sid="", held_by_bot=True, holder_active=
 """Our displaced connection, still listed (the fake room's connection has no sid: "")."""
 OTHER_BOT = Presence(people=True, holder_sid="PA_other", held_by_bot=True, holder_active=True)
 IMPOSTOR = Presence(people=True, holder_sid="PA_forged", held_by_bot=False, holder_active=True)
+UNLISTED = Presence(people=True, holder_sid=None, held_by_bot=False, holder_active=False)
+"""Neither connection listed yet: ours gone, the one that put it out not there yet."""
 
 
 @pytest.fixture
@@ -281,6 +283,22 @@ async def test_a_bot_displaced_by_another_of_ours_waits_out_a_slow_list_and_leav
     await manager.join("r1")
     room_of(manager, "r1").lose_connection(rtc.DisconnectReason.DUPLICATE_IDENTITY)
     await eventually(lambda: holders.calls > 60)
+    await asyncio.sleep(0.1)
+    assert manager.active_rooms == []
+    assert server.connects == 1, "took the room back from another bot of ours"
+
+
+@pytest.mark.usefixtures("quick_reclaim")
+async def test_a_bot_displaced_before_the_other_is_listed_waits_and_leaves(
+    make: Make, server: FakeServer
+) -> None:
+    # Seen in a real room under load: for a moment the server listed nobody under our
+    # identity, the displaced bot took that for an impostor gone, and took the room back.
+    holders = Holders(UNLISTED, OTHER_BOT, repeat_first=30)
+    manager = make(room_exists=Existing("r1"), who_is_there=holders)
+    await manager.join("r1")
+    room_of(manager, "r1").lose_connection(rtc.DisconnectReason.DUPLICATE_IDENTITY)
+    await eventually(lambda: holders.calls > 30)
     await asyncio.sleep(0.1)
     assert manager.active_rooms == []
     assert server.connects == 1, "took the room back from another bot of ours"
