@@ -189,7 +189,7 @@ class _ChildWatch:
     """`watchfiles.watch` over `folders`, run in a process of its own (`watch_child`: the
     watcher's set-up holds its process's GIL, a second at 100,000 files), as an iterator
     of its batches filtered by `_entries_of` (an empty set: a quiet tick), ending when
-    `halt` is set (looked at every HALT_POLL_S). Blocking (POSIX: `select` on a pipe):
+    `halt` is set (looked at every HALT_POLL_S). Blocking (POSIX: `poll` on a pipe):
     iterate it in a thread. Raises FileNotFoundError as `watchfiles` does when a folder
     went away before it was watched, WatcherEnded when the process failed or ended on
     its own; either way the process is closed first."""
@@ -225,18 +225,24 @@ class _ChildWatch:
 
     def _next_line(self) -> bytes | None:
         """The process's next line, None once `halt` is set. Read with `os.read` into a
-        buffer of its own: a buffered reader would hold lines `select` cannot see."""
+        buffer of its own: a buffered reader would hold lines `poll` cannot see.
+
+        `poll`, not `select`: `select` refuses a descriptor numbered 1024 or more (ValueError),
+        and a process holding that many files (a test worker whose past snapshots' sqlite
+        connections await the cycle collector) had every watcher end at once, retried
+        in vain."""
         process = self._process or self._start()
         assert process.stdout is not None
         fd = process.stdout.fileno()
+        readable = select.poll()
+        readable.register(fd, select.POLLIN)
         while not self._halt.is_set():
             end = self._pending.find(b"\n")
             if end >= 0:
                 line = bytes(self._pending[:end])
                 del self._pending[: end + 1]
                 return line
-            ready, _, _ = select.select([fd], [], [], HALT_POLL_S)
-            if ready:
+            if readable.poll(HALT_POLL_S * 1000):  # readable, or the writer gone (then EOF)
                 chunk = os.read(fd, 1 << 16)
                 if not chunk:
                     raise EOFError("the watcher's process closed its output")
