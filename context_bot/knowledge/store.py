@@ -35,11 +35,11 @@ from typing import cast
 
 import structlog
 
-from context_bot.knowledge.literals import collapse_space_bytes, solid_bytes
+from context_bot.knowledge.literals import solid_bytes, strip_space_bytes
 
 log = structlog.get_logger(__name__)
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 # 2: a name's uses deduplicated per line, whatever the capture order.
 # 3: rows numbered in path order (ROW_GAP apart); `texts` kept as `grep` searches them.
 # 4: symbols of files past the search total too (both of 3's changes, merged).
@@ -50,6 +50,7 @@ SCHEMA_VERSION = 8
 #    A Go file's excerpt keeps its package clause.
 # 8: those spans' text with whitespace runs as one space, each reaching SPAN_OVERLAP
 #    collapsed bytes into the next (`spans`, `span_end`).
+# 9: those spans' text without whitespace (`literals.strip_space`), not collapsed.
 """Bumped whenever what is stored (or how it is computed) changes: a cache of another
 version is rebuilt, and the key of the folder includes it."""
 DB_NAME = "index.sqlite3"
@@ -224,8 +225,8 @@ of 3,000 files of the 100k corpus, benchmarks/RESULTS-index.md)."""
 SPAN_OVERLAP = 256
 """A span reaches into the next past more than this many bytes that are not whitespace
 (`span_end`: at least that, often more), so trigrams that lie within this many bytes
-of each other in the text with its whitespace runs as one space are in one span
-together wherever they are (`textindex` asks for no farther ones)."""
+of each other in the text without its whitespace are in one span together wherever
+they are (`textindex` asks for no farther ones)."""
 SPAN_BITS = 14
 """A span's row is its text's row shifted by this many bits, plus its number (`span_row`):
 a text's spans are the rows [row << SPAN_BITS, (row + 1) << SPAN_BITS). A text longer than
@@ -259,11 +260,10 @@ def span_end(read: Callable[[int, int], bytes], number: int, size: int) -> int:
     """Where span `number` of a text of `size` bytes (read through `read(lower, upper)`)
     ends: past the next span's start by bytes holding more than SPAN_OVERLAP that are not
     whitespace (tried at SPAN_REACH bytes, then fourfold further), or at the text's end.
-    Those bytes, their whitespace runs as one space, are longer still, so whatever is
-    SPAN_OVERLAP bytes or less so collapsed and starts in the span ends in it; counting
-    (`literals.solid_bytes`) rather than collapsing them keeps an excerpt's cost in its
-    reads. The index cuts its spans here and an excerpt reads to here: the rule lives in
-    this one place."""
+    Those bytes without their whitespace are what the span keeps of them, so whatever is
+    SPAN_OVERLAP bytes or less so stripped and starts in the span ends in it; counting
+    them (`literals.solid_bytes`) keeps an excerpt's cost in its reads. The index cuts
+    its spans here and an excerpt reads to here: the rule lives in this one place."""
     if number == LAST_SPAN:
         return size
     boundary = (number + 1) * SPAN_BYTES
@@ -279,11 +279,11 @@ def span_end(read: Callable[[int, int], bytes], number: int, size: int) -> int:
 
 def spans(row: int, body: str) -> Iterator[tuple[int, str]]:
     """(span row, span text) of a text: its UTF-8 bytes cut every SPAN_BYTES, each piece
-    reaching into the next until SPAN_OVERLAP bytes of it, its whitespace runs as one
-    space, are held (`span_end`), and kept so collapsed (`literals.collapse_space`); a
+    reaching into the next until SPAN_OVERLAP bytes of it that are not whitespace are
+    held (`span_end`), and kept without its whitespace (`literals.strip_space`); a
     character cut at either end of a piece is left out of it (it is whole in the
-    neighbouring piece that overlaps it). Any text whose collapsed form is SPAN_OVERLAP
-    bytes or less lies whole in one span, however much whitespace it holds."""
+    neighbouring piece that overlaps it). Any text that is SPAN_OVERLAP bytes or less
+    without its whitespace lies whole in one span, however much whitespace it holds."""
     data = body.encode("utf-8")
     number = 0
 
@@ -292,7 +292,7 @@ def spans(row: int, body: str) -> Iterator[tuple[int, str]]:
 
     while True:
         start, end = span_start(number, len(data)), span_end(read, number, len(data))
-        piece = collapse_space_bytes(data[start:end])
+        piece = strip_space_bytes(data[start:end])
         yield span_row(row, number), piece.decode("utf-8", "ignore")
         number += 1
         if end >= len(data):

@@ -955,13 +955,13 @@ def test_a_search_cut_short_in_the_lines_near_the_spans_counts_that_file(
 
 
 def test_a_name_after_any_run_of_whitespace_is_whole_in_one_span() -> None:
-    """Spans keep text with whitespace runs as one space and reach SPAN_OVERLAP collapsed
-    bytes into the next: `class` and `Options` apart by thousands of spaces and tabs
-    are `class Options` in one span, wherever the run falls."""
+    """Spans keep text without its whitespace and reach SPAN_OVERLAP bytes that are not
+    whitespace into the next: `class` and `Options` apart by thousands of spaces and
+    tabs are `classOptions` in one span, wherever the run falls."""
     for before in (0, SPAN_BYTES - 3, SPAN_BYTES - 200):
         for gap in (1, 300, 3 * SPAN_BYTES):
             body = "x" * before + "class" + " \t" * gap + "Options();\n" + "y" * SPAN_BYTES
-            assert any("class Options" in text for _, text in spans(1, body)), (before, gap)
+            assert any("classOptions" in text for _, text in spans(1, body)), (before, gap)
 
 
 @pytest.mark.parametrize("gap", [" ", "\t\t", " " * 1000, " \t" * 3 * SPAN_BYTES])
