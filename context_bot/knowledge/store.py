@@ -50,7 +50,8 @@ SCHEMA_VERSION = 9
 #    A Go file's excerpt keeps its package clause.
 # 8: those spans' text with whitespace runs as one space, each reaching SPAN_OVERLAP
 #    collapsed bytes into the next (`spans`, `span_end`).
-# 9: those spans' text without whitespace (`literals.strip_space`), not collapsed.
+# 9: those spans' text without whitespace (`literals.strip_space`), not collapsed; each
+#    text kept in rows of CHUNK_BYTES (`chunks`), `grams` contentless.
 """Bumped whenever what is stored (or how it is computed) changes: a cache of another
 version is rebuilt, and the key of the folder includes it."""
 DB_NAME = "index.sqlite3"
@@ -176,11 +177,13 @@ _SCHEMA = (
     # distances (NEAR), which few files hold without holding the literal; RE2 then
     # confirms on the candidates alone. The index costs about twice the text. `folds`:
     # the text has a character RE2 folds to ASCII (KELVIN SIGN, LONG S), which the
-    # trigram tokenizer may not, so a case-blind search always looks at that file.
-    "CREATE TABLE IF NOT EXISTS texts (id INTEGER PRIMARY KEY, body TEXT NOT NULL, "
+    # trigram tokenizer may not, so a case-blind search always looks at that file. The
+    # text itself is in `chunks`, CHUNK_BYTES a row (`chunk_row`); `size` is its bytes.
+    "CREATE TABLE IF NOT EXISTS texts (id INTEGER PRIMARY KEY, size INTEGER NOT NULL, "
     "folds INTEGER NOT NULL)",
-    "CREATE VIRTUAL TABLE IF NOT EXISTS grams USING fts5(body, content='texts', "
-    "content_rowid='id', tokenize='trigram')",
+    "CREATE TABLE IF NOT EXISTS chunks (id INTEGER PRIMARY KEY, body BLOB NOT NULL)",
+    # Contentless: the text is told again to take a file's trigrams out (`_drop_text`).
+    "CREATE VIRTUAL TABLE IF NOT EXISTS grams USING fts5(body, content='', tokenize='trigram')",
     # In how many files each ASCII trigram is (`texts_ready`): which of a literal's
     # trigrams are rarest. Counted after a large load, not kept exact between (a guide
     # to what to ask for: the answers never depend on it).
@@ -215,6 +218,27 @@ _FACTS = (
 )
 #: Characters outside ASCII that RE2's case folding maps onto ASCII letters (k and s).
 FOLDS_TO_ASCII = ("\u212a", "\u017f")
+
+CHUNK_BYTES = 16_000
+"""A text is kept in rows of this many bytes (`chunks`), each in one page of PAGE_BYTES:
+a read anywhere in a text costs the pages of the rows it reads. Kept in one row, a
+text was a chain of overflow pages, which SQLite walks from the first to reach an
+offset: an excerpt near the end of a 1.5 MB text cost a read of all of it, and blob
+reads were a third of `(class|…|function)\\s+Options\\b`'s time at 100k files
+(benchmarks/RESULTS-index.md)."""
+CHUNK_BITS = 16
+"""A chunk's row is its text's row shifted by this many bits, plus its number
+(`chunk_row`): texts up to 2**CHUNK_BITS chunks (1 GB), far over any size cap."""
+
+
+def chunk_row(row: int, number: int) -> int:
+    return (row << CHUNK_BITS) | number
+
+
+def chunk_rows(row: int) -> tuple[int, int]:
+    """The first and last chunk rows a text's row may have."""
+    return row << CHUNK_BITS, ((row + 1) << CHUNK_BITS) - 1
+
 
 SPAN_BYTES = 4096
 """The case-keeping trigrams (`cspans`) are kept per span of a text: span k starts at
@@ -509,7 +533,15 @@ class IndexStore:
             # dropped), so the text is read back as bytes with nothing left to do.
             body = f.grep_text.replace("\r\n", "\n")
             folds = int(any(c in body for c in FOLDS_TO_ASCII))
-            db.execute("INSERT INTO texts VALUES (?,?,?)", (rowid, body, folds))
+            data = body.encode("utf-8")
+            db.execute("INSERT INTO texts VALUES (?,?,?)", (rowid, len(data), folds))
+            db.executemany(
+                "INSERT INTO chunks VALUES (?,?)",
+                (
+                    (chunk_row(rowid, n), data[at : at + CHUNK_BYTES])
+                    for n, at in enumerate(range(0, len(data), CHUNK_BYTES))
+                ),
+            )
             db.execute("INSERT INTO grams(rowid, body) VALUES (?,?)", (rowid, body))
             db.executemany("INSERT INTO cspans(rowid, body) VALUES (?,?)", spans(rowid, body))
             if self._held is not None:
@@ -519,18 +551,23 @@ class IndexStore:
         return rowid
 
     def _drop_text(self, rowid: int) -> None:
-        """Take a file's text out of the trigram index (an external-content table is told
-        the values it indexed) and out of `texts`."""
+        """Take a file's text out of the trigram indexes (contentless tables are told the
+        values they indexed) and out of `texts` and `chunks`."""
         db = self._db
-        old = db.execute("SELECT body FROM texts WHERE id=?", (rowid,)).fetchone()
-        if old is not None:
+        if db.execute("SELECT 1 FROM texts WHERE id=?", (rowid,)).fetchone() is not None:
+            first, last = chunk_rows(rowid)
+            pieces = db.execute(
+                "SELECT body FROM chunks WHERE id BETWEEN ? AND ? ORDER BY id", (first, last)
+            )
+            old = b"".join(piece for (piece,) in pieces).decode("utf-8")
             db.execute(
-                "INSERT INTO grams(grams, rowid, body) VALUES ('delete', ?, ?)", (rowid, old[0])
+                "INSERT INTO grams(grams, rowid, body) VALUES ('delete', ?, ?)", (rowid, old)
             )
-            db.executemany(  # a contentless table is told each row's values too
+            db.executemany(
                 "INSERT INTO cspans(cspans, rowid, body) VALUES ('delete', ?, ?)",
-                spans(rowid, old[0]),
+                spans(rowid, old),
             )
+            db.execute("DELETE FROM chunks WHERE id BETWEEN ? AND ?", (first, last))
             db.execute("DELETE FROM texts WHERE id=?", (rowid,))
         if self._held is not None:
             self._held[0].discard(rowid)
@@ -596,8 +633,8 @@ class IndexStore:
         """(rows whose text `grep`'s trigram index holds, those among them that `folds`).
 
         Kept as a blob beside the table, which `update` brings up to date as it writes:
-        a scan of `texts` reads every file's text (`folds` is stored after it), a second
-        at 100k files; the scan is done only when the blob is not there."""
+        one read, where a scan of `texts` reads a row per file (when it also held the
+        text, a second at 100k files); the scan is done only when the blob is not there."""
         kept = self._kept_texts()
         if kept is not None:
             return kept

@@ -48,9 +48,11 @@ import structlog
 
 from context_bot.knowledge.literals import Either, Term, strip_space
 from context_bot.knowledge.store import (
+    CHUNK_BYTES,
     FOLDS_TO_ASCII,
     SPAN_OVERLAP,
     SPAN_REACH,
+    chunk_row,
     connect,
     span_end,
     span_of,
@@ -209,29 +211,28 @@ class TextIndex:
         """The file's text as the load read it (through the gate), as `grep` searches it
         (UTF-8, CRLF line ends as "\n"), or None. A row read by primary key: tens of
         microseconds, where the gate's open and checks cost a few hundred."""
-        # Read into the answer's buffer straight from the pages (a column read would copy
-        # the text twice more): a 2 MB candidate in a third less time.
-        return self._read_text(path, lambda blob: _read(blob, 0, len(blob)))
+        return self._read_text(path, lambda text: _read(text, 0, len(text)))
 
-    def _read_text(self, path: str, reader: Callable[[sqlite3.Blob], _T]) -> _T | None:
+    def _read_text(self, path: str, reader: Callable[[_Chunks], _T]) -> _T | None:
         """What `reader` reads of the path's text, or None. Only while the row is still
         this path's: a later load may have given it to a file that came in where this one
-        left (`plan_rows`), and this snapshot may still be serving."""
+        left (`plan_rows`), and this snapshot may still be serving. The check and the
+        reads are one read transaction (WAL): they see one snapshot."""
         row = self._rows.get(path)
         if row is None:
             return None
-        try:
-            with (
-                self._connection() as db,
-                db.blobopen("texts", "body", row, readonly=True) as blob,
-            ):
-                # An open blob holds its read transaction: the check sees the snapshot
-                # the blob reads (one statement a read, where BEGIN and COMMIT made three).
-                if db.execute(_OWNER, (row, path)).fetchone() is None:
+        with self._connection() as db:
+            try:
+                db.execute("BEGIN")
+                owned = db.execute(_OWNER, (row, path)).fetchone()
+                if owned is None:
                     return None
-                return reader(blob)
-        except sqlite3.Error:
-            return None
+                return reader(_Chunks(db, row, owned[0]))
+            except sqlite3.Error:
+                return None
+            finally:
+                if db.in_transaction:
+                    db.rollback()  # read only: nothing to keep
 
     def text(self, path: str) -> str | None:
         data = self.data(path)
@@ -287,11 +288,11 @@ class TextIndex:
         wherever the term is), so a search of these lines finds a match if the text
         holds one: `grep` reads a large candidate whole only then."""
 
-        def lines(blob: sqlite3.Blob) -> tuple[bytes, bool]:
-            size = len(blob)
-            pieces = _line_ranges(blob, spans, size)
+        def lines(text: _Chunks) -> tuple[bytes, bool]:
+            size = len(text)
+            pieces = _line_ranges(text, spans, size)
             if pieces is None:
-                return _read(blob, 0, size), True
+                return _read(text, 0, size), True
             return b"\n".join(pieces), False
 
         return self._read_text(path, lines)
@@ -405,7 +406,41 @@ class TextIndex:
             self._pool.clear()
 
 
-_OWNER = "SELECT 1 FROM texts t JOIN files f ON f.id = t.id WHERE t.id=? AND f.path=?"
+_OWNER = "SELECT t.size FROM texts t JOIN files f ON f.id = t.id WHERE t.id=? AND f.path=?"
+_PIECE = "SELECT substr(body, ?, ?) FROM chunks WHERE id=?"
+_PIECES = "SELECT body FROM chunks WHERE id BETWEEN ? AND ? ORDER BY id"
+
+
+class _Chunks:
+    """A text as `store` keeps it, CHUNK_BYTES a row (`chunks`), read by byte range
+    inside the caller's read transaction: a read costs the rows it meets, wherever in
+    the text it is."""
+
+    def __init__(self, db: sqlite3.Connection, row: int, size: int) -> None:
+        self._db, self._row, self._size = db, row, size
+
+    def __len__(self) -> int:
+        return self._size
+
+    def read(self, start: int, end: int) -> bytes:
+        """Bytes [start, end) of the text (cut at its end). Raises sqlite3.Error, also
+        when a chunk is missing (a cache written by something else)."""
+        end = min(end, self._size)
+        if start >= end:
+            return b""
+        first, last = start // CHUNK_BYTES, (end - 1) // CHUNK_BYTES
+        at = first * CHUNK_BYTES
+        if first == last:  # most reads: a piece of one row
+            asked = (start - at + 1, end - start, chunk_row(self._row, first))
+            found = self._db.execute(_PIECE, asked).fetchone()
+            got = found[0] if found is not None else b""
+        else:
+            rows = (chunk_row(self._row, first), chunk_row(self._row, last))
+            got = b"".join(piece for (piece,) in self._db.execute(_PIECES, rows))
+            got = got[start - at : end - at]
+        if len(got) != end - start:
+            raise sqlite3.DatabaseError("a text's chunk is missing")
+        return got
 
 
 def _fits(paths: Mapping[int, str], by_row: list[int], row: int) -> bool:
@@ -462,8 +497,8 @@ def _both(
         rows.close()
 
 
-def _line_ranges(blob: sqlite3.Blob, spans: Sequence[int], size: int) -> list[bytes] | None:
-    """The lines of a text (`blob`, `size` bytes) that meet the given spans, each run of
+def _line_ranges(text: _Chunks, spans: Sequence[int], size: int) -> list[bytes] | None:
+    """The lines of a text (`text`, `size` bytes) that meet the given spans, each run of
     them once and in order, without the line end after the last: a read per run of
     spans, reaching LINE_READ bytes further each side (more reads for a longer line, or
     for a run whose end lies past whitespace runs). None as soon as they are half of
@@ -475,20 +510,20 @@ def _line_ranges(blob: sqlite3.Blob, spans: Sequence[int], size: int) -> list[by
         a = max(span_start(first, size), reach + 1)  # after the lines held already
         lo = max(0, a - LINE_READ)
         hi = min(size, max(a, span_start(last + 1, size) + SPAN_REACH) + LINE_READ)
-        read = _read(blob, lo, hi)
-        bytes_of = _reader(blob, read, lo)  # where the run ends: its spans' furthest end
+        read = _read(text, lo, hi)
+        bytes_of = _reader(text, read, lo)  # where the run ends: its spans' furthest end
         b = max(span_end(bytes_of, number, size) for number in range(first, last + 1))
         if b - 1 <= reach:  # its last byte is in the lines held (or their "\n")
             continue  # a long line held already: not read again
         if hi < size and b + LINE_READ > hi:  # the span reaches past what was read
             hi = min(size, b + LINE_READ)
-            read = _read(blob, lo, hi)
+            read = _read(text, lo, hi)
         cut = read.rfind(b"\n", 0, a - lo)
-        start = lo + cut + 1 if cut >= 0 else 0 if lo == 0 else _line_start(blob, lo)
+        start = lo + cut + 1 if cut >= 0 else 0 if lo == 0 else _line_start(text, lo)
         cut = read.find(b"\n", max(b - 1, a) - lo)
-        end = lo + cut if cut >= 0 else size if hi == size else _line_end(blob, hi, size)
+        end = lo + cut if cut >= 0 else size if hi == size else _line_end(text, hi, size)
         inside = lo <= start and end <= hi
-        piece = read[start - lo : end - lo] if inside else _read(blob, start, end)
+        piece = read[start - lo : end - lo] if inside else _read(text, start, end)
         pieces.append(piece)
         reach = end
         total += len(piece) + 1
@@ -514,41 +549,40 @@ def _runs(spans: Sequence[int]) -> Iterator[tuple[int, int]]:
         yield run[0], run[1]
 
 
-def _reader(blob: sqlite3.Blob, read: bytes, lo: int) -> Callable[[int, int], bytes]:
+def _reader(text: _Chunks, read: bytes, lo: int) -> Callable[[int, int], bytes]:
     """Reads of the text from `read` (its bytes from `lo` on) where it holds them, else
-    from the blob."""
+    from the rows."""
 
     def bytes_of(lower: int, upper: int) -> bytes:
         if lo <= lower and upper <= lo + len(read):
             return read[lower - lo : upper - lo]
-        return _read(blob, lower, upper)
+        return _read(text, lower, upper)
 
     return bytes_of
 
 
-def _read(blob: sqlite3.Blob, start: int, end: int) -> bytes:
-    blob.seek(start)
-    return blob.read(end - start)
+def _read(text: _Chunks, start: int, end: int) -> bytes:
+    return text.read(start, end)
 
 
-def _line_start(blob: sqlite3.Blob, at: int) -> int:
+def _line_start(text: _Chunks, at: int) -> int:
     """Where the line holding byte `at` starts (read back LINE_READ bytes, then more)."""
     reach = LINE_READ
     while at > 0:
         lower = max(0, at - reach)
-        found = _read(blob, lower, at).rfind(b"\n")
+        found = _read(text, lower, at).rfind(b"\n")
         if found >= 0:
             return lower + found + 1
         at, reach = lower, reach * 4
     return 0
 
 
-def _line_end(blob: sqlite3.Blob, at: int, size: int) -> int:
+def _line_end(text: _Chunks, at: int, size: int) -> int:
     """Where the first "\n" at or after byte `at` is, or the end of the text."""
     reach = LINE_READ
     while at < size:
         upper = min(size, at + reach)
-        found = _read(blob, at, upper).find(b"\n")
+        found = _read(text, at, upper).find(b"\n")
         if found >= 0:
             return at + found
         at, reach = upper, reach * 4

@@ -24,6 +24,7 @@ from context_bot.knowledge.literals import Either, collapsed_query, literal_quer
 from context_bot.knowledge.loading import Knowledge, load_knowledge
 from context_bot.knowledge.sandbox import RepoFiles
 from context_bot.knowledge.store import (
+    CHUNK_BYTES,
     SPAN_BITS,
     SPAN_BYTES,
     SPAN_OVERLAP,
@@ -885,6 +886,28 @@ def test_an_excerpt_is_the_lines_meeting_its_spans(tmp_path: Path, seed: int) ->
             assert got[0] == data
         else:
             assert got[0].split(b"\n") == wanted, spans
+
+
+def test_a_text_is_read_back_by_range_across_its_chunks(tmp_path: Path) -> None:
+    """A text kept CHUNK_BYTES a row reads back whole, and any range of it, at and across
+    the rows' edges, as the bytes grep searches (multi-byte characters cut by an edge
+    too); a file whose row now belongs to no text of that path reads nothing."""
+    rng = random.Random(7)  # noqa: S311 - a fixed draw of test ranges
+    text = "".join(rng.choice(("ab\n", "é", "🙂", "x" * 50)) for _ in range(20_000))
+    root = tmp_path / "repo"
+    write_files(root, {"t.txt": text})
+    knowledge = load_knowledge(root / "knowledge", root, cache_dir=tmp_path / "c")
+    index = index_of(knowledge.inventory)
+    data = text.encode()
+    assert len(data) > 10 * CHUNK_BYTES
+    assert index.data("t.txt") == data
+    edges = [n * CHUNK_BYTES + d for n in range(1, 4) for d in (-1, 0, 1)]
+    ranges = [(a, b) for a in edges for b in edges if a <= b]
+    ranges += [tuple(sorted(rng.sample(range(len(data) + 1), 2))) for _ in range(200)]
+    ranges += [(0, len(data)), (len(data) - 1, len(data) + 100), (len(data), len(data))]
+    got = index._read_text("t.txt", lambda t: [t.read(a, b) for a, b in ranges])
+    assert got == [data[a:b] for a, b in ranges]
+    assert index._read_text("u.txt", lambda t: t.read(0, 1)) is None
 
 
 def test_a_line_filter_counts_the_text_only_inside_an_option_that_holds_it() -> None:
