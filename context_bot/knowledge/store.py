@@ -57,12 +57,12 @@ version is rebuilt, and the key of the folder includes it."""
 DB_NAME = "index.sqlite3"
 PAGE_BYTES = 16384
 """SQLite's page size for a new cache (an existing one keeps its own: the answers are the
-same, only the reads slower). `grep` reads each candidate's text whole, an overflow
-chain of pages: at 4 KiB a page that is a read of the file per 4 KiB, and 16 KiB pages
-read `grep`'s candidates at 100k files in about half the time (generated API clients
-of 2 MB each: 730 ms where 1,090 ms at 4 KiB, benchmarks/RESULTS-index.md, branch
-grep3); 64 KiB pages read faster still but make each of a trigram lookup's seeks read
-a larger page."""
+same, only the reads slower). When a text was one row, `grep` read each candidate's
+text whole, an overflow chain of pages: 16 KiB pages read the candidates at 100k files
+in about half the time of 4 KiB ones (generated API clients of 2 MB each: 730 ms where
+1,090 ms at 4 KiB, benchmarks/RESULTS-index.md, branch grep3); 64 KiB pages read faster
+still but make each of a trigram lookup's seeks read a larger page. A text's rows
+(CHUNK_BYTES) are sized to one such page."""
 BUSY_TIMEOUT_MS = 10_000
 COMMIT_ROWS = 2_000
 """Files written per transaction by a load (a first load of 100k files commits as it goes)."""
