@@ -78,13 +78,15 @@ after the folded index's positioned trigrams, these sort out the files holding t
 literal in another case, and each more costs a posting list."""
 CASE_SPREAD = 8
 """How many times as many spans as the rarest a further trigram as written may be in."""
-CHAIN_GRAMS, CHAIN_SPREAD = 8, 64
+CHAIN_GRAMS, CHAIN_SPREAD = 4, 64
 """CASE_GRAMS and CASE_SPREAD for the options of a chain (`class Options`, ...): each is
-asked alone, so a common trigram is worth its posting list. `def Options` asked as its
-rarest, `f O`, alone met every `of Options`; with ` Op` and `ef ` too, the candidates of
-`(class|…|function)\\s+Options\\b` at 100k files went from 4,667 to 1,493, its time from
-130 to 110 ms, where `DateFormatter` so asked went from 9 to 13 ms (benchmarks/
-RESULTS-index.md)."""
+asked alone, so a common trigram is worth its posting list. In text kept collapsed,
+`def Options` asked as its rarest, `f O`, alone met every `of Options`, and eight
+trigrams an option were worth it; kept without whitespace, an option's rarest are the
+ones across the gap (`efO`, `fOp`), and each trigram past four costs more than it
+sorts out: at 100k files the lookup of `(class|…|function)\\s+Options\\b` took 35 ms
+for 999 files with eight, 12.6 ms for 1,052 with four, 6.7 ms for 1,406 with three
+(benchmarks/RESULTS-index.md)."""
 CASE_ALONE_SHARE = 25
 """A case-sensitive lookup whose rarest trigram as written is in at most one span per this
 many texts is asked alone: its candidates are few, and the positioned lookup would only
