@@ -23,9 +23,9 @@ One term, because two required pieces of a match may lie in two spans (a long li
 between them). Its answer is the spans, not only the files: every line holding a match
 meets one of them, so `grep` searches those lines of a large candidate first (`excerpt`)
 and reads the file whole only when they hold a match. At 100k files,
-`(class|…|function)\\s+Options\\b` (1,200 candidate files, 370 MB, most holding `Options`
-in thousands of lines that define nothing) now reads 8.6 MB, and takes 110 ms where it
-took 450 (benchmarks/RESULTS-index.md).
+`(class|…|function)\\s+Options\\b` (1,052 candidate files, most holding `Options` in
+thousands of lines that define nothing) reads a few MB of them, and took 64-83 ms warm
+where main took 118-189 in the same hour (benchmarks/RESULTS-index.md, schema 9).
 
 Rows are numbered in path order (`plan_rows`), so the index returns candidates in the
 order a full scan reads files, and a search that reaches its limit stops reading.
