@@ -43,6 +43,7 @@ requires no text of three characters scans.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import os
 import re
 import stat
@@ -365,10 +366,12 @@ def _reason(exc: Exception) -> str:
 
 class _Text(NamedTuple):
     """What `Grep._bytes` read of a file: all of it (`whole`), or the lines where the
-    index says a match may be."""
+    index says a match may be, and where each run of them lies in the file (`places`,
+    [start, end) byte offsets: `TextIndex.excerpt`)."""
 
     data: bytes
     whole: bool
+    places: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(slots=True)
@@ -447,8 +450,9 @@ class Grep:
                 got = self._bytes(entry.path, done.skipped, entry, index, spans)
                 if got is not None and not got.whole:
                     # The lines where a match may be, of a large file: the file is read
-                    # whole, and searched in order, only if they hold one (asked for
-                    # none, `_scan` answers "limit" at the first).
+                    # whole only if they hold one (asked for none, `_scan` answers
+                    # "limit" at the first), to number them (with context lines asked
+                    # for, to be searched whole).
                     probe = _scan(
                         entry.path, got.data, compiled.regex, 0, [], 0, deadline, pace, lines
                     )
@@ -456,9 +460,27 @@ class Grep:
                         done.searched += 1  # as a full scan cut short in this file counts it
                         reason, stop = probe, at
                         break
+                    near = got
                     got = self._bytes(entry.path, done.skipped, entry, index) if probe else None
                     if probe is None:
                         done.searched += 1  # searched where it could match: it does not
+                    # The lines read hold every match of the file (a match is within a
+                    # line): the whole text numbers them, and is not searched again.
+                    starts = None
+                    if got is not None and query.context == 0:
+                        starts = _line_numbers(got.data, near)
+                    if starts is not None:
+                        done.searched += 1
+                        before = len(done.matches)
+                        reason = _scan(
+                            entry.path, near.data, compiled.regex, 0, done.matches, query.limit,
+                            deadline, pace, lines,
+                        )  # fmt: skip
+                        _renumber(done.matches, before, starts)
+                        if reason is not None:
+                            stop = at
+                            break
+                        continue
                 if got is None:
                     continue
                 data = got.data
@@ -829,6 +851,34 @@ def _scan(
         _append(path, data, start, line_start, line_end, line_no, context, matches)
         pos = line_end + 1
     return None
+
+
+def _line_numbers(whole: bytes, got: _Text) -> list[tuple[int, int]] | None:
+    """For each run of lines of an excerpt (`got`), (its first line's number in the
+    excerpt, in the file), both 1-based; None when `whole` is not the text the excerpt
+    was read from (a reload between the two reads)."""
+    places = got.places
+    if b"\n".join(whole[start:end] for start, end in places) != got.data:
+        return None
+    out: list[tuple[int, int]] = []
+    in_excerpt, in_file, counted = 1, 1, 0
+    for start, end in places:
+        in_file += whole.count(b"\n", counted, start)
+        out.append((in_excerpt, in_file))
+        in_excerpt += whole.count(b"\n", start, end) + 1
+        counted = start
+    return out
+
+
+def _renumber(matches: list[GrepMatch], first: int, starts: list[tuple[int, int]]) -> None:
+    """Matches[first:], numbered by lines of an excerpt, numbered by lines of the file
+    (`_line_numbers`)."""
+    excerpt_lines = [e for e, _ in starts]
+    for n in range(first, len(matches)):
+        match = matches[n]
+        at = bisect.bisect_right(excerpt_lines, match.line) - 1
+        in_excerpt, in_file = starts[at]
+        matches[n] = dataclasses.replace(match, line=in_file + match.line - in_excerpt)
 
 
 def _append(

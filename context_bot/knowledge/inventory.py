@@ -565,9 +565,11 @@ class Candidates(Protocol):
         (None: anywhere); None when the terms narrow nothing."""
         ...
 
-    def excerpt(self, path: str, spans: Sequence[int]) -> tuple[bytes, bool] | None:
-        """The lines of the file's text that meet `spans`, "\\n"-joined, and whether that
-        is the whole text; None if not kept."""
+    def excerpt(
+        self, path: str, spans: Sequence[int]
+    ) -> tuple[bytes, bool, tuple[tuple[int, int], ...]] | None:
+        """The lines of the file's text that meet `spans`, "\\n"-joined, whether that is
+        the whole text, and where each run of them lies in it; None if not kept."""
         ...
 
     def data(self, path: str) -> bytes | None:

@@ -42,7 +42,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 import structlog
 
@@ -281,21 +281,22 @@ class TextIndex:
             return None
         return self._merged("grams", expression)
 
-    def excerpt(self, path: str, spans: Sequence[int]) -> tuple[bytes, bool] | None:
+    def excerpt(self, path: str, spans: Sequence[int]) -> Excerpt | None:
         """The lines of the file's text (as `data` gives it) that meet the given spans,
-        each once, in order, "\n"-joined, and whether that is the whole text (then it
-        is: when those lines are half of it or more, reading the rest costs less than a
-        second pass); None as `data`. Every line holding a match that `matching` gave
-        these spans for meets one of them (the trigrams it asked for lie in one span
-        wherever the term is), so a search of these lines finds a match if the text
-        holds one: `grep` reads a large candidate whole only then."""
+        each once, in order, "\n"-joined, whether that is the whole text (then it is:
+        when those lines are half of it or more, reading the rest costs less than a
+        second pass), and where in the text each run of them lies; None as `data`. Every
+        line holding a match that `matching` gave these spans for meets one of them (the
+        trigrams it asked for lie in one span wherever the term is), so these lines hold
+        every match the text holds (`grep` matches within a line)."""
 
-        def lines(text: _Chunks) -> tuple[bytes, bool]:
+        def lines(text: _Chunks) -> Excerpt:
             size = len(text)
             pieces = _line_ranges(text, spans, size)
             if pieces is None:
-                return _read(text, 0, size), True
-            return b"\n".join(pieces), False
+                return Excerpt(_read(text, 0, size), True, ((0, size),))
+            places = tuple((start, start + len(piece)) for start, piece in pieces)
+            return Excerpt(b"\n".join(piece for _, piece in pieces), False, places)
 
         return self._read_text(path, lines)
 
@@ -408,6 +409,16 @@ class TextIndex:
             self._pool.clear()
 
 
+class Excerpt(NamedTuple):
+    """What `TextIndex.excerpt` read of a text: lines of it, "\n"-joined (`data`), whether
+    that is all of it, and where each run of lines joined lies in the text ([start, end)
+    byte offsets, in order)."""
+
+    data: bytes
+    whole: bool
+    places: tuple[tuple[int, int], ...]
+
+
 _OWNER = "SELECT t.size FROM texts t JOIN files f ON f.id = t.id WHERE t.id=? AND f.path=?"
 _PIECE = "SELECT substr(body, ?, ?) FROM chunks WHERE id=?"
 _PIECES = "SELECT body FROM chunks WHERE id BETWEEN ? AND ? ORDER BY id"
@@ -499,13 +510,13 @@ def _both(
         rows.close()
 
 
-def _line_ranges(text: _Chunks, spans: Sequence[int], size: int) -> list[bytes] | None:
+def _line_ranges(text: _Chunks, spans: Sequence[int], size: int) -> list[tuple[int, bytes]] | None:
     """The lines of a text (`text`, `size` bytes) that meet the given spans, each run of
     them once and in order, without the line end after the last: a read per run of
     spans, reaching LINE_READ bytes further each side (more reads for a longer line, or
     for a run whose end lies past whitespace runs). None as soon as they are half of
-    the text or more (reading it whole costs less)."""
-    pieces: list[bytes] = []
+    the text or more (reading it whole costs less). Each with where it starts."""
+    pieces: list[tuple[int, bytes]] = []  # (where in the text they start, the lines)
     reach = -1  # where the lines held so far end (their last "\n")
     total = 0
     for first, last in _runs(spans):
@@ -526,7 +537,7 @@ def _line_ranges(text: _Chunks, spans: Sequence[int], size: int) -> list[bytes] 
         end = lo + cut if cut >= 0 else size if hi == size else _line_end(text, hi, size)
         inside = lo <= start and end <= hi
         piece = read[start - lo : end - lo] if inside else _read(text, start, end)
-        pieces.append(piece)
+        pieces.append((start, piece))
         reach = end
         total += len(piece) + 1
         if 2 * total >= size:

@@ -7,6 +7,7 @@ import contextlib
 import dataclasses
 import itertools
 import random
+import re
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -803,8 +804,9 @@ def test_a_large_candidate_is_read_whole_only_when_the_lines_near_its_spans_matc
     assert found.files_searched == 2
     near = index.excerpt("a/used.go", (len(filler) // SPAN_BYTES,))
     assert near is not None
-    lines, is_whole = near
+    lines, is_whole, places = near
     assert not is_whole
+    assert b"\n".join(used.encode()[a:b] for a, b in places) == lines
     assert b"var o Options" in lines
     assert len(lines) < 2 * SPAN_BYTES + 2 * SPAN_OVERLAP
     assert all(line in used.split("\n") for line in lines.decode().split("\n"))
@@ -908,6 +910,55 @@ def test_a_text_is_read_back_by_range_across_its_chunks(tmp_path: Path) -> None:
     got = index._read_text("t.txt", lambda t: [t.read(a, b) for a, b in ranges])
     assert got == [data[a:b] for a, b in ranges]
     assert index._read_text("u.txt", lambda t: t.read(0, 1)) is None
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_large_file_is_answered_from_the_lines_around_its_spans(
+    tmp_path: Path, seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A large candidate whose excerpt holds a match is answered from the excerpt, its
+    matches numbered by the file's lines, and not searched again whole (without context
+    lines): the answers are a full scan's, at any limit, with context lines too (then it
+    is searched whole)."""
+    rng = random.Random(seed)  # noqa: S311 - a fixed draw of test texts
+    defining = ("class Options {", "  type\tOptions = 1", "fn  Options()")
+    lines = []
+    for _ in range(rng.randint(1500, 3000)):
+        roll = rng.random()
+        if roll < 0.1:
+            lines.append("the Options of a type " + "x" * rng.randint(0, 300))
+        else:
+            lines.append("y" * rng.randint(0, 120))
+    for _ in range(rng.randint(2, 6)):
+        lines.insert(rng.randrange(len(lines)), rng.choice(defining))
+    root = tmp_path / "repo"
+    write_files(root, {"big.txt": "\n".join(lines) + "\n", "a.txt": "class Options\n"})
+    files = RepoFiles(root)
+    knowledge = load_knowledge(root / "knowledge", root, files=files, cache_dir=tmp_path / "c")
+    big = (root / "big.txt").stat().st_size
+    assert big > grep_mod.EXCERPT_BYTES
+    searched: list[int] = []
+    scan = grep_mod._scan
+
+    def recorded(path: str, data: bytes, *args: Any, **kwargs: Any) -> str | None:
+        if path == "big.txt":
+            searched.append(len(data))
+        return scan(path, data, *args, **kwargs)
+
+    monkeypatch.setattr(grep_mod, "_scan", recorded)
+    pattern = "(class|type|fn)\\s+Options\\b"
+    wanted = [n + 1 for n, line in enumerate(lines) if re.search(pattern, line)]
+    plain = dataclasses.replace(knowledge.inventory, text_index=None)
+    for limit, context in ((1, 0), (3, 0), (500, 0), (500, 1)):
+        query = GrepQuery(pattern, True, None, (), context, limit)
+        full = Grep(files).search(plain, query, deadline=None).to_wire()
+        searched.clear()
+        narrowed = Grep(files).search(knowledge.inventory, query, deadline=None).to_wire()
+        assert narrowed == full, (limit, context)
+        assert searched  # a candidate, read through its spans first
+        assert (big in searched) == (context > 0)
+        got = [m["line"] for m in narrowed["matches"] if m["path"] == "big.txt"]
+        assert got == wanted[: max(0, limit - 1)]  # a.txt's match comes first
 
 
 def test_a_line_filter_counts_the_text_only_inside_an_option_that_holds_it() -> None:
