@@ -43,6 +43,7 @@ from livekit.rtc.participant import PublishDataError
 from context_bot.errors import (
     BadRequest,
     ContextTimeout,
+    PayloadTooLarge,
     RateLimited,
     RequestError,
     ShuttingDown,
@@ -55,6 +56,7 @@ from context_bot.protocol import (
     DEFAULT_SYMBOLS_LIMIT,
     ID_ATTRIBUTE,
     MAX_PACKET_REQUEST_BYTES,
+    MAX_REQUEST_BYTES,
     METHOD_ATTRIBUTE,
     NAMED_ATTRIBUTE,
     TOPIC_PUSH,
@@ -460,10 +462,18 @@ class ContextClient:
         deadline = loop.time() + self.timeout
         while True:
             request = Request(id=uuid.uuid4().hex, method=method, params=params or {})
+            body = encode_request(request)
             future: asyncio.Future[dict[str, Any]] = loop.create_future()
             self._pending[request.id] = future
             try:
-                return await self._attempts(request, encode_request(request), future, deadline)
+                return await self._attempts(request, body, future, deadline)
+            except PayloadTooLarge:
+                # Under the cap, the bot read our stream cut short (the room reconnected in
+                # the middle of it: PROTOCOL.md, 4013), and a refusal binds no id: asked
+                # again at once, under a new one. Over the cap, it is what it says.
+                if len(body.encode()) > MAX_REQUEST_BYTES or loop.time() >= deadline:
+                    raise
+                wait_s = 0.0
             except (RateLimited, ShuttingDown) as exc:
                 # Both say "not now": a rate limit names its wait; a leaving bot is replaced
                 # (or back) within seconds.

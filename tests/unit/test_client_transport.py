@@ -12,15 +12,18 @@ from typing import Any
 import pytest
 
 from context_bot.client import ContextClient, ContextTimeout
+from context_bot.errors import PayloadTooLarge
 from context_bot.protocol import (
     ANSWER_AS_FIELD,
     ANSWER_AS_STREAM,
     ID_ATTRIBUTE,
     MAX_PACKET_REQUEST_BYTES,
+    MAX_REQUEST_BYTES,
     NAMED_ATTRIBUTE,
     REPLY_TO_FIELD,
     TOPIC_REQUEST,
     TOPIC_RESPONSE,
+    encode_error,
     encode_result,
 )
 from tests.unit.fake_room import FakeTextStreamReader
@@ -33,6 +36,7 @@ class Bot:
 
     names: bool = True
     deaf_to_packets: bool = False
+    cut_off: int = 0  # requests answered first as read cut short (4013)
     sender: str = ""
     heard: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     room: Room | None = None
@@ -45,6 +49,10 @@ class Bot:
         assert self.room is not None
         attributes = {NAMED_ATTRIBUTE: "1"} if self.names else {}
         answer = encode_result(request["id"], {"path": "README.md", "asked_by": how})
+        if self.cut_off:
+            self.cut_off -= 1
+            refused = PayloadTooLarge("request unreadable: over 16384 bytes or cut off")
+            answer = encode_error(request["id"], refused)
         reader = FakeTextStreamReader(TOPIC_RESPONSE, answer, attributes)
         self.room.handlers[TOPIC_RESPONSE](reader, self.sender)
 
@@ -135,3 +143,23 @@ async def test_a_request_too_large_for_one_packet_goes_as_a_stream() -> None:
     await client.request("search", {"query": "x" * MAX_PACKET_REQUEST_BYTES})
     await client.request("search", {"query": "x"})
     assert [how for how, _ in bot.heard] == ["stream", "stream", "packet"]
+
+
+async def test_a_request_read_cut_short_is_asked_again_under_a_new_id() -> None:
+    """A room that reconnects in the middle of a request's stream leaves the bot a body cut
+    short, which it refuses as 4013: a request under the cap is asked again, not lost."""
+    bot = Bot(names=False, cut_off=2)
+    client = client_for(bot)
+    answer = await client.request("file", {"path": "README.md"})
+    assert answer["path"] == "README.md"
+    ids = [request["id"] for _, request in bot.heard]
+    assert len(ids) == 3
+    assert len(set(ids)) == 3
+
+
+async def test_a_request_over_the_cap_is_refused_once() -> None:
+    bot = Bot(names=False, cut_off=5)
+    client = client_for(bot)
+    with pytest.raises(PayloadTooLarge):
+        await client.request("search", {"query": "x" * MAX_REQUEST_BYTES})
+    assert len(bot.heard) == 1
