@@ -213,7 +213,7 @@ class TextIndex:
         """The file's text as the load read it (through the gate), as `grep` searches it
         (UTF-8, CRLF line ends as "\n"), or None. A row read by primary key: tens of
         microseconds, where the gate's open and checks cost a few hundred."""
-        return self._read_text(path, lambda text: _read(text, 0, len(text)))
+        return self._read_text(path, lambda text: text.read(0, len(text)))
 
     def _read_text(self, path: str, reader: Callable[[_Chunks], _T]) -> _T | None:
         """What `reader` reads of the path's text, or None. Only while the row is still
@@ -257,8 +257,8 @@ class TextIndex:
         (`case_expression`; `collapsed`: the terms with their whitespace runs as one
         space, `literals.collapsed_query`, a chain among them asked first and alone;
         that index keeps text without whitespace, `_stripped`), and the positioned one
-        too when those spans
-        are many (CASE_ALONE_SHARE); else the folded, positioned one answers."""
+        too when those spans are many (CASE_ALONE_SHARE); else the folded, positioned
+        one answers."""
         docs = self._frequencies(terms, "gramdf")
         if case_sensitive:
             # A chain (`class Options` or ...) is asked first: its spans' count, read
@@ -294,7 +294,7 @@ class TextIndex:
             size = len(text)
             pieces = _line_ranges(text, spans, size)
             if pieces is None:
-                return Excerpt(_read(text, 0, size), True, ((0, size),))
+                return Excerpt(text.read(0, size), True, ((0, size),))
             places = tuple((start, start + len(piece)) for start, piece in pieces)
             return Excerpt(b"\n".join(piece for _, piece in pieces), False, places)
 
@@ -523,20 +523,20 @@ def _line_ranges(text: _Chunks, spans: Sequence[int], size: int) -> list[tuple[i
         a = max(span_start(first, size), reach + 1)  # after the lines held already
         lo = max(0, a - LINE_READ)
         hi = min(size, max(a, span_start(last + 1, size) + SPAN_REACH) + LINE_READ)
-        read = _read(text, lo, hi)
+        read = text.read(lo, hi)
         bytes_of = _reader(text, read, lo)  # where the run ends: its spans' furthest end
         b = max(span_end(bytes_of, number, size) for number in range(first, last + 1))
         if b - 1 <= reach:  # its last byte is in the lines held (or their "\n")
             continue  # a long line held already: not read again
         if hi < size and b + LINE_READ > hi:  # the span reaches past what was read
             hi = min(size, b + LINE_READ)
-            read = _read(text, lo, hi)
+            read = text.read(lo, hi)
         cut = read.rfind(b"\n", 0, a - lo)
         start = lo + cut + 1 if cut >= 0 else 0 if lo == 0 else _line_start(text, lo)
         cut = read.find(b"\n", max(b - 1, a) - lo)
         end = lo + cut if cut >= 0 else size if hi == size else _line_end(text, hi, size)
         inside = lo <= start and end <= hi
-        piece = read[start - lo : end - lo] if inside else _read(text, start, end)
+        piece = read[start - lo : end - lo] if inside else text.read(start, end)
         pieces.append((start, piece))
         reach = end
         total += len(piece) + 1
@@ -569,13 +569,9 @@ def _reader(text: _Chunks, read: bytes, lo: int) -> Callable[[int, int], bytes]:
     def bytes_of(lower: int, upper: int) -> bytes:
         if lo <= lower and upper <= lo + len(read):
             return read[lower - lo : upper - lo]
-        return _read(text, lower, upper)
+        return text.read(lower, upper)
 
     return bytes_of
-
-
-def _read(text: _Chunks, start: int, end: int) -> bytes:
-    return text.read(start, end)
 
 
 def _line_start(text: _Chunks, at: int) -> int:
@@ -583,7 +579,7 @@ def _line_start(text: _Chunks, at: int) -> int:
     reach = LINE_READ
     while at > 0:
         lower = max(0, at - reach)
-        found = _read(text, lower, at).rfind(b"\n")
+        found = text.read(lower, at).rfind(b"\n")
         if found >= 0:
             return lower + found + 1
         at, reach = lower, reach * 4
@@ -595,7 +591,7 @@ def _line_end(text: _Chunks, at: int, size: int) -> int:
     reach = LINE_READ
     while at < size:
         upper = min(size, at + reach)
-        found = _read(text, at, upper).find(b"\n")
+        found = text.read(at, upper).find(b"\n")
         if found >= 0:
             return at + found
         at, reach = upper, reach * 4
