@@ -935,7 +935,7 @@ def _restored_code(
     except (ValueError, sqlite3.Error) as exc:
         log.warning("restart_snapshot_unusable", reason=str(exc)[:200])
         return None
-    stored = StoredCode(store.reader(), entries, skipped)
+    stored = StoredCode(store.reads(), entries, skipped)
     if made_of is None and kept.symbols_print is not None:
         made_of = (kept.symbols_print, kept.symbols_changed)
     return _Code(
@@ -1073,7 +1073,7 @@ def _index_code(
     if store is not None and known is not None:
         try:
             done = index_files(repo_files, files, store, known)
-            stored = StoredCode(store.reader(), done.entries, done.skipped)
+            stored = StoredCode(store.reads(), done.entries, done.skipped)
         except sqlite3.Error as exc:
             # A cache that fails mid-load (disk full, removed under us) is no reason to
             # fail the load: this one indexes in memory.

@@ -185,7 +185,7 @@ def patch_knowledge(
             terms += file_term(path, new.size, now)
     parts = VersionParts(basis.version_parts.documents, terms % FILE_TERMS)
     version = parts.version(revision, readme, overview_budget)
-    stored = StoredCode(store.reader(), done.entries, done.skipped)
+    stored = StoredCode(store.reads(), done.entries, done.skipped)
     inventory = inventory.with_text_index(_text_index(previous, store, stored, inventory, done))
     try:
         symbols = previous.symbols.patched(done.symbols)

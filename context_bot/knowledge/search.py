@@ -43,6 +43,7 @@ from context_bot.errors import BadRequest, FileError
 from context_bot.knowledge.model import RepoFile, ServedDocument
 from context_bot.knowledge.openings import opening_comment
 from context_bot.knowledge.sandbox import RepoFiles, safe_opener
+from context_bot.knowledge.store import ReadPool
 from context_bot.knowledge.testfiles import about_tests, weight_for
 from context_bot.protocol import MAX_QUERY_CHARS, MAX_QUERY_WORDS, MAX_SEARCH_LIMIT
 
@@ -356,7 +357,7 @@ class SearchIndex:
         stored: StoredCode | None = None,
     ) -> None:
         """`code`: the files' rows, indexed here in memory; or `stored`: the files' table
-        kept by the index cache (`store.py`), read through its own connection."""
+        kept by the index cache (`store.py`), read through the process's connections to it."""
         self._lock = threading.Lock()
         self._db = sqlite3.connect(":memory:", check_same_thread=False)
         self._db.execute(
@@ -378,9 +379,9 @@ class SearchIndex:
             )
         self._entries: list[IndexEntry] = list(entries)
         self._code: Mapping[int, CodeEntry] | list[CodeEntry] = code.entries if code else []
-        self._code_db = self._db
+        self._code_reads: ReadPool | None = None  # None: the `code` table in memory
         if stored is not None:
-            self._code, self._code_db = stored.entries, stored.db
+            self._code, self._code_reads = stored.entries, stored.reads
         self._reader = reader
         self.code_skipped: dict[str, int] = dict(code.skipped) if code else {}
         if stored is not None:
@@ -437,12 +438,25 @@ class SearchIndex:
         return list(cached)
 
     def _ranked(
-        self, sql: str, match: tuple[str, str], limit: int, db: sqlite3.Connection | None = None
+        self, sql: str, match: tuple[str, str], limit: int, reads: ReadPool | None = None
     ) -> list[tuple[int, float, str | None]]:
         """(rowid, bm25, the row's path when the table keeps it), best first: the rows
-        with every word, then (while fewer than `limit`) those with any word. A question's
-        words rarely all occur in one file, and its best answer may lack one of them."""
-        db = db or self._db
+        with every word, then (while fewer than `limit`) those with any word, read in
+        memory or, with `reads`, from the stored table. A question's words rarely all
+        occur in one file, and its best answer may lack one of them."""
+        if reads is None:
+            return self._ranked_in(self._db, sql, match, limit)
+        try:
+            with reads.connection() as db:
+                return self._ranked_in(db, sql, match, limit)
+        except sqlite3.Error as exc:  # a cache that cannot be read now: documents still answer
+            log.warning("search_code_unreadable", reason=str(exc)[:200])
+            return []
+
+    @staticmethod
+    def _ranked_in(
+        db: sqlite3.Connection, sql: str, match: tuple[str, str], limit: int
+    ) -> list[tuple[int, float, str | None]]:
         try:
             ranked = db.execute(sql, (match[0], limit)).fetchall()
             if len(ranked) < limit and match[1] != match[0]:
@@ -477,11 +491,11 @@ class SearchIndex:
         phases.mark("search_documents")
         # A few more rows than asked for: a stored table may hold a row a newer load wrote
         # for a file this snapshot does not know (skipped below).
-        want = limit + 8 if self._code_db is not self._db else limit
+        want = limit + 8 if self._code_reads is not None else limit
         # Below the code a test exercises, unless the query speaks of tests (testfiles.py);
         # documents are not weighed so: every one ranks above code that mentions a word.
         asked_about_tests = about_tests(words)
-        ranked = self._ranked(_CODE_RANK_SQL, match, want, self._code_db) if self._code else []
+        ranked = self._ranked(_CODE_RANK_SQL, match, want, self._code_reads) if self._code else []
         for order, (row, rank, path) in enumerate(ranked):
             c = _code_entry(self._code, row)
             if c is None or (path is not None and c.path != path):
@@ -531,17 +545,15 @@ class SearchIndex:
 
     def close(self) -> None:
         with self._lock:
-            self._db.close()
-            if self._code_db is not self._db:
-                self._code_db.close()
+            self._db.close()  # the stored table's connections are the process's (`ReadPool`)
 
 
 @dataclass(frozen=True)
 class StoredCode:
-    """The files' FTS5 table kept on disk by the index cache: a connection reading it (this
-    index's own), and what each of its rows is."""
+    """The files' FTS5 table kept on disk by the index cache: the connections reading it
+    (`store.ReadPool`, shared by the process's snapshots), and what each of its rows is."""
 
-    db: sqlite3.Connection
+    reads: ReadPool
     entries: Mapping[int, CodeEntry]
     skipped: dict[str, int] = field(default_factory=dict)
 

@@ -39,7 +39,6 @@ import functools
 import heapq
 import itertools
 import sqlite3
-import threading
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple, TypeVar
@@ -52,8 +51,9 @@ from context_bot.knowledge.store import (
     FOLDS_TO_ASCII,
     SPAN_OVERLAP,
     SPAN_REACH,
+    ReadPool,
     chunk_row,
-    connect,
+    read_pool,
     span_end,
     span_of,
     span_start,
@@ -118,8 +118,9 @@ class TextIndex:
     """`grep`'s trigram index as one load left it: which files may hold a match.
 
     Read-only and shared by the requests of one snapshot; each request reads through a
-    connection of its own, taken from a pool (so a lookup that streams its rows holds no
-    lock while the search reads the candidates). A file the index does not hold as text
+    connection of its own while it reads, taken from the process's pool for the database
+    (`store.ReadPool`: a replaced snapshot holds none open), so a lookup that streams its
+    rows holds no lock while the search reads the candidates. A file the index does not hold as text
     (binary, over the size cap, not readable at load) is always a candidate, as is one
     whose text RE2's case folding could match differently (`folds`): the search then reads
     it and decides, as a full scan would. Between a file's change and the live reload that
@@ -137,10 +138,13 @@ class TextIndex:
         always: frozenset[str],
         *,
         laid_out: tuple[dict[str, int], list[int], bool] | None = None,
+        reads: ReadPool | None = None,
     ) -> None:
         """`laid_out`: the path → row map, the rows sorted and whether they are in path
-        order, when the caller has them (`patched`); else worked out here."""
+        order, when the caller has them (`patched`); else worked out here. `reads`: the
+        connections to read through (default: the process's pool for `path`)."""
         self._path = path
+        self._reads = reads if reads is not None else read_pool(path)
         self._paths = paths
         if laid_out is None:
             rows = {path: row for row, path in paths.items()}
@@ -150,9 +154,6 @@ class TextIndex:
         self._rows, self._by_row, self.ordered = laid_out
         self.always = always
         self._always_sorted = sorted(always)
-        self._pool: list[sqlite3.Connection] = []
-        self._opened: list[sqlite3.Connection] = []
-        self._lock = threading.Lock()
 
     def patched(self, touched: Mapping[str, tuple[int | None, bool]]) -> TextIndex:
         """A live reload's index (`patching.py`): this one with the `touched` paths as the
@@ -193,21 +194,16 @@ class TextIndex:
             ordered = all(_fits(paths, by_row, row) for row in added)
         else:
             ordered = all(paths[a] < paths[b] for a, b in itertools.pairwise(by_row))
-        return TextIndex(self._path, paths, frozenset(always), laid_out=(by_path, by_row, ordered))
+        return TextIndex(
+            self._path,
+            paths,
+            frozenset(always),
+            laid_out=(by_path, by_row, ordered),
+            reads=self._reads,
+        )
 
-    @contextlib.contextmanager
-    def _connection(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            db = self._pool.pop() if self._pool else None
-        if db is None:
-            db = connect(self._path, readonly=True)
-            with self._lock:
-                self._opened.append(db)
-        try:
-            yield db
-        finally:
-            with self._lock:
-                self._pool.append(db)
+    def _connection(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        return self._reads.connection()
 
     def data(self, path: str) -> bytes | None:
         """The file's text as the load read it (through the gate), as `grep` searches it
@@ -223,18 +219,15 @@ class TextIndex:
         row = self._rows.get(path)
         if row is None:
             return None
-        with self._connection() as db:
-            try:
+        try:
+            with self._connection() as db:  # given back with its transaction rolled back
                 db.execute("BEGIN")
                 owned = db.execute(_OWNER, (row, path)).fetchone()
                 if owned is None:
                     return None
                 return reader(_Chunks(db, row, owned[0]))
-            except sqlite3.Error:
-                return None
-            finally:
-                if db.in_transaction:
-                    db.rollback()  # read only: nothing to keep
+        except sqlite3.Error:
+            return None
 
     def text(self, path: str) -> str | None:
         data = self.data(path)
@@ -400,13 +393,6 @@ class TextIndex:
         narrows the search."""
         found = self.matching(tuple(literals), case_sensitive=case_sensitive)
         return None if found is None else {path for path, _ in found}
-
-    def close(self) -> None:
-        with self._lock:
-            for db in self._opened:
-                db.close()
-            self._opened.clear()
-            self._pool.clear()
 
 
 class Excerpt(NamedTuple):
