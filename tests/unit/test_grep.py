@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import random
 import threading
 import time
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -731,3 +733,21 @@ def test_a_line_filter_finds_what_a_whole_scan_finds(
         ]  # fmt: skip
         assert found[0] == found[1] and reasons[0] == reasons[1]
         assert len(found[0]) > 7 if want > 7 else reasons[0] == "limit"
+
+
+def test_a_new_inventory_lets_the_old_ones_selections_go(tmp_path: Path) -> None:
+    """A replaced snapshot's selections (its files, their positions) are not kept alive
+    by the engine once a search has seen the new one."""
+    root = make_repo(tmp_path / "repo", with_git=False)
+    files = RepoFiles(root)
+    engine = Grep(files)
+    old = build_inventory(files)
+    for globs in ((), ("src/**",)):
+        engine.search(old, GrepQuery("client", False, None, globs, 0, 10))
+    gone = weakref.ref(old)
+    new = build_inventory(files)
+    engine.search(new, GrepQuery("client", False, None, (), 0, 10))
+    assert all(s.inventory is new for s in engine._selections.values())
+    del old
+    gc.collect()
+    assert gone() is None
