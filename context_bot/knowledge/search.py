@@ -32,6 +32,7 @@ import re
 import sqlite3
 import stat
 import threading
+import weakref
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -360,6 +361,9 @@ class SearchIndex:
         kept by the index cache (`store.py`), read through the process's connections to it."""
         self._lock = threading.Lock()
         self._db = sqlite3.connect(":memory:", check_same_thread=False)
+        # Freed with the index, not when the cycle collector reaches the connection (its
+        # statement cache is a cycle): a replaced snapshot's tables can be large.
+        weakref.finalize(self, self._db.close)
         self._db.execute(
             "CREATE VIRTUAL TABLE docs USING fts5(path, feature, tags, meta, body, idents, "
             "tokenize = 'porter unicode61 remove_diacritics 2')"

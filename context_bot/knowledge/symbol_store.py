@@ -21,6 +21,7 @@ import contextlib
 import os
 import sqlite3
 import threading
+import weakref
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -47,11 +48,16 @@ class SymbolTable:
     """One symbol index's definitions (by id, in the index's order) and uses (by name).
 
     Read-only once built; shared by the requests of one snapshot, a lock serialises its
-    connection (each read is one or two primary-key lookups)."""
+    connection (each read is one or two primary-key lookups). The connection is closed
+    when the table goes: Python's sqlite3 connection sits in a reference cycle (its
+    statement cache), so left to itself it stays open until the cycle collector runs,
+    holding a descriptor, and the disk space of a file an earlier index deleted, for
+    each snapshot a live reload replaced (tests/unit/test_read_pool.py)."""
 
     def __init__(self, db: sqlite3.Connection) -> None:
         self._db = db
         self._lock = threading.Lock()
+        weakref.finalize(self, db.close)
 
     @classmethod
     def build(cls, path: Path | None, batches: Iterable[Batch]) -> SymbolTable:

@@ -133,3 +133,28 @@ def test_a_pool_goes_with_the_last_snapshot_holding_it(tmp_path: Path) -> None:
     with pytest.raises(sqlite3.ProgrammingError):
         idle.execute("SELECT 1")  # closed with its pool: nothing kept for a repository gone
     assert read_pool(path)._idle == []
+
+
+def test_replaced_snapshots_close_their_symbol_tables(tmp_path: Path, collector_off: None) -> None:
+    """A knowledge document's edit reloads in full, which opens the symbol table again;
+    the replaced snapshot's connection to it closes with its table, not when the cycle
+    collector reaches it (a connection's statement cache is a cycle)."""
+    repo, cache = tmp_path / "repo", tmp_path / "cache"
+    (repo / "knowledge").mkdir(parents=True)
+    for n in range(6):
+        (repo / f"m{n}.py").write_text(f"def f{n}():\n    return {n}\n")
+    doc = repo / "knowledge" / "m0.py.md"
+    doc.write_text("---\nfilePath: m0.py\n---\n# m0\n\nAbout m0.\n")
+    knowledge = load_knowledge(repo / "knowledge", repo, cache_dir=cache)
+    for n in range(20):
+        edited = doc if n % 2 else repo / f"m{n % 6}.py"
+        edited.write_text(edited.read_text() + f"\nedit {n}\n")
+        knowledge = reload_knowledge(
+            knowledge, [str(edited)], repo / "knowledge", repo, cache_dir=cache
+        )
+        assert knowledge.symbols.find("f1", limit=3)
+        assert knowledge.search("about", limit=5)
+    tables = list(cache.rglob("symbols-*.sqlite3"))
+    assert tables
+    held = sum(_descriptors_under(table) for table in tables)
+    assert held <= 2  # the served snapshot's; before, one more per full reload (15)
