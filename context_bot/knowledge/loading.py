@@ -1059,10 +1059,9 @@ def text_index_of(store: IndexStore, stored: StoredCode, inventory: Inventory) -
     held, folds = store.texts()
     paths = {row: e.path for row, e in stored.entries.items() if row in held}
     always = {f.path for f in inventory.files if not f.binary} - set(paths.values())
-    folding = frozenset(paths[row] for row in folds if row in paths)
     if not folds_as_re2():
-        always.update(folding)
-    return TextIndex(store.path, paths, frozenset(always), folding=folding)
+        always.update(paths[row] for row in folds if row in paths)
+    return TextIndex(store.path, paths, frozenset(always))
 
 
 def _index_code(

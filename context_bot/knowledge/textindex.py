@@ -96,13 +96,6 @@ whole). With more spans the positioned lookup is asked too, and a file must answ
 both: it tells apart the files where a name's trigrams as written lie apart in one span
 (`DateFormatter`, `teF` in 8,647 spans: 58 ms alone, 8.5 with it; `IDis`, 4,171: 49 and
 25 ms; benchmarks/RESULTS-index.md)."""
-BLIND_SHARE = 25
-"""A `grep` blind to case whose literals' rarest trigram is in more than one file per this
-many asks the case-keeping index for one literal in any case too (`_any_case`): its files
-are then many and mostly large, and the spans say which of their lines to read. At 100k
-files, `read\\w*rom` (`ead` in 27,986 files) read 43 MB of texts whole to find its
-first 50 matches; near the spans holding `read` in any case, 14 MB
-(benchmarks/RESULTS-index.md)."""
 MAX_LOOKUP = 64
 """Trigrams whose file counts one `grep` looks up at most."""
 ROW_GAP = 1 << 20
@@ -146,14 +139,10 @@ class TextIndex:
         *,
         laid_out: tuple[dict[str, int], list[int], bool] | None = None,
         reads: ReadPool | None = None,
-        folding: frozenset[str] = frozenset(),
     ) -> None:
         """`laid_out`: the path → row map, the rows sorted and whether they are in path
         order, when the caller has them (`patched`); else worked out here. `reads`: the
-        connections to read through (default: the process's pool for `path`).
-        `folding`: the held texts holding a character RE2's case folding matches to an
-        ASCII letter (KELVIN SIGN, LONG S: `store` marks them `folds`), which the
-        case-keeping index asked blind to case (`_any_case`) cannot find."""
+        connections to read through (default: the process's pool for `path`)."""
         self._path = path
         self._reads = reads if reads is not None else read_pool(path)
         self._paths = paths
@@ -165,8 +154,6 @@ class TextIndex:
         self._rows, self._by_row, self.ordered = laid_out
         self.always = always
         self._always_sorted = sorted(always)
-        self.folding = folding
-        self._blind_always = sorted(always | folding)
 
     def patched(self, touched: Mapping[str, tuple[int | None, bool]]) -> TextIndex:
         """A live reload's index (`patching.py`): this one with the `touched` paths as the
@@ -191,7 +178,6 @@ class TextIndex:
                 del paths[old]
                 del by_row[bisect.bisect_left(by_row, old)]
         always = set(self.always) - touched.keys()
-        folding = set(self.folding) - touched.keys()
         folds = folds_as_re2()
         added: list[int] = []
         for path, (row, text) in touched.items():
@@ -200,10 +186,8 @@ class TextIndex:
                 by_path[path] = row
                 bisect.insort(by_row, row)
                 added.append(row)
-                if held[row]:
-                    folding.add(path)
-                    if not folds:
-                        always.add(path)
+                if held[row] and not folds:
+                    always.add(path)
             elif text:
                 always.add(path)
         if self.ordered:  # still in path order when each new row sits between its neighbours
@@ -216,7 +200,6 @@ class TextIndex:
             frozenset(always),
             laid_out=(by_path, by_row, ordered),
             reads=self._reads,
-            folding=frozenset(folding),
         )
 
     def _connection(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
@@ -289,12 +272,6 @@ class TextIndex:
         expression = match_expression(terms, docs)
         if expression is None:
             return None
-        blind = _any_case(terms, docs, len(self._paths))
-        if blind is not None:
-            # Common text: its files are many and large, and reading them whole is the
-            # search's cost. The spans that hold one term in any case say which of
-            # their lines to read (`excerpt`); the positioned lookup, which files.
-            return self._merged("cspans", blind, expression, always=self._blind_always)
         return self._merged("grams", expression)
 
     def excerpt(self, path: str, spans: Sequence[int]) -> Excerpt | None:
@@ -337,27 +314,17 @@ class TextIndex:
             return {}
         return dict(rows)
 
-    def _merged(
-        self,
-        table: str,
-        expression: str,
-        also: str | None = None,
-        always: Sequence[str] | None = None,
-    ) -> Iterator[Candidate]:
-        """The lookup's files merged with `always` (sorted; default: the files the index
-        holds no text of), in path order (`also`: a positioned lookup the files must
-        answer too, see `matching`)."""
+    def _merged(self, table: str, expression: str, also: str | None = None) -> Iterator[Candidate]:
+        """The lookup's files merged with `always`, in path order (`also`: a positioned
+        lookup the files must answer too, see `matching`)."""
         if self.ordered:
             rows = self._stream(table, expression, also)
         else:
             rows = self._sorted(table, expression, also)
-        every = self._always_sorted if always is None else always
-        read_anyway = ((path, None) for path in every)
+        always = ((path, None) for path in self._always_sorted)
         last = None
-        # A file both found and read anyway comes first as the latter (ties keep the
-        # order of the inputs): read whole, not near spans.
-        for path, spans in heapq.merge(read_anyway, rows, key=_first):
-            if path == last:
+        for path, spans in heapq.merge(rows, always, key=_first):
+            if path == last:  # a file that `folds` is both held and always read
                 continue
             last = path
             yield path, spans
@@ -703,43 +670,6 @@ def _near_grams(literal: str, docs: Mapping[str, int]) -> list[tuple[str, int]]:
             if fits and len(chosen) < NEAR_GRAMS and gram not in chosen:
                 chosen.append(gram)
     return sorted(((g, at[g]) for g in chosen), key=lambda item: item[1])
-
-
-def _any_case(terms: Sequence[Term], docs: Mapping[str, int], files: int) -> str | None:
-    """The case-keeping index's query (`cspans`) for one literal of `terms` in any case, when
-    the positioned lookup leaves many files (the rarest trigram of every literal in more
-    than one of BLIND_SHARE of the `files`, `docs` folded): its CASE_GRAMS rarest
-    trigrams, each as any of its spellings in case, AND-ed (as `_all_of`, within
-    SPAN_OVERLAP of each other: one span holds them wherever the literal is). The
-    literal: ASCII without whitespace (RE2 folds an ASCII letter to its other case, or to
-    KELVIN SIGN or LONG S, which `folding` files are read for), the one whose rarest
-    trigram is in fewest files. None otherwise."""
-    literals = [t for t in terms if isinstance(t, str) and _grams_at(t)]
-    counts = [docs.get(g, 0) for t in literals for g in _grams_at(t)]
-    if not counts or min(counts) * BLIND_SHARE <= files:
-        return None
-    best: tuple[int, str] | None = None
-    for literal in literals:
-        if not literal.isascii() or strip_space(literal) != literal:
-            continue
-        at: dict[str, int] = {}
-        for n, gram in enumerate(_grams_at(literal)):
-            at.setdefault(gram, n)
-        grams = sorted(at, key=lambda g: (docs.get(g, 0), at[g]))
-        chosen = [grams[0]]
-        for gram in grams[1:]:
-            reach = [at[g] for g in (*chosen, gram)]
-            if len(chosen) < CASE_GRAMS and max(reach) + 3 - min(reach) <= SPAN_OVERLAP:
-                chosen.append(gram)
-        query = " AND ".join("(" + " OR ".join(map(_quote, _cases(g))) + ")" for g in chosen)
-        if best is None or docs.get(grams[0], 0) < best[0]:
-            best = (docs.get(grams[0], 0), query)
-    return best[1] if best is not None else None
-
-
-def _cases(gram: str) -> list[str]:
-    """Every spelling of an ASCII trigram in case (`ab1`: `ab1`, `aB1`, `Ab1`, `AB1`)."""
-    return sorted({"".join(c) for c in itertools.product(*({x.lower(), x.upper()} for x in gram))})
 
 
 def _chained(term: Either) -> bool:

@@ -239,10 +239,7 @@ def test_a_case_sensitive_search_reads_only_the_files_holding_its_text_as_writte
     always = set(index.always)
     folded = index.candidates(["initInputToken"])
     exact = index.candidates(["initInputToken"], case_sensitive=True)
-    # Blind to case, and common in so few files: the spans in any case are asked too,
-    # and a text RE2 could match through KELVIN SIGN or LONG S is read (`folding`).
-    blind = always | index.folding
-    assert folded == {"dist/bundle.js", "dist/shout.js", "dist/quiet.js"} | blind
+    assert folded == {"dist/bundle.js", "dist/shout.js", "dist/quiet.js"} | always
     assert exact == {"dist/bundle.js"} | always
     shouted = index.candidates(["INITINPUTTOKEN"], case_sensitive=True)
     assert shouted == {"dist/bundle.js", "dist/shout.js"} | always
@@ -304,7 +301,7 @@ def test_a_name_after_whitespace_is_asked_for_with_it(
     terms = literal_query(r"(class|type|fn)\s+Options\b", regex=True)
     found = index.matching(terms)
     assert found is not None
-    paths = {path for path, _ in found} - index.always - index.folding
+    paths = {path for path, _ in found} - index.always
     assert "src/dotted.js" in (index.candidates(["Options"]) or set())
     assert paths == {"dist/bundle.js", "dist/quiet.js", "dist/shout.js", "src/spaces.go"}
 
@@ -771,8 +768,7 @@ def test_large_texts_searched_near_their_spans_answer_what_a_full_scan_answers(
         ("Options$", True),
         ("^Options", True),
         ("x Options", False),
-        # Blind to case, common: asked of the spans in any case too (`_any_case`).
-        ("options", False),
+        ("options", False),  # blind to case
         ("ret\\w*rn", True),
         ("opts\\s+self", True),
         ("(?i)rows\\w*BLE", True),
@@ -781,45 +777,6 @@ def test_large_texts_searched_near_their_spans_answer_what_a_full_scan_answers(
         same_as_a_full_scan(
             knowledge.inventory, files, GrepQuery(pattern, regex, None, (), context, limit)
         )
-
-
-def test_a_common_text_blind_to_case_is_read_near_its_spans_in_any_case(tmp_path: Path) -> None:
-    """A pattern blind to case whose text is in most files asks the case-keeping index for
-    it in every spelling (`_any_case`), and a large file is read near those spans only;
-    a file holding KELVIN SIGN, which RE2 folds to `k`, is read whole (`folding`): its
-    `Keep` lies in no span of an ASCII spelling."""
-    filler = "".join(f"var v{n} = {n}\n" for n in range(3000))  # about 36 KB
-    texts = {
-        "big.go": filler + "x := KEEP\n" + filler + "keep it\n" + filler + "Keep\n",
-        "kelvin.go": filler + "keep\n" + filler + "\u212aeep in kelvin\n" + filler,
-        "small.go": "kEeP\n",
-        "none.go": filler,
-    }
-    root = tmp_path / "repo"
-    write_files(root, texts)
-    files = RepoFiles(root)
-    knowledge = load_knowledge(root / "knowledge", root, files=files, cache_dir=tmp_path / "c")
-    index = knowledge.inventory.text_index
-    assert index is not None
-    assert index.folding == {"kelvin.go"}
-    terms = literal_query("keep", regex=False)
-    found = dict(index.matching(terms))
-    assert found.keys() == {"big.go", "kelvin.go", "small.go"}
-    assert found["big.go"] is not None  # near its spans
-    assert found["kelvin.go"] is None  # read whole: KELVIN SIGN
-    for context, limit in itertools.product((0, 1), (2, 50)):
-        answer = same_as_a_full_scan(
-            knowledge.inventory, files, GrepQuery("keep", False, None, (), context, limit)
-        )
-        if limit == 50:
-            lines = [(m["path"], m["text"]) for m in answer["matches"]]  # type: ignore[index]
-            assert ("kelvin.go", "\u212aeep in kelvin") in lines
-    # Rare text asks the positioned index alone, as before; common, any spelling.
-    zqx = literal_query("zqx", regex=False)
-    assert textindex_mod._any_case(zqx, {"zqx": 4}, 100) is None
-    assert textindex_mod._any_case(zqx, {"zqx": 5}, 100) == (
-        '("ZQX" OR "ZQx" OR "ZqX" OR "Zqx" OR "zQX" OR "zQx" OR "zqX" OR "zqx")'
-    )
 
 
 def test_a_large_candidate_is_read_whole_only_when_the_lines_near_its_spans_match(
