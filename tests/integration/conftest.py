@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from livekit import api, rtc
 
+import context_bot.bot.rooms
 from context_bot.config import LiveKitSettings
 from context_bot.devserver import DevServer
 
@@ -56,10 +57,23 @@ async def connect(livekit: LiveKitSettings) -> AsyncIterator[object]:
     await asyncio.gather(*(r.disconnect() for r in rooms), return_exceptions=True)
 
 
+@pytest.fixture(scope="session")
+def repo_copy_place(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("repo-copy") / "repo"
+
+
 @pytest.fixture
-def repo_copy(tmp_path: Path) -> Path:
-    """This repository's knowledge and package sources, copied so tests may edit them."""
-    target = tmp_path / "repo"
+def repo_copy(repo_copy_place: Path) -> Path:
+    """This repository's knowledge and package sources, copied so tests may edit them.
+
+    Copied afresh for each test (whatever the last test added, changed or removed is gone),
+    always to the same place, file times kept (`copytree` copies them): the code index is
+    cached by the repository's path (`knowledge/store.py`), so a test's app finds the last
+    one's cache and re-indexes only the files that test touched, as a restarted bot does;
+    a new place each time cost a whole first index, about 1.5 s, in each of these tests."""
+    target = repo_copy_place
+    if target.exists():
+        shutil.rmtree(target)
     shutil.copytree(REPO_ROOT / "knowledge", target / "knowledge")
     shutil.copytree(REPO_ROOT / "context_bot", target / "context_bot")
     shutil.copy(REPO_ROOT / "README.md", target / "README.md")
@@ -82,5 +96,11 @@ async def running_app(livekit: LiveKitSettings) -> AsyncIterator[object]:
         return app
 
     yield _start
-    for app in apps:
-        await app.shutdown()
+    # The test is over: no participant waits for an answer still queued in the bot's data
+    # channel, so the apps leave without the flush a production stop gives such answers
+    # (`FLUSH_S`, 0.5 s, taken by most tests' teardown: their last answer is recent). A
+    # test that stops an app itself, and asserts on what arrives, still gets the flush.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(context_bot.bot.rooms, "FLUSH_S", 0.0)
+        for app in apps:
+            await app.shutdown()

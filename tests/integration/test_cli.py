@@ -23,11 +23,19 @@ CLEAN_ENV = {
 }
 
 
+def clean_env() -> dict[str, str]:
+    """`CLEAN_ENV` and the session's index cache folder (tests/conftest.py), as the bots of
+    tests/integration/workers.py get it: the processes here find this repository's index
+    the session's other bots built, instead of building it again in the user's cache."""
+    cache = {k: v for k, v in os.environ.items() if k == "CONTEXT_BOT_CACHE_DIR"}
+    return {**CLEAN_ENV, **cache}
+
+
 def start(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "context_bot", *args],
         cwd=REPO_ROOT,
-        env={**CLEAN_ENV, "CONTEXT_BOT_LOG_FORMAT": "json", **env},
+        env={**clean_env(), "CONTEXT_BOT_LOG_FORMAT": "json", **env},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -98,7 +106,7 @@ def run_to_end(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[s
     return subprocess.run(
         [sys.executable, "-m", "context_bot", *args],
         cwd=REPO_ROOT,
-        env={**CLEAN_ENV, **env},
+        env={**clean_env(), **env},
         capture_output=True,
         text=True,
         timeout=30,

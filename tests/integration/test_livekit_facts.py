@@ -142,7 +142,9 @@ async def test_rpc_into_the_hidden_bot_works_up_to_about_15_kib_and_out_of_it_fa
         return "pong"
 
     caller.local_participant.register_rpc_method("ping", pong)
-    await asyncio.sleep(3.5)  # the bot learns of the caller on the server's tick (fact 2)
+    # The bot learns of the caller on the server's tick (fact 2), at most 3 s after the
+    # join and often before this line: waited for, not slept through.
+    assert await _eventually_sees(bot, "caller")
     with pytest.raises(rtc.RpcError) as from_hidden:
         await bot.local_participant.perform_rpc(
             # A short response_timeout can panic the SDK's native side (livekit/python-sdks

@@ -33,6 +33,10 @@ from tests.integration.test_end_to_end import join_with_token
 pytestmark = pytest.mark.integration
 
 BOT = "context-bot"
+STREAM_TIMEOUT_S = 2.0
+"""`REQUEST_STREAM_TIMEOUT_S` in the tests that wait it out (5 s in the product): they check
+that an unfinished stream is ended by the timeout, whatever its value; each request of
+theirs that should finish is one short stream, sent in milliseconds."""
 
 
 async def until(condition: Callable[[], bool], within_s: float) -> bool:
@@ -198,8 +202,9 @@ async def test_unfinished_request_streams_are_bounded_and_go_when_their_sender_l
 
 
 async def test_a_request_stream_that_does_not_finish_in_time_is_answered_4013(
-    running_app: Any, connect: Any
+    running_app: Any, connect: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(context_bot.bot.session, "REQUEST_STREAM_TIMEOUT_S", STREAM_TIMEOUT_S)
     app: ContextBotApp = await running_app()
     await join_with_token(app, connect, "slow-room", "warm")
     slow = rtc.Room()
@@ -223,10 +228,11 @@ async def test_a_request_stream_that_does_not_finish_in_time_is_answered_4013(
 
 
 async def test_streams_of_a_sender_that_left_before_the_bot_heard_of_it_go_too(
-    running_app: Any, connect: Any
+    running_app: Any, connect: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A participant that opens streams and leaves within the server's 3-second tick is
     never named to the bot, so no departure event can end them: the timeout does."""
+    monkeypatch.setattr(context_bot.bot.session, "REQUEST_STREAM_TIMEOUT_S", STREAM_TIMEOUT_S)
     app: ContextBotApp = await running_app()
     await join_with_token(app, connect, "gone-room", "warm")
     session = session_of(app, "gone-room")

@@ -84,14 +84,16 @@ async def test_after_a_server_restart_every_room_has_its_bot_and_answers(
         processes = [
             start_bot(livekit, tmp_path / f"worker-{n}.log", **worker_env) for n in range(2)
         ]
-        for worker in processes:
-            await asyncio.to_thread(worker.wait_for, "worker_registered")
+        # The web process starts beside the workers (its start, seconds of imports, used
+        # to follow theirs); it hands out no token before they have registered.
         web = start_bot(
             livekit,
             tmp_path / "web.log",
             CONTEXT_BOT_ROLE="web",
             CONTEXT_BOT_AGENT_NAME=AGENT,
         )
+        for worker in processes:
+            await asyncio.to_thread(worker.wait_for, "worker_registered")
         processes.append(web)
     people: list[rtc.Room] = []
     try:

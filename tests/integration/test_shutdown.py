@@ -19,6 +19,8 @@ from tests.integration.workers import start_bot
 pytestmark = pytest.mark.integration
 
 PARTICIPANTS, EACH = 3, 12  # at most 6 in flight each: under the cap of 8
+QUIET_S = 3.0
+"""How long an inbox must stay silent after the burst before nothing more is expected."""
 
 
 async def test_sigterm_during_a_burst_answers_or_refuses_every_request(
@@ -65,14 +67,27 @@ async def test_sigterm_during_a_burst_answers_or_refuses_every_request(
 
         # Everything the bot received it answered or refused; what it never received
         # (sent after it left) is the client's to send again, as the client library does.
+        # The inboxes are drained side by side (one after the other, their quiet spells
+        # added up to 9 s), each until the bot process has exited and the inbox has then
+        # been quiet for QUIET_S: a slow stop is waited for, not cut short by a pause.
         outcomes: dict[str, int] = {answer["id"]: 0 for answer in served_first}
-        for inbox in inboxes:
+
+        give_up_at = asyncio.get_running_loop().time() + 15  # then the exit check fails
+
+        async def drain(inbox: Inbox) -> list[dict]:
+            answers = []
             while True:
                 try:
-                    _, text = await inbox.next(3)
+                    _, text = await inbox.next(QUIET_S)
                 except TimeoutError:
-                    break
-                answer = json.loads(text)
+                    exited = bot.process.poll() is not None
+                    if exited or asyncio.get_running_loop().time() > give_up_at:
+                        return answers
+                    continue
+                answers.append(json.loads(text))
+
+        for answers in await asyncio.gather(*(drain(inbox) for inbox in inboxes)):
+            for answer in answers:
                 assert answer["id"] not in outcomes, "a request was answered twice"
                 outcomes[answer["id"]] = 0 if answer["ok"] else answer["error"]["code"]
         stopped = await asyncio.to_thread(bot.wait_for, "stopped")

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join as joinPath } from 'node:path';
-import { test } from 'node:test';
+import { describe, test } from 'node:test';
 import {
   ContextClient, InvalidPath, NotFound, PathDenied, RequestError, UnknownMethod, forNode,
   nodeTransport,
@@ -110,72 +110,77 @@ test('a lost request is sent again under the same id', async () => {
   client.close();
 });
 
-test('once the bot names us, requests go as one data packet, answered as a stream', async () => {
-  const transport = lossy(await join(), 0);
-  const client = new ContextClient(transport, { prefetch: false });
-  const expected = onDisk('README.md');
-  // The bot names a newcomer on the server's next participant tick (within about 3 s);
-  // until an answer says so (`named`), requests go as text streams.
-  for (let n = 0; n < 80 && transport.kinds.at(-1) !== 'packet'; n += 1) {
+// These three wait, each on its own identity: for the server's participant tick (up to
+// 3 s) or for a refused request's `retry_after_ms`. Run side by side, the waits overlap
+// instead of adding up (about 7 s in a row); nothing one does reaches another's identity.
+describe('waiting on the server or a limit', { concurrency: true }, () => {
+  test('once the bot names us, requests go as one data packet, answered as a stream', async () => {
+    const transport = lossy(await join(), 0);
+    const client = new ContextClient(transport, { prefetch: false });
+    const expected = onDisk('README.md');
+    // The bot names a newcomer on the server's next participant tick (within about 3 s);
+    // until an answer says so (`named`), requests go as text streams.
+    for (let n = 0; n < 80 && transport.kinds.at(-1) !== 'packet'; n += 1) {
+      const answer = await client.file('README.md', { knowledge: false });
+      assert.equal(answer.content.text, expected);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    assert.equal(transport.kinds[0], 'stream');
+    const first = transport.kinds.indexOf('packet');
+    assert.ok(first > 0, `never sent a packet: ${transport.kinds}`);
+    assert.equal(transport.sent[first].answer_as, 'stream');
+    assert.equal(transport.sent[first].reply_to, transport.identity);
     const answer = await client.file('README.md', { knowledge: false });
     assert.equal(answer.content.text, expected);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  assert.equal(transport.kinds[0], 'stream');
-  const first = transport.kinds.indexOf('packet');
-  assert.ok(first > 0, `never sent a packet: ${transport.kinds}`);
-  assert.equal(transport.sent[first].answer_as, 'stream');
-  assert.equal(transport.sent[first].reply_to, transport.identity);
-  const answer = await client.file('README.md', { knowledge: false });
-  assert.equal(answer.content.text, expected);
-  assert.deepEqual(transport.kinds.slice(first), ['packet', 'packet']);
-  client.close();
-});
-
-test('a rate-limited request is waited out and sent again', async () => {
-  const transport = lossy(await join(), 0);
-  const refusals = [];
-  const onText = transport.onText;
-  transport.onText = (topic, handler) => onText(topic, (text, sender, attributes) => {
-    const answer = JSON.parse(text);
-    if (answer.error?.code === 4029) refusals.push(answer);
-    handler(text, sender, attributes);
+    assert.deepEqual(transport.kinds.slice(first), ['packet', 'packet']);
+    client.close();
   });
-  const client = new ContextClient(transport, { prefetch: false });
-  // Requests of about 5 KiB (5 tokens each) sent past the client, not waited for: 16 of
-  // them spend the burst of 40 tokens and run into debt, so the client's request that
-  // follows is refused (4029) with `retry_after_ms`, waited out, and sent again.
-  const globs = Array.from({ length: 16 }, (_, g) => `no-such-${g}/${'x'.repeat(240)}`);
-  const big = (id) => JSON.stringify({ v: 1, id, method: 'grep', params: { pattern: 'y'.repeat(1000), glob: globs } });
-  for (let i = 0; i < 16; i += 1) {
-    void transport.sendText(big(`drain-${i}`), {
-      topic: 'context-bot/request', destination: client.botIdentity,
-      attributes: { id: `drain-${i}`, method: 'grep' },
-    });
-  }
-  const answer = await client.grep('anything', { glob: globs });
-  assert.equal(answer.files_total, 0);
-  const ours = transport.sent.filter((body) => !body.id.startsWith('drain-'));
-  const refused = refusals.filter((r) => r.id === ours[0].id);
-  assert.ok(refused.length > 0, 'the client\'s request was refused at first');
-  assert.ok(refused.every((r) => Number.isInteger(r.error.retry_after_ms) && r.error.retry_after_ms >= 1));
-  assert.equal(new Set(ours.map((body) => body.id)).size, 1, 'sent again under the same id');
-  assert.ok(ours.length > refused.length);
-  client.close();
-});
 
-test('two data-packet answers in flight at once are both reassembled', async () => {
-  const room = await join();
-  const client = forNode(room, { prefetch: false, dataPackets: true });
-  const [protocol, readme] = await Promise.all([
-    client.file('PROTOCOL.md', { knowledge: false }),
-    client.file('README.md', { knowledge: false }),
-  ]);
-  // Both answers are several parts of 6,000 bytes, in flight at once: interleaved.
-  assert.ok(protocol.content.text.length > 18_000 && readme.content.text.length > 18_000);
-  assert.equal(protocol.content.text, onDisk('PROTOCOL.md'));
-  assert.equal(readme.content.text, onDisk('README.md'));
-  client.close();
+  test('a rate-limited request is waited out and sent again', async () => {
+    const transport = lossy(await join(), 0);
+    const refusals = [];
+    const onText = transport.onText;
+    transport.onText = (topic, handler) => onText(topic, (text, sender, attributes) => {
+      const answer = JSON.parse(text);
+      if (answer.error?.code === 4029) refusals.push(answer);
+      handler(text, sender, attributes);
+    });
+    const client = new ContextClient(transport, { prefetch: false });
+    // Requests of about 5 KiB (5 tokens each) sent past the client, not waited for: 16 of
+    // them spend the burst of 40 tokens and run into debt, so the client's request that
+    // follows is refused (4029) with `retry_after_ms`, waited out, and sent again.
+    const globs = Array.from({ length: 16 }, (_, g) => `no-such-${g}/${'x'.repeat(240)}`);
+    const big = (id) => JSON.stringify({ v: 1, id, method: 'grep', params: { pattern: 'y'.repeat(1000), glob: globs } });
+    for (let i = 0; i < 16; i += 1) {
+      void transport.sendText(big(`drain-${i}`), {
+        topic: 'context-bot/request', destination: client.botIdentity,
+        attributes: { id: `drain-${i}`, method: 'grep' },
+      });
+    }
+    const answer = await client.grep('anything', { glob: globs });
+    assert.equal(answer.files_total, 0);
+    const ours = transport.sent.filter((body) => !body.id.startsWith('drain-'));
+    const refused = refusals.filter((r) => r.id === ours[0].id);
+    assert.ok(refused.length > 0, 'the client\'s request was refused at first');
+    assert.ok(refused.every((r) => Number.isInteger(r.error.retry_after_ms) && r.error.retry_after_ms >= 1));
+    assert.equal(new Set(ours.map((body) => body.id)).size, 1, 'sent again under the same id');
+    assert.ok(ours.length > refused.length);
+    client.close();
+  });
+
+  test('two data-packet answers in flight at once are both reassembled', async () => {
+    const room = await join();
+    const client = forNode(room, { prefetch: false, dataPackets: true });
+    const [protocol, readme] = await Promise.all([
+      client.file('PROTOCOL.md', { knowledge: false }),
+      client.file('README.md', { knowledge: false }),
+    ]);
+    // Both answers are several parts of 6,000 bytes, in flight at once: interleaved.
+    assert.ok(protocol.content.text.length > 18_000 && readme.content.text.length > 18_000);
+    assert.equal(protocol.content.text, onDisk('PROTOCOL.md'));
+    assert.equal(readme.content.text, onDisk('README.md'));
+    client.close();
+  });
 });
 
 test('a knowledge change arrives as events: knowledge_changed, then the new overview', async () => {
