@@ -220,6 +220,10 @@ def _failure_code(exc: ContextBotError) -> int:
 
 
 def _run(settings: Settings, args: argparse.Namespace) -> int:
+    if not args.dev:
+        # Before the app's imports (about 2.5 s, the MCP SDK's a second of it): missing
+        # settings are told at once.
+        settings.require_livekit()
     # Imported here so `context-bot --version` and bad settings stay fast and light.
     from context_bot.app import ContextBotApp
     from context_bot.devserver import start_dev_server
@@ -237,8 +241,6 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
         dev = start_dev_server(workdir)
         print(f"livekit-server (dev) at {dev.url}, log: {dev.log_path}", file=sys.stderr)
         settings = replace(settings, livekit=LiveKitSettings(dev.url, dev.api_key, dev.api_secret))
-    else:
-        settings.require_livekit()
     app = ContextBotApp(settings)
     try:
         asyncio.run(app.serve())

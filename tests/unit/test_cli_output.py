@@ -23,3 +23,20 @@ def test_a_reader_that_stops_early_gets_no_traceback(tmp_path: Path) -> None:
         code = cli.wait(timeout=60)
     assert "Traceback" not in errors and "BrokenPipe" not in errors, errors
     assert code == 0
+
+
+def test_missing_settings_are_told_before_the_app_is_imported(tmp_path: Path) -> None:
+    """`context-bot run` without LiveKit settings says so at once: the app's imports (about
+    2.5 s, the MCP SDK a second of it) come after the check."""
+    code = (
+        "import sys; from context_bot.cli import main; code = main(['run']); "
+        "print('imported' if 'context_bot.app' in sys.modules else 'not imported'); "
+        "raise SystemExit(code)"
+    )
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2
+    assert "LIVEKIT_URL" in done.stderr
+    assert done.stdout.strip() == "not imported"
