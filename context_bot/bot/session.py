@@ -611,8 +611,9 @@ class RoomSession:
 
     # -- sending ------------------------------------------------------------------------
 
-    def sent_recently(self, within_s: float) -> bool:
-        return time.monotonic() - self._last_sent <= within_s
+    def since_sent(self) -> float:
+        """Seconds since this session last sent anything (infinite before its first)."""
+        return time.monotonic() - self._last_sent
 
     async def _send_text(
         self, identity: str, topic: str, body: str, attributes: dict[str, str] | None = None

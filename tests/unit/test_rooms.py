@@ -367,3 +367,11 @@ async def test_a_person_back_within_the_grace_keeps_the_bot(make: Make, server: 
     await asyncio.sleep(0.25)
     assert manager.active_rooms == ["r1"]
     assert room.isconnected()
+
+
+def test_leaving_waits_only_what_is_left_of_the_last_answers_flush() -> None:
+    assert rooms.flush_wait([], 0.5) == 0.0  # no room
+    assert rooms.flush_wait([float("inf")], 0.5) == 0.0  # nothing ever sent
+    assert rooms.flush_wait([0.0, 3.0], 0.5) == 0.5  # just sent: all of it
+    assert rooms.flush_wait([0.4, 2.0], 0.5) == pytest.approx(0.1)  # the rest of it
+    assert rooms.flush_wait([0.6], 0.5) == 0.0  # drained already
