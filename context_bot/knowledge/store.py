@@ -713,12 +713,13 @@ class ReadPool:
     """Read-only connections to one index database, shared by every snapshot this process
     serves (`read_pool`).
 
-    A live reload replaces the snapshot, and the old one goes only when the garbage
-    collector reaches it (its objects hold cycles). With connections of its own, each
-    snapshot kept them open until then: measured, two file descriptors and up to two page
-    caches more per reload, 422 descriptors after 250 reloads of a small repository, where
-    a daemon's usual limit is 1,024 (tests/unit/test_read_pool.py). Shared, they are
-    bounded by the requests reading at once, and a reload finds their pages cached.
+    A live reload replaces the snapshot, and a connection nobody closes stays open until
+    the cycle collector runs (Python's sqlite3 connection holds a cycle through its
+    statement cache). With connections of its own, each replaced snapshot left them open
+    until then: measured, two file descriptors and up to two page caches more per reload,
+    422 descriptors after 250 reloads of a small repository, where a daemon's usual limit
+    is 1,024 (tests/unit/test_read_pool.py). Shared, they are bounded by the requests
+    reading at once, and a reload finds their pages cached.
 
     A connection reads the database as it is when its read transaction starts, whichever
     snapshot asks: a reader checks a row is still its file's (`textindex._OWNER`, the
@@ -755,7 +756,8 @@ class ReadPool:
                 db.close()
 
     def close(self) -> None:
-        """Close the idle connections (those in use close when given back)."""
+        """Close the idle connections (one given back later is kept, and closed with the
+        pool when the last snapshot holding it goes)."""
         with self._lock:
             idle = list(self._idle)
             self._idle.clear()
@@ -777,8 +779,9 @@ _pools_lock = threading.Lock()
 def read_pool(path: Path) -> ReadPool:
     """The process's `ReadPool` of the database at `path`. A file deleted and made again
     there (a corrupt cache rebuilt, `IndexStore.open`) gets a new pool; the old one's
-    idle connections are closed, and the snapshots still holding it read the old file
-    until they go, as they did before."""
+    idle connections are closed, and the snapshots still holding it read through it
+    until they go (a connection it opens now reads the new file: readers check a row is
+    still their file's, as any reader does)."""
     try:
         st = path.stat()
         identity: tuple[int, int] | None = (st.st_dev, st.st_ino)

@@ -34,7 +34,8 @@ def _descriptors_under(folder: Path) -> int:
 @pytest.fixture
 def collector_off() -> Iterator[None]:
     """The cycle collector held off, as in a process whose heap is large enough that a
-    full collection is rare: a replaced snapshot then lingers with whatever it holds."""
+    full collection is rare: a connection nobody closed then stays open (Python's sqlite3
+    connection holds a cycle through its statement cache)."""
     gc.disable()
     try:
         yield
