@@ -6,10 +6,10 @@ started here, and the harness reads its CPU over a quiet window, per thread, wit
 
 - `forward`: the SDK's default, every native record sent to Python (our floor: what any
   `livekit` user pays);
-- `stderr`: `context_bot.bot.native_logs.route_native_logs("stderr")`, what the bot does.
+- `stderr`: `context_bot.bot.native.install("stderr")`, what the bot does.
 
 It also counts, in a `forward` process, the native log records that reach Python per
-second, which is the mechanism: see `context_bot/bot/native_logs.py`.
+second, which is the mechanism: see `context_bot/bot/native.py`.
 
 Usage: `.venv/bin/python benchmarks/native_log_bench.py [--rooms 100,250] [--idle 15]`.
 """
@@ -36,7 +36,7 @@ from livekit import rtc
 from livekit.rtc import _ffi_client
 from context_bot.admin import bot_token
 from context_bot.config import LiveKitSettings
-from context_bot.bot.native_logs import route_native_logs
+from context_bot.bot.native import install as install_native
 from context_bot.bot.rooms import room_options
 
 url, key, secret, count, prefix, mode = sys.argv[1:7]
@@ -48,7 +48,7 @@ def counting(level):  # called once per forwarded record, on the thread that rec
 _ffi_client.to_python_level = counting
 
 async def main():
-    route_native_logs(mode)
+    install_native(mode)
     lk = LiveKitSettings(url, key, secret)
     rooms = []
     for n in range(int(count)):

@@ -444,10 +444,10 @@ import asyncio, os, sys
 from livekit import rtc
 from context_bot.admin import bot_token
 from context_bot.config import LiveKitSettings
-from context_bot.bot.native_logs import route_native_logs
+from context_bot.bot.native import install as install_native
 from context_bot.bot.rooms import room_options
 async def main(url, key, secret, count, prefix, warm):
-    route_native_logs(os.environ.get("CONTEXT_BOT_NATIVE_LOGS", "stderr"))  # as the bot does
+    install_native(os.environ.get("CONTEXT_BOT_NATIVE_LOGS", "stderr"))  # as the bot does
     lk = LiveKitSettings(url, key, secret)
     rooms = []
     me = "bare-warm" if warm else "bare-bot"

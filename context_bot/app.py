@@ -21,7 +21,7 @@ from aiohttp import web
 
 from context_bot.admin import Admin
 from context_bot.bot.handlers import Handlers
-from context_bot.bot.native_logs import route_native_logs
+from context_bot.bot.native import install as install_native
 from context_bot.bot.rooms import RECONCILE_MIN_AGE_S, BotIdentity, RoomManager
 from context_bot.bot.worker import DispatchWorker
 from context_bot.config import Settings
@@ -90,7 +90,7 @@ class ContextBotApp:
         settings = self.settings
         started = time.monotonic()
         if settings.role != "web":  # before the first room: the SDK reads it at each record
-            native = route_native_logs(settings.native_logs)
+            native = install_native(settings.native_logs)
             log.info("native_logs", mode=settings.native_logs, applied=native)
         livekit = settings.require_livekit()
         settings.check_role()

@@ -111,7 +111,7 @@ class Settings:
     """`log.native` / `CONTEXT_BOT_NATIVE_LOGS`: `stderr` (the LiveKit SDK's native library
     logs to stderr, `RUST_LOG` filtered, errors only by default) or `forward` (the SDK's
     default: every native record, trace level included, through our logs, at about three
-    times the idle CPU per room; see `context_bot/bot/native_logs.py`)."""
+    times the idle CPU per room; see `context_bot/bot/native.py`)."""
     auth_required: bool = False
     """`tokens.auth_required` / `CONTEXT_BOT_AUTH_REQUIRED`: refuse `POST /token` without a
     bearer JWT or an API key, and keep each room to the tenant that created it."""

@@ -2,6 +2,7 @@
 
 The rooms map (`rooms.py`), one session per room (`session.py`), what each protocol method
 does (`handlers.py`, pure), who may ask how often (`admission.py`), connecting
-(`connecting.py`) and LiveKit's agent dispatch (`worker.py`). Builds on the knowledge core;
-knows nothing of HTTP.
+(`connecting.py`), LiveKit's agent dispatch (`worker.py`) and the SDK's native library
+(`native.py`: where it logs, which of its panics end the process). Builds on the knowledge
+core; knows nothing of HTTP.
 """

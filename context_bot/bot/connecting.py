@@ -11,6 +11,10 @@ a connect given up on among them, and the SIGTERM comes 15 s later to a process 
 still be alive (an embedding application, the test runner: it took our suite down with
 no word, since pytest had captured the SDK's message). So whoever owns the loop waits
 for those connects first (`settle_abandoned`).
+
+A process that installed `native.py`'s guard (the bot does, at start) no longer dies of
+that panic; it logs it. Not cancelling still matters: the library closes the room, so a
+join cancelled this way is a join lost.
 """
 
 from __future__ import annotations

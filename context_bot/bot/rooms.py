@@ -212,6 +212,10 @@ class RoomManager:
     def session(self, name: str) -> RoomSession | None:
         return self._sessions.get(name)
 
+    def _refuse_when_closing(self) -> None:
+        if not self._accepting:
+            raise RuntimeError("the bot is shutting down and takes no new rooms")
+
     async def join(
         self, name: str, *, token: str | None = None, url: str | None = None
     ) -> RoomSession:
@@ -219,12 +223,16 @@ class RoomManager:
 
         `token` and `url` come from LiveKit's agent dispatch (worker mode); otherwise the
         bot mints its own token from the configured keys."""
-        if not self._accepting:
-            raise RuntimeError("the bot is shutting down and takes no new rooms")
+        self._refuse_when_closing()
         async with self._locks.hold(name):
             session = self._sessions.get(name)
             if session is not None and session.connected:
                 return session
+            # Asked again after the wait for the lock, with no `await` before the count of
+            # joins below: a join let through while `aclose` waited for that count to fall
+            # to zero would connect unwatched, and a closing event loop would cancel it
+            # (`bot/connecting.py`).
+            self._refuse_when_closing()
             session = RoomSession(
                 name,
                 self._bot.identity,

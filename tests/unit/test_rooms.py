@@ -175,6 +175,30 @@ async def test_closing_waits_for_a_cancelled_joins_connect_to_finish_and_leave(
     assert server.clients("r1") == []
 
 
+async def test_a_join_waiting_for_the_rooms_lock_does_not_connect_once_closing_began(
+    make: Make, server: FakeServer
+) -> None:
+    """Two joins of one room, the first refused by the server after `aclose` began: the
+    second, let in by the lock when `aclose` had stopped waiting for joins, must not
+    connect (nothing would wait for that connect, and a closing event loop cancels it)."""
+    manager = make()
+    server.gate = asyncio.Event()
+    server.refuse = 1
+    first = asyncio.create_task(manager.join("r1"))
+    await eventually(lambda: server.connects == 1)
+    second = asyncio.create_task(manager.join("r1"))  # waits for the room's lock
+    await asyncio.sleep(0.01)
+    closing = asyncio.create_task(manager.aclose())
+    await asyncio.sleep(0.01)
+    server.gate.set()  # the first connect is refused: the second gets the lock
+    await asyncio.wait_for(closing, 2)
+    with pytest.raises(rtc.ConnectError):
+        await first
+    with pytest.raises(RuntimeError, match="shutting down"):
+        await second
+    assert server.connects == 1, "a join connected after aclose stopped waiting for joins"
+
+
 async def test_a_knowledge_change_reaches_every_room(
     make: Make, server: FakeServer, served: Served
 ) -> None:
