@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -16,6 +16,7 @@ from livekit import api, rtc
 import context_bot.bot.rooms
 from context_bot.config import LiveKitSettings
 from context_bot.devserver import DevServer
+from tests.integration import native_panic
 
 pytestmark = pytest.mark.integration
 
@@ -25,6 +26,28 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="session")
 def livekit(livekit_server: DevServer) -> LiveKitSettings:
     return LiveKitSettings(livekit_server.url, livekit_server.api_key, livekit_server.api_secret)
+
+
+@pytest.fixture(scope="session")
+def cancelled_connects(
+    livekit: LiveKitSettings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, native_panic.Run]]:
+    """`native_panic`'s interpreters, each cancelling a connect and waiting 17 s."""
+    folder = tmp_path_factory.mktemp("native-panic")
+    runs = {case: native_panic.start(case, livekit, folder) for case in native_panic.CASES}
+    yield runs
+    for run in runs.values():
+        if run.process.poll() is None:
+            run.process.kill()
+            run.process.wait()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _waits_start_first(request: pytest.FixtureRequest) -> None:
+    """Fixtures that wait for time to pass start with the session when a selected test
+    uses them, and pass it beside the other tests rather than in front of their own."""
+    if any("cancelled_connects" in item.fixturenames for item in request.session.items):
+        request.getfixturevalue("cancelled_connects")
 
 
 def user_token(settings: LiveKitSettings, room: str, identity: str) -> str:
