@@ -34,13 +34,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
+import lz4.block
 import structlog
 
 from context_bot.knowledge.literals import solid_bytes, strip_space_bytes
 
 log = structlog.get_logger(__name__)
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 # 2: a name's uses deduplicated per line, whatever the capture order.
 # 3: rows numbered in path order (ROW_GAP apart); `texts` kept as `grep` searches them.
 # 4: symbols of files past the search total too (both of 3's changes, merged).
@@ -53,6 +54,7 @@ SCHEMA_VERSION = 9
 #    collapsed bytes into the next (`spans`, `span_end`).
 # 9: those spans' text without whitespace (`literals.strip_space`), not collapsed; each
 #    text kept in rows of CHUNK_BYTES (`chunks`), `grams` contentless.
+# 10: each chunk kept compressed (LZ4 HC, `pack_chunk`).
 """Bumped whenever what is stored (or how it is computed) changes: a cache of another
 version is rebuilt, and the key of the folder includes it."""
 DB_NAME = "index.sqlite3"
@@ -63,7 +65,7 @@ text whole, an overflow chain of pages: 16 KiB pages read the candidates at 100k
 in about half the time of 4 KiB ones (generated API clients of 2 MB each: 730 ms where
 1,090 ms at 4 KiB, benchmarks/RESULTS-index.md, branch grep3); 64 KiB pages read faster
 still but make each of a trigram lookup's seeks read a larger page. A text's rows
-(CHUNK_BYTES) are sized to one such page."""
+(CHUNK_BYTES) were sized to one such page before they were compressed (schema 10)."""
 BUSY_TIMEOUT_MS = 10_000
 COMMIT_ROWS = 2_000
 """Files written per transaction by a load (a first load of 100k files commits as it goes)."""
@@ -221,8 +223,9 @@ _FACTS = (
 FOLDS_TO_ASCII = ("\u212a", "\u017f")
 
 CHUNK_BYTES = 16_000
-"""A text is kept in rows of this many bytes (`chunks`), each in one page of PAGE_BYTES:
-a read anywhere in a text costs the pages of the rows it reads. Kept in one row, a
+"""A text is kept in rows of this many bytes (`chunks`), each compressed alone
+(`pack_chunk`, three or four to a page of PAGE_BYTES): a read anywhere in a text costs
+the pages of the rows it reads, and unpacking them. Kept in one row, a
 text was a chain of overflow pages, which SQLite walks from the first to reach an
 offset: an excerpt near the end of a 1.5 MB text cost a read of all of it, and blob
 reads were a third of `(class|…|function)\\s+Options\\b`'s time at 100k files
@@ -230,6 +233,38 @@ reads were a third of `(class|…|function)\\s+Options\\b`'s time at 100k files
 CHUNK_BITS = 16
 """A chunk's row is its text's row shifted by this many bits, plus its number
 (`chunk_row`): texts up to 2**CHUNK_BITS chunks (1 GB), far over any size cap."""
+
+
+CHUNK_LEVEL = 9
+"""LZ4 HC's level for a chunk (`pack_chunk`). Measured on the 100k corpus's chunks
+(benchmarks/RESULTS-index.md, "First askings from a cold page cache"): level 9 keeps
+them in 0.28x their size (fast LZ4: 0.33x) and reads them back as fast (2.5 GB/s, 3.5 us
+a chunk); it writes at 74 MB/s, about 20 s of a 100k-file first index of 700 s."""
+
+
+def pack_chunk(piece: bytes) -> bytes:
+    """A chunk as `chunks` keeps it: compressed alone, so a read anywhere in a text
+    unpacks only the rows it meets.
+
+    Why compressed: most of what `grep` reads from the disk on a first asking is the
+    candidates' texts (94 % of the regex benchmark's bytes at 100k files, with the page
+    cache dropped), and the texts were a quarter of the index. Why LZ4 (`lz4`, the
+    reference library's binding): it unpacks at memory speed, where zstd (4.5x, smaller)
+    unpacks at a third of it and zlib slower still, on the path of every search."""
+    packed = lz4.block.compress(
+        piece, mode="high_compression", compression=CHUNK_LEVEL, store_size=False
+    )
+    return cast("bytes", packed)
+
+
+def unpack_chunk(packed: bytes) -> bytes:
+    """What `pack_chunk` packed, into at most CHUNK_BYTES (no size is stored, so a
+    damaged row cannot ask for more memory). Raises sqlite3.DatabaseError for a row that
+    does not unpack (a cache written by something else), as the other damaged rows do."""
+    try:
+        return cast("bytes", lz4.block.decompress(packed, uncompressed_size=CHUNK_BYTES))
+    except (lz4.block.LZ4BlockError, ValueError) as exc:
+        raise sqlite3.DatabaseError(f"a text's chunk does not unpack: {exc}") from None
 
 
 def chunk_row(row: int, number: int) -> int:
@@ -539,7 +574,7 @@ class IndexStore:
             db.executemany(
                 "INSERT INTO chunks VALUES (?,?)",
                 (
-                    (chunk_row(rowid, n), data[at : at + CHUNK_BYTES])
+                    (chunk_row(rowid, n), pack_chunk(data[at : at + CHUNK_BYTES]))
                     for n, at in enumerate(range(0, len(data), CHUNK_BYTES))
                 ),
             )
@@ -560,7 +595,7 @@ class IndexStore:
             pieces = db.execute(
                 "SELECT body FROM chunks WHERE id BETWEEN ? AND ? ORDER BY id", (first, last)
             )
-            old = b"".join(piece for (piece,) in pieces).decode("utf-8")
+            old = b"".join(unpack_chunk(piece) for (piece,) in pieces).decode("utf-8")
             db.execute(
                 "INSERT INTO grams(grams, rowid, body) VALUES ('delete', ?, ?)", (rowid, old)
             )

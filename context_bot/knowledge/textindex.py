@@ -57,6 +57,7 @@ from context_bot.knowledge.store import (
     span_end,
     span_of,
     span_start,
+    unpack_chunk,
 )
 
 log = structlog.get_logger(__name__)
@@ -406,14 +407,13 @@ class Excerpt(NamedTuple):
 
 
 _OWNER = "SELECT t.size FROM texts t JOIN files f ON f.id = t.id WHERE t.id=? AND f.path=?"
-_PIECE = "SELECT substr(body, ?, ?) FROM chunks WHERE id=?"
 _PIECES = "SELECT body FROM chunks WHERE id BETWEEN ? AND ? ORDER BY id"
 
 
 class _Chunks:
-    """A text as `store` keeps it, CHUNK_BYTES a row (`chunks`), read by byte range
-    inside the caller's read transaction: a read costs the rows it meets, wherever in
-    the text it is."""
+    """A text as `store` keeps it, CHUNK_BYTES a row (`chunks`), each row compressed alone
+    (`store.pack_chunk`), read by byte range inside the caller's read transaction: a read
+    costs the rows it meets, wherever in the text it is."""
 
     def __init__(self, db: sqlite3.Connection, row: int, size: int) -> None:
         self._db, self._row, self._size = db, row, size
@@ -423,19 +423,16 @@ class _Chunks:
 
     def read(self, start: int, end: int) -> bytes:
         """Bytes [start, end) of the text (cut at its end). Raises sqlite3.Error, also
-        when a chunk is missing (a cache written by something else)."""
+        when a chunk is missing or does not unpack (a cache written by something else)."""
         end = min(end, self._size)
         if start >= end:
             return b""
         first, last = start // CHUNK_BYTES, (end - 1) // CHUNK_BYTES
         at = first * CHUNK_BYTES
-        if first == last:  # most reads: a piece of one row
-            asked = (start - at + 1, end - start, chunk_row(self._row, first))
-            found = self._db.execute(_PIECE, asked).fetchone()
-            got = found[0] if found is not None else b""
-        else:
-            rows = (chunk_row(self._row, first), chunk_row(self._row, last))
-            got = b"".join(piece for (piece,) in self._db.execute(_PIECES, rows))
+        rows = (chunk_row(self._row, first), chunk_row(self._row, last))
+        pieces = [unpack_chunk(packed) for (packed,) in self._db.execute(_PIECES, rows)]
+        got = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+        if start != at or len(got) != end - at:
             got = got[start - at : end - at]
         if len(got) != end - start:
             raise sqlite3.DatabaseError("a text's chunk is missing")

@@ -916,6 +916,33 @@ def test_a_text_is_read_back_by_range_across_its_chunks(tmp_path: Path) -> None:
     assert index._read_text("u.txt", lambda t: t.read(0, 1)) is None
 
 
+def test_texts_are_kept_compressed_and_a_chunk_that_does_not_unpack_is_read_from_disk(
+    tmp_path: Path,
+) -> None:
+    """Code compresses (LZ4, `store.pack_chunk`): the rows hold far fewer bytes than the
+    text. A row that does not unpack (a cache written by something else) makes that text
+    unreadable from the index, and grep reads the file itself: the answer is a full scan's."""
+    lines = [f"def handler_{n}(request):\n    return respond(request, {n})\n" for n in range(3000)]
+    text = "".join(lines)
+    root = tmp_path / "repo"
+    write_files(root, {"app.py": text, "other.py": "x = 1\n"})
+    knowledge = load_knowledge(root / "knowledge", root, cache_dir=tmp_path / "c")
+    (db_path,) = (tmp_path / "c").rglob(store_mod.DB_NAME)
+    with contextlib.closing(sqlite3.connect(db_path)) as db:
+        (kept,) = db.execute("SELECT sum(length(body)) FROM chunks").fetchone()
+        assert kept * 4 < len(text.encode()), "the texts are not kept compressed"
+        with db:
+            db.execute(
+                "UPDATE chunks SET body = x'00ffeedd' WHERE id = (SELECT min(id) FROM chunks)"
+            )
+    index = index_of(knowledge.inventory)
+    assert index.data("app.py") is None
+    query = GrepQuery("handler_2\\d\\(", regex=True, limit=500)
+    answer = same_as_a_full_scan(knowledge.inventory, RepoFiles(root), query)
+    assert isinstance(answer, dict)
+    assert len(answer["matches"]) == 10  # handler_20( … handler_29(
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_a_large_file_is_answered_from_the_lines_around_its_spans(
     tmp_path: Path, seed: int, monkeypatch: pytest.MonkeyPatch
