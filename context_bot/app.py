@@ -31,7 +31,7 @@ from context_bot.endpoint.ownership_redis import RedisOwnershipStore
 from context_bot.endpoint.routes import TokenService, create_app
 from context_bot.errors import ConfigError
 from context_bot.knowledge.loading import Knowledge, keep_restart_snapshot, load_knowledge
-from context_bot.knowledge.patching import patch_knowledge, reload_knowledge
+from context_bot.knowledge.patching import changed_since, patch_knowledge, reload_knowledge
 from context_bot.knowledge.sandbox import RepoFiles
 from context_bot.knowledge.store import default_cache_base
 from context_bot.knowledge.watch import watch_knowledge
@@ -173,6 +173,7 @@ class ContextBotApp:
                     self._knowledge_changed,
                     patch=self._reload_knowledge,
                     settled=self._keep_restart_snapshot,
+                    missed=self._changed_since,
                 ),
                 "knowledge_watcher",
             )
@@ -345,6 +346,11 @@ class ContextBotApp:
                 cache_dir=self._cache_base,
             )
         )
+
+    def _changed_since(self, previous: Knowledge) -> frozenset[str] | None:
+        """The repository's files changed since `previous` was read, for the watcher to
+        reload once it is registered (`patching.changed_since`)."""
+        return changed_since(previous, RepoFiles(self.settings.repo))
 
     @property
     def _cache_base(self) -> Path:

@@ -76,6 +76,9 @@ Patcher = Callable[[Knowledge, frozenset[str] | None], Knowledge]
 """A reload told what changed: the snapshot and the host paths (None: unknown), giving
 the next snapshot (`patching.reload_knowledge`, which loads in full when it must)."""
 OnChange = Callable[[Knowledge, dict[str, object]], Awaitable[None]]
+Missed = Callable[[Knowledge], frozenset[str] | None]
+"""What changed since a snapshot was read: host paths, None when that cannot be told
+(`patching.changed_since`)."""
 T = TypeVar("T")
 _PACKAGE_HOME = Path(__file__).resolve().parents[2]
 """The folder holding the `context_bot` package (where the watcher's process starts)."""
@@ -293,6 +296,7 @@ async def watch_knowledge(
     stop: asyncio.Event | None = None,
     patch: Patcher | None = None,
     settled: Callable[[Knowledge], object] | None = None,
+    missed: Missed | None = None,
 ) -> None:
     """Run until cancelled (or `stop` is set): reload after every burst of changes.
 
@@ -303,6 +307,11 @@ async def watch_knowledge(
     With `patch`, a reload is told the paths of the burst (or None after changes it may
     have missed, while a watcher was rebuilt), so a few changed files can be patched into
     the snapshot rather than loaded with all the others; without it, `load` runs.
+
+    With `missed`, once the first watcher is registered (its first answer), the changes
+    made since the served snapshot was read, which no watcher saw, are asked for and
+    reloaded: an edit during a long first index is not left waiting for its file's next
+    change. Nothing changed, nothing is reloaded.
 
     The watcher's process is waited on from a thread of its own: waiting would otherwise
     hold a thread of the default pool, which the file reads share."""
@@ -328,6 +337,7 @@ async def watch_knowledge(
     try:
         roots = await in_thread(lambda: _roots(paths))
         catch_up = False
+        first_answer = missed is not None  # the changes no watcher saw yet are asked once
         retry = WATCHER_RETRY_S / 2  # doubled at a failure before the first answer
         while stop is None or not stop.is_set():
             folders = frozenset(await in_thread(lambda: watched_dirs(roots)))
@@ -341,6 +351,14 @@ async def watch_knowledge(
                     waiting = False
                     if changes is None:  # stopped
                         break
+                    if first_answer and missed is not None:
+                        first_answer = False
+                        before = await in_thread(partial(missed, current()))
+                        if before is None:
+                            catch_up = True
+                        elif before:
+                            log.info("knowledge_changed_before_watching", files=len(before))
+                            changes = changes | {(watchfiles.Change.modified, p) for p in before}
                     if changes or catch_up:
                         seen = None if catch_up else frozenset(p for _, p in changes)
                         catch_up = False

@@ -17,8 +17,11 @@ import pytest
 from context_bot.knowledge import changes, watch
 from context_bot.knowledge.changes import knowledge_change
 from context_bot.knowledge.loading import Knowledge, load_knowledge
+from context_bot.knowledge.patching import changed_since, reload_knowledge
 from context_bot.knowledge.paths import WRITER_TEMP_SUFFIX
+from context_bot.knowledge.sandbox import RepoFiles
 from context_bot.knowledge.watch import reload_once, watch_knowledge
+from tests.gitrepo import git
 
 SEEDS = Path(__file__).resolve().parents[1] / "data" / "seeds"
 
@@ -477,3 +480,51 @@ def test_a_failed_watcher_process_is_closed_and_said(
     with pytest.raises(raised):
         next(child)
     assert child._process is None
+
+
+async def test_an_edit_made_before_the_watcher_is_registered_is_reloaded(tmp_path: Path) -> None:
+    """The snapshot is read before any watcher exists (a first index of a large repository
+    takes minutes): an edit made meanwhile is found once the watcher is registered
+    (`patching.changed_since`) and patched in, with no further change to the file."""
+    repo = tmp_path / "repo"
+    (repo / "src").mkdir(parents=True)
+    (repo / "src" / "app.py").write_text("def old_name():\n    return 1\n")
+    (repo / "src" / "other.py").write_text("X = 1\n")
+    git(repo, "init", "-q")
+    git(repo, "add", ".")
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "start")
+    cache = tmp_path / "cache"
+    served = {"now": load_knowledge(repo / "knowledge", repo, cache_dir=cache)}
+    (repo / "src" / "app.py").write_text("def new_and_longer_name():\n    return 2\n")
+    told: list[frozenset[str] | None] = []
+
+    def patch(previous: Knowledge, paths: frozenset[str] | None) -> Knowledge:
+        told.append(paths)
+        return reload_knowledge(previous, paths, repo / "knowledge", repo, cache_dir=cache)
+
+    found = asyncio.Event()
+
+    async def on_change(fresh: Knowledge, change: dict[str, object]) -> None:
+        del change
+        served["now"] = fresh
+        if fresh.symbols.find("new_and_longer_name", limit=1):
+            found.set()
+
+    stop = asyncio.Event()
+    task = asyncio.create_task(
+        watch_knowledge(
+            [repo / "knowledge", repo],
+            lambda: served["now"],
+            lambda: load_knowledge(repo / "knowledge", repo, cache_dir=cache),
+            on_change,
+            stop=stop,
+            patch=patch,
+            missed=lambda previous: changed_since(previous, RepoFiles(repo)),
+        )
+    )
+    try:
+        await asyncio.wait_for(found.wait(), 20)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+    assert told == [frozenset({str(repo / "src" / "app.py")})]
