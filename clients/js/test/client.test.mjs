@@ -146,17 +146,22 @@ describe('waiting on the server or a limit', { concurrency: true }, () => {
       handler(text, sender, attributes);
     });
     const client = new ContextClient(transport, { prefetch: false });
-    // Requests of about 5 KiB (5 tokens each) sent past the client, not waited for: 16 of
-    // them spend the burst of 40 tokens and run into debt, so the client's request that
-    // follows is refused (4029) with `retry_after_ms`, waited out, and sent again.
+    // Requests of about 5 KiB (5 tokens each) sent past the client, their answers not
+    // waited for: 16 of them spend the burst of 40 tokens and run into debt, so the
+    // client's request that follows is refused (4029) with `retry_after_ms`, waited out,
+    // and sent again. Each is sent whole before the client's (one reliable, ordered data
+    // channel): sent side by side with it, the client's could reach the bot first
+    // (fresh-clone CI, once).
     const globs = Array.from({ length: 16 }, (_, g) => `no-such-${g}/${'x'.repeat(240)}`);
     const big = (id) => JSON.stringify({ v: 1, id, method: 'grep', params: { pattern: 'y'.repeat(1000), glob: globs } });
+    const drains = [];
     for (let i = 0; i < 16; i += 1) {
-      void transport.sendText(big(`drain-${i}`), {
+      drains.push(transport.sendText(big(`drain-${i}`), {
         topic: 'context-bot/request', destination: client.botIdentity,
         attributes: { id: `drain-${i}`, method: 'grep' },
-      });
+      }));
     }
+    await Promise.all(drains);
     const answer = await client.grep('anything', { glob: globs });
     assert.equal(answer.files_total, 0);
     const ours = transport.sent.filter((body) => !body.id.startsWith('drain-'));
