@@ -114,7 +114,9 @@ def changed_since(previous: Knowledge, files: RepoFiles) -> frozenset[str] | Non
 
     Why: the watcher sees only what changes once it is registered, and the snapshot it
     serves was read before that, over seconds (minutes for a first index of a large
-    repository). An edit made meanwhile would wait, unseen, for its file's next change."""
+    repository). An edit made meanwhile would wait, unseen, for its file's next change.
+    A knowledge folder outside the repository is not looked at (its documents are few,
+    read at every load, and rarely edited during a start)."""
     kept = keep_inventory(previous.inventory)
     if kept is None:
         return None

@@ -353,7 +353,11 @@ async def watch_knowledge(
                         break
                     if first_answer and missed is not None:
                         first_answer = False
-                        before = await in_thread(partial(missed, current()))
+                        try:
+                            before = await in_thread(partial(missed, current()))
+                        except Exception as exc:  # unknown: the catch-up reload decides
+                            log.warning("knowledge_missed_check_failed", error=str(exc)[:200])
+                            before = None
                         if before is None:
                             catch_up = True
                         elif before:

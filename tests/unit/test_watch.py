@@ -528,3 +528,46 @@ async def test_an_edit_made_before_the_watcher_is_registered_is_reloaded(tmp_pat
         stop.set()
         await asyncio.wait_for(task, 10)
     assert told == [frozenset({str(repo / "src" / "app.py")})]
+
+
+async def test_a_failed_check_for_missed_edits_reloads_in_full_and_keeps_watching(
+    tmp_path: Path,
+) -> None:
+    repo = make_repo(tmp_path / "repo")
+    served = {"now": load_knowledge(repo / "knowledge", repo)}
+    loads: list[frozenset[str] | None] = []
+    reloaded = asyncio.Event()
+
+    def patch(previous: Knowledge, paths: frozenset[str] | None) -> Knowledge:
+        loads.append(paths)
+        reloaded.set()
+        return load_knowledge(repo / "knowledge", repo)
+
+    def missed(previous: Knowledge) -> frozenset[str] | None:
+        raise RuntimeError("git went away")
+
+    async def on_change(fresh: Knowledge, change: dict[str, object]) -> None:
+        served["now"] = fresh
+
+    stop = asyncio.Event()
+    task = asyncio.create_task(
+        watch_knowledge(
+            [repo / "knowledge", repo],
+            lambda: served["now"],
+            lambda: load_knowledge(repo / "knowledge", repo),
+            on_change,
+            stop=stop,
+            patch=patch,
+            missed=missed,
+        )
+    )
+    try:
+        await asyncio.wait_for(reloaded.wait(), 20)  # the catch-up, paths unknown
+        assert loads == [None]
+        reloaded.clear()
+        (repo / "later.txt").write_text("an edit once watching\n")
+        await asyncio.wait_for(reloaded.wait(), 20)
+        assert loads[-1] == frozenset({str(repo / "later.txt")})
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
