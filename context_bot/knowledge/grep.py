@@ -43,6 +43,7 @@ requires no text of three characters scans.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import dataclasses
 import os
 import re
@@ -57,7 +58,7 @@ import re2
 from pathspec.patterns.gitignore.spec import GitIgnoreSpecPattern
 
 from context_bot.errors import BadRequest, BinaryFile, FileError, FileTooLarge
-from context_bot.knowledge.inventory import Candidates, Inventory
+from context_bot.knowledge.inventory import Inventory, Texts
 from context_bot.knowledge.literals import Either, Term, collapsed_query, literal_query
 from context_bot.knowledge.model import RepoFile
 from context_bot.knowledge.sandbox import RepoFiles
@@ -437,64 +438,67 @@ class Grep:
         stop = len(chosen.files)
         pace = _Pace()
         index = inventory.text_index
-        try:
-            for at, spans in walk:
-                entry = chosen.files[at]
-                if time.monotonic() >= deadline:
-                    reason, stop = "deadline", at
-                    break
-                read.append(at)
-                if entry.binary:
-                    done.skipped["binary"] += 1
-                    continue
-                got = self._bytes(entry.path, done.skipped, entry, index, spans)
-                if got is not None and not got.whole:
-                    # The lines where a match may be, of a large file: the file is read
-                    # whole only if they hold one (asked for none, `_scan` answers
-                    # "limit" at the first), to number them (with context lines asked
-                    # for, to be searched whole).
-                    probe = _scan(
-                        entry.path, got.data, compiled.regex, 0, [], 0, deadline, pace, lines
-                    )
-                    if probe == "deadline":
-                        done.searched += 1  # as a full scan cut short in this file counts it
-                        reason, stop = probe, at
+        # One read transaction for the texts this search reads (`TextIndex.reading`).
+        with contextlib.ExitStack() as held:
+            texts = held.enter_context(index.reading()) if index is not None else None
+            try:
+                for at, spans in walk:
+                    entry = chosen.files[at]
+                    if time.monotonic() >= deadline:
+                        reason, stop = "deadline", at
                         break
-                    near = got
-                    got = self._bytes(entry.path, done.skipped, entry, index) if probe else None
-                    if probe is None:
-                        done.searched += 1  # searched where it could match: it does not
-                    # The lines read hold every match of the file (a match is within a
-                    # line): the whole text numbers them, and is not searched again.
-                    starts = None
-                    if got is not None and query.context == 0:
-                        starts = _line_numbers(got.data, near)
-                    if starts is not None:
-                        done.searched += 1
-                        before = len(done.matches)
-                        reason = _scan(
-                            entry.path, near.data, compiled.regex, 0, done.matches, query.limit,
-                            deadline, pace, lines,
-                        )  # fmt: skip
-                        _renumber(done.matches, before, starts)
-                        if reason is not None:
-                            stop = at
-                            break
+                    read.append(at)
+                    if entry.binary:
+                        done.skipped["binary"] += 1
                         continue
-                if got is None:
-                    continue
-                data = got.data
-                done.searched += 1
-                reason = _scan(
-                    entry.path, data, compiled.regex, query.context, done.matches, query.limit,
-                    deadline, pace, lines,
-                )  # fmt: skip
-                if reason is not None:
-                    stop = at
-                    break
-        finally:
-            if narrowed is not None:
-                narrowed.close()  # a lookup left early frees its connection now
+                    got = self._bytes(entry.path, done.skipped, entry, texts, spans)
+                    if got is not None and not got.whole:
+                        # The lines where a match may be, of a large file: the file is read
+                        # whole only if they hold one (asked for none, `_scan` answers
+                        # "limit" at the first), to number them (with context lines asked
+                        # for, to be searched whole).
+                        probe = _scan(
+                            entry.path, got.data, compiled.regex, 0, [], 0, deadline, pace, lines
+                        )
+                        if probe == "deadline":
+                            done.searched += 1  # as a full scan cut short in this file counts it
+                            reason, stop = probe, at
+                            break
+                        near = got
+                        got = self._bytes(entry.path, done.skipped, entry, texts) if probe else None
+                        if probe is None:
+                            done.searched += 1  # searched where it could match: it does not
+                        # The lines read hold every match of the file (a match is within a
+                        # line): the whole text numbers them, and is not searched again.
+                        starts = None
+                        if got is not None and query.context == 0:
+                            starts = _line_numbers(got.data, near)
+                        if starts is not None:
+                            done.searched += 1
+                            before = len(done.matches)
+                            reason = _scan(
+                                entry.path, near.data, compiled.regex, 0, done.matches, query.limit,
+                                deadline, pace, lines,
+                            )  # fmt: skip
+                            _renumber(done.matches, before, starts)
+                            if reason is not None:
+                                stop = at
+                                break
+                            continue
+                    if got is None:
+                        continue
+                    data = got.data
+                    done.searched += 1
+                    reason = _scan(
+                        entry.path, data, compiled.regex, query.context, done.matches, query.limit,
+                        deadline, pace, lines,
+                    )  # fmt: skip
+                    if reason is not None:
+                        stop = at
+                        break
+            finally:
+                if narrowed is not None:
+                    narrowed.close()  # a lookup left early frees its connection now
         if narrowed is not None:
             _count_unread(done, chosen, read, stop)
         return done.result(reason, query.limit, (time.monotonic() - started) * 1000)
@@ -550,7 +554,7 @@ class Grep:
         rel: str,
         skipped: dict[str, int],
         listed: RepoFile | None = None,
-        index: Candidates | None = None,
+        texts: Texts | None = None,
         spans: tuple[int, ...] | None = None,
     ) -> _Text | None:
         """The file's bytes, from the cache when its stat is unchanged, else from the index
@@ -563,12 +567,12 @@ class Grep:
             st = os.lstat(os.path.join(self._root, rel))  # noqa: PTH118 - hot path
             if stat.S_ISLNK(st.st_mode):
                 st = os.stat(os.path.join(self._root, rel))  # noqa: PTH116, PTH118
-                index = None  # a link goes through the gate: where it leads may move
+                texts = None  # a link goes through the gate: where it leads may move
         except (OSError, ValueError):
             skipped["unreadable"] += 1
             return None
         if (
-            index is not None
+            texts is not None
             and listed is not None
             and listed.mtime_ns == st.st_mtime_ns
             and listed.size == st.st_size <= self._files.max_bytes
@@ -577,10 +581,10 @@ class Grep:
             # Not kept in this cache: SQLite's pages (and the system's) keep the hot ones,
             # and serving memory stays bounded at 100k files.
             if spans is not None and listed.size > EXCERPT_BYTES:
-                near = index.excerpt(rel, spans)
+                near = texts.excerpt(rel, spans)
                 if near is not None:
                     return _Text(*near)
-            kept = index.data(rel)
+            kept = texts.data(rel)
             if kept is not None:
                 return _Text(kept, whole=True)
         key = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)

@@ -23,6 +23,7 @@ import subprocess
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -550,8 +551,26 @@ def _walk(root: Path, files: RepoFiles) -> Iterator[str]:
                 yield rel  # a deny-listed file is counted by the caller
 
 
-class Candidates(Protocol):
-    """Which files may hold a pattern's required text (`textindex.TextIndex`)."""
+class Texts(Protocol):
+    """Where `grep` reads its candidates' texts (`textindex.TextIndex`, or the read
+    transaction it holds for one search, `TextIndex.reading`)."""
+
+    def excerpt(
+        self, path: str, spans: Sequence[int]
+    ) -> tuple[bytes, bool, tuple[tuple[int, int], ...]] | None:
+        """The lines of the file's text that meet `spans`, "\\n"-joined, whether that is
+        the whole text, and where each run of them lies in it; None if not kept."""
+        ...
+
+    def data(self, path: str) -> bytes | None:
+        """The file's text as the load read it through the gate, as `grep` searches it
+        (UTF-8, CRLF line ends as "\\n"); None if not kept."""
+        ...
+
+
+class Candidates(Texts, Protocol):
+    """Which files may hold a pattern's required text (`textindex.TextIndex`), and their
+    texts."""
 
     def matching(
         self,
@@ -565,16 +584,8 @@ class Candidates(Protocol):
         (None: anywhere); None when the terms narrow nothing."""
         ...
 
-    def excerpt(
-        self, path: str, spans: Sequence[int]
-    ) -> tuple[bytes, bool, tuple[tuple[int, int], ...]] | None:
-        """The lines of the file's text that meet `spans`, "\\n"-joined, whether that is
-        the whole text, and where each run of them lies in it; None if not kept."""
-        ...
-
-    def data(self, path: str) -> bytes | None:
-        """The file's text as the load read it through the gate, as `grep` searches it
-        (UTF-8, CRLF line ends as "\\n"); None if not kept."""
+    def reading(self) -> AbstractContextManager[Texts]:
+        """The texts of one search, in one read transaction."""
         ...
 
 

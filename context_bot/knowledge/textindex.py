@@ -210,23 +210,46 @@ class TextIndex:
         """The file's text as the load read it (through the gate), as `grep` searches it
         (UTF-8, CRLF line ends as "\n"), or None. A row read by primary key: tens of
         microseconds, where the gate's open and checks cost a few hundred."""
-        return self._read_text(path, lambda text: text.read(0, len(text)))
+        return self._read_text(path, _whole)
 
-    def _read_text(self, path: str, reader: Callable[[_Chunks], _T]) -> _T | None:
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[TextIndex | _Held]:
+        """The texts of one search, read in one read transaction on one connection: what
+        `data` and `excerpt` read, without a connection taken from the pool, a `BEGIN`
+        and a rollback for each file. Measured at 100k files, warm: 10-20 % of the
+        heaviest askings (`UnmarshalMeta\\s*\\(` 24.5 -> 19 ms, `read\\w*rom` 63 -> 57,
+        benchmarks/RESULTS-index.md). The search sees the cache as it was when it began
+        (a live reload's writes meanwhile are the next search's); each read still checks
+        the row is its file's. Held for at most a search's deadline, which is what a
+        checkpoint of the write-ahead log may wait for."""
+        with self._connection() as db:  # given back with its transaction rolled back
+            try:
+                db.execute("BEGIN")
+            except sqlite3.Error:
+                yield self  # each read on its own, as without
+                return
+            yield _Held(self, db)
+
+    def _read_text(
+        self,
+        path: str,
+        reader: Callable[[_Chunks], _T],
+        held: sqlite3.Connection | None = None,
+    ) -> _T | None:
         """What `reader` reads of the path's text, or None. Only while the row is still
         this path's: a later load may have given it to a file that came in where this one
         left (`plan_rows`), and this snapshot may still be serving. The check and the
-        reads are one read transaction (WAL): they see one snapshot."""
+        reads are one read transaction (WAL): they see one snapshot (`held`'s, a search's
+        from `reading`, else one of their own)."""
         row = self._rows.get(path)
         if row is None:
             return None
         try:
+            if held is not None:
+                return _owned(held, row, path, reader)
             with self._connection() as db:  # given back with its transaction rolled back
                 db.execute("BEGIN")
-                owned = db.execute(_OWNER, (row, path)).fetchone()
-                if owned is None:
-                    return None
-                return reader(_Chunks(db, row, owned[0]))
+                return _owned(db, row, path, reader)
         except sqlite3.Error:
             return None
 
@@ -275,14 +298,17 @@ class TextIndex:
             return None
         return self._merged("grams", expression)
 
-    def excerpt(self, path: str, spans: Sequence[int]) -> Excerpt | None:
+    def excerpt(
+        self, path: str, spans: Sequence[int], held: sqlite3.Connection | None = None
+    ) -> Excerpt | None:
         """The lines of the file's text (as `data` gives it) that meet the given spans,
         each once, in order, "\n"-joined, whether that is the whole text (then it is:
         when those lines are half of it or more, reading the rest costs less than a
         second pass), and where in the text each run of them lies; None as `data`. Every
         line holding a match that `matching` gave these spans for meets one of them (the
         trigrams it asked for lie in one span wherever the term is), so these lines hold
-        every match the text holds (`grep` matches within a line)."""
+        every match the text holds (`grep` matches within a line). `held`: the read
+        transaction of a search (`reading`)."""
 
         def lines(text: _Chunks) -> Excerpt:
             size = len(text)
@@ -292,7 +318,7 @@ class TextIndex:
             places = tuple((start, start + len(piece)) for start, piece in pieces)
             return Excerpt(b"\n".join(piece for _, piece in pieces), False, places)
 
-        return self._read_text(path, lines)
+        return self._read_text(path, lines, held)
 
     def _frequencies(self, terms: Sequence[Term], table: str) -> dict[str, int]:
         """In how many files each trigram of `terms` is, as last counted: folded
@@ -404,6 +430,36 @@ class Excerpt(NamedTuple):
     data: bytes
     whole: bool
     places: tuple[tuple[int, int], ...]
+
+
+class _Held:
+    """A search's texts, read in the one read transaction `TextIndex.reading` holds
+    (`inventory.Texts`)."""
+
+    __slots__ = ("_db", "_index")
+
+    def __init__(self, index: TextIndex, db: sqlite3.Connection) -> None:
+        self._index, self._db = index, db
+
+    def data(self, path: str) -> bytes | None:
+        return self._index._read_text(path, _whole, self._db)
+
+    def excerpt(self, path: str, spans: Sequence[int]) -> Excerpt | None:
+        return self._index.excerpt(path, spans, self._db)
+
+
+def _whole(text: _Chunks) -> bytes:
+    return text.read(0, len(text))
+
+
+def _owned(
+    db: sqlite3.Connection, row: int, path: str, reader: Callable[[_Chunks], _T]
+) -> _T | None:
+    """`reader` over the row's text while the row is `path`'s, else None."""
+    owned = db.execute(_OWNER, (row, path)).fetchone()
+    if owned is None:
+        return None
+    return reader(_Chunks(db, row, owned[0]))
 
 
 _OWNER = "SELECT t.size FROM texts t JOIN files f ON f.id = t.id WHERE t.id=? AND f.path=?"

@@ -794,13 +794,14 @@ def test_a_large_candidate_is_read_whole_only_when_the_lines_near_its_spans_matc
     knowledge = load_knowledge(root / "knowledge", root, files=files, cache_dir=tmp_path / "c")
     index = index_of(knowledge.inventory)
     whole: list[str] = []
-    real = TextIndex.data
+    # A search reads in one read transaction (`TextIndex.reading`): its texts' `data`.
+    real = textindex_mod._Held.data
 
-    def counting(self: TextIndex, path: str) -> bytes | None:
+    def counting(self: Any, path: str) -> bytes | None:
         whole.append(path)
         return real(self, path)
 
-    monkeypatch.setattr(TextIndex, "data", counting)
+    monkeypatch.setattr(textindex_mod._Held, "data", counting)
     query = GrepQuery("(type|class)\\s+Options\\b", True)
     found = Grep(files).search(knowledge.inventory, query)
     assert [(m.path, m.line) for m in found.matches] == [("b/defined.go", 3001)]
@@ -816,6 +817,30 @@ def test_a_large_candidate_is_read_whole_only_when_the_lines_near_its_spans_matc
     assert all(line in used.split("\n") for line in lines.decode().split("\n"))
     monkeypatch.undo()
     same_as_a_full_scan(knowledge.inventory, files, query)
+
+
+def test_a_search_reads_its_texts_in_one_read_transaction(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Thirty candidates, two connections: the lookup's and the texts' (`reading`), not
+    one more per file; the answer is a full scan's."""
+    root = tmp_path / "repo"
+    write_files(root, {f"src/m{n:02}.py": f"def handler_{n}():\n    pass\n" for n in range(30)})
+    files = RepoFiles(root)
+    knowledge = load_knowledge(root / "knowledge", root, files=files, cache_dir=tmp_path / "c")
+    taken: list[int] = []
+    real = TextIndex._connection
+
+    def counting(self: TextIndex) -> Any:
+        taken.append(1)
+        return real(self)
+
+    monkeypatch.setattr(TextIndex, "_connection", counting)
+    found = Grep(files).search(knowledge.inventory, GrepQuery("def handler_", limit=500))
+    assert len(found.matches) == 30
+    assert len(taken) == 3  # the trigram counts, the lookup, the texts
+    monkeypatch.undo()
+    same_as_a_full_scan(knowledge.inventory, files, GrepQuery("def handler_", limit=500))
 
 
 def padded(text: str, upto: int) -> str:
