@@ -4,9 +4,9 @@ Both go through one entry point, `livekit_ffi_initialize(callback, capture_logs,
 the library's own public function, which the SDK calls once with its callback
 (`ffi_event_callback`) for every event the library sends to Python. `install` calls it
 again, before any room connects, with the log setting and a callback of ours in front of
-the SDK's. It reaches the entry point through two names the SDK does not document
-(`FfiClient._ffi_lib`, `ffi_event_callback`); if a later SDK renames them, `install` says
-so and changes nothing (tests/unit/test_native.py fails loudly first).
+the SDK's. It reaches the entry point through three names the SDK does not document
+(`FfiClient._ffi_lib`, `ffi_event_callback`, `ffi_cb_fnc`); if a later SDK renames them,
+`install` says so and changes nothing (tests/unit/test_native.py fails loudly first).
 
 **Logs.** Measured on this machine (benchmarks/RESULTS.md, 2026-11-22): the library sets
 its log level to *trace* and, while it captures logs for Python, sends every record
