@@ -439,8 +439,8 @@ class Grep:
         pace = _Pace()
         index = inventory.text_index
         # One read transaction for the texts this search reads (`TextIndex.reading`).
-        with contextlib.ExitStack() as held:
-            texts = held.enter_context(index.reading()) if index is not None else None
+        reading = index.reading() if index is not None else contextlib.nullcontext(None)
+        with reading as texts:
             try:
                 for at, spans in walk:
                     entry = chosen.files[at]

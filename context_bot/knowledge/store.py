@@ -267,6 +267,16 @@ def unpack_chunk(packed: bytes) -> bytes:
         raise sqlite3.DatabaseError(f"a text's chunk does not unpack: {exc}") from None
 
 
+def read_chunks(db: sqlite3.Connection, first: int, last: int) -> list[bytes]:
+    """The chunks of rows `first` to `last` (`chunk_row`), unpacked, in order: how a text
+    is read back, whole (`IndexStore`) or by range (`textindex`). Raises
+    sqlite3.DatabaseError for a row that does not unpack (`unpack_chunk`)."""
+    found = db.execute(
+        "SELECT body FROM chunks WHERE id BETWEEN ? AND ? ORDER BY id", (first, last)
+    )
+    return [unpack_chunk(packed) for (packed,) in found]
+
+
 def chunk_row(row: int, number: int) -> int:
     return (row << CHUNK_BITS) | number
 
@@ -592,10 +602,7 @@ class IndexStore:
         db = self._db
         if db.execute("SELECT 1 FROM texts WHERE id=?", (rowid,)).fetchone() is not None:
             first, last = chunk_rows(rowid)
-            pieces = db.execute(
-                "SELECT body FROM chunks WHERE id BETWEEN ? AND ? ORDER BY id", (first, last)
-            )
-            old = b"".join(unpack_chunk(piece) for (piece,) in pieces).decode("utf-8")
+            old = b"".join(read_chunks(db, first, last)).decode("utf-8")
             db.execute(
                 "INSERT INTO grams(grams, rowid, body) VALUES ('delete', ?, ?)", (rowid, old)
             )

@@ -53,11 +53,11 @@ from context_bot.knowledge.store import (
     SPAN_REACH,
     ReadPool,
     chunk_row,
+    read_chunks,
     read_pool,
     span_end,
     span_of,
     span_start,
-    unpack_chunk,
 )
 
 log = structlog.get_logger(__name__)
@@ -463,7 +463,6 @@ def _owned(
 
 
 _OWNER = "SELECT t.size FROM texts t JOIN files f ON f.id = t.id WHERE t.id=? AND f.path=?"
-_PIECES = "SELECT body FROM chunks WHERE id BETWEEN ? AND ? ORDER BY id"
 
 
 class _Chunks:
@@ -485,8 +484,7 @@ class _Chunks:
             return b""
         first, last = start // CHUNK_BYTES, (end - 1) // CHUNK_BYTES
         at = first * CHUNK_BYTES
-        rows = (chunk_row(self._row, first), chunk_row(self._row, last))
-        pieces = [unpack_chunk(packed) for (packed,) in self._db.execute(_PIECES, rows)]
+        pieces = read_chunks(self._db, chunk_row(self._row, first), chunk_row(self._row, last))
         got = pieces[0] if len(pieces) == 1 else b"".join(pieces)
         if start != at or len(got) != end - at:
             got = got[start - at : end - at]
