@@ -33,9 +33,9 @@ reads through the gate again only what changed.
 With the index cache (`textindex.TextIndex`), the files searched are only those that its
 trigrams say may hold the text every match requires (`literals.py`), in path order as
 the index finds them, their texts read from the index: a search that reaches its limit
-stops asking. When the index also says where in a text (a pattern matched with case: the
-spans of 4 KiB holding a term as written), a large candidate is first searched in the
-lines around those spans only, and read whole only when they hold a match. The answer is
+stops asking. The index also says where in a text (the spans of 4 KiB holding the
+rarest term), so a large candidate is first searched in the lines around those spans
+only, and read whole only when they hold a match. The answer is
 the one a full scan gives (the counts of the files left unread included); a pattern that
 requires no text of three characters scans.
 """
@@ -426,7 +426,7 @@ class Grep:
         exact = compiled.case_sensitive and not (
             query.regex and _CASE_FLAG.search(query.pattern) is not None
         )
-        collapsed = collapsed_query(query.pattern, regex=query.regex) if exact else None
+        collapsed = collapsed_query(query.pattern, regex=query.regex)
         narrowed = self._candidates(inventory, terms, collapsed, chosen, exact=exact)
         lines = None
         if narrowed is not None and query.regex:
@@ -536,7 +536,7 @@ class Grep:
         """Positions in `chosen` of the files the trigram index says may match, with the
         spans of their texts where a match may be (or None), in path order and as the
         index finds them (a search that stops early asks no further; `exact`: files
-        holding the terms as written, `collapsed` as the case-keeping index keeps text:
+        holding the terms as written; `collapsed`: the terms as the indexes keep text,
         `literals.collapsed_query`); None when there is no index or the pattern
         requires no text the index can look up."""
         index = inventory.text_index

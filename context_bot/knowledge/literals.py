@@ -90,11 +90,13 @@ def solid_bytes(data: bytes) -> int:
 
 
 def collapsed_query(pattern: str, *, regex: bool) -> tuple[Term, ...]:
-    """What every match holds, its whitespace collapsed (`collapse_space`): the terms of
-    `literal_query` collapsed, plus, for each chain of plain text or an alternation of
-    plain texts joined by whitespace taken at least once (`(class|fn)\\s+Options`), the
-    choice of its collapsed cross product (`class Options` or `fn Options`), which only
-    text kept collapsed can answer. () when nothing can be proven."""
+    """What every match holds, for text kept without its whitespace (the trigram
+    indexes, `store.spans`): the terms of `literal_query` collapsed
+    (`collapse_space`), plus, for each chain of plain texts or alternations of plain
+    texts joined by whitespace, required or not (`(class|fn)\\s+Options`,
+    `Meta\\s*\\(`), the choice of its cross product without the whitespace
+    (`classOptions` or `fnOptions`; `Meta(`), which only text so kept can answer. ()
+    when nothing can be proven."""
     terms: list[Term] = []
     for term in literal_query(pattern, regex=regex):
         if isinstance(term, str):
@@ -144,7 +146,7 @@ def _chain_term(chain: list[list[str]], *, spaced: bool) -> list[Term]:
         texts = [t + x for t in texts for x in link]
         if len(texts) > MAX_OPTIONS:
             return []
-    options = sorted({collapse_space(t) for t in texts})
+    options = sorted({strip_space(t) for t in texts})
     if any(len(o) < MIN_LITERAL or not o.isascii() for o in options):
         return []
     return [Either(tuple((o,) for o in options))]
@@ -177,10 +179,13 @@ def _plain_text(items: list[tuple[Any, Any]]) -> str | None:
 
 
 def _only_space(op: Any, arg: Any) -> bool:
-    """Whether the item is whitespace taken at least once (`\\s+`, `[ \\t]+`, `\\s`)."""
+    """Whether the item matches whitespace only, if anything (`\\s+`, `[ \\t]*`,
+    `\\s`): text kept without its whitespace holds what is on either side of it
+    together, however many times it is taken."""
+    if op in (sre_constants.MAX_REPEAT, sre_constants.MIN_REPEAT):
+        _, _, inner = arg
+        return len(inner) == 1 and _only_space(*inner[0])
     chars = _class_chars(op, arg)
-    if op in (sre_constants.MAX_REPEAT, sre_constants.MIN_REPEAT) and arg[0] < 1:
-        return False
     return chars is not None and chars <= RE2_SPACE
 
 

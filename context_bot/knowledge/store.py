@@ -41,7 +41,7 @@ from context_bot.knowledge.literals import solid_bytes, strip_space_bytes
 
 log = structlog.get_logger(__name__)
 
-SCHEMA_VERSION = 10
+SCHEMA_VERSION = 11
 # 2: a name's uses deduplicated per line, whatever the capture order.
 # 3: rows numbered in path order (ROW_GAP apart); `texts` kept as `grep` searches them.
 # 4: symbols of files past the search total too (both of 3's changes, merged).
@@ -55,6 +55,8 @@ SCHEMA_VERSION = 10
 # 9: those spans' text without whitespace (`literals.strip_space`), not collapsed; each
 #    text kept in rows of CHUNK_BYTES (`chunks`), `grams` contentless.
 # 10: each chunk kept compressed (LZ4 HC, `pack_chunk`).
+# 11: positions on the case-keeping spans (`cspans`, detail=full); the folded trigrams per
+#    span without positions (`fspans`, `fspandf`) where they were per file with positions.
 """Bumped whenever what is stored (or how it is computed) changes: a cache of another
 version is rebuilt, and the key of the folder includes it."""
 DB_NAME = "index.sqlite3"
@@ -174,34 +176,32 @@ _SCHEMA = (
     "CREATE VIRTUAL TABLE IF NOT EXISTS code USING fts5(path, idents, body, "
     "tokenize = 'porter unicode61 remove_diacritics 2')",
     # Every text file `grep` searches (each up to the served size cap, with no total
-    # cap), as grep searches it (a CRLF line end as "\n"), and its trigrams with their
-    # positions (`literals.literal_query`, `textindex.match_expression`): which files can hold a
-    # match. Positions let a literal be asked for as its rarest trigrams at their
-    # distances (NEAR), which few files hold without holding the literal; RE2 then
-    # confirms on the candidates alone. The index costs about twice the text. `folds`:
-    # the text has a character RE2 folds to ASCII (KELVIN SIGN, LONG S), which the
-    # trigram tokenizer may not, so a case-blind search always looks at that file. The
-    # text itself is in `chunks`, CHUNK_BYTES a row (`chunk_row`); `size` is its bytes.
+    # cap), as grep searches it (a CRLF line end as "\n"). `folds`: the text has a
+    # character RE2 folds to ASCII (KELVIN SIGN, LONG S), which the trigram tokenizer may
+    # not, so a case-blind search always looks at that file. The text itself is in
+    # `chunks`, CHUNK_BYTES a row (`chunk_row`); `size` is its bytes.
     "CREATE TABLE IF NOT EXISTS texts (id INTEGER PRIMARY KEY, size INTEGER NOT NULL, "
     "folds INTEGER NOT NULL)",
     "CREATE TABLE IF NOT EXISTS chunks (id INTEGER PRIMARY KEY, body BLOB NOT NULL)",
-    # Contentless: the text is told again to take a file's trigrams out (`_drop_text`).
-    "CREATE VIRTUAL TABLE IF NOT EXISTS grams USING fts5(body, content='', tokenize='trigram')",
-    # In how many files each ASCII trigram is (`texts_ready`): which of a literal's
-    # trigrams are rarest. Counted after a large load, not kept exact between (a guide
-    # to what to ask for: the answers never depend on it).
-    "CREATE TABLE IF NOT EXISTS gramdf (gram TEXT PRIMARY KEY, docs INTEGER NOT NULL) "
-    "WITHOUT ROWID",
-    # The same texts' trigrams as written (case kept), per span of SPAN_BYTES (`spans`),
-    # without positions (`detail=none`: about 0.45x the text, where positions cost twice
-    # it): which files hold a case-sensitive pattern's text in its case, in one span.
-    # `grams` folds case, so `initInputToken` asks it for every file holding
-    # `INITINPUTTOKEN` or `initinputtoken` too, large bundles where few lines hold it as
-    # written; and a whole bundle holds the trigrams as written of almost any name
-    # somewhere, where one span of 4 KiB holds them together only near the name. A row
-    # is a span (`span_row`); contentless: the text is `texts`'s. Counts in `cspandf`.
+    # Which spans of which texts may hold a pattern's text (`textindex.matching`): two
+    # trigram indexes over the same spans of SPAN_BYTES (`spans`, kept without their
+    # whitespace), a row per span (`span_row`), contentless (the text is `texts`'s, told
+    # again to take a file's trigrams out, `_drop_text`). With its case kept and its
+    # trigrams' positions (`cspans`), a text written with case is asked for as its rarest
+    # trigrams in their places, which few spans hold without holding it: `UnmarshalMeta`
+    # in 415 files where 525 held its trigrams in one span, `class Options` in 128 where
+    # 1,052 did, at 100k files (benchmarks/RESULTS-index.md, schema 11). Folded, without
+    # positions (`fspans`, a third of the size), a case-blind text as its rarest trigrams
+    # in one span. Positions on both would take the index past four times the text.
+    # In how many spans each ASCII trigram is (`fspandf`, `cspandf`), counted after a
+    # large load and not kept exact between: which of a literal's trigrams are rarest (a
+    # guide to what to ask for: the answers never depend on it).
     "CREATE VIRTUAL TABLE IF NOT EXISTS cspans USING fts5(body, content='', "
-    "tokenize='trigram case_sensitive 1', detail=none)",
+    "tokenize='trigram case_sensitive 1', detail=full)",
+    "CREATE VIRTUAL TABLE IF NOT EXISTS fspans USING fts5(body, content='', "
+    "tokenize='trigram', detail=none)",
+    "CREATE TABLE IF NOT EXISTS fspandf (gram TEXT PRIMARY KEY, docs INTEGER NOT NULL) "
+    "WITHOUT ROWID",
     "CREATE TABLE IF NOT EXISTS cspandf (gram TEXT PRIMARY KEY, docs INTEGER NOT NULL) "
     "WITHOUT ROWID",
 )
@@ -287,7 +287,7 @@ def chunk_rows(row: int) -> tuple[int, int]:
 
 
 SPAN_BYTES = 4096
-"""The case-keeping trigrams (`cspans`) are kept per span of a text: span k starts at
+"""The trigram indexes (`cspans`, `fspans`) are kept per span of a text: span k starts at
 byte k * SPAN_BYTES and reaches into the next (`span_end`). A span of 4 KiB holds a
 name's trigrams as written together where the name is, and rarely elsewhere; the index
 costs 0.66x the text where one row per file cost 0.33x, and 16 KiB spans 0.59x (a sample
@@ -588,8 +588,9 @@ class IndexStore:
                     for n, at in enumerate(range(0, len(data), CHUNK_BYTES))
                 ),
             )
-            db.execute("INSERT INTO grams(rowid, body) VALUES (?,?)", (rowid, body))
-            db.executemany("INSERT INTO cspans(rowid, body) VALUES (?,?)", spans(rowid, body))
+            pieces = list(spans(rowid, body))
+            db.executemany("INSERT INTO cspans(rowid, body) VALUES (?,?)", pieces)
+            db.executemany("INSERT INTO fspans(rowid, body) VALUES (?,?)", pieces)
             if self._held is not None:
                 self._held[0].add(rowid)
                 if folds:
@@ -603,13 +604,12 @@ class IndexStore:
         if db.execute("SELECT 1 FROM texts WHERE id=?", (rowid,)).fetchone() is not None:
             first, last = chunk_rows(rowid)
             old = b"".join(read_chunks(db, first, last)).decode("utf-8")
-            db.execute(
-                "INSERT INTO grams(grams, rowid, body) VALUES ('delete', ?, ?)", (rowid, old)
-            )
-            db.executemany(
-                "INSERT INTO cspans(cspans, rowid, body) VALUES ('delete', ?, ?)",
-                spans(rowid, old),
-            )
+            pieces = list(spans(rowid, old))
+            for table in ("cspans", "fspans"):
+                db.executemany(
+                    f"INSERT INTO {table}({table}, rowid, body) VALUES ('delete', ?, ?)",  # noqa: S608
+                    pieces,
+                )
             db.execute("DELETE FROM chunks WHERE id BETWEEN ? AND ?", (first, last))
             db.execute("DELETE FROM texts WHERE id=?", (rowid,))
         if self._held is not None:
@@ -706,14 +706,14 @@ class IndexStore:
     def texts_ready(self, written: int) -> None:
         """After a load that wrote many rows: merge the trigram indexes' segments (a query
         then reads one b-tree per trigram instead of one per batch) and count again in
-        how many files (spans) each trigram is (`gramdf`, `cspandf`). A few rows (a live reload)
+        how many spans each trigram is (`fspandf`, `cspandf`). A few rows (a live reload)
         are left to FTS5's own merging, and the counts as they were (both cost a pass over
         the whole index), unless there are none yet."""
         if written == 0:
             return
         large = written > OPTIMIZE_ROWS
         db = self._db
-        for table, counts in (("grams", "gramdf"), ("cspans", "cspandf")):
+        for table, counts in (("fspans", "fspandf"), ("cspans", "cspandf")):
             if large:
                 with db:
                     db.execute(f"INSERT INTO {table}({table}) VALUES ('optimize')")  # noqa: S608

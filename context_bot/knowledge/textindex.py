@@ -1,31 +1,22 @@
-"""`grep`'s trigram index, as one load left it in the index cache: which files may match.
+"""`grep`'s trigram indexes, as one load left them in the index cache: which files may match.
 
 The index cache (`store.py`) keeps every text file under the served size cap, as `grep`
-searches it, in `texts`, and an FTS5 `trigram` index over it with positions (`grams`),
-plus how many files hold each ASCII trigram (`gramdf`). A pattern's required text
-(`literals.literal_query`) is asked for as each literal's three rarest trigrams within
-their distance in it (`match_expression`): as zoekt checks two trigrams' distance, a
-few short posting lists, and few files hold them so placed without holding the literal.
-RE2 confirms on the candidates alone (`grep.py`).
+searches it, in `texts`, cut in spans of 4 KiB that reach into the next
+(`store.spans`), each kept without its whitespace, and two FTS5 `trigram` indexes over
+those spans: `cspans` keeps case and each trigram's positions, `fspans` folds case and
+keeps no positions; `cspandf` and `fspandf` count the spans holding each trigram. A
+pattern's required text (`literals.literal_query`, and its chains of texts joined by
+whitespace, `literals.collapsed_query`: `(class|fn)\\s+Options` holds `classOptions` or
+`fnOptions` once its whitespace is gone) is asked for term by term (`span_queries`):
+matched with case, each literal as its rarest trigrams as written, with its first and
+last, in their places (`_placed`, a NEAR of phrases); blind to case, as its rarest
+folded trigrams in one span (`_together`). RE2 confirms on the candidates alone
+(`grep.py`).
 
-That index folds case, so a case-sensitive pattern's text would be found in every file
-holding it in any case (`initInputToken` among the bundles that hold `INITINPUTTOKEN`).
-A second trigram index keeps case but no positions, one row per span of 4 KiB of each
-text, kept without its whitespace (`cspans`, `store.spans`): a pattern matched with case
-asks it for one term's rarest trigrams as written, all in one span (`case_expression`),
-and the positioned one too only when those are in many spans (`CASE_ALONE_SHARE`). A
-chain of texts joined by whitespace (`(class|fn)\\s+Options`: `class Options` or `fn
-Options`, `literals.collapsed_query`) is asked first, and alone, as `classOptions` or
-`fnOptions`: a trigram across the gap (`ssO`) is then one letter longer than it was in
-text kept with its whitespace runs as one space (`s O`), and rarer: at 100k files
-`e O` is in 19,851 spans, `peO` in 5,984.
-One term, because two required pieces of a match may lie in two spans (a long line
-between them). Its answer is the spans, not only the files: every line holding a match
-meets one of them, so `grep` searches those lines of a large candidate first (`excerpt`)
-and reads the file whole only when they hold a match. At 100k files,
-`(class|…|function)\\s+Options\\b` (1,052 candidate files, most holding `Options` in
-thousands of lines that define nothing) reads a few MB of them, and took 64-83 ms warm
-where main took 118-189 in the same hour (benchmarks/RESULTS-index.md, schema 9).
+The rarest term's answer is spans, not only files: every line holding a match meets one
+of them, so `grep` searches those lines of a large candidate first (`excerpt`) and reads
+the file whole only when they hold a match. The other terms, when nearly as rare, narrow
+the files (a match may hold them in another span: a long line between).
 
 Rows are numbered in path order (`plan_rows`), so the index returns candidates in the
 order a full scan reads files, and a search that reaches its limit stops reading.
@@ -41,7 +32,7 @@ import itertools
 import sqlite3
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import NamedTuple, TypeVar
+from typing import NamedTuple, TypeVar, cast
 
 import structlog
 
@@ -49,6 +40,7 @@ from context_bot.knowledge.literals import Either, Term, strip_space
 from context_bot.knowledge.store import (
     CHUNK_BYTES,
     FOLDS_TO_ASCII,
+    SPAN_BYTES,
     SPAN_OVERLAP,
     SPAN_REACH,
     ReadPool,
@@ -62,41 +54,31 @@ from context_bot.knowledge.store import (
 
 log = structlog.get_logger(__name__)
 
-NEAR_GRAMS = 3
-"""Trigrams of one literal a `grep` asks the index for (its rarest, at their distances):
-three positioned trigrams leave few files that do not hold the literal, and each more
-costs a posting list."""
-NEAR_SPREAD = 3
-"""How many times as many files as the rarest a trigram apart from the others may be in.
-A NEAR query seeks, for each file holding the rarest trigram, into the position lists
-of the others: a common one (`ype` of `EmptyType`, in 44,759 of 100k files) costs a
-page per file, 14-35 ms at 100k files, where an overlapping rare one (`yty`, `pty`)
-narrows nearly as well for a fraction (benchmarks/RESULTS-index.md, branch grep3)."""
-CASE_GRAMS = 4
-"""Trigrams as written of one literal a case-sensitive `grep` asks the case-keeping index
-for (its rarest, in one span: within SPAN_OVERLAP bytes of each other in the literal);
-after the folded index's positioned trigrams, these sort out the files holding the
-literal in another case, and each more costs a posting list."""
-CASE_SPREAD = 8
-"""How many times as many spans as the rarest a further trigram as written may be in."""
-CHAIN_GRAMS, CHAIN_SPREAD = 4, 64
-"""CASE_GRAMS and CASE_SPREAD for the options of a chain (`class Options`, ...): each is
-asked alone, so a common trigram is worth its posting list. In text kept collapsed,
-`def Options` asked as its rarest, `f O`, alone met every `of Options`, and eight
-trigrams an option were worth it; kept without whitespace, an option's rarest are the
-ones across the gap (`efO`, `fOp`), and each trigram past four costs more than it
-sorts out: at 100k files the lookup of `(class|…|function)\\s+Options\\b` took 35 ms
-for 999 files with eight, 12.6 ms for 1,052 with four, 6.7 ms for 1,406 with three
-(benchmarks/RESULTS-index.md)."""
-CASE_ALONE_SHARE = 25
-"""A case-sensitive lookup whose rarest trigram as written is in at most one span per this
-many texts is asked alone: its candidates are few, and the positioned lookup would only
-add its cost (`RowS\\w*ble` at 100k files: `owS` in 2,998 spans; 10 ms alone, 21 with
-the positioned `NEAR("row" "ows", 1) AND "ble"`, a common trigram's positions read
-whole). With more spans the positioned lookup is asked too, and a file must answer
-both: it tells apart the files where a name's trigrams as written lie apart in one span
-(`DateFormatter`, `teF` in 8,647 spans: 58 ms alone, 8.5 with it; `IDis`, 4,171: 49 and
-25 ms; benchmarks/RESULTS-index.md)."""
+PLACED_GRAMS = 3
+"""Trigrams as written of one literal a case-sensitive `grep` asks for in their places
+(its rarest, apart where they can be, `_placed`), besides its ends (PLACED_ENDS_SPREAD):
+three rare ones leave few spans that do not hold the literal."""
+PLACED_ENDS_SPREAD = 32
+"""A literal's first and last trigrams are asked for too when in at most this many times
+as many spans as its rarest: they tell apart a longer name holding the rare part
+(`DateFormatter`'s search: 562 files with its three rarest alone, 56 with `ter` too, 53
+hold it), and a common one costs its positions, a long list to read (`ons` of `class
+Options`: the chain's lookup 9 -> 33 ms warm, 85 -> 360 ms with the page cache
+dropped, at 100k files; benchmarks/RESULTS-index.md, schema 11)."""
+PLACED_SPREAD = 3
+"""How many times as many spans as the rarest a trigram apart from the others may be in
+(else an overlapping rarer one is taken): a common one's positions cost a page a span."""
+TOGETHER_GRAMS = 6
+"""Folded trigrams of one literal a case-blind `grep` asks for in one span (its rarest;
+`fspans` keeps no positions, `_together`); each more costs a posting list."""
+TOGETHER_SPREAD = 256
+"""How many times as many spans as the rarest a further folded trigram may be in."""
+FILTER_SPREAD = 8
+"""A term besides the rarest narrows the files too when its rarest trigram is in at most
+this many times as many spans as the rarest term's (`read\\w*rom`: the files holding
+`rom` that hold `read` as well); a commoner one would cost its posting list for little."""
+FILTERS = 2
+"""Terms besides the rarest asked for at most."""
 MAX_LOOKUP = 64
 """Trigrams whose file counts one `grep` looks up at most."""
 ROW_GAP = 1 << 20
@@ -266,37 +248,20 @@ class TextIndex:
     ) -> Iterator[Candidate] | None:
         """The files that may hold every term (plus `always`), in path order and as they
         are read, each with the spans of its text where a match may be (`store.spans`
-        numbers, when the case-keeping index answered), else None (anywhere): a caller
-        that stops early reads no further. None when no term narrows the search (then
-        every file is searched). `case_sensitive`: every match holds the terms as
-        written (the whole pattern is matched with case), so the case-keeping index
-        answers, with the spans holding one term's trigrams as written
-        (`case_expression`; `collapsed`: the terms with their whitespace runs as one
-        space, `literals.collapsed_query`, a chain among them asked first and alone;
-        that index keeps text without whitespace, `_stripped`), and the positioned one
-        too when those spans are many (CASE_ALONE_SHARE); else the folded, positioned
-        one answers."""
-        docs = self._frequencies(terms, "gramdf")
-        if case_sensitive:
-            # A chain (`class Options` or ...) is asked first: its spans' count, read
-            # from each option's rarest trigram, says little of how few hold them all.
-            spaced = collapsed if collapsed is not None else terms
-            chains = _stripped([t for t in spaced if isinstance(t, Either) and _chained(t)])
-            # The case-keeping index keeps text without its whitespace.
-            kept = _stripped(spaced)
-            spans_docs = self._frequencies(kept, "cspandf")
-            chained = _case_lookup(chains, spans_docs, grams=CHAIN_GRAMS, spread=CHAIN_SPREAD)
-            exact = chained or _case_lookup(kept, spans_docs)
-            if exact is not None:
-                # Few spans: few candidates, and the positioned lookup would add its
-                # cost only. Many: it tells apart files they cannot (CASE_ALONE_SHARE).
-                alone = chained is not None or exact[0] * CASE_ALONE_SHARE <= len(self._paths)
-                also = None if alone else match_expression(terms, docs)
-                return self._merged("cspans", exact[1], also)
-        expression = match_expression(terms, docs)
-        if expression is None:
+        numbers; None: anywhere): a caller that stops early reads no further. None when
+        no term narrows the search (then every file is searched). `collapsed`: the terms
+        with their whitespace runs as one space and the pattern's chains among them
+        (`literals.collapsed_query`), asked instead of `terms` when given (the indexes
+        keep text without whitespace, `_stripped`). `case_sensitive`: every match holds
+        the terms as written (the whole pattern is matched with case), so the
+        case-keeping, positioned index answers (`cspans`); else the folded one
+        (`fspans`)."""
+        kept = _stripped(collapsed if collapsed is not None else terms)
+        table, counts = ("cspans", "cspandf") if case_sensitive else ("fspans", "fspandf")
+        asked = span_queries(kept, self._frequencies(kept, counts), positioned=case_sensitive)
+        if not asked:
             return None
-        return self._merged("grams", expression)
+        return self._merged(table, asked)
 
     def excerpt(
         self, path: str, spans: Sequence[int], held: sqlite3.Connection | None = None
@@ -312,7 +277,9 @@ class TextIndex:
 
         def lines(text: _Chunks) -> Excerpt:
             size = len(text)
-            pieces = _line_ranges(text, spans, size)
+            # Each span but a text's last is SPAN_BYTES of the lines meeting it at least.
+            many = 2 * (len(spans) - 1) * SPAN_BYTES >= size
+            pieces = None if many else _line_ranges(text, spans, size)
             if pieces is None:
                 return Excerpt(text.read(0, size), True, ((0, size),))
             places = tuple((start, start + len(piece)) for start, piece in pieces)
@@ -321,11 +288,11 @@ class TextIndex:
         return self._read_text(path, lines, held)
 
     def _frequencies(self, terms: Sequence[Term], table: str) -> dict[str, int]:
-        """In how many files each trigram of `terms` is, as last counted: folded
-        (`gramdf`), or as written in how many spans (`cspandf`)."""
+        """In how many spans each trigram of `terms` is, as last counted: as written
+        (`cspandf`) or folded (`fspandf`)."""
         literals = [t for t in terms if isinstance(t, str)]
         literals += [o[0] for t in terms if isinstance(t, Either) for o in t.options]
-        fold = table == "gramdf"
+        fold = table == "fspandf"
         grams = list({g for literal in literals for g in _grams(literal, fold=fold)})
         grams = grams[:MAX_LOOKUP]
         if not grams:
@@ -341,13 +308,10 @@ class TextIndex:
             return {}
         return dict(rows)
 
-    def _merged(self, table: str, expression: str, also: str | None = None) -> Iterator[Candidate]:
-        """The lookup's files merged with `always`, in path order (`also`: a positioned
-        lookup the files must answer too, see `matching`)."""
-        if self.ordered:
-            rows = self._stream(table, expression, also)
-        else:
-            rows = self._sorted(table, expression, also)
+    def _merged(self, table: str, asked: Sequence[str]) -> Iterator[Candidate]:
+        """The lookup's files merged with `always`, in path order (`asked`: the queries of
+        `span_queries`)."""
+        rows = self._stream(table, asked) if self.ordered else self._sorted(table, asked)
         always = ((path, None) for path in self._always_sorted)
         last = None
         for path, spans in heapq.merge(rows, always, key=_first):
@@ -373,22 +337,23 @@ class TextIndex:
                 cursor.close()
 
     def _found(
-        self, table: str, expression: str, also: str | None = None
-    ) -> Generator[tuple[int, tuple[int, ...] | None], None, None]:
-        """(text row, its spans or None) of the rows the lookup finds, in row order."""
-        if table != "cspans":
-            return ((row, None) for row in self._rowids(table, expression))
-        found = _by_text(self._rowids(table, expression))
-        return found if also is None else _both(found, self._rowids("grams", also))
+        self, table: str, asked: Sequence[str]
+    ) -> Generator[tuple[int, tuple[int, ...]], None, None]:
+        """(text row, its spans) of the texts whose spans answer the first query and,
+        for each further one, some span of the same text does, in row order."""
+        found = _by_text(self._rowids(table, asked[0]))
+        for query in asked[1:]:
+            found = _both(found, _texts(self._rowids(table, query)))
+        return found
 
-    def _stream(self, table: str, expression: str, also: str | None = None) -> Iterator[Candidate]:
+    def _stream(self, table: str, asked: Sequence[str]) -> Iterator[Candidate]:
         """The held files the lookup returns, in row (= path) order, FETCH_ROWS at a time;
         their texts are read one by one as the search takes them (`data`): a search that
         stops at its limit reads no text past it, and a candidate may be a megabyte. If
         the index fails midway: every held file after the last one given."""
         paths = self._paths
         last = ""
-        rows = self._found(table, expression, also)
+        rows = self._found(table, asked)
         try:
             for row, spans in rows:
                 path = paths.get(row)
@@ -404,9 +369,9 @@ class TextIndex:
         start = bisect.bisect_right(everything, last) if last else 0
         yield from ((path, None) for path in everything[start:])
 
-    def _sorted(self, table: str, expression: str, also: str | None = None) -> Iterator[Candidate]:
+    def _sorted(self, table: str, asked: Sequence[str]) -> Iterator[Candidate]:
         try:
-            found = dict(self._found(table, expression, also))
+            found = dict(self._found(table, asked))
         except sqlite3.Error as exc:
             log.warning("grep_index_failed", reason=str(exc)[:200])
             return ((path, None) for path in sorted(self._paths.values()))
@@ -472,6 +437,9 @@ class _Chunks:
 
     def __init__(self, db: sqlite3.Connection, row: int, size: int) -> None:
         self._db, self._row, self._size = db, row, size
+        self._kept: tuple[int, int, bytes] = (0, -1, b"")
+        """The chunks read last (first, last, their bytes): the lines around neighbouring
+        spans are read one run at a time, often from the same chunk."""
 
     def __len__(self) -> int:
         return self._size
@@ -484,8 +452,14 @@ class _Chunks:
             return b""
         first, last = start // CHUNK_BYTES, (end - 1) // CHUNK_BYTES
         at = first * CHUNK_BYTES
-        pieces = read_chunks(self._db, chunk_row(self._row, first), chunk_row(self._row, last))
-        got = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+        kept_first, kept_last, kept = self._kept
+        if kept_first <= first and last <= kept_last:
+            got, at = kept, kept_first * CHUNK_BYTES
+        else:
+            rows = chunk_row(self._row, first), chunk_row(self._row, last)
+            pieces = read_chunks(self._db, *rows)
+            got = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+            self._kept = (first, last, got)
         if start != at or len(got) != end - at:
             got = got[start - at : end - at]
         if len(got) != end - start:
@@ -521,6 +495,19 @@ def _by_text(
             numbers.append(number)
         if numbers:
             yield row, tuple(numbers)
+    finally:
+        spans.close()
+
+
+def _texts(spans: Generator[int, None, None]) -> Generator[int, None, None]:
+    """The text rows of increasing span rows, each once."""
+    last = -1
+    try:
+        for span in spans:
+            text = span_of(span)[0]
+            if text != last:
+                last = text
+                yield text
     finally:
         spans.close()
 
@@ -660,77 +647,116 @@ def plan_rows(order: Sequence[str], known: Mapping[str, int]) -> dict[str, int]:
     return planned
 
 
-def match_expression(terms: Sequence[Term], docs: Mapping[str, int]) -> str | None:
-    """The FTS5 query of the trigram index for `terms`: each literal as its NEAR_GRAMS
-    rarest trigrams (`docs`: in how many files each is) within the distance they have
-    in it, an alternation's options OR-ed; None when no term has a trigram. Asking for
-    fewer trigrams than a literal has asks for more files, never fewer: the answer stays
-    a superset of the files that hold the literal, whatever `docs` says."""
-    return _joined(terms, docs, _near)
-
-
-def _joined(
-    terms: Sequence[Term],
-    docs: Mapping[str, int],
-    asked: Callable[[str, Mapping[str, int]], str | None],
-) -> str | None:
-    """`terms` AND-ed, each literal as `asked` puts it and an alternation's options OR-ed
-    (all of them, or the alternation asks for nothing); None when no term asks anything."""
-    parts: list[str] = []
-    for term in terms:
-        if isinstance(term, str):
-            one = asked(term, docs)
-            if one is not None:
-                parts.append(one)
+def span_queries(terms: Sequence[Term], docs: Mapping[str, int], *, positioned: bool) -> list[str]:
+    """The FTS5 queries of a span index for `terms` (kept without whitespace, `_stripped`),
+    rarest first: the rarest term's, whose spans are where a match may be, then up to
+    FILTERS terms nearly as rare (FILTER_SPREAD), which a text must hold too, anywhere.
+    A literal is asked as `_placed` puts it (`positioned`: the case-keeping index) or
+    as `_together` does; an alternation as its options OR-ed (each must ask something,
+    or it asks nothing). [] when no term asks anything. Every query asks for fewer
+    trigrams than its text has, or as many: whatever `docs` says, the spans answering
+    are a superset of those holding the text, and every stretch of SPAN_OVERLAP bytes
+    (without whitespace) lies whole in one span."""
+    asked = _placed if positioned else _together
+    ranked: list[tuple[int, int, str]] = []
+    wholes: list[list[str]] = []  # each term's options, by `n`
+    for n, term in enumerate(terms):
+        options = [term] if isinstance(term, str) else [option[0] for option in term.options]
+        wholes.append(options)
+        queries = [asked(option, docs) for option in options]
+        if not queries or not all(queries):
             continue
-        options = [asked(option[0], docs) for option in term.options]
-        if options and all(options):
-            parts.append("(" + " OR ".join(f"({o})" for o in options) + ")")
-    return " AND ".join(parts) if parts else None
+        rarity = sum(min(docs.get(g, 0) for g in _grams(o, fold=not positioned)) for o in options)
+        if len(queries) == 1:
+            ranked.append((rarity, n, cast("str", queries[0])))
+        else:
+            ranked.append((rarity, n, "(" + " OR ".join(f"({q})" for q in queries) + ")"))
+    if not ranked:
+        return []
+    ranked.sort()
+    first = ranked[0]
+    most = max(first[0], 1) * FILTER_SPREAD
+    filters: list[str] = []
+    for rarity, n, query in ranked[1:]:
+        if len(filters) == FILTERS or rarity > most:
+            break
+        if query != first[2] and query not in filters and not _implied(wholes[n], wholes[first[1]]):
+            filters.append(query)
+    return [first[2], *filters]
 
 
-def _near(literal: str, docs: Mapping[str, int]) -> str | None:
-    """The literal's rarest trigrams, apart where it can (`_near_grams`), none further from
-    the others than in the literal: `NEAR("t_d" "eco" "ruc", 9)`."""
-    chosen = _near_grams(literal, docs)
-    if not chosen:
+def _implied(options: Sequence[str], by: Sequence[str]) -> bool:
+    """Whether text holding any of `by` holds one of `options` (a term inside each option of
+    the rarest one, as `Options` is in `classOptions`, narrows nothing more)."""
+    return all(any(option in text for option in options) for text in by)
+
+
+def _placed(literal: str, docs: Mapping[str, int]) -> str | None:
+    """The literal's rarest trigrams as written (PLACED_GRAMS, apart where they can be)
+    and its first and last (unless common, PLACED_ENDS_SPREAD), in their places: runs of
+    neighbouring ones as one phrase, the phrases NEAR as far apart as in the literal
+    (`NEAR("Dat" "teFo" "ter", 10)`);
+    None for a literal of fewer than three characters. A literal longer than
+    SPAN_OVERLAP is asked within the stretch of that length around its rarest."""
+    at: dict[str, int] = {}
+    for n, gram in enumerate(_grams_at(literal, fold=False)):
+        at.setdefault(gram, n)  # literals are ASCII: a character is a byte
+    if not at:
         return None
-    if len(chosen) == 1:
-        return _quote(chosen[0][0])
-    span = chosen[-1][1] - chosen[0][1]
-    return f"NEAR({' '.join(_quote(g) for g, _ in chosen)}, {span})"
+    ranked = sorted(at, key=lambda g: (docs.get(g, 0), at[g]))
+    widest = SPAN_OVERLAP - 3  # the farthest two trigrams of one span may be apart
+    lower = min(max(0, at[ranked[0]] - widest // 2), max(0, len(literal) - 3 - widest))
+    upper = lower + widest
+    inside = [g for g in ranked if lower <= at[g] <= upper]
+    most = max(docs.get(inside[0], 0), 1) * PLACED_SPREAD
+    chosen: list[int] = []
+    for apart in (3, 1):
+        for gram in inside:
+            if apart == 3 and chosen and docs.get(gram, 0) > most:
+                continue  # a common one reads its positions: an overlapping rare one
+            if len(chosen) < PLACED_GRAMS and all(abs(at[gram] - c) >= apart for c in chosen):
+                chosen.append(at[gram])
+    ends = {lower, min(upper, len(literal) - 3)}
+    rare = max(docs.get(inside[0], 0), 1) * PLACED_ENDS_SPREAD
+    places = sorted({*chosen, *(e for e in ends if docs.get(literal[e : e + 3], 0) <= rare)})
+    runs: list[list[int]] = []
+    for place in places:
+        if runs and place - runs[-1][-1] <= 1:
+            runs[-1].append(place)
+        else:
+            runs.append([place])
+    phrases = [_quote(literal[run[0] : run[-1] + 3]) for run in runs]
+    if len(phrases) == 1:
+        return phrases[0]
+    return f"NEAR({' '.join(phrases)}, {places[-1] - places[0]})"
 
 
-def _near_grams(literal: str, docs: Mapping[str, int]) -> list[tuple[str, int]]:
-    """(trigram, where in the literal) of its NEAR_GRAMS rarest, apart where it can
-    (non-overlapping ones first, if in at most NEAR_SPREAD times as many files as the
-    rarest), in literal order."""
+def _together(literal: str, docs: Mapping[str, int]) -> str | None:
+    """The literal's rarest folded trigrams AND-ed: up to TOGETHER_GRAMS, each further
+    one only if it is in at most TOGETHER_SPREAD times as many spans as the rarest (a
+    common one costs a long posting list and narrows little) and all of them within
+    SPAN_OVERLAP bytes (one span holds them together wherever the literal is); None for
+    a literal of fewer than three characters."""
     at: dict[str, int] = {}
     for n, gram in enumerate(_grams_at(literal)):
         at.setdefault(gram, n)
     if not at:
-        return []
-    ranked = sorted(at, key=lambda g: (docs.get(g, 0), at[g]))
-    most = max(docs.get(ranked[0], 0), 1) * NEAR_SPREAD
-    chosen: list[str] = []
-    for apart in (3, 1):
-        for gram in ranked:
-            if apart == 3 and chosen and docs.get(gram, 0) > most:
-                continue  # a common one seeks in a long list: an overlapping rare one
-            fits = all(abs(at[gram] - at[c]) >= apart for c in chosen)
-            if fits and len(chosen) < NEAR_GRAMS and gram not in chosen:
-                chosen.append(gram)
-    return sorted(((g, at[g]) for g in chosen), key=lambda item: item[1])
-
-
-def _chained(term: Either) -> bool:
-    """Whether each option is texts joined by whitespace (`literals.collapsed_query`)."""
-    return all(" " in option[0].strip(" ") for option in term.options)
+        return None
+    grams = sorted(at, key=lambda g: (docs.get(g, 0), at[g]))
+    most = max(docs.get(grams[0], 0), 1) * TOGETHER_SPREAD
+    chosen = [grams[0]]
+    for gram in grams[1:]:
+        if len(chosen) == TOGETHER_GRAMS or docs.get(gram, 0) > most:
+            break
+        reach = [at[g] for g in (*chosen, gram)]
+        if max(reach) + 3 - min(reach) <= SPAN_OVERLAP:
+            chosen.append(gram)
+    return " AND ".join(_quote(g) for g in chosen)
 
 
 def _stripped(terms: Sequence[Term]) -> list[Term]:
-    """`terms` without their whitespace (`literals.strip_space`), as the case-keeping
-    index keeps text."""
+    """`terms` without their whitespace (`literals.strip_space`), as the span indexes
+    keep text."""
     out: list[Term] = []
     for term in terms:
         if isinstance(term, str):
@@ -738,74 +764,6 @@ def _stripped(terms: Sequence[Term]) -> list[Term]:
         else:
             out.append(Either(tuple(tuple(map(strip_space, o)) for o in term.options)))
     return out
-
-
-def case_expression(terms: Sequence[Term], docs: Mapping[str, int]) -> str | None:
-    """The FTS5 query of the case-keeping trigram index (`cspans`, one row per span) for
-    one of `terms` held as written: the one whose rarest trigram as written is in fewest
-    spans (`docs`), as its CASE_GRAMS rarest trigrams AND-ed (that table keeps no
-    positions, but they lie within a span of each other), an alternation's options
-    OR-ed; None when no term has a trigram. One term only: two terms of one match may
-    be in two spans. As `match_expression`, fewer trigrams ask for more files, never
-    fewer."""
-    found = _case_lookup(terms, docs)
-    return found[1] if found is not None else None
-
-
-def _case_lookup(
-    terms: Sequence[Term],
-    docs: Mapping[str, int],
-    *,
-    grams: int = CASE_GRAMS,
-    spread: int = CASE_SPREAD,
-) -> tuple[int, str] | None:
-    """(in how many spans its rarest trigram is, the query) of `case_expression`, each
-    literal asked as up to `grams` trigrams within `spread` (`_all_of`)."""
-    best: tuple[int, str] | None = None
-    for term in terms:
-        if isinstance(term, str):
-            one = _all_of(term, docs, grams, spread)
-            if one is None:
-                continue
-        else:
-            options = [
-                o for option in term.options if (o := _all_of(option[0], docs, grams, spread))
-            ]
-            if not options or len(options) < len(term.options):
-                continue  # an option without a trigram: the alternation asks nothing
-            query = "(" + " OR ".join(f"({q})" for _, q in options) + ")"
-            one = (sum(n for n, _ in options), query)
-        if best is None or one[0] < best[0]:
-            best = one
-    return best
-
-
-def _all_of(
-    literal: str, docs: Mapping[str, int], most_grams: int, spread: int
-) -> tuple[int, str] | None:
-    """(in how many spans its rarest is, the FTS5 query) of the literal's rarest trigrams
-    as written, AND-ed: up to `most_grams`, each further one only if it is in at most
-    `spread` times as many spans as the rarest (a common one costs a long posting list
-    and narrows little) and all of them within SPAN_OVERLAP bytes (one span holds them
-    together wherever the literal is). None for a literal without cased letters: its
-    trigrams as written are the folded index's, which asked for them."""
-    if literal.lower() == literal.upper():
-        return None
-    at: dict[str, int] = {}
-    for n, gram in enumerate(_grams_at(literal, fold=False)):
-        at.setdefault(gram, n)  # literals are ASCII: a character is a byte
-    if not at:
-        return None
-    grams = sorted(at, key=lambda g: (docs.get(g, 0), at[g]))
-    most = max(docs.get(grams[0], 0), 1) * spread
-    chosen = [grams[0]]
-    for gram in grams[1:]:
-        if len(chosen) == most_grams or docs.get(gram, 0) > most:
-            break
-        reach = [at[g] for g in (*chosen, gram)]
-        if max(reach) + 3 - min(reach) <= SPAN_OVERLAP:
-            chosen.append(gram)
-    return docs.get(grams[0], 0), " AND ".join(_quote(g) for g in chosen)
 
 
 def _grams_at(literal: str, *, fold: bool = True) -> list[str]:

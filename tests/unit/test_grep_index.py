@@ -35,10 +35,9 @@ from context_bot.knowledge.store import (
 )
 from context_bot.knowledge.textindex import (
     TextIndex,
-    case_expression,
     folds_as_re2,
-    match_expression,
     plan_rows,
+    span_queries,
 )
 from tests.gitrepo import git
 
@@ -293,13 +292,14 @@ def test_a_large_text_is_a_candidate_only_where_one_span_holds_the_text_as_writt
 def test_a_name_after_whitespace_is_asked_for_with_it(
     repo: tuple[Path, Inventory, RepoFiles],
 ) -> None:
-    """`\\s+Options` holds ` Options` or `\\tOptions` or ...: a file holding `Options`
-    only after other characters is no candidate of the positioned (folded) index. (The
-    case-keeping one asks for one term, the rarer: here `Options` itself.)"""
+    """`(class|type|fn)\\s+Options` holds `classOptions` or `typeOptions` or `fnOptions`
+    once its whitespace is gone, as the indexes keep text: a file holding `Options` only
+    after other characters is no candidate (blind to case, as here, or not)."""
     _, inventory, _ = repo
     index = index_of(inventory)
-    terms = literal_query(r"(class|type|fn)\s+Options\b", regex=True)
-    found = index.matching(terms)
+    pattern = r"(class|type|fn)\s+Options\b"
+    terms = literal_query(pattern, regex=True)
+    found = index.matching(terms, collapsed=collapsed_query(pattern, regex=True))
     assert found is not None
     paths = {path for path, _ in found} - index.always
     assert "src/dotted.js" in (index.candidates(["Options"]) or set())
@@ -420,51 +420,54 @@ def test_an_alternation_asks_for_one_of_its_branches(pattern: str, wanted: tuple
     assert literal_query(pattern, regex=True) == wanted
 
 
-def test_a_literal_is_asked_for_as_its_rarest_trigrams_at_their_distances() -> None:
-    docs = {"gre": 900, "ree": 12, "eet": 50, "ete": 700, "ter": 5, "def": 1, "cla": 3}
-    # "ter" (at 4) is rarest; "ree" (at 1) the rarest apart from it, in at most
-    # NEAR_SPREAD times as many files; then, overlapping allowed, "eet" (at 2). A trigram
-    # not counted (0) counts as rarest.
-    assert match_expression(("greeter",), docs) == 'NEAR("ree" "eet" "ter", 3)'
-    expression = match_expression(("greeter", Either((("def",), ("class",)))), docs)
-    assert expression == (
-        'NEAR("ree" "eet" "ter", 3) AND (("def") OR (NEAR("cla" "las" "ass", 2)))'
-    )
-    # A common trigram apart from the rarest costs a seek per file: the overlapping
-    # rarer ones are asked for instead ("ree" in 800 files, "eet" in 50, "ete" in 700).
-    common = docs | {"ree": 800}
-    assert match_expression(("greeter",), common) == 'NEAR("eet" "ete" "ter", 2)'
-    assert match_expression(("ab",), docs) is None
-    assert match_expression((), docs) is None
+def test_a_case_sensitive_literal_is_asked_for_in_its_places_with_its_ends() -> None:
+    docs = {"Gre": 90, "ree": 12, "eet": 50, "ete": 700, "ter": 5, "Tes": 1}
+    # "ter" (at 4) is rarest; "ree" (at 1) the rarest apart from it, within PLACED_SPREAD
+    # times as many spans; then, overlapping allowed, "eet" (at 2); the ends ("Gre" at 0,
+    # within PLACED_ENDS_SPREAD, and "ter" at 4) too: "Greet" (0 to 2) and "ter" as
+    # phrases, as far apart as in the literal. A common end is left out.
+    assert span_queries(("Greeter",), docs, positioned=True) == ['NEAR("Greet" "ter", 4)']
+    common_end = {**docs, "Gre": 900}
+    assert span_queries(("Greeter",), common_end, positioned=True) == ['NEAR("reet" "ter", 3)']
+    # A short literal: all of it, one phrase. Terms rarest first; a term in more than
+    # FILTER_SPREAD times as many spans as the rarest is not asked for.
+    assert span_queries(("Greeter", "Test"), docs, positioned=True) == [
+        '"Test"',
+        'NEAR("Greet" "ter", 4)',
+    ]
+    assert span_queries(("Greeter", "Test"), {**docs, "ter": 9}, positioned=True) == ['"Test"']
+    either = Either((("Greeter",), ("Tes",)))
+    assert span_queries((either,), docs, positioned=True) == [
+        '((NEAR("Greet" "ter", 4)) OR ("Tes"))'
+    ]
+    assert span_queries((Either((("Greeter",), ("ab",))),), docs, positioned=True) == []
+    assert span_queries(("ab",), docs, positioned=True) == []
 
 
-def test_a_case_sensitive_literal_is_asked_for_as_its_rarest_trigrams_as_written() -> None:
-    docs = {"Gre": 10, "ree": 900, "eet": 50, "ete": 70, "ter": 40, "fn(": 5, "Opt": 3}
-    # "Gre" is rarest; "ter", "eet" and "ete" within 8 times its count; "ree" is not.
-    assert case_expression(("Greeter",), docs) == '"Gre" AND "ter" AND "eet" AND "ete"'
-    # One term only (two of a match's pieces may be in two spans): the rarest, of those
-    # with cased letters ("123" has none: the folded index asked for it).
-    assert case_expression(("Greeter", "fn("), docs) == '"fn("'
-    assert case_expression(("Greeter", "123"), {**docs, "123": 1}) == (
-        '"Gre" AND "ter" AND "eet" AND "ete"'
-    )
-    either = Either((("Greeter",), ("Gre",)))
-    assert case_expression((either,), docs) == '(("Gre" AND "ter" AND "eet" AND "ete") OR ("Gre"))'
-    assert case_expression((either, "Greeter"), docs) == '"Gre" AND "ter" AND "eet" AND "ete"'
-    # Nothing to tell apart by case: the folded index asked for these already.
-    assert case_expression(("::=", "123"), docs) is None
-    assert case_expression((Either((("Greeter",), ("::=",))),), docs) is None
+def test_a_case_blind_literal_is_asked_for_as_its_rarest_trigrams_in_one_span() -> None:
+    docs = {"gre": 10, "ree": 9000, "eet": 50, "ete": 70, "ter": 40}
+    # "gre" is rarest; "ter", "eet" and "ete" within TOGETHER_SPREAD times its count.
+    assert span_queries(("Greeter",), docs, positioned=False) == [
+        '"gre" AND "ter" AND "eet" AND "ete"'
+    ]
+    assert span_queries(("::=", "123"), {"::=": 4, "123": 1}, positioned=False) == [
+        '"123"',
+        '"::="',
+    ]
 
 
 def test_the_trigrams_asked_of_one_span_lie_within_its_overlap() -> None:
     """A span reaches SPAN_OVERLAP bytes into the next, so trigrams further apart in a
     literal may be in two spans: they are not asked for together."""
     literal = "Abc" + "x" * SPAN_OVERLAP + "Xyz"
-    common = ["bcx", "cxx", "xxx", "xxX", "xXy"]
-    docs = {**dict.fromkeys(common, 1000), "Abc": 1, "Xyz": 2}
-    assert case_expression((literal,), docs) == '"Abc"'
+    common = ["bcx", "cxx", "xxx", "xxy"]
+    docs = {**dict.fromkeys(common, 1000), "abc": 1, "xyz": 2}
+    assert span_queries((literal,), docs, positioned=False) == ['"abc"']
     near = "Abc" + "x" * (SPAN_OVERLAP - 6) + "Xyz"
-    assert case_expression((near,), docs) == '"Abc" AND "Xyz"'
+    assert span_queries((near,), docs, positioned=False) == ['"abc" AND "xyz"']
+    written = ["bcx", "cxx", "xxx", "xxX", "xXy", "Xyz"]
+    placed = span_queries((literal,), {**dict.fromkeys(written, 30), "Abc": 1}, positioned=True)
+    assert placed == [f'NEAR("Abcxx" "{"x" * 3}", {SPAN_OVERLAP - 3})']  # within a span
 
 
 def test_spans_cover_every_stretch_of_overlap_length_whole() -> None:
@@ -682,28 +685,40 @@ def test_a_new_cache_has_large_pages_and_an_old_one_keeps_its_own(tmp_path: Path
     assert [m["path"] for m in found["matches"]] == ["m2.py"]  # type: ignore[index]
 
 
-def test_whatever_trigrams_a_near_picks_it_finds_every_text_holding_the_literal() -> None:
-    """However the file counts rank a literal's trigrams (which of them are asked for,
-    apart or overlapping), the positioned query finds every text holding the literal,
-    in any case: fewer or other trigrams ask for more texts, never fewer."""
+@pytest.mark.parametrize("positioned", [True, False])
+def test_whatever_trigrams_are_picked_every_span_holding_the_literal_answers(
+    positioned: bool,
+) -> None:
+    """However the span counts rank a literal's trigrams (which of them are asked for,
+    apart or overlapping), the query finds every span holding the literal (as written,
+    or in any case for the folded index): fewer or other trigrams ask for more, never
+    fewer."""
     rng = random.Random(7)  # noqa: S311 - a fixed draw of test texts
-    words = ["EmptyType", "emptytype", "empty_type", "typeEmpty", "greeter", "greet er"]
-    texts = [" ".join(rng.choice(words) for _ in range(rng.randint(1, 6))) for _ in range(60)]
+    words = ["EmptyType", "emptytype", "empty_type", "typeEmpty", "greeter", "greeter00"]
+    texts = ["".join(rng.choice(words) for _ in range(rng.randint(1, 6))) for _ in range(60)]
+    tokenize, detail = ("trigram case_sensitive 1", "full") if positioned else ("trigram", "none")
     with contextlib.closing(sqlite3.connect(":memory:")) as db:
-        db.execute("CREATE VIRTUAL TABLE t USING fts5(body, tokenize='trigram')")
+        table = f"fts5(body, tokenize='{tokenize}', detail={detail})"
+        db.execute(f"CREATE VIRTUAL TABLE t USING {table}")
         db.executemany("INSERT INTO t(rowid, body) VALUES (?,?)", enumerate(texts))
-        for literal in ("EmptyType", "greeter", "ptyty", "type"):
-            holding = {n for n, text in enumerate(texts) if literal.lower() in text.lower()}
+        for literal in ("EmptyType", "greeter", "ptyTy", "type", "eter00"):
+            if positioned:
+                holding = {n for n, text in enumerate(texts) if literal in text}
+            else:
+                holding = {n for n, text in enumerate(texts) if literal.lower() in text.lower()}
             assert holding, literal
-            grams = {literal.lower()[n : n + 3] for n in range(len(literal) - 2)}
+            grams = {literal[n : n + 3] for n in range(len(literal) - 2)}
+            if not positioned:
+                grams = {g.lower() for g in grams}
             for _ in range(40):
                 docs = {g: rng.choice([1, 2, 5, 50, 5_000, 50_000]) for g in grams}
-                expression = match_expression((literal,), docs)
-                assert expression is not None
+                (expression,) = span_queries((literal,), docs, positioned=positioned)
                 found = {
                     r for (r,) in db.execute("SELECT rowid FROM t WHERE t MATCH ?", (expression,))
                 }
                 assert holding <= found, (literal, docs, expression)
+                if positioned and literal == "greeter":
+                    assert found == holding  # its ends in their places: "greeter00" too
 
 
 def test_a_text_is_read_only_while_its_row_is_still_the_path_s(tmp_path: Path) -> None:
@@ -1068,7 +1083,7 @@ def test_a_search_cut_short_in_the_lines_near_the_spans_counts_that_file(
     root = tmp_path / "repo"
     write_files(
         root,
-        {"a/one.go": "x\n", "b/big.go": filler + "var o Options\n" + filler, "c/z.go": "y\n"},
+        {"a/one.go": "x\n", "b/big.go": filler + "var Options = 1\n" + filler, "c/z.go": "y\n"},
     )
     files = RepoFiles(root)
     knowledge = load_knowledge(root / "knowledge", root, files=files, cache_dir=tmp_path / "c")
