@@ -70,7 +70,7 @@ def collapse_space(text: str) -> str:
 
 
 def strip_space(text: str) -> str:
-    """`text` without its whitespace: the text the case-keeping index keeps trigrams of.
+    """`text` without its whitespace: the text the trigram indexes keep (`store.spans`).
     Whatever holds `class Options` (collapsed) holds `classOptions` so stripped, and its
     trigrams across the gap, `ssO` and `sOp`, are what `s O` and ` Op` were with a
     letter more each: at 100k files `(class|…|function)\\s+Options\\b`'s lookup gave

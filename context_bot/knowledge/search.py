@@ -65,7 +65,7 @@ MAX_INDEXED_CODE_BYTES = 64 * 1024 * 1024
 found by path only (and by `grep`, whose index holds every text file: this total is not
 its), and the load log says how many. In memory the index costs about as much again; on
 disk the table keeps its text beside its word positions (about twice the contents), next
-to grep's positioned trigrams (about twice the text): all the contents of a 100k-file
+to grep's trigrams (about twice the text): all the contents of a 100k-file
 repository would pass the 4× disk budget (docs/design.md, "search's contents at scale")."""
 #: What a query word found in each place is worth; a hit's score is their mean over the
 #: query's words (0 for a word not found), times 0.75-1 by its rank in its table. A
