@@ -147,7 +147,7 @@ def index_files(
 
     removed = [path for path in known if path not in seen]
     kept = {path: known[path].rowid for path in order if path in known}
-    ids = store.update(rows(), removed, plan_rows(order, kept))
+    ids = store.update(rows(), removed, plan_rows(order, kept), expected=len(to_read))
     store.texts_ready(len(written))
     for path, f, reason in written:
         out.entries[ids[path]] = CodeEntry(f.path, f.size, f.language, reason)

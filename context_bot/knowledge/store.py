@@ -73,6 +73,14 @@ COMMIT_ROWS = 2_000
 """Files written per transaction by a load (a first load of 100k files commits as it goes)."""
 OPTIMIZE_ROWS = 5_000
 """A load that writes more files than this merges the trigram index's segments after."""
+BULK_MERGING = (("automerge", 0), ("crisismerge", 64))
+"""FTS5's merging while a load writes more than OPTIMIZE_ROWS files: none as it goes,
+and a forced one only past 64 segments of a level, since the load merges all of them
+at its end (`texts_ready`). With FTS5's own settings each commit's segments were merged
+again and again: the positioned spans of 12,000 texts of the 100k corpus took 97 s to
+write and merge, 60 s so (benchmarks/RESULTS-index.md, schema 11)."""
+STEADY_MERGING = (("automerge", 4), ("crisismerge", 16))
+"""FTS5's own settings, for the few rows of a live reload: merged as they come."""
 """How long a load waits for another process's load of the same repository to commit."""
 _SYMBOLS_FORMAT = 4  # marshal's format: plain tuples, lists, dicts, str and int only
 
@@ -496,11 +504,15 @@ class IndexStore:
         written: Iterable[FileRow],
         removed: Iterable[str],
         places: Mapping[str, int] | None = None,
+        *,
+        expected: int = 0,
     ) -> dict[str, int]:
         """Replace the rows of the files read and drop those gone; path → rowid of every
         file written. A new file takes its row number from `places` (`textindex.plan_rows`) when
         that number is free. `written` may be a generator: rows are committed every
-        COMMIT_ROWS, so a first load never holds the repository's text in memory."""
+        COMMIT_ROWS, so a first load never holds the repository's text in memory.
+        `expected`: how many rows `written` holds, when known (past OPTIMIZE_ROWS, the
+        trigram indexes are merged once at the end, `BULK_MERGING`)."""
         places = places or {}
         db = self._db
         ids: dict[str, int] = {}
@@ -515,6 +527,8 @@ class IndexStore:
         self._held = self._kept_texts()
         with db:
             db.execute("DELETE FROM blobs WHERE key=?", (_TEXTS_BLOB,))
+            # Set on every write: a bulk load stopped half-way leaves them to the next.
+            self._merging(BULK_MERGING if expected > OPTIMIZE_ROWS else STEADY_MERGING)
             # Any write moves the generation first: what was kept of the files before it
             # (a restart's snapshot, `loading.py`) is known stale even if the write stops.
             db.execute(
@@ -728,8 +742,21 @@ class IndexStore:
                         f"INSERT INTO {counts} SELECT term, doc FROM temp.{table}vocab "  # noqa: S608
                         "WHERE length(CAST(term AS BLOB)) = 3"  # ASCII: what a grep asks for
                     )
-        if large:  # the log of a first load is as large as the index: folded in, emptied
+        if large:
+            with db:
+                self._merging(STEADY_MERGING)
+            # The log of a first load is as large as the index: folded in, emptied.
             db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+
+    def _merging(self, settings: tuple[tuple[str, int], ...]) -> None:
+        """Set how FTS5 merges the span indexes' segments (kept in each table's config);
+        inside the caller's transaction."""
+        for table in ("cspans", "fspans"):
+            for key, value in settings:
+                self._db.execute(
+                    f"INSERT INTO {table}({table}, rank) VALUES (?, ?)",  # noqa: S608
+                    (key, value),
+                )
 
     def reads(self) -> ReadPool:
         """The process's read connections to this store (`ReadPool`)."""

@@ -3,6 +3,7 @@ a changed file is read alone, and a broken or unusable cache never fails a load.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 import structlog
 
 from context_bot.knowledge import indexing
+from context_bot.knowledge import store as store_mod
 from context_bot.knowledge.loading import Knowledge, load_knowledge
 from context_bot.knowledge.store import DB_NAME, IndexStore, cache_folder, default_cache_base
 from tests.gitrepo import git
@@ -478,3 +480,45 @@ def test_an_older_schemas_cache_is_reported_with_its_size_and_kept(
         }
     ]
     assert (older / DB_NAME).exists()  # a process of the older version may still read it
+
+
+def merging(cache: Path) -> dict[tuple[str, str], int]:
+    """The span indexes' merge settings as each table's config keeps them."""
+    (db_path,) = cache.glob(f"*/{DB_NAME}")
+    with contextlib.closing(sqlite3.connect(db_path)) as db:
+        return {
+            (table, key): value
+            for table in ("cspans", "fspans")
+            for key, value in db.execute(f"SELECT k, v FROM {table}_config")  # noqa: S608
+            if key in ("automerge", "crisismerge")
+        }
+
+
+def test_a_large_load_merges_the_trigram_indexes_once_and_leaves_fts5_s_own_merging(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past OPTIMIZE_ROWS files a load writes without FTS5's merging and merges once at
+    its end; after it (and after a load stopped half-way, at the next write) the tables
+    merge as FTS5 does by itself, for a live reload's few rows."""
+    cache = tmp_path / "cache"
+    monkeypatch.setattr(store_mod, "OPTIMIZE_ROWS", 3)
+    seen: list[dict[tuple[str, str], int]] = []
+    real = store_mod.IndexStore.texts_ready
+
+    def ready(self: store_mod.IndexStore, written: int) -> None:
+        seen.append(merging(cache))  # as the load wrote
+        real(self, written)
+
+    monkeypatch.setattr(store_mod.IndexStore, "texts_ready", ready)
+    first = load(repo, cache)
+    steady = {(t, k): v for t in ("cspans", "fspans") for k, v in store_mod.STEADY_MERGING}
+    bulk = {(t, k): v for t in ("cspans", "fspans") for k, v in store_mod.BULK_MERGING}
+    assert seen == [bulk]
+    assert merging(cache) == steady
+    assert answers(first) == answers(load(repo, None))
+
+    (repo / "demo/cli.py").write_text("def main() -> None:\n    print('again')\n")
+    seen.clear()
+    load(repo, cache)  # one file: FTS5's own merging
+    assert seen == [steady]
+    assert merging(cache) == steady
