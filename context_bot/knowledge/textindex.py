@@ -72,7 +72,11 @@ TOGETHER_GRAMS = 6
 """Folded trigrams of one literal a case-blind `grep` asks for in one span (its rarest;
 `fspans` keeps no positions, `_together`); each more costs a posting list."""
 TOGETHER_SPREAD = 256
-"""How many times as many spans as the rarest a further folded trigram may be in."""
+"""How many times as many spans as the rarest a further folded trigram may be in. A list
+without positions is short to read, and without positions only more trigrams tell a
+literal apart: at 100k files `syn_expr` asked as `yn_` alone (the others in over 8x its
+spans) returned 145 texts, with six trigrams within 256x, 2, each lookup under 2 ms
+(benchmarks/RESULTS-index.md, schema 11)."""
 FILTER_SPREAD = 8
 """A term besides the rarest narrows the files too when its rarest trigram is in at most
 this many times as many spans as the rarest term's (`read\\w*rom`: the files holding
