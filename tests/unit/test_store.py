@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import sqlite3
 from pathlib import Path
 
@@ -522,3 +523,28 @@ def test_a_large_load_merges_the_trigram_indexes_once_and_leaves_fts5_s_own_merg
     load(repo, cache)  # one file: FTS5's own merging
     assert seen == [steady]
     assert merging(cache) == steady
+
+
+def test_the_pages_a_large_load_s_merge_frees_are_given_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A load merges its many segments once at its end; the pages they took are given
+    back to the file system, not left free inside the cache."""
+    rng = random.Random(11)  # noqa: S311 - a fixed draw of test texts
+    words = ["".join(rng.choice("abcdefghijklmnop") for _ in range(7)) for _ in range(4000)]
+    root = tmp_path / "repo"
+    root.mkdir()
+    for n in range(40):
+        (root / f"m{n}.py").write_text(" ".join(rng.choice(words) for _ in range(3000)))
+    monkeypatch.setattr(store_mod, "OPTIMIZE_ROWS", 3)
+    monkeypatch.setattr(store_mod, "COMMIT_ROWS", 2)  # a segment per two files
+    free: list[int] = []
+    real = store_mod.IndexStore.texts_ready
+
+    def ready(self: store_mod.IndexStore, written: int) -> None:
+        real(self, written)
+        free.append(self._db.execute("PRAGMA freelist_count").fetchone()[0])
+
+    monkeypatch.setattr(store_mod.IndexStore, "texts_ready", ready)
+    load(root, tmp_path / "cache")
+    assert free == [0]
