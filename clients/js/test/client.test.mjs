@@ -147,26 +147,34 @@ describe('waiting on the server or a limit', { concurrency: true }, () => {
     });
     const client = new ContextClient(transport, { prefetch: false });
     // Requests of about 5 KiB (5 tokens each) sent past the client, their answers not
-    // waited for: 16 of them spend the burst of 40 tokens and run into debt, so the
-    // client's request that follows is refused (4029) with `retry_after_ms`, waited out,
-    // and sent again. Each is sent whole before the client's (one reliable, ordered data
-    // channel): sent side by side with it, the client's could reach the bot first
-    // (fresh-clone CI, once).
+    // waited for, spend the burst of 40 tokens and run the bucket into its debt (-40,
+    // two seconds of refill): the client's request sent then is refused (4029) with
+    // `retry_after_ms`, waited out, and sent again. They are sent one by one, each whole
+    // (one reliable, ordered data channel), until one of them is refused: then the
+    // bucket is in debt, and the client's request is sent, more of them after it until
+    // it is refused. Sent side by side with the client's, one could reach the bot after
+    // it (fresh-clone CI, once); sixteen sent first were all served on a busy machine,
+    // which read them over more than two seconds while the bucket refilled.
     const globs = Array.from({ length: 16 }, (_, g) => `no-such-${g}/${'x'.repeat(240)}`);
     const big = (id) => JSON.stringify({ v: 1, id, method: 'grep', params: { pattern: 'y'.repeat(1000), glob: globs } });
-    const drains = [];
-    for (let i = 0; i < 16; i += 1) {
-      drains.push(transport.sendText(big(`drain-${i}`), {
-        topic: 'context-bot/request', destination: client.botIdentity,
-        attributes: { id: `drain-${i}`, method: 'grep' },
-      }));
-    }
-    await Promise.all(drains);
-    const answer = await client.grep('anything', { glob: globs });
+    let drained = 0;
+    const drainUntil = async (done) => {
+      for (const until = Date.now() + 15_000; !done() && Date.now() < until; drained += 1) {
+        await transport.sendText(big(`drain-${drained}`), {
+          topic: 'context-bot/request', destination: client.botIdentity,
+          attributes: { id: `drain-${drained}`, method: 'grep' },
+        });
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    };
+    await drainUntil(() => refusals.length > 0);
+    const asked = client.grep('anything', { glob: globs });
+    await drainUntil(() => refusals.some((r) => !r.id.startsWith('drain-')));
+    const answer = await asked;
     assert.equal(answer.files_total, 0);
     const ours = transport.sent.filter((body) => !body.id.startsWith('drain-'));
     const refused = refusals.filter((r) => r.id === ours[0].id);
-    assert.ok(refused.length > 0, 'the client\'s request was refused at first');
+    assert.ok(refused.length > 0, `the client's request was refused at first (${drained} sent past it)`);
     assert.ok(refused.every((r) => Number.isInteger(r.error.retry_after_ms) && r.error.retry_after_ms >= 1));
     assert.equal(new Set(ours.map((body) => body.id)).size, 1, 'sent again under the same id');
     assert.ok(ours.length > refused.length);
