@@ -32,7 +32,7 @@ import itertools
 import sqlite3
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import NamedTuple, TypeVar, cast
+from typing import NamedTuple, TypeVar
 
 import structlog
 
@@ -505,15 +505,11 @@ def _by_text(
 
 def _texts(spans: Generator[int, None, None]) -> Generator[int, None, None]:
     """The text rows of increasing span rows, each once."""
-    last = -1
+    texts = _by_text(spans)
     try:
-        for span in spans:
-            text = span_of(span)[0]
-            if text != last:
-                last = text
-                yield text
+        yield from (text for text, _ in texts)
     finally:
-        spans.close()
+        texts.close()
 
 
 def _both(
@@ -667,14 +663,14 @@ def span_queries(terms: Sequence[Term], docs: Mapping[str, int], *, positioned: 
     for n, term in enumerate(terms):
         options = [term] if isinstance(term, str) else [option[0] for option in term.options]
         wholes.append(options)
-        queries = [asked(option, docs) for option in options]
-        if not queries or not all(queries):
+        found = [one for option in options if (one := asked(option, docs)) is not None]
+        if not found or len(found) < len(options):
             continue
-        rarity = sum(min(docs.get(g, 0) for g in _grams(o, fold=not positioned)) for o in options)
-        if len(queries) == 1:
-            ranked.append((rarity, n, cast("str", queries[0])))
+        rarity = sum(spans for spans, _ in found)
+        if len(found) == 1:
+            ranked.append((rarity, n, found[0][1]))
         else:
-            ranked.append((rarity, n, "(" + " OR ".join(f"({q})" for q in queries) + ")"))
+            ranked.append((rarity, n, "(" + " OR ".join(f"({q})" for _, q in found) + ")"))
     if not ranked:
         return []
     ranked.sort()
@@ -695,12 +691,12 @@ def _implied(options: Sequence[str], by: Sequence[str]) -> bool:
     return all(any(option in text for option in options) for text in by)
 
 
-def _placed(literal: str, docs: Mapping[str, int]) -> str | None:
-    """The literal's rarest trigrams as written (PLACED_GRAMS, apart where they can be)
-    and its first and last (unless common, PLACED_ENDS_SPREAD), in their places: runs of
-    neighbouring ones as one phrase, the phrases NEAR as far apart as in the literal
-    (`NEAR("Dat" "teFo" "ter", 10)`);
-    None for a literal of fewer than three characters. A literal longer than
+def _placed(literal: str, docs: Mapping[str, int]) -> tuple[int, str] | None:
+    """(In how many spans its rarest trigram is, the query:) the literal's rarest trigrams
+    as written (PLACED_GRAMS, apart where they can be) and its first and last (unless
+    common, PLACED_ENDS_SPREAD), in their places: runs of neighbouring ones as one
+    phrase, the phrases NEAR as far apart as in the literal (`NEAR("Dat" "teFo" "ter",
+    10)`); None for a literal of fewer than three characters. A literal longer than
     SPAN_OVERLAP is asked within the stretch of that length around its rarest."""
     at: dict[str, int] = {}
     for n, gram in enumerate(_grams_at(literal, fold=False)):
@@ -730,13 +726,15 @@ def _placed(literal: str, docs: Mapping[str, int]) -> str | None:
         else:
             runs.append([place])
     phrases = [_quote(literal[run[0] : run[-1] + 3]) for run in runs]
+    rarest = docs.get(ranked[0], 0)  # the stretch asked is around it
     if len(phrases) == 1:
-        return phrases[0]
-    return f"NEAR({' '.join(phrases)}, {places[-1] - places[0]})"
+        return rarest, phrases[0]
+    return rarest, f"NEAR({' '.join(phrases)}, {places[-1] - places[0]})"
 
 
-def _together(literal: str, docs: Mapping[str, int]) -> str | None:
-    """The literal's rarest folded trigrams AND-ed: up to TOGETHER_GRAMS, each further
+def _together(literal: str, docs: Mapping[str, int]) -> tuple[int, str] | None:
+    """(In how many spans its rarest trigram is, the query:) the literal's rarest folded
+    trigrams AND-ed: up to TOGETHER_GRAMS, each further
     one only if it is in at most TOGETHER_SPREAD times as many spans as the rarest (a
     common one costs a long posting list and narrows little) and all of them within
     SPAN_OVERLAP bytes (one span holds them together wherever the literal is); None for
@@ -755,7 +753,7 @@ def _together(literal: str, docs: Mapping[str, int]) -> str | None:
         reach = [at[g] for g in (*chosen, gram)]
         if max(reach) + 3 - min(reach) <= SPAN_OVERLAP:
             chosen.append(gram)
-    return " AND ".join(_quote(g) for g in chosen)
+    return docs.get(grams[0], 0), " AND ".join(_quote(g) for g in chosen)
 
 
 def _stripped(terms: Sequence[Term]) -> list[Term]:
