@@ -20,6 +20,7 @@ from context_bot.knowledge import grep as grep_mod
 from context_bot.knowledge.grep import Grep, GrepQuery, smart_case
 from context_bot.knowledge.inventory import build_inventory
 from context_bot.knowledge.loading import load_knowledge
+from context_bot.knowledge.model import RepoFile
 from context_bot.knowledge.sandbox import FileContent, RepoFiles
 from context_bot.protocol import MAX_GREP_LINE_CHARS, Request
 from tests.gitrepo import git
@@ -282,6 +283,25 @@ def test_globs_select_paths_as_gitignore_patterns_do(
     repo: Path, globs: tuple[str, ...], paths: set[str]
 ) -> None:
     assert {m.path for m in search(repo, pattern="client", globs=globs).matches} == paths
+
+
+def test_globs_run_over_all_paths_at_once_select_what_each_path_alone_selects() -> None:
+    """`_Compiled.select` runs each glob once over the paths joined by newlines: it keeps
+    exactly the files the per-path rule keeps, over random trees and globs (anchored,
+    any depth, folders, exclusions, classes, spaces, non-ASCII), and falls back to the
+    per-path rule for a path holding a newline."""
+    rng = random.Random(21)  # noqa: S311 - a fixed draw of test cases
+    parts = ["a", "b", "src", "x.py", "main.go", "é", "a b", "[x]", "tests", ".hidden", "foo"]
+    globs = ["*.py", "src/**", "!tests/**", "a/*", "/b", "**/foo", "main.go", "a/**/x.py",
+             "é*", "[ab]", "*", "a b/", "\\[x\\]", "!*.go", "src/", "**"]  # fmt: skip
+    for _ in range(1500):
+        names = {"/".join(rng.choice(parts) for _ in range(rng.randint(1, 4))) for _ in range(30)}
+        if rng.random() < 0.05:
+            names.add("src/new\nline.py")
+        files = tuple(RepoFile(p, 1, None, False, 0) for p in sorted(names))
+        chosen = tuple(rng.sample(globs, rng.randint(1, 3)))
+        compiled = grep_mod.compile_query(GrepQuery("x", globs=chosen))
+        assert compiled.select(files) == tuple(f for f in files if compiled.selects(f.path))
 
 
 def test_a_backtracking_glob_costs_nothing(tmp_path: Path) -> None:
