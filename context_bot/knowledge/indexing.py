@@ -582,7 +582,7 @@ def reindex_files(
     # A new file takes a row number between its neighbours', as at a full load: the text
     # index's candidates come in row order, and search breaks its ties by row. (`row_of`
     # without the removed paths would answer the same: none of them is in `order`.)
-    ids = store.update(read, removed, plan_rows(order, row_of))
+    ids = store.update(read, removed, plan_rows(order, row_of, changed))
     entries = dict(previous)
     rows = dict(row_of)
     counts: Counter[str] = Counter(skipped)

@@ -836,7 +836,7 @@ def _reopened(store: IndexStore) -> IndexStore | None:
     if not store.path.is_file():
         return None
     try:
-        return IndexStore(store.path)
+        return IndexStore(store.path, scanned=False)
     except sqlite3.Error:
         return None
 

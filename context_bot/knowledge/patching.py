@@ -150,7 +150,7 @@ def reload_knowledge(
             raise CannotPatch("paths_unknown")
         if cache_dir is None:
             raise CannotPatch("no_cache")
-        store = IndexStore.open(cache_folder(cache_dir, files.root))
+        store = IndexStore.open(cache_folder(cache_dir, files.root), scanned=False)
         if store is None:
             raise CannotPatch("no_cache")
         try:

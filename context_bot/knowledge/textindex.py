@@ -30,7 +30,7 @@ import functools
 import heapq
 import itertools
 import sqlite3
-from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Generator, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple, TypeVar
 
@@ -622,11 +622,17 @@ def _line_end(text: _Chunks, at: int, size: int) -> int:
     return size
 
 
-def plan_rows(order: Sequence[str], known: Mapping[str, int]) -> dict[str, int]:
+def plan_rows(
+    order: Sequence[str], known: Mapping[str, int], fresh: Collection[str] | None = None
+) -> dict[str, int]:
     """Row numbers for the files of `order` (every file, in path order) that `known` (path
     → row of the files kept) lacks: ROW_GAP apart at a first load, else half-way between
     the rows of their neighbours; none for a file with no free number there (it goes last:
-    the snapshot then sorts its candidates, see `TextIndex`)."""
+    the snapshot then sorts its candidates, see `TextIndex`). `fresh`, when given, holds
+    every path of `order` that `known` may lack (a live reload's changed paths): with at
+    most FRESH_PLACED of them, each is placed from the rows around it (`_plan_fresh`)."""
+    if fresh is not None and len(fresh) <= FRESH_PLACED:
+        return _plan_fresh(order, known, fresh)
     planned: dict[str, int] = {}
     previous = 0
     pending: list[str] = []  # new files since the last kept one
@@ -644,6 +650,44 @@ def plan_rows(order: Sequence[str], known: Mapping[str, int]) -> dict[str, int]:
             pending = []
         if row is not None:
             previous = max(previous, row)
+    return planned
+
+
+FRESH_PLACED = 8
+"""New paths `plan_rows` places one by one: each costs two scans of the paths in C (its
+place, the highest row before it), where the loop of `plan_rows` costs 57 ms of Python at
+100k files, for every live reload that brings a new file."""
+
+
+def _plan_fresh(
+    order: Sequence[str], known: Mapping[str, int], fresh: Collection[str]
+) -> dict[str, int]:
+    """`plan_rows` for the few `fresh` paths: the same numbers, each run of new paths
+    placed between the highest row before it and the row after it."""
+    places = []
+    for path in fresh:
+        if path not in known:
+            try:
+                places.append(order.index(path))
+            except ValueError:  # not a file now (removed)
+                continue
+    places.sort()
+    planned: dict[str, int] = {}
+    start = 0
+    while start < len(places):
+        end = start  # the run: places[start..end], neighbours in `order`
+        while end + 1 < len(places) and places[end + 1] == places[end] + 1:
+            end += 1
+        first, last = places[start], places[end]
+        previous = max(map(known.get, order[:first], itertools.repeat(0)), default=0)
+        count = end - start + 1
+        after = last + 1
+        upper = known[order[after]] if after < len(order) else previous + (count + 1) * ROW_GAP
+        step = (upper - previous) // (count + 1)
+        if step >= 1:
+            for n in range(count):
+                planned[order[first + n]] = previous + (n + 1) * step
+        start = end + 1
     return planned
 
 

@@ -559,6 +559,25 @@ def test_new_files_take_rows_between_their_neighbours() -> None:
     assert plan_rows(["a", "b"], {"a": 10}) == {"b": 10 + gap}
 
 
+def test_a_few_new_paths_are_placed_as_the_whole_pass_places_them() -> None:
+    """`plan_rows` told which paths may be new places them from the rows around each run
+    (two scans in C): the same numbers as its pass over every path, with rows out of
+    order (a file that went last), runs at both ends, and no room between neighbours."""
+    rng = random.Random(16)  # noqa: S311 - a fixed draw of test cases
+    for _ in range(400):
+        order = [f"p{n:03d}" for n in range(rng.randint(1, 30))]
+        new = set(rng.sample(order, rng.randint(0, min(len(order), 8))))
+        known, row = {}, 0
+        for path in order:
+            if path not in new:
+                row += rng.choice((1, 2, 3, 1000))
+                known[path] = row if rng.random() > 0.1 else rng.randint(1, 5000)
+        told = new | set(rng.sample(order, min(len(order), 2))) | {"gone"}
+        whole = plan_rows(order, known)
+        assert textindex_mod._plan_fresh(order, known, told) == whole, (order, known, new)
+        assert plan_rows(order, known, told) == whole
+
+
 def test_grep_indexes_every_text_file_past_the_search_total(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
