@@ -65,6 +65,13 @@ as many spans as its rarest: they tell apart a longer name holding the rare part
 hold it), and a common one costs its positions, a long list to read (`ons` of `class
 Options`: the chain's lookup 9 -> 33 ms warm, 85 -> 360 ms with the page cache
 dropped, at 100k files; benchmarks/RESULTS-index.md, schema 11)."""
+LONE_ENDS_SPREAD = 256
+"""PLACED_ENDS_SPREAD for a literal asked alone (not one option of an alternation, which
+reads the ends of every option): two position lists at most. `differenceInHours`, whose
+three rarest sit side by side (`InHou`), is asked with `dif` and `urs` too (59x and
+212x as many spans as `InH`): 119 candidate files -> 33, the grep 7.5-11 -> 3.4-4.1 ms
+warm at 100k files; the `Options` chain with its options' ends this far (`ons`) took
+184 ms where 48 on its first asking."""
 PLACED_SPREAD = 3
 """How many times as many spans as the rarest a trigram apart from the others may be in
 (else an overlapping rarer one is taken): a common one's positions cost a page a span."""
@@ -701,13 +708,19 @@ def span_queries(terms: Sequence[Term], docs: Mapping[str, int], *, positioned: 
     trigrams than its text has, or as many: whatever `docs` says, the spans answering
     are a superset of those holding the text, and every stretch of SPAN_OVERLAP bytes
     (without whitespace) lies whole in one span."""
-    asked = _placed if positioned else _together
+
+    def asked(option: str, alone: bool) -> tuple[int, str] | None:
+        if not positioned:
+            return _together(option, docs)
+        return _placed(option, docs, LONE_ENDS_SPREAD if alone else PLACED_ENDS_SPREAD)
+
     ranked: list[tuple[int, int, str]] = []
     wholes: list[list[str]] = []  # each term's options, by `n`
     for n, term in enumerate(terms):
         options = [term] if isinstance(term, str) else [option[0] for option in term.options]
         wholes.append(options)
-        found = [one for option in options if (one := asked(option, docs)) is not None]
+        alone = len(options) == 1
+        found = [one for option in options if (one := asked(option, alone)) is not None]
         if not found or len(found) < len(options):
             continue
         rarity = sum(spans for spans, _ in found)
@@ -735,13 +748,16 @@ def _implied(options: Sequence[str], by: Sequence[str]) -> bool:
     return all(any(option in text for option in options) for text in by)
 
 
-def _placed(literal: str, docs: Mapping[str, int]) -> tuple[int, str] | None:
+def _placed(
+    literal: str, docs: Mapping[str, int], ends_spread: int = PLACED_ENDS_SPREAD
+) -> tuple[int, str] | None:
     """(In how many spans its rarest trigram is, the query:) the literal's rarest trigrams
-    as written (PLACED_GRAMS, apart where they can be) and its first and last (unless
-    common, PLACED_ENDS_SPREAD), in their places: runs of neighbouring ones as one
-    phrase, the phrases NEAR as far apart as in the literal (`NEAR("Dat" "teFo" "ter",
-    10)`); None for a literal of fewer than three characters. A literal longer than
-    SPAN_OVERLAP is asked within the stretch of that length around its rarest."""
+    as written (PLACED_GRAMS, apart where they can be) and its first and last (unless in
+    more than `ends_spread` times as many spans as the rarest), in their places: runs of
+    neighbouring ones as one phrase, the phrases NEAR as far apart as in the literal
+    (`NEAR("Dat" "teFo" "ter", 10)`); None for a literal of fewer than three characters.
+    A literal longer than SPAN_OVERLAP is asked within the stretch of that length around
+    its rarest."""
     at: dict[str, int] = {}
     for n, gram in enumerate(_grams_at(literal, fold=False)):
         at.setdefault(gram, n)  # literals are ASCII: a character is a byte
@@ -761,7 +777,7 @@ def _placed(literal: str, docs: Mapping[str, int]) -> tuple[int, str] | None:
             if len(chosen) < PLACED_GRAMS and all(abs(at[gram] - c) >= apart for c in chosen):
                 chosen.append(at[gram])
     ends = {lower, min(upper, len(literal) - 3)}
-    rare = max(docs.get(inside[0], 0), 1) * PLACED_ENDS_SPREAD
+    rare = max(docs.get(inside[0], 0), 1) * ends_spread
     places = sorted({*chosen, *(e for e in ends if docs.get(literal[e : e + 3], 0) <= rare)})
     runs: list[list[int]] = []
     for place in places:

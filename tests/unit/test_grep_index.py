@@ -427,8 +427,15 @@ def test_a_case_sensitive_literal_is_asked_for_in_its_places_with_its_ends() -> 
     # within PLACED_ENDS_SPREAD, and "ter" at 4) too: "Greet" (0 to 2) and "ter" as
     # phrases, as far apart as in the literal. A common end is left out.
     assert span_queries(("Greeter",), docs, positioned=True) == ['NEAR("Greet" "ter", 4)']
-    common_end = {**docs, "Gre": 900}
+    common_end = {**docs, "Gre": 9000}
     assert span_queries(("Greeter",), common_end, positioned=True) == ['NEAR("reet" "ter", 3)']
+    # An end in 180 times as many spans as the rarest: asked of a literal alone
+    # (LONE_ENDS_SPREAD), not of each option of an alternation (PLACED_ENDS_SPREAD).
+    far_end = {**docs, "Gre": 900}
+    assert span_queries(("Greeter",), far_end, positioned=True) == ['NEAR("Greet" "ter", 4)']
+    assert span_queries((Either((("Greeter",), ("Tes",))),), far_end, positioned=True) == [
+        '((NEAR("reet" "ter", 3)) OR ("Tes"))'
+    ]
     # A short literal: all of it, one phrase. Terms rarest first; a term in more than
     # FILTER_SPREAD times as many spans as the rarest is not asked for.
     assert span_queries(("Greeter", "Test"), docs, positioned=True) == [
