@@ -161,6 +161,13 @@ def child(args: argparse.Namespace) -> None:
     import importlib
     import inspect
 
+    # As `context-bot run` starts, where the measured code does: one C heap for the
+    # process's threads (heap.py), set before anything starts a thread (numpy's import
+    # starts its BLAS's).
+    heap = importlib.import_module("context_bot.knowledge.heap")
+    if hasattr(heap, "one_heap"):
+        heap.one_heap()
+
     import structlog
 
     structlog.configure(logger_factory=structlog.PrintLoggerFactory(file=sys.stderr))
@@ -393,11 +400,13 @@ def child(args: argparse.Namespace) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(ready.wait(), WATCH_READY_S)
         watcher_ready_s = time.perf_counter() - waited
+        rss_ready = proc_status()["VmRSS"]
         results: dict[str, Any] = {} if args.only_reload else await asyncio.to_thread(measure)
         emit(
             "measured",
             **results,
             watcher_wait_s=watcher_ready_s,
+            rss_ready_mb=rss_ready,
             rss_mb=proc_status()["VmRSS"],
             hwm_mb=proc_status()["VmHWM"],
             children_rss_mb=children_rss_mb(),
@@ -863,7 +872,10 @@ def parent(args: argparse.Namespace) -> None:
 
     print("\n## grep detail")
     if "watcher_wait_s" in measured:
-        print(f"queries started once the watcher answered: {measured['watcher_wait_s']:.1f} s")
+        print(
+            f"queries started once the watcher answered: {measured['watcher_wait_s']:.1f} s, "
+            f"RSS then {measured['rss_ready_mb']} MB"
+        )
     print(
         f"first grep (cold cache): {measured['grep_first_ms']:.0f} ms, searched "
         f"{measured['grep_first_searched']:,} of {measured['grep_first_total']:,} files, "

@@ -220,6 +220,10 @@ def _failure_code(exc: ContextBotError) -> int:
 
 
 def _run(settings: Settings, args: argparse.Namespace) -> int:
+    # Before any thread allocates: one C heap for the server's threads (heap.py).
+    from context_bot.knowledge.heap import one_heap
+
+    one_heap()
     if not args.dev:
         # Before the app's imports (about 2.5 s, the MCP SDK's a second of it): missing
         # settings are told at once.

@@ -116,18 +116,26 @@ def changed_since(previous: Knowledge, files: RepoFiles) -> frozenset[str] | Non
     serves was read before that, over seconds (minutes for a first index of a large
     repository). An edit made meanwhile would wait, unseen, for its file's next change.
     A knowledge folder outside the repository is not looked at (its documents are few,
-    read at every load, and rarely edited during a start)."""
-    kept = keep_inventory(previous.inventory)
-    if kept is None:
-        return None
-    listing: Future[GitListing | None] = Future()
-    listing.set_result(git_listing(files.root))
-    moved: Future[set[str] | None] = Future()
-    moved.set_result(None)  # every file is stat-ed here
-    changed = changes_since(files, kept, listing, moved)
-    if changed is None:
-        return None
-    return frozenset(str(files.root / rel) for rel in changed)
+    read at every load, and rarely edited during a start).
+
+    What it read (git's listing, the inventory's columns, a path → place map) is given
+    back to the system once done: at 100k files it left the serving process 27-38 MB
+    larger, held by the C heap after a restart that patched (measured: 395 MB → 357)."""
+    try:
+        kept = keep_inventory(previous.inventory)
+        if kept is None:
+            return None
+        listing: Future[GitListing | None] = Future()
+        listing.set_result(git_listing(files.root))
+        moved: Future[set[str] | None] = Future()
+        moved.set_result(None)  # every file is stat-ed here
+        changed = changes_since(files, kept, listing, moved)
+        del kept, listing, moved
+        if changed is None:
+            return None
+        return frozenset(str(files.root / rel) for rel in changed)
+    finally:
+        give_back_free_heap()
 
 
 def reload_knowledge(
