@@ -562,7 +562,7 @@ async def dispatch(lk: LiveKitSettings, pid: int, prefix: str, count: int) -> No
     """Ask the bot process's endpoint for a token per room, which sends the bot in."""
     import aiohttp
 
-    port = _listening_port(pid)
+    port = await asyncio.to_thread(_listening_port, pid)  # polls: off the event loop
     async with aiohttp.ClientSession() as http:
         for n in range(count):
             body = {
@@ -574,12 +574,21 @@ async def dispatch(lk: LiveKitSettings, pid: int, prefix: str, count: int) -> No
                 response.raise_for_status()
 
 
+LISTEN_WAIT_S = 30.0
+"""How long the bot process may take to listen (its imports and first load: about 3.5 s
+here; a fixed 2 s wait failed once the start grew past it)."""
+
+
 def _listening_port(pid: int) -> int:
-    out = subprocess.run(["ss", "-ltnpH"], capture_output=True, text=True, check=True).stdout
-    for line in out.splitlines():
-        if f"pid={pid}," in line:
-            return int(line.split()[3].rsplit(":", 1)[1])
-    raise RuntimeError("the bot process is not listening")
+    deadline = time.monotonic() + LISTEN_WAIT_S
+    while True:
+        out = subprocess.run(["ss", "-ltnpH"], capture_output=True, text=True, check=True).stdout
+        for line in out.splitlines():
+            if f"pid={pid}," in line:
+                return int(line.split()[3].rsplit(":", 1)[1])
+        if time.monotonic() >= deadline:
+            raise RuntimeError(f"the bot process is not listening after {LISTEN_WAIT_S:.0f} s")
+        time.sleep(0.2)
 
 
 def make_repo(root: Path) -> Path:
