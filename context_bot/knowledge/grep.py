@@ -127,6 +127,9 @@ class _Pattern(Protocol):
 
     def finditer(self, text: bytes) -> Iterator[_Found]: ...
 
+    @property
+    def pattern(self) -> str: ...
+
 
 #: A flag group that may turn case folding on (`(?i)`, `(?si:`): conservatively, any.
 _CASE_FLAG = re.compile(r"\(\?[a-zA-Z-]*i")
@@ -227,9 +230,6 @@ class _Compiled:
     globs: tuple[tuple[_Pattern, bool], ...]
     include_by_default: bool
     case_sensitive: bool
-    line_globs: tuple[_Pattern, ...] = ()
-    """The globs again, matching at each line's start of the paths joined by newlines
-    (`select`)."""
 
     def selects(self, path: str) -> bool:
         """Gitignore's rule for the globs: the last one that matches decides."""
@@ -245,23 +245,40 @@ class _Compiled:
         path: the wrapper's cost per call made the first glob of each snapshot 190 ms at
         100k files, paid again after every live reload. A path holding a newline, or not
         UTF-8, is matched one by one."""
-        paths = [f.path for f in files]
-        joined = "\n".join(paths)
-        if joined.count("\n") != max(len(paths) - 1, 0) or not self.line_globs:
+        data = _joined([f.path for f in files])
+        if data is None:
             return tuple(f for f in files if self.selects(f.path))
-        try:
-            data = joined.encode("utf-8")
-        except UnicodeEncodeError:  # a name git kept as bytes, escaped when read
-            return tuple(f for f in files if self.selects(f.path))
-        chosen = [self.include_by_default] * len(paths)
-        for pattern, (_, include) in zip(self.line_globs, self.globs, strict=True):
+        chosen = [self.include_by_default] * len(files)
+        for pattern, include in self.globs:
             line, counted_to = 0, 0
-            for match in pattern.finditer(data):
+            for match in _line_glob(pattern.pattern).finditer(data):
                 start = match.start()
                 line += data.count(b"\n", counted_to, start)
                 counted_to = start
                 chosen[line] = include
         return tuple(itertools.compress(files, chosen))
+
+
+def _joined(paths: list[str]) -> bytes | None:
+    """The paths joined by newlines, as UTF-8; None when one holds a newline or is not
+    UTF-8 (a name git kept as bytes, escaped when read)."""
+    joined = "\n".join(paths)
+    if joined.count("\n") != max(len(paths) - 1, 0):
+        return None
+    try:
+        return joined.encode("utf-8")
+    except UnicodeEncodeError:
+        return None
+
+
+def _line_glob(source: str) -> _Pattern:
+    """A checked glob's expression (`_compile_globs`) for `_Compiled.select`: `^` at each
+    line's start, nothing across a newline."""
+    options = _options()
+    options.never_nl = True
+    options.never_capture = True
+    line: _Pattern = re2.compile(("(?m)" + source).encode("utf-8"), options)
+    return line
 
 
 def smart_case(pattern: str, *, regex: bool) -> bool:
@@ -331,38 +348,20 @@ def compile_query(query: GrepQuery) -> _Compiled:
     globs = _compile_globs(query.globs, "glob")
     # Only exclusions (`!tests/**`): everything else is searched, as rg's `-g '!x'`.
     default = not globs or not any(include for _, include in globs)
-    lines = tuple(_line_glob(glob) for glob in query.globs)
-    return _Compiled(regex, globs, default, sensitive, lines)
-
-
-def _glob_source(glob: str, param: str) -> tuple[str, bool]:
-    """The gitignore pattern's regular expression (anchored at the path's start) and
-    whether it includes; BadRequest when it is not a path pattern."""
-    parsed = GitIgnoreSpecPattern(glob)
-    if parsed.regex is None or parsed.include is None:
-        raise BadRequest(f"`params.{param}` {glob[:64]!r} is not a path pattern")
-    return parsed.regex.pattern, parsed.include
+    return _Compiled(regex, globs, default, sensitive)
 
 
 def _compile_globs(globs: Sequence[str], param: str) -> tuple[tuple[_Pattern, bool], ...]:
     compiled: list[tuple[_Pattern, bool]] = []
     for glob in globs:
-        source, include = _glob_source(glob, param)
+        parsed = GitIgnoreSpecPattern(glob)
+        if parsed.regex is None or parsed.include is None:
+            raise BadRequest(f"`params.{param}` {glob[:64]!r} is not a path pattern")
         try:
-            compiled.append((re2.compile(source, _options()), include))
+            compiled.append((re2.compile(parsed.regex.pattern, _options()), parsed.include))
         except re2.error:
             raise BadRequest(f"`params.{param}` {glob[:64]!r} is not a path pattern") from None
     return tuple(compiled)
-
-
-def _line_glob(glob: str) -> _Pattern:
-    """A checked glob (`_compile_globs`) for `_Compiled.select`: `^` at each line's start,
-    nothing across a newline."""
-    options = _options()
-    options.never_nl = True
-    options.never_capture = True
-    line: _Pattern = re2.compile(("(?m)" + _glob_source(glob, "glob")[0]).encode("utf-8"), options)
-    return line
 
 
 def path_selector(globs: Sequence[str], *, param: str = "path_glob") -> Callable[[str], bool]:
