@@ -317,9 +317,9 @@ def span_row(row: int, span: int) -> int:
     return (row << SPAN_BITS) | span
 
 
-def span_of(span_row: int) -> tuple[int, int]:
-    """(text row, span number) of a span's row (`span_row`)."""
-    return span_row >> SPAN_BITS, span_row & ((1 << SPAN_BITS) - 1)
+SPAN_OF_SQL = f"rowid >> {SPAN_BITS}, rowid & {(1 << SPAN_BITS) - 1}"
+"""(text row, span number) of a span table's row (`span_row`), as SQLite selects it: a
+lookup's rows are split there, not one at a time in Python (`textindex`)."""
 
 
 LAST_SPAN = (1 << SPAN_BITS) - 1

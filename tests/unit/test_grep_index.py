@@ -751,17 +751,23 @@ def test_a_text_is_read_only_while_its_row_is_still_the_path_s(tmp_path: Path) -
     """`data` reads a row's text straight from its pages, and only while the cache still
     gives that row to the path asked for (a later load may have given it to another)."""
     root = tmp_path / "repo"
-    write_files(root, {"a.py": "alpha = 1\r\n", "b.py": "beta = 2\n"})
+    write_files(root, {"a.py": "alpha = 1\r\n", "b.py": "beta = 2\n", "empty.py": ""})
     files = RepoFiles(root)
     knowledge = load_knowledge(root / "knowledge", root, files=files, cache_dir=tmp_path / "c")
     index = index_of(knowledge.inventory)
     assert index.data("a.py") == b"alpha = 1\n"
     assert index.text("b.py") == "beta = 2\n"
     assert index.data("gone.py") is None
+    with index.reading() as texts:  # a search's reads, one statement a text
+        assert texts.data("a.py") == b"alpha = 1\n"
+        assert texts.data("empty.py") == index.data("empty.py") == b""  # a text without chunks
     with contextlib.closing(sqlite3.connect(index._path)) as db, db:
         db.execute("UPDATE files SET path='moved.py' WHERE path='a.py'")
     assert index.data("a.py") is None  # its row is another path's now
     assert index.data("b.py") == b"beta = 2\n"
+    with index.reading() as texts:
+        assert texts.data("a.py") is None
+        assert texts.data("b.py") == b"beta = 2\n"
 
 
 def random_text(rng: random.Random, size: int, names: list[str]) -> str:
