@@ -730,14 +730,17 @@ def mixed_text(seed: int) -> bytes:
 
 @pytest.mark.parametrize("seed", range(6))
 @pytest.mark.parametrize("slow", [False, True])
+@pytest.mark.parametrize("whole_first", [False, None, True])
 def test_a_line_filter_finds_what_a_whole_scan_finds(
-    seed: int, slow: bool, monkeypatch: pytest.MonkeyPatch
+    seed: int, slow: bool, whole_first: bool | None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`_scan` with the text every match holds skips the lines without it, jumping to far
     ones and searching close ones in stretches; its matches (and its stop at the limit)
-    are a whole scan's, also with a slow pattern's pace (windows of long lines)."""
+    are a whole scan's, also with a slow pattern's pace (windows of long lines), and
+    whether the file is first searched whole in one call, or both ways (`whole_first`)."""
     if slow:
         monkeypatch.setattr(grep_mod._Pace, "piece", lambda self, budget: 700)
+    monkeypatch.setattr(grep_mod._Pace, "whole_first", lambda self, size: whole_first)
     data = mixed_text(seed)
     pattern = r"(class|struct|type|fn)\s+Options\b"
     regex = grep_mod.compile_query(GrepQuery(pattern, regex=True)).regex
@@ -753,6 +756,26 @@ def test_a_line_filter_finds_what_a_whole_scan_finds(
         ]  # fmt: skip
         assert found[0] == found[1] and reasons[0] == reasons[1]
         assert len(found[0]) > 7 if want > 7 else reasons[0] == "limit"
+
+
+def test_a_search_keeps_the_way_that_cost_less_once_both_were_tried() -> None:
+    """With a line filter, files are searched both ways (None) until WAY_BYTES of them
+    were, then whole first only while that cost less; never whole before the pattern's
+    rate is known, or for a file one call over which would not fit CALL_BUDGET_S."""
+    pace = grep_mod._Pace()
+    assert pace.whole_first(1000) is False  # no rate yet: the filter alone
+    pace.seconds_per_byte = 1e-9
+    assert pace.whole_first(1000) is None
+    pace.tried_both(0.001, 0.004, grep_mod.WAY_BYTES // 2)
+    assert pace.whole_first(1000) is None  # not enough tried yet
+    pace.tried_both(0.001, 0.004, grep_mod.WAY_BYTES // 2)
+    assert pace.whole_first(1000) is True
+    too_long = int(grep_mod.CALL_BUDGET_S / 1e-9) + 1
+    assert pace.whole_first(too_long) is False
+    slower = grep_mod._Pace()
+    slower.seconds_per_byte = 1e-9
+    slower.tried_both(0.009, 0.004, grep_mod.WAY_BYTES)
+    assert slower.whole_first(1000) is False
 
 
 def test_a_new_inventory_lets_the_old_ones_selections_go(tmp_path: Path) -> None:
