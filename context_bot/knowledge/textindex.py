@@ -764,6 +764,7 @@ def span_queries(terms: Sequence[Term], docs: Mapping[str, int], *, positioned: 
             ranked.append((rarity, n, found[0][1]))
         else:
             ranked.append((rarity, n, "(" + " OR ".join(f"({q})" for _, q in found) + ")"))
+    ranked = _unimplied(ranked, wholes)
     if not ranked:
         return []
     ranked.sort()
@@ -776,6 +777,28 @@ def span_queries(terms: Sequence[Term], docs: Mapping[str, int], *, positioned: 
         if query != first[2] and query not in filters and not _implied(wholes[n], wholes[first[1]]):
             filters.append(query)
     return [first[2], *filters]
+
+
+def _unimplied(
+    ranked: list[tuple[int, int, str]], wholes: Sequence[Sequence[str]]
+) -> list[tuple[int, int, str]]:
+    """The asked terms that no other asked term implies (`_implied`; of two that imply
+    each other, the first). A term inside another holds where that one does: asking it
+    narrows nothing, and its trigrams are no rarer. `import\\s+numpy` asks its chain
+    `importnumpy` alone, where it asked `import` and `numpy` too, and `import`'s
+    trigrams, in 100k-200k spans each, made most of its lookup (35.6 ms at 100k files)."""
+    asked = [n for _, n, _ in ranked]
+    kept = []
+    for entry in ranked:
+        n = entry[1]
+        if not any(
+            m != n
+            and _implied(wholes[n], wholes[m])
+            and not (m > n and _implied(wholes[m], wholes[n]))
+            for m in asked
+        ):
+            kept.append(entry)
+    return kept
 
 
 def _implied(options: Sequence[str], by: Sequence[str]) -> bool:

@@ -463,6 +463,22 @@ def test_a_case_blind_literal_is_asked_for_as_its_rarest_trigrams_in_one_span() 
     ]
 
 
+def test_a_term_inside_another_is_not_asked_for() -> None:
+    """`import\\s+numpy` holds `import`, `numpy` and its chain `importnumpy`: the chain
+    alone is asked (where each of the others is, it is not necessarily; where it is,
+    they are). Of two terms that imply each other, one is asked."""
+    docs = {"imp": 143_109, "mpo": 105_718, "por": 201_959, "ort": 275_020, "rtn": 17_456,
+            "tnu": 18_281, "num": 138_956, "ump": 21_170, "mpy": 16_355}  # fmt: skip
+    chain = Either((("importnumpy",),))
+    asked = span_queries(("import", "numpy", chain), docs, positioned=False)
+    assert len(asked) == 1 and '"rtn"' in asked[0] and '"tnu"' in asked[0]
+    assert span_queries(("numpy", Either((("numpy",),))), docs, positioned=False) == [
+        '"mpy" AND "ump" AND "num"'
+    ]
+    # Not inside: both asked, as before (`Test` is not in `Greeter`).
+    assert len(span_queries(("Greeter", "Test"), {"Tes": 1, "ter": 5}, positioned=True)) == 2
+
+
 def test_the_trigrams_asked_of_one_span_lie_within_its_overlap() -> None:
     """A span reaches SPAN_OVERLAP bytes into the next, so trigrams further apart in a
     literal may be in two spans: they are not asked for together."""
