@@ -869,7 +869,9 @@ def _scan(
     whole_s = time.thread_time() - began
     reason = _scan_from(path, data, 0, regex, context, matches, want, deadline, pace, lines)
     filtered_s = time.thread_time() - began - whole_s
-    if reason is None:  # searched to its end: what each way would have cost
+    if reason != "deadline":
+        # What each way would have cost: searched whole first, a file holding a match is
+        # searched on from that match's line, which costs no more than from its start.
         pace.tried_both(whole_s + (filtered_s if first is not None else 0.0), filtered_s, size)
     return reason
 
