@@ -1055,8 +1055,15 @@ class _LineFilter:
     ) -> None:
         self._text = text
         self._blind = blind
-        self._around = around
-        """(option's piece, where `text` is in it): one of them must be at each place."""
+        grouped: dict[tuple[int, int], set[bytes]] = {}
+        for piece, offset in around:
+            grouped.setdefault((offset, len(piece)), set()).add(piece)
+        self._around = tuple((o, n, frozenset(p)) for (o, n), p in grouped.items())
+        """(where `text` is in the pieces, their length, the pieces): one of them must be
+        at each place. Grouped so a place costs a slice and a set lookup per group: the
+        options of `\\s+IDis` are four pieces of one shape, and 5,700 of the 6,744 places
+        of `IDis` in its candidates at 100k files have none of them (14.1 -> 13.1 ms over
+        those texts; finding the places is the rest)."""
 
     def find(self, data: bytes, pos: int, end: int) -> int:
         """Where the text is next in data[pos:end] (as `_LineFilter` counts), or -1."""
@@ -1068,8 +1075,9 @@ class _LineFilter:
             at = data.find(text, pos, end)
             if at < 0 or not around:
                 return at
-            for piece, offset in around:
-                if at >= offset and data.startswith(piece, at - offset):
+            for offset, length, pieces in around:
+                start = at - offset
+                if start >= 0 and data[start : start + length] in pieces:
                     return at
             pos = at + 1
 
