@@ -822,6 +822,14 @@ class _Pace:
         else:
             self.seconds_per_byte = max(rate, old / 2)
 
+    def slower(self, seconds: float, size: int) -> None:
+        """Learn from a call over a whole file (`_scan`) only a slower rate (`took`): a
+        pattern found slower there must size the next calls and files. A faster one is
+        left: taken too, it made `^\\s*\\w+\\s+IDis\\w*`'s filtered scan 26 ms where 16
+        at 100k files (the filter's short pieces are sized from the rate)."""
+        if self.seconds_per_byte is None or seconds > self.seconds_per_byte * max(size, 1):
+            self.took(seconds, size)
+
     def fits(self, size: int) -> bool:
         """Whether one call over `size` bytes is expected within CALL_BUDGET_S."""
         return size * (self.seconds_per_byte or 0.0) <= CALL_BUDGET_S
@@ -857,18 +865,19 @@ def _scan(
         return _scan_from(path, data, 0, regex, context, matches, want, deadline, pace, lines)
     if time.monotonic() >= deadline:
         return "deadline"
+    began = time.thread_time()
+    first = regex.search(data, 0, size)
+    whole_s = time.thread_time() - began
+    pace.slower(whole_s, size if first is None else first.end())
     if whole:
-        first = regex.search(data, 0, size)
         if first is None:
             return None
         # Leftmost first: no match starts before it, and none crosses a line (`never_nl`).
         start = data.rfind(b"\n", 0, first.start()) + 1
         return _scan_from(path, data, start, regex, context, matches, want, deadline, pace, lines)
-    began = time.thread_time()  # both ways, timed
-    first = regex.search(data, 0, size)
-    whole_s = time.thread_time() - began
+    began = time.thread_time()  # the filter's way, timed
     reason = _scan_from(path, data, 0, regex, context, matches, want, deadline, pace, lines)
-    filtered_s = time.thread_time() - began - whole_s
+    filtered_s = time.thread_time() - began
     if reason != "deadline":
         # What each way would have cost: searched whole first, a file holding a match is
         # searched on from that match's line, which costs no more than from its start.

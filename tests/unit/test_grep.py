@@ -413,6 +413,36 @@ def test_a_call_that_waited_for_a_core_teaches_no_slow_rate() -> None:
     assert [(m.line, m.column) for m in matches] == [(1, 40_002)]
 
 
+@pytest.mark.parametrize("whole_first", [True, None])
+def test_a_file_searched_whole_first_teaches_the_pace(
+    whole_first: bool | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One call over a whole file is timed as every call is: a pattern found slower there
+    makes the next calls (and whether a next file is searched whole) fit the budget."""
+    regex = grep_mod.compile_query(GrepQuery("hello", regex=True)).regex
+    monkeypatch.setattr(grep_mod._Pace, "whole_first", lambda self, size: whole_first)
+
+    class Slow:
+        def search(self, text: bytes, pos: int = 0, endpos: int = -1) -> Any:
+            if pos == 0 and endpos == len(text):  # the whole-file call: CPU time spent
+                spent = time.thread_time() + 0.05
+                while time.thread_time() < spent:
+                    pass
+            return regex.search(text, pos, endpos)
+
+    data = b"nothing here\n" * 5_000  # 65 KB, no match
+    lines = grep_mod._line_filter(grep_mod.literal_query("hello", regex=True), case_sensitive=True)
+    pace = grep_mod._Pace()
+    pace.seconds_per_byte = 1e-9  # learnt on earlier files: a fast pattern
+    deadline = time.monotonic() + grep_mod.GREP_DEADLINE_S
+    reason = grep_mod._scan("a.txt", data, Slow(), 0, [], 50, deadline, pace, lines)
+
+    assert reason is None
+    assert pace.seconds_per_byte is not None
+    assert pace.seconds_per_byte >= 0.04 / len(data)  # 50 ms over 65 KB, not 1 ns a byte
+    assert not pace.fits(10 * len(data))  # a file ten times larger: not in one call
+
+
 def test_a_slow_pattern_on_a_long_line_stops_at_the_deadline_too(tmp_path: Path) -> None:
     """Line-aligned pieces cannot bound a call on a line of a megabyte: windows do."""
     root = tmp_path / "repo"
