@@ -727,6 +727,16 @@ def du(path: Path) -> int:
     return total
 
 
+def slowest(patterns: list[str], times: list[float], count: int = 3) -> str:
+    """The `count` patterns whose slowest asking was slowest, each with its askings in
+    order (`series` asks the whole set, then again): a first asking that reads the
+    index from the disk shows apart from the ones after it."""
+    n = len(patterns)
+    asked = {p: times[i::n] for i, p in enumerate(patterns)} if n else {}
+    worst = sorted(asked, key=lambda p: -max(asked[p]))[:count]
+    return ", ".join(f"`{p}` " + " / ".join(f"{t:.1f}" for t in asked[p]) + " ms" for p in worst)
+
+
 def fmt(values: list[float]) -> str:
     return f"{pct(values, 0.5):.1f} / {pct(values, 0.95):.1f} ms"
 
@@ -890,6 +900,7 @@ def parent(args: argparse.Namespace) -> None:
             f"{peers[kind]['rg']['lines_mean']:,.0f}, "
             f"git grep {peers[kind]['git grep']['lines_mean']:,.0f}"
         )
+        print(f"  slowest (each asking in order): {slowest(queries[kind], m['ms'])}")
     print(
         f"search hits: {measured['search']['hits']}/{len(srch)}; symbols hits "
         f"{measured['symbols']['hits']}/{len(sym)}; outline non-empty "
