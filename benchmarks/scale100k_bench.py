@@ -156,6 +156,69 @@ def emit(kind: str, **data: Any) -> None:
     print(MARK + json.dumps({"kind": kind, **data}), flush=True)
 
 
+class Keeper:
+    """The measured code's page-cache keeper, started as `app.py` starts it (its period
+    the code's default `knowledge.keep_warm`, or `--keep-warm`), with what its passes
+    cost: the bench reports it beside the queries it keeps warm."""
+
+    def __init__(self, pagecache: Any, folder: Path, period: int) -> None:
+        self.period = period
+        self.passes: list[Any] = []
+        self.started = time.monotonic()
+        self.keeper = pagecache.PageCacheKeeper(folder, period, on_pass=self.passes.append)
+        self.keeper.start()
+
+    def report(self) -> dict[str, Any]:
+        done = [p for p in self.passes if not p.skipped]
+        return {
+            "period_s": self.period,
+            "running_s": time.monotonic() - self.started,
+            "passes": len(done),
+            "skipped": [p.skipped for p in self.passes if p.skipped][:1],
+            "gb": sum(p.bytes for p in done) / 1e9,
+            "cpu_s": sum(p.cpu_seconds for p in done),
+            "pass_s": [round(p.seconds, 2) for p in done][:3],
+        }
+
+    def stop(self) -> None:
+        self.keeper.stop()
+
+
+def start_keeper(args: argparse.Namespace, extra: dict[str, Any], repo: Path) -> Keeper | None:
+    """A `Keeper` where the measured code has one and the index is on disk, else None."""
+    import importlib
+
+    try:
+        pagecache = importlib.import_module("context_bot.knowledge.pagecache")
+        store = importlib.import_module("context_bot.knowledge.store")
+        config = importlib.import_module("context_bot.config")
+    except ImportError:
+        return None
+    period = config.Settings().keep_warm_s if args.keep_warm is None else args.keep_warm
+    if not extra.get("cache_dir") or not period:
+        return None
+    return Keeper(pagecache, store.cache_folder(extra["cache_dir"], repo), period)
+
+
+def resident_mb(cache_dir: Path | None) -> dict[str, int] | None:
+    """MB of the index's files in the page cache (util-linux `fincore`), as the queries
+    start: what a query will not read from the disk."""
+    if cache_dir is None or shutil.which("fincore") is None:
+        return None
+    files = [str(p) for p in Path(cache_dir).glob("*/*") if p.is_file()]
+    got = subprocess.run(
+        ["fincore", "--bytes", "--noheadings", "--raw", "-o", "RES,SIZE", *files],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    pairs = [line.split() for line in got.stdout.splitlines() if len(line.split()) == 2]
+    return {
+        "resident": sum(int(res) for res, _ in pairs) >> 20,
+        "size": sum(int(size) for _, size in pairs) >> 20,
+    }
+
+
 def child(args: argparse.Namespace) -> None:
     import asyncio
     import importlib
@@ -385,6 +448,7 @@ def child(args: argparse.Namespace) -> None:
             told["missed"] = missed
         else:
             loop.call_later(WATCH_SETTLE_S, ready.set)
+        keeper = start_keeper(args, extra, repo)
         watcher = asyncio.create_task(
             watch_knowledge(
                 [repo / "knowledge", repo],
@@ -401,10 +465,13 @@ def child(args: argparse.Namespace) -> None:
             await asyncio.wait_for(ready.wait(), WATCH_READY_S)
         watcher_ready_s = time.perf_counter() - waited
         rss_ready = proc_status()["VmRSS"]
+        resident = resident_mb(extra.get("cache_dir"))
         results: dict[str, Any] = {} if args.only_reload else await asyncio.to_thread(measure)
         emit(
             "measured",
             **results,
+            index_resident_mb=resident,
+            keep_warm=keeper.report() if keeper is not None else None,
             watcher_wait_s=watcher_ready_s,
             rss_ready_mb=rss_ready,
             rss_mb=proc_status()["VmRSS"],
@@ -416,6 +483,8 @@ def child(args: argparse.Namespace) -> None:
         emit("memory", rss_mb=status["VmRSS"], hwm_mb=status["VmHWM"])
         stop.set()
         watcher.cancel()
+        if keeper is not None:
+            keeper.stop()
 
     files = RepoFiles(repo)
     engine = Grep(files)
@@ -603,6 +672,8 @@ class Child:
             cmd.append("--restart-only")
         if args.only_reload:
             cmd.append("--only-reload")
+        if args.keep_warm is not None:
+            cmd += ["--keep-warm", str(args.keep_warm)]
         self.log = log.open("w")
         self.proc = subprocess.Popen(
             cmd,
@@ -901,6 +972,21 @@ def parent(args: argparse.Namespace) -> None:
             f"git grep {peers[kind]['git grep']['lines_mean']:,.0f}"
         )
         print(f"  slowest (each asking in order): {slowest(queries[kind], m['ms'])}")
+    if measured.get("index_resident_mb"):
+        held = measured["index_resident_mb"]
+        print(
+            "index in the page cache as the queries began: "
+            f"{held['resident']:,} of {held['size']:,} MB"
+        )
+    warm = measured.get("keep_warm")
+    print(
+        "page-cache keeper: off"
+        if not warm
+        else f"page-cache keeper: a pass every {warm['period_s']} s, {warm['passes']} passes in "
+        f"{warm['running_s']:.0f} s ({warm['pass_s']} s each), {warm['gb']:.1f} GB read, "
+        f"{warm['cpu_s']:.1f} s of CPU ({100 * warm['cpu_s'] / warm['running_s']:.1f}% of one "
+        f"core); skipped: {warm['skipped'] or 'never'}"
+    )
     print(
         f"search hits: {measured['search']['hits']}/{len(srch)}; symbols hits "
         f"{measured['symbols']['hits']}/{len(sym)}; outline non-empty "
@@ -1056,6 +1142,12 @@ def main() -> None:
         "--no-restart",
         action="store_true",
         help="--only-reload without the restart after the change (a shorter hold of the corpus)",
+    )
+    parser.add_argument(
+        "--keep-warm",
+        type=int,
+        default=None,
+        help="seconds between the page-cache keeper's passes (0: off; default: the code's)",
     )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--restart-only", action="store_true", help=argparse.SUPPRESS)

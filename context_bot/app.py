@@ -31,9 +31,10 @@ from context_bot.endpoint.ownership_redis import RedisOwnershipStore
 from context_bot.endpoint.routes import TokenService, create_app
 from context_bot.errors import ConfigError
 from context_bot.knowledge.loading import Knowledge, keep_restart_snapshot, load_knowledge
+from context_bot.knowledge.pagecache import PageCacheKeeper, WarmPass
 from context_bot.knowledge.patching import changed_since, patch_knowledge, reload_knowledge
 from context_bot.knowledge.sandbox import RepoFiles
-from context_bot.knowledge.store import default_cache_base
+from context_bot.knowledge.store import cache_folder, default_cache_base
 from context_bot.knowledge.watch import watch_knowledge
 from context_bot.metrics import Metrics
 from context_bot.tasks import spawn
@@ -77,6 +78,8 @@ class ContextBotApp:
         self._watcher: asyncio.Task[None] | None = None
         self._reconciler: asyncio.Task[None] | None = None
         self._lag_probe: asyncio.Task[None] | None = None
+        self._keeper: PageCacheKeeper | None = None
+        self._warm_state: str | None = None  # the last pass's result, logged when it changes
         self.worker: DispatchWorker | None = None
         self.ownership: RedisOwnershipStore | None = None
         self._worker_task: asyncio.Task[None] | None = None
@@ -177,6 +180,13 @@ class ContextBotApp:
                 ),
                 "knowledge_watcher",
             )
+        if settings.keep_warm_s and serves_rooms:
+            self._keeper = PageCacheKeeper(
+                cache_folder(self._cache_base, settings.repo),
+                settings.keep_warm_s,
+                on_pass=self._index_warmed,
+            )
+            self._keeper.start()
         if self.rooms is not None:
             self._reconciler = spawn(self._reconcile_forever(), "rooms_reconciler")
         if self.worker is not None:
@@ -215,6 +225,8 @@ class ContextBotApp:
             await asyncio.gather(self._mcp_task, return_exceptions=True)
         if self._runner is not None:
             await self._runner.cleanup()
+        if self._keeper is not None:  # it stops between two reads: a millisecond
+            await asyncio.to_thread(self._keeper.stop)
         if self.rooms is not None:
             cut_short = await self.rooms.drain(DRAIN_TIMEOUT_S)
             try:
@@ -389,6 +401,26 @@ class ContextBotApp:
             await self.rooms.knowledge_changed(change)
         if self.mcp is not None:
             await self.mcp.knowledge_changed(change)
+
+    def _index_warmed(self, done: WarmPass) -> None:
+        """A pass of the page-cache keeper (from its thread): counted, and logged when
+        its result changes (the first pass, a skip, a pass after skips), not every 30 s."""
+        self.metrics.index_warmed(done)
+        state = "skipped" if done.skipped else "done"
+        if state == self._warm_state:
+            return
+        self._warm_state = state
+        if done.skipped:
+            log.info("index_warm_skipped", reason=done.skipped)
+        else:
+            log.info(
+                "index_warm",
+                files=done.files,
+                mb=done.bytes >> 20,
+                seconds=round(done.seconds, 3),
+                cpu_seconds=round(done.cpu_seconds, 3),
+                period_s=self.settings.keep_warm_s,
+            )
 
     def _current_knowledge(self) -> Knowledge:
         assert self.knowledge is not None, "startup() loads knowledge before serving"

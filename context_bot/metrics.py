@@ -19,6 +19,8 @@ from collections.abc import Callable
 from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from context_bot.knowledge.pagecache import WarmPass
+
 __all__ = ["CONTENT_TYPE", "Metrics"]
 
 LAG_PROBE_INTERVAL_S = 0.5
@@ -94,6 +96,23 @@ class Metrics:
             buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0),
             registry=r,
         )
+        self.index_warm_passes = Counter(
+            "context_bot_index_warm_passes_total",
+            "Reads of the index's files that keep them in the page cache, by result "
+            "(done, skipped: the index outgrew its share of memory)",
+            ["result"],
+            registry=r,
+        )
+        self.index_warm_bytes = Counter(
+            "context_bot_index_warm_bytes_total",
+            "Bytes those reads went through",
+            registry=r,
+        )
+        self.index_warm_cpu_seconds = Counter(
+            "context_bot_index_warm_cpu_seconds_total",
+            "CPU time those reads took (the reading thread's own)",
+            registry=r,
+        )
 
         self.worker_registered = Gauge(
             "context_bot_worker_registered",
@@ -127,6 +146,12 @@ class Metrics:
         self.knowledge_documents.labels(kind="file").set(files)
         self.knowledge_documents.labels(kind="free").set(free)
         self.knowledge_stale.set(stale)
+
+    def index_warmed(self, done: WarmPass) -> None:
+        """One pass of the page-cache keeper (`knowledge/pagecache.py`); from its thread."""
+        self.index_warm_passes.labels(result="skipped" if done.skipped else "done").inc()
+        self.index_warm_bytes.inc(done.bytes)
+        self.index_warm_cpu_seconds.inc(done.cpu_seconds)
 
     def track_rooms(self, count: Callable[[], int]) -> None:
         self.active_rooms.set_function(count)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from context_bot.config import LiveKitSettings
+from context_bot.knowledge.store import cache_folder
 from tests.integration.conftest import REPO_ROOT
 
 pytestmark = pytest.mark.integration
@@ -29,6 +31,17 @@ def clean_env() -> dict[str, str]:
     the session's other bots built, instead of building it again in the user's cache."""
     cache = {k: v for k, v in os.environ.items() if k == "CONTEXT_BOT_CACHE_DIR"}
     return {**CLEAN_ENV, **cache}
+
+
+def livekit_env(livekit: LiveKitSettings, port: int = 0, **more: str) -> dict[str, str]:
+    """The variables a served process needs to reach the suite's livekit-server."""
+    return {
+        "LIVEKIT_URL": livekit.url,
+        "LIVEKIT_API_KEY": livekit.api_key,
+        "LIVEKIT_API_SECRET": livekit.api_secret,
+        "PORT": str(port),
+        **more,
+    }
 
 
 def start(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
@@ -72,12 +85,7 @@ def post_json(url: str, body: dict[str, str]) -> tuple[int, dict]:
 def test_a_signal_stops_the_process_cleanly_after_leaving_its_rooms(
     livekit: LiveKitSettings, sig: signal.Signals
 ) -> None:
-    env = {
-        "LIVEKIT_URL": livekit.url,
-        "LIVEKIT_API_KEY": livekit.api_key,
-        "LIVEKIT_API_SECRET": livekit.api_secret,
-        "PORT": "0",
-    }
+    env = livekit_env(livekit)
     process = start(env, "run")
     try:
         started = wait_for_event(process, "started")
@@ -148,13 +156,7 @@ def test_a_port_in_use_fails_with_one_line(livekit: LiveKitSettings) -> None:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        env = {
-            "LIVEKIT_URL": livekit.url,
-            "LIVEKIT_API_KEY": livekit.api_key,
-            "LIVEKIT_API_SECRET": livekit.api_secret,
-            "PORT": str(port),
-            "CONTEXT_BOT_LOG_LEVEL": "error",
-        }
+        env = livekit_env(livekit, port=port, CONTEXT_BOT_LOG_LEVEL="error")
         result = run_to_end(env, "run")
     assert result.returncode == 2
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
@@ -227,12 +229,7 @@ def test_run_serves_a_folder_without_knowledge_given_by_repo(
     (folder / "lib").mkdir(parents=True)
     (folder / "lib" / "client.py").write_text("class Client:\n    pass\n")
     (folder / "README.md").write_text("# Plain\n\nNo documents here.\n")
-    env = {
-        "LIVEKIT_URL": livekit.url,
-        "LIVEKIT_API_KEY": livekit.api_key,
-        "LIVEKIT_API_SECRET": livekit.api_secret,
-        "PORT": "0",
-    }
+    env = livekit_env(livekit)
     process = start(env, "run", "--repo", str(folder))
     try:
         absent = wait_for_event(process, "knowledge_folder_absent")
@@ -265,3 +262,65 @@ def test_run_serves_a_folder_without_knowledge_given_by_repo(
     missing = run_to_end({}, "check", "--repo", str(tmp_path / "nowhere"))
     assert missing.returncode == 2
     assert "knowledge.repo (CONTEXT_BOT_REPO) or --repo" in missing.stderr
+
+
+def wait_for_events(process: subprocess.Popen[str], *events: str, timeout: float = 60) -> dict:
+    """The first log record of each of `events`, in whatever order they come."""
+    found: dict[str, dict] = {}
+    for _ in events:
+        missing = [event for event in events if event not in found]
+        record = wait_for_any(process, missing, timeout)
+        found[record["event"]] = record
+    return found
+
+
+def wait_for_any(process: subprocess.Popen[str], events: list[str], timeout: float) -> dict:
+    assert process.stderr is not None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = process.stderr.readline()
+        if not line:
+            break
+        with contextlib.suppress(json.JSONDecodeError):
+            record = json.loads(line)
+            if record.get("event") in events:
+                return record
+    raise AssertionError(f"none of {events} logged")
+
+
+def test_run_keeps_its_index_in_the_page_cache_and_counts_the_reads(
+    livekit: LiveKitSettings,
+) -> None:
+    """`knowledge.keep_warm`: the served process reads its index's databases every period
+    (`knowledge/pagecache.py`), logs the first pass and counts each in its metrics."""
+    env = livekit_env(livekit, CONTEXT_BOT_KEEP_WARM="1")
+    process = start(env, "run")
+    try:
+        seen = wait_for_events(process, "started", "index_warm")
+        folder = cache_folder(Path(os.environ["CONTEXT_BOT_CACHE_DIR"]), REPO_ROOT)
+        index_bytes = (folder / "index.sqlite3").stat().st_size
+        warm = seen["index_warm"]
+        assert warm["files"] >= 2  # the text index and the symbol table at least
+        assert warm["mb"] >= index_bytes >> 20
+        assert warm["period_s"] == 1
+        deadline = time.monotonic() + 20
+        passes = 0.0
+        while passes < 3 and time.monotonic() < deadline:
+            time.sleep(0.5)
+            with urllib.request.urlopen(f"{seen['started']['url']}/metrics", timeout=5) as got:  # noqa: S310
+                metrics = got.read().decode()
+            counted = {
+                line.split()[0]: float(line.split()[1])
+                for line in metrics.splitlines()
+                if line.startswith("context_bot_index_warm_")
+            }
+            passes = counted.get('context_bot_index_warm_passes_total{result="done"}', 0.0)
+        assert passes >= 3
+        assert counted["context_bot_index_warm_bytes_total"] >= passes * index_bytes
+        assert counted["context_bot_index_warm_cpu_seconds_total"] > 0
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=15) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.communicate(timeout=10)
