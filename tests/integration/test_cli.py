@@ -289,19 +289,27 @@ def wait_for_any(process: subprocess.Popen[str], events: list[str], timeout: flo
 
 
 def test_run_keeps_its_index_in_the_page_cache_and_counts_the_reads(
-    livekit: LiveKitSettings,
+    livekit: LiveKitSettings, tmp_path: Path
 ) -> None:
     """`knowledge.keep_warm`: the served process reads its index's databases every period
-    (`knowledge/pagecache.py`), logs the first pass and counts each in its metrics."""
-    env = livekit_env(livekit, CONTEXT_BOT_KEEP_WARM="1")
-    process = start(env, "run")
+    (`knowledge/pagecache.py`), logs the first pass and counts each in its metrics; a
+    second process serving the same repository from the same cache leaves it to the
+    first. A repository and cache of the test's own: the suite's other bots share the
+    session's cache, and one of them would hold the reads."""
+    folder = tmp_path / "repo"
+    (folder / "lib").mkdir(parents=True)
+    for n in range(20):
+        (folder / "lib" / f"mod{n}.py").write_text(f"def handler_{n}(x):\n    return x\n" * 50)
+    cache = tmp_path / "cache"
+    env = livekit_env(livekit, CONTEXT_BOT_KEEP_WARM="1", CONTEXT_BOT_CACHE_DIR=str(cache))
+    process = start(env, "run", "--repo", str(folder))
+    second = None
     try:
         seen = wait_for_events(process, "started", "index_warm")
-        folder = cache_folder(Path(os.environ["CONTEXT_BOT_CACHE_DIR"]), REPO_ROOT)
-        index_bytes = (folder / "index.sqlite3").stat().st_size
+        index = cache_folder(cache, folder) / "index.sqlite3"
+        index_bytes = index.stat().st_size
         warm = seen["index_warm"]
         assert warm["files"] >= 2  # the text index and the symbol table at least
-        assert warm["mb"] >= index_bytes >> 20
         assert warm["period_s"] == 1
         deadline = time.monotonic() + 20
         passes = 0.0
@@ -318,9 +326,15 @@ def test_run_keeps_its_index_in_the_page_cache_and_counts_the_reads(
         assert passes >= 3
         assert counted["context_bot_index_warm_bytes_total"] >= passes * index_bytes
         assert counted["context_bot_index_warm_cpu_seconds_total"] > 0
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=15) == 0
+        second = start(env, "run", "--repo", str(folder))
+        skipped = wait_for_events(second, "index_warm_skipped")["index_warm_skipped"]
+        assert skipped["reason"] == "another process keeps them warm"
+        for served in (process, second):
+            served.send_signal(signal.SIGTERM)
+            assert served.wait(timeout=15) == 0
     finally:
-        if process.poll() is None:
-            process.kill()
-        process.communicate(timeout=10)
+        for served in (process, second):
+            if served is not None:
+                if served.poll() is None:
+                    served.kill()
+                served.communicate(timeout=10)
