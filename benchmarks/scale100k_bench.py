@@ -85,11 +85,12 @@ def ms_since(started: float) -> float:
 
 
 def proc_status(pid: int | str = "self") -> dict[str, int]:
-    """VmRSS and VmHWM in MB."""
+    """VmRSS and VmHWM in MB, and VmRSS's parts: RssAnon (the process's own memory) and
+    RssFile (pages of mapped files: the interpreter, its libraries)."""
     out = {}
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         key, _, value = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
+        if key in ("VmRSS", "VmHWM", "RssAnon", "RssFile"):
             out[key] = int(value.split()[0]) // 1024
     return out
 
@@ -475,6 +476,7 @@ def child(args: argparse.Namespace) -> None:
             watcher_wait_s=watcher_ready_s,
             rss_ready_mb=rss_ready,
             rss_mb=proc_status()["VmRSS"],
+            rss_parts_mb={k: proc_status()[k] for k in ("RssAnon", "RssFile")},
             hwm_mb=proc_status()["VmHWM"],
             children_rss_mb=children_rss_mb(),
         )
@@ -1022,7 +1024,12 @@ def parent(args: argparse.Namespace) -> None:
         ),
         (
             "serving memory (VmRSS after queries)",
-            f"{measured['rss_mb']:,} MB",
+            f"{measured['rss_mb']:,} MB"
+            + (
+                " ({RssAnon:,} anon, {RssFile:,} mapped files)".format(**measured["rss_parts_mb"])
+                if "rss_parts_mb" in measured
+                else ""
+            ),
             f"the watcher's process: {measured.get('children_rss_mb', 0):,} MB more",
             "≤ 500 MB",
             measured["rss_mb"] <= 500,
