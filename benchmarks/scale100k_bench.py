@@ -175,7 +175,7 @@ class Keeper:
             "period_s": self.period,
             "running_s": time.monotonic() - self.started,
             "passes": len(done),
-            "skipped": [p.skipped for p in self.passes if p.skipped][:1],
+            "skipped": [getattr(p, "why", "") or p.skipped for p in self.passes if p.skipped][:1],
             "gb": sum(p.bytes for p in done) / 1e9,
             "cpu_s": sum(p.cpu_seconds for p in done),
             "pass_s": [round(p.seconds, 2) for p in done][:3],

@@ -404,14 +404,15 @@ class ContextBotApp:
 
     def _index_warmed(self, done: WarmPass) -> None:
         """A pass of the page-cache keeper (from its thread): counted, and logged when
-        its result changes (the first pass, a skip, a pass after skips), not every 30 s."""
+        its result changes (the first pass, a skip or its reason, a pass after skips),
+        not every 30 s."""
         self.metrics.index_warmed(done)
-        state = "skipped" if done.skipped else "done"
+        state = done.skipped or "done"
         if state == self._warm_state:
             return
         self._warm_state = state
         if done.skipped:
-            log.info("index_warm_skipped", reason=done.skipped)
+            log.info("index_warm_skipped", reason=done.skipped, detail=done.why)
         else:
             log.info(
                 "index_warm",

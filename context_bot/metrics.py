@@ -99,7 +99,8 @@ class Metrics:
         self.index_warm_passes = Counter(
             "context_bot_index_warm_passes_total",
             "Reads of the index's files that keep them in the page cache, by result "
-            "(done, skipped: the index outgrew its share of memory)",
+            "(done; skipped: the index outgrew its share of memory, or another process "
+            "on the machine reads it)",
             ["result"],
             registry=r,
         )

@@ -75,13 +75,21 @@ LOCK_NAME = "keep-warm.lock"
 @dataclass(frozen=True)
 class WarmPass:
     """What one pass did: `files` and `bytes` read in `seconds` (of which `cpu_seconds`
-    the thread's own), or `skipped` with why (then nothing was read)."""
+    the thread's own), or `skipped` (then nothing was read): SKIPPED_MEMORY or
+    SKIPPED_HELD, said in words in `why`."""
 
     files: int
     bytes: int
     seconds: float
     cpu_seconds: float
     skipped: str | None = None
+    why: str = ""
+
+
+SKIPPED_MEMORY = "memory"
+"""The files are more than MEMORY_SHARE of the memory available."""
+SKIPPED_HELD = "held"
+"""Another process of the machine holds the lock and reads them."""
 
 
 def memory_room(meminfo: str, cgroup_max: str | None) -> int | None:
@@ -211,9 +219,10 @@ class PageCacheKeeper:
         room = self._room()
         if room is not None and total > MEMORY_SHARE * room:
             why = f"index {total >> 20} MB, more than {MEMORY_SHARE:.0%} of {room >> 20} MB"
-            return WarmPass(len(files), 0, 0.0, 0.0, skipped=why)
+            return WarmPass(len(files), 0, 0.0, 0.0, SKIPPED_MEMORY, why)
         if files and not self._claim():
-            return WarmPass(len(files), 0, 0.0, 0.0, skipped="another process keeps them warm")
+            why = f"another process keeps them warm (it holds {LOCK_NAME})"
+            return WarmPass(len(files), 0, 0.0, 0.0, SKIPPED_HELD, why)
         began, cpu = time.perf_counter(), time.thread_time()
         pace = _Pace(total, self.period_s, self._rest)
         read = sum(self._read(path, pace) for path, _ in files)

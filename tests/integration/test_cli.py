@@ -328,7 +328,8 @@ def test_run_keeps_its_index_in_the_page_cache_and_counts_the_reads(
         assert counted["context_bot_index_warm_cpu_seconds_total"] > 0
         second = start(env, "run", "--repo", str(folder))
         skipped = wait_for_events(second, "index_warm_skipped")["index_warm_skipped"]
-        assert skipped["reason"] == "another process keeps them warm"
+        assert skipped["reason"] == "held"
+        assert "another process keeps them warm" in skipped["detail"]
         for served in (process, second):
             served.send_signal(signal.SIGTERM)
             assert served.wait(timeout=15) == 0

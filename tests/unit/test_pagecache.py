@@ -66,7 +66,8 @@ def test_a_pass_skips_an_index_larger_than_its_share_of_memory(tmp_path: Path) -
     keeper = PageCacheKeeper(folder, 0.01, room=lambda: 4 * MIB, duty=1.0)
     done = keeper.one_pass()
     assert done.bytes == 0
-    assert done.skipped is not None and "more than 50% of 4 MB" in done.skipped
+    assert done.skipped == pagecache.SKIPPED_MEMORY
+    assert "index 3 MB, more than 50% of 4 MB" in done.why
     roomy = PageCacheKeeper(folder, 0.01, room=lambda: 64 * MIB, duty=1.0)
     assert roomy.one_pass().bytes > 3 * MIB
 
@@ -128,7 +129,8 @@ def test_one_keeper_of_a_folder_reads_the_others_skip_until_it_stops(tmp_path: P
     second = PageCacheKeeper(folder, 0.01, room=lambda: None, duty=1.0)
     assert first.one_pass().bytes > 0
     held = second.one_pass()
-    assert held.bytes == 0 and held.skipped == "another process keeps them warm"
+    assert held.bytes == 0 and held.skipped == pagecache.SKIPPED_HELD
+    assert "another process keeps them warm" in held.why
     assert (folder / LOCK_NAME).exists()
     assert LOCK_NAME not in [path.name for path, _ in kept_files(folder)]
     first.stop()  # no thread: stop releases the lock all the same
