@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
@@ -56,6 +55,21 @@ def start(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
 
 
 def wait_for_event(process: subprocess.Popen[str], event: str, timeout: float = 20) -> dict:
+    return wait_for_any(process, [event], timeout)
+
+
+def wait_for_events(process: subprocess.Popen[str], *events: str, timeout: float = 60) -> dict:
+    """The first log record of each of `events`, in whatever order they come."""
+    found: dict[str, dict] = {}
+    for _ in events:
+        missing = [event for event in events if event not in found]
+        record = wait_for_any(process, missing, timeout)
+        found[record["event"]] = record
+    return found
+
+
+def wait_for_any(process: subprocess.Popen[str], events: list[str], timeout: float) -> dict:
+    """The first log record of any of `events` on the process's stderr."""
     assert process.stderr is not None
     deadline = time.monotonic() + timeout
     seen = []
@@ -68,9 +82,9 @@ def wait_for_event(process: subprocess.Popen[str], event: str, timeout: float = 
             record = json.loads(line)
         except json.JSONDecodeError:
             continue
-        if record.get("event") == event:
+        if record.get("event") in events:
             return record
-    raise AssertionError(f"no {event!r} log line; stderr was:\n{''.join(seen)}")
+    raise AssertionError(f"no {' or '.join(events)!r} log line; stderr was:\n{''.join(seen)}")
 
 
 def post_json(url: str, body: dict[str, str]) -> tuple[int, dict]:
@@ -262,30 +276,6 @@ def test_run_serves_a_folder_without_knowledge_given_by_repo(
     missing = run_to_end({}, "check", "--repo", str(tmp_path / "nowhere"))
     assert missing.returncode == 2
     assert "knowledge.repo (CONTEXT_BOT_REPO) or --repo" in missing.stderr
-
-
-def wait_for_events(process: subprocess.Popen[str], *events: str, timeout: float = 60) -> dict:
-    """The first log record of each of `events`, in whatever order they come."""
-    found: dict[str, dict] = {}
-    for _ in events:
-        missing = [event for event in events if event not in found]
-        record = wait_for_any(process, missing, timeout)
-        found[record["event"]] = record
-    return found
-
-
-def wait_for_any(process: subprocess.Popen[str], events: list[str], timeout: float) -> dict:
-    assert process.stderr is not None
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = process.stderr.readline()
-        if not line:
-            break
-        with contextlib.suppress(json.JSONDecodeError):
-            record = json.loads(line)
-            if record.get("event") in events:
-                return record
-    raise AssertionError(f"none of {events} logged")
 
 
 def test_run_keeps_its_index_in_the_page_cache_and_counts_the_reads(
