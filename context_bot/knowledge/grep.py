@@ -60,7 +60,14 @@ from pathspec.patterns.gitignore.spec import GitIgnoreSpecPattern
 
 from context_bot.errors import BadRequest, BinaryFile, FileError, FileTooLarge
 from context_bot.knowledge.inventory import Inventory, Texts
-from context_bot.knowledge.literals import Either, Term, collapsed_query, literal_query
+from context_bot.knowledge.literals import (
+    Either,
+    Gap,
+    Term,
+    collapsed_query,
+    literal_query,
+    word_gaps,
+)
 from context_bot.knowledge.model import RepoFile
 from context_bot.knowledge.sandbox import RepoFiles
 from context_bot.protocol import (
@@ -477,7 +484,8 @@ class Grep:
             query.regex and _CASE_FLAG.search(query.pattern) is not None
         )
         collapsed = collapsed_query(query.pattern, regex=query.regex)
-        narrowed = self._candidates(inventory, terms, collapsed, chosen, exact=exact)
+        gaps = word_gaps(query.pattern) if exact and query.regex else ()
+        narrowed = self._candidates(inventory, terms, collapsed, gaps, chosen, exact=exact)
         lines = None
         if narrowed is not None and query.regex:
             lines = _line_filter(terms, case_sensitive=exact)
@@ -576,6 +584,7 @@ class Grep:
         inventory: Inventory,
         terms: tuple[Term, ...],
         collapsed: tuple[Term, ...] | None,
+        gaps: tuple[Gap, ...],
         chosen: _Selection,
         *,
         exact: bool,
@@ -584,14 +593,14 @@ class Grep:
         spans of their texts where a match may be (or None), in path order and as the
         index finds them (a search that stops early asks no further; `exact`: files
         holding the terms as written; `collapsed`: the terms as the indexes keep text,
-        `literals.collapsed_query`); None when there is no index or the pattern
-        requires no text the index can look up."""
+        `literals.collapsed_query`; `gaps`: `literals.word_gaps`); None when there is
+        no index or the pattern requires no text the index can look up."""
         index = inventory.text_index
         if index is None:
             return None
         if not terms:
             return None
-        paths = index.matching(terms, case_sensitive=exact, collapsed=collapsed)
+        paths = index.matching(terms, case_sensitive=exact, collapsed=collapsed, gaps=gaps)
         if paths is None:
             return None
         return _positions(paths, chosen.positions())

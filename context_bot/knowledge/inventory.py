@@ -32,7 +32,7 @@ import structlog
 from identify import identify
 
 from context_bot.knowledge.git import git_output
-from context_bot.knowledge.literals import Term
+from context_bot.knowledge.literals import Gap, Term
 from context_bot.knowledge.model import RepoFile
 from context_bot.knowledge.sandbox import SNIFF_BYTES, RepoFiles, safe_opener
 
@@ -578,10 +578,12 @@ class Candidates(Texts, Protocol):
         *,
         case_sensitive: bool = False,
         collapsed: Sequence[Term] | None = None,
+        gaps: Sequence[Gap] = (),
     ) -> Iterator[tuple[str, tuple[int, ...] | None]] | None:
         """The files that may hold every term (as written, when `case_sensitive`), in path
         order, as they are found, each with the spans of its text where a match may be
-        (None: anywhere); None when the terms narrow nothing."""
+        (None: anywhere); None when the terms narrow nothing. `gaps`: where the pattern's
+        texts are apart by word characters only (`literals.word_gaps`)."""
         ...
 
     def reading(self) -> AbstractContextManager[Texts]:

@@ -312,3 +312,139 @@ def _either(branches: list[Any]) -> list[Term]:
             return []
         options.append(tuple(pieces))
     return [Either(tuple(options))]
+
+
+MAX_GAPS = 4
+"""Gaps (`word_gaps`) asked for at most: each is a lookup of two position lists."""
+WORD_CHARS = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz")
+"""What RE2's `\\w` matches: ASCII only, whatever the text's encoding."""
+_WORD_RANGES = ((ord("0"), ord("9")), (ord("A"), ord("Z")), (ord("a"), ord("z")))
+_WORD_CATEGORIES = frozenset({sre_constants.CATEGORY_WORD, sre_constants.CATEGORY_DIGIT})
+
+
+@dataclass(frozen=True, slots=True)
+class Gap:
+    """Two texts every match holds one after the other with nothing between them but
+    word characters and whitespace (`word_gaps`): in text kept without its whitespace,
+    `left`, then at most `runs` runs of word characters (each within one run of the
+    text's own, so no longer than its longest) and `fixed` word characters more, then
+    `right`. `class\\s+\\w+Error` is `class`, one run, `Error`."""
+
+    left: str
+    right: str
+    runs: int
+    fixed: int
+
+
+def word_gaps(pattern: str) -> tuple[Gap, ...]:
+    """The gaps of a regular expression's top-level sequence (groups that set no flag
+    read as their items), in order, each side a plain ASCII text of MIN_LITERAL
+    characters or more without its whitespace; at most MAX_GAPS. What the trigram index
+    can answer with the distance between two texts, where their trigrams alone are in
+    files that hold them far apart (`class` and `Error`, one file in seven at 100k files).
+    () when there is none, or the pattern cannot be read as RE2 reads it."""
+    parsed = _parsed(pattern)
+    if parsed is None:
+        return ()
+    return tuple(dict.fromkeys(_gaps(_flat(list(parsed)))))[:MAX_GAPS]
+
+
+def _flat(items: list[tuple[Any, Any]]) -> list[tuple[Any, Any]]:
+    """`items` with each group that changes no flag (`(\\w+)`, `(?:get)`) replaced by
+    its own items: the same text in the same order."""
+    out: list[tuple[Any, Any]] = []
+    for op, arg in items:
+        if op is sre_constants.SUBPATTERN and not arg[1] and not arg[2]:
+            out += _flat(list(arg[-1]))
+        else:
+            out.append((op, arg))
+    return out
+
+
+def _gaps(items: list[tuple[Any, Any]]) -> list[Gap]:
+    out: list[Gap] = []
+    left: str | None = None  # the text before the gap being read
+    runs = fixed = 0
+    gapped = False  # a word item since `left`
+    run: list[str] = []  # literal characters not yet read as a text
+
+    def text_ends() -> None:
+        nonlocal left, runs, fixed, gapped
+        text = strip_space("".join(run))
+        run.clear()
+        if not text:
+            return  # whitespace: nothing in text kept without it
+        if len(text) < MIN_LITERAL or not text.isascii():
+            if left is not None and set(text) <= WORD_CHARS:
+                fixed += len(text)  # a short word inside the gap: part of it
+                gapped = True
+            else:
+                left = None
+            return
+        if left is not None and gapped:
+            out.append(Gap(left, text, runs, fixed))
+        left, runs, fixed, gapped = text, 0, 0, False
+
+    for op, arg in items:
+        if op is sre_constants.LITERAL:
+            run.append(chr(arg))
+            continue
+        if op is sre_constants.AT:
+            continue  # `\\b`, `^`: no character taken
+        text_ends()
+        kind = _gap_item(op, arg)
+        if kind is None:
+            left = None  # anything else between: no distance can be told
+        elif kind == "space":
+            continue
+        elif left is not None:
+            gapped = True
+            if isinstance(kind, int):
+                fixed += kind
+            else:
+                runs += 1
+    text_ends()
+    return out
+
+
+def _gap_item(op: Any, arg: Any) -> int | str | None:
+    """What one item may take in a gap: "space" (whitespace only), "run" (a run of word
+    characters as long as any), a number (at most that many word characters), or None
+    (anything else)."""
+    if op in (sre_constants.MAX_REPEAT, sre_constants.MIN_REPEAT):
+        _, most, inner = arg
+        inner = list(inner)
+        if len(inner) != 1:
+            return None
+        kind = _char_kind(*inner[0])
+        if kind == "word":
+            return "run" if most == sre_constants.MAXREPEAT else int(most)
+        return kind
+    kind = _char_kind(op, arg)
+    return 1 if kind == "word" else kind
+
+
+def _char_kind(op: Any, arg: Any) -> str | None:
+    """ "word" when one character the item takes is always a word character, "space" when
+    always whitespace, else None."""
+    if op is sre_constants.LITERAL:
+        return _kind_of(chr(arg))
+    if op is not sre_constants.IN:
+        return None
+    kinds = set()
+    for kind, value in arg:
+        if kind is sre_constants.LITERAL:
+            kinds.add(_kind_of(chr(value)))
+        elif kind is sre_constants.RANGE:
+            inside = any(lo <= value[0] and value[1] <= hi for lo, hi in _WORD_RANGES)
+            kinds.add("word" if inside else None)
+        elif kind is sre_constants.CATEGORY:
+            space = value is sre_constants.CATEGORY_SPACE
+            kinds.add("word" if value in _WORD_CATEGORIES else "space" if space else None)
+        else:
+            return None  # a negation, or anything else
+    return kinds.pop() if len(kinds) == 1 else None
+
+
+def _kind_of(char: str) -> str | None:
+    return "word" if char in WORD_CHARS else "space" if char in RE2_SPACE else None

@@ -1055,13 +1055,15 @@ class _Code:
 def text_index_of(store: IndexStore, stored: StoredCode, inventory: Inventory) -> TextIndex:
     """`grep`'s trigram index for this snapshot: the rows the cache holds as text, and
     the files it must always read (text files it holds no text of, and `folds` unless
-    the tokenizer folds those characters as RE2 does)."""
-    held, folds = store.texts()
-    paths = {row: e.path for row, e in stored.entries.items() if row in held}
+    the tokenizer folds those characters as RE2 does), and the spans of its texts with
+    long runs of word characters (`store.word_run_spans`)."""
+    texts = store.texts()
+    paths = {row: e.path for row, e in stored.entries.items() if row in texts.held}
     always = {f.path for f in inventory.files if not f.binary} - set(paths.values())
     if not folds_as_re2():
-        always.update(paths[row] for row in folds if row in paths)
-    return TextIndex(store.path, paths, frozenset(always))
+        always.update(paths[row] for row in texts.folds if row in paths)
+    runs = {row: spans for row, spans in texts.runs.items() if row in paths}
+    return TextIndex(store.path, paths, frozenset(always), runs=runs)
 
 
 def _index_code(

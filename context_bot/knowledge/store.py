@@ -32,16 +32,17 @@ import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
+from typing import NamedTuple, cast
 
 import lz4.block
+import re2
 import structlog
 
-from context_bot.knowledge.literals import solid_bytes, strip_space_bytes
+from context_bot.knowledge.literals import solid_bytes, strip_space, strip_space_bytes
 
 log = structlog.get_logger(__name__)
 
-SCHEMA_VERSION = 11
+SCHEMA_VERSION = 12
 # 2: a name's uses deduplicated per line, whatever the capture order.
 # 3: rows numbered in path order (ROW_GAP apart); `texts` kept as `grep` searches them.
 # 4: symbols of files past the search total too (both of 3's changes, merged).
@@ -57,6 +58,8 @@ SCHEMA_VERSION = 11
 # 10: each chunk kept compressed (LZ4 HC, `pack_chunk`).
 # 11: positions on the case-keeping spans (`cspans`, detail=full); the folded trigrams per
 #    span without positions (`fspans`, `fspandf`) where they were per file with positions.
+# 12: which spans of a text hold a run of word characters longer than WORD_RUN (`texts.runs`),
+#    and those texts' trigrams as written (`runs`).
 """Bumped whenever what is stored (or how it is computed) changes: a cache of another
 version is rebuilt, and the key of the folder includes it."""
 DB_NAME = "index.sqlite3"
@@ -187,9 +190,11 @@ _SCHEMA = (
     # cap), as grep searches it (a CRLF line end as "\n"). `folds`: the text has a
     # character RE2 folds to ASCII (KELVIN SIGN, LONG S), which the trigram tokenizer may
     # not, so a case-blind search always looks at that file. The text itself is in
-    # `chunks`, CHUNK_BYTES a row (`chunk_row`); `size` is its bytes.
+    # `chunks`, CHUNK_BYTES a row (`chunk_row`); `size` is its bytes. `runs`: the spans
+    # (`span_row` numbers, comma-separated) meeting a run of word characters longer than
+    # WORD_RUN, NULL when there is none (`word_run_spans`).
     "CREATE TABLE IF NOT EXISTS texts (id INTEGER PRIMARY KEY, size INTEGER NOT NULL, "
-    "folds INTEGER NOT NULL)",
+    "folds INTEGER NOT NULL, runs TEXT)",
     "CREATE TABLE IF NOT EXISTS chunks (id INTEGER PRIMARY KEY, body BLOB NOT NULL)",
     # Which spans of which texts may hold a pattern's text (`textindex.matching`): two
     # trigram indexes over the same spans of SPAN_BYTES (`spans`, kept without their
@@ -212,6 +217,12 @@ _SCHEMA = (
     "WITHOUT ROWID",
     "CREATE TABLE IF NOT EXISTS cspandf (gram TEXT PRIMARY KEY, docs INTEGER NOT NULL) "
     "WITHOUT ROWID",
+    # The texts with a run of word characters longer than WORD_RUN, a row each (rowid =
+    # the text's), their trigrams as written without positions: which of them may hold
+    # the two sides of a gap (`literals.Gap`) that the spans cannot place, the distance
+    # between them being unknown (`textindex.matching`). 581 texts, 49 MB, at 100k files.
+    "CREATE VIRTUAL TABLE IF NOT EXISTS runs USING fts5(body, content='', "
+    "tokenize='trigram case_sensitive 1', detail=none)",
 )
 # What a load assembles from every file (the symbol index), kept whole with a fingerprint
 # of the files it came from: a restart with no file changed loads it in one piece.
@@ -220,7 +231,8 @@ _BLOBS = (
     "data BLOB NOT NULL)"
 )
 _TEXTS_BLOB = "texts-rows"
-"""The blob of which rows `texts` holds, and which of them `folds` (`IndexStore.texts`)."""
+"""The blob of which rows `texts` holds, which of them `folds`, and their `runs`
+(`IndexStore.texts`)."""
 # What `known` reads of every file at every load, as a covering index: a scan of `files`
 # itself reads every row's symbols too (pages of them), a scan of this index only these.
 _FACTS = (
@@ -377,13 +389,61 @@ def spans(row: int, body: str) -> Iterator[tuple[int, str]]:
             return
 
 
+WORD_RUN = 100
+"""Longest run of word characters (RE2's `\\w`, ASCII) a text may hold and still be
+placed by the distance between two texts of a pattern (`literals.Gap`): a longer run
+puts its spans in `texts.runs` and the text in `runs`, and `grep` reads those spans
+whatever the distance says. Identifiers and words are far shorter; hashes, base64 and
+generated names are what is longer: 581 texts of the 100k corpus hold a run over 100
+characters (2,059 over 64, 447 over 128). Two runs and the texts on either side fit in
+SPAN_OVERLAP, so `public\\s+\\w+\\s+get` is still asked in one span."""
+_LONG_RUN = re2.compile(b"[0-9A-Za-z_]{%d,}" % (WORD_RUN + 1))
+
+
+def word_run_spans(data: bytes) -> tuple[int, ...]:
+    """The numbers of the spans (`spans`) meeting a run of word characters longer than
+    WORD_RUN in a text's bytes, in order; () when it holds none. RE2, whose time is
+    linear in the text: `re`'s bounded repetition tries again at each byte of a run."""
+    last = (1 << SPAN_BITS) - 1
+    found: set[int] = set()
+    for match in _LONG_RUN.finditer(data):
+        start, end = match.start(), match.end()
+        found.update(range(min(start // SPAN_BYTES, last), min((end - 1) // SPAN_BYTES, last) + 1))
+    return tuple(sorted(found))
+
+
+class HeldTexts(NamedTuple):
+    """What `IndexStore.texts` says of the texts `grep`'s trigram index holds: their rows,
+    those that `folds`, and the spans of each text with a run longer than WORD_RUN."""
+
+    held: set[int]
+    folds: set[int]
+    runs: dict[int, tuple[int, ...]]
+
+
+def pack_runs(spans: tuple[int, ...]) -> str | None:
+    """`texts.runs` of a text's `word_run_spans`."""
+    return ",".join(map(str, spans)) if spans else None
+
+
+def unpack_runs(column: str | None) -> tuple[int, ...]:
+    """What `pack_runs` packed (() for NULL). Raises sqlite3.DatabaseError for a value
+    that is not one (a cache written by something else), as the other damaged rows do."""
+    if not column:
+        return ()
+    try:
+        return tuple(int(n) for n in column.split(","))
+    except ValueError:
+        raise sqlite3.DatabaseError("a text's runs do not read") from None
+
+
 class IndexStore:
     """One repository's index database. Writes come from the loading thread (one load at
     a time); `search` reads through its own connection (`reader`)."""
 
     def __init__(self, path: Path, *, scanned: bool = True) -> None:
         self.path = path
-        self._held: tuple[set[int], set[int]] | None = None  # `texts`'s rows, in `update`
+        self._held: HeldTexts | None = None  # `texts`'s rows, in `update`
         self._db = connect(path)
         try:
             self._prepare(scanned)
@@ -556,7 +616,7 @@ class IndexStore:
                     db.commit()
                     pending = 0
             if self._held is not None:
-                self._keep_texts(*self._held)
+                self._keep_texts(self._held)
             db.commit()
         except BaseException:
             db.rollback()
@@ -600,7 +660,12 @@ class IndexStore:
             body = f.grep_text.replace("\r\n", "\n")
             folds = int(any(c in body for c in FOLDS_TO_ASCII))
             data = body.encode("utf-8")
-            db.execute("INSERT INTO texts VALUES (?,?,?)", (rowid, len(data), folds))
+            runs = word_run_spans(data)
+            db.execute(
+                "INSERT INTO texts VALUES (?,?,?,?)", (rowid, len(data), folds, pack_runs(runs))
+            )
+            if runs:
+                db.execute("INSERT INTO runs(rowid, body) VALUES (?,?)", (rowid, strip_space(body)))
             db.executemany(
                 "INSERT INTO chunks VALUES (?,?)",
                 (
@@ -612,16 +677,19 @@ class IndexStore:
             db.executemany("INSERT INTO cspans(rowid, body) VALUES (?,?)", pieces)
             db.executemany("INSERT INTO fspans(rowid, body) VALUES (?,?)", pieces)
             if self._held is not None:
-                self._held[0].add(rowid)
+                self._held.held.add(rowid)
                 if folds:
-                    self._held[1].add(rowid)
+                    self._held.folds.add(rowid)
+                if runs:
+                    self._held.runs[rowid] = runs
         return rowid
 
     def _drop_text(self, rowid: int) -> None:
         """Take a file's text out of the trigram indexes (contentless tables are told the
         values they indexed) and out of `texts` and `chunks`."""
         db = self._db
-        if db.execute("SELECT 1 FROM texts WHERE id=?", (rowid,)).fetchone() is not None:
+        found = db.execute("SELECT runs FROM texts WHERE id=?", (rowid,)).fetchone()
+        if found is not None:
             first, last = chunk_rows(rowid)
             old = b"".join(read_chunks(db, first, last)).decode("utf-8")
             pieces = list(spans(rowid, old))
@@ -630,11 +698,17 @@ class IndexStore:
                     f"INSERT INTO {table}({table}, rowid, body) VALUES ('delete', ?, ?)",  # noqa: S608
                     pieces,
                 )
+            if found[0] is not None:
+                db.execute(
+                    "INSERT INTO runs(runs, rowid, body) VALUES ('delete', ?, ?)",
+                    (rowid, strip_space(old)),
+                )
             db.execute("DELETE FROM chunks WHERE id BETWEEN ? AND ?", (first, last))
             db.execute("DELETE FROM texts WHERE id=?", (rowid,))
         if self._held is not None:
-            self._held[0].discard(rowid)
-            self._held[1].discard(rowid)
+            self._held.held.discard(rowid)
+            self._held.folds.discard(rowid)
+            self._held.runs.pop(rowid, None)
 
     def blob(self, key: str, fingerprint: str) -> bytes | None:
         """The blob kept under `key`, if it was made from the files `fingerprint` names."""
@@ -689,8 +763,9 @@ class IndexStore:
             db.execute("INSERT OR REPLACE INTO blobs VALUES (?,?,?)", (key, str(generation), data))
         return True
 
-    def texts(self) -> tuple[set[int], set[int]]:
-        """(rows whose text `grep`'s trigram index holds, those among them that `folds`).
+    def texts(self) -> HeldTexts:
+        """Which rows' texts `grep`'s trigram index holds, those among them that `folds`,
+        and the spans of those with runs longer than WORD_RUN (`HeldTexts`).
 
         Kept as a blob beside the table, which `update` brings up to date as it writes:
         one read, where a scan of `texts` reads a row per file (when it also held the
@@ -698,29 +773,32 @@ class IndexStore:
         kept = self._kept_texts()
         if kept is not None:
             return kept
-        held: set[int] = set()
-        folds: set[int] = set()
-        for rowid, fold in self._db.execute("SELECT id, folds FROM texts"):
-            held.add(rowid)
+        found = HeldTexts(set(), set(), {})
+        for rowid, fold, runs in self._db.execute("SELECT id, folds, runs FROM texts"):
+            found.held.add(rowid)
             if fold:
-                folds.add(rowid)
+                found.folds.add(rowid)
+            if runs is not None:
+                found.runs[rowid] = unpack_runs(runs)
         with self._db:
-            self._keep_texts(held, folds)
-        return held, folds
+            self._keep_texts(found)
+        return found
 
-    def _kept_texts(self) -> tuple[set[int], set[int]] | None:
+    def _kept_texts(self) -> HeldTexts | None:
         kept = self.last_blob(_TEXTS_BLOB)
         if kept is None:
             return None
         try:
-            held, folds = cast(tuple[list[int], list[int]], unpack_symbols(kept[1]))
-            return set(held), set(folds)
+            held, folds, runs = cast(
+                tuple[list[int], list[int], dict[int, tuple[int, ...]]], unpack_symbols(kept[1])
+            )
+            return HeldTexts(set(held), set(folds), dict(runs))
         except (ValueError, TypeError, EOFError):
             return None
 
-    def _keep_texts(self, held: set[int], folds: set[int]) -> None:
+    def _keep_texts(self, texts: HeldTexts) -> None:
         """Inside the caller's transaction."""
-        data = pack_symbols((sorted(held), sorted(folds)))
+        data = pack_symbols((sorted(texts.held), sorted(texts.folds), texts.runs))
         self._db.execute("INSERT OR REPLACE INTO blobs VALUES (?,?,?)", (_TEXTS_BLOB, "", data))
 
     def texts_ready(self, written: int) -> None:

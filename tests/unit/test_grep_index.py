@@ -21,7 +21,14 @@ from context_bot.knowledge import store as store_mod
 from context_bot.knowledge import textindex as textindex_mod
 from context_bot.knowledge.grep import Grep, GrepQuery
 from context_bot.knowledge.inventory import Inventory
-from context_bot.knowledge.literals import Either, collapsed_query, literal_query, required_literals
+from context_bot.knowledge.literals import (
+    Either,
+    Gap,
+    collapsed_query,
+    literal_query,
+    required_literals,
+    word_gaps,
+)
 from context_bot.knowledge.loading import Knowledge, load_knowledge
 from context_bot.knowledge.sandbox import RepoFiles
 from context_bot.knowledge.store import (
@@ -29,6 +36,7 @@ from context_bot.knowledge.store import (
     SPAN_BITS,
     SPAN_BYTES,
     SPAN_OVERLAP,
+    WORD_RUN,
     span_end,
     span_row,
     spans,
@@ -164,6 +172,11 @@ PATTERNS: list[tuple[str, bool]] = [
     ("(?i)[AB]CDE", True),
     ("x\\s*Options", True),
     ("\\s+options\\b", True),
+    # Gaps of word characters between two texts (`literals.word_gaps`).
+    ("class\\s+\\w+er\\b", True),
+    ("Greeter\\(\\)\\.\\w+\\(", True),
+    ("def\\s+\\w+\\(self", True),
+    ("foo\\w*baz", True),
 ]
 
 
@@ -203,14 +216,24 @@ def both(
 
 @pytest.mark.parametrize(("pattern", "regex"), PATTERNS)
 def test_narrowed_grep_answers_what_a_full_scan_answers(
-    repo: tuple[Path, Inventory, RepoFiles], pattern: str, regex: bool
+    repo: tuple[Path, Inventory, RepoFiles],
+    pattern: str,
+    regex: bool,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    for case, globs, context, limit in itertools.product(
-        (None, True, False), ((), ("*.py",), ("docs/**", "src/**"), ("!tests/**",)), (0, 2), (50, 2)
-    ):
-        query = GrepQuery(pattern, regex, case, globs, context, limit)
-        full, narrowed = both(repo, query)
-        assert narrowed == full, query
+    # A pattern with gaps is also asked by them, as a common term's would be (GAP_FROM).
+    for gap_from in (textindex_mod.GAP_FROM, 0) if regex and word_gaps(pattern) else (None,):
+        if gap_from is not None:
+            monkeypatch.setattr(textindex_mod, "GAP_FROM", gap_from)
+        for case, globs, context, limit in itertools.product(
+            (None, True, False),
+            ((), ("*.py",), ("docs/**", "src/**"), ("!tests/**",)),
+            (0, 2),
+            (50, 2),
+        ):
+            query = GrepQuery(pattern, regex, case, globs, context, limit)
+            full, narrowed = both(repo, query)
+            assert narrowed == full, query
 
 
 def test_the_index_narrows_a_literal_search(repo: tuple[Path, Inventory, RepoFiles]) -> None:
@@ -1193,11 +1216,175 @@ def test_a_chain_option_is_asked_with_its_common_trigrams_too(tmp_path: Path) ->
 
 def case_candidates(knowledge: Knowledge, pattern: str) -> set[str]:
     """The files the index gives a case-sensitive regex `pattern` (less `always`)."""
+    return set(case_lookup(knowledge, pattern))
+
+
+def case_lookup(knowledge: Knowledge, pattern: str) -> dict[str, tuple[int, ...] | None]:
+    """What the index gives a case-sensitive regex `pattern`, as `grep` asks it: each file
+    (less `always`) and the spans where a match may be."""
     index = index_of(knowledge.inventory)
     found = index.matching(
         literal_query(pattern, regex=True),
         case_sensitive=True,
         collapsed=collapsed_query(pattern, regex=True),
+        gaps=word_gaps(pattern),
     )
     assert found is not None
-    return {path for path, _ in found} - index.always
+    return {path: spans for path, spans in found if path not in index.always}
+
+
+@pytest.mark.parametrize(
+    ("pattern", "wanted"),
+    [
+        ("class\\s+\\w+Error\\b", (Gap("class", "Error", 1, 0),)),
+        ("class\\s+(\\w+)Error", (Gap("class", "Error", 1, 0),)),  # a group: its items
+        (
+            "public\\s+\\w+\\s+get\\w*Id\\(",
+            (Gap("public", "get", 1, 0), Gap("get", "Id(", 1, 0)),
+        ),
+        ("abc \\w+ \\w+ def", (Gap("abc", "def", 2, 0),)),  # two runs: apart by a space
+        ("abc\\w{2,5}xyz", (Gap("abc", "xyz", 0, 5),)),
+        ("abc[a-z0-9_]+def|x", ()),  # an alternation at the top: no sequence
+        ("abc\\d+de\\w+fgh", (Gap("abc", "fgh", 2, 2),)),  # a short word inside the gap
+        ("abc[a-z.]+def", ()),  # a class that is not all word characters
+        ("abc.*def", ()),
+        ("abc[^x]+def", ()),
+        ("(class|fn)\\s+\\w+Error", ()),  # the left side is a choice
+        ("ab\\w+Error", ()),  # a side shorter than a trigram
+        ("abc\\s+def", ()),  # whitespace only: a chain (`collapsed_query`)
+        ("(?i:abc)\\w+def", ()),  # a group that sets a flag is not read through
+        ("ab(c\\w+Err)or", (Gap("abc", "Error", 1, 0),)),
+        ("[[:alpha:]]abc\\w+def", ()),  # a POSIX class: not read as RE2 reads it
+    ],
+)
+def test_a_gap_of_word_characters_between_two_texts_is_told_with_its_bounds(
+    pattern: str, wanted: tuple[Gap, ...]
+) -> None:
+    assert word_gaps(pattern) == wanted
+
+
+def test_two_texts_far_apart_are_no_candidate_of_a_gap_between_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Files holding `class` and `Error` in every span but never near each other are no
+    candidates of `class\\s+\\w+Error\\b`; the file defining one is, and so is a file
+    whose name between is longer than WORD_RUN (no distance holds there: it is read at
+    the spans of its long runs), found where they are, as a full scan finds them."""
+    monkeypatch.setattr(textindex_mod, "GAP_FROM", 0)  # asked by the gap, however few
+    filler = "v, " * 60  # words far shorter than WORD_RUN, and 120 characters of them
+    used = "".join(
+        f"class X{n}:\n    x = [{filler}]\n    raise Error(n)\n    y = [{filler}]\n"
+        for n in range(300)
+    )
+    long_name = "N" * (WORD_RUN + 1)
+    files = {
+        "a/used.py": used,
+        "b/defined.py": used + "class ParseError(Exception):\n    pass\n",
+        "c/edge.py": used + f"class {'M' * WORD_RUN}Error:\n",  # exactly WORD_RUN between
+        "d/long.py": used + f"class {long_name}Error:\n" + used,
+        "e/long_elsewhere.py": used + f"x = '{long_name}'\n",
+    }
+    root = tmp_path / "repo"
+    write_files(root, files)
+    fs = RepoFiles(root)
+    knowledge = load_knowledge(root / "knowledge", root, files=fs, cache_dir=tmp_path / "c")
+    pattern = "class\\s+\\w+Error\\b"
+    by_path = case_lookup(knowledge, pattern)
+    assert set(by_path) == {
+        "b/defined.py",
+        "c/edge.py",
+        "d/long.py",
+        "e/long_elsewhere.py",  # holds a long run, and `class` and `Error`
+    }
+    spans_of_long = by_path["d/long.py"]
+    assert spans_of_long is not None and len(spans_of_long) <= 2  # its run's, not all
+    for context, limit in itertools.product((0, 2), (1, 50)):
+        answer = same_as_a_full_scan(
+            knowledge.inventory, fs, GrepQuery(pattern, True, None, (), context, limit)
+        )
+        assert isinstance(answer, dict)
+        if limit == 50:
+            assert [m["path"] for m in answer["matches"]] == [
+                "b/defined.py",
+                "c/edge.py",
+                "d/long.py",
+            ]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_gaps_of_word_characters_answer_what_a_full_scan_answers(
+    tmp_path: Path, seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Random texts with names and runs of every length around WORD_RUN put between the
+    two sides of a gap, across span edges, after live edits: a gap's lookup, with its
+    long runs, answers as a full scan."""
+    rng = random.Random(seed)  # noqa: S311 - test data
+    monkeypatch.setattr(textindex_mod, "GAP_FROM", 0)
+
+    def runs() -> str:
+        return "".join(
+            rng.choice(("Abc", "x" * rng.choice((1, 50, WORD_RUN - 1, WORD_RUN, WORD_RUN + 1))))
+            for _ in range(rng.randint(1, 3))
+        )
+
+    def text(size: int) -> str:
+        out = []
+        while sum(map(len, out)) < size:
+            line = random_text(rng, 200, ["Options"]).rstrip("\n")
+            if rng.random() < 0.3:
+                at = rng.randint(0, len(line))
+                gap = rng.choice((" ", "  ", "\t", " zz "))
+                piece = rng.choice(
+                    (
+                        f"class{gap}{runs()}Error",
+                        f"public{gap}{runs()}{gap}get{runs()}Id(",
+                        f"class{gap}{runs()} Error",
+                    )
+                )
+                line = line[:at] + piece + line[at:]
+            out.append(line + "\n")
+        return "".join(out)
+
+    root = tmp_path / "repo"
+    write_files(root, {f"g/f{n}.java": text(rng.randint(2_000, 60_000)) for n in range(6)})
+    fs = RepoFiles(root)
+    patterns = [
+        "class\\s+\\w+Error\\b",
+        "class\\s+\\w+Error",
+        "public\\s+\\w+\\s+get\\w*Id\\(",
+        "class\\s+x{50}\\w*Error",
+        "get\\w{0,60}Id",
+    ]
+    for round_ in range(2):
+        knowledge = load_knowledge(root / "knowledge", root, files=fs, cache_dir=tmp_path / "c")
+        for pattern, context, limit in itertools.product(patterns, (0, 1), (2, 500)):
+            same_as_a_full_scan(
+                knowledge.inventory, fs, GrepQuery(pattern, True, None, (), context, limit)
+            )
+        if round_ == 0:  # edits: long runs put in and taken out
+            write_files(root, {"g/f0.java": text(30_000), "g/new.java": text(9_000)})
+            (root / "g/f1.java").unlink()
+
+
+def test_a_gap_as_long_as_the_longest_run_is_still_near(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A name of WORD_RUN characters between `def ` and `(self` (nothing more of the run on
+    either side) leaves the text without long runs, so only the distance finds it: the
+    NEAR must reach that far, and no farther than a text of such runs needs."""
+    monkeypatch.setattr(textindex_mod, "GAP_FROM", 0)
+    far = "def x(y):\n    q = [" + "v, " * 60 + "]\n" + "z = (self)\n"  # apart by 121
+    files = {
+        "a/edge.py": f"def {'M' * WORD_RUN}(self):\n    q = [" + "v, " * 60 + "]\n" + far,
+        "b/far.py": far,
+    }
+    root = tmp_path / "repo"
+    write_files(root, files)
+    fs = RepoFiles(root)
+    knowledge = load_knowledge(root / "knowledge", root, files=fs, cache_dir=tmp_path / "c")
+    assert not index_of(knowledge.inventory)._runs
+    pattern = "def\\s+\\w+\\(self\\)"
+    assert word_gaps(pattern) == (Gap("def", "(self)", 1, 0),)
+    assert case_candidates(knowledge, pattern) == {"a/edge.py"}
+    answer = same_as_a_full_scan(knowledge.inventory, fs, GrepQuery(pattern, True))
+    assert isinstance(answer, dict) and len(answer["matches"]) == 1

@@ -16,6 +16,7 @@ from context_bot.knowledge.grep import Grep, GrepQuery
 from context_bot.knowledge.loading import Knowledge, load_knowledge
 from context_bot.knowledge.patching import reload_knowledge
 from context_bot.knowledge.sandbox import RepoFiles
+from context_bot.knowledge.store import WORD_RUN
 from context_bot.knowledge.textindex import TextIndex
 from tests.gitrepo import git
 from tests.unit.test_store import FILES, make_repo
@@ -82,6 +83,7 @@ def kept(k: Knowledge) -> dict[str, object]:
     return {
         "text_rows": dict(index._paths),
         "always": index.always,
+        "runs": dict(index._runs),
         "ordered": index.ordered,
         "counts": k.basis.counts,
         "digests": dict(k.basis.digests),
@@ -138,6 +140,34 @@ def test_a_changed_source_file_is_patched_and_answers_the_same(repo: Path, tmp_p
     assert fresh.index_stats["files_read"] == 1
     assert [m.symbol.path for m in fresh.symbols.find("twice")] == ["demo/greeter.py"]
     assert before.symbols.find("twice") == []  # the last snapshot is left as it was
+
+
+def test_a_long_run_put_in_and_taken_out_is_patched_as_a_full_load_keeps_it(
+    repo: Path, tmp_path: Path
+) -> None:
+    """The spans of a text's long runs of word characters (`store.WORD_RUN`), which a gap
+    lookup reads whatever the distance, follow a patch: added with the file's new text,
+    dropped with its old one."""
+    digest = "f" * (WORD_RUN + 1)
+
+    def put_in() -> list[str]:
+        (repo / "demo/greeter.py").write_text(FILES["demo/greeter.py"] + f"SHA = '{digest}'\n")
+        (repo / "web/hashes.ts").write_text(f"export const A = '{digest}'\n")
+        return ["demo/greeter.py", "web/hashes.ts"]
+
+    _, fresh, _ = reload_and_compare(repo, tmp_path, put_in)
+    index = fresh.inventory.text_index
+    assert isinstance(index, TextIndex)
+    assert sorted(index._paths[row] for row in index._runs) == ["demo/greeter.py", "web/hashes.ts"]
+
+    def taken_out() -> list[str]:
+        (repo / "demo/greeter.py").write_text(FILES["demo/greeter.py"])
+        return ["demo/greeter.py"]
+
+    _, fresh, _ = reload_and_compare(repo, tmp_path / "again", taken_out)
+    index = fresh.inventory.text_index
+    assert isinstance(index, TextIndex)
+    assert sorted(index._paths[row] for row in index._runs) == ["web/hashes.ts"]
 
 
 def test_a_same_size_edit_moves_the_version_and_is_named(repo: Path, tmp_path: Path) -> None:

@@ -15,7 +15,16 @@ import structlog
 from context_bot.knowledge import indexing
 from context_bot.knowledge import store as store_mod
 from context_bot.knowledge.loading import Knowledge, load_knowledge
-from context_bot.knowledge.store import DB_NAME, IndexStore, cache_folder, default_cache_base
+from context_bot.knowledge.store import (
+    DB_NAME,
+    SPAN_BYTES,
+    WORD_RUN,
+    HeldTexts,
+    IndexStore,
+    cache_folder,
+    default_cache_base,
+    unpack_runs,
+)
 from tests.gitrepo import git
 
 FILES = {
@@ -397,18 +406,20 @@ def test_which_rows_hold_a_text_is_kept_up_to_date_beside_the_table(
     repo: Path, tmp_path: Path
 ) -> None:
     """`IndexStore.texts` answers from a blob that each write brings up to date (a scan of
-    the table reads every text); after adds, edits, deletes and a folding character it is
-    what a scan finds, and without the blob the scan answers and keeps it again."""
+    the table reads every text); after adds, edits, deletes, a folding character and a
+    long run of word characters it is what a scan finds, and without the blob the scan
+    answers and keeps it again."""
     cache = tmp_path / "cache"
     folder = cache_folder(cache, repo)
 
-    def scanned() -> tuple[set[int], set[int]]:
+    def scanned() -> HeldTexts:
         db = sqlite3.connect(folder / DB_NAME)
-        rows = db.execute("SELECT id, folds FROM texts").fetchall()
+        rows = db.execute("SELECT id, folds, runs FROM texts").fetchall()
         db.close()
-        return {r for r, _ in rows}, {r for r, f in rows if f}
+        runs = {r: unpack_runs(spans) for r, _, spans in rows if spans is not None}
+        return HeldTexts({r for r, _, _ in rows}, {r for r, f, _ in rows if f}, runs)
 
-    def kept() -> tuple[set[int], set[int]]:
+    def kept() -> HeldTexts:
         store = IndexStore.open(folder)
         assert store is not None
         try:
@@ -421,12 +432,16 @@ def test_which_rows_hold_a_text_is_kept_up_to_date_beside_the_table(
     (repo / "demo/kelvin.py").write_text("TEMPERATURE = '300\u212a'\n")
     (repo / "web/util.ts").unlink()
     (repo / "notes/todo.txt").write_text("remember the milk and the \u017fugar\n")
+    run = "x" * (WORD_RUN + 1)
+    (repo / "notes/hash.txt").write_text("a\n" * (SPAN_BYTES // 2) + f"sha {run} end\n")
     load(repo, cache)
-    held, folds = kept()
-    assert (held, folds) == scanned() and len(folds) == 2
+    texts = kept()
+    assert texts == scanned() and len(texts.folds) == 2
+    assert list(texts.runs.values()) == [(1,)]  # the run starts in the second span
     (repo / "demo/kelvin.py").write_text("TEMPERATURE = '300K'\n")
+    (repo / "notes/hash.txt").write_text(f"sha {run[1:]} end\n")
     load(repo, cache)
-    assert kept() == scanned() and len(kept()[1]) == 1
+    assert kept() == scanned() and len(kept().folds) == 1 and not kept().runs
     db = sqlite3.connect(folder / DB_NAME)
     with db:
         db.execute("DELETE FROM blobs WHERE key='texts-rows'")
