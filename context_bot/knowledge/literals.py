@@ -328,12 +328,14 @@ class Gap:
     word characters and whitespace (`word_gaps`): in text kept without its whitespace,
     `left`, then at most `runs` runs of word characters (each within one run of the
     text's own, so no longer than its longest) and `fixed` word characters more, then
-    `right`. `class\\s+\\w+Error` is `class`, one run, `Error`."""
+    `right`. `class\\s+\\w+Error` is `class`, one run, `Error`. `chained`: `left` is the
+    `right` of the gap before it in `word_gaps` (the same text of the pattern)."""
 
     left: str
     right: str
     runs: int
     fixed: int
+    chained: bool = False
 
 
 def word_gaps(pattern: str) -> tuple[Gap, ...]:
@@ -346,7 +348,7 @@ def word_gaps(pattern: str) -> tuple[Gap, ...]:
     parsed = _parsed(pattern)
     if parsed is None:
         return ()
-    return tuple(dict.fromkeys(_gaps(_flat(list(parsed)))))[:MAX_GAPS]
+    return tuple(_gaps(_flat(list(parsed)))[:MAX_GAPS])
 
 
 def _flat(items: list[tuple[Any, Any]]) -> list[tuple[Any, Any]]:
@@ -366,10 +368,11 @@ def _gaps(items: list[tuple[Any, Any]]) -> list[Gap]:
     left: str | None = None  # the text before the gap being read
     runs = fixed = 0
     gapped = False  # a word item since `left`
+    chained = False  # `left` is the right side of the last gap told
     run: list[str] = []  # literal characters not yet read as a text
 
     def text_ends() -> None:
-        nonlocal left, runs, fixed, gapped
+        nonlocal left, runs, fixed, gapped, chained
         text = strip_space("".join(run))
         run.clear()
         if not text:
@@ -381,9 +384,11 @@ def _gaps(items: list[tuple[Any, Any]]) -> list[Gap]:
             else:
                 left = None
             return
+        told = False
         if left is not None and gapped:
-            out.append(Gap(left, text, runs, fixed))
-        left, runs, fixed, gapped = text, 0, 0, False
+            out.append(Gap(left, text, runs, fixed, chained))
+            told = True
+        left, runs, fixed, gapped, chained = text, 0, 0, False, told
 
     for op, arg in items:
         if op is sre_constants.LITERAL:

@@ -314,17 +314,17 @@ class TextIndex:
         rare enough to be read as they are (GAP_FROM) or no gap can be asked in one span.
         `class\\s+\\w+Error\\b` at 100k files: 280 -> 47 ms warm (`class` and `Error`
         are in one span of 5,334 where 17,797 hold both, 101,353 `Error`)."""
-        near = [(query, gap) for gap in gaps if (query := _near(gap)) is not None]
-        if not near or _rarest(kept, docs) < GAP_FROM:
+        chains = _chains(gaps)
+        if not chains or _rarest(kept, docs) < GAP_FROM:
             return None
-        asked = [side for _, gap in near for side in _gap_sides(gap)]
+        asked = [side for gap in gaps if _near(gap) is not None for side in _gap_sides(gap)]
         rest = [term for term in kept if not _held_by(term, asked)]
         filters = span_queries(rest, docs, positioned=True) if rest else []
         extra: list[tuple[int, tuple[int, ...]]] = []
         if self._runs:
             grams = dict.fromkeys(g for side in asked for g in _grams(side, fold=False))
             extra = [(row, self._runs[row]) for row in self._run_rows(grams) if row in self._runs]
-        return _Lookup(near[0][0], [q for q, _ in near[1:]], extra, filters)
+        return _Lookup(chains[0], chains[1:], extra, filters)
 
     def _run_rows(self, grams: Iterable[str]) -> list[int]:
         """The rows of the texts with long runs (`runs`) holding every trigram, in order;
@@ -692,6 +692,32 @@ def _near(gap: Gap) -> str | None:
     if len(left) + between + len(right) > SPAN_OVERLAP:
         return None
     return f"NEAR({_quote(left)} {_quote(right)}, {between + 2})"
+
+
+def _chains(gaps: Sequence[Gap]) -> list[str]:
+    """The queries of the gaps that can be asked (`_near`), those of a chain (each gap's
+    left side the right one of the gap just before it) AND-ed while the whole chain
+    fits in SPAN_OVERLAP, so that one span holds it all: `impl\\s+\\w+\\s+for\\s+\\w+Error`
+    asked `impl` near `for` in 23,603 spans of 5,901 texts at 100k files, most with no
+    `Error` near."""
+    out: list[str] = []
+    stretch = 0  # of the chain so far: from its first side asked to its last text's end
+    joined = False  # the last gap was asked: a chained one may join its query
+    for gap in gaps:
+        query = _near(gap)
+        if query is None:
+            joined = False
+            continue
+        between = gap.runs * WORD_RUN + gap.fixed
+        left, right = _gap_sides(gap)
+        if joined and gap.chained and stretch + between + len(right) <= SPAN_OVERLAP:
+            out[-1] += f" AND {query}"
+            stretch += between + len(gap.right)
+        else:
+            out.append(query)
+            stretch = len(left) + between + len(gap.right)
+        joined = True
+    return out
 
 
 def _rarest(terms: Sequence[Term], docs: Mapping[str, int]) -> int:

@@ -1240,8 +1240,10 @@ def case_lookup(knowledge: Knowledge, pattern: str) -> dict[str, tuple[int, ...]
         ("class\\s+(\\w+)Error", (Gap("class", "Error", 1, 0),)),  # a group: its items
         (
             "public\\s+\\w+\\s+get\\w*Id\\(",
-            (Gap("public", "get", 1, 0), Gap("get", "Id(", 1, 0)),
+            (Gap("public", "get", 1, 0), Gap("get", "Id(", 1, 0, chained=True)),
         ),
+        # Apart by something else: the same text, not the same place.
+        ("foo\\w+bar.*bar\\w+baz", (Gap("foo", "bar", 1, 0), Gap("bar", "baz", 1, 0))),
         ("abc \\w+ \\w+ def", (Gap("abc", "def", 2, 0),)),  # two runs: apart by a space
         ("abc\\w{2,5}xyz", (Gap("abc", "xyz", 0, 5),)),
         ("abc[a-z0-9_]+def|x", ()),  # an alternation at the top: no sequence
@@ -1261,6 +1263,28 @@ def test_a_gap_of_word_characters_between_two_texts_is_told_with_its_bounds(
     pattern: str, wanted: tuple[Gap, ...]
 ) -> None:
     assert word_gaps(pattern) == wanted
+
+
+def test_a_chain_of_gaps_is_asked_in_one_span_while_it_fits() -> None:
+    """`impl\\s+\\w+\\s+for\\s+\\w+Error` is asked as both gaps in one span (212
+    characters at most); a chain past SPAN_OVERLAP, a gap that cannot be asked between
+    two that can, or two gaps apart by something else are asked apart."""
+    chain = word_gaps("impl\\s+\\w+\\s+for\\s+\\w+Error")
+    assert textindex_mod._chains(chain) == [
+        f'NEAR("impl" "for", {WORD_RUN + 2}) AND NEAR("for" "Error", {WORD_RUN + 2})'
+    ]
+    assert len(textindex_mod._chains(word_gaps("abc\\w+def\\w+ghi\\w+jkl"))) == 2
+    past = word_gaps("abc\\w+def\\s\\w+\\s\\w+ghi\\w+jkl")  # the middle fits alone
+    assert [g.runs for g in past] == [1, 2, 1]
+    assert len(textindex_mod._chains(past)) == 3
+    too_far = word_gaps("abc\\w+def\\s\\w+\\s\\w+\\s\\w+ghi\\w+jkl")  # not even alone
+    assert [g.runs for g in too_far] == [1, 3, 1]
+    assert textindex_mod._chains(too_far) == [
+        f'NEAR("abc" "def", {WORD_RUN + 2})',
+        f'NEAR("ghi" "jkl", {WORD_RUN + 2})',
+    ]
+    apart = word_gaps("foo\\w+bar.*bar\\w+baz")
+    assert len(textindex_mod._chains(apart)) == 2
 
 
 def test_two_texts_far_apart_are_no_candidate_of_a_gap_between_them(
