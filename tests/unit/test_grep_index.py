@@ -1412,3 +1412,27 @@ def test_a_gap_as_long_as_the_longest_run_is_still_near(
     assert case_candidates(knowledge, pattern) == {"a/edge.py"}
     answer = same_as_a_full_scan(knowledge.inventory, fs, GrepQuery(pattern, True))
     assert isinstance(answer, dict) and len(answer["matches"]) == 1
+
+
+def test_a_gap_is_asked_only_where_its_sides_are_the_rarest_common_terms(
+    repo: tuple[Path, Inventory, RepoFiles],
+) -> None:
+    """By the counts of the trigrams as written: a pattern whose terms are all rare is
+    read at its rarest term's spans (GAP_FROM), and so is one with a term rarer than
+    every side (`Context=` of `const\\s+\\w+Context\\s*=`); common sides with nothing
+    rarer are asked by their distance."""
+    index = index_of(repo[1])
+    pattern = "const\\s+\\w+Context\\s*="
+    kept = textindex_mod._stripped(collapsed_query(pattern, regex=True))
+    gaps = word_gaps(pattern)
+    assert gaps == (Gap("const", "Context", 1, 0),)
+    common = dict.fromkeys(
+        ["con", "ons", "nst", "Con", "ont", "nte", "tex", "ext", "xt="], 10 * textindex_mod.GAP_FROM
+    )
+    lookup = index._gap_lookup(kept, gaps, common)
+    assert lookup is not None
+    assert lookup.first == f'NEAR("const" "Context", {WORD_RUN + 2})'
+    assert lookup.filters  # `Context=` is not what a side holds: asked besides
+    assert index._gap_lookup(kept, gaps, {**common, "xt=": textindex_mod.GAP_FROM}) is None
+    rare = dict.fromkeys(common, textindex_mod.GAP_FROM - 1)
+    assert index._gap_lookup(kept, gaps, rare) is None
