@@ -117,7 +117,8 @@ def test_passes_repeat_every_period_until_stopped(tmp_path: Path) -> None:
     keeper.stop()
     count = len(passes)
     assert count >= 3
-    assert all(p.bytes == 3 * MIB + 17 + 1000 + 5000 for p in passes)
+    # The passes before the stop read everything (one the stop cut short may follow).
+    assert all(p.bytes == 3 * MIB + 17 + 1000 + 5000 for p in passes[:3])
     time.sleep(0.2)
     assert len(passes) == count  # nothing after the stop
 
