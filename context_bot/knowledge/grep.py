@@ -484,7 +484,7 @@ class Grep:
             query.regex and _CASE_FLAG.search(query.pattern) is not None
         )
         collapsed = collapsed_query(query.pattern, regex=query.regex)
-        gaps = word_gaps(query.pattern) if exact and query.regex else ()
+        gaps = word_gaps(query.pattern) if query.regex else ()
         narrowed = self._candidates(inventory, terms, collapsed, gaps, chosen, exact=exact)
         lines = None
         if narrowed is not None and query.regex:

@@ -42,7 +42,7 @@ from context_bot.knowledge.literals import solid_bytes, strip_space, strip_space
 
 log = structlog.get_logger(__name__)
 
-SCHEMA_VERSION = 12
+SCHEMA_VERSION = 13
 # 2: a name's uses deduplicated per line, whatever the capture order.
 # 3: rows numbered in path order (ROW_GAP apart); `texts` kept as `grep` searches them.
 # 4: symbols of files past the search total too (both of 3's changes, merged).
@@ -60,6 +60,7 @@ SCHEMA_VERSION = 12
 #    span without positions (`fspans`, `fspandf`) where they were per file with positions.
 # 12: which spans of a text hold a run of word characters longer than WORD_RUN (`texts.runs`),
 #    and those texts' trigrams as written (`runs`).
+# 13: `runs` folded: it answers patterns blind to case too.
 """Bumped whenever what is stored (or how it is computed) changes: a cache of another
 version is rebuilt, and the key of the folder includes it."""
 DB_NAME = "index.sqlite3"
@@ -218,11 +219,12 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS cspandf (gram TEXT PRIMARY KEY, docs INTEGER NOT NULL) "
     "WITHOUT ROWID",
     # The texts with a run of word characters longer than WORD_RUN, a row each (rowid =
-    # the text's), their trigrams as written without positions: which of them may hold
-    # the two sides of a gap (`literals.Gap`) that the spans cannot place, the distance
-    # between them being unknown (`textindex.matching`). 581 texts, 49 MB, at 100k files.
+    # the text's), their trigrams folded without positions: which of them may hold the
+    # two sides of a gap (`literals.Gap`) that the spans cannot place, the distance
+    # between them being unknown (`textindex.matching`; folded, it answers a pattern
+    # matched with case too, with a few texts more). 581 texts, 49 MB, at 100k files.
     "CREATE VIRTUAL TABLE IF NOT EXISTS runs USING fts5(body, content='', "
-    "tokenize='trigram case_sensitive 1', detail=none)",
+    "tokenize='trigram', detail=none)",
 )
 # What a load assembles from every file (the symbol index), kept whole with a fingerprint
 # of the files it came from: a restart with no file changed loads it in one piece.

@@ -288,14 +288,14 @@ class TextIndex:
         the terms as written (the whole pattern is matched with case), so the
         case-keeping, positioned index answers (`cspans`); else the folded one
         (`fspans`). `gaps`: the pattern's texts apart by word characters only
-        (`literals.word_gaps`), asked by their distance where the positioned index
-        answers and its terms are common (`_gap_lookup`)."""
+        (`literals.word_gaps`), asked together where its terms are common
+        (`_gap_lookup`)."""
         kept = _stripped(collapsed if collapsed is not None else terms)
         table, counts = ("cspans", "cspandf") if case_sensitive else ("fspans", "fspandf")
-        sides = [text for gap in gaps for text in _gap_sides(gap)] if case_sensitive else []
+        sides = [text for gap in gaps for text in _gap_sides(gap)]
         docs = self._frequencies([*kept, *sides], counts)
         if sides:
-            lookup = self._gap_lookup(kept, gaps, docs)
+            lookup = self._gap_lookup(kept, gaps, docs, positioned=case_sensitive)
             if lookup is not None:
                 return self._merged(table, lookup)
         asked = span_queries(kept, docs, positioned=case_sensitive)
@@ -304,35 +304,42 @@ class TextIndex:
         return self._merged(table, _Lookup(asked[0], asked[1:]))
 
     def _gap_lookup(
-        self, kept: Sequence[Term], gaps: Sequence[Gap], docs: Mapping[str, int]
+        self,
+        kept: Sequence[Term],
+        gaps: Sequence[Gap],
+        docs: Mapping[str, int],
+        *,
+        positioned: bool = True,
     ) -> _Lookup | None:
-        """The lookup of a case-sensitive pattern by its gaps: the spans holding both sides
-        of its first gap as near as the gap allows (`_near`), the files holding the
-        others' too, plus the texts with long runs (`store.WORD_RUN`, where no distance
-        holds) that hold every side's trigrams anywhere, at the spans of those runs, then
-        the terms that the sides asked do not hold as filters. None when the terms are
-        rare enough to be read as they are (GAP_FROM), another term is rarer than every
-        side (its spans are the better places: `const\\s+\\w+Context\\s*=` 40 -> 79 ms
-        asked by its gap where `Context=` is rarer), or no gap can be asked in one span.
-        `class\\s+\\w+Error\\b` at 100k files: 280 -> 47 ms warm (`class` and `Error`
-        are in one span of 5,334 where 17,797 hold both, 101,353 `Error`)."""
-        chains = _chains(gaps)
-        if not chains or _rarest(kept, docs) < GAP_FROM:
+        """The lookup of a pattern by its gaps: the spans holding both sides of its first
+        gap (chain, `_chains`) as the index can tell (`_gap_query`), the files holding
+        the others' too, plus the texts with long runs (`store.WORD_RUN`, where no
+        distance holds) that hold every side's trigrams anywhere, at the spans of those
+        runs, then the terms that the sides asked do not hold as filters. None when the
+        terms are rare enough to be read as they are (GAP_FROM), another term is rarer
+        than every side (its spans are the better places: `const\\s+\\w+Context\\s*=` 40 ->
+        79 ms asked by its gap where `Context=` is rarer), or no gap can be asked in one
+        span. At 100k files, warm: `class\\s+\\w+Error\\b` 280 -> 47 ms (`class` and `Error`
+        are near in 5,334 spans where 17,797 hold both and 101,353 `Error`);
+        `read\\w*rom`, blind to case, 51 -> 42 ms (`read` and `rom` in one span)."""
+        fold = not positioned
+        chains = _chains(gaps, docs, positioned=positioned)
+        if not chains or _rarest(kept, docs, fold=fold) < GAP_FROM:
             return None
-        asked = [side for gap in gaps if _near(gap) is not None for side in _gap_sides(gap)]
+        asked = [side for gap in gaps if _gap_fits(gap) for side in _gap_sides(gap)]
         rest = [term for term in kept if not _held_by(term, asked)]
-        if _rarest(rest, docs) < _rarest(asked, docs):
+        if _rarest(rest, docs, fold=fold) < _rarest(asked, docs, fold=fold):
             return None  # a term rarer than any side (`Context\\s*=`'s `Context=`) places better
-        filters = span_queries(rest, docs, positioned=True) if rest else []
+        filters = span_queries(rest, docs, positioned=positioned) if rest else []
         extra: list[tuple[int, tuple[int, ...]]] = []
         if self._runs:
-            grams = dict.fromkeys(g for side in asked for g in _grams(side, fold=False))
+            grams = dict.fromkeys(g for side in asked for g in _grams(side))
             extra = [(row, self._runs[row]) for row in self._run_rows(grams) if row in self._runs]
         return _Lookup(chains[0], chains[1:], extra, filters)
 
     def _run_rows(self, grams: Iterable[str]) -> list[int]:
-        """The rows of the texts with long runs (`runs`) holding every trigram, in order;
-        every such text when the table cannot answer (it then holds them all)."""
+        """The rows of the texts with long runs (`runs`) holding every (folded) trigram, in
+        order; every such text when the table cannot answer (it then holds them all)."""
         expression = " AND ".join(_quote(g) for g in grams)
         try:
             with self._connection() as db:
@@ -685,30 +692,40 @@ def _gap_sides(gap: Gap) -> tuple[str, str]:
     return gap.left[-GAP_SIDE:], gap.right[:GAP_SIDE]
 
 
-def _near(gap: Gap) -> str | None:
-    """A case-keeping span query for a gap: its sides as phrases NEAR as far apart as the
-    gap may be in a text whose runs of word characters are WORD_RUN long at most; FTS5
-    counts the trigrams between the first phrase's last and the second's first, the
-    characters between plus two. None when the two and the most between do not fit in
-    SPAN_OVERLAP (then one span need not hold them)."""
+def _gap_fits(gap: Gap) -> bool:
+    """Whether both sides of the gap asked and the most between fit in SPAN_OVERLAP, so
+    that one span holds them wherever a match is (in a text without long runs)."""
     left, right = _gap_sides(gap)
-    between = gap.runs * WORD_RUN + gap.fixed
-    if len(left) + between + len(right) > SPAN_OVERLAP:
+    return len(left) + gap.runs * WORD_RUN + gap.fixed + len(right) <= SPAN_OVERLAP
+
+
+def _gap_query(gap: Gap, docs: Mapping[str, int], *, positioned: bool) -> str | None:
+    """A span query for a gap that fits (`_gap_fits`, else None). Case kept, with positions
+    (`cspans`): its sides as phrases NEAR as far apart as the gap may be in a text whose
+    runs of word characters are WORD_RUN long at most; FTS5 counts the trigrams between
+    the first phrase's last and the second's first, the characters between plus two.
+    Folded, without positions (`fspans`): each side's rarest trigrams (`_together`), all
+    in one span."""
+    if not _gap_fits(gap):
         return None
-    return f"NEAR({_quote(left)} {_quote(right)}, {between + 2})"
+    left, right = _gap_sides(gap)
+    if positioned:
+        return f"NEAR({_quote(left)} {_quote(right)}, {gap.runs * WORD_RUN + gap.fixed + 2})"
+    each = [_together(side, docs) for side in (left, right)]
+    return " AND ".join(f"({one[1]})" for one in each if one is not None) or None
 
 
-def _chains(gaps: Sequence[Gap]) -> list[str]:
-    """The queries of the gaps that can be asked (`_near`), those of a chain (each gap's
-    left side the right one of the gap just before it) AND-ed while the whole chain
-    fits in SPAN_OVERLAP, so that one span holds it all: `impl\\s+\\w+\\s+for\\s+\\w+Error`
-    asked `impl` near `for` in 23,603 spans of 5,901 texts at 100k files, most with no
-    `Error` near."""
+def _chains(gaps: Sequence[Gap], docs: Mapping[str, int], *, positioned: bool) -> list[str]:
+    """The queries of the gaps that can be asked (`_gap_query`), those of a chain (each
+    gap's left side the right one of the gap just before it) AND-ed while the whole chain
+    fits in SPAN_OVERLAP, so that one span holds it all:
+    `impl\\s+\\w+\\s+for\\s+\\w+Error` asked `impl` near `for` in 23,603 spans of 5,901
+    texts at 100k files, most with no `Error` near."""
     out: list[str] = []
     stretch = 0  # of the chain so far: from its first side asked to its last text's end
     joined = False  # the last gap was asked: a chained one may join its query
     for gap in gaps:
-        query = _near(gap)
+        query = _gap_query(gap, docs, positioned=positioned)
         if query is None:
             joined = False
             continue
@@ -724,13 +741,13 @@ def _chains(gaps: Sequence[Gap]) -> list[str]:
     return out
 
 
-def _rarest(terms: Sequence[Term], docs: Mapping[str, int]) -> int:
-    """In how many spans the rarest term's rarest trigram as written is (an alternation:
-    the sum over its options); a large number when no term has a trigram."""
+def _rarest(terms: Sequence[Term], docs: Mapping[str, int], *, fold: bool = False) -> int:
+    """In how many spans the rarest term's rarest trigram is, as written or `fold`ed (an
+    alternation: the sum over its options); a large number when no term has a trigram."""
     rarities = []
     for term in terms:
         options = [term] if isinstance(term, str) else [option[0] for option in term.options]
-        each = [min((docs.get(g, 0) for g in _grams(o, fold=False)), default=-1) for o in options]
+        each = [min((docs.get(g, 0) for g in _grams(o, fold=fold)), default=-1) for o in options]
         if each and min(each) >= 0:
             rarities.append(sum(each))
     return min(rarities, default=1 << 62)

@@ -1270,21 +1270,26 @@ def test_a_chain_of_gaps_is_asked_in_one_span_while_it_fits() -> None:
     characters at most); a chain past SPAN_OVERLAP, a gap that cannot be asked between
     two that can, or two gaps apart by something else are asked apart."""
     chain = word_gaps("impl\\s+\\w+\\s+for\\s+\\w+Error")
-    assert textindex_mod._chains(chain) == [
+    assert textindex_mod._chains(chain, {}, positioned=True) == [
         f'NEAR("impl" "for", {WORD_RUN + 2}) AND NEAR("for" "Error", {WORD_RUN + 2})'
     ]
-    assert len(textindex_mod._chains(word_gaps("abc\\w+def\\w+ghi\\w+jkl"))) == 2
+    assert (
+        len(textindex_mod._chains(word_gaps("abc\\w+def\\w+ghi\\w+jkl"), {}, positioned=True)) == 2
+    )
     past = word_gaps("abc\\w+def\\s\\w+\\s\\w+ghi\\w+jkl")  # the middle fits alone
     assert [g.runs for g in past] == [1, 2, 1]
-    assert len(textindex_mod._chains(past)) == 3
+    assert len(textindex_mod._chains(past, {}, positioned=True)) == 3
     too_far = word_gaps("abc\\w+def\\s\\w+\\s\\w+\\s\\w+ghi\\w+jkl")  # not even alone
     assert [g.runs for g in too_far] == [1, 3, 1]
-    assert textindex_mod._chains(too_far) == [
+    assert textindex_mod._chains(too_far, {}, positioned=True) == [
         f'NEAR("abc" "def", {WORD_RUN + 2})',
         f'NEAR("ghi" "jkl", {WORD_RUN + 2})',
     ]
     apart = word_gaps("foo\\w+bar.*bar\\w+baz")
-    assert len(textindex_mod._chains(apart)) == 2
+    assert len(textindex_mod._chains(apart, {}, positioned=True)) == 2
+    # Folded spans keep no positions: the sides' trigrams in one span.
+    blind = textindex_mod._chains(word_gaps("read\\w*rom"), {}, positioned=False)
+    assert blind == ['("rea" AND "ead") AND ("rom")']
 
 
 def test_two_texts_far_apart_are_no_candidate_of_a_gap_between_them(
@@ -1381,9 +1386,11 @@ def test_gaps_of_word_characters_answer_what_a_full_scan_answers(
     ]
     for round_ in range(2):
         knowledge = load_knowledge(root / "knowledge", root, files=fs, cache_dir=tmp_path / "c")
-        for pattern, context, limit in itertools.product(patterns, (0, 1), (2, 500)):
+        for pattern, case, context, limit in itertools.product(
+            patterns, (None, False), (0, 1), (2, 500)
+        ):  # with case (smart: each has an upper-case letter) and blind to it
             same_as_a_full_scan(
-                knowledge.inventory, fs, GrepQuery(pattern, True, None, (), context, limit)
+                knowledge.inventory, fs, GrepQuery(pattern, True, case, (), context, limit)
             )
         if round_ == 0:  # edits: long runs put in and taken out
             write_files(root, {"g/f0.java": text(30_000), "g/new.java": text(9_000)})
@@ -1436,3 +1443,22 @@ def test_a_gap_is_asked_only_where_its_sides_are_the_rarest_common_terms(
     assert index._gap_lookup(kept, gaps, {**common, "xt=": textindex_mod.GAP_FROM}) is None
     rare = dict.fromkeys(common, textindex_mod.GAP_FROM - 1)
     assert index._gap_lookup(kept, gaps, rare) is None
+
+
+@pytest.mark.parametrize("pattern", ["class\\s+\\w+Error\\b", "class\\s+\\w+error\\b"])
+def test_a_match_whose_sides_no_span_holds_together_is_found_by_its_long_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pattern: str
+) -> None:
+    """`class` at the end of one span and `Error` in the next, a name of 700 characters
+    between: no span holds both sides, with case or blind to it, so only the text's long
+    run (`store.WORD_RUN`) brings it in, at that run's spans."""
+    monkeypatch.setattr(textindex_mod, "GAP_FROM", 0)
+    body = "x = 1\n" * (SPAN_BYTES // 6) + "class " + "N" * 700 + "Error:\n" + "y = 2\n" * 900
+    root = tmp_path / "repo"
+    write_files(root, {"a/far.py": body, "b/none.py": "class A:\n    pass\n"})
+    fs = RepoFiles(root)
+    knowledge = load_knowledge(root / "knowledge", root, files=fs, cache_dir=tmp_path / "c")
+    index = index_of(knowledge.inventory)
+    assert [index._paths[row] for row in index._runs] == ["a/far.py"]
+    answer = same_as_a_full_scan(knowledge.inventory, fs, GrepQuery(pattern, True))
+    assert isinstance(answer, dict) and [m["path"] for m in answer["matches"]] == ["a/far.py"]
