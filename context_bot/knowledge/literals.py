@@ -326,13 +326,15 @@ _WORD_CATEGORIES = frozenset({sre_constants.CATEGORY_WORD, sre_constants.CATEGOR
 class Gap:
     """Two texts every match holds one after the other with nothing between them but
     word characters and whitespace (`word_gaps`): in text kept without its whitespace,
-    `left`, then at most `runs` runs of word characters (each within one run of the
-    text's own, so no longer than its longest) and `fixed` word characters more, then
-    `right`. `class\\s+\\w+Error` is `class`, one run, `Error`. `chained`: `left` is the
-    `right` of the gap before it in `word_gaps` (the same text of the pattern)."""
+    one of `left`, then at most `runs` runs of word characters (each within one run of
+    the text's own, so no longer than its longest) and `fixed` word characters more,
+    then one of `right`. `class\\s+\\w+Error` is `class`, one run, `Error`;
+    `(public|private)\\s+\\w+\\s+get` is `private` or `public`, one run, `get`.
+    `chained`: `left` is the `right` of the gap before it in `word_gaps` (the same text
+    of the pattern)."""
 
-    left: str
-    right: str
+    left: tuple[str, ...]
+    right: tuple[str, ...]
     runs: int
     fixed: int
     chained: bool = False
@@ -340,11 +342,12 @@ class Gap:
 
 def word_gaps(pattern: str) -> tuple[Gap, ...]:
     """The gaps of a regular expression's top-level sequence (groups that set no flag
-    read as their items), in order, each side a plain ASCII text of MIN_LITERAL
-    characters or more without its whitespace; at most MAX_GAPS. What the trigram index
-    can answer with the distance between two texts, where their trigrams alone are in
-    files that hold them far apart (`class` and `Error`, one file in seven at 100k files).
-    () when there is none, or the pattern cannot be read as RE2 reads it."""
+    read as their items), in order, each side a plain ASCII text, or a choice of at most
+    MAX_OPTIONS (`(class|struct)`, `[ab]c`), of MIN_LITERAL characters or more without
+    its whitespace; at most MAX_GAPS. What the trigram index can answer with the distance
+    between two texts, where their trigrams alone are in files that hold them far apart
+    (`class` and `Error`, one file in seven at 100k files). () when there is none, or the
+    pattern cannot be read as RE2 reads it."""
     parsed = _parsed(pattern)
     if parsed is None:
         return ()
@@ -365,37 +368,41 @@ def _flat(items: list[tuple[Any, Any]]) -> list[tuple[Any, Any]]:
 
 def _gaps(items: list[tuple[Any, Any]]) -> list[Gap]:
     out: list[Gap] = []
-    left: str | None = None  # the text before the gap being read
+    left: tuple[str, ...] | None = None  # the text before the gap being read
     runs = fixed = 0
     gapped = False  # a word item since `left`
     chained = False  # `left` is the right side of the last gap told
-    run: list[str] = []  # literal characters not yet read as a text
+    texts = [""]  # what the items since the last text may have been, not yet read as one
 
     def text_ends() -> None:
         nonlocal left, runs, fixed, gapped, chained
-        text = strip_space("".join(run))
-        run.clear()
-        if not text:
+        options = tuple(sorted({strip_space(t) for t in texts}))
+        texts[:] = [""]
+        if options == ("",):
             return  # whitespace: nothing in text kept without it
-        if len(text) < MIN_LITERAL or not text.isascii():
-            if left is not None and set(text) <= WORD_CHARS:
-                fixed += len(text)  # a short word inside the gap: part of it
+        if any(len(o) < MIN_LITERAL or not o.isascii() for o in options):
+            if left is not None and all(set(o) <= WORD_CHARS for o in options):
+                fixed += max(map(len, options))  # a short word inside the gap: part of it
                 gapped = True
             else:
                 left = None
             return
         told = False
         if left is not None and gapped:
-            out.append(Gap(left, text, runs, fixed, chained))
+            out.append(Gap(left, options, runs, fixed, chained))
             told = True
-        left, runs, fixed, gapped, chained = text, 0, 0, False, told
+        left, runs, fixed, gapped, chained = options, 0, 0, False, told
 
     for op, arg in items:
-        if op is sre_constants.LITERAL:
-            run.append(chr(arg))
-            continue
         if op is sre_constants.AT:
             continue  # `\\b`, `^`: no character taken
+        # A group left by `_flat` sets a flag (`(?i:abc)`): not read as plain text.
+        plain = None if op is sre_constants.SUBPATTERN else _plain_texts(op, arg)
+        if plain:
+            texts[:] = [t + p for t in texts for p in plain]
+            if len(texts) <= MAX_OPTIONS:
+                continue
+            texts[:] = [""]  # too many choices to ask: read as anything else
         text_ends()
         kind = _gap_item(op, arg)
         if kind is None:

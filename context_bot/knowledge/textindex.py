@@ -292,7 +292,7 @@ class TextIndex:
         (`_gap_lookup`)."""
         kept = _stripped(collapsed if collapsed is not None else terms)
         table, counts = ("cspans", "cspandf") if case_sensitive else ("fspans", "fspandf")
-        sides = [text for gap in gaps for text in _gap_sides(gap)]
+        sides = [_side_term(options) for gap in gaps for options in _gap_sides(gap)]
         docs = self._frequencies([*kept, *sides], counts)
         if sides:
             lookup = self._gap_lookup(kept, gaps, docs, positioned=case_sensitive)
@@ -326,25 +326,31 @@ class TextIndex:
         chains = _chains(gaps, docs, positioned=positioned)
         if not chains or _rarest(kept, docs, fold=fold) < GAP_FROM:
             return None
-        asked = [side for gap in gaps if _gap_fits(gap) for side in _gap_sides(gap)]
-        rest = [term for term in kept if not _held_by(term, asked)]
-        if _rarest(rest, docs, fold=fold) < _rarest(asked, docs, fold=fold):
+        asked = [options for gap in gaps if _gap_fits(gap) for options in _gap_sides(gap)]
+        sides = [_side_term(options) for options in asked]
+        rest = [term for term in kept if not _held_by(term, sides)]
+        if _rarest(rest, docs, fold=fold) < _rarest(sides, docs, fold=fold):
             return None  # a term rarer than any side (`Context\\s*=`'s `Context=`) places better
         filters = span_queries(rest, docs, positioned=positioned) if rest else []
         extra: list[tuple[int, tuple[int, ...]]] = []
         if self._runs:
-            grams = dict.fromkeys(g for side in asked for g in _grams(side))
-            extra = [(row, self._runs[row]) for row in self._run_rows(grams) if row in self._runs]
+            found = self._run_rows(asked)
+            extra = [(row, self._runs[row]) for row in found if row in self._runs]
         return _Lookup(chains[0], chains[1:], extra, filters)
 
-    def _run_rows(self, grams: Iterable[str]) -> list[int]:
-        """The rows of the texts with long runs (`runs`) holding every (folded) trigram, in
-        order; every such text when the table cannot answer (it then holds them all)."""
-        expression = " AND ".join(_quote(g) for g in grams)
+    def _run_rows(self, sides: Sequence[tuple[str, ...]]) -> list[int]:
+        """The rows of the texts with long runs (`runs`) holding one option of each side
+        (its folded trigrams), in order; every such text when the table cannot answer
+        (it then holds them all)."""
+        each = []
+        for options in sides:
+            grams = [" AND ".join(_quote(g) for g in _grams(o)) for o in options]
+            each.append("(" + " OR ".join(f"({g})" for g in grams) + ")")
         try:
             with self._connection() as db:
                 found = db.execute(
-                    "SELECT rowid FROM runs WHERE runs MATCH ? ORDER BY rowid", (expression,)
+                    "SELECT rowid FROM runs WHERE runs MATCH ? ORDER BY rowid",
+                    (" AND ".join(each),),
                 )
                 return [row for (row,) in found]
         except sqlite3.Error as exc:
@@ -687,32 +693,55 @@ def _row(item: tuple[int, tuple[int, ...]]) -> int:
     return item[0]
 
 
-def _gap_sides(gap: Gap) -> tuple[str, str]:
-    """The texts of a gap asked for: GAP_SIDE characters of each next to it."""
-    return gap.left[-GAP_SIDE:], gap.right[:GAP_SIDE]
+MAX_GAP_PAIRS = 16
+"""Pairs of a gap's options (one of its left side with one of its right) asked at most:
+each is a NEAR of two phrases, or its trigrams, in the lookup."""
+
+
+def _gap_sides(gap: Gap) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The texts of a gap asked for: GAP_SIDE characters of each option next to it."""
+    left = tuple(dict.fromkeys(o[-GAP_SIDE:] for o in gap.left))
+    right = tuple(dict.fromkeys(o[:GAP_SIDE] for o in gap.right))
+    return left, right
+
+
+def _side_term(options: tuple[str, ...]) -> Term:
+    """A side as a term: its text, or the choice of its options."""
+    return options[0] if len(options) == 1 else Either(tuple((o,) for o in options))
 
 
 def _gap_fits(gap: Gap) -> bool:
-    """Whether both sides of the gap asked and the most between fit in SPAN_OVERLAP, so
-    that one span holds them wherever a match is (in a text without long runs)."""
+    """Whether both sides of the gap asked (their longest options) and the most between
+    fit in SPAN_OVERLAP, so that one span holds them wherever a match is (in a text
+    without long runs), and its pairs of options are few enough to ask."""
     left, right = _gap_sides(gap)
-    return len(left) + gap.runs * WORD_RUN + gap.fixed + len(right) <= SPAN_OVERLAP
+    if len(left) * len(right) > MAX_GAP_PAIRS:
+        return False
+    longest = max(map(len, left)) + max(map(len, right))
+    return longest + gap.runs * WORD_RUN + gap.fixed <= SPAN_OVERLAP
 
 
 def _gap_query(gap: Gap, docs: Mapping[str, int], *, positioned: bool) -> str | None:
     """A span query for a gap that fits (`_gap_fits`, else None). Case kept, with positions
     (`cspans`): its sides as phrases NEAR as far apart as the gap may be in a text whose
-    runs of word characters are WORD_RUN long at most; FTS5 counts the trigrams between
-    the first phrase's last and the second's first, the characters between plus two.
-    Folded, without positions (`fspans`): each side's rarest trigrams (`_together`), all
-    in one span."""
+    runs of word characters are WORD_RUN long at most (each pair of options, OR-ed); FTS5
+    counts the trigrams between the first phrase's last and the second's first, the
+    characters between plus two. Folded, without positions (`fspans`): one option of
+    each side in one span, each option as its rarest trigrams (`_together`)."""
     if not _gap_fits(gap):
         return None
     left, right = _gap_sides(gap)
     if positioned:
-        return f"NEAR({_quote(left)} {_quote(right)}, {gap.runs * WORD_RUN + gap.fixed + 2})"
-    each = [_together(side, docs) for side in (left, right)]
-    return " AND ".join(f"({one[1]})" for one in each if one is not None) or None
+        most = gap.runs * WORD_RUN + gap.fixed + 2
+        pairs = [f"NEAR({_quote(a)} {_quote(b)}, {most})" for a in left for b in right]
+        return pairs[0] if len(pairs) == 1 else "(" + " OR ".join(pairs) + ")"
+    sides = []
+    for options in (left, right):
+        each = [one[1] for o in options if (one := _together(o, docs)) is not None]
+        if len(each) < len(options):
+            return None  # an option asks nothing: the side narrows nothing
+        sides.append(each[0] if len(each) == 1 else " OR ".join(f"({q})" for q in each))
+    return " AND ".join(f"({side})" for side in sides)
 
 
 def _chains(gaps: Sequence[Gap], docs: Mapping[str, int], *, positioned: bool) -> list[str]:
@@ -731,12 +760,13 @@ def _chains(gaps: Sequence[Gap], docs: Mapping[str, int], *, positioned: bool) -
             continue
         between = gap.runs * WORD_RUN + gap.fixed
         left, right = _gap_sides(gap)
-        if joined and gap.chained and stretch + between + len(right) <= SPAN_OVERLAP:
+        whole_right = max(map(len, gap.right))
+        if joined and gap.chained and stretch + between + max(map(len, right)) <= SPAN_OVERLAP:
             out[-1] += f" AND {query}"
-            stretch += between + len(gap.right)
+            stretch += between + whole_right
         else:
             out.append(query)
-            stretch = len(left) + between + len(gap.right)
+            stretch = max(map(len, left)) + between + whole_right
         joined = True
     return out
 
@@ -753,11 +783,19 @@ def _rarest(terms: Sequence[Term], docs: Mapping[str, int], *, fold: bool = Fals
     return min(rarities, default=1 << 62)
 
 
-def _held_by(term: Term, sides: Sequence[str]) -> bool:
-    """Whether any text holding every side holds the term (a piece of one of them)."""
+def _held_by(term: Term, sides: Sequence[Term]) -> bool:
+    """Whether a text holding every side (one option of each) holds the term."""
+    return any(_implies(side, term) for side in sides)
+
+
+def _implies(side: Term, term: Term) -> bool:
+    """Whether any text holding `side` (one of its options) holds `term`: a piece of it,
+    or, for a choice, one of its options whole."""
+    if not isinstance(side, str):
+        return all(_implies(option[0], term) for option in side.options)
     if isinstance(term, str):
-        return any(term in side for side in sides)
-    return any(all(any(p in side for side in sides) for p in option) for option in term.options)
+        return term in side
+    return any(all(p in side for p in option) for option in term.options)
 
 
 def _line_ranges(text: _Chunks, spans: Sequence[int], size: int) -> list[tuple[int, bytes]] | None:

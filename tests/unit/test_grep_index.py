@@ -177,6 +177,7 @@ PATTERNS: list[tuple[str, bool]] = [
     ("Greeter\\(\\)\\.\\w+\\(", True),
     ("def\\s+\\w+\\(self", True),
     ("foo\\w*baz", True),
+    ("(def|class) \\w+[Ee]r\\b", True),
 ]
 
 
@@ -1236,26 +1237,32 @@ def case_lookup(knowledge: Knowledge, pattern: str) -> dict[str, tuple[int, ...]
 @pytest.mark.parametrize(
     ("pattern", "wanted"),
     [
-        ("class\\s+\\w+Error\\b", (Gap("class", "Error", 1, 0),)),
-        ("class\\s+(\\w+)Error", (Gap("class", "Error", 1, 0),)),  # a group: its items
+        ("class\\s+\\w+Error\\b", (Gap(("class",), ("Error",), 1, 0),)),
+        ("class\\s+(\\w+)Error", (Gap(("class",), ("Error",), 1, 0),)),  # a group: its items
         (
             "public\\s+\\w+\\s+get\\w*Id\\(",
-            (Gap("public", "get", 1, 0), Gap("get", "Id(", 1, 0, chained=True)),
+            (Gap(("public",), ("get",), 1, 0), Gap(("get",), ("Id(",), 1, 0, chained=True)),
         ),
         # Apart by something else: the same text, not the same place.
-        ("foo\\w+bar.*bar\\w+baz", (Gap("foo", "bar", 1, 0), Gap("bar", "baz", 1, 0))),
-        ("abc \\w+ \\w+ def", (Gap("abc", "def", 2, 0),)),  # two runs: apart by a space
-        ("abc\\w{2,5}xyz", (Gap("abc", "xyz", 0, 5),)),
+        ("foo\\w+bar.*bar\\w+baz", (Gap(("foo",), ("bar",), 1, 0), Gap(("bar",), ("baz",), 1, 0))),
+        ("abc \\w+ \\w+ def", (Gap(("abc",), ("def",), 2, 0),)),  # two runs: apart by a space
+        ("abc\\w{2,5}xyz", (Gap(("abc",), ("xyz",), 0, 5),)),
         ("abc[a-z0-9_]+def|x", ()),  # an alternation at the top: no sequence
-        ("abc\\d+de\\w+fgh", (Gap("abc", "fgh", 2, 2),)),  # a short word inside the gap
+        ("abc\\d+de\\w+fgh", (Gap(("abc",), ("fgh",), 2, 2),)),  # a short word inside the gap
         ("abc[a-z.]+def", ()),  # a class that is not all word characters
         ("abc.*def", ()),
         ("abc[^x]+def", ()),
-        ("(class|fn)\\s+\\w+Error", ()),  # the left side is a choice
+        # A side may be a choice (of texts of three characters or more each).
+        (
+            "(class|struct)\\s+\\w+Error",
+            (Gap(("class", "struct"), ("Error",), 1, 0),),
+        ),
+        ("(class|fn)\\s+\\w+Error", ()),  # `fn`: shorter than a trigram
+        ("get\\w+[Ee]rror", (Gap(("get",), ("Error", "error"), 1, 0),)),
         ("ab\\w+Error", ()),  # a side shorter than a trigram
         ("abc\\s+def", ()),  # whitespace only: a chain (`collapsed_query`)
         ("(?i:abc)\\w+def", ()),  # a group that sets a flag is not read through
-        ("ab(c\\w+Err)or", (Gap("abc", "Error", 1, 0),)),
+        ("ab(c\\w+Err)or", (Gap(("abc",), ("Error",), 1, 0),)),
         ("[[:alpha:]]abc\\w+def", ()),  # a POSIX class: not read as RE2 reads it
     ],
 )
@@ -1368,6 +1375,8 @@ def test_gaps_of_word_characters_answer_what_a_full_scan_answers(
                         f"class{gap}{runs()}Error",
                         f"public{gap}{runs()}{gap}get{runs()}Id(",
                         f"class{gap}{runs()} Error",
+                        f"struct{gap}{runs()}error",
+                        f"private{gap}{runs()}{gap}get{runs()}ID(",
                     )
                 )
                 line = line[:at] + piece + line[at:]
@@ -1383,6 +1392,8 @@ def test_gaps_of_word_characters_answer_what_a_full_scan_answers(
         "public\\s+\\w+\\s+get\\w*Id\\(",
         "class\\s+x{50}\\w*Error",
         "get\\w{0,60}Id",
+        "(class|struct)\\s+\\w+[Ee]rror\\b",
+        "(public|private)\\s+\\w+\\s+get\\w*I[dD]\\(",
     ]
     for round_ in range(2):
         knowledge = load_knowledge(root / "knowledge", root, files=fs, cache_dir=tmp_path / "c")
@@ -1415,7 +1426,7 @@ def test_a_gap_as_long_as_the_longest_run_is_still_near(
     knowledge = load_knowledge(root / "knowledge", root, files=fs, cache_dir=tmp_path / "c")
     assert not index_of(knowledge.inventory)._runs
     pattern = "def\\s+\\w+\\(self\\)"
-    assert word_gaps(pattern) == (Gap("def", "(self)", 1, 0),)
+    assert word_gaps(pattern) == (Gap(("def",), ("(self)",), 1, 0),)
     assert case_candidates(knowledge, pattern) == {"a/edge.py"}
     answer = same_as_a_full_scan(knowledge.inventory, fs, GrepQuery(pattern, True))
     assert isinstance(answer, dict) and len(answer["matches"]) == 1
@@ -1432,7 +1443,7 @@ def test_a_gap_is_asked_only_where_its_sides_are_the_rarest_common_terms(
     pattern = "const\\s+\\w+Context\\s*="
     kept = textindex_mod._stripped(collapsed_query(pattern, regex=True))
     gaps = word_gaps(pattern)
-    assert gaps == (Gap("const", "Context", 1, 0),)
+    assert gaps == (Gap(("const",), ("Context",), 1, 0),)
     common = dict.fromkeys(
         ["con", "ons", "nst", "Con", "ont", "nte", "tex", "ext", "xt="], 10 * textindex_mod.GAP_FROM
     )
@@ -1462,3 +1473,31 @@ def test_a_match_whose_sides_no_span_holds_together_is_found_by_its_long_run(
     assert [index._paths[row] for row in index._runs] == ["a/far.py"]
     answer = same_as_a_full_scan(knowledge.inventory, fs, GrepQuery(pattern, True))
     assert isinstance(answer, dict) and [m["path"] for m in answer["matches"]] == ["a/far.py"]
+
+
+@pytest.mark.parametrize(
+    "pattern", ["(class|struct)\\s+\\w+Error\\b", "(class|struct)\\s+\\w+error\\b"]
+)
+def test_each_option_of_a_side_is_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pattern: str
+) -> None:
+    """A side that is a choice is asked as each of its options, with case and blind to it:
+    the file holding only the second (`struct`) is found, at its span."""
+    monkeypatch.setattr(textindex_mod, "GAP_FROM", 0)
+    filler = "let x = 1;\n" * 3000
+    files = {
+        "a/only_struct.rs": filler + "struct ParseError;\n" + filler,
+        "b/only_class.py": "class ValueError:\n    pass\n",
+        "c/neither.rs": filler,
+    }
+    root = tmp_path / "repo"
+    write_files(root, files)
+    fs = RepoFiles(root)
+    knowledge = load_knowledge(root / "knowledge", root, files=fs, cache_dir=tmp_path / "c")
+    if pattern.endswith("Error\\b"):  # the spans a case-kept lookup gives
+        found = case_lookup(knowledge, pattern)
+        assert set(found) == {"a/only_struct.rs", "b/only_class.py"}
+        assert found["a/only_struct.rs"] is not None and len(found["a/only_struct.rs"]) <= 2
+    answer = same_as_a_full_scan(knowledge.inventory, fs, GrepQuery(pattern, True))
+    assert isinstance(answer, dict)
+    assert [m["path"] for m in answer["matches"]] == ["a/only_struct.rs", "b/only_class.py"]
