@@ -405,7 +405,7 @@ class ContextBotApp:
     def _index_warmed(self, done: WarmPass) -> None:
         """A pass of the page-cache keeper (from its thread): counted, and logged when
         its result changes (the first pass, a skip or its reason, a pass after skips),
-        not every 30 s."""
+        not every period."""
         self.metrics.index_warmed(done)
         state = done.skipped or "done"
         if state == self._warm_state:

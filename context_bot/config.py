@@ -83,11 +83,15 @@ class Settings:
     `${XDG_CACHE_HOME:-~/.cache}/context-bot/index`. Unwritable: indexed in memory."""
     watch: bool = True
     """`knowledge.watch` / `CONTEXT_BOT_WATCH`: reload when documents or files change."""
-    keep_warm_s: int = 30
+    keep_warm_s: int = 10
     """`knowledge.keep_warm` / `CONTEXT_BOT_KEEP_WARM`: seconds between two reads of the
     index's files through the page cache, so a search after idle minutes does not read
     from the disk on hosts that reclaim idle pages (`knowledge/pagecache.py`); 0: off.
-    Costs the index's size in page cache and 0.2 s of one core per pass at 100k files."""
+    Costs the index's size in page cache and 0.2 s of one core per pass at 100k files
+    (2.6% of one core at 10 s). 10, not 30: at 30 s the benchmark VM's reclaim still
+    took pieces between two passes and the first askings after idle minutes met them
+    (regex p95 51.2 and 52.4 ms at 100k files; 44.9 and 47.3 ms at 10 s,
+    benchmarks/RESULTS-index.md)."""
     max_file_bytes: int = 2 * 1024 * 1024
     """`knowledge.max_file_bytes` / `CONTEXT_BOT_MAX_FILE_BYTES`: largest file served."""
     token_ttl_s: int = 3600
