@@ -316,9 +316,10 @@ def _either(branches: list[Any]) -> list[Term]:
 
 MAX_GAPS = 4
 """Gaps (`word_gaps`) asked for at most: each is a lookup of two position lists."""
-WORD_CHARS = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz")
-"""What RE2's `\\w` matches: ASCII only, whatever the text's encoding."""
-_WORD_RANGES = ((ord("0"), ord("9")), (ord("A"), ord("Z")), (ord("a"), ord("z")))
+WORD_CLASS = "[0-9A-Za-z_]"
+"""What RE2's `\\w` matches: ASCII only, whatever the text's encoding (`WORD_CHARS`;
+the long runs `store.word_run_spans` looks for)."""
+WORD_CHARS = frozenset(c for c in map(chr, range(128)) if re.fullmatch(WORD_CLASS, c))
 _WORD_CATEGORIES = frozenset({sre_constants.CATEGORY_WORD, sre_constants.CATEGORY_DIGIT})
 
 
@@ -420,43 +421,36 @@ def _gaps(items: list[tuple[Any, Any]]) -> list[Gap]:
 
 
 def _gap_item(op: Any, arg: Any) -> int | str | None:
-    """What one item may take in a gap: "space" (whitespace only), "run" (a run of word
-    characters as long as any), a number (at most that many word characters), or None
-    (anything else)."""
+    """What one item may take in a gap: "space" (whitespace only, `_only_space`), "run"
+    (a run of word characters as long as any), a number (at most that many word
+    characters), or None (anything else)."""
+    if _only_space(op, arg):
+        return "space"
     if op in (sre_constants.MAX_REPEAT, sre_constants.MIN_REPEAT):
         _, most, inner = arg
         inner = list(inner)
-        if len(inner) != 1:
+        if len(inner) != 1 or not _is_word(*inner[0]):
             return None
-        kind = _char_kind(*inner[0])
-        if kind == "word":
-            return "run" if most == sre_constants.MAXREPEAT else int(most)
-        return kind
-    kind = _char_kind(op, arg)
-    return 1 if kind == "word" else kind
+        return "run" if most == sre_constants.MAXREPEAT else int(most)
+    return 1 if _is_word(op, arg) else None
 
 
-def _char_kind(op: Any, arg: Any) -> str | None:
-    """ "word" when one character the item takes is always a word character, "space" when
-    always whitespace, else None."""
+def _is_word(op: Any, arg: Any) -> bool:
+    """Whether one character the item takes is always a word character."""
     if op is sre_constants.LITERAL:
-        return _kind_of(chr(arg))
+        return chr(arg) in WORD_CHARS
     if op is not sre_constants.IN:
-        return None
-    kinds = set()
+        return False
     for kind, value in arg:
         if kind is sre_constants.LITERAL:
-            kinds.add(_kind_of(chr(value)))
+            word = chr(value) in WORD_CHARS
         elif kind is sre_constants.RANGE:
-            inside = any(lo <= value[0] and value[1] <= hi for lo, hi in _WORD_RANGES)
-            kinds.add("word" if inside else None)
+            low, high = value
+            word = high < 128 and all(chr(c) in WORD_CHARS for c in range(low, high + 1))
         elif kind is sre_constants.CATEGORY:
-            space = value is sre_constants.CATEGORY_SPACE
-            kinds.add("word" if value in _WORD_CATEGORIES else "space" if space else None)
+            word = value in _WORD_CATEGORIES
         else:
-            return None  # a negation, or anything else
-    return kinds.pop() if len(kinds) == 1 else None
-
-
-def _kind_of(char: str) -> str | None:
-    return "word" if char in WORD_CHARS else "space" if char in RE2_SPACE else None
+            word = False  # a negation, or anything else
+        if not word:
+            return False
+    return bool(arg)

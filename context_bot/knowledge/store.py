@@ -38,7 +38,12 @@ import lz4.block
 import re2
 import structlog
 
-from context_bot.knowledge.literals import solid_bytes, strip_space, strip_space_bytes
+from context_bot.knowledge.literals import (
+    WORD_CLASS,
+    solid_bytes,
+    strip_space,
+    strip_space_bytes,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -399,7 +404,7 @@ whatever the distance says. Identifiers and words are far shorter; hashes, base6
 generated names are what is longer: 581 texts of the 100k corpus hold a run over 100
 characters (2,059 over 64, 447 over 128). Two runs and the texts on either side fit in
 SPAN_OVERLAP, so `public\\s+\\w+\\s+get` is still asked in one span."""
-_LONG_RUN = re2.compile(b"[0-9A-Za-z_]{%d,}" % (WORD_RUN + 1))
+_LONG_RUN = re2.compile(f"{WORD_CLASS}{{{WORD_RUN + 1},}}".encode())
 
 
 def word_run_spans(data: bytes) -> tuple[int, ...]:
