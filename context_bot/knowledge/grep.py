@@ -424,12 +424,13 @@ def _reason(exc: Exception) -> str:
 
 class _Text(NamedTuple):
     """What `Grep._bytes` read of a file: all of it (`whole`), or the lines where the
-    index says a match may be, and where each run of them lies in the file (`places`,
-    [start, end) byte offsets: `TextIndex.excerpt`)."""
+    index says a match may be, where each run of them lies in the file (`places`,
+    [start, end) byte offsets: `TextIndex.excerpt`) and its first line's number."""
 
     data: bytes
     whole: bool
     places: tuple[tuple[int, int], ...] = ()
+    lines: tuple[int, ...] = ()
 
 
 @dataclass(slots=True)
@@ -511,38 +512,34 @@ class Grep:
                         continue
                     got = self._bytes(entry.path, done.skipped, entry, texts, spans)
                     if got is not None and not got.whole:
-                        # The lines where a match may be, of a large file: the file is read
-                        # whole only if they hold one (asked for none, `_scan` answers
-                        # "limit" at the first), to number them (with context lines asked
-                        # for, to be searched whole).
-                        probe = _scan(
-                            entry.path, got.data, compiled.regex, 0, [], 0, deadline, pace, lines
-                        )
-                        if probe == "deadline":
-                            done.searched += 1  # as a full scan cut short in this file counts it
-                            reason, stop = probe, at
-                            break
-                        near = got
-                        got = self._bytes(entry.path, done.skipped, entry, texts) if probe else None
-                        if probe is None:
-                            done.searched += 1  # searched where it could match: it does not
-                        # The lines read hold every match of the file (a match is within a
-                        # line): the whole text numbers them, and is not searched again.
-                        starts = None
-                        if got is not None and query.context == 0:
-                            starts = _line_numbers(got.data, near)
-                        if starts is not None:
+                        # The lines where a match may be, of a large file: they hold every
+                        # match of it (a match is within a line), numbered by the index's
+                        # line counts (`Excerpt.lines`), so the rest is never read. With
+                        # context lines asked for (they may lie outside), the file is read
+                        # whole if they hold a match (asked for none, `_scan` answers
+                        # "limit" at the first), and searched whole.
+                        if query.context == 0:
                             done.searched += 1
                             before = len(done.matches)
                             reason = _scan(
-                                entry.path, near.data, compiled.regex, 0, done.matches, query.limit,
+                                entry.path, got.data, compiled.regex, 0, done.matches, query.limit,
                                 deadline, pace, lines,
                             )  # fmt: skip
-                            _renumber(done.matches, before, starts)
+                            _renumber(done.matches, before, _excerpt_lines(got))
                             if reason is not None:
                                 stop = at
                                 break
                             continue
+                        probe = _scan(
+                            entry.path, got.data, compiled.regex, 0, [], 0, deadline, pace, lines
+                        )
+                        if probe != "limit":  # no match where one could be, or the deadline
+                            done.searched += 1
+                            if probe == "deadline":
+                                reason, stop = probe, at
+                                break
+                            continue
+                        got = self._bytes(entry.path, done.skipped, entry, texts)
                     if got is None:
                         continue
                     data = got.data
@@ -998,26 +995,21 @@ def _scan_from(
     return None
 
 
-def _line_numbers(whole: bytes, got: _Text) -> list[tuple[int, int]] | None:
+def _excerpt_lines(got: _Text) -> list[tuple[int, int]]:
     """For each run of lines of an excerpt (`got`), (its first line's number in the
-    excerpt, in the file), both 1-based; None when `whole` is not the text the excerpt
-    was read from (a reload between the two reads)."""
-    places = got.places
-    if b"\n".join(whole[start:end] for start, end in places) != got.data:
-        return None
+    excerpt, in the file), both 1-based."""
     out: list[tuple[int, int]] = []
-    in_excerpt, in_file, counted = 1, 1, 0
-    for start, end in places:
-        in_file += whole.count(b"\n", counted, start)
+    in_excerpt, at = 1, 0
+    for (start, end), in_file in zip(got.places, got.lines, strict=True):
         out.append((in_excerpt, in_file))
-        in_excerpt += whole.count(b"\n", start, end) + 1
-        counted = start
+        in_excerpt += got.data.count(b"\n", at, at + end - start) + 1
+        at += end - start + 1
     return out
 
 
 def _renumber(matches: list[GrepMatch], first: int, starts: list[tuple[int, int]]) -> None:
     """Matches[first:], numbered by lines of an excerpt, numbered by lines of the file
-    (`_line_numbers`)."""
+    (`_excerpt_lines`)."""
     excerpt_lines = [e for e, _ in starts]
     for n in range(first, len(matches)):
         match = matches[n]

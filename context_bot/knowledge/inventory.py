@@ -557,9 +557,10 @@ class Texts(Protocol):
 
     def excerpt(
         self, path: str, spans: Sequence[int]
-    ) -> tuple[bytes, bool, tuple[tuple[int, int], ...]] | None:
+    ) -> tuple[bytes, bool, tuple[tuple[int, int], ...], tuple[int, ...]] | None:
         """The lines of the file's text that meet `spans`, "\\n"-joined, whether that is
-        the whole text, and where each run of them lies in it; None if not kept."""
+        the whole text, where each run of them lies in it and its first line's number;
+        None if not kept."""
         ...
 
     def data(self, path: str) -> bytes | None:

@@ -21,12 +21,14 @@ in memory; a corrupt database, or one of another schema, is deleted and built ag
 
 from __future__ import annotations
 
+import array
 import contextlib
 import hashlib
 import itertools
 import marshal
 import os
 import sqlite3
+import sys
 import threading
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -47,7 +49,7 @@ from context_bot.knowledge.literals import (
 
 log = structlog.get_logger(__name__)
 
-SCHEMA_VERSION = 13
+SCHEMA_VERSION = 14
 # 2: a name's uses deduplicated per line, whatever the capture order.
 # 3: rows numbered in path order (ROW_GAP apart); `texts` kept as `grep` searches them.
 # 4: symbols of files past the search total too (both of 3's changes, merged).
@@ -66,6 +68,7 @@ SCHEMA_VERSION = 13
 # 12: which spans of a text hold a run of word characters longer than WORD_RUN (`texts.runs`),
 #    and those texts' trigrams as written (`runs`).
 # 13: `runs` folded: it answers patterns blind to case too.
+# 14: how many lines end before each span of a text (`texts.lines`).
 """Bumped whenever what is stored (or how it is computed) changes: a cache of another
 version is rebuilt, and the key of the folder includes it."""
 DB_NAME = "index.sqlite3"
@@ -198,9 +201,10 @@ _SCHEMA = (
     # not, so a case-blind search always looks at that file. The text itself is in
     # `chunks`, CHUNK_BYTES a row (`chunk_row`); `size` is its bytes. `runs`: the spans
     # (`span_row` numbers, comma-separated) meeting a run of word characters longer than
-    # WORD_RUN, NULL when there is none (`word_run_spans`).
+    # WORD_RUN, NULL when there is none (`word_run_spans`). `lines`: how many line ends lie
+    # before each LINES_EVERY bytes but the first (`pack_lines`), NULL for a shorter text.
     "CREATE TABLE IF NOT EXISTS texts (id INTEGER PRIMARY KEY, size INTEGER NOT NULL, "
-    "folds INTEGER NOT NULL, runs TEXT)",
+    "folds INTEGER NOT NULL, runs TEXT, lines BLOB)",
     "CREATE TABLE IF NOT EXISTS chunks (id INTEGER PRIMARY KEY, body BLOB NOT NULL)",
     # Which spans of which texts may hold a pattern's text (`textindex.matching`): two
     # trigram indexes over the same spans of SPAN_BYTES (`spans`, kept without their
@@ -444,6 +448,47 @@ def unpack_runs(column: str | None) -> tuple[int, ...]:
         raise sqlite3.DatabaseError("a text's runs do not read") from None
 
 
+LINES_EVERY = SPAN_BYTES
+"""`texts.lines` counts the line ends before every this many bytes of a text: a line
+start in an excerpt lies just before a span's start (`textindex._line_ranges`), so it
+is numbered by counting the few bytes between."""
+
+
+def pack_lines(data: bytes) -> bytes | None:
+    """`texts.lines` of a text: the line ends ("\\n") before each LINES_EVERY bytes but
+    the first, as unsigned 32-bit little-endian numbers; None for a text that short. A
+    line anywhere in a text is numbered from the nearest such place (`textindex`), so a
+    match in an excerpt of a large text is answered without reading the text up to it."""
+    if len(data) <= LINES_EVERY:
+        return None
+    counts = array.array("I")
+    ends = 0
+    for at in range(LINES_EVERY, len(data), LINES_EVERY):
+        ends += data.count(b"\n", at - LINES_EVERY, at)
+        counts.append(ends)
+    if sys.byteorder == "big":
+        counts.byteswap()
+    return counts.tobytes()
+
+
+def unpack_lines(column: bytes | None, size: int) -> tuple[int, ...]:
+    """The line ends before each LINES_EVERY bytes of a text of `size` bytes (before the
+    first: 0) from what `pack_lines` packed. Raises sqlite3.DatabaseError for a value
+    that does not fit the text (a cache written by something else), as the other damaged
+    rows do."""
+    places = max(1, -(-size // LINES_EVERY))
+    counts = array.array("I")
+    if column is not None:
+        if len(column) % counts.itemsize:
+            raise sqlite3.DatabaseError("a text's line counts do not read")
+        counts.frombytes(column)
+        if sys.byteorder == "big":
+            counts.byteswap()
+    if len(counts) != places - 1:
+        raise sqlite3.DatabaseError("a text's line counts do not fit it")
+    return (0, *counts)
+
+
 class IndexStore:
     """One repository's index database. Writes come from the loading thread (one load at
     a time); `search` reads through its own connection (`reader`)."""
@@ -669,7 +714,8 @@ class IndexStore:
             data = body.encode("utf-8")
             runs = word_run_spans(data)
             db.execute(
-                "INSERT INTO texts VALUES (?,?,?,?)", (rowid, len(data), folds, pack_runs(runs))
+                "INSERT INTO texts VALUES (?,?,?,?,?)",
+                (rowid, len(data), folds, pack_runs(runs), pack_lines(data)),
             )
             if runs:
                 db.execute("INSERT INTO runs(rowid, body) VALUES (?,?)", (rowid, strip_space(body)))

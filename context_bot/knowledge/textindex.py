@@ -40,6 +40,7 @@ from context_bot.knowledge.literals import Either, Gap, Term, strip_space
 from context_bot.knowledge.store import (
     CHUNK_BYTES,
     FOLDS_TO_ASCII,
+    LINES_EVERY,
     SPAN_BYTES,
     SPAN_OF_SQL,
     SPAN_OVERLAP,
@@ -53,6 +54,7 @@ from context_bot.knowledge.store import (
     span_end,
     span_start,
     unpack_chunk,
+    unpack_lines,
     unpack_runs,
 )
 
@@ -375,9 +377,10 @@ class TextIndex:
             many = 2 * (len(spans) - 1) * SPAN_BYTES >= size
             pieces = None if many else _line_ranges(text, spans, size)
             if pieces is None:
-                return Excerpt(text.read(0, size), True, ((0, size),))
-            places = tuple((start, start + len(piece)) for start, piece in pieces)
-            return Excerpt(b"\n".join(piece for _, piece in pieces), False, places)
+                return Excerpt(text.read(0, size), True, ((0, size),), (1,))
+            places = tuple((start, start + len(piece)) for start, _, piece in pieces)
+            lines = tuple(line for _, line, _ in pieces)
+            return Excerpt(b"\n".join(piece for _, _, piece in pieces), False, places, lines)
 
         return self._read_text(path, lines, held)
 
@@ -501,12 +504,14 @@ class _Lookup(NamedTuple):
 
 class Excerpt(NamedTuple):
     """What `TextIndex.excerpt` read of a text: lines of it, "\n"-joined (`data`), whether
-    that is all of it, and where each run of lines joined lies in the text ([start, end)
-    byte offsets, in order)."""
+    that is all of it, where each run of lines joined lies in the text ([start, end)
+    byte offsets, in order) and the number of each run's first line in the text
+    (1-based: `grep` answers a match in it without reading the text before it)."""
 
     data: bytes
     whole: bool
     places: tuple[tuple[int, int], ...]
+    lines: tuple[int, ...]
 
 
 class _Held:
@@ -545,10 +550,10 @@ def _reader_owned(
     owned = db.execute(_OWNER, (row, path)).fetchone()
     if owned is None:
         return None
-    return reader(_Chunks(db, row, owned[0]))
+    return reader(_Chunks(db, row, owned[0], owned[1]))
 
 
-_OWNER = "SELECT t.size FROM texts t JOIN files f ON f.id = t.id WHERE t.id=? AND f.path=?"
+_OWNER = "SELECT t.size, t.lines FROM texts t JOIN files f ON f.id = t.id WHERE t.id=? AND f.path=?"
 _OWNED_CHUNKS = (
     "SELECT t.size, c.body FROM texts t JOIN files f ON f.id = t.id"
     " JOIN chunks c ON c.id BETWEEN ? AND ? WHERE t.id = ? AND f.path = ? ORDER BY c.id"
@@ -574,14 +579,43 @@ class _Chunks:
     (`store.pack_chunk`), read by byte range inside the caller's read transaction: a read
     costs the rows it meets, wherever in the text it is."""
 
-    def __init__(self, db: sqlite3.Connection, row: int, size: int) -> None:
+    def __init__(
+        self, db: sqlite3.Connection, row: int, size: int, lines: bytes | None = None
+    ) -> None:
+        """`lines`: the text's `texts.lines` (`store.pack_lines`), read when a line is
+        numbered (`line_at`)."""
         self._db, self._row, self._size = db, row, size
         self._kept: tuple[int, int, bytes] = (0, -1, b"")
         """The chunks read last (first, last, their bytes): the lines around neighbouring
         spans are read one run at a time, often from the same chunk."""
+        self._packed_lines = lines
+        self._lines: tuple[int, ...] | None = None
 
     def __len__(self) -> int:
         return self._size
+
+    def line_at(self, start: int) -> int:
+        """The number (1-based) of the line starting at byte `start`: the line ends before
+        the nearest place `texts.lines` counts them at (`store.LINES_EVERY`), less or
+        more those between it and `start`, which the reads of the lines around have kept
+        (a line of an excerpt starts just before a span's start). Raises sqlite3.Error
+        as `read`."""
+        if self._lines is None:
+            self._lines = unpack_lines(self._packed_lines, self._size)
+        number = min((start + LINES_EVERY // 2) // LINES_EVERY, len(self._lines) - 1)
+        at = number * LINES_EVERY
+        if at <= start:
+            return self._lines[number] + self._line_ends(at, start) + 1
+        return self._lines[number] - self._line_ends(start, at) + 1
+
+    def _line_ends(self, start: int, end: int) -> int:
+        """How many line ends bytes [start, end) hold: counted in the chunks read last
+        when they hold them, not copied out."""
+        first, last, kept = self._kept
+        base = first * CHUNK_BYTES
+        if base <= start and end <= (last + 1) * CHUNK_BYTES:
+            return kept.count(b"\n", start - base, end - base)
+        return self.read(start, end).count(b"\n")
 
     def read(self, start: int, end: int) -> bytes:
         """Bytes [start, end) of the text (cut at its end). Raises sqlite3.Error, also
@@ -798,13 +832,16 @@ def _implies(side: Term, term: Term) -> bool:
     return any(all(p in side for p in option) for option in term.options)
 
 
-def _line_ranges(text: _Chunks, spans: Sequence[int], size: int) -> list[tuple[int, bytes]] | None:
+def _line_ranges(
+    text: _Chunks, spans: Sequence[int], size: int
+) -> list[tuple[int, int, bytes]] | None:
     """The lines of a text (`text`, `size` bytes) that meet the given spans, each run of
     them once and in order, without the line end after the last: a read per run of
     spans, reaching LINE_READ bytes further each side (more reads for a longer line, or
     for a run whose end lies past whitespace runs). None as soon as they are half of
-    the text or more (reading it whole costs less). Each with where it starts."""
-    pieces: list[tuple[int, bytes]] = []  # (where in the text they start, the lines)
+    the text or more (reading it whole costs less). Each with where it starts and the
+    number of its first line."""
+    pieces: list[tuple[int, int, bytes]] = []  # (where they start, first line's number, lines)
     reach = -1  # where the lines held so far end (their last "\n")
     total = 0
     for first, last in _runs(spans):
@@ -825,7 +862,7 @@ def _line_ranges(text: _Chunks, spans: Sequence[int], size: int) -> list[tuple[i
         end = lo + cut if cut >= 0 else size if hi == size else _line_end(text, hi, size)
         inside = lo <= start and end <= hi
         piece = read[start - lo : end - lo] if inside else text.read(start, end)
-        pieces.append((start, piece))
+        pieces.append((start, text.line_at(start), piece))
         reach = end
         total += len(piece) + 1
         if 2 * total >= size:

@@ -866,12 +866,14 @@ def test_large_texts_searched_near_their_spans_answer_what_a_full_scan_answers(
         )
 
 
-def test_a_large_candidate_is_read_whole_only_when_the_lines_near_its_spans_match(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("context", [0, 1])
+def test_a_large_candidate_is_searched_in_the_lines_near_its_spans(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, context: int
 ) -> None:
     """A generated file holding `Options` in many lines, none after a keyword, is
-    searched in those lines only; one holding a definition is then read whole (for its
-    line numbers), and the answer is a full scan's."""
+    searched in those lines only; so is one holding a definition, its match numbered from
+    the index's line counts (chunks of `CHUNK_BYTES`) without reading the rest; with
+    context lines asked for, that file is read whole. The answer is a full scan's."""
     filler = "".join(f"var v{n} = {n}\n" for n in range(3000))  # about 36 KB
     used = filler + "x := NewOptions()\nvar o Options\n" + filler
     defined = filler + "type Options struct{}\n" + filler
@@ -889,15 +891,17 @@ def test_a_large_candidate_is_read_whole_only_when_the_lines_near_its_spans_matc
         return real(self, path)
 
     monkeypatch.setattr(textindex_mod._Held, "data", counting)
-    query = GrepQuery("(type|class)\\s+Options\\b", True)
+    query = GrepQuery("(type|class)\\s+Options\\b", True, context=context)
     found = Grep(files).search(knowledge.inventory, query)
+    assert len(defined.encode()) > 4 * CHUNK_BYTES
     assert [(m.path, m.line) for m in found.matches] == [("b/defined.go", 3001)]
-    assert whole == ["b/defined.go"]
+    assert whole == (["b/defined.go"] if context else [])
     assert found.files_searched == 2
     near = index.excerpt("a/used.go", (len(filler) // SPAN_BYTES,))
     assert near is not None
-    lines, is_whole, places = near
+    lines, is_whole, places, numbers = near
     assert not is_whole
+    assert numbers == tuple(used.encode()[:a].count(b"\n") + 1 for a, _ in places)
     assert b"\n".join(used.encode()[a:b] for a, b in places) == lines
     assert b"var o Options" in lines
     assert len(lines) < 2 * SPAN_BYTES + 2 * SPAN_OVERLAP
@@ -973,7 +977,8 @@ def test_the_lines_near_a_span_are_whole_lines(tmp_path: Path, pattern: str) -> 
 def test_an_excerpt_is_the_lines_meeting_its_spans(tmp_path: Path, seed: int) -> None:
     """`TextIndex.excerpt` against the lines worked out one by one: texts of short and
     very long lines (a minified file's), runs of whitespace that carry a span's end far
-    past the next one's start (over lines too), any spans, at the text's ends too."""
+    past the next one's start (over lines too), any spans, at the text's ends too; each
+    run's first line numbered as in the text."""
     rng = random.Random(seed)  # noqa: S311 - a fixed draw of test texts
     lines = []
     for _ in range(rng.randint(5, 60)):
@@ -1004,6 +1009,7 @@ def test_an_excerpt_is_the_lines_meeting_its_spans(tmp_path: Path, seed: int) ->
             assert got[0] == data
         else:
             assert got[0].split(b"\n") == wanted, spans
+        assert got[3] == tuple(data[:start].count(b"\n") + 1 for start, _ in got[2])
 
 
 def test_a_text_is_read_back_by_range_across_its_chunks(tmp_path: Path) -> None:
@@ -1146,28 +1152,34 @@ def test_a_posix_class_is_read_as_re2_reads_it(tmp_path: Path, pattern: str) -> 
     assert found["matches"]
 
 
+@pytest.mark.parametrize("context", [0, 2])
 def test_a_search_cut_short_in_the_lines_near_the_spans_counts_that_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, context: int
 ) -> None:
-    """At the deadline while searching a large candidate's lines near its spans, the file
+    """At the deadline while searching a large candidate's lines near its spans (to
+    answer, or, with context lines asked for, to tell whether to read it whole), the file
     is counted searched, as a full scan cut short in it counts it."""
     filler = "".join(f"var v{n} = {n}\n" for n in range(3000))
+    big = filler + "var Options = 1\n" + filler
     root = tmp_path / "repo"
-    write_files(
-        root,
-        {"a/one.go": "x\n", "b/big.go": filler + "var Options = 1\n" + filler, "c/z.go": "y\n"},
-    )
+    write_files(root, {"a/one.go": "x\n", "b/big.go": big, "c/z.go": "y\n"})
     files = RepoFiles(root)
     knowledge = load_knowledge(root / "knowledge", root, files=files, cache_dir=tmp_path / "c")
     real = grep_mod._scan
+    searched: list[int] = []
 
-    def out_of_time(path: str, data: bytes, regex: Any, context: int, matches: list[Any],
-                    want: int, *rest: Any) -> str | None:  # fmt: skip
-        return "deadline" if want == 0 else real(path, data, regex, context, matches, want, *rest)
+    def out_of_time(path: str, data: bytes, *rest: Any) -> str | None:
+        if path != "b/big.go":
+            return real(path, data, *rest)
+        searched.append(len(data))
+        return "deadline"
 
     monkeypatch.setattr(grep_mod, "_scan", out_of_time)
-    found = Grep(files).search(knowledge.inventory, GrepQuery("Options\\s*=", True))
+    found = Grep(files).search(
+        knowledge.inventory, GrepQuery("Options\\s*=", True, context=context)
+    )
     assert found.truncated_reason == "deadline"
+    assert searched and all(n < len(big) // 4 for n in searched)  # the lines near, once
     assert found.files_searched == 2  # a/one.go (left unread: no candidate) and b/big.go
 
 

@@ -17,12 +17,15 @@ from context_bot.knowledge import store as store_mod
 from context_bot.knowledge.loading import Knowledge, load_knowledge
 from context_bot.knowledge.store import (
     DB_NAME,
+    LINES_EVERY,
     SPAN_BYTES,
     WORD_RUN,
     HeldTexts,
     IndexStore,
     cache_folder,
     default_cache_base,
+    pack_lines,
+    unpack_lines,
     unpack_runs,
 )
 from tests.gitrepo import git
@@ -563,3 +566,23 @@ def test_the_pages_a_large_load_s_merge_frees_are_given_back(
     monkeypatch.setattr(store_mod.IndexStore, "texts_ready", ready)
     load(root, tmp_path / "cache")
     assert free == [0]
+
+
+@pytest.mark.parametrize(
+    "size",
+    [0, 1, LINES_EVERY - 1, LINES_EVERY, LINES_EVERY + 1, 5 * LINES_EVERY, 9 * LINES_EVERY + 7],
+)
+def test_a_texts_line_counts_are_those_before_each_place(size: int) -> None:
+    """`texts.lines` read back is the number of line ends before every LINES_EVERY bytes
+    (the first place's 0), at and around those places; a value that does not fit the
+    text is a damaged row (sqlite3.DatabaseError), never a wrong line number."""
+    rng = random.Random(size)  # noqa: S311 - a fixed draw of test texts
+    data = bytes(rng.choice(b"ab\n") for _ in range(size))
+    places = max(1, -(-size // LINES_EVERY))
+    wanted = tuple(data[: n * LINES_EVERY].count(b"\n") for n in range(places))
+    packed = pack_lines(data)
+    assert unpack_lines(packed, size) == wanted
+    assert (packed is None) == (places == 1)
+    for damaged in (b"\x01", (packed or b"") + b"\0\0\0\0"):
+        with pytest.raises(sqlite3.DatabaseError):
+            unpack_lines(damaged, size)
