@@ -103,9 +103,16 @@ ROW_GAP = 1 << 20
 A file added later takes a number between its neighbours', so row order stays path order
 (what lets `grep` stop at its limit after reading the first candidates) for 20 files
 added in a row at one place; past that a file goes last and `TextIndex` sorts."""
-LINE_READ = 1024
+LINE_READ = 256
 """Bytes read at a time, first, to find where a line around a span starts or ends (most
-lines of code are shorter; a longer one is read further, four times as far each time)."""
+lines of code are shorter; a longer one is read further, four times as far each time).
+At 100k files, warm, with EXCERPT_SHARE and `grep.EXCERPT_BYTES` as they are: 1,024
+(and a half, and 16 KiB) made `read\\w*rom` 45.4 ms where 40.4, `^\\s*\\w+\\s+IDis\\w*`
+42.0 where 39.8, no other of 22 patterns slower (benchmarks/RESULTS-index.md)."""
+EXCERPT_SHARE = 3
+"""An excerpt is read while the lines meeting its spans are under this share of the text
+(a third), else the whole text: a run of lines costs a read of its chunks, the search
+of fewer bytes pays for it only while they are few."""
 GAP_FROM = 2_000
 """Spans (of its rarest trigram as written) a case-sensitive pattern's rarest term must be
 in for its gaps to be asked (`TextIndex._gap_lookup`): a rarer term's spans are few to
@@ -363,18 +370,19 @@ class TextIndex:
         self, path: str, spans: Sequence[int], held: sqlite3.Connection | None = None
     ) -> Excerpt | None:
         """The lines of the file's text (as `data` gives it) that meet the given spans,
-        each once, in order, "\n"-joined, whether that is the whole text (then it is:
-        when those lines are half of it or more, reading the rest costs less than a
-        second pass), and where in the text each run of them lies; None as `data`. Every
-        line holding a match that `matching` gave these spans for meets one of them (the
-        trigrams it asked for lie in one span wherever the term is), so these lines hold
-        every match the text holds (`grep` matches within a line). `held`: the read
-        transaction of a search (`reading`)."""
+        each once, in order, "\n"-joined, whether that is the whole text (then it is
+        when those lines are a third of it or more, EXCERPT_SHARE: reading the rest
+        costs less than searching it), where in the text each run of them lies and its
+        first line's number; None as `data`. Every line holding a match that `matching`
+        gave these spans for meets one of them (the trigrams it asked for lie in one
+        span wherever the term is), so these lines hold every match the text holds
+        (`grep` matches within a line). `held`: the read transaction of a search
+        (`reading`)."""
 
         def lines(text: _Chunks) -> Excerpt:
             size = len(text)
             # Each span but a text's last is SPAN_BYTES of the lines meeting it at least.
-            many = 2 * (len(spans) - 1) * SPAN_BYTES >= size
+            many = EXCERPT_SHARE * (len(spans) - 1) * SPAN_BYTES >= size
             pieces = None if many else _line_ranges(text, spans, size)
             if pieces is None:
                 return Excerpt(text.read(0, size), True, ((0, size),), (1,))
@@ -838,8 +846,8 @@ def _line_ranges(
     """The lines of a text (`text`, `size` bytes) that meet the given spans, each run of
     them once and in order, without the line end after the last: a read per run of
     spans, reaching LINE_READ bytes further each side (more reads for a longer line, or
-    for a run whose end lies past whitespace runs). None as soon as they are half of
-    the text or more (reading it whole costs less). Each with where it starts and the
+    for a run whose end lies past whitespace runs). None as soon as they are a third of
+    the text or more (EXCERPT_SHARE: reading it whole costs less). Each with where it starts and the
     number of its first line."""
     pieces: list[tuple[int, int, bytes]] = []  # (where they start, first line's number, lines)
     reach = -1  # where the lines held so far end (their last "\n")
@@ -865,7 +873,7 @@ def _line_ranges(
         pieces.append((start, text.line_at(start), piece))
         reach = end
         total += len(piece) + 1
-        if 2 * total >= size:
+        if EXCERPT_SHARE * total >= size:
             return None
     return pieces
 
