@@ -264,6 +264,33 @@ def test_a_long_line_is_answered_alike_whether_ascii_or_not(end: str, text: str)
         assert matches[0].text == grep_mod._cut(line, at)
 
 
+@pytest.mark.parametrize("seed", range(12))
+def test_a_long_line_is_cut_and_numbered_as_the_whole_line_decoded_gives(seed: int) -> None:
+    """A long line's answer decodes only the bytes around the match (`_cut_long`) and
+    counts the characters before it without decoding them (`_chars`): against the whole
+    line decoded, for lines of one- to four-byte characters, short or long in either
+    count, a "\\r" before the line end or not, the match anywhere (at its ends too)."""
+    rng = random.Random(seed)  # noqa: S311 - a fixed draw of test lines
+    alphabets = ("ab", "aé", "é中", "中🙂", "a🙂\r", "ab é中🙂")
+    for _ in range(60):
+        chars = rng.choice(alphabets)
+        length = rng.choice((0, 1, 100, 299, 300, 301, 400, 1_000, 3_000, 20_000))
+        line = "".join(rng.choice(chars) for _ in range(length))
+        if rng.random() < 0.3:
+            line += "\r"
+        at = rng.randint(0, len(line))
+        before, after = rng.choice(("", "x\n", "前\n")), rng.choice(("", "\n", "\ny"))
+        data = (before + line + after).encode("utf-8")
+        line_start = len(before.encode("utf-8"))
+        line_end = line_start + len(line.encode("utf-8"))
+        start = line_start + len(line[:at].encode("utf-8"))
+        matches: list[grep_mod.GrepMatch] = []
+        grep_mod._append("a.js", data, start, line_start, line_end, 1, 0, matches)
+
+        assert matches[0].column == at + 1, (length, at)
+        assert matches[0].text == grep_mod._cut(line, at), (length, at)
+
+
 # -- which files ---------------------------------------------------------------------------
 
 

@@ -406,6 +406,20 @@ def write_files(root: Path, files: dict[str, str]) -> None:
         path.write_text(body)
 
 
+def whole_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The paths whose texts searches read whole from now on: a search reads in one read
+    transaction (`TextIndex.reading`), its texts' `data`."""
+    whole: list[str] = []
+    real = textindex_mod._Held.data
+
+    def counting(self: Any, path: str) -> bytes | None:
+        whole.append(path)
+        return real(self, path)
+
+    monkeypatch.setattr(textindex_mod._Held, "data", counting)
+    return whole
+
+
 def same_as_a_full_scan(inventory: Inventory, files: RepoFiles, query: GrepQuery) -> object:
     plain = dataclasses.replace(inventory, text_index=None)
     full = Grep(files).search(plain, query, deadline=None).to_wire()
@@ -882,15 +896,7 @@ def test_a_large_candidate_is_searched_in_the_lines_near_its_spans(
     files = RepoFiles(root)
     knowledge = load_knowledge(root / "knowledge", root, files=files, cache_dir=tmp_path / "c")
     index = index_of(knowledge.inventory)
-    whole: list[str] = []
-    # A search reads in one read transaction (`TextIndex.reading`): its texts' `data`.
-    real = textindex_mod._Held.data
-
-    def counting(self: Any, path: str) -> bytes | None:
-        whole.append(path)
-        return real(self, path)
-
-    monkeypatch.setattr(textindex_mod._Held, "data", counting)
+    whole = whole_reads(monkeypatch)
     query = GrepQuery("(type|class)\\s+Options\\b", True, context=context)
     found = Grep(files).search(knowledge.inventory, query)
     assert len(defined.encode()) > 4 * CHUNK_BYTES

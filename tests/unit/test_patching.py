@@ -3,6 +3,7 @@ a full load of the same files serves, and load in full whenever it cannot be sur
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -12,13 +13,14 @@ from structlog.testing import capture_logs
 
 from context_bot.knowledge import indexing
 from context_bot.knowledge.changes import knowledge_change
-from context_bot.knowledge.grep import Grep, GrepQuery
+from context_bot.knowledge.grep import EXCERPT_BYTES, Grep, GrepQuery
 from context_bot.knowledge.loading import Knowledge, load_knowledge
 from context_bot.knowledge.patching import reload_knowledge
 from context_bot.knowledge.sandbox import RepoFiles
 from context_bot.knowledge.store import WORD_RUN
 from context_bot.knowledge.textindex import TextIndex
 from tests.gitrepo import git
+from tests.unit.test_grep_index import whole_reads
 from tests.unit.test_store import FILES, make_repo
 
 QUERIES = ("greet", "Greeter", "helper", "milk", "twice", "extra", "start")
@@ -168,6 +170,36 @@ def test_a_long_run_put_in_and_taken_out_is_patched_as_a_full_load_keeps_it(
     index = fresh.inventory.text_index
     assert isinstance(index, TextIndex)
     assert sorted(index._paths[row] for row in index._runs) == ["web/hashes.ts"]
+
+
+def test_a_large_file_edited_above_its_match_is_numbered_as_a_full_scan_numbers_it(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A match in a large file is answered from the lines near its spans, numbered by the
+    line ends the index counted (`texts.lines`): after lines are put in above it and the
+    file is patched, its number is the new one, as a full scan has it, and the file is
+    still not read whole."""
+    filler = "".join(f"var v{n} = {n}\n" for n in range(6000))
+    body = filler + "type Options struct{}\n" + filler
+    (repo / "gen").mkdir()
+    (repo / "gen/big.go").write_text(body)
+    assert len(body) > EXCERPT_BYTES
+
+    def change() -> list[str]:
+        (repo / "gen/big.go").write_text("// a note\n" * 700 + body)
+        return ["gen/big.go"]
+
+    _, fresh, _ = reload_and_compare(repo, tmp_path, change)
+    whole = whole_reads(monkeypatch)
+    query = GrepQuery("type\\s+Options\\b", True)
+    found = Grep(RepoFiles(repo)).search(fresh.inventory, query)
+    assert [(m.path, m.line) for m in found.matches] == [("gen/big.go", 6701)]
+    assert whole == []
+    plain = dataclasses.replace(fresh.inventory, text_index=None)
+    assert (
+        found.to_wire()["matches"]
+        == Grep(RepoFiles(repo)).search(plain, query).to_wire()["matches"]
+    )
 
 
 def test_a_same_size_edit_moves_the_version_and_is_named(repo: Path, tmp_path: Path) -> None:
