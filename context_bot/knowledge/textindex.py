@@ -106,9 +106,10 @@ added in a row at one place; past that a file goes last and `TextIndex` sorts.""
 LINE_READ = 256
 """Bytes read at a time, first, to find where a line around a span starts or ends (most
 lines of code are shorter; a longer one is read further, four times as far each time).
-At 100k files, warm, with EXCERPT_SHARE and `grep.EXCERPT_BYTES` as they are: 1,024
-(and a half, and 16 KiB) made `read\\w*rom` 45.4 ms where 40.4, `^\\s*\\w+\\s+IDis\\w*`
-42.0 where 39.8, no other of 22 patterns slower (benchmarks/RESULTS-index.md)."""
+Set with EXCERPT_SHARE and `grep.EXCERPT_BYTES`; at 100k files, warm, the three as they
+were (1,024 bytes, a half, 16 KiB) made `read\\w*rom` 45.4 ms where 40.4 and
+`^\\s*\\w+\\s+IDis\\w*` 42.0 where 39.8, no other of 22 patterns faster
+(benchmarks/RESULTS-index.md)."""
 EXCERPT_SHARE = 3
 """An excerpt is read while the lines meeting its spans are under this share of the text
 (a third), else the whole text: a run of lines costs a read of its chunks, the search
