@@ -620,11 +620,18 @@ class _Chunks:
     def _line_ends(self, start: int, end: int) -> int:
         """How many line ends bytes [start, end) hold: counted in the chunks read last
         when they hold them, not copied out."""
-        first, last, kept = self._kept
-        base = first * CHUNK_BYTES
-        if base <= start and end <= (last + 1) * CHUNK_BYTES:
+        held = self._held(start, end)
+        if held is not None:
+            kept, base = held
             return kept.count(b"\n", start - base, end - base)
         return self.read(start, end).count(b"\n")
+
+    def _held(self, start: int, end: int) -> tuple[bytes, int] | None:
+        """The chunks read last and where in the text they start, when they hold bytes
+        [start, end)."""
+        first, last, kept = self._kept
+        base = first * CHUNK_BYTES
+        return (kept, base) if base <= start and end <= (last + 1) * CHUNK_BYTES else None
 
     def read(self, start: int, end: int) -> bytes:
         """Bytes [start, end) of the text (cut at its end). Raises sqlite3.Error, also
@@ -632,12 +639,12 @@ class _Chunks:
         end = min(end, self._size)
         if start >= end:
             return b""
-        first, last = start // CHUNK_BYTES, (end - 1) // CHUNK_BYTES
-        at = first * CHUNK_BYTES
-        kept_first, kept_last, kept = self._kept
-        if kept_first <= first and last <= kept_last:
-            got, at = kept, kept_first * CHUNK_BYTES
+        held = self._held(start, end)
+        if held is not None:
+            got, at = held
         else:
+            first, last = start // CHUNK_BYTES, (end - 1) // CHUNK_BYTES
+            at = first * CHUNK_BYTES
             rows = chunk_row(self._row, first), chunk_row(self._row, last)
             pieces = read_chunks(self._db, *rows)
             got = pieces[0] if len(pieces) == 1 else b"".join(pieces)
@@ -848,8 +855,8 @@ def _line_ranges(
     them once and in order, without the line end after the last: a read per run of
     spans, reaching LINE_READ bytes further each side (more reads for a longer line, or
     for a run whose end lies past whitespace runs). None as soon as they are a third of
-    the text or more (EXCERPT_SHARE: reading it whole costs less). Each with where it starts and the
-    number of its first line."""
+    the text or more (EXCERPT_SHARE: reading it whole costs less). Each with where it
+    starts and the number of its first line."""
     pieces: list[tuple[int, int, bytes]] = []  # (where they start, first line's number, lines)
     reach = -1  # where the lines held so far end (their last "\n")
     total = 0
